@@ -1,0 +1,121 @@
+#include "common/digest.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct digester {
+	EVP_MD_CTX *ctx;
+	const char *algo;
+};
+
+static size_t algo_hex_len(const char *digest, const char **algo_end)
+{
+	if (!strncmp(digest, "sha256:", 7)) {
+		*algo_end = digest + 7;
+		return 64;
+	}
+	if (!strncmp(digest, "sha512:", 7)) {
+		*algo_end = digest + 7;
+		return 128;
+	}
+	return 0;
+}
+
+bool digest_is_valid(const char *digest)
+{
+	const char *hex;
+	size_t n = algo_hex_len(digest, &hex);
+	if (!n || strlen(hex) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return false;
+	return true;
+}
+
+const char *digest_hex(const char *digest)
+{
+	const char *c = strchr(digest, ':');
+	return c ? c + 1 : digest;
+}
+
+struct digester *digester_new(const char *algo)
+{
+	const EVP_MD *md;
+	if (!strcmp(algo, "sha256"))
+		md = EVP_sha256();
+	else if (!strcmp(algo, "sha512"))
+		md = EVP_sha512();
+	else
+		return NULL;
+	struct digester *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->ctx = EVP_MD_CTX_new();
+	if (!d->ctx || EVP_DigestInit_ex(d->ctx, md, NULL) != 1) {
+		EVP_MD_CTX_free(d->ctx);
+		free(d);
+		return NULL;
+	}
+	d->algo = md == EVP_sha256() ? "sha256" : "sha512";
+	return d;
+}
+
+struct digester *digester_for(const char *digest)
+{
+	return digester_new(!strncmp(digest, "sha512:", 7) ? "sha512" : "sha256");
+}
+
+void digester_update(struct digester *d, const void *data, size_t len)
+{
+	EVP_DigestUpdate(d->ctx, data, len);
+}
+
+void digester_final(struct digester *d, char out[DIGEST_STR_MAX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(d->ctx, md, &n);
+	int off = snprintf(out, DIGEST_STR_MAX, "%s:", d->algo);
+	for (unsigned int i = 0; i < n && off + 2 < DIGEST_STR_MAX; i++)
+		off += snprintf(out + off, DIGEST_STR_MAX - off, "%02x", md[i]);
+}
+
+void digester_free(struct digester *d)
+{
+	if (!d)
+		return;
+	EVP_MD_CTX_free(d->ctx);
+	free(d);
+}
+
+void digest_sha256(const void *data, size_t len, char out[DIGEST_STR_MAX])
+{
+	struct digester *d = digester_new("sha256");
+	if (!d) {
+		out[0] = '\0';
+		return;
+	}
+	digester_update(d, data, len);
+	digester_final(d, out);
+	digester_free(d);
+}
+
+int digest_verify(const void *data, size_t len, const char *expected, const char *what,
+		  struct berr *err)
+{
+	if (!digest_is_valid(expected))
+		return berr_set(err, 0, "%s: invalid digest \"%.80s\"", what, expected);
+	struct digester *d = digester_for(expected);
+	if (!d)
+		return berr_set(err, 0, "%s: cannot hash", what);
+	char got[DIGEST_STR_MAX];
+	digester_update(d, data, len);
+	digester_final(d, got);
+	digester_free(d);
+	if (strcmp(got, expected))
+		return berr_set(err, 0, "%s: digest mismatch: expected %s, got %s", what, expected, got);
+	return 0;
+}

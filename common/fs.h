@@ -1,0 +1,57 @@
+/* File-system helpers. Paths that come from outside (image layers, container
+ * roots) are walked with fs_open_in_root(), never by joining strings. */
+#ifndef BERTH_FS_H
+#define BERTH_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+/* Reads a whole file, refusing files larger than max_len. *out is
+ * NUL-terminated (the NUL is not counted in *len). */
+int fs_read_file(const char *path, size_t max_len, char **out, size_t *len, struct berr *err);
+int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, size_t *len,
+		    struct berr *err);
+
+/* Writes data to path so that a reader sees the old or the new content, never
+ * a mix, even across a power cut: temporary file, fsync, rename, fsync dir. */
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct berr *err);
+int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
+			    mode_t mode, struct berr *err);
+
+/* mkdir -p; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode, struct berr *err);
+
+/* Removes name under dirfd and everything below it, never following symlinks
+ * and never crossing into another mount. Missing is not an error. */
+int fs_remove_tree_at(int dirfd, const char *name, struct berr *err);
+int fs_remove_tree(const char *path, struct berr *err);
+
+int fs_fsync_dir(const char *path, struct berr *err);
+
+/* Opens `path` (relative or absolute, interpreted inside the root) under the
+ * directory root_fd, resolving every component inside it: "..", absolute
+ * symlinks and symlinks pointing out stay within the root, as chroot would
+ * resolve them. Uses openat2(RESOLVE_IN_ROOT) and falls back to a walk one
+ * component at a time with O_NOFOLLOW when openat2 is missing. Returns an fd
+ * or -1 with err set. */
+int fs_open_in_root(int root_fd, const char *path, int flags, mode_t mode, struct berr *err);
+
+/* Like fs_open_in_root() for the parent of path, creating missing parent
+ * directories with mode 0755; *base gets the last component (pointing into
+ * path). */
+int fs_open_parent_in_root(int root_fd, const char *path, bool create, const char **base,
+			   struct berr *err);
+
+/* Tests: makes fs_open_in_root() use its fallback walk, as on kernels
+ * without openat2 (before 5.6). */
+void fs_disable_openat2(void);
+
+/* True when the name is safe as a single path component: not empty, ".", ".."
+ * and without '/'. */
+bool fs_name_is_plain(const char *name);
+
+#endif

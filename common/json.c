@@ -1,0 +1,259 @@
+#include "common/json.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+/* yajl_tree recurses once per nesting level; count the depth first so hostile
+ * input cannot exhaust the stack. Strings are skipped with their escapes. */
+static int json_depth_ok(const char *buf, size_t len)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		else if (c == '{' || c == '[') {
+			if (++depth > JSON_MAX_DEPTH)
+				return 0;
+		} else if (c == '}' || c == ']')
+			depth--;
+	}
+	return 1;
+}
+
+int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
+	       struct berr *err)
+{
+	*out = NULL;
+	if (len > max_len)
+		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len, max_len);
+	if (memchr(buf, '\0', len))
+		return berr_set(err, 0, "%s: contains a NUL byte", what);
+	if (!json_depth_ok(buf, len))
+		return berr_set(err, 0, "%s: nested deeper than %d levels", what, JSON_MAX_DEPTH);
+	cleanup_free char *copy = malloc(len + 1);
+	if (!copy)
+		return berr_set(err, ENOMEM, "%s", what);
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	char ebuf[256] = "";
+	yajl_val v = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
+	if (!v) {
+		/* yajl's message spans lines; keep the first. */
+		char *nl = strchr(ebuf, '\n');
+		if (nl)
+			*nl = '\0';
+		return berr_set(err, 0, "%s: malformed JSON: %s", what, ebuf[0] ? ebuf : "parse error");
+	}
+	*out = v;
+	return 0;
+}
+
+int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, max_len, &data, &len, err) < 0)
+		return -1;
+	return json_parse(data, len, max_len, path, out, err);
+}
+
+yajl_val json_get(yajl_val obj, const char *key)
+{
+	if (!obj || !YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			return obj->u.object.values[i];
+	return NULL;
+}
+
+const char *json_str(yajl_val v)
+{
+	return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
+}
+
+static int json_member(yajl_val obj, const char *key, const char *path, bool required,
+		       yajl_val *v, struct berr *err)
+{
+	*v = json_get(obj, key);
+	if (!*v && required)
+		return berr_set(err, 0, "%s.%s: required but missing", path, key);
+	return 0;
+}
+
+int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
+		 const char **out, struct berr *err)
+{
+	yajl_val v;
+	*out = NULL;
+	if (json_member(obj, key, path, required, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	if (!YAJL_IS_STRING(v))
+		return berr_set(err, 0, "%s.%s: expected a string", path, key);
+	*out = v->u.string;
+	return 0;
+}
+
+int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
+		 struct berr *err)
+{
+	yajl_val v;
+	if (json_member(obj, key, path, required, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	if (!YAJL_IS_INTEGER(v))
+		return berr_set(err, 0, "%s.%s: expected an integer", path, key);
+	*out = YAJL_GET_INTEGER(v);
+	return 0;
+}
+
+int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
+		  struct berr *err)
+{
+	yajl_val v;
+	if (json_member(obj, key, path, required, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+		return berr_set(err, 0, "%s.%s: expected true or false", path, key);
+	*out = YAJL_IS_TRUE(v);
+	return 0;
+}
+
+int json_get_obj(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
+		 struct berr *err)
+{
+	yajl_val v;
+	*out = NULL;
+	if (json_member(obj, key, path, required, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	if (!YAJL_IS_OBJECT(v))
+		return berr_set(err, 0, "%s.%s: expected an object", path, key);
+	*out = v;
+	return 0;
+}
+
+int json_get_array(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
+		   struct berr *err)
+{
+	yajl_val v;
+	*out = NULL;
+	if (json_member(obj, key, path, required, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	if (!YAJL_IS_ARRAY(v))
+		return berr_set(err, 0, "%s.%s: expected an array", path, key);
+	*out = v;
+	return 0;
+}
+
+yajl_gen json_gen_new(bool pretty)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	if (!g)
+		return NULL;
+	yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	if (pretty) {
+		yajl_gen_config(g, yajl_gen_beautify, 1);
+		yajl_gen_config(g, yajl_gen_indent_string, "  ");
+	}
+	return g;
+}
+
+int json_gen_str(yajl_gen g, const char *s)
+{
+	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0 : -1;
+}
+
+int json_gen_key_str(yajl_gen g, const char *key, const char *value)
+{
+	if (json_gen_str(g, key) < 0)
+		return -1;
+	if (!value)
+		return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
+	return json_gen_str(g, value);
+}
+
+int json_gen_key_int(yajl_gen g, const char *key, long long value)
+{
+	if (json_gen_str(g, key) < 0)
+		return -1;
+	return yajl_gen_integer(g, value) == yajl_gen_status_ok ? 0 : -1;
+}
+
+int json_gen_key_bool(yajl_gen g, const char *key, bool value)
+{
+	if (json_gen_str(g, key) < 0)
+		return -1;
+	return yajl_gen_bool(g, value) == yajl_gen_status_ok ? 0 : -1;
+}
+
+int json_gen_val(yajl_gen g, yajl_val v)
+{
+	yajl_gen_status st = yajl_gen_status_ok;
+	if (!v || YAJL_IS_NULL(v))
+		st = yajl_gen_null(g);
+	else if (YAJL_IS_TRUE(v))
+		st = yajl_gen_bool(g, 1);
+	else if (YAJL_IS_FALSE(v))
+		st = yajl_gen_bool(g, 0);
+	else if (YAJL_IS_STRING(v))
+		st = yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
+	else if (YAJL_IS_NUMBER(v))
+		/* The original text keeps integers exact and reals as written. */
+		st = yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+	else if (YAJL_IS_OBJECT(v)) {
+		if (yajl_gen_map_open(g) != yajl_gen_status_ok)
+			return -1;
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			if (json_gen_str(g, v->u.object.keys[i]) < 0 ||
+			    json_gen_val(g, v->u.object.values[i]) < 0)
+				return -1;
+		}
+		st = yajl_gen_map_close(g);
+	} else if (YAJL_IS_ARRAY(v)) {
+		if (yajl_gen_array_open(g) != yajl_gen_status_ok)
+			return -1;
+		for (size_t i = 0; i < v->u.array.len; i++)
+			if (json_gen_val(g, v->u.array.values[i]) < 0)
+				return -1;
+		st = yajl_gen_array_close(g);
+	}
+	return st == yajl_gen_status_ok ? 0 : -1;
+}
+
+char *json_gen_finish(yajl_gen g, size_t *len)
+{
+	const unsigned char *buf;
+	size_t n;
+	if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
+		return NULL;
+	char *out = malloc(n + 1);
+	if (out) {
+		memcpy(out, buf, n);
+		out[n] = '\0';
+		if (len)
+			*len = n;
+	}
+	return out;
+}

@@ -1,0 +1,53 @@
+/* JSON in and out, on top of yajl. Parsing is bounded (input size and nesting
+ * depth); lookups take one key at a time because keys such as
+ * "properties.desired" contain dots. Errors name the JSON path. */
+#ifndef BERTH_JSON_H
+#define BERTH_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "common/err.h"
+
+#define JSON_MAX_DEPTH 64
+
+/* Parses len bytes (need not be NUL-terminated). Refuses input longer than
+ * max_len or nested deeper than JSON_MAX_DEPTH. `what` names the document in
+ * errors ("manifest sha256:..."). Free the result with yajl_tree_free. */
+int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
+	       struct berr *err);
+int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
+
+/* Member `key` of an object, or NULL if absent or obj is not an object. */
+yajl_val json_get(yajl_val obj, const char *key);
+/* String value or NULL when v is not a string. */
+const char *json_str(yajl_val v);
+/* Member that must be a string (NULL if absent and !required). `path` is the
+ * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
+int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
+		 const char **out, struct berr *err);
+int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
+		 struct berr *err);
+int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
+		  struct berr *err);
+/* Member that must be an object / array (NULL if absent and !required). */
+int json_get_obj(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
+		 struct berr *err);
+int json_get_array(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
+		   struct berr *err);
+
+/* Generation. json_gen_new() returns a generator with validation on;
+ * json_gen_finish() hands back a malloc'd NUL-terminated copy of the output. */
+yajl_gen json_gen_new(bool pretty);
+int json_gen_str(yajl_gen g, const char *s);
+int json_gen_key_str(yajl_gen g, const char *key, const char *value);
+int json_gen_key_int(yajl_gen g, const char *key, long long value);
+int json_gen_key_bool(yajl_gen g, const char *key, bool value);
+/* Writes a parsed value as it is (used to pass JSON through unchanged). */
+int json_gen_val(yajl_gen g, yajl_val v);
+char *json_gen_finish(yajl_gen g, size_t *len);
+
+#endif

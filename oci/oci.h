@@ -1,0 +1,70 @@
+/* The image store: pulling images from a registry, keeping manifests and
+ * configs by digest and each layer unpacked once (by diff_id) in the form
+ * overlayfs needs, and handing out what an instance needs to start.
+ *
+ * Layout under <root>/oci:
+ *   blobs/sha256/<hex>       manifests, indexes and configs, by digest
+ *   layers/sha256/<hex>/     one unpacked layer per diff_id (read-only, shared)
+ *   refs/<escaped ref>       JSON {"ref","digest","config","pulled"} per tagged image
+ *   leases/<name>            manifest digest an instance still uses (kept by gc)
+ *   tmp/                     work in progress; cleared on open
+ *   lock                     flock(2) held while the store changes
+ */
+#ifndef BERTH_OCI_H
+#define BERTH_OCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/digest.h"
+#include "common/err.h"
+
+struct oci_store;
+
+int oci_store_open(const char *root, struct oci_store **out, struct berr *err);
+void oci_store_close(struct oci_store *store);
+
+struct oci_pull_opts {
+	bool insecure;		/* allow plain HTTP and unverified TLS for this registry */
+	const char *platform;	/* "os/arch[/variant]"; NULL: the host's */
+	const char *username;	/* registry credentials, or NULL */
+	const char *password;
+	const char *ca_file;	/* extra CA bundle for this registry, or NULL */
+	bool progress;		/* progress bars on stderr (only if it is a terminal) */
+};
+
+/* Pulls ref (e.g. "127.0.0.1:5000/app:1", "ghcr.io/x/y@sha256:...") into the
+ * store and tags it; writes the manifest digest. Layers already present are
+ * not fetched again. On failure the store is as it was. */
+int oci_pull(struct oci_store *store, const char *ref, const struct oci_pull_opts *opts,
+	     char digest[DIGEST_STR_MAX], struct berr *err);
+
+/* An image as an instance needs it, read from the store only (no network). */
+struct oci_image {
+	char *ref;			/* as given (normalized) */
+	char digest[DIGEST_STR_MAX];	/* manifest digest */
+	size_t n_layers;
+	char **layer_dirs;		/* absolute paths, bottom layer first */
+	/* From the image config ("config" object); NULL-terminated arrays, NULL if unset. */
+	char **entrypoint;
+	char **cmd;
+	char **env;
+	char *working_dir;
+	char *user;
+	char *os;
+	char *architecture;
+};
+
+/* Looks up ref (a name, name:tag, name@digest or a bare manifest digest). */
+int oci_image_open(struct oci_store *store, const char *ref, struct oci_image **out,
+		   struct berr *err);
+void oci_image_free(struct oci_image *img);
+
+/* An instance that uses an image holds a lease on its manifest digest, so
+ * `berth rmi` + `berth gc` never remove layers under a live instance. */
+int oci_lease_add(struct oci_store *store, const char *name, const char *digest,
+		  struct berr *err);
+int oci_lease_remove(struct oci_store *store, const char *name, struct berr *err);
+
+#endif

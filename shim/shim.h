@@ -1,0 +1,123 @@
+/* Module instances: what one needs to run (struct instance_spec), starting it
+ * under its own supervising shim process, and the state the shim leaves.
+ *
+ * Per-instance directory <root>/instances/<name>/:
+ *   spec.json    the instance_spec the shim was started with
+ *   state.json   written by the shim (atomically) on every change
+ *   upper/ work/ overlay upper and work directories
+ *   rootfs/      mount point of the overlay (mounted only inside the instance)
+ *   log, log.1   stdout+stderr of a detached instance, size-bounded, rotated
+ * The instance cgroup is "berth/<name>" in every hierarchy in use.
+ */
+#ifndef BERTH_SHIM_H
+#define BERTH_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+#define INSTANCE_NAME_MAX 64 /* [A-Za-z0-9][A-Za-z0-9_.-]* */
+
+enum net_mode { NET_NONE = 0, NET_HOST = 1 };
+
+struct bind_mount {
+	char *source;	   /* host path */
+	char *destination; /* path inside the instance */
+	bool readonly;
+};
+
+struct device_rule {
+	char *path;	/* host device node, e.g. /dev/ttyUSB0 */
+	char *path_in;	/* path inside the instance (default: same) */
+	char *permissions; /* "rwm" subset */
+};
+
+struct instance_spec {
+	char *name;		/* unique on the device; also the cgroup and directory name */
+	/* Root filesystem: an overlay of layer_dirs (bottom first) with a private
+	 * upper directory, or an existing directory `rootfs` (bundle mode). */
+	char **layer_dirs;	/* NULL-terminated */
+	char *rootfs;
+	bool readonly_rootfs;
+	char *image_digest;	/* manifest digest, for the lease and `list` (may be NULL) */
+
+	char **args;		/* NULL-terminated argv; args[0] looked up in the instance's PATH */
+	char **env;		/* NULL-terminated "K=V" */
+	char *cwd;		/* default "/" */
+	char *user;		/* "uid[:gid]" or "name[:group]" resolved in the image; NULL: root */
+	char *hostname;		/* default: the instance name */
+
+	struct bind_mount *binds; /* n_binds entries */
+	size_t n_binds;
+	struct device_rule *devices;
+	size_t n_devices;
+
+	enum net_mode network;
+	bool userns;		/* map root to an unprivileged host range */
+
+	/* Resources; 0 or negative means unset. */
+	int64_t memory;		/* bytes */
+	int64_t memory_swap;	/* bytes, memory+swap as Docker's MemorySwap; -1 unlimited */
+	int64_t pids_limit;
+	int64_t cpu_quota_us;	/* with cpu_period_us; from --cpus F: quota = F * period */
+	int64_t cpu_period_us;
+	int64_t cpu_shares;	/* v1 shares (2..262144); mapped to v2 weight */
+
+	char **cap_add;		/* "CAP_NET_ADMIN" or "NET_ADMIN", NULL-terminated */
+	char **cap_drop;	/* "ALL" drops every capability */
+	bool privileged;	/* all capabilities, no seccomp, all devices */
+
+	int stop_grace_sec;	/* SIGTERM, then SIGKILL after this many seconds (default 10) */
+	int64_t log_max_bytes;	/* per log file before rotation (default 1 MiB) */
+};
+
+void instance_spec_free(struct instance_spec *spec);
+int instance_spec_write(const struct instance_spec *spec, const char *path, struct berr *err);
+int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);
+
+enum instance_status {
+	INSTANCE_CREATED,	/* shim started, process not yet running */
+	INSTANCE_RUNNING,
+	INSTANCE_EXITED,	/* exited; the shim is gone or about to go */
+	INSTANCE_UNKNOWN,	/* no readable state */
+};
+
+struct instance_state {
+	enum instance_status status;
+	pid_t shim_pid;
+	int64_t shim_start_time;	/* /proc/<pid>/stat starttime, to detect pid reuse */
+	pid_t pid;			/* the module's pid 1, as seen from the host */
+	int exit_code;			/* valid when EXITED: 0-255, or 128+signal */
+	int exit_signal;		/* 0 unless killed by a signal */
+	bool oom_killed;
+	int64_t started_at;		/* Unix time in ms */
+	int64_t finished_at;
+	char error[256];		/* why the start failed, if it did */
+};
+
+/* Starts a detached shim for spec (its directory is created, the spec
+ * written) and returns once the module's process runs or has failed to
+ * start (err then says why, e.g. "exec /app: no such file"). The shim
+ * survives the caller. */
+int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_pid,
+	       struct berr *err);
+
+/* Reads state.json; a shim that died without writing EXITED is reported as
+ * EXITED with exit_code 255 and an error. */
+int shim_state_read(const char *root, const char *name, struct instance_state *st,
+		    struct berr *err);
+
+/* True when the shim recorded in st is still the same live process. */
+bool shim_alive(const struct instance_state *st);
+
+/* Asks the shim to stop its instance: SIGTERM, then SIGKILL to the whole
+ * cgroup after the grace period. Waits until the shim is gone (at most
+ * grace + 5 s). Not running is not an error. */
+int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err);
+
+/* Removes a stopped instance: directory (upper, work, logs, state) and cgroup. */
+int shim_remove(const char *root, const char *name, struct berr *err);
+
+#endif

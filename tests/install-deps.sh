@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian 12 packages berth needs to build and to run its tests.
+# Idempotent: does nothing when everything is already installed.
+set -eu
+
+PACKAGES="build-essential pkg-config clang
+libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev libcurl4-openssl-dev
+libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev
+docker-registry skopeo umoci busybox-static mosquitto mosquitto-clients
+python3 python3-pytest python3-paho-mqtt iproute2 util-linux procps kmod e2fsprogs"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
+# The packaged registry and broker start as system services where an init
+# system runs; the tests start their own instances on free ports.
+for svc in docker-registry mosquitto; do
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
+		systemctl stop "$svc" || true
+	fi
+done

@@ -1,0 +1,237 @@
+/* common/: encodings, JSON bounds, digests, and paths resolved inside a root. */
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+static void base64_round_trips(void **state)
+{
+	const char *in = "any carnal pleas";
+	char enc[64];
+	unsigned char dec[64];
+	for (size_t n = 0; n <= strlen(in); n++) {
+		assert_true(base64_encode(in, n, enc, sizeof(enc)) >= 0);
+		int d = base64_decode(enc, strlen(enc), dec, sizeof(dec));
+		assert_int_equal(d, (int)n);
+		assert_memory_equal(dec, in, n);
+	}
+	assert_int_equal(base64_encode("any", 3, enc, sizeof(enc)), 4);
+	assert_string_equal(enc, "YW55");
+}
+
+static void base64_refuses_invalid_characters(void **state)
+{
+	unsigned char out[16];
+	assert_int_equal(base64_decode("YW5*", 4, out, sizeof(out)), -1);
+	assert_int_equal(base64_decode("Y", 1, out, sizeof(out)), -1);
+}
+
+static void url_encode_keeps_unreserved_only(void **state)
+{
+	char out[64];
+	assert_true(url_encode("a b/c~d=e&", 10, out, sizeof(out)) > 0);
+	assert_string_equal(out, "a%20b%2Fc~d%3De%26");
+}
+
+static void url_decode_refuses_bad_escapes_and_nul(void **state)
+{
+	char out[64];
+	assert_int_equal(url_decode("%2", 2, out, sizeof(out), false), -1);
+	assert_int_equal(url_decode("%zz", 3, out, sizeof(out), false), -1);
+	assert_int_equal(url_decode("a%00b", 5, out, sizeof(out), false), -1);
+	assert_int_equal(url_decode("a%2Fb+c", 7, out, sizeof(out), true), 5);
+	assert_string_equal(out, "a/b c");
+}
+
+static void json_parse_refuses_deep_nesting(void **state)
+{
+	char buf[200];
+	memset(buf, '[', 100);
+	memset(buf + 100, ']', 100);
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse(buf, sizeof(buf), 1024, "doc", &v, &err), -1);
+	assert_non_null(strstr(err.msg, "nested"));
+}
+
+static void json_parse_refuses_oversized_input(void **state)
+{
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse("{\"a\": 1}", 8, 4, "doc", &v, &err), -1);
+	assert_non_null(strstr(err.msg, "over the limit"));
+}
+
+static void json_errors_name_the_path(void **state)
+{
+	yajl_val v;
+	struct berr err;
+	const char *doc = "{\"a\": 5}";
+	assert_int_equal(json_parse(doc, strlen(doc), 1024, "doc", &v, &err), 0);
+	const char *s;
+	assert_int_equal(json_get_str(v, "a", "$.x", true, &s, &err), -1);
+	assert_string_equal(err.msg, "$.x.a: expected a string");
+	assert_int_equal(json_get_str(v, "b", "$.x", true, &s, &err), -1);
+	assert_string_equal(err.msg, "$.x.b: required but missing");
+	yajl_tree_free(v);
+}
+
+static void json_gen_val_round_trips(void **state)
+{
+	const char *doc = "{\"a\":[1,2.5,\"x\",true,null],\"b\":{\"c\":-7}}";
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse(doc, strlen(doc), 1024, "doc", &v, &err), 0);
+	yajl_gen g = json_gen_new(false);
+	assert_int_equal(json_gen_val(g, v), 0);
+	char *out = json_gen_finish(g, NULL);
+	assert_string_equal(out, doc);
+	free(out);
+	yajl_gen_free(g);
+	yajl_tree_free(v);
+}
+
+static void digest_validates_form(void **state)
+{
+	assert_true(digest_is_valid(
+		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+	assert_false(digest_is_valid("sha256:E3B0"));
+	assert_false(digest_is_valid("md5:abc"));
+	assert_false(digest_is_valid(
+		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85/"));
+}
+
+static void digest_of_empty_input(void **state)
+{
+	char d[DIGEST_STR_MAX];
+	digest_sha256("", 0, d);
+	assert_string_equal(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void strbuf_respects_its_cap(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sb.max = 8;
+	assert_int_equal(strbuf_puts(&sb, "12345678"), 0);
+	assert_int_equal(strbuf_puts(&sb, "9"), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_string_equal(sb.buf, "12345678");
+	strbuf_release(&sb);
+}
+
+/* A root holding an absolute symlink to /etc and a relative one climbing out:
+ * both must resolve inside the root. */
+static char root_dir[64];
+
+static int make_root(void **state)
+{
+	strcpy(root_dir, "/tmp/berth-unit-XXXXXX");
+	assert_non_null(mkdtemp(root_dir));
+	char p[128];
+	snprintf(p, sizeof(p), "%s/etc", root_dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/etc/passwd", root_dir);
+	FILE *f = fopen(p, "w");
+	fputs("inside\n", f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/abs", root_dir);
+	assert_int_equal(symlink("/etc", p), 0);
+	snprintf(p, sizeof(p), "%s/up", root_dir);
+	assert_int_equal(symlink("../../../../etc", p), 0);
+	return 0;
+}
+
+static int remove_root(void **state)
+{
+	struct berr err;
+	return fs_remove_tree(root_dir, &err);
+}
+
+static void read_through(const char *path, char *out, size_t cap)
+{
+	struct berr err;
+	int root = open(root_dir, O_RDONLY | O_DIRECTORY);
+	int fd = fs_open_in_root(root, path, O_RDONLY, 0, &err);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, out, cap - 1);
+	assert_true(n > 0);
+	out[n] = '\0';
+	close(fd);
+	close(root);
+}
+
+static void open_in_root_keeps_absolute_symlinks_inside(void **state)
+{
+	char buf[64];
+	read_through("abs/passwd", buf, sizeof(buf));
+	assert_string_equal(buf, "inside\n");
+}
+
+static void open_in_root_keeps_dotdot_inside(void **state)
+{
+	char buf[64];
+	read_through("up/passwd", buf, sizeof(buf));
+	assert_string_equal(buf, "inside\n");
+	read_through("/../../etc/passwd", buf, sizeof(buf));
+	assert_string_equal(buf, "inside\n");
+}
+
+static void open_parent_creates_directories_inside(void **state)
+{
+	struct berr err;
+	int root = open(root_dir, O_RDONLY | O_DIRECTORY);
+	const char *base;
+	int d = fs_open_parent_in_root(root, "abs/new/deeper/file", true, &base, &err);
+	assert_true(d >= 0);
+	assert_string_equal(base, "file");
+	close(d);
+	close(root);
+	char p[128];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/etc/new/deeper", root_dir);
+	assert_int_equal(stat(p, &st), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(base64_round_trips),
+		cmocka_unit_test(base64_refuses_invalid_characters),
+		cmocka_unit_test(url_encode_keeps_unreserved_only),
+		cmocka_unit_test(url_decode_refuses_bad_escapes_and_nul),
+		cmocka_unit_test(json_parse_refuses_deep_nesting),
+		cmocka_unit_test(json_parse_refuses_oversized_input),
+		cmocka_unit_test(json_errors_name_the_path),
+		cmocka_unit_test(json_gen_val_round_trips),
+		cmocka_unit_test(digest_validates_form),
+		cmocka_unit_test(digest_of_empty_input),
+		cmocka_unit_test(strbuf_respects_its_cap),
+		cmocka_unit_test_setup_teardown(open_in_root_keeps_absolute_symlinks_inside, make_root,
+						remove_root),
+		cmocka_unit_test_setup_teardown(open_in_root_keeps_dotdot_inside, make_root, remove_root),
+		cmocka_unit_test_setup_teardown(open_parent_creates_directories_inside, make_root,
+						remove_root),
+	};
+	int failed = cmocka_run_group_tests_name("openat2", tests, NULL, NULL);
+	/* The same cases again through the walk used on kernels without openat2. */
+	fs_disable_openat2();
+	const struct CMUnitTest walk_tests[] = {
+		cmocka_unit_test_setup_teardown(open_in_root_keeps_absolute_symlinks_inside, make_root,
+						remove_root),
+		cmocka_unit_test_setup_teardown(open_in_root_keeps_dotdot_inside, make_root, remove_root),
+		cmocka_unit_test_setup_teardown(open_parent_creates_directories_inside, make_root,
+						remove_root),
+	};
+	return failed + cmocka_run_group_tests_name("walk", walk_tests, NULL, NULL);
+}
