@@ -1,0 +1,44 @@
+/* The hub process: `berth hub --config FILE`, started and restarted by the
+ * daemon. It serves MQTT 3.1.1 on <run>/hub.sock (and TCP/TLS when asked),
+ * authenticates modules, routes their messages, keeps their twins, and
+ * (later) forwards to the upstream through the store.
+ *
+ * FILE is written by the daemon (atomically) and re-read on SIGHUP; a new
+ * config swaps routes and identities without dropping connections:
+ * {
+ *   "device_id": "Hannover01",
+ *   "iothub_hostname": "myhub.example.net",
+ *   "device_key": "<base64>",
+ *   "socket": "/run/berth/hub.sock",
+ *   "control_socket": "/run/berth/hubctl.sock",
+ *   "state_dir": "/var/lib/berth/hub",          twins, sessions (and the store)
+ *   "listen_tcp": "127.0.0.1:1883",             optional
+ *   "tls_cert": "...", "tls_key": "...",         optional, for listen_tcp
+ *   "max_packet": 262144,                        optional
+ *   "default_ttl_secs": 7200,
+ *   "routes": { "<name>": { "route": "FROM ...", "priority": 0, "timeToLiveSecs": 60 } },
+ *   "modules": { "<name>": { "generation_id": "...", "desired": { ... } } }
+ * }
+ * A module <name> connecting over the Unix socket must be a process in the
+ * instance cgroup berth/<name> (see cgroup_instance_of_pid) or on the host.
+ *
+ * The control socket (root only, 0600) takes one JSON request per line and
+ * answers one JSON line:
+ *   {"op":"invoke","module":"m","method":"reboot","payload":{...},"timeout_ms":30000}
+ *     -> {"status":200,"payload":{...}}   or {"status":504,"error":"..."}
+ *   {"op":"reload"}  -> {"status":200}
+ *   {"op":"status"}  -> {"status":200,"clients":[...], ...}
+ */
+#ifndef BERTH_HUB_H
+#define BERTH_HUB_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+/* Sends one request line to the hub's control socket and reads the answer
+ * (malloc'd, NUL-terminated) within timeout_ms. */
+int hub_control_call(const char *control_socket, const char *request, int timeout_ms,
+		     char **reply, struct berr *err);
+
+#endif
