@@ -19,6 +19,12 @@
  *   "routes": { "<name>": { "route": "FROM ...", "priority": 0, "timeToLiveSecs": 60 } },
  *   "modules": { "<name>": { "generation_id": "...", "desired": { ... } } }
  * }
+ * Listening socket: the daemon creates <run>/hub.sock itself and passes it as
+ * `berth hub --config FILE --listen-fd N`, and passes the same fd again when
+ * it restarts the hub, so the socket file bind-mounted into every instance
+ * (at /run/berth/hub.sock) keeps working across hub restarts. Without
+ * --listen-fd the hub creates "socket" itself (tests, standalone use).
+ *
  * A module <name> connecting over the Unix socket must be a process in the
  * instance cgroup berth/<name> (see cgroup_instance_of_pid) or on the host.
  *
