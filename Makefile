@@ -13,9 +13,23 @@ DESTDIR    ?=
 BUILD      ?= build
 PYTEST     ?= /usr/bin/python3 -m pytest
 
-PKGS       := libseccomp libcap libarchive libcrypto yajl libcurl libmosquitto
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# Linked normally: small, and needed by the long-running processes.
+PKGS_LINKED := libseccomp libcap yajl
+# Loaded with dlopen on first use (common/lazy.h): only their headers and
+# sonames are needed at build time.
+PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LINKED) $(PKGS_LAZY) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
+
+# Soname of a library as the compiler finds it (works for cross builds too).
+OBJDUMP    ?= $(patsubst %gcc,%objdump,$(patsubst %cc,%objdump,$(CC)))
+soname = $(or $(shell f=$$($(CC) -print-file-name=$(1).so) && [ -f "$$f" ] && \
+	$(OBJDUMP) -p "$$f" 2>/dev/null | sed -n 's/^ *SONAME *//p'),$(2))
+SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
+	   -DLAZY_SONAME_SSL='"$(call soname,libssl,libssl.so.3)"' \
+	   -DLAZY_SONAME_CURL='"$(call soname,libcurl,libcurl.so.4)"' \
+	   -DLAZY_SONAME_ARCHIVE='"$(call soname,libarchive,libarchive.so.13)"' \
+	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"'
 
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g
@@ -25,7 +39,7 @@ BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
 		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS    ?=
 BERTH_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS       := $(PKG_LIBS) -lpthread
+LIBS       := $(PKG_LIBS) -ldl -lpthread
 
 # SANITIZE=address,undefined builds everything with those sanitizers.
 ifneq ($(SANITIZE),)
@@ -47,20 +61,29 @@ FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo
 all: $(BUILD)/berth
 
+# V=1 shows the full compiler command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/berth: $(OBJS)
-	$(CC) $(BERTH_CFLAGS) $(BERTH_LDFLAGS) -o $@ $(OBJS) $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(BERTH_CFLAGS) $(BERTH_LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
 $(BUILD)/libberth.a: $(LIBOBJS)
-	rm -f $@
-	$(AR) rcs $@ $(LIBOBJS)
+	@rm -f $@
+	@echo "  AR      $@"
+	$(Q)$(AR) rcs $@ $(LIBOBJS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BERTH_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BERTH_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/common/lazy.o: BERTH_CFLAGS += $(SONAMES)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libberth.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BERTH_CFLAGS) $(BERTH_LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libberth.a \
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BERTH_CFLAGS) $(BERTH_LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libberth.a \
 		$$($(PKG_CONFIG) --libs cmocka) $(LIBS)
 
 -include $(DEPS)

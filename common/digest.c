@@ -1,5 +1,7 @@
 #include "common/digest.h"
 
+#include "common/lazy.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,8 @@ const char *digest_hex(const char *digest)
 
 struct digester *digester_new(const char *algo)
 {
+	if (lazy_require(LAZY_CRYPTO, NULL) < 0)
+		return NULL;
 	const EVP_MD *md;
 	if (!strcmp(algo, "sha256"))
 		md = EVP_sha256();

@@ -12,10 +12,13 @@
 #include <strings.h>
 
 #include "common/encoding.h"
+#include "common/lazy.h"
 
 static int hmac_b64(const char *key_b64, const void *msg, size_t msg_len, char *out, size_t cap,
 		    struct berr *err)
 {
+	if (lazy_require(LAZY_CRYPTO, err) < 0)
+		return -1;
 	unsigned char key[128];
 	int klen = base64_decode(key_b64, strlen(key_b64), key, sizeof(key));
 	if (klen <= 0)
