@@ -32,12 +32,17 @@ static int open_dir(int at, const char *name, int *out, struct berr *err)
 	return 0;
 }
 
+int store_reopen_dir(int dirfd)
+{
+	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Clears tmp/ when no pull is running (pulls hold the lock shared). */
 static void clear_tmp(struct oci_store *s)
 {
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return;
-	int fd = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->tmp_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d) {
 		struct dirent *de;
@@ -297,7 +302,7 @@ static int compare_names(const void *a, const void *b)
 int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	int fd = fcntl(s->refs_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->refs_fd);
 	if (fd < 0)
 		return berr_set(err, errno, "refs");
 	cleanup_closedir DIR *d = fdopendir(fd);
