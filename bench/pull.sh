@@ -13,6 +13,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BERTH=${BERTH:-$HERE/../build/berth}
 RUNS=${RUNS:-3}
+TOOLS=${TOOLS:-berth skopeo_umoci podman} # a subset for quick experiments
 CACHE=${BERTH_BENCH_CACHE:-/var/tmp/berth-bench-pull-cache}
 REPO=bench/pull
 TAG=1
@@ -30,7 +31,7 @@ cleanup() {
 	set +e
 	[ -n "$REG_PID" ] && kill "$REG_PID" && wait "$REG_PID" 2>/dev/null
 	if mountpoint -q "$MNT"; then
-		findmnt -rn -o TARGET | grep "^$MNT/" | sort -r | xargs -r -n1 umount -l
+		{ findmnt -rn -o TARGET | grep "^$MNT/" || true; } | sort -r | xargs -r -n1 umount -l
 		umount "$MNT"
 	fi
 	rm -rf "$WORK"
@@ -148,7 +149,7 @@ EOF
 
 now() { date +%s.%N; }
 clean() {
-	findmnt -rn -o TARGET | grep "^$MNT/" | sort -r | xargs -r -n1 umount -l
+	{ findmnt -rn -o TARGET | grep "^$MNT/" || true; } | sort -r | xargs -r -n1 umount -l
 	rm -rf "$MNT/berth" "$MNT/oci" "$MNT/bundle" "$MNT/podman-root" "$MNT/podman-run"
 	sync
 }
@@ -170,31 +171,33 @@ run_podman() {
 
 declare -A times
 for i in $(seq "$RUNS"); do
-	for tool in berth skopeo_umoci podman; do
+	for tool in $TOOLS; do
 		clean
 		t0=$(now)
 		"run_$tool"
 		t1=$(now)
 		times[$tool]+="$(echo "$t1 - $t0" | bc -l) "
 	done
-	echo "run $i: berth $(echo "${times[berth]}" | awk '{print $NF}') s," \
-		"skopeo+umoci $(echo "${times[skopeo_umoci]}" | awk '{print $NF}') s," \
-		"podman $(echo "${times[podman]}" | awk '{print $NF}') s"
+	echo "run $i:$(for t in $TOOLS; do printf ' %s %.2f s' "$t" "$(echo "${times[$t]}" | awk '{print $NF}')"; done)"
 done
 clean
 
-files=$(find "$CACHE/layout/blobs" -type f | wc -l)
-/usr/bin/python3 - "${times[berth]}" "${times[skopeo_umoci]}" "${times[podman]}" "$(cat "$WORK/rss")" <<'EOF'
+/usr/bin/python3 - "${times[berth]:-}" "${times[skopeo_umoci]:-}" "${times[podman]:-}" \
+	"$(cat "$WORK/rss" 2>/dev/null)" "$RUNS" <<'EOF'
 import statistics, sys
 b, s, p = ([float(x) for x in a.split()] for a in sys.argv[1:4])
-rss = max(int(x) for x in sys.argv[4].split()) / 1024
-mb, ms, mp = statistics.median(b), statistics.median(s), statistics.median(p)
+med = lambda v: statistics.median(v) if v else None
+mb, ms, mp = med(b), med(s), med(p)
 print("")
-print("cold pull, 4 layers, ~200 MB, 12,000 files (medians of %d runs)" % len(b))
-print("  berth pull              %6.2f s" % mb)
-print("  skopeo copy + umoci     %6.2f s" % ms)
-print("  podman pull             %6.2f s" % mp)
-print("  berth / skopeo+umoci    %6.2f   (target <= 0.35)" % (mb / ms))
-print("  berth / podman          %6.2f   (target <= 0.60)" % (mb / mp))
-print("  berth peak RSS          %6.1f MB (target <= 16 MB)" % rss)
+print("cold pull, 4 layers, ~200 MB, 12,000 files (medians of %s runs)" % sys.argv[5])
+for name, m in (("berth pull", mb), ("skopeo copy + umoci", ms), ("podman pull", mp)):
+    if m is not None:
+        print("  %-24s%6.2f s" % (name, m))
+if mb and ms:
+    print("  berth / skopeo+umoci    %6.2f   (target <= 0.35)" % (mb / ms))
+if mb and mp:
+    print("  berth / podman          %6.2f   (target <= 0.60)" % (mb / mp))
+if sys.argv[4].split():
+    rss = max(int(x) for x in sys.argv[4].split()) / 1024
+    print("  berth peak RSS          %6.1f MB (target <= 16 MB)" % rss)
 EOF
