@@ -44,6 +44,12 @@ struct cgroup_limits {
 	bool allow_all_devices;	/* privileged instances */
 };
 
+/* The devices every container may use when no rules are given: mknod of any
+ * node, null, zero, full, random, urandom, tty, console, ptmx and pts.
+ * Callers that add devices of their own start from this list. */
+extern const struct cgroup_device cgroup_default_devices[];
+extern const size_t cgroup_default_devices_count;
+
 struct cgroup;
 
 int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
