@@ -74,6 +74,14 @@ static const struct knob {
     [K_DEVICES_DENY] = {"devices", "devices.deny", NULL, NULL},
 };
 
+/* Files outside the table: the same in both versions, or in one only. */
+#define PROCS_FILE	    "cgroup.procs"
+#define V2_CONTROLLERS_FILE "cgroup.controllers"     /* controllers this cgroup may use */
+#define V2_SUBTREE_FILE	    "cgroup.subtree_control" /* controllers its children get */
+#define V1_CPUSET_CPUS_FILE "cpuset.cpus"
+#define V1_CPUSET_MEMS_FILE "cpuset.mems"
+#define V1_MARKER_FILE	    "tasks" /* in every v1 cgroup, not in cgroup2 */
+
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
 	const char *unlimited, *freeze, *thaw, *frozen;
@@ -207,9 +215,9 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 {
 	*out = NULL;
 	*count = 0;
-	cleanup_close int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = openat(dirfd, PROCS_FILE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return berr_set(err, errno, "read %s/cgroup.procs", dirpath);
+		return berr_set(err, errno, "read %s/" PROCS_FILE, dirpath);
 	cleanup_free pid_t *pids = NULL;
 	size_t n = 0, cap = 0;
 	char buf[4096];
@@ -219,7 +227,7 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return berr_set(err, errno, "read %s/cgroup.procs", dirpath);
+			return berr_set(err, errno, "read %s/" PROCS_FILE, dirpath);
 		}
 		for (ssize_t i = 0; i <= r; i++) {
 			/* r == 0 ends the file: flush the last number. */
@@ -230,7 +238,8 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 				cur = (cur < 0 ? 0 : cur) * 10 + (c - '0');
 				if (cur > INT_MAX)
 					return berr_set(err, ERANGE,
-							"%s/cgroup.procs: pid too large", dirpath);
+							"%s/" PROCS_FILE ": pid too large",
+							dirpath);
 				continue;
 			}
 			if (cur < 0)
@@ -243,7 +252,7 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 					ncap = max;
 				pid_t *p = realloc(pids, ncap * sizeof(*p));
 				if (!p)
-					return berr_set(err, ENOMEM, "read %s/cgroup.procs",
+					return berr_set(err, ENOMEM, "read %s/" PROCS_FILE,
 							dirpath);
 				pids = p;
 				cap = ncap;
@@ -472,7 +481,7 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 	}
 	if (sfs.f_type != CGROUP_SUPER_MAGIC) {
 		char probe[PATH_MAX];
-		snprintf(probe, sizeof(probe), "%s/cgroup.controllers", root);
+		snprintf(probe, sizeof(probe), "%s/" V2_CONTROLLERS_FILE, root);
 		if (access(probe, F_OK) == 0) {
 			cg->layout = CGROUP_LAYOUT_V2;
 			return add_hier(cg, true, false, root, "", err);
@@ -538,11 +547,11 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 		} else if (s.f_type == sfs.f_type) {
 			/* Not a mount: a stand-in directory, known by its files. */
 			char probe[PATH_MAX];
-			snprintf(probe, sizeof(probe), "%s/cgroup.controllers", path);
+			snprintf(probe, sizeof(probe), "%s/" V2_CONTROLLERS_FILE, path);
 			if (access(probe, F_OK) == 0) {
 				r = add_hier(cg, true, false, path, "", err);
 			} else {
-				snprintf(probe, sizeof(probe), "%s/tasks", path);
+				snprintf(probe, sizeof(probe), "%s/" V1_MARKER_FILE, path);
 				if (access(probe, F_OK) == 0) {
 					r = add_hier(cg, false, false, path, e, err);
 					n_v1++;
@@ -715,7 +724,7 @@ static int move_procs_to_leaf(int dirfd, const char *dirpath, struct berr *err)
 			char v[16];
 			snprintf(v, sizeof(v), "%d", (int)pids[i]);
 			struct berr e;
-			if (write_file_at(lfd, lpath, "cgroup.procs", v, &e) < 0 && e.code != ESRCH)
+			if (write_file_at(lfd, lpath, PROCS_FILE, v, &e) < 0 && e.code != ESRCH)
 				return berr_set(err, e.code, "%s", e.msg);
 		}
 	}
@@ -728,9 +737,8 @@ static int move_procs_to_leaf(int dirfd, const char *dirpath, struct berr *err)
 static int enable_controllers(int dirfd, const char *dirpath, struct berr *err)
 {
 	char avail[SMALL_FILE], enabled[SMALL_FILE];
-	if (read_file_at(dirfd, dirpath, "cgroup.controllers", avail, sizeof(avail), err) < 0 ||
-	    read_file_at(dirfd, dirpath, "cgroup.subtree_control", enabled, sizeof(enabled), err) <
-		0)
+	if (read_file_at(dirfd, dirpath, V2_CONTROLLERS_FILE, avail, sizeof(avail), err) < 0 ||
+	    read_file_at(dirfd, dirpath, V2_SUBTREE_FILE, enabled, sizeof(enabled), err) < 0)
 		return -1;
 	char want[128] = "";
 	size_t len = 0;
@@ -743,12 +751,12 @@ static int enable_controllers(int dirfd, const char *dirpath, struct berr *err)
 	if (len == 0)
 		return 0;
 	struct berr e;
-	if (write_file_at(dirfd, dirpath, "cgroup.subtree_control", want, &e) == 0)
+	if (write_file_at(dirfd, dirpath, V2_SUBTREE_FILE, want, &e) == 0)
 		return 0;
 	if (e.code == EBUSY) {
 		if (move_procs_to_leaf(dirfd, dirpath, err) < 0)
 			return -1;
-		if (write_file_at(dirfd, dirpath, "cgroup.subtree_control", want, &e) == 0)
+		if (write_file_at(dirfd, dirpath, V2_SUBTREE_FILE, want, &e) == 0)
 			return 0;
 	}
 	/* One at a time, so one refusal does not stop the others. */
@@ -758,7 +766,7 @@ static int enable_controllers(int dirfd, const char *dirpath, struct berr *err)
 		if (!has_item(avail, " \n", c) || has_item(enabled, " \n", c))
 			continue;
 		snprintf(one, sizeof(one), "+%s", c);
-		if (write_file_at(dirfd, dirpath, "cgroup.subtree_control", one, &e) < 0)
+		if (write_file_at(dirfd, dirpath, V2_SUBTREE_FILE, one, &e) < 0)
 			log_warn("%s", e.msg);
 	}
 	return 0;
@@ -769,7 +777,7 @@ static int enable_controllers(int dirfd, const char *dirpath, struct berr *err)
 static int cpuset_inherit(int parentfd, const char *parentpath, int dirfd, const char *dirpath,
 			  struct berr *err)
 {
-	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+	static const char *const files[] = {V1_CPUSET_CPUS_FILE, V1_CPUSET_MEMS_FILE};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char cur[SMALL_FILE], val[SMALL_FILE];
 		if (read_file_at(dirfd, dirpath, files[i], cur, sizeof(cur), err) < 0)
@@ -820,7 +828,7 @@ static int prepare_hier(struct cgroup *cg, struct hier *h, bool *existed, struct
 		return -1;
 	if (h->v2) {
 		char ctrls[SMALL_FILE];
-		if (read_file_at(h->fd, h->path, "cgroup.controllers", ctrls, sizeof(ctrls), err) <
+		if (read_file_at(h->fd, h->path, V2_CONTROLLERS_FILE, ctrls, sizeof(ctrls), err) <
 		    0)
 			return -1;
 		free(h->ctrls);
@@ -829,6 +837,19 @@ static int prepare_hier(struct cgroup *cg, struct hier *h, bool *existed, struct
 			return berr_set(err, ENOMEM, "cgroup %s", h->path);
 	}
 	return 0;
+}
+
+/* A hierarchy the instance cannot do without: the unified one, or one
+ * holding a controller berth uses. */
+static bool essential(const struct hier *h)
+{
+	static const char *const used[] = {"memory", "pids", "cpu", "devices", "freezer"};
+	if (h->v2)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(used); i++)
+		if (has_item(h->ctrls, ",", used[i]))
+			return true;
+	return false;
 }
 
 static int check_limits(const struct cgroup_limits *l, struct berr *err)
@@ -867,16 +888,12 @@ static int set_memory(struct cgroup *cg, const struct cgroup_limits *l, bool res
 	struct hier *h = knob_at(cg, K_MEMORY_MAX, &file);
 	if (l->memory <= 0 && !reset)
 		return 0;
-	if (!h) {
-		if (l->memory <= 0)
-			return 0;
-		return knob_write(cg, K_MEMORY_MAX, "", err);
-	}
-	const char *unl = words[h->v2].unlimited;
 	char mem[32], swap[32] = "";
-	if (l->memory > 0)
-		snprintf(mem, sizeof(mem), "%lld", (long long)l->memory);
-	else
+	snprintf(mem, sizeof(mem), "%lld", (long long)l->memory);
+	if (!h)
+		return l->memory > 0 ? knob_write(cg, K_MEMORY_MAX, mem, err) : 0;
+	const char *unl = words[h->v2].unlimited;
+	if (l->memory <= 0)
 		snprintf(mem, sizeof(mem), "%s", unl);
 	/* v1: memory+swap; v2: swap alone. Unset swap: as much swap again as
 	 * memory is not assumed; the swap limit stays unlimited. */
@@ -1043,7 +1060,7 @@ static int set_devices(struct cgroup *cg, const struct cgroup_limits *l, bool ex
 static void remove_dirs(struct cgroup *cg)
 {
 	for (size_t i = 0; i < cg->n; i++)
-		if (cg->h[i].path && cg->h[i].fd >= 0)
+		if (cg->h[i].path)
 			rmdir(cg->h[i].path);
 }
 
@@ -1066,9 +1083,23 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 		goto fail;
 	bool existed = false;
 	for (size_t i = 0; i < cg->n; i++) {
+		struct hier *h = &cg->h[i];
 		bool e = false;
-		if (prepare_hier(cg, &cg->h[i], &e, err) < 0)
-			goto fail_remove;
+		struct berr perr;
+		if (prepare_hier(cg, h, &e, &perr) < 0) {
+			if (essential(h)) {
+				if (err)
+					*err = perr;
+				goto fail_remove;
+			}
+			/* Membership alone (blkio, net_cls, a named hierarchy):
+			 * not worth failing the instance for. */
+			log_warn("%s; the instance stays out of that hierarchy", perr.msg);
+			if (h->fd >= 0)
+				close(h->fd);
+			h->fd = -1;
+			continue;
+		}
 		existed |= e;
 	}
 	if (existed) {
@@ -1130,7 +1161,7 @@ int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, stru
 		found++;
 		if (h->v2) {
 			char ctrls[SMALL_FILE] = "";
-			read_file_at(h->fd, h->path, "cgroup.controllers", ctrls, sizeof(ctrls),
+			read_file_at(h->fd, h->path, V2_CONTROLLERS_FILE, ctrls, sizeof(ctrls),
 				     NULL);
 			free(h->ctrls);
 			h->ctrls = strdup(ctrls);
@@ -1153,7 +1184,7 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err)
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (size_t i = 0; i < cg->n; i++) {
 		struct hier *h = &cg->h[i];
-		if (h->fd >= 0 && write_file_at(h->fd, h->path, "cgroup.procs", v, err) < 0)
+		if (h->fd >= 0 && write_file_at(h->fd, h->path, PROCS_FILE, v, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -1165,20 +1196,27 @@ int cgroup_unified_fd(struct cgroup *cg)
 	return u ? u->fd : -1;
 }
 
-int cgroup_count_procs(struct cgroup *cg)
+/* The most processes any hierarchy lists for the instance: on hybrid
+ * systems a process may be in a v1 cgroup and not (yet) the unified one. */
+static int count_all(struct cgroup *cg, struct berr *err)
 {
 	int most = 0;
 	for (size_t i = 0; i < cg->n; i++) {
 		struct hier *h = &cg->h[i];
 		if (h->fd < 0)
 			continue;
-		int c = count_pids(h->fd, h->path, NULL);
+		int c = count_pids(h->fd, h->path, err);
 		if (c < 0)
 			return -1;
 		if (c > most)
 			most = c;
 	}
 	return most;
+}
+
+int cgroup_count_procs(struct cgroup *cg)
+{
+	return count_all(cg, NULL);
 }
 
 /* Polls until the cgroup holds no process, at most ms milliseconds. */
@@ -1234,10 +1272,9 @@ int cgroup_kill_all(struct cgroup *cg, struct berr *err)
 	}
 	/* Freezing stops forks between reading the list and the signals. */
 	for (int round = 0; round < KILL_ROUNDS; round++) {
-		int n = cgroup_count_procs(cg);
+		int n = count_all(cg, err);
 		if (n < 0)
-			return berr_set(err, errno, "cgroup %s/%s: list processes", CGROUP_PARENT,
-					cg->name);
+			return -1;
 		if (n == 0)
 			return 0;
 		set_frozen(cg, true);
@@ -1251,9 +1288,9 @@ int cgroup_kill_all(struct cgroup *cg, struct berr *err)
 			return -1;
 		wait_empty(cg, 10 + 10L * round);
 	}
-	int left = cgroup_count_procs(cg);
-	if (left == 0)
-		return 0;
+	int left = count_all(cg, err);
+	if (left <= 0)
+		return left;
 	return berr_set(err, EBUSY, "cgroup %s/%s: %d processes left after SIGKILL", CGROUP_PARENT,
 			cg->name, left);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -186,5 +187,34 @@ int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err)
 	int r = cgroup_parse_proc_cgroup(buf, n, name, cap, err);
 	if (r < 0)
 		return berr_wrap(err, "%s", path);
+	return r;
+}
+
+int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	cleanup_fclose FILE *f = fopen(path, "re");
+	if (!f)
+		return berr_set(err, errno, "pidfd %d", pidfd);
+	char line[256];
+	long pid = 0;
+	bool found = false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pid:\t%ld", &pid) == 1) {
+			found = true;
+			break;
+		}
+	if (!found)
+		return berr_set(err, EBADF, "fd %d is not a pidfd", pidfd);
+	if (pid <= 0)
+		return berr_set(err, ESRCH, "process of pidfd %d", pidfd);
+	int r = cgroup_instance_of_pid((pid_t)pid, name, cap, err);
+	if (r < 0)
+		return r;
+#ifdef SYS_pidfd_send_signal
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		return berr_set(err, errno, "process %ld of pidfd %d", pid, pidfd);
+#endif
 	return r;
 }

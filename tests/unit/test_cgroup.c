@@ -895,6 +895,38 @@ static void hybrid_limits_go_to_v1_and_membership_to_both(void **state)
 	cgroup_free(cg);
 }
 
+static void v1_hierarchy_for_membership_only_may_fail(void **state)
+{
+	/* blkio only holds the instance's processes: a cgroup that cannot be
+	 * made there is left out, with a warning. */
+	struct tree *t = *state;
+	v1_tree(t->root, "db", true);
+	v1_cgroup(t->root, "blkio", NULL);
+	put(t->root, "blkio/berth", "a file where the directory should be");
+	struct cgroup_limits l = {.allow_all_devices = true};
+	struct cgroup *cg;
+	struct berr err;
+	if (cgroup_create(t->root, "db", &l, &cg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(cgroup_add_pid(cg, 99, &err), 0);
+	assert_string_equal(slurp(t->root, "memory/berth/db/cgroup.procs"), "99\n");
+	cgroup_free(cg);
+}
+
+static void v1_hierarchy_with_a_used_controller_must_not_fail(void **state)
+{
+	struct tree *t = *state;
+	v1_tree(t->root, "db", true);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/pids/berth", t->root);
+	struct berr err;
+	assert_int_equal(fs_remove_tree(path, &err), 0);
+	put(t->root, "pids/berth", "a file where the directory should be");
+	struct cgroup *cg;
+	assert_int_equal(cgroup_create(t->root, "db", NULL, &cg, &err), -1);
+	assert_non_null(strstr(err.msg, "pids/berth"));
+}
+
 static void open_finds_an_existing_instance_and_not_a_missing_one(void **state)
 {
 	struct tree *t = *state;
@@ -973,6 +1005,8 @@ int main(void)
 	    TREE_TEST(v1_oom_is_read_from_oom_control),
 	    TREE_TEST(v1_oom_before_linux_4_13_is_the_limit_reached),
 	    TREE_TEST(hybrid_limits_go_to_v1_and_membership_to_both),
+	    TREE_TEST(v1_hierarchy_for_membership_only_may_fail),
+	    TREE_TEST(v1_hierarchy_with_a_used_controller_must_not_fail),
 	    TREE_TEST(open_finds_an_existing_instance_and_not_a_missing_one),
 	    TREE_TEST(write_errors_name_the_file_and_value),
 	};

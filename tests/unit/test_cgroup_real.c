@@ -308,6 +308,29 @@ static void instance_of_pid_names_the_instance(void **state)
 	assert_int_equal(cgroup_instance_of_pid(getpid(), name, sizeof(name), &err), 1);
 }
 
+static void instance_of_pidfd_answers_only_for_a_live_process(void **state)
+{
+	struct fx *f = *state;
+	create(f, ROOT, NULL);
+	int go;
+	pid_t pid = spawn(f, 0, &go);
+	struct berr err;
+	assert_int_equal(cgroup_add_pid(f->cg, pid, &err), 0);
+	release(go);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	assert_true(pidfd >= 0);
+	char name[65];
+	if (cgroup_instance_of_pidfd(pidfd, name, sizeof(name), &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(name, f->name);
+	kill(pid, SIGKILL);
+	reap_killed(f, pid);
+	assert_int_equal(cgroup_instance_of_pidfd(pidfd, name, sizeof(name), &err), -1);
+	assert_int_equal(err.code, ESRCH);
+	close(pidfd);
+	assert_int_equal(cgroup_instance_of_pidfd(0, name, sizeof(name), &err), -1);
+}
+
 static void kill_all_kills_the_process_tree(void **state)
 {
 	struct fx *f = *state;
@@ -450,6 +473,11 @@ static void v1_only_kill_all_freezes_and_kills_forking_processes(void **state)
 	assert_int_equal(cgroup_add_pid(f->cg, pid, &err), 0);
 	release(go);
 	wait_count(f->cg, 5);
+	/* Its unified line says "0::/": the memory line names the instance. */
+	char who[65];
+	if (cgroup_instance_of_pid(pid, who, sizeof(who), &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(who, f->name);
 	if (cgroup_kill_all(f->cg, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(cgroup_count_procs(f->cg), 0);
@@ -696,6 +724,7 @@ int main(void)
 	    T(v1_destroy_leaves_nothing),
 	    T(v1_process_is_placed_in_every_hierarchy),
 	    T(instance_of_pid_names_the_instance),
+	    T(instance_of_pidfd_answers_only_for_a_live_process),
 	    T(kill_all_kills_the_process_tree),
 	    T(oom_kill_is_reported),
 	    T(memory_current_counts_what_the_instance_uses),
