@@ -154,15 +154,12 @@ static void proc_cgroup_bounds_are_enforced(void **state)
 {
 	char name[65];
 	struct berr err;
-	size_t big = CGROUP_PROC_MAX_LINE + 20;
-	char *line = malloc(big);
-	assert_non_null(line);
+	static char line[CGROUP_PROC_MAX_LINE + 20];
 	memcpy(line, "0::/", 4);
-	memset(line + 4, 'a', big - 5);
-	line[big - 1] = '\0';
+	memset(line + 4, 'a', sizeof(line) - 5);
+	line[sizeof(line) - 1] = '\0';
 	assert_int_equal(parse(line, name, sizeof(name), &err), -1);
 	assert_non_null(strstr(err.msg, "longer than"));
-	free(line);
 
 	char many[CGROUP_PROC_MAX_LINES * 16 + 64] = "";
 	size_t len = 0;
