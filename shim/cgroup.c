@@ -1315,10 +1315,17 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 
 #define KILL_ROUNDS 40
 
+static bool kill_file_disabled;
+
+void cgroup_disable_kill_file(void)
+{
+	kill_file_disabled = true;
+}
+
 int cgroup_kill_all(struct cgroup *cg, struct berr *err)
 {
 	struct hier *u = unified(cg);
-	if (u && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
+	if (u && !kill_file_disabled && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
 		if (write_file_at(u->fd, u->path, knobs[K_KILL].v2, "1", err) < 0)
 			return -1;
 		if (wait_empty(cg, 2000))

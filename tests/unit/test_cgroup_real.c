@@ -26,6 +26,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "shim/cgroup.h"
+#include "shim/cgroup_internal.h"
 
 #define ROOT	 "/sys/fs/cgroup"
 #define UNIFIED	 "/sys/fs/cgroup/unified"
@@ -663,6 +664,29 @@ static void v2_membership_and_cgroup_kill(void **state)
 	assert_false(cg_exists_anywhere(f->name));
 }
 
+static void v2_without_cgroup_kill_freezes_and_kills(void **state)
+{
+	struct fx *f = *state;
+	create(f, UNIFIED, NULL);
+	int go;
+	pid_t pid = spawn(f, 3, &go);
+	struct berr err;
+	assert_int_equal(cgroup_add_pid(f->cg, pid, &err), 0);
+	release(go);
+	wait_count(f->cg, 4);
+	cgroup_disable_kill_file();
+	if (cgroup_kill_all(f->cg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(cgroup_count_procs(f->cg), 0);
+	reap_killed(f, pid);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), UNIFIED "/berth/%s/cgroup.freeze", f->name);
+	char *text;
+	assert_int_equal(fs_read_file(path, 64, &text, NULL, &err), 0);
+	assert_string_equal(text, "0\n");
+	free(text);
+}
+
 static void v2_clone_into_the_unified_cgroup(void **state)
 {
 	struct fx *f = *state;
@@ -738,6 +762,8 @@ int main(void)
 	    T(v2_leftover_device_program_is_replaced),
 	    T(v2_membership_and_cgroup_kill),
 	    T(v2_clone_into_the_unified_cgroup),
+	    /* Last: it turns cgroup.kill off for the rest of this process. */
+	    T(v2_without_cgroup_kill_freezes_and_kills),
 	};
 	return cmocka_run_group_tests_name("cgroup (kernel)", tests, NULL, NULL);
 }
