@@ -88,10 +88,10 @@ static const struct knob {
 
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
-	const char *unlimited, *freeze, *thaw, *frozen;
+	const char *unlimited, *freeze, *thaw;
 } words[2] = {
-    {"-1", "FROZEN", "THAWED", "FROZEN"},
-    {"max", "1", "0", "frozen 1"},
+    {"-1", "FROZEN", "THAWED"},
+    {"max", "1", "0"},
 };
 #define DEFAULT_CPU_PERIOD 100000
 #define DEFAULT_CPU_SHARES 1024
@@ -1127,6 +1127,10 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 			if (h->fd >= 0)
 				close(h->fd);
 			h->fd = -1;
+			if (h->path)
+				rmdir(h->path);
+			free(h->path);
+			h->path = NULL;
 			continue;
 		}
 		existed |= e;
@@ -1306,7 +1310,7 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 		if (knob_read(cg, K_FROZEN, buf, sizeof(buf), NULL) < 0)
 			return -1;
 		if (h->v2 ? keyed_value(buf, "frozen") == 1
-			  : strncmp(buf, words[0].frozen, strlen(words[0].frozen)) == 0)
+			  : strncmp(buf, words[0].freeze, strlen(words[0].freeze)) == 0)
 			return 0;
 		sleep_ms(5);
 	}
