@@ -519,7 +519,6 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 	if (sfs.f_type == CGROUP_SUPER_MAGIC) {
 		/* A single v1 hierarchy mounted at the root itself. */
 		n_mounts = read_cgroup_mounts(mounts, ARRAY_SIZE(mounts));
-		mounts_read = true;
 		const char *opts = NULL;
 		for (size_t i = 0; i < n_mounts; i++)
 			if (strcmp(mounts[i].point, root) == 0)
