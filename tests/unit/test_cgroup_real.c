@@ -491,6 +491,29 @@ static void v1_only_kill_all_freezes_and_kills_forking_processes(void **state)
 	assert_false(cg_exists_anywhere(f->name));
 }
 
+static void single_v1_hierarchy_as_the_root(void **state)
+{
+	/* A root that is itself one v1 mount: only its controller is there. */
+	struct fx *f = *state;
+	enum cgroup_layout l;
+	struct berr err;
+	assert_int_equal(cgroup_detect(ROOT "/memory", &l, &err), 0);
+	assert_int_equal(l, CGROUP_LAYOUT_V1);
+	struct cgroup_limits mem = {.memory = 20 << 20, .allow_all_devices = true};
+	create(f, ROOT "/memory", &mem);
+	assert_string_equal(read_cg("memory", f->name, "memory.limit_in_bytes"), "20971520\n");
+	assert_int_equal(cgroup_destroy(f->cg, &err), 0);
+	cgroup_free(f->cg);
+	f->cg = NULL;
+	struct cgroup *cg;
+	struct cgroup_limits pids = {.pids_limit = 3, .allow_all_devices = true};
+	assert_int_equal(cgroup_create(ROOT "/memory", f->name, &pids, &cg, &err), -1);
+	assert_non_null(strstr(err.msg, "no pids controller"));
+	assert_int_equal(cgroup_create(ROOT "/memory", f->name, NULL, &cg, &err), -1);
+	assert_non_null(strstr(err.msg, "no devices controller"));
+	assert_false(cg_exists_anywhere(f->name));
+}
+
 /* ---- devices ---- */
 
 enum op { OPEN_RD, OPEN_WR, MKNOD_CHR };
@@ -755,6 +778,7 @@ int main(void)
 	    T(leftover_cgroup_is_taken_over),
 	    T(open_reattaches_to_a_running_instance),
 	    T(v1_only_kill_all_freezes_and_kills_forking_processes),
+	    T(single_v1_hierarchy_as_the_root),
 	    T(v1_device_rules_limit_opens),
 	    T(v2_device_program_limits_opens),
 	    T(v2_default_devices_exclude_others),
