@@ -1,7 +1,8 @@
-/* Seccomp filters: built with libseccomp, exported to BPF, given a prologue
- * that answers ENOSYS for syscalls newer than the profile, and loaded with
- * seccomp(2). The default profile's program is kept once built, so a shim
- * can build it before fork and the instance's process only loads it. */
+/* Seccomp filters: built with libseccomp (binary-tree layout), exported to
+ * BPF, given a prologue that answers ENOSYS for syscalls newer than the
+ * profile, and loaded with seccomp(2). Building costs milliseconds, loading
+ * a fraction of one, so compiled programs are kept in a cache directory and
+ * a shim can build before clone and load in the instance's process. */
 #include "shim/security.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "shim/seccomp_internal.h"
 
@@ -71,11 +73,12 @@ void sc_build_free(struct sc_build *b)
 	b->ctx = NULL;
 }
 
-void sc_prog_free(struct sc_prog *prog)
+void seccomp_filter_free(struct seccomp_filter *f)
 {
-	free(prog->insns);
-	prog->insns = NULL;
-	prog->len = 0;
+	if (!f)
+		return;
+	free(f->insns);
+	free(f);
 }
 
 /* libseccomp writes BPF to a file descriptor only. */
@@ -189,7 +192,7 @@ static void build_prologue(const struct sc_build *b, struct prologue *p)
 	}
 }
 
-int sc_compile(struct sc_build *b, struct sc_prog *out, struct berr *err)
+int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err)
 {
 	struct sock_filter *body = NULL;
 	size_t n_body = 0;
@@ -216,83 +219,170 @@ int sc_compile(struct sc_build *b, struct sc_prog *out, struct berr *err)
 	return 0;
 }
 
-int sc_prog_load(const struct sc_prog *prog, struct berr *err)
+int seccomp_filter_load(const struct seccomp_filter *f, struct berr *err)
 {
-	struct sock_fprog fprog = { .len = (unsigned short)prog->len, .filter = prog->insns };
-	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prog->flags, &fprog);
-	if (rc < 0 && errno == ENOSYS && prog->flags == 0)
+	struct sock_fprog fprog = { .len = (unsigned short)f->len, .filter = f->insns };
+	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, &fprog);
+	if (rc < 0 && errno == ENOSYS && f->flags == 0)
 		rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
 	if (rc < 0) {
 		if (errno == EACCES)
 			return berr_set(err, errno,
 					"seccomp: load the filter (needs no_new_privs or CAP_SYS_ADMIN)");
-		if (errno == EINVAL && prog->flags)
+		if (errno == EINVAL && f->flags)
 			return berr_set(err, errno,
 					"seccomp: load the filter (flags %#x not supported by this kernel)",
-					prog->flags);
+					f->flags);
 		return berr_set(err, errno, "seccomp: load the filter");
 	}
 	return 0;
 }
 
-/* The default profile's program for one set of relevant capabilities. */
-static struct {
-	bool valid;
-	uint64_t caps;
-	struct sc_prog prog;
-} default_memo;
-
-static int default_prog(uint64_t effective_caps, const struct sc_prog **out, struct berr *err)
+static const char *libseccomp_version(void)
 {
-	uint64_t caps = effective_caps & sc_default_caps_mask();
-	if (default_memo.valid && default_memo.caps == caps) {
-		*out = &default_memo.prog;
-		return 0;
+	static char v[32];
+	if (!v[0]) {
+		const struct scmp_version *sv = seccomp_version();
+		snprintf(v, sizeof(v), "%u.%u.%u", sv->major, sv->minor, sv->micro);
 	}
-	struct sc_build b;
-	if (sc_default_build(caps, &b, err) < 0)
+	return v;
+}
+
+/* Compiles a finished build into a new filter; frees the build. */
+static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter **out,
+		  struct berr *err)
+{
+	/* A binary tree of syscall numbers: slower to build, but shorter to run
+	 * on every syscall and to load (the kernel evaluates the filter for each
+	 * syscall number at load time to build its cache). */
+	seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	struct seccomp_filter *f = calloc(1, sizeof(*f));
+	if (!f) {
+		sc_build_free(b);
+		return berr_set(err, ENOMEM, "seccomp: filter");
+	}
+	int rc = sc_compile(b, f, err);
+	sc_build_free(b);
+	if (rc < 0) {
+		free(f);
 		return -1;
-	struct sc_prog prog = { 0 };
-	int rc = sc_compile(&b, &prog, err);
-	sc_build_free(&b);
-	if (rc < 0)
-		return -1;
-	if (default_memo.valid)
-		sc_prog_free(&default_memo.prog);
-	default_memo.prog = prog;
-	default_memo.caps = caps;
-	default_memo.valid = true;
-	*out = &default_memo.prog;
+	}
+	f->flags = flags;
+	*out = f;
 	return 0;
 }
 
-int seccomp_prepare_default(uint64_t effective_caps, struct berr *err)
+static uint64_t fnv1a64(const char *s, size_t len)
 {
-	const struct sc_prog *prog;
-	return default_prog(effective_caps, &prog, err);
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+/* Looks the key up in the cache, or builds with `build` and stores it. */
+static int cached(const char *kind, const char *key, size_t key_len,
+		  int (*build)(void *arg, struct seccomp_filter **out, struct berr *err), void *arg,
+		  struct seccomp_filter **out, struct berr *err)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s-%016llx.bpf", kind,
+		 (unsigned long long)fnv1a64(key, key_len));
+	struct seccomp_filter *f = calloc(1, sizeof(*f));
+	if (!f)
+		return berr_set(err, ENOMEM, "seccomp: filter");
+	if (sc_cache_get(name, key, key_len, f) == 0) {
+		*out = f;
+		return 0;
+	}
+	free(f);
+	if (build(arg, out, err) < 0)
+		return -1;
+	sc_cache_put(name, key, key_len, *out);
+	return 0;
+}
+
+static int build_default(void *arg, struct seccomp_filter **out, struct berr *err)
+{
+	struct sc_build b;
+	if (sc_default_build(*(uint64_t *)arg, &b, err) < 0)
+		return -1;
+	return finish(&b, 0, out, err);
+}
+
+int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
+			   struct berr *err)
+{
+	uint64_t caps = effective_caps & sc_default_caps_mask();
+	char key[256];
+	int n = snprintf(key, sizeof(key), "%s caps=%llx arch=%x libseccomp=%s", sc_default_profile_id(),
+			 (unsigned long long)caps, seccomp_arch_native(), libseccomp_version());
+	return cached("default", key, (size_t)n, build_default, &caps, out, err);
 }
 
 int seccomp_load_default(uint64_t effective_caps, struct berr *err)
 {
-	const struct sc_prog *prog;
-	if (default_prog(effective_caps, &prog, err) < 0)
+	struct seccomp_filter *f;
+	if (seccomp_filter_default(effective_caps, &f, err) < 0)
 		return -1;
-	return sc_prog_load(prog, err);
+	int rc = seccomp_filter_load(f, err);
+	seccomp_filter_free(f);
+	return rc;
+}
+
+static int build_oci(void *arg, struct seccomp_filter **out, struct berr *err)
+{
+	struct sc_build b;
+	unsigned int flags = 0;
+	if (sc_oci_build(arg, &b, &flags, err) < 0)
+		return -1;
+	if (finish(&b, flags, out, err) < 0)
+		return berr_wrap(err, "linux.seccomp");
+	return 0;
+}
+
+/* Cache keys for OCI profiles are the profile's JSON text itself, up to this
+ * size; larger profiles are built every time. */
+#define OCI_KEY_MAX (256 * 1024)
+
+int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return berr_set(err, ENOMEM, "linux.seccomp");
+	char head[96];
+	int hn = snprintf(head, sizeof(head), "oci arch=%x libseccomp=%s ", seccomp_arch_native(),
+			  libseccomp_version());
+	size_t len = 0;
+	char *text = NULL;
+	if (json_gen_val(g, seccomp) == 0)
+		text = json_gen_finish(g, &len);
+	yajl_gen_free(g);
+	if (!text || len > OCI_KEY_MAX) {
+		free(text);
+		return build_oci(seccomp, out, err);
+	}
+	char *key = malloc((size_t)hn + len + 1);
+	if (!key) {
+		free(text);
+		return berr_set(err, ENOMEM, "linux.seccomp");
+	}
+	memcpy(key, head, (size_t)hn);
+	memcpy(key + hn, text, len + 1);
+	free(text);
+	int rc = cached("oci", key, (size_t)hn + len, build_oci, seccomp, out, err);
+	free(key);
+	return rc;
 }
 
 int seccomp_load_oci(yajl_val seccomp, struct berr *err)
 {
-	struct sc_build b;
-	unsigned int flags = 0;
-	if (sc_oci_build(seccomp, &b, &flags, err) < 0)
+	struct seccomp_filter *f;
+	if (seccomp_filter_oci(seccomp, &f, err) < 0)
 		return -1;
-	struct sc_prog prog = { 0 };
-	int rc = sc_compile(&b, &prog, err);
-	sc_build_free(&b);
-	if (rc < 0)
-		return berr_wrap(err, "linux.seccomp");
-	prog.flags = flags;
-	rc = sc_prog_load(&prog, err);
-	sc_prog_free(&prog);
+	int rc = seccomp_filter_load(f, err);
+	seccomp_filter_free(f);
 	return rc < 0 ? berr_wrap(err, "linux.seccomp") : 0;
 }

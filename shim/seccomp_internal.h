@@ -25,8 +25,8 @@ struct sc_build {
 	bool enosys_above_known;
 };
 
-/* A compiled program, ready for seccomp(2). */
-struct sc_prog {
+/* A compiled program, ready for seccomp(2) (opaque in security.h). */
+struct seccomp_filter {
 	struct sock_filter *insns;
 	size_t len;
 	unsigned int flags; /* SECCOMP_FILTER_FLAG_* */
@@ -40,9 +40,15 @@ void sc_build_note_name(struct sc_build *b, const char *name);
 void sc_build_free(struct sc_build *b);
 
 /* Exports the context to BPF and puts the ENOSYS prologue in front. */
-int sc_compile(struct sc_build *b, struct sc_prog *out, struct berr *err);
-int sc_prog_load(const struct sc_prog *prog, struct berr *err);
-void sc_prog_free(struct sc_prog *prog);
+int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err);
+
+/* Compiled programs kept in the cache directory (seccomp_set_cache_dir),
+ * found by their full key text. A miss or an unusable entry returns -1
+ * without an error: the caller builds. */
+int sc_cache_get(const char *name, const char *key, size_t key_len,
+		 struct seccomp_filter *out);
+void sc_cache_put(const char *name, const char *key, size_t key_len,
+		  const struct seccomp_filter *f);
 
 /* The default profile (shim/seccomp_profile.c). */
 int sc_default_build(uint64_t effective_caps, struct sc_build *b, struct berr *err);

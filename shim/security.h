@@ -55,16 +55,29 @@ int caps_apply(const struct cap_sets *sets, struct berr *err);
  * than the profile with ENOSYS). docs/SECCOMP.md lists it. Needs
  * no_new_privs or CAP_SYS_ADMIN; load it last before execve. */
 int seccomp_load_default(uint64_t effective_caps, struct berr *err);
-/* Builds the default filter for `effective_caps` and keeps it in this
- * process, so that seccomp_load_default() in a child forked afterwards only
- * loads it (a shim calls this before fork to keep the build off the child's
- * path). Optional. */
-int seccomp_prepare_default(uint64_t effective_caps, struct berr *err);
 /* Loads an OCI runtime-spec "linux.seccomp" object (defaultAction,
  * defaultErrnoRet, architectures, flags, syscalls[] with names, action,
  * errnoRet, args). As runc: syscall names unknown to libseccomp are skipped;
  * unknown fields, actions, operators, architectures and flags are refused by
  * name, as is SCMP_ACT_NOTIFY (no listener). */
 int seccomp_load_oci(yajl_val seccomp, struct berr *err);
+
+/* The same in two steps, so the costly part runs where it is convenient:
+ * build in the shim before clone (where the cache directory is reachable),
+ * load in the instance's process right before execve (no allocation, one
+ * syscall). Building takes milliseconds; a cache hit or a load, well under
+ * one (docs/SECCOMP.md has the figures). */
+struct seccomp_filter;
+int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
+			   struct berr *err);
+int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err);
+int seccomp_filter_load(const struct seccomp_filter *filter, struct berr *err);
+void seccomp_filter_free(struct seccomp_filter *filter);
+
+/* Keeps compiled filters in `dir` (e.g. "<run>/seccomp", created 0700; it
+ * must belong to this uid and be writable by it alone), shared by every
+ * process that sets the same directory. NULL turns the cache off (the
+ * default). */
+int seccomp_set_cache_dir(const char *dir, struct berr *err);
 
 #endif

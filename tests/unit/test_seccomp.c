@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -23,7 +24,9 @@
 
 #include "child.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
+#include "shim/seccomp_internal.h"
 #include "shim/security.h"
 
 #define BIT(c) (UINT64_C(1) << (c))
@@ -343,31 +346,159 @@ static long long now_us(void)
 	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+struct timed {
+	const char *what;
+	struct seccomp_filter *prebuilt; /* NULL: build in the child */
+};
+
 static void timed_load(void *arg)
 {
-	bool prepared = *(bool *)arg;
+	const struct timed *t = arg;
 	struct berr err;
 	CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
 	long long t0 = now_us();
-	CHILD_CHECK(seccomp_load_default(default_caps(), &err) == 0);
+	if (t->prebuilt)
+		CHILD_CHECK(seccomp_filter_load(t->prebuilt, &err) == 0);
+	else
+		CHILD_CHECK(seccomp_load_default(default_caps(), &err) == 0);
 	long long t1 = now_us();
-	printf("    seccomp_load_default (%s): %lld us\n",
-	       prepared ? "prepared before fork" : "built in the child", t1 - t0);
+	CHILD_CHECK(proc_status_hex("Seccomp") == 2);
+	printf("    %s: %lld us\n", t->what, t1 - t0);
 	fflush(stdout);
+}
+
+static char *make_temp_dir(void)
+{
+	char tmpl[] = "/tmp/berth-seccomp-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	return d ? strdup(d) : NULL;
+}
+
+static void remove_temp_dir(char *dir)
+{
+	struct berr err;
+	seccomp_set_cache_dir(NULL, &err);
+	fs_remove_tree(dir, &err);
+	free(dir);
 }
 
 static void build_and_load_cost_is_reported(void **state)
 {
-	bool prepared = false;
+	struct timed cold = { "build + load, no cache", NULL };
 	for (int i = 0; i < 3; i++)
-		CHILD_OK(timed_load, &prepared);
+		CHILD_OK(timed_load, &cold);
+
+	char *dir = make_temp_dir();
+	assert_non_null(dir);
+	char cache[512];
+	snprintf(cache, sizeof(cache), "%s/seccomp", dir);
 	struct berr err;
+	assert_int_equal(seccomp_set_cache_dir(cache, &err), 0);
+	struct seccomp_filter *f;
 	long long t0 = now_us();
-	assert_int_equal(seccomp_prepare_default(default_caps(), &err), 0);
-	printf("    seccomp_prepare_default: %lld us\n", now_us() - t0);
-	prepared = true;
+	assert_int_equal(seccomp_filter_default(default_caps(), &f, &err), 0);
+	printf("    build, cache miss (and store): %lld us\n", now_us() - t0);
+	seccomp_filter_free(f);
+	t0 = now_us();
+	assert_int_equal(seccomp_filter_default(default_caps(), &f, &err), 0);
+	printf("    build, cache hit: %lld us\n", now_us() - t0);
+	struct timed hit = { "load of a filter built before fork", f };
 	for (int i = 0; i < 3; i++)
-		CHILD_OK(timed_load, &prepared);
+		CHILD_OK(timed_load, &hit);
+	struct timed warm = { "build from the cache + load", NULL };
+	for (int i = 0; i < 3; i++)
+		CHILD_OK(timed_load, &warm);
+	seccomp_filter_free(f);
+	remove_temp_dir(dir);
+}
+
+/* ---- the cache of compiled filters ---- */
+
+static bool same_program(const struct seccomp_filter *a, const struct seccomp_filter *b)
+{
+	return a->len == b->len && a->flags == b->flags &&
+	       !memcmp(a->insns, b->insns, a->len * sizeof(a->insns[0]));
+}
+
+static void cache_hit_gives_the_program_a_build_gives(void **state)
+{
+	char *dir = make_temp_dir();
+	assert_non_null(dir);
+	struct berr err;
+	struct seccomp_filter *fresh, *stored, *again;
+	assert_int_equal(seccomp_filter_default(default_caps(), &fresh, &err), 0);
+	assert_int_equal(seccomp_set_cache_dir(dir, &err), 0);
+	assert_int_equal(seccomp_filter_default(default_caps(), &stored, &err), 0);
+	assert_int_equal(seccomp_filter_default(default_caps(), &again, &err), 0);
+	assert_true(same_program(fresh, stored));
+	assert_true(same_program(fresh, again));
+	/* One entry for the default profile with these capabilities. */
+	cleanup_closedir DIR *d = opendir(dir);
+	assert_non_null(d);
+	int files = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			files++;
+	assert_int_equal(files, 1);
+	seccomp_filter_free(fresh);
+	seccomp_filter_free(stored);
+	seccomp_filter_free(again);
+	remove_temp_dir(dir);
+}
+
+static void capabilities_that_change_the_filter_get_their_own_entry(void **state)
+{
+	char *dir = make_temp_dir();
+	assert_non_null(dir);
+	struct berr err;
+	assert_int_equal(seccomp_set_cache_dir(dir, &err), 0);
+	struct seccomp_filter *plain, *admin;
+	assert_int_equal(seccomp_filter_default(default_caps(), &plain, &err), 0);
+	assert_int_equal(seccomp_filter_default(default_caps() | BIT(CAP_SYS_ADMIN), &admin, &err),
+			 0);
+	assert_false(same_program(plain, admin));
+	seccomp_filter_free(plain);
+	seccomp_filter_free(admin);
+	remove_temp_dir(dir);
+}
+
+static void damaged_cache_entry_is_rebuilt(void **state)
+{
+	char *dir = make_temp_dir();
+	assert_non_null(dir);
+	struct berr err;
+	struct seccomp_filter *fresh, *f;
+	assert_int_equal(seccomp_filter_default(default_caps(), &fresh, &err), 0);
+	assert_int_equal(seccomp_set_cache_dir(dir, &err), 0);
+	assert_int_equal(seccomp_filter_default(default_caps(), &f, &err), 0);
+	seccomp_filter_free(f);
+	/* Cut every entry short. */
+	cleanup_closedir DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, 100), 0);
+		close(fd);
+	}
+	assert_int_equal(seccomp_filter_default(default_caps(), &f, &err), 0);
+	assert_true(same_program(fresh, f));
+	seccomp_filter_free(fresh);
+	seccomp_filter_free(f);
+	remove_temp_dir(dir);
+}
+
+static void cache_dir_others_may_write_is_refused(void **state)
+{
+	char *dir = make_temp_dir();
+	assert_non_null(dir);
+	assert_int_equal(chmod(dir, 0777), 0);
+	struct berr err;
+	assert_int_equal(seccomp_set_cache_dir(dir, &err), -1);
+	assert_non_null(strstr(err.msg, dir));
+	remove_temp_dir(dir);
 }
 
 int main(void)
@@ -416,6 +547,10 @@ int main(void)
 		cmocka_unit_test(i386_syscalls_are_filtered_like_native_ones),
 #endif
 		cmocka_unit_test(loading_without_no_new_privs_or_cap_sys_admin_is_explained),
+		cmocka_unit_test(cache_hit_gives_the_program_a_build_gives),
+		cmocka_unit_test(capabilities_that_change_the_filter_get_their_own_entry),
+		cmocka_unit_test(damaged_cache_entry_is_rebuilt),
+		cmocka_unit_test(cache_dir_others_may_write_is_refused),
 		cmocka_unit_test(build_and_load_cost_is_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
