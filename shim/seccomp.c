@@ -57,10 +57,16 @@ int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err)
 	return 0;
 }
 
+/* x32 keeps its own entry points for calls whose structures differ from
+ * x86_64's at 512..547; new syscalls get numbers in the shared range below. */
+#define X32_LEGACY_FIRST (__X32_SYSCALL_BIT | 512)
+
 void sc_build_note_name(struct sc_build *b, const char *name)
 {
 	for (int i = 0; i < b->n_arches; i++) {
 		int nr = seccomp_syscall_resolve_name_arch(b->arches[i], name);
+		if (b->arches[i] == SCMP_ARCH_X32 && nr >= X32_LEGACY_FIRST)
+			continue;
 		if (nr >= 0 && nr > b->max_nr[i])
 			b->max_nr[i] = nr;
 	}
@@ -152,7 +158,8 @@ static int64_t max_for(const struct sc_build *b, uint32_t arch)
 static void build_prologue(const struct sc_build *b, struct prologue *p)
 {
 	const uint16_t ld_w = BPF_LD | BPF_W | BPF_ABS, jeq = BPF_JMP | BPF_JEQ | BPF_K,
-		       jgt = BPF_JMP | BPF_JGT | BPF_K, jset = BPF_JMP | BPF_JSET | BPF_K;
+		       jgt = BPF_JMP | BPF_JGT | BPF_K, jge = BPF_JMP | BPF_JGE | BPF_K,
+		       jset = BPF_JMP | BPF_JSET | BPF_K;
 	emit(p, ld_w, offsetof(struct seccomp_data, arch), TO_NEXT, TO_NEXT);
 	for (int i = 0; i < b->n_arches; i++) {
 		uint32_t arch = b->arches[i];
@@ -160,10 +167,11 @@ static void build_prologue(const struct sc_build *b, struct prologue *p)
 			continue; /* x32 shares AUDIT_ARCH_X86_64, handled with it */
 		if (arch == SCMP_ARCH_X86_64) {
 			int64_t max32 = has_arch(b, SCMP_ARCH_X32) ? max_for(b, SCMP_ARCH_X32) : -1;
-			emit(p, jeq, arch, TO_NEXT, max32 >= 0 ? 4 : 3);
+			emit(p, jeq, arch, TO_NEXT, max32 >= 0 ? 5 : 3);
 			emit(p, ld_w, offsetof(struct seccomp_data, nr), TO_NEXT, TO_NEXT);
 			if (max32 >= 0) {
-				emit(p, jset, __X32_SYSCALL_BIT, TO_NEXT, 1);
+				emit(p, jset, __X32_SYSCALL_BIT, TO_NEXT, 2);
+				emit(p, jge, X32_LEGACY_FIRST, TO_FILTER, TO_NEXT);
 				emit(p, jgt, (uint32_t)max32, TO_ENOSYS, TO_FILTER);
 			} else {
 				emit(p, jset, __X32_SYSCALL_BIT, TO_FILTER, TO_NEXT);
@@ -238,14 +246,22 @@ int seccomp_filter_load(const struct seccomp_filter *f, struct berr *err)
 	return 0;
 }
 
-static const char *libseccomp_version(void)
+/* Bumped whenever the way a build becomes a program changes (prologue,
+ * optimisation), so cached programs of an older layout are not reused. */
+#define SC_LAYOUT 2
+
+/* Everything besides the profile that decides the program: cache keys
+ * carry it. */
+static const char *build_id(void)
 {
-	static char v[32];
-	if (!v[0]) {
+	static char id[96];
+	if (!id[0]) {
 		const struct scmp_version *sv = seccomp_version();
-		snprintf(v, sizeof(v), "%u.%u.%u", sv->major, sv->minor, sv->micro);
+		snprintf(id, sizeof(id), "arch=%x libseccomp=%u.%u.%u layout=%d berth=%s",
+			 seccomp_arch_native(), sv->major, sv->minor, sv->micro, SC_LAYOUT,
+			 BERTH_VERSION);
 	}
-	return v;
+	return id;
 }
 
 /* Compiles a finished build into a new filter; frees the build. */
@@ -317,8 +333,8 @@ int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
 {
 	uint64_t caps = effective_caps & sc_default_caps_mask();
 	char key[256];
-	int n = snprintf(key, sizeof(key), "%s caps=%llx arch=%x libseccomp=%s", sc_default_profile_id(),
-			 (unsigned long long)caps, seccomp_arch_native(), libseccomp_version());
+	int n = snprintf(key, sizeof(key), "%s caps=%llx %s", sc_default_profile_id(),
+			 (unsigned long long)caps, build_id());
 	return cached("default", key, (size_t)n, build_default, &caps, out, err);
 }
 
@@ -352,9 +368,8 @@ int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct ber
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return berr_set(err, ENOMEM, "linux.seccomp");
-	char head[96];
-	int hn = snprintf(head, sizeof(head), "oci arch=%x libseccomp=%s ", seccomp_arch_native(),
-			  libseccomp_version());
+	char head[128];
+	int hn = snprintf(head, sizeof(head), "oci %s ", build_id());
 	size_t len = 0;
 	char *text = NULL;
 	if (json_gen_val(g, seccomp) == 0)

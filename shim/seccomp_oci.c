@@ -376,9 +376,13 @@ int sc_oci_build(void *seccomp_val, struct sc_build *b, unsigned int *flags, str
 		char p[64];
 		snprintf(p, sizeof(p), "%s.architectures[%zu]", OCI_PATH, i);
 		uint32_t arch = 0;
-		if (parse_arch(json_str(arches->u.array.values[i]), p, &arch, err) < 0 ||
-		    sc_build_add_arch(b, arch, err) < 0)
+		const char *name = json_str(arches->u.array.values[i]);
+		if (parse_arch(name, p, &arch, err) < 0)
 			goto fail;
+		if (sc_build_add_arch(b, arch, err) < 0) {
+			berr_wrap(err, "%s (%s)", p, name);
+			goto fail;
+		}
 	}
 	size_t names_total = 0;
 	for (size_t i = 0; syscalls && i < syscalls->u.array.len; i++) {

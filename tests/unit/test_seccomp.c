@@ -320,6 +320,24 @@ static void i386_syscalls_are_filtered_like_native_ones(void **state)
 {
 	CHILD_OK(i386_calls_are_filtered, NULL);
 }
+
+/* x32 calls are x86_64 numbers with bit 30 set: mount is 165 there too. */
+static void x32_calls_are_filtered(void *arg)
+{
+	load_default_or_die(default_caps());
+	errno = 0;
+	CHILD_CHECK(syscall(0x40000000L | 165, "none", "/nonexistent-berth-test", "tmpfs", 0UL,
+			    NULL) == -1);
+	CHILD_CHECK(errno == EPERM);
+	errno = 0;
+	CHILD_CHECK(syscall(0x40000000L | 462 /* mseal */, 0UL, 0UL, 0UL) == -1);
+	CHILD_CHECK(errno == ENOSYS);
+}
+
+static void x32_syscalls_are_filtered_like_native_ones(void **state)
+{
+	CHILD_OK(x32_calls_are_filtered, NULL);
+}
 #endif
 
 static void without_no_new_privs_and_admin(void *arg)
@@ -545,6 +563,7 @@ int main(void)
 		cmocka_unit_test(with_cap_sys_ptrace_ptrace_passes_the_filter),
 #ifdef __x86_64__
 		cmocka_unit_test(i386_syscalls_are_filtered_like_native_ones),
+		cmocka_unit_test(x32_syscalls_are_filtered_like_native_ones),
 #endif
 		cmocka_unit_test(loading_without_no_new_privs_or_cap_sys_admin_is_explained),
 		cmocka_unit_test(cache_hit_gives_the_program_a_build_gives),
