@@ -96,7 +96,7 @@ static const char *const processes[] = {
 	"sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
 	"sched_get_priority_min", "sched_rr_get_interval", "sched_rr_get_interval_time64",
 	"getcpu", "getrlimit", "ugetrlimit", "setrlimit", "prlimit64", "getrusage", "times",
-	"uname", "sysinfo", "pidfd_open", "pidfd_send_signal", "process_mrelease",
+	"uname", "sysinfo", "getrandom", "pidfd_open", "pidfd_send_signal", "process_mrelease",
 	"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "getuid",
 	"getuid32", "geteuid", "geteuid32", "getgid", "getgid32", "getegid", "getegid32",
 	"getresuid", "getresuid32", "getresgid", "getresgid32", "getgroups", "getgroups32",

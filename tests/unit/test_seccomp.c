@@ -228,6 +228,9 @@ static void ordinary_work(void *arg)
 	CHILD_CHECK(pthread_join(t, NULL) == 0);
 	CHILD_CHECK(__atomic_load_n(&v, __ATOMIC_SEQ_CST) == 42);
 
+	/* randomness for libc and language runtimes */
+	CHILD_CHECK(syscall(SYS_getrandom, buf, 16UL, 0U) == 16);
+
 	/* the personality query and PER_LINUX */
 	CHILD_CHECK(personality(0xffffffff) >= 0);
 	CHILD_CHECK(personality(PER_LINUX) >= 0);
