@@ -246,6 +246,10 @@ int seccomp_filter_load(const struct seccomp_filter *f, struct berr *err)
 	return 0;
 }
 
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "unversioned" /* fuzz builds */
+#endif
+
 /* Bumped whenever the way a build becomes a program changes (prologue,
  * optimisation), so cached programs of an older layout are not reused. */
 #define SC_LAYOUT 2
