@@ -9,6 +9,9 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,6 +286,11 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	}
 	int rc = sc_compile(b, f, err);
 	sc_build_free(b);
+#ifdef __GLIBC__
+	/* libseccomp's rule database takes about 1 MB while it builds; give it
+	 * back, since a shim keeps running for the instance's lifetime. */
+	malloc_trim(0);
+#endif
 	if (rc < 0) {
 		free(f);
 		return -1;
