@@ -185,9 +185,9 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 		for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
 			set |= CAP_BIT(default_caps[i]);
 	}
-	/* As docker: "drop ALL" empties the set before the additions, "add ALL"
-	 * grants everything before the removals, and a capability named in both
-	 * lists is dropped. */
+	/* As docker: "drop ALL" empties the set before the additions and "add
+	 * ALL" grants everything but the drops. A capability named in both lists
+	 * is dropped: the safer reading of a contradiction. */
 	if (names_have_all(drop))
 		set = 0;
 	if (names_have_all(add))

@@ -6,8 +6,6 @@
 #include "shim/security.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/seccomp.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -18,13 +16,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/json.h"
-#include "common/log.h"
 #include "shim/seccomp_internal.h"
 
 #ifndef __X32_SYSCALL_BIT
@@ -121,7 +117,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n,
 
 /* Jump targets in the prologue, resolved once its length is known. */
 enum { TO_NEXT = 0, TO_ENOSYS = 256, TO_FILTER = 257 };
-#define PROLOGUE_MAX (3 + 5 * SC_MAX_ARCHES)
+#define PROLOGUE_MAX (3 + 6 * SC_MAX_ARCHES) /* at most 6 instructions per architecture */
 
 struct prologue {
 	struct sock_filter insns[PROLOGUE_MAX];
