@@ -14,6 +14,13 @@
 
 #include "common/cleanup.h"
 
+/* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
 /* Longest name accepted ("CAP_CHECKPOINT_RESTORE" is 22 characters). */
 #define CAP_NAME_MAX 64
 

@@ -21,6 +21,9 @@
 #define OCI_NAME_MAX 64		/* one syscall, action, arch or flag name */
 #define OCI_ERRNO_MAX 4095
 
+#ifndef SECCOMP_FILTER_FLAG_TSYNC
+#define SECCOMP_FILTER_FLAG_TSYNC (1UL << 0)
+#endif
 #ifndef SECCOMP_FILTER_FLAG_LOG
 #define SECCOMP_FILTER_FLAG_LOG (1UL << 1)
 #endif

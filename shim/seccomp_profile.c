@@ -12,6 +12,14 @@
 #include "common/cleanup.h"
 #include "shim/seccomp_internal.h"
 
+/* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
 /* The native architectures a group is limited to (none: every one). */
 enum {
 	NAT_X86_64 = 1 << 0,
