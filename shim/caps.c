@@ -16,8 +16,8 @@
 
 /* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
 #ifndef PR_CAP_AMBIENT
-#define PR_CAP_AMBIENT 47
-#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT		 47
+#define PR_CAP_AMBIENT_RAISE	 2
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
@@ -28,9 +28,10 @@
 
 /* The set docker, containerd, podman and CRI-O give a container by default. */
 static const cap_value_t default_caps[] = {
-	CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,	 CAP_MKNOD,
-	CAP_NET_RAW,	 CAP_SETGID,	   CAP_SETUID,		 CAP_SETFCAP,	 CAP_SETPCAP,
-	CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,	 CAP_AUDIT_WRITE,
+    CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,
+    CAP_MKNOD,	 CAP_NET_RAW,	   CAP_SETGID,		 CAP_SETUID,
+    CAP_SETFCAP, CAP_SETPCAP,	   CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+    CAP_KILL,	 CAP_AUDIT_WRITE,
 };
 
 static void cleanup_cap_freep(cap_t *c)
@@ -161,8 +162,7 @@ static bool names_have_all(const char *const *names)
 }
 
 /* Names other than "ALL" as a mask. */
-static int named_caps(const char *const *names, const char *what, uint64_t *mask,
-		      struct berr *err)
+static int named_caps(const char *const *names, const char *what, uint64_t *mask, struct berr *err)
 {
 	uint64_t m = 0;
 	for (size_t i = 0; names && names[i]; i++) {
@@ -207,11 +207,11 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 	/* Inheritable and ambient stay empty (the engines' answer to
 	 * CVE-2022-24769): a non-root process gains nothing across exec. */
 	*out = (struct cap_sets){
-		.bounding = set,
-		.effective = set,
-		.permitted = set,
-		.inheritable = 0,
-		.ambient = 0,
+	    .bounding = set,
+	    .effective = set,
+	    .permitted = set,
+	    .inheritable = 0,
+	    .ambient = 0,
 	};
 	return 0;
 }

@@ -68,8 +68,7 @@ int seccomp_load_oci(yajl_val seccomp, struct berr *err);
  * syscall). Building takes milliseconds; a cache hit or a load, well under
  * one (docs/SECCOMP.md has the figures). */
 struct seccomp_filter;
-int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
-			   struct berr *err);
+int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out, struct berr *err);
 int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err);
 int seccomp_filter_load(const struct seccomp_filter *filter, struct berr *err);
 void seccomp_filter_free(struct seccomp_filter *filter);
