@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
@@ -344,6 +345,38 @@ static void x32_syscalls_are_filtered_like_native_ones(void **state)
 }
 #endif
 
+/* Without no_new_privs the shim loads the filter while still root, then
+ * switches ids and applies the capabilities under it. */
+static void filter_then_uid_switch(void *arg)
+{
+	struct berr err;
+	struct cap_sets s;
+	CHILD_CHECK(caps_default_sets(NULL, NULL, false, &s, &err) == 0);
+	if (seccomp_load_default(s.effective, &err) < 0) {
+		fprintf(stderr, "seccomp_load_default: %s\n", err.msg);
+		_exit(2);
+	}
+	CHILD_CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0);
+	CHILD_CHECK(setgroups(0, NULL) == 0);
+	CHILD_CHECK(setresgid(65534, 65534, 65534) == 0);
+	CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
+	if (caps_apply(&s, &err) < 0) {
+		fprintf(stderr, "caps_apply: %s\n", err.msg);
+		_exit(3);
+	}
+	CHILD_CHECK(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0);
+	execl("/bin/sh", "sh", "-c",
+	      "grep -q '^Seccomp:[[:space:]]*2$' /proc/self/status && "
+	      "grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/self/status",
+	      (char *)NULL);
+	_exit(4);
+}
+
+static void uid_switch_and_caps_apply_work_under_the_filter(void **state)
+{
+	CHILD_OK(filter_then_uid_switch, NULL);
+}
+
 static void without_no_new_privs_and_admin(void *arg)
 {
 	struct berr err;
@@ -569,6 +602,7 @@ int main(void)
 	    cmocka_unit_test(i386_syscalls_are_filtered_like_native_ones),
 	    cmocka_unit_test(x32_syscalls_are_filtered_like_native_ones),
 #endif
+	    cmocka_unit_test(uid_switch_and_caps_apply_work_under_the_filter),
 	    cmocka_unit_test(loading_without_no_new_privs_or_cap_sys_admin_is_explained),
 	    cmocka_unit_test(cache_hit_gives_the_program_a_build_gives),
 	    cmocka_unit_test(capabilities_that_change_the_filter_get_their_own_entry),
