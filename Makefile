@@ -107,13 +107,25 @@ check: deps
 
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30
+comma := ,
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-fuzz:
+# Library code goes into an archive so each target links only what it uses
+# (the command files need main.c, which a fuzz target replaces).
+FUZZ_OBJS := $(LIBSRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)clang $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) -MMD -MP -c -o $@ $<
+$(BUILD)/fuzz/libberth.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $(FUZZ_OBJS)
+-include $(FUZZ_OBJS:.o=.d)
+
+fuzz: $(BUILD)/fuzz/libberth.a
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "== $$n"; \
-		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(LIBSRCS) $(LIBS); \
+		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(BUILD)/fuzz/libberth.a $(LIBS); \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
