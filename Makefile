@@ -107,21 +107,15 @@ check: deps
 
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30
-comma := ,
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-# Library code goes into an archive so each target links only what it uses
-# (the command files need main.c, which a fuzz target replaces).
-FUZZ_OBJS := $(LIBSRCS:%.c=$(BUILD)/fuzz/obj/%.o)
-$(BUILD)/fuzz/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(Q)clang $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_CFLAGS)) -MMD -MP -c -o $@ $<
-$(BUILD)/fuzz/libberth.a: $(FUZZ_OBJS)
-	@rm -f $@
-	$(Q)$(AR) rcs $@ $(FUZZ_OBJS)
--include $(FUZZ_OBJS:.o=.d)
-
-fuzz: $(BUILD)/fuzz/libberth.a
-	@mkdir -p $(BUILD)/fuzz
+# The library goes through an archive, as for the unit tests, so command
+# files (which need main.c) are not linked into the fuzz targets.
+fuzz:
+	@mkdir -p $(BUILD)/fuzz/obj
+	@set -e; objs=; for s in $(LIBSRCS); do \
+		o=$(BUILD)/fuzz/obj/$$(echo $$s | tr / _ | sed 's/\.c$$/.o/'); \
+		clang $(FUZZ_CFLAGS) -c -o $$o $$s; objs="$$objs $$o"; \
+	done; rm -f $(BUILD)/fuzz/libberth.a; ar rcs $(BUILD)/fuzz/libberth.a $$objs
 	@set -e; for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "== $$n"; \

@@ -123,7 +123,7 @@ static int mark_ref(const struct store_ref *r, void *ctx)
 
 static int mark_leases(struct marks *m, struct berr *err)
 {
-	int fd = fcntl(m->s->leases_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(m->s->leases_fd);
 	if (fd < 0)
 		return berr_set(err, errno, "leases");
 	cleanup_closedir DIR *d = fdopendir(fd);
@@ -191,7 +191,7 @@ static int sweep(struct marks *m, int dirfd, struct hexset *keep, bool layers,
 		 void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx, uint64_t *freed,
 		 struct berr *err)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(dirfd);
 	if (fd < 0)
 		return berr_set(err, errno, "gc");
 	cleanup_closedir DIR *d = fdopendir(fd);

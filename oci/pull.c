@@ -25,7 +25,8 @@
 #include "oci/store.h"
 #include "oci/progress.h"
 
-#define PARALLEL_LAYERS 3
+#define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
+#define PARALLEL_MAX 4
 #define IN_BUF (128u << 10)
 #define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
 
@@ -63,14 +64,18 @@ struct layer_reader {
 	unsigned char *in;
 	bool in_eof;
 	bool out_eof;
+	bool blob_failed;   /* the download failed (its error says why) */
+	bool decode_failed; /* the decompressor refused the data */
 	struct digester *diff;
 };
 
 static ssize_t fill(struct layer_reader *lr, struct berr *err)
 {
 	ssize_t n = registry_blob_read(lr->blob, lr->in, IN_BUF, err);
-	if (n < 0)
+	if (n < 0) {
+		lr->blob_failed = true;
 		return -1;
+	}
 	if (n == 0)
 		lr->in_eof = true;
 	__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob), __ATOMIC_RELAXED);
@@ -165,6 +170,8 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 				 __ATOMIC_RELAXED);
 		break;
 	}
+	if (n < 0 && lr->comp != OCI_COMP_NONE && !lr->blob_failed)
+		lr->decode_failed = true;
 	if (n > 0)
 		digester_update(lr->diff, buf, (size_t)n);
 	else if (n == 0)
@@ -224,6 +231,18 @@ static void fail(struct pull *p, const struct berr *e)
 	registry_cancel(p->r); /* the other layers stop soon */
 }
 
+/* Corrupt compressed data is most often the wrong blob: read the rest of
+ * it so that a digest mismatch, the real cause, is what gets reported. */
+static void explain_decode_failure(struct layer_reader *lr, struct berr *err)
+{
+	struct berr e;
+	ssize_t n;
+	while ((n = registry_blob_read(lr->blob, lr->in, IN_BUF, &e)) > 0)
+		;
+	if (n < 0 && strstr(e.msg, "digest mismatch"))
+		*err = e;
+}
+
 static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 {
 	const char *hex = digest_hex(job->diff_id);
@@ -261,6 +280,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	}
 	ret = 0;
 out:
+	if (ret < 0 && lr.decode_failed)
+		explain_decode_failure(&lr, err);
 	layer_reader_release(&lr);
 	if (ret < 0 && strncmp(err->msg, "layer ", 6) && strncmp(err->msg, "image ", 6))
 		berr_wrap(err, "layer %s", job->desc->digest);
@@ -330,8 +351,13 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 		if (pc.bars && pthread_create(&prog, NULL, progress_thread, &pc) == 0)
 			prog_running = true;
 	}
-	size_t n_threads = p->n_jobs < PARALLEL_LAYERS ? p->n_jobs : PARALLEL_LAYERS;
-	pthread_t th[PARALLEL_LAYERS];
+	/* Unpacking is CPU-bound on a local network: more streams than cores
+	 * only leave the last layer alone at the end, and cost memory. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t par = cpus < PARALLEL_MIN ? PARALLEL_MIN
+		     : cpus > PARALLEL_MAX ? PARALLEL_MAX : (size_t)cpus;
+	size_t n_threads = p->n_jobs < par ? p->n_jobs : par;
+	pthread_t th[PARALLEL_MAX];
 	size_t started = 0;
 	for (size_t i = 1; i < n_threads; i++) {
 		if (pthread_create(&th[started], NULL, worker, p) != 0)
@@ -397,6 +423,12 @@ static int resolve(struct registry *r, const struct image_ref *ref,
 	*mlen = ml;
 	m = NULL;
 	return 0;
+}
+
+static int larger_first(const void *a, const void *b)
+{
+	const struct pull_job *x = a, *y = b;
+	return x->desc->size < y->desc->size ? 1 : x->desc->size > y->desc->size ? -1 : 0;
 }
 
 static int publish_layers(struct pull *p, struct berr *err)
@@ -473,6 +505,8 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 		p.n_jobs++;
 	}
 
+	/* Largest first, so the last layer to finish is a small one. */
+	qsort(p.jobs, p.n_jobs, sizeof(*p.jobs), larger_first);
 	if (p.n_jobs) {
 		if (store_tmp_create(s, tmp_name, &p.tmp_fd, err) < 0)
 			goto out;
@@ -542,6 +576,8 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 		store_unlock(s);
 	}
 	registry_close(r);
+	if (ret < 0 && !strncmp(err->msg, "image ", 6))
+		return berr_wrap(err, "pull"); /* the unpacker named the image already */
 	if (ret < 0)
 		return berr_wrap(err, "pull %s", name);
 	return 0;

@@ -32,12 +32,17 @@ static int open_dir(int at, const char *name, int *out, struct berr *err)
 	return 0;
 }
 
+int store_reopen_dir(int dirfd)
+{
+	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Clears tmp/ when no pull is running (pulls hold the lock shared). */
 static void clear_tmp(struct oci_store *s)
 {
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return;
-	int fd = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->tmp_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d) {
 		struct dirent *de;
@@ -297,7 +302,7 @@ static int compare_names(const void *a, const void *b)
 int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	int fd = fcntl(s->refs_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->refs_fd);
 	if (fd < 0)
 		return berr_set(err, errno, "refs");
 	cleanup_closedir DIR *d = fdopendir(fd);
@@ -551,6 +556,7 @@ int oci_image_list(struct oci_store *s, int (*fn)(const struct oci_image_info *i
 struct untag_ctx {
 	struct oci_store *s;
 	const char *digest;
+	const char *repo; /* "domain/path", or "" for a bare digest */
 	void (*fn)(const char *ref, void *ctx);
 	void *ctx;
 	int removed;
@@ -562,6 +568,10 @@ static int untag_matching(const struct store_ref *r, void *ctx)
 {
 	struct untag_ctx *u = ctx;
 	if (strcmp(r->digest, u->digest) && strcmp(r->manifest, u->digest))
+		return 0;
+	/* name@digest: only that repository's tags */
+	size_t n = strlen(u->repo);
+	if (n && (strncmp(r->ref, u->repo, n) || (r->ref[n] != ':' && r->ref[n] != '@')))
 		return 0;
 	if (store_ref_remove(u->s, r->ref, u->err) < 0) {
 		u->failed = 1;
@@ -596,7 +606,10 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 		if (!r.digest[0])
 			return berr_set(err, ENOENT, "image %s is not in the store", name);
 	}
-	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, fn, ctx, 0, err, 0 };
+	char repo[REF_DOMAIN_MAX + REF_PATH_MAX + 2] = "";
+	if (r.path[0])
+		snprintf(repo, sizeof(repo), "%s/%s", r.domain, r.path);
+	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0 };
 	if (store_ref_each(s, untag_matching, &u, err) < 0 || u.failed)
 		return -1;
 	if (!u.removed)

@@ -37,6 +37,10 @@ struct store_ref {
 int store_lock(struct oci_store *s, int how, struct berr *err);
 void store_unlock(struct oci_store *s);
 
+/* A new open file description of a directory, for readdir: a dup would
+ * share the read position with the store's own fd. */
+int store_reopen_dir(int dirfd);
+
 bool store_blob_exists(struct oci_store *s, const char *digest);
 /* Reads a blob and checks it against its digest. */
 int store_blob_read(struct oci_store *s, const char *digest, size_t max, char **out, size_t *len,
