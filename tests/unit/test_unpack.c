@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 
 #include "layer_tar.h"
+#include "oci/layer_meta.h"
 
 static struct scratch S;
 
@@ -686,6 +687,22 @@ static void deep_nesting_fails(void **state)
 	expect_fail(&t, "d/d/d", "deeper");
 }
 
+static void entry_under_a_file_fails(void **state)
+{
+	struct tarb t = { 0 };
+	ADD(&t, .name = "f", .data = "x");
+	ADD(&t, .name = "f/g", .data = "y");
+	expect_fail(&t, "\"f/g\"", "Not a directory");
+}
+
+static void entry_under_a_fifo_fails_without_blocking(void **state)
+{
+	struct tarb t = { 0 };
+	ADD(&t, .name = "p", .type = '6');
+	ADD(&t, .name = "p/g", .data = "y");
+	expect_fail(&t, "\"p/g\"", "Not a directory");
+}
+
 static void owner_out_of_range_fails(void **state)
 {
 	/* A base-256 size field is how tar writes numbers over the octal range. */
@@ -836,6 +853,29 @@ static void many_entries_are_counted(void **state)
 	assert_content("d49/f4999", "0123456789", 10);
 }
 
+/* --- names in messages --- */
+
+static void quoted_names_escape_control_and_non_ascii_bytes(void **state)
+{
+	char out[64];
+	layer_quote("a\x01\xff\"\\b\n", out, sizeof(out));
+	assert_string_equal(out, "\"a\\x01\\xff\\x22\\x5cb\\x0a\"");
+}
+
+static void quoted_long_names_keep_their_start_and_end(void **state)
+{
+	char in[600], out[100];
+	memset(in, 'a', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	memcpy(in, "start/", 6);
+	memcpy(in + sizeof(in) - 10, "/end/evil", 9);
+	layer_quote(in, out, sizeof(out));
+	assert_true(strlen(out) < sizeof(out));
+	assert_int_equal(strncmp(out, "\"start/", 7), 0);
+	assert_non_null(strstr(out, "..."));
+	assert_non_null(strstr(out, "/end/evil\""));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -890,6 +930,8 @@ int main(void)
 		T(component_longer_than_name_max_fails),
 		T(name_longer_than_path_max_fails),
 		T(deep_nesting_fails),
+		T(entry_under_a_file_fails),
+		T(entry_under_a_fifo_fails_without_blocking),
 		T(owner_out_of_range_fails),
 		T(truncated_tar_fails_with_a_clear_error),
 		T(truncated_header_fails_with_a_clear_error),
@@ -900,6 +942,8 @@ int main(void)
 		T(compressed_input_is_refused),
 		T(empty_stream_is_an_empty_layer),
 		T(many_entries_are_counted),
+		T(quoted_names_escape_control_and_non_ascii_bytes),
+		T(quoted_long_names_keep_their_start_and_end),
 	};
 	return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
 }
