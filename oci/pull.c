@@ -37,8 +37,18 @@ struct pull_job {
 	int state;	   /* PROGRESS_* (atomic) */
 };
 
+/* Writes finished layers back while the others are still being unpacked,
+ * so the syncfs before publishing has little left to wait for. */
+struct syncer {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool pending, stop;
+	int fd;
+};
+
 struct pull {
 	struct oci_store *s;
+	struct syncer *syncer; /* NULL: none running */
 	struct registry *r;
 	const char *name;
 	struct pull_job *jobs;
@@ -304,7 +314,31 @@ static void *worker(void *arg)
 			break;
 		}
 		__atomic_store_n(&job->state, PROGRESS_DONE, __ATOMIC_RELAXED);
+		if (p->syncer) {
+			pthread_mutex_lock(&p->syncer->lock);
+			p->syncer->pending = true;
+			pthread_cond_signal(&p->syncer->wake);
+			pthread_mutex_unlock(&p->syncer->lock);
+		}
 	}
+	return NULL;
+}
+
+static void *syncer_thread(void *arg)
+{
+	struct syncer *sy = arg;
+	pthread_mutex_lock(&sy->lock);
+	for (;;) {
+		while (!sy->pending && !sy->stop)
+			pthread_cond_wait(&sy->wake, &sy->lock);
+		if (sy->stop)
+			break;
+		sy->pending = false;
+		pthread_mutex_unlock(&sy->lock);
+		syncfs(sy->fd); /* errors are caught by the final syncfs */
+		pthread_mutex_lock(&sy->lock);
+	}
+	pthread_mutex_unlock(&sy->lock);
 	return NULL;
 }
 
@@ -359,6 +393,11 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 	size_t n_threads = p->n_jobs < par ? p->n_jobs : par;
 	pthread_t th[PARALLEL_MAX];
 	size_t started = 0;
+	struct syncer sy = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
+			     p->tmp_fd };
+	pthread_t sync_th;
+	if (p->n_jobs > 1 && pthread_create(&sync_th, NULL, syncer_thread, &sy) == 0)
+		p->syncer = &sy;
 	for (size_t i = 1; i < n_threads; i++) {
 		if (pthread_create(&th[started], NULL, worker, p) != 0)
 			break;
@@ -367,6 +406,14 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 	worker(p); /* this thread works too */
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (p->syncer) {
+		pthread_mutex_lock(&sy.lock);
+		sy.stop = true;
+		pthread_cond_signal(&sy.wake);
+		pthread_mutex_unlock(&sy.lock);
+		pthread_join(sync_th, NULL);
+		p->syncer = NULL;
+	}
 	if (prog_running) {
 		__atomic_store_n(&pc.stop, 1, __ATOMIC_RELEASE);
 		pthread_join(prog, NULL);
