@@ -14,12 +14,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/lazy.h"
+#include "oci/decompress.h"
 #include "oci/layer.h"
 #include "oci/manifest.h"
 #include "oci/store.h"
@@ -27,8 +26,6 @@
 
 #define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
 #define PARALLEL_MAX 4
-#define IN_BUF (128u << 10)
-#define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
 
 struct pull_job {
 	const struct oci_descriptor *desc;
@@ -65,100 +62,19 @@ struct pull {
 struct layer_reader {
 	struct pull_job *job;
 	struct registry_blob *blob;
-	enum oci_compression comp;
-	z_stream z;
-	bool z_ready, gz_member_end;
-	ZSTD_DCtx *zd;
-	ZSTD_inBuffer zin;
-	size_t zret;
-	unsigned char *in;
-	bool in_eof;
+	struct decomp *decomp;
 	bool out_eof;
-	bool blob_failed;   /* the download failed (its error says why) */
-	bool decode_failed; /* the decompressor refused the data */
 	struct digester *diff;
+	unsigned char drain[16384];
 };
 
-static ssize_t fill(struct layer_reader *lr, struct berr *err)
+/* The compressed side: the verified download, counted for progress. */
+static ssize_t blob_input(void *ctx, void *buf, size_t len, struct berr *err)
 {
-	ssize_t n = registry_blob_read(lr->blob, lr->in, IN_BUF, err);
-	if (n < 0) {
-		lr->blob_failed = true;
-		return -1;
-	}
-	if (n == 0)
-		lr->in_eof = true;
+	struct layer_reader *lr = ctx;
+	ssize_t n = registry_blob_read(lr->blob, buf, len, err);
 	__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob), __ATOMIC_RELAXED);
 	return n;
-}
-
-static ssize_t read_gzip(struct layer_reader *lr, void *buf, size_t len, struct berr *err)
-{
-	for (;;) {
-		if (lr->z.avail_in == 0 && !lr->in_eof) {
-			ssize_t n = fill(lr, err);
-			if (n < 0)
-				return -1;
-			lr->z.next_in = lr->in;
-			lr->z.avail_in = (uInt)n;
-		}
-		if (lr->gz_member_end) {
-			if (lr->z.avail_in == 0) {
-				if (lr->in_eof)
-					return 0;
-				continue;
-			}
-			inflateReset(&lr->z); /* another gzip member follows */
-			lr->gz_member_end = false;
-		}
-		lr->z.next_out = buf;
-		lr->z.avail_out = (uInt)(len > (1u << 30) ? (1u << 30) : len);
-		uInt before = lr->z.avail_out;
-		int rc = inflate(&lr->z, Z_NO_FLUSH);
-		size_t produced = before - lr->z.avail_out;
-		if (rc == Z_STREAM_END) {
-			lr->gz_member_end = true;
-		} else if (rc == Z_BUF_ERROR) {
-			if (lr->z.avail_in == 0 && lr->in_eof)
-				return berr_set(err, 0, "gzip stream is truncated");
-		} else if (rc != Z_OK) {
-			return berr_set(err, 0, "gzip stream is corrupt: %s",
-					lr->z.msg ? lr->z.msg : "inflate failed");
-		}
-		if (produced)
-			return (ssize_t)produced;
-		if (lr->z.avail_in == 0 && lr->in_eof && !lr->gz_member_end)
-			return berr_set(err, 0, "gzip stream is truncated");
-	}
-}
-
-static ssize_t read_zstd(struct layer_reader *lr, void *buf, size_t len, struct berr *err)
-{
-	for (;;) {
-		if (lr->zin.pos == lr->zin.size && !lr->in_eof) {
-			ssize_t n = fill(lr, err);
-			if (n < 0)
-				return -1;
-			lr->zin.src = lr->in;
-			lr->zin.size = (size_t)n;
-			lr->zin.pos = 0;
-		}
-		/* A finished frame at the end of the input is the clean end. */
-		if (lr->zin.pos == lr->zin.size && lr->in_eof && lr->zret == 0)
-			return 0;
-		ZSTD_outBuffer out = { buf, len, 0 };
-		size_t ret = ZSTD_decompressStream(lr->zd, &out, &lr->zin);
-		if (ZSTD_isError(ret))
-			return berr_set(err, 0, "zstd stream is corrupt: %s", ZSTD_getErrorName(ret));
-		lr->zret = ret;
-		if (out.pos)
-			return (ssize_t)out.pos;
-		if (lr->zin.pos == lr->zin.size && lr->in_eof) {
-			if (lr->zret != 0)
-				return berr_set(err, 0, "zstd stream is truncated");
-			return 0;
-		}
-	}
 }
 
 static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
@@ -166,22 +82,7 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 	struct layer_reader *lr = ctx;
 	if (lr->out_eof || len == 0)
 		return 0;
-	ssize_t n;
-	switch (lr->comp) {
-	case OCI_COMP_GZIP:
-		n = read_gzip(lr, buf, len, err);
-		break;
-	case OCI_COMP_ZSTD:
-		n = read_zstd(lr, buf, len, err);
-		break;
-	default:
-		n = registry_blob_read(lr->blob, buf, len, err);
-		__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob),
-				 __ATOMIC_RELAXED);
-		break;
-	}
-	if (n < 0 && lr->comp != OCI_COMP_NONE && !lr->blob_failed)
-		lr->decode_failed = true;
+	ssize_t n = decomp_read(lr->decomp, buf, len, err);
 	if (n > 0)
 		digester_update(lr->diff, buf, (size_t)n);
 	else if (n == 0)
@@ -191,13 +92,9 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 
 static void layer_reader_release(struct layer_reader *lr)
 {
-	if (lr->z_ready)
-		inflateEnd(&lr->z);
-	if (lr->zd)
-		ZSTD_freeDCtx(lr->zd);
+	decomp_close(lr->decomp);
 	registry_blob_close(lr->blob);
 	digester_free(lr->diff);
-	free(lr->in);
 }
 
 static int layer_reader_init(struct layer_reader *lr, struct pull *p, struct pull_job *job,
@@ -205,27 +102,12 @@ static int layer_reader_init(struct layer_reader *lr, struct pull *p, struct pul
 {
 	memset(lr, 0, sizeof(*lr));
 	lr->job = job;
-	lr->comp = job->desc->compression;
-	if (lr->comp == OCI_COMP_GZIP) {
-		if (lazy_require(LAZY_Z, err) < 0)
-			return -1;
-		/* 16 + 15: gzip wrapper, largest window */
-		if (inflateInit2(&lr->z, 16 + MAX_WBITS) != Z_OK)
-			return berr_set(err, ENOMEM, "gzip");
-		lr->z_ready = true;
-	} else if (lr->comp == OCI_COMP_ZSTD) {
-		if (lazy_require(LAZY_ZSTD, err) < 0)
-			return -1;
-		if (!(lr->zd = ZSTD_createDCtx()))
-			return berr_set(err, ENOMEM, "zstd");
-		lr->zret = 1; /* nothing decoded yet: an empty stream is truncated */
-		ZSTD_DCtx_setParameter(lr->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
-	}
-	if (!(lr->in = malloc(IN_BUF)) || !(lr->diff = digester_new("sha256")))
+	struct decomp_input in = { blob_input, lr };
+	if (!(lr->diff = digester_new("sha256")))
 		return berr_set(err, ENOMEM, "layer");
 	if (registry_blob_open(p->r, job->desc->digest, job->desc->size, &lr->blob, err) < 0)
 		return -1;
-	return 0;
+	return decomp_open(job->desc->compression, &in, 0, &lr->decomp, err);
 }
 
 /* ---- workers --------------------------------------------------------------- */
@@ -247,7 +129,7 @@ static void explain_decode_failure(struct layer_reader *lr, struct berr *err)
 {
 	struct berr e;
 	ssize_t n;
-	while ((n = registry_blob_read(lr->blob, lr->in, IN_BUF, &e)) > 0)
+	while ((n = registry_blob_read(lr->blob, lr->drain, sizeof(lr->drain), &e)) > 0)
 		;
 	if (n < 0 && strstr(e.msg, "digest mismatch"))
 		*err = e;
@@ -273,9 +155,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 		goto out;
 	/* The tar may end before the stream does (padding, trailing members):
 	 * read to the end so both digests cover everything. */
-	char scratch[16384];
 	ssize_t n;
-	while ((n = layer_read(&lr, scratch, sizeof(scratch), err)) > 0)
+	while ((n = layer_read(&lr, lr.drain, sizeof(lr.drain), err)) > 0)
 		;
 	if (n < 0)
 		goto out;
@@ -290,7 +171,7 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	}
 	ret = 0;
 out:
-	if (ret < 0 && lr.decode_failed)
+	if (ret < 0 && lr.decomp && decomp_data_error(lr.decomp))
 		explain_decode_failure(&lr, err);
 	layer_reader_release(&lr);
 	if (ret < 0 && strncmp(err->msg, "layer ", 6) && strncmp(err->msg, "image ", 6))

@@ -25,8 +25,8 @@
 #endif
 
 #define URL_MAX 4096
-#define FETCH_BUF (256u << 10)	/* between curl and the reader */
-#define CURL_BUF (64L << 10)	/* curl's receive buffer */
+#define FETCH_BUF (128u << 10)	/* between curl and the reader */
+#define CURL_BUF (32L << 10)	/* curl's receive buffer */
 #define MAX_ATTEMPTS 4		/* tries for a transient failure */
 #define MAX_REDIRECTS 5
 #define ERRBODY_MAX 4096
