@@ -64,26 +64,42 @@ static int apply_config(const char *file, const char *ref, struct oci_pull_opts 
 
 static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "insecure", no_argument, NULL, 'k' },	    { "platform", required_argument, NULL, 'p' },
-		{ "config", required_argument, NULL, 'c' }, { "username", required_argument, NULL, 'u' },
-		{ "password", required_argument, NULL, 'P' }, { "ca-file", required_argument, NULL, 'C' },
-		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct oci_pull_opts opts = { .progress = true };
+	static const struct option longopts[] = {{"insecure", no_argument, NULL, 'k'},
+						 {"platform", required_argument, NULL, 'p'},
+						 {"config", required_argument, NULL, 'c'},
+						 {"username", required_argument, NULL, 'u'},
+						 {"password", required_argument, NULL, 'P'},
+						 {"ca-file", required_argument, NULL, 'C'},
+						 {"timeout", required_argument, NULL, 't'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {NULL, 0, NULL, 0}};
+	struct oci_pull_opts opts = {.progress = true};
 	const char *config = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': opts.insecure = true; break;
-		case 'p': opts.platform = optarg; break;
-		case 'c': config = optarg; break;
-		case 'u': opts.username = optarg; break;
-		case 'P': opts.password = optarg; break;
-		case 'C': opts.ca_file = optarg; break;
-		case 'q': opts.progress = false; break;
+		case 'k':
+			opts.insecure = true;
+			break;
+		case 'p':
+			opts.platform = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'u':
+			opts.username = optarg;
+			break;
+		case 'P':
+			opts.password = optarg;
+			break;
+		case 'C':
+			opts.ca_file = optarg;
+			break;
+		case 'q':
+			opts.progress = false;
+			break;
 		case 't':
 			opts.timeout = atoi(optarg);
 			if (opts.timeout <= 0 || opts.timeout > 3600) {
@@ -91,7 +107,8 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: return berth_usage("pull");
+		default:
+			return berth_usage("pull");
 		}
 	}
 	if (optind != argc - 1)
@@ -241,7 +258,7 @@ static int cmd_gc(struct berth_ctx *ctx, int argc, char **argv)
 	struct oci_store *s;
 	if (open_store(ctx, &s) < 0)
 		return 1;
-	struct gc_counts counts = { 0, 0 };
+	struct gc_counts counts = {0, 0};
 	uint64_t freed = 0;
 	struct berr err;
 	int ret = oci_gc(s, print_removed, &counts, &freed, &err);

@@ -12,7 +12,7 @@
 
 #include "common/lazy.h"
 
-#define IN_BUF (64u << 10)
+#define IN_BUF		    (64u << 10)
 #define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
 
 enum engine { ENGINE_NONE, ENGINE_ZLIB, ENGINE_ISAL, ENGINE_ZSTD };
@@ -79,7 +79,8 @@ static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *e
 			d->member_end = true;
 		else if (rc != Z_OK && rc != Z_BUF_ERROR) {
 			char how[160];
-			snprintf(how, sizeof(how), "corrupt: %s", d->z.msg ? d->z.msg : "inflate failed");
+			snprintf(how, sizeof(how), "corrupt: %s",
+				 d->z.msg ? d->z.msg : "inflate failed");
 			return data_error(d, err, "gzip", how);
 		}
 		if (produced)
@@ -93,13 +94,20 @@ static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *e
 static const char *isal_error(int rc)
 {
 	switch (rc) {
-	case ISAL_INVALID_BLOCK: return "corrupt: invalid deflate block";
-	case ISAL_INVALID_SYMBOL: return "corrupt: invalid deflate symbol";
-	case ISAL_INVALID_LOOKBACK: return "corrupt: invalid lookback distance";
-	case ISAL_INVALID_WRAPPER: return "corrupt: invalid gzip header";
-	case ISAL_UNSUPPORTED_METHOD: return "corrupt: unsupported compression method";
-	case ISAL_INCORRECT_CHECKSUM: return "corrupt: incorrect data check";
-	default: return "corrupt";
+	case ISAL_INVALID_BLOCK:
+		return "corrupt: invalid deflate block";
+	case ISAL_INVALID_SYMBOL:
+		return "corrupt: invalid deflate symbol";
+	case ISAL_INVALID_LOOKBACK:
+		return "corrupt: invalid lookback distance";
+	case ISAL_INVALID_WRAPPER:
+		return "corrupt: invalid gzip header";
+	case ISAL_UNSUPPORTED_METHOD:
+		return "corrupt: unsupported compression method";
+	case ISAL_INCORRECT_CHECKSUM:
+		return "corrupt: incorrect data check";
+	default:
+		return "corrupt";
 	}
 }
 
@@ -148,8 +156,8 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berr *e
 		/* A finished frame at the end of the input is the clean end. */
 		if (d->pos == d->len && d->in_eof && d->zret == 0)
 			return 0;
-		ZSTD_inBuffer in = { d->buf, d->len, d->pos };
-		ZSTD_outBuffer out = { buf, len, 0 };
+		ZSTD_inBuffer in = {d->buf, d->len, d->pos};
+		ZSTD_outBuffer out = {buf, len, 0};
 		size_t ret = ZSTD_decompressStream(d->zd, &out, &in);
 		d->pos = in.pos;
 		if (ZSTD_isError(ret)) {
@@ -251,7 +259,7 @@ bool decomp_data_error(const struct decomp *d)
 
 const char *decomp_engine(const struct decomp *d)
 {
-	static const char *const names[] = { "none", "zlib", "igzip", "zstd" };
+	static const char *const names[] = {"none", "zlib", "igzip", "zstd"};
 	return names[d->engine];
 }
 

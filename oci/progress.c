@@ -67,8 +67,8 @@ void progress_draw(struct progress *p)
 			human(b->total, total, sizeof(total));
 			snprintf(line, sizeof(line), "%s [%s] %s / %s", b->label, bar, done, total);
 		} else {
-			static const char *const words[] = { "waiting", "downloading", "done",
-							     "failed" };
+			static const char *const words[] = {"waiting", "downloading", "done",
+							    "failed"};
 			snprintf(line, sizeof(line), "%s %s", b->label, words[b->state & 3]);
 		}
 		fprintf(stderr, "\r\033[2K%s\n", line);

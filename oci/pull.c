@@ -102,7 +102,7 @@ static int layer_reader_init(struct layer_reader *lr, struct pull *p, struct pul
 {
 	memset(lr, 0, sizeof(*lr));
 	lr->job = job;
-	struct decomp_input in = { blob_input, lr };
+	struct decomp_input in = {blob_input, lr};
 	if (!(lr->diff = digester_new("sha256")))
 		return berr_set(err, ENOMEM, "layer");
 	if (registry_blob_open(p->r, job->desc->digest, job->desc->size, &lr->blob, err) < 0)
@@ -140,7 +140,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	const char *hex = digest_hex(job->diff_id);
 	if (mkdirat(p->tmp_fd, hex, 0755) < 0)
 		return berr_set(err, errno, "layer %s: create tmp/%s", job->desc->digest, hex);
-	cleanup_close int dfd = openat(p->tmp_fd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int dfd =
+	    openat(p->tmp_fd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "layer %s: open tmp/%s", job->desc->digest, hex);
 	struct layer_reader lr;
@@ -149,8 +150,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 		goto out;
 	char what[REF_STR_MAX + 96];
 	snprintf(what, sizeof(what), "image %s layer %s", p->name, job->desc->digest);
-	struct layer_source src = { layer_read, &lr };
-	struct layer_stats stats = { 0 };
+	struct layer_source src = {layer_read, &lr};
+	struct layer_stats stats = {0};
 	if (layer_unpack(dfd, &src, what, &stats, err) < 0)
 		goto out;
 	/* The tar may end before the stream does (padding, trailing members):
@@ -256,7 +257,7 @@ static void *progress_thread(void *arg)
 
 static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 {
-	struct progress_ctx pc = { p, NULL, 0 };
+	struct progress_ctx pc = {p, NULL, 0};
 	pthread_t prog;
 	bool prog_running = false;
 	if (opts && opts->progress && p->n_jobs && isatty(STDERR_FILENO)) {
@@ -269,13 +270,14 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 	/* Unpacking is CPU-bound on a local network: more streams than cores
 	 * only leave the last layer alone at the end, and cost memory. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t par = cpus < PARALLEL_MIN ? PARALLEL_MIN
-		     : cpus > PARALLEL_MAX ? PARALLEL_MAX : (size_t)cpus;
+	size_t par = cpus < PARALLEL_MIN   ? PARALLEL_MIN
+		     : cpus > PARALLEL_MAX ? PARALLEL_MAX
+					   : (size_t)cpus;
 	size_t n_threads = p->n_jobs < par ? p->n_jobs : par;
 	pthread_t th[PARALLEL_MAX];
 	size_t started = 0;
-	struct syncer sy = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
-			     p->tmp_fd };
+	struct syncer sy = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
+			    p->tmp_fd};
 	pthread_t sync_th;
 	if (p->n_jobs > 1 && pthread_create(&sync_th, NULL, syncer_thread, &sy) == 0)
 		p->syncer = &sy;
@@ -305,10 +307,9 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 
 /* Resolves the reference to an image manifest; *index gets the index body
  * when there was one. */
-static int resolve(struct registry *r, const struct image_ref *ref,
-		   const struct oci_platform *plat, char **index, size_t *index_len,
-		   char top[DIGEST_STR_MAX], char **mbody, size_t *mlen,
-		   char manifest[DIGEST_STR_MAX], struct berr *err)
+static int resolve(struct registry *r, const struct image_ref *ref, const struct oci_platform *plat,
+		   char **index, size_t *index_len, char top[DIGEST_STR_MAX], char **mbody,
+		   size_t *mlen, char manifest[DIGEST_STR_MAX], struct berr *err)
 {
 	char mt[MEDIA_TYPE_MAX];
 	cleanup_free char *body = NULL;
@@ -320,7 +321,8 @@ static int resolve(struct registry *r, const struct image_ref *ref,
 	enum oci_kind k = oci_document_kind(mt, body, len);
 	if (k == OCI_KIND_SCHEMA1)
 		return berr_set(err, 0,
-				"the image uses the deprecated Docker schema 1 manifest, which is not supported (push it again with a current tool)");
+				"the image uses the deprecated Docker schema 1 manifest, which is "
+				"not supported (push it again with a current tool)");
 	if (k == OCI_KIND_UNKNOWN)
 		return berr_set(err, 0, "unknown manifest media type \"%.100s\"",
 				mt[0] ? mt : "(none)");
@@ -390,12 +392,13 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 	struct oci_manifest m;
 	if (oci_manifest_parse(mbody, mlen, &m, err) < 0)
 		return berr_wrap(err, "manifest %s", manifest);
-	struct oci_config c = { 0 };
-	struct pull p = { .s = s, .r = r, .name = name, .tmp_fd = -1 };
+	struct oci_config c = {0};
+	struct pull p = {.s = s, .r = r, .name = name, .tmp_fd = -1};
 	pthread_mutex_init(&p.lock, NULL);
 	char tmp_name[64] = "";
 	int ret = -1;
-	if (registry_get_blob(r, m.config.digest, m.config.size, CONFIG_MAX, &cbody, &clen, err) < 0) {
+	if (registry_get_blob(r, m.config.digest, m.config.size, CONFIG_MAX, &cbody, &clen, err) <
+	    0) {
 		berr_wrap(err, "config %s", m.config.digest);
 		goto out;
 	}
@@ -449,7 +452,7 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 	    store_blob_write(s, manifest, mbody, mlen, err) < 0 ||
 	    store_blob_write(s, m.config.digest, cbody, clen, err) < 0)
 		goto out;
-	struct store_ref sr = { .size = size, .pulled = (int64_t)time(NULL) };
+	struct store_ref sr = {.size = size, .pulled = (int64_t)time(NULL)};
 	snprintf(sr.ref, sizeof(sr.ref), "%s", name);
 	snprintf(sr.digest, sizeof(sr.digest), "%s", top);
 	snprintf(sr.manifest, sizeof(sr.manifest), "%s", manifest);
@@ -487,7 +490,7 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	} else {
 		oci_platform_host(&plat);
 	}
-	struct registry_opts ro = { 0 };
+	struct registry_opts ro = {0};
 	if (opts) {
 		ro.insecure = opts->insecure;
 		ro.username = opts->username;

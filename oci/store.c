@@ -19,7 +19,7 @@
 #include "oci/manifest.h"
 #include "oci/store.h"
 
-#define REF_FILE_MAX 8192
+#define REF_FILE_MAX   8192
 #define LEASE_NAME_MAX 200
 
 static int open_dir(int at, const char *name, int *out, struct berr *err)
@@ -69,7 +69,7 @@ int oci_store_open(const char *root, struct oci_store **out, struct berr *err)
 	if (!s)
 		return berr_set(err, ENOMEM, "store");
 	s->dir_fd = s->blobs_fd = s->layers_fd = s->refs_fd = s->leases_fd = s->tmp_fd =
-		s->lock_fd = -1;
+	    s->lock_fd = -1;
 	struct strbuf p = STRBUF_INIT;
 	if (strbuf_printf(&p, "%s/oci", root) < 0) {
 		free(s);
@@ -111,8 +111,8 @@ void oci_store_close(struct oci_store *s)
 {
 	if (!s)
 		return;
-	int *fds[] = { &s->dir_fd,    &s->blobs_fd, &s->layers_fd, &s->refs_fd,
-		       &s->leases_fd, &s->tmp_fd,   &s->lock_fd };
+	int *fds[] = {&s->dir_fd,    &s->blobs_fd, &s->layers_fd, &s->refs_fd,
+		      &s->leases_fd, &s->tmp_fd,   &s->lock_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -374,8 +374,8 @@ int store_tmp_create(struct oci_store *s, char name[64], int *fd, struct berr *e
 		return berr_set(err, errno ? errno : EIO, "random name");
 	}
 	close(rfd);
-	snprintf(name, 64, "pull-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(name, 64, "pull-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	if (mkdirat(s->tmp_fd, name, 0700) < 0)
 		return berr_set(err, errno, "create tmp/%s", name);
 	*fd = openat(s->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -421,7 +421,7 @@ void oci_image_free(struct oci_image *img)
 	for (size_t i = 0; i < img->n_layers; i++)
 		free(img->layer_dirs[i]);
 	free(img->layer_dirs);
-	char **vs[] = { img->entrypoint, img->cmd, img->env };
+	char **vs[] = {img->entrypoint, img->cmd, img->env};
 	for (size_t k = 0; k < ARRAY_SIZE(vs); k++) {
 		for (size_t i = 0; vs[k] && vs[k][i]; i++)
 			free(vs[k][i]);
@@ -458,8 +458,7 @@ static int resolve_manifest(struct oci_store *s, const char *digest, char out[DI
 	return 0;
 }
 
-int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
-		   struct berr *err)
+int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out, struct berr *err)
 {
 	*out = NULL;
 	char manifest[DIGEST_STR_MAX] = "";
@@ -510,15 +509,17 @@ int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
 	snprintf(img->digest, sizeof(img->digest), "%s", manifest);
 	for (size_t i = 0; i < c.n_diff_ids; i++) {
 		if (!store_layer_exists(s, c.diff_ids[i])) {
-			berr_set(err, ENOENT,
-				 "image %s: layer %s is missing from the store (pull the image again)",
-				 name, c.diff_ids[i]);
+			berr_set(
+			    err, ENOENT,
+			    "image %s: layer %s is missing from the store (pull the image again)",
+			    name, c.diff_ids[i]);
 			oci_image_free(img);
 			oci_config_free(&c);
 			return -1;
 		}
 		struct strbuf p = STRBUF_INIT;
-		if (strbuf_printf(&p, "%s/layers/sha256/%s", s->path, digest_hex(c.diff_ids[i])) < 0) {
+		if (strbuf_printf(&p, "%s/layers/sha256/%s", s->path, digest_hex(c.diff_ids[i])) <
+		    0) {
 			oci_image_free(img);
 			oci_config_free(&c);
 			return berr_set(err, ENOMEM, "image %s", name);
@@ -551,15 +552,18 @@ struct list_ctx {
 static int list_one(const struct store_ref *r, void *ctx)
 {
 	struct list_ctx *lc = ctx;
-	struct oci_image_info info = { .ref = r->ref, .digest = r->digest, .manifest = r->manifest,
-				       .size = r->size, .pulled = r->pulled };
+	struct oci_image_info info = {.ref = r->ref,
+				      .digest = r->digest,
+				      .manifest = r->manifest,
+				      .size = r->size,
+				      .pulled = r->pulled};
 	return lc->fn(&info, lc->ctx);
 }
 
 int oci_image_list(struct oci_store *s, int (*fn)(const struct oci_image_info *info, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	struct list_ctx lc = { fn, ctx };
+	struct list_ctx lc = {fn, ctx};
 	return store_ref_each(s, list_one, &lc, err);
 }
 
@@ -597,7 +601,7 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 	      void *ctx, struct berr *err)
 {
 	char name[REF_STR_MAX];
-	struct image_ref r = { 0 };
+	struct image_ref r = {0};
 	if (!digest_is_valid(ref)) {
 		if (image_ref_parse(ref, &r, err) < 0)
 			return -1;
@@ -619,10 +623,11 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 	char repo[REF_DOMAIN_MAX + REF_PATH_MAX + 2] = "";
 	if (r.path[0])
 		snprintf(repo, sizeof(repo), "%s/%s", r.domain, r.path);
-	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0 };
+	struct untag_ctx u = {s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0};
 	if (store_ref_each(s, untag_matching, &u, err) < 0 || u.failed)
 		return -1;
 	if (!u.removed)
-		return berr_set(err, ENOENT, "image %s is not in the store", r.digest[0] ? name : ref);
+		return berr_set(err, ENOENT, "image %s is not in the store",
+				r.digest[0] ? name : ref);
 	return 0;
 }

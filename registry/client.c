@@ -24,21 +24,20 @@
 #define BERTH_VERSION "0"
 #endif
 
-#define URL_MAX 4096
-#define FETCH_BUF (128u << 10)	/* between curl and the reader */
-#define CURL_BUF (32L << 10)	/* curl's receive buffer */
-#define MAX_ATTEMPTS 4		/* tries for a transient failure */
-#define MAX_REDIRECTS 5
-#define ERRBODY_MAX 4096
-#define TOKEN_MAX (16u << 10)
-#define TOKEN_BODY_MAX (64u << 10)
+#define URL_MAX		4096
+#define FETCH_BUF	(128u << 10) /* between curl and the reader */
+#define CURL_BUF	(32L << 10)  /* curl's receive buffer */
+#define MAX_ATTEMPTS	4	     /* tries for a transient failure */
+#define MAX_REDIRECTS	5
+#define ERRBODY_MAX	4096
+#define TOKEN_MAX	(16u << 10)
+#define TOKEN_BODY_MAX	(64u << 10)
 #define DEFAULT_TIMEOUT 30
 
-static const char MANIFEST_ACCEPT[] =
-	"Accept: application/vnd.oci.image.index.v1+json, "
-	"application/vnd.oci.image.manifest.v1+json, "
-	"application/vnd.docker.distribution.manifest.list.v2+json, "
-	"application/vnd.docker.distribution.manifest.v2+json";
+static const char MANIFEST_ACCEPT[] = "Accept: application/vnd.oci.image.index.v1+json, "
+				      "application/vnd.oci.image.manifest.v1+json, "
+				      "application/vnd.docker.distribution.manifest.list.v2+json, "
+				      "application/vnd.docker.distribution.manifest.v2+json";
 
 struct registry {
 	struct image_ref ref;
@@ -255,8 +254,10 @@ static int fetch_token(struct registry *r, struct berr *err)
 {
 	const struct auth_challenge *c = &r->challenge;
 	if (!r->insecure && strncmp(c->realm, "https://", 8))
-		return berr_set(err, 0, "token service %s is not HTTPS (mark the registry insecure to allow it)",
-				c->realm);
+		return berr_set(
+		    err, 0,
+		    "token service %s is not HTTPS (mark the registry insecure to allow it)",
+		    c->realm);
 	char scope[sizeof(c->scope)];
 	if (c->scope[0])
 		snprintf(scope, sizeof(scope), "%s", c->scope);
@@ -308,11 +309,12 @@ static int fetch_token(struct registry *r, struct berr *err)
 		berr_set(err, 0, "token service %s: %s", c->realm, curl_easy_strerror(rc));
 	} else if (status == 401 || status == 403) {
 		berr_set(err, 0, "token service %s refused %s (%ld)", c->realm,
-			 r->username ? "the credentials" : "anonymous access; give credentials", status);
+			 r->username ? "the credentials" : "anonymous access; give credentials",
+			 status);
 	} else if (status != 200) {
 		berr_set(err, 0, "token service %s answered %ld", c->realm, status);
-	} else if (json_parse(body.buf ? body.buf : "", body.len, TOKEN_BODY_MAX, "token response", &v,
-			      err) == 0) {
+	} else if (json_parse(body.buf ? body.buf : "", body.len, TOKEN_BODY_MAX, "token response",
+			      &v, err) == 0) {
 		const char *tok = json_str(json_get(v, "token"));
 		if (!tok || !tok[0])
 			tok = json_str(json_get(v, "access_token"));
@@ -393,7 +395,8 @@ static int authenticate(struct registry *r, const char *www_auth, unsigned gen_u
 		if (c.scheme == AUTH_BASIC) {
 			if (!r->username)
 				ret = berr_set(err, 0,
-					       "%s requires a login: give credentials (--username/--password or the config's registries)",
+					       "%s requires a login: give credentials "
+					       "(--username/--password or the config's registries)",
 					       r->ref.domain);
 			else if (r->authorization && !strncmp(r->authorization, "Basic ", 6))
 				ret = berr_set(err, 0, "%s refused the credentials of user %s",
@@ -415,8 +418,7 @@ static int current_auth(struct registry *r, char **hdr, unsigned *gen, struct be
 	*hdr = NULL;
 	pthread_mutex_lock(&r->lock);
 	int ret = 0;
-	if (r->authorization && r->auth_expires &&
-	    time(NULL) + r->auth_margin >= r->auth_expires &&
+	if (r->authorization && r->auth_expires && time(NULL) + r->auth_margin >= r->auth_expires &&
 	    r->challenge.scheme == AUTH_BEARER)
 		ret = fetch_token(r, err);
 	if (ret == 0 && r->authorization) {
@@ -500,7 +502,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 		b->status_seen = true;
 		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
 		if (b->status == 206 && b->range_start != (long long)b->received)
-			return fail_in_callback(b, "registry answered a range request with the wrong range");
+			return fail_in_callback(
+			    b, "registry answered a range request with the wrong range");
 		if (b->status == 200)
 			b->skip = b->received; /* Range ignored: the body starts over */
 	}
@@ -559,7 +562,8 @@ static int start_request(struct registry_blob *b, struct berr *err)
 		explicit_bzero(auth, strlen(auth));
 	if (b->received > 0) {
 		char range[64];
-		snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)b->received);
+		snprintf(range, sizeof(range), "Range: bytes=%llu-",
+			 (unsigned long long)b->received);
 		if (!(b->headers = curl_slist_append(b->headers, range)))
 			return berr_set(err, ENOMEM, "%s", b->what);
 	}
@@ -644,19 +648,32 @@ static bool transient_curl_error(CURLcode rc)
 static const char *status_text(long status)
 {
 	switch (status) {
-	case 400: return "bad request";
-	case 401: return "unauthorized";
-	case 403: return "access denied";
-	case 404: return "not found";
-	case 405: return "method not allowed";
-	case 406: return "not acceptable";
-	case 416: return "range not satisfiable";
-	case 429: return "too many requests";
-	case 500: return "internal server error";
-	case 502: return "bad gateway";
-	case 503: return "service unavailable";
-	case 504: return "gateway timeout";
-	default: return "unexpected status";
+	case 400:
+		return "bad request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "access denied";
+	case 404:
+		return "not found";
+	case 405:
+		return "method not allowed";
+	case 406:
+		return "not acceptable";
+	case 416:
+		return "range not satisfiable";
+	case 429:
+		return "too many requests";
+	case 500:
+		return "internal server error";
+	case 502:
+		return "bad gateway";
+	case 503:
+		return "service unavailable";
+	case 504:
+		return "gateway timeout";
+	default:
+		return "unexpected status";
 	}
 }
 
@@ -670,7 +687,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		return -1;
 	}
 	if (b->result == CURLE_FILESIZE_EXCEEDED && b->size)
-		return berr_set(err, 0, "the registry announced more than the descriptor's %llu bytes",
+		return berr_set(err, 0,
+				"the registry announced more than the descriptor's %llu bytes",
 				(unsigned long long)b->size);
 	if (b->result == CURLE_FILESIZE_EXCEEDED)
 		return berr_set(err, 0, "larger than the limit of %llu bytes",
@@ -700,7 +718,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 			digester_free(b->digester);
 			b->digester = NULL;
 			if (b->expect[0] && strcmp(b->got, b->expect))
-				return berr_set(err, 0, "digest mismatch: the registry sent %s", b->got);
+				return berr_set(err, 0, "digest mismatch: the registry sent %s",
+						b->got);
 			b->eof = true;
 			return 0;
 		}
@@ -708,7 +727,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		char *loc = NULL;
 		curl_easy_getinfo(b->easy, CURLINFO_REDIRECT_URL, &loc);
 		if (!loc || !loc[0])
-			return berr_set(err, 0, "%s answered %ld without a Location", host, b->status);
+			return berr_set(err, 0, "%s answered %ld without a Location", host,
+					b->status);
 		if (++b->redirects > MAX_REDIRECTS)
 			return berr_set(err, 0, "more than %d redirects", MAX_REDIRECTS);
 		if (strlen(loc) >= sizeof(b->url))
@@ -722,7 +742,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		if (!b->url_on_origin)
 			return berr_set(err, 0, "redirect target answered 401");
 		if (++b->auth_tries > 2)
-			return berr_set(err, 0, "%s refused the credentials (401 unauthorized)", host);
+			return berr_set(err, 0, "%s refused the credentials (401 unauthorized)",
+					host);
 		if (authenticate(r, b->www_auth, b->auth_gen_used, err) < 0)
 			return -1;
 		return start_request(b, err);

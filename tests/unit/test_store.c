@@ -18,17 +18,17 @@
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
 static const char *MANIFEST =
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-	"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
-	"\",\"size\":10},"
-	"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
-	"\",\"size\":20},"
-	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D3
-	"\",\"size\":30},"
-	"{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2
-	"\",\"size\":20},"
-	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D3
-	"\",\"size\":30}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
+    "\",\"size\":10},"
+    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
+    "\",\"size\":20},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D3
+    "\",\"size\":30},"
+    "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2
+    "\",\"size\":20},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D3
+    "\",\"size\":30}]}";
 
 static char *index_json(void)
 {
@@ -36,12 +36,14 @@ static char *index_json(void)
 	snprintf(buf, sizeof(buf),
 		 "{\"schemaVersion\":2,\"manifests\":["
 		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
-		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":"
+		 "\"v6\"}},"
 		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
 		 "{\"mediaType\":\"application/vnd.example.attestation\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-		 "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"%s\","
+		 "{\"mediaType\":\"application/"
+		 "vnd.docker.distribution.manifest.v2+json\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
 		 D1, D2, D1, D3);
 	return buf;
@@ -166,12 +168,14 @@ static void expect_bad_manifest(const char *from, const char *to, const char *wh
 
 static void bad_manifests_are_refused_naming_the_field(void **state)
 {
-	expect_bad_manifest("v1.tar+zstd", "v1.tar+lz4", "manifest.layers[1]: unknown layer media type");
+	expect_bad_manifest("v1.tar+zstd", "v1.tar+lz4",
+			    "manifest.layers[1]: unknown layer media type");
 	expect_bad_manifest("\"schemaVersion\":2", "\"schemaVersion\":1", "schemaVersion 1");
 	expect_bad_manifest("image.config.v1+json", "image.config.v9+json",
 			    "manifest.config: unknown media type");
 	expect_bad_manifest("\"size\":20", "\"size\":-1", "manifest.layers[0].size");
-	expect_bad_manifest("\"size\":10", "\"size\":\"10\"", "manifest.config.size: expected an integer");
+	expect_bad_manifest("\"size\":10", "\"size\":\"10\"",
+			    "manifest.config.size: expected an integer");
 	expect_bad_manifest(D1, "sha256:xyz", "manifest.config.digest: malformed digest");
 	expect_bad_manifest("\"layers\":[", "\"layerz\":[", "manifest.layers: required");
 }
@@ -249,10 +253,12 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 	char layer_raw[64], diff_id[DIGEST_STR_MAX], cfg[512], cfg_d[DIGEST_STR_MAX], man[1024];
 	snprintf(layer_raw, sizeof(layer_raw), "layer of %s", name);
 	digest_sha256(layer_raw, strlen(layer_raw), diff_id);
-	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", diff_id);
+	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+		 diff_id);
 	digest_sha256(cfg, strlen(cfg), cfg_d);
 	snprintf(man, sizeof(man),
-		 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+		 "vnd.oci.image.config.v1+json\","
 		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
 		 "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":1}]}",
 		 cfg_d, strlen(cfg), diff_id);
@@ -266,7 +272,7 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 	int fd = openat(f->s->layers_fd, path, O_WRONLY | O_CREAT, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	struct store_ref r = { .size = 1, .pulled = 1 };
+	struct store_ref r = {.size = 1, .pulled = 1};
 	snprintf(r.ref, sizeof(r.ref), "127.0.0.1:5000/%s:1", name);
 	snprintf(r.digest, sizeof(r.digest), "%s", out);
 	snprintf(r.manifest, sizeof(r.manifest), "%s", out);
@@ -277,8 +283,8 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 static void open_creates_the_layout(void **state)
 {
 	struct fixture *f = *state;
-	const char *dirs[] = { "oci/blobs/sha256", "oci/layers/sha256", "oci/refs", "oci/leases",
-			       "oci/tmp" };
+	const char *dirs[] = {"oci/blobs/sha256", "oci/layers/sha256", "oci/refs", "oci/leases",
+			      "oci/tmp"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char p[256];
 		struct stat st;
@@ -398,27 +404,27 @@ static void corrupt_blobs_are_detected_on_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(document_kind_comes_from_content_type_then_body),
-		cmocka_unit_test(platform_strings_parse),
-		cmocka_unit_test(platform_matching_prefers_exact_variants),
-		cmocka_unit_test(index_selection_skips_unknown_media_types),
-		cmocka_unit_test(index_without_the_platform_lists_what_it_has),
-		cmocka_unit_test(manifest_layers_carry_their_compression),
-		cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
-		cmocka_unit_test(config_gives_diff_ids_and_run_settings),
-		cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
-		cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
-		cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
-		cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(corrupt_blobs_are_detected_on_read, store_setup,
-						store_teardown),
+	    cmocka_unit_test(document_kind_comes_from_content_type_then_body),
+	    cmocka_unit_test(platform_strings_parse),
+	    cmocka_unit_test(platform_matching_prefers_exact_variants),
+	    cmocka_unit_test(index_selection_skips_unknown_media_types),
+	    cmocka_unit_test(index_without_the_platform_lists_what_it_has),
+	    cmocka_unit_test(manifest_layers_carry_their_compression),
+	    cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
+	    cmocka_unit_test(config_gives_diff_ids_and_run_settings),
+	    cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
+	    cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(corrupt_blobs_are_detected_on_read, store_setup,
+					    store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

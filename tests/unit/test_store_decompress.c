@@ -13,7 +13,7 @@
 struct mem {
 	const unsigned char *p;
 	size_t len, pos;
-	size_t chunk;	/* at most this much per read, to cross buffer edges */
+	size_t chunk;	  /* at most this much per read, to cross buffer edges */
 	bool fail_at_end; /* the input breaks instead of ending */
 };
 
@@ -75,7 +75,7 @@ static unsigned char *sample(size_t *len)
 static int run(enum oci_compression c, unsigned flags, struct mem *m, unsigned char **out,
 	       size_t *out_len, struct berr *err, const char **engine)
 {
-	struct decomp_input in = { mem_read, m };
+	struct decomp_input in = {mem_read, m};
 	struct decomp *d;
 	assert_int_equal(decomp_open(c, &in, flags, &d, err), 0);
 	if (engine)
@@ -105,7 +105,7 @@ static void expect_roundtrip(enum oci_compression c, unsigned flags, const unsig
 			     const char *engine_want)
 {
 	for (size_t chunk = 0; chunk <= 7; chunk += 7) { /* whole reads, then 7-byte reads */
-		struct mem m = { blob, blob_len, 0, chunk, false };
+		struct mem m = {blob, blob_len, 0, chunk, false};
 		unsigned char *out;
 		size_t n;
 		struct berr err;
@@ -154,7 +154,7 @@ static void gzip_members_concatenate(void **state)
 static void expect_data_error(enum oci_compression c, unsigned flags, const unsigned char *blob,
 			      size_t len, const char *why)
 {
-	struct mem m = { blob, len, 0, 0, false };
+	struct mem m = {blob, len, 0, 0, false};
 	unsigned char *out;
 	size_t n;
 	struct berr err;
@@ -169,14 +169,15 @@ static void truncated_and_corrupt_gzip_are_data_errors(void **state)
 	size_t len, glen;
 	unsigned char *raw = sample(&len);
 	unsigned char *gz = filter("gzip -c", raw, len, &glen);
-	unsigned flags[] = { DECOMP_NO_ISAL, 0 };
+	unsigned flags[] = {DECOMP_NO_ISAL, 0};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		expect_data_error(OCI_COMP_GZIP, flags[i], gz, glen / 2, "gzip stream is truncated");
+		expect_data_error(OCI_COMP_GZIP, flags[i], gz, glen / 2,
+				  "gzip stream is truncated");
 		expect_data_error(OCI_COMP_GZIP, flags[i], gz, 0, "gzip stream is truncated");
 		gz[glen - 6] ^= 0xff; /* the CRC */
 		expect_data_error(OCI_COMP_GZIP, flags[i], gz, glen, "gzip stream is corrupt");
 		gz[glen - 6] ^= 0xff;
-		unsigned char junk[] = { 0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff };
+		unsigned char junk[] = {0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff};
 		expect_data_error(OCI_COMP_GZIP, flags[i], junk, sizeof(junk), "gzip stream is");
 	}
 	free(gz);
@@ -205,9 +206,9 @@ static void a_failing_input_is_not_a_data_error(void **state)
 {
 	size_t la;
 	unsigned char *a = filter("gzip -c", "some data\n", 10, &la);
-	unsigned flags[] = { DECOMP_NO_ISAL, 0 };
+	unsigned flags[] = {DECOMP_NO_ISAL, 0};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		struct mem m = { a, la / 2, 0, 0, true };
+		struct mem m = {a, la / 2, 0, 0, true};
 		unsigned char *out;
 		size_t n;
 		struct berr err;
@@ -221,12 +222,12 @@ static void a_failing_input_is_not_a_data_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(gzip_engines_agree),
-		cmocka_unit_test(gzip_members_concatenate),
-		cmocka_unit_test(truncated_and_corrupt_gzip_are_data_errors),
-		cmocka_unit_test(zstd_frames_decompress_and_truncation_is_caught),
-		cmocka_unit_test(uncompressed_layers_pass_through),
-		cmocka_unit_test(a_failing_input_is_not_a_data_error),
+	    cmocka_unit_test(gzip_engines_agree),
+	    cmocka_unit_test(gzip_members_concatenate),
+	    cmocka_unit_test(truncated_and_corrupt_gzip_are_data_errors),
+	    cmocka_unit_test(zstd_frames_decompress_and_truncation_is_caught),
+	    cmocka_unit_test(uncompressed_layers_pass_through),
+	    cmocka_unit_test(a_failing_input_is_not_a_data_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
