@@ -699,6 +699,10 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 	char why[ERRBODY_MAX + 128];
 	if (b->result != CURLE_OK && fall_back_to_http(b))
 		return start_request(b, err);
+	/* Every byte arrived and only the goodbye failed: nothing to resume. */
+	if (b->result != CURLE_OK && b->size && b->received == b->size &&
+	    (b->status == 200 || b->status == 206))
+		b->result = CURLE_OK;
 	if (b->result != CURLE_OK) {
 		if (!transient_curl_error(b->result))
 			return berr_set(err, 0, "%s: %s", host, curl_easy_strerror(b->result));
