@@ -724,6 +724,10 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 			if (b->expect[0] && strcmp(b->got, b->expect))
 				return berr_set(err, 0, "digest mismatch: the registry sent %s",
 						b->got);
+			if (b->expect[0] && b->dcd[0] && strcmp(b->dcd, b->expect))
+				return berr_set(err, 0,
+						"the registry's Docker-Content-Digest %.80s is not the digest asked for",
+						b->dcd);
 			b->eof = true;
 			return 0;
 		}

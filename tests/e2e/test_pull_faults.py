@@ -226,3 +226,18 @@ def test_killed_pull_leaves_no_layer_and_the_next_pull_completes(berth, registry
     e = store_entries(berth)
     assert e["layers/sha256"] == [layer.diff_id[7:]]
     assert e["tmp"] == []
+
+
+def test_blob_with_a_wrong_docker_content_digest_header_is_refused(berth, registry, front,
+                                                                    tmp_path):
+    layer = Layer([file("hdr", "x")])
+    push(tmp_path, registry, "hdr", [layer])
+
+    def act(h, req):
+        status, headers, body = h.forward(req)
+        headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+        h.reply(status, headers + [("Docker-Content-Digest", "sha256:" + "2" * 64)], body)
+    front.on("/blobs/" + layer.digest, act)
+    p = berth("pull", "--insecure", front.host + "/hdr:1", check=False)
+    one_line_error(p, layer.digest, "Docker-Content-Digest")
+    assert_store_empty(berth)
