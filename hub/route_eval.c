@@ -132,7 +132,7 @@ static size_t char_offset(const char *s, size_t n, size_t k)
 /* as_number(): edgeHub's double.TryParse(NumberStyles.Any, invariant
  * culture): surrounding blanks, a sign, ',' group separators, a decimal
  * point, an exponent, or Infinity. */
-static bool parse_number(const char *s, size_t n, double *out)
+static __attribute__((noinline)) bool parse_number(const char *s, size_t n, double *out)
 {
 	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
 		s++, n--;
@@ -236,7 +236,7 @@ static char *utf32_to_utf8(const unsigned char *b, size_t n, bool be, size_t *ou
 /* Parses the body once per context: only a JSON object in a message whose
  * $contentType is application/json and $contentEncoding utf-8, utf-16 or
  * utf-32 (little-endian unless a byte order mark says otherwise). */
-static int body_load(struct route_eval_ctx *c)
+static __attribute__((noinline)) int body_load(struct route_eval_ctx *c)
 {
 	if (c->body_state)
 		return c->body_state;
@@ -401,7 +401,9 @@ static void compare(const struct route *r, const struct node *n, const struct rv
 /* AND and OR: Kleene's three-valued logic on bool and undefined; a static
  * null is edgeHub's Null (null AND x is null, null OR x is x); with a $body
  * operand both sides must be bools or the result is undefined. */
-static void logic(const struct route *r, struct route_eval_ctx *c, const struct node *n,
+/* Kept out of eval() (as are concat and call) so the frame eval() repeats
+ * at every level of a deep condition stays small. */
+static __attribute__((noinline)) void logic(const struct route *r, struct route_eval_ctx *c, const struct node *n,
 		  struct rval *v)
 {
 	bool is_and = n->kind == N_AND;
@@ -459,10 +461,10 @@ static bool concat_part(const struct route *r, int32_t arg, const struct rval *a
 
 /* Joins the arguments, a few at a time so nothing but the scratch buffer
  * grows with their number. */
-static void concat(const struct route *r, struct route_eval_ctx *c, int32_t first,
+static __attribute__((noinline)) void concat(const struct route *r, struct route_eval_ctx *c, int32_t first,
 		   struct rval *v)
 {
-	enum { CHUNK = 8 };
+	enum { CHUNK = 4 };
 	struct rval acc;
 	bool have = false;
 	int32_t arg = first;
@@ -593,7 +595,7 @@ static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, str
 	}
 }
 
-static void call(const struct route *r, struct route_eval_ctx *c, const struct node *n,
+static __attribute__((noinline)) void call(const struct route *r, struct route_eval_ctx *c, const struct node *n,
 		 struct rval *v)
 {
 	if (n->op == FI_TRUE || n->op == FI_FALSE) {

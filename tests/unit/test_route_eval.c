@@ -2,6 +2,8 @@
  * properties, $body queries and literals. */
 #include "route_test.h"
 
+#include <pthread.h>
+
 /* key1..key3, a property without a value, system properties, and an
  * application property that looks like a system property. */
 static struct hub_message *sample(void)
@@ -915,6 +917,71 @@ static void strings_built_beyond_the_scratch_buffer_are_undefined(void **state)
 	});
 }
 
+struct deep_case {
+	const char *text;
+	bool matched;
+};
+
+static void *match_deep(void *arg)
+{
+	struct deep_case *c = arg;
+	struct hub_message *m = msg_from(NULL, NULL);
+	c->matched = route_text_matches(c->text, m);
+	hub_message_free(m);
+	return NULL;
+}
+
+/* "FROM /" "* WHERE " + head + unit * n + mid + unit2 * n2 + tail + " INTO $upstream" */
+static char *condition_route(const char *head, const char *unit, size_t n, const char *mid,
+			     const char *unit2, size_t n2, const char *tail)
+{
+	char *s = malloc(ROUTE_TEXT_MAX + 1), *o = s;
+	o = stpcpy(o, "FROM /* WHERE ");
+	o = stpcpy(o, head);
+	for (size_t i = 0; i < n; i++)
+		o = stpcpy(o, unit);
+	o = stpcpy(o, mid);
+	for (size_t i = 0; i < n2; i++)
+		o = stpcpy(o, unit2);
+	o = stpcpy(o, tail);
+	stpcpy(o, " INTO $upstream");
+	assert_true(strlen(s) <= ROUTE_TEXT_MAX);
+	return s;
+}
+
+static void the_deepest_conditions_evaluate_in_a_small_stack(void **state)
+{
+	/* The deepest conditions the compiler accepts, evaluated on a thread
+	 * with a 256 KiB stack (more under AddressSanitizer, whose frames are
+	 * several times larger). */
+#if defined(__SANITIZE_ADDRESS__)
+	size_t stack = 4 << 20;
+#else
+	size_t stack = 256 << 10;
+#endif
+	char *texts[] = {
+		/* 255 ORs: 256 levels */
+		condition_route("false", " OR false", 254, " OR true", "", 0, ""),
+		/* 254 concatenations and a comparison: 256 levels */
+		condition_route("''", " || ''", 253, " || 'a'", "", 0, " = 'a'"),
+		/* 126 nested calls */
+		condition_route("", "concat('', ", 126, "'a'", ")", 126, " = 'a'"),
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		pthread_attr_t attr;
+		pthread_t th;
+		struct deep_case c = { texts[i], false };
+		assert_int_equal(pthread_attr_init(&attr), 0);
+		assert_int_equal(pthread_attr_setstacksize(&attr, stack), 0);
+		assert_int_equal(pthread_create(&th, &attr, match_deep, &c), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		pthread_attr_destroy(&attr);
+		if (!c.matched)
+			fail_msg("deep condition %zu did not route", i);
+		free(texts[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -997,6 +1064,7 @@ int main(void)
 		cmocka_unit_test(string_literals_in_both_quotes),
 		cmocka_unit_test(string_literal_escapes),
 		cmocka_unit_test(strings_built_beyond_the_scratch_buffer_are_undefined),
+		cmocka_unit_test(the_deepest_conditions_evaluate_in_a_small_stack),
 	};
 	return cmocka_run_group_tests_name("route conditions", tests, NULL, NULL);
 }
