@@ -70,8 +70,14 @@ int oci_store_open(const char *root, struct oci_store **out, struct berr *err)
 		return berr_set(err, ENOMEM, "store");
 	s->dir_fd = s->blobs_fd = s->layers_fd = s->refs_fd = s->leases_fd = s->tmp_fd =
 	    s->lock_fd = -1;
+	/* Layer paths handed to instances are absolute. */
+	char abs[PATH_MAX];
+	if (!realpath(root, abs)) {
+		free(s);
+		return berr_set(err, errno, "store %s", root);
+	}
 	struct strbuf p = STRBUF_INIT;
-	if (strbuf_printf(&p, "%s/oci", root) < 0) {
+	if (strbuf_printf(&p, "%s/oci", abs) < 0) {
 		free(s);
 		return berr_set(err, ENOMEM, "store");
 	}
@@ -303,6 +309,18 @@ int store_ref_remove(struct oci_store *s, const char *ref, struct berr *err)
 	return 0;
 }
 
+/* fs_write_file_atomic()'s work in progress: "<name>.tmp<pid>". */
+static bool is_temporary(const char *name)
+{
+	const char *t = strrchr(name, '.');
+	if (!t || strncmp(t, ".tmp", 4) || !t[4])
+		return false;
+	for (t += 4; *t; t++)
+		if (*t < '0' || *t > '9')
+			return false;
+	return true;
+}
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -324,7 +342,7 @@ int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, v
 	int ret = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp"))
+		if (de->d_name[0] == '.' || is_temporary(de->d_name))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;

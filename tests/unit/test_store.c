@@ -329,6 +329,30 @@ static void image_open_gives_layer_dirs_from_the_store(void **state)
 	assert_non_null(strstr(err.msg, "not in the store"));
 }
 
+static int listed;
+static int count_image(const struct oci_image_info *info, void *ctx)
+{
+	(void)info;
+	(void)ctx;
+	listed++;
+	return 0;
+}
+
+static void names_that_look_temporary_are_still_listed(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX];
+	add_image(f, "a.tmp1", "x", d); /* a legal repository name */
+	struct berr err;
+	listed = 0;
+	assert_int_equal(oci_image_list(f->s, count_image, NULL, &err), 0);
+	assert_int_equal(listed, 1);
+	struct oci_image *img;
+	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/a.tmp1:1", &img, &err), 0);
+	assert_true(img->layer_dirs[0][0] == '/');
+	oci_image_free(img);
+}
+
 static void lease_names_must_be_plain(void **state)
 {
 	struct fixture *f = *state;
@@ -417,6 +441,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(names_that_look_temporary_are_still_listed, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
