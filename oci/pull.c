@@ -380,8 +380,33 @@ static int publish_layers(struct pull *p, struct berr *err)
 	return 0;
 }
 
+/* An image for another machine is refused unless asked for by --platform;
+ * a config that names no platform is taken as it is. */
+static bool platform_fits(const struct oci_config *c, const struct oci_platform *want,
+			  bool explicit_platform, struct berr *err)
+{
+	if (!c->os || !c->architecture)
+		return true;
+	struct oci_platform have = {0};
+	snprintf(have.os, sizeof(have.os), "%s", c->os);
+	snprintf(have.arch, sizeof(have.arch), "%s", c->architecture);
+	snprintf(have.variant, sizeof(have.variant), "%s", c->variant ? c->variant : "");
+	/* A config without a variant fits any variant asked for. */
+	struct oci_platform w = *want;
+	if (!have.variant[0])
+		w.variant[0] = '\0';
+	if (oci_platform_score(&w, &have) > 0)
+		return true;
+	char h[96], ws[96];
+	oci_platform_format(&have, h, sizeof(h));
+	oci_platform_format(want, ws, sizeof(ws));
+	berr_set(err, 0, "the image is for %s, not %s%s", h, ws,
+		 explicit_platform ? "" : " (this machine; --platform pulls it anyway)");
+	return false;
+}
+
 static int pull_locked(struct oci_store *s, struct registry *r, const struct image_ref *ref,
-		       const char *name, const struct oci_platform *plat,
+		       const char *name, const struct oci_platform *plat, bool explicit_platform,
 		       const struct oci_pull_opts *opts, char top[DIGEST_STR_MAX], struct berr *err)
 {
 	cleanup_free char *index = NULL, *mbody = NULL, *cbody = NULL;
@@ -403,6 +428,10 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 		goto out;
 	}
 	if (oci_config_parse(cbody, clen, &c, err) < 0) {
+		berr_wrap(err, "config %s", m.config.digest);
+		goto out;
+	}
+	if (!platform_fits(&c, plat, explicit_platform, err)) {
 		berr_wrap(err, "config %s", m.config.digest);
 		goto out;
 	}
@@ -504,7 +533,8 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	int ret = -1;
 	int lock = store_lock(s, LOCK_SH, err);
 	if (lock >= 0) {
-		ret = pull_locked(s, r, &ref, name, &plat, opts, digest, err);
+		ret =
+		    pull_locked(s, r, &ref, name, &plat, opts && opts->platform, opts, digest, err);
 		store_unlock(lock);
 	}
 	registry_close(r);

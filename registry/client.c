@@ -705,7 +705,10 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		b->result = CURLE_OK;
 	if (b->result != CURLE_OK) {
 		if (!transient_curl_error(b->result))
-			return berr_set(err, 0, "%s: %s", host, curl_easy_strerror(b->result));
+			return berr_set(err, 0, "%s: %s%s", host, curl_easy_strerror(b->result),
+					b->result == CURLE_SSL_CONNECT_ERROR && !r->insecure
+					    ? " (a plain-HTTP registry needs --insecure)"
+					    : "");
 		if (b->result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(why, sizeof(why), "no data for %ld s (registry stopped answering)",
 				 r->timeout);
@@ -726,7 +729,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 						b->got);
 			if (b->expect[0] && b->dcd[0] && strcmp(b->dcd, b->expect))
 				return berr_set(err, 0,
-						"the registry's Docker-Content-Digest %.80s is not the digest asked for",
+						"the registry's Docker-Content-Digest %.80s is not "
+						"the digest asked for",
 						b->dcd);
 			b->eof = true;
 			return 0;

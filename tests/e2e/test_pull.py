@@ -233,3 +233,23 @@ def test_concurrent_pulls_of_one_image_store_it_once(berth, registry, tmp_path):
     assert os.listdir(os.path.join(store(berth), "tmp")) == []
     for d in inspect(berth, ref)["layers"]:
         assert len(os.listdir(d)) == 1
+
+
+def test_image_for_another_machine_needs_the_platform_option(berth, registry, tmp_path):
+    images.push_image(tmp_path, registry.host, "armonly", "1", [Layer([file("a", "arm")])],
+                      arch="arm64", variant="v8")
+    ref = registry.host + "/armonly:1"
+    p = berth("pull", "--insecure", ref, check=False)
+    assert p.returncode == 1
+    err = p.stderr.decode()
+    assert err.count("\n") == 1
+    assert "the image is for linux/arm64/v8, not linux/amd64" in err and "--platform" in err
+    berth("pull", "--insecure", "--platform", "linux/arm64", ref)
+    assert inspect(berth, ref)["architecture"] == "arm64"
+
+
+def test_platform_option_refuses_a_single_image_of_another_platform(berth, busybox_image):
+    p = berth("pull", "--insecure", "--platform", "linux/arm/v7", busybox_image["ref"],
+              check=False)
+    assert p.returncode == 1
+    assert "the image is for linux/amd64, not linux/arm/v7" in p.stderr.decode()
