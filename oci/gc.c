@@ -50,11 +50,13 @@ static int cmp_str(const void *a, const void *b)
 
 static bool hexset_has(struct hexset *s, const char *hex)
 {
+	if (!s->n)
+		return false;
 	if (!s->sorted) {
 		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 		s->sorted = true;
 	}
-	return s->n && bsearch(&hex, s->v, s->n, sizeof(*s->v), cmp_str);
+	return bsearch(&hex, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
 }
 
 static void hexset_free(struct hexset *s)

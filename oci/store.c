@@ -359,7 +359,8 @@ int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, v
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), compare_names);
+	if (n)
+		qsort(names, n, sizeof(*names), compare_names);
 	for (size_t i = 0; i < n; i++) {
 		cleanup_free char *buf = NULL;
 		size_t len;
