@@ -99,6 +99,15 @@ struct registry_blob {
 	struct berr err;
 };
 
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static void env_init_once(void)
+{
+	/* Debian's libcurl pulls in GnuTLS (through librtmp), whose constructor
+	 * initializes it (PKCS#11 modules and all, about 1 MB) though curl
+	 * itself uses OpenSSL. GnuTLS skips that when told to. */
+	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
@@ -114,10 +123,7 @@ int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
 		  struct registry **out, struct berr *err)
 {
 	*out = NULL;
-	/* Debian's libcurl pulls in GnuTLS (through librtmp), whose constructor
-	 * initializes it (PKCS#11 modules and all, about 1 MB) though curl
-	 * itself uses OpenSSL. GnuTLS skips that when told to. */
-	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
+	pthread_once(&env_once, env_init_once);
 	if (lazy_require(LAZY_CURL, err) < 0 || lazy_require(LAZY_CRYPTO, err) < 0)
 		return -1;
 	pthread_once(&curl_once, curl_init_once);
