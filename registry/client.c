@@ -48,6 +48,7 @@ struct registry {
 	char *ca_file;
 	long timeout;
 	int cancelled;
+	int origin_answered; /* an HTTP answer came from origin: the scheme is right */
 
 	pthread_mutex_t lock; /* guards the auth state below */
 	char *authorization;  /* "Bearer ..." / "Basic ...", or NULL */
@@ -602,7 +603,8 @@ static void restart_from_origin(struct registry_blob *b)
 static bool fall_back_to_http(struct registry_blob *b)
 {
 	struct registry *r = b->r;
-	if (!r->insecure || b->status != 0 || !b->url_on_origin || strncmp(b->url, "https://", 8))
+	if (!r->insecure || b->status != 0 || !b->url_on_origin ||
+	    strncmp(b->url, "https://", 8) || __atomic_load_n(&r->origin_answered, __ATOMIC_ACQUIRE))
 		return false;
 	switch (b->result) {
 	case CURLE_SSL_CONNECT_ERROR:
@@ -701,6 +703,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 				(unsigned long long)b->max);
 	if (b->status == 0)
 		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
+	if (b->status != 0 && b->url_on_origin)
+		__atomic_store_n(&r->origin_answered, 1, __ATOMIC_RELEASE);
 	bool transient = false;
 	char why[ERRBODY_MAX + 128];
 	if (b->result != CURLE_OK && fall_back_to_http(b))
