@@ -1,5 +1,6 @@
 /* berth pull, images, rmi, gc. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,17 +65,16 @@ static int apply_config(const char *file, const char *ref, struct oci_pull_opts 
 
 static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"insecure", no_argument, NULL, 'k'},
-						 {"platform", required_argument, NULL, 'p'},
-						 {"config", required_argument, NULL, 'c'},
-						 {"username", required_argument, NULL, 'u'},
-						 {"password", required_argument, NULL, 'P'},
-						 {"ca-file", required_argument, NULL, 'C'},
-						 {"timeout", required_argument, NULL, 't'},
-						 {"quiet", no_argument, NULL, 'q'},
-						 {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"insecure", no_argument, NULL, 'k'},	{"platform", required_argument, NULL, 'p'},
+	    {"config", required_argument, NULL, 'c'},	{"username", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'P'}, {"password-stdin", no_argument, NULL, 'S'},
+	    {"ca-file", required_argument, NULL, 'C'},	{"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},		{NULL, 0, NULL, 0}};
 	struct oci_pull_opts opts = {.progress = true};
 	const char *config = NULL;
+	bool password_stdin = false;
+	char password[1024];
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", longopts, NULL)) != -1) {
@@ -90,6 +90,9 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 			break;
 		case 'u':
 			opts.username = optarg;
+			break;
+		case 'S':
+			password_stdin = true;
 			break;
 		case 'P':
 			opts.password = optarg;
@@ -114,6 +117,15 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 	if (optind != argc - 1)
 		return berth_usage("pull");
 	const char *ref = argv[optind];
+	if (password_stdin) {
+		/* Keeps the password out of the process list. */
+		if (!fgets(password, sizeof(password), stdin)) {
+			fprintf(stderr, "berth: pull: no password on standard input\n");
+			return 2;
+		}
+		password[strcspn(password, "\r\n")] = '\0';
+		opts.password = password;
+	}
 	if (opts.username && !opts.password) {
 		fprintf(stderr, "berth: pull: --username needs --password\n");
 		return 2;
@@ -141,10 +153,11 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 	printf("%s\n", digest);
 	return 0;
 }
-BERTH_COMMAND(pull,
-	      "pull [--insecure] [--platform OS/ARCH[/VARIANT]] [--config FILE] "
-	      "[--username U --password P] [--ca-file FILE] [--timeout S] [--quiet] REF",
-	      "pull an image from a registry", cmd_pull);
+BERTH_COMMAND(
+    pull,
+    "pull [--insecure] [--platform OS/ARCH[/VARIANT]] [--config FILE] "
+    "[--username U (--password P | --password-stdin)] [--ca-file FILE] [--timeout S] [--quiet] REF",
+    "pull an image from a registry", cmd_pull);
 
 static void human_size(uint64_t v, char *out, size_t cap)
 {
