@@ -40,6 +40,10 @@ struct parser {
 	size_t cap_nodes, cap_segs, cap_pool;
 	unsigned depth;
 	bool pool_full; /* cannot happen with the size route_parse gives the pool */
+	struct {
+		uint32_t seg, nseg;
+	} queries[ROUTE_BODY_QUERIES_MAX]; /* distinct $body queries, by slot */
+	size_t n_queries;
 	struct berr *err;
 };
 
@@ -493,14 +497,27 @@ static int add_seg(struct parser *p, struct body_seg seg)
 	return 0;
 }
 
+bool body_segs_equal(const struct body_seg *a, const char *pool_a, const struct body_seg *b,
+		     const char *pool_b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (a[i].is_index != b[i].is_index)
+			return false;
+		if (a[i].is_index ? a[i].index != b[i].index
+				  : (a[i].key_len != b[i].key_len ||
+				     memcmp(pool_a + a[i].key, pool_b + b[i].key, a[i].key_len)))
+			return false;
+	}
+	return true;
+}
+
 /* Parses the part of a $body query after "$body.": names separated by '.',
  * each followed by any number of [index] or ["key"] / ['key']. */
 static int body_path(struct parser *p, const struct token *t, int32_t node)
 {
 	const char *s = p->text + t->start;
 	size_t n = t->len, i = 6;
-	struct node *nd = &p->r->nodes[node];
-	nd->seg = (uint32_t)p->r->n_segs;
+	uint32_t first = (uint32_t)p->r->n_segs;
 	if (i >= n)
 		return fail_at(p, t->start, "empty $body query");
 	for (;;) {
@@ -544,7 +561,7 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 			if (add_seg(p, b) < 0)
 				return -1;
 		}
-		if (p->r->n_segs - nd->seg > ROUTE_BODY_PATH_MAX)
+		if (p->r->n_segs - first > ROUTE_BODY_PATH_MAX)
 			return fail_at(p, t->start, "$body query has more than %d steps",
 				       ROUTE_BODY_PATH_MAX);
 		if (i == n)
@@ -553,9 +570,41 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 			return fail_at(p, t->start + i, "unexpected '%c' in the $body query", s[i]);
 		i++;
 	}
-	nd = &p->r->nodes[node];
-	nd->nseg = (uint32_t)(p->r->n_segs - nd->seg);
-	p->r->uses_body = true;
+	/* The same query twice in a route is read once. */
+	uint32_t nseg = (uint32_t)p->r->n_segs - first;
+	for (size_t q = 0; q < p->n_queries; q++) {
+		if (p->queries[q].nseg != nseg)
+			continue;
+		const struct body_seg *a = &p->r->segs[p->queries[q].seg], *b = &p->r->segs[first];
+		if (body_segs_equal(a, p->r->pool, b, p->r->pool, nseg)) {
+			p->r->n_segs = first;
+			p->r->nodes[node].slot = (uint32_t)q;
+			return 0;
+		}
+	}
+	if (p->n_queries == ROUTE_BODY_QUERIES_MAX)
+		return fail_at(p, t->start, "more than %d different $body queries",
+			       ROUTE_BODY_QUERIES_MAX);
+	p->queries[p->n_queries].seg = first;
+	p->queries[p->n_queries].nseg = nseg;
+	p->r->nodes[node].slot = (uint32_t)p->n_queries++;
+	return 0;
+}
+
+/* The queries with their final addresses, once the route is complete. */
+static int finish_queries(struct parser *p)
+{
+	struct route *r = p->r;
+	if (!p->n_queries)
+		return 0;
+	r->queries = calloc(p->n_queries, sizeof(*r->queries));
+	if (!r->queries)
+		return berr_set(p->err, ENOMEM, "route");
+	for (size_t q = 0; q < p->n_queries; q++)
+		r->queries[q] = (struct body_query){ .segs = r->segs + p->queries[q].seg,
+						     .pool = r->pool,
+						     .nseg = p->queries[q].nseg };
+	r->n_queries = p->n_queries;
 	return 0;
 }
 
@@ -1350,7 +1399,7 @@ int route_parse(const char *text, struct route **out, struct berr *err)
 	int ret = -1;
 	if (!r->pool)
 		berr_set(err, ENOMEM, "route");
-	else if (tokenize(&p) == 0 && route_grammar(&p) == 0)
+	else if (tokenize(&p) == 0 && route_grammar(&p) == 0 && finish_queries(&p) == 0)
 		ret = 0;
 	if (ret == 0 && p.pool_full)
 		ret = berr_set(err, 0, "route: string pool exhausted");
@@ -1372,6 +1421,7 @@ void route_free(struct route *r)
 	free(r->sink.input);
 	free(r->nodes);
 	free(r->segs);
+	free(r->queries);
 	free(r->pool);
 	free(r);
 }

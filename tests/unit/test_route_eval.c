@@ -35,10 +35,11 @@ static struct hub_message *json_sample(void)
 	return m;
 }
 
-#define WITH(make, body)                                                                     \
+/* Runs the block with m set to a fresh message from make(). */
+#define WITH(make, ...)                                                                      \
 	do {                                                                                 \
 		struct hub_message *m = make();                                              \
-		body;                                                                        \
+		__VA_ARGS__;                                                                 \
 		hub_message_free(m);                                                         \
 	} while (0)
 
@@ -846,6 +847,76 @@ static void body_that_is_not_a_json_object_is_undefined(void **state)
 	});
 }
 
+static void body_strings_with_escapes(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"q\": \"say \\\"hi\\\"\", \"e\": \"\\u00e9\", \"k\\u0041\": 1}");
+		assert_eval("$body.q = 'say \"hi\"'", m, T);
+		assert_eval("$body.e = '\\u00e9'", m, T);
+		assert_eval("$body.kA = 1", m, T); /* member names are unescaped too */
+	});
+}
+
+static void body_long_escaped_strings_are_kept_whole(void **state)
+{
+	WITH(sample, {
+		/* 20000 escaped characters: more than the scratch buffer holds */
+		size_t n = 20000;
+		char *json = malloc(n * 2 + 32), *o = json;
+		o = stpcpy(o, "{\"long\": \"");
+		for (size_t i = 0; i < n; i++)
+			o = stpcpy(o, "\\/");
+		stpcpy(o, "\", \"short\": \"a\\tb\"}");
+		msg_set_json(m, json);
+		free(json);
+		assert_eval("length($body.long) = 20000 AND starts_with($body.long, '//')", m, T);
+		assert_eval("length($body.short) = 3", m, T);
+	});
+}
+
+static void body_duplicate_members_the_last_wins(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"a\": 1, \"b\": {\"c\": true}, \"a\": 2}");
+		assert_eval("$body.a = 2", m, T);
+		assert_eval("$body.b.c", m, T);
+	});
+}
+
+static void body_nested_deeper_than_64_levels_is_undefined(void **state)
+{
+	WITH(sample, {
+		char json[256] = "{\"a\": 1, \"d\": ";
+		for (int i = 0; i < 64; i++)
+			strcat(json, "[");
+		for (int i = 0; i < 64; i++)
+			strcat(json, "]");
+		strcat(json, "}");
+		msg_set_json(m, json);
+		assert_eval("$body.a = 1", m, U);
+		json[strlen(json) - 66] = ' '; /* one level less: 1 object + 63 arrays */
+		json[strlen(json) - 2] = ' ';
+		msg_set_json(m, json);
+		assert_eval("$body.a = 1", m, T);
+	});
+}
+
+static void body_that_is_more_than_one_json_object_is_undefined(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"a\": 1} x");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "{\"a\": 1}{\"a\": 1}");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "3");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "  ");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, " {\"a\": 1}\n");
+		assert_eval("$body.a = 1", m, T);
+	});
+}
+
 static void body_query_loses_to_an_application_property_of_that_name(void **state)
 {
 	WITH(json_sample, {
@@ -1088,6 +1159,11 @@ int main(void)
 		cmocka_unit_test(body_needs_a_utf_encoding),
 		cmocka_unit_test(body_in_utf16_and_utf32),
 		cmocka_unit_test(body_that_is_not_a_json_object_is_undefined),
+		cmocka_unit_test(body_strings_with_escapes),
+		cmocka_unit_test(body_long_escaped_strings_are_kept_whole),
+		cmocka_unit_test(body_duplicate_members_the_last_wins),
+		cmocka_unit_test(body_nested_deeper_than_64_levels_is_undefined),
+		cmocka_unit_test(body_that_is_more_than_one_json_object_is_undefined),
 		cmocka_unit_test(body_query_loses_to_an_application_property_of_that_name),
 		cmocka_unit_test(hex_literals),
 		cmocka_unit_test(real_literals),

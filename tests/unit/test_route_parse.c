@@ -372,6 +372,23 @@ static void bad_body_queries_are_refused(void **state)
 			"array index too large in the $body query");
 }
 
+static void a_route_may_repeat_a_body_query_but_not_use_too_many(void **state)
+{
+	char *s = malloc(ROUTE_TEXT_MAX + 1), *o = s;
+	o = stpcpy(o, "FROM /* WHERE ");
+	for (int i = 0; i < 200; i++)
+		o = stpcpy(o, "$body.same = 1 OR ");
+	stpcpy(o, "false INTO $upstream");
+	struct route *r = must_parse(s);
+	route_free(r);
+	o = stpcpy(s, "FROM /* WHERE ");
+	for (int i = 0; i < 129; i++)
+		o += sprintf(o, "$body.k%d = 1 OR ", i);
+	stpcpy(o, "false INTO $upstream");
+	assert_contains(must_refuse(s), "more than 128 different $body queries");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +423,7 @@ int main(void)
 		cmocka_unit_test(route_text_over_the_limit_is_refused),
 		cmocka_unit_test(long_string_literals_are_refused),
 		cmocka_unit_test(bad_body_queries_are_refused),
+		cmocka_unit_test(a_route_may_repeat_a_body_query_but_not_use_too_many),
 	};
 	return cmocka_run_group_tests_name("route syntax", tests, NULL, NULL);
 }

@@ -188,6 +188,28 @@ static void body_routes_of_one_table_share_the_parsed_body(void **state)
 	route_table_free(t);
 }
 
+static void a_table_shares_body_queries_but_refuses_too_many(void **state)
+{
+	char *texts[2];
+	for (int r = 0; r < 2; r++) {
+		char *o = texts[r] = malloc(ROUTE_TEXT_MAX + 1);
+		o = stpcpy(o, "FROM /* WHERE ");
+		for (int i = 0; i < 70; i++)
+			o += sprintf(o, "$body.k%d = 1 OR ", r * 70 + i);
+		stpcpy(o, "false INTO $upstream");
+	}
+	const struct route_def same[] = { { "a", texts[0], P, 0 }, { "b", texts[0], P, 0 } };
+	struct route_table *t = must_build(same, 2);
+	route_table_free(t);
+	const struct route_def different[] = { { "a", texts[0], P, 0 }, { "b", texts[1], P, 0 } };
+	struct berr err;
+	assert_int_equal(route_table_build(different, 2, &t, &err), -1);
+	assert_string_equal(err.msg,
+			    "route \"b\": the routes use more than 128 different $body queries");
+	free(texts[0]);
+	free(texts[1]);
+}
+
 /* ---- messages ---- */
 
 static void system_property_names_follow_edgehub(void **state)
@@ -243,6 +265,7 @@ int main(void)
 		cmocka_unit_test(a_sink_reached_twice_takes_the_longest_ttl),
 		cmocka_unit_test(the_default_ttl_is_weighed_once_the_table_knows_it),
 		cmocka_unit_test(body_routes_of_one_table_share_the_parsed_body),
+		cmocka_unit_test(a_table_shares_body_queries_but_refuses_too_many),
 		cmocka_unit_test(system_property_names_follow_edgehub),
 		cmocka_unit_test(msg_prop_get_matches_the_exact_key),
 		cmocka_unit_test(hub_message_clear_leaves_an_empty_message),
