@@ -151,8 +151,10 @@ static int record(struct extract *x, const struct rval *v, const char *copy_from
 			c->values[i] = *v;
 			if (!copy_from)
 				continue;
+			/* Small copies share the scratch buffer, up to half of it, so
+			 * strings built while evaluating keep room. */
 			char *dst;
-			if (v->len < sizeof(c->scratch) - c->scratch_base) {
+			if (c->scratch_base + v->len + 1 <= sizeof(c->scratch) / 2) {
 				dst = c->scratch + c->scratch_base;
 				c->scratch_base += v->len + 1;
 			} else if (!(dst = c->owned[i] = malloc(v->len + 1))) {
