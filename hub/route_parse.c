@@ -591,10 +591,17 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 	return 0;
 }
 
-/* The queries with their final addresses, once the route is complete. */
-static int finish_queries(struct parser *p)
+/* Shrinks the arrays to what the route uses (the pool stays: literals point
+ * into it) and gives the queries their final addresses. */
+static int finish(struct parser *p)
 {
 	struct route *r = p->r;
+	struct node *n = r->n_nodes ? realloc(r->nodes, r->n_nodes * sizeof(*n)) : NULL;
+	if (n)
+		r->nodes = n;
+	struct body_seg *sg = r->n_segs ? realloc(r->segs, r->n_segs * sizeof(*sg)) : NULL;
+	if (sg)
+		r->segs = sg;
 	if (!p->n_queries)
 		return 0;
 	r->queries = calloc(p->n_queries, sizeof(*r->queries));
@@ -1399,7 +1406,7 @@ int route_parse(const char *text, struct route **out, struct berr *err)
 	int ret = -1;
 	if (!r->pool)
 		berr_set(err, ENOMEM, "route");
-	else if (tokenize(&p) == 0 && route_grammar(&p) == 0 && finish_queries(&p) == 0)
+	else if (tokenize(&p) == 0 && route_grammar(&p) == 0 && finish(&p) == 0)
 		ret = 0;
 	if (ret == 0 && p.pool_full)
 		ret = berr_set(err, 0, "route: string pool exhausted");
