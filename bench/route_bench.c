@@ -56,20 +56,46 @@ static double now(void)
 }
 
 static const struct route_def property_routes[] = {
-	{ "all", "FROM /messages/* INTO $upstream", ROUTE_DEFAULT_PRIORITY, 0 },
-	{ "alerts", "FROM /messages/modules/sensor/outputs/alerts INTO BrokeredEndpoint(\"/modules/alarm/inputs/in\")", 0, 600 },
-	{ "hot", "FROM /messages/modules/sensor/* WHERE as_number(temperature) > 30 AND unit = 'C' INTO BrokeredEndpoint(\"/modules/cooler/inputs/in\")", 1, 0 },
-	{ "site", "FROM /messages/* WHERE starts_with(site, 'hann') OR site = 'berlin' INTO BrokeredEndpoint(\"/modules/archive/inputs/in\")", 5, 3600 },
-	{ "notTest", "FROM /messages/* WHERE NOT is_defined(test) AND $connectionModuleId <> 'simulator' INTO BrokeredEndpoint(\"/modules/report/inputs/in\")", ROUTE_DEFAULT_PRIORITY, 0 },
-	{ "label", "FROM /messages/modules/sensor/outputs/* WHERE concat(site, '-', unit) = 'hannover-C' INTO BrokeredEndpoint(\"/modules/label/inputs/in\")", ROUTE_DEFAULT_PRIORITY, 0 },
-	{ "other", "FROM /messages/modules/camera/* INTO BrokeredEndpoint(\"/modules/vision/inputs/in\")", ROUTE_DEFAULT_PRIORITY, 0 },
-	{ "dup", "FROM /* WHERE lower(unit) = 'c' INTO $upstream", 2, 60 },
+    {"all", "FROM /messages/* INTO $upstream", ROUTE_DEFAULT_PRIORITY, 0},
+    {"alerts",
+     "FROM /messages/modules/sensor/outputs/alerts INTO "
+     "BrokeredEndpoint(\"/modules/alarm/inputs/in\")",
+     0, 600},
+    {"hot",
+     "FROM /messages/modules/sensor/* WHERE as_number(temperature) > 30 AND unit = 'C' INTO "
+     "BrokeredEndpoint(\"/modules/cooler/inputs/in\")",
+     1, 0},
+    {"site",
+     "FROM /messages/* WHERE starts_with(site, 'hann') OR site = 'berlin' INTO "
+     "BrokeredEndpoint(\"/modules/archive/inputs/in\")",
+     5, 3600},
+    {"notTest",
+     "FROM /messages/* WHERE NOT is_defined(test) AND $connectionModuleId <> 'simulator' INTO "
+     "BrokeredEndpoint(\"/modules/report/inputs/in\")",
+     ROUTE_DEFAULT_PRIORITY, 0},
+    {"label",
+     "FROM /messages/modules/sensor/outputs/* WHERE concat(site, '-', unit) = 'hannover-C' INTO "
+     "BrokeredEndpoint(\"/modules/label/inputs/in\")",
+     ROUTE_DEFAULT_PRIORITY, 0},
+    {"other",
+     "FROM /messages/modules/camera/* INTO BrokeredEndpoint(\"/modules/vision/inputs/in\")",
+     ROUTE_DEFAULT_PRIORITY, 0},
+    {"dup", "FROM /* WHERE lower(unit) = 'c' INTO $upstream", 2, 60},
 };
 
 static const struct route_def body_routes[] = {
-	{ "bodyHot", "FROM /messages/* WHERE $body.machine.temperature > 30 INTO BrokeredEndpoint(\"/modules/cooler/inputs/in\")", 1, 0 },
-	{ "bodyPressure", "FROM /messages/* WHERE $body.machine.pressure[2] < 5 OR $body.ambient.humidity >= 40 INTO $upstream", 3, 0 },
-	{ "bodyName", "FROM /messages/* WHERE upper($body.machine.name) = 'PRESS-7' INTO BrokeredEndpoint(\"/modules/label/inputs/in\")", ROUTE_DEFAULT_PRIORITY, 0 },
+    {"bodyHot",
+     "FROM /messages/* WHERE $body.machine.temperature > 30 INTO "
+     "BrokeredEndpoint(\"/modules/cooler/inputs/in\")",
+     1, 0},
+    {"bodyPressure",
+     "FROM /messages/* WHERE $body.machine.pressure[2] < 5 OR $body.ambient.humidity >= 40 INTO "
+     "$upstream",
+     3, 0},
+    {"bodyName",
+     "FROM /messages/* WHERE upper($body.machine.name) = 'PRESS-7' INTO "
+     "BrokeredEndpoint(\"/modules/label/inputs/in\")",
+     ROUTE_DEFAULT_PRIORITY, 0},
 };
 
 static void add_prop(struct hub_message *m, const char *k, const char *v)
@@ -138,9 +164,10 @@ int main(int argc, char **argv)
 	add_prop(m, "site", "hannover");
 	add_prop(m, "batch", "2024-11-26");
 	add_prop(m, "x-request-id", "9f1c");
-	const char *body = "{\"machine\": {\"name\": \"press-7\", \"temperature\": 31.5, "
-			   "\"pressure\": [1.2, 3.4, 4.8, 2.2]}, \"ambient\": {\"temperature\": 21, "
-			   "\"humidity\": 44}, \"timeCreated\": \"2024-11-26T10:00:00Z\"}";
+	const char *body =
+	    "{\"machine\": {\"name\": \"press-7\", \"temperature\": 31.5, "
+	    "\"pressure\": [1.2, 3.4, 4.8, 2.2]}, \"ambient\": {\"temperature\": 21, "
+	    "\"humidity\": 44}, \"timeCreated\": \"2024-11-26T10:00:00Z\"}";
 	m->body = (unsigned char *)strdup(body);
 	m->body_len = strlen(body);
 

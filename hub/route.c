@@ -70,7 +70,7 @@ struct table_route {
 struct route_table {
 	struct table_route *routes;
 	size_t n;
-	uint32_t default_ttl; /* 0: unknown */
+	uint32_t default_ttl;				   /* 0: unknown */
 	struct body_query queries[ROUTE_BODY_QUERIES_MAX]; /* of all routes, each once */
 	size_t n_queries;
 };
@@ -87,17 +87,17 @@ static int share_queries(struct route_table *t, struct table_route *e, struct be
 	for (size_t q = 0; q < r->n_queries; q++) {
 		const struct body_query *a = &r->queries[q];
 		size_t k = 0;
-		while (k < t->n_queries &&
-		       !(t->queries[k].nseg == a->nseg &&
-			 body_segs_equal(t->queries[k].segs, t->queries[k].pool, a->segs, a->pool,
-					 a->nseg)))
+		while (k < t->n_queries && !(t->queries[k].nseg == a->nseg &&
+					     body_segs_equal(t->queries[k].segs, t->queries[k].pool,
+							     a->segs, a->pool, a->nseg)))
 			k++;
 		if (k == t->n_queries) {
 			if (k == ROUTE_BODY_QUERIES_MAX)
-				return berr_set(err, 0,
-						"route \"%s\": the routes use more than %d different "
-						"$body queries",
-						e->name, ROUTE_BODY_QUERIES_MAX);
+				return berr_set(
+				    err, 0,
+				    "route \"%s\": the routes use more than %d different "
+				    "$body queries",
+				    e->name, ROUTE_BODY_QUERIES_MAX);
 			t->queries[t->n_queries++] = *a;
 		}
 		e->slot_map[q] = (uint16_t)k;
@@ -237,10 +237,10 @@ size_t route_table_match(const struct route_table *t, const struct hub_message *
 	route_eval_release(&c);
 	for (size_t k = 0; k < n_hits; k++) {
 		const struct table_route *e = &t->routes[best[order[k]].route];
-		struct route_hit hit = { .route_name = e->name,
-					 .sink = &e->r->sink,
-					 .priority = best[order[k]].priority,
-					 .ttl_secs = best[order[k]].ttl };
+		struct route_hit hit = {.route_name = e->name,
+					.sink = &e->r->sink,
+					.priority = best[order[k]].priority,
+					.ttl_secs = best[order[k]].ttl};
 		if (fn)
 			fn(&hit, arg);
 	}

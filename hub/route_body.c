@@ -174,7 +174,7 @@ static int on_null(void *ctx)
 	struct extract *x = ctx;
 	if (!x->depth)
 		return 0;
-	struct rval v = { .kind = RV_NULL };
+	struct rval v = {.kind = RV_NULL};
 	return at_value(x) ? record(x, &v, NULL) : 1;
 }
 
@@ -183,7 +183,7 @@ static int on_boolean(void *ctx, int b)
 	struct extract *x = ctx;
 	if (!x->depth)
 		return 0;
-	struct rval v = { .kind = RV_BOOL, .b = b != 0 };
+	struct rval v = {.kind = RV_BOOL, .b = b != 0};
 	return at_value(x) ? record(x, &v, NULL) : 1;
 }
 
@@ -195,7 +195,7 @@ static int on_number(void *ctx, const char *s, size_t n)
 	if (!at_value(x))
 		return 1;
 	char buf[400];
-	struct rval v = { .kind = RV_UNDEF };
+	struct rval v = {.kind = RV_UNDEF};
 	if (n < sizeof(buf)) {
 		memcpy(buf, s, n);
 		buf[n] = '\0';
@@ -212,7 +212,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
 		return 0;
 	if (!at_value(x))
 		return 1;
-	struct rval v = { .kind = RV_STR, .str = (const char *)s, .len = n };
+	struct rval v = {.kind = RV_STR, .str = (const char *)s, .len = n};
 	bool in_text = (const char *)s >= x->text && (const char *)s + n <= x->text + x->len;
 	return record(x, &v, in_text ? NULL : (const char *)s);
 }
@@ -224,7 +224,7 @@ static int open_container(struct extract *x, bool is_array)
 			return 0;
 		x->rooted = true;
 	} else if (at_value(x)) {
-		struct rval v = { .kind = RV_UNDEF }; /* objects and arrays are undefined */
+		struct rval v = {.kind = RV_UNDEF}; /* objects and arrays are undefined */
 		if (!record(x, &v, NULL))
 			return 0;
 	}
@@ -261,15 +261,15 @@ static int on_end(void *ctx)
 }
 
 static const yajl_callbacks callbacks = {
-	.yajl_null = on_null,
-	.yajl_boolean = on_boolean,
-	.yajl_number = on_number,
-	.yajl_string = on_string,
-	.yajl_start_map = on_start_map,
-	.yajl_map_key = on_map_key,
-	.yajl_end_map = on_end,
-	.yajl_start_array = on_start_array,
-	.yajl_end_array = on_end,
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end,
 };
 
 /* ---- the body's text ---- */
@@ -281,7 +281,8 @@ static char *utf16_to_utf8(const unsigned char *b, size_t n, bool be, size_t *ou
 		return NULL;
 	size_t o = 0, i = 0;
 	while (i + 1 < n) {
-		uint32_t u = be ? (uint32_t)(b[i] << 8 | b[i + 1]) : (uint32_t)(b[i] | b[i + 1] << 8);
+		uint32_t u =
+		    be ? (uint32_t)(b[i] << 8 | b[i + 1]) : (uint32_t)(b[i] | b[i + 1] << 8);
 		i += 2;
 		if (u >= 0xD800 && u < 0xDC00 && i + 1 < n) {
 			uint32_t lo = be ? (uint32_t)(b[i] << 8 | b[i + 1])
@@ -309,9 +310,9 @@ static char *utf32_to_utf8(const unsigned char *b, size_t n, bool be, size_t *ou
 	size_t o = 0, i = 0;
 	for (; i + 3 < n; i += 4) {
 		uint32_t u = be ? (uint32_t)b[i] << 24 | (uint32_t)b[i + 1] << 16 |
-					  (uint32_t)b[i + 2] << 8 | b[i + 3]
+				      (uint32_t)b[i + 2] << 8 | b[i + 3]
 				: (uint32_t)b[i + 3] << 24 | (uint32_t)b[i + 2] << 16 |
-					  (uint32_t)b[i + 1] << 8 | b[i];
+				      (uint32_t)b[i + 1] << 8 | b[i];
 		if (u > 0x10FFFF || (u >= 0xD800 && u < 0xE000))
 			u = 0xFFFD;
 		o += route_utf8_put(out + o, u);
@@ -358,7 +359,7 @@ static void set_all(struct route_eval_ctx *c, uint8_t kind)
 	for (size_t i = 0; i < c->n_queries; i++) {
 		free(c->owned[i]);
 		c->owned[i] = NULL;
-		c->values[i] = (struct rval){ .kind = kind };
+		c->values[i] = (struct rval){.kind = kind};
 	}
 }
 
@@ -383,7 +384,7 @@ void route_body_extract(struct route_eval_ctx *c)
 		x.alive[0][i / 64] |= 1ull << (i % 64);
 	set_all(c, RV_NULL); /* a query that leads nowhere is null */
 	size_t base = c->scratch_base;
-	yajl_alloc_funcs af = { arena_malloc, arena_realloc, arena_free, &x };
+	yajl_alloc_funcs af = {arena_malloc, arena_realloc, arena_free, &x};
 	yajl_handle h = yajl_alloc(&callbacks, &af, &x);
 	bool ok = h && yajl_parse(h, (const unsigned char *)text, len) == yajl_status_ok &&
 		  yajl_complete_parse(h) == yajl_status_ok;

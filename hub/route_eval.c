@@ -77,22 +77,22 @@ static char *scratch(struct route_eval_ctx *c, size_t n)
 
 static void set_undef(struct rval *v)
 {
-	*v = (struct rval){ .kind = RV_UNDEF };
+	*v = (struct rval){.kind = RV_UNDEF};
 }
 
 static void set_bool(struct rval *v, bool b)
 {
-	*v = (struct rval){ .kind = RV_BOOL, .b = b };
+	*v = (struct rval){.kind = RV_BOOL, .b = b};
 }
 
 static void set_num(struct rval *v, double d)
 {
-	*v = (struct rval){ .kind = isnan(d) ? RV_UNDEF : RV_NUM, .num = d };
+	*v = (struct rval){.kind = isnan(d) ? RV_UNDEF : RV_NUM, .num = d};
 }
 
 static void set_str(struct rval *v, const char *s, size_t n)
 {
-	*v = (struct rval){ .kind = RV_STR, .str = s, .len = n };
+	*v = (struct rval){.kind = RV_STR, .str = s, .len = n};
 }
 
 /* A property value: a property present without a value is null. */
@@ -101,7 +101,7 @@ static void set_prop(struct rval *v, const char *value)
 	if (value)
 		set_str(v, value, strlen(value));
 	else
-		*v = (struct rval){ .kind = RV_NULL };
+		*v = (struct rval){.kind = RV_NULL};
 }
 
 /* Application properties are matched without regard to case, as edgeHub does. */
@@ -274,8 +274,8 @@ static void compare(const struct route *r, const struct node *n, const struct rv
  * operand both sides must be bools or the result is undefined. */
 /* Kept out of eval() (as are concat and call) so the frame eval() repeats
  * at every level of a deep condition stays small. */
-static __attribute__((noinline)) void logic(const struct route *r, struct route_eval_ctx *c, const struct node *n,
-		  struct rval *v)
+static __attribute__((noinline)) void logic(const struct route *r, struct route_eval_ctx *c,
+					    const struct node *n, struct rval *v)
 {
 	bool is_and = n->kind == N_AND;
 	enum rtype ta = (enum rtype)r->nodes[n->a].type, tb = (enum rtype)r->nodes[n->b].type;
@@ -295,12 +295,12 @@ static __attribute__((noinline)) void logic(const struct route *r, struct route_
 		return;
 	}
 	if (is_and && (ta == RT_NULL || tb == RT_NULL)) {
-		*v = (struct rval){ .kind = RV_NULL };
+		*v = (struct rval){.kind = RV_NULL};
 		return;
 	}
 	if (!is_and && (ta == RT_NULL || tb == RT_NULL)) {
 		if (ta == RT_NULL && tb == RT_NULL)
-			*v = (struct rval){ .kind = RV_NULL };
+			*v = (struct rval){.kind = RV_NULL};
 		else
 			*v = ta == RT_NULL ? y : x;
 		return;
@@ -443,8 +443,8 @@ static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, str
 		set_bool(v, b->len <= a->len && memcmp(a->str, b->str, b->len) == 0);
 		break;
 	case FI_ENDS_WITH:
-		set_bool(v, b->len <= a->len &&
-				    memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
+		set_bool(v,
+			 b->len <= a->len && memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
 		break;
 	default:
 		set_bool(v, hit != NULL);
@@ -452,8 +452,8 @@ static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, str
 	}
 }
 
-static __attribute__((noinline)) void call(const struct route *r, struct route_eval_ctx *c, const struct node *n,
-		 struct rval *v)
+static __attribute__((noinline)) void call(const struct route *r, struct route_eval_ctx *c,
+					   const struct node *n, struct rval *v)
 {
 	if (n->op == FI_TRUE || n->op == FI_FALSE) {
 		set_bool(v, n->op == FI_TRUE);
@@ -559,7 +559,7 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 	case N_SYSPROP: {
 		/* An application property literally named "$name" wins. */
 		const struct msg_prop *p =
-			n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
 		if (p)
 			set_prop(v, p->value);
 		else if (n->sys >= 0 && m->sys[n->sys])
@@ -570,7 +570,7 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 	}
 	case N_BODY: {
 		const struct msg_prop *p =
-			n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
 		if (p) {
 			set_prop(v, p->value);
 			break;

@@ -13,13 +13,13 @@
 
 /* Limits on one compiled route; each keeps hostile deployments from
  * exhausting the stack or memory of the hub. */
-#define ROUTE_MAX_NODES 1024	  /* terms and operators in one condition */
-#define ROUTE_MAX_DEPTH 128	  /* nesting of parentheses, operators and calls */
-#define ROUTE_MAX_TREE 256	  /* operators on the longest path, e.g. a chain of ORs */
-#define ROUTE_LITERAL_MAX 1024	  /* bytes of one string literal */
-#define ROUTE_BODY_PATH_MAX 32	  /* segments of one $body query */
-#define ROUTE_BODY_QUERIES_MAX 128 /* distinct $body queries in a route, and in a table */
-#define ROUTE_EVAL_SCRATCH 16384  /* bytes of strings built while evaluating one route */
+#define ROUTE_MAX_NODES	       1024  /* terms and operators in one condition */
+#define ROUTE_MAX_DEPTH	       128   /* nesting of parentheses, operators and calls */
+#define ROUTE_MAX_TREE	       256   /* operators on the longest path, e.g. a chain of ORs */
+#define ROUTE_LITERAL_MAX      1024  /* bytes of one string literal */
+#define ROUTE_BODY_PATH_MAX    32    /* segments of one $body query */
+#define ROUTE_BODY_QUERIES_MAX 128   /* distinct $body queries in a route, and in a table */
+#define ROUTE_EVAL_SCRATCH     16384 /* bytes of strings built while evaluating one route */
 
 /* Static types, known when the route is compiled (as edgeHub types its
  * conditions). RT_DYN is a $body value whose type is only known per message. */
@@ -56,22 +56,44 @@ enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
 
 /* Built-in functions and how they run (the signature table is in route_parse.c). */
 enum fn_impl {
-	FI_ABS, FI_EXP, FI_SQUARE, FI_CEILING, FI_FLOOR, FI_SIGN, FI_SQRT, FI_POWER,
-	FI_AS_NUMBER, FI_IDENTITY, FI_IS_BOOL, FI_IS_DEFINED, FI_IS_NULL, FI_IS_NUMBER,
-	FI_IS_STRING, FI_FALSE, FI_TRUE, FI_CONCAT, FI_LENGTH, FI_LOWER, FI_UPPER,
-	FI_SUBSTRING, FI_INDEX_OF, FI_STARTS_WITH, FI_ENDS_WITH, FI_CONTAINS,
+	FI_ABS,
+	FI_EXP,
+	FI_SQUARE,
+	FI_CEILING,
+	FI_FLOOR,
+	FI_SIGN,
+	FI_SQRT,
+	FI_POWER,
+	FI_AS_NUMBER,
+	FI_IDENTITY,
+	FI_IS_BOOL,
+	FI_IS_DEFINED,
+	FI_IS_NULL,
+	FI_IS_NUMBER,
+	FI_IS_STRING,
+	FI_FALSE,
+	FI_TRUE,
+	FI_CONCAT,
+	FI_LENGTH,
+	FI_LOWER,
+	FI_UPPER,
+	FI_SUBSTRING,
+	FI_INDEX_OF,
+	FI_STARTS_WITH,
+	FI_ENDS_WITH,
+	FI_CONTAINS,
 };
 
 struct node {
-	uint8_t kind;	/* enum node_kind */
-	uint8_t type;	/* enum rtype of the result */
-	uint8_t op;	/* N_ARITH: '+' '-' '*' '/' '%'; N_CMP: enum cmp_op; N_CALL: enum fn_impl */
-	bool dyn;	/* an operand is RT_DYN: $body rules apply (edgeHub's QueryValue) */
-	bool forced;	/* N_SYSPROP, N_BODY: written {$name}, the application property is skipped */
-	int16_t sys;	/* N_SYSPROP: enum msg_sys, or -1 for a name the hub never sets */
-	uint16_t nargs; /* N_CALL */
-	int32_t a, b;	/* operands (node indexes, -1 when absent) */
-	int32_t next;	/* next argument of the same call, or -1 */
+	uint8_t kind; /* enum node_kind */
+	uint8_t type; /* enum rtype of the result */
+	uint8_t op;   /* N_ARITH: '+' '-' '*' '/' '%'; N_CMP: enum cmp_op; N_CALL: enum fn_impl */
+	bool dyn;     /* an operand is RT_DYN: $body rules apply (edgeHub's QueryValue) */
+	bool forced;  /* N_SYSPROP, N_BODY: written {$name}, the application property is skipped */
+	int16_t sys;  /* N_SYSPROP: enum msg_sys, or -1 for a name the hub never sets */
+	uint16_t nargs;		 /* N_CALL */
+	int32_t a, b;		 /* operands (node indexes, -1 when absent) */
+	int32_t next;		 /* next argument of the same call, or -1 */
 	uint32_t name, name_len; /* N_PROP, N_SYSPROP, N_BODY: property name in the pool */
 	uint32_t slot;		 /* N_BODY: index of its query in route->queries */
 	uint32_t depth;		 /* height of this subtree */
