@@ -141,7 +141,8 @@ static size_t char_offset(const char *s, size_t n, size_t k)
 
 /* as_number(): edgeHub's double.TryParse(NumberStyles.Any, invariant
  * culture): surrounding blanks, a sign, ',' group separators, a decimal
- * point, an exponent, or Infinity. */
+ * point, an exponent, or Infinity. Out of line, so its buffer is not part
+ * of every frame of a deep evaluation. */
 static __attribute__((noinline)) bool parse_number(const char *s, size_t n, double *out)
 {
 	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
