@@ -220,7 +220,8 @@ int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, voi
 	   void *ctx, uint64_t *freed, struct berr *err)
 {
 	*freed = 0;
-	if (store_lock(s, LOCK_EX, err) < 0)
+	int lock = store_lock(s, LOCK_EX, err);
+	if (lock < 0)
 		return -1;
 	struct marks m = { .s = s };
 	int ret = store_ref_each(s, mark_ref, &m, err);
@@ -236,7 +237,7 @@ int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, voi
 		fsync(s->layers_fd);
 		fsync(s->blobs_fd);
 	}
-	store_unlock(s);
+	store_unlock(lock);
 	hexset_free(&m.blobs);
 	hexset_free(&m.layers);
 	return ret;

@@ -570,10 +570,11 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	struct registry *r;
 	if (registry_open(&ref, &ro, &r, err) < 0)
 		return berr_wrap(err, "pull %s", name);
-	int ret = store_lock(s, LOCK_SH, err);
-	if (ret == 0) {
+	int ret = -1;
+	int lock = store_lock(s, LOCK_SH, err);
+	if (lock >= 0) {
 		ret = pull_locked(s, r, &ref, name, &plat, opts, digest, err);
-		store_unlock(s);
+		store_unlock(lock);
 	}
 	registry_close(r);
 	if (ret < 0 && !strncmp(err->msg, "image ", 6))
