@@ -26,6 +26,9 @@
 
 #define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
 #define PARALLEL_MAX 4
+/* Output handed to the unpacker per read: the pages of its buffer beyond
+ * this are never touched. */
+#define LAYER_READ_MAX (64u << 10)
 
 struct pull_job {
 	const struct oci_descriptor *desc;
@@ -82,6 +85,8 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 	struct layer_reader *lr = ctx;
 	if (lr->out_eof || len == 0)
 		return 0;
+	if (len > LAYER_READ_MAX)
+		len = LAYER_READ_MAX;
 	ssize_t n = decomp_read(lr->decomp, buf, len, err);
 	if (n > 0)
 		digester_update(lr->diff, buf, (size_t)n);
