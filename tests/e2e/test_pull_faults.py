@@ -12,7 +12,7 @@ import pytest
 import images
 from conftest import wait_for
 from images import Layer, file
-from registry_fixtures import Front
+from registry_fixtures import Front, Request
 
 
 @pytest.fixture
@@ -72,6 +72,24 @@ def test_truncated_body_is_retried_and_resumed(berth, registry, front, tmp_path)
     berth("pull", "--insecure", front.host + "/trunc:1")
     reqs = front.seen("/blobs/" + layer.digest)
     assert len(reqs) == 2 and reqs[1].header("Range").startswith("bytes=")
+
+
+def test_resume_works_with_a_registry_that_ignores_range(berth, registry, front, tmp_path):
+    layer = big_layer("norange")
+    push(tmp_path, registry, "norange", [layer])
+    front.cut_blob(layer.digest, 0.5, reset=True)
+
+    def whole(h, req):  # answers 200 with the whole blob, Range or not
+        plain = Request(req.method, req.path,
+                        {k: v for k, v in req.headers.items() if k.lower() != "range"})
+        h.reply(*h.forward(plain))
+    front.on("/blobs/" + layer.digest, whole)
+    berth("pull", "--insecure", front.host + "/norange:1")
+    reqs = front.seen("/blobs/" + layer.digest)
+    assert len(reqs) == 2 and reqs[1].header("Range") is not None
+    img = json.loads(berth("inspect", front.host + "/norange:1").stdout)
+    with open(os.path.join(img["layers"][0], "norange"), "rb") as f:
+        assert len(f.read()) == 400_000
 
 
 def test_server_errors_are_retried(berth, registry, front, tmp_path):
