@@ -36,15 +36,17 @@ struct oci_pull_opts {
 };
 
 /* Pulls ref (e.g. "127.0.0.1:5000/app:1", "ghcr.io/x/y@sha256:...") into the
- * store and tags it; writes the manifest digest. Layers already present are
- * not fetched again. On failure the store is as it was. */
+ * store and tags it; writes the digest the reference resolved to (the
+ * index's for a multi-platform image, as `docker pull` shows it). Layers
+ * already present are not fetched again. On failure the store is as it was.
+ * Safe to call from several threads at once. */
 int oci_pull(struct oci_store *store, const char *ref, const struct oci_pull_opts *opts,
 	     char digest[DIGEST_STR_MAX], struct berr *err);
 
 /* An image as an instance needs it, read from the store only (no network). */
 struct oci_image {
 	char *ref;			/* as given (normalized) */
-	char digest[DIGEST_STR_MAX];	/* manifest digest */
+	char digest[DIGEST_STR_MAX];	/* the image manifest's digest (this platform's) */
 	size_t n_layers;
 	char **layer_dirs;		/* absolute paths, bottom layer first */
 	/* From the image config ("config" object); NULL-terminated arrays, NULL if unset. */
