@@ -37,6 +37,18 @@ int store_reopen_dir(int dirfd)
 	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* write_atomic()'s work in progress: "<name>.tmp<pid>-<tid>". */
+static bool is_temporary(const char *name)
+{
+	const char *t = strrchr(name, '.');
+	if (!t || strncmp(t, ".tmp", 4) || !t[4])
+		return false;
+	for (t += 4; *t; t++)
+		if ((*t < '0' || *t > '9') && *t != '-')
+			return false;
+	return true;
+}
+
 /* Clears tmp/ when no pull is running (pulls hold the lock shared). */
 static void clear_tmp(struct oci_store *s)
 {
@@ -56,6 +68,22 @@ static void clear_tmp(struct oci_store *s)
 		closedir(d);
 	} else if (fd >= 0) {
 		close(fd);
+	}
+	/* Files a killed writer left half-written (nobody writes now). */
+	int dirs[] = {s->blobs_fd, s->refs_fd};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int dfd = store_reopen_dir(dirs[i]);
+		DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!dd) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		struct dirent *de;
+		while ((de = readdir(dd)))
+			if (is_temporary(de->d_name))
+				unlinkat(dirs[i], de->d_name, 0);
+		closedir(dd);
 	}
 	flock(s->lock_fd, LOCK_UN);
 }
@@ -148,6 +176,41 @@ void store_unlock(int lock)
 		close(lock); /* releases the flock */
 }
 
+/* Temporary file, fsync, rename, fsync the directory; the temporary name is
+ * unique per thread, so pulls in threads of one process never share one. */
+static int write_atomic(int dirfd, const char *name, const void *data, size_t len, struct berr *err)
+{
+	char tmp[NAME_MAX + 1];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp%d-%d", name, (int)getpid(), (int)gettid()) >=
+	    (int)sizeof(tmp))
+		return berr_set(err, ENAMETOOLONG, "write %s", name);
+	cleanup_close int fd =
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", tmp);
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			unlinkat(dirfd, tmp, 0);
+			return berr_set(err, e, "write %s", name);
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		return berr_set(err, e, "write %s", name);
+	}
+	fsync(dirfd);
+	return 0;
+}
+
 /* ---- blobs and layers ----------------------------------------------------- */
 
 static int sha256_hex(const char *digest, const char **hex, struct berr *err)
@@ -195,7 +258,7 @@ int store_blob_write(struct oci_store *s, const char *digest, const void *data, 
 		return -1;
 	if (store_blob_exists(s, digest))
 		return 0;
-	return fs_write_file_atomic_at(s->blobs_fd, hex, data, len, 0600, err);
+	return write_atomic(s->blobs_fd, hex, data, len, err);
 }
 
 bool store_layer_exists(struct oci_store *s, const char *diff_id)
@@ -242,7 +305,7 @@ int store_ref_write(struct oci_store *s, const struct store_ref *r, struct berr 
 	yajl_gen_free(g);
 	if (!json)
 		return berr_set(err, ENOMEM, "ref");
-	if (fs_write_file_atomic_at(s->refs_fd, name, json, len, 0600, err) < 0)
+	if (write_atomic(s->refs_fd, name, json, len, err) < 0)
 		return berr_wrap(err, "tag %s", r->ref);
 	return 0;
 }
@@ -307,18 +370,6 @@ int store_ref_remove(struct oci_store *s, const char *ref, struct berr *err)
 		return berr_set(err, errno, "untag %s", ref);
 	fsync(s->refs_fd);
 	return 0;
-}
-
-/* fs_write_file_atomic()'s work in progress: "<name>.tmp<pid>". */
-static bool is_temporary(const char *name)
-{
-	const char *t = strrchr(name, '.');
-	if (!t || strncmp(t, ".tmp", 4) || !t[4])
-		return false;
-	for (t += 4; *t; t++)
-		if (*t < '0' || *t > '9')
-			return false;
-	return true;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -416,7 +467,7 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 		return -1;
 	char line[DIGEST_STR_MAX + 1];
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
-	int ret = fs_write_file_atomic_at(s->leases_fd, name, line, (size_t)n, 0600, err);
+	int ret = write_atomic(s->leases_fd, name, line, (size_t)n, err);
 	store_unlock(lock);
 	return ret < 0 ? berr_wrap(err, "lease %s", name) : 0;
 }

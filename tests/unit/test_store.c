@@ -308,6 +308,31 @@ static void open_clears_leftovers_of_killed_pulls(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+static void open_removes_half_written_blobs_and_tags(void **state)
+{
+	struct fixture *f = *state;
+	const char *left[] = {
+	    "blobs/sha256/"
+	    "1111111111111111111111111111111111111111111111111111111111111111.tmp42-43",
+	    "refs/127.0.0.1%3A5000%2Fx%3A1.tmp7-7"};
+	for (size_t i = 0; i < 2; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
+		int fd = open(p, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	struct oci_store *s2;
+	struct berr err;
+	assert_int_equal(oci_store_open(f->root, &s2, &err), 0);
+	oci_store_close(s2);
+	for (size_t i = 0; i < 2; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
+		assert_int_equal(access(p, F_OK), -1);
+	}
+}
+
 static void image_open_gives_layer_dirs_from_the_store(void **state)
 {
 	struct fixture *f = *state;
@@ -439,6 +464,8 @@ int main(void)
 	    cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
 	    cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(open_removes_half_written_blobs_and_tags, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
 					    store_teardown),
