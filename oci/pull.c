@@ -17,7 +17,6 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "common/lazy.h"
 #include "oci/decompress.h"
 #include "oci/layer.h"
 #include "oci/manifest.h"
