@@ -29,37 +29,12 @@ static int open_store(struct berth_ctx *ctx, struct oci_store **s)
 static int apply_config(const char *file, const char *ref, struct oci_pull_opts *opts,
 			yajl_val *doc, struct berr *err)
 {
-	struct image_ref r;
-	if (image_ref_parse(ref, &r, err) < 0)
-		return -1;
 	if (json_parse_file(file, CONFIG_FILE_MAX, doc, err) < 0)
 		return berr_wrap(err, "config %s", file);
 	yajl_val regs;
-	if (json_get_obj(*doc, "registries", "config", false, &regs, err) < 0)
+	if (json_get_obj(*doc, "registries", "config", false, &regs, err) < 0 ||
+	    oci_pull_opts_for(ref, regs, NULL, opts, err) < 0)
 		return berr_wrap(err, "config %s", file);
-	yajl_val e = json_get(regs, r.domain);
-	if (!e)
-		e = json_get(regs, image_ref_api_host(&r));
-	if (!e)
-		return 0;
-	char path[REF_DOMAIN_MAX + 16];
-	snprintf(path, sizeof(path), "registries.%s", r.domain);
-	if (!YAJL_IS_OBJECT(e))
-		return berr_set(err, 0, "config %s: %s: expected an object", file, path);
-	bool insecure = false;
-	const char *user = NULL, *pass = NULL, *ca = NULL;
-	if (json_get_bool(e, "insecure", path, false, &insecure, err) < 0 ||
-	    json_get_str(e, "username", path, false, &user, err) < 0 ||
-	    json_get_str(e, "password", path, false, &pass, err) < 0 ||
-	    json_get_str(e, "ca_file", path, false, &ca, err) < 0)
-		return berr_wrap(err, "config %s", file);
-	opts->insecure = opts->insecure || insecure;
-	if (user && !opts->username) {
-		opts->username = user;
-		opts->password = pass;
-	}
-	if (ca && !opts->ca_file)
-		opts->ca_file = ca;
 	return 0;
 }
 

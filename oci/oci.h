@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "common/digest.h"
 #include "common/err.h"
 
@@ -34,6 +36,14 @@ struct oci_pull_opts {
 	bool progress;		/* progress bars on stderr (only if it is a terminal) */
 	int timeout;		/* seconds without data before a registry counts as gone; 0: 30 */
 };
+
+/* Completes opts for ref's registry from the daemon config's "registries"
+ * object (by host: username, password, insecure, ca_file) and from a
+ * deployment's runtime.settings.registryCredentials object (by address:
+ * username, password); either may be NULL. What opts already has wins, then
+ * the config, then the deployment. Strings point into the JSON. */
+int oci_pull_opts_for(const char *ref, yajl_val registries, yajl_val registry_credentials,
+		      struct oci_pull_opts *opts, struct berr *err);
 
 /* Pulls ref (e.g. "127.0.0.1:5000/app:1", "ghcr.io/x/y@sha256:...") into the
  * store and tags it; writes the digest the reference resolved to (the

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "oci/manifest.h"
 #include "oci/store.h"
 
@@ -213,6 +214,85 @@ static void config_with_a_bad_diff_id_is_refused(void **state)
 	assert_non_null(strstr(err.msg, "config.rootfs.diff_ids[0]"));
 	assert_int_equal(oci_config_parse("{}", 2, &c, &err), -1);
 	assert_non_null(strstr(err.msg, "config.rootfs: required"));
+}
+
+/* ---- credentials for a pull ------------------------------------------------ */
+
+static yajl_val parse(const char *json)
+{
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse(json, strlen(json), 65536, "test", &v, &err), 0);
+	return v;
+}
+
+static void config_registries_give_credentials_and_transport(void **state)
+{
+	yajl_val regs = parse("{\"127.0.0.1:5000\":{\"insecure\":true},"
+			      "\"myacr.example.io\":{\"username\":\"u\",\"password\":\"p\","
+			      "\"ca_file\":\"/etc/ca.pem\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("127.0.0.1:5000/app:1", regs, NULL, &o, &err), 0);
+	assert_true(o.insecure);
+	assert_null(o.username);
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("myacr.example.io/team/app", regs, NULL, &o2, &err), 0);
+	assert_false(o2.insecure);
+	assert_string_equal(o2.username, "u");
+	assert_string_equal(o2.password, "p");
+	assert_string_equal(o2.ca_file, "/etc/ca.pem");
+	yajl_tree_free(regs);
+}
+
+static void deployment_credentials_match_by_address(void **state)
+{
+	yajl_val creds = parse("{\"hub\":{\"username\":\"h\",\"password\":\"hp\","
+			       "\"address\":\"index.docker.io\"},"
+			       "\"acr\":{\"username\":\"a\",\"password\":\"ap\","
+			       "\"address\":\"https://myacr.example.io/\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("myacr.example.io/app:1", NULL, creds, &o, &err), 0);
+	assert_string_equal(o.username, "a");
+	assert_string_equal(o.password, "ap");
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("busybox", NULL, creds, &o2, &err), 0);
+	assert_string_equal(o2.username, "h");
+	struct oci_pull_opts o3 = {0};
+	assert_int_equal(oci_pull_opts_for("other.example.io/app", NULL, creds, &o3, &err), 0);
+	assert_null(o3.username);
+	yajl_tree_free(creds);
+}
+
+static void given_credentials_win_over_config_and_deployment(void **state)
+{
+	yajl_val regs = parse("{\"r.example.io\":{\"username\":\"cfg\",\"password\":\"c\"}}");
+	yajl_val creds =
+	    parse("{\"x\":{\"username\":\"dep\",\"password\":\"d\",\"address\":\"r.example.io\"}}");
+	struct oci_pull_opts o = {.username = "cli", .password = "x"};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, creds, &o, &err), 0);
+	assert_string_equal(o.username, "cli");
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, creds, &o2, &err), 0);
+	assert_string_equal(o2.username, "cfg");
+	yajl_tree_free(regs);
+	yajl_tree_free(creds);
+}
+
+static void malformed_credentials_are_refused_naming_the_entry(void **state)
+{
+	yajl_val creds = parse("{\"acr\":{\"username\":\"a\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", NULL, creds, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "registryCredentials.acr.address"));
+	yajl_tree_free(creds);
+	yajl_val regs = parse("{\"r.example.io\":{\"insecure\":\"yes\"}}");
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, NULL, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "registries.r.example.io.insecure"));
+	yajl_tree_free(regs);
 }
 
 /* ---- the store on disk ---------------------------------------------------- */
@@ -462,6 +542,10 @@ int main(void)
 	    cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
 	    cmocka_unit_test(config_gives_diff_ids_and_run_settings),
 	    cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
+	    cmocka_unit_test(config_registries_give_credentials_and_transport),
+	    cmocka_unit_test(deployment_credentials_match_by_address),
+	    cmocka_unit_test(given_credentials_win_over_config_and_deployment),
+	    cmocka_unit_test(malformed_credentials_are_refused_naming_the_entry),
 	    cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
 					    store_teardown),
