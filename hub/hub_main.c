@@ -10,6 +10,15 @@
 #include "common/log.h"
 #include "hub/broker.h"
 
+#define HUB_USAGE "hub --config FILE [--listen-fd N]"
+
+/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
+static int usage(void)
+{
+	fprintf(stderr, "usage: berth " HUB_USAGE "\n");
+	return 2;
+}
+
 static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -35,11 +44,11 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 			}
 			listen_fd = (int)v;
 		} else {
-			return berth_usage("hub");
+			return usage();
 		}
 	}
 	if (!config || optind != argc)
-		return berth_usage("hub");
+		return usage();
 	log_set_name("hub");
 	struct broker b;
 	struct berr err;
@@ -51,4 +60,4 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 	broker_fini(&b);
 	return rc;
 }
-BERTH_COMMAND(hub, "hub --config FILE [--listen-fd N]", NULL, cmd_hub);
+BERTH_COMMAND(hub, HUB_USAGE, NULL, cmd_hub);

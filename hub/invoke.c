@@ -48,6 +48,15 @@ static int print_json(yajl_val v)
 	return 0;
 }
 
+#define INVOKE_USAGE "invoke MODULE METHOD JSON [--timeout S]"
+
+/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
+static int usage(void)
+{
+	fprintf(stderr, "usage: berth [--run DIR] " INVOKE_USAGE "\n");
+	return 2;
+}
+
 static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -59,7 +68,7 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		if (o != 't')
-			return berth_usage("invoke");
+			return usage();
 		char *end;
 		errno = 0;
 		timeout_s = strtol(optarg, &end, 10);
@@ -82,7 +91,7 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc - optind != 3)
-		return berth_usage("invoke");
+		return usage();
 	const char *module = argv[optind], *method = argv[optind + 1], *json = argv[optind + 2];
 	yajl_val payload;
 	struct berr err;
@@ -133,5 +142,5 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_tree_free(v);
 	return rc;
 }
-BERTH_COMMAND(invoke, "invoke MODULE METHOD JSON [--timeout S]",
+BERTH_COMMAND(invoke, INVOKE_USAGE,
 	      "call a module's direct method and print its answer", cmd_invoke);
