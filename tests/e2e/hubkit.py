@@ -88,6 +88,7 @@ class Hub:
                         for m, spec in self.modules.items()},
         }
         cfg.update(self.extra)
+        cfg = {k: v for k, v in cfg.items() if v is not None}  # None: leave the key out
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(cfg, f)

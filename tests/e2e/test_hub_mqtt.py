@@ -303,3 +303,58 @@ def test_clean_session_drops_the_session_state(make_hub):
     hub.wait_log("connection closed by the client")
     r, present = raw_connect(hub, "b", clean=False)
     assert present == 0
+
+
+def test_sockets_are_open_to_modules_and_closed_to_others(make_hub):
+    import os
+    hub = two_modules(make_hub)
+    assert os.stat(hub.socket).st_mode & 0o777 == 0o666
+    assert os.stat(hub.control).st_mode & 0o777 == 0o600
+
+
+def test_listening_socket_handed_over_by_the_daemon_survives_a_hub_restart(make_hub):
+    import os
+    import socket
+    hub = make_hub(modules={"a": {}}, start=False)
+    path = os.path.join(hub.dir, "daemon.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(16)
+    hub.extra = {"socket": None}
+    hub.write_config()
+    for _ in range(2):
+        proc = subprocess.Popen([hub.berth_bin, "hub", "--config", hub.config_path,
+                                 "--listen-fd", str(lsock.fileno())], pass_fds=[lsock.fileno()],
+                                stderr=subprocess.PIPE)
+        m = Module(hub, "a", path=path)
+        m.connect()
+        m.close()
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert os.path.exists(path)  # the daemon's socket file stays
+    lsock.close()
+
+
+def test_a_client_that_stops_reading_is_cut_off_without_holding_up_others(make_hub):
+    hub = make_hub(modules={"a": {}, "b": {}, "x": {"desired": {"pad": "p" * 4000}}},
+                   routes={"ab": ROUTE_AB})
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/#" % hub.device)
+    a = Module(hub, "a")
+    a.connect()
+    x, _ = raw_connect(hub, "x")
+    raw_subscribe(x, "$iothub/twin/res/#")
+    get = publish_packet("$iothub/twin/GET/?$rid=1", b"")
+    x.s.setblocking(False)
+    sent = 0
+    try:
+        for _ in range(5000):  # ~20 MB of answers that x never reads
+            x.s.send(get)
+            sent += 1
+    except BlockingIOError:
+        pass
+    a.send("out1", b"meanwhile")
+    assert b.get().payload == b"meanwhile"
+    hub.wait_log("slow consumer")
+    assert hub.proc.poll() is None
