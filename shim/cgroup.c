@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ enum knob_id {
 	K_CPU_SHARES,
 	K_FREEZE,
 	K_FROZEN,
+	K_EVENTS,
 	K_KILL,
 	K_DEVICES_ALLOW,
 	K_DEVICES_DENY,
@@ -68,6 +70,8 @@ static const struct knob {
     [K_CPU_SHARES] = {"cpu", "cpu.shares", "cpu", "cpu.weight"},
     [K_FREEZE] = {"freezer", "freezer.state", NULL, "cgroup.freeze"},
     [K_FROZEN] = {"freezer", "freezer.state", NULL, "cgroup.events"},
+    /* "populated 0|1" and "frozen 0|1", notified through poll(). */
+    [K_EVENTS] = {NULL, NULL, NULL, "cgroup.events"},
     [K_KILL] = {NULL, NULL, NULL, "cgroup.kill"},
     /* v2 has no files for devices: a BPF program decides. */
     [K_DEVICES_ALLOW] = {"devices", "devices.allow", NULL, NULL},
@@ -84,10 +88,10 @@ static const struct knob {
 
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
-	const char *unlimited, *freeze, *thaw, *frozen;
+	const char *unlimited, *freeze, *thaw;
 } words[2] = {
-    {"-1", "FROZEN", "THAWED", "FROZEN"},
-    {"max", "1", "0", "frozen 1"},
+    {"-1", "FROZEN", "THAWED"},
+    {"max", "1", "0"},
 };
 #define DEFAULT_CPU_PERIOD 100000
 #define DEFAULT_CPU_SHARES 1024
@@ -155,16 +159,13 @@ static void sleep_ms(long ms)
 /* Writes "value\n" in one write(), as `echo value >>file` would: cgroupfs
  * takes each write as one command; a stand-in directory keeps every value
  * written, one per line. */
-static int write_file_at(int dirfd, const char *dirpath, const char *file, const char *value,
-			 struct berr *err)
+static int write_value(int fd, const char *dirpath, const char *file, const char *value,
+		       struct berr *err)
 {
 	char buf[512];
 	int n = snprintf(buf, sizeof(buf), "%s\n", value);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return berr_set(err, E2BIG, "write %s to %s/%s", value, dirpath, file);
-	cleanup_close int fd = openat(dirfd, file, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return berr_set(err, errno, "write %s to %s/%s", value, dirpath, file);
 	ssize_t w;
 	do
 		w = write(fd, buf, (size_t)n);
@@ -174,6 +175,24 @@ static int write_file_at(int dirfd, const char *dirpath, const char *file, const
 	if (w != n)
 		return berr_set(err, EIO, "write %s to %s/%s: short write", value, dirpath, file);
 	return 0;
+}
+
+static int open_for_writing(int dirfd, const char *dirpath, const char *file, const char *value,
+			    struct berr *err)
+{
+	int fd = openat(dirfd, file, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "write %s to %s/%s", value, dirpath, file);
+	return fd;
+}
+
+static int write_file_at(int dirfd, const char *dirpath, const char *file, const char *value,
+			 struct berr *err)
+{
+	cleanup_close int fd = open_for_writing(dirfd, dirpath, file, value, err);
+	if (fd < 0)
+		return -1;
+	return write_value(fd, dirpath, file, value, err);
 }
 
 /* Reads a small file into buf (NUL-terminated, trailing newline kept). */
@@ -209,7 +228,24 @@ static char *join(const char *a, const char *b)
 
 /* ---- processes listed in cgroup.procs ---- */
 
-/* Reads the pids of cgroup.procs into a growing array (at most max). */
+/* Appends a pid to a growing array of at most max; 1 when full. */
+static int push_pid(pid_t **pids, size_t *n, size_t *cap, size_t max, long pid)
+{
+	if (*n == *cap) {
+		if (*n == max)
+			return 1;
+		size_t ncap = *cap ? *cap * 2 : 64;
+		pid_t *p = realloc(*pids, (ncap > max ? max : ncap) * sizeof(*p));
+		if (!p)
+			return -1;
+		*pids = p;
+		*cap = ncap > max ? max : ncap;
+	}
+	(*pids)[(*n)++] = (pid_t)pid;
+	return 0;
+}
+
+/* Reads the pids of cgroup.procs (at most max of them), one per line. */
 static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count, size_t max,
 		     struct berr *err)
 {
@@ -221,49 +257,34 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 	cleanup_free pid_t *pids = NULL;
 	size_t n = 0, cap = 0;
 	char buf[4096];
-	long cur = -1;
-	for (;;) {
+	long cur = -1; /* the number being read, -1 between numbers */
+	int full = 0;
+	while (!full) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return berr_set(err, errno, "read %s/" PROCS_FILE, dirpath);
 		}
-		for (ssize_t i = 0; i <= r; i++) {
-			/* r == 0 ends the file: flush the last number. */
-			char c = i < r ? buf[i] : '\n';
-			if (i == r && r != 0)
-				break;
-			if (c >= '0' && c <= '9') {
-				cur = (cur < 0 ? 0 : cur) * 10 + (c - '0');
+		if (r == 0)
+			break;
+		for (ssize_t i = 0; i < r && !full; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				cur = (cur < 0 ? 0 : cur) * 10 + (buf[i] - '0');
 				if (cur > INT_MAX)
 					return berr_set(err, ERANGE,
 							"%s/" PROCS_FILE ": pid too large",
 							dirpath);
-				continue;
+			} else if (cur >= 0) {
+				full = push_pid(&pids, &n, &cap, max, cur);
+				cur = -1;
 			}
-			if (cur < 0)
-				continue;
-			if (n == cap) {
-				if (n == max)
-					goto done;
-				size_t ncap = cap ? cap * 2 : 64;
-				if (ncap > max)
-					ncap = max;
-				pid_t *p = realloc(pids, ncap * sizeof(*p));
-				if (!p)
-					return berr_set(err, ENOMEM, "read %s/" PROCS_FILE,
-							dirpath);
-				pids = p;
-				cap = ncap;
-			}
-			pids[n++] = (pid_t)cur;
-			cur = -1;
 		}
-		if (r == 0)
-			break;
+		if (full < 0)
+			return berr_set(err, ENOMEM, "read %s/" PROCS_FILE, dirpath);
 	}
-done:
+	if (cur >= 0 && !full && push_pid(&pids, &n, &cap, max, cur) < 0)
+		return berr_set(err, ENOMEM, "read %s/" PROCS_FILE, dirpath);
 	*out = pids;
 	pids = NULL;
 	*count = n;
@@ -498,7 +519,6 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 	if (sfs.f_type == CGROUP_SUPER_MAGIC) {
 		/* A single v1 hierarchy mounted at the root itself. */
 		n_mounts = read_cgroup_mounts(mounts, ARRAY_SIZE(mounts));
-		mounts_read = true;
 		const char *opts = NULL;
 		for (size_t i = 0; i < n_mounts; i++)
 			if (strcmp(mounts[i].point, root) == 0)
@@ -1011,13 +1031,17 @@ static int set_devices(struct cgroup *cg, const struct cgroup_limits *l, bool ex
 		rules = cgroup_default_devices;
 		n = cgroup_default_devices_count;
 	}
-	const char *file;
-	struct hier *h = knob_at(cg, K_DEVICES_ALLOW, &file);
+	const char *allow_file, *deny_file;
+	struct hier *h = knob_at(cg, K_DEVICES_ALLOW, &allow_file);
 	if (h) {
+		knob_at(cg, K_DEVICES_DENY, &deny_file);
 		if (l->allow_all_devices)
-			return knob_write(cg, K_DEVICES_ALLOW, "a", err);
-		if (knob_write(cg, K_DEVICES_DENY, "a", err) < 0)
+			return write_file_at(h->fd, h->path, allow_file, "a", err);
+		/* Each rule is one write() on files opened once. */
+		cleanup_close int deny = open_for_writing(h->fd, h->path, deny_file, "a", err);
+		if (deny < 0 || write_value(deny, h->path, deny_file, "a", err) < 0)
 			return -1;
+		cleanup_close int allow = -1;
 		for (size_t i = 0; i < n; i++) {
 			/* v1 takes "a" as everything whatever follows: a rule for
 			 * all types is written once per type to keep its numbers
@@ -1029,8 +1053,12 @@ static int set_devices(struct cgroup *cg, const struct cgroup_limits *l, bool ex
 				char line[64];
 				if (cgroup_device_v1_line(&d, line, sizeof(line)) < 0)
 					return berr_set(err, EINVAL, "device rule %zu", i);
-				if (knob_write(cg, d.allow ? K_DEVICES_ALLOW : K_DEVICES_DENY, line,
-					       err) < 0)
+				if (d.allow && allow < 0 &&
+				    (allow = open_for_writing(h->fd, h->path, allow_file, line,
+							      err)) < 0)
+					return -1;
+				if (write_value(d.allow ? allow : deny, h->path,
+						d.allow ? allow_file : deny_file, line, err) < 0)
 					return -1;
 			}
 		}
@@ -1098,6 +1126,10 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 			if (h->fd >= 0)
 				close(h->fd);
 			h->fd = -1;
+			if (h->path)
+				rmdir(h->path);
+			free(h->path);
+			h->path = NULL;
 			continue;
 		}
 		existed |= e;
@@ -1219,19 +1251,44 @@ int cgroup_count_procs(struct cgroup *cg)
 	return count_all(cg, NULL);
 }
 
-/* Polls until the cgroup holds no process, at most ms milliseconds. */
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Waits until the cgroup holds no process, at most ms milliseconds. A
+ * cgroup2 cgroup.events file wakes poll() when "populated" changes, but
+ * the kernel spaces those wake-ups 10 ms apart, so the list is also read
+ * again at growing intervals (and only so on v1). */
 static bool wait_empty(struct cgroup *cg, long ms)
 {
-	long waited = 0, step = 1;
+	struct hier *u = unified(cg);
+	cleanup_close int ev =
+	    u && u->real ? openat(u->fd, knobs[K_EVENTS].v2, O_RDONLY | O_CLOEXEC) : -1;
+	long deadline = now_ms() + ms;
+	long step_us = 100;
 	for (;;) {
 		if (cgroup_count_procs(cg) == 0)
 			return true;
-		if (waited >= ms)
+		long left = deadline - now_ms();
+		if (left <= 0)
 			return false;
-		sleep_ms(step);
-		waited += step;
-		if (step < 20)
-			step *= 2;
+		long us = left * 1000 < step_us ? left * 1000 : step_us;
+		struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+		struct pollfd p = {.fd = ev, .events = POLLPRI};
+		ppoll(&p, ev >= 0 ? 1 : 0, &ts, NULL);
+		if (ev >= 0 && p.revents) {
+			/* Reading re-arms the notification. */
+			char buf[SMALL_FILE];
+			if (pread(ev, buf, sizeof(buf), 0) < 0) {
+				close(ev);
+				ev = -1;
+			}
+		}
+		if (step_us < 20000)
+			step_us *= 2;
 	}
 }
 
@@ -1252,7 +1309,7 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 		if (knob_read(cg, K_FROZEN, buf, sizeof(buf), NULL) < 0)
 			return -1;
 		if (h->v2 ? keyed_value(buf, "frozen") == 1
-			  : strncmp(buf, words[0].frozen, strlen(words[0].frozen)) == 0)
+			  : strncmp(buf, words[0].freeze, strlen(words[0].freeze)) == 0)
 			return 0;
 		sleep_ms(5);
 	}
@@ -1261,10 +1318,17 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 
 #define KILL_ROUNDS 40
 
+static bool kill_file_disabled;
+
+void cgroup_disable_kill_file(void)
+{
+	kill_file_disabled = true;
+}
+
 int cgroup_kill_all(struct cgroup *cg, struct berr *err)
 {
 	struct hier *u = unified(cg);
-	if (u && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
+	if (u && !kill_file_disabled && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
 		if (write_file_at(u->fd, u->path, knobs[K_KILL].v2, "1", err) < 0)
 			return -1;
 		if (wait_empty(cg, 2000))
