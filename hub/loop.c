@@ -100,6 +100,7 @@ int broker_reload(struct broker *b, struct berr *err)
 		hub_config_free(cfg);
 		return berr_wrap(err, "%s: routes", b->config_path);
 	}
+	route_table_set_default_ttl(routes, cfg->default_ttl_secs);
 	const struct hub_config *old = b->cfg;
 	if ((cfg->socket_path && old->socket_path && strcmp(cfg->socket_path, old->socket_path)) ||
 	    (cfg->listen_tcp != old->listen_tcp &&
@@ -149,6 +150,7 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 		return -1;
 	if (route_table_build(b->cfg->routes, b->cfg->n_routes, &b->routes, err) < 0)
 		return berr_wrap(err, "%s: routes", config_path);
+	route_table_set_default_ttl(b->routes, b->cfg->default_ttl_secs);
 	struct store_options so = { .dir = b->cfg->state_dir,
 				    .max_bytes = b->cfg->store_max_bytes,
 				    .default_ttl_secs = b->cfg->default_ttl_secs };

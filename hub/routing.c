@@ -76,19 +76,6 @@ static void on_stored(void *arg, int status, const struct berr *err)
 	free(job);
 }
 
-static void message_clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	free(m->body);
-	memset(m, 0, sizeof(*m));
-}
-
 struct hits {
 	struct store_target *targets;
 	char (*endpoints)[STORE_ENDPOINT_MAX];
@@ -126,7 +113,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 {
 	struct hub_message m = { 0 };
 	if (propbag_parse(bag, bag_len, &m, err) < 0) {
-		message_clear(&m);
+		hub_message_clear(&m);
 		return berr_wrap(err, "property bag");
 	}
 	m.sys[MSG_SYS_CONNECTION_DEVICE_ID] = strdup(b->cfg->device_id);
@@ -134,7 +121,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.body = malloc(body_len ? body_len : 1);
 	if (!m.sys[MSG_SYS_CONNECTION_DEVICE_ID] || !m.sys[MSG_SYS_CONNECTION_MODULE_ID] ||
 	    !m.body) {
-		message_clear(&m);
+		hub_message_clear(&m);
 		return berr_set(err, ENOMEM, "message");
 	}
 	memcpy(m.body, body, body_len);
@@ -189,7 +176,7 @@ out:
 	free(h.targets);
 	free(h.endpoints);
 	free(h.modules);
-	message_clear(&m);
+	hub_message_clear(&m);
 	return rc;
 }
 

@@ -62,15 +62,7 @@ static size_t str_bytes(const char *s)
 
 static void held_free(struct held_msg *h)
 {
-	struct hub_message *m = &h->msg;
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	free(m->body);
+	hub_message_clear(&h->msg);
 	free(h);
 }
 

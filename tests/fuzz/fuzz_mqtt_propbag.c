@@ -5,16 +5,6 @@
 
 #include "hub/propbag.h"
 
-static void clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-}
 
 static int same(const char *a, const char *b)
 {
@@ -46,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		strbuf_release(&sb);
 	}
-	clear(&m);
-	clear(&back);
+	hub_message_clear(&m);
+	hub_message_clear(&back);
 	return 0;
 }

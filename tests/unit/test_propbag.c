@@ -8,17 +8,6 @@
 
 #include "hub/propbag.h"
 
-static void clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	memset(m, 0, sizeof(*m));
-}
 
 static int parse(const char *bag, struct hub_message *m)
 {
@@ -46,7 +35,7 @@ static void system_properties_land_in_their_fields(void **state)
 	assert_string_equal(m.sys[MSG_SYS_CREATION_TIME], "2026-01-01T00:00:00Z");
 	assert_string_equal(m.sys[MSG_SYS_SCHEMA], "s1");
 	assert_int_equal(m.n_props, 0);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void encoded_system_keys_are_recognised(void **state)
@@ -55,7 +44,7 @@ static void encoded_system_keys_are_recognised(void **state)
 	assert_int_equal(parse("%24.on=out2&%24.ct=text%2Fplain", &m), 0);
 	assert_string_equal(m.sys[MSG_SYS_OUTPUT_NAME], "out2");
 	assert_string_equal(m.sys[MSG_SYS_CONTENT_TYPE], "text/plain");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void application_properties_keep_their_order_and_decode(void **state)
@@ -70,7 +59,7 @@ static void application_properties_keep_their_order_and_decode(void **state)
 	assert_string_equal(m.props[2].key, "a&b");
 	assert_string_equal(m.props[2].value, "c=d");
 	assert_string_equal(m.props[3].key, "\xc3\xa9t\xc3\xa9");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void plus_stays_a_plus(void **state)
@@ -78,7 +67,7 @@ static void plus_stays_a_plus(void **state)
 	struct hub_message m;
 	assert_int_equal(parse("k=a+b", &m), 0);
 	assert_string_equal(m.props[0].value, "a+b");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void key_without_value_has_an_empty_value(void **state)
@@ -89,7 +78,7 @@ static void key_without_value_has_an_empty_value(void **state)
 	assert_string_equal(m.props[0].key, "flag");
 	assert_string_equal(m.props[0].value, "");
 	assert_string_equal(m.props[1].value, "");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void repeated_key_keeps_the_last_value(void **state)
@@ -99,7 +88,7 @@ static void repeated_key_keeps_the_last_value(void **state)
 	assert_int_equal(m.n_props, 2);
 	assert_string_equal(m.props[0].value, "3");
 	assert_string_equal(m.sys[MSG_SYS_MESSAGE_ID], "b");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void empty_bag_and_empty_pairs_are_fine(void **state)
@@ -109,7 +98,7 @@ static void empty_bag_and_empty_pairs_are_fine(void **state)
 	assert_int_equal(m.n_props, 0);
 	assert_int_equal(parse("&&k=v&", &m), 0);
 	assert_int_equal(m.n_props, 1);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void bag_ends_at_a_slash(void **state)
@@ -118,7 +107,7 @@ static void bag_ends_at_a_slash(void **state)
 	assert_int_equal(parse("k=v/ignored=1", &m), 0);
 	assert_int_equal(m.n_props, 1);
 	assert_string_equal(m.props[0].value, "v");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void sender_identity_cannot_be_set_by_the_sender(void **state)
@@ -128,7 +117,7 @@ static void sender_identity_cannot_be_set_by_the_sender(void **state)
 	assert_null(m.sys[MSG_SYS_CONNECTION_DEVICE_ID]);
 	assert_null(m.sys[MSG_SYS_CONNECTION_MODULE_ID]);
 	assert_int_equal(m.n_props, 1);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void malformed_bags_are_refused(void **state)
@@ -145,7 +134,7 @@ static void malformed_bags_are_refused(void **state)
 		struct hub_message m;
 		if (parse(bad[i], &m) != -1)
 			fail_msg("bag \"%s\" was accepted", bad[i]);
-		clear(&m);
+		hub_message_clear(&m);
 	}
 }
 
@@ -160,12 +149,12 @@ static void too_many_properties_are_refused(void **state)
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(propbag_parse(bag, off, &m, &err), -1);
 	assert_non_null(strstr(err.msg, "more than"));
-	clear(&m);
+	hub_message_clear(&m);
 	/* Exactly the limit is fine. */
 	char *last = strrchr(bag, '&');
 	assert_int_equal(propbag_parse(bag, (size_t)(last - bag), &m, &err), 0);
 	assert_int_equal(m.n_props, MSG_MAX_PROPS);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void overlong_keys_and_values_are_refused(void **state)
@@ -177,13 +166,13 @@ static void overlong_keys_and_values_are_refused(void **state)
 	memset(bag, 'k', PROPBAG_KEY_MAX + 1);
 	strcpy(bag + PROPBAG_KEY_MAX + 1, "=v");
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), -1);
-	clear(&m);
+	hub_message_clear(&m);
 	strcpy(bag, "k=");
 	memset(bag + 2, 'v', PROPBAG_VALUE_MAX + 1);
 	bag[2 + PROPBAG_VALUE_MAX + 1] = '\0';
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), -1);
 	assert_non_null(strstr(err.msg, "longer"));
-	clear(&m);
+	hub_message_clear(&m);
 	/* Escapes count as the byte they stand for. */
 	strcpy(bag, "k=");
 	for (int i = 0; i < PROPBAG_VALUE_MAX; i++)
@@ -191,7 +180,7 @@ static void overlong_keys_and_values_are_refused(void **state)
 	bag[2 + PROPBAG_VALUE_MAX * 3] = '\0';
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), 0);
 	assert_int_equal(strlen(m.props[0].value), PROPBAG_VALUE_MAX);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void write_encodes_keys_and_values_as_iot_hub(void **state)
@@ -204,7 +193,7 @@ static void write_encodes_keys_and_values_as_iot_hub(void **state)
 	assert_int_equal(propbag_write(&m, 1u << MSG_SYS_OUTPUT_NAME, &sb), 0);
 	assert_string_equal(sb.buf, "%24.mid=1&%24.cdid=dev&%24.cmid=mod&k%20x=a%2Fb");
 	strbuf_release(&sb);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void write_then_parse_gives_the_same_properties(void **state)
@@ -226,8 +215,8 @@ static void write_then_parse_gives_the_same_properties(void **state)
 	assert_null(strchr(sb.buf, '#'));
 	assert_null(strchr(sb.buf, '+'));
 	strbuf_release(&sb);
-	clear(&m);
-	clear(&back);
+	hub_message_clear(&m);
+	hub_message_clear(&back);
 }
 
 int main(void)
