@@ -46,7 +46,7 @@ static bool query_has_api_version(const char *q, size_t len)
 
 int auth_parse_username(const char *u, size_t len, char *device, char *module, size_t cap)
 {
-	if (len == 0 || len > USERNAME_MAX || memchr(u, '\0', len))
+	if (!u || len == 0 || len > USERNAME_MAX || memchr(u, '\0', len))
 		return -1;
 	/* "<host>/<device>/<module>/?<query>", or "<host>/<device>/<module>/<query>" */
 	size_t path_len;
