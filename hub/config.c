@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 
 bool hub_name_valid(const char *name)
 {
@@ -98,13 +99,19 @@ static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *er
 		yajl_val v = modules->u.object.values[i];
 		char path[256];
 		snprintf(path, sizeof(path), "config.modules.%.200s", name);
-		if (!hub_name_valid(name))
-			return berr_set(err, 0, "%s: not a valid module name", path);
+		/* One unusable name must not keep every other module off the hub. */
+		if (!hub_name_valid(name)) {
+			log_warn("%s: not a valid module name (it cannot connect)", path);
+			continue;
+		}
 		if (!YAJL_IS_OBJECT(v))
 			return berr_set(err, 0, "%s: expected an object", path);
 		struct hub_module *m = &c->modules[c->n_modules++];
 		m->name = name;
-		if (json_get_str(v, "generation_id", path, true, &m->generation_id, err) < 0 ||
+		if (json_get_str(v, "generation_id", path, true, &m->generation_id, err) < 0)
+			return -1;
+		yajl_val desired = json_get(v, "desired");
+		if (desired && !YAJL_IS_NULL(desired) &&
 		    json_get_obj(v, "desired", path, false, &m->desired, err) < 0)
 			return -1;
 		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
