@@ -2,6 +2,7 @@
  * signals and the store's completions, plus a timer pass for keepalive,
  * CONNECT and method-call deadlines and message expiry. */
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -183,6 +184,9 @@ static void tick(struct broker *b)
 	methods_expire(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		store_expire(b->store, b->now_ms);
+		/* After a burst, give freed heap pages back: the hub runs for
+		 * months on small devices. */
+		malloc_trim(64 * 1024);
 		b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
 	}
 }
