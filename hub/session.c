@@ -223,6 +223,20 @@ static bool pump_queue(struct session *s, struct client *c)
 	return true;
 }
 
+/* Inputs the module subscribed to: an input's messages wait in the store
+ * while no subscription covers its topic (as far as the topic is known
+ * before the message: its property bag is not). */
+static bool input_subscribed(const char *endpoint, void *arg)
+{
+	struct session *s = arg;
+	struct hub_message none = { 0 };
+	struct strbuf topic = STRBUF_INIT;
+	bool ok = routing_input_topic(s->b, endpoint, &none, &topic) == 0 &&
+		  session_granted_qos(s, topic.buf, topic.len) >= 0;
+	strbuf_release(&topic);
+	return ok;
+}
+
 /* Leases and sends the next routed message for this module; false when
  * there is none or no subscription takes it. */
 static bool pump_store(struct session *s, struct client *c)
@@ -231,7 +245,7 @@ static bool pump_store(struct session *s, struct client *c)
 	char prefix[STORE_ENDPOINT_MAX];
 	snprintf(prefix, sizeof(prefix), "/modules/%s/inputs/", s->module);
 	struct store_item item;
-	if (store_lease(b->store, prefix, b->now_ms, &item) != 0)
+	if (store_lease(b->store, prefix, input_subscribed, s, b->now_ms, &item) != 0)
 		return false;
 	struct strbuf topic = STRBUF_INIT;
 	if (routing_input_topic(b, item.endpoint, item.msg, &topic) < 0) {
@@ -243,7 +257,8 @@ static bool pump_store(struct session *s, struct client *c)
 	}
 	int granted = session_granted_qos(s, topic.buf, topic.len);
 	if (granted < 0) {
-		/* Stays stored until the module subscribes to its inputs. */
+		/* A filter on the property bag itself: stays stored until a
+		 * subscription takes it. */
 		store_release(b->store, item.endpoint, item.seq);
 		strbuf_release(&topic);
 		return false;

@@ -83,9 +83,12 @@ struct store_item {
 };
 
 /* Leases the next message among the endpoints whose name starts with prefix
- * (one endpoint, or e.g. all inputs of one module): best priority, then
- * oldest. Returns 0 with *item, or 1 when there is none. */
-int store_lease(struct store *s, const char *prefix, int64_t now_ms, struct store_item *item);
+ * (one endpoint, or e.g. all inputs of one module) and that accept (when
+ * not NULL) takes: best priority, then oldest. Returns 0 with *item, or 1
+ * when there is none. */
+int store_lease(struct store *s, const char *prefix,
+		bool (*accept)(const char *endpoint, void *arg), void *arg, int64_t now_ms,
+		struct store_item *item);
 void store_ack(struct store *s, const char *endpoint, uint64_t seq);
 void store_release(struct store *s, const char *endpoint, uint64_t seq);
 

@@ -310,13 +310,16 @@ static void entry_drop(struct store *s, struct endpoint *ep, struct entry *e)
 	free(e);
 }
 
-int store_lease(struct store *s, const char *prefix, int64_t now_ms, struct store_item *item)
+int store_lease(struct store *s, const char *prefix,
+		bool (*accept)(const char *endpoint, void *arg), void *arg, int64_t now_ms,
+		struct store_item *item)
 {
 	size_t plen = strlen(prefix);
 	struct entry *best = NULL;
 	struct endpoint *best_ep = NULL;
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
-		if (strncmp(ep->name, prefix, plen) || ep->messages == ep->leased)
+		if (strncmp(ep->name, prefix, plen) || ep->messages == ep->leased ||
+		    (accept && !accept(ep->name, arg)))
 			continue;
 		for (int b = 0; b < N_BUCKETS; b++) {
 			struct entry *e = ep->buckets[b].head;

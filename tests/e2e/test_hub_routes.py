@@ -178,3 +178,20 @@ def test_a_route_that_does_not_parse_is_reported_with_its_name(make_hub):
                        stderr=subprocess.PIPE, timeout=10)
     assert p.returncode == 1
     assert b"broken" in p.stderr
+
+
+def test_an_input_nobody_subscribed_to_waits_without_holding_up_the_others(make_hub):
+    hub = make_hub(modules={"a": {}, "b": {}}, routes={
+        "one": "FROM /messages/modules/a/outputs/one INTO BrokeredEndpoint(\"/modules/b/inputs/in1\")",
+        "two": {"route": "FROM /messages/modules/a/outputs/two "
+                         "INTO BrokeredEndpoint(\"/modules/b/inputs/in2\")", "priority": 0}})
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/inputs/in1/#" % hub.device)
+    a = sender(hub)
+    a.send("two", b"for in2")
+    a.send("one", b"for in1")
+    assert b.get().payload == b"for in1"
+    b.nothing(0.3)
+    b.subscribe("devices/%s/modules/b/inputs/in2/#" % hub.device)
+    assert b.get().payload == b"for in2"

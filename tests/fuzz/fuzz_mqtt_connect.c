@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client_free_dead(&hub);
 	/* Nothing consumes the routed messages: empty the store each time. */
 	struct store_item it;
-	while (store_lease(hub.store, "", hub.now_ms, &it) == 0)
+	while (store_lease(hub.store, "", NULL, NULL, hub.now_ms, &it) == 0)
 		store_ack(hub.store, it.endpoint, it.seq);
 	close(sv[1]);
 	return 0;

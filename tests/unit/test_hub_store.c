@@ -39,7 +39,7 @@ static void append(struct store *s, const char *body, const char *endpoint, uint
 static const char *lease_body(struct store *s, const char *prefix, int64_t now,
 			      struct store_item *it)
 {
-	if (store_lease(s, prefix, now, it) != 0)
+	if (store_lease(s, prefix, NULL, NULL, now, it) != 0)
 		return NULL;
 	static char buf[256];
 	memcpy(buf, it->msg->body, it->msg->body_len);
@@ -89,6 +89,25 @@ static void prefix_selects_one_module(void **state)
 	struct store_item it;
 	assert_null(lease_body(s, "/modules/b/inputs/", 1000, &it));
 	assert_string_equal(lease_body(s, STORE_UPSTREAM, 1000, &it), "up");
+	store_close(s);
+}
+
+static bool only_in2(const char *endpoint, void *arg)
+{
+	return strstr(endpoint, "/in2") != NULL;
+}
+
+static void consumer_leases_only_the_endpoints_it_accepts(void **state)
+{
+	struct store *s = open_store(1 << 20);
+	int done = 0;
+	append(s, "in1-first", "/modules/b/inputs/in1", 0, 0, 1000, &done);
+	append(s, "in2-later", "/modules/b/inputs/in2", 5, 0, 1000, &done);
+	store_dispatch(s);
+	struct store_item it;
+	assert_int_equal(store_lease(s, "/modules/b/inputs/", only_in2, NULL, 1000, &it), 0);
+	assert_string_equal(it.endpoint, "/modules/b/inputs/in2");
+	assert_int_equal(store_lease(s, "/modules/b/inputs/", only_in2, NULL, 1000, &it), 1);
 	store_close(s);
 }
 
@@ -181,6 +200,7 @@ int main(void)
 		cmocka_unit_test(append_completes_only_from_dispatch),
 		cmocka_unit_test(leases_go_by_priority_then_age),
 		cmocka_unit_test(prefix_selects_one_module),
+		cmocka_unit_test(consumer_leases_only_the_endpoints_it_accepts),
 		cmocka_unit_test(acknowledged_is_gone_and_released_comes_back),
 		cmocka_unit_test(one_message_to_two_endpoints_is_held_once),
 		cmocka_unit_test(expired_messages_are_never_leased),
