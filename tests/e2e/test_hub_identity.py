@@ -196,3 +196,15 @@ def test_process_of_one_instance_cannot_use_another_modules_token(make_hub, inst
     # The same process with its own module's token is welcome.
     p = run_in_cgroup(paths, mosquitto_pub_as(hub, ma, hub.token(ma)))
     assert p.returncode == 0, p.stderr
+
+
+def test_nothing_after_a_refused_connect_is_read(make_hub):
+    from hubkit import Raw, connect_packet
+    hub = two_modules(make_hub)
+    r = Raw(hub.socket)
+    bad = connect_packet(hub.device + "/a", username(hub.device, "a"), hub.token("b"))
+    good = connect_packet(hub.device + "/a", username(hub.device, "a"), hub.token("a"))
+    r.send(bad + good)
+    assert r.recv_packet() == (0x20, b"\x00\x05")
+    assert r.closed_by_peer()
+    assert hub.log_text().count("connected (") == 0
