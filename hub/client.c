@@ -13,10 +13,10 @@
 #include "common/log.h"
 #include "hub/broker.h"
 
-#define READ_CHUNK 16384
+#define READ_CHUNK	16384
 #define READS_PER_EVENT 8
-#define RBUF_KEEP (64 * 1024) /* a larger input buffer is given back once drained */
-#define WBUF_KEEP (64 * 1024)
+#define RBUF_KEEP	(64 * 1024) /* a larger input buffer is given back once drained */
+#define WBUF_KEEP	(64 * 1024)
 
 static size_t wbuf_max(const struct client *c)
 {
@@ -45,7 +45,7 @@ void client_update_events(struct client *c)
 		want |= EPOLLOUT;
 	if (want == c->events)
 		return;
-	struct epoll_event ev = { .events = want, .data.ptr = &c->io };
+	struct epoll_event ev = {.events = want, .data.ptr = &c->io};
 	if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->io.fd, &ev) == 0)
 		c->events = want;
 }
@@ -300,7 +300,8 @@ static int handle_one(struct client *c, size_t off, size_t *used)
 	if (rc > 0)
 		return 0;
 	if (h.remaining > max) {
-		client_close(c, LOG_LVL_WARN, true, "%s packet of %u bytes is over the limit of %zu",
+		client_close(c, LOG_LVL_WARN, true,
+			     "%s packet of %u bytes is over the limit of %zu",
 			     mqtt_type_name(h.type), h.remaining, max);
 		return -1;
 	}
@@ -387,7 +388,8 @@ static void client_read(struct client *c)
 				return;
 		}
 		if (n == 0) {
-			client_close(c, LOG_LVL_INFO, true, "connection closed by the client without DISCONNECT");
+			client_close(c, LOG_LVL_INFO, true,
+				     "connection closed by the client without DISCONNECT");
 			return;
 		}
 		if (n < 0) {

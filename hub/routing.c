@@ -96,7 +96,8 @@ static void on_hit(const struct route_hit *hit, void *arg)
 		int n = snprintf(ep, STORE_ENDPOINT_MAX, INPUT_PREFIX "%s" INPUT_MIDDLE "%s",
 				 sink->module, sink->input);
 		if (n < 0 || n >= STORE_ENDPOINT_MAX) {
-			log_warn("route %s: endpoint name too long; not delivered", hit->route_name);
+			log_warn("route %s: endpoint name too long; not delivered",
+				 hit->route_name);
 			return;
 		}
 		h->modules[h->n_modules++] = sink->module;
@@ -108,10 +109,9 @@ static void on_hit(const struct route_hit *hit, void *arg)
 }
 
 int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
-		   const uint8_t *body, size_t body_len, struct pending_ack *ack,
-		   struct berr *err)
+		   const uint8_t *body, size_t body_len, struct pending_ack *ack, struct berr *err)
 {
-	struct hub_message m = { 0 };
+	struct hub_message m = {0};
 	if (propbag_parse(bag, bag_len, &m, err) < 0) {
 		hub_message_clear(&m);
 		return berr_wrap(err, "property bag");
@@ -129,7 +129,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.enqueued_ms = b->now_ms;
 
 	size_t cap = b->cfg->n_routes;
-	struct hits h = { .cap = cap };
+	struct hits h = {.cap = cap};
 	h.targets = calloc(cap ? cap : 1, sizeof(*h.targets));
 	h.endpoints = calloc(cap ? cap : 1, sizeof(*h.endpoints));
 	h.modules = calloc(cap ? cap : 1, sizeof(*h.modules));

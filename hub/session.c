@@ -119,7 +119,8 @@ int session_granted_qos(const struct session *s, const char *topic, size_t len)
 {
 	int best = -1;
 	for (const struct subscription *sub = s->subs; sub; sub = sub->next)
-		if (sub->qos > best && mqtt_topic_matches(sub->filter, strlen(sub->filter), topic, len))
+		if (sub->qos > best &&
+		    mqtt_topic_matches(sub->filter, strlen(sub->filter), topic, len))
 			best = sub->qos;
 	return best;
 }
@@ -229,7 +230,7 @@ static bool pump_queue(struct session *s, struct client *c)
 static bool input_subscribed(const char *endpoint, void *arg)
 {
 	struct session *s = arg;
-	struct hub_message none = { 0 };
+	struct hub_message none = {0};
 	struct strbuf topic = STRBUF_INIT;
 	bool ok = routing_input_topic(s->b, endpoint, &none, &topic) == 0 &&
 		  session_granted_qos(s, topic.buf, topic.len) >= 0;
@@ -298,10 +299,11 @@ void session_pump(struct session *s)
 void session_resend(struct session *s)
 {
 	struct client *c = s->client;
-	for (struct inflight *f = s->inflight; f && c && c->state == CLIENT_CONNECTED; f = f->next) {
+	for (struct inflight *f = s->inflight; f && c && c->state == CLIENT_CONNECTED;
+	     f = f->next) {
 		if (f->own) {
-			send_publish(c, f->own->topic, f->own->payload, f->own->len, 1, f->packet_id,
-				     true);
+			send_publish(c, f->own->topic, f->own->payload, f->own->len, 1,
+				     f->packet_id, true);
 			continue;
 		}
 		struct strbuf topic = STRBUF_INIT;

@@ -332,7 +332,8 @@ int store_lease(struct store *s, const char *prefix,
 			if (!e)
 				continue;
 			if (!best || bucket_of(e->priority) < bucket_of(best->priority) ||
-			    (bucket_of(e->priority) == bucket_of(best->priority) && e->seq < best->seq)) {
+			    (bucket_of(e->priority) == bucket_of(best->priority) &&
+			     e->seq < best->seq)) {
 				best = e;
 				best_ep = ep;
 			}
@@ -404,7 +405,7 @@ size_t store_expire(struct store *s, int64_t now_ms)
 void store_foreach(struct store *s, void (*fn)(const struct store_stats *st, void *arg), void *arg)
 {
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
-		struct store_stats st = { ep->name, ep->messages, ep->leased };
+		struct store_stats st = {ep->name, ep->messages, ep->leased};
 		fn(&st, arg);
 	}
 }

@@ -56,14 +56,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	const char user[] = "hub.example.net/dev/a/?api-version=2018-06-30";
 	struct mqtt_connect c = {
-		.clean_session = true,
-		.keepalive = 60,
-		.client_id = { "dev/a", 5 },
-		.has_username = true,
-		.username = { user, sizeof(user) - 1 },
-		.has_password = true,
-		.password = (const uint8_t *)token,
-		.password_len = (uint16_t)strlen(token),
+	    .clean_session = true,
+	    .keepalive = 60,
+	    .client_id = {"dev/a", 5},
+	    .has_username = true,
+	    .username = {user, sizeof(user) - 1},
+	    .has_password = true,
+	    .password = (const uint8_t *)token,
+	    .password_len = (uint16_t)strlen(token),
 	};
 	if (mqtt_encode_connect(&good_connect, &c) < 0)
 		abort();

@@ -5,7 +5,6 @@
 
 #include "hub/propbag.h"
 
-
 static int same(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && !strcmp(a, b));
@@ -13,7 +12,7 @@ static int same(const char *a, const char *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct hub_message m = { 0 }, back = { 0 };
+	struct hub_message m = {0}, back = {0};
 	struct berr err;
 	if (propbag_parse((const char *)data, size, &m, &err) == 0) {
 		if (m.n_props > MSG_MAX_PROPS)

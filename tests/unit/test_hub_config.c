@@ -6,8 +6,9 @@
 
 #include "hub/config.h"
 
-#define BASE "\"device_id\":\"Hannover01\",\"iothub_hostname\":\"h.example.net\"," \
-	     "\"device_key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"state_dir\":\"/s\""
+#define BASE                                                                                       \
+	"\"device_id\":\"Hannover01\",\"iothub_hostname\":\"h.example.net\","                      \
+	"\"device_key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"state_dir\":\"/s\""
 
 static int parse(const char *json, struct hub_config **c, struct berr *err)
 {
@@ -33,11 +34,12 @@ static void routes_come_as_strings_or_objects(void **state)
 {
 	struct hub_config *c;
 	struct berr err;
-	assert_int_equal(parse("{" BASE ",\"routes\":{\"a\":\"FROM /* INTO $upstream\","
-			       "\"b\":{\"route\":\"FROM /messages/* INTO $upstream\",\"priority\":3,"
-			       "\"timeToLiveSecs\":60}}}",
-			       &c, &err),
-			 0);
+	assert_int_equal(
+	    parse("{" BASE ",\"routes\":{\"a\":\"FROM /* INTO $upstream\","
+		  "\"b\":{\"route\":\"FROM /messages/* INTO $upstream\",\"priority\":3,"
+		  "\"timeToLiveSecs\":60}}}",
+		  &c, &err),
+	    0);
 	assert_int_equal(c->n_routes, 2);
 	assert_string_equal(c->routes[0].name, "a");
 	assert_int_equal(c->routes[0].priority, ROUTE_DEFAULT_PRIORITY);
@@ -70,10 +72,11 @@ static void unusable_module_names_are_left_out(void **state)
 {
 	struct hub_config *c;
 	struct berr err;
-	assert_int_equal(parse("{" BASE ",\"modules\":{\"a/b\":{\"generation_id\":\"g\"},"
-			       "\"ok\":{\"generation_id\":\"g\"},\"x#\":{\"generation_id\":\"g\"}}}",
-			       &c, &err),
-			 0);
+	assert_int_equal(
+	    parse("{" BASE ",\"modules\":{\"a/b\":{\"generation_id\":\"g\"},"
+		  "\"ok\":{\"generation_id\":\"g\"},\"x#\":{\"generation_id\":\"g\"}}}",
+		  &c, &err),
+	    0);
 	assert_int_equal(c->n_modules, 1);
 	assert_string_equal(c->modules[0].name, "ok");
 	hub_config_free(c);
@@ -84,17 +87,17 @@ static void bad_configs_are_refused_with_the_field(void **state)
 	static const struct {
 		const char *json, *msg;
 	} bad[] = {
-		{ "[]", "expected a JSON object" },
-		{ "{\"device_id\":\"d\"}", "iothub_hostname: required" },
-		{ "{" BASE ",\"max_packet\":10}", "max_packet" },
-		{ "{" BASE ",\"routes\":{\"r\":{\"route\":\"FROM /* INTO $upstream\",\"priority\":10}}}",
-		  "priority" },
-		{ "{" BASE ",\"routes\":{\"r\":7}}", "config.routes.r" },
-		{ "{" BASE ",\"tls_cert\":\"c.pem\"}", "go together" },
-		{ "{" BASE ",\"modules\":{\"m\":{}}}", "generation_id" },
-		{ "{\"device_id\":\"a/b\",\"iothub_hostname\":\"h\",\"device_key\":\"AAAA\","
-		  "\"state_dir\":\"/s\"}",
-		  "device_id" },
+	    {"[]", "expected a JSON object"},
+	    {"{\"device_id\":\"d\"}", "iothub_hostname: required"},
+	    {"{" BASE ",\"max_packet\":10}", "max_packet"},
+	    {"{" BASE ",\"routes\":{\"r\":{\"route\":\"FROM /* INTO $upstream\",\"priority\":10}}}",
+	     "priority"},
+	    {"{" BASE ",\"routes\":{\"r\":7}}", "config.routes.r"},
+	    {"{" BASE ",\"tls_cert\":\"c.pem\"}", "go together"},
+	    {"{" BASE ",\"modules\":{\"m\":{}}}", "generation_id"},
+	    {"{\"device_id\":\"a/b\",\"iothub_hostname\":\"h\",\"device_key\":\"AAAA\","
+	     "\"state_dir\":\"/s\"}",
+	     "device_id"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct hub_config *c;
@@ -110,11 +113,11 @@ static void bad_configs_are_refused_with_the_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(minimal_config_gets_the_defaults),
-		cmocka_unit_test(routes_come_as_strings_or_objects),
-		cmocka_unit_test(module_keys_are_derived_per_generation),
-		cmocka_unit_test(unusable_module_names_are_left_out),
-		cmocka_unit_test(bad_configs_are_refused_with_the_field),
+	    cmocka_unit_test(minimal_config_gets_the_defaults),
+	    cmocka_unit_test(routes_come_as_strings_or_objects),
+	    cmocka_unit_test(module_keys_are_derived_per_generation),
+	    cmocka_unit_test(unusable_module_names_are_left_out),
+	    cmocka_unit_test(bad_configs_are_refused_with_the_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

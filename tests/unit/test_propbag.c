@@ -8,7 +8,6 @@
 
 #include "hub/propbag.h"
 
-
 static int parse(const char *bag, struct hub_message *m)
 {
 	struct berr err;
@@ -18,12 +17,11 @@ static int parse(const char *bag, struct hub_message *m)
 
 static void system_properties_land_in_their_fields(void **state)
 {
+	static const char bag[] =
+	    "$.on=out1&$.mid=42&$.cid=c7&$.ct=application%2Fjson&$.ce=utf-8&$.uid=u"
+	    "&$.to=%2Fdevices%2Fd&$.exp=2030&$.ctime=2026-01-01T00%3A00%3A00Z&$.schema=s1";
 	struct hub_message m;
-	assert_int_equal(parse("$.on=out1&$.mid=42&$.cid=c7&$.ct=application%2Fjson&$.ce=utf-8"
-			       "&$.uid=u&$.to=%2Fdevices%2Fd&$.exp=2030&$.ctime=2026-01-01T00%3A00%3A00Z"
-			       "&$.schema=s1",
-			       &m),
-			 0);
+	assert_int_equal(parse(bag, &m), 0);
 	assert_string_equal(m.sys[MSG_SYS_OUTPUT_NAME], "out1");
 	assert_string_equal(m.sys[MSG_SYS_MESSAGE_ID], "42");
 	assert_string_equal(m.sys[MSG_SYS_CORRELATION_ID], "c7");
@@ -123,12 +121,12 @@ static void sender_identity_cannot_be_set_by_the_sender(void **state)
 static void malformed_bags_are_refused(void **state)
 {
 	static const char *bad[] = {
-		"=v",	     /* empty key */
-		"k=a=b",     /* '=' inside a value */
-		"k=%zz",     /* bad escape */
-		"k=%4",	     /* truncated escape */
-		"k=a%00b",   /* encoded NUL */
-		"%00=v",
+	    "=v",      /* empty key */
+	    "k=a=b",   /* '=' inside a value */
+	    "k=%zz",   /* bad escape */
+	    "k=%4",    /* truncated escape */
+	    "k=a%00b", /* encoded NUL */
+	    "%00=v",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct hub_message m;
@@ -199,8 +197,8 @@ static void write_encodes_keys_and_values_as_iot_hub(void **state)
 static void write_then_parse_gives_the_same_properties(void **state)
 {
 	struct hub_message m;
-	assert_int_equal(parse("$.ct=application%2Fjson&$.ce=utf-8&%E2%82%AC=%26%3D%2F%3F%23%2B~", &m),
-			 0);
+	assert_int_equal(
+	    parse("$.ct=application%2Fjson&$.ce=utf-8&%E2%82%AC=%26%3D%2F%3F%23%2B~", &m), 0);
 	struct strbuf sb = STRBUF_INIT;
 	assert_int_equal(propbag_write(&m, 0, &sb), 0);
 	struct hub_message back;
@@ -222,20 +220,20 @@ static void write_then_parse_gives_the_same_properties(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(system_properties_land_in_their_fields),
-		cmocka_unit_test(encoded_system_keys_are_recognised),
-		cmocka_unit_test(application_properties_keep_their_order_and_decode),
-		cmocka_unit_test(plus_stays_a_plus),
-		cmocka_unit_test(key_without_value_has_an_empty_value),
-		cmocka_unit_test(repeated_key_keeps_the_last_value),
-		cmocka_unit_test(empty_bag_and_empty_pairs_are_fine),
-		cmocka_unit_test(bag_ends_at_a_slash),
-		cmocka_unit_test(sender_identity_cannot_be_set_by_the_sender),
-		cmocka_unit_test(malformed_bags_are_refused),
-		cmocka_unit_test(too_many_properties_are_refused),
-		cmocka_unit_test(overlong_keys_and_values_are_refused),
-		cmocka_unit_test(write_encodes_keys_and_values_as_iot_hub),
-		cmocka_unit_test(write_then_parse_gives_the_same_properties),
+	    cmocka_unit_test(system_properties_land_in_their_fields),
+	    cmocka_unit_test(encoded_system_keys_are_recognised),
+	    cmocka_unit_test(application_properties_keep_their_order_and_decode),
+	    cmocka_unit_test(plus_stays_a_plus),
+	    cmocka_unit_test(key_without_value_has_an_empty_value),
+	    cmocka_unit_test(repeated_key_keeps_the_last_value),
+	    cmocka_unit_test(empty_bag_and_empty_pairs_are_fine),
+	    cmocka_unit_test(bag_ends_at_a_slash),
+	    cmocka_unit_test(sender_identity_cannot_be_set_by_the_sender),
+	    cmocka_unit_test(malformed_bags_are_refused),
+	    cmocka_unit_test(too_many_properties_are_refused),
+	    cmocka_unit_test(overlong_keys_and_values_are_refused),
+	    cmocka_unit_test(write_encodes_keys_and_values_as_iot_hub),
+	    cmocka_unit_test(write_then_parse_gives_the_same_properties),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
