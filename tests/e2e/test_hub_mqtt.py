@@ -217,7 +217,7 @@ def test_keepalive_closes_a_silent_client_after_one_and_a_half_times(make_hub):
     start = time.monotonic()
     assert r.closed_by_peer(timeout=5)
     took = time.monotonic() - start
-    assert 1.4 <= took <= 3.0, took
+    assert 1.4 <= took <= 4.0, took
     hub.wait_log("keepalive: nothing received for 1.5 x 1 s")
 
 
