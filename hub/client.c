@@ -15,8 +15,9 @@
 
 #define READ_CHUNK	16384
 #define READS_PER_EVENT 8
-#define RBUF_KEEP	(64 * 1024) /* a larger input buffer is given back once drained */
-#define WBUF_KEEP	(64 * 1024)
+#define RBUF_KEEP	(64 * 1024) /* a larger input buffer shrinks once drained */
+#define WBUF_KEEP	4096	    /* an idle client keeps at most this much output buffer */
+#define WBUF_COMPACT	(64 * 1024)
 
 static size_t wbuf_max(const struct client *c)
 {
@@ -235,7 +236,7 @@ int client_send_flush(struct client *c)
 			client_close(c, LOG_LVL_DEBUG, false, "refused at CONNECT");
 			return -1;
 		}
-	} else if (c->woff > WBUF_KEEP) {
+	} else if (c->woff > WBUF_COMPACT) {
 		memmove(c->wbuf.buf, c->wbuf.buf + c->woff, c->wbuf.len - c->woff);
 		c->wbuf.len -= c->woff;
 		c->wbuf.buf[c->wbuf.len] = '\0';
@@ -337,7 +338,12 @@ static void process_input(struct client *c)
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
-	if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_KEEP / 2) {
+	if (c->rlen == 0) {
+		/* Most clients are idle most of the time: hold no buffer then. */
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	} else if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_KEEP / 2) {
 		uint8_t *p = realloc(c->rbuf, RBUF_KEEP);
 		if (p) {
 			c->rbuf = p;
