@@ -23,12 +23,20 @@ static struct broker hub;
 static struct strbuf good_connect = STRBUF_INIT;
 
 static const char device_key[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+static char workdir[] = "/tmp/berth-fuzz-hub-XXXXXX";
+
+static void remove_workdir(void)
+{
+	struct berr err;
+	fs_remove_tree(workdir, &err);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/berth-fuzz-hub-XXXXXX";
-	if (!mkdtemp(dir))
+	if (!mkdtemp(workdir))
 		abort();
+	atexit(remove_workdir);
+	const char *dir = workdir;
 	char path[256], cfg[2048];
 	snprintf(path, sizeof(path), "%s/hub.json", dir);
 	snprintf(cfg, sizeof(cfg),
