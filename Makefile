@@ -17,7 +17,7 @@ PYTEST     ?= /usr/bin/python3 -m pytest
 PKGS_LINKED := libseccomp libcap yajl
 # Loaded with dlopen on first use (common/lazy.h): only their headers and
 # sonames are needed at build time.
-PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto
+PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto zlib libzstd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LINKED) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 
@@ -29,7 +29,9 @@ SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
 	   -DLAZY_SONAME_SSL='"$(call soname,libssl,libssl.so.3)"' \
 	   -DLAZY_SONAME_CURL='"$(call soname,libcurl,libcurl.so.4)"' \
 	   -DLAZY_SONAME_ARCHIVE='"$(call soname,libarchive,libarchive.so.13)"' \
-	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"'
+	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"' \
+	   -DLAZY_SONAME_Z='"$(call soname,libz,libz.so.1)"' \
+	   -DLAZY_SONAME_ZSTD='"$(call soname,libzstd,libzstd.so.1)"'
 
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g
@@ -106,12 +108,18 @@ check: deps
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+# The library goes through an archive, as for the unit tests, so command
+# files (which need main.c) are not linked into the fuzz targets.
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/obj
+	@set -e; objs=; for s in $(LIBSRCS); do \
+		o=$(BUILD)/fuzz/obj/$$(echo $$s | tr / _ | sed 's/\.c$$/.o/'); \
+		clang $(FUZZ_CFLAGS) -c -o $$o $$s; objs="$$objs $$o"; \
+	done; rm -f $(BUILD)/fuzz/libberth.a; ar rcs $(BUILD)/fuzz/libberth.a $$objs
 	@set -e; for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "== $$n"; \
-		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(LIBSRCS) $(LIBS); \
+		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(BUILD)/fuzz/libberth.a $(LIBS); \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
