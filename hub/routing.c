@@ -77,6 +77,7 @@ static void on_stored(void *arg, int status, const struct berr *err)
 }
 
 struct hits {
+	uint32_t default_ttl_secs;
 	struct store_target *targets;
 	char (*endpoints)[STORE_ENDPOINT_MAX];
 	const char **modules;
@@ -104,7 +105,8 @@ static void on_hit(const struct route_hit *hit, void *arg)
 	}
 	h->targets[h->n].endpoint = ep;
 	h->targets[h->n].priority = hit->priority;
-	h->targets[h->n].ttl_secs = hit->ttl_secs;
+	/* The current config's default, so a new deployment's TTL applies at once. */
+	h->targets[h->n].ttl_secs = hit->ttl_secs ? hit->ttl_secs : h->default_ttl_secs;
 	h->n++;
 }
 
@@ -129,7 +131,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.enqueued_ms = b->now_ms;
 
 	size_t cap = b->cfg->n_routes;
-	struct hits h = {.cap = cap};
+	struct hits h = {.default_ttl_secs = b->cfg->default_ttl_secs, .cap = cap};
 	h.targets = calloc(cap ? cap : 1, sizeof(*h.targets));
 	h.endpoints = calloc(cap ? cap : 1, sizeof(*h.endpoints));
 	h.modules = calloc(cap ? cap : 1, sizeof(*h.modules));

@@ -195,3 +195,16 @@ def test_an_input_nobody_subscribed_to_waits_without_holding_up_the_others(make_
     b.nothing(0.3)
     b.subscribe("devices/%s/modules/b/inputs/in2/#" % hub.device)
     assert b.get().payload == b"for in2"
+
+
+def test_a_new_default_time_to_live_applies_after_a_reload(make_hub):
+    hub = make_hub(modules={"a": {}, "b": {}}, routes={
+        "r": "FROM /messages/modules/a/* INTO BrokeredEndpoint(\"/modules/b/inputs/in1\")"})
+    a = sender(hub)
+    hub.extra = {"default_ttl_secs": 1}
+    hub.write_config()
+    hub.reload()
+    a.send("o", b"expires")
+    time.sleep(1.5)
+    b = receiver(hub)
+    b.nothing(0.5)
