@@ -9,14 +9,17 @@ import hmac
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
 import paho.mqtt.client as mqtt
+import pytest
 
 DEVICE_KEY = base64.b64encode(bytes(range(32))).decode()
 HOSTNAME = "myhub.example.net"
@@ -338,12 +341,6 @@ class Raw:
 
 
 # ---- fixtures (import them into a test module to use them) ----
-
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-
-import pytest  # noqa: E402
-
 
 @pytest.fixture
 def make_hub(berth_bin):
