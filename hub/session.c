@@ -87,6 +87,16 @@ void session_discard(struct session *s)
 	if (s->discarded)
 		return;
 	s->discarded = true;
+	/* Its messages go back to the store now, so the module's next session
+	 * can have them in this same turn of the loop. */
+	for (struct inflight *f = s->inflight; f; f = f->next) {
+		if (f->endpoint) {
+			store_release(s->b->store, f->endpoint, f->seq);
+			free(f->endpoint);
+			f->endpoint = NULL;
+			f->msg = NULL;
+		}
+	}
 	struct session **sp = &s->b->sessions;
 	while (*sp && *sp != s)
 		sp = &(*sp)->next;

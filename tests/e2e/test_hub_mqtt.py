@@ -358,3 +358,27 @@ def test_a_client_that_stops_reading_is_cut_off_without_holding_up_others(make_h
     assert b.get().payload == b"meanwhile"
     hub.wait_log("slow consumer")
     assert hub.proc.poll() is None
+
+
+def test_unacknowledged_messages_of_a_dropped_session_go_to_the_next_one(make_hub):
+    hub = two_modules(make_hub)
+    r, _ = raw_connect(hub, "b", clean=False)
+    raw_subscribe(r, "devices/%s/modules/b/#" % hub.device)
+    a = Module(hub, "a")
+    a.connect()
+    a.send("out1", b"never acknowledged")
+    assert r.recv_packet()[0] == 0x32
+    r.close()
+    hub.wait_log("connection closed by the client")
+    # A clean session drops the persistent one; its message is delivered anew,
+    # even to a SUBSCRIBE that arrives together with the CONNECT.
+    r = Raw(hub.socket)
+    r.send(connect_packet("%s/b" % hub.device, username(hub.device, "b"), hub.token("b"),
+                          clean=True) +
+           packet(0x82, struct.pack(">H", 1) + enc_str("devices/%s/modules/b/#" % hub.device) +
+                  b"\x01"))
+    assert r.recv_packet() == (0x20, b"\x00\x00")
+    assert r.recv_packet()[0] == 0x90
+    first, body = r.recv_packet()
+    assert first == 0x32  # not a DUP: a new session gets it as new
+    assert body.endswith(b"never acknowledged")
