@@ -25,7 +25,7 @@ struct layer_stats {
 
 /* Extracts a tar stream into the empty directory dirfd. Nothing is created,
  * changed or chmod-ed outside it, whatever the entries say. `what` names the
- * layer in messages ("image 127.0.0.1:5000/app:1 layer sha256:..."). Files
+ * layer in messages ("layer sha256:..."; the caller adds the image). Files
  * are not fsync-ed one by one: the caller syncs the file system before
  * publishing the layer (syncfs). The directory gets mode 0755 unless the
  * layer has a "./" entry, and the source is read to its end (past the tar's

@@ -49,7 +49,6 @@ struct pull {
 	struct oci_store *s;
 	struct syncer *syncer; /* NULL: none running */
 	struct registry *r;
-	const char *name;
 	struct pull_job *jobs;
 	size_t n_jobs;
 	size_t next; /* next job to take (atomic) */
@@ -152,8 +151,9 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	int ret = -1;
 	if (layer_reader_init(&lr, p, job, err) < 0)
 		goto out;
-	char what[REF_STR_MAX + 96];
-	snprintf(what, sizeof(what), "image %s layer %s", p->name, job->desc->digest);
+	/* oci_pull() puts the image in front: "pull <ref>: layer <digest>: ..." */
+	char what[DIGEST_STR_MAX + 8];
+	snprintf(what, sizeof(what), "layer %s", job->desc->digest);
 	struct layer_source src = {layer_read, &lr};
 	struct layer_stats stats = {0};
 	if (layer_unpack(dfd, &src, what, &stats, err) < 0)
@@ -179,7 +179,7 @@ out:
 	if (ret < 0 && lr.decomp && decomp_data_error(lr.decomp))
 		explain_decode_failure(&lr, err);
 	layer_reader_release(&lr);
-	if (ret < 0 && strncmp(err->msg, "layer ", 6) && strncmp(err->msg, "image ", 6))
+	if (ret < 0 && strncmp(err->msg, "layer ", 6))
 		berr_wrap(err, "layer %s", job->desc->digest);
 	return ret;
 }
@@ -422,7 +422,7 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 	if (oci_manifest_parse(mbody, mlen, &m, err) < 0)
 		return berr_wrap(err, "manifest %s", manifest);
 	struct oci_config c = {0};
-	struct pull p = {.s = s, .r = r, .name = name, .tmp_fd = -1};
+	struct pull p = {.s = s, .r = r, .tmp_fd = -1};
 	pthread_mutex_init(&p.lock, NULL);
 	char tmp_name[64] = "";
 	int ret = -1;
@@ -542,8 +542,6 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 		store_unlock(lock);
 	}
 	registry_close(r);
-	if (ret < 0 && !strncmp(err->msg, "image ", 6))
-		return berr_wrap(err, "pull"); /* the unpacker named the image already */
 	if (ret < 0)
 		return berr_wrap(err, "pull %s", name);
 	return 0;

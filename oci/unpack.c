@@ -126,16 +126,23 @@ static la_ssize_t source_read(struct archive *a, void *data, const void **buf)
 	return n;
 }
 
-/* The error of a failed libarchive call: the source's own error when the
+/* The cause of a failed libarchive call: the source's own error when the
  * stream could not be read, libarchive's otherwise. */
-static int archive_fail(struct unpack *u, struct archive *a, const char *when)
+static void archive_cause(struct unpack *u, struct archive *a)
 {
 	if (u->src_failed) {
 		*u->err = u->src_err;
-		return berr_wrap(u->err, "%s", u->what);
+		return;
 	}
 	const char *msg = archive_error_string(a);
 	berr_set(u->err, 0, "%s", msg ? msg : "unreadable tar stream");
+}
+
+static int archive_fail(struct unpack *u, struct archive *a, const char *when)
+{
+	archive_cause(u, a);
+	if (u->src_failed)
+		return berr_wrap(u->err, "%s", u->what);
 	return berr_wrap(u->err, "%s: %s", u->what, when);
 }
 
@@ -547,7 +554,7 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			archive_fail(u, a, "read");
+			archive_cause(u, a);
 			return entry_wrap(u);
 		}
 		if (off < 0)
