@@ -135,7 +135,7 @@ static int mark_leases(struct marks *m, struct berr *err)
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || store_name_is_temporary(de->d_name))
 			continue;
 		cleanup_free char *buf = NULL;
 		size_t len;

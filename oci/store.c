@@ -38,7 +38,7 @@ int store_reopen_dir(int dirfd)
 }
 
 /* write_atomic()'s work in progress: "<name>.tmp<pid>-<tid>". */
-static bool is_temporary(const char *name)
+bool store_name_is_temporary(const char *name)
 {
 	const char *t = strrchr(name, '.');
 	if (!t || strncmp(t, ".tmp", 4) || !t[4])
@@ -70,7 +70,7 @@ static void clear_tmp(struct oci_store *s)
 		close(fd);
 	}
 	/* Files a killed writer left half-written (nobody writes now). */
-	int dirs[] = {s->blobs_fd, s->refs_fd};
+	int dirs[] = {s->blobs_fd, s->refs_fd, s->leases_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		int dfd = store_reopen_dir(dirs[i]);
 		DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -81,7 +81,7 @@ static void clear_tmp(struct oci_store *s)
 		}
 		struct dirent *de;
 		while ((de = readdir(dd)))
-			if (is_temporary(de->d_name))
+			if (store_name_is_temporary(de->d_name))
 				unlinkat(dirs[i], de->d_name, 0);
 		closedir(dd);
 	}
@@ -393,7 +393,7 @@ int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, v
 	int ret = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || is_temporary(de->d_name))
+		if (de->d_name[0] == '.' || store_name_is_temporary(de->d_name))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;
@@ -456,9 +456,16 @@ int store_tmp_create(struct oci_store *s, char name[64], int *fd, struct berr *e
 
 /* ---- leases --------------------------------------------------------------- */
 
+/* A name gc would take for a half-written lease would protect nothing. */
+static bool lease_name_ok(const char *name)
+{
+	return fs_name_is_plain(name) && strlen(name) <= LEASE_NAME_MAX && name[0] != '.' &&
+	       !store_name_is_temporary(name);
+}
+
 int oci_lease_add(struct oci_store *s, const char *name, const char *digest, struct berr *err)
 {
-	if (!fs_name_is_plain(name) || strlen(name) > LEASE_NAME_MAX || name[0] == '.')
+	if (!lease_name_ok(name))
 		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
 	if (!digest_is_valid(digest))
 		return berr_set(err, 0, "lease %s: malformed digest", name);
@@ -474,7 +481,7 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 
 int oci_lease_remove(struct oci_store *s, const char *name, struct berr *err)
 {
-	if (!fs_name_is_plain(name) || strlen(name) > LEASE_NAME_MAX || name[0] == '.')
+	if (!lease_name_ok(name))
 		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
 	if (unlinkat(s->leases_fd, name, 0) < 0 && errno != ENOENT)
 		return berr_set(err, errno, "remove lease %s", name);

@@ -37,6 +37,10 @@ struct store_ref {
 int store_lock(struct oci_store *s, int how, struct berr *err);
 void store_unlock(int lock);
 
+/* True for the temporary name of a file being written ("<name>.tmp<pid>-<tid>"):
+ * half-written when its writer was killed, so never read as content. */
+bool store_name_is_temporary(const char *name);
+
 /* A new open file description of a directory, for readdir: a dup would
  * share the read position with the store's own fd. */
 int store_reopen_dir(int dirfd);

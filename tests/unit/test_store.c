@@ -388,14 +388,14 @@ static void open_clears_leftovers_of_killed_pulls(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
-static void open_removes_half_written_blobs_and_tags(void **state)
+static void open_removes_half_written_blobs_tags_and_leases(void **state)
 {
 	struct fixture *f = *state;
 	const char *left[] = {
 	    "blobs/sha256/"
 	    "1111111111111111111111111111111111111111111111111111111111111111.tmp42-43",
-	    "refs/127.0.0.1%3A5000%2Fx%3A1.tmp7-7"};
-	for (size_t i = 0; i < 2; i++) {
+	    "refs/127.0.0.1%3A5000%2Fx%3A1.tmp7-7", "leases/web.tmp9-9"};
+	for (size_t i = 0; i < 3; i++) {
 		char p[512];
 		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
 		int fd = open(p, O_WRONLY | O_CREAT, 0600);
@@ -406,7 +406,7 @@ static void open_removes_half_written_blobs_and_tags(void **state)
 	struct berr err;
 	assert_int_equal(oci_store_open(f->root, &s2, &err), 0);
 	oci_store_close(s2);
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		char p[512];
 		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
 		assert_int_equal(access(p, F_OK), -1);
@@ -465,6 +465,8 @@ static void lease_names_must_be_plain(void **state)
 	assert_int_equal(oci_lease_add(f->s, "../x", D1, &err), -1);
 	assert_int_equal(oci_lease_add(f->s, ".hidden", D1, &err), -1);
 	assert_int_equal(oci_lease_add(f->s, "ok", "sha256:short", &err), -1);
+	/* gc takes such a name for a lease being written, and skips it */
+	assert_int_equal(oci_lease_add(f->s, "web.tmp1-2", D1, &err), -1);
 	assert_int_equal(oci_lease_add(f->s, "ok", D1, &err), 0);
 	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0);
 	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0); /* already gone is fine */
@@ -504,6 +506,25 @@ static void gc_keeps_tagged_and_leased_images_only(void **state)
 	count = 0;
 	assert_int_equal(oci_gc(f->s, counted, NULL, &freed, &err), 0);
 	assert_int_equal(count, 3);
+}
+
+/* A killed writer leaves "<name>.tmp<pid>-<tid>" with a partial digest while
+ * another process has the store open: gc skips it rather than failing. */
+static void gc_skips_a_half_written_lease(void **state)
+{
+	struct fixture *f = *state;
+	char a[DIGEST_STR_MAX];
+	add_image(f, "a", "fa", a);
+	struct berr err;
+	assert_int_equal(oci_untag(f->s, "127.0.0.1:5000/a:1", NULL, NULL, &err), 0);
+	int fd = openat(f->s->leases_fd, "web.tmp123-124", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "sha256:12", 9), 9);
+	close(fd);
+	uint64_t freed;
+	count = 0;
+	assert_int_equal(oci_gc(f->s, counted, NULL, &freed, &err), 0);
+	assert_int_equal(count, 3); /* the untagged image went all the same */
 }
 
 static void untag_of_a_missing_ref_fails(void **state)
@@ -549,7 +570,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
 					    store_teardown),
-	    cmocka_unit_test_setup_teardown(open_removes_half_written_blobs_and_tags, store_setup,
+	    cmocka_unit_test_setup_teardown(open_removes_half_written_blobs_tags_and_leases, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
 					    store_teardown),
@@ -557,6 +578,8 @@ int main(void)
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(gc_skips_a_half_written_lease, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
 					    store_teardown),
