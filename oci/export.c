@@ -2,11 +2,32 @@
  * `umoci unpack` writes it into a bundle's rootfs (hardlinks kept). */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "common/command.h"
 #include "oci/layer.h"
-#include "oci/oci.h"
+#include "oci/store.h"
+
+int oci_export(struct oci_store *s, const char *ref, const char *dir, struct berr *err)
+{
+	/* gc takes the lock exclusively: it cannot remove what is being read. */
+	int lock = store_lock(s, LOCK_SH, err);
+	if (lock < 0)
+		return -1;
+	struct oci_image *img;
+	int ret = oci_image_open(s, ref, &img, err);
+	if (ret == 0) {
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			ret = berr_set(err, errno, "create %s", dir);
+		else
+			ret = layer_flatten((const char *const *)img->layer_dirs, img->n_layers,
+					    dir, err);
+		oci_image_free(img);
+	}
+	store_unlock(lock);
+	return ret;
+}
 
 static int cmd_export(struct berth_ctx *ctx, int argc, char **argv)
 {
@@ -19,16 +40,7 @@ static int cmd_export(struct berth_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "berth: export %s: %s\n", ref, err.msg);
 		return 1;
 	}
-	struct oci_image *img;
-	int ret = oci_image_open(s, ref, &img, &err);
-	if (ret == 0) {
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			ret = berr_set(&err, errno, "create %s", dir);
-		else
-			ret = layer_flatten((const char *const *)img->layer_dirs, img->n_layers,
-					    dir, &err);
-		oci_image_free(img);
-	}
+	int ret = oci_export(s, ref, dir, &err);
 	oci_store_close(s);
 	if (ret < 0) {
 		fprintf(stderr, "berth: export %s: %s\n", ref, err.msg);

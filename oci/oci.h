@@ -74,6 +74,12 @@ int oci_image_open(struct oci_store *store, const char *ref, struct oci_image **
 		   struct berr *err);
 void oci_image_free(struct oci_image *img);
 
+/* Writes ref's flattened root filesystem into dir (created if missing, else
+ * it must be empty), as `umoci unpack` writes a bundle's rootfs. Holds the
+ * store shared from the lookup to the last file, as a pull does, so a gc
+ * waits for it instead of removing layers it is reading. */
+int oci_export(struct oci_store *store, const char *ref, const char *dir, struct berr *err);
+
 /* An instance that uses an image holds a lease on its manifest digest, so
  * `berth rmi` + `berth gc` never remove layers under a live instance. */
 int oci_lease_add(struct oci_store *store, const char *name, const char *digest,
