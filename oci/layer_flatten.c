@@ -240,42 +240,77 @@ static int link_to_first(struct flatten *f, const char *first, int ddir, const c
 
 /* --- entries --- */
 
-static int copy_data(int in, int out)
+/* Copies [off, end) of in to the same place in out. */
+static int copy_range(int in, int out, off_t off, off_t end)
 {
-	if (ioctl(out, FICLONE, in) == 0)
-		return 0;
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n > 0)
-			continue;
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-			return -1;
-		break;
-	}
-	/* copy_file_range refused: plain copy from where it stopped. */
-	off_t pos = lseek(out, 0, SEEK_END);
-	if (pos < 0 || lseek(in, pos, SEEK_SET) < 0)
-		return -1;
+	bool kernel = true;
 	char buf[65536];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
+	while (off < end) {
+		size_t want = end - off > (1 << 30) ? (1 << 30) : (size_t)(end - off);
+		if (kernel) {
+			loff_t a = off, b = off;
+			ssize_t n = copy_file_range(in, &a, out, &b, want, 0);
+			if (n > 0) {
+				off += n;
+				continue;
+			}
+			if (n == 0) {
+				errno = EIO; /* the file shrank meanwhile */
+				return -1;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+			    errno != EOPNOTSUPP)
+				return -1;
+			kernel = false; /* refused: plain copy from here */
+		}
+		ssize_t n = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), off);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = EIO;
 		if (n <= 0)
-			return (int)n;
+			return -1;
 		for (ssize_t w = 0; w < n;) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			ssize_t k = pwrite(out, buf + w, (size_t)(n - w), off + w);
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k < 0)
 				return -1;
 			w += k;
 		}
+		off += n;
 	}
+	return 0;
+}
+
+/* A clone where the file system shares extents; else the data ranges only,
+ * so a sparse file (a layer may declare any size with no data) keeps its
+ * holes instead of being written out as zeros. */
+static int copy_data(int in, int out, off_t size)
+{
+	if (ioctl(out, FICLONE, in) == 0)
+		return 0;
+	off_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(in, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* a hole up to the end */
+		off_t hole = data < 0 ? -1 : lseek(in, data, SEEK_HOLE);
+		if (data < 0 || hole < 0) {
+			if (errno != EINVAL && errno != EOPNOTSUPP)
+				return -1;
+			data = pos; /* no SEEK_DATA here: copy everything */
+			hole = size;
+		}
+		if (hole > size)
+			hole = size;
+		if (copy_range(in, out, data, hole) < 0)
+			return -1;
+		pos = hole;
+	}
+	return ftruncate(out, size);
 }
 
 static int make_file(struct flatten *f, const struct stat *st, int ldir, int ddir, const char *name)
@@ -292,7 +327,7 @@ static int make_file(struct flatten *f, const struct stat *st, int ldir, int ddi
 	    openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return fail(f, errno, "create");
-	if (copy_data(in, out) < 0)
+	if (copy_data(in, out, st->st_size) < 0)
 		return fail(f, errno, "copy");
 	if (copy_meta(f, st, in, -1, out, -1, name) < 0 || set_times(f, st, out, -1, name) < 0)
 		return -1;

@@ -333,6 +333,32 @@ static void three_layers_apply_in_order(void **state)
 	assert_content("x/y", "3");
 }
 
+/* A layer may declare a file of any size with next to no data (a sparse
+ * tar entry): the export keeps the holes instead of writing zeros. */
+static void sparse_files_keep_their_holes(void **state)
+{
+	struct tarb a = {0};
+	ADD(&a, .name = "small", .data = "s");
+	layer(&a);
+	int fd = openat(dst_fd, "../l0/sparse", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "data", 4, 32 << 20), 4);
+	assert_int_equal(ftruncate(fd, 256 << 20), 0);
+	close(fd);
+	flatten();
+	struct stat st = lst("sparse");
+	assert_int_equal(st.st_size, 256 << 20);
+	assert_true(st.st_blocks * 512 < (1 << 20));
+	fd = openat(dst_fd, "sparse", O_RDONLY | O_CLOEXEC);
+	char buf[4];
+	assert_int_equal(pread(fd, buf, 4, 32 << 20), 4);
+	assert_memory_equal(buf, "data", 4);
+	assert_int_equal(pread(fd, buf, 4, 0), 4);
+	assert_memory_equal(buf, "\0\0\0\0", 4);
+	close(fd);
+	assert_content("small", "s");
+}
+
 static void destination_must_be_empty(void **state)
 {
 	struct tarb a = {0};
@@ -365,6 +391,7 @@ int main(void)
 	    T(fifos_are_kept),
 	    T(opaque_root_hides_every_lower_layer),
 	    T(three_layers_apply_in_order),
+	    T(sparse_files_keep_their_holes),
 	    T(destination_must_be_empty),
 	};
 	return cmocka_run_group_tests_name("flatten", tests, NULL, NULL);
