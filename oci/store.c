@@ -271,12 +271,16 @@ bool store_layer_exists(struct oci_store *s, const char *diff_id)
 
 /* ---- references ----------------------------------------------------------- */
 
-/* One file per reference, named by its percent-encoded form (or by a hash
- * when that would be over NAME_MAX). */
+/* Room write_atomic() needs after a name: ".tmp<pid>-<tid>". */
+#define TMP_SUFFIX_MAX 20
+
+/* One file per reference, named by its percent-encoded form, or by a hash
+ * when that leaves no room for the temporary name or looks like one (a tag
+ * may well be "v1.tmp5-5"). */
 static int ref_file_name(const char *ref, char out[NAME_MAX + 1])
 {
 	int n = url_encode(ref, strlen(ref), out, NAME_MAX + 1);
-	if (n > 0 && n <= NAME_MAX - 4)
+	if (n > 0 && n <= NAME_MAX - TMP_SUFFIX_MAX && !store_name_is_temporary(out))
 		return 0;
 	char d[DIGEST_STR_MAX];
 	digest_sha256(ref, strlen(ref), d);

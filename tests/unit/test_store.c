@@ -458,6 +458,57 @@ static void names_that_look_temporary_are_still_listed(void **state)
 	oci_image_free(img);
 }
 
+static void tag(struct fixture *f, const char *ref)
+{
+	struct store_ref r = {.size = 1, .pulled = 1};
+	snprintf(r.ref, sizeof(r.ref), "%s", ref);
+	snprintf(r.digest, sizeof(r.digest), "%s", D1);
+	snprintf(r.manifest, sizeof(r.manifest), "%s", D1);
+	snprintf(r.config, sizeof(r.config), "%s", D2);
+	struct berr err;
+	if (store_ref_write(f->s, &r, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+/* "v1.tmp5-5" is a legal tag: its file must not pass for a write that a
+ * killed process left behind. */
+static void tag_that_looks_like_a_temporary_file_survives_reopening(void **state)
+{
+	struct fixture *f = *state;
+	tag(f, "127.0.0.1:5000/app:v1.tmp5-5");
+	struct oci_store *s2;
+	struct berr err;
+	assert_int_equal(oci_store_open(f->root, &s2, &err), 0);
+	struct store_ref r;
+	assert_int_equal(store_ref_read(s2, "127.0.0.1:5000/app:v1.tmp5-5", &r, &err), 1);
+	listed = 0;
+	assert_int_equal(oci_image_list(s2, count_image, NULL, &err), 0);
+	assert_int_equal(listed, 1);
+	oci_store_close(s2);
+}
+
+/* Every reference the parser takes can be tagged, however long. */
+static void long_references_are_tagged(void **state)
+{
+	struct fixture *f = *state;
+	char ref[REF_STR_MAX];
+	/* encoded lengths around NAME_MAX, where the temporary name is longest */
+	for (int path_len = 200; path_len <= 250; path_len++) {
+		char path[256];
+		memset(path, 'a', (size_t)path_len);
+		path[path_len] = '\0';
+		snprintf(ref, sizeof(ref), "r.io/%s:1", path);
+		struct image_ref parsed;
+		struct berr err;
+		if (image_ref_parse(ref, &parsed, &err) < 0)
+			continue;
+		tag(f, ref);
+		struct store_ref r;
+		assert_int_equal(store_ref_read(f->s, ref, &r, &err), 1);
+		assert_string_equal(r.ref, ref);
+	}
+}
+
 static void lease_names_must_be_plain(void **state)
 {
 	struct fixture *f = *state;
@@ -575,6 +626,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(names_that_look_temporary_are_still_listed, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(tag_that_looks_like_a_temporary_file_survives_reopening,
+					    store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(long_references_are_tagged, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
