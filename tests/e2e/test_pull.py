@@ -2,9 +2,15 @@
 sharing, and what the store looks like afterwards."""
 import json
 import os
+import subprocess
+import urllib.request
 
 import images
 from images import Layer, OCILayout, file, skopeo_push
+from registry_fixtures import Front
+
+MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def store(berth):
@@ -73,7 +79,6 @@ def test_gzip_zstd_and_uncompressed_layers(berth, registry, tmp_path):
 def test_docker_v2_schema2_manifest(berth, registry, tmp_path):
     layout = str(tmp_path / "layout")
     OCILayout(layout).add_image([Layer([file("docker", "v2")])], tag="1")
-    import subprocess
     subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--format", "v2s2",
                     "oci:%s:1" % layout, "docker://%s/dockerv2:1" % registry.host],
                    check=True, stdout=subprocess.DEVNULL)
@@ -159,14 +164,63 @@ def test_shared_layers_are_stored_once(berth, registry, tmp_path):
 
 
 def test_pulling_again_fetches_no_layer(berth, registry, tmp_path):
-    images.push_image(tmp_path, registry.host, "again", "1", [Layer([file("x", "x")])])
-    berth("pull", "--insecure", registry.host + "/again:1")
-    before = {d: os.stat(os.path.join(store(berth), "layers", "sha256", d)).st_ino
-              for d in layer_dirs(berth)}
-    berth("pull", "--insecure", registry.host + "/again:1")
-    after = {d: os.stat(os.path.join(store(berth), "layers", "sha256", d)).st_ino
-             for d in layer_dirs(berth)}
-    assert before == after
+    layer = Layer([file("x", "x")])
+    images.push_image(tmp_path, registry.host, "again", "1", [layer])
+    front = Front(registry.host)
+    try:
+        berth("pull", "--insecure", front.host + "/again:1")
+        assert len(front.seen("/blobs/" + layer.digest)) == 1
+        before = {d: os.stat(os.path.join(store(berth), "layers", "sha256", d)).st_ino
+                  for d in layer_dirs(berth)}
+        berth("pull", "--insecure", front.host + "/again:1")
+        assert len(front.seen("/blobs/" + layer.digest)) == 1  # not asked for again
+        after = {d: os.stat(os.path.join(store(berth), "layers", "sha256", d)).st_ino
+                 for d in layer_dirs(berth)}
+        assert before == after
+    finally:
+        front.stop()
+
+
+def test_manifest_requests_accept_oci_and_docker_manifests_and_indexes(berth, busybox_image,
+                                                                       registry):
+    front = Front(registry.host)
+    try:
+        berth("pull", "--insecure", front.host + "/busybox:1")
+        accept = front.seen("/manifests/1")[0].header("Accept")
+    finally:
+        front.stop()
+    types = [t.strip() for t in accept.split(",")]
+    assert sorted(types) == sorted([images.MT_INDEX, images.MT_MANIFEST, MT_DOCKER_LIST,
+                                    MT_DOCKER_MANIFEST])
+
+
+def test_docker_manifest_list_picks_the_host_platform(berth, registry, tmp_path):
+    entries = []
+    for arch in ("arm64", "amd64"):
+        layout = str(tmp_path / arch)
+        OCILayout(layout).add_image([Layer([file("arch", arch)])], tag="1", arch=arch)
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--format",
+                        "v2s2", "oci:%s:1" % layout,
+                        "docker://%s/dlist:%s" % (registry.host, arch)],
+                       check=True, stdout=subprocess.DEVNULL)
+        req = urllib.request.Request("http://%s/v2/dlist/manifests/%s" % (registry.host, arch),
+                                     headers={"Accept": MT_DOCKER_MANIFEST})
+        body = urllib.request.urlopen(req).read()
+        entries.append({"mediaType": MT_DOCKER_MANIFEST, "digest": images.sha(body),
+                        "size": len(body), "platform": {"architecture": arch, "os": "linux"}})
+    body = json.dumps({"schemaVersion": 2, "mediaType": MT_DOCKER_LIST,
+                       "manifests": entries}).encode()
+    front = Front(registry.host)
+    try:
+        front.serve_manifest("/v2/dlist/manifests/multi", body, MT_DOCKER_LIST)
+        out = berth("pull", "--insecure", front.host + "/dlist:multi").stdout.decode().strip()
+    finally:
+        front.stop()
+    assert out == images.sha(body)
+    img = inspect(berth, front.host + "/dlist:multi")
+    assert img["digest"] == entries[1]["digest"]
+    with open(os.path.join(img["layers"][0], "arch")) as f:
+        assert f.read() == "amd64"
 
 
 def test_unknown_tag_fails_with_one_line_naming_the_image(berth, registry):
