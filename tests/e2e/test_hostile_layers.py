@@ -47,6 +47,9 @@ def pull_fails(berth, ref, layer, *words):
         assert w in err, "%r not in %r" % (w, err)
     images_out = berth("images").stdout.decode()
     assert ref.split("/", 1)[1].split(":")[0] not in images_out
+    # Not even the image's good layers were kept, nor any work in progress.
+    for sub in ("layers/sha256", "blobs/sha256", "refs", "tmp"):
+        assert os.listdir(os.path.join(berth.root, "oci", sub)) == [], sub
     return err
 
 
