@@ -1,6 +1,7 @@
 #include "common/json.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +9,14 @@
 #include "common/fs.h"
 
 /* yajl_tree recurses once per nesting level; count the depth first so hostile
- * input cannot exhaust the stack. Strings are skipped with their escapes. */
-static int json_depth_ok(const char *buf, size_t len)
+ * input cannot exhaust the stack. Strings are skipped with their escapes.
+ * *values gets an upper bound of the values the tree will hold (every value
+ * but the first follows a ',' or opens a container). */
+static int json_depth_ok(const char *buf, size_t len, size_t *values)
 {
 	int depth = 0;
 	bool in_str = false;
+	size_t n = 1;
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
 		if (in_str) {
@@ -25,24 +29,31 @@ static int json_depth_ok(const char *buf, size_t len)
 		if (c == '"')
 			in_str = true;
 		else if (c == '{' || c == '[') {
+			n++;
 			if (++depth > JSON_MAX_DEPTH)
 				return 0;
 		} else if (c == '}' || c == ']')
 			depth--;
+		else if (c == ',')
+			n++;
 	}
+	*values = n;
 	return 1;
 }
 
-int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
-	       struct berr *err)
+int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
+		       const char *what, yajl_val *out, struct berr *err)
 {
 	*out = NULL;
 	if (len > max_len)
 		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len, max_len);
 	if (memchr(buf, '\0', len))
 		return berr_set(err, 0, "%s: contains a NUL byte", what);
-	if (!json_depth_ok(buf, len))
+	size_t values;
+	if (!json_depth_ok(buf, len, &values))
 		return berr_set(err, 0, "%s: nested deeper than %d levels", what, JSON_MAX_DEPTH);
+	if (values > max_values)
+		return berr_set(err, 0, "%s: more than %zu values", what, max_values);
 	cleanup_free char *copy = malloc(len + 1);
 	if (!copy)
 		return berr_set(err, ENOMEM, "%s", what);
@@ -59,6 +70,12 @@ int json_parse(const char *buf, size_t len, size_t max_len, const char *what, ya
 	}
 	*out = v;
 	return 0;
+}
+
+int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
+	       struct berr *err)
+{
+	return json_parse_limited(buf, len, max_len, SIZE_MAX, what, out, err);
 }
 
 int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err)

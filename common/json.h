@@ -19,6 +19,11 @@
  * errors ("manifest sha256:..."). Free the result with yajl_tree_free. */
 int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
 	       struct berr *err);
+/* The same, also refusing documents of more than max_values values: a tree
+ * costs some 50 bytes a value, so a small hostile document could otherwise
+ * take a hundred times its size in memory. */
+int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
+		       const char *what, yajl_val *out, struct berr *err);
 int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
 
 /* Member `key` of an object, or NULL if absent or obj is not an object. */

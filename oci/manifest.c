@@ -17,6 +17,13 @@
 #define MT_DOCKER_SCHEMA1	 "application/vnd.docker.distribution.manifest.v1+json"
 #define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
+/* A registry's document, bounded in size and in values. */
+static int parse_json(const char *body, size_t len, size_t max, const char *what, yajl_val *v,
+		      struct berr *err)
+{
+	return json_parse_limited(body, len, max, DOCUMENT_VALUES_MAX, what, v, err);
+}
+
 static enum oci_kind kind_of_type(const char *t)
 {
 	if (!strcmp(t, MT_OCI_INDEX) || !strcmp(t, MT_DOCKER_LIST))
@@ -39,7 +46,7 @@ enum oci_kind oci_document_kind(const char *media_type, const char *body, size_t
 		return OCI_KIND_UNKNOWN;
 	yajl_val v = NULL;
 	struct berr e;
-	if (json_parse(body, len, MANIFEST_MAX, "manifest", &v, &e) < 0)
+	if (parse_json(body, len, MANIFEST_MAX, "manifest", &v, &e) < 0)
 		return OCI_KIND_UNKNOWN;
 	const char *mt = json_str(json_get(v, "mediaType"));
 	yajl_val sv = json_get(v, "schemaVersion");
@@ -203,7 +210,7 @@ int oci_index_list(const char *body, size_t len, struct oci_descriptor **out, si
 	*out = NULL;
 	*n = 0;
 	yajl_val v = NULL, arr = NULL;
-	if (json_parse(body, len, MANIFEST_MAX, "index", &v, err) < 0)
+	if (parse_json(body, len, MANIFEST_MAX, "index", &v, err) < 0)
 		return -1;
 	int ret = -1;
 	if (json_get_array(v, "manifests", "index", true, &arr, err) < 0)
@@ -306,7 +313,7 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, str
 	memset(m, 0, sizeof(*m));
 	yajl_val v = NULL, cfg = NULL, layers = NULL;
 	long long sv = 0;
-	if (json_parse(body, len, MANIFEST_MAX, "manifest", &v, err) < 0)
+	if (parse_json(body, len, MANIFEST_MAX, "manifest", &v, err) < 0)
 		return -1;
 	int ret = -1;
 	if (json_get_int(v, "schemaVersion", "manifest", true, &sv, err) < 0)
@@ -425,7 +432,7 @@ int oci_config_parse(const char *body, size_t len, struct oci_config *c, struct 
 {
 	memset(c, 0, sizeof(*c));
 	yajl_val v = NULL, rootfs = NULL, ids = NULL, cc = NULL;
-	if (json_parse(body, len, CONFIG_MAX, "config", &v, err) < 0)
+	if (parse_json(body, len, CONFIG_MAX, "config", &v, err) < 0)
 		return -1;
 	int ret = -1;
 	if (!YAJL_IS_OBJECT(v)) {

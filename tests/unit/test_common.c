@@ -73,6 +73,19 @@ static void json_parse_refuses_oversized_input(void **state)
 	assert_non_null(strstr(err.msg, "over the limit"));
 }
 
+static void json_parse_limited_counts_values_outside_strings(void **state)
+{
+	/* 4 values: the object, the array and its two numbers; the commas and
+	 * brackets inside the string are not values. */
+	const char *doc = "{\"a\":[1,2],\"s\":\"[,,{,\\\",]\"}";
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse_limited(doc, strlen(doc), 1024, 5, "doc", &v, &err), 0);
+	yajl_tree_free(v);
+	assert_int_equal(json_parse_limited(doc, strlen(doc), 1024, 3, "doc", &v, &err), -1);
+	assert_string_equal(err.msg, "doc: more than 3 values");
+}
+
 static void json_errors_name_the_path(void **state)
 {
 	yajl_val v;
@@ -212,6 +225,7 @@ int main(void)
 		cmocka_unit_test(url_decode_refuses_bad_escapes_and_nul),
 		cmocka_unit_test(json_parse_refuses_deep_nesting),
 		cmocka_unit_test(json_parse_refuses_oversized_input),
+		cmocka_unit_test(json_parse_limited_counts_values_outside_strings),
 		cmocka_unit_test(json_errors_name_the_path),
 		cmocka_unit_test(json_gen_val_round_trips),
 		cmocka_unit_test(digest_validates_form),

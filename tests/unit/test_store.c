@@ -181,6 +181,32 @@ static void bad_manifests_are_refused_naming_the_field(void **state)
 	expect_bad_manifest("\"layers\":[", "\"layerz\":[", "manifest.layers: required");
 }
 
+/* A few MiB of "[0,0,0,...]" would take hundreds of MiB as a tree. */
+static void documents_with_too_many_values_are_refused_before_parsing(void **state)
+{
+	size_t n = DOCUMENT_VALUES_MAX + 1;
+	char *doc = malloc(2 * n + 64);
+	size_t len = (size_t)sprintf(doc, "{\"schemaVersion\":2,\"pad\":[0");
+	for (size_t i = 1; i < n; i++) {
+		doc[len++] = ',';
+		doc[len++] = '0';
+	}
+	len += (size_t)sprintf(doc + len, "]}");
+	struct berr err;
+	struct oci_manifest m;
+	assert_int_equal(oci_manifest_parse(doc, len, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "manifest: more than 100000 values"));
+	struct oci_config c;
+	assert_int_equal(oci_config_parse(doc, len, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "config: more than 100000 values"));
+	struct oci_descriptor d;
+	struct oci_platform host;
+	oci_platform_host(&host);
+	assert_int_equal(oci_index_select(doc, len, &host, &d, &err), -1);
+	assert_non_null(strstr(err.msg, "index: more than 100000 values"));
+	free(doc);
+}
+
 static void config_gives_diff_ids_and_run_settings(void **state)
 {
 	const char *cfg = "{\"architecture\":\"amd64\",\"os\":\"linux\","
@@ -612,6 +638,7 @@ int main(void)
 	    cmocka_unit_test(index_without_the_platform_lists_what_it_has),
 	    cmocka_unit_test(manifest_layers_carry_their_compression),
 	    cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
+	    cmocka_unit_test(documents_with_too_many_values_are_refused_before_parsing),
 	    cmocka_unit_test(config_gives_diff_ids_and_run_settings),
 	    cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
 	    cmocka_unit_test(config_registries_give_credentials_and_transport),
