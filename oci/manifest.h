@@ -15,7 +15,7 @@
 /* Values in one manifest, index or config: real ones hold a few hundred (an
  * index of 4096 images some 50,000), and each costs memory when parsed. */
 #define DOCUMENT_VALUES_MAX 100000
-#define LAYERS_MAX 256 /* more layers than overlayfs can stack anyway */
+#define LAYERS_MAX	    256 /* more layers than overlayfs can stack anyway */
 
 enum oci_kind { OCI_KIND_UNKNOWN, OCI_KIND_INDEX, OCI_KIND_MANIFEST, OCI_KIND_SCHEMA1 };
 enum oci_compression { OCI_COMP_NONE, OCI_COMP_GZIP, OCI_COMP_ZSTD };
