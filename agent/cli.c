@@ -188,7 +188,7 @@ static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 					      { NULL, 0, NULL, 0 } };
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 't')
 			return berth_usage("token");
 		char *end;
@@ -337,7 +337,7 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 					      { NULL, 0, NULL, 0 } };
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
 		if (c == 'f')
 			follow_on = true;
 		else if (c == 't') {

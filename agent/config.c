@@ -267,7 +267,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	    parse_upstream(up, &up_p, cfg, err) < 0)
 		return -1;
 
-	if (jp_int(doc, "restart_backoff_unit_ms", &root, false, 1, 300000,
+	if (jp_int(doc, "restart_backoff_unit_ms", &root, false, 0, 300000,
 		   &cfg->restart_backoff_unit_ms, err) < 0 ||
 	    jp_int(doc, "reconcile_interval_ms", &root, false, 100, 3600000,
 		   &cfg->reconcile_interval_ms, err) < 0 ||

@@ -118,10 +118,10 @@ static void upstream_needs_mqtt_url(void **state)
 	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}", "$.upstream.url: expected");
 }
 
-static void backoff_unit_must_be_positive(void **state)
+static void backoff_unit_must_not_be_negative(void **state)
 {
-	expect_error("{" BASE ",\"restart_backoff_unit_ms\":0}",
-		     "$.restart_backoff_unit_ms: 0 is outside 1..300000");
+	expect_error("{" BASE ",\"restart_backoff_unit_ms\":-1}",
+		     "$.restart_backoff_unit_ms: -1 is outside 0..300000");
 }
 
 static void wrong_type_is_named(void **state)
@@ -164,7 +164,7 @@ int main(void)
 		cmocka_unit_test(registry_unknown_option_is_refused),
 		cmocka_unit_test(hub_listen_tcp_needs_a_port),
 		cmocka_unit_test(upstream_needs_mqtt_url),
-		cmocka_unit_test(backoff_unit_must_be_positive),
+		cmocka_unit_test(backoff_unit_must_not_be_negative),
 		cmocka_unit_test(wrong_type_is_named),
 		cmocka_unit_test(malformed_json_is_refused),
 		cmocka_unit_test(registry_lookup_uses_the_reference_host),
