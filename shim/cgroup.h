@@ -44,6 +44,12 @@ struct cgroup_limits {
 	bool allow_all_devices;	/* privileged instances */
 };
 
+/* The devices every container may use when no rules are given: mknod of any
+ * node, null, zero, full, random, urandom, tty, console, ptmx and pts.
+ * Callers that add devices of their own start from this list. */
+extern const struct cgroup_device cgroup_default_devices[];
+extern const size_t cgroup_default_devices_count;
+
 struct cgroup;
 
 int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
@@ -80,5 +86,9 @@ int cgroup_destroy(struct cgroup *cg, struct berr *err);
  * returns 1 when it is not in any instance, -1 on error. Used by the hub to
  * bind a Unix-socket peer to its module. */
 int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err);
+/* The same for a pidfd (SO_PEERPIDFD, pidfd_open): answers only if the
+ * process is still alive once its cgroup was read, so a pid reused by
+ * another process cannot answer for it. Linux 5.3+. */
+int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err);
 
 #endif
