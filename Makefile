@@ -17,7 +17,7 @@ PYTEST     ?= /usr/bin/python3 -m pytest
 PKGS_LINKED := libseccomp libcap yajl
 # Loaded with dlopen on first use (common/lazy.h): only their headers and
 # sonames are needed at build time.
-PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto
+PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto zlib libzstd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LINKED) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 
@@ -29,7 +29,9 @@ SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
 	   -DLAZY_SONAME_SSL='"$(call soname,libssl,libssl.so.3)"' \
 	   -DLAZY_SONAME_CURL='"$(call soname,libcurl,libcurl.so.4)"' \
 	   -DLAZY_SONAME_ARCHIVE='"$(call soname,libarchive,libarchive.so.13)"' \
-	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"'
+	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"' \
+	   -DLAZY_SONAME_Z='"$(call soname,libz,libz.so.1)"' \
+	   -DLAZY_SONAME_ZSTD='"$(call soname,libzstd,libzstd.so.1)"'
 
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g

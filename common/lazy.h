@@ -19,6 +19,8 @@ enum lazy_lib {
 	LAZY_CURL,	/* libcurl: registry client */
 	LAZY_ARCHIVE,	/* libarchive: layer unpacking */
 	LAZY_MOSQUITTO,	/* libmosquitto: upstream MQTT client */
+	LAZY_Z,		/* zlib: gzip layers */
+	LAZY_ZSTD,	/* libzstd: zstd layers */
 	LAZY_COUNT
 };
 

@@ -32,6 +32,7 @@ struct oci_pull_opts {
 	const char *password;
 	const char *ca_file;	/* extra CA bundle for this registry, or NULL */
 	bool progress;		/* progress bars on stderr (only if it is a terminal) */
+	int timeout;		/* seconds without data before a registry counts as gone; 0: 30 */
 };
 
 /* Pulls ref (e.g. "127.0.0.1:5000/app:1", "ghcr.io/x/y@sha256:...") into the
@@ -66,5 +67,28 @@ void oci_image_free(struct oci_image *img);
 int oci_lease_add(struct oci_store *store, const char *name, const char *digest,
 		  struct berr *err);
 int oci_lease_remove(struct oci_store *store, const char *name, struct berr *err);
+
+/* Tagged images, for `berth images`. */
+struct oci_image_info {
+	const char *ref;      /* normalized reference */
+	const char *digest;   /* what the reference resolved to (index or manifest) */
+	const char *manifest; /* the image manifest for this machine */
+	uint64_t size;	      /* compressed layers + config */
+	int64_t pulled;	      /* Unix time */
+};
+int oci_image_list(struct oci_store *store,
+		   int (*fn)(const struct oci_image_info *info, void *ctx), void *ctx,
+		   struct berr *err);
+
+/* Removes the tag ref (name[:tag]); for name@digest or a bare digest, every
+ * tag pointing at that digest. fn is told each reference removed. Fails
+ * when nothing matched. */
+int oci_untag(struct oci_store *store, const char *ref, void (*fn)(const char *ref, void *ctx),
+	      void *ctx, struct berr *err);
+
+/* Removes blobs and layers reachable from no tag and no lease; fn is told
+ * each thing removed ("layer sha256:...", "blob sha256:...") and its size. */
+int oci_gc(struct oci_store *store, void (*fn)(const char *what, uint64_t bytes, void *ctx),
+	   void *ctx, uint64_t *freed, struct berr *err);
 
 #endif
