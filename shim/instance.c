@@ -219,12 +219,12 @@ static int add_devices(struct sandbox *sb, const struct instance_spec *spec, str
 	if (spec->privileged) {
 		sb->limits.allow_all_devices = true;
 	} else if (spec->n_devices) {
-		size_t n = sandbox_n_default_devices + spec->n_devices;
+		size_t n = cgroup_default_devices_count + spec->n_devices;
 		sb->devices = calloc(n, sizeof(*sb->devices));
 		if (!sb->devices)
 			return berr_set(err, ENOMEM, "devices");
-		memcpy(sb->devices, sandbox_default_devices,
-		       sandbox_n_default_devices * sizeof(*sb->devices));
+		memcpy(sb->devices, cgroup_default_devices,
+		       cgroup_default_devices_count * sizeof(*sb->devices));
 		sb->limits.devices = sb->devices;
 		sb->limits.n_devices = n;
 	}
@@ -236,7 +236,7 @@ static int add_devices(struct sandbox *sb, const struct instance_spec *spec, str
 		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
 			return berr_set(err, 0, "device %s is not a device node", d->path);
 		if (!spec->privileged) {
-			struct cgroup_device *r = &sb->devices[sandbox_n_default_devices + i];
+			struct cgroup_device *r = &sb->devices[cgroup_default_devices_count + i];
 			r->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
 			r->major = major(st.st_rdev);
 			r->minor = minor(st.st_rdev);

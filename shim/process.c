@@ -2,6 +2,7 @@
  * what it may do, and the exec of the module's program. */
 #include "shim/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -196,11 +197,7 @@ static int switch_ids(struct sandbox *sb, struct berr *err)
 
 static int load_seccomp(struct sandbox *sb, struct berr *err)
 {
-	if (sb->seccomp == SB_SECCOMP_DEFAULT)
-		return seccomp_load_default(sb->seccomp_caps, err);
-	if (sb->seccomp == SB_SECCOMP_OCI)
-		return seccomp_load_oci(sb->seccomp_oci, err);
-	return 0;
+	return sb->filter ? seccomp_filter_load(sb->filter, err) : 0;
 }
 
 /* execvpe() searches the caller's PATH; the module's PATH is the one that

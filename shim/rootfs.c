@@ -547,6 +547,14 @@ static bool overlay_path_ok(const char *p)
 	return !strpbrk(p, ":,\\");
 }
 
+static int overlay_too_long(size_t nl, size_t max, struct berr *err)
+{
+	return berr_set(err, E2BIG,
+			"image has too many layers (%zu) for one overlay mount (options over %zu "
+			"bytes)",
+			nl, max);
+}
+
 static int mount_overlay(struct sandbox *sb, struct berr *err)
 {
 	char *const *dirs = sb->layer_dirs;
@@ -562,7 +570,7 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 			return berr_set(err, 0, "layer %s: path not usable in an overlay mount", dirs[i]);
 		int w = snprintf(opts + n, sizeof(opts) - n, "%s%s", rel, i ? ":" : "");
 		if (w < 0 || (size_t)w >= sizeof(opts) - n)
-			goto too_long;
+			return overlay_too_long(nl, sizeof(opts) - 1, err);
 		n += (size_t)w;
 	}
 	/* Even a read-only root gets an upper directory: mount points the image
@@ -572,7 +580,7 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	int w = snprintf(opts + n, sizeof(opts) - n, ",upperdir=%s,workdir=%s", sb->upper_dir,
 			 sb->work_dir);
 	if (w < 0 || (size_t)w >= sizeof(opts) - n)
-		goto too_long;
+		return overlay_too_long(nl, sizeof(opts) - 1, err);
 	cleanup_close int bfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0 || fchdir(bfd) < 0)
 		return berr_set(err, errno, "open layer directory %s", base);
@@ -581,11 +589,6 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	if (chdir("/") < 0)
 		return berr_set(err, errno, "chdir /");
 	return 0;
-too_long:
-	return berr_set(err, E2BIG,
-			"image has too many layers (%zu) for one overlay mount (options over %zu "
-			"bytes)",
-			nl, sizeof(opts) - 1);
 }
 
 static int mount_root(struct sandbox *sb, struct sb_child *c, struct berr *err)

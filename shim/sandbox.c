@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <net/if.h>
 #include <sched.h>
@@ -33,19 +34,6 @@
 #include "common/log.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
-
-const struct cgroup_device sandbox_default_devices[] = {
-	{ 'c', 1, 3, "rwm", true },   /* null */
-	{ 'c', 1, 5, "rwm", true },   /* zero */
-	{ 'c', 1, 7, "rwm", true },   /* full */
-	{ 'c', 1, 8, "rwm", true },   /* random */
-	{ 'c', 1, 9, "rwm", true },   /* urandom */
-	{ 'c', 5, 0, "rwm", true },   /* tty */
-	{ 'c', 5, 1, "rwm", true },   /* console */
-	{ 'c', 5, 2, "rwm", true },   /* ptmx */
-	{ 'c', 136, -1, "rwm", true }, /* pts/N */
-};
-const size_t sandbox_n_default_devices = ARRAY_SIZE(sandbox_default_devices);
 
 int64_t time_now_ms(void)
 {
@@ -96,6 +84,7 @@ void sandbox_free(struct sandbox *sb)
 	free(sb->groups);
 	free(sb->rlimits);
 	free(sb->devices);
+	seccomp_filter_free(sb->filter);
 	if (sb->doc)
 		yajl_tree_free(sb->doc);
 	free(sb);
@@ -454,6 +443,15 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		return berr_wrap(err, "instance %s: cgroup", sb->name);
 	int sv[2] = { -1, -1 };
 	int overlay_fd = -1;
+	/* The filter is built (or read from the cache) here, so the instance
+	 * only loads it. */
+	if (!sb->filter && sb->seccomp != SB_SECCOMP_NONE &&
+	    (sb->seccomp == SB_SECCOMP_DEFAULT
+		     ? seccomp_filter_default(sb->seccomp_caps, &sb->filter, err)
+		     : seccomp_filter_oci(sb->seccomp_oci, &sb->filter, err)) < 0) {
+		berr_wrap(err, "instance %s: seccomp", sb->name);
+		goto fail;
+	}
 	if (rootfs_prepare_binds(sb, err) < 0) {
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;

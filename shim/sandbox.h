@@ -107,6 +107,7 @@ struct sandbox {
 	enum sb_seccomp seccomp;
 	yajl_val seccomp_oci;	/* SB_SECCOMP_OCI; owned by `doc` */
 	uint64_t seccomp_caps;	/* capabilities the default filter may allow */
+	struct seccomp_filter *filter; /* built by sandbox_start() before clone */
 	struct sb_rlimit *rlimits;
 	size_t n_rlimits;
 	bool oom_score_adj_set;
@@ -168,10 +169,6 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
 int sync_send_fd(int sock, char tag, int fd, struct berr *err);
-
-/* The devices every instance may use (cgroup rules) and where they are. */
-extern const struct cgroup_device sandbox_default_devices[];
-extern const size_t sandbox_n_default_devices;
 
 int64_t time_now_ms(void);
 
