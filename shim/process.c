@@ -228,8 +228,11 @@ static int exec_program(struct sandbox *sb, struct berr *err)
 			break;
 		p += len + 1;
 	}
-	if (saved == ENOENT)
-		return berr_set(err, 0, "exec %s: not found in PATH %s", prog, path);
+	if (saved == ENOENT) {
+		berr_set(err, 0, "exec %s: not found in PATH %s", prog, path);
+		err->code = ENOENT;
+		return -1;
+	}
 	return berr_set(err, saved, "exec %s", prog);
 }
 

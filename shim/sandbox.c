@@ -128,13 +128,16 @@ int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *t
 
 /* --- the instance process --- */
 
+/* 'X', the errno as 4 bytes, the message. */
 static void child_fail(int sync_fd, const struct berr *err)
 {
-	char msg[1 + BERR_MSG_MAX];
+	char msg[5 + BERR_MSG_MAX];
 	msg[0] = 'X';
+	int32_t code = err->code;
+	memcpy(msg + 1, &code, 4);
 	size_t n = strnlen(err->msg, BERR_MSG_MAX - 1);
-	memcpy(msg + 1, err->msg, n);
-	ssize_t w = send(sync_fd, msg, n + 1, MSG_NOSIGNAL);
+	memcpy(msg + 5, err->msg, n);
+	ssize_t w = send(sync_fd, msg, n + 5, MSG_NOSIGNAL);
 	(void)w;
 	_exit(127);
 }
@@ -395,7 +398,7 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 {
 	bool about_to_exec = false;
 	for (;;) {
-		char buf[1 + BERR_MSG_MAX];
+		char buf[5 + BERR_MSG_MAX];
 		char cbuf[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -420,8 +423,13 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 			return berr_set(err, 0, "the instance process died while starting");
 		}
 		buf[n] = '\0';
-		if (buf[0] == 'X')
-			return berr_set(err, 0, "%s", buf + 1);
+		if (buf[0] == 'X' && n >= 5) {
+			int32_t code;
+			memcpy(&code, buf + 1, 4);
+			berr_set(err, 0, "%s", buf + 5);
+			err->code = code; /* the message already names the cause */
+			return -1;
+		}
 		if (buf[0] == 'E') {
 			about_to_exec = true;
 		} else if (buf[0] == 'T') {
