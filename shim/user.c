@@ -138,7 +138,7 @@ static int supplementary_groups(const char *group, const char *user, struct user
 		uint32_t g;
 		if (l.n < 4 || !parse_id(l.f[2], l.len[2], &g) || !has_member(&l, user))
 			continue;
-		bool dup = g == out->gid;
+		bool dup = false;
 		for (size_t i = 0; i < out->n_groups && !dup; i++)
 			dup = out->groups[i] == g;
 		if (dup)
@@ -190,7 +190,12 @@ int user_resolve(const char *spec, const char *passwd, const char *group, struct
 		else if (!group_find(group, grp, &out->gid))
 			return berr_set(err, 0, "group \"%s\" is not in the image's /etc/group", grp);
 	}
-	if (pw.found && supplementary_groups(group, pw.name, out, err) < 0)
-		return -1;
+	/* As initgroups(3): the primary group, then every group listing the
+	 * user. With an explicit group, as runc, that group alone. */
+	if (!grp) {
+		out->groups[out->n_groups++] = out->gid;
+		if (pw.found && supplementary_groups(group, pw.name, out, err) < 0)
+			return -1;
+	}
 	return 0;
 }

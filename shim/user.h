@@ -22,7 +22,9 @@ struct user_ids {
 
 /* spec NULL or "" means root. passwd and group are the files' contents, or
  * NULL when the image has none. A name that is not found is an error; a
- * number needs no entry (its group is then 0 unless given). */
+ * number needs no entry (its group is then 0 unless given). Supplementary
+ * groups: the primary group and every group listing the user by name;
+ * none besides the given one when a group is given. */
 int user_resolve(const char *spec, const char *passwd, const char *group, struct user_ids *out,
 		 struct berr *err);
 
