@@ -63,14 +63,18 @@ struct layer_reader {
 	unsigned char *in;
 	bool in_eof;
 	bool out_eof;
+	bool blob_failed;   /* the download failed (its error says why) */
+	bool decode_failed; /* the decompressor refused the data */
 	struct digester *diff;
 };
 
 static ssize_t fill(struct layer_reader *lr, struct berr *err)
 {
 	ssize_t n = registry_blob_read(lr->blob, lr->in, IN_BUF, err);
-	if (n < 0)
+	if (n < 0) {
+		lr->blob_failed = true;
 		return -1;
+	}
 	if (n == 0)
 		lr->in_eof = true;
 	__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob), __ATOMIC_RELAXED);
@@ -165,6 +169,8 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 				 __ATOMIC_RELAXED);
 		break;
 	}
+	if (n < 0 && lr->comp != OCI_COMP_NONE && !lr->blob_failed)
+		lr->decode_failed = true;
 	if (n > 0)
 		digester_update(lr->diff, buf, (size_t)n);
 	else if (n == 0)
@@ -224,6 +230,18 @@ static void fail(struct pull *p, const struct berr *e)
 	registry_cancel(p->r); /* the other layers stop soon */
 }
 
+/* Corrupt compressed data is most often the wrong blob: read the rest of
+ * it so that a digest mismatch, the real cause, is what gets reported. */
+static void explain_decode_failure(struct layer_reader *lr, struct berr *err)
+{
+	struct berr e;
+	ssize_t n;
+	while ((n = registry_blob_read(lr->blob, lr->in, IN_BUF, &e)) > 0)
+		;
+	if (n < 0 && strstr(e.msg, "digest mismatch"))
+		*err = e;
+}
+
 static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 {
 	const char *hex = digest_hex(job->diff_id);
@@ -261,6 +279,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	}
 	ret = 0;
 out:
+	if (ret < 0 && lr.decode_failed)
+		explain_decode_failure(&lr, err);
 	layer_reader_release(&lr);
 	if (ret < 0 && strncmp(err->msg, "layer ", 6) && strncmp(err->msg, "image ", 6))
 		berr_wrap(err, "layer %s", job->desc->digest);
@@ -542,6 +562,8 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 		store_unlock(s);
 	}
 	registry_close(r);
+	if (ret < 0 && !strncmp(err->msg, "image ", 6))
+		return berr_wrap(err, "pull"); /* the unpacker named the image already */
 	if (ret < 0)
 		return berr_wrap(err, "pull %s", name);
 	return 0;

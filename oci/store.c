@@ -551,6 +551,7 @@ int oci_image_list(struct oci_store *s, int (*fn)(const struct oci_image_info *i
 struct untag_ctx {
 	struct oci_store *s;
 	const char *digest;
+	const char *repo; /* "domain/path", or "" for a bare digest */
 	void (*fn)(const char *ref, void *ctx);
 	void *ctx;
 	int removed;
@@ -562,6 +563,10 @@ static int untag_matching(const struct store_ref *r, void *ctx)
 {
 	struct untag_ctx *u = ctx;
 	if (strcmp(r->digest, u->digest) && strcmp(r->manifest, u->digest))
+		return 0;
+	/* name@digest: only that repository's tags */
+	size_t n = strlen(u->repo);
+	if (n && (strncmp(r->ref, u->repo, n) || (r->ref[n] != ':' && r->ref[n] != '@')))
 		return 0;
 	if (store_ref_remove(u->s, r->ref, u->err) < 0) {
 		u->failed = 1;
@@ -596,7 +601,10 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 		if (!r.digest[0])
 			return berr_set(err, ENOENT, "image %s is not in the store", name);
 	}
-	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, fn, ctx, 0, err, 0 };
+	char repo[REF_DOMAIN_MAX + REF_PATH_MAX + 2] = "";
+	if (r.path[0])
+		snprintf(repo, sizeof(repo), "%s/%s", r.domain, r.path);
+	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0 };
 	if (store_ref_each(s, untag_matching, &u, err) < 0 || u.failed)
 		return -1;
 	if (!u.removed)

@@ -74,6 +74,10 @@ struct unpack {
 	struct berr src_err;
 	bool src_failed;
 	bool can_chown;
+	uid_t euid;
+	gid_t egid;
+	int umask; /* the process umask, -1 if unknown */
+	bool root_setgid;
 	unsigned char *buf;
 
 	/* The current entry: normalized path, and quoted raw name for messages. */
@@ -87,6 +91,7 @@ struct unpack {
 	char cache[PATH_MAX];
 	size_t cache_len;
 	int cache_fd;
+	bool cache_setgid; /* new files there take the directory's group */
 
 	/* Directory times, applied last: creating children changes them. */
 	struct dir_times *dirs;
@@ -183,6 +188,15 @@ static void cache_drop(struct unpack *u)
 	u->cache_len = 0;
 }
 
+static void cache_set(struct unpack *u, const char *path, size_t len, int fd, bool setgid)
+{
+	cache_drop(u);
+	memcpy(u->cache, path, len);
+	u->cache_len = len;
+	u->cache_fd = fd;
+	u->cache_setgid = setgid;
+}
+
 /* Called when the tree at path was removed: the cached directory may have
  * been in it. */
 static void cache_forget_under(struct unpack *u, const char *path, size_t len)
@@ -221,70 +235,77 @@ static int open_new_dir(int at, const char *comp, const char *path, size_t plen,
 	return fd;
 }
 
+/* Opens one component of a walk: the directory comp under cur, which is
+ * path[0..plen) in the layer. Never follows a symlink. With create, makes a
+ * missing directory (0755) and turns a whiteout into an opaque directory. */
+static int walk_step(int cur, const char *comp, const char *path, size_t plen, bool create,
+		     struct berr *err)
+{
+	int fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	struct stat st;
+	char q[UNPACK_QNAME_MAX];
+	quote_prefix(path, plen, q, sizeof(q));
+	if (e == ENOENT && create) {
+		if (mkdirat(cur, comp, 0755) < 0)
+			return berr_set(err, errno, "create directory %s", q);
+		return open_new_dir(cur, comp, path, plen, err);
+	}
+	if (e == ENOENT)
+		return berr_set(err, ENOENT, "%s is not in this layer", q);
+	if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return berr_set(err, e, "open %s", q);
+	if (S_ISLNK(st.st_mode))
+		return berr_set(err, 0, "%s is a symlink: entries are never written through symlinks",
+				q);
+	if (!S_ISCHR(st.st_mode))
+		return berr_set(err, ENOTDIR, "%s", q);
+	if (!create)
+		return berr_set(err, 0, "%s is a whiteout in this layer", q);
+	/* Only whiteouts are character devices in a layer. */
+	if (unlinkat(cur, comp, 0) < 0 || mkdirat(cur, comp, 0755) < 0)
+		return berr_set(err, errno, "replace whiteout %s", q);
+	fd = open_new_dir(cur, comp, path, plen, err);
+	if (fd >= 0 && set_opaque(fd, path, plen, err) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Opens the directory path[0..len) from startfd, the directory at
- * path[0..skip), one component at a time and never through a symlink. With
- * create, missing directories are made (0755) and a whiteout in the way
- * becomes an opaque directory. Returns a new fd. */
+ * path[0..skip), one component at a time (see walk_step). Returns a new fd. */
 static int walk_dir(int startfd, const char *path, size_t skip, size_t len, bool create,
 		    struct berr *err)
 {
-	cleanup_close int cur = fcntl(startfd, F_DUPFD_CLOEXEC, 3);
-	if (cur < 0)
-		return berr_set(err, errno, "dup");
-	char q[UNPACK_QNAME_MAX];
+	int cur = startfd; /* borrowed until the first step */
 	char comp[NAME_MAX + 1];
 	size_t i = skip;
 	while (i < len) {
 		size_t s = i;
 		while (i < len && path[i] != '/')
 			i++;
-		size_t n = i - s, plen = i;
-		if (n == 0 || n > NAME_MAX)
-			return berr_set(err, EINVAL, "bad path component");
-		memcpy(comp, path + s, n);
-		comp[n] = '\0';
-		i++;
-		int fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			int e = errno;
-			struct stat st;
-			quote_prefix(path, plen, q, sizeof(q));
-			if (e == ENOENT && create) {
-				if (mkdirat(cur, comp, 0755) < 0)
-					return berr_set(err, errno, "create directory %s", q);
-				fd = open_new_dir(cur, comp, path, plen, err);
-			} else if (e == ENOENT) {
-				return berr_set(err, ENOENT, "%s is not in this layer", q);
-			} else if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				return berr_set(err, e, "open %s", q);
-			} else if (S_ISLNK(st.st_mode)) {
-				return berr_set(err, 0,
-						"%s is a symlink: entries are never written "
-						"through symlinks",
-						q);
-			} else if (S_ISCHR(st.st_mode) && create) {
-				/* Only whiteouts are character devices in a layer. */
-				if (unlinkat(cur, comp, 0) < 0 || mkdirat(cur, comp, 0755) < 0)
-					return berr_set(err, errno, "replace whiteout %s", q);
-				fd = open_new_dir(cur, comp, path, plen, err);
-				if (fd >= 0 && set_opaque(fd, path, plen, err) < 0) {
-					close(fd);
-					fd = -1;
-				}
-			} else if (S_ISCHR(st.st_mode)) {
-				return berr_set(err, 0, "%s is a whiteout in this layer", q);
-			} else {
-				return berr_set(err, ENOTDIR, "%s", q);
-			}
-			if (fd < 0)
-				return -1;
+		size_t n = i - s;
+		int fd = -1;
+		if (n == 0 || n > NAME_MAX) {
+			berr_set(err, EINVAL, "bad path component");
+		} else {
+			memcpy(comp, path + s, n);
+			comp[n] = '\0';
+			fd = walk_step(cur, comp, path, i, create, err);
 		}
-		close(cur);
+		if (cur != startfd)
+			close(cur);
+		if (fd < 0)
+			return -1;
 		cur = fd;
+		i++;
 	}
-	int ret = cur;
-	cur = -1;
-	return ret;
+	if (cur == startfd && (cur = fcntl(startfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return berr_set(err, errno, "dup");
+	return cur;
 }
 
 /* The directory path[0..len) inside the layer, as a borrowed fd (valid
@@ -307,10 +328,8 @@ static int enter_dir(struct unpack *u, const char *path, size_t len, bool create
 	int fd = walk_dir(start, path, skip, len, create, err);
 	if (fd < 0)
 		return -1;
-	cache_drop(u);
-	memcpy(u->cache, path, len);
-	u->cache_len = len;
-	u->cache_fd = fd;
+	struct stat st;
+	cache_set(u, path, len, fd, fstat(fd, &st) < 0 || (st.st_mode & S_ISGID));
 	return fd;
 }
 
@@ -415,25 +434,31 @@ static int apply_dir_times(struct unpack *u)
 	return 0;
 }
 
+enum {
+	META_DIR = 1,	   /* times are set at the end */
+	META_OWNER_OK = 2, /* created with the entry's owner already */
+	META_MODE_OK = 4,  /* created with the entry's mode already */
+};
+
 /* Owner, mode, xattrs and (except for directories) times, in that order:
  * chown clears setuid bits and security.capability, writes clear the
  * capability too, and every change but the times moves ctime only. The
  * entry is fd when it could be opened, else pfd/base (symlinks). */
 static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd,
-		      const char *base, bool is_dir)
+		      const char *base, unsigned flags)
 {
 	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
 	if (uid < 0 || uid >= (la_int64_t)UINT32_MAX || gid < 0 || gid >= (la_int64_t)UINT32_MAX)
 		return entry_fail(u, 0, "owner %lld:%lld is out of range", (long long)uid,
 				  (long long)gid);
-	if (u->can_chown) {
+	if (u->can_chown && !(flags & META_OWNER_OK)) {
 		int r = fd >= 0 ? fchown(fd, (uid_t)uid, (gid_t)gid)
 				: fchownat(pfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
 		if (r < 0)
 			return entry_fail(u, errno, "chown %lld:%lld", (long long)uid,
 					  (long long)gid);
 	}
-	if (fd >= 0 && fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+	if (fd >= 0 && !(flags & META_MODE_OK) && fchmod(fd, archive_entry_perm(e) & 07777) < 0)
 		return entry_fail(u, errno, "chmod");
 
 	const char *name;
@@ -462,7 +487,7 @@ static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd
 				 strerror(e2));
 		}
 	}
-	if (is_dir)
+	if (flags & META_DIR)
 		return 0;
 	struct timespec ts[2];
 	entry_times(e, ts);
@@ -491,13 +516,26 @@ static int write_all_at(int fd, const char *p, size_t n, off_t off)
 static int make_file(struct unpack *u, struct archive *a, struct archive_entry *e, int pfd,
 		     const char *base)
 {
+	/* Most files need neither chown nor chmod when created with the right
+	 * mode by the right user: two system calls fewer per file. */
+	mode_t perm = archive_entry_perm(e) & 07777;
+	unsigned meta = 0;
+	mode_t create_mode = 0600;
+	if (u->umask >= 0 && !(perm & 07000) && !(perm & (mode_t)u->umask)) {
+		create_mode = perm;
+		meta |= META_MODE_OK;
+	}
+	bool parent_setgid = pfd == u->root ? u->root_setgid : u->cache_setgid;
+	if (archive_entry_uid(e) == (la_int64_t)u->euid &&
+	    archive_entry_gid(e) == (la_int64_t)u->egid && !parent_setgid)
+		meta |= META_OWNER_OK;
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	cleanup_close int fd = openat(pfd, base, flags, 0600);
+	cleanup_close int fd = openat(pfd, base, flags, create_mode);
 	if (fd < 0 && errno == EEXIST) {
 		bool kept, wh;
 		if (clear_slot(u, pfd, base, false, &kept, &wh) < 0)
 			return -1;
-		fd = openat(pfd, base, flags, 0600);
+		fd = openat(pfd, base, flags, create_mode);
 	}
 	if (fd < 0)
 		return entry_fail(u, errno, "create");
@@ -525,7 +563,7 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 	if (archive_entry_size_is_set(e) && archive_entry_size(e) > end &&
 	    ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
 		return entry_fail(u, errno, "set size");
-	return apply_meta(u, e, fd, pfd, base, false);
+	return apply_meta(u, e, fd, pfd, base, meta);
 }
 
 static int make_dir(struct unpack *u, struct archive_entry *e, int pfd, const char *base)
@@ -542,14 +580,12 @@ static int make_dir(struct unpack *u, struct archive_entry *e, int pfd, const ch
 	int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return entry_fail(u, errno, "open directory");
-	/* The next entries most likely go into this directory. */
-	cache_drop(u);
-	memcpy(u->cache, u->path, u->path_len);
-	u->cache_len = u->path_len;
-	u->cache_fd = fd;
+	/* The next entries most likely go into this directory; pfd may be
+	 * closed from here on. */
+	cache_set(u, u->path, u->path_len, fd, archive_entry_perm(e) & S_ISGID);
 	if (wh && set_opaque(fd, u->path, u->path_len, u->err) < 0)
 		return entry_wrap(u);
-	if (apply_meta(u, e, fd, pfd, base, true) < 0)
+	if (apply_meta(u, e, fd, -1, NULL, META_DIR) < 0)
 		return -1;
 	return record_dir_times(u, u->path, u->path_len, e);
 }
@@ -571,7 +607,7 @@ static int make_symlink(struct unpack *u, struct archive_entry *e, int pfd, cons
 		if (symlinkat(target, pfd, base) < 0)
 			return entry_fail(u, errno, "create symlink");
 	}
-	return apply_meta(u, e, -1, pfd, base, false);
+	return apply_meta(u, e, -1, pfd, base, 0);
 }
 
 static int make_fifo(struct unpack *u, struct archive_entry *e, int pfd, const char *base)
@@ -590,7 +626,7 @@ static int make_fifo(struct unpack *u, struct archive_entry *e, int pfd, const c
 		openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return entry_fail(u, errno, "open fifo");
-	return apply_meta(u, e, fd, pfd, base, false);
+	return apply_meta(u, e, fd, pfd, base, 0);
 }
 
 static int make_hardlink(struct unpack *u, struct archive_entry *e, const char *raw_target,
@@ -690,8 +726,9 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 		if (hardlink || type != AE_IFDIR)
 			return entry_fail(u, 0, "replaces the layer's root directory with a "
 						"non-directory");
-		if (apply_meta(u, e, u->root, -1, NULL, true) < 0)
+		if (apply_meta(u, e, u->root, -1, NULL, META_DIR) < 0)
 			return -1;
+		u->root_setgid = archive_entry_perm(e) & S_ISGID;
 		return record_dir_times(u, "", 0, e);
 	}
 
@@ -748,6 +785,25 @@ static int drain(struct unpack *u)
 	}
 }
 
+/* Read from /proc: umask() would change it for every thread meanwhile. */
+static int process_umask(void)
+{
+	char *status;
+	size_t len;
+	if (fs_read_file("/proc/self/status", 1 << 16, &status, &len, NULL) < 0)
+		return -1;
+	int mask = -1;
+	const char *p = strstr(status, "\nUmask:");
+	if (p) {
+		char *end;
+		long v = strtol(p + 8, &end, 8);
+		if (end != p + 8 && v >= 0 && v <= 0777)
+			mask = (int)v;
+	}
+	free(status);
+	return mask;
+}
+
 int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 		 struct layer_stats *stats, struct berr *err)
 {
@@ -759,6 +815,9 @@ int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 		.stats = stats ? stats : &local_stats,
 		.err = err,
 		.can_chown = geteuid() == 0,
+		.euid = geteuid(),
+		.egid = getegid(),
+		.umask = process_umask(),
 		.cache_fd = -1,
 	};
 	memset(u.stats, 0, sizeof(*u.stats));

@@ -52,6 +52,7 @@ struct registry {
 	pthread_mutex_t lock; /* guards the auth state below */
 	char *authorization;  /* "Bearer ..." / "Basic ...", or NULL */
 	time_t auth_expires;  /* 0: does not expire */
+	time_t auth_margin;   /* renew this long before expiry */
 	unsigned auth_gen;    /* bumped whenever authorization changes */
 	struct auth_challenge challenge;
 };
@@ -324,6 +325,8 @@ static int fetch_token(struct registry *r, struct berr *err)
 				free(r->authorization);
 				r->authorization = strbuf_detach(&a);
 				r->auth_expires = time(NULL) + (time_t)expires_in;
+				/* renew a little early, but not every request for short tokens */
+				r->auth_margin = expires_in >= 50 ? 5 : (time_t)expires_in / 10;
 				r->auth_gen++;
 				ret = 0;
 			}
@@ -401,7 +404,8 @@ static int current_auth(struct registry *r, char **hdr, unsigned *gen, struct be
 	*hdr = NULL;
 	pthread_mutex_lock(&r->lock);
 	int ret = 0;
-	if (r->authorization && r->auth_expires && time(NULL) + 5 >= r->auth_expires &&
+	if (r->authorization && r->auth_expires &&
+	    time(NULL) + r->auth_margin >= r->auth_expires &&
 	    r->challenge.scheme == AUTH_BEARER)
 		ret = fetch_token(r, err);
 	if (ret == 0 && r->authorization) {
@@ -517,7 +521,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 	digester_update(b->digester, data + drop, rest);
 	memcpy(b->buf + b->tail, data + drop, rest);
 	b->tail += rest;
-	b->received += rest;
+	__atomic_store_n(&b->received, b->received + rest, __ATOMIC_RELAXED);
 	return len;
 }
 
@@ -629,6 +633,9 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		*err = b->fatal_err;
 		return -1;
 	}
+	if (b->result == CURLE_FILESIZE_EXCEEDED && b->size)
+		return berr_set(err, 0, "the registry announced more than the descriptor's %llu bytes",
+				(unsigned long long)b->size);
 	if (b->result == CURLE_FILESIZE_EXCEEDED)
 		return berr_set(err, 0, "larger than the limit of %llu bytes",
 				(unsigned long long)b->max);

@@ -41,7 +41,7 @@ struct ent {
 	unsigned devmajor, devminor;
 };
 
-static void tb_put(struct tarb *t, const void *p, size_t n)
+static inline void tb_put(struct tarb *t, const void *p, size_t n)
 {
 	if (t->len + n > t->cap) {
 		size_t cap = t->cap ? t->cap : 65536;
@@ -56,14 +56,14 @@ static void tb_put(struct tarb *t, const void *p, size_t n)
 	t->len += n;
 }
 
-static void tb_pad(struct tarb *t)
+static inline void tb_pad(struct tarb *t)
 {
 	static const unsigned char zero[512];
 	if (t->len % 512)
 		tb_put(t, zero, 512 - t->len % 512);
 }
 
-static void tb_octal(unsigned char *f, size_t width, unsigned long long v)
+static inline void tb_octal(unsigned char *f, size_t width, unsigned long long v)
 {
 	char tmp[32];
 	snprintf(tmp, sizeof(tmp), "%0*llo", (int)(width - 1), v);
@@ -73,7 +73,7 @@ static void tb_octal(unsigned char *f, size_t width, unsigned long long v)
 
 /* A raw ustar header; names longer than the fields are cut (pax carries
  * the full ones). */
-static void tb_header(struct tarb *t, const char *name, char type, unsigned mode, unsigned uid,
+static inline void tb_header(struct tarb *t, const char *name, char type, unsigned mode, unsigned uid,
 		      unsigned gid, unsigned long long size, long long mtime, const char *link,
 		      unsigned devmajor, unsigned devminor)
 {
@@ -100,7 +100,7 @@ static void tb_header(struct tarb *t, const char *name, char type, unsigned mode
 	tb_put(t, h, 512);
 }
 
-static void tb_pax_record(char *out, size_t *olen, const char *key, const char *val, size_t vlen)
+static inline void tb_pax_record(char *out, size_t *olen, const char *key, const char *val, size_t vlen)
 {
 	/* "<len> key=value\n" where len counts itself. */
 	size_t body = 1 + strlen(key) + 1 + vlen + 1;
@@ -113,7 +113,7 @@ static void tb_pax_record(char *out, size_t *olen, const char *key, const char *
 	*olen += n;
 }
 
-static void tb_add(struct tarb *t, struct ent e)
+static inline void tb_add(struct tarb *t, struct ent e)
 {
 	if (!e.type)
 		e.type = '0';
@@ -149,7 +149,7 @@ static void tb_add(struct tarb *t, struct ent e)
 
 #define ADD(t, ...) tb_add((t), (struct ent){ __VA_ARGS__ })
 
-static void tb_end(struct tarb *t)
+static inline void tb_end(struct tarb *t)
 {
 	static const unsigned char zero[1024];
 	tb_put(t, zero, sizeof(zero));
@@ -164,7 +164,7 @@ struct mem_src {
 	size_t reads_after_end;
 };
 
-static ssize_t mem_read(void *ctx, void *buf, size_t len, struct berr *err)
+static inline ssize_t mem_read(void *ctx, void *buf, size_t len, struct berr *err)
 {
 	struct mem_src *m = ctx;
 	if (m->fail_after >= 0 && m->pos >= (size_t)m->fail_after)
@@ -191,7 +191,7 @@ struct scratch {
 	int layer_fd;
 };
 
-static void scratch_make(struct scratch *s)
+static inline void scratch_make(struct scratch *s)
 {
 	snprintf(s->top, sizeof(s->top), "/tmp/berth-layer-XXXXXX");
 	if (!mkdtemp(s->top))
@@ -212,7 +212,7 @@ static void scratch_make(struct scratch *s)
 }
 
 /* True when the scratch holds only layer/ and sentinel/keep as made. */
-static int scratch_sentinel_intact(struct scratch *s)
+static inline int scratch_sentinel_intact(struct scratch *s)
 {
 	char keep[160];
 	snprintf(keep, sizeof(keep), "%s/keep", s->sentinel);
@@ -249,7 +249,7 @@ static int scratch_sentinel_intact(struct scratch *s)
 	return 1;
 }
 
-static void scratch_remove(struct scratch *s)
+static inline void scratch_remove(struct scratch *s)
 {
 	close(s->layer_fd);
 	struct berr err;
@@ -257,7 +257,7 @@ static void scratch_remove(struct scratch *s)
 }
 
 /* Unpacks t (end blocks added here) into s->layer. */
-static int unpack_tar(struct scratch *s, struct tarb *t, struct layer_stats *stats,
+static inline int unpack_tar(struct scratch *s, struct tarb *t, struct layer_stats *stats,
 		      struct berr *err)
 {
 	tb_end(t);

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 
 #include "layer_tar.h"
+#include "oci/layer_meta.h"
 
 static struct scratch S;
 
@@ -836,6 +837,29 @@ static void many_entries_are_counted(void **state)
 	assert_content("d49/f4999", "0123456789", 10);
 }
 
+/* --- names in messages --- */
+
+static void quoted_names_escape_control_and_non_ascii_bytes(void **state)
+{
+	char out[64];
+	layer_quote("a\x01\xff\"\\b\n", out, sizeof(out));
+	assert_string_equal(out, "\"a\\x01\\xff\\x22\\x5cb\\x0a\"");
+}
+
+static void quoted_long_names_keep_their_start_and_end(void **state)
+{
+	char in[600], out[100];
+	memset(in, 'a', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	memcpy(in, "start/", 6);
+	memcpy(in + sizeof(in) - 10, "/end/evil", 9);
+	layer_quote(in, out, sizeof(out));
+	assert_true(strlen(out) < sizeof(out));
+	assert_int_equal(strncmp(out, "\"start/", 7), 0);
+	assert_non_null(strstr(out, "..."));
+	assert_non_null(strstr(out, "/end/evil\""));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -900,6 +924,8 @@ int main(void)
 		T(compressed_input_is_refused),
 		T(empty_stream_is_an_empty_layer),
 		T(many_entries_are_counted),
+		T(quoted_names_escape_control_and_non_ascii_bytes),
+		T(quoted_long_names_keep_their_start_and_end),
 	};
 	return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
 }
