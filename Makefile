@@ -41,7 +41,7 @@ BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
 		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS    ?=
 BERTH_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS       := $(PKG_LIBS) -ldl -lpthread
+LIBS       := $(PKG_LIBS) -ldl -lpthread -lm
 
 # SANITIZE=address,undefined builds everything with those sanitizers.
 ifneq ($(SANITIZE),)
