@@ -487,8 +487,10 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		spec->cpu_quota_us = co->cpu_quota;
 		spec->cpu_period_us = co->cpu_period ? co->cpu_period : CPU_PERIOD_DEFAULT;
 	}
-	if ((co->cap_add && !(spec->cap_add = strv_dup(co->cap_add))) ||
-	    (co->cap_drop && !(spec->cap_drop = strv_dup(co->cap_drop))))
+	bool ok_add = true, ok_drop = true;
+	spec->cap_add = strv_dup(co->cap_add, &ok_add);
+	spec->cap_drop = strv_dup(co->cap_drop, &ok_drop);
+	if (!ok_add || !ok_drop)
 		return berr_set(err, ENOMEM, "capabilities");
 	return 0;
 }

@@ -176,36 +176,3 @@ int jp_strv(yajl_val v, const struct jpath *path, bool allow_string, size_t max_
 	*out = vec;
 	return 0;
 }
-
-void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-size_t strv_len(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-char **strv_dup(char *const *v)
-{
-	if (!v)
-		return NULL;
-	size_t n = strv_len(v);
-	char **out = calloc(n + 1, sizeof(*out));
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(out[i] = strdup(v[i]))) {
-			strv_free(out);
-			return NULL;
-		}
-	return out;
-}

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "common/err.h"
+#include "shim/strv.h"
 
 #define JPATH_MAX 512
 
@@ -43,9 +44,5 @@ int jp_bool(yajl_val obj, const char *key, const struct jpath *path, bool requir
  * array when allow_string (Docker's strslice). */
 int jp_strv(yajl_val v, const struct jpath *path, bool allow_string, size_t max_items,
 	    size_t max_len, char ***out, struct berr *err);
-
-void strv_free(char **v);
-size_t strv_len(char *const *v);
-char **strv_dup(char *const *v);
 
 #endif
