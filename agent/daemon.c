@@ -252,8 +252,12 @@ static int prepare_dirs(struct daemon *d, struct berr *err)
 {
 	char agent[4200];
 	snprintf(agent, sizeof(agent), "%s/agent", d->root);
+	/* <run>/shared is what every instance sees at /run/berth; module/ in it
+	 * is where each instance's own directory is mounted. */
+	char shared[4200];
+	snprintf(shared, sizeof(shared), "%s/" SHARED_DIR "/module", d->run);
 	if (fs_mkdir_p(d->root, 0755, err) < 0 || fs_mkdir_p(agent, 0700, err) < 0 ||
-	    fs_mkdir_p(d->run, 0755, err) < 0)
+	    fs_mkdir_p(d->run, 0755, err) < 0 || fs_mkdir_p(shared, 0755, err) < 0)
 		return -1;
 	return 0;
 }

@@ -33,13 +33,10 @@ static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 
 int hub_setup(struct daemon *d, struct berr *err)
 {
-	char shared[4200], sock[4300], link_path[4300], mod_dir[4300];
+	char shared[4200], sock[4300], link_path[4300];
 	run_path(d, SHARED_DIR, shared, sizeof(shared));
 	snprintf(sock, sizeof(sock), "%s/" HUB_SOCKET, shared);
-	snprintf(mod_dir, sizeof(mod_dir), "%s/module", shared);
 	run_path(d, HUB_SOCKET, link_path, sizeof(link_path));
-	if (fs_mkdir_p(shared, 0755, err) < 0 || fs_mkdir_p(mod_dir, 0755, err) < 0)
-		return -1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(sock) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "hub socket %s", sock);

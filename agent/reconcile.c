@@ -165,7 +165,7 @@ void reattach_all(struct daemon *d)
 				 (int)st.shim_pid);
 			m->status = RT_RUNNING;
 			m->started_here = true;
-			if (st.started_at)
+			if (!m->last_start_ms)
 				m->last_start_ms = st.started_at;
 			continue;
 		}
@@ -551,6 +551,12 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	struct berr err;
 	struct oci_image *img = NULL;
 	const char *ref = m->image_digest[0] ? m->image_digest : dm->image;
+	/* Every attempt after an exit counts, failed starts included, so a
+	 * module that cannot start ends up failed instead of retrying forever. */
+	if (m->status == RT_BACKOFF && m->last_exit_ms) {
+		m->restart_count++;
+		m->last_restart_ms = now_ms();
+	}
 	if (!d->store) {
 		start_failed(d, m, dm, "the image store is not open");
 		return;
@@ -577,7 +583,6 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	if (oci_lease_add(d->store, m->name, img->digest, &err) < 0)
 		log_warn("module %s: lease: %s", m->name, err.msg);
 	oci_image_free(img);
-	bool restart = m->status == RT_BACKOFF && m->last_exit_ms;
 	/* Recorded before the shim starts: a daemon killed right after still
 	 * knows the instance is its own. */
 	snprintf(m->config_hash, sizeof(m->config_hash), "%s", dm->config_hash);
@@ -590,12 +595,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		start_failed(d, m, dm, err.msg);
 		return;
 	}
-	int64_t now = now_ms();
-	if (restart) {
-		m->restart_count++;
-		m->last_restart_ms = now;
-	}
-	m->last_start_ms = now;
+	m->last_start_ms = now_ms();
 	m->status = RT_RUNNING;
 	m->started_here = true;
 	m->done = false;
