@@ -459,43 +459,29 @@ static bool concat_part(const struct route *r, int32_t arg, const struct rval *a
 	return false;
 }
 
-/* Joins the arguments, a few at a time so nothing but the scratch buffer
- * grows with their number. */
-static __attribute__((noinline)) void concat(const struct route *r, struct route_eval_ctx *c, int32_t first,
-		   struct rval *v)
+/* Joins the arguments in one region at the top of the scratch buffer: each
+ * argument is evaluated past what is joined so far (its temporaries land
+ * there), moved into place, and its temporaries dropped. */
+static __attribute__((noinline)) void concat(const struct route *r, struct route_eval_ctx *c,
+					     int32_t first, struct rval *v)
 {
-	enum { CHUNK = 4 };
-	struct rval acc;
-	bool have = false;
-	int32_t arg = first;
-	while (arg >= 0) {
-		struct rval part[CHUNK + 1];
-		size_t k = 0, total = 0;
-		if (have)
-			part[k++] = acc;
-		for (; arg >= 0 && k < CHUNK + 1; arg = r->nodes[arg].next) {
-			struct rval a;
-			eval(r, c, arg, &a);
-			if (!concat_part(r, arg, &a, &part[k])) {
-				set_undef(v);
-				return;
-			}
-			total += part[k++].len;
-		}
-		char *buf = scratch(c, total + 1);
-		if (!buf) {
+	size_t start = c->scratch_used, len = 0;
+	for (int32_t arg = first; arg >= 0; arg = r->nodes[arg].next) {
+		struct rval a, part;
+		c->scratch_used = start + len;
+		eval(r, c, arg, &a);
+		if (!concat_part(r, arg, &a, &part) ||
+		    part.len >= sizeof(c->scratch) - (start + len)) {
+			c->scratch_used = start;
 			set_undef(v);
 			return;
 		}
-		size_t o = 0;
-		for (size_t j = 0; j < k; j++) {
-			memcpy(buf + o, part[j].str, part[j].len);
-			o += part[j].len;
-		}
-		set_str(&acc, buf, o);
-		have = true;
+		memmove(c->scratch + start + len, part.str, part.len);
+		len += part.len;
 	}
-	*v = acc;
+	c->scratch[start + len] = '\0';
+	c->scratch_used = start + len + 1;
+	set_str(v, c->scratch + start, len);
 }
 
 static void math1(uint8_t fn, const struct rval *a, struct rval *v)

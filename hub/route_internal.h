@@ -104,8 +104,8 @@ struct route_eval_ctx {
 	const struct hub_message *msg;
 	int body_state; /* 0 not parsed yet, 1 parsed, -1 not JSON / unusable */
 	void *body;	/* yajl_val of the parsed body */
-	char scratch[ROUTE_EVAL_SCRATCH];
 	size_t scratch_used;
+	char scratch[ROUTE_EVAL_SCRATCH]; /* last, so an overrun leaves the object */
 };
 
 /* Writes code point cp as UTF-8 (1 to 4 bytes); returns the byte count. */

@@ -320,13 +320,29 @@ static const struct token *peek(const struct parser *p, size_t ahead)
 	return &p->toks[i < p->n_toks ? i : p->n_toks];
 }
 
+/* A token as errors show it: at most 40 bytes, control characters as '?'
+ * (route text comes from a deployment and ends up in logs). */
+static const char *token_text(const struct parser *p, const struct token *t, char *buf, size_t n)
+{
+	size_t len = t->len > 40 ? 40 : t->len;
+	if (len >= n)
+		len = n - 1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p->text[t->start + i];
+		buf[i] = (char)(c < 0x20 || c == 0x7F ? '?' : c);
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
 /* What the current token is, for "expected X, found Y" messages. */
 static void describe(const struct parser *p, const struct token *t, char *buf, size_t n)
 {
+	char text[48];
 	if (t->kind == TK_EOF)
 		snprintf(buf, n, "the end of the route");
 	else
-		snprintf(buf, n, "'%.*s'", (int)(t->len > 40 ? 40 : t->len), p->text + t->start);
+		snprintf(buf, n, "'%s'", token_text(p, t, text, sizeof(text)));
 }
 
 static int expected(struct parser *p, const char *what)
@@ -822,9 +838,10 @@ static int binary_prec(enum tk k)
 static int32_t call(struct parser *p, const struct token *name)
 {
 	const struct fn_def *f = fn_find(p->text + name->start, name->len);
+	char text[48];
 	if (!f)
-		return fail_at(p, name->start, "unknown function '%.*s'", (int)name->len,
-			       p->text + name->start);
+		return fail_at(p, name->start, "unknown function '%s'",
+			       token_text(p, name, text, sizeof(text)));
 	p->cur += 2; /* name ( */
 	int32_t node = new_node(p, N_CALL, RT_UNDEF, name->start);
 	if (node < 0)
@@ -1248,11 +1265,12 @@ bad:
 static int sink(struct parser *p)
 {
 	const struct token *t = tok(p);
+	char text[48];
 	if (t->kind == TK_SYSPROP) {
 		if (t->len != 9 || strncasecmp(p->text + t->start, "$upstream", 9))
-			return fail_at(p, t->start, "unknown sink '%.*s': expected $upstream or "
+			return fail_at(p, t->start, "unknown sink '%s': expected $upstream or "
 				       "BrokeredEndpoint(\"/modules/<module>/inputs/<input>\")",
-				       (int)t->len, p->text + t->start);
+				       token_text(p, t, text, sizeof(text)));
 		p->r->sink.kind = SINK_UPSTREAM;
 		p->cur++;
 		return 0;
@@ -1261,9 +1279,9 @@ static int sink(struct parser *p)
 		return expected(p, "a sink: $upstream or BrokeredEndpoint(\"/modules/<module>/"
 				   "inputs/<input>\")");
 	if (t->len != 16 || strncasecmp(p->text + t->start, "BrokeredEndpoint", 16))
-		return fail_at(p, t->start, "unknown sink '%.*s': expected $upstream or "
+		return fail_at(p, t->start, "unknown sink '%s': expected $upstream or "
 			       "BrokeredEndpoint(\"/modules/<module>/inputs/<input>\")",
-			       (int)t->len, p->text + t->start);
+			       token_text(p, t, text, sizeof(text)));
 	p->cur++;
 	if (tok(p)->kind != TK_LPAREN)
 		return expected(p, "'('");

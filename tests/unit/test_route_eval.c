@@ -903,6 +903,36 @@ static void string_literal_escapes(void **state)
 
 /* ---- evaluation limits ---- */
 
+static void concat_can_fill_the_scratch_buffer_exactly(void **state)
+{
+	WITH(sample, {
+		/* 8191 + 8191 + 1 characters and a NUL: exactly 16 KiB */
+		char half[8192];
+		memset(half, 'x', 8191);
+		half[8191] = '\0';
+		msg_add_prop(m, "half", half);
+		assert_eval("length(concat(half, half, 'y')) = 16383", m, T);
+		assert_eval("is_defined(concat(half, half, 'yy'))", m, F);
+		assert_eval("length(half || half || 'y') = 16383", m, T);
+		assert_eval("is_defined(half || 'yy' || half)", m, F);
+	});
+}
+
+static void concat_of_many_arguments_uses_no_intermediate_copies(void **state)
+{
+	WITH(sample, {
+		char part[1401];
+		memset(part, 'p', 1400);
+		part[1400] = '\0';
+		msg_add_prop(m, "p", part);
+		assert_eval("length(concat(p, p, p, p, p, p, p, p, p, p, p)) = 15400", m, T);
+		assert_eval("is_defined(concat(p, p, p, p, p, p, p, p, p, p, p, p))", m, F);
+		assert_eval("concat(p, upper('a'), concat('b', lower('C')), substring(upper('xyz'), 1)) = "
+			    "concat(p, 'AbcYZ')",
+			    m, T);
+	});
+}
+
 static void strings_built_beyond_the_scratch_buffer_are_undefined(void **state)
 {
 	WITH(sample, {
@@ -1064,6 +1094,8 @@ int main(void)
 		cmocka_unit_test(string_literals_in_both_quotes),
 		cmocka_unit_test(string_literal_escapes),
 		cmocka_unit_test(strings_built_beyond_the_scratch_buffer_are_undefined),
+		cmocka_unit_test(concat_can_fill_the_scratch_buffer_exactly),
+		cmocka_unit_test(concat_of_many_arguments_uses_no_intermediate_copies),
 		cmocka_unit_test(the_deepest_conditions_evaluate_in_a_small_stack),
 	};
 	return cmocka_run_group_tests_name("route conditions", tests, NULL, NULL);

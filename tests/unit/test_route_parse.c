@@ -260,6 +260,11 @@ static void malformed_routes_report_position_and_expectation(void **state)
 	}
 }
 
+static void errors_show_control_characters_as_question_marks(void **state)
+{
+	assert_contains(must_refuse("FROM /* INTO $up\x01\x1b[2J"), "unknown sink '$up??[2J'");
+}
+
 static void error_positions_count_characters_not_bytes(void **state)
 {
 	/* ä is two bytes in UTF-8 but one character. */
@@ -392,6 +397,7 @@ int main(void)
 		cmocka_unit_test(property_names_may_contain_dashes_and_dots),
 		cmocka_unit_test(minus_before_digits_is_part_of_the_number),
 		cmocka_unit_test(malformed_routes_report_position_and_expectation),
+		cmocka_unit_test(errors_show_control_characters_as_question_marks),
 		cmocka_unit_test(error_positions_count_characters_not_bytes),
 		cmocka_unit_test(deep_parentheses_are_refused_without_exhausting_the_stack),
 		cmocka_unit_test(deep_unary_operators_are_refused),
