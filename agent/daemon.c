@@ -234,6 +234,12 @@ static void loop(struct daemon *d)
 			case TAG_PIDFD:
 				pidfd_ready(d, fd);
 				break;
+			case TAG_WORKLOAD:
+				workload_accept(d);
+				break;
+			case TAG_WCLIENT:
+				workload_client_ready(d, fd);
+				break;
 			}
 		}
 		if (d->stopping)
@@ -289,6 +295,8 @@ static int daemon_main(struct daemon *d)
 	d->hub.listen_fd = -1;
 	if (d->cfg->hub_enabled && hub_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
+	if (workload_listen(d, &err) < 0)
+		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
 	if (control_listen(d, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
@@ -328,7 +336,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	if (optind != argc)
 		return berth_usage("daemon");
 	log_set_name("berth daemon");
-	struct daemon d = { .control_fd = -1, .epfd = -1 };
+	struct daemon d = { .control_fd = -1, .workload_fd = -1, .epfd = -1 };
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);

@@ -83,6 +83,7 @@ struct daemon {
 	int epfd;
 	int sigpipe[2];
 	int control_fd;
+	int workload_fd;
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_ms;
@@ -146,6 +147,11 @@ void daemon_unwatch_fd(struct daemon *d, int fd);
  * when the daemon dies. */
 pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
 
-enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD };
+/* workload_server.c */
+int workload_listen(struct daemon *d, struct berr *err);
+void workload_accept(struct daemon *d);
+void workload_client_ready(struct daemon *d, int fd);
+
+enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };
 
 #endif

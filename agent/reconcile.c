@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/workload.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -470,6 +471,8 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 		{ "IOTEDGE_AUTHSCHEME", "sasToken" },
 		{ "BERTH_HUB_SOCKET", MODULE_HUB_SOCKET },
 		{ "BERTH_TOKEN_FILE", MODULE_TOKEN_FILE },
+		{ "IOTEDGE_WORKLOADURI", "unix://" MODULE_RUN_DIR "/" WORKLOAD_SOCKET },
+		{ "IOTEDGE_APIVERSION", WORKLOAD_API_VERSION },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
 		if (env_set(&spec->env, &n, ids[i].k, strlen(ids[i].k), ids[i].v) < 0)
