@@ -27,6 +27,10 @@
 
 #define DEFAULT_CONFIG "/etc/berth/config.json"
 
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.0.0"
+#endif
+
 static int sig_write_fd = -1;
 
 int64_t now_ms(void)

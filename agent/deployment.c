@@ -558,7 +558,8 @@ static int parse_doc(struct deployment *d, yajl_val doc, const struct deployment
 		return -1;
 	if (module_twin(d, content, &cp, err) < 0)
 		return -1;
-	qsort(d->modules, d->n_modules, sizeof(*d->modules), order_cmp);
+	if (d->n_modules)
+		qsort(d->modules, d->n_modules, sizeof(*d->modules), order_cmp);
 	return 0;
 }
 
