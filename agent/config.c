@@ -271,7 +271,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 		   &cfg->restart_backoff_unit_ms, err) < 0 ||
 	    jp_int(doc, "reconcile_interval_ms", &root, false, 100, 3600000,
 		   &cfg->reconcile_interval_ms, err) < 0 ||
-	    jp_int(doc, "token_ttl_secs", &root, false, 60, 365LL * 24 * 3600, &cfg->token_ttl_secs,
+	    jp_int(doc, "token_ttl_secs", &root, false, 10, 365LL * 24 * 3600, &cfg->token_ttl_secs,
 		   err) < 0 ||
 	    jp_int(doc, "stop_grace_secs", &root, false, 0, 3600, &cfg->stop_grace_secs, err) < 0 ||
 	    jp_bool(doc, "stop_modules_on_exit", &root, false, &cfg->stop_modules_on_exit, err) < 0 ||

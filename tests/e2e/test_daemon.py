@@ -268,3 +268,24 @@ def test_check_reports_marks(berth, tmp_path, registry):
     p = berth("check", "--config", str(bad), check=False)
     assert p.returncode == 1
     assert "\u00d7 config %s: $.device_id: required but missing" % bad in p.stdout.decode()
+
+
+def test_token_file_is_renewed_at_half_life(daemons, image):
+    a = unique("renew")
+    d = daemons(manifest({a: module(image, SLEEP)}), token_ttl_secs=10).start()
+    m = d.wait_status(a)
+    path = os.path.join(d.berth.run_dir, "modules", a, "token")
+    wait_for(lambda: os.path.exists(path), 10, what="token file")
+    with open(path) as f:
+        first = f.read().strip()
+    resource = "%s/devices/Hannover01/modules/%s" % (HUB_HOST, a)
+    key = module_key(DEVICE_KEY, a, m["generationId"])
+    first_expiry = sas_verify(first, key, resource)
+
+    def renewed():
+        with open(path) as f:
+            return f.read().strip() != first
+    wait_for(renewed, 9, interval=0.2, what="a renewed token before the first expires")
+    assert time.time() < first_expiry
+    with open(path) as f:
+        assert sas_verify(f.read().strip(), key, resource) > first_expiry

@@ -53,10 +53,14 @@ def connect_as(d, name):
 
 def hub_pid(d):
     with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
-        for pid in f.read().split():
+        children = f.read().split()
+    for pid in children:
+        try:
             with open("/proc/%s/cmdline" % pid, "rb") as c:
                 if b"\0hub\0" in c.read():
                     return int(pid)
+        except OSError:
+            pass  # a child that is exiting (a pull, the killed hub)
     return None
 
 
