@@ -3,6 +3,8 @@ updates that recreate only what changed, and removal that leaves nothing."""
 import json
 import os
 
+from conftest import wait_for
+
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import cgroup_dirs, cgroup_pids, manifest, module, mounts_mentioning, unique
 
@@ -134,3 +136,23 @@ def test_privileged_is_refused_without_allow_privileged(daemons, image):
                  check=False)
     assert p.returncode == 1
     assert "HostConfig.Privileged is refused" in p.stderr.decode()
+
+
+def test_invalid_deployment_file_on_sighup_keeps_the_running_one(daemons, image):
+    a = unique("hupbad")
+    d = daemons(manifest({a: module(image, SLEEP)})).start()
+    before = d.wait_status(a)
+    d.write_deployment(manifest({a: {"settings": {}}}))
+    d.proc.send_signal(1)
+    wait_for(lambda: "refused deployment" in d.log_text(), 10, what="refusal in the log")
+    assert "settings.image: required but missing; the running deployment stays" in d.log_text()
+    assert d.wait_status(a)["shimPid"] == before["shimPid"]
+
+
+def test_pull_policy_never_needs_the_image_in_the_store(daemons, registry):
+    a = unique("never")
+    ref = "%s/busybox:not-pulled" % registry.host
+    d = daemons(manifest({a: module(ref, SLEEP, pull="never")}), restart_backoff_unit_ms=0).start()
+    m = d.wait_status(a, "failed", timeout=30)
+    assert "imagePullPolicy is never" in m["statusDescription"]
+    assert "pulling" not in d.log_text()
