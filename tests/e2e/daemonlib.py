@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 import urllib.parse
 import uuid
 

@@ -7,8 +7,6 @@ import socket
 import subprocess
 import time
 
-import pytest
-
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import (DEVICE_KEY, HUB_HOST, cgroup_pids, manifest, module, module_key,

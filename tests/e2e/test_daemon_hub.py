@@ -4,7 +4,6 @@ import signal
 import socket
 import stat
 import struct
-import time
 
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures

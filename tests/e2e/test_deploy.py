@@ -1,6 +1,5 @@
 """Deployments through berth daemon: validation before anything changes,
 updates that recreate only what changed, and removal that leaves nothing."""
-import json
 import os
 
 from conftest import wait_for
