@@ -192,7 +192,6 @@ static int parse_env(struct deployment_module *m, yajl_val env, const struct jpa
 		yajl_val v = json_get(e, "value");
 		struct jpath vp;
 		jpath_key(&vp, &kp, "value");
-		char num[64];
 		const char *text;
 		if (!v || YAJL_IS_NULL(v))
 			return berr_set(err, 0, "%s: required but missing", vp.s);
@@ -204,7 +203,6 @@ static int parse_env(struct deployment_module *m, yajl_val env, const struct jpa
 			text = YAJL_IS_TRUE(v) ? "true" : "false";
 		else
 			return berr_set(err, 0, "%s: expected a string, number or boolean", vp.s);
-		(void)num;
 		if (strlen(text) > ENV_VALUE_MAX)
 			return berr_set(err, 0, "%s: longer than %d characters", vp.s, ENV_VALUE_MAX);
 		struct module_env *me = &m->env[m->n_env++];

@@ -536,16 +536,14 @@ fail:
 	return NULL;
 }
 
-static void start_failed(struct daemon *d, struct module_rt *m,
-			 const struct deployment_module *dm, const char *why)
+static void start_failed(struct daemon *d, struct module_rt *m, const char *why)
 {
-	snprintf(m->description, sizeof(m->description), "%.250s", why);
 	log_error("module %s: %s", m->name, why);
 	/* A start that fails counts as a failed run for the restart policy. */
 	m->last_start_ms = 0;
 	observe_exit(d, m, 1, 0);
 	snprintf(m->description, sizeof(m->description), "%.250s", why);
-	(void)dm;
+	save(d);
 }
 
 static void instance_start(struct daemon *d, struct module_rt *m,
@@ -561,7 +559,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		m->last_restart_ms = now_ms();
 	}
 	if (!d->store) {
-		start_failed(d, m, dm, "the image store is not open");
+		start_failed(d, m, "the image store is not open");
 		return;
 	}
 	if (oci_image_open(d->store, ref, &img, &err) < 0) {
@@ -571,13 +569,13 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		else
 			snprintf(why, sizeof(why), "%s", err.msg);
 		m->image_digest[0] = '\0'; /* pulled again on the next try */
-		start_failed(d, m, dm, why);
+		start_failed(d, m, why);
 		return;
 	}
 	struct instance_spec *spec = build_spec(d, m, dm, img, &err);
 	if (!spec) {
 		oci_image_free(img);
-		start_failed(d, m, dm, err.msg);
+		start_failed(d, m, err.msg);
 		return;
 	}
 	snprintf(m->image_digest, sizeof(m->image_digest), "%s", img->digest);
@@ -595,7 +593,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	int rc = shim_start(d->root, spec, &shim, &err);
 	instance_spec_free(spec);
 	if (rc < 0) {
-		start_failed(d, m, dm, err.msg);
+		start_failed(d, m, err.msg);
 		return;
 	}
 	m->last_start_ms = now_ms();
