@@ -247,8 +247,9 @@ static void write_all(const char *p, size_t n)
 	}
 }
 
-/* The last `lines` lines of the rotated log then the current one. */
-static void print_tail(const char *older, const char *current, long lines)
+/* The last `lines` lines of the rotated log then the current one; *seen
+ * gets how much of the current one was read, for follow() to go on from. */
+static void print_tail(const char *older, const char *current, long lines, off_t *seen)
 {
 	struct strbuf all = STRBUF_INIT;
 	all.max = 2 * LOG_READ_MAX;
@@ -257,8 +258,11 @@ static void print_tail(const char *older, const char *current, long lines)
 		cleanup_free char *text = NULL;
 		size_t len = 0;
 		struct berr err;
-		if (fs_read_file(files[i], LOG_READ_MAX, &text, &len, &err) == 0)
+		if (fs_read_file(files[i], LOG_READ_MAX, &text, &len, &err) == 0) {
 			strbuf_append(&all, text, len);
+			if (i == 1)
+				*seen = (off_t)len;
+		}
 	}
 	if (!all.len) {
 		strbuf_release(&all);
@@ -269,10 +273,10 @@ static void print_tail(const char *older, const char *current, long lines)
 		size_t end = all.len;
 		if (end && all.buf[end - 1] == '\n')
 			end--;
-		long seen = 0;
+		long counted = 0;
 		start = 0;
 		for (size_t i = end; i-- > 0;)
-			if (all.buf[i] == '\n' && ++seen == lines) {
+			if (all.buf[i] == '\n' && ++counted == lines) {
 				start = i + 1;
 				break;
 			}
@@ -297,13 +301,14 @@ static void copy_from(int fd, off_t *pos)
 
 /* Follows the log across rotation (log renamed to log.1, a new log made)
  * and truncation. Runs until interrupted. */
-static void follow(const char *path)
+static void follow(const char *path, off_t pos)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	off_t pos = 0;
-	if (fd >= 0 && fstat(fd, &st) == 0)
-		pos = st.st_size;
+	if (fd >= 0 && fstat(fd, &st) < 0) {
+		close(fd);
+		fd = -1;
+	}
 	for (;;) {
 		if (fd >= 0) {
 			if (fstat(fd, &st) == 0 && st.st_size < pos)
@@ -377,9 +382,10 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "berth: logs: no instance %s under %s\n", name, root);
 		return 1;
 	}
-	print_tail(older, current, tail);
+	off_t seen = 0;
+	print_tail(older, current, tail, &seen);
 	if (follow_on)
-		follow(current);
+		follow(current, seen);
 	return 0;
 }
 BERTH_COMMAND(logs, "logs NAME [-f] [--tail N]", "show a module's output", cmd_logs);
