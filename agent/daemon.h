@@ -52,6 +52,7 @@ struct module_rt {
 	pid_t shim_pid;
 	int pidfd;			/* readable when the shim exits; -1 */
 	pid_t pull_pid;			/* a `berth pull` child at work; 0 */
+	char pulling[IMAGE_REF_MAX + 1];	/* the reference it pulls */
 	bool pull_failed;
 	bool started_here;		/* ran at least once (startup order gate) */
 	bool restart_requested;		/* `berth restart`: start again at once */

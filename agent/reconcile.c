@@ -340,7 +340,7 @@ static void pull_start(struct daemon *d, struct module_rt *m, const struct deplo
 		return;
 	}
 	m->pull_pid = pid;
-	m->pull_failed = false;
+	snprintf(m->pulling, sizeof(m->pulling), "%s", dm->image);
 	snprintf(m->description, sizeof(m->description), "pulling %.200s", dm->image);
 	log_info("module %s: pulling %s", m->name, dm->image);
 }
@@ -374,9 +374,16 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 	pull_files(d, m->name, errp, sizeof(errp), "err");
 	last_line(out, line, sizeof(line));
 	const struct deployment_module *dm = desired(d, m->name);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && digest_is_valid(line)) {
+	if (dm && strcmp(dm->image, m->pulling)) {
+		/* The deployment changed the image meanwhile: pull the new one. */
+		log_info("module %s: image changed while %s was pulled", m->name, m->pulling);
+		m->description[0] = '\0';
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && digest_is_valid(line)) {
 		snprintf(m->image_digest, sizeof(m->image_digest), "%s", line);
 		m->description[0] = '\0';
+		if (m->pull_failed && m->status == RT_BACKOFF)
+			m->status = RT_UNKNOWN; /* the failed pulls were counted already */
+		m->pull_failed = false;
 		log_info("module %s: pulled %s (%s)", m->name, dm ? dm->image : "?", line);
 	} else {
 		last_line(errp, line, sizeof(line));
@@ -613,6 +620,8 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 static void reconcile_module(struct daemon *d, const struct deployment_module *dm,
 			     struct module_rt *m, bool gate_open, int64_t now)
 {
+	if (!m->has_instance && strcmp(m->image, dm->image))
+		m->image_digest[0] = '\0'; /* pulled for an image no longer wanted */
 	snprintf(m->image, sizeof(m->image), "%s", dm->image);
 	if (m->has_instance && strcmp(m->config_hash, dm->config_hash)) {
 		log_info("module %s: image, createOptions or env changed; creating it again",

@@ -2,6 +2,7 @@
 updates that recreate only what changed, and removal that leaves nothing."""
 import os
 
+import images
 from conftest import wait_for
 
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
@@ -155,3 +156,21 @@ def test_pull_policy_never_needs_the_image_in_the_store(daemons, registry):
     m = d.wait_status(a, "failed", timeout=30)
     assert "imagePullPolicy is never" in m["statusDescription"]
     assert "pulling" not in d.log_text()
+
+
+def test_image_change_recreates_the_module_with_the_new_image(daemons, image, registry,
+                                                              tmp_path):
+    layer = images.Layer(images.busybox_layer([images.file("etc/flavour", "two\n")]))
+    images.push_image(tmp_path, registry.host, "busybox", "flavour2", [layer])
+    a = unique("img")
+    cmd = ["/bin/sh", "-c", "echo flavour=$(cat /etc/flavour 2>/dev/null || echo one); "
+           "exec sleep 1000"]
+    d = daemons(manifest({a: module(image, cmd)})).start()
+    first = d.wait_status(a)
+    d.wait_log(a, "flavour=one")
+    d.deploy(manifest({a: module("%s/busybox:flavour2" % registry.host, cmd)}))
+    d.wait_log(a, "flavour=two")
+    m = d.wait_status(a)
+    assert m["shimPid"] != first["shimPid"]
+    assert m["imageDigest"] != first["imageDigest"]
+    assert m["generationId"] == first["generationId"]
