@@ -26,11 +26,11 @@
 #include "common/fs.h"
 #include "common/json.h"
 
-#define CGROUP2_MAGIC 0x63677270
-#define TMPFS_MAGIC_ 0x01021994
-#define STORE_MIN_FREE (100LL * 1024 * 1024)
+#define CGROUP2_MAGIC	0x63677270
+#define TMPFS_MAGIC_	0x01021994
+#define STORE_MIN_FREE	(100LL * 1024 * 1024)
 #define STORE_WARN_FREE (500LL * 1024 * 1024)
-#define CLOCK_SANE 1704067200 /* 2024-01-01 */
+#define CLOCK_SANE	1704067200 /* 2024-01-01 */
 
 enum mark { OK, WARN, FAIL };
 
@@ -40,7 +40,7 @@ struct report {
 
 static void line(struct report *r, enum mark m, const char *what, const char *hint)
 {
-	static const char *const marks[] = { "\u221a", "\u203c", "\u00d7" };
+	static const char *const marks[] = {"\u221a", "\u203c", "\u00d7"};
 	printf("%s %s\n", marks[m], what);
 	if (m != OK && hint)
 		printf("    %s\n", hint);
@@ -60,7 +60,7 @@ static void section(const char *title)
 
 static void check_namespaces(struct report *r)
 {
-	static const char *const ns[] = { "mnt", "pid", "uts", "ipc", "net", "cgroup", "user" };
+	static const char *const ns[] = {"mnt", "pid", "uts", "ipc", "net", "cgroup", "user"};
 	char missing[128] = "";
 	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
 		char p[64];
@@ -89,8 +89,9 @@ static void check_overlay(struct report *r)
 	    strstr(fs, "\toverlay\n"))
 		line(r, OK, "overlayfs is available", NULL);
 	else
-		line(r, WARN, "overlayfs is not loaded",
-		     "run `modprobe overlay` (CONFIG_OVERLAY_FS); instances need it for their root");
+		line(
+		    r, WARN, "overlayfs is not loaded",
+		    "run `modprobe overlay` (CONFIG_OVERLAY_FS); instances need it for their root");
 }
 
 static void check_seccomp(struct report *r)
@@ -119,7 +120,7 @@ static void check_cgroups(struct report *r)
 			     "check that /sys/fs/cgroup is the host's cgroup2 mount");
 			return;
 		}
-		const char *want[] = { "memory", "pids", "cpu" };
+		const char *want[] = {"memory", "pids", "cpu"};
 		char missing[64] = "";
 		for (size_t i = 0; i < ARRAY_SIZE(want); i++)
 			if (!strstr(ctl, want[i])) {
@@ -127,11 +128,13 @@ static void check_cgroups(struct report *r)
 				strncat(missing, want[i], sizeof(missing) - strlen(missing) - 1);
 			}
 		if (!missing[0])
-			line(r, OK, "cgroup v2 (unified) with memory, pids and cpu controllers", NULL);
+			line(r, OK, "cgroup v2 (unified) with memory, pids and cpu controllers",
+			     NULL);
 		else {
 			char what[160];
 			snprintf(what, sizeof(what), "cgroup v2 without controllers:%s", missing);
-			line(r, WARN, what, "enable them in the kernel; limits on them are not applied");
+			line(r, WARN, what,
+			     "enable them in the kernel; limits on them are not applied");
 		}
 		return;
 	}
@@ -158,7 +161,7 @@ static void check_clock(struct report *r)
 /* TCP connect within 3 s: reachability, not a protocol check. */
 static int tcp_reachable(const char *host, const char *port, char *why, size_t cap)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	int rc = getaddrinfo(host, port, &hints, &res);
 	if (rc) {
 		snprintf(why, cap, "%s", gai_strerror(rc));
@@ -172,11 +175,11 @@ static int tcp_reachable(const char *host, const char *port, char *why, size_t c
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
 			ok = 0;
 		else if (errno == EINPROGRESS) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			int e = 0;
 			socklen_t l = sizeof(e);
-			if (poll(&p, 1, 3000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 &&
-			    e == 0)
+			if (poll(&p, 1, 3000) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e == 0)
 				ok = 0;
 			else
 				snprintf(why, cap, "%s", e ? strerror(e) : "timed out");
@@ -217,7 +220,8 @@ static void check_reach(struct report *r, const char *label, const char *hostpor
 		snprintf(what, sizeof(what), "%s %s:%s is reachable", label, host, port);
 		line(r, OK, what, NULL);
 	} else {
-		snprintf(what, sizeof(what), "%s %s:%s is not reachable: %s", label, host, port, why);
+		snprintf(what, sizeof(what), "%s %s:%s is not reachable: %s", label, host, port,
+			 why);
 		line(r, WARN, what, hint);
 	}
 }
@@ -242,8 +246,8 @@ static void check_store(struct report *r, const char *root)
 	}
 	long long avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
 	char what[4300];
-	snprintf(what, sizeof(what), "%lld MB free for the image store at %s", avail / (1024 * 1024),
-		 root);
+	snprintf(what, sizeof(what), "%lld MB free for the image store at %s",
+		 avail / (1024 * 1024), root);
 	if (avail < STORE_MIN_FREE)
 		line(r, FAIL, what, "free space (berth gc removes unused layers) or move `root`");
 	else if (avail < STORE_WARN_FREE)
@@ -255,8 +259,8 @@ static void check_store(struct report *r, const char *root)
 static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *config = "/etc/berth/config.json";
-	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -267,14 +271,15 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return berth_usage("check");
-	struct report r = { 0 };
+	struct report r = {0};
 	struct agent_config *cfg = NULL;
 	struct berr err;
 
 	section("Configuration checks");
 	char what[BERR_MSG_MAX + 64];
 	if (agent_config_load(config, &cfg, &err) == 0) {
-		snprintf(what, sizeof(what), "config %s is valid (device %s)", config, cfg->device_id);
+		snprintf(what, sizeof(what), "config %s is valid (device %s)", config,
+			 cfg->device_id);
 		line(&r, OK, what, NULL);
 	} else {
 		snprintf(what, sizeof(what), "%s", err.msg);
@@ -284,11 +289,13 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		cleanup_free char *text = NULL;
 		size_t len = 0;
 		struct deployment *dep = NULL;
-		struct deployment_policy pol = { .allow_privileged = cfg->allow_privileged };
+		struct deployment_policy pol = {.allow_privileged = cfg->allow_privileged};
 		if (fs_read_file(cfg->deployment_file, DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0)
-			line(&r, WARN, err.msg, "the daemon waits for `berth deploy` until it exists");
+			line(&r, WARN, err.msg,
+			     "the daemon waits for `berth deploy` until it exists");
 		else if (deployment_parse(text, len, cfg->deployment_file, &pol, &dep, &err) < 0)
-			line(&r, FAIL, err.msg, "the daemon refuses this deployment; fix the path named");
+			line(&r, FAIL, err.msg,
+			     "the daemon refuses this deployment; fix the path named");
 		else {
 			snprintf(what, sizeof(what), "deployment %s is valid (%zu modules)",
 				 cfg->deployment_file, dep->n_modules);
@@ -301,7 +308,8 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		line(&r, OK, "berth daemon is running", NULL);
 		yajl_tree_free(reply);
 	} else
-		line(&r, WARN, err.msg, "start it: systemctl start berth (or /etc/init.d/berth start)");
+		line(&r, WARN, err.msg,
+		     "start it: systemctl start berth (or /etc/init.d/berth start)");
 	check_clock(&r);
 	const char *root = cfg && cfg->root ? cfg->root : ctx->root;
 	check_store(&r, root);
@@ -315,16 +323,18 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	section("Connectivity checks");
 	if (cfg) {
 		for (size_t i = 0; i < cfg->n_registries; i++)
-			check_reach(&r, "registry", cfg->registries[i].host,
-				    cfg->registries[i].insecure ? "80" : "443",
-				    "modules from it cannot be pulled; check the network and proxy");
+			check_reach(
+			    &r, "registry", cfg->registries[i].host,
+			    cfg->registries[i].insecure ? "80" : "443",
+			    "modules from it cannot be pulled; check the network and proxy");
 		if (cfg->upstream_url) {
 			const char *hp = strstr(cfg->upstream_url, "://") + 3;
 			char hostport[300];
 			snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(hp, "/"), hp);
-			check_reach(&r, "upstream", hostport,
-				    !strncmp(cfg->upstream_url, "mqtts", 5) ? "8883" : "1883",
-				    "the device runs offline; messages are stored until it is reachable");
+			check_reach(
+			    &r, "upstream", hostport,
+			    !strncmp(cfg->upstream_url, "mqtts", 5) ? "8883" : "1883",
+			    "the device runs offline; messages are stored until it is reachable");
 		} else
 			line(&r, OK, "no upstream configured: the device runs offline", NULL);
 	}

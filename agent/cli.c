@@ -69,7 +69,7 @@ static const char *str_or(yajl_val obj, const char *key, const char *dflt)
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -99,14 +99,15 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 	int w_name = 4, w_status = 6, w_desc = 11;
 	for (size_t i = 0; i < n; i++) {
 		yajl_val m = mods->u.array.values[i];
-		int a = (int)strlen(str_or(m, "name", "")), b = (int)strlen(str_or(m, "runtimeStatus", "")),
+		int a = (int)strlen(str_or(m, "name", "")),
+		    b = (int)strlen(str_or(m, "runtimeStatus", "")),
 		    d = (int)strlen(str_or(m, "description", ""));
 		w_name = a > w_name ? a : w_name;
 		w_status = b > w_status ? b : w_status;
 		w_desc = d > w_desc ? d : w_desc;
 	}
-	printf("%-*s   %-*s   %-*s   %s\n", w_name, "NAME", w_status, "STATUS", w_desc, "DESCRIPTION",
-	       "CONFIG");
+	printf("%-*s   %-*s   %-*s   %s\n", w_name, "NAME", w_status, "STATUS", w_desc,
+	       "DESCRIPTION", "CONFIG");
 	for (size_t i = 0; i < n; i++) {
 		yajl_val m = mods->u.array.values[i];
 		printf("%-*s   %-*s   %-*s   %s\n", w_name, str_or(m, "name", ""), w_status,
@@ -184,8 +185,8 @@ BERTH_COMMAND(deploy, "deploy FILE", "validate and apply a deployment manifest",
 static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 {
 	long long ttl = 3600;
-	static const struct option opts[] = { { "ttl", required_argument, NULL, 't' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -253,7 +254,7 @@ static void print_tail(const char *older, const char *current, long lines, off_t
 {
 	struct strbuf all = STRBUF_INIT;
 	all.max = 2 * LOG_READ_MAX;
-	const char *files[] = { older, current };
+	const char *files[] = {older, current};
 	for (size_t i = 0; i < 2; i++) {
 		cleanup_free char *text = NULL;
 		size_t len = 0;
@@ -337,9 +338,9 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool follow_on = false;
 	long tail = -1;
-	static const struct option opts[] = { { "follow", no_argument, NULL, 'f' },
-					      { "tail", required_argument, NULL, 't' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
+					     {"tail", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {

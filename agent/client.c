@@ -18,7 +18,7 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 	*reply = NULL;
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, run);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "daemon socket %s", path);
 	strcpy(sa.sun_path, path);
@@ -28,13 +28,14 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		if (e == EACCES || e == EPERM)
-			return berr_set(err, 0, "cannot reach the daemon at %s: permission denied (root only)",
-					path);
+			return berr_set(
+			    err, 0, "cannot reach the daemon at %s: permission denied (root only)",
+			    path);
 		return berr_set(err, 0, "cannot reach the daemon at %s: is berth daemon running?",
 				path);
 	}
 	/* Restarts wait for a module's stop grace period. */
-	struct timeval tv = { .tv_sec = 120 };
+	struct timeval tv = {.tv_sec = 120};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	size_t len = strlen(request);
 	const char *p = request;

@@ -120,7 +120,7 @@ static int parse_registries(yajl_val regs, const struct jpath *path, struct agen
 	cfg->registries = calloc(n ? n : 1, sizeof(*cfg->registries));
 	if (!cfg->registries)
 		return berr_set(err, ENOMEM, "config");
-	static const char *const known[] = { "insecure", "username", "password", "ca_file", NULL };
+	static const char *const known[] = {"insecure", "username", "password", "ca_file", NULL};
 	for (size_t i = 0; i < n; i++) {
 		const char *host = regs->u.object.keys[i];
 		yajl_val r = regs->u.object.values[i];
@@ -152,8 +152,8 @@ static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config
 {
 	if (!hub)
 		return 0;
-	static const char *const known[] = { "enabled",	 "store",   "listen_tcp", "tls_cert",
-					     "tls_key",	 "max_packet", NULL };
+	static const char *const known[] = {"enabled", "store",	     "listen_tcp", "tls_cert",
+					    "tls_key", "max_packet", NULL};
 	if (only_keys(hub, path, known, err) < 0)
 		return -1;
 	const char *tcp = NULL;
@@ -169,8 +169,8 @@ static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config
 		const char *colon = strrchr(tcp, ':');
 		struct jpath kp;
 		jpath_key(&kp, path, "listen_tcp");
-		if (!colon || colon == tcp || !colon[1] || strspn(colon + 1, "0123456789") !=
-								  strlen(colon + 1))
+		if (!colon || colon == tcp || !colon[1] ||
+		    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 			return berr_set(err, 0, "%s: expected HOST:PORT", kp.s);
 		if (dup_opt(tcp, &cfg->hub_listen_tcp, err) < 0)
 			return -1;
@@ -185,7 +185,7 @@ static int parse_upstream(yajl_val up, const struct jpath *path, struct agent_co
 {
 	if (!up)
 		return 0;
-	static const char *const known[] = { "url", "ca_file", NULL };
+	static const char *const known[] = {"url", "ca_file", NULL};
 	if (only_keys(up, path, known, err) < 0)
 		return -1;
 	const char *url = NULL;
@@ -207,14 +207,23 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	jpath_root(&root);
 	if (!YAJL_IS_OBJECT(doc))
 		return berr_set(err, 0, "$: expected an object");
-	static const char *const known[] = {
-		"device_id",	   "iothub_hostname",	    "gateway_hostname",
-		"device_key",	   "root",		    "run",
-		"deployment_file", "registries",	    "hub",
-		"upstream",	   "restart_backoff_unit_ms", "reconcile_interval_ms",
-		"token_ttl_secs",  "stop_grace_secs",	    "stop_modules_on_exit",
-		"allow_privileged", NULL
-	};
+	static const char *const known[] = {"device_id",
+					    "iothub_hostname",
+					    "gateway_hostname",
+					    "device_key",
+					    "root",
+					    "run",
+					    "deployment_file",
+					    "registries",
+					    "hub",
+					    "upstream",
+					    "restart_backoff_unit_ms",
+					    "reconcile_interval_ms",
+					    "token_ttl_secs",
+					    "stop_grace_secs",
+					    "stop_modules_on_exit",
+					    "allow_privileged",
+					    NULL};
 	if (only_keys(doc, &root, known, err) < 0)
 		return -1;
 	const char *device_id, *hub, *gw = NULL, *key;
@@ -223,9 +232,10 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 		return -1;
 	if (!agent_device_id_valid(device_id)) {
 		jpath_key(&p, &root, "device_id");
-		return berr_set(err, 0,
-				"%s: must be 1-%d characters of letters, digits and - . : _ %% = ! ( ) , @ '",
-				p.s, DEVICE_ID_MAX);
+		return berr_set(
+		    err, 0,
+		    "%s: must be 1-%d characters of letters, digits and - . : _ %% = ! ( ) , @ '",
+		    p.s, DEVICE_ID_MAX);
 	}
 	if (jp_str(doc, "iothub_hostname", &root, true, 0, &hub, err) < 0)
 		return -1;
@@ -250,7 +260,8 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	if (dup_opt(device_id, &cfg->device_id, err) < 0 ||
 	    dup_opt(hub, &cfg->iothub_hostname, err) < 0 ||
 	    dup_opt(gw, &cfg->gateway_hostname, err) < 0 ||
-	    dup_opt(key, &cfg->device_key, err) < 0 || abs_path(doc, "root", &root, &cfg->root, err) < 0 ||
+	    dup_opt(key, &cfg->device_key, err) < 0 ||
+	    abs_path(doc, "root", &root, &cfg->root, err) < 0 ||
 	    abs_path(doc, "run", &root, &cfg->run, err) < 0 ||
 	    abs_path(doc, "deployment_file", &root, &cfg->deployment_file, err) < 0)
 		return -1;
@@ -262,7 +273,8 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	jpath_key(&up_p, &root, "upstream");
 	if (jp_obj(doc, "registries", &root, false, &regs, err) < 0 ||
 	    parse_registries(regs, &rp, cfg, err) < 0 ||
-	    jp_obj(doc, "hub", &root, false, &hubo, err) < 0 || parse_hub(hubo, &hp, cfg, err) < 0 ||
+	    jp_obj(doc, "hub", &root, false, &hubo, err) < 0 ||
+	    parse_hub(hubo, &hp, cfg, err) < 0 ||
 	    jp_obj(doc, "upstream", &root, false, &up, err) < 0 ||
 	    parse_upstream(up, &up_p, cfg, err) < 0)
 		return -1;
@@ -274,7 +286,8 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	    jp_int(doc, "token_ttl_secs", &root, false, 10, 365LL * 24 * 3600, &cfg->token_ttl_secs,
 		   err) < 0 ||
 	    jp_int(doc, "stop_grace_secs", &root, false, 0, 3600, &cfg->stop_grace_secs, err) < 0 ||
-	    jp_bool(doc, "stop_modules_on_exit", &root, false, &cfg->stop_modules_on_exit, err) < 0 ||
+	    jp_bool(doc, "stop_modules_on_exit", &root, false, &cfg->stop_modules_on_exit, err) <
+		0 ||
 	    jp_bool(doc, "allow_privileged", &root, false, &cfg->allow_privileged, err) < 0)
 		return -1;
 	return 0;

@@ -11,21 +11,21 @@
 #include "common/err.h"
 
 #define CONFIG_MAX_BYTES (256 * 1024)
-#define DEVICE_ID_MAX 128
-#define HOSTNAME_MAX 255
+#define DEVICE_ID_MAX	 128
+#define HOSTNAME_MAX	 255
 
 struct registry_cred {
 	char *host;	/* "127.0.0.1:5000", "myacr.example.io" */
-	char *username;	/* NULL for anonymous */
+	char *username; /* NULL for anonymous */
 	char *password;
 	char *ca_file;
-	bool insecure;	/* plain HTTP / unverified TLS */
+	bool insecure; /* plain HTTP / unverified TLS */
 };
 
 struct agent_config {
 	char *device_id;
 	char *iothub_hostname;
-	char *gateway_hostname;	/* IOTEDGE_GATEWAYHOSTNAME; default: the host's name */
+	char *gateway_hostname; /* IOTEDGE_GATEWAYHOSTNAME; default: the host's name */
 	char *device_key;	/* base64 */
 	char *root;		/* NULL: the command line's --root */
 	char *run;		/* NULL: the command line's --run */
@@ -34,12 +34,12 @@ struct agent_config {
 	struct registry_cred *registries;
 	size_t n_registries;
 
-	bool hub_enabled;	/* default true */
-	char *hub_store;	/* default <root>/hub */
+	bool hub_enabled; /* default true */
+	char *hub_store;  /* default <root>/hub */
 	char *hub_listen_tcp;
 	char *hub_tls_cert;
 	char *hub_tls_key;
-	int64_t hub_max_packet;	/* 0: the hub's default */
+	int64_t hub_max_packet; /* 0: the hub's default */
 
 	char *upstream_url;
 	char *upstream_ca_file;

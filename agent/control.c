@@ -44,7 +44,7 @@ int control_listen(struct daemon *d, struct berr *err)
 		clients[i].fd = -1;
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "control socket %s", path);
 	strcpy(sa.sun_path, path);
@@ -85,7 +85,7 @@ static void reply_send(int fd, yajl_gen g)
 	 * the timeout loses its answer rather than stalling the daemon. */
 	int flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval tv = { .tv_sec = 2 };
+	struct timeval tv = {.tv_sec = 2};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	const char *p = text;
 	size_t left = len;
@@ -326,7 +326,8 @@ void control_accept(struct daemon *d)
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
-			reply_error(fd, 403, "permission denied: the berth daemon answers root only");
+			reply_error(fd, 403,
+				    "permission denied: the berth daemon answers root only");
 			close(fd);
 			continue;
 		}

@@ -9,13 +9,13 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 
-#define CO_MAX_ITEMS 256
-#define CO_MAX_STR 4096
-#define CO_MAX_PATH 4095
+#define CO_MAX_ITEMS	   256
+#define CO_MAX_STR	   4096
+#define CO_MAX_PATH	   4095
 #define CPU_PERIOD_DEFAULT 100000
 
 static void warn(struct create_options *co, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void warn(struct create_options *co, const char *fmt, ...)
 {
 	if (co->n_warnings >= CREATE_OPTIONS_WARNINGS_MAX)
@@ -85,7 +85,8 @@ static int add_bind(struct create_options *co, const char *src, const char *dst,
 {
 	if (!path_ok(src))
 		return berr_set(err, 0,
-				"%s: source \"%.64s\" must be an absolute host path (named volumes are not supported)",
+				"%s: source \"%.64s\" must be an absolute host path (named volumes "
+				"are not supported)",
 				p->s, src);
 	if (!path_ok(dst))
 		return berr_set(err, 0, "%s: target \"%.64s\" must be an absolute path", p->s, dst);
@@ -123,9 +124,11 @@ static int parse_bind_string(struct create_options *co, const char *s, const str
 			else if (!strcmp(o, "rw"))
 				ro = false;
 			else if (strcmp(o, "z") && strcmp(o, "Z") && strcmp(o, "nocopy") &&
-				 strcmp(o, "shared") && strcmp(o, "rshared") && strcmp(o, "slave") &&
-				 strcmp(o, "rslave") && strcmp(o, "private") && strcmp(o, "rprivate"))
-				return berr_set(err, 0, "%s: unknown bind option \"%.32s\"", p->s, o);
+				 strcmp(o, "shared") && strcmp(o, "rshared") &&
+				 strcmp(o, "slave") && strcmp(o, "rslave") &&
+				 strcmp(o, "private") && strcmp(o, "rprivate"))
+				return berr_set(err, 0, "%s: unknown bind option \"%.32s\"", p->s,
+						o);
 		}
 	}
 	return add_bind(co, buf, dst, ro, p, err);
@@ -166,7 +169,8 @@ static int parse_binds(struct create_options *co, yajl_val binds, yajl_val mount
 		    jp_bool(m, "ReadOnly", &p, false, &ro, err) < 0)
 			return -1;
 		if (type && strcmp(type, "bind"))
-			return berr_set(err, 0, "%s.Type: \"%.32s\" mounts are not supported (only bind)",
+			return berr_set(err, 0,
+					"%s.Type: \"%.32s\" mounts are not supported (only bind)",
 					p.s, type);
 		if (add_bind(co, src, dst, ro, &p, err) < 0)
 			return -1;
@@ -199,7 +203,8 @@ static int parse_devices(struct create_options *co, yajl_val devs, const struct 
 		if (!path_ok(host) || strncmp(host, "/dev/", 5))
 			return berr_set(err, 0, "%s.PathOnHost: expected a path under /dev/", p.s);
 		if (in && !path_ok(in))
-			return berr_set(err, 0, "%s.PathInContainer: expected an absolute path", p.s);
+			return berr_set(err, 0, "%s.PathInContainer: expected an absolute path",
+					p.s);
 		if (perm && (!*perm || strspn(perm, "rwm") != strlen(perm)))
 			return berr_set(err, 0, "%s.CgroupPermissions: expected letters of \"rwm\"",
 					p.s);
@@ -230,17 +235,18 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 			     struct berr *err)
 {
 	static const char *const handled[] = {
-		"Binds",    "Mounts",	"Memory",     "MemorySwap",	"NanoCpus",
-		"CpuShares", "CpuPeriod", "CpuQuota", "PidsLimit",	"CapAdd",
-		"CapDrop",  "ReadonlyRootfs", "NetworkMode", "Devices", "Privileged", NULL
-	};
+	    "Binds",	   "Mounts",   "Memory",     "MemorySwap", "NanoCpus", "CpuShares",
+	    "CpuPeriod",   "CpuQuota", "PidsLimit",  "CapAdd",	   "CapDrop",  "ReadonlyRootfs",
+	    "NetworkMode", "Devices",  "Privileged", NULL};
 	for (size_t i = 0; i < hc->u.object.len; i++) {
 		const char *k = hc->u.object.keys[i];
 		bool known = false;
 		for (const char *const *h = handled; *h && !known; h++)
 			known = !strcmp(*h, k);
 		if (!known)
-			warn(co, "createOptions HostConfig.%.64s is not supported by berth and is ignored",
+			warn(co,
+			     "createOptions HostConfig.%.64s is not supported by berth and is "
+			     "ignored",
 			     k);
 	}
 	yajl_val binds, mounts, devs;
@@ -281,8 +287,9 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 	if (net && !strcmp(net, "none"))
 		co->network = NET_NONE;
 	else if (net && *net && strcmp(net, "host") && strcmp(net, "default"))
-		warn(co, "createOptions HostConfig.NetworkMode \"%.64s\": berth has no container "
-			 "networks; the module uses the host network",
+		warn(co,
+		     "createOptions HostConfig.NetworkMode \"%.64s\": berth has no container "
+		     "networks; the module uses the host network",
 		     net);
 	if (jp_array(hc, "Devices", hp, false, &devs, err) < 0)
 		return -1;
@@ -295,9 +302,9 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 static int parse_top(struct create_options *co, yajl_val doc, const struct jpath *root,
 		     struct berr *err)
 {
-	static const char *const handled[] = { "Env",	   "Cmd",      "Entrypoint", "WorkingDir",
-					       "User",	   "Hostname", "Labels",     "HostConfig",
-					       "StopTimeout", NULL };
+	static const char *const handled[] = {"Env",	     "Cmd",	 "Entrypoint", "WorkingDir",
+					      "User",	     "Hostname", "Labels",     "HostConfig",
+					      "StopTimeout", NULL};
 	for (size_t i = 0; i < doc->u.object.len; i++) {
 		const char *k = doc->u.object.keys[i];
 		bool known = false;
@@ -441,8 +448,9 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 	if (!spec->args)
 		return berr_set(err, ENOMEM, "command line");
 	if (!spec->args[0])
-		return berr_set(err, 0,
-				"no command: neither the image nor createOptions set Entrypoint or Cmd");
+		return berr_set(
+		    err, 0,
+		    "no command: neither the image nor createOptions set Entrypoint or Cmd");
 	if ((co->working_dir && dup_or_null(co->working_dir, &spec->cwd) < 0) ||
 	    (co->user && dup_or_null(co->user, &spec->user) < 0) ||
 	    (co->hostname && dup_or_null(co->hostname, &spec->hostname) < 0))

@@ -13,28 +13,28 @@
 #include "common/err.h"
 #include "shim/shim.h"
 
-#define CREATE_OPTIONS_MAX (64 * 1024) /* 99 chunks of 512 fit well below */
+#define CREATE_OPTIONS_MAX	    (64 * 1024) /* 99 chunks of 512 fit well below */
 #define CREATE_OPTIONS_WARNINGS_MAX 32
 
 struct create_options {
-	char **env;		/* "K=V" */
-	char **cmd;		/* NULL: the image's (unless entrypoint is set) */
-	char **entrypoint;	/* NULL: the image's */
+	char **env;	   /* "K=V" */
+	char **cmd;	   /* NULL: the image's (unless entrypoint is set) */
+	char **entrypoint; /* NULL: the image's */
 	char *working_dir;
 	char *user;
 	char *hostname;
-	char **labels;		/* "K=V", kept for `berth list --json` */
+	char **labels; /* "K=V", kept for `berth list --json` */
 
 	struct bind_mount *binds;
 	size_t n_binds;
 	struct device_rule *devices;
 	size_t n_devices;
 
-	enum net_mode network;	/* default NET_HOST: berth has no bridge networks */
+	enum net_mode network; /* default NET_HOST: berth has no bridge networks */
 	bool readonly_rootfs;
 	bool privileged;
 	int64_t memory, memory_swap, nano_cpus, cpu_shares, cpu_period, cpu_quota, pids_limit;
-	int stop_timeout;	/* -1: unset */
+	int stop_timeout; /* -1: unset */
 	char **cap_add;
 	char **cap_drop;
 

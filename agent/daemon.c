@@ -51,7 +51,8 @@ static void on_signal(int sig)
 
 void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ((uint64_t)tag << 32) | (uint32_t)fd };
+	struct epoll_event ev = {.events = EPOLLIN,
+				 .data.u64 = ((uint64_t)tag << 32) | (uint32_t)fd};
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		log_error("epoll: fd %d: %s", fd, strerror(errno));
 }
@@ -71,7 +72,7 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE };
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		signal(sigs[i], SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -99,7 +100,7 @@ static void notify(const char *state)
 	const char *path = getenv("NOTIFY_SOCKET");
 	if (!path || !*path)
 		return;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	if (len >= sizeof(sa.sun_path))
 		return;
@@ -120,9 +121,9 @@ static int setup_signals(struct daemon *d, struct berr *err)
 	if (pipe2(d->sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return berr_set(err, errno, "signal pipe");
 	sig_write_fd = d->sigpipe[1];
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		if (sigaction(sigs[i], &sa, NULL) < 0)
 			return berr_set(err, errno, "sigaction");
@@ -313,7 +314,8 @@ static int daemon_main(struct daemon *d)
 	notify("READY=1");
 	loop(d);
 	notify("STOPPING=1");
-	log_info("stopping%s", d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
+	log_info("stopping%s",
+		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
 	if (d->cfg->stop_modules_on_exit)
 		stop_all(d);
 	hub_shutdown(d);
@@ -327,8 +329,8 @@ static int daemon_main(struct daemon *d)
 static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *config = DEFAULT_CONFIG;
-	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -340,7 +342,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	if (optind != argc)
 		return berth_usage("daemon");
 	log_set_name("berth daemon");
-	struct daemon d = { .control_fd = -1, .workload_fd = -1, .epfd = -1 };
+	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);

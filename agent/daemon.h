@@ -15,20 +15,20 @@
 #include "common/digest.h"
 #include "common/err.h"
 
-#define GENERATION_ID_LEN 32
-#define CONTROL_SOCKET "berthd.sock"
-#define HUB_SOCKET "hub.sock"
+#define GENERATION_ID_LEN  32
+#define CONTROL_SOCKET	   "berthd.sock"
+#define HUB_SOCKET	   "hub.sock"
 #define HUB_CONTROL_SOCKET "hubctl.sock"
 /* Inside every instance, <run>/shared is mounted read-only at /run/berth and
  * the module's own <run>/modules/<name> at /run/berth/module. A directory,
  * not the socket file, is mounted so that a hub socket made again by a
  * restarted daemon is the one modules reconnect to. <run>/hub.sock is a
  * hard link to <run>/shared/hub.sock. */
-#define SHARED_DIR "shared"
-#define MODULE_RUN_DIR "/run/berth"
-#define MODULE_HUB_SOCKET "/run/berth/hub.sock"
+#define SHARED_DIR	   "shared"
+#define MODULE_RUN_DIR	   "/run/berth"
+#define MODULE_HUB_SOCKET  "/run/berth/hub.sock"
 #define MODULE_RUNTIME_DIR "/run/berth/module"
-#define MODULE_TOKEN_FILE MODULE_RUNTIME_DIR "/token"
+#define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
 
 struct oci_store;
 
@@ -37,36 +37,36 @@ struct oci_store;
 struct module_rt {
 	char name[MODULE_NAME_MAX + 1];
 	char generation_id[GENERATION_ID_LEN + 1];
-	char config_hash[17];		/* of the deployment the instance was created from */
+	char config_hash[17];		   /* of the deployment the instance was created from */
 	char image_digest[DIGEST_STR_MAX]; /* what was pulled for it */
-	char image[IMAGE_REF_MAX + 1];	/* reference, for `list` */
-	bool has_instance;		/* an instance directory exists (ours) */
+	char image[IMAGE_REF_MAX + 1];	   /* reference, for `list` */
+	bool has_instance;		   /* an instance directory exists (ours) */
 	enum runtime_status status;
 	int exit_code;
 	unsigned restart_count;
 	int64_t last_start_ms, last_exit_ms, last_restart_ms;
-	int64_t next_start_ms;		/* backoff: not before */
-	char description[256];		/* why it is not running, when known */
+	int64_t next_start_ms; /* backoff: not before */
+	char description[256]; /* why it is not running, when known */
 
 	/* Not persisted. */
 	pid_t shim_pid;
-	int pidfd;			/* readable when the shim exits; -1 */
-	pid_t pull_pid;			/* a `berth pull` child at work; 0 */
-	char pulling[IMAGE_REF_MAX + 1];	/* the reference it pulls */
+	int pidfd;			 /* readable when the shim exits; -1 */
+	pid_t pull_pid;			 /* a `berth pull` child at work; 0 */
+	char pulling[IMAGE_REF_MAX + 1]; /* the reference it pulls */
 	bool pull_failed;
-	bool started_here;		/* ran at least once (startup order gate) */
-	bool restart_requested;		/* `berth restart`: start again at once */
-	int64_t token_refresh_ms;	/* when the token file is due */
-	bool done;			/* exited, and the policy does not restart it */
+	bool started_here;	  /* ran at least once (startup order gate) */
+	bool restart_requested;	  /* `berth restart`: start again at once */
+	int64_t token_refresh_ms; /* when the token file is due */
+	bool done;		  /* exited, and the policy does not restart it */
 };
 
 struct hub_proc {
 	pid_t pid;
-	int listen_fd;			/* <run>/hub.sock, created once by the daemon */
+	int listen_fd; /* <run>/hub.sock, created once by the daemon */
 	unsigned restart_count;
 	int64_t next_start_ms;
 	int64_t started_ms;
-	bool config_dirty;		/* hub config rewritten: SIGHUP due */
+	bool config_dirty; /* hub config rewritten: SIGHUP due */
 };
 
 struct daemon {
@@ -74,7 +74,7 @@ struct daemon {
 	char *config_path;
 	char root[4096];
 	char run[4096];
-	struct deployment *dep;		/* applied; NULL: none yet */
+	struct deployment *dep; /* applied; NULL: none yet */
 	struct oci_store *store;
 
 	struct module_rt **mods;

@@ -11,9 +11,9 @@
 #include "hub/route.h"
 
 #define TWIN_MAX_BYTES (64 * 1024)
-#define ENV_KEY_MAX 256
-#define ENV_VALUE_MAX 8192
-#define CHUNKS_MAX 99
+#define ENV_KEY_MAX    256
+#define ENV_VALUE_MAX  8192
+#define CHUNKS_MAX     99
 
 bool module_name_valid(const char *name)
 {
@@ -22,7 +22,8 @@ bool module_name_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || !strchr("_.-", c)))
 			return false;
 	}
@@ -116,7 +117,7 @@ static int join_create_options(yajl_val settings, const struct jpath *sp, char *
 			       struct berr *err)
 {
 	*out = NULL;
-	const char *chunks[CHUNKS_MAX + 1] = { 0 };
+	const char *chunks[CHUNKS_MAX + 1] = {0};
 	int last = -1;
 	for (size_t i = 0; i < settings->u.object.len; i++) {
 		const char *k = settings->u.object.keys[i];
@@ -137,8 +138,9 @@ static int join_create_options(yajl_val settings, const struct jpath *sp, char *
 		if (YAJL_IS_NULL(v))
 			continue;
 		if (!YAJL_IS_STRING(v))
-			return berr_set(err, 0, "%s: expected a string (Docker create options as JSON text)",
-					kp.s);
+			return berr_set(
+			    err, 0, "%s: expected a string (Docker create options as JSON text)",
+			    kp.s);
 		chunks[idx] = v->u.string;
 		if (idx > last)
 			last = idx;
@@ -156,7 +158,8 @@ static int join_create_options(yajl_val settings, const struct jpath *sp, char *
 			snprintf(key, sizeof(key), "createOptions%02d", i);
 			jpath_key(&kp, sp, key);
 			strbuf_release(&sb);
-			return berr_set(err, 0, "%s: required but missing (createOptions%02d is present)",
+			return berr_set(err, 0,
+					"%s: required but missing (createOptions%02d is present)",
 					kp.s, last);
 		}
 		if (strbuf_puts(&sb, chunks[i]) < 0) {
@@ -204,7 +207,8 @@ static int parse_env(struct deployment_module *m, yajl_val env, const struct jpa
 		else
 			return berr_set(err, 0, "%s: expected a string, number or boolean", vp.s);
 		if (strlen(text) > ENV_VALUE_MAX)
-			return berr_set(err, 0, "%s: longer than %d characters", vp.s, ENV_VALUE_MAX);
+			return berr_set(err, 0, "%s: longer than %d characters", vp.s,
+					ENV_VALUE_MAX);
 		struct module_env *me = &m->env[m->n_env++];
 		if (!(me->key = strdup(k)) || !(me->value = strdup(text)))
 			return berr_set(err, ENOMEM, "%s", kp.s);
@@ -217,10 +221,11 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 			struct berr *err)
 {
 	if (!module_name_valid(name))
-		return berr_set(err, 0,
-				"%s: module names are 1-%d characters: letters, digits, '_', '.', '-', "
-				"starting with a letter or digit",
-				mp->s, MODULE_NAME_MAX);
+		return berr_set(
+		    err, 0,
+		    "%s: module names are 1-%d characters: letters, digits, '_', '.', '-', "
+		    "starting with a letter or digit",
+		    mp->s, MODULE_NAME_MAX);
 	if (!YAJL_IS_OBJECT(mv))
 		return berr_set(err, 0, "%s: expected an object", mp->s);
 	if (!(m->name = strdup(name)))
@@ -256,8 +261,8 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 	if (jp_str(mv, "restartPolicy", mp, false, 32, &restart, err) < 0)
 		return -1;
 	if (restart) {
-		static const enum restart_policy all[] = { RESTART_NEVER, RESTART_ON_FAILURE,
-							   RESTART_ON_UNHEALTHY, RESTART_ALWAYS };
+		static const enum restart_policy all[] = {RESTART_NEVER, RESTART_ON_FAILURE,
+							  RESTART_ON_UNHEALTHY, RESTART_ALWAYS};
 		bool found = false;
 		for (size_t i = 0; i < ARRAY_SIZE(all) && !found; i++)
 			if (!strcmp(restart, restart_policy_name(all[i]))) {
@@ -266,9 +271,10 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 			}
 		if (!found) {
 			jpath_key(&p, mp, "restartPolicy");
-			return berr_set(err, 0,
-					"%s: \"%.32s\" is not one of never, on-failure, on-unhealthy, always",
-					p.s, restart);
+			return berr_set(
+			    err, 0,
+			    "%s: \"%.32s\" is not one of never, on-failure, on-unhealthy, always",
+			    p.s, restart);
 		}
 	}
 	m->pull = PULL_ON_CREATE;
@@ -296,8 +302,8 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 		return -1;
 	if (!image_ref_valid(image)) {
 		jpath_key(&p, &sp, "image");
-		return berr_set(err, 0, "%s: not an image reference (1-%d printable characters)", p.s,
-				IMAGE_REF_MAX);
+		return berr_set(err, 0, "%s: not an image reference (1-%d printable characters)",
+				p.s, IMAGE_REF_MAX);
 	}
 	if (!(m->image = strdup(image)))
 		return berr_set(err, ENOMEM, "%s", mp->s);
@@ -309,10 +315,11 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 				 &m->create, err) < 0)
 		return -1;
 	if (m->create.privileged && !(policy && policy->allow_privileged))
-		return berr_set(err, 0,
-				"%s: HostConfig.Privileged is refused: the daemon config does not set "
-				"allow_privileged",
-				p.s);
+		return berr_set(
+		    err, 0,
+		    "%s: HostConfig.Privileged is refused: the daemon config does not set "
+		    "allow_privileged",
+		    p.s);
 
 	jpath_key(&p, mp, "env");
 	if (jp_obj(mv, "env", mp, false, &env, err) < 0)
@@ -331,8 +338,8 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 	return 0;
 }
 
-static int parse_registry_credentials(struct deployment *d, yajl_val creds,
-				      const struct jpath *cp, struct berr *err)
+static int parse_registry_credentials(struct deployment *d, yajl_val creds, const struct jpath *cp,
+				      struct berr *err)
 {
 	size_t n = creds->u.object.len;
 	if (n > 64)
@@ -452,9 +459,11 @@ static int parse_edge_hub(struct deployment *d, yajl_val hub, const struct jpath
 			    jp_int(r, "timeToLiveSecs", &p, false, 0, INT32_MAX, &ttl, err) < 0)
 				return -1;
 		} else
-			return berr_set(err, 0, "%s: expected a route string or {\"route\": ...}", p.s);
+			return berr_set(err, 0, "%s: expected a route string or {\"route\": ...}",
+					p.s);
 		if (strlen(text) > ROUTE_TEXT_MAX)
-			return berr_set(err, 0, "%s: longer than %d characters", p.s, ROUTE_TEXT_MAX);
+			return berr_set(err, 0, "%s: longer than %d characters", p.s,
+					ROUTE_TEXT_MAX);
 		struct deployment_route *dr = &d->routes[d->n_routes++];
 		dr->priority = prio < 0 ? ROUTE_DEFAULT_PRIORITY : (uint32_t)prio;
 		dr->ttl_secs = (uint32_t)ttl;
@@ -466,10 +475,10 @@ static int parse_edge_hub(struct deployment *d, yajl_val hub, const struct jpath
 	if (!defs)
 		return berr_set(err, ENOMEM, "%s", rp.s);
 	for (size_t i = 0; i < d->n_routes; i++)
-		defs[i] = (struct route_def){ .name = d->routes[i].name,
-					      .text = d->routes[i].text,
-					      .priority = d->routes[i].priority,
-					      .ttl_secs = d->routes[i].ttl_secs };
+		defs[i] = (struct route_def){.name = d->routes[i].name,
+					     .text = d->routes[i].text,
+					     .priority = d->routes[i].priority,
+					     .ttl_secs = d->routes[i].ttl_secs};
 	struct route_table *t = NULL;
 	int rc = route_table_build(defs, d->n_routes, &t, err);
 	free(defs);

@@ -22,9 +22,9 @@
 #include "common/log.h"
 
 #define HUB_BACKOFF_UNIT_MS 1000
-#define HUB_BACKOFF_MAX_MS 60000
-#define HUB_HEALTHY_MS 60000
-#define HUB_LISTEN_FD 3
+#define HUB_BACKOFF_MAX_MS  60000
+#define HUB_HEALTHY_MS	    60000
+#define HUB_LISTEN_FD	    3
 
 static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 {
@@ -37,7 +37,7 @@ int hub_setup(struct daemon *d, struct berr *err)
 	run_path(d, SHARED_DIR, shared, sizeof(shared));
 	snprintf(sock, sizeof(sock), "%s/" HUB_SOCKET, shared);
 	run_path(d, HUB_SOCKET, link_path, sizeof(link_path));
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(sock) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "hub socket %s", sock);
 	strcpy(sa.sun_path, sock);
@@ -153,8 +153,8 @@ static void hub_start(struct daemon *d)
 	char cfg[4300], fdarg[16];
 	run_path(d, "hub.json", cfg, sizeof(cfg));
 	snprintf(fdarg, sizeof(fdarg), "%d", HUB_LISTEN_FD);
-	const char *argv[] = { berth_self_exe(), "--root", d->root, "--run", d->run, "hub",
-			       "--config", cfg, "--listen-fd", fdarg, NULL };
+	const char *argv[] = {berth_self_exe(), "--root", d->root,	 "--run", d->run, "hub",
+			      "--config",	cfg,	  "--listen-fd", fdarg,	  NULL};
 	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd);
 	if (pid < 0) {
 		log_error("hub: cannot start: %s", strerror(errno));

@@ -29,7 +29,8 @@ void generation_id_new(char out[GENERATION_ID_LEN + 1])
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			snprintf(out, GENERATION_ID_LEN + 1, "%016llx%08x%08x",
-				 (unsigned long long)ts.tv_sec, (unsigned)ts.tv_nsec, (unsigned)getpid());
+				 (unsigned long long)ts.tv_sec, (unsigned)ts.tv_nsec,
+				 (unsigned)getpid());
 			return;
 		}
 		got += (size_t)n;

@@ -72,8 +72,8 @@ int jp_obj(yajl_val obj, const char *key, const struct jpath *path, bool require
 	return 0;
 }
 
-int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool required,
-	     yajl_val *out, struct berr *err)
+int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool required, yajl_val *out,
+	     struct berr *err)
 {
 	struct jpath p;
 	yajl_val v;
@@ -86,8 +86,8 @@ int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool requi
 	return 0;
 }
 
-int jp_str(yajl_val obj, const char *key, const struct jpath *path, bool required,
-	   size_t max_len, const char **out, struct berr *err)
+int jp_str(yajl_val obj, const char *key, const struct jpath *path, bool required, size_t max_len,
+	   const char **out, struct berr *err)
 {
 	struct jpath p;
 	yajl_val v;

@@ -29,11 +29,11 @@ void jpath_root(struct jpath *out);
  * NULL / leave *out unchanged unless required. */
 int jp_obj(yajl_val obj, const char *key, const struct jpath *path, bool required, yajl_val *out,
 	   struct berr *err);
-int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool required,
-	     yajl_val *out, struct berr *err);
+int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool required, yajl_val *out,
+	     struct berr *err);
 /* A string of at most max_len bytes (0: no bound beyond the document's). */
-int jp_str(yajl_val obj, const char *key, const struct jpath *path, bool required,
-	   size_t max_len, const char **out, struct berr *err);
+int jp_str(yajl_val obj, const char *key, const struct jpath *path, bool required, size_t max_len,
+	   const char **out, struct berr *err);
 int jp_int(yajl_val obj, const char *key, const struct jpath *path, bool required, int64_t min,
 	   int64_t max, int64_t *out, struct berr *err);
 int jp_bool(yajl_val obj, const char *key, const struct jpath *path, bool required, bool *out,

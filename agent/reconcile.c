@@ -221,7 +221,7 @@ static void pull_files(struct daemon *d, const char *name, char *out, size_t cap
 
 static void pull_files_remove(struct daemon *d, const char *name)
 {
-	static const char *const sfx[] = { "out", "err", "json" };
+	static const char *const sfx[] = {"out", "err", "json"};
 	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
 		char p[4300];
 		pull_files(d, name, p, sizeof(p), sfx[i]);
@@ -239,7 +239,8 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 	log_info("module %s removed", m->name);
 	for (size_t i = 0; i < d->n_mods; i++)
 		if (d->mods[i] == m) {
-			memmove(&d->mods[i], &d->mods[i + 1], (d->n_mods - i - 1) * sizeof(*d->mods));
+			memmove(&d->mods[i], &d->mods[i + 1],
+				(d->n_mods - i - 1) * sizeof(*d->mods));
 			d->n_mods--;
 			break;
 		}
@@ -249,8 +250,8 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 
 /* Credentials for the image's registry: the deployment's
  * registryCredentials first, then the daemon config's registries. */
-static int write_pull_config(struct daemon *d, const struct deployment_module *dm,
-			     const char *path, bool *insecure, bool *written)
+static int write_pull_config(struct daemon *d, const struct deployment_module *dm, const char *path,
+			     bool *insecure, bool *written)
 {
 	char host[HOSTNAME_MAX + 1];
 	image_ref_registry(dm->image, host, sizeof(host));
@@ -395,8 +396,9 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 		/* Retried with the same backoff as a crash. */
 		m->status = RT_BACKOFF;
 		m->last_exit_ms = now_ms();
-		m->next_start_ms = m->last_exit_ms +
-				   backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
+		m->next_start_ms =
+		    m->last_exit_ms +
+		    backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
 		if (m->restart_count < RESTARTS_MAX)
 			m->restart_count++;
 		else {
@@ -470,16 +472,16 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 	const struct {
 		const char *k, *v;
 	} ids[] = {
-		{ "IOTEDGE_DEVICEID", d->cfg->device_id },
-		{ "IOTEDGE_MODULEID", m->name },
-		{ "IOTEDGE_IOTHUBHOSTNAME", d->cfg->iothub_hostname },
-		{ "IOTEDGE_GATEWAYHOSTNAME", gw },
-		{ "IOTEDGE_MODULEGENERATIONID", m->generation_id },
-		{ "IOTEDGE_AUTHSCHEME", "sasToken" },
-		{ "BERTH_HUB_SOCKET", MODULE_HUB_SOCKET },
-		{ "BERTH_TOKEN_FILE", MODULE_TOKEN_FILE },
-		{ "IOTEDGE_WORKLOADURI", "unix://" MODULE_RUN_DIR "/" WORKLOAD_SOCKET },
-		{ "IOTEDGE_APIVERSION", WORKLOAD_API_VERSION },
+	    {"IOTEDGE_DEVICEID", d->cfg->device_id},
+	    {"IOTEDGE_MODULEID", m->name},
+	    {"IOTEDGE_IOTHUBHOSTNAME", d->cfg->iothub_hostname},
+	    {"IOTEDGE_GATEWAYHOSTNAME", gw},
+	    {"IOTEDGE_MODULEGENERATIONID", m->generation_id},
+	    {"IOTEDGE_AUTHSCHEME", "sasToken"},
+	    {"BERTH_HUB_SOCKET", MODULE_HUB_SOCKET},
+	    {"BERTH_TOKEN_FILE", MODULE_TOKEN_FILE},
+	    {"IOTEDGE_WORKLOADURI", "unix://" MODULE_RUN_DIR "/" WORKLOAD_SOCKET},
+	    {"IOTEDGE_APIVERSION", WORKLOAD_API_VERSION},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
 		if (env_set(&spec->env, &n, ids[i].k, strlen(ids[i].k), ids[i].v) < 0)

@@ -32,8 +32,8 @@ static const char *status_str(enum runtime_status s)
 
 static enum runtime_status status_from(const char *s)
 {
-	static const enum runtime_status all[] = { RT_RUNNING, RT_STOPPED, RT_BACKOFF, RT_FAILED,
-						   RT_UNHEALTHY };
+	static const enum runtime_status all[] = {RT_RUNNING, RT_STOPPED, RT_BACKOFF, RT_FAILED,
+						  RT_UNHEALTHY};
 	for (size_t i = 0; s && i < ARRAY_SIZE(all); i++)
 		if (!strcmp(s, runtime_status_name(all[i])))
 			return all[i];
@@ -170,7 +170,7 @@ int deployment_save(struct daemon *d, const char *text, size_t len, const char *
 int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
 		     const char *source, struct deployment **applied, struct berr *err)
 {
-	struct deployment_policy pol = { .allow_privileged = d->cfg->allow_privileged };
+	struct deployment_policy pol = {.allow_privileged = d->cfg->allow_privileged};
 	struct deployment *dep = NULL;
 	if (deployment_parse(text, len, what, &pol, &dep, err) < 0)
 		return -1;

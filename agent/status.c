@@ -49,8 +49,7 @@ bool restart_policy_restarts(enum restart_policy p, int exit_code)
 	return false;
 }
 
-enum runtime_status status_after_exit(enum restart_policy p, int exit_code,
-				      unsigned restart_count)
+enum runtime_status status_after_exit(enum restart_policy p, int exit_code, unsigned restart_count)
 {
 	if (restart_policy_restarts(p, exit_code))
 		return restart_count >= RESTARTS_MAX ? RT_FAILED : RT_BACKOFF;
@@ -63,7 +62,7 @@ void format_duration(int64_t ms, char *out, size_t cap)
 	static const struct {
 		int64_t secs;
 		const char *unit;
-	} units[] = { { 86400, "day" }, { 3600, "hour" }, { 60, "minute" }, { 1, "second" } };
+	} units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (s >= units[i].secs || units[i].secs == 1) {
 			long long n = (long long)(s / units[i].secs);
@@ -73,8 +72,8 @@ void format_duration(int64_t ms, char *out, size_t cap)
 	}
 }
 
-void status_description(enum runtime_status s, int exit_code, int64_t started_ms,
-			int64_t exited_ms, int64_t now_ms, char *out, size_t cap)
+void status_description(enum runtime_status s, int exit_code, int64_t started_ms, int64_t exited_ms,
+			int64_t now_ms, char *out, size_t cap)
 {
 	char d[64];
 	switch (s) {
@@ -97,8 +96,8 @@ void status_description(enum runtime_status s, int exit_code, int64_t started_ms
 			return;
 		}
 		format_duration(now_ms - exited_ms, d, sizeof(d));
-		snprintf(out, cap, "%s (%d) %s ago", s == RT_FAILED ? "Failed" : "Backoff", exit_code,
-			 d);
+		snprintf(out, cap, "%s (%d) %s ago", s == RT_FAILED ? "Failed" : "Backoff",
+			 exit_code, d);
 		return;
 	case RT_UNHEALTHY:
 		snprintf(out, cap, "Unhealthy");

@@ -10,9 +10,9 @@
 
 #include "agent/deployment.h"
 
-#define BACKOFF_MAX_MS (300 * 1000)
+#define BACKOFF_MAX_MS	 (300 * 1000)
 #define HEALTHY_RESET_MS (10 * 60 * 1000) /* running this long resets restartCount */
-#define RESTARTS_MAX 20			  /* then the module is failed */
+#define RESTARTS_MAX	 20		  /* then the module is failed */
 
 enum runtime_status {
 	RT_UNKNOWN,
@@ -34,13 +34,12 @@ bool restart_policy_restarts(enum restart_policy p, int exit_code);
 
 /* What follows an exit: RT_BACKOFF (restart after the delay), RT_FAILED (a
  * non-zero exit not restarted, or too many restarts) or RT_STOPPED. */
-enum runtime_status status_after_exit(enum restart_policy p, int exit_code,
-				      unsigned restart_count);
+enum runtime_status status_after_exit(enum restart_policy p, int exit_code, unsigned restart_count);
 
 /* "Up 3 minutes", "Stopped", "Stopped 2 hours ago", "Failed (137) 2 minutes ago",
  * "Backoff (1) 4 seconds ago". Times are Unix ms; 0 means unknown. */
-void status_description(enum runtime_status s, int exit_code, int64_t started_ms,
-			int64_t exited_ms, int64_t now_ms, char *out, size_t cap);
+void status_description(enum runtime_status s, int exit_code, int64_t started_ms, int64_t exited_ms,
+			int64_t now_ms, char *out, size_t cap);
 
 /* "3 minutes", "1 hour", "12 seconds" for a duration in ms. */
 void format_duration(int64_t ms, char *out, size_t cap);

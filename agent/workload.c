@@ -17,7 +17,8 @@
 static const char *find_crlfcrlf(const char *buf, size_t len)
 {
 	for (size_t i = 0; i + 3 < len; i++)
-		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
+		    buf[i + 3] == '\n')
 			return buf + i;
 	return NULL;
 }
@@ -28,8 +29,8 @@ static int path_segment(const char **p, const char *end, char *out, size_t cap)
 	size_t n = 0;
 	while (*p < end && **p != '/' && **p != '?') {
 		char c = **p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '_' || c == '.';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 		if (!ok || n + 1 >= cap)
 			return -1;
 		out[n++] = c;
@@ -45,12 +46,13 @@ static int fail(int *status, int code, struct berr *err, const char *msg)
 	return berr_set(err, 0, "%s", msg);
 }
 
-int workload_parse_request(const char *buf, size_t len, struct workload_request *req,
-			   int *status, struct berr *err)
+int workload_parse_request(const char *buf, size_t len, struct workload_request *req, int *status,
+			   struct berr *err)
 {
 	memset(req, 0, sizeof(*req));
 	*status = 400;
-	const char *hend = find_crlfcrlf(buf, len < WORKLOAD_HEADER_MAX ? len : WORKLOAD_HEADER_MAX);
+	const char *hend =
+	    find_crlfcrlf(buf, len < WORKLOAD_HEADER_MAX ? len : WORKLOAD_HEADER_MAX);
 	if (!hend) {
 		if (len >= WORKLOAD_HEADER_MAX)
 			return fail(status, 431, err, "request headers too large");
@@ -68,18 +70,21 @@ int workload_parse_request(const char *buf, size_t len, struct workload_request 
 	static const char prefix[] = "/modules/";
 	if ((size_t)(tend - target) < sizeof(prefix) - 1 ||
 	    strncmp(target, prefix, sizeof(prefix) - 1))
-		return fail(status, 404, err, "not found: berth serves only /modules/<name>/genid/<genid>/sign");
+		return fail(status, 404, err,
+			    "not found: berth serves only /modules/<name>/genid/<genid>/sign");
 	const char *p = target + sizeof(prefix) - 1;
 	if (path_segment(&p, tend, req->module, sizeof(req->module)) < 0 ||
 	    !module_name_valid(req->module))
 		return fail(status, 400, err, "malformed module name");
 	if (tend - p < 7 || strncmp(p, "/genid/", 7))
-		return fail(status, 404, err, "not found: berth serves only /modules/<name>/genid/<genid>/sign");
+		return fail(status, 404, err,
+			    "not found: berth serves only /modules/<name>/genid/<genid>/sign");
 	p += 7;
 	if (path_segment(&p, tend, req->genid, sizeof(req->genid)) < 0)
 		return fail(status, 400, err, "malformed generation id");
 	if (tend - p < 5 || strncmp(p, "/sign", 5) || (p + 5 < tend && p[5] != '?'))
-		return fail(status, 404, err, "not found: berth serves only /modules/<name>/genid/<genid>/sign");
+		return fail(status, 404, err,
+			    "not found: berth serves only /modules/<name>/genid/<genid>/sign");
 	p += 5;
 	if (p >= tend || !memmem(p, (size_t)(tend - p), "api-version=", 12))
 		return fail(status, 400, err, "api-version is required");
@@ -100,13 +105,15 @@ int workload_parse_request(const char *buf, size_t len, struct workload_request 
 			while (v < e && (*v == ' ' || *v == '\t'))
 				v++;
 			size_t vl = (size_t)(e - v);
-			if (vl == 0 || vl >= sizeof(num) || strspn(v, "0123456789") < vl || clen >= 0)
+			if (vl == 0 || vl >= sizeof(num) || strspn(v, "0123456789") < vl ||
+			    clen >= 0)
 				return fail(status, 400, err, "bad Content-Length");
 			memcpy(num, v, vl);
 			num[vl] = '\0';
 			clen = strtoll(num, NULL, 10);
 		} else if (n > 18 && !strncasecmp(h, "transfer-encoding:", 18))
-			return fail(status, 411, err, "chunked bodies are not accepted: send Content-Length");
+			return fail(status, 411, err,
+				    "chunked bodies are not accepted: send Content-Length");
 		h = e + 2;
 	}
 	if (clen < 0)

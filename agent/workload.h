@@ -16,23 +16,23 @@
 #include "agent/deployment.h"
 #include "common/err.h"
 
-#define WORKLOAD_HEADER_MAX 8192
-#define WORKLOAD_BODY_MAX 65536
+#define WORKLOAD_HEADER_MAX  8192
+#define WORKLOAD_BODY_MAX    65536
 #define WORKLOAD_API_VERSION "2019-01-30"
-#define WORKLOAD_SOCKET "workload.sock"
+#define WORKLOAD_SOCKET	     "workload.sock"
 
 struct workload_request {
 	char module[MODULE_NAME_MAX + 1];
 	char genid[64];
-	const char *body;	/* points into the buffer given to the parser */
+	const char *body; /* points into the buffer given to the parser */
 	size_t body_len;
 };
 
 /* Parses one HTTP/1.x request from buf. Returns 1 when complete, 0 when more
  * bytes are needed, -1 with err (and *status the HTTP status to answer) when
  * it is malformed, too large or not a sign request. */
-int workload_parse_request(const char *buf, size_t len, struct workload_request *req,
-			   int *status, struct berr *err);
+int workload_parse_request(const char *buf, size_t len, struct workload_request *req, int *status,
+			   struct berr *err);
 
 /* Checks the JSON body and writes the base64 HMAC-SHA256 of its data, keyed
  * with the base64 module key, into digest. */

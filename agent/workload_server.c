@@ -40,7 +40,7 @@ int workload_listen(struct daemon *d, struct berr *err)
 		wclients[i].fd = -1;
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" SHARED_DIR "/" WORKLOAD_SOCKET, d->run);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "workload socket %s", path);
 	strcpy(sa.sun_path, path);
@@ -78,7 +78,7 @@ static void respond(int fd, int status, const char *json)
 			 status, reason, strlen(json));
 	int flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval tv = { .tv_sec = 2 };
+	struct timeval tv = {.tv_sec = 2};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) == n)
 		send(fd, json, strlen(json), MSG_NOSIGNAL);
@@ -187,7 +187,8 @@ static void serve(struct daemon *d, struct wclient *c, const struct workload_req
 	struct berr err;
 	int status = 500;
 	if (sas_derive_module_key(d->cfg->device_key, m->name, m->generation_id, key, &err) < 0 ||
-	    workload_sign(req->body, req->body_len, key, digest, sizeof(digest), &status, &err) < 0) {
+	    workload_sign(req->body, req->body_len, key, digest, sizeof(digest), &status, &err) <
+		0) {
 		explicit_bzero(key, sizeof(key));
 		respond_error(c->fd, status, err.msg);
 		return;

@@ -28,13 +28,13 @@ static void spec_clear(struct instance_spec *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct jpath where = { "$.createOptions" };
+	struct jpath where = {"$.createOptions"};
 	struct create_options co;
 	struct berr err;
 	if (create_options_parse((const char *)data, size, &where, &co, &err) < 0)
 		return 0;
-	static char *ep[] = { "/entry", NULL }, *cmd[] = { "run", NULL };
-	struct instance_spec spec = { 0 };
+	static char *ep[] = {"/entry", NULL}, *cmd[] = {"run", NULL};
+	struct instance_spec spec = {0};
 	create_options_apply(&co, ep, cmd, &spec, &err);
 	spec_clear(&spec);
 	create_options_clear(&co);

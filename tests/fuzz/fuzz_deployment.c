@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct deployment *d = NULL;
 	struct berr err;
-	struct deployment_policy pol = { .allow_privileged = size & 1 };
+	struct deployment_policy pol = {.allow_privileged = size & 1};
 	if (deployment_parse((const char *)data, size, "fuzz", &pol, &d, &err) == 0)
 		deployment_free(d);
 	return 0;

@@ -62,14 +62,14 @@ static void exit_not_restarted_is_stopped_or_failed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(backoff_doubles_from_the_unit),
-		cmocka_unit_test(backoff_is_capped_at_five_minutes),
-		cmocka_unit_test(backoff_follows_a_small_unit),
-		cmocka_unit_test(policy_never_restarts_nothing),
-		cmocka_unit_test(policy_on_failure_restarts_non_zero_exits),
-		cmocka_unit_test(policy_always_restarts_clean_exits),
-		cmocka_unit_test(exit_leads_to_backoff_then_failed_after_twenty),
-		cmocka_unit_test(exit_not_restarted_is_stopped_or_failed),
+	    cmocka_unit_test(backoff_doubles_from_the_unit),
+	    cmocka_unit_test(backoff_is_capped_at_five_minutes),
+	    cmocka_unit_test(backoff_follows_a_small_unit),
+	    cmocka_unit_test(policy_never_restarts_nothing),
+	    cmocka_unit_test(policy_on_failure_restarts_non_zero_exits),
+	    cmocka_unit_test(policy_always_restarts_clean_exits),
+	    cmocka_unit_test(exit_leads_to_backoff_then_failed_after_twenty),
+	    cmocka_unit_test(exit_not_restarted_is_stopped_or_failed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,12 +6,14 @@
 #include "agent/config.h"
 
 #define KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define BASE "\"device_id\":\"Hannover01\",\"iothub_hostname\":\"myhub.example.net\",\"device_key\":\"" KEY "\""
+#define BASE                                                                                       \
+	"\"device_id\":\"Hannover01\",\"iothub_hostname\":\"myhub.example.net\",\"device_key\":"   \
+	"\"" KEY "\""
 
 static struct agent_config *parse_ok(const char *text)
 {
 	struct agent_config *cfg = NULL;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	int rc = agent_config_parse(text, strlen(text), "config t", &cfg, &err);
 	if (rc < 0)
 		fail_msg("unexpected error: %s", err.msg);
@@ -21,7 +23,7 @@ static struct agent_config *parse_ok(const char *text)
 static void expect_error(const char *text, const char *needle)
 {
 	struct agent_config *cfg = NULL;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	assert_int_equal(agent_config_parse(text, strlen(text), "config t", &cfg, &err), -1);
 	assert_null(cfg);
 	if (!strstr(err.msg, needle))
@@ -46,12 +48,14 @@ static void minimal_config_gets_defaults(void **state)
 static void full_config_is_read(void **state)
 {
 	struct agent_config *cfg = parse_ok(
-		"{" BASE ",\"root\":\"/var/lib/b\",\"run\":\"/run/b\",\"deployment_file\":\"/etc/d.json\","
-		"\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true},"
-		"\"myacr.example.io\":{\"username\":\"u\",\"password\":\"p\"}},"
-		"\"hub\":{\"store\":\"/data/hub\",\"listen_tcp\":\"127.0.0.1:1883\"},"
-		"\"upstream\":{\"url\":\"mqtts://myhub.example.net:8883\",\"ca_file\":\"/etc/ca.pem\"},"
-		"\"restart_backoff_unit_ms\":50,\"stop_modules_on_exit\":false,\"allow_privileged\":true}");
+	    "{" BASE
+	    ",\"root\":\"/var/lib/b\",\"run\":\"/run/b\",\"deployment_file\":\"/etc/d.json\","
+	    "\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true},"
+	    "\"myacr.example.io\":{\"username\":\"u\",\"password\":\"p\"}},"
+	    "\"hub\":{\"store\":\"/data/hub\",\"listen_tcp\":\"127.0.0.1:1883\"},"
+	    "\"upstream\":{\"url\":\"mqtts://myhub.example.net:8883\",\"ca_file\":\"/etc/ca.pem\"},"
+	    "\"restart_backoff_unit_ms\":50,\"stop_modules_on_exit\":false,\"allow_privileged\":"
+	    "true}");
 	assert_string_equal(cfg->root, "/var/lib/b");
 	assert_string_equal(cfg->deployment_file, "/etc/d.json");
 	assert_int_equal(cfg->n_registries, 2);
@@ -74,8 +78,9 @@ static void missing_device_id_names_path(void **state)
 
 static void bad_device_key_is_refused(void **state)
 {
-	expect_error("{\"device_id\":\"d\",\"iothub_hostname\":\"h\",\"device_key\":\"not base64!\"}",
-		     "$.device_key: expected a base64 key");
+	expect_error(
+	    "{\"device_id\":\"d\",\"iothub_hostname\":\"h\",\"device_key\":\"not base64!\"}",
+	    "$.device_key: expected a base64 key");
 }
 
 static void device_id_with_topic_wildcard_is_refused(void **state)
@@ -138,7 +143,7 @@ static void malformed_json_is_refused(void **state)
 static void registry_lookup_uses_the_reference_host(void **state)
 {
 	struct agent_config *cfg =
-		parse_ok("{" BASE ",\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true}}}");
+	    parse_ok("{" BASE ",\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true}}}");
 	assert_non_null(agent_config_registry(cfg, "127.0.0.1:5000/app:1"));
 	assert_null(agent_config_registry(cfg, "127.0.0.1:5001/app:1"));
 	assert_null(agent_config_registry(cfg, "library/app:1"));
@@ -153,21 +158,21 @@ static void registry_lookup_uses_the_reference_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(minimal_config_gets_defaults),
-		cmocka_unit_test(full_config_is_read),
-		cmocka_unit_test(missing_device_id_names_path),
-		cmocka_unit_test(bad_device_key_is_refused),
-		cmocka_unit_test(device_id_with_topic_wildcard_is_refused),
-		cmocka_unit_test(unknown_option_is_refused),
-		cmocka_unit_test(relative_root_is_refused),
-		cmocka_unit_test(registry_password_without_user_is_refused),
-		cmocka_unit_test(registry_unknown_option_is_refused),
-		cmocka_unit_test(hub_listen_tcp_needs_a_port),
-		cmocka_unit_test(upstream_needs_mqtt_url),
-		cmocka_unit_test(backoff_unit_must_not_be_negative),
-		cmocka_unit_test(wrong_type_is_named),
-		cmocka_unit_test(malformed_json_is_refused),
-		cmocka_unit_test(registry_lookup_uses_the_reference_host),
+	    cmocka_unit_test(minimal_config_gets_defaults),
+	    cmocka_unit_test(full_config_is_read),
+	    cmocka_unit_test(missing_device_id_names_path),
+	    cmocka_unit_test(bad_device_key_is_refused),
+	    cmocka_unit_test(device_id_with_topic_wildcard_is_refused),
+	    cmocka_unit_test(unknown_option_is_refused),
+	    cmocka_unit_test(relative_root_is_refused),
+	    cmocka_unit_test(registry_password_without_user_is_refused),
+	    cmocka_unit_test(registry_unknown_option_is_refused),
+	    cmocka_unit_test(hub_listen_tcp_needs_a_port),
+	    cmocka_unit_test(upstream_needs_mqtt_url),
+	    cmocka_unit_test(backoff_unit_must_not_be_negative),
+	    cmocka_unit_test(wrong_type_is_named),
+	    cmocka_unit_test(malformed_json_is_refused),
+	    cmocka_unit_test(registry_lookup_uses_the_reference_host),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,11 +7,11 @@
 
 #include "agent/createoptions.h"
 
-static struct jpath where = { "$.m.settings.createOptions" };
+static struct jpath where = {"$.m.settings.createOptions"};
 
 static void parse_ok(const char *json, struct create_options *co)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	if (create_options_parse(json, strlen(json), &where, co, &err) < 0)
 		fail_msg("unexpected error: %s", err.msg);
 }
@@ -19,7 +19,7 @@ static void parse_ok(const char *json, struct create_options *co)
 static void expect_error(const char *json, const char *needle)
 {
 	struct create_options co;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	assert_int_equal(create_options_parse(json, strlen(json), &where, &co, &err), -1);
 	if (!strstr(err.msg, needle))
 		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, needle);
@@ -47,14 +47,14 @@ static void spec_clear(struct instance_spec *s)
 	strv_free(s->cap_drop);
 }
 
-static char *img_ep[] = { "/bin/entry", NULL };
-static char *img_cmd[] = { "serve", "--fast", NULL };
+static char *img_ep[] = {"/bin/entry", NULL};
+static char *img_cmd[] = {"serve", "--fast", NULL};
 
 static void empty_options_keep_the_image_command_and_host_network(void **state)
 {
 	struct create_options co;
 	parse_ok("", &co);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
 	assert_string_equal(s.args[0], "/bin/entry");
@@ -70,7 +70,7 @@ static void cmd_replaces_only_the_image_cmd(void **state)
 {
 	struct create_options co;
 	parse_ok("{\"Cmd\":[\"x\"]}", &co);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
 	assert_string_equal(s.args[0], "/bin/entry");
@@ -84,7 +84,7 @@ static void entrypoint_drops_the_image_cmd(void **state)
 {
 	struct create_options co;
 	parse_ok("{\"Entrypoint\":\"/bin/sh\"}", &co);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
 	assert_string_equal(s.args[0], "/bin/sh");
@@ -97,7 +97,7 @@ static void no_command_at_all_is_an_error(void **state)
 {
 	struct create_options co;
 	parse_ok("{}", &co);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, NULL, NULL, &s, &err), -1);
 	assert_non_null(strstr(err.msg, "no command"));
@@ -111,7 +111,8 @@ static void all_mapped_keys_reach_the_instance(void **state)
 	parse_ok("{\"Env\":[\"A=1\"],\"WorkingDir\":\"/app\",\"User\":\"1000:1000\","
 		 "\"Hostname\":\"sensor\",\"Labels\":{\"k\":\"v\"},\"StopTimeout\":3,"
 		 "\"HostConfig\":{\"Binds\":[\"/data:/data:ro\",\"/tmp/x:/x\"],"
-		 "\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/srv\",\"Target\":\"/srv\",\"ReadOnly\":true}],"
+		 "\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/srv\",\"Target\":\"/"
+		 "srv\",\"ReadOnly\":true}],"
 		 "\"Memory\":67108864,\"MemorySwap\":134217728,\"CpuShares\":512,"
 		 "\"CpuPeriod\":50000,\"CpuQuota\":25000,\"PidsLimit\":64,"
 		 "\"CapAdd\":[\"NET_ADMIN\"],\"CapDrop\":[\"ALL\"],\"ReadonlyRootfs\":true,"
@@ -123,7 +124,7 @@ static void all_mapped_keys_reach_the_instance(void **state)
 	assert_string_equal(co.env[0], "A=1");
 	assert_string_equal(co.labels[0], "k=v");
 	assert_int_equal(co.stop_timeout, 3);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
 	assert_string_equal(s.cwd, "/app");
@@ -156,7 +157,7 @@ static void nano_cpus_become_a_quota(void **state)
 {
 	struct create_options co;
 	parse_ok("{\"HostConfig\":{\"NanoCpus\":500000000}}", &co);
-	struct instance_spec s = { 0 };
+	struct instance_spec s = {0};
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, img_ep, NULL, &s, &err), 0);
 	assert_int_equal(s.cpu_period_us, 100000);
@@ -191,7 +192,8 @@ static void custom_network_warns_and_uses_host(void **state)
 static void named_volume_is_refused(void **state)
 {
 	expect_error("{\"HostConfig\":{\"Binds\":[\"myvol:/data\"]}}",
-		     "$.m.settings.createOptions: $.HostConfig.Binds[0]: source \"myvol\" must be an absolute host path");
+		     "$.m.settings.createOptions: $.HostConfig.Binds[0]: source \"myvol\" must be "
+		     "an absolute host path");
 }
 
 static void bind_with_dotdot_is_refused(void **state)
@@ -202,7 +204,8 @@ static void bind_with_dotdot_is_refused(void **state)
 
 static void volume_mount_type_is_refused(void **state)
 {
-	expect_error("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\",\"Target\":\"/d\"}]}}",
+	expect_error("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\","
+		     "\"Target\":\"/d\"}]}}",
 		     "$.HostConfig.Mounts[0].Type: \"volume\" mounts are not supported");
 }
 
@@ -241,23 +244,23 @@ static void bad_hostname_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(empty_options_keep_the_image_command_and_host_network),
-		cmocka_unit_test(cmd_replaces_only_the_image_cmd),
-		cmocka_unit_test(entrypoint_drops_the_image_cmd),
-		cmocka_unit_test(no_command_at_all_is_an_error),
-		cmocka_unit_test(all_mapped_keys_reach_the_instance),
-		cmocka_unit_test(nano_cpus_become_a_quota),
-		cmocka_unit_test(unknown_keys_warn_once_each),
-		cmocka_unit_test(custom_network_warns_and_uses_host),
-		cmocka_unit_test(named_volume_is_refused),
-		cmocka_unit_test(bind_with_dotdot_is_refused),
-		cmocka_unit_test(volume_mount_type_is_refused),
-		cmocka_unit_test(env_without_equals_is_refused),
-		cmocka_unit_test(device_outside_dev_is_refused),
-		cmocka_unit_test(negative_memory_is_refused),
-		cmocka_unit_test(nano_cpus_with_quota_is_refused),
-		cmocka_unit_test(non_object_options_are_refused),
-		cmocka_unit_test(bad_hostname_is_refused),
+	    cmocka_unit_test(empty_options_keep_the_image_command_and_host_network),
+	    cmocka_unit_test(cmd_replaces_only_the_image_cmd),
+	    cmocka_unit_test(entrypoint_drops_the_image_cmd),
+	    cmocka_unit_test(no_command_at_all_is_an_error),
+	    cmocka_unit_test(all_mapped_keys_reach_the_instance),
+	    cmocka_unit_test(nano_cpus_become_a_quota),
+	    cmocka_unit_test(unknown_keys_warn_once_each),
+	    cmocka_unit_test(custom_network_warns_and_uses_host),
+	    cmocka_unit_test(named_volume_is_refused),
+	    cmocka_unit_test(bind_with_dotdot_is_refused),
+	    cmocka_unit_test(volume_mount_type_is_refused),
+	    cmocka_unit_test(env_without_equals_is_refused),
+	    cmocka_unit_test(device_outside_dev_is_refused),
+	    cmocka_unit_test(negative_memory_is_refused),
+	    cmocka_unit_test(nano_cpus_with_quota_is_refused),
+	    cmocka_unit_test(non_object_options_are_refused),
+	    cmocka_unit_test(bad_hostname_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,13 +15,14 @@
 static char *manifest(const char *modules, const char *routes)
 {
 	char *s = NULL;
-	if (asprintf(&s,
-		     "{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{"
-		     "\"schemaVersion\":\"1.1\",\"runtime\":{\"type\":\"docker\",\"settings\":{}},"
-		     "\"systemModules\":{\"edgeAgent\":{},\"edgeHub\":{}},\"modules\":%s}},"
-		     "\"$edgeHub\":{\"properties.desired\":{\"schemaVersion\":\"1.1\",\"routes\":%s,"
-		     "\"storeAndForwardConfiguration\":{\"timeToLiveSecs\":60}}}}}",
-		     modules, routes) < 0)
+	if (asprintf(
+		&s,
+		"{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{"
+		"\"schemaVersion\":\"1.1\",\"runtime\":{\"type\":\"docker\",\"settings\":{}},"
+		"\"systemModules\":{\"edgeAgent\":{},\"edgeHub\":{}},\"modules\":%s}},"
+		"\"$edgeHub\":{\"properties.desired\":{\"schemaVersion\":\"1.1\",\"routes\":%s,"
+		"\"storeAndForwardConfiguration\":{\"timeToLiveSecs\":60}}}}}",
+		modules, routes) < 0)
 		abort();
 	return s;
 }
@@ -29,8 +30,8 @@ static char *manifest(const char *modules, const char *routes)
 static struct deployment *parse_ok(const char *text, bool privileged)
 {
 	struct deployment *d = NULL;
-	struct berr err = { 0 };
-	struct deployment_policy pol = { .allow_privileged = privileged };
+	struct berr err = {0};
+	struct deployment_policy pol = {.allow_privileged = privileged};
 	if (deployment_parse(text, strlen(text), "deployment t", &pol, &d, &err) < 0)
 		fail_msg("unexpected error: %s", err.msg);
 	return d;
@@ -39,8 +40,8 @@ static struct deployment *parse_ok(const char *text, bool privileged)
 static void expect_error(const char *text, const char *needle)
 {
 	struct deployment *d = NULL;
-	struct berr err = { 0 };
-	struct deployment_policy pol = { 0 };
+	struct berr err = {0};
+	struct deployment_policy pol = {0};
 	assert_int_equal(deployment_parse(text, strlen(text), "deployment t", &pol, &d, &err), -1);
 	assert_null(d);
 	if (!strstr(err.msg, needle))
@@ -54,7 +55,8 @@ static void expect_module_error(const char *modules, const char *needle)
 	free(m);
 }
 
-#define WEB(extra) "{\"web\":{\"type\":\"docker\",\"settings\":{\"image\":\"r:5000/web:1\"" extra "}}}"
+#define WEB(extra)                                                                                 \
+	"{\"web\":{\"type\":\"docker\",\"settings\":{\"image\":\"r:5000/web:1\"" extra "}}}"
 
 static void module_defaults_follow_edge_agent(void **state)
 {
@@ -76,8 +78,9 @@ static void module_defaults_follow_edge_agent(void **state)
 
 static void content_wrapper_form_is_accepted(void **state)
 {
-	const char *text = "{\"content\":{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{"
-			   "\"modules\":" WEB("") "}}}}}";
+	const char *text =
+	    "{\"content\":{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{"
+	    "\"modules\":" WEB("") "}}}}}";
 	struct deployment *d = parse_ok(text, false);
 	assert_int_equal(d->n_modules, 1);
 	assert_int_equal(d->ttl_secs, 7200);
@@ -124,17 +127,20 @@ static void modules_are_ordered_by_startup_order_then_name(void **state)
 static void missing_image_names_its_path(void **state)
 {
 	expect_module_error("{\"web\":{\"settings\":{}}}",
-			    "deployment t: " AGENT_PATH ".modules.web.settings.image: required but missing");
+			    "deployment t: " AGENT_PATH
+			    ".modules.web.settings.image: required but missing");
 }
 
 static void missing_settings_names_its_path(void **state)
 {
-	expect_module_error("{\"web\":{}}", AGENT_PATH ".modules.web.settings: required but missing");
+	expect_module_error("{\"web\":{}}",
+			    AGENT_PATH ".modules.web.settings: required but missing");
 }
 
 static void missing_edge_agent_is_refused(void **state)
 {
-	expect_error("{\"modulesContent\":{}}", "$.modulesContent.$edgeAgent: required but missing");
+	expect_error("{\"modulesContent\":{}}",
+		     "$.modulesContent.$edgeAgent: required but missing");
 }
 
 static void missing_modules_content_is_refused(void **state)
@@ -152,27 +158,31 @@ static void bad_module_name_is_refused(void **state)
 	expect_module_error("{\"../etc\":{\"settings\":{\"image\":\"i\"}}}",
 			    AGENT_PATH ".modules['../etc']: module names are");
 	expect_module_error("{\"-x\":{\"settings\":{\"image\":\"i\"}}}", "module names are");
-	expect_module_error("{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":"
-			    "{\"settings\":{\"image\":\"i\"}}}",
-			    "module names are");
+	expect_module_error(
+	    "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":"
+	    "{\"settings\":{\"image\":\"i\"}}}",
+	    "module names are");
 }
 
 static void bad_status_is_refused(void **state)
 {
 	expect_module_error("{\"web\":{\"status\":\"paused\",\"settings\":{\"image\":\"i\"}}}",
-			    AGENT_PATH ".modules.web.status: \"paused\" is not one of running, stopped");
+			    AGENT_PATH
+			    ".modules.web.status: \"paused\" is not one of running, stopped");
 }
 
 static void bad_restart_policy_is_refused(void **state)
 {
-	expect_module_error("{\"web\":{\"restartPolicy\":\"sometimes\",\"settings\":{\"image\":\"i\"}}}",
-			    ".modules.web.restartPolicy: \"sometimes\" is not one of");
+	expect_module_error(
+	    "{\"web\":{\"restartPolicy\":\"sometimes\",\"settings\":{\"image\":\"i\"}}}",
+	    ".modules.web.restartPolicy: \"sometimes\" is not one of");
 }
 
 static void bad_pull_policy_is_refused(void **state)
 {
-	expect_module_error("{\"web\":{\"imagePullPolicy\":\"always\",\"settings\":{\"image\":\"i\"}}}",
-			    ".modules.web.imagePullPolicy: \"always\" is not one of on-create, never");
+	expect_module_error(
+	    "{\"web\":{\"imagePullPolicy\":\"always\",\"settings\":{\"image\":\"i\"}}}",
+	    ".modules.web.imagePullPolicy: \"always\" is not one of on-create, never");
 }
 
 static void negative_startup_order_is_refused(void **state)
@@ -209,8 +219,9 @@ static void create_options_must_be_a_string(void **state)
 
 static void bad_create_options_value_names_inner_path(void **state)
 {
-	expect_module_error(WEB(",\"createOptions\":\"{\\\"HostConfig\\\":{\\\"Memory\\\":\\\"lots\\\"}}\""),
-			    ".modules.web.settings.createOptions: $.HostConfig.Memory: expected an integer");
+	expect_module_error(
+	    WEB(",\"createOptions\":\"{\\\"HostConfig\\\":{\\\"Memory\\\":\\\"lots\\\"}}\""),
+	    ".modules.web.settings.createOptions: $.HostConfig.Memory: expected an integer");
 }
 
 static void chunked_create_options_are_joined_in_order(void **state)
@@ -228,8 +239,8 @@ static void chunked_create_options_are_joined_in_order(void **state)
 
 static void chunks_follow_the_unnumbered_first_part(void **state)
 {
-	char *m = manifest(WEB(",\"createOptions\":\"{\\\"Cmd\\\":\",\"createOptions01\":\"[\\\"a\\\"]}\""),
-			   "{}");
+	char *m = manifest(
+	    WEB(",\"createOptions\":\"{\\\"Cmd\\\":\",\"createOptions01\":\"[\\\"a\\\"]}\""), "{}");
 	struct deployment *d = parse_ok(m, false);
 	assert_string_equal(deployment_module(d, "web")->create.cmd[0], "a");
 	deployment_free(d);
@@ -244,8 +255,8 @@ static void missing_chunk_is_refused(void **state)
 
 static void privileged_is_refused_unless_allowed(void **state)
 {
-	char *m = manifest(WEB(",\"createOptions\":\"{\\\"HostConfig\\\":{\\\"Privileged\\\":true}}\""),
-			   "{}");
+	char *m = manifest(
+	    WEB(",\"createOptions\":\"{\\\"HostConfig\\\":{\\\"Privileged\\\":true}}\""), "{}");
 	expect_error(m, "HostConfig.Privileged is refused");
 	struct deployment *d = parse_ok(m, true);
 	assert_true(deployment_module(d, "web")->create.privileged);
@@ -255,12 +266,14 @@ static void privileged_is_refused_unless_allowed(void **state)
 
 static void config_hash_changes_with_env_only_for_that_module(void **state)
 {
-	char *m1 = manifest("{\"a\":{\"settings\":{\"image\":\"i\"},\"env\":{\"K\":{\"value\":\"1\"}}},"
-			    "\"b\":{\"settings\":{\"image\":\"i\"}}}",
-			    "{}");
-	char *m2 = manifest("{\"a\":{\"settings\":{\"image\":\"i\"},\"env\":{\"K\":{\"value\":\"2\"}}},"
-			    "\"b\":{\"settings\":{\"image\":\"i\"}}}",
-			    "{}");
+	char *m1 =
+	    manifest("{\"a\":{\"settings\":{\"image\":\"i\"},\"env\":{\"K\":{\"value\":\"1\"}}},"
+		     "\"b\":{\"settings\":{\"image\":\"i\"}}}",
+		     "{}");
+	char *m2 =
+	    manifest("{\"a\":{\"settings\":{\"image\":\"i\"},\"env\":{\"K\":{\"value\":\"2\"}}},"
+		     "\"b\":{\"settings\":{\"image\":\"i\"}}}",
+		     "{}");
 	struct deployment *d1 = parse_ok(m1, false), *d2 = parse_ok(m2, false);
 	assert_string_not_equal(deployment_module(d1, "a")->config_hash,
 				deployment_module(d2, "a")->config_hash);
@@ -274,9 +287,10 @@ static void config_hash_changes_with_env_only_for_that_module(void **state)
 
 static void routes_in_both_forms_are_read(void **state)
 {
-	char *m = manifest("{}", "{\"r1\":\"FROM /* INTO $upstream\","
-				 "\"r2\":{\"route\":\"FROM /messages/* INTO $upstream\",\"priority\":1,"
-				 "\"timeToLiveSecs\":30}}");
+	char *m =
+	    manifest("{}", "{\"r1\":\"FROM /* INTO $upstream\","
+			   "\"r2\":{\"route\":\"FROM /messages/* INTO $upstream\",\"priority\":1,"
+			   "\"timeToLiveSecs\":30}}");
 	struct deployment *d = parse_ok(m, false);
 	assert_int_equal(d->n_routes, 2);
 	assert_string_equal(d->routes[0].name, "r1");
@@ -289,7 +303,8 @@ static void routes_in_both_forms_are_read(void **state)
 
 static void bad_route_names_the_route_and_position(void **state)
 {
-	char *m = manifest("{}", "{\"r1\":\"FROM /* INTO $upstream\",\"bad\":\"FRM /* INTO $upstream\"}");
+	char *m =
+	    manifest("{}", "{\"r1\":\"FROM /* INTO $upstream\",\"bad\":\"FRM /* INTO $upstream\"}");
 	expect_error(m, "$.modulesContent.$edgeHub['properties.desired'].routes: ");
 	expect_error(m, "bad");
 	expect_error(m, "position");
@@ -306,9 +321,10 @@ static void route_priority_out_of_range_is_refused(void **state)
 static void module_twin_is_kept_for_deployed_modules(void **state)
 {
 	const char *text =
-		"{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{\"modules\":" WEB("") "}},"
-		"\"web\":{\"properties.desired\":{\"interval\":5}},"
-		"\"other\":{\"properties.desired\":{\"x\":1}}}}";
+	    "{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{\"modules\":" WEB(
+		"") "}},"
+		    "\"web\":{\"properties.desired\":{\"interval\":5}},"
+		    "\"other\":{\"properties.desired\":{\"x\":1}}}}";
 	struct deployment *d = parse_ok(text, false);
 	assert_string_equal(deployment_module(d, "web")->desired_twin, "{\"interval\":5}");
 	deployment_free(d);
@@ -317,9 +333,10 @@ static void module_twin_is_kept_for_deployed_modules(void **state)
 static void registry_credentials_are_read(void **state)
 {
 	const char *text =
-		"{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{\"runtime\":{\"settings\":"
-		"{\"registryCredentials\":{\"acr\":{\"address\":\"acr.io\",\"username\":\"u\","
-		"\"password\":\"p\"}}}},\"modules\":{}}}}}";
+	    "{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{\"runtime\":{"
+	    "\"settings\":"
+	    "{\"registryCredentials\":{\"acr\":{\"address\":\"acr.io\",\"username\":\"u\","
+	    "\"password\":\"p\"}}}},\"modules\":{}}}}}";
 	struct deployment *d = parse_ok(text, false);
 	assert_int_equal(d->n_registries, 1);
 	assert_string_equal(d->registries[0].host, "acr.io");
@@ -341,36 +358,36 @@ static void oversized_document_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(module_defaults_follow_edge_agent),
-		cmocka_unit_test(content_wrapper_form_is_accepted),
-		cmocka_unit_test(module_fields_are_read),
-		cmocka_unit_test(modules_are_ordered_by_startup_order_then_name),
-		cmocka_unit_test(missing_image_names_its_path),
-		cmocka_unit_test(missing_settings_names_its_path),
-		cmocka_unit_test(missing_edge_agent_is_refused),
-		cmocka_unit_test(missing_modules_content_is_refused),
-		cmocka_unit_test(malformed_json_is_refused),
-		cmocka_unit_test(bad_module_name_is_refused),
-		cmocka_unit_test(bad_status_is_refused),
-		cmocka_unit_test(bad_restart_policy_is_refused),
-		cmocka_unit_test(bad_pull_policy_is_refused),
-		cmocka_unit_test(negative_startup_order_is_refused),
-		cmocka_unit_test(image_with_space_is_refused),
-		cmocka_unit_test(env_without_value_is_refused),
-		cmocka_unit_test(bad_create_options_json_is_refused),
-		cmocka_unit_test(create_options_must_be_a_string),
-		cmocka_unit_test(bad_create_options_value_names_inner_path),
-		cmocka_unit_test(chunked_create_options_are_joined_in_order),
-		cmocka_unit_test(chunks_follow_the_unnumbered_first_part),
-		cmocka_unit_test(missing_chunk_is_refused),
-		cmocka_unit_test(privileged_is_refused_unless_allowed),
-		cmocka_unit_test(config_hash_changes_with_env_only_for_that_module),
-		cmocka_unit_test(routes_in_both_forms_are_read),
-		cmocka_unit_test(bad_route_names_the_route_and_position),
-		cmocka_unit_test(route_priority_out_of_range_is_refused),
-		cmocka_unit_test(module_twin_is_kept_for_deployed_modules),
-		cmocka_unit_test(registry_credentials_are_read),
-		cmocka_unit_test(oversized_document_is_refused),
+	    cmocka_unit_test(module_defaults_follow_edge_agent),
+	    cmocka_unit_test(content_wrapper_form_is_accepted),
+	    cmocka_unit_test(module_fields_are_read),
+	    cmocka_unit_test(modules_are_ordered_by_startup_order_then_name),
+	    cmocka_unit_test(missing_image_names_its_path),
+	    cmocka_unit_test(missing_settings_names_its_path),
+	    cmocka_unit_test(missing_edge_agent_is_refused),
+	    cmocka_unit_test(missing_modules_content_is_refused),
+	    cmocka_unit_test(malformed_json_is_refused),
+	    cmocka_unit_test(bad_module_name_is_refused),
+	    cmocka_unit_test(bad_status_is_refused),
+	    cmocka_unit_test(bad_restart_policy_is_refused),
+	    cmocka_unit_test(bad_pull_policy_is_refused),
+	    cmocka_unit_test(negative_startup_order_is_refused),
+	    cmocka_unit_test(image_with_space_is_refused),
+	    cmocka_unit_test(env_without_value_is_refused),
+	    cmocka_unit_test(bad_create_options_json_is_refused),
+	    cmocka_unit_test(create_options_must_be_a_string),
+	    cmocka_unit_test(bad_create_options_value_names_inner_path),
+	    cmocka_unit_test(chunked_create_options_are_joined_in_order),
+	    cmocka_unit_test(chunks_follow_the_unnumbered_first_part),
+	    cmocka_unit_test(missing_chunk_is_refused),
+	    cmocka_unit_test(privileged_is_refused_unless_allowed),
+	    cmocka_unit_test(config_hash_changes_with_env_only_for_that_module),
+	    cmocka_unit_test(routes_in_both_forms_are_read),
+	    cmocka_unit_test(bad_route_names_the_route_and_position),
+	    cmocka_unit_test(route_priority_out_of_range_is_refused),
+	    cmocka_unit_test(module_twin_is_kept_for_deployed_modules),
+	    cmocka_unit_test(registry_credentials_are_read),
+	    cmocka_unit_test(oversized_document_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,13 +64,13 @@ static void status_names_are_edge_agents(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(running_shows_uptime_in_rough_units),
-		cmocka_unit_test(stopped_without_exit_is_plain),
-		cmocka_unit_test(stopped_after_exit_says_when),
-		cmocka_unit_test(failed_shows_exit_code_and_age),
-		cmocka_unit_test(backoff_shows_exit_code),
-		cmocka_unit_test(utc_times_are_iso8601),
-		cmocka_unit_test(status_names_are_edge_agents),
+	    cmocka_unit_test(running_shows_uptime_in_rough_units),
+	    cmocka_unit_test(stopped_without_exit_is_plain),
+	    cmocka_unit_test(stopped_after_exit_says_when),
+	    cmocka_unit_test(failed_shows_exit_code_and_age),
+	    cmocka_unit_test(backoff_shows_exit_code),
+	    cmocka_unit_test(utc_times_are_iso8601),
+	    cmocka_unit_test(status_names_are_edge_agents),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

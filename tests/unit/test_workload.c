@@ -16,9 +16,10 @@ static int parse(const char *text, struct workload_request *req, int *status, st
 
 static void sign_request_is_parsed(void **state)
 {
-	const char *r = "POST /modules/web/genid/abc123/sign?api-version=2019-01-30 HTTP/1.1\r\n"
-			"Host: localhost\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n"
-			"hello";
+	const char *r =
+	    "POST /modules/web/genid/abc123/sign?api-version=2019-01-30 HTTP/1.1\r\n"
+	    "Host: localhost\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n"
+	    "hello";
 	struct workload_request req;
 	int status;
 	struct berr err;
@@ -34,8 +35,8 @@ static void partial_request_needs_more(void **state)
 	struct workload_request req;
 	int status;
 	struct berr err;
-	assert_int_equal(parse("POST /modules/web/genid/a/sign?api-version=1 HTTP/1.1\r\nCont", &req,
-			       &status, &err),
+	assert_int_equal(parse("POST /modules/web/genid/a/sign?api-version=1 HTTP/1.1\r\nCont",
+			       &req, &status, &err),
 			 0);
 	assert_int_equal(parse("POST /modules/web/genid/a/sign?api-version=1 HTTP/1.1\r\n"
 			       "Content-Length: 10\r\n\r\nabc",
@@ -55,8 +56,9 @@ static void expect_status(const char *r, int want)
 static void other_paths_are_not_found(void **state)
 {
 	expect_status("GET /trust-bundle?api-version=1 HTTP/1.1\r\n\r\n", 404);
-	expect_status("POST /modules/web/genid/a/encrypt?api-version=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-		      404);
+	expect_status(
+	    "POST /modules/web/genid/a/encrypt?api-version=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+	    404);
 }
 
 static void get_is_not_allowed(void **state)
@@ -107,8 +109,8 @@ static void sign_gives_hmac_sha256_of_the_data(void **state)
 	char digest[128];
 	int status;
 	struct berr err;
-	assert_int_equal(workload_sign(body, strlen(body), KEY, digest, sizeof(digest), &status, &err),
-			 0);
+	assert_int_equal(
+	    workload_sign(body, strlen(body), KEY, digest, sizeof(digest), &status, &err), 0);
 	assert_int_equal(status, 200);
 	assert_string_equal(digest, "U8QCcqcMFcpO4K9N8fFV/WxB4AziMH2Jh+zUuzan6ZA=");
 }
@@ -119,28 +121,31 @@ static void sign_refuses_other_keys_and_algorithms(void **state)
 	int status;
 	struct berr err;
 	const char *b1 = "{\"keyId\":\"secondary\",\"algo\":\"HMACSHA256\",\"data\":\"aGVsbG8=\"}";
-	assert_int_equal(workload_sign(b1, strlen(b1), KEY, digest, sizeof(digest), &status, &err), -1);
+	assert_int_equal(workload_sign(b1, strlen(b1), KEY, digest, sizeof(digest), &status, &err),
+			 -1);
 	assert_int_equal(status, 400);
 	const char *b2 = "{\"keyId\":\"primary\",\"algo\":\"MD5\",\"data\":\"aGVsbG8=\"}";
-	assert_int_equal(workload_sign(b2, strlen(b2), KEY, digest, sizeof(digest), &status, &err), -1);
+	assert_int_equal(workload_sign(b2, strlen(b2), KEY, digest, sizeof(digest), &status, &err),
+			 -1);
 	const char *b3 = "{\"keyId\":\"primary\",\"algo\":\"HMACSHA256\",\"data\":\"!!\"}";
-	assert_int_equal(workload_sign(b3, strlen(b3), KEY, digest, sizeof(digest), &status, &err), -1);
+	assert_int_equal(workload_sign(b3, strlen(b3), KEY, digest, sizeof(digest), &status, &err),
+			 -1);
 	assert_non_null(strstr(err.msg, "base64"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sign_request_is_parsed),
-		cmocka_unit_test(partial_request_needs_more),
-		cmocka_unit_test(other_paths_are_not_found),
-		cmocka_unit_test(get_is_not_allowed),
-		cmocka_unit_test(api_version_is_required),
-		cmocka_unit_test(traversal_in_module_name_is_refused),
-		cmocka_unit_test(missing_length_and_chunked_are_refused),
-		cmocka_unit_test(oversized_parts_are_refused),
-		cmocka_unit_test(sign_gives_hmac_sha256_of_the_data),
-		cmocka_unit_test(sign_refuses_other_keys_and_algorithms),
+	    cmocka_unit_test(sign_request_is_parsed),
+	    cmocka_unit_test(partial_request_needs_more),
+	    cmocka_unit_test(other_paths_are_not_found),
+	    cmocka_unit_test(get_is_not_allowed),
+	    cmocka_unit_test(api_version_is_required),
+	    cmocka_unit_test(traversal_in_module_name_is_refused),
+	    cmocka_unit_test(missing_length_and_chunked_are_refused),
+	    cmocka_unit_test(oversized_parts_are_refused),
+	    cmocka_unit_test(sign_gives_hmac_sha256_of_the_data),
+	    cmocka_unit_test(sign_refuses_other_keys_and_algorithms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
