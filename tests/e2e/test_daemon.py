@@ -293,3 +293,13 @@ def test_token_file_is_renewed_at_half_life(daemons, image):
     assert time.time() < first_expiry
     with open(path) as f:
         assert sas_verify(f.read().strip(), key, resource) > first_expiry
+
+
+def test_cli_socket_answers_root_only(daemons):
+    d = daemons(manifest({})).start()
+    sock = os.path.join(d.berth.run_dir, "berthd.sock")
+    assert os.stat(sock).st_mode & 0o777 == 0o600
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] +
+                       d.berth.cmd("list"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 1
+    assert "permission denied (root only)" in p.stderr.decode()
