@@ -206,6 +206,9 @@ static int timeout_ms(struct daemon *d)
 	int64_t t = reconcile_next_deadline(d);
 	if (t < next)
 		next = t;
+	t = workload_sweep(d, now);
+	if (t < next)
+		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
 	    d->hub.next_start_ms < next)
 		next = d->hub.next_start_ms;

@@ -152,6 +152,8 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
 int workload_listen(struct daemon *d, struct berr *err);
 void workload_accept(struct daemon *d);
 void workload_client_ready(struct daemon *d, int fd);
+/* Closes connections past their deadline; returns the next deadline. */
+int64_t workload_sweep(struct daemon *d, int64_t now);
 
 enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };
 

@@ -24,12 +24,14 @@
 #endif
 
 #define WORKLOAD_CLIENTS_MAX 16
+#define WORKLOAD_REQUEST_MS 5000 /* a connection gets this long to send its request */
 
 struct wclient {
 	int fd;
 	struct strbuf in;
 	char module[INSTANCE_NAME_MAX + 1]; /* the caller's instance; "" for the host */
 	bool host_root;
+	int64_t deadline_ms;
 };
 
 static struct wclient wclients[WORKLOAD_CLIENTS_MAX];
@@ -67,6 +69,7 @@ static void respond(int fd, int status, const char *json)
 			     : status == 403 ? "Forbidden"
 			     : status == 404 ? "Not Found"
 			     : status == 405 ? "Method Not Allowed"
+			     : status == 408 ? "Request Timeout"
 			     : status == 411 ? "Length Required"
 			     : status == 413 ? "Payload Too Large"
 			     : status == 431 ? "Request Header Fields Too Large"
@@ -158,6 +161,7 @@ void workload_accept(struct daemon *d)
 		c->fd = fd;
 		c->in = (struct strbuf)STRBUF_INIT;
 		c->in.max = WORKLOAD_HEADER_MAX + WORKLOAD_BODY_MAX;
+		c->deadline_ms = now_ms() + WORKLOAD_REQUEST_MS;
 		daemon_watch_fd(d, fd, TAG_WCLIENT);
 	}
 }
@@ -234,4 +238,24 @@ void workload_client_ready(struct daemon *d, int fd)
 		wclient_close(d, c);
 		return;
 	}
+}
+
+/* Connections that did not send a request in time are closed, so modules
+ * holding connections open cannot use up the slots of the others. */
+int64_t workload_sweep(struct daemon *d, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	if (d->workload_fd < 0)
+		return next;
+	for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX; i++) {
+		struct wclient *c = &wclients[i];
+		if (c->fd < 0)
+			continue;
+		if (now >= c->deadline_ms) {
+			respond_error(c->fd, 408, "no complete request in time");
+			wclient_close(d, c);
+		} else if (c->deadline_ms < next)
+			next = c->deadline_ms;
+	}
+	return next;
 }

@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import DEVICE_KEY, manifest, module, module_key, unique
@@ -75,3 +77,26 @@ def test_module_signs_with_its_own_key_only(daemons, image):
 
     status, body = call(d, a, a, "0" * 32)
     assert status == 404 and "generation id" in body["message"]
+
+
+def test_silent_connections_are_closed_after_five_seconds(daemons):
+    d = daemons(manifest({})).start()
+    sock = os.path.join(d.berth.run_dir, "shared", "workload.sock")
+    conns = []
+    for _ in range(20):  # more than the 16 connection slots
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        conns.append(s)
+    start = time.monotonic()
+    s = conns[0]
+    s.settimeout(15)
+    answer = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    assert 4.0 <= time.monotonic() - start < 12.0
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    for c in conns:
+        c.close()
