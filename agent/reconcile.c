@@ -411,34 +411,15 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 	d->reconcile_due = true;
 }
 
-static int env_set(char ***envp, size_t *n, const char *key, size_t klen, const char *value)
+/* Sets KEY=value, replacing an earlier KEY. */
+static int env_set(char ***envp, const char *key, const char *value)
 {
 	char *kv = NULL;
-	if (asprintf(&kv, "%.*s=%s", (int)klen, key, value) < 0)
+	if (asprintf(&kv, "%s=%s", key, value) < 0)
 		return -1;
-	for (size_t i = 0; i < *n; i++)
-		if (!strncmp((*envp)[i], key, klen) && (*envp)[i][klen] == '=') {
-			free((*envp)[i]);
-			(*envp)[i] = kv;
-			return 0;
-		}
-	char **v = realloc(*envp, (*n + 2) * sizeof(*v));
-	if (!v) {
-		free(kv);
-		return -1;
-	}
-	v[(*n)++] = kv;
-	v[*n] = NULL;
-	*envp = v;
-	return 0;
-}
-
-static int env_set_kv(char ***envp, size_t *n, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	if (!eq)
-		return 0;
-	return env_set(envp, n, kv, (size_t)(eq - kv), eq + 1);
+	int rc = strv_env_set(envp, kv);
+	free(kv);
+	return rc;
 }
 
 /* Image env, then createOptions Env, then the module's env, then the
@@ -446,20 +427,14 @@ static int env_set_kv(char ***envp, size_t *n, const char *kv)
 static int build_env(struct daemon *d, struct module_rt *m, const struct deployment_module *dm,
 		     const struct oci_image *img, struct instance_spec *spec)
 {
-	char **env = calloc(1, sizeof(*env));
-	size_t n = 0;
-	if (!env)
-		return -1;
-	spec->env = env;
 	for (char **e = img->env; e && *e; e++)
-		if (env_set_kv(&spec->env, &n, *e) < 0)
+		if (strchr(*e, '=') && strv_env_set(&spec->env, *e) < 0)
 			return -1;
 	for (char **e = dm->create.env; e && *e; e++)
-		if (env_set_kv(&spec->env, &n, *e) < 0)
+		if (strv_env_set(&spec->env, *e) < 0)
 			return -1;
 	for (size_t i = 0; i < dm->n_env; i++)
-		if (env_set(&spec->env, &n, dm->env[i].key, strlen(dm->env[i].key),
-			    dm->env[i].value) < 0)
+		if (env_set(&spec->env, dm->env[i].key, dm->env[i].value) < 0)
 			return -1;
 	char host[256];
 	const char *gw = d->cfg->gateway_hostname;
@@ -484,7 +459,7 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 	    {"IOTEDGE_APIVERSION", WORKLOAD_API_VERSION},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
-		if (env_set(&spec->env, &n, ids[i].k, strlen(ids[i].k), ids[i].v) < 0)
+		if (env_set(&spec->env, ids[i].k, ids[i].v) < 0)
 			return -1;
 	return 0;
 }
