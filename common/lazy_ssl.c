@@ -25,6 +25,5 @@ LAZY_FN(LAZY_SSL, int, SSL_write, (SSL * ssl, const void *buf, int num), (ssl, b
 LAZY_FN(LAZY_SSL, int, SSL_get_error, (const SSL *ssl, int ret), (ssl, ret))
 LAZY_FN(LAZY_SSL, int, SSL_shutdown, (SSL * ssl), (ssl))
 LAZY_FN(LAZY_SSL, unsigned long, ERR_get_error, (void), ())
-LAZY_VOID_FN(LAZY_SSL, ERR_error_string_n, (unsigned long e, char *buf, size_t len),
-	     (e, buf, len))
+LAZY_VOID_FN(LAZY_SSL, ERR_error_string_n, (unsigned long e, char *buf, size_t len), (e, buf, len))
 LAZY_VOID_FN(LAZY_SSL, ERR_clear_error, (void), ())

@@ -11,8 +11,8 @@ static bool has_prefix(const char *s, size_t len, const char *prefix, size_t ple
 	return len >= plen && !memcmp(s, prefix, plen);
 }
 
-enum acl_publish acl_publish(const char *device, const char *module, const char *topic,
-			     size_t len, const char **bag, size_t *bag_len)
+enum acl_publish acl_publish(const char *device, const char *module, const char *topic, size_t len,
+			     const char **bag, size_t *bag_len)
 {
 	char events[2 * HUB_NAME_MAX + 64];
 	int n = snprintf(events, sizeof(events), "devices/%s/modules/%s/messages/events", device,

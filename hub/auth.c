@@ -46,7 +46,7 @@ static bool query_has_api_version(const char *q, size_t len)
 
 int auth_parse_username(const char *u, size_t len, char *device, char *module, size_t cap)
 {
-	if (len == 0 || len > USERNAME_MAX || memchr(u, '\0', len))
+	if (!u || len == 0 || len > USERNAME_MAX || memchr(u, '\0', len))
 		return -1;
 	/* "<host>/<device>/<module>/?<query>", or "<host>/<device>/<module>/<query>" */
 	size_t path_len;
@@ -76,7 +76,7 @@ int auth_parse_username(const char *u, size_t len, char *device, char *module, s
 }
 
 static uint8_t refuse(struct client *c, uint8_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static uint8_t refuse(struct client *c, uint8_t code, const char *fmt, ...)
 {
@@ -94,16 +94,16 @@ uint8_t auth_check(struct client *c, const struct mqtt_connect *p, char *module,
 	const struct hub_config *cfg = c->b->cfg;
 	char id[2 * HUB_NAME_MAX + 2];
 	if (p->client_id.len == 0 || p->client_id.len >= sizeof(id))
-		return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id must be %s/<module>", cfg->device_id);
+		return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id must be %s/<module>",
+			      cfg->device_id);
 	memcpy(id, p->client_id.p, p->client_id.len);
 	id[p->client_id.len] = '\0';
 	char *slash = strchr(id, '/');
 	char device[HUB_NAME_MAX + 1];
 	if (!slash || !copy_name(id, (size_t)(slash - id), device, sizeof(device)) ||
-	    strcmp(device, cfg->device_id) ||
-	    !copy_name(slash + 1, strlen(slash + 1), module, cap))
-		return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id \"%.200s\" is not %s/<module>",
-			      id, cfg->device_id);
+	    strcmp(device, cfg->device_id) || !copy_name(slash + 1, strlen(slash + 1), module, cap))
+		return refuse(c, MQTT_CONNACK_ID_REJECTED,
+			      "client id \"%.200s\" is not %s/<module>", id, cfg->device_id);
 	client_set_identity(c, id);
 	const struct hub_module *mod = hub_config_module(cfg, module);
 	if (!mod)
@@ -134,8 +134,9 @@ uint8_t auth_check(struct client *c, const struct mqtt_connect *p, char *module,
 	if (c->tcp)
 		return MQTT_CONNACK_ACCEPTED;
 	char instance[HUB_NAME_MAX + 1];
-	int rc = c->pidfd >= 0 ? cgroup_instance_of_pidfd(c->pidfd, instance, sizeof(instance), &err)
-			       : cgroup_instance_of_pid(c->pid, instance, sizeof(instance), &err);
+	int rc = c->pidfd >= 0
+		     ? cgroup_instance_of_pidfd(c->pidfd, instance, sizeof(instance), &err)
+		     : cgroup_instance_of_pid(c->pid, instance, sizeof(instance), &err);
 	if (rc < 0)
 		return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED,
 			      "cannot tell which instance the peer belongs to: %s", err.msg);

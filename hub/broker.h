@@ -23,16 +23,16 @@
 #include "hub/store.h"
 #include "hub/twin.h"
 
-#define HUB_MAX_CONNECTIONS 1024
+#define HUB_MAX_CONNECTIONS    1024
 #define HUB_CONNECT_TIMEOUT_MS 10000
-#define SESSION_WINDOW 32		/* QoS 1 messages in flight per session */
-#define SESSION_QUEUE_MAX 128		/* hub messages waiting per session */
-#define SESSION_QUEUE_BYTES (1024 * 1024)
-#define CLIENT_PENDING_ACKS 64		/* stored-but-unacknowledged PUBLISHes before reads pause */
-#define CLIENT_WBUF_HIGH (64 * 1024)	/* delivery waits while more than this is unsent */
-#define CLIENT_LABEL_MAX 192
-#define METHOD_PAYLOAD_MAX (128 * 1024)
-#define CONTROL_REQUEST_MAX (METHOD_PAYLOAD_MAX * 2 + 4096)
+#define SESSION_WINDOW	       32  /* QoS 1 messages in flight per session */
+#define SESSION_QUEUE_MAX      128 /* hub messages waiting per session */
+#define SESSION_QUEUE_BYTES    (1024 * 1024)
+#define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
+#define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
+#define CLIENT_LABEL_MAX       192
+#define METHOD_PAYLOAD_MAX     (128 * 1024)
+#define CONTROL_REQUEST_MAX    (METHOD_PAYLOAD_MAX * 2 + 4096)
 
 struct broker;
 
@@ -109,10 +109,10 @@ struct client {
 	uint64_t id;
 	enum client_state state;
 	bool tcp;
-	pid_t pid;		/* Unix-socket peer, else 0 */
+	pid_t pid; /* Unix-socket peer, else 0 */
 	uid_t uid;
-	int pidfd;		/* the peer process until CONNECT is checked, or -1 */
-	void *tls;		/* SSL *, TCP with TLS only */
+	int pidfd; /* the peer process until CONNECT is checked, or -1 */
+	void *tls; /* SSL *, TCP with TLS only */
 	bool tls_ready;
 	bool tls_want_write;
 	char label[CLIENT_LABEL_MAX]; /* for log lines: identity and peer */
@@ -124,12 +124,12 @@ struct client {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	struct strbuf wbuf;
-	size_t woff;		/* bytes of wbuf already written */
+	size_t woff; /* bytes of wbuf already written */
 	bool close_after_flush;
-	bool in_input;		/* inside process_input() */
+	bool in_input; /* inside process_input() */
 	struct pending_ack *acks, **acks_tail;
 	size_t n_acks;
-	uint32_t events;	/* registered with epoll */
+	uint32_t events; /* registered with epoll */
 };
 
 struct module_twin {
@@ -147,12 +147,12 @@ struct broker {
 	struct route_table *routes;
 	struct store *store;
 	int epfd;
-	int64_t now_ms;	  /* wall clock, Unix ms */
-	int64_t mono_ms;  /* monotonic, for timeouts */
+	int64_t now_ms;	 /* wall clock, Unix ms */
+	int64_t mono_ms; /* monotonic, for timeouts */
 	bool stop;
-	bool own_socket;  /* created the Unix socket file (remove it on exit) */
+	bool own_socket; /* created the Unix socket file (remove it on exit) */
 	struct hub_io unix_listener, tcp_listener, control_listener, signals, store_events;
-	void *tls_ctx;	  /* SSL_CTX * */
+	void *tls_ctx;		/* SSL_CTX * */
 	struct client *clients; /* closed ones are freed at the end of a loop turn */
 	size_t n_clients;
 	uint64_t next_client_id;
@@ -194,7 +194,7 @@ struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer);
 /* Closes the connection (log line with reason at level), publishing the will
  * when will is true; the client is freed at the end of the loop turn. */
 void client_close(struct client *c, int level, bool will, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Queues bytes for the client and tries to send them. */
 int client_send_flush(struct client *c);
 size_t client_unsent(const struct client *c);
@@ -214,10 +214,8 @@ int handle_unsubscribe(struct client *c, const struct mqtt_subscribe *s);
 int handle_pingreq(struct client *c);
 int handle_disconnect(struct client *c);
 /* $iothub/twin/... and $iothub/methods/res/... */
-int handle_twin_request(struct client *c, const char *topic, const uint8_t *payload,
-			size_t len);
-int handle_method_response(struct client *c, const char *topic, const uint8_t *payload,
-			   size_t len);
+int handle_twin_request(struct client *c, const char *topic, const uint8_t *payload, size_t len);
+int handle_method_response(struct client *c, const char *topic, const uint8_t *payload, size_t len);
 
 /* send_*.c: packets to a client. -1 when the output buffer refused it. */
 int send_connack(struct client *c, bool session_present, uint8_t code);
@@ -231,8 +229,7 @@ int send_publish(struct client *c, const char *topic, const uint8_t *payload, si
 /* auth.c: identity at CONNECT. Returns a CONNACK code; 0 fills module. */
 uint8_t auth_check(struct client *c, const struct mqtt_connect *p, char *module, size_t cap);
 /* Parses "<host>/<device>/<module>/?api-version=..." as edgeHub does. */
-int auth_parse_username(const char *username, size_t len, char *device, char *module,
-			size_t cap);
+int auth_parse_username(const char *username, size_t len, char *device, char *module, size_t cap);
 
 /* acl.c */
 enum acl_publish {
@@ -242,8 +239,8 @@ enum acl_publish {
 	ACL_PUB_METHOD_RESPONSE,
 };
 /* On ACL_PUB_TELEMETRY, *bag points at the property bag (maybe empty). */
-enum acl_publish acl_publish(const char *device, const char *module, const char *topic,
-			     size_t len, const char **bag, size_t *bag_len);
+enum acl_publish acl_publish(const char *device, const char *module, const char *topic, size_t len,
+			     const char **bag, size_t *bag_len);
 bool acl_subscribe(const char *device, const char *module, const char *filter, size_t len);
 
 /* session.c */
@@ -276,8 +273,7 @@ void session_pump_module(struct broker *b, const char *module);
 /* routing.c: telemetry from an identity through the routes into the store.
  * ack (may be NULL) is completed once the store owns the message. */
 int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
-		   const uint8_t *body, size_t body_len, struct pending_ack *ack,
-		   struct berr *err);
+		   const uint8_t *body, size_t body_len, struct pending_ack *ack, struct berr *err);
 /* The topic a message stored for endpoint "/modules/<m>/inputs/<i>" is
  * delivered on. */
 int routing_input_topic(struct broker *b, const char *endpoint, const struct hub_message *m,

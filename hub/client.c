@@ -13,10 +13,11 @@
 #include "common/log.h"
 #include "hub/broker.h"
 
-#define READ_CHUNK 16384
+#define READ_CHUNK	16384
 #define READS_PER_EVENT 8
-#define RBUF_KEEP (64 * 1024) /* a larger input buffer is given back once drained */
-#define WBUF_KEEP (64 * 1024)
+#define RBUF_KEEP	(64 * 1024) /* a larger input buffer shrinks once drained */
+#define WBUF_KEEP	4096	    /* an idle client keeps at most this much output buffer */
+#define WBUF_COMPACT	(64 * 1024)
 
 static size_t wbuf_max(const struct client *c)
 {
@@ -30,7 +31,8 @@ size_t client_unsent(const struct client *c)
 
 static bool reading_paused(const struct client *c)
 {
-	return c->n_acks >= CLIENT_PENDING_ACKS || client_unsent(c) > wbuf_max(c);
+	return c->n_acks >= CLIENT_PENDING_ACKS || client_unsent(c) > wbuf_max(c) ||
+	       c->close_after_flush;
 }
 
 void client_update_events(struct client *c)
@@ -44,7 +46,7 @@ void client_update_events(struct client *c)
 		want |= EPOLLOUT;
 	if (want == c->events)
 		return;
-	struct epoll_event ev = { .events = want, .data.ptr = &c->io };
+	struct epoll_event ev = {.events = want, .data.ptr = &c->io};
 	if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->io.fd, &ev) == 0)
 		c->events = want;
 }
@@ -234,7 +236,7 @@ int client_send_flush(struct client *c)
 			client_close(c, LOG_LVL_DEBUG, false, "refused at CONNECT");
 			return -1;
 		}
-	} else if (c->woff > WBUF_KEEP) {
+	} else if (c->woff > WBUF_COMPACT) {
 		memmove(c->wbuf.buf, c->wbuf.buf + c->woff, c->wbuf.len - c->woff);
 		c->wbuf.len -= c->woff;
 		c->wbuf.buf[c->wbuf.len] = '\0';
@@ -284,49 +286,64 @@ static int dispatch(struct client *c, const struct mqtt_packet *pkt)
 	}
 }
 
+/* The next complete packet at off: 1 handled (*used bytes), 0 incomplete,
+ * -1 the connection was closed (bad packet, or the handler closed it). */
+static int handle_one(struct client *c, size_t off, size_t *used)
+{
+	size_t max = c->b->cfg->max_packet;
+	struct mqtt_fixed_header h;
+	struct berr err;
+	int rc = mqtt_fixed_header_read(c->rbuf + off, c->rlen - off, &h, &err);
+	if (rc < 0) {
+		client_close(c, LOG_LVL_WARN, true, "malformed packet: %s", err.msg);
+		return -1;
+	}
+	if (rc > 0)
+		return 0;
+	if (h.remaining > max) {
+		client_close(c, LOG_LVL_WARN, true,
+			     "%s packet of %u bytes is over the limit of %zu",
+			     mqtt_type_name(h.type), h.remaining, max);
+		return -1;
+	}
+	size_t total = (size_t)h.header_len + h.remaining;
+	if (c->rlen - off < total)
+		return 0;
+	struct mqtt_packet pkt;
+	if (mqtt_decode(c->rbuf + off, total, &pkt, &err) < 0) {
+		client_close(c, LOG_LVL_WARN, true, "malformed packet: %s", err.msg);
+		return -1;
+	}
+	*used = total;
+	return dispatch(c, &pkt) < 0 ? -1 : 1;
+}
+
 /* Handles every complete packet in the input buffer, unless reading is
- * paused (too many PUBACKs waiting for the store, or output piling up). */
+ * paused (too many PUBACKs waiting for the store, output piling up, or a
+ * refused CONNECT whose CONNACK is still being written). */
 static void process_input(struct client *c)
 {
-	size_t off = 0;
-	size_t max = c->b->cfg->max_packet;
+	size_t off = 0, used = 0;
 	c->in_input = true;
-	while (c->state != CLIENT_CLOSED && !reading_paused(c)) {
-		struct mqtt_fixed_header h;
-		struct berr err;
-		int rc = mqtt_fixed_header_read(c->rbuf + off, c->rlen - off, &h, &err);
-		if (rc < 0) {
-			client_close(c, LOG_LVL_WARN, true, "malformed packet: %s", err.msg);
-			return;
-		}
-		if (rc > 0)
-			break;
-		if (h.remaining > max) {
-			client_close(c, LOG_LVL_WARN, true,
-				     "%s packet of %u bytes is over the limit of %zu",
-				     mqtt_type_name(h.type), h.remaining, max);
-			return;
-		}
-		size_t total = (size_t)h.header_len + h.remaining;
-		if (c->rlen - off < total)
-			break;
-		struct mqtt_packet pkt;
-		if (mqtt_decode(c->rbuf + off, total, &pkt, &err) < 0) {
-			client_close(c, LOG_LVL_WARN, true, "malformed packet: %s", err.msg);
-			return;
-		}
-		if (dispatch(c, &pkt) < 0)
-			return;
-		off += total;
-	}
+	while (c->state != CLIENT_CLOSED && !reading_paused(c) && handle_one(c, off, &used) > 0)
+		off += used;
 	c->in_input = false;
 	if (c->state == CLIENT_CLOSED)
 		return;
+	if (c->close_after_flush) {
+		c->rlen = 0; /* nothing more is read from a refused client */
+		return;
+	}
 	if (off) {
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
-	if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_KEEP / 2) {
+	if (c->rlen == 0) {
+		/* Most clients are idle most of the time: hold no buffer then. */
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	} else if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_KEEP / 2) {
 		uint8_t *p = realloc(c->rbuf, RBUF_KEEP);
 		if (p) {
 			c->rbuf = p;
@@ -377,7 +394,8 @@ static void client_read(struct client *c)
 				return;
 		}
 		if (n == 0) {
-			client_close(c, LOG_LVL_INFO, true, "connection closed by the client without DISCONNECT");
+			client_close(c, LOG_LVL_INFO, true,
+				     "connection closed by the client without DISCONNECT");
 			return;
 		}
 		if (n < 0) {

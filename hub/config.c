@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 
 bool hub_name_valid(const char *name)
 {
@@ -39,7 +40,8 @@ static int get_size(yajl_val obj, const char *key, long long min, long long max,
 	if (json_get_int(obj, key, "config", false, out, err) < 0)
 		return -1;
 	if (*out < min || *out > max)
-		return berr_set(err, 0, "config.%s: %lld is outside %lld..%lld", key, *out, min, max);
+		return berr_set(err, 0, "config.%s: %lld is outside %lld..%lld", key, *out, min,
+				max);
 	return 0;
 }
 
@@ -79,7 +81,8 @@ static int parse_routes(struct hub_config *c, yajl_val routes, struct berr *err)
 			d->priority = (uint32_t)prio;
 		}
 		if (ttl < 0 || ttl > UINT32_MAX)
-			return berr_set(err, 0, "%s.timeToLiveSecs: %lld is out of range", path, ttl);
+			return berr_set(err, 0, "%s.timeToLiveSecs: %lld is out of range", path,
+					ttl);
 		d->ttl_secs = (uint32_t)ttl;
 	}
 	return 0;
@@ -98,13 +101,19 @@ static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *er
 		yajl_val v = modules->u.object.values[i];
 		char path[256];
 		snprintf(path, sizeof(path), "config.modules.%.200s", name);
-		if (!hub_name_valid(name))
-			return berr_set(err, 0, "%s: not a valid module name", path);
+		/* One unusable name must not keep every other module off the hub. */
+		if (!hub_name_valid(name)) {
+			log_warn("%s: not a valid module name (it cannot connect)", path);
+			continue;
+		}
 		if (!YAJL_IS_OBJECT(v))
 			return berr_set(err, 0, "%s: expected an object", path);
 		struct hub_module *m = &c->modules[c->n_modules++];
 		m->name = name;
-		if (json_get_str(v, "generation_id", path, true, &m->generation_id, err) < 0 ||
+		if (json_get_str(v, "generation_id", path, true, &m->generation_id, err) < 0)
+			return -1;
+		yajl_val desired = json_get(v, "desired");
+		if (desired && !YAJL_IS_NULL(desired) &&
 		    json_get_obj(v, "desired", path, false, &m->desired, err) < 0)
 			return -1;
 		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
@@ -128,15 +137,15 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		bool required;
 		size_t offset;
 	} strings[] = {
-		{ "device_id", true, offsetof(struct hub_config, device_id) },
-		{ "iothub_hostname", true, offsetof(struct hub_config, hostname) },
-		{ "device_key", true, offsetof(struct hub_config, device_key) },
-		{ "socket", false, offsetof(struct hub_config, socket_path) },
-		{ "control_socket", false, offsetof(struct hub_config, control_path) },
-		{ "state_dir", true, offsetof(struct hub_config, state_dir) },
-		{ "listen_tcp", false, offsetof(struct hub_config, listen_tcp) },
-		{ "tls_cert", false, offsetof(struct hub_config, tls_cert) },
-		{ "tls_key", false, offsetof(struct hub_config, tls_key) },
+	    {"device_id", true, offsetof(struct hub_config, device_id)},
+	    {"iothub_hostname", true, offsetof(struct hub_config, hostname)},
+	    {"device_key", true, offsetof(struct hub_config, device_key)},
+	    {"socket", false, offsetof(struct hub_config, socket_path)},
+	    {"control_socket", false, offsetof(struct hub_config, control_path)},
+	    {"state_dir", true, offsetof(struct hub_config, state_dir)},
+	    {"listen_tcp", false, offsetof(struct hub_config, listen_tcp)},
+	    {"tls_cert", false, offsetof(struct hub_config, tls_cert)},
+	    {"tls_key", false, offsetof(struct hub_config, tls_key)},
 	};
 	yajl_val t = c->tree, routes = NULL, modules = NULL;
 	long long max_packet, ttl, store_max;
@@ -152,7 +161,8 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		rc = get_size(t, "max_packet", 1024, HUB_MAX_PACKET_LIMIT, HUB_DEFAULT_MAX_PACKET,
 			      &max_packet, err);
 	if (rc == 0)
-		rc = get_size(t, "default_ttl_secs", 1, UINT32_MAX, HUB_DEFAULT_TTL_SECS, &ttl, err);
+		rc =
+		    get_size(t, "default_ttl_secs", 1, UINT32_MAX, HUB_DEFAULT_TTL_SECS, &ttl, err);
 	if (rc == 0)
 		rc = get_size(t, "store_max_bytes", 64 * 1024, (long long)1 << 40,
 			      HUB_DEFAULT_STORE_MAX_BYTES, &store_max, err);

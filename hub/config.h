@@ -11,12 +11,12 @@
 #include "common/sas.h"
 #include "hub/route.h"
 
-#define HUB_CONFIG_MAX (4 * 1024 * 1024)
-#define HUB_DEFAULT_MAX_PACKET (256 * 1024)
-#define HUB_MAX_PACKET_LIMIT (16 * 1024 * 1024)
-#define HUB_DEFAULT_TTL_SECS 7200
+#define HUB_CONFIG_MAX		    (4 * 1024 * 1024)
+#define HUB_DEFAULT_MAX_PACKET	    (256 * 1024)
+#define HUB_MAX_PACKET_LIMIT	    (16 * 1024 * 1024)
+#define HUB_DEFAULT_TTL_SECS	    7200
 #define HUB_DEFAULT_STORE_MAX_BYTES (16 * 1024 * 1024)
-#define HUB_NAME_MAX 128 /* device and module names */
+#define HUB_NAME_MAX		    128 /* device and module names */
 
 struct hub_module {
 	const char *name;

@@ -64,7 +64,7 @@ static void control_write(struct control_conn *cc)
 		ssize_t n = send(cc->io.fd, cc->out.buf + cc->off, cc->out.len - cc->off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = &cc->io };
+			struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = &cc->io};
 			epoll_ctl(cc->b->epfd, EPOLL_CTL_MOD, cc->io.fd, &ev);
 			return;
 		}
@@ -213,7 +213,7 @@ static void on_control_event(struct hub_io *io, uint32_t events)
 	if (cc->request_taken) {
 		/* Waiting for a method's answer: nothing more is read (a peer
 		 * that half-closed still gets its answer). */
-		struct epoll_event ev = { .events = 0, .data.ptr = io };
+		struct epoll_event ev = {.events = 0, .data.ptr = io};
 		epoll_ctl(cc->b->epfd, EPOLL_CTL_MOD, io->fd, &ev);
 		return;
 	}
@@ -239,11 +239,12 @@ static void on_control_event(struct hub_io *io, uint32_t events)
 
 static void on_control_accept(struct hub_io *io, uint32_t events)
 {
-	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, control_listener));
+	struct broker *b =
+	    (struct broker *)((char *)io - offsetof(struct broker, control_listener));
 	int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct ucred cred = { 0 };
+	struct ucred cred = {0};
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
@@ -275,7 +276,7 @@ int control_open(struct broker *b, struct berr *err)
 	const char *path = b->cfg->control_path;
 	if (!path)
 		return 0;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "control socket %s", path);
 	strcpy(sa.sun_path, path);
@@ -306,11 +307,11 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int hub_control_call(const char *control_socket, const char *request, int timeout_ms,
-		     char **reply, struct berr *err)
+int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,
+		     struct berr *err)
 {
 	*reply = NULL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(control_socket) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "hub control socket %s", control_socket);
 	strcpy(sa.sun_path, control_socket);
@@ -330,7 +331,8 @@ int hub_control_call(const char *control_socket, const char *request, int timeou
 			return berr_set(err, ETIMEDOUT, "hub control socket %s: no answer",
 					control_socket);
 		}
-		struct pollfd pfd = { .fd = fd, .events = (off < len || !sent_nl) ? POLLOUT : POLLIN };
+		struct pollfd pfd = {.fd = fd,
+				     .events = (off < len || !sent_nl) ? POLLOUT : POLLIN};
 		int n = poll(&pfd, 1, (int)left);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -345,7 +347,8 @@ int hub_control_call(const char *control_socket, const char *request, int timeou
 					      : send(fd, "\n", 1, MSG_NOSIGNAL);
 			if (w < 0 && errno != EINTR && errno != EAGAIN) {
 				strbuf_release(&in);
-				return berr_set(err, errno, "hub control socket %s", control_socket);
+				return berr_set(err, errno, "hub control socket %s",
+						control_socket);
 			}
 			if (w > 0 && off < len)
 				off += (size_t)w;

@@ -28,8 +28,9 @@ int handle_publish(struct client *c, const struct mqtt_publish *p)
 	struct broker *b = c->b;
 	const char *module = c->session->module;
 	if (p->qos == 2) {
-		client_close(c, LOG_LVL_WARN, true, "PUBLISH to %.*s at QoS 2, which is not supported",
-			     (int)p->topic.len, p->topic.p);
+		client_close(c, LOG_LVL_WARN, true,
+			     "PUBLISH to %.*s at QoS 2, which is not supported", (int)p->topic.len,
+			     p->topic.p);
 		return -1;
 	}
 	const char *bag;
@@ -48,8 +49,9 @@ int handle_publish(struct client *c, const struct mqtt_publish *p)
 			return -1;
 		}
 		struct berr err;
-		if (routing_submit(b, module, bag, bag_len, p->payload, p->payload_len, a, &err) <
-		    0) {
+		int rc =
+		    routing_submit(b, module, bag, bag_len, p->payload, p->payload_len, a, &err);
+		if (rc < 0) {
 			if (a)
 				a->done = true; /* never acknowledged: the connection closes */
 			client_close(c, LOG_LVL_WARN, true, "message to %.*s refused: %s",

@@ -39,11 +39,12 @@ int handle_subscribe(struct client *c, const struct mqtt_subscribe *req)
 		const struct mqtt_topic_request *t = &req->items[i];
 		codes[i] = MQTT_SUBACK_FAILURE;
 		if (!acl_subscribe(c->b->cfg->device_id, s->module, t->filter.p, t->filter.len)) {
-			log_warn("%s: SUBSCRIBE to %.*s refused: module %s may subscribe only to "
-				 "devices/%s/modules/%s/#, $iothub/twin/res/#, "
-				 "$iothub/twin/PATCH/properties/desired/# and $iothub/methods/POST/#",
-				 c->label, (int)t->filter.len, t->filter.p, s->module,
-				 c->b->cfg->device_id, s->module);
+			log_warn(
+			    "%s: SUBSCRIBE to %.*s refused: module %s may subscribe only to "
+			    "devices/%s/modules/%s/#, $iothub/twin/res/#, "
+			    "$iothub/twin/PATCH/properties/desired/# and $iothub/methods/POST/#",
+			    c->label, (int)t->filter.len, t->filter.p, s->module,
+			    c->b->cfg->device_id, s->module);
 			continue;
 		}
 		if (subscribe_one(s, t, &codes[i]) < 0)

@@ -60,7 +60,8 @@ static void answer_error(struct client *c, int status, const char *rid, const ch
 	cleanup_free char *body = NULL;
 	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
 	    json_gen_key_int(g, "errorCode", status) == 0 &&
-	    json_gen_key_str(g, "message", message) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
+	    json_gen_key_str(g, "message", message) == 0 &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok)
 		body = json_gen_finish(g, NULL);
 	if (g)
 		yajl_gen_free(g);
@@ -91,8 +92,9 @@ int handle_twin_request(struct client *c, const char *topic, const uint8_t *payl
 	if (path_is(rest, "PATCH/properties/reported")) {
 		int64_t version;
 		struct berr err;
-		if (twin_patch_reported(t, (const char *)payload, len, b->now_ms, &version, &err) <
-		    0) {
+		int rc =
+		    twin_patch_reported(t, (const char *)payload, len, b->now_ms, &version, &err);
+		if (rc < 0) {
 			log_info("%s: reported properties patch refused: %s", c->label, err.msg);
 			answer_error(c, 400, rid, err.msg);
 			return 0;

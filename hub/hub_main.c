@@ -22,9 +22,9 @@ static int usage(void)
 static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen-fd", required_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen-fd", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	int listen_fd = -1;
@@ -38,7 +38,8 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 			errno = 0;
 			long v = strtol(optarg, &end, 10);
 			if (errno || *end || v < 0 || v > 65535) {
-				fprintf(stderr, "berth hub: --listen-fd %s is not a file descriptor\n",
+				fprintf(stderr,
+					"berth hub: --listen-fd %s is not a file descriptor\n",
 					optarg);
 				return 2;
 			}

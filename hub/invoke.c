@@ -15,7 +15,7 @@
 #include "hub/hub.h"
 
 #define INVOKE_DEFAULT_TIMEOUT_S 30
-#define INVOKE_MAX_TIMEOUT_S 300
+#define INVOKE_MAX_TIMEOUT_S	 300
 
 static char *build_request(const char *module, const char *method, yajl_val payload,
 			   long long timeout_ms)
@@ -24,7 +24,8 @@ static char *build_request(const char *module, const char *method, yajl_val payl
 	if (!g)
 		return NULL;
 	char *out = NULL;
-	if (yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_key_str(g, "op", "invoke") == 0 &&
+	if (yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    json_gen_key_str(g, "op", "invoke") == 0 &&
 	    json_gen_key_str(g, "module", module) == 0 &&
 	    json_gen_key_str(g, "method", method) == 0 && json_gen_str(g, "payload") == 0 &&
 	    json_gen_val(g, payload) == 0 && json_gen_key_int(g, "timeout_ms", timeout_ms) == 0 &&
@@ -60,8 +61,8 @@ static int usage(void)
 static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
+	    {"timeout", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
 	};
 	long timeout_s = INVOKE_DEFAULT_TIMEOUT_S;
 	int o;
@@ -142,5 +143,5 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_tree_free(v);
 	return rc;
 }
-BERTH_COMMAND(invoke, INVOKE_USAGE,
-	      "call a module's direct method and print its answer", cmd_invoke);
+BERTH_COMMAND(invoke, INVOKE_USAGE, "call a module's direct method and print its answer",
+	      cmd_invoke);

@@ -42,13 +42,14 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on %s: %s", b->cfg->socket_path ? b->cfg->socket_path : "hub socket",
+				log_warn("accept on %s: %s",
+					 b->cfg->socket_path ? b->cfg->socket_path : "hub socket",
 					 strerror(errno));
 			return;
 		}
 		if (!room_for(b, fd))
 			continue;
-		struct ucred cred = { 0 };
+		struct ucred cred = {0};
 		socklen_t clen = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid <= 0) {
 			log_warn("refusing a Unix connection without peer credentials");
@@ -80,7 +81,8 @@ static void on_tcp_accept(struct hub_io *io, uint32_t events)
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		struct sockaddr_storage sa;
 		socklen_t slen = sizeof(sa);
-		int fd = accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on %s: %s", b->cfg->listen_tcp, strerror(errno));
@@ -136,13 +138,14 @@ int listener_open_unix(struct broker *b, int listen_fd, struct berr *err)
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l1) < 0 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l2) < 0 ||
 		    type != SOCK_STREAM || !listening)
-			return berr_set(err, 0, "--listen-fd %d is not a listening stream socket", fd);
+			return berr_set(err, 0, "--listen-fd %d is not a listening stream socket",
+					fd);
 		if (set_nonblock_cloexec(fd) < 0)
 			return berr_set(err, errno, "--listen-fd %d", fd);
 	} else {
 		if (!path)
 			return berr_set(err, 0, "config.socket is required without --listen-fd");
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		if (strlen(path) >= sizeof(sa.sun_path))
 			return berr_set(err, ENAMETOOLONG, "socket %s", path);
 		strcpy(sa.sun_path, path);
@@ -196,8 +199,9 @@ int listener_open_tcp(struct broker *b, struct berr *err)
 	const char *port;
 	if (split_host_port(addr, host, sizeof(host), &port) < 0)
 		return berr_set(err, 0, "config.listen_tcp \"%s\": expected host:port", addr);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res;
 	int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
 	if (gai)

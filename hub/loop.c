@@ -2,6 +2,7 @@
  * signals and the store's completions, plus a timer pass for keepalive,
  * CONNECT and method-call deadlines and message expiry. */
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "hub/broker.h"
 #include "hub/control.h"
 
-#define TICK_MS 500
+#define TICK_MS		500
 #define EXPIRE_EVERY_MS 5000
 
 void broker_clock(struct broker *b)
@@ -31,7 +32,7 @@ void broker_clock(struct broker *b)
 
 int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = io };
+	struct epoll_event ev = {.events = events, .data.ptr = io};
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
 		return berr_set(err, errno, "epoll_ctl");
 	return 0;
@@ -51,7 +52,8 @@ static void on_signal(struct hub_io *io, uint32_t events)
 		if (si.ssi_signo == SIGHUP) {
 			struct berr err;
 			if (broker_reload(b, &err) < 0)
-				log_error("reload refused, keeping the running config: %s", err.msg);
+				log_error("reload refused, keeping the running config: %s",
+					  err.msg);
 		} else {
 			log_info("signal %u: stopping", si.ssi_signo);
 			b->stop = true;
@@ -100,6 +102,7 @@ int broker_reload(struct broker *b, struct berr *err)
 		hub_config_free(cfg);
 		return berr_wrap(err, "%s: routes", b->config_path);
 	}
+	route_table_set_default_ttl(routes, cfg->default_ttl_secs);
 	const struct hub_config *old = b->cfg;
 	if ((cfg->socket_path && old->socket_path && strcmp(cfg->socket_path, old->socket_path)) ||
 	    (cfg->listen_tcp != old->listen_tcp &&
@@ -149,9 +152,10 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 		return -1;
 	if (route_table_build(b->cfg->routes, b->cfg->n_routes, &b->routes, err) < 0)
 		return berr_wrap(err, "%s: routes", config_path);
-	struct store_options so = { .dir = b->cfg->state_dir,
-				    .max_bytes = b->cfg->store_max_bytes,
-				    .default_ttl_secs = b->cfg->default_ttl_secs };
+	route_table_set_default_ttl(b->routes, b->cfg->default_ttl_secs);
+	struct store_options so = {.dir = b->cfg->state_dir,
+				   .max_bytes = b->cfg->store_max_bytes,
+				   .default_ttl_secs = b->cfg->default_ttl_secs};
 	if (store_open(&so, &b->store, err) < 0)
 		return -1;
 	b->store_events.fd = store_event_fd(b->store);
@@ -170,7 +174,8 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 static void tick(struct broker *b)
 {
 	for (struct client *c = b->clients; c; c = c->next) {
-		if (c->state == CLIENT_NEW && b->mono_ms - c->accepted_mono > HUB_CONNECT_TIMEOUT_MS)
+		if (c->state == CLIENT_NEW &&
+		    b->mono_ms - c->accepted_mono > HUB_CONNECT_TIMEOUT_MS)
 			client_close(c, LOG_LVL_WARN, false, "no CONNECT within %d s",
 				     HUB_CONNECT_TIMEOUT_MS / 1000);
 		else if (c->state == CLIENT_CONNECTED && c->keepalive &&
@@ -181,6 +186,9 @@ static void tick(struct broker *b)
 	methods_expire(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		store_expire(b->store, b->now_ms);
+		/* After a burst, give freed heap pages back: the hub runs for
+		 * months on small devices. */
+		malloc_trim(64 * 1024);
 		b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
 	}
 }
@@ -229,8 +237,8 @@ void broker_fini(struct broker *b)
 		unlink(b->cfg->socket_path);
 	if (b->control_listener.fd >= 0 && b->cfg && b->cfg->control_path)
 		unlink(b->cfg->control_path);
-	int fds[] = { b->unix_listener.fd, b->tcp_listener.fd, b->control_listener.fd,
-		      b->signals.fd };
+	int fds[] = {b->unix_listener.fd, b->tcp_listener.fd, b->control_listener.fd,
+		     b->signals.fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

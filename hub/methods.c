@@ -16,9 +16,9 @@
 #include "hub/control.h"
 
 #define METHOD_TIMEOUT_DEFAULT_MS 30000
-#define METHOD_TIMEOUT_MIN_MS 100
-#define METHOD_TIMEOUT_MAX_MS 300000
-#define METHOD_NAME_MAX 128
+#define METHOD_TIMEOUT_MIN_MS	  100
+#define METHOD_TIMEOUT_MAX_MS	  300000
+#define METHOD_NAME_MAX		  128
 
 struct method_call {
 	struct method_call *next;
@@ -31,7 +31,7 @@ struct method_call {
 };
 
 static void reply_error(struct control_conn *cc, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void reply_error(struct control_conn *cc, int status, const char *fmt, ...)
 {
@@ -54,8 +54,7 @@ static void reply_error(struct control_conn *cc, int status, const char *fmt, ..
 static bool method_name_ok(const char *m)
 {
 	size_t len = strnlen(m, METHOD_NAME_MAX + 1);
-	return len > 0 && len <= METHOD_NAME_MAX && !strpbrk(m, "/+#?") &&
-	       mqtt_utf8_valid(m, len);
+	return len > 0 && len <= METHOD_NAME_MAX && !strpbrk(m, "/+#?") && mqtt_utf8_valid(m, len);
 }
 
 static void call_free(struct method_call *call)
@@ -112,7 +111,8 @@ void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
 	snprintf(topic, sizeof(topic), "$iothub/methods/POST/%s/?$rid=%s", method, call->rid);
 	if (session_granted_qos(s, topic, strlen(topic)) < 0) {
 		call_free(call);
-		reply_error(cc, 404, "module %s has not subscribed to $iothub/methods/POST/#", module);
+		reply_error(cc, 404, "module %s has not subscribed to $iothub/methods/POST/#",
+			    module);
 		return;
 	}
 	yajl_gen g = json_gen_new(false);
@@ -148,8 +148,7 @@ void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
 
 /* Answers a call with the module's status and payload: JSON as it is, any
  * other payload as a JSON string. */
-static void reply_result(struct method_call *call, int status, const uint8_t *payload,
-			 size_t len)
+static void reply_result(struct method_call *call, int status, const uint8_t *payload, size_t len)
 {
 	yajl_val v = NULL;
 	struct berr err;
@@ -159,10 +158,10 @@ static void reply_result(struct method_call *call, int status, const uint8_t *pa
 	yajl_gen g = json_gen_new(false);
 	cleanup_free char *out = NULL;
 	int rc = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-				 json_gen_key_int(g, "status", status) == 0 &&
-				 json_gen_str(g, "payload") == 0
-			 ? 0
-			 : -1;
+			 json_gen_key_int(g, "status", status) == 0 &&
+			 json_gen_str(g, "payload") == 0
+		     ? 0
+		     : -1;
 	if (rc == 0) {
 		if (v || !len)
 			rc = json_gen_val(g, v);
@@ -182,8 +181,7 @@ static void reply_result(struct method_call *call, int status, const uint8_t *pa
 		reply_error(call->cc, 500, "cannot encode the answer of %s", call->module);
 }
 
-int handle_method_response(struct client *c, const char *topic, const uint8_t *payload,
-			   size_t len)
+int handle_method_response(struct client *c, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct broker *b = c->b;
 	const char *p = topic + strlen("$iothub/methods/res/");

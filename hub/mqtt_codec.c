@@ -3,9 +3,9 @@
 #include <string.h>
 
 static const char *const type_names[16] = {
-	"reserved",   "CONNECT",  "CONNACK",	 "PUBLISH",  "PUBACK",	 "PUBREC",
-	"PUBREL",     "PUBCOMP",  "SUBSCRIBE",	 "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
-	"PINGREQ",    "PINGRESP", "DISCONNECT", "reserved",
+    "reserved", "CONNECT",  "CONNACK",	  "PUBLISH",  "PUBACK",	     "PUBREC",
+    "PUBREL",	"PUBCOMP",  "SUBSCRIBE",  "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+    "PINGREQ",	"PINGRESP", "DISCONNECT", "reserved",
 };
 
 const char *mqtt_type_name(uint8_t type)
@@ -140,8 +140,7 @@ static int decode_connect(struct reader *r, struct mqtt_connect *c, struct berr 
 	return 0;
 }
 
-static int decode_publish(struct reader *r, uint8_t flags, struct mqtt_publish *p,
-			  struct berr *err)
+static int decode_publish(struct reader *r, uint8_t flags, struct mqtt_publish *p, struct berr *err)
 {
 	memset(p, 0, sizeof(*p));
 	p->dup = flags & 8;
@@ -196,7 +195,8 @@ static int decode_subscribe(struct reader *r, uint8_t type, struct mqtt_subscrib
 			if (rd_u8(r, &t->qos) < 0)
 				return berr_set(err, 0, "%s: truncated requested QoS", what);
 			if (t->qos > 2)
-				return berr_set(err, 0, "%s: requested QoS byte 0x%02x", what, t->qos);
+				return berr_set(err, 0, "%s: requested QoS byte 0x%02x", what,
+						t->qos);
 		}
 		s->n++;
 	}
@@ -212,7 +212,8 @@ static int decode_suback(struct reader *r, struct mqtt_suback *s, struct berr *e
 		return berr_set(err, 0, "SUBACK: truncated packet identifier");
 	while (rd_left(r) > 0) {
 		if (s->n == MQTT_MAX_FILTERS)
-			return berr_set(err, 0, "SUBACK: more than %d return codes", MQTT_MAX_FILTERS);
+			return berr_set(err, 0, "SUBACK: more than %d return codes",
+					MQTT_MAX_FILTERS);
 		uint8_t code;
 		rd_u8(r, &code);
 		if (code > 2 && code != MQTT_SUBACK_FAILURE)
@@ -250,9 +251,9 @@ int mqtt_decode(const uint8_t *buf, size_t len, struct mqtt_packet *out, struct 
 	const char *what = mqtt_type_name(h->type);
 	int want = expected_flags(h->type);
 	if (want >= 0 && h->flags != want)
-		return berr_set(err, 0, "%s: fixed header flags 0x%x, expected 0x%x", what, h->flags,
-				want);
-	struct reader r = { .p = buf + h->header_len, .len = h->remaining, .off = 0 };
+		return berr_set(err, 0, "%s: fixed header flags 0x%x, expected 0x%x", what,
+				h->flags, want);
+	struct reader r = {.p = buf + h->header_len, .len = h->remaining, .off = 0};
 	switch (h->type) {
 	case MQTT_CONNECT:
 		if (decode_connect(&r, &out->u.connect, err) < 0)
@@ -353,7 +354,7 @@ static void wr_u8(struct writer *w, uint8_t v)
 
 static void wr_u16(struct writer *w, uint16_t v)
 {
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 	wr_bytes(w, b, 2);
 }
 
@@ -373,7 +374,9 @@ static int wr_begin(struct writer *w, struct strbuf *out, uint8_t first, size_t 
 	w->start = out->len;
 	w->failed = 0;
 	uint8_t len[4];
-	size_t n = remaining > MQTT_MAX_REMAINING ? 0 : mqtt_remaining_length_encode((uint32_t)remaining, len);
+	size_t n = remaining > MQTT_MAX_REMAINING
+		       ? 0
+		       : mqtt_remaining_length_encode((uint32_t)remaining, len);
 	if (!n) {
 		w->failed = 1;
 		return -1;
@@ -395,7 +398,7 @@ static int wr_end(struct writer *w)
 
 int mqtt_encode_connect(struct strbuf *out, const struct mqtt_connect *c)
 {
-	struct mqtt_str proto = c->protocol.p ? c->protocol : (struct mqtt_str){ "MQTT", 4 };
+	struct mqtt_str proto = c->protocol.p ? c->protocol : (struct mqtt_str){"MQTT", 4};
 	size_t rem = 2 + proto.len + 1 + 1 + 2 + 2 + c->client_id.len;
 	if (c->will)
 		rem += 2 + c->will_topic.len + 2 + c->will_len;
@@ -427,7 +430,7 @@ int mqtt_encode_connect(struct strbuf *out, const struct mqtt_connect *c)
 
 int mqtt_encode_connack(struct strbuf *out, bool session_present, uint8_t code)
 {
-	uint8_t b[4] = { MQTT_CONNACK << 4, 2, session_present ? 1 : 0, code };
+	uint8_t b[4] = {MQTT_CONNACK << 4, 2, session_present ? 1 : 0, code};
 	return strbuf_append(out, b, sizeof(b));
 }
 
@@ -436,8 +439,8 @@ int mqtt_encode_publish(struct strbuf *out, const struct mqtt_publish *p)
 	if (p->qos > 2 || (p->qos && !p->packet_id))
 		return -1;
 	size_t rem = 2 + p->topic.len + (p->qos ? 2 : 0) + p->payload_len;
-	uint8_t first = (uint8_t)(MQTT_PUBLISH << 4 | (p->dup ? 8 : 0) | p->qos << 1 |
-				  (p->retain ? 1 : 0));
+	uint8_t first =
+	    (uint8_t)(MQTT_PUBLISH << 4 | (p->dup ? 8 : 0) | p->qos << 1 | (p->retain ? 1 : 0));
 	struct writer w;
 	if (wr_begin(&w, out, first, rem) < 0)
 		return wr_end(&w);
@@ -451,8 +454,8 @@ int mqtt_encode_publish(struct strbuf *out, const struct mqtt_publish *p)
 int mqtt_encode_ack(struct strbuf *out, uint8_t type, uint16_t packet_id)
 {
 	uint8_t flags = type == MQTT_PUBREL ? 2 : 0;
-	uint8_t b[4] = { (uint8_t)(type << 4 | flags), 2, (uint8_t)(packet_id >> 8),
-			 (uint8_t)packet_id };
+	uint8_t b[4] = {(uint8_t)(type << 4 | flags), 2, (uint8_t)(packet_id >> 8),
+			(uint8_t)packet_id};
 	return strbuf_append(out, b, sizeof(b));
 }
 
@@ -485,7 +488,7 @@ int mqtt_encode_suback(struct strbuf *out, uint16_t packet_id, const uint8_t *co
 
 int mqtt_encode_empty(struct strbuf *out, uint8_t type)
 {
-	uint8_t b[2] = { (uint8_t)(type << 4), 0 };
+	uint8_t b[2] = {(uint8_t)(type << 4), 0};
 	return strbuf_append(out, b, sizeof(b));
 }
 
@@ -515,7 +518,8 @@ bool mqtt_utf8_valid(const char *str, size_t len)
 			n = 3;
 			cp = c & 0x07;
 		} else {
-			return false; /* continuation byte, overlong lead 0xc0/0xc1, or > U+10FFFF */
+			return false; /* continuation byte, overlong lead 0xc0/0xc1, or > U+10FFFF
+				       */
 		}
 		if (len - i <= n)
 			return false;

@@ -13,9 +13,9 @@
 #include "common/err.h"
 #include "common/strbuf.h"
 
-#define MQTT_PROTOCOL_LEVEL 4		  /* 3.1.1 */
-#define MQTT_MAX_REMAINING 268435455u	  /* four length bytes of 7 bits */
-#define MQTT_MAX_FILTERS 64		  /* per SUBSCRIBE / UNSUBSCRIBE packet */
+#define MQTT_PROTOCOL_LEVEL   4		 /* 3.1.1 */
+#define MQTT_MAX_REMAINING    268435455u /* four length bytes of 7 bits */
+#define MQTT_MAX_FILTERS      64	 /* per SUBSCRIBE / UNSUBSCRIBE packet */
 #define MQTT_FIXED_HEADER_MAX 5
 
 enum mqtt_type {
@@ -53,10 +53,10 @@ struct mqtt_str {
 };
 
 struct mqtt_fixed_header {
-	uint8_t type;	       /* enum mqtt_type */
-	uint8_t flags;	       /* low nibble of the first byte */
-	uint32_t remaining;    /* length of what follows the fixed header */
-	uint8_t header_len;    /* 2..5 */
+	uint8_t type;	    /* enum mqtt_type */
+	uint8_t flags;	    /* low nibble of the first byte */
+	uint32_t remaining; /* length of what follows the fixed header */
+	uint8_t header_len; /* 2..5 */
 };
 
 struct mqtt_connect {

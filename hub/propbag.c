@@ -47,8 +47,7 @@ static int set_app_prop(struct hub_message *m, char *key, char *value, struct be
 }
 
 /* Decodes one percent-encoded token into a new string of at most max bytes. */
-static char *decode_token(const char *s, size_t len, size_t max, const char *what,
-			  struct berr *err)
+static char *decode_token(const char *s, size_t len, size_t max, const char *what, struct berr *err)
 {
 	/* Decoding never lengthens, so len + 1 bytes always suffice. */
 	if (len > max * 3) {
@@ -84,8 +83,8 @@ static int parse_pair(const char *s, size_t len, struct hub_message *m, struct b
 	const char *v = eq ? eq + 1 : s + len;
 	size_t vlen = eq ? len - klen - 1 : 0;
 	if (memchr(v, '=', vlen))
-		return berr_set(err, 0, "'=' inside the value of \"%.*s\"", (int)(klen > 64 ? 64 : klen),
-				s);
+		return berr_set(err, 0, "'=' inside the value of \"%.*s\"",
+				(int)(klen > 64 ? 64 : klen), s);
 	cleanup_free char *key = decode_token(s, klen, PROPBAG_KEY_MAX, "property name", err);
 	if (!key)
 		return -1;

@@ -11,8 +11,8 @@
 #include "common/strbuf.h"
 #include "hub/message.h"
 
-#define PROPBAG_KEY_MAX 256	/* decoded bytes */
-#define PROPBAG_VALUE_MAX 8192	/* decoded bytes */
+#define PROPBAG_KEY_MAX	  256  /* decoded bytes */
+#define PROPBAG_VALUE_MAX 8192 /* decoded bytes */
 
 /* Reads a bag of len bytes into m (whose properties must be unset). The bag
  * ends at len or at the first '/'. A key without '=' has an empty value; a

@@ -76,20 +76,8 @@ static void on_stored(void *arg, int status, const struct berr *err)
 	free(job);
 }
 
-static void message_clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	free(m->body);
-	memset(m, 0, sizeof(*m));
-}
-
 struct hits {
+	uint32_t default_ttl_secs;
 	struct store_target *targets;
 	char (*endpoints)[STORE_ENDPOINT_MAX];
 	const char **modules;
@@ -109,24 +97,25 @@ static void on_hit(const struct route_hit *hit, void *arg)
 		int n = snprintf(ep, STORE_ENDPOINT_MAX, INPUT_PREFIX "%s" INPUT_MIDDLE "%s",
 				 sink->module, sink->input);
 		if (n < 0 || n >= STORE_ENDPOINT_MAX) {
-			log_warn("route %s: endpoint name too long; not delivered", hit->route_name);
+			log_warn("route %s: endpoint name too long; not delivered",
+				 hit->route_name);
 			return;
 		}
 		h->modules[h->n_modules++] = sink->module;
 	}
 	h->targets[h->n].endpoint = ep;
 	h->targets[h->n].priority = hit->priority;
-	h->targets[h->n].ttl_secs = hit->ttl_secs;
+	/* The current config's default, so a new deployment's TTL applies at once. */
+	h->targets[h->n].ttl_secs = hit->ttl_secs ? hit->ttl_secs : h->default_ttl_secs;
 	h->n++;
 }
 
 int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
-		   const uint8_t *body, size_t body_len, struct pending_ack *ack,
-		   struct berr *err)
+		   const uint8_t *body, size_t body_len, struct pending_ack *ack, struct berr *err)
 {
-	struct hub_message m = { 0 };
+	struct hub_message m = {0};
 	if (propbag_parse(bag, bag_len, &m, err) < 0) {
-		message_clear(&m);
+		hub_message_clear(&m);
 		return berr_wrap(err, "property bag");
 	}
 	m.sys[MSG_SYS_CONNECTION_DEVICE_ID] = strdup(b->cfg->device_id);
@@ -134,7 +123,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.body = malloc(body_len ? body_len : 1);
 	if (!m.sys[MSG_SYS_CONNECTION_DEVICE_ID] || !m.sys[MSG_SYS_CONNECTION_MODULE_ID] ||
 	    !m.body) {
-		message_clear(&m);
+		hub_message_clear(&m);
 		return berr_set(err, ENOMEM, "message");
 	}
 	memcpy(m.body, body, body_len);
@@ -142,7 +131,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.enqueued_ms = b->now_ms;
 
 	size_t cap = b->cfg->n_routes;
-	struct hits h = { .cap = cap };
+	struct hits h = {.default_ttl_secs = b->cfg->default_ttl_secs, .cap = cap};
 	h.targets = calloc(cap ? cap : 1, sizeof(*h.targets));
 	h.endpoints = calloc(cap ? cap : 1, sizeof(*h.endpoints));
 	h.modules = calloc(cap ? cap : 1, sizeof(*h.modules));
@@ -189,7 +178,7 @@ out:
 	free(h.targets);
 	free(h.endpoints);
 	free(h.modules);
-	message_clear(&m);
+	hub_message_clear(&m);
 	return rc;
 }
 

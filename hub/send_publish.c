@@ -18,12 +18,12 @@ int send_publish(struct client *c, const char *topic, const uint8_t *payload, si
 		return -1;
 	}
 	struct mqtt_publish p = {
-		.dup = dup,
-		.qos = qos,
-		.topic = { topic, (uint16_t)topic_len },
-		.packet_id = packet_id,
-		.payload = payload,
-		.payload_len = len,
+	    .dup = dup,
+	    .qos = qos,
+	    .topic = {topic, (uint16_t)topic_len},
+	    .packet_id = packet_id,
+	    .payload = payload,
+	    .payload_len = len,
 	};
 	if (topic_len > 65535 || mqtt_encode_publish(&c->wbuf, &p) < 0) {
 		client_close(c, LOG_LVL_ERROR, true, "cannot encode a PUBLISH to %.100s", topic);

@@ -87,6 +87,16 @@ void session_discard(struct session *s)
 	if (s->discarded)
 		return;
 	s->discarded = true;
+	/* Its messages go back to the store now, so the module's next session
+	 * can have them in this same turn of the loop. */
+	for (struct inflight *f = s->inflight; f; f = f->next) {
+		if (f->endpoint) {
+			store_release(s->b->store, f->endpoint, f->seq);
+			free(f->endpoint);
+			f->endpoint = NULL;
+			f->msg = NULL;
+		}
+	}
 	struct session **sp = &s->b->sessions;
 	while (*sp && *sp != s)
 		sp = &(*sp)->next;
@@ -119,7 +129,8 @@ int session_granted_qos(const struct session *s, const char *topic, size_t len)
 {
 	int best = -1;
 	for (const struct subscription *sub = s->subs; sub; sub = sub->next)
-		if (sub->qos > best && mqtt_topic_matches(sub->filter, strlen(sub->filter), topic, len))
+		if (sub->qos > best &&
+		    mqtt_topic_matches(sub->filter, strlen(sub->filter), topic, len))
 			best = sub->qos;
 	return best;
 }
@@ -223,6 +234,20 @@ static bool pump_queue(struct session *s, struct client *c)
 	return true;
 }
 
+/* Inputs the module subscribed to: an input's messages wait in the store
+ * while no subscription covers its topic (as far as the topic is known
+ * before the message: its property bag is not). */
+static bool input_subscribed(const char *endpoint, void *arg)
+{
+	struct session *s = arg;
+	struct hub_message none = {0};
+	struct strbuf topic = STRBUF_INIT;
+	bool ok = routing_input_topic(s->b, endpoint, &none, &topic) == 0 &&
+		  session_granted_qos(s, topic.buf, topic.len) >= 0;
+	strbuf_release(&topic);
+	return ok;
+}
+
 /* Leases and sends the next routed message for this module; false when
  * there is none or no subscription takes it. */
 static bool pump_store(struct session *s, struct client *c)
@@ -231,7 +256,7 @@ static bool pump_store(struct session *s, struct client *c)
 	char prefix[STORE_ENDPOINT_MAX];
 	snprintf(prefix, sizeof(prefix), "/modules/%s/inputs/", s->module);
 	struct store_item item;
-	if (store_lease(b->store, prefix, b->now_ms, &item) != 0)
+	if (store_lease(b->store, prefix, input_subscribed, s, b->now_ms, &item) != 0)
 		return false;
 	struct strbuf topic = STRBUF_INIT;
 	if (routing_input_topic(b, item.endpoint, item.msg, &topic) < 0) {
@@ -243,7 +268,8 @@ static bool pump_store(struct session *s, struct client *c)
 	}
 	int granted = session_granted_qos(s, topic.buf, topic.len);
 	if (granted < 0) {
-		/* Stays stored until the module subscribes to its inputs. */
+		/* A filter on the property bag itself: stays stored until a
+		 * subscription takes it. */
 		store_release(b->store, item.endpoint, item.seq);
 		strbuf_release(&topic);
 		return false;
@@ -283,10 +309,11 @@ void session_pump(struct session *s)
 void session_resend(struct session *s)
 {
 	struct client *c = s->client;
-	for (struct inflight *f = s->inflight; f && c && c->state == CLIENT_CONNECTED; f = f->next) {
+	for (struct inflight *f = s->inflight; f && c && c->state == CLIENT_CONNECTED;
+	     f = f->next) {
 		if (f->own) {
-			send_publish(c, f->own->topic, f->own->payload, f->own->len, 1, f->packet_id,
-				     true);
+			send_publish(c, f->own->topic, f->own->payload, f->own->len, 1,
+				     f->packet_id, true);
 			continue;
 		}
 		struct strbuf topic = STRBUF_INIT;

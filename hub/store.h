@@ -39,7 +39,7 @@
 #include "common/err.h"
 #include "hub/message.h"
 
-#define STORE_UPSTREAM "$upstream"
+#define STORE_UPSTREAM	   "$upstream"
 #define STORE_ENDPOINT_MAX 512
 
 struct store;
@@ -53,8 +53,8 @@ struct store_options {
 /* One endpoint a message goes to, with what its route decided. */
 struct store_target {
 	const char *endpoint;
-	uint32_t priority;	/* 0-9, or ROUTE_DEFAULT_PRIORITY */
-	uint32_t ttl_secs;	/* 0: the default */
+	uint32_t priority; /* 0-9, or ROUTE_DEFAULT_PRIORITY */
+	uint32_t ttl_secs; /* 0: the default */
 };
 
 /* status 0: owned; -1: not stored (err says why). */
@@ -74,18 +74,21 @@ int store_append(struct store *s, const struct hub_message *m, const struct stor
 		 size_t n, store_append_cb cb, void *arg, struct berr *err);
 
 struct store_item {
-	const char *endpoint;		/* valid while the store is open */
-	uint64_t seq;			/* unique in the store, increasing */
-	const struct hub_message *msg;	/* valid until acknowledged or released */
+	const char *endpoint;	       /* valid while the store is open */
+	uint64_t seq;		       /* unique in the store, increasing */
+	const struct hub_message *msg; /* valid until acknowledged or released */
 	uint32_t priority;
 	int64_t expires_ms;
-	bool redelivery;		/* it was leased before and given back */
+	bool redelivery; /* it was leased before and given back */
 };
 
 /* Leases the next message among the endpoints whose name starts with prefix
- * (one endpoint, or e.g. all inputs of one module): best priority, then
- * oldest. Returns 0 with *item, or 1 when there is none. */
-int store_lease(struct store *s, const char *prefix, int64_t now_ms, struct store_item *item);
+ * (one endpoint, or e.g. all inputs of one module) and that accept (when
+ * not NULL) takes: best priority, then oldest. Returns 0 with *item, or 1
+ * when there is none. */
+int store_lease(struct store *s, const char *prefix,
+		bool (*accept)(const char *endpoint, void *arg), void *arg, int64_t now_ms,
+		struct store_item *item);
 void store_ack(struct store *s, const char *endpoint, uint64_t seq);
 void store_release(struct store *s, const char *endpoint, uint64_t seq);
 
@@ -95,7 +98,7 @@ size_t store_expire(struct store *s, int64_t now_ms);
 
 struct store_stats {
 	const char *endpoint;
-	size_t messages;	/* held, including leased */
+	size_t messages; /* held, including leased */
 	size_t leased;
 };
 void store_foreach(struct store *s, void (*fn)(const struct store_stats *st, void *arg), void *arg);

@@ -62,15 +62,7 @@ static size_t str_bytes(const char *s)
 
 static void held_free(struct held_msg *h)
 {
-	struct hub_message *m = &h->msg;
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	free(m->body);
+	hub_message_clear(&h->msg);
 	free(h);
 }
 
@@ -318,13 +310,16 @@ static void entry_drop(struct store *s, struct endpoint *ep, struct entry *e)
 	free(e);
 }
 
-int store_lease(struct store *s, const char *prefix, int64_t now_ms, struct store_item *item)
+int store_lease(struct store *s, const char *prefix,
+		bool (*accept)(const char *endpoint, void *arg), void *arg, int64_t now_ms,
+		struct store_item *item)
 {
 	size_t plen = strlen(prefix);
 	struct entry *best = NULL;
 	struct endpoint *best_ep = NULL;
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
-		if (strncmp(ep->name, prefix, plen) || ep->messages == ep->leased)
+		if (strncmp(ep->name, prefix, plen) || ep->messages == ep->leased ||
+		    (accept && !accept(ep->name, arg)))
 			continue;
 		for (int b = 0; b < N_BUCKETS; b++) {
 			struct entry *e = ep->buckets[b].head;
@@ -337,7 +332,8 @@ int store_lease(struct store *s, const char *prefix, int64_t now_ms, struct stor
 			if (!e)
 				continue;
 			if (!best || bucket_of(e->priority) < bucket_of(best->priority) ||
-			    (bucket_of(e->priority) == bucket_of(best->priority) && e->seq < best->seq)) {
+			    (bucket_of(e->priority) == bucket_of(best->priority) &&
+			     e->seq < best->seq)) {
 				best = e;
 				best_ep = ep;
 			}
@@ -409,7 +405,7 @@ size_t store_expire(struct store *s, int64_t now_ms)
 void store_foreach(struct store *s, void (*fn)(const struct store_stats *st, void *arg), void *arg)
 {
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
-		struct store_stats st = { ep->name, ep->messages, ep->leased };
+		struct store_stats st = {ep->name, ep->messages, ep->leased};
 		fn(&st, arg);
 	}
 }

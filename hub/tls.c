@@ -30,7 +30,7 @@ int tls_server_init(const char *cert, const char *key, void **out, struct berr *
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* Idle connections give their buffers back: most clients are idle. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		SSL_CTX_free(ctx);
 		return ssl_failure(err, "certificate", cert);

@@ -120,6 +120,38 @@ static bool key_allowed(const char *k)
 	return true;
 }
 
+static int node_from_json(yajl_val v, const char *key, int depth, bool strict, struct tnode **out,
+			  struct berr *err);
+
+/* Converts v and appends it to parent. */
+static int add_kid(struct tnode *parent, yajl_val v, const char *key, int depth, bool strict,
+		   struct berr *err)
+{
+	struct tnode *kid;
+	if (node_from_json(v, key, depth, strict, &kid, err) < 0)
+		return -1;
+	if (node_add(parent, kid) < 0) {
+		node_free(kid);
+		return berr_set(err, ENOMEM, "twin");
+	}
+	return 0;
+}
+
+static enum tkind kind_of(yajl_val v)
+{
+	if (!v || YAJL_IS_NULL(v))
+		return TK_NULL;
+	if (YAJL_IS_TRUE(v))
+		return TK_TRUE;
+	if (YAJL_IS_FALSE(v))
+		return TK_FALSE;
+	if (YAJL_IS_NUMBER(v))
+		return TK_NUM;
+	if (YAJL_IS_STRING(v))
+		return TK_STR;
+	return YAJL_IS_OBJECT(v) ? TK_OBJ : TK_ARR;
+}
+
 /* Converts a parsed JSON value. strict: a bad name or too deep an object is
  * an error (patches from modules); otherwise the member is skipped with a log
  * line (the deployment's desired properties). Nulls inside objects stay as
@@ -130,57 +162,32 @@ static int node_from_json(yajl_val v, const char *key, int depth, bool strict, s
 	*out = NULL;
 	if (depth > TWIN_MAX_DEPTH)
 		return berr_set(err, 0, "nested deeper than %d levels", TWIN_MAX_DEPTH);
-	enum tkind kind = !v || YAJL_IS_NULL(v) ? TK_NULL
-			  : YAJL_IS_TRUE(v)	? TK_TRUE
-			  : YAJL_IS_FALSE(v)	? TK_FALSE
-			  : YAJL_IS_NUMBER(v)	? TK_NUM
-			  : YAJL_IS_STRING(v)	? TK_STR
-			  : YAJL_IS_OBJECT(v)	? TK_OBJ
-						: TK_ARR;
+	enum tkind kind = kind_of(v);
 	struct tnode *n = node_new(kind, key);
 	if (!n)
 		return berr_set(err, ENOMEM, "twin");
+	int rc = 0;
 	if (kind == TK_NUM || kind == TK_STR) {
 		n->text = strdup(kind == TK_NUM ? v->u.number.r : v->u.string);
-		if (!n->text) {
-			node_free(n);
-			return berr_set(err, ENOMEM, "twin");
-		}
-	}
-	if (kind == TK_OBJ) {
-		for (size_t i = 0; i < v->u.object.len; i++) {
+		if (!n->text)
+			rc = berr_set(err, ENOMEM, "twin");
+	} else if (kind == TK_OBJ) {
+		for (size_t i = 0; rc == 0 && i < v->u.object.len; i++) {
 			const char *k = v->u.object.keys[i];
-			if (!key_allowed(k)) {
-				if (strict) {
-					node_free(n);
-					return berr_set(err, 0, "property name \"%.64s\" is not allowed",
-							k);
-				}
-				if (k[0] != '$')
-					log_warn("twin: skipping desired property \"%.64s\"", k);
-				continue;
-			}
-			struct tnode *kid;
-			if (node_from_json(v->u.object.values[i], k, depth + 1, strict, &kid, err) < 0 ||
-			    node_add(n, kid) < 0) {
-				if (kid)
-					node_free(kid);
-				node_free(n);
-				return kid ? berr_set(err, ENOMEM, "twin") : -1;
-			}
+			if (key_allowed(k))
+				rc = add_kid(n, v->u.object.values[i], k, depth + 1, strict, err);
+			else if (strict)
+				rc = berr_set(err, 0, "property name \"%.64s\" is not allowed", k);
+			else if (k[0] != '$')
+				log_warn("twin: skipping desired property \"%.64s\"", k);
 		}
 	} else if (kind == TK_ARR) {
-		for (size_t i = 0; i < v->u.array.len; i++) {
-			struct tnode *kid;
-			if (node_from_json(v->u.array.values[i], NULL, depth + 1, strict, &kid, err) <
-				    0 ||
-			    node_add(n, kid) < 0) {
-				if (kid)
-					node_free(kid);
-				node_free(n);
-				return kid ? berr_set(err, ENOMEM, "twin") : -1;
-			}
-		}
+		for (size_t i = 0; rc == 0 && i < v->u.array.len; i++)
+			rc = add_kid(n, v->u.array.values[i], NULL, depth + 1, strict, err);
+	}
+	if (rc < 0) {
+		node_free(n);
+		return -1;
 	}
 	*out = n;
 	return 0;
@@ -318,7 +325,7 @@ void twin_format_time(int64_t ms, char out[32])
 
 static int parse_time(const char *s, int64_t *ms)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int frac = 0;
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
 			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
@@ -387,7 +394,8 @@ static int gen_section(yajl_gen g, const struct section *s)
 	if (yajl_gen_map_open(g) != yajl_gen_status_ok)
 		return -1;
 	for (size_t i = 0; i < s->root->n; i++)
-		if (json_gen_str(g, s->root->kids[i]->key) < 0 || gen_value(g, s->root->kids[i]) < 0)
+		if (json_gen_str(g, s->root->kids[i]->key) < 0 ||
+		    gen_value(g, s->root->kids[i]) < 0)
 			return -1;
 	if (json_gen_str(g, "$metadata") < 0 || gen_metadata(g, s->root, s->versioned_meta) < 0 ||
 	    json_gen_key_int(g, "$version", s->version) < 0)
@@ -525,8 +533,8 @@ static int patch_from_json(const char *json, size_t len, struct tnode **out, str
 	return rc;
 }
 
-static int section_apply(struct section *s, const struct tnode *patch, int64_t ms,
-			 int64_t version, struct berr *err)
+static int section_apply(struct section *s, const struct tnode *patch, int64_t ms, int64_t version,
+			 struct berr *err)
 {
 	struct tnode *copy = node_copy(s->root);
 	if (!copy || merge(copy, patch, ms, version) < 0) {
@@ -562,7 +570,7 @@ int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **pa
 		     struct berr *err)
 {
 	*patch_out = NULL;
-	struct section fresh = { 0 };
+	struct section fresh = {0};
 	if (section_init(&fresh, desired, true, now_ms, err) < 0)
 		return -1;
 	bool fail = false;
@@ -626,8 +634,7 @@ static int section_load(struct section *s, yajl_val obj, bool versioned, const c
 	return 0;
 }
 
-int twin_load(const char *json, size_t len, const char *what, struct twin **out,
-	      struct berr *err)
+int twin_load(const char *json, size_t len, const char *what, struct twin **out, struct berr *err)
 {
 	yajl_val v = NULL;
 	if (json_parse(json, len, TWIN_FILE_MAX, what, &v, err) < 0)

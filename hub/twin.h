@@ -16,9 +16,9 @@
 #include "common/err.h"
 
 #define TWIN_SECTION_MAX (32 * 1024)
-#define TWIN_MAX_DEPTH 10
-#define TWIN_KEY_MAX 1024
-#define TWIN_FILE_MAX (4 * TWIN_SECTION_MAX + 64 * 1024) /* values, metadata, framing */
+#define TWIN_MAX_DEPTH	 10
+#define TWIN_KEY_MAX	 1024
+#define TWIN_FILE_MAX	 (4 * TWIN_SECTION_MAX + 64 * 1024) /* values, metadata, framing */
 
 struct twin;
 
@@ -30,8 +30,7 @@ int twin_new(const char *generation_id, yajl_val desired, int64_t now_ms, struct
 void twin_free(struct twin *t);
 
 /* The persisted form (what twin_save writes), refused when malformed. */
-int twin_load(const char *json, size_t len, const char *what, struct twin **out,
-	      struct berr *err);
+int twin_load(const char *json, size_t len, const char *what, struct twin **out, struct berr *err);
 /* {"generation_id":"..","desired":{..},"reported":{..}}, each section with
  * $metadata and $version. malloc'd, NUL-terminated; NULL on ENOMEM. */
 char *twin_save(const struct twin *t, size_t *len);

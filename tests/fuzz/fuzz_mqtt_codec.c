@@ -32,7 +32,8 @@ static void reencode(const struct mqtt_packet *p)
 		rc = mqtt_encode_subscribe(&sb, p->header.type, &p->u.subscribe);
 		break;
 	case MQTT_SUBACK:
-		rc = mqtt_encode_suback(&sb, p->u.suback.packet_id, p->u.suback.codes, p->u.suback.n);
+		rc = mqtt_encode_suback(&sb, p->u.suback.packet_id, p->u.suback.codes,
+					p->u.suback.n);
 		break;
 	case MQTT_PINGREQ:
 	case MQTT_PINGRESP:

@@ -23,12 +23,20 @@ static struct broker hub;
 static struct strbuf good_connect = STRBUF_INIT;
 
 static const char device_key[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+static char workdir[] = "/tmp/berth-fuzz-hub-XXXXXX";
+
+static void remove_workdir(void)
+{
+	struct berr err;
+	fs_remove_tree(workdir, &err);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/berth-fuzz-hub-XXXXXX";
-	if (!mkdtemp(dir))
+	if (!mkdtemp(workdir))
 		abort();
+	atexit(remove_workdir);
+	const char *dir = workdir;
 	char path[256], cfg[2048];
 	snprintf(path, sizeof(path), "%s/hub.json", dir);
 	snprintf(cfg, sizeof(cfg),
@@ -56,14 +64,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	const char user[] = "hub.example.net/dev/a/?api-version=2018-06-30";
 	struct mqtt_connect c = {
-		.clean_session = true,
-		.keepalive = 60,
-		.client_id = { "dev/a", 5 },
-		.has_username = true,
-		.username = { user, sizeof(user) - 1 },
-		.has_password = true,
-		.password = (const uint8_t *)token,
-		.password_len = (uint16_t)strlen(token),
+	    .clean_session = true,
+	    .keepalive = 60,
+	    .client_id = {"dev/a", 5},
+	    .has_username = true,
+	    .username = {user, sizeof(user) - 1},
+	    .has_password = true,
+	    .password = (const uint8_t *)token,
+	    .password_len = (uint16_t)strlen(token),
 	};
 	if (mqtt_encode_connect(&good_connect, &c) < 0)
 		abort();
@@ -133,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client_free_dead(&hub);
 	/* Nothing consumes the routed messages: empty the store each time. */
 	struct store_item it;
-	while (store_lease(hub.store, "", hub.now_ms, &it) == 0)
+	while (store_lease(hub.store, "", NULL, NULL, hub.now_ms, &it) == 0)
 		store_ack(hub.store, it.endpoint, it.seq);
 	close(sv[1]);
 	return 0;

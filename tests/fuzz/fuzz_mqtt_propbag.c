@@ -5,17 +5,6 @@
 
 #include "hub/propbag.h"
 
-static void clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-}
-
 static int same(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && !strcmp(a, b));
@@ -23,7 +12,7 @@ static int same(const char *a, const char *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct hub_message m = { 0 }, back = { 0 };
+	struct hub_message m = {0}, back = {0};
 	struct berr err;
 	if (propbag_parse((const char *)data, size, &m, &err) == 0) {
 		if (m.n_props > MSG_MAX_PROPS)
@@ -46,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		strbuf_release(&sb);
 	}
-	clear(&m);
-	clear(&back);
+	hub_message_clear(&m);
+	hub_message_clear(&back);
 	return 0;
 }

@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!t && twin_new("gen", NULL, 1764000000000LL, &t, &err) < 0)
 		abort();
 	int64_t before = twin_reported_version(t), version;
-	if (twin_patch_reported(t, (const char *)data, size, 1764000000000LL, &version, &err) == 0) {
+	int rc = twin_patch_reported(t, (const char *)data, size, 1764000000000LL, &version, &err);
+	if (rc == 0) {
 		if (version != before + 1)
 			abort();
 	} else if (twin_reported_version(t) != before) {

@@ -13,7 +13,7 @@
 
 static struct store *open_store(size_t max)
 {
-	struct store_options o = { .max_bytes = max, .default_ttl_secs = 60 };
+	struct store_options o = {.max_bytes = max, .default_ttl_secs = 60};
 	struct store *s;
 	struct berr err;
 	assert_int_equal(store_open(&o, &s, &err), 0);
@@ -29,9 +29,9 @@ static void count_done(void *arg, int status, const struct berr *err)
 static void append(struct store *s, const char *body, const char *endpoint, uint32_t prio,
 		   uint32_t ttl, int64_t now, int *done)
 {
-	struct hub_message m = { .body = (unsigned char *)body, .body_len = strlen(body),
-				 .enqueued_ms = now };
-	struct store_target t = { endpoint, prio, ttl };
+	struct hub_message m = {
+	    .body = (unsigned char *)body, .body_len = strlen(body), .enqueued_ms = now};
+	struct store_target t = {endpoint, prio, ttl};
 	struct berr err;
 	assert_int_equal(store_append(s, &m, &t, 1, count_done, done, &err), 0);
 }
@@ -39,7 +39,7 @@ static void append(struct store *s, const char *body, const char *endpoint, uint
 static const char *lease_body(struct store *s, const char *prefix, int64_t now,
 			      struct store_item *it)
 {
-	if (store_lease(s, prefix, now, it) != 0)
+	if (store_lease(s, prefix, NULL, NULL, now, it) != 0)
 		return NULL;
 	static char buf[256];
 	memcpy(buf, it->msg->body, it->msg->body_len);
@@ -53,7 +53,7 @@ static void append_completes_only_from_dispatch(void **state)
 	int done = 0;
 	append(s, "m1", "/modules/b/inputs/in1", 0, 0, 1000, &done);
 	assert_int_equal(done, 0);
-	struct pollfd p = { .fd = store_event_fd(s), .events = POLLIN };
+	struct pollfd p = {.fd = store_event_fd(s), .events = POLLIN};
 	assert_int_equal(poll(&p, 1, 1000), 1);
 	store_dispatch(s);
 	assert_int_equal(done, 1);
@@ -92,6 +92,25 @@ static void prefix_selects_one_module(void **state)
 	store_close(s);
 }
 
+static bool only_in2(const char *endpoint, void *arg)
+{
+	return strstr(endpoint, "/in2") != NULL;
+}
+
+static void consumer_leases_only_the_endpoints_it_accepts(void **state)
+{
+	struct store *s = open_store(1 << 20);
+	int done = 0;
+	append(s, "in1-first", "/modules/b/inputs/in1", 0, 0, 1000, &done);
+	append(s, "in2-later", "/modules/b/inputs/in2", 5, 0, 1000, &done);
+	store_dispatch(s);
+	struct store_item it;
+	assert_int_equal(store_lease(s, "/modules/b/inputs/", only_in2, NULL, 1000, &it), 0);
+	assert_string_equal(it.endpoint, "/modules/b/inputs/in2");
+	assert_int_equal(store_lease(s, "/modules/b/inputs/", only_in2, NULL, 1000, &it), 1);
+	store_close(s);
+}
+
 static void acknowledged_is_gone_and_released_comes_back(void **state)
 {
 	struct store *s = open_store(1 << 20);
@@ -117,8 +136,8 @@ static void acknowledged_is_gone_and_released_comes_back(void **state)
 static void one_message_to_two_endpoints_is_held_once(void **state)
 {
 	struct store *s = open_store(1 << 20);
-	struct hub_message m = { .body = (unsigned char *)"x", .body_len = 1, .enqueued_ms = 1 };
-	struct store_target t[2] = { { "/modules/a/inputs/i", 0, 0 }, { STORE_UPSTREAM, 1, 0 } };
+	struct hub_message m = {.body = (unsigned char *)"x", .body_len = 1, .enqueued_ms = 1};
+	struct store_target t[2] = {{"/modules/a/inputs/i", 0, 0}, {STORE_UPSTREAM, 1, 0}};
 	int done = 0;
 	struct berr err;
 	assert_int_equal(store_append(s, &m, t, 2, count_done, &done, &err), 0);
@@ -139,7 +158,7 @@ static void expired_messages_are_never_leased(void **state)
 {
 	struct store *s = open_store(1 << 20);
 	int done = 0;
-	append(s, "short", STORE_UPSTREAM, 0, 10, 1000, &done);	/* route TTL 10 s */
+	append(s, "short", STORE_UPSTREAM, 0, 10, 1000, &done);	 /* route TTL 10 s */
 	append(s, "default", STORE_UPSTREAM, 0, 0, 1000, &done); /* store default 60 s */
 	store_dispatch(s);
 	struct store_item it;
@@ -160,8 +179,8 @@ static void append_over_the_bound_is_refused_without_dropping_anything(void **st
 	body[sizeof(body) - 1] = '\0';
 	append(s, body, STORE_UPSTREAM, 0, 0, 1, &done);
 	append(s, body, STORE_UPSTREAM, 0, 0, 1, &done);
-	struct hub_message m = { .body = (unsigned char *)body, .body_len = strlen(body) };
-	struct store_target t = { STORE_UPSTREAM, 0, 0 };
+	struct hub_message m = {.body = (unsigned char *)body, .body_len = strlen(body)};
+	struct store_target t = {STORE_UPSTREAM, 0, 0};
 	struct berr err;
 	int refused = 0;
 	assert_int_equal(store_append(s, &m, &t, 1, count_done, &refused, &err), -1);
@@ -178,13 +197,14 @@ static void append_over_the_bound_is_refused_without_dropping_anything(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(append_completes_only_from_dispatch),
-		cmocka_unit_test(leases_go_by_priority_then_age),
-		cmocka_unit_test(prefix_selects_one_module),
-		cmocka_unit_test(acknowledged_is_gone_and_released_comes_back),
-		cmocka_unit_test(one_message_to_two_endpoints_is_held_once),
-		cmocka_unit_test(expired_messages_are_never_leased),
-		cmocka_unit_test(append_over_the_bound_is_refused_without_dropping_anything),
+	    cmocka_unit_test(append_completes_only_from_dispatch),
+	    cmocka_unit_test(leases_go_by_priority_then_age),
+	    cmocka_unit_test(prefix_selects_one_module),
+	    cmocka_unit_test(consumer_leases_only_the_endpoints_it_accepts),
+	    cmocka_unit_test(acknowledged_is_gone_and_released_comes_back),
+	    cmocka_unit_test(one_message_to_two_endpoints_is_held_once),
+	    cmocka_unit_test(expired_messages_are_never_leased),
+	    cmocka_unit_test(append_over_the_bound_is_refused_without_dropping_anything),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

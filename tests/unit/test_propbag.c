@@ -8,18 +8,6 @@
 
 #include "hub/propbag.h"
 
-static void clear(struct hub_message *m)
-{
-	for (int i = 0; i < MSG_SYS_COUNT; i++)
-		free(m->sys[i]);
-	for (size_t i = 0; i < m->n_props; i++) {
-		free(m->props[i].key);
-		free(m->props[i].value);
-	}
-	free(m->props);
-	memset(m, 0, sizeof(*m));
-}
-
 static int parse(const char *bag, struct hub_message *m)
 {
 	struct berr err;
@@ -29,12 +17,11 @@ static int parse(const char *bag, struct hub_message *m)
 
 static void system_properties_land_in_their_fields(void **state)
 {
+	static const char bag[] =
+	    "$.on=out1&$.mid=42&$.cid=c7&$.ct=application%2Fjson&$.ce=utf-8&$.uid=u"
+	    "&$.to=%2Fdevices%2Fd&$.exp=2030&$.ctime=2026-01-01T00%3A00%3A00Z&$.schema=s1";
 	struct hub_message m;
-	assert_int_equal(parse("$.on=out1&$.mid=42&$.cid=c7&$.ct=application%2Fjson&$.ce=utf-8"
-			       "&$.uid=u&$.to=%2Fdevices%2Fd&$.exp=2030&$.ctime=2026-01-01T00%3A00%3A00Z"
-			       "&$.schema=s1",
-			       &m),
-			 0);
+	assert_int_equal(parse(bag, &m), 0);
 	assert_string_equal(m.sys[MSG_SYS_OUTPUT_NAME], "out1");
 	assert_string_equal(m.sys[MSG_SYS_MESSAGE_ID], "42");
 	assert_string_equal(m.sys[MSG_SYS_CORRELATION_ID], "c7");
@@ -46,7 +33,7 @@ static void system_properties_land_in_their_fields(void **state)
 	assert_string_equal(m.sys[MSG_SYS_CREATION_TIME], "2026-01-01T00:00:00Z");
 	assert_string_equal(m.sys[MSG_SYS_SCHEMA], "s1");
 	assert_int_equal(m.n_props, 0);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void encoded_system_keys_are_recognised(void **state)
@@ -55,7 +42,7 @@ static void encoded_system_keys_are_recognised(void **state)
 	assert_int_equal(parse("%24.on=out2&%24.ct=text%2Fplain", &m), 0);
 	assert_string_equal(m.sys[MSG_SYS_OUTPUT_NAME], "out2");
 	assert_string_equal(m.sys[MSG_SYS_CONTENT_TYPE], "text/plain");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void application_properties_keep_their_order_and_decode(void **state)
@@ -70,7 +57,7 @@ static void application_properties_keep_their_order_and_decode(void **state)
 	assert_string_equal(m.props[2].key, "a&b");
 	assert_string_equal(m.props[2].value, "c=d");
 	assert_string_equal(m.props[3].key, "\xc3\xa9t\xc3\xa9");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void plus_stays_a_plus(void **state)
@@ -78,7 +65,7 @@ static void plus_stays_a_plus(void **state)
 	struct hub_message m;
 	assert_int_equal(parse("k=a+b", &m), 0);
 	assert_string_equal(m.props[0].value, "a+b");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void key_without_value_has_an_empty_value(void **state)
@@ -89,7 +76,7 @@ static void key_without_value_has_an_empty_value(void **state)
 	assert_string_equal(m.props[0].key, "flag");
 	assert_string_equal(m.props[0].value, "");
 	assert_string_equal(m.props[1].value, "");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void repeated_key_keeps_the_last_value(void **state)
@@ -99,7 +86,7 @@ static void repeated_key_keeps_the_last_value(void **state)
 	assert_int_equal(m.n_props, 2);
 	assert_string_equal(m.props[0].value, "3");
 	assert_string_equal(m.sys[MSG_SYS_MESSAGE_ID], "b");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void empty_bag_and_empty_pairs_are_fine(void **state)
@@ -109,7 +96,7 @@ static void empty_bag_and_empty_pairs_are_fine(void **state)
 	assert_int_equal(m.n_props, 0);
 	assert_int_equal(parse("&&k=v&", &m), 0);
 	assert_int_equal(m.n_props, 1);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void bag_ends_at_a_slash(void **state)
@@ -118,7 +105,7 @@ static void bag_ends_at_a_slash(void **state)
 	assert_int_equal(parse("k=v/ignored=1", &m), 0);
 	assert_int_equal(m.n_props, 1);
 	assert_string_equal(m.props[0].value, "v");
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void sender_identity_cannot_be_set_by_the_sender(void **state)
@@ -128,24 +115,24 @@ static void sender_identity_cannot_be_set_by_the_sender(void **state)
 	assert_null(m.sys[MSG_SYS_CONNECTION_DEVICE_ID]);
 	assert_null(m.sys[MSG_SYS_CONNECTION_MODULE_ID]);
 	assert_int_equal(m.n_props, 1);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void malformed_bags_are_refused(void **state)
 {
 	static const char *bad[] = {
-		"=v",	     /* empty key */
-		"k=a=b",     /* '=' inside a value */
-		"k=%zz",     /* bad escape */
-		"k=%4",	     /* truncated escape */
-		"k=a%00b",   /* encoded NUL */
-		"%00=v",
+	    "=v",      /* empty key */
+	    "k=a=b",   /* '=' inside a value */
+	    "k=%zz",   /* bad escape */
+	    "k=%4",    /* truncated escape */
+	    "k=a%00b", /* encoded NUL */
+	    "%00=v",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct hub_message m;
 		if (parse(bad[i], &m) != -1)
 			fail_msg("bag \"%s\" was accepted", bad[i]);
-		clear(&m);
+		hub_message_clear(&m);
 	}
 }
 
@@ -160,12 +147,12 @@ static void too_many_properties_are_refused(void **state)
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(propbag_parse(bag, off, &m, &err), -1);
 	assert_non_null(strstr(err.msg, "more than"));
-	clear(&m);
+	hub_message_clear(&m);
 	/* Exactly the limit is fine. */
 	char *last = strrchr(bag, '&');
 	assert_int_equal(propbag_parse(bag, (size_t)(last - bag), &m, &err), 0);
 	assert_int_equal(m.n_props, MSG_MAX_PROPS);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void overlong_keys_and_values_are_refused(void **state)
@@ -177,13 +164,13 @@ static void overlong_keys_and_values_are_refused(void **state)
 	memset(bag, 'k', PROPBAG_KEY_MAX + 1);
 	strcpy(bag + PROPBAG_KEY_MAX + 1, "=v");
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), -1);
-	clear(&m);
+	hub_message_clear(&m);
 	strcpy(bag, "k=");
 	memset(bag + 2, 'v', PROPBAG_VALUE_MAX + 1);
 	bag[2 + PROPBAG_VALUE_MAX + 1] = '\0';
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), -1);
 	assert_non_null(strstr(err.msg, "longer"));
-	clear(&m);
+	hub_message_clear(&m);
 	/* Escapes count as the byte they stand for. */
 	strcpy(bag, "k=");
 	for (int i = 0; i < PROPBAG_VALUE_MAX; i++)
@@ -191,7 +178,7 @@ static void overlong_keys_and_values_are_refused(void **state)
 	bag[2 + PROPBAG_VALUE_MAX * 3] = '\0';
 	assert_int_equal(propbag_parse(bag, strlen(bag), &m, &err), 0);
 	assert_int_equal(strlen(m.props[0].value), PROPBAG_VALUE_MAX);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void write_encodes_keys_and_values_as_iot_hub(void **state)
@@ -204,14 +191,14 @@ static void write_encodes_keys_and_values_as_iot_hub(void **state)
 	assert_int_equal(propbag_write(&m, 1u << MSG_SYS_OUTPUT_NAME, &sb), 0);
 	assert_string_equal(sb.buf, "%24.mid=1&%24.cdid=dev&%24.cmid=mod&k%20x=a%2Fb");
 	strbuf_release(&sb);
-	clear(&m);
+	hub_message_clear(&m);
 }
 
 static void write_then_parse_gives_the_same_properties(void **state)
 {
 	struct hub_message m;
-	assert_int_equal(parse("$.ct=application%2Fjson&$.ce=utf-8&%E2%82%AC=%26%3D%2F%3F%23%2B~", &m),
-			 0);
+	assert_int_equal(
+	    parse("$.ct=application%2Fjson&$.ce=utf-8&%E2%82%AC=%26%3D%2F%3F%23%2B~", &m), 0);
 	struct strbuf sb = STRBUF_INIT;
 	assert_int_equal(propbag_write(&m, 0, &sb), 0);
 	struct hub_message back;
@@ -226,27 +213,27 @@ static void write_then_parse_gives_the_same_properties(void **state)
 	assert_null(strchr(sb.buf, '#'));
 	assert_null(strchr(sb.buf, '+'));
 	strbuf_release(&sb);
-	clear(&m);
-	clear(&back);
+	hub_message_clear(&m);
+	hub_message_clear(&back);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(system_properties_land_in_their_fields),
-		cmocka_unit_test(encoded_system_keys_are_recognised),
-		cmocka_unit_test(application_properties_keep_their_order_and_decode),
-		cmocka_unit_test(plus_stays_a_plus),
-		cmocka_unit_test(key_without_value_has_an_empty_value),
-		cmocka_unit_test(repeated_key_keeps_the_last_value),
-		cmocka_unit_test(empty_bag_and_empty_pairs_are_fine),
-		cmocka_unit_test(bag_ends_at_a_slash),
-		cmocka_unit_test(sender_identity_cannot_be_set_by_the_sender),
-		cmocka_unit_test(malformed_bags_are_refused),
-		cmocka_unit_test(too_many_properties_are_refused),
-		cmocka_unit_test(overlong_keys_and_values_are_refused),
-		cmocka_unit_test(write_encodes_keys_and_values_as_iot_hub),
-		cmocka_unit_test(write_then_parse_gives_the_same_properties),
+	    cmocka_unit_test(system_properties_land_in_their_fields),
+	    cmocka_unit_test(encoded_system_keys_are_recognised),
+	    cmocka_unit_test(application_properties_keep_their_order_and_decode),
+	    cmocka_unit_test(plus_stays_a_plus),
+	    cmocka_unit_test(key_without_value_has_an_empty_value),
+	    cmocka_unit_test(repeated_key_keeps_the_last_value),
+	    cmocka_unit_test(empty_bag_and_empty_pairs_are_fine),
+	    cmocka_unit_test(bag_ends_at_a_slash),
+	    cmocka_unit_test(sender_identity_cannot_be_set_by_the_sender),
+	    cmocka_unit_test(malformed_bags_are_refused),
+	    cmocka_unit_test(too_many_properties_are_refused),
+	    cmocka_unit_test(overlong_keys_and_values_are_refused),
+	    cmocka_unit_test(write_encodes_keys_and_values_as_iot_hub),
+	    cmocka_unit_test(write_then_parse_gives_the_same_properties),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

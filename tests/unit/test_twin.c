@@ -69,10 +69,9 @@ static void new_twin_starts_at_version_1_with_the_deployment_desired(void **stat
 	assert_int_equal(YAJL_GET_INTEGER(at(v, "reported", "$version", NULL)), 1);
 	assert_string_equal(json_str(at(v, "desired", "$metadata", "$lastUpdated")),
 			    "2025-11-24T16:00:00.000Z");
-	assert_int_equal(
-		YAJL_GET_INTEGER(at(at(v, "desired", "$metadata", "site"), "name", "$lastUpdatedVersion",
-				    NULL)),
-		1);
+	assert_int_equal(YAJL_GET_INTEGER(at(at(v, "desired", "$metadata", "site"), "name",
+					     "$lastUpdatedVersion", NULL)),
+			 1);
 	yajl_tree_free(v);
 	twin_free(t);
 }
@@ -158,15 +157,16 @@ static void metadata_marks_only_the_nodes_a_patch_reached(void **state)
 static void refused_patches_leave_the_twin_as_it_was(void **state)
 {
 	static const char *bad[] = {
-		"not json",
-		"[1,2]",
-		"\"s\"",
-		"{\"$version\":7}",
-		"{\"a.b\":1}",
-		"{\"a b\":1}",
-		"{\"\":1}",
-		"{\"ok\":{\"$meta\":1}}",
-		"{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":{\"j\":{\"k\":1}}}}}}}}}}}",
+	    "not json",
+	    "[1,2]",
+	    "\"s\"",
+	    "{\"$version\":7}",
+	    "{\"a.b\":1}",
+	    "{\"a b\":1}",
+	    "{\"\":1}",
+	    "{\"ok\":{\"$meta\":1}}",
+	    "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":{\"j\":{\"k\":1}}}}}}}}"
+	    "}}}",
 	};
 	struct twin *t = new_twin(NULL);
 	int64_t ver;
@@ -189,10 +189,9 @@ static void nesting_up_to_the_limit_is_accepted(void **state)
 	struct twin *t = new_twin(NULL);
 	int64_t ver;
 	/* Ten levels of objects below the section. */
-	assert_int_equal(
-		patch(t, "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":{\"j\":1}}}}}}}}}}",
-		      T0, &ver),
-		0);
+	static const char ten[] =
+	    "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":{\"j\":1}}}}}}}}}}";
+	assert_int_equal(patch(t, ten, T0, &ver), 0);
 	twin_free(t);
 }
 
@@ -229,7 +228,8 @@ static void unchanged_desired_gives_no_patch(void **state)
 static void changed_desired_gives_the_difference_as_a_merge_patch(void **state)
 {
 	struct twin *t = new_twin("{\"a\":1,\"b\":2,\"o\":{\"p\":1,\"q\":2},\"s\":\"x\"}");
-	yajl_val next = parse("{\"a\":1,\"o\":{\"p\":1,\"q\":3,\"r\":4},\"s\":{\"now\":\"obj\"},\"n\":true}");
+	yajl_val next =
+	    parse("{\"a\":1,\"o\":{\"p\":1,\"q\":3,\"r\":4},\"s\":{\"now\":\"obj\"},\"n\":true}");
 	char *p = NULL;
 	struct berr err;
 	assert_int_equal(twin_set_desired(t, next, T1, &p, &err), 0);
@@ -284,11 +284,11 @@ static void saved_twin_loads_back_the_same(void **state)
 static void malformed_saved_twins_are_refused(void **state)
 {
 	static const char *bad[] = {
-		"{}",
-		"{\"generation_id\":\"g\"}",
-		"{\"generation_id\":\"g\",\"desired\":{},\"reported\":{\"$version\":1}}",
-		"{\"generation_id\":1,\"desired\":{\"$version\":1},\"reported\":{\"$version\":1}}",
-		"[",
+	    "{}",
+	    "{\"generation_id\":\"g\"}",
+	    "{\"generation_id\":\"g\",\"desired\":{},\"reported\":{\"$version\":1}}",
+	    "{\"generation_id\":1,\"desired\":{\"$version\":1},\"reported\":{\"$version\":1}}",
+	    "[",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct twin *t;
@@ -310,19 +310,19 @@ static void times_are_iso_8601_utc_with_milliseconds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(new_twin_starts_at_version_1_with_the_deployment_desired),
-		cmocka_unit_test(reported_patch_adds_and_versions_go_up_by_one),
-		cmocka_unit_test(reported_patch_null_deletes),
-		cmocka_unit_test(reported_patch_replaces_a_value_by_an_object_and_back),
-		cmocka_unit_test(metadata_marks_only_the_nodes_a_patch_reached),
-		cmocka_unit_test(refused_patches_leave_the_twin_as_it_was),
-		cmocka_unit_test(nesting_up_to_the_limit_is_accepted),
-		cmocka_unit_test(a_section_over_32_kib_is_refused),
-		cmocka_unit_test(unchanged_desired_gives_no_patch),
-		cmocka_unit_test(changed_desired_gives_the_difference_as_a_merge_patch),
-		cmocka_unit_test(saved_twin_loads_back_the_same),
-		cmocka_unit_test(malformed_saved_twins_are_refused),
-		cmocka_unit_test(times_are_iso_8601_utc_with_milliseconds),
+	    cmocka_unit_test(new_twin_starts_at_version_1_with_the_deployment_desired),
+	    cmocka_unit_test(reported_patch_adds_and_versions_go_up_by_one),
+	    cmocka_unit_test(reported_patch_null_deletes),
+	    cmocka_unit_test(reported_patch_replaces_a_value_by_an_object_and_back),
+	    cmocka_unit_test(metadata_marks_only_the_nodes_a_patch_reached),
+	    cmocka_unit_test(refused_patches_leave_the_twin_as_it_was),
+	    cmocka_unit_test(nesting_up_to_the_limit_is_accepted),
+	    cmocka_unit_test(a_section_over_32_kib_is_refused),
+	    cmocka_unit_test(unchanged_desired_gives_no_patch),
+	    cmocka_unit_test(changed_desired_gives_the_difference_as_a_merge_patch),
+	    cmocka_unit_test(saved_twin_loads_back_the_same),
+	    cmocka_unit_test(malformed_saved_twins_are_refused),
+	    cmocka_unit_test(times_are_iso_8601_utc_with_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
