@@ -1,8 +1,6 @@
 #include "agent/workload.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +9,8 @@
 #include "common/cleanup.h"
 #include "common/encoding.h"
 #include "common/json.h"
-#include "common/lazy.h"
 #include "common/sas.h"
+#include "common/sha256.h"
 
 static const char *find_crlfcrlf(const char *buf, size_t len)
 {
@@ -157,15 +155,12 @@ int workload_sign(const char *body, size_t body_len, const char *module_key_b64,
 		else if (klen <= 0) {
 			*status = 500;
 			berr_set(err, 0, "module key");
-		} else if (lazy_require(LAZY_CRYPTO, err) < 0)
-			*status = 500;
-		else {
-			unsigned char mac[EVP_MAX_MD_SIZE];
-			unsigned int mlen = 0;
-			if (!HMAC(EVP_sha256(), key, klen, raw, (size_t)rlen, mac, &mlen) ||
-			    base64_encode(mac, mlen, digest, cap) < 0) {
+		} else {
+			unsigned char mac[SHA256_LEN];
+			hmac_sha256(key, (size_t)klen, raw, (size_t)rlen, mac);
+			if (base64_encode(mac, sizeof(mac), digest, cap) < 0) {
 				*status = 500;
-				berr_set(err, 0, "HMAC-SHA256 failed");
+				berr_set(err, 0, "digest buffer too small");
 			} else {
 				*status = 200;
 				rc = 0;
