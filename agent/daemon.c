@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -276,10 +277,30 @@ static int prepare_dirs(struct daemon *d, struct berr *err)
 	return 0;
 }
 
+/* One daemon per state directory: a second one would take over the sockets
+ * and start every module again. The lock goes with the process. */
+static int lock_root(struct daemon *d, struct berr *err)
+{
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/agent/lock", d->root);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_set(err, errno, "%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return berr_set(err, 0, "another berth daemon is running with state directory %s",
+					d->root);
+		return berr_set(err, e, "lock %s", path);
+	}
+	return 0; /* fd stays open (and locked) until the daemon exits */
+}
+
 static int daemon_main(struct daemon *d)
 {
 	struct berr err;
-	if (prepare_dirs(d, &err) < 0) {
+	if (prepare_dirs(d, &err) < 0 || lock_root(d, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
 	}

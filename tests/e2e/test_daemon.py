@@ -303,3 +303,12 @@ def test_cli_socket_answers_root_only(daemons):
                        d.berth.cmd("list"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.returncode == 1
     assert "permission denied (root only)" in p.stderr.decode()
+
+
+def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
+    d = daemons(manifest({})).start()
+    p = subprocess.run(d.berth.cmd("daemon", "--config", d.config_path), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 1
+    assert b"another berth daemon is running with state directory" in p.stderr
+    assert d.berth("version").stdout.count(b"\n") == 2, "the first daemon still answers"
