@@ -192,12 +192,13 @@ static void handle_signals(struct daemon *d)
 
 static void pidfd_ready(struct daemon *d, int fd)
 {
+	/* A descriptor closed earlier in the same batch of events matches no
+	 * module (or, reused, one whose shim is alive): nothing to do then. */
 	for (size_t i = 0; i < d->n_mods; i++)
 		if (d->mods[i]->pidfd == fd) {
 			module_shim_exited(d, d->mods[i]);
 			return;
 		}
-	daemon_unwatch_fd(d, fd);
 }
 
 static int timeout_ms(struct daemon *d)

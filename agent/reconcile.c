@@ -135,10 +135,13 @@ void module_shim_exited(struct daemon *d, struct module_rt *m)
 	int code = 255;
 	int64_t when = 0;
 	if (shim_state_read(d->root, m->name, &st, &err) == 0) {
-		if (shim_alive(&st) && st.shim_pid != m->shim_pid) {
-			/* Someone else's shim under our name: keep watching it instead. */
-			unwatch_shim(d, m);
-			watch_shim(d, m, st.shim_pid);
+		if (shim_alive(&st)) {
+			/* A stale event (the descriptor number was reused) or a shim
+			 * started again under our name: watch whichever is alive. */
+			if (st.shim_pid != m->shim_pid) {
+				unwatch_shim(d, m);
+				watch_shim(d, m, st.shim_pid);
+			}
 			return;
 		}
 		code = st.status == INSTANCE_EXITED ? st.exit_code : 255;
