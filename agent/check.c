@@ -237,7 +237,8 @@ static void check_store(struct report *r, const char *root)
 		if (!slash || slash == path) {
 			snprintf(path, sizeof(path), "/");
 			if (statvfs(path, &sv) < 0) {
-				line(r, WARN, "cannot measure free space for the store", NULL);
+				line(r, WARN, "cannot measure free space for the store",
+				     "check that the state directory is on a mounted file system");
 				return;
 			}
 			break;
@@ -283,7 +284,7 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		line(&r, OK, what, NULL);
 	} else {
 		snprintf(what, sizeof(what), "%s", err.msg);
-		line(&r, FAIL, what, "fix the config file; see README \"Daemon config\"");
+		line(&r, FAIL, what, "fix the config file; see the README, \"The daemon\"");
 	}
 	if (cfg && cfg->deployment_file) {
 		cleanup_free char *text = NULL;
