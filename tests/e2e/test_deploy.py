@@ -174,3 +174,20 @@ def test_image_change_recreates_the_module_with_the_new_image(daemons, image, re
     assert m["shimPid"] != first["shimPid"]
     assert m["imageDigest"] != first["imageDigest"]
     assert m["generationId"] == first["generationId"]
+
+
+def test_restart_keeps_berth_deploy_until_the_deployment_file_changes(daemons, image):
+    from_file, from_cli, edited = unique("file"), unique("cli"), unique("edit")
+    d = daemons(manifest({from_file: module(image, SLEEP)})).start()
+    d.wait_status(from_file)
+    d.deploy(manifest({from_cli: module(image, SLEEP)}))
+    d.wait_status(from_cli)
+    d.terminate()
+    d.start()  # the file is as it was: the deployment from berth deploy stays
+    d.wait_status(from_cli)
+    assert d.module(from_file) is None
+    d.terminate()
+    d.write_deployment(manifest({edited: module(image, SLEEP)}))
+    d.start()  # the file changed while the daemon was down: it wins
+    d.wait_status(edited)
+    d.wait_gone(from_cli)
