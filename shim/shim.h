@@ -56,6 +56,7 @@ struct instance_spec {
 
 	enum net_mode network;
 	bool userns;		/* map root to an unprivileged host range */
+	int64_t userns_base;	/* first host uid/gid of the 65536 mapped ids; 0: 100000 */
 
 	/* Resources; 0 or negative means unset. */
 	int64_t memory;		/* bytes */
@@ -76,6 +77,15 @@ struct instance_spec {
 void instance_spec_free(struct instance_spec *spec);
 int instance_spec_write(const struct instance_spec *spec, const char *path, struct berr *err);
 int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);
+/* The same as JSON text, and back; `what` names the document in errors. */
+int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *len,
+			  struct berr *err);
+int instance_spec_from_json(const char *buf, size_t len, const char *what,
+			    struct instance_spec **out, struct berr *err);
+/* Checks what a shim relies on: the name, absolute paths, either layers or a
+ * rootfs, a command, KEY=VALUE environment, limits in range. */
+int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
+bool instance_name_valid(const char *name);
 
 enum instance_status {
 	INSTANCE_CREATED,	/* shim started, process not yet running */

@@ -1,0 +1,361 @@
+/* The per-instance directory (see shim.h) and the sandbox an instance_spec
+ * describes: the defaults of container engines (mounts, masked paths,
+ * capabilities, seccomp) plus what the spec asks for. */
+#include "shim/instance.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "shim/strv.h"
+
+#define HOST_FILE_MAX (64 * 1024)
+#define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const default_masked[] = {
+	"/proc/asound",	      "/proc/acpi",	   "/proc/kcore",	"/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi",	      "/sys/firmware",	   "/sys/devices/virtual/powercap", NULL,
+};
+
+static const char *const default_readonly[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+
+int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
+		      struct berr *err)
+{
+	if (!instance_name_valid(name))
+		return berr_set(err, 0, "instance name \"%s\" is invalid", name ? name : "");
+	if (snprintf(buf, len, "%s/instances/%s", root, name) >= (int)len)
+		return berr_set(err, ENAMETOOLONG, "instance %s: directory path", name);
+	return 0;
+}
+
+int instance_lock(const char *dir, const char *name, bool create, bool reuse, struct berr *err)
+{
+	if (create) {
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		if (slash)
+			*slash = '\0';
+		if (fs_mkdir_p(parent, 0700, err) < 0)
+			return berr_wrap(err, "instance %s", name);
+		if (mkdir(dir, 0700) < 0) {
+			if (errno != EEXIST)
+				return berr_set(err, errno, "instance %s: mkdir %s", name, dir);
+			if (!reuse) {
+				/* Tell a running instance from a stopped one. */
+				int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				bool running = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
+				if (fd >= 0)
+					close(fd);
+				if (running)
+					return berr_set(err, EBUSY, "instance %s is running", name);
+				return berr_set(err, EEXIST,
+						"instance %s already exists (stopped; its directory "
+						"is %s)",
+						name, dir);
+			}
+		}
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "instance %s: open %s", name, dir);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return berr_set(err, EBUSY, "instance %s is running", name);
+		return berr_set(err, e, "instance %s: lock %s", name, dir);
+	}
+	return fd;
+}
+
+static int write_file_at(int dfd, const char *name, const char *data, size_t len,
+			 struct berr *err)
+{
+	cleanup_close int fd =
+		openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", name);
+	while (len) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return berr_set(err, errno, "write %s", name);
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
+ * over the image's own. With the host's network the host's files apply. */
+static int write_etc_files(int dfd, const struct instance_spec *spec, const char *hostname,
+			   struct berr *err)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%s\n", hostname);
+	if (write_file_at(dfd, "hostname", buf, (size_t)n, err) < 0)
+		return -1;
+	if (spec->network == NET_HOST) {
+		static const char *const files[][2] = { { "/etc/hosts", "hosts" },
+							{ "/etc/resolv.conf", "resolv.conf" } };
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			cleanup_free char *data = NULL;
+			size_t len = 0;
+			struct berr ignored;
+			if (fs_read_file(files[i][0], HOST_FILE_MAX, &data, &len, &ignored) < 0)
+				len = 0;
+			if (write_file_at(dfd, files[i][1], data ? data : "", len, err) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	n = snprintf(buf, sizeof(buf),
+		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+		     "127.0.1.1\t%s\n",
+		     hostname);
+	if (write_file_at(dfd, "hosts", buf, (size_t)n, err) < 0)
+		return -1;
+	static const char resolv[] = "# no network (--network none): no name servers\n";
+	return write_file_at(dfd, "resolv.conf", resolv, sizeof(resolv) - 1, err);
+}
+
+static const char *spec_hostname(const struct instance_spec *spec, char buf[65])
+{
+	if (spec->hostname)
+		return spec->hostname;
+	/* The instance name may hold characters a hostname should not. */
+	size_t i = 0;
+	for (; spec->name[i] && i < 64; i++) {
+		char ch = spec->name[i];
+		buf[i] = (ch == '_' || ch == '.') ? '-' : ch;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+static uint32_t userns_base(const struct instance_spec *spec)
+{
+	return spec->userns_base > 0 ? (uint32_t)spec->userns_base : INSTANCE_USERNS_BASE;
+}
+
+int instance_files_prepare(const char *dir, const struct instance_spec *spec, struct berr *err)
+{
+	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return berr_set(err, errno, "open %s", dir);
+	static const char *const dirs[] = { "upper", "work", "rootfs" };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (!spec->layer_dirs && i < 2)
+			continue;
+		if (mkdirat(dfd, dirs[i], 0755) < 0 && errno != EEXIST)
+			return berr_set(err, errno, "mkdir %s/%s", dir, dirs[i]);
+	}
+	if (spec->userns && spec->layer_dirs) {
+		/* The root directory of the instance belongs to its root. */
+		uint32_t base = userns_base(spec);
+		if (fchownat(dfd, "upper", base, base, AT_SYMLINK_NOFOLLOW) < 0)
+			return berr_set(err, errno, "chown %s/upper", dir);
+	}
+	char hbuf[65];
+	return write_etc_files(dfd, spec, spec_hostname(spec, hbuf), err);
+}
+
+static int add_default_mounts(struct sandbox *sb, const struct instance_spec *spec,
+			      const char *dir, struct berr *err)
+{
+	const unsigned long nsd = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (sandbox_add_mount(sb, SBM_FS, "proc", "proc", "/proc", nsd, NULL, err) < 0 ||
+	    sandbox_add_mount(sb, SBM_FS, "tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME,
+			      "mode=755,size=65536k", err) < 0 ||
+	    sandbox_add_mount(sb, SBM_FS, "devpts", "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+			      "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+	    sandbox_add_mount(sb, SBM_FS, "tmpfs", "shm", "/dev/shm", nsd, "mode=1777,size=65536k",
+			      err) < 0 ||
+	    sandbox_add_mount(sb, SBM_FS, "mqueue", "mqueue", "/dev/mqueue", nsd, NULL, err) < 0 ||
+	    sandbox_add_mount(sb, SBM_FS, "sysfs", "sysfs", "/sys",
+			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0 ||
+	    sandbox_add_mount(sb, SBM_CGROUP, "cgroup", "cgroup", "/sys/fs/cgroup",
+			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0)
+		return -1;
+	static const char *const etc[] = { "hostname", "hosts", "resolv.conf" };
+	for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
+		char src[PATH_MAX], dst[64];
+		snprintf(src, sizeof(src), "%s/%s", dir, etc[i]);
+		snprintf(dst, sizeof(dst), "/etc/%s", etc[i]);
+		if (sandbox_add_mount(sb, SBM_BIND, NULL, src, dst,
+				      spec->readonly_rootfs ? MS_RDONLY : 0, NULL, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < spec->n_binds; i++) {
+		const struct bind_mount *b = &spec->binds[i];
+		if (sandbox_add_mount(sb, SBM_BIND, NULL, b->source, b->destination,
+				      b->readonly ? MS_RDONLY : 0, NULL, err) < 0)
+			return -1;
+		sb->mounts[sb->n_mounts - 1].recursive = true;
+	}
+	return 0;
+}
+
+static int add_devices(struct sandbox *sb, const struct instance_spec *spec, struct berr *err)
+{
+	if (spec->privileged) {
+		sb->limits.allow_all_devices = true;
+	} else if (spec->n_devices) {
+		size_t n = cgroup_default_devices_count + spec->n_devices;
+		sb->devices = calloc(n, sizeof(*sb->devices));
+		if (!sb->devices)
+			return berr_set(err, ENOMEM, "devices");
+		memcpy(sb->devices, cgroup_default_devices,
+		       cgroup_default_devices_count * sizeof(*sb->devices));
+		sb->limits.devices = sb->devices;
+		sb->limits.n_devices = n;
+	}
+	for (size_t i = 0; i < spec->n_devices; i++) {
+		const struct device_rule *d = &spec->devices[i];
+		struct stat st;
+		if (stat(d->path, &st) < 0)
+			return berr_set(err, errno, "device %s", d->path);
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			return berr_set(err, 0, "device %s is not a device node", d->path);
+		if (!spec->privileged) {
+			struct cgroup_device *r = &sb->devices[cgroup_default_devices_count + i];
+			r->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
+			r->major = major(st.st_rdev);
+			r->minor = minor(st.st_rdev);
+			snprintf(r->access, sizeof(r->access), "%s",
+				 d->permissions ? d->permissions : "rwm");
+			r->allow = true;
+		}
+		char kv[2 * PATH_MAX + 2];
+		if (snprintf(kv, sizeof(kv), "%s:%s", d->path, d->path_in ? d->path_in : d->path) >=
+			    (int)sizeof(kv) ||
+		    strv_push(&sb->extra_devices, kv) < 0)
+			return berr_set(err, ENOMEM, "device %s", d->path);
+	}
+	return 0;
+}
+
+static int build(struct sandbox *sb, const struct instance_spec *spec, const char *dir,
+		 struct berr *err)
+{
+	bool ok = true;
+	char buf[PATH_MAX];
+	sb->name = strdup(spec->name);
+	sb->instance_dir = strdup(dir);
+	if (!sb->name || !sb->instance_dir)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	if (spec->layer_dirs) {
+		sb->layer_dirs = strv_dup(spec->layer_dirs, &ok);
+		snprintf(buf, sizeof(buf), "%s/upper", dir);
+		sb->upper_dir = strdup(buf);
+		snprintf(buf, sizeof(buf), "%s/work", dir);
+		sb->work_dir = strdup(buf);
+		snprintf(buf, sizeof(buf), "%s/rootfs", dir);
+		sb->mountpoint = strdup(buf);
+		if (!ok || !sb->upper_dir || !sb->work_dir || !sb->mountpoint)
+			return berr_set(err, ENOMEM, "instance %s", spec->name);
+	} else {
+		sb->rootfs_dir = strdup(spec->rootfs);
+		sb->mountpoint = strdup(spec->rootfs);
+		if (!sb->rootfs_dir || !sb->mountpoint)
+			return berr_set(err, ENOMEM, "instance %s", spec->name);
+	}
+	sb->readonly_root = spec->readonly_rootfs;
+	sb->clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	if (spec->network == NET_NONE)
+		sb->clone_flags |= CLONE_NEWNET;
+	if (spec->userns) {
+		uint32_t base = userns_base(spec);
+		sb->clone_flags |= CLONE_NEWUSER;
+		sb->uid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
+		sb->gid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
+		sb->n_uid_map = sb->n_gid_map = 1;
+	}
+	char hbuf[65];
+	sb->hostname = strdup(spec_hostname(spec, hbuf));
+	if (!sb->hostname)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+
+	if (add_default_mounts(sb, spec, dir, err) < 0 || add_devices(sb, spec, err) < 0)
+		return berr_wrap(err, "instance %s", spec->name);
+	sb->default_devices = true;
+	if (!spec->privileged) {
+		sb->masked_paths = strv_dup((char *const *)default_masked, &ok);
+		sb->readonly_paths = strv_dup((char *const *)default_readonly, &ok);
+	}
+
+	sb->args = strv_dup(spec->args, &ok);
+	sb->env = strv_dup(spec->env, &ok);
+	if (!ok)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	if (!strv_env_get(sb->env, "PATH") && strv_env_set(&sb->env, DEFAULT_PATH_ENV) < 0)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	snprintf(buf, sizeof(buf), "HOSTNAME=%s", sb->hostname);
+	if (!strv_env_get(sb->env, "HOSTNAME") && strv_env_set(&sb->env, buf) < 0)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	if (spec->cwd && !(sb->cwd = strdup(spec->cwd)))
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	sb->create_cwd = true;
+	if (spec->user && !(sb->user = strdup(spec->user)))
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	sb->set_home = true;
+
+	if (caps_default_sets((const char *const *)spec->cap_add,
+			      (const char *const *)spec->cap_drop, spec->privileged, &sb->caps,
+			      err) < 0)
+		return berr_wrap(err, "instance %s: capabilities", spec->name);
+	sb->no_new_privs = true;
+	sb->seccomp = spec->privileged ? SB_SECCOMP_NONE : SB_SECCOMP_DEFAULT;
+	sb->seccomp_caps = sb->caps.effective;
+
+	sb->limits.memory = spec->memory;
+	sb->limits.memory_swap = spec->memory_swap;
+	sb->limits.pids_limit = spec->pids_limit;
+	sb->limits.cpu_quota_us = spec->cpu_quota_us;
+	sb->limits.cpu_period_us = spec->cpu_period_us;
+	sb->limits.cpu_shares = spec->cpu_shares;
+	return 0;
+}
+
+int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir,
+		      struct sandbox **out, struct berr *err)
+{
+	*out = NULL;
+	if (instance_spec_validate(spec, err) < 0)
+		return -1;
+	struct sandbox *sb = sandbox_new();
+	if (!sb)
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
+	if (build(sb, spec, instance_dir, err) < 0) {
+		sandbox_free(sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+int instance_remove_files(const char *root, const char *name, struct berr *err)
+{
+	char dir[PATH_MAX];
+	if (instance_dir_path(root, name, dir, sizeof(dir), err) < 0)
+		return -1;
+	return fs_remove_tree(dir, err) < 0 ? berr_wrap(err, "instance %s", name) : 0;
+}
