@@ -470,8 +470,8 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	}
 	/* A fork-like clone: the instance continues on a copy of this stack.
 	 * The callers (berth run, the shim) are single-threaded. */
-	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)sb->clone_flags | SIGCHLD, NULL, NULL,
-				   NULL, NULL);
+	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		berr_set(err, errno, "instance %s: clone", sb->name);
 		goto fail;
@@ -522,7 +522,8 @@ fail:
 	}
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		if (!sb->clone_parent) /* else the parent's parent reaps it */
+			waitpid(p->pid, NULL, 0);
 		p->pid = -1;
 	}
 	struct berr ignored;

@@ -117,6 +117,9 @@ struct sandbox {
 
 	enum sb_stdio stdio;
 	int stdio_fds[3];
+	/* The instance becomes a child of the caller's parent (CLONE_PARENT):
+	 * the shim's short-lived starter process uses it. */
+	bool clone_parent;
 
 	struct cgroup_limits limits;	/* devices array owned here */
 	struct cgroup_device *devices;
