@@ -334,12 +334,59 @@ static void mountinfo_unescape(char *s)
 	*o = '\0';
 }
 
-/* /sys/fs/cgroup inside: the host's hierarchies mounted again, which the
- * cgroup namespace roots at the instance's own cgroup. */
-static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err)
+/* The instance's own cgroup in the hierarchy with these controllers
+ * ("memory", "cpu,cpuacct", "name=systemd"; "" for cgroup2), from
+ * /proc/self/cgroup ("id:controllers:path" lines). */
+static bool own_cgroup_path(const char *self, const char *controllers, char *out, size_t cap)
 {
+	size_t clen = strlen(controllers);
+	for (const char *l = self; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		const char *c1 = memchr(l, ':', len);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - l)) : NULL;
+		if (c2 && (size_t)(c2 - c1 - 1) == clen && !memcmp(c1 + 1, controllers, clen)) {
+			snprintf(out, cap, "%.*s", (int)(len - (size_t)(c2 + 1 - l)), c2 + 1);
+			return true;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* Mounts one hierarchy at sfd: with a cgroup namespace, the hierarchy itself
+ * (the namespace roots it at the instance's cgroup); without one, a bind of
+ * the instance's own directory, so the rest of the host's tree stays out of
+ * sight. */
+static int mount_one_cgroup(bool own_ns, const char *self, const char *host_mp, bool v2,
+			    const char *opts, int sfd, unsigned long flags, const char *where,
+			    struct berr *err)
+{
+	char tp[FD_PATH_MAX];
+	if (own_ns) {
+		if (mount(v2 ? "cgroup2" : "cgroup", fd_path(tp, sfd), v2 ? "cgroup2" : "cgroup",
+			  flags, v2 ? NULL : opts) < 0)
+			return berr_set(err, errno, "mount cgroup (%s) on %s", v2 ? "v2" : opts, where);
+		return 0;
+	}
+	char rel[PATH_MAX], src[2 * PATH_MAX];
+	if (!own_cgroup_path(self, v2 ? "" : opts, rel, sizeof(rel)))
+		return berr_set(err, ENOENT, "cgroup of the instance for %s", where);
+	snprintf(src, sizeof(src), "%s%s", host_mp, rel);
+	if (mount(src, fd_path(tp, sfd), NULL, MS_BIND | MS_REC, NULL) < 0)
+		return berr_set(err, errno, "bind %s on %s", src, where);
+	return 0;
+}
+
+/* /sys/fs/cgroup inside, mirroring the host's layout. */
+static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount *m,
+			 struct berr *err)
+{
+	bool own_ns = sb->clone_flags & CLONE_NEWCGROUP;
 	cleanup_free char *info = NULL;
-	if (fs_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL, err) < 0)
+	cleanup_free char *self = NULL;
+	if (fs_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL, err) < 0 ||
+	    fs_read_file("/proc/self/cgroup", 1 << 16, &self, NULL, err) < 0)
 		return -1;
 	cleanup_close int tfd = ensure_in_root(root_fd, m->destination, true, err);
 	if (tfd < 0)
@@ -374,8 +421,15 @@ static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err
 		if (!strcmp(mp, "/sys/fs/cgroup")) {
 			if (!v2)
 				continue;
-			if (mount("cgroup2", fd_path(tp, tfd), "cgroup2", flags, NULL) < 0)
-				return berr_set(err, errno, "mount cgroup2 on %s", m->destination);
+			if (mount_one_cgroup(own_ns, self, mp, true, NULL, tfd, flags, m->destination,
+					     err) < 0)
+				return -1;
+			if (!own_ns) {
+				cleanup_close int mfd = reopen_in_root(root_fd, m->destination, err);
+				if (mfd < 0 || remount_flags(mfd, flags & BIND_ATTR_FLAGS, true,
+							     m->destination, err) < 0)
+					return -1;
+			}
 			return 0;
 		}
 		if (strncmp(mp, "/sys/fs/cgroup/", 15) || !fs_name_is_plain(mp + 15))
@@ -410,10 +464,16 @@ static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err
 		cleanup_close int sfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			return berr_set(err, errno, "open %s/%s", m->destination, name);
-		if (mount(v2 ? "cgroup2" : "cgroup", fd_path(tp, sfd), fstype, flags,
-			  v2 ? NULL : opts) < 0)
-			return berr_set(err, errno, "mount %s (%s) on %s/%s", fstype, opts,
-					m->destination, name);
+		char where[PATH_MAX];
+		snprintf(where, sizeof(where), "%s/%s", m->destination, name);
+		if (mount_one_cgroup(own_ns, self, mp, v2, opts, sfd, flags, where, err) < 0)
+			return -1;
+		if (!own_ns) {
+			cleanup_close int mfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+								  O_CLOEXEC);
+			if (mfd < 0 || remount_flags(mfd, flags & BIND_ATTR_FLAGS, true, where, err) < 0)
+				return mfd < 0 ? berr_set(err, errno, "reopen %s", where) : -1;
+		}
 	}
 	if (tmpfs_done && (m->flags & MS_RDONLY)) {
 		if (mount(NULL, fd_path(tp, dfd), NULL, MS_REMOUNT | flags, "mode=755,size=64k") < 0)
@@ -647,7 +707,7 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
 		int rc = m->kind == SBM_BIND	 ? mount_bind(sb, c->root_fd, m, err)
-			 : m->kind == SBM_CGROUP ? mount_cgroups(c->root_fd, m, err)
+			 : m->kind == SBM_CGROUP ? mount_cgroups(sb, c->root_fd, m, err)
 						 : mount_fs(sb, c->root_fd, m, err);
 		if (rc < 0)
 			return -1;
