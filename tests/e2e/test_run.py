@@ -53,7 +53,7 @@ def test_sigterm_to_run_reaches_the_module(runner, test_images):
 
 def test_second_interrupt_kills_a_module_that_ignores_the_first(runner, test_images):
     proc = subprocess.Popen(runner.cmd("run", "--rm", test_images.refs["base"], "sh", "-c",
-                                       "echo ready; sleep 30"), stdout=subprocess.PIPE)
+                                       "echo ready; exec sleep 30"), stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"ready\n"
         proc.send_signal(signal.SIGINT)  # pid 1 without a handler ignores it
