@@ -51,12 +51,32 @@ def test_sigterm_to_run_reaches_the_module(runner, test_images):
             proc.wait()
 
 
-def test_second_interrupt_kills_a_module_that_ignores_the_first(runner, test_images):
-    proc = subprocess.Popen(runner.cmd("run", "--rm", test_images.refs["base"], "sh", "-c",
-                                       "echo ready; exec sleep 30"), stdout=subprocess.PIPE)
+def instance_pid1(name):
+    cgs = [c for c in instance_cgroups(name) if "/pids/" in c]
+    if not cgs:
+        return None
+    with open(os.path.join(cgs[0], "cgroup.procs")) as f:
+        pids = [int(x) for x in f.read().split()]
+    return min(pids) if pids else None
+
+
+def comm(pid):
     try:
-        assert proc.stdout.readline() == b"ready\n"
-        proc.send_signal(signal.SIGINT)  # pid 1 without a handler ignores it
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def test_second_interrupt_kills_a_module_that_ignores_the_first(runner, test_images):
+    name = unique("int")
+    proc = subprocess.Popen(runner.cmd("run", "--rm", "--name", name, test_images.refs["base"],
+                                       "sleep", "30"))
+    try:
+        # pid 1 of a namespace without a handler ignores SIGINT from outside.
+        wait_for(lambda: instance_pid1(name) and comm(instance_pid1(name)) == "sleep", 10,
+                 what="sleep to run")
+        proc.send_signal(signal.SIGINT)
         time.sleep(0.2)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
