@@ -588,21 +588,32 @@ static int load_linux(struct sandbox *sb, yajl_val lx, struct berr *err)
 
 int bundle_load(const char *bundle_dir, const char *id, struct sandbox **out, struct berr *err)
 {
+	*out = NULL;
+	char bundle[PATH_MAX];
+	if (!realpath(bundle_dir, bundle))
+		return berr_set(err, errno, "bundle %s", bundle_dir);
+	char cfg[PATH_MAX + 16];
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	if (fs_read_file(cfg, CONFIG_MAX, &data, &len, err) < 0)
+		return -1;
+	return bundle_parse(data, len, bundle, id, out, err);
+}
+
+int bundle_parse(const char *json, size_t len, const char *bundle, const char *id,
+		 struct sandbox **out, struct berr *err)
+{
 	static const char *const known[] = { "ociVersion", "process", "root", "hostname",
 					     "domainname", "mounts", "linux", "annotations",
 					     "hooks", NULL };
 	*out = NULL;
 	if (!instance_name_valid(id))
 		return berr_set(err, 0, "container id \"%s\" is invalid", id);
-	char bundle[PATH_MAX];
-	if (!realpath(bundle_dir, bundle))
-		return berr_set(err, errno, "bundle %s", bundle_dir);
-	char cfg[PATH_MAX + 16];
-	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
 	struct sandbox *sb = sandbox_new();
 	if (!sb)
 		return berr_set(err, ENOMEM, "bundle %s", bundle);
-	if (json_parse_file(cfg, CONFIG_MAX, &sb->doc, err) < 0)
+	if (json_parse(json, len, CONFIG_MAX, WHAT, &sb->doc, err) < 0)
 		goto fail;
 	yajl_val doc = sb->doc;
 	if (only_known(doc, "", known, err) < 0 ||
