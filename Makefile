@@ -41,7 +41,7 @@ BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
 		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS    ?=
 BERTH_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS       := $(PKG_LIBS) -ldl -lpthread
+LIBS       := $(PKG_LIBS) -ldl -lpthread -lm
 
 # SANITIZE=address,undefined builds everything with those sanitizers.
 ifneq ($(SANITIZE),)
@@ -108,12 +108,18 @@ check: deps
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+# The library goes through an archive, as for the unit tests, so command
+# files (which need main.c) are not linked into the fuzz targets.
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/obj
+	@set -e; objs=; for s in $(LIBSRCS); do \
+		o=$(BUILD)/fuzz/obj/$$(echo $$s | tr / _ | sed 's/\.c$$/.o/'); \
+		clang $(FUZZ_CFLAGS) -c -o $$o $$s; objs="$$objs $$o"; \
+	done; rm -f $(BUILD)/fuzz/libberth.a; ar rcs $(BUILD)/fuzz/libberth.a $$objs
 	@set -e; for f in $(FUZZ_SRCS); do \
 		n=$$(basename $$f .c); \
 		echo "== $$n"; \
-		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(LIBSRCS) $(LIBS); \
+		clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(BUILD)/fuzz/libberth.a $(LIBS); \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \

@@ -45,10 +45,16 @@ struct hub_message {
 	int64_t enqueued_ms;		/* Unix time in ms when the hub accepted it */
 };
 
+/* "$.mid" ..., or NULL for MSG_SYS_INPUT_NAME (not carried in property bags). */
 const char *msg_sys_bag_key(enum msg_sys s);
+/* "$messageId" ... */
 const char *msg_sys_route_name(enum msg_sys s);
 /* The application property named key, or NULL. */
 const char *msg_prop_get(const struct hub_message *m, const char *key);
+/* Frees what the message owns (every string, the props array, the body)
+ * and leaves it empty; for messages that are not themselves malloc'd. */
+void hub_message_clear(struct hub_message *m);
+/* hub_message_clear(), then frees m itself (NULL is allowed). */
 void hub_message_free(struct hub_message *m);
 
 #endif

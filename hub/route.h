@@ -12,6 +12,7 @@
 #include "hub/message.h"
 
 #define ROUTE_TEXT_MAX 4096
+#define ROUTE_TABLE_MAX 256 /* routes in one deployment */
 #define ROUTE_DEFAULT_PRIORITY 2000000000u /* edgeHub's default: below 0-9 */
 
 enum route_sink_kind { SINK_UPSTREAM, SINK_MODULE_INPUT };
@@ -64,5 +65,10 @@ struct route_hit {
  * Returns the number of hits. */
 size_t route_table_match(const struct route_table *t, const struct hub_message *m,
 			 void (*fn)(const struct route_hit *hit, void *arg), void *arg);
+
+/* The store's default TTL, so that a route without one (ttl_secs 0) can be
+ * weighed against routes with one when they reach the same sink. Until it
+ * is set, 0 counts as the longest. Hits still report 0 for the default. */
+void route_table_set_default_ttl(struct route_table *t, uint32_t ttl_secs);
 
 #endif

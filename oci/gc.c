@@ -123,7 +123,7 @@ static int mark_ref(const struct store_ref *r, void *ctx)
 
 static int mark_leases(struct marks *m, struct berr *err)
 {
-	int fd = fcntl(m->s->leases_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(m->s->leases_fd);
 	if (fd < 0)
 		return berr_set(err, errno, "leases");
 	cleanup_closedir DIR *d = fdopendir(fd);
@@ -191,7 +191,7 @@ static int sweep(struct marks *m, int dirfd, struct hexset *keep, bool layers,
 		 void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx, uint64_t *freed,
 		 struct berr *err)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(dirfd);
 	if (fd < 0)
 		return berr_set(err, errno, "gc");
 	cleanup_closedir DIR *d = fdopendir(fd);
@@ -220,7 +220,8 @@ int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, voi
 	   void *ctx, uint64_t *freed, struct berr *err)
 {
 	*freed = 0;
-	if (store_lock(s, LOCK_EX, err) < 0)
+	int lock = store_lock(s, LOCK_EX, err);
+	if (lock < 0)
 		return -1;
 	struct marks m = { .s = s };
 	int ret = store_ref_each(s, mark_ref, &m, err);
@@ -236,7 +237,7 @@ int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, voi
 		fsync(s->layers_fd);
 		fsync(s->blobs_fd);
 	}
-	store_unlock(s);
+	store_unlock(lock);
 	hexset_free(&m.blobs);
 	hexset_free(&m.layers);
 	return ret;

@@ -190,6 +190,8 @@ static int link_add(struct flatten *f, ino_t ino)
 				*link_find(f, old[i].ino) = old[i];
 		free(old);
 	}
+	if (f->arena_len == 0)
+		f->arena_len = 1; /* offset 0 marks an empty slot */
 	if (f->arena_len + f->path_len + 1 > f->arena_cap) {
 		size_t cap = f->arena_cap ? f->arena_cap : 16384;
 		while (cap < f->arena_len + f->path_len + 1)
@@ -200,8 +202,6 @@ static int link_add(struct flatten *f, ino_t ino)
 		f->arena = a;
 		f->arena_cap = cap;
 	}
-	if (f->arena_len == 0)
-		f->arena_len = 1; /* offset 0 marks an empty slot */
 	struct link_slot *s = link_find(f, ino);
 	s->ino = ino;
 	s->off = f->arena_len;

@@ -22,7 +22,10 @@ struct progress {
 
 struct progress *progress_new(size_t n)
 {
-	return calloc(1, sizeof(struct progress) + n * sizeof(struct bar));
+	struct progress *p = calloc(1, sizeof(struct progress) + n * sizeof(struct bar));
+	if (p)
+		p->n = n;
+	return p;
 }
 
 void progress_label(struct progress *p, size_t i, const char *digest, uint64_t total)

@@ -25,7 +25,8 @@
 #include "oci/store.h"
 #include "oci/progress.h"
 
-#define PARALLEL_LAYERS 3
+#define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
+#define PARALLEL_MAX 4
 #define IN_BUF (128u << 10)
 #define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
 
@@ -350,8 +351,13 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 		if (pc.bars && pthread_create(&prog, NULL, progress_thread, &pc) == 0)
 			prog_running = true;
 	}
-	size_t n_threads = p->n_jobs < PARALLEL_LAYERS ? p->n_jobs : PARALLEL_LAYERS;
-	pthread_t th[PARALLEL_LAYERS];
+	/* Unpacking is CPU-bound on a local network: more streams than cores
+	 * only leave the last layer alone at the end, and cost memory. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t par = cpus < PARALLEL_MIN ? PARALLEL_MIN
+		     : cpus > PARALLEL_MAX ? PARALLEL_MAX : (size_t)cpus;
+	size_t n_threads = p->n_jobs < par ? p->n_jobs : par;
+	pthread_t th[PARALLEL_MAX];
 	size_t started = 0;
 	for (size_t i = 1; i < n_threads; i++) {
 		if (pthread_create(&th[started], NULL, worker, p) != 0)
@@ -417,6 +423,12 @@ static int resolve(struct registry *r, const struct image_ref *ref,
 	*mlen = ml;
 	m = NULL;
 	return 0;
+}
+
+static int larger_first(const void *a, const void *b)
+{
+	const struct pull_job *x = a, *y = b;
+	return x->desc->size < y->desc->size ? 1 : x->desc->size > y->desc->size ? -1 : 0;
 }
 
 static int publish_layers(struct pull *p, struct berr *err)
@@ -493,6 +505,8 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 		p.n_jobs++;
 	}
 
+	/* Largest first, so the last layer to finish is a small one. */
+	qsort(p.jobs, p.n_jobs, sizeof(*p.jobs), larger_first);
 	if (p.n_jobs) {
 		if (store_tmp_create(s, tmp_name, &p.tmp_fd, err) < 0)
 			goto out;
@@ -556,10 +570,11 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	struct registry *r;
 	if (registry_open(&ref, &ro, &r, err) < 0)
 		return berr_wrap(err, "pull %s", name);
-	int ret = store_lock(s, LOCK_SH, err);
-	if (ret == 0) {
+	int ret = -1;
+	int lock = store_lock(s, LOCK_SH, err);
+	if (lock >= 0) {
 		ret = pull_locked(s, r, &ref, name, &plat, opts, digest, err);
-		store_unlock(s);
+		store_unlock(lock);
 	}
 	registry_close(r);
 	if (ret < 0 && !strncmp(err->msg, "image ", 6))

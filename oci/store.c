@@ -32,12 +32,17 @@ static int open_dir(int at, const char *name, int *out, struct berr *err)
 	return 0;
 }
 
+int store_reopen_dir(int dirfd)
+{
+	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Clears tmp/ when no pull is running (pulls hold the lock shared). */
 static void clear_tmp(struct oci_store *s)
 {
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return;
-	int fd = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->tmp_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d) {
 		struct dirent *de;
@@ -117,15 +122,24 @@ void oci_store_close(struct oci_store *s)
 
 int store_lock(struct oci_store *s, int how, struct berr *err)
 {
-	while (flock(s->lock_fd, how) < 0)
-		if (errno != EINTR)
-			return berr_set(err, errno, "store %s: lock", s->path);
-	return 0;
+	/* A lock of its own open file description: threads of one process
+	 * sharing the store must exclude each other too. */
+	int fd = openat(s->dir_fd, "lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return berr_set(err, errno, "store %s: open lock", s->path);
+	while (flock(fd, how) < 0)
+		if (errno != EINTR) {
+			berr_set(err, errno, "store %s: lock", s->path);
+			close(fd);
+			return -1;
+		}
+	return fd;
 }
 
-void store_unlock(struct oci_store *s)
+void store_unlock(int lock)
 {
-	flock(s->lock_fd, LOCK_UN);
+	if (lock >= 0)
+		close(lock); /* releases the flock */
 }
 
 /* ---- blobs and layers ----------------------------------------------------- */
@@ -297,7 +311,7 @@ static int compare_names(const void *a, const void *b)
 int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	int fd = fcntl(s->refs_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = store_reopen_dir(s->refs_fd);
 	if (fd < 0)
 		return berr_set(err, errno, "refs");
 	cleanup_closedir DIR *d = fdopendir(fd);
@@ -378,12 +392,13 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
 	if (!digest_is_valid(digest))
 		return berr_set(err, 0, "lease %s: malformed digest", name);
-	if (store_lock(s, LOCK_SH, err) < 0)
+	int lock = store_lock(s, LOCK_SH, err);
+	if (lock < 0)
 		return -1;
 	char line[DIGEST_STR_MAX + 1];
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
 	int ret = fs_write_file_atomic_at(s->leases_fd, name, line, (size_t)n, 0600, err);
-	store_unlock(s);
+	store_unlock(lock);
 	return ret < 0 ? berr_wrap(err, "lease %s", name) : 0;
 }
 

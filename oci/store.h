@@ -33,9 +33,13 @@ struct store_ref {
 };
 
 /* flock(2) on <root>/oci/lock: LOCK_SH while adding content, LOCK_EX to
- * remove it (gc). */
+ * remove it (gc). Returns the lock to hand to store_unlock(), or -1. */
 int store_lock(struct oci_store *s, int how, struct berr *err);
-void store_unlock(struct oci_store *s);
+void store_unlock(int lock);
+
+/* A new open file description of a directory, for readdir: a dup would
+ * share the read position with the store's own fd. */
+int store_reopen_dir(int dirfd);
 
 bool store_blob_exists(struct oci_store *s, const char *digest);
 /* Reads a blob and checks it against its digest. */

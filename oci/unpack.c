@@ -419,14 +419,15 @@ static int apply_dir_times(struct unpack *u)
 {
 	for (size_t i = 0; i < u->n_dirs; i++) {
 		struct dir_times *d = &u->dirs[i];
+		const char *path = d->len ? u->arena + d->off : "";
 		struct berr ignored;
 		/* A directory a later entry replaced is gone: nothing to do. */
-		int fd = enter_dir(u, u->arena + d->off, d->len, false, &ignored);
+		int fd = enter_dir(u, path, d->len, false, &ignored);
 		if (fd < 0)
 			continue;
 		if (futimens(fd, d->ts) < 0) {
 			char q[UNPACK_QNAME_MAX];
-			quote_prefix(u->arena + d->off, d->len, q, sizeof(q));
+			quote_prefix(path, d->len, q, sizeof(q));
 			berr_set(u->err, errno, "set the times of directory %s", q);
 			return berr_wrap(u->err, "%s", u->what);
 		}
@@ -629,8 +630,7 @@ static int make_fifo(struct unpack *u, struct archive_entry *e, int pfd, const c
 	return apply_meta(u, e, fd, pfd, base, 0);
 }
 
-static int make_hardlink(struct unpack *u, struct archive_entry *e, const char *raw_target,
-			 int pfd, const char *base)
+static int make_hardlink(struct unpack *u, const char *raw_target, int pfd, const char *base)
 {
 	char target[PATH_MAX];
 	size_t tlen;
@@ -759,7 +759,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	if (pfd < 0)
 		return entry_wrap(u);
 	if (hardlink)
-		return make_hardlink(u, e, hardlink, pfd, base);
+		return make_hardlink(u, hardlink, pfd, base);
 	switch (type) {
 	case AE_IFREG:
 		return make_file(u, a, e, pfd, base);

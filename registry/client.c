@@ -109,6 +109,10 @@ int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
 		  struct registry **out, struct berr *err)
 {
 	*out = NULL;
+	/* Debian's libcurl pulls in GnuTLS (through librtmp), whose constructor
+	 * initializes it (PKCS#11 modules and all, about 1 MB) though curl
+	 * itself uses OpenSSL. GnuTLS skips that when told to. */
+	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
 	if (lazy_require(LAZY_CURL, err) < 0 || lazy_require(LAZY_CRYPTO, err) < 0)
 		return -1;
 	pthread_once(&curl_once, curl_init_once);
@@ -118,8 +122,9 @@ int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
 	r->ref = *ref;
 	r->insecure = opts && opts->insecure;
 	r->timeout = opts && opts->timeout > 0 ? opts->timeout : DEFAULT_TIMEOUT;
-	snprintf(r->origin, sizeof(r->origin), "%s://%s", r->insecure ? "http" : "https",
-		 image_ref_api_host(ref));
+	/* Insecure registries get HTTPS without checks first, then plain HTTP
+	 * if TLS fails (see handle_done). */
+	snprintf(r->origin, sizeof(r->origin), "https://%s", image_ref_api_host(ref));
 	pthread_mutex_init(&r->lock, NULL);
 	if (opts && opts->username) {
 		r->username = strdup(opts->username);
@@ -571,8 +576,33 @@ static int start_request(struct registry_blob *b, struct berr *err)
 
 static void restart_from_origin(struct registry_blob *b)
 {
+	pthread_mutex_lock(&b->r->lock);
 	snprintf(b->url, sizeof(b->url), "%s%s", b->r->origin, b->path);
+	pthread_mutex_unlock(&b->r->lock);
 	b->url_on_origin = true;
+}
+
+/* An insecure registry that does not speak TLS: go on in plain HTTP. */
+static bool fall_back_to_http(struct registry_blob *b)
+{
+	struct registry *r = b->r;
+	if (!r->insecure || b->status != 0 || !b->url_on_origin || strncmp(b->url, "https://", 8))
+		return false;
+	switch (b->result) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		break;
+	default:
+		return false;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!strncmp(r->origin, "https://", 8))
+		snprintf(r->origin, sizeof(r->origin), "http://%s", image_ref_api_host(&r->ref));
+	pthread_mutex_unlock(&r->lock);
+	restart_from_origin(b);
+	return true;
 }
 
 static int backoff(struct registry_blob *b, struct berr *err)
@@ -643,6 +673,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
 	bool transient = false;
 	char why[ERRBODY_MAX + 128];
+	if (b->result != CURLE_OK && fall_back_to_http(b))
+		return start_request(b, err);
 	if (b->result != CURLE_OK) {
 		if (!transient_curl_error(b->result))
 			return berr_set(err, 0, "%s: %s", host, curl_easy_strerror(b->result));

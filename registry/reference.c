@@ -166,6 +166,8 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err)
 			path_len = name_len - dlen - 1;
 		}
 	}
+	if (path_len == 0)
+		return berr_set(err, 0, "image reference \"%s\": no repository name", s);
 	if (!ref->domain[0] || !strcmp(ref->domain, "index.docker.io"))
 		snprintf(ref->domain, sizeof(ref->domain), "%s", DOCKER_HUB);
 

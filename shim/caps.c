@@ -14,6 +14,13 @@
 
 #include "common/cleanup.h"
 
+/* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT		 47
+#define PR_CAP_AMBIENT_RAISE	 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
 /* Longest name accepted ("CAP_CHECKPOINT_RESTORE" is 22 characters). */
 #define CAP_NAME_MAX 64
 
@@ -21,9 +28,10 @@
 
 /* The set docker, containerd, podman and CRI-O give a container by default. */
 static const cap_value_t default_caps[] = {
-	CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,	 CAP_MKNOD,
-	CAP_NET_RAW,	 CAP_SETGID,	   CAP_SETUID,		 CAP_SETFCAP,	 CAP_SETPCAP,
-	CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,	 CAP_AUDIT_WRITE,
+    CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,
+    CAP_MKNOD,	 CAP_NET_RAW,	   CAP_SETGID,		 CAP_SETUID,
+    CAP_SETFCAP, CAP_SETPCAP,	   CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+    CAP_KILL,	 CAP_AUDIT_WRITE,
 };
 
 static void cleanup_cap_freep(cap_t *c)
@@ -154,8 +162,7 @@ static bool names_have_all(const char *const *names)
 }
 
 /* Names other than "ALL" as a mask. */
-static int named_caps(const char *const *names, const char *what, uint64_t *mask,
-		      struct berr *err)
+static int named_caps(const char *const *names, const char *what, uint64_t *mask, struct berr *err)
 {
 	uint64_t m = 0;
 	for (size_t i = 0; names && names[i]; i++) {
@@ -185,9 +192,9 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 		for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
 			set |= CAP_BIT(default_caps[i]);
 	}
-	/* As docker: "drop ALL" empties the set before the additions, "add ALL"
-	 * grants everything before the removals, and a capability named in both
-	 * lists is dropped. */
+	/* As docker: "drop ALL" empties the set before the additions and "add
+	 * ALL" grants everything but the drops. A capability named in both lists
+	 * is dropped: the safer reading of a contradiction. */
 	if (names_have_all(drop))
 		set = 0;
 	if (names_have_all(add))
@@ -200,11 +207,11 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 	/* Inheritable and ambient stay empty (the engines' answer to
 	 * CVE-2022-24769): a non-root process gains nothing across exec. */
 	*out = (struct cap_sets){
-		.bounding = set,
-		.effective = set,
-		.permitted = set,
-		.inheritable = 0,
-		.ambient = 0,
+	    .bounding = set,
+	    .effective = set,
+	    .permitted = set,
+	    .inheritable = 0,
+	    .ambient = 0,
 	};
 	return 0;
 }

@@ -88,10 +88,10 @@ static const struct knob {
 
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
-	const char *unlimited, *freeze, *thaw, *frozen;
+	const char *unlimited, *freeze, *thaw;
 } words[2] = {
-    {"-1", "FROZEN", "THAWED", "FROZEN"},
-    {"max", "1", "0", "frozen 1"},
+    {"-1", "FROZEN", "THAWED"},
+    {"max", "1", "0"},
 };
 #define DEFAULT_CPU_PERIOD 100000
 #define DEFAULT_CPU_SHARES 1024
@@ -519,7 +519,6 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 	if (sfs.f_type == CGROUP_SUPER_MAGIC) {
 		/* A single v1 hierarchy mounted at the root itself. */
 		n_mounts = read_cgroup_mounts(mounts, ARRAY_SIZE(mounts));
-		mounts_read = true;
 		const char *opts = NULL;
 		for (size_t i = 0; i < n_mounts; i++)
 			if (strcmp(mounts[i].point, root) == 0)
@@ -1127,6 +1126,10 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 			if (h->fd >= 0)
 				close(h->fd);
 			h->fd = -1;
+			if (h->path)
+				rmdir(h->path);
+			free(h->path);
+			h->path = NULL;
 			continue;
 		}
 		existed |= e;
@@ -1306,7 +1309,7 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 		if (knob_read(cg, K_FROZEN, buf, sizeof(buf), NULL) < 0)
 			return -1;
 		if (h->v2 ? keyed_value(buf, "frozen") == 1
-			  : strncmp(buf, words[0].frozen, strlen(words[0].frozen)) == 0)
+			  : strncmp(buf, words[0].freeze, strlen(words[0].freeze)) == 0)
 			return 0;
 		sleep_ms(5);
 	}
@@ -1315,10 +1318,17 @@ static int set_frozen(struct cgroup *cg, bool freeze)
 
 #define KILL_ROUNDS 40
 
+static bool kill_file_disabled;
+
+void cgroup_disable_kill_file(void)
+{
+	kill_file_disabled = true;
+}
+
 int cgroup_kill_all(struct cgroup *cg, struct berr *err)
 {
 	struct hier *u = unified(cg);
-	if (u && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
+	if (u && !kill_file_disabled && faccessat(u->fd, knobs[K_KILL].v2, F_OK, 0) == 0) {
 		if (write_file_at(u->fd, u->path, knobs[K_KILL].v2, "1", err) < 0)
 			return -1;
 		if (wait_empty(cg, 2000))

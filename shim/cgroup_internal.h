@@ -51,4 +51,8 @@ int cgroup_devices_attach(int cgroup_fd, const char *path, const struct cgroup_d
 /* Detaches every device program attached directly to the cgroup. */
 int cgroup_devices_detach_all(int cgroup_fd, const char *path, struct berr *err);
 
+/* Tests: makes cgroup_kill_all() freeze and kill one process at a time
+ * even where cgroup.kill exists, as on kernels before 5.14. */
+void cgroup_disable_kill_file(void);
+
 #endif

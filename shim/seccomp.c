@@ -6,22 +6,21 @@
 #include "shim/security.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/seccomp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/json.h"
-#include "common/log.h"
 #include "shim/seccomp_internal.h"
 
 #ifndef __X32_SYSCALL_BIT
@@ -88,8 +87,7 @@ void seccomp_filter_free(struct seccomp_filter *f)
 }
 
 /* libseccomp writes BPF to a file descriptor only. */
-static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n,
-		      struct berr *err)
+static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, struct berr *err)
 {
 	cleanup_close int fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
 	if (fd < 0)
@@ -118,7 +116,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n,
 
 /* Jump targets in the prologue, resolved once its length is known. */
 enum { TO_NEXT = 0, TO_ENOSYS = 256, TO_FILTER = 257 };
-#define PROLOGUE_MAX (3 + 5 * SC_MAX_ARCHES)
+#define PROLOGUE_MAX (3 + 6 * SC_MAX_ARCHES) /* at most 6 instructions per architecture */
 
 struct prologue {
 	struct sock_filter insns[PROLOGUE_MAX];
@@ -130,7 +128,7 @@ static void emit(struct prologue *p, uint16_t code, uint32_t k, uint16_t jt, uin
 {
 	if (p->n >= PROLOGUE_MAX)
 		return;
-	p->insns[p->n] = (struct sock_filter){ code, 0, 0, k };
+	p->insns[p->n] = (struct sock_filter){code, 0, 0, k};
 	p->jt[p->n] = jt;
 	p->jf[p->n] = jf;
 	p->n++;
@@ -184,11 +182,10 @@ static void build_prologue(const struct sc_build *b, struct prologue *p)
 		emit(p, jgt, (uint32_t)b->max_nr[i], TO_ENOSYS, TO_FILTER);
 	}
 	emit(p, BPF_JMP | BPF_JA, 1, TO_NEXT, TO_NEXT); /* over the ENOSYS return */
-	emit(p, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), TO_NEXT,
-	     TO_NEXT);
+	emit(p, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), TO_NEXT, TO_NEXT);
 	size_t enosys = p->n - 1, filter = p->n;
 	for (size_t i = 0; i < p->n; i++) {
-		uint16_t t[2] = { p->jt[i], p->jf[i] };
+		uint16_t t[2] = {p->jt[i], p->jf[i]};
 		for (int k = 0; k < 2; k++) {
 			if (t[k] == TO_ENOSYS)
 				t[k] = (uint16_t)(enosys - i - 1);
@@ -206,7 +203,7 @@ int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err)
 	size_t n_body = 0;
 	if (export_bpf(b->ctx, &body, &n_body, err) < 0)
 		return -1;
-	struct prologue p = { .n = 0 };
+	struct prologue p = {.n = 0};
 	if (b->enosys_above_known)
 		build_prologue(b, &p);
 	if (n_body + p.n > BPF_MAXINSNS) {
@@ -229,18 +226,20 @@ int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err)
 
 int seccomp_filter_load(const struct seccomp_filter *f, struct berr *err)
 {
-	struct sock_fprog fprog = { .len = (unsigned short)f->len, .filter = f->insns };
+	struct sock_fprog fprog = {.len = (unsigned short)f->len, .filter = f->insns};
 	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, &fprog);
 	if (rc < 0 && errno == ENOSYS && f->flags == 0)
 		rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
 	if (rc < 0) {
 		if (errno == EACCES)
-			return berr_set(err, errno,
-					"seccomp: load the filter (needs no_new_privs or CAP_SYS_ADMIN)");
+			return berr_set(
+			    err, errno,
+			    "seccomp: load the filter (needs no_new_privs or CAP_SYS_ADMIN)");
 		if (errno == EINVAL && f->flags)
-			return berr_set(err, errno,
-					"seccomp: load the filter (flags %#x not supported by this kernel)",
-					f->flags);
+			return berr_set(
+			    err, errno,
+			    "seccomp: load the filter (flags %#x not supported by this kernel)",
+			    f->flags);
 		return berr_set(err, errno, "seccomp: load the filter");
 	}
 	return 0;
@@ -283,6 +282,11 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	}
 	int rc = sc_compile(b, f, err);
 	sc_build_free(b);
+#ifdef __GLIBC__
+	/* libseccomp's rule database takes about 1 MB while it builds; give it
+	 * back, since a shim keeps running for the instance's lifetime. */
+	malloc_trim(0);
+#endif
 	if (rc < 0) {
 		free(f);
 		return -1;
@@ -332,8 +336,7 @@ static int build_default(void *arg, struct seccomp_filter **out, struct berr *er
 	return finish(&b, 0, out, err);
 }
 
-int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
-			   struct berr *err)
+int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out, struct berr *err)
 {
 	uint64_t caps = effective_caps & sc_default_caps_mask();
 	char key[256];

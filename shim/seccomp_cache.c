@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "shim/seccomp_internal.h"
 
-#define CACHE_MAGIC "berthsc1" /* bump when the program layout or prologue changes */
+#define CACHE_MAGIC   "berthsc1" /* bump when the program layout or prologue changes */
 #define CACHE_KEY_MAX (1024 * 1024)
 
 struct cache_header {
@@ -51,7 +51,8 @@ int seccomp_set_cache_dir(const char *dir, struct berr *err)
 		return berr_set(err, errno, "seccomp cache %s", dir);
 	if (!dir_is_private(fd))
 		return berr_set(err, 0,
-				"seccomp cache %s: must be a directory owned by uid %d and writable by it alone",
+				"seccomp cache %s: must be a directory owned by uid %d and "
+				"writable by it alone",
 				dir, (int)geteuid());
 	cache_dir = strdup(dir);
 	if (!cache_dir)
@@ -82,8 +83,8 @@ int sc_cache_get(const char *name, const char *key, size_t key_len, struct secco
 	if (fd < 0)
 		return -1;
 	struct stat st;
-	size_t want_max = sizeof(struct cache_header) + CACHE_KEY_MAX +
-			  BPF_MAXINSNS * sizeof(struct sock_filter);
+	size_t want_max =
+	    sizeof(struct cache_header) + CACHE_KEY_MAX + BPF_MAXINSNS * sizeof(struct sock_filter);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) || (size_t)st.st_size > want_max ||
 	    (size_t)st.st_size < sizeof(struct cache_header))
@@ -108,8 +109,7 @@ int sc_cache_get(const char *name, const char *key, size_t key_len, struct secco
 	return 0;
 }
 
-void sc_cache_put(const char *name, const char *key, size_t key_len,
-		  const struct seccomp_filter *f)
+void sc_cache_put(const char *name, const char *key, size_t key_len, const struct seccomp_filter *f)
 {
 	if (key_len > CACHE_KEY_MAX)
 		return;
@@ -121,8 +121,8 @@ void sc_cache_put(const char *name, const char *key, size_t key_len,
 	cleanup_free char *buf = malloc(total);
 	if (!buf)
 		return;
-	struct cache_header h = { .key_len = (uint32_t)key_len, .n_insns = (uint32_t)f->len,
-				  .flags = f->flags };
+	struct cache_header h = {
+	    .key_len = (uint32_t)key_len, .n_insns = (uint32_t)f->len, .flags = f->flags};
 	memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), key, key_len);

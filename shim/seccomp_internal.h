@@ -45,8 +45,7 @@ int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err)
 /* Compiled programs kept in the cache directory (seccomp_set_cache_dir),
  * found by their full key text. A miss or an unusable entry returns -1
  * without an error: the caller builds. */
-int sc_cache_get(const char *name, const char *key, size_t key_len,
-		 struct seccomp_filter *out);
+int sc_cache_get(const char *name, const char *key, size_t key_len, struct seccomp_filter *out);
 void sc_cache_put(const char *name, const char *key, size_t key_len,
 		  const struct seccomp_filter *f);
 

@@ -13,14 +13,17 @@
 #include "common/log.h"
 #include "shim/seccomp_internal.h"
 
-#define OCI_PATH "linux.seccomp"
+#define OCI_PATH		"linux.seccomp"
 #define OCI_MAX_SYSCALL_ENTRIES 1024
-#define OCI_MAX_NAMES 4096	/* syscall names over all entries */
-#define OCI_MAX_ARGS 6		/* a syscall has six arguments */
-#define OCI_MAX_LIST 32		/* architectures, flags */
-#define OCI_NAME_MAX 64		/* one syscall, action, arch or flag name */
-#define OCI_ERRNO_MAX 4095
+#define OCI_MAX_NAMES		4096 /* syscall names over all entries */
+#define OCI_MAX_ARGS		6    /* a syscall has six arguments */
+#define OCI_MAX_LIST		32   /* architectures, flags */
+#define OCI_NAME_MAX		64   /* one syscall, action, arch or flag name */
+#define OCI_ERRNO_MAX		4095
 
+#ifndef SECCOMP_FILTER_FLAG_TSYNC
+#define SECCOMP_FILTER_FLAG_TSYNC (1UL << 0)
+#endif
 #ifndef SECCOMP_FILTER_FLAG_LOG
 #define SECCOMP_FILTER_FLAG_LOG (1UL << 1)
 #endif
@@ -29,14 +32,13 @@
 #endif
 
 static const char *const seccomp_fields[] = {
-	"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls", NULL,
+    "defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls", NULL,
 };
-static const char *const syscall_fields[] = { "names", "action", "errnoRet", "args", NULL };
-static const char *const arg_fields[] = { "index", "value", "valueTwo", "op", NULL };
+static const char *const syscall_fields[] = {"names", "action", "errnoRet", "args", NULL};
+static const char *const arg_fields[] = {"index", "value", "valueTwo", "op", NULL};
 
 /* Refuses members outside `known`, naming the first one. */
-static int check_fields(yajl_val obj, const char *const *known, const char *path,
-			struct berr *err)
+static int check_fields(yajl_val obj, const char *const *known, const char *path, struct berr *err)
 {
 	for (size_t i = 0; i < obj->u.object.len; i++) {
 		const char *key = obj->u.object.keys[i];
@@ -46,9 +48,10 @@ static int check_fields(yajl_val obj, const char *const *known, const char *path
 		if (ok)
 			continue;
 		if (!strcmp(key, "listenerPath") || !strcmp(key, "listenerMetadata"))
-			return berr_set(err, 0,
-					"%s.%s: not supported (berth provides no seccomp notify listener)",
-					path, key);
+			return berr_set(
+			    err, 0,
+			    "%s.%s: not supported (berth provides no seccomp notify listener)",
+			    path, key);
 		return berr_set(err, 0, "%s: unsupported field \"%.64s\"", path, key);
 	}
 	return 0;
@@ -73,8 +76,8 @@ static int get_u64(yajl_val v, const char *path, uint64_t *out, struct berr *err
 	return 0;
 }
 
-static int get_errno(yajl_val obj, const char *key, const char *path, bool *present,
-		     uint32_t *out, struct berr *err)
+static int get_errno(yajl_val obj, const char *key, const char *path, bool *present, uint32_t *out,
+		     struct berr *err)
 {
 	yajl_val v = json_get(obj, key);
 	*present = v != NULL;
@@ -100,12 +103,12 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 		const char *name;
 		uint32_t action;
 	} simple[] = {
-		{ "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },
-		{ "SCMP_ACT_KILL", SCMP_ACT_KILL },
-		{ "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD },
-		{ "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS },
-		{ "SCMP_ACT_TRAP", SCMP_ACT_TRAP },
-		{ "SCMP_ACT_LOG", SCMP_ACT_LOG },
+	    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+	    {"SCMP_ACT_KILL", SCMP_ACT_KILL},
+	    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
+	    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+	    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+	    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
 	};
 	/* As runc: ERRNO and TRACE carry EPERM unless told otherwise. */
 	uint32_t e = has_errno ? errno_ret : EPERM;
@@ -119,14 +122,16 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 	}
 	if (!strcmp(name, "SCMP_ACT_NOTIFY"))
 		return berr_set(err, 0,
-				"%s: action SCMP_ACT_NOTIFY is not supported (berth provides no seccomp notify listener)",
+				"%s: action SCMP_ACT_NOTIFY is not supported (berth provides no "
+				"seccomp notify listener)",
 				path);
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcmp(name, simple[i].name))
 			continue;
 		if (has_errno)
 			return berr_set(err, 0,
-					"%s: an errno return is only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE, not %s",
+					"%s: an errno return is only for SCMP_ACT_ERRNO and "
+					"SCMP_ACT_TRACE, not %s",
 					path, name);
 		*out = simple[i].action;
 		return 0;
@@ -134,17 +139,19 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 	return berr_set(err, 0, "%s: unknown action \"%.64s\"", path, name);
 }
 
-static int parse_op(const char *name, const char *path, enum scmp_compare *out,
-		    struct berr *err)
+static int parse_op(const char *name, const char *path, enum scmp_compare *out, struct berr *err)
 {
 	static const struct {
 		const char *name;
 		enum scmp_compare op;
 	} ops[] = {
-		{ "SCMP_CMP_NE", SCMP_CMP_NE },		{ "SCMP_CMP_LT", SCMP_CMP_LT },
-		{ "SCMP_CMP_LE", SCMP_CMP_LE },		{ "SCMP_CMP_EQ", SCMP_CMP_EQ },
-		{ "SCMP_CMP_GE", SCMP_CMP_GE },		{ "SCMP_CMP_GT", SCMP_CMP_GT },
-		{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+	    {"SCMP_CMP_NE", SCMP_CMP_NE},
+	    {"SCMP_CMP_LT", SCMP_CMP_LT},
+	    {"SCMP_CMP_LE", SCMP_CMP_LE},
+	    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+	    {"SCMP_CMP_GE", SCMP_CMP_GE},
+	    {"SCMP_CMP_GT", SCMP_CMP_GT},
+	    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (!strcmp(name, ops[i].name)) {
@@ -184,17 +191,18 @@ static int parse_flag(const char *name, const char *path, unsigned int *flags, s
 		*flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
 	else if (!strcmp(name, "SECCOMP_FILTER_FLAG_NEW_LISTENER") ||
 		 !strcmp(name, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"))
-		return berr_set(err, 0,
-				"%s: flag %s is not supported (berth provides no seccomp notify listener)",
-				path, name);
+		return berr_set(
+		    err, 0,
+		    "%s: flag %s is not supported (berth provides no seccomp notify listener)",
+		    path, name);
 	else
 		return berr_set(err, 0, "%s: unknown flag \"%.64s\"", path, name);
 	return 0;
 }
 
 /* An array of strings, at most `max` long. */
-static int get_strings(yajl_val obj, const char *key, const char *path, size_t max,
-		       yajl_val *out, struct berr *err)
+static int get_strings(yajl_val obj, const char *key, const char *path, size_t max, yajl_val *out,
+		       struct berr *err)
 {
 	if (json_get_array(obj, key, path, false, out, err) < 0)
 		return -1;
@@ -213,8 +221,8 @@ static int get_strings(yajl_val obj, const char *key, const char *path, size_t m
 	return 0;
 }
 
-static int parse_args(yajl_val list, const char *path, struct scmp_arg_cmp *args,
-		      unsigned int *n, struct berr *err)
+static int parse_args(yajl_val list, const char *path, struct scmp_arg_cmp *args, unsigned int *n,
+		      struct berr *err)
 {
 	*n = 0;
 	if (!list)
@@ -255,8 +263,8 @@ static int parse_args(yajl_val list, const char *path, struct scmp_arg_cmp *args
 		enum scmp_compare op = SCMP_CMP_EQ;
 		if (parse_op(op_name, p, &op, err) < 0)
 			return -1;
-		args[i] = (struct scmp_arg_cmp){ .arg = (unsigned int)index, .op = op,
-						 .datum_a = value, .datum_b = value2 };
+		args[i] = (struct scmp_arg_cmp){
+		    .arg = (unsigned int)index, .op = op, .datum_a = value, .datum_b = value2};
 	}
 	*n = (unsigned int)list->u.array.len;
 	return 0;
@@ -286,8 +294,8 @@ static int add_rule(struct sc_build *b, const char *name, uint32_t action,
 	return 0;
 }
 
-static int parse_syscall(struct sc_build *b, yajl_val sc, uint32_t default_action,
-			 const char *path, size_t *names_total, struct berr *err)
+static int parse_syscall(struct sc_build *b, yajl_val sc, uint32_t default_action, const char *path,
+			 size_t *names_total, struct berr *err)
 {
 	if (!YAJL_IS_OBJECT(sc))
 		return berr_set(err, 0, "%s: expected an object", path);

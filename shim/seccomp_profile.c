@@ -12,6 +12,14 @@
 #include "common/cleanup.h"
 #include "shim/seccomp_internal.h"
 
+/* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
 /* The native architectures a group is limited to (none: every one). */
 enum {
 	NAT_X86_64 = 1 << 0,
@@ -38,8 +46,14 @@ struct sc_group {
 	struct scmp_arg_cmp args[1];
 };
 
-#define ARG(i, o, a, b) { .arg = (i), .op = (o), .datum_a = (a), .datum_b = (b) }
-#define NAMES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARG(i, o, a, b)                                                                            \
+	{                                                                                          \
+		.arg = (i), .op = (o), .datum_a = (a), .datum_b = (b)                              \
+	}
+#define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The lists are laid out by hand, many names to a line. */
+/* clang-format off */
 
 /* Files, directories, descriptors and extended attributes. */
 static const char *const files[] = {
@@ -229,6 +243,8 @@ static const char *const denied_known[] = {
 	"migrate_pages", "nice", NULL,
 };
 
+/* clang-format on */
+
 static unsigned int native_family(uint32_t arch)
 {
 	switch (arch) {
@@ -279,7 +295,7 @@ static void companion_arches(uint32_t native, uint32_t out[3], int *n)
 	case SCMP_ARCH_MIPSEL64N32:
 		out[(*n)++] = SCMP_ARCH_MIPSEL;
 		out[(*n)++] =
-			native == SCMP_ARCH_MIPSEL64 ? SCMP_ARCH_MIPSEL64N32 : SCMP_ARCH_MIPSEL64;
+		    native == SCMP_ARCH_MIPSEL64 ? SCMP_ARCH_MIPSEL64N32 : SCMP_ARCH_MIPSEL64;
 		break;
 	case SCMP_ARCH_S390X:
 		out[(*n)++] = SCMP_ARCH_S390;
@@ -334,8 +350,8 @@ const char *sc_default_profile_id(void)
 		const struct sc_group *g = &groups[i];
 		for (size_t j = 0; g->names[j]; j++)
 			h = fnv1a(h, g->names[j], strlen(g->names[j]) + 1);
-		int v[5] = { g->need_cap, g->without_cap, (int)g->natives, (int)g->no_natives,
-			     (int)g->n_args };
+		int v[5] = {g->need_cap, g->without_cap, (int)g->natives, (int)g->no_natives,
+			    (int)g->n_args};
 		h = fnv1a(h, v, sizeof(v));
 		h = fnv1a(h, &g->action, sizeof(g->action));
 		h = fnv1a(h, g->args, g->n_args * sizeof(g->args[0]));

@@ -53,7 +53,9 @@ int caps_apply(const struct cap_sets *sets, struct berr *err);
  * companions; syscalls that need a capability are allowed only when
  * `effective_caps` holds it; everything else fails with EPERM, syscalls newer
  * than the profile with ENOSYS). docs/SECCOMP.md lists it. Needs
- * no_new_privs or CAP_SYS_ADMIN; load it last before execve. */
+ * no_new_privs or CAP_SYS_ADMIN: load it as the last step before execve when
+ * no_new_privs is set, otherwise before the capabilities are dropped (the
+ * filter allows what that path calls: setresuid, capset, prctl). */
 int seccomp_load_default(uint64_t effective_caps, struct berr *err);
 /* Loads an OCI runtime-spec "linux.seccomp" object (defaultAction,
  * defaultErrnoRet, architectures, flags, syscalls[] with names, action,
@@ -68,8 +70,7 @@ int seccomp_load_oci(yajl_val seccomp, struct berr *err);
  * syscall). Building takes milliseconds; a cache hit or a load, well under
  * one (docs/SECCOMP.md has the figures). */
 struct seccomp_filter;
-int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
-			   struct berr *err);
+int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out, struct berr *err);
 int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err);
 int seccomp_filter_load(const struct seccomp_filter *filter, struct berr *err);
 void seccomp_filter_free(struct seccomp_filter *filter);

@@ -190,3 +190,30 @@ def test_malformed_reference_is_refused(berth):
     p = berth("pull", "--insecure", "127.0.0.1:1/UPPER:1", check=False)
     assert p.returncode == 1
     assert "invalid repository name" in p.stderr.decode()
+
+
+def test_progress_bars_are_drawn_when_stderr_is_a_terminal(berth, registry, tmp_path):
+    import pty
+    import subprocess
+    layers = [Layer([file("p%d" % i, os.urandom(100000))]) for i in range(2)]
+    images.push_image(tmp_path, registry.host, "progress", "1", layers)
+    master, slave = pty.openpty()
+    p = subprocess.run(berth.cmd("pull", "--insecure", registry.host + "/progress:1"),
+                       stdout=subprocess.PIPE, stderr=slave, timeout=60)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.returncode == 0
+    text = out.decode(errors="replace")
+    for l in layers:
+        assert l.digest[:19] in text
+    assert text.count("done") >= 2
+    assert p.stdout.decode().startswith("sha256:")

@@ -149,3 +149,7 @@ def test_ca_file_from_the_daemon_config(berth, tls_registry, tmp_path):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"registries": {tls_registry.host: {"ca_file": tls_registry.ca}}}))
     berth("pull", "--config", str(cfg), tls_registry.host + "/tls:1")
+
+
+def test_insecure_accepts_https_without_checking_the_certificate(berth, tls_registry):
+    berth("pull", "--insecure", tls_registry.host + "/tls:1")

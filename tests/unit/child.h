@@ -12,14 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHILD_CHECK(cond)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: child check failed: %s (errno %d: %s)\n",   \
-				__FILE__, __LINE__, #cond, errno, strerror(errno));         \
-			fflush(stderr);                                                     \
-			_exit(1);                                                           \
-		}                                                                           \
+#define CHILD_CHECK(cond)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: child check failed: %s (errno %d: %s)\n",          \
+				__FILE__, __LINE__, #cond, errno, strerror(errno));                \
+			fflush(stderr);                                                            \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* Runs fn in a child; returns the child's wait status. */
@@ -41,11 +41,11 @@ static inline int child_run(void (*fn)(void *), void *arg)
 }
 
 /* Runs fn in a child and asserts that it exited with status 0. */
-#define CHILD_OK(fn, arg)                                                                   \
-	do {                                                                                \
-		int st_ = child_run((fn), (arg));                                           \
-		assert_true(WIFEXITED(st_));                                                \
-		assert_int_equal(WEXITSTATUS(st_), 0);                                      \
+#define CHILD_OK(fn, arg)                                                                          \
+	do {                                                                                       \
+		int st_ = child_run((fn), (arg));                                                  \
+		assert_true(WIFEXITED(st_));                                                       \
+		assert_int_equal(WEXITSTATUS(st_), 0);                                             \
 	} while (0)
 
 /* The hex value of a "Name:\t<hex>" line of /proc/self/status, or -1. */

@@ -15,10 +15,9 @@
 #define BIT(c) (UINT64_C(1) << (c))
 
 static const uint64_t engine_default =
-	BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FSETID) | BIT(CAP_FOWNER) |
-	BIT(CAP_MKNOD) | BIT(CAP_NET_RAW) | BIT(CAP_SETGID) | BIT(CAP_SETUID) |
-	BIT(CAP_SETFCAP) | BIT(CAP_SETPCAP) | BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SYS_CHROOT) |
-	BIT(CAP_KILL) | BIT(CAP_AUDIT_WRITE);
+    BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FSETID) | BIT(CAP_FOWNER) | BIT(CAP_MKNOD) |
+    BIT(CAP_NET_RAW) | BIT(CAP_SETGID) | BIT(CAP_SETUID) | BIT(CAP_SETFCAP) | BIT(CAP_SETPCAP) |
+    BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SYS_CHROOT) | BIT(CAP_KILL) | BIT(CAP_AUDIT_WRITE);
 
 static int kernel_last_cap(void)
 {
@@ -46,17 +45,17 @@ static uint64_t runner_bounding(void)
 
 static void names_parse_in_any_case_with_or_without_prefix(void **state)
 {
-	const char *names[] = { "CAP_NET_ADMIN", "net_raw", "Sys_Time", "cap_chown", NULL };
+	const char *names[] = {"CAP_NET_ADMIN", "net_raw", "Sys_Time", "cap_chown", NULL};
 	uint64_t mask = 0;
 	struct berr err;
 	assert_int_equal(caps_from_names(names, &mask, &err), 0);
 	assert_int_equal(mask, BIT(CAP_NET_ADMIN) | BIT(CAP_NET_RAW) | BIT(CAP_SYS_TIME) |
-				       BIT(CAP_CHOWN));
+				   BIT(CAP_CHOWN));
 }
 
 static void name_all_is_every_capability_of_the_kernel(void **state)
 {
-	const char *names[] = { "all", NULL };
+	const char *names[] = {"all", NULL};
 	uint64_t mask = 0;
 	struct berr err;
 	assert_int_equal(caps_from_names(names, &mask, &err), 0);
@@ -65,8 +64,8 @@ static void name_all_is_every_capability_of_the_kernel(void **state)
 
 static void unknown_name_is_refused_by_name(void **state)
 {
-	const char *bad[][2] = { { "CAP_FLY", NULL }, { "12", NULL },	{ "", NULL },
-				 { "CAP_", NULL },    { "net admin", NULL } };
+	const char *bad[][2] = {
+	    {"CAP_FLY", NULL}, {"12", NULL}, {"", NULL}, {"CAP_", NULL}, {"net admin", NULL}};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		uint64_t mask = 0;
 		struct berr err;
@@ -90,8 +89,8 @@ static void default_set_is_the_engines_default(void **state)
 
 static void add_and_drop_change_the_default_set(void **state)
 {
-	const char *add[] = { "NET_ADMIN", "CAP_SYS_PTRACE", NULL };
-	const char *drop[] = { "mknod", "CAP_NET_RAW", NULL };
+	const char *add[] = {"NET_ADMIN", "CAP_SYS_PTRACE", NULL};
+	const char *drop[] = {"mknod", "CAP_NET_RAW", NULL};
 	struct cap_sets s;
 	struct berr err;
 	assert_int_equal(caps_default_sets(add, drop, false, &s, &err), 0);
@@ -104,8 +103,8 @@ static void add_and_drop_change_the_default_set(void **state)
 
 static void drop_all_leaves_only_the_additions(void **state)
 {
-	const char *add[] = { "NET_BIND_SERVICE", NULL };
-	const char *drop[] = { "ALL", NULL };
+	const char *add[] = {"NET_BIND_SERVICE", NULL};
+	const char *drop[] = {"ALL", NULL};
 	struct cap_sets s;
 	struct berr err;
 	assert_int_equal(caps_default_sets(add, drop, false, &s, &err), 0);
@@ -115,8 +114,8 @@ static void drop_all_leaves_only_the_additions(void **state)
 
 static void add_all_keeps_everything_but_the_drops(void **state)
 {
-	const char *add[] = { "ALL", NULL };
-	const char *drop[] = { "SYS_ADMIN", NULL };
+	const char *add[] = {"ALL", NULL};
+	const char *drop[] = {"SYS_ADMIN", NULL};
 	struct cap_sets s;
 	struct berr err;
 	assert_int_equal(caps_default_sets(add, drop, false, &s, &err), 0);
@@ -125,8 +124,8 @@ static void add_all_keeps_everything_but_the_drops(void **state)
 
 static void name_in_both_lists_is_dropped(void **state)
 {
-	const char *add[] = { "NET_ADMIN", NULL };
-	const char *drop[] = { "net_admin", NULL };
+	const char *add[] = {"NET_ADMIN", NULL};
+	const char *drop[] = {"net_admin", NULL};
 	struct cap_sets s;
 	struct berr err;
 	assert_int_equal(caps_default_sets(add, drop, false, &s, &err), 0);
@@ -145,8 +144,8 @@ static void privileged_is_every_capability_berth_has(void **state)
 
 static void unknown_add_or_drop_is_refused_by_name(void **state)
 {
-	const char *add[] = { "NET_ADMIN", "CAP_TELEPORT", NULL };
-	const char *drop[] = { "CAP_WARP", NULL };
+	const char *add[] = {"NET_ADMIN", "CAP_TELEPORT", NULL};
+	const char *drop[] = {"CAP_WARP", NULL};
 	struct cap_sets s;
 	struct berr err;
 	assert_int_equal(caps_default_sets(add, NULL, false, &s, &err), -1);
@@ -184,7 +183,7 @@ static void apply_and_check(void *arg)
 
 static void applied_default_set_shows_in_proc_status(void **state)
 {
-	struct apply_case c = { NULL, NULL, false };
+	struct apply_case c = {NULL, NULL, false};
 	CHILD_OK(apply_and_check, &c);
 	/* And the values are the engines' default, not just self-consistent. */
 	struct cap_sets s;
@@ -195,22 +194,22 @@ static void applied_default_set_shows_in_proc_status(void **state)
 
 static void applied_add_and_drop_show_in_proc_status(void **state)
 {
-	const char *add[] = { "NET_ADMIN", NULL };
-	const char *drop[] = { "CHOWN", "KILL", NULL };
-	struct apply_case c = { add, drop, false };
+	const char *add[] = {"NET_ADMIN", NULL};
+	const char *drop[] = {"CHOWN", "KILL", NULL};
+	struct apply_case c = {add, drop, false};
 	CHILD_OK(apply_and_check, &c);
 }
 
 static void applied_drop_all_leaves_no_capability(void **state)
 {
-	const char *drop[] = { "ALL", NULL };
-	struct apply_case c = { NULL, drop, false };
+	const char *drop[] = {"ALL", NULL};
+	struct apply_case c = {NULL, drop, false};
 	CHILD_OK(apply_and_check, &c);
 }
 
 static void applied_privileged_keeps_every_capability(void **state)
 {
-	struct apply_case c = { NULL, NULL, true };
+	struct apply_case c = {NULL, NULL, true};
 	CHILD_OK(apply_and_check, &c);
 }
 
@@ -224,11 +223,11 @@ static void ambient_capability_survives_exec_after_uid_switch(void *arg)
 	CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
 	CHILD_CHECK(proc_status_hex("CapEff") == 0); /* the switch cleared it */
 	struct cap_sets s = {
-		.bounding = engine_default,
-		.effective = BIT(CAP_NET_BIND_SERVICE),
-		.permitted = BIT(CAP_NET_BIND_SERVICE),
-		.inheritable = BIT(CAP_NET_BIND_SERVICE),
-		.ambient = BIT(CAP_NET_BIND_SERVICE),
+	    .bounding = engine_default,
+	    .effective = BIT(CAP_NET_BIND_SERVICE),
+	    .permitted = BIT(CAP_NET_BIND_SERVICE),
+	    .inheritable = BIT(CAP_NET_BIND_SERVICE),
+	    .ambient = BIT(CAP_NET_BIND_SERVICE),
 	};
 	struct berr err;
 	if (caps_apply(&s, &err) < 0) {
@@ -275,11 +274,11 @@ static void non_root_process_has_no_capability_after_exec(void **state)
 static void ambient_outside_inheritable(void *arg)
 {
 	struct cap_sets s = {
-		.bounding = engine_default,
-		.effective = BIT(CAP_KILL),
-		.permitted = BIT(CAP_KILL),
-		.inheritable = 0,
-		.ambient = BIT(CAP_KILL),
+	    .bounding = engine_default,
+	    .effective = BIT(CAP_KILL),
+	    .permitted = BIT(CAP_KILL),
+	    .inheritable = 0,
+	    .ambient = BIT(CAP_KILL),
 	};
 	struct berr err;
 	CHILD_CHECK(caps_apply(&s, &err) == -1);
@@ -295,12 +294,12 @@ static void capability_berth_lacks(void *arg)
 {
 	/* Give this process up CAP_NET_ADMIN first, then ask for it. */
 	CHILD_CHECK(prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0) == 0);
-	struct cap_sets lose = { .bounding = ~BIT(CAP_NET_ADMIN),
-				 .effective = runner_bounding() & ~BIT(CAP_NET_ADMIN),
-				 .permitted = runner_bounding() & ~BIT(CAP_NET_ADMIN) };
+	struct cap_sets lose = {.bounding = ~BIT(CAP_NET_ADMIN),
+				.effective = runner_bounding() & ~BIT(CAP_NET_ADMIN),
+				.permitted = runner_bounding() & ~BIT(CAP_NET_ADMIN)};
 	struct berr err;
 	CHILD_CHECK(caps_apply(&lose, &err) == 0);
-	const char *add[] = { "NET_ADMIN", NULL };
+	const char *add[] = {"NET_ADMIN", NULL};
 	struct cap_sets s;
 	CHILD_CHECK(caps_default_sets(add, NULL, false, &s, &err) == 0);
 	CHILD_CHECK(caps_apply(&s, &err) == -1);
@@ -315,24 +314,24 @@ static void capability_berth_lacks_is_refused_by_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(names_parse_in_any_case_with_or_without_prefix),
-		cmocka_unit_test(name_all_is_every_capability_of_the_kernel),
-		cmocka_unit_test(unknown_name_is_refused_by_name),
-		cmocka_unit_test(default_set_is_the_engines_default),
-		cmocka_unit_test(add_and_drop_change_the_default_set),
-		cmocka_unit_test(drop_all_leaves_only_the_additions),
-		cmocka_unit_test(add_all_keeps_everything_but_the_drops),
-		cmocka_unit_test(name_in_both_lists_is_dropped),
-		cmocka_unit_test(privileged_is_every_capability_berth_has),
-		cmocka_unit_test(unknown_add_or_drop_is_refused_by_name),
-		cmocka_unit_test(applied_default_set_shows_in_proc_status),
-		cmocka_unit_test(applied_add_and_drop_show_in_proc_status),
-		cmocka_unit_test(applied_drop_all_leaves_no_capability),
-		cmocka_unit_test(applied_privileged_keeps_every_capability),
-		cmocka_unit_test(ambient_set_survives_uid_switch_and_exec),
-		cmocka_unit_test(non_root_process_has_no_capability_after_exec),
-		cmocka_unit_test(ambient_outside_inheritable_is_refused_by_name),
-		cmocka_unit_test(capability_berth_lacks_is_refused_by_name),
+	    cmocka_unit_test(names_parse_in_any_case_with_or_without_prefix),
+	    cmocka_unit_test(name_all_is_every_capability_of_the_kernel),
+	    cmocka_unit_test(unknown_name_is_refused_by_name),
+	    cmocka_unit_test(default_set_is_the_engines_default),
+	    cmocka_unit_test(add_and_drop_change_the_default_set),
+	    cmocka_unit_test(drop_all_leaves_only_the_additions),
+	    cmocka_unit_test(add_all_keeps_everything_but_the_drops),
+	    cmocka_unit_test(name_in_both_lists_is_dropped),
+	    cmocka_unit_test(privileged_is_every_capability_berth_has),
+	    cmocka_unit_test(unknown_add_or_drop_is_refused_by_name),
+	    cmocka_unit_test(applied_default_set_shows_in_proc_status),
+	    cmocka_unit_test(applied_add_and_drop_show_in_proc_status),
+	    cmocka_unit_test(applied_drop_all_leaves_no_capability),
+	    cmocka_unit_test(applied_privileged_keeps_every_capability),
+	    cmocka_unit_test(ambient_set_survives_uid_switch_and_exec),
+	    cmocka_unit_test(non_root_process_has_no_capability_after_exec),
+	    cmocka_unit_test(ambient_outside_inheritable_is_refused_by_name),
+	    cmocka_unit_test(capability_berth_lacks_is_refused_by_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

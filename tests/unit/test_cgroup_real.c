@@ -26,6 +26,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "shim/cgroup.h"
+#include "shim/cgroup_internal.h"
 
 #define ROOT	 "/sys/fs/cgroup"
 #define UNIFIED	 "/sys/fs/cgroup/unified"
@@ -490,6 +491,29 @@ static void v1_only_kill_all_freezes_and_kills_forking_processes(void **state)
 	assert_false(cg_exists_anywhere(f->name));
 }
 
+static void single_v1_hierarchy_as_the_root(void **state)
+{
+	/* A root that is itself one v1 mount: only its controller is there. */
+	struct fx *f = *state;
+	enum cgroup_layout l;
+	struct berr err;
+	assert_int_equal(cgroup_detect(ROOT "/memory", &l, &err), 0);
+	assert_int_equal(l, CGROUP_LAYOUT_V1);
+	struct cgroup_limits mem = {.memory = 20 << 20, .allow_all_devices = true};
+	create(f, ROOT "/memory", &mem);
+	assert_string_equal(read_cg("memory", f->name, "memory.limit_in_bytes"), "20971520\n");
+	assert_int_equal(cgroup_destroy(f->cg, &err), 0);
+	cgroup_free(f->cg);
+	f->cg = NULL;
+	struct cgroup *cg;
+	struct cgroup_limits pids = {.pids_limit = 3, .allow_all_devices = true};
+	assert_int_equal(cgroup_create(ROOT "/memory", f->name, &pids, &cg, &err), -1);
+	assert_non_null(strstr(err.msg, "no pids controller"));
+	assert_int_equal(cgroup_create(ROOT "/memory", f->name, NULL, &cg, &err), -1);
+	assert_non_null(strstr(err.msg, "no devices controller"));
+	assert_false(cg_exists_anywhere(f->name));
+}
+
 /* ---- devices ---- */
 
 enum op { OPEN_RD, OPEN_WR, MKNOD_CHR };
@@ -663,6 +687,29 @@ static void v2_membership_and_cgroup_kill(void **state)
 	assert_false(cg_exists_anywhere(f->name));
 }
 
+static void v2_without_cgroup_kill_freezes_and_kills(void **state)
+{
+	struct fx *f = *state;
+	create(f, UNIFIED, NULL);
+	int go;
+	pid_t pid = spawn(f, 3, &go);
+	struct berr err;
+	assert_int_equal(cgroup_add_pid(f->cg, pid, &err), 0);
+	release(go);
+	wait_count(f->cg, 4);
+	cgroup_disable_kill_file();
+	if (cgroup_kill_all(f->cg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(cgroup_count_procs(f->cg), 0);
+	reap_killed(f, pid);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), UNIFIED "/berth/%s/cgroup.freeze", f->name);
+	char *text;
+	assert_int_equal(fs_read_file(path, 64, &text, NULL, &err), 0);
+	assert_string_equal(text, "0\n");
+	free(text);
+}
+
 static void v2_clone_into_the_unified_cgroup(void **state)
 {
 	struct fx *f = *state;
@@ -731,6 +778,7 @@ int main(void)
 	    T(leftover_cgroup_is_taken_over),
 	    T(open_reattaches_to_a_running_instance),
 	    T(v1_only_kill_all_freezes_and_kills_forking_processes),
+	    T(single_v1_hierarchy_as_the_root),
 	    T(v1_device_rules_limit_opens),
 	    T(v2_device_program_limits_opens),
 	    T(v2_default_devices_exclude_others),
@@ -738,6 +786,8 @@ int main(void)
 	    T(v2_leftover_device_program_is_replaced),
 	    T(v2_membership_and_cgroup_kill),
 	    T(v2_clone_into_the_unified_cgroup),
+	    /* Last: it turns cgroup.kill off for the rest of this process. */
+	    T(v2_without_cgroup_kill_freezes_and_kills),
 	};
 	return cmocka_run_group_tests_name("cgroup (kernel)", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
@@ -86,15 +87,15 @@ static void refused_in_child(void *arg)
 	CHILD_CHECK(errno == r->want);
 }
 
-#define REFUSED(test, errno_want, expr)                                                     \
-	static long call_##test(void)                                               \
-	{                                                                           \
-		return (long)(expr);                                                \
-	}                                                                           \
-	static void test(void **state)                                              \
-	{                                                                           \
-		struct refusal r = { call_##test, errno_want };                     \
-		CHILD_OK(refused_in_child, &r);                                     \
+#define REFUSED(test, errno_want, expr)                                                            \
+	static long call_##test(void)                                                              \
+	{                                                                                          \
+		return (long)(expr);                                                               \
+	}                                                                                          \
+	static void test(void **state)                                                             \
+	{                                                                                          \
+		struct refusal r = {call_##test, errno_want};                                      \
+		CHILD_OK(refused_in_child, &r);                                                    \
 	}
 
 REFUSED(mount_fails_with_eperm, EPERM,
@@ -204,7 +205,7 @@ static void ordinary_work(void *arg)
 	/* sockets: inet and unix */
 	int s4 = socket(AF_INET, SOCK_STREAM, 0);
 	CHILD_CHECK(s4 >= 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	CHILD_CHECK(bind(s4, (struct sockaddr *)&sin, sizeof(sin)) == 0);
 	CHILD_CHECK(listen(s4, 1) == 0);
 	close(s4);
@@ -216,7 +217,7 @@ static void ordinary_work(void *arg)
 	/* epoll */
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	CHILD_CHECK(ep >= 0);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = sp[1] };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = sp[1]};
 	CHILD_CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, sp[1], &ev) == 0);
 	CHILD_CHECK(send(sp[0], "z", 1, 0) == 1);
 	CHILD_CHECK(epoll_wait(ep, &ev, 1, 1000) == 1);
@@ -259,14 +260,15 @@ static void admin_may_mount(void *arg)
 	load_default_or_die(default_caps() | BIT(CAP_SYS_ADMIN));
 	/* The filter lets mount through; the kernel then finds no such path. */
 	errno = 0;
-	CHILD_CHECK(syscall(SYS_mount, "none", "/nonexistent-berth-test", "tmpfs", 0UL, NULL) == -1);
+	CHILD_CHECK(syscall(SYS_mount, "none", "/nonexistent-berth-test", "tmpfs", 0UL, NULL) ==
+		    -1);
 	CHILD_CHECK(errno == ENOENT);
 	errno = 0;
 	CHILD_CHECK(syscall(SYS_umount2, "/nonexistent-berth-test", 0) == -1);
 	CHILD_CHECK(errno == ENOENT);
 	/* clone with namespace flags is allowed too. */
-	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWNS | SIGCHLD), NULL, NULL,
-				   NULL, 0);
+	pid_t pid =
+	    (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWNS | SIGCHLD), NULL, NULL, NULL, 0);
 	CHILD_CHECK(pid >= 0);
 	if (pid == 0)
 		_exit(0);
@@ -343,6 +345,38 @@ static void x32_syscalls_are_filtered_like_native_ones(void **state)
 }
 #endif
 
+/* Without no_new_privs the shim loads the filter while still root, then
+ * switches ids and applies the capabilities under it. */
+static void filter_then_uid_switch(void *arg)
+{
+	struct berr err;
+	struct cap_sets s;
+	CHILD_CHECK(caps_default_sets(NULL, NULL, false, &s, &err) == 0);
+	if (seccomp_load_default(s.effective, &err) < 0) {
+		fprintf(stderr, "seccomp_load_default: %s\n", err.msg);
+		_exit(2);
+	}
+	CHILD_CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0);
+	CHILD_CHECK(setgroups(0, NULL) == 0);
+	CHILD_CHECK(setresgid(65534, 65534, 65534) == 0);
+	CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
+	if (caps_apply(&s, &err) < 0) {
+		fprintf(stderr, "caps_apply: %s\n", err.msg);
+		_exit(3);
+	}
+	CHILD_CHECK(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0);
+	execl("/bin/sh", "sh", "-c",
+	      "grep -q '^Seccomp:[[:space:]]*2$' /proc/self/status && "
+	      "grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/self/status",
+	      (char *)NULL);
+	_exit(4);
+}
+
+static void uid_switch_and_caps_apply_work_under_the_filter(void **state)
+{
+	CHILD_OK(filter_then_uid_switch, NULL);
+}
+
 static void without_no_new_privs_and_admin(void *arg)
 {
 	struct berr err;
@@ -405,7 +439,7 @@ static void remove_temp_dir(char *dir)
 
 static void build_and_load_cost_is_reported(void **state)
 {
-	struct timed cold = { "build + load, no cache", NULL };
+	struct timed cold = {"build + load, no cache", NULL};
 	for (int i = 0; i < 3; i++)
 		CHILD_OK(timed_load, &cold);
 
@@ -423,10 +457,10 @@ static void build_and_load_cost_is_reported(void **state)
 	t0 = now_us();
 	assert_int_equal(seccomp_filter_default(default_caps(), &f, &err), 0);
 	printf("    build, cache hit: %lld us\n", now_us() - t0);
-	struct timed hit = { "load of a filter built before fork", f };
+	struct timed hit = {"load of a filter built before fork", f};
 	for (int i = 0; i < 3; i++)
 		CHILD_OK(timed_load, &hit);
-	struct timed warm = { "build from the cache + load", NULL };
+	struct timed warm = {"build from the cache + load", NULL};
 	for (int i = 0; i < 3; i++)
 		CHILD_OK(timed_load, &warm);
 	seccomp_filter_free(f);
@@ -525,55 +559,56 @@ static void cache_dir_others_may_write_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(default_filter_shows_seccomp_2_in_proc_status),
-		cmocka_unit_test(mount_fails_with_eperm),
-		cmocka_unit_test(umount2_fails_with_eperm),
-		cmocka_unit_test(keyctl_fails_with_eperm),
-		cmocka_unit_test(add_key_fails_with_eperm),
-		cmocka_unit_test(request_key_fails_with_eperm),
-		cmocka_unit_test(kexec_load_fails_with_eperm),
-		cmocka_unit_test(ptrace_attach_fails_with_eperm),
-		cmocka_unit_test(unshare_user_namespace_fails_with_eperm),
-		cmocka_unit_test(unshare_mount_namespace_fails_with_eperm),
-		cmocka_unit_test(setns_fails_with_eperm),
-		cmocka_unit_test(bpf_fails_with_eperm),
-		cmocka_unit_test(perf_event_open_fails_with_eperm),
-		cmocka_unit_test(open_by_handle_at_fails_with_eperm),
-		cmocka_unit_test(init_module_fails_with_eperm),
-		cmocka_unit_test(finit_module_fails_with_eperm),
-		cmocka_unit_test(delete_module_fails_with_eperm),
-		cmocka_unit_test(swapon_fails_with_eperm),
-		cmocka_unit_test(swapoff_fails_with_eperm),
-		cmocka_unit_test(reboot_fails_with_eperm),
-		cmocka_unit_test(pivot_root_fails_with_eperm),
-		cmocka_unit_test(settimeofday_fails_with_eperm),
-		cmocka_unit_test(clock_settime_fails_with_eperm),
-		cmocka_unit_test(acct_fails_with_eperm),
-		cmocka_unit_test(userfaultfd_fails_with_eperm),
-		cmocka_unit_test(io_uring_setup_fails_with_eperm),
-		cmocka_unit_test(sethostname_fails_with_eperm),
-		cmocka_unit_test(vsock_socket_fails_with_eperm),
-		cmocka_unit_test(personality_read_implies_exec_fails_with_eperm),
-		cmocka_unit_test(clone_with_new_mount_namespace_fails_with_eperm),
-		cmocka_unit_test(clone_with_new_user_namespace_fails_with_eperm),
-		cmocka_unit_test(clone3_fails_with_enosys_so_libc_falls_back),
+	    cmocka_unit_test(default_filter_shows_seccomp_2_in_proc_status),
+	    cmocka_unit_test(mount_fails_with_eperm),
+	    cmocka_unit_test(umount2_fails_with_eperm),
+	    cmocka_unit_test(keyctl_fails_with_eperm),
+	    cmocka_unit_test(add_key_fails_with_eperm),
+	    cmocka_unit_test(request_key_fails_with_eperm),
+	    cmocka_unit_test(kexec_load_fails_with_eperm),
+	    cmocka_unit_test(ptrace_attach_fails_with_eperm),
+	    cmocka_unit_test(unshare_user_namespace_fails_with_eperm),
+	    cmocka_unit_test(unshare_mount_namespace_fails_with_eperm),
+	    cmocka_unit_test(setns_fails_with_eperm),
+	    cmocka_unit_test(bpf_fails_with_eperm),
+	    cmocka_unit_test(perf_event_open_fails_with_eperm),
+	    cmocka_unit_test(open_by_handle_at_fails_with_eperm),
+	    cmocka_unit_test(init_module_fails_with_eperm),
+	    cmocka_unit_test(finit_module_fails_with_eperm),
+	    cmocka_unit_test(delete_module_fails_with_eperm),
+	    cmocka_unit_test(swapon_fails_with_eperm),
+	    cmocka_unit_test(swapoff_fails_with_eperm),
+	    cmocka_unit_test(reboot_fails_with_eperm),
+	    cmocka_unit_test(pivot_root_fails_with_eperm),
+	    cmocka_unit_test(settimeofday_fails_with_eperm),
+	    cmocka_unit_test(clock_settime_fails_with_eperm),
+	    cmocka_unit_test(acct_fails_with_eperm),
+	    cmocka_unit_test(userfaultfd_fails_with_eperm),
+	    cmocka_unit_test(io_uring_setup_fails_with_eperm),
+	    cmocka_unit_test(sethostname_fails_with_eperm),
+	    cmocka_unit_test(vsock_socket_fails_with_eperm),
+	    cmocka_unit_test(personality_read_implies_exec_fails_with_eperm),
+	    cmocka_unit_test(clone_with_new_mount_namespace_fails_with_eperm),
+	    cmocka_unit_test(clone_with_new_user_namespace_fails_with_eperm),
+	    cmocka_unit_test(clone3_fails_with_enosys_so_libc_falls_back),
 #ifdef __x86_64__
-		cmocka_unit_test(iopl_fails_with_eperm),
+	    cmocka_unit_test(iopl_fails_with_eperm),
 #endif
-		cmocka_unit_test(syscall_newer_than_the_profile_fails_with_enosys),
-		cmocka_unit_test(ordinary_syscalls_work_under_the_default_filter),
-		cmocka_unit_test(with_cap_sys_admin_mount_and_namespace_clone_pass_the_filter),
-		cmocka_unit_test(with_cap_sys_ptrace_ptrace_passes_the_filter),
+	    cmocka_unit_test(syscall_newer_than_the_profile_fails_with_enosys),
+	    cmocka_unit_test(ordinary_syscalls_work_under_the_default_filter),
+	    cmocka_unit_test(with_cap_sys_admin_mount_and_namespace_clone_pass_the_filter),
+	    cmocka_unit_test(with_cap_sys_ptrace_ptrace_passes_the_filter),
 #ifdef __x86_64__
-		cmocka_unit_test(i386_syscalls_are_filtered_like_native_ones),
-		cmocka_unit_test(x32_syscalls_are_filtered_like_native_ones),
+	    cmocka_unit_test(i386_syscalls_are_filtered_like_native_ones),
+	    cmocka_unit_test(x32_syscalls_are_filtered_like_native_ones),
 #endif
-		cmocka_unit_test(loading_without_no_new_privs_or_cap_sys_admin_is_explained),
-		cmocka_unit_test(cache_hit_gives_the_program_a_build_gives),
-		cmocka_unit_test(capabilities_that_change_the_filter_get_their_own_entry),
-		cmocka_unit_test(damaged_cache_entry_is_rebuilt),
-		cmocka_unit_test(cache_dir_others_may_write_is_refused),
-		cmocka_unit_test(build_and_load_cost_is_reported),
+	    cmocka_unit_test(uid_switch_and_caps_apply_work_under_the_filter),
+	    cmocka_unit_test(loading_without_no_new_privs_or_cap_sys_admin_is_explained),
+	    cmocka_unit_test(cache_hit_gives_the_program_a_build_gives),
+	    cmocka_unit_test(capabilities_that_change_the_filter_get_their_own_entry),
+	    cmocka_unit_test(damaged_cache_entry_is_rebuilt),
+	    cmocka_unit_test(cache_dir_others_may_write_is_refused),
+	    cmocka_unit_test(build_and_load_cost_is_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -687,6 +687,22 @@ static void deep_nesting_fails(void **state)
 	expect_fail(&t, "d/d/d", "deeper");
 }
 
+static void entry_under_a_file_fails(void **state)
+{
+	struct tarb t = { 0 };
+	ADD(&t, .name = "f", .data = "x");
+	ADD(&t, .name = "f/g", .data = "y");
+	expect_fail(&t, "\"f/g\"", "Not a directory");
+}
+
+static void entry_under_a_fifo_fails_without_blocking(void **state)
+{
+	struct tarb t = { 0 };
+	ADD(&t, .name = "p", .type = '6');
+	ADD(&t, .name = "p/g", .data = "y");
+	expect_fail(&t, "\"p/g\"", "Not a directory");
+}
+
 static void owner_out_of_range_fails(void **state)
 {
 	/* A base-256 size field is how tar writes numbers over the octal range. */
@@ -914,6 +930,8 @@ int main(void)
 		T(component_longer_than_name_max_fails),
 		T(name_longer_than_path_max_fails),
 		T(deep_nesting_fails),
+		T(entry_under_a_file_fails),
+		T(entry_under_a_fifo_fails_without_blocking),
 		T(owner_out_of_range_fails),
 		T(truncated_tar_fails_with_a_clear_error),
 		T(truncated_header_fails_with_a_clear_error),

@@ -1,0 +1,209 @@
+/* Routes against messages: source matching, and the table of one
+ * deployment's routes with one decision per sink. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hub/route_internal.h"
+
+/* Compares the next piece of the message's source path with the route's
+ * source, without regard to case; *left is what of the route is still to match. */
+static bool source_step(const char **src, size_t *left, const char *piece)
+{
+	size_t n = strlen(piece);
+	if (n > *left)
+		n = *left;
+	if (strncasecmp(*src, piece, n) != 0)
+		return false;
+	*src += n;
+	*left -= n;
+	return true;
+}
+
+/* As edgeHub: the message's source is /messages/modules/<m>/outputs/<o>/
+ * (or /messages/modules/<m>/ without an output, /messages/events/ for
+ * device telemetry) and the route's source must be a prefix of it. */
+bool route_source_matches(const struct route *r, const struct hub_message *m)
+{
+	const char *mod = m->sys[MSG_SYS_CONNECTION_MODULE_ID];
+	const char *out = m->sys[MSG_SYS_OUTPUT_NAME];
+	const char *src = r->source;
+	size_t left = r->source_len;
+	if (!mod || !*mod)
+		return source_step(&src, &left, "/messages/events/") && left == 0;
+	if (!source_step(&src, &left, "/messages/modules/") || !source_step(&src, &left, mod) ||
+	    !source_step(&src, &left, "/"))
+		return false;
+	if (out && *out &&
+	    (!source_step(&src, &left, "outputs/") || !source_step(&src, &left, out) ||
+	     !source_step(&src, &left, "/")))
+		return false;
+	return left == 0;
+}
+
+bool route_matches(const struct route *r, const struct hub_message *m)
+{
+	if (!route_source_matches(r, m))
+		return false;
+	if (r->root < 0)
+		return true;
+	struct route_eval_ctx c;
+	route_eval_init(&c, m);
+	bool ok = route_eval_condition(r, &c);
+	route_eval_release(&c);
+	return ok;
+}
+
+/* ---- tables ---- */
+
+struct table_route {
+	char *name;
+	struct route *r;
+	uint32_t priority;
+	uint32_t ttl_secs;
+	uint32_t sink_id; /* routes with equal sinks share an id */
+};
+
+struct route_table {
+	struct table_route *routes;
+	size_t n;
+	uint32_t default_ttl; /* 0: unknown */
+};
+
+static bool sink_equal(const struct route_sink *a, const struct route_sink *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == SINK_UPSTREAM)
+		return true;
+	return strcmp(a->module, b->module) == 0 && strcmp(a->input, b->input) == 0;
+}
+
+int route_table_build(const struct route_def *defs, size_t n, struct route_table **out,
+		      struct berr *err)
+{
+	*out = NULL;
+	if (n > ROUTE_TABLE_MAX)
+		return berr_set(err, 0, "%zu routes is more than the limit of %d", n,
+				ROUTE_TABLE_MAX);
+	struct route_table *t = calloc(1, sizeof(*t));
+	if (!t || !(t->routes = calloc(n ? n : 1, sizeof(*t->routes)))) {
+		free(t);
+		return berr_set(err, ENOMEM, "routes");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct route_def *d = &defs[i];
+		struct table_route *e = &t->routes[i];
+		const char *name = d->name ? d->name : "";
+		if (!d->text) {
+			berr_set(err, 0, "route \"%s\": no route text", name);
+			goto fail;
+		}
+		if (d->priority > 9 && d->priority != ROUTE_DEFAULT_PRIORITY) {
+			berr_set(err, 0, "route \"%s\": priority %u is not in 0-9", name,
+				 d->priority);
+			goto fail;
+		}
+		if (route_parse(d->text, &e->r, err) < 0) {
+			berr_wrap(err, "route \"%s\"", name);
+			goto fail;
+		}
+		t->n = i + 1;
+		e->name = strdup(name);
+		if (!e->name) {
+			berr_set(err, ENOMEM, "route \"%s\"", name);
+			goto fail;
+		}
+		e->priority = d->priority;
+		e->ttl_secs = d->ttl_secs;
+		e->sink_id = (uint32_t)i;
+		for (size_t j = 0; j < i; j++)
+			if (sink_equal(&t->routes[j].r->sink, &e->r->sink)) {
+				e->sink_id = t->routes[j].sink_id;
+				break;
+			}
+	}
+	*out = t;
+	return 0;
+fail:
+	route_table_free(t);
+	return -1;
+}
+
+void route_table_free(struct route_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->routes[i].name);
+		route_free(t->routes[i].r);
+	}
+	free(t->routes);
+	free(t);
+}
+
+void route_table_set_default_ttl(struct route_table *t, uint32_t ttl_secs)
+{
+	t->default_ttl = ttl_secs;
+}
+
+/* A TTL for comparing: 0 is the store's default, which counts as the
+ * longest when the table does not know it. */
+static uint64_t ttl_rank(const struct route_table *t, uint32_t ttl)
+{
+	if (ttl)
+		return ttl;
+	return t->default_ttl ? t->default_ttl : UINT64_MAX;
+}
+
+size_t route_table_match(const struct route_table *t, const struct hub_message *m,
+			 void (*fn)(const struct route_hit *hit, void *arg), void *arg)
+{
+	if (!t || !t->n)
+		return 0;
+	/* Per sink (indexed by the sink id, which is a route index): the route
+	 * that decides the priority, and the TTL. */
+	struct {
+		int32_t route; /* -1: not reached */
+		uint32_t priority;
+		uint32_t ttl;
+	} best[ROUTE_TABLE_MAX];
+	uint32_t order[ROUTE_TABLE_MAX];
+	size_t n_hits = 0;
+	struct route_eval_ctx c;
+	route_eval_init(&c, m);
+	for (size_t i = 0; i < t->n; i++)
+		best[i].route = -1;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct table_route *e = &t->routes[i];
+		if (!route_source_matches(e->r, m) || !route_eval_condition(e->r, &c))
+			continue;
+		uint32_t s = e->sink_id;
+		if (best[s].route < 0) {
+			best[s].route = (int32_t)i;
+			best[s].priority = e->priority;
+			best[s].ttl = e->ttl_secs;
+			order[n_hits++] = s;
+			continue;
+		}
+		if (e->priority < best[s].priority) {
+			best[s].route = (int32_t)i;
+			best[s].priority = e->priority;
+		}
+		if (ttl_rank(t, e->ttl_secs) > ttl_rank(t, best[s].ttl))
+			best[s].ttl = e->ttl_secs;
+	}
+	route_eval_release(&c);
+	for (size_t k = 0; k < n_hits; k++) {
+		const struct table_route *e = &t->routes[best[order[k]].route];
+		struct route_hit hit = { .route_name = e->name,
+					 .sink = &e->r->sink,
+					 .priority = best[order[k]].priority,
+					 .ttl_secs = best[order[k]].ttl };
+		if (fn)
+			fn(&hit, arg);
+	}
+	return n_hits;
+}

@@ -1,0 +1,119 @@
+/* Private to the route compiler (route_parse.c) and evaluator (route_eval.c):
+ * the compiled form of a route. A condition is a tree of nodes kept in one
+ * array and addressed by index; every string it needs (literals, property
+ * names, $body path keys) lives in one pool owned by the route. */
+#ifndef BERTH_HUB_ROUTE_INTERNAL_H
+#define BERTH_HUB_ROUTE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/route.h"
+
+/* Limits on one compiled route; each keeps hostile deployments from
+ * exhausting the stack or memory of the hub. */
+#define ROUTE_MAX_NODES 1024	  /* terms and operators in one condition */
+#define ROUTE_MAX_DEPTH 128	  /* nesting of parentheses, operators and calls */
+#define ROUTE_MAX_TREE 256	  /* operators on the longest path, e.g. a chain of ORs */
+#define ROUTE_LITERAL_MAX 1024	  /* bytes of one string literal */
+#define ROUTE_BODY_PATH_MAX 32	  /* segments of one $body query */
+#define ROUTE_EVAL_SCRATCH 16384  /* bytes of strings built while evaluating one route */
+
+/* Static types, known when the route is compiled (as edgeHub types its
+ * conditions). RT_DYN is a $body value whose type is only known per message. */
+enum rtype { RT_UNDEF, RT_NULL, RT_BOOL, RT_NUM, RT_STR, RT_DYN };
+
+/* Run-time values. A number that is NaN is stored as RV_UNDEF. */
+enum rvkind { RV_UNDEF, RV_NULL, RV_BOOL, RV_NUM, RV_STR };
+
+struct rval {
+	uint8_t kind; /* enum rvkind */
+	bool b;
+	double num;
+	const char *str; /* not NUL-terminated: use len */
+	size_t len;
+};
+
+enum node_kind {
+	N_LIT,	    /* lit */
+	N_PROP,	    /* application property `name` */
+	N_SYSPROP,  /* $name: application property "$name", else system property `sys` */
+	N_BODY,	    /* $body query: segments [seg, seg + nseg) */
+	N_NEG,	    /* -a */
+	N_NOT,	    /* NOT a */
+	N_ARITH,    /* a op b, op one of + - * / % */
+	N_CONCAT,   /* a || b */
+	N_CMP,	    /* a op b, op an enum cmp_op */
+	N_AND,	    /* a AND b */
+	N_OR,	    /* a OR b */
+	N_COALESCE, /* a ?? b */
+	N_CALL,	    /* fn(args): first argument a, the rest linked through next */
+};
+
+enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
+
+/* Built-in functions and how they run (the signature table is in route_parse.c). */
+enum fn_impl {
+	FI_ABS, FI_EXP, FI_SQUARE, FI_CEILING, FI_FLOOR, FI_SIGN, FI_SQRT, FI_POWER,
+	FI_AS_NUMBER, FI_IDENTITY, FI_IS_BOOL, FI_IS_DEFINED, FI_IS_NULL, FI_IS_NUMBER,
+	FI_IS_STRING, FI_FALSE, FI_TRUE, FI_CONCAT, FI_LENGTH, FI_LOWER, FI_UPPER,
+	FI_SUBSTRING, FI_INDEX_OF, FI_STARTS_WITH, FI_ENDS_WITH, FI_CONTAINS,
+};
+
+struct node {
+	uint8_t kind;	/* enum node_kind */
+	uint8_t type;	/* enum rtype of the result */
+	uint8_t op;	/* N_ARITH: '+' '-' '*' '/' '%'; N_CMP: enum cmp_op; N_CALL: enum fn_impl */
+	bool dyn;	/* an operand is RT_DYN: $body rules apply (edgeHub's QueryValue) */
+	bool forced;	/* N_SYSPROP, N_BODY: written {$name}, the application property is skipped */
+	int16_t sys;	/* N_SYSPROP: enum msg_sys, or -1 for a name the hub never sets */
+	uint16_t nargs; /* N_CALL */
+	int32_t a, b;	/* operands (node indexes, -1 when absent) */
+	int32_t next;	/* next argument of the same call, or -1 */
+	uint32_t name, name_len; /* N_PROP, N_SYSPROP, N_BODY: property name in the pool */
+	uint32_t seg, nseg;	 /* N_BODY */
+	uint32_t depth;		 /* height of this subtree */
+	struct rval lit;	 /* N_LIT (a string points into the pool) */
+};
+
+/* One step of a $body query: a member name or an array index. */
+struct body_seg {
+	bool is_index;
+	uint32_t index;
+	uint32_t key, key_len; /* in the pool */
+};
+
+struct route {
+	char *source; /* normalised: no trailing '*', ends with exactly one '/' */
+	size_t source_len;
+	struct route_sink sink;
+	int32_t root; /* condition, or -1 when there is no WHERE */
+	struct node *nodes;
+	size_t n_nodes;
+	struct body_seg *segs;
+	size_t n_segs;
+	char *pool;
+	size_t pool_len;
+	bool uses_body;
+};
+
+/* Per-message evaluation state shared by the routes of one table, so a JSON
+ * body is parsed at most once per message. */
+struct route_eval_ctx {
+	const struct hub_message *msg;
+	int body_state; /* 0 not parsed yet, 1 parsed, -1 not JSON / unusable */
+	void *body;	/* yajl_val of the parsed body */
+	size_t scratch_used;
+	char scratch[ROUTE_EVAL_SCRATCH]; /* last, so an overrun leaves the object */
+};
+
+/* Writes code point cp as UTF-8 (1 to 4 bytes); returns the byte count. */
+size_t route_utf8_put(char *out, uint32_t cp);
+
+void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m);
+void route_eval_release(struct route_eval_ctx *c);
+/* The condition's value as a route decision: only a true condition routes. */
+bool route_eval_condition(const struct route *r, struct route_eval_ctx *c);
+
+#endif

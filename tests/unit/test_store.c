@@ -1,0 +1,424 @@
+/* oci/: manifest, index and config parsing, platform matching, and the
+ * store's tags, leases and garbage collection on a store built by hand. */
+#include "unit.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "oci/manifest.h"
+#include "oci/store.h"
+
+#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+
+static const char *MANIFEST =
+	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
+	"\",\"size\":10},"
+	"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
+	"\",\"size\":20},"
+	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D3
+	"\",\"size\":30},"
+	"{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2
+	"\",\"size\":20},"
+	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D3
+	"\",\"size\":30}]}";
+
+static char *index_json(void)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof(buf),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+		 "{\"mediaType\":\"application/vnd.example.attestation\",\"digest\":\"%s\","
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+		 "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"%s\","
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+		 D1, D2, D1, D3);
+	return buf;
+}
+
+static enum oci_kind kind(const char *mt, const char *body)
+{
+	return oci_document_kind(mt, body, strlen(body));
+}
+
+static void document_kind_comes_from_content_type_then_body(void **state)
+{
+	assert_int_equal(kind("application/vnd.oci.image.index.v1+json", "{}"), OCI_KIND_INDEX);
+	assert_int_equal(kind("application/vnd.docker.distribution.manifest.v2+json", "{}"),
+			 OCI_KIND_MANIFEST);
+	assert_int_equal(kind("application/vnd.docker.distribution.manifest.v1+prettyjws", "{}"),
+			 OCI_KIND_SCHEMA1);
+	assert_int_equal(kind("", MANIFEST), OCI_KIND_MANIFEST);
+	assert_int_equal(kind("application/json", index_json()), OCI_KIND_INDEX);
+	assert_int_equal(kind("", "{\"schemaVersion\":1,\"fsLayers\":[]}"), OCI_KIND_SCHEMA1);
+	assert_int_equal(kind("application/vnd.example+json", MANIFEST), OCI_KIND_UNKNOWN);
+	assert_int_equal(kind("", "not json"), OCI_KIND_UNKNOWN);
+}
+
+static void platform_strings_parse(void **state)
+{
+	struct oci_platform p;
+	struct berr err;
+	assert_int_equal(oci_platform_parse("linux/arm64/v8", &p, &err), 0);
+	assert_string_equal(p.os, "linux");
+	assert_string_equal(p.arch, "arm64");
+	assert_string_equal(p.variant, "v8");
+	assert_int_equal(oci_platform_parse("linux/amd64", &p, &err), 0);
+	assert_string_equal(p.variant, "");
+	assert_int_equal(oci_platform_parse("linux", &p, &err), -1);
+	assert_int_equal(oci_platform_parse("linux/", &p, &err), -1);
+	assert_int_equal(oci_platform_parse("linux/amd64/", &p, &err), -1);
+	assert_int_equal(oci_platform_parse("Linux/AMD64", &p, &err), -1);
+	assert_int_equal(oci_platform_parse("linux/arm/v7/extra", &p, &err), -1);
+}
+
+static void platform_matching_prefers_exact_variants(void **state)
+{
+	struct oci_platform want, have;
+	struct berr err;
+	oci_platform_parse("linux/arm64/v8", &want, &err);
+	oci_platform_parse("linux/arm64", &have, &err);
+	assert_int_equal(oci_platform_score(&want, &have), 100); /* arm64 means v8 */
+	oci_platform_parse("linux/amd64", &have, &err);
+	assert_int_equal(oci_platform_score(&want, &have), 0);
+	oci_platform_parse("linux/arm/v7", &want, &err);
+	oci_platform_parse("linux/arm/v6", &have, &err);
+	int v6 = oci_platform_score(&want, &have);
+	oci_platform_parse("linux/arm/v7", &have, &err);
+	int v7 = oci_platform_score(&want, &have);
+	assert_true(v6 > 0 && v7 > v6);
+	oci_platform_parse("linux/arm/v6", &want, &err);
+	oci_platform_parse("linux/arm/v7", &have, &err);
+	assert_int_equal(oci_platform_score(&want, &have), 0); /* v6 cannot run v7 */
+	oci_platform_parse("windows/amd64", &have, &err);
+	oci_platform_parse("linux/amd64", &want, &err);
+	assert_int_equal(oci_platform_score(&want, &have), 0);
+}
+
+static void index_selection_skips_unknown_media_types(void **state)
+{
+	struct oci_platform want;
+	struct oci_descriptor d;
+	struct berr err;
+	char *idx = index_json();
+	oci_platform_parse("linux/amd64", &want, &err);
+	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
+	assert_string_equal(d.digest, D3);
+	oci_platform_parse("linux/arm64/v8", &want, &err);
+	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
+	assert_string_equal(d.digest, D2);
+	oci_platform_parse("linux/arm/v7", &want, &err);
+	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
+	assert_string_equal(d.digest, D1);
+}
+
+static void index_without_the_platform_lists_what_it_has(void **state)
+{
+	struct oci_platform want;
+	struct oci_descriptor d;
+	struct berr err;
+	char *idx = index_json();
+	oci_platform_parse("linux/riscv64", &want, &err);
+	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), -1);
+	assert_non_null(strstr(err.msg, "no image for platform linux/riscv64"));
+	assert_non_null(strstr(err.msg, "linux/arm/v6, linux/arm64, linux/amd64"));
+}
+
+static void manifest_layers_carry_their_compression(void **state)
+{
+	struct oci_manifest m;
+	struct berr err;
+	assert_int_equal(oci_manifest_parse(MANIFEST, strlen(MANIFEST), &m, &err), 0);
+	assert_string_equal(m.config.digest, D1);
+	assert_int_equal(m.config.size, 10);
+	assert_int_equal(m.n_layers, 4);
+	assert_int_equal(m.layers[0].compression, OCI_COMP_GZIP);
+	assert_int_equal(m.layers[1].compression, OCI_COMP_ZSTD);
+	assert_int_equal(m.layers[2].compression, OCI_COMP_GZIP);
+	assert_int_equal(m.layers[3].compression, OCI_COMP_NONE);
+	oci_manifest_free(&m);
+}
+
+static void expect_bad_manifest(const char *from, const char *to, const char *why)
+{
+	char buf[4096];
+	const char *at = strstr(MANIFEST, from);
+	assert_non_null(at);
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - MANIFEST), MANIFEST, to,
+		 at + strlen(from));
+	struct oci_manifest m;
+	struct berr err;
+	assert_int_equal(oci_manifest_parse(buf, strlen(buf), &m, &err), -1);
+	if (!strstr(err.msg, why))
+		fail_msg("\"%s\" lacks \"%s\"", err.msg, why);
+}
+
+static void bad_manifests_are_refused_naming_the_field(void **state)
+{
+	expect_bad_manifest("v1.tar+zstd", "v1.tar+lz4", "manifest.layers[1]: unknown layer media type");
+	expect_bad_manifest("\"schemaVersion\":2", "\"schemaVersion\":1", "schemaVersion 1");
+	expect_bad_manifest("image.config.v1+json", "image.config.v9+json",
+			    "manifest.config: unknown media type");
+	expect_bad_manifest("\"size\":20", "\"size\":-1", "manifest.layers[0].size");
+	expect_bad_manifest("\"size\":10", "\"size\":\"10\"", "manifest.config.size: expected an integer");
+	expect_bad_manifest(D1, "sha256:xyz", "manifest.config.digest: malformed digest");
+	expect_bad_manifest("\"layers\":[", "\"layerz\":[", "manifest.layers: required");
+}
+
+static void config_gives_diff_ids_and_run_settings(void **state)
+{
+	const char *cfg = "{\"architecture\":\"amd64\",\"os\":\"linux\","
+			  "\"config\":{\"Entrypoint\":null,\"Cmd\":[\"/bin/sh\",\"-c\"],"
+			  "\"Env\":[\"A=1\"],\"WorkingDir\":\"/w\",\"User\":null},"
+			  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D2 "\",\"" D3 "\"]}}";
+	struct oci_config c;
+	struct berr err;
+	assert_int_equal(oci_config_parse(cfg, strlen(cfg), &c, &err), 0);
+	assert_int_equal(c.n_diff_ids, 2);
+	assert_string_equal(c.diff_ids[1], D3);
+	assert_null(c.entrypoint);
+	assert_string_equal(c.cmd[1], "-c");
+	assert_null(c.cmd[2]);
+	assert_string_equal(c.env[0], "A=1");
+	assert_string_equal(c.working_dir, "/w");
+	assert_null(c.user);
+	assert_string_equal(c.architecture, "amd64");
+	oci_config_free(&c);
+	const char *bare = "{\"config\":null,\"rootfs\":{\"diff_ids\":[]}}";
+	assert_int_equal(oci_config_parse(bare, strlen(bare), &c, &err), 0);
+	oci_config_free(&c);
+}
+
+static void config_with_a_bad_diff_id_is_refused(void **state)
+{
+	const char *cfg = "{\"rootfs\":{\"diff_ids\":[\"sha256:nothex\"]}}";
+	struct oci_config c;
+	struct berr err;
+	assert_int_equal(oci_config_parse(cfg, strlen(cfg), &c, &err), -1);
+	assert_non_null(strstr(err.msg, "config.rootfs.diff_ids[0]"));
+	assert_int_equal(oci_config_parse("{}", 2, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "config.rootfs: required"));
+}
+
+/* ---- the store on disk ---------------------------------------------------- */
+
+struct fixture {
+	char root[64];
+	struct oci_store *s;
+};
+
+static int store_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->root, sizeof(f->root), "/tmp/berth-test-store-XXXXXX");
+	if (!mkdtemp(f->root))
+		return -1;
+	struct berr err;
+	if (oci_store_open(f->root, &f->s, &err) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int store_teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct berr err;
+	oci_store_close(f->s);
+	fs_remove_tree(f->root, &err);
+	free(f);
+	return 0;
+}
+
+/* A one-layer image, written as a pull would leave it; returns its
+ * manifest digest in out. */
+static void add_image(struct fixture *f, const char *name, const char *file_in_layer,
+		      char out[DIGEST_STR_MAX])
+{
+	char layer_raw[64], diff_id[DIGEST_STR_MAX], cfg[512], cfg_d[DIGEST_STR_MAX], man[1024];
+	snprintf(layer_raw, sizeof(layer_raw), "layer of %s", name);
+	digest_sha256(layer_raw, strlen(layer_raw), diff_id);
+	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", diff_id);
+	digest_sha256(cfg, strlen(cfg), cfg_d);
+	snprintf(man, sizeof(man),
+		 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+		 "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":1}]}",
+		 cfg_d, strlen(cfg), diff_id);
+	digest_sha256(man, strlen(man), out);
+	struct berr err;
+	assert_int_equal(store_blob_write(f->s, cfg_d, cfg, strlen(cfg), &err), 0);
+	assert_int_equal(store_blob_write(f->s, out, man, strlen(man), &err), 0);
+	assert_int_equal(mkdirat(f->s->layers_fd, digest_hex(diff_id), 0755), 0);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", digest_hex(diff_id), file_in_layer);
+	int fd = openat(f->s->layers_fd, path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	struct store_ref r = { .size = 1, .pulled = 1 };
+	snprintf(r.ref, sizeof(r.ref), "127.0.0.1:5000/%s:1", name);
+	snprintf(r.digest, sizeof(r.digest), "%s", out);
+	snprintf(r.manifest, sizeof(r.manifest), "%s", out);
+	snprintf(r.config, sizeof(r.config), "%s", cfg_d);
+	assert_int_equal(store_ref_write(f->s, &r, &err), 0);
+}
+
+static void open_creates_the_layout(void **state)
+{
+	struct fixture *f = *state;
+	const char *dirs[] = { "oci/blobs/sha256", "oci/layers/sha256", "oci/refs", "oci/leases",
+			       "oci/tmp" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char p[256];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", f->root, dirs[i]);
+		assert_int_equal(stat(p, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+	}
+}
+
+static void open_clears_leftovers_of_killed_pulls(void **state)
+{
+	struct fixture *f = *state;
+	char p[256];
+	snprintf(p, sizeof(p), "%s/oci/tmp/pull-1-dead/layer/etc", f->root);
+	struct berr err;
+	assert_int_equal(fs_mkdir_p(p, 0755, &err), 0);
+	struct oci_store *s2;
+	assert_int_equal(oci_store_open(f->root, &s2, &err), 0);
+	oci_store_close(s2);
+	snprintf(p, sizeof(p), "%s/oci/tmp/pull-1-dead", f->root);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void image_open_gives_layer_dirs_from_the_store(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX];
+	add_image(f, "app", "hello", d);
+	struct oci_image *img;
+	struct berr err;
+	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/app:1", &img, &err), 0);
+	assert_string_equal(img->digest, d);
+	assert_int_equal(img->n_layers, 1);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/hello", img->layer_dirs[0]);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_string_equal(img->ref, "127.0.0.1:5000/app:1");
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f->s, d, &img, &err), 0);
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/app:2", &img, &err), -1);
+	assert_non_null(strstr(err.msg, "not in the store"));
+}
+
+static void lease_names_must_be_plain(void **state)
+{
+	struct fixture *f = *state;
+	struct berr err;
+	assert_int_equal(oci_lease_add(f->s, "../x", D1, &err), -1);
+	assert_int_equal(oci_lease_add(f->s, ".hidden", D1, &err), -1);
+	assert_int_equal(oci_lease_add(f->s, "ok", "sha256:short", &err), -1);
+	assert_int_equal(oci_lease_add(f->s, "ok", D1, &err), 0);
+	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0);
+	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0); /* already gone is fine */
+}
+
+static int count;
+static void counted(const char *what, uint64_t bytes, void *ctx)
+{
+	(void)what;
+	(void)bytes;
+	(void)ctx;
+	count++;
+}
+
+static void gc_keeps_tagged_and_leased_images_only(void **state)
+{
+	struct fixture *f = *state;
+	char a[DIGEST_STR_MAX], b[DIGEST_STR_MAX], c[DIGEST_STR_MAX];
+	add_image(f, "a", "fa", a);
+	add_image(f, "b", "fb", b);
+	add_image(f, "c", "fc", c);
+	struct berr err;
+	assert_int_equal(oci_untag(f->s, "127.0.0.1:5000/b:1", NULL, NULL, &err), 0);
+	assert_int_equal(oci_untag(f->s, "127.0.0.1:5000/c:1", NULL, NULL, &err), 0);
+	assert_int_equal(oci_lease_add(f->s, "instance-c", c, &err), 0);
+	uint64_t freed;
+	count = 0;
+	assert_int_equal(oci_gc(f->s, counted, NULL, &freed, &err), 0);
+	assert_int_equal(count, 3); /* b's layer, manifest and config */
+	struct oci_image *img;
+	assert_int_equal(oci_image_open(f->s, a, &img, &err), 0);
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f->s, c, &img, &err), 0);
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f->s, b, &img, &err), -1);
+	assert_int_equal(oci_lease_remove(f->s, "instance-c", &err), 0);
+	count = 0;
+	assert_int_equal(oci_gc(f->s, counted, NULL, &freed, &err), 0);
+	assert_int_equal(count, 3);
+}
+
+static void untag_of_a_missing_ref_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct berr err;
+	assert_int_equal(oci_untag(f->s, "127.0.0.1:5000/none:1", NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "not in the store"));
+	assert_int_equal(oci_untag(f->s, D1, NULL, NULL, &err), -1);
+}
+
+static void corrupt_blobs_are_detected_on_read(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX];
+	add_image(f, "corrupt", "x", d);
+	int fd = openat(f->s->blobs_fd, digest_hex(d), O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, " ", 1), 1);
+	close(fd);
+	struct oci_image *img;
+	struct berr err;
+	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/corrupt:1", &img, &err), -1);
+	assert_non_null(strstr(err.msg, "store corrupt"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(document_kind_comes_from_content_type_then_body),
+		cmocka_unit_test(platform_strings_parse),
+		cmocka_unit_test(platform_matching_prefers_exact_variants),
+		cmocka_unit_test(index_selection_skips_unknown_media_types),
+		cmocka_unit_test(index_without_the_platform_lists_what_it_has),
+		cmocka_unit_test(manifest_layers_carry_their_compression),
+		cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
+		cmocka_unit_test(config_gives_diff_ids_and_run_settings),
+		cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
+		cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
+						store_teardown),
+		cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
+						store_teardown),
+		cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
+						store_teardown),
+		cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
+						store_teardown),
+		cmocka_unit_test_setup_teardown(corrupt_blobs_are_detected_on_read, store_setup,
+						store_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
