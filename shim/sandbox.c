@@ -8,7 +8,24 @@
  *                       'E'                about to exec
  *                       'X' message        failed; the message says why
  * The instance's end is close-on-exec, so after 'E' an end of file means the
- * exec succeeded and a message means it failed. */
+ * exec succeeded and a message means it failed.
+ *
+ * Why the instance can never reach the berth binary (the class of
+ * CVE-2019-5736, where a container rewrote runc through /proc/<pid>/exe):
+ * - the berth code that runs in the instance is its pid 1 before exec; it is
+ *   the first process of a new pid namespace, so no process of the instance
+ *   exists yet that could open /proc/1/exe while it still names berth, and
+ *   after exec /proc/1/exe is the module's own program;
+ * - the supervisor (berth run, the shim, the starter) lives in the parent
+ *   pid namespace: it has no pid in the instance's /proc, which is mounted
+ *   for the instance's namespace only, and the old root, host /proc
+ *   included, is detached before exec;
+ * - berth never enters a running instance (there is no `exec` into one),
+ *   which is how runc's own process became visible inside;
+ * - no descriptor of berth's crosses exec (all are closed or close-on-exec),
+ *   so /proc/self/fd offers no way back either.
+ * tests/e2e/test_isolation.py checks this from inside: every /proc/<pid>/exe
+ * is the module's and none can be opened for writing. */
 #include "shim/sandbox.h"
 
 #include <errno.h>
