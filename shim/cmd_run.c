@@ -428,14 +428,18 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	if ((lock = instance_lock(dir, name, true, false, &err)) < 0)
 		goto fail;
 	/* The lease keeps `berth gc` away from the layers while they are in use. */
-	if (oci_lease_add(store, name, img->digest, &err) < 0)
+	if ((o.rm ? oci_lease_add_ephemeral(store, name, img->digest, &err)
+		  : oci_lease_add(store, name, img->digest, &err)) < 0)
 		goto fail;
 	leased = true;
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/spec.json", dir);
-	if (instance_files_prepare(dir, spec, &err) < 0 ||
+	/* With --rm the writable layer lives in memory (sandbox.h): nothing
+	 * to write now, nothing to delete afterwards. */
+	bool ephemeral = o.rm && !o.userns;
+	if ((!ephemeral && instance_files_prepare(dir, spec, &err) < 0) ||
 	    (!o.rm && instance_spec_write(spec, path, &err) < 0) ||
-	    sandbox_from_spec(spec, dir, &sb, &err) < 0)
+	    sandbox_from_spec(spec, dir, ephemeral, &sb, &err) < 0)
 		goto fail;
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/seccomp", ctx->run);

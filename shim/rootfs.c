@@ -106,7 +106,7 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 {
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
-		if (m->kind != SBM_BIND)
+		if (m->kind != SBM_BIND || m->content)
 			continue;
 		struct stat st;
 		if (stat(m->source, &st) < 0)
@@ -241,8 +241,23 @@ static int set_propagation(int root_fd, const struct sb_mount *m, struct berr *e
 	return 0;
 }
 
+/* A file of an ephemeral instance, in its tmpfs (a path of berth's own). */
+static int write_content(const struct sb_mount *m, struct berr *err)
+{
+	cleanup_close int fd =
+		open(m->source, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", m->source);
+	size_t len = strlen(m->content);
+	if (write(fd, m->content, len) != (ssize_t)len)
+		return berr_set(err, errno, "write %s", m->source);
+	return 0;
+}
+
 static int mount_bind(struct sandbox *sb, int root_fd, struct sb_mount *m, struct berr *err)
 {
+	if (m->content && write_content(m, err) < 0)
+		return -1;
 	if (m->source_fd < 0) {
 		struct stat st;
 		if (stat(m->source, &st) < 0)
@@ -633,6 +648,15 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 			return overlay_too_long(nl, sizeof(opts) - 1, err);
 		n += (size_t)w;
 	}
+	if (sb->ephemeral) {
+		if (mount("tmpfs", sb->instance_dir, "tmpfs", MS_NODEV, "mode=0700") < 0)
+			return berr_set(err, errno, "mount the writable layer's tmpfs on %s",
+					sb->instance_dir);
+		const char *made[] = { sb->upper_dir, sb->work_dir, sb->mountpoint };
+		for (size_t i = 0; i < ARRAY_SIZE(made); i++)
+			if (mkdir(made[i], 0755) < 0)
+				return berr_set(err, errno, "mkdir %s", made[i]);
+	}
 	/* Even a read-only root gets an upper directory: mount points the image
 	 * lacks are created there, then the root is remounted read-only. */
 	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
@@ -706,6 +730,8 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 		return -1;
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
+		if (m->kind == SBM_CGROUP && sandbox_join_cgroup(sb, c, err) < 0)
+			return -1;
 		int rc = m->kind == SBM_BIND	 ? mount_bind(sb, c->root_fd, m, err)
 			 : m->kind == SBM_CGROUP ? mount_cgroups(sb, c->root_fd, m, err)
 						 : mount_fs(sb, c->root_fd, m, err);
@@ -720,5 +746,7 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 			return berr_wrap(err, "working directory");
 		close(fd);
 	}
+	if (sandbox_join_cgroup(sb, c, err) < 0)
+		return -1;
 	return pivot(sb, c, err);
 }

@@ -3,7 +3,9 @@
  * process, up to the root file system (rootfs.c) and exec (process.c).
  *
  * Parent and instance talk over a SOCK_SEQPACKET pair:
- *   parent -> instance  'G' [overlay fd]   go on (cgroup joined, ids mapped)
+ *   parent -> instance  'G' [root fd]      go on (ids mapped, user namespace root)
+ *                       'C'                in the cgroup now
+
  *   instance -> parent  'T' fd             the terminal master (SB_STDIO_TTY)
  *                       'E'                about to exec
  *                       'X' message        failed; the message says why
@@ -87,6 +89,7 @@ void sandbox_free(struct sandbox *sb)
 		free(m->type);
 		free(m->source);
 		free(m->data);
+		free(m->content);
 		if (m->source_fd >= 0)
 			close(m->source_fd);
 	}
@@ -175,7 +178,7 @@ static int loopback_up(struct berr *err)
 	return 0;
 }
 
-static int recv_go(int sock, int *root_mount_fd, struct berr *err)
+static int recv_tag(int sock, char want, int *fd, struct berr *err)
 {
 	char tag = 0;
 	char buf[CMSG_SPACE(sizeof(int))];
@@ -186,11 +189,26 @@ static int recv_go(int sock, int *root_mount_fd, struct berr *err)
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n <= 0 || tag != 'G')
+	if (n <= 0 || tag != want)
 		return berr_set(err, n < 0 ? errno : 0, "waiting for the parent");
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(root_mount_fd, CMSG_DATA(c), sizeof(int));
+	if (fd && c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+/* Joining a v1 cgroup waits for an RCU grace period in the kernel (several
+ * milliseconds); the parent does it while the instance mounts its root, and
+ * the instance waits here only when it needs the cgroup. */
+int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err)
+{
+	if (c->in_cgroup)
+		return 0;
+	if (recv_tag(c->sync_fd, 'C', NULL, err) < 0)
+		_exit(127); /* the parent is gone or failed: it reports why */
+	c->in_cgroup = true;
+	if ((sb->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		return berr_set(err, errno, "cgroup namespace");
 	return 0;
 }
 
@@ -221,7 +239,7 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
 		child_fail(sync_fd, &err);
 	}
-	if (recv_go(sync_fd, &c.root_mount_fd, &err) < 0)
+	if (recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
 		_exit(127);
 	if (sb->clone_flags & CLONE_NEWUSER) {
 		/* Become the namespace's root (host root is unmapped in it). */
@@ -229,10 +247,6 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 			berr_set(&err, errno, "become root in the user namespace");
 			child_fail(sync_fd, &err);
 		}
-	}
-	if ((sb->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
-		berr_set(&err, errno, "cgroup namespace");
-		child_fail(sync_fd, &err);
 	}
 	if (setsid() < 0) {
 		berr_set(&err, errno, "setsid");
@@ -501,10 +515,6 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	close(sv[1]);
 	sv[1] = -1;
 	rootfs_close_binds(sb);
-	if (cgroup_add_pid(p->cg, pid, err) < 0) {
-		berr_wrap(err, "instance %s: cgroup", sb->name);
-		goto fail;
-	}
 	if (sb->clone_flags & CLONE_NEWUSER) {
 		if (write_idmap(pid, "uid_map", sb->uid_map, sb->n_uid_map, err) < 0 ||
 		    write_idmap(pid, "gid_map", sb->gid_map, sb->n_gid_map, err) < 0) {
@@ -516,7 +526,15 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 			goto fail;
 		}
 	}
-	if (send_go(sv[0], overlay_fd, err) < 0 || wait_exec(sv[0], p, err) < 0) {
+	if (send_go(sv[0], overlay_fd, err) < 0) {
+		berr_wrap(err, "instance %s", sb->name);
+		goto fail;
+	}
+	if (cgroup_add_pid(p->cg, pid, err) < 0) {
+		berr_wrap(err, "instance %s: cgroup", sb->name);
+		goto fail;
+	}
+	if (sync_send_fd(sv[0], 'C', -1, err) < 0 || wait_exec(sv[0], p, err) < 0) {
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}

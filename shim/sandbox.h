@@ -43,6 +43,7 @@ struct sb_mount {
 	int source_fd;
 	bool source_is_dir;
 	bool attrs_done;
+	char *content;		 /* SBM_BIND of an ephemeral instance: written to source first */
 };
 
 struct sb_idmap {
@@ -76,6 +77,10 @@ struct sandbox {
 	char *mountpoint;
 	char *rootfs_dir;
 	bool readonly_root;
+	/* The writable layer and the generated /etc files live in a tmpfs that
+	 * the instance mounts over instance_dir in its own mount namespace:
+	 * nothing reaches the disk, and nothing is left to remove after it. */
+	bool ephemeral;
 	unsigned long root_propagation; /* MS_PRIVATE|MS_REC unless the bundle says otherwise */
 
 	int clone_flags;	/* CLONE_NEW* */
@@ -141,8 +146,9 @@ int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *t
 		      const char *data, struct berr *err);
 
 /* The sandbox an instance_spec describes. instance_dir holds upper/, work/,
- * rootfs/ and the generated /etc files. */
-int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir,
+ * rootfs/ and the generated /etc files, on disk or, for an ephemeral
+ * instance (`berth run --rm`; not with a user namespace), in memory. */
+int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir, bool ephemeral,
 		      struct sandbox **out, struct berr *err);
 
 /* Creates the cgroup, starts the instance and returns once its program has
@@ -164,7 +170,13 @@ struct sb_child {
 	int sync_fd;	/* to the parent; close-on-exec, so exec success reads as EOF */
 	int root_mount_fd; /* user namespaces: the root the parent built and attached */
 	int root_fd;	/* the assembled root, until pivot_root */
+	bool in_cgroup; /* the parent has moved this process into its cgroup */
 };
+
+/* Waits until the parent has put the instance into its cgroup (it does so
+ * while the instance mounts its root), then enters a cgroup namespace rooted
+ * there. Called before anything that depends on the cgroup. */
+int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 
 /* Mounts the root and everything below it, then pivot_root()s into it. */
 int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);

@@ -227,7 +227,7 @@ static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int
 	struct start_result r;
 	memset(&r, 0, sizeof(r));
 	struct berr err;
-	if (sandbox_from_spec(s->spec, s->dir, &s->sb, &err) == 0) {
+	if (sandbox_from_spec(s->spec, s->dir, false, &s->sb, &err) == 0) {
 		s->sb->stdio = SB_STDIO_FDS;
 		s->sb->stdio_fds[0] = null;
 		s->sb->stdio_fds[1] = log_w;
