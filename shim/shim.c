@@ -48,6 +48,7 @@
 #include "shim/syscalls.h"
 
 #define REPORT_TIMEOUT_MS (120 * 1000)
+#define SHIM_LOCK_FD 3
 #define DRAIN_TIMEOUT_MS 500
 
 /* What the shim tells shim_start(), in one write (atomic on a pipe). */
@@ -84,7 +85,8 @@ static void report(int fd, bool ok, const char *msg)
 	memset(&r, 0, sizeof(r));
 	r.ok = ok ? 'O' : 'X';
 	r.pid = (int32_t)getpid();
-	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	if (msg)
+		memcpy(r.msg, msg, strnlen(msg, sizeof(r.msg) - 1));
 	ssize_t w = write(fd, &r, sizeof(r));
 	(void)w;
 	close(fd);
@@ -177,6 +179,9 @@ static void finish(struct shim *s, int status)
 			 "killed by the out-of-memory killer (memory limit %lld bytes)",
 			 (long long)s->spec->memory);
 	}
+	/* Whoever reads "exited" may start the instance again at once: the
+	 * lock goes first. */
+	close(SHIM_LOCK_FD);
 	record(s);
 }
 
@@ -185,7 +190,7 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 	/* Nothing of the caller's survives: descriptors, signal handling. */
 	int high1 = fcntl(keep1, F_DUPFD_CLOEXEC, 100);
 	int high2 = fcntl(keep2, F_DUPFD_CLOEXEC, 100);
-	if (high1 < 0 || high2 < 0 || dup2(high1, 3) < 0 || dup2(high2, 4) < 0)
+	if (high1 < 0 || high2 < 0 || dup2(high1, SHIM_LOCK_FD) < 0 || dup2(high2, 4) < 0)
 		return -1;
 	if (sys_close_range(5, ~0U, 0) < 0) {
 		for (int fd = 5; fd < 65536; fd++)
@@ -196,7 +201,7 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 		return -1;
 	if (null > 2)
 		close(null);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
+	fcntl(SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(4, F_SETFD, FD_CLOEXEC);
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	for (int sig = 1; sig < NSIG; sig++)
@@ -321,7 +326,10 @@ static void scan_smaps_line(struct code_scan *c, const char *line)
 		const char *p = line;
 		c->start = parse_hex(&p);
 		c->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
-		c->code = !strncmp(p, " r-xp ", 6) && strchr(p, '/') && c->end > c->start;
+		/* Code and read-only data; relocated data (RELRO) has private
+		 * copies and is left alone by the Anonymous check below. */
+		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) && strchr(p, '/') &&
+			  c->end > c->start;
 		return;
 	}
 	if (c->code && !strncmp(line, "Anonymous:", 10)) {
@@ -339,9 +347,10 @@ static void scan_smaps_line(struct code_scan *c, const char *line)
 
 /* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
  * every page it faults in: most of libc ends up resident though the loop
- * below runs a few of its functions. Unmodified code mappings (r-x without
- * a private copy of any page) are dropped from this process once; the pages
- * stay in the page cache, shared, and come back on their next use. */
+ * below runs a few of its functions. Unmodified file mappings (code and
+ * read-only data without a private copy of any page) are dropped from this
+ * process once; the pages stay in the page cache, shared, and come back on
+ * their next use. */
 static void drop_startup_code(void)
 {
 	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
@@ -386,7 +395,7 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	struct berr err;
 	if (setup_process(s, lock_fd, report_fd) < 0)
 		_exit(125);
-	report_fd = 4; /* the lock stays on 3 for the shim's whole life */
+	report_fd = 4; /* the lock stays on SHIM_LOCK_FD until the instance is gone */
 	char name[96];
 	snprintf(name, sizeof(name), "shim %s", s->spec->name);
 	log_set_name(name);
@@ -426,11 +435,11 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->st.pid = s->p.pid;
 	s->st.started_at = s->p.started_at;
 	record(s);
-	report(report_fd, true, NULL);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
 	drop_startup_code();
+	report(report_fd, true, NULL);
 
 	int status = 0;
 	bool exited = false;
@@ -474,6 +483,7 @@ failed:
 	s->st.exit_code = 127;
 	s->st.finished_at = time_now_ms();
 	snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
+	close(SHIM_LOCK_FD);
 	record(s);
 	report(report_fd, false, err.msg);
 	_exit(1);
