@@ -622,12 +622,36 @@ static bool overlay_path_ok(const char *p)
 	return !strpbrk(p, ":,\\");
 }
 
-static int overlay_too_long(size_t nl, size_t max, struct berr *err)
+/* lowerdir= for the layers, top first. Paths relative to the layers'
+ * common directory take about 65 bytes a layer; when the page runs out
+ * (images of some 60 layers), each layer is opened and named by its
+ * descriptor, /proc/self/fd/N, about 17 bytes. */
+static int overlay_lowerdir(char *const *dirs, size_t base_len, bool by_fd, char *opts,
+			    size_t cap, size_t *used, struct berr *err)
 {
-	return berr_set(err, E2BIG,
-			"image has too many layers (%zu) for one overlay mount (options over %zu "
-			"bytes)",
-			nl, max);
+	size_t nl = strv_len(dirs);
+	size_t n = (size_t)snprintf(opts, cap, "lowerdir=");
+	for (size_t i = nl; i-- > 0;) {
+		char name[32];
+		const char *rel = dirs[i] + base_len;
+		if (by_fd) {
+			/* Closed with every other descriptor before exec. */
+			int fd = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				return berr_set(err, errno, "open layer %s", dirs[i]);
+			snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+			rel = name;
+		} else if (!overlay_path_ok(rel) || !rel[0]) {
+			return berr_set(err, 0, "layer %s: path not usable in an overlay mount", dirs[i]);
+		}
+		int w = snprintf(opts + n, cap - n, "%s%s", rel, i ? ":" : "");
+		if (w < 0 || (size_t)w >= cap - n)
+			return berr_set(err, E2BIG,
+					"image has too many layers (%zu) for one overlay mount", nl);
+		n += (size_t)w;
+	}
+	*used = n;
+	return 0;
 }
 
 static int mount_overlay(struct sandbox *sb, struct berr *err)
@@ -636,18 +660,24 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	size_t base_len = common_dir_len(dirs);
 	char base[PATH_MAX];
 	snprintf(base, sizeof(base), "%.*s", (int)(base_len ? base_len : 1), base_len ? dirs[0] : "/");
+	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
+		return berr_set(err, 0, "%s: path not usable in an overlay mount", sb->upper_dir);
+	char upper[2 * PATH_MAX + 32];
+	int ul = snprintf(upper, sizeof(upper), ",upperdir=%s,workdir=%s", sb->upper_dir,
+			  sb->work_dir);
 	char opts[4096];
-	size_t n = (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
-	size_t nl = strv_len(dirs);
-	for (size_t i = nl; i-- > 0;) { /* top layer first */
-		const char *rel = dirs[i] + base_len;
-		if (!overlay_path_ok(rel) || !rel[0])
-			return berr_set(err, 0, "layer %s: path not usable in an overlay mount", dirs[i]);
-		int w = snprintf(opts + n, sizeof(opts) - n, "%s%s", rel, i ? ":" : "");
-		if (w < 0 || (size_t)w >= sizeof(opts) - n)
-			return overlay_too_long(nl, sizeof(opts) - 1, err);
-		n += (size_t)w;
+	size_t n = 0;
+	bool by_fd = false;
+	if (overlay_lowerdir(dirs, base_len, false, opts, sizeof(opts) - (size_t)ul, &n, err) < 0) {
+		if (err->code != E2BIG)
+			return -1;
+		by_fd = true;
+		if (overlay_lowerdir(dirs, 0, true, opts, sizeof(opts) - (size_t)ul, &n, err) < 0)
+			return -1;
 	}
+	/* Even a read-only root gets an upper directory: mount points the image
+	 * lacks are created there, then the root is remounted read-only. */
+	memcpy(opts + n, upper, (size_t)ul + 1);
 	if (sb->ephemeral) {
 		if (mount("tmpfs", sb->instance_dir, "tmpfs", MS_NODEV, "mode=0700") < 0)
 			return berr_set(err, errno, "mount the writable layer's tmpfs on %s",
@@ -657,19 +687,12 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 			if (mkdir(made[i], 0755) < 0)
 				return berr_set(err, errno, "mkdir %s", made[i]);
 	}
-	/* Even a read-only root gets an upper directory: mount points the image
-	 * lacks are created there, then the root is remounted read-only. */
-	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
-		return berr_set(err, 0, "%s: path not usable in an overlay mount", sb->upper_dir);
-	int w = snprintf(opts + n, sizeof(opts) - n, ",upperdir=%s,workdir=%s", sb->upper_dir,
-			 sb->work_dir);
-	if (w < 0 || (size_t)w >= sizeof(opts) - n)
-		return overlay_too_long(nl, sizeof(opts) - 1, err);
-	cleanup_close int bfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int bfd = open(by_fd ? "/" : base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0 || fchdir(bfd) < 0)
 		return berr_set(err, errno, "open layer directory %s", base);
 	if (mount("overlay", sb->mountpoint, "overlay", 0, opts) < 0)
-		return berr_set(err, errno, "mount overlay of %zu layers on %s", nl, sb->mountpoint);
+		return berr_set(err, errno, "mount overlay of %zu layers on %s",
+				strv_len(dirs), sb->mountpoint);
 	if (chdir("/") < 0)
 		return berr_set(err, errno, "chdir /");
 	return 0;

@@ -241,3 +241,17 @@ def test_invalid_options_are_refused_before_anything_runs(runner, test_images):
         p = run(runner, *args, test_images.refs["base"], "true")
         assert p.returncode == 125, args
         assert err(p).startswith("berth: "), args
+
+
+def test_image_with_seventy_layers_runs_with_every_layer_visible(berth, registry, tmp_path):
+    """Seventy layers do not fit one page of overlay options as paths: the
+    layers are then named by descriptor."""
+    layers = [images.Layer(images.busybox_layer())]
+    layers += [images.Layer([images.dir("layers"), images.file("layers/%02d" % i, "%d\n" % i)])
+               for i in range(69)]
+    images.push_image(tmp_path, registry.host, "berth-run-many", "1", layers)
+    p = berth("run", "--rm", "--insecure", "%s/berth-run-many:1" % registry.host, "sh", "-c",
+              "ls /layers | wc -l; cat /layers/00 /layers/68; "
+              "grep -c 'lowerdir=/proc/self/fd/' /proc/mounts", check=False)
+    assert p.returncode == 0, err(p)
+    assert out(p).split() == ["69", "0", "68", "1"]
