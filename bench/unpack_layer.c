@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "unpack_layer: %s\n", strerror(errno));
 		return 1;
 	}
-	struct layer_source src = { file_read, &in };
+	struct layer_source src = {file_read, &in};
 	struct layer_stats stats;
 	struct berr err;
 	if (layer_unpack(dir, &src, argv[1], &stats, &err) < 0) {

@@ -8,19 +8,19 @@ static const struct {
 	const char *bag;
 	const char *route;
 } sys_names[MSG_SYS_COUNT] = {
-	[MSG_SYS_MESSAGE_ID] = { "$.mid", "$messageId" },
-	[MSG_SYS_CORRELATION_ID] = { "$.cid", "$correlationId" },
-	[MSG_SYS_USER_ID] = { "$.uid", "$userId" },
-	[MSG_SYS_TO] = { "$.to", "$to" },
-	[MSG_SYS_EXPIRY] = { "$.exp", "$absoluteExpiryTime" },
-	[MSG_SYS_CONTENT_TYPE] = { "$.ct", "$contentType" },
-	[MSG_SYS_CONTENT_ENCODING] = { "$.ce", "$contentEncoding" },
-	[MSG_SYS_OUTPUT_NAME] = { "$.on", "$outputName" },
-	[MSG_SYS_CONNECTION_DEVICE_ID] = { "$.cdid", "$connectionDeviceId" },
-	[MSG_SYS_CONNECTION_MODULE_ID] = { "$.cmid", "$connectionModuleId" },
-	[MSG_SYS_CREATION_TIME] = { "$.ctime", "$creationTimeUtc" },
-	[MSG_SYS_SCHEMA] = { "$.schema", "$messageSchema" },
-	[MSG_SYS_INPUT_NAME] = { NULL, "$inputName" },
+    [MSG_SYS_MESSAGE_ID] = {"$.mid", "$messageId"},
+    [MSG_SYS_CORRELATION_ID] = {"$.cid", "$correlationId"},
+    [MSG_SYS_USER_ID] = {"$.uid", "$userId"},
+    [MSG_SYS_TO] = {"$.to", "$to"},
+    [MSG_SYS_EXPIRY] = {"$.exp", "$absoluteExpiryTime"},
+    [MSG_SYS_CONTENT_TYPE] = {"$.ct", "$contentType"},
+    [MSG_SYS_CONTENT_ENCODING] = {"$.ce", "$contentEncoding"},
+    [MSG_SYS_OUTPUT_NAME] = {"$.on", "$outputName"},
+    [MSG_SYS_CONNECTION_DEVICE_ID] = {"$.cdid", "$connectionDeviceId"},
+    [MSG_SYS_CONNECTION_MODULE_ID] = {"$.cmid", "$connectionModuleId"},
+    [MSG_SYS_CREATION_TIME] = {"$.ctime", "$creationTimeUtc"},
+    [MSG_SYS_SCHEMA] = {"$.schema", "$messageSchema"},
+    [MSG_SYS_INPUT_NAME] = {NULL, "$inputName"},
 };
 
 const char *msg_sys_bag_key(enum msg_sys s)

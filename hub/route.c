@@ -50,7 +50,7 @@ bool route_matches(const struct route *r, const struct hub_message *m)
 	if (r->root < 0)
 		return true;
 	struct route_eval_ctx c;
-	route_eval_init(&c, m);
+	route_eval_init(&c, m, r->queries, r->n_queries);
 	bool ok = route_eval_condition(r, &c);
 	route_eval_release(&c);
 	return ok;
@@ -63,14 +63,47 @@ struct table_route {
 	struct route *r;
 	uint32_t priority;
 	uint32_t ttl_secs;
-	uint32_t sink_id; /* routes with equal sinks share an id */
+	uint32_t sink_id;   /* routes with equal sinks share an id */
+	uint16_t *slot_map; /* the route's $body queries among the table's */
 };
 
 struct route_table {
 	struct table_route *routes;
 	size_t n;
-	uint32_t default_ttl; /* 0: unknown */
+	uint32_t default_ttl;				   /* 0: unknown */
+	struct body_query queries[ROUTE_BODY_QUERIES_MAX]; /* of all routes, each once */
+	size_t n_queries;
 };
+
+/* Maps a route's $body queries onto the table's, adding the new ones. */
+static int share_queries(struct route_table *t, struct table_route *e, struct berr *err)
+{
+	const struct route *r = e->r;
+	if (!r->n_queries)
+		return 0;
+	e->slot_map = calloc(r->n_queries, sizeof(*e->slot_map));
+	if (!e->slot_map)
+		return berr_set(err, ENOMEM, "route \"%s\"", e->name);
+	for (size_t q = 0; q < r->n_queries; q++) {
+		const struct body_query *a = &r->queries[q];
+		size_t k = 0;
+		while (k < t->n_queries && !(t->queries[k].nseg == a->nseg &&
+					     body_segs_equal(t->queries[k].segs, t->queries[k].pool,
+							     a->segs, a->pool, a->nseg)))
+			k++;
+		if (k == t->n_queries) {
+			if (k == ROUTE_BODY_QUERIES_MAX)
+				return berr_set(
+				    err, 0,
+				    "route \"%s\": the routes use more than %d different "
+				    "$body queries",
+				    e->name, ROUTE_BODY_QUERIES_MAX);
+			t->queries[t->n_queries++] = *a;
+		}
+		e->slot_map[q] = (uint16_t)k;
+	}
+	return 0;
+}
 
 static bool sink_equal(const struct route_sink *a, const struct route_sink *b)
 {
@@ -116,6 +149,8 @@ int route_table_build(const struct route_def *defs, size_t n, struct route_table
 			berr_set(err, ENOMEM, "route \"%s\"", name);
 			goto fail;
 		}
+		if (share_queries(t, e, err) < 0)
+			goto fail;
 		e->priority = d->priority;
 		e->ttl_secs = d->ttl_secs;
 		e->sink_id = (uint32_t)i;
@@ -138,6 +173,7 @@ void route_table_free(struct route_table *t)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->routes[i].name);
+		free(t->routes[i].slot_map);
 		route_free(t->routes[i].r);
 	}
 	free(t->routes);
@@ -173,12 +209,15 @@ size_t route_table_match(const struct route_table *t, const struct hub_message *
 	uint32_t order[ROUTE_TABLE_MAX];
 	size_t n_hits = 0;
 	struct route_eval_ctx c;
-	route_eval_init(&c, m);
+	route_eval_init(&c, m, t->queries, t->n_queries);
 	for (size_t i = 0; i < t->n; i++)
 		best[i].route = -1;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct table_route *e = &t->routes[i];
-		if (!route_source_matches(e->r, m) || !route_eval_condition(e->r, &c))
+		if (!route_source_matches(e->r, m))
+			continue;
+		route_eval_select(&c, e->slot_map);
+		if (!route_eval_condition(e->r, &c))
 			continue;
 		uint32_t s = e->sink_id;
 		if (best[s].route < 0) {
@@ -198,10 +237,10 @@ size_t route_table_match(const struct route_table *t, const struct hub_message *
 	route_eval_release(&c);
 	for (size_t k = 0; k < n_hits; k++) {
 		const struct table_route *e = &t->routes[best[order[k]].route];
-		struct route_hit hit = { .route_name = e->name,
-					 .sink = &e->r->sink,
-					 .priority = best[order[k]].priority,
-					 .ttl_secs = best[order[k]].ttl };
+		struct route_hit hit = {.route_name = e->name,
+					.sink = &e->r->sink,
+					.priority = best[order[k]].priority,
+					.ttl_secs = best[order[k]].ttl};
 		if (fn)
 			fn(&hit, arg);
 	}

@@ -26,7 +26,8 @@ struct route_sink {
 struct route;
 
 /* Parses one route. On error, err reads "position N: <what was expected>"
- * (N counted from 1, in characters of text). */
+ * (N counted from 1, in characters of text), or says that the text is
+ * longer than ROUTE_TEXT_MAX. */
 int route_parse(const char *text, struct route **out, struct berr *err);
 void route_free(struct route *r);
 

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yajl/yajl_tree.h>
 
-#include "common/json.h"
 #include "hub/message.h"
 #include "hub/route_internal.h"
 
@@ -38,19 +36,31 @@ size_t route_utf8_put(char *out, uint32_t cp)
 	return 4;
 }
 
-void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m)
+void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m,
+		     const struct body_query *queries, size_t n_queries)
 {
 	c->msg = m;
+	c->queries = queries;
+	c->n_queries = n_queries;
+	c->slot_map = NULL;
 	c->body_state = 0;
-	c->body = NULL;
+	c->body_utf8 = NULL;
+	memset(c->owned, 0, n_queries * sizeof(c->owned[0]));
+	c->scratch_base = 0;
 	c->scratch_used = 0;
+}
+
+void route_eval_select(struct route_eval_ctx *c, const uint16_t *slot_map)
+{
+	c->slot_map = slot_map;
 }
 
 void route_eval_release(struct route_eval_ctx *c)
 {
-	if (c->body)
-		yajl_tree_free(c->body);
-	c->body = NULL;
+	for (size_t i = 0; i < c->n_queries; i++)
+		free(c->owned[i]);
+	free(c->body_utf8);
+	c->body_utf8 = NULL;
 	c->body_state = 0;
 }
 
@@ -67,22 +77,22 @@ static char *scratch(struct route_eval_ctx *c, size_t n)
 
 static void set_undef(struct rval *v)
 {
-	*v = (struct rval){ .kind = RV_UNDEF };
+	*v = (struct rval){.kind = RV_UNDEF};
 }
 
 static void set_bool(struct rval *v, bool b)
 {
-	*v = (struct rval){ .kind = RV_BOOL, .b = b };
+	*v = (struct rval){.kind = RV_BOOL, .b = b};
 }
 
 static void set_num(struct rval *v, double d)
 {
-	*v = (struct rval){ .kind = isnan(d) ? RV_UNDEF : RV_NUM, .num = d };
+	*v = (struct rval){.kind = isnan(d) ? RV_UNDEF : RV_NUM, .num = d};
 }
 
 static void set_str(struct rval *v, const char *s, size_t n)
 {
-	*v = (struct rval){ .kind = RV_STR, .str = s, .len = n };
+	*v = (struct rval){.kind = RV_STR, .str = s, .len = n};
 }
 
 /* A property value: a property present without a value is null. */
@@ -91,7 +101,7 @@ static void set_prop(struct rval *v, const char *value)
 	if (value)
 		set_str(v, value, strlen(value));
 	else
-		*v = (struct rval){ .kind = RV_NULL };
+		*v = (struct rval){.kind = RV_NULL};
 }
 
 /* Application properties are matched without regard to case, as edgeHub does. */
@@ -131,7 +141,8 @@ static size_t char_offset(const char *s, size_t n, size_t k)
 
 /* as_number(): edgeHub's double.TryParse(NumberStyles.Any, invariant
  * culture): surrounding blanks, a sign, ',' group separators, a decimal
- * point, an exponent, or Infinity. */
+ * point, an exponent, or Infinity. Out of line, so its buffer is not part
+ * of every frame of a deep evaluation. */
 static __attribute__((noinline)) bool parse_number(const char *s, size_t n, double *out)
 {
 	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
@@ -181,145 +192,6 @@ static __attribute__((noinline)) bool parse_number(const char *s, size_t n, doub
 	buf[o] = '\0';
 	*out = strtod(buf, NULL);
 	return true;
-}
-
-/* ---- the JSON body ---- */
-
-static char *utf16_to_utf8(const unsigned char *b, size_t n, bool be, size_t *out_len)
-{
-	char *out = malloc(n / 2 * 3 + 4);
-	if (!out)
-		return NULL;
-	size_t o = 0, i = 0;
-	while (i + 1 < n) {
-		uint32_t u = be ? (uint32_t)(b[i] << 8 | b[i + 1]) : (uint32_t)(b[i] | b[i + 1] << 8);
-		i += 2;
-		if (u >= 0xD800 && u < 0xDC00 && i + 1 < n) {
-			uint32_t lo = be ? (uint32_t)(b[i] << 8 | b[i + 1])
-					 : (uint32_t)(b[i] | b[i + 1] << 8);
-			if (lo >= 0xDC00 && lo < 0xE000) {
-				u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-				i += 2;
-			}
-		}
-		if (u >= 0xD800 && u < 0xE000)
-			u = 0xFFFD;
-		o += route_utf8_put(out + o, u);
-	}
-	if (i < n)
-		o += route_utf8_put(out + o, 0xFFFD);
-	*out_len = o;
-	return out;
-}
-
-static char *utf32_to_utf8(const unsigned char *b, size_t n, bool be, size_t *out_len)
-{
-	char *out = malloc(n + 4);
-	if (!out)
-		return NULL;
-	size_t o = 0, i = 0;
-	for (; i + 3 < n; i += 4) {
-		uint32_t u = be ? (uint32_t)b[i] << 24 | (uint32_t)b[i + 1] << 16 |
-					  (uint32_t)b[i + 2] << 8 | b[i + 3]
-				: (uint32_t)b[i + 3] << 24 | (uint32_t)b[i + 2] << 16 |
-					  (uint32_t)b[i + 1] << 8 | b[i];
-		if (u > 0x10FFFF || (u >= 0xD800 && u < 0xE000))
-			u = 0xFFFD;
-		o += route_utf8_put(out + o, u);
-	}
-	if (i < n)
-		o += route_utf8_put(out + o, 0xFFFD);
-	*out_len = o;
-	return out;
-}
-
-/* Parses the body once per context: only a JSON object in a message whose
- * $contentType is application/json and $contentEncoding utf-8, utf-16 or
- * utf-32 (little-endian unless a byte order mark says otherwise). */
-static __attribute__((noinline)) int body_load(struct route_eval_ctx *c)
-{
-	if (c->body_state)
-		return c->body_state;
-	c->body_state = -1;
-	const struct hub_message *m = c->msg;
-	const char *ct = m->sys[MSG_SYS_CONTENT_TYPE], *ce = m->sys[MSG_SYS_CONTENT_ENCODING];
-	if (!ct || !ce || strcasecmp(ct, "application/json") || m->body_len > MSG_MAX_BODY)
-		return -1;
-	const unsigned char *b = m->body ? m->body : (const unsigned char *)"";
-	size_t n = m->body_len;
-	char *conv = NULL;
-	const char *text;
-	size_t len;
-	if (strcasecmp(ce, "utf-8") == 0) {
-		if (n >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF)
-			b += 3, n -= 3;
-		text = (const char *)b;
-		len = n;
-	} else if (strcasecmp(ce, "utf-16") == 0) {
-		bool be = n >= 2 && b[0] == 0xFE && b[1] == 0xFF;
-		if (be || (n >= 2 && b[0] == 0xFF && b[1] == 0xFE))
-			b += 2, n -= 2;
-		text = conv = utf16_to_utf8(b, n, be, &len);
-	} else if (strcasecmp(ce, "utf-32") == 0) {
-		bool be = n >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xFE && b[3] == 0xFF;
-		if (be || (n >= 4 && b[0] == 0xFF && b[1] == 0xFE && b[2] == 0 && b[3] == 0))
-			b += 4, n -= 4;
-		text = conv = utf32_to_utf8(b, n, be, &len);
-	} else {
-		return -1;
-	}
-	if (!text)
-		return -1;
-	yajl_val v = NULL;
-	int rc = json_parse(text, len, 4 * (size_t)MSG_MAX_BODY, "message body", &v, NULL);
-	free(conv);
-	if (rc < 0)
-		return -1;
-	if (!YAJL_IS_OBJECT(v)) {
-		yajl_tree_free(v);
-		return -1;
-	}
-	c->body = v;
-	c->body_state = 1;
-	return 1;
-}
-
-/* A path that leads nowhere is null, an object or array undefined (edgeHub). */
-static void body_query(const struct route *r, struct route_eval_ctx *c, const struct node *n,
-		       struct rval *v)
-{
-	if (body_load(c) != 1) {
-		set_undef(v);
-		return;
-	}
-	yajl_val cur = c->body;
-	for (uint32_t i = 0; i < n->nseg && cur; i++) {
-		const struct body_seg *s = &r->segs[n->seg + i];
-		yajl_val next = NULL;
-		if (s->is_index) {
-			if (YAJL_IS_ARRAY(cur) && s->index < cur->u.array.len)
-				next = cur->u.array.values[s->index];
-		} else if (YAJL_IS_OBJECT(cur)) {
-			const char *key = r->pool + s->key;
-			/* The last of duplicate members wins. */
-			for (size_t k = 0; k < cur->u.object.len; k++)
-				if (strcmp(cur->u.object.keys[k], key) == 0)
-					next = cur->u.object.values[k];
-		}
-		cur = next;
-	}
-	if (!cur || YAJL_IS_NULL(cur))
-		*v = (struct rval){ .kind = RV_NULL };
-	else if (YAJL_IS_STRING(cur))
-		set_str(v, cur->u.string, strlen(cur->u.string));
-	else if (YAJL_IS_NUMBER(cur))
-		set_num(v, strtod(cur->u.number.r, NULL));
-	else if (YAJL_IS_TRUE(cur))
-		set_bool(v, true);
-	else if (YAJL_IS_FALSE(cur))
-		set_bool(v, false);
-	else
-		set_undef(v);
 }
 
 /* ---- operators ---- */
@@ -403,8 +275,8 @@ static void compare(const struct route *r, const struct node *n, const struct rv
  * operand both sides must be bools or the result is undefined. */
 /* Kept out of eval() (as are concat and call) so the frame eval() repeats
  * at every level of a deep condition stays small. */
-static __attribute__((noinline)) void logic(const struct route *r, struct route_eval_ctx *c, const struct node *n,
-		  struct rval *v)
+static __attribute__((noinline)) void logic(const struct route *r, struct route_eval_ctx *c,
+					    const struct node *n, struct rval *v)
 {
 	bool is_and = n->kind == N_AND;
 	enum rtype ta = (enum rtype)r->nodes[n->a].type, tb = (enum rtype)r->nodes[n->b].type;
@@ -424,12 +296,12 @@ static __attribute__((noinline)) void logic(const struct route *r, struct route_
 		return;
 	}
 	if (is_and && (ta == RT_NULL || tb == RT_NULL)) {
-		*v = (struct rval){ .kind = RV_NULL };
+		*v = (struct rval){.kind = RV_NULL};
 		return;
 	}
 	if (!is_and && (ta == RT_NULL || tb == RT_NULL)) {
 		if (ta == RT_NULL && tb == RT_NULL)
-			*v = (struct rval){ .kind = RV_NULL };
+			*v = (struct rval){.kind = RV_NULL};
 		else
 			*v = ta == RT_NULL ? y : x;
 		return;
@@ -572,8 +444,8 @@ static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, str
 		set_bool(v, b->len <= a->len && memcmp(a->str, b->str, b->len) == 0);
 		break;
 	case FI_ENDS_WITH:
-		set_bool(v, b->len <= a->len &&
-				    memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
+		set_bool(v,
+			 b->len <= a->len && memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
 		break;
 	default:
 		set_bool(v, hit != NULL);
@@ -581,8 +453,8 @@ static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, str
 	}
 }
 
-static __attribute__((noinline)) void call(const struct route *r, struct route_eval_ctx *c, const struct node *n,
-		 struct rval *v)
+static __attribute__((noinline)) void call(const struct route *r, struct route_eval_ctx *c,
+					   const struct node *n, struct rval *v)
 {
 	if (n->op == FI_TRUE || n->op == FI_FALSE) {
 		set_bool(v, n->op == FI_TRUE);
@@ -688,7 +560,7 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 	case N_SYSPROP: {
 		/* An application property literally named "$name" wins. */
 		const struct msg_prop *p =
-			n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
 		if (p)
 			set_prop(v, p->value);
 		else if (n->sys >= 0 && m->sys[n->sys])
@@ -699,11 +571,18 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 	}
 	case N_BODY: {
 		const struct msg_prop *p =
-			n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
-		if (p)
+		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+		if (p) {
 			set_prop(v, p->value);
+			break;
+		}
+		if (c->body_state == 0)
+			route_body_extract(c);
+		uint32_t q = c->slot_map ? c->slot_map[n->slot] : n->slot;
+		if (q < c->n_queries)
+			*v = c->values[q];
 		else
-			body_query(r, c, n, v);
+			set_undef(v);
 		break;
 	}
 	case N_NEG:
@@ -785,7 +664,7 @@ bool route_eval_condition(const struct route *r, struct route_eval_ctx *c)
 	if (r->root < 0)
 		return true;
 	struct rval v;
-	c->scratch_used = 0;
+	c->scratch_used = c->scratch_base;
 	eval(r, c, r->root, &v);
 	return v.kind == RV_BOOL && v.b;
 }

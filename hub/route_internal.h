@@ -13,12 +13,13 @@
 
 /* Limits on one compiled route; each keeps hostile deployments from
  * exhausting the stack or memory of the hub. */
-#define ROUTE_MAX_NODES 1024	  /* terms and operators in one condition */
-#define ROUTE_MAX_DEPTH 128	  /* nesting of parentheses, operators and calls */
-#define ROUTE_MAX_TREE 256	  /* operators on the longest path, e.g. a chain of ORs */
-#define ROUTE_LITERAL_MAX 1024	  /* bytes of one string literal */
-#define ROUTE_BODY_PATH_MAX 32	  /* segments of one $body query */
-#define ROUTE_EVAL_SCRATCH 16384  /* bytes of strings built while evaluating one route */
+#define ROUTE_MAX_NODES	       1024  /* terms and operators in one condition */
+#define ROUTE_MAX_DEPTH	       128   /* nesting of parentheses, operators and calls */
+#define ROUTE_MAX_TREE	       256   /* operators on the longest path, e.g. a chain of ORs */
+#define ROUTE_LITERAL_MAX      1024  /* bytes of one string literal */
+#define ROUTE_BODY_PATH_MAX    32    /* segments of one $body query */
+#define ROUTE_BODY_QUERIES_MAX 128   /* distinct $body queries in a route, and in a table */
+#define ROUTE_EVAL_SCRATCH     16384 /* bytes of strings built while evaluating one route */
 
 /* Static types, known when the route is compiled (as edgeHub types its
  * conditions). RT_DYN is a $body value whose type is only known per message. */
@@ -55,24 +56,46 @@ enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
 
 /* Built-in functions and how they run (the signature table is in route_parse.c). */
 enum fn_impl {
-	FI_ABS, FI_EXP, FI_SQUARE, FI_CEILING, FI_FLOOR, FI_SIGN, FI_SQRT, FI_POWER,
-	FI_AS_NUMBER, FI_IDENTITY, FI_IS_BOOL, FI_IS_DEFINED, FI_IS_NULL, FI_IS_NUMBER,
-	FI_IS_STRING, FI_FALSE, FI_TRUE, FI_CONCAT, FI_LENGTH, FI_LOWER, FI_UPPER,
-	FI_SUBSTRING, FI_INDEX_OF, FI_STARTS_WITH, FI_ENDS_WITH, FI_CONTAINS,
+	FI_ABS,
+	FI_EXP,
+	FI_SQUARE,
+	FI_CEILING,
+	FI_FLOOR,
+	FI_SIGN,
+	FI_SQRT,
+	FI_POWER,
+	FI_AS_NUMBER,
+	FI_IDENTITY,
+	FI_IS_BOOL,
+	FI_IS_DEFINED,
+	FI_IS_NULL,
+	FI_IS_NUMBER,
+	FI_IS_STRING,
+	FI_FALSE,
+	FI_TRUE,
+	FI_CONCAT,
+	FI_LENGTH,
+	FI_LOWER,
+	FI_UPPER,
+	FI_SUBSTRING,
+	FI_INDEX_OF,
+	FI_STARTS_WITH,
+	FI_ENDS_WITH,
+	FI_CONTAINS,
 };
 
 struct node {
-	uint8_t kind;	/* enum node_kind */
-	uint8_t type;	/* enum rtype of the result */
-	uint8_t op;	/* N_ARITH: '+' '-' '*' '/' '%'; N_CMP: enum cmp_op; N_CALL: enum fn_impl */
-	bool dyn;	/* an operand is RT_DYN: $body rules apply (edgeHub's QueryValue) */
-	bool forced;	/* N_SYSPROP, N_BODY: written {$name}, the application property is skipped */
-	int16_t sys;	/* N_SYSPROP: enum msg_sys, or -1 for a name the hub never sets */
-	uint16_t nargs; /* N_CALL */
-	int32_t a, b;	/* operands (node indexes, -1 when absent) */
-	int32_t next;	/* next argument of the same call, or -1 */
+	uint8_t kind; /* enum node_kind */
+	uint8_t type; /* enum rtype of the result */
+	uint8_t op;   /* N_ARITH: '+' '-' '*' '/' '%'; N_CMP: enum cmp_op; N_CALL: enum fn_impl */
+	bool dyn;     /* an operand is RT_DYN: $body rules apply (edgeHub's QueryValue) */
+	bool forced;  /* N_SYSPROP, N_BODY: written {$name}, the application property is skipped */
+	int16_t sys;  /* N_SYSPROP: enum msg_sys, or -1 for a name the hub never sets */
+	uint16_t nargs;		 /* N_CALL */
+	int32_t a, b;		 /* operands (node indexes, -1 when absent) */
+	int32_t next;		 /* next argument of the same call, or -1 */
 	uint32_t name, name_len; /* N_PROP, N_SYSPROP, N_BODY: property name in the pool */
-	uint32_t seg, nseg;	 /* N_BODY */
+	uint32_t slot;		 /* N_BODY: index of its query in route->queries */
 	uint32_t depth;		 /* height of this subtree */
 	struct rval lit;	 /* N_LIT (a string points into the pool) */
 };
@@ -84,6 +107,13 @@ struct body_seg {
 	uint32_t key, key_len; /* in the pool */
 };
 
+/* A $body query: the steps from the top-level object to a value. */
+struct body_query {
+	const struct body_seg *segs;
+	const char *pool; /* where the segments' keys are */
+	uint32_t nseg;
+};
+
 struct route {
 	char *source; /* normalised: no trailing '*', ends with exactly one '/' */
 	size_t source_len;
@@ -93,27 +123,44 @@ struct route {
 	size_t n_nodes;
 	struct body_seg *segs;
 	size_t n_segs;
+	struct body_query *queries; /* distinct $body queries, in slot order */
+	size_t n_queries;
 	char *pool;
 	size_t pool_len;
-	bool uses_body;
 };
 
-/* Per-message evaluation state shared by the routes of one table, so a JSON
- * body is parsed at most once per message. */
+/* Per-message evaluation state, shared by the routes of one table so the
+ * body is read at most once per message, in one pass that answers every
+ * $body query of the table. */
 struct route_eval_ctx {
 	const struct hub_message *msg;
-	int body_state; /* 0 not parsed yet, 1 parsed, -1 not JSON / unusable */
-	void *body;	/* yajl_val of the parsed body */
+	const struct body_query *queries; /* of the route or the table */
+	size_t n_queries;
+	const uint16_t *slot_map; /* route slot -> query, NULL when they are the same */
+	int body_state;		  /* 0 not read yet, 1 read, -1 unusable (values undefined) */
+	char *body_utf8;	  /* the body converted from UTF-16/32 (string values point in) */
+	char *owned[ROUTE_BODY_QUERIES_MAX]; /* unescaped strings that did not fit the scratch */
+	struct rval values[ROUTE_BODY_QUERIES_MAX];
+	size_t scratch_base; /* scratch below this holds $body strings */
 	size_t scratch_used;
 	char scratch[ROUTE_EVAL_SCRATCH]; /* last, so an overrun leaves the object */
 };
 
+/* Are two sequences of n query steps the same? */
+bool body_segs_equal(const struct body_seg *a, const char *pool_a, const struct body_seg *b,
+		     const char *pool_b, uint32_t n);
+
 /* Writes code point cp as UTF-8 (1 to 4 bytes); returns the byte count. */
 size_t route_utf8_put(char *out, uint32_t cp);
 
-void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m);
+void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m,
+		     const struct body_query *queries, size_t n_queries);
+/* Selects the route evaluated next: its slot map into the context's queries. */
+void route_eval_select(struct route_eval_ctx *c, const uint16_t *slot_map);
 void route_eval_release(struct route_eval_ctx *c);
 /* The condition's value as a route decision: only a true condition routes. */
 bool route_eval_condition(const struct route *r, struct route_eval_ctx *c);
+/* Reads the body once and fills c->values (route_body.c); sets c->body_state. */
+void route_body_extract(struct route_eval_ctx *c);
 
 #endif

@@ -19,11 +19,46 @@
 /* Token kinds, in the order of edgeHub's lexer rules: when two rules match
  * the same length, the earlier one wins. */
 enum tk {
-	TK_SELECT, TK_FROM, TK_WHERE, TK_INTO, TK_STRING, TK_BAD_STRING, TK_INT, TK_HEX, TK_REAL,
-	TK_TRUE, TK_FALSE, TK_NULL, TK_UNDEFINED, TK_LPAREN, TK_RPAREN, TK_COMMA, TK_PLUS,
-	TK_MINUS, TK_MUL, TK_DIV, TK_MOD, TK_AND, TK_OR, TK_NOT, TK_EQ, TK_NE, TK_LTGT, TK_LE,
-	TK_GE, TK_GT, TK_LT, TK_CONCAT, TK_COALESCE, TK_SYSPROP, TK_ID, TK_PATH, TK_LBRACE,
-	TK_RBRACE, TK_UNKNOWN, TK_EOF,
+	TK_SELECT,
+	TK_FROM,
+	TK_WHERE,
+	TK_INTO,
+	TK_STRING,
+	TK_BAD_STRING,
+	TK_INT,
+	TK_HEX,
+	TK_REAL,
+	TK_TRUE,
+	TK_FALSE,
+	TK_NULL,
+	TK_UNDEFINED,
+	TK_LPAREN,
+	TK_RPAREN,
+	TK_COMMA,
+	TK_PLUS,
+	TK_MINUS,
+	TK_MUL,
+	TK_DIV,
+	TK_MOD,
+	TK_AND,
+	TK_OR,
+	TK_NOT,
+	TK_EQ,
+	TK_NE,
+	TK_LTGT,
+	TK_LE,
+	TK_GE,
+	TK_GT,
+	TK_LT,
+	TK_CONCAT,
+	TK_COALESCE,
+	TK_SYSPROP,
+	TK_ID,
+	TK_PATH,
+	TK_LBRACE,
+	TK_RBRACE,
+	TK_UNKNOWN,
+	TK_EOF,
 };
 
 struct token {
@@ -40,6 +75,10 @@ struct parser {
 	size_t cap_nodes, cap_segs, cap_pool;
 	unsigned depth;
 	bool pool_full; /* cannot happen with the size route_parse gives the pool */
+	struct {
+		uint32_t seg, nseg;
+	} queries[ROUTE_BODY_QUERIES_MAX]; /* distinct $body queries, by slot */
+	size_t n_queries;
 	struct berr *err;
 };
 
@@ -141,12 +180,14 @@ static size_t match_string(const char *p, size_t rem, size_t *partial)
 	size_t i = 1;
 	while (i < rem) {
 		if (p[i] == '\\') {
-			if (i + 1 < rem && (p[i + 1] == '"' || p[i + 1] == '\'' || p[i + 1] == '\\')) {
+			if (i + 1 < rem &&
+			    (p[i + 1] == '"' || p[i + 1] == '\'' || p[i + 1] == '\\')) {
 				i += 2;
 				continue;
 			}
 			if (i + 5 < rem && p[i + 1] == 'u' && isxdigit((unsigned char)p[i + 2]) &&
-			    isxdigit((unsigned char)p[i + 3]) && isxdigit((unsigned char)p[i + 4]) &&
+			    isxdigit((unsigned char)p[i + 3]) &&
+			    isxdigit((unsigned char)p[i + 4]) &&
 			    isxdigit((unsigned char)p[i + 5])) {
 				i += 6;
 				continue;
@@ -211,11 +252,10 @@ static const struct {
 	const char *text;
 	enum tk kind;
 } ops[] = {
-	{ "(", TK_LPAREN }, { ")", TK_RPAREN }, { ",", TK_COMMA },    { "+", TK_PLUS },
-	{ "-", TK_MINUS },  { "*", TK_MUL },	{ "/", TK_DIV },      { "%", TK_MOD },
-	{ "=", TK_EQ },	    { "!=", TK_NE },	{ "<>", TK_LTGT },    { "<=", TK_LE },
-	{ ">=", TK_GE },    { ">", TK_GT },	{ "<", TK_LT },	      { "||", TK_CONCAT },
-	{ "??", TK_COALESCE }, { "{", TK_LBRACE }, { "}", TK_RBRACE },
+    {"(", TK_LPAREN},  {")", TK_RPAREN},    {",", TK_COMMA},  {"+", TK_PLUS},	{"-", TK_MINUS},
+    {"*", TK_MUL},     {"/", TK_DIV},	    {"%", TK_MOD},    {"=", TK_EQ},	{"!=", TK_NE},
+    {"<>", TK_LTGT},   {"<=", TK_LE},	    {">=", TK_GE},    {">", TK_GT},	{"<", TK_LT},
+    {"||", TK_CONCAT}, {"??", TK_COALESCE}, {"{", TK_LBRACE}, {"}", TK_RBRACE},
 };
 
 /* Splits the text into tokens (whitespace and comments dropped). */
@@ -277,10 +317,10 @@ static int tokenize(struct parser *p)
 			in_source = true;
 		else if (best == TK_WHERE || best == TK_INTO)
 			in_source = false;
-		p->toks[p->n_toks++] = (struct token){ best, (uint32_t)pos, (uint32_t)blen };
+		p->toks[p->n_toks++] = (struct token){best, (uint32_t)pos, (uint32_t)blen};
 		pos += blen;
 	}
-	p->toks[p->n_toks] = (struct token){ TK_EOF, (uint32_t)p->len, 0 };
+	p->toks[p->n_toks] = (struct token){TK_EOF, (uint32_t)p->len, 0};
 	return 0;
 }
 
@@ -297,7 +337,7 @@ static size_t char_pos(const struct parser *p, size_t byte)
 }
 
 static int fail_at(struct parser *p, size_t byte, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct parser *p, size_t byte, const char *fmt, ...)
 {
@@ -363,8 +403,8 @@ static int expected(struct parser *p, const char *what)
 
 static const char *type_name(enum rtype t)
 {
-	static const char *const names[] = { "undefined", "null", "bool", "number", "string",
-					     "$body value" };
+	static const char *const names[] = {"undefined", "null",   "bool",
+					    "number",	 "string", "$body value"};
 	return names[t];
 }
 
@@ -386,8 +426,8 @@ static int32_t new_node(struct parser *p, enum node_kind kind, enum rtype type, 
 		p->cap_nodes = cap;
 	}
 	int32_t i = (int32_t)r->n_nodes++;
-	r->nodes[i] = (struct node){ .kind = kind, .type = type, .a = -1, .b = -1, .next = -1,
-				     .sys = -1, .depth = 1 };
+	r->nodes[i] = (struct node){
+	    .kind = kind, .type = type, .a = -1, .b = -1, .next = -1, .sys = -1, .depth = 1};
 	return i;
 }
 
@@ -428,7 +468,7 @@ static uint32_t pool_add(struct parser *p, const char *s, size_t n)
 
 static uint32_t hex4(const char *s)
 {
-	char buf[5] = { s[0], s[1], s[2], s[3], 0 };
+	char buf[5] = {s[0], s[1], s[2], s[3], 0};
 	return (uint32_t)strtoul(buf, NULL, 16);
 }
 
@@ -468,7 +508,8 @@ static int string_literal(struct parser *p, const struct token *t, uint32_t *off
 		o += route_utf8_put(out + o, cp);
 	}
 	if (o > ROUTE_LITERAL_MAX)
-		return fail_at(p, t->start, "string literal longer than %d bytes", ROUTE_LITERAL_MAX);
+		return fail_at(p, t->start, "string literal longer than %d bytes",
+			       ROUTE_LITERAL_MAX);
 	out[o] = '\0';
 	*off = (uint32_t)p->r->pool_len;
 	*len = o;
@@ -493,14 +534,27 @@ static int add_seg(struct parser *p, struct body_seg seg)
 	return 0;
 }
 
+bool body_segs_equal(const struct body_seg *a, const char *pool_a, const struct body_seg *b,
+		     const char *pool_b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (a[i].is_index != b[i].is_index)
+			return false;
+		if (a[i].is_index ? a[i].index != b[i].index
+				  : (a[i].key_len != b[i].key_len ||
+				     memcmp(pool_a + a[i].key, pool_b + b[i].key, a[i].key_len)))
+			return false;
+	}
+	return true;
+}
+
 /* Parses the part of a $body query after "$body.": names separated by '.',
  * each followed by any number of [index] or ["key"] / ['key']. */
 static int body_path(struct parser *p, const struct token *t, int32_t node)
 {
 	const char *s = p->text + t->start;
 	size_t n = t->len, i = 6;
-	struct node *nd = &p->r->nodes[node];
-	nd->seg = (uint32_t)p->r->n_segs;
+	uint32_t first = (uint32_t)p->r->n_segs;
 	if (i >= n)
 		return fail_at(p, t->start, "empty $body query");
 	for (;;) {
@@ -508,19 +562,21 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 		while (i < n && s[i] != '.' && s[i] != '[' && s[i] != ']')
 			i++;
 		if (i == start)
-			return fail_at(p, t->start + i, "expected a member name in the $body query");
-		struct body_seg seg = { .key = pool_add(p, s + start, i - start),
-					.key_len = (uint32_t)(i - start) };
+			return fail_at(p, t->start + i,
+				       "expected a member name in the $body query");
+		struct body_seg seg = {.key = pool_add(p, s + start, i - start),
+				       .key_len = (uint32_t)(i - start)};
 		if (add_seg(p, seg) < 0)
 			return -1;
 		while (i < n && s[i] == '[') {
 			size_t open = i++;
-			struct body_seg b = { 0 };
+			struct body_seg b = {0};
 			if (i < n && (s[i] == '"' || s[i] == '\'')) {
 				const char *close = memchr(s + i + 1, s[i], n - i - 1);
 				if (!close || (size_t)(close - s) + 1 >= n || close[1] != ']')
-					return fail_at(p, t->start + open,
-						       "expected a quoted key and ']' in the $body query");
+					return fail_at(
+					    p, t->start + open,
+					    "expected a quoted key and ']' in the $body query");
 				size_t k = i + 1, klen = (size_t)(close - s) - k;
 				b.key = pool_add(p, s + k, klen);
 				b.key_len = (uint32_t)klen;
@@ -531,8 +587,9 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 				while (i < n && is_digit(s[i])) {
 					v = v * 10 + (uint64_t)(s[i++] - '0');
 					if (++d > 9)
-						return fail_at(p, t->start + open,
-							       "array index too large in the $body query");
+						return fail_at(
+						    p, t->start + open,
+						    "array index too large in the $body query");
 				}
 				if (!d || i >= n || s[i] != ']')
 					return fail_at(p, t->start + open,
@@ -544,7 +601,7 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 			if (add_seg(p, b) < 0)
 				return -1;
 		}
-		if (p->r->n_segs - nd->seg > ROUTE_BODY_PATH_MAX)
+		if (p->r->n_segs - first > ROUTE_BODY_PATH_MAX)
 			return fail_at(p, t->start, "$body query has more than %d steps",
 				       ROUTE_BODY_PATH_MAX);
 		if (i == n)
@@ -553,9 +610,48 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 			return fail_at(p, t->start + i, "unexpected '%c' in the $body query", s[i]);
 		i++;
 	}
-	nd = &p->r->nodes[node];
-	nd->nseg = (uint32_t)(p->r->n_segs - nd->seg);
-	p->r->uses_body = true;
+	/* The same query twice in a route is read once. */
+	uint32_t nseg = (uint32_t)p->r->n_segs - first;
+	for (size_t q = 0; q < p->n_queries; q++) {
+		if (p->queries[q].nseg != nseg)
+			continue;
+		const struct body_seg *a = &p->r->segs[p->queries[q].seg], *b = &p->r->segs[first];
+		if (body_segs_equal(a, p->r->pool, b, p->r->pool, nseg)) {
+			p->r->n_segs = first;
+			p->r->nodes[node].slot = (uint32_t)q;
+			return 0;
+		}
+	}
+	if (p->n_queries == ROUTE_BODY_QUERIES_MAX)
+		return fail_at(p, t->start, "more than %d different $body queries",
+			       ROUTE_BODY_QUERIES_MAX);
+	p->queries[p->n_queries].seg = first;
+	p->queries[p->n_queries].nseg = nseg;
+	p->r->nodes[node].slot = (uint32_t)p->n_queries++;
+	return 0;
+}
+
+/* Shrinks the arrays to what the route uses (the pool stays: literals point
+ * into it) and gives the queries their final addresses. */
+static int finish(struct parser *p)
+{
+	struct route *r = p->r;
+	struct node *n = r->n_nodes ? realloc(r->nodes, r->n_nodes * sizeof(*n)) : NULL;
+	if (n)
+		r->nodes = n;
+	struct body_seg *sg = r->n_segs ? realloc(r->segs, r->n_segs * sizeof(*sg)) : NULL;
+	if (sg)
+		r->segs = sg;
+	if (!p->n_queries)
+		return 0;
+	r->queries = calloc(p->n_queries, sizeof(*r->queries));
+	if (!r->queries)
+		return berr_set(p->err, ENOMEM, "route");
+	for (size_t q = 0; q < p->n_queries; q++)
+		r->queries[q] = (struct body_query){.segs = r->segs + p->queries[q].seg,
+						    .pool = r->pool,
+						    .nseg = p->queries[q].nseg};
+	r->n_queries = p->n_queries;
 	return 0;
 }
 
@@ -567,9 +663,9 @@ static int sys_lookup(const char *name, size_t n)
 		const char *name;
 		enum msg_sys sys;
 	} aliases[] = {
-		{ "cid", MSG_SYS_CORRELATION_ID },
-		{ "creationTime", MSG_SYS_CREATION_TIME },
-		{ "absolute-expiry-time", MSG_SYS_EXPIRY },
+	    {"cid", MSG_SYS_CORRELATION_ID},
+	    {"creationTime", MSG_SYS_CREATION_TIME},
+	    {"absolute-expiry-time", MSG_SYS_EXPIRY},
 	};
 	for (int s = 0; s < MSG_SYS_COUNT; s++) {
 		const char *rn = msg_sys_route_name((enum msg_sys)s) + 1;
@@ -627,7 +723,8 @@ static double hex_value(const char *s, size_t n, bool *ok)
 	uint64_t v = 0;
 	for (; i < n; i++) {
 		char c = s[i];
-		v = v * 16 + (uint64_t)(is_digit(c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
+		v = v * 16 +
+		    (uint64_t)(is_digit(c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
 	}
 	*ok = true;
 	return (double)(int64_t)v;
@@ -638,7 +735,7 @@ static int32_t literal(struct parser *p, const struct token *t)
 	int32_t i = new_node(p, N_LIT, RT_UNDEF, t->start);
 	if (i < 0)
 		return -1;
-	struct rval v = { .kind = RV_UNDEF };
+	struct rval v = {.kind = RV_UNDEF};
 	enum rtype type = RT_UNDEF;
 	switch (t->kind) {
 	case TK_TRUE:
@@ -701,7 +798,7 @@ static int32_t literal(struct parser *p, const struct token *t)
 /* ---- built-in functions ---- */
 
 #define T(x) (1u << (x))
-#define ANY 0xFFu
+#define ANY  0xFFu
 
 /* One way to call a built-in (edgeHub's executors): argument types, tried
  * in order. `dyn` lets a $body value stand for any argument of a supported
@@ -721,47 +818,54 @@ struct fn_def {
 };
 
 static const struct fn_def fns[] = {
-	{ "abs", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_ABS, RT_NUM } } },
-	{ "exp", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_EXP, RT_NUM } } },
-	{ "power", 2, 2, { { 2, { T(RT_NUM), T(RT_NUM) }, true, false, FI_POWER, RT_NUM } } },
-	{ "square", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_SQUARE, RT_NUM } } },
-	{ "ceiling", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_CEILING, RT_NUM } } },
-	{ "floor", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_FLOOR, RT_NUM } } },
-	{ "sign", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_SIGN, RT_NUM } } },
-	{ "sqrt", 1, 1, { { 1, { T(RT_NUM) }, true, false, FI_SQRT, RT_NUM } } },
-	{ "as_number", 1, 1,
-	  { { 1, { T(RT_STR) }, true, false, FI_AS_NUMBER, RT_NUM },
-	    { 1, { T(RT_NUM) }, false, false, FI_IDENTITY, RT_NUM } } },
-	{ "is_bool", 1, 1,
-	  { { 1, { T(RT_BOOL) }, true, false, FI_IS_BOOL, RT_BOOL },
-	    { 1, { ANY }, false, false, FI_FALSE, RT_BOOL } } },
-	{ "is_defined", 1, 1, { { 1, { ANY }, false, false, FI_IS_DEFINED, RT_BOOL } } },
-	{ "is_null", 1, 1,
-	  { { 1, { T(RT_STR) | T(RT_DYN) }, false, false, FI_IS_NULL, RT_BOOL },
-	    { 1, { T(RT_NULL) }, false, false, FI_TRUE, RT_BOOL },
-	    { 1, { ANY }, false, false, FI_FALSE, RT_BOOL } } },
-	{ "is_number", 1, 1,
-	  { { 1, { T(RT_NUM) }, true, false, FI_IS_NUMBER, RT_BOOL },
-	    { 1, { ANY }, false, false, FI_FALSE, RT_BOOL } } },
-	{ "is_string", 1, 1,
-	  { { 1, { T(RT_STR) }, true, false, FI_IS_STRING, RT_BOOL },
-	    { 1, { ANY }, false, false, FI_FALSE, RT_BOOL } } },
-	{ "concat", 2, 255,
-	  { { 3, { T(RT_STR), T(RT_STR), T(RT_STR) }, true, true, FI_CONCAT, RT_STR } } },
-	{ "length", 1, 1, { { 1, { T(RT_STR) }, true, false, FI_LENGTH, RT_NUM } } },
-	{ "lower", 1, 1, { { 1, { T(RT_STR) }, true, false, FI_LOWER, RT_STR } } },
-	{ "upper", 1, 1, { { 1, { T(RT_STR) }, true, false, FI_UPPER, RT_STR } } },
-	{ "substring", 2, 3,
-	  { { 2, { T(RT_STR), T(RT_NUM) }, true, false, FI_SUBSTRING, RT_STR },
-	    { 3, { T(RT_STR), T(RT_NUM), T(RT_NUM) }, true, false, FI_SUBSTRING, RT_STR } } },
-	{ "index_of", 2, 2,
-	  { { 2, { T(RT_STR), T(RT_STR) }, true, false, FI_INDEX_OF, RT_NUM } } },
-	{ "starts_with", 2, 2,
-	  { { 2, { T(RT_STR), T(RT_STR) }, true, false, FI_STARTS_WITH, RT_BOOL } } },
-	{ "ends_with", 2, 2,
-	  { { 2, { T(RT_STR), T(RT_STR) }, true, false, FI_ENDS_WITH, RT_BOOL } } },
-	{ "contains", 2, 2,
-	  { { 2, { T(RT_STR), T(RT_STR) }, true, false, FI_CONTAINS, RT_BOOL } } },
+    {"abs", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_ABS, RT_NUM}}},
+    {"exp", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_EXP, RT_NUM}}},
+    {"power", 2, 2, {{2, {T(RT_NUM), T(RT_NUM)}, true, false, FI_POWER, RT_NUM}}},
+    {"square", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_SQUARE, RT_NUM}}},
+    {"ceiling", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_CEILING, RT_NUM}}},
+    {"floor", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_FLOOR, RT_NUM}}},
+    {"sign", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_SIGN, RT_NUM}}},
+    {"sqrt", 1, 1, {{1, {T(RT_NUM)}, true, false, FI_SQRT, RT_NUM}}},
+    {"as_number",
+     1,
+     1,
+     {{1, {T(RT_STR)}, true, false, FI_AS_NUMBER, RT_NUM},
+      {1, {T(RT_NUM)}, false, false, FI_IDENTITY, RT_NUM}}},
+    {"is_bool",
+     1,
+     1,
+     {{1, {T(RT_BOOL)}, true, false, FI_IS_BOOL, RT_BOOL},
+      {1, {ANY}, false, false, FI_FALSE, RT_BOOL}}},
+    {"is_defined", 1, 1, {{1, {ANY}, false, false, FI_IS_DEFINED, RT_BOOL}}},
+    {"is_null",
+     1,
+     1,
+     {{1, {T(RT_STR) | T(RT_DYN)}, false, false, FI_IS_NULL, RT_BOOL},
+      {1, {T(RT_NULL)}, false, false, FI_TRUE, RT_BOOL},
+      {1, {ANY}, false, false, FI_FALSE, RT_BOOL}}},
+    {"is_number",
+     1,
+     1,
+     {{1, {T(RT_NUM)}, true, false, FI_IS_NUMBER, RT_BOOL},
+      {1, {ANY}, false, false, FI_FALSE, RT_BOOL}}},
+    {"is_string",
+     1,
+     1,
+     {{1, {T(RT_STR)}, true, false, FI_IS_STRING, RT_BOOL},
+      {1, {ANY}, false, false, FI_FALSE, RT_BOOL}}},
+    {"concat", 2, 255, {{3, {T(RT_STR), T(RT_STR), T(RT_STR)}, true, true, FI_CONCAT, RT_STR}}},
+    {"length", 1, 1, {{1, {T(RT_STR)}, true, false, FI_LENGTH, RT_NUM}}},
+    {"lower", 1, 1, {{1, {T(RT_STR)}, true, false, FI_LOWER, RT_STR}}},
+    {"upper", 1, 1, {{1, {T(RT_STR)}, true, false, FI_UPPER, RT_STR}}},
+    {"substring",
+     2,
+     3,
+     {{2, {T(RT_STR), T(RT_NUM)}, true, false, FI_SUBSTRING, RT_STR},
+      {3, {T(RT_STR), T(RT_NUM), T(RT_NUM)}, true, false, FI_SUBSTRING, RT_STR}}},
+    {"index_of", 2, 2, {{2, {T(RT_STR), T(RT_STR)}, true, false, FI_INDEX_OF, RT_NUM}}},
+    {"starts_with", 2, 2, {{2, {T(RT_STR), T(RT_STR)}, true, false, FI_STARTS_WITH, RT_BOOL}}},
+    {"ends_with", 2, 2, {{2, {T(RT_STR), T(RT_STR)}, true, false, FI_ENDS_WITH, RT_BOOL}}},
+    {"contains", 2, 2, {{2, {T(RT_STR), T(RT_STR)}, true, false, FI_CONTAINS, RT_BOOL}}},
 };
 
 static bool arg_fits(uint8_t mask, enum rtype t, bool dyn)
@@ -965,7 +1069,8 @@ static int operand_error(struct parser *p, const struct token *op, const char *h
 		       (!strcmp(have_a, "number") && !strcmp(have_b, "string"))))
 		hint = " (application and system properties are strings: use as_number())";
 	if (have_b)
-		return fail_at(p, op->start, "invalid operands to '%.*s': have %s and %s, expected %s%s",
+		return fail_at(p, op->start,
+			       "invalid operands to '%.*s': have %s and %s, expected %s%s",
 			       (int)op->len, p->text + op->start, have_a, have_b, want, hint);
 	return fail_at(p, op->start, "invalid operand to '%.*s': have %s, expected %s",
 		       (int)op->len, p->text + op->start, have_a, want);
@@ -1268,7 +1373,8 @@ static int sink(struct parser *p)
 	char text[48];
 	if (t->kind == TK_SYSPROP) {
 		if (t->len != 9 || strncasecmp(p->text + t->start, "$upstream", 9))
-			return fail_at(p, t->start, "unknown sink '%s': expected $upstream or "
+			return fail_at(p, t->start,
+				       "unknown sink '%s': expected $upstream or "
 				       "BrokeredEndpoint(\"/modules/<module>/inputs/<input>\")",
 				       token_text(p, t, text, sizeof(text)));
 		p->r->sink.kind = SINK_UPSTREAM;
@@ -1279,7 +1385,8 @@ static int sink(struct parser *p)
 		return expected(p, "a sink: $upstream or BrokeredEndpoint(\"/modules/<module>/"
 				   "inputs/<input>\")");
 	if (t->len != 16 || strncasecmp(p->text + t->start, "BrokeredEndpoint", 16))
-		return fail_at(p, t->start, "unknown sink '%s': expected $upstream or "
+		return fail_at(p, t->start,
+			       "unknown sink '%s': expected $upstream or "
 			       "BrokeredEndpoint(\"/modules/<module>/inputs/<input>\")",
 			       token_text(p, t, text, sizeof(text)));
 	p->cur++;
@@ -1319,7 +1426,8 @@ static int route_grammar(struct parser *p)
 		if (p->r->root < 0)
 			return -1;
 		if (tok(p)->kind != TK_INTO)
-			return expected(p, tok(p)->kind == TK_RPAREN ? "INTO (unmatched ')')" : "INTO");
+			return expected(p, tok(p)->kind == TK_RPAREN ? "INTO (unmatched ')')"
+								     : "INTO");
 	} else if (tok(p)->kind != TK_INTO) {
 		return expected(p, "WHERE or INTO");
 	}
@@ -1344,13 +1452,12 @@ int route_parse(const char *text, struct route **out, struct berr *err)
 	/* Every pooled string is a copy or a shrinking unescape of one token
 	 * plus a NUL, a $body query at most twice: three times the text
 	 * bounds the pool, which is never moved. */
-	struct parser p = { .text = text, .len = len, .r = r, .err = err,
-			    .cap_pool = 3 * len + 16 };
+	struct parser p = {.text = text, .len = len, .r = r, .err = err, .cap_pool = 3 * len + 16};
 	r->pool = malloc(p.cap_pool);
 	int ret = -1;
 	if (!r->pool)
 		berr_set(err, ENOMEM, "route");
-	else if (tokenize(&p) == 0 && route_grammar(&p) == 0)
+	else if (tokenize(&p) == 0 && route_grammar(&p) == 0 && finish(&p) == 0)
 		ret = 0;
 	if (ret == 0 && p.pool_full)
 		ret = berr_set(err, 0, "route: string pool exhausted");
@@ -1372,6 +1479,7 @@ void route_free(struct route *r)
 	free(r->sink.input);
 	free(r->nodes);
 	free(r->segs);
+	free(r->queries);
 	free(r->pool);
 	free(r);
 }

@@ -25,8 +25,8 @@ static int cmd_export(struct berth_ctx *ctx, int argc, char **argv)
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			ret = berr_set(&err, errno, "create %s", dir);
 		else
-			ret = layer_flatten((const char *const *)img->layer_dirs, img->n_layers, dir,
-					    &err);
+			ret = layer_flatten((const char *const *)img->layer_dirs, img->n_layers,
+					    dir, &err);
 		oci_image_free(img);
 	}
 	oci_store_close(s);

@@ -27,7 +27,10 @@ struct layer_stats {
  * changed or chmod-ed outside it, whatever the entries say. `what` names the
  * layer in messages ("image 127.0.0.1:5000/app:1 layer sha256:..."). Files
  * are not fsync-ed one by one: the caller syncs the file system before
- * publishing the layer (syncfs). */
+ * publishing the layer (syncfs). The directory gets mode 0755 unless the
+ * layer has a "./" entry, and the source is read to its end (past the tar's
+ * end blocks) so a digest over it covers everything. Which entries fail the
+ * unpack and which are skipped with a warning: see oci/unpack.c. */
 int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 		 struct layer_stats *stats, struct berr *err);
 

@@ -33,7 +33,7 @@
 #include "oci/layer_meta.h"
 
 #define FLATTEN_MAX_DEPTH 300
-#define XATTR_BUF (64 * 1024)
+#define XATTR_BUF	  (64 * 1024)
 
 /* Files with more than one link in the current layer: inode -> where the
  * first one went in the destination. */
@@ -137,8 +137,8 @@ static int copy_xattrs(struct flatten *f, int lfd, int ldir, int dfd, int ddir, 
 
 /* Owner, then mode (chown clears setuid), then xattrs (chown clears
  * security.capability). Times are the caller's, last. */
-static int copy_meta(struct flatten *f, const struct stat *st, int lfd, int ldir, int dfd,
-		     int ddir, const char *name)
+static int copy_meta(struct flatten *f, const struct stat *st, int lfd, int ldir, int dfd, int ddir,
+		     const char *name)
 {
 	int r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
 			 : fchownat(ddir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
@@ -149,10 +149,9 @@ static int copy_meta(struct flatten *f, const struct stat *st, int lfd, int ldir
 	return copy_xattrs(f, lfd, ldir, dfd, ddir, name);
 }
 
-static int set_times(struct flatten *f, const struct stat *st, int dfd, int ddir,
-		     const char *name)
+static int set_times(struct flatten *f, const struct stat *st, int dfd, int ddir, const char *name)
 {
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
 	int r = dfd >= 0 ? futimens(dfd, ts) : utimensat(ddir, name, ts, AT_SYMLINK_NOFOLLOW);
 	if (r < 0)
 		return fail(f, errno, "set times");
@@ -279,8 +278,7 @@ static int copy_data(int in, int out)
 	}
 }
 
-static int make_file(struct flatten *f, const struct stat *st, int ldir, int ddir,
-		     const char *name)
+static int make_file(struct flatten *f, const struct stat *st, int ldir, int ddir, const char *name)
 {
 	if (st->st_nlink > 1) {
 		struct link_slot *s = link_find(f, st->st_ino);
@@ -291,7 +289,7 @@ static int make_file(struct flatten *f, const struct stat *st, int ldir, int ddi
 	if (in < 0)
 		return fail(f, errno, "open");
 	cleanup_close int out =
-		openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return fail(f, errno, "create");
 	if (copy_data(in, out) < 0)
@@ -318,8 +316,7 @@ static int make_symlink(struct flatten *f, const struct stat *st, int ldir, int 
 	return set_times(f, st, -1, ddir, name);
 }
 
-static int make_fifo(struct flatten *f, const struct stat *st, int ldir, int ddir,
-		     const char *name)
+static int make_fifo(struct flatten *f, const struct stat *st, int ldir, int ddir, const char *name)
 {
 	if (mknodat(ddir, name, S_IFIFO | 0600, 0) < 0)
 		return fail(f, errno, "create fifo");
@@ -476,7 +473,7 @@ int layer_flatten(const char *const *layer_dirs, size_t n, const char *dst, stru
 		return berr_set(err, errno, "%s", dst);
 	if (check_empty(dfd, dst, err) < 0)
 		return -1;
-	struct flatten f = { .dst = dfd, .err = err };
+	struct flatten f = {.dst = dfd, .err = err};
 	f.list = malloc(XATTR_BUF);
 	f.value = malloc(XATTR_BUF);
 	int ret = -1;

@@ -21,8 +21,7 @@ static int proc_path(char *buf, size_t cap, int dirfd, const char *name)
 
 /* The /proc/self/fd/N link is followed to the directory already verified;
  * the l* calls then leave the last component alone. */
-int layer_lsetxattr_at(int dirfd, const char *name, const char *key, const void *val,
-		       size_t len)
+int layer_lsetxattr_at(int dirfd, const char *name, const char *key, const void *val, size_t len)
 {
 	char path[64 + 256];
 	if (proc_path(path, sizeof(path), dirfd, name) < 0)

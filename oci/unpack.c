@@ -53,12 +53,12 @@
 #include "common/log.h"
 #include "oci/layer_meta.h"
 
-#define UNPACK_BUF_SIZE (256 * 1024)
+#define UNPACK_BUF_SIZE	 (256 * 1024)
 #define UNPACK_MAX_DEPTH 256
 /* Bounds the memory kept for directory mtimes (set at the end): about
  * 300,000 directories of typical path length. */
 #define UNPACK_DIR_ARENA_MAX (16u << 20)
-#define UNPACK_QNAME_MAX 160
+#define UNPACK_QNAME_MAX     160
 
 struct dir_times {
 	size_t off, len; /* path in the arena */
@@ -100,7 +100,7 @@ struct unpack {
 	size_t arena_len, arena_cap;
 };
 
-#define entry_wrap(u) berr_wrap((u)->err, "%s: entry %s", (u)->what, (u)->qname)
+#define entry_wrap(u)		 berr_wrap((u)->err, "%s: entry %s", (u)->what, (u)->qname)
 #define entry_fail(u, code, ...) (berr_set((u)->err, (code), __VA_ARGS__), entry_wrap(u))
 
 static void quote_prefix(const char *path, size_t len, char *out, size_t cap)
@@ -212,7 +212,8 @@ static int set_opaque(int fd, const char *path, size_t len, struct berr *err)
 		char q[UNPACK_QNAME_MAX];
 		quote_prefix(path, len, q, sizeof(q));
 		return berr_set(err, errno,
-				"mark %s opaque (" LAYER_OPAQUE_XATTR ", needs root and a file system "
+				"mark %s opaque (" LAYER_OPAQUE_XATTR
+				", needs root and a file system "
 				"with trusted xattrs)",
 				len ? q : "the layer root");
 	}
@@ -220,8 +221,7 @@ static int set_opaque(int fd, const char *path, size_t len, struct berr *err)
 }
 
 /* Opens a directory the walk just made: mode 0755 whatever the umask. */
-static int open_new_dir(int at, const char *comp, const char *path, size_t plen,
-			struct berr *err)
+static int open_new_dir(int at, const char *comp, const char *path, size_t plen, struct berr *err)
 {
 	char q[UNPACK_QNAME_MAX];
 	int fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -258,8 +258,8 @@ static int walk_step(int cur, const char *comp, const char *path, size_t plen, b
 	if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return berr_set(err, e, "open %s", q);
 	if (S_ISLNK(st.st_mode))
-		return berr_set(err, 0, "%s is a symlink: entries are never written through symlinks",
-				q);
+		return berr_set(err, 0,
+				"%s is a symlink: entries are never written through symlinks", q);
 	if (!S_ISCHR(st.st_mode))
 		return berr_set(err, ENOTDIR, "%s", q);
 	if (!create)
@@ -311,8 +311,7 @@ static int walk_dir(int startfd, const char *path, size_t skip, size_t len, bool
 /* The directory path[0..len) inside the layer, as a borrowed fd (valid
  * until the next call): from the cache when the previous entry went to the
  * same directory or one above it. */
-static int enter_dir(struct unpack *u, const char *path, size_t len, bool create,
-		     struct berr *err)
+static int enter_dir(struct unpack *u, const char *path, size_t len, bool create, struct berr *err)
 {
 	if (len == 0)
 		return u->root;
@@ -335,8 +334,8 @@ static int enter_dir(struct unpack *u, const char *path, size_t len, bool create
 
 /* Makes room for a new entry at pfd/base (the current entry's path). A
  * directory is kept when want_dir; anything else there goes. */
-static int clear_slot(struct unpack *u, int pfd, const char *base, bool want_dir,
-		      bool *kept_dir, bool *was_whiteout)
+static int clear_slot(struct unpack *u, int pfd, const char *base, bool want_dir, bool *kept_dir,
+		      bool *was_whiteout)
 {
 	struct stat st;
 	*kept_dir = *was_whiteout = false;
@@ -378,8 +377,7 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 			ts[i].tv_nsec = 0;
 }
 
-static int record_dir_times(struct unpack *u, const char *path, size_t len,
-			    struct archive_entry *e)
+static int record_dir_times(struct unpack *u, const char *path, size_t len, struct archive_entry *e)
 {
 	if (u->n_dirs == u->cap_dirs) {
 		size_t cap = u->cap_dirs ? u->cap_dirs * 2 : 256;
@@ -445,8 +443,8 @@ enum {
  * chown clears setuid bits and security.capability, writes clear the
  * capability too, and every change but the times moves ctime only. The
  * entry is fd when it could be opened, else pfd/base (symlinks). */
-static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd,
-		      const char *base, unsigned flags)
+static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd, const char *base,
+		      unsigned flags)
 {
 	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
 	if (uid < 0 || uid >= (la_int64_t)UINT32_MAX || gid < 0 || gid >= (la_int64_t)UINT32_MAX)
@@ -623,8 +621,7 @@ static int make_fifo(struct unpack *u, struct archive_entry *e, int pfd, const c
 			return entry_fail(u, errno, "create fifo");
 	}
 	/* Opening a FIFO for reading without O_NONBLOCK would wait for a writer. */
-	cleanup_close int fd =
-		openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int fd = openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return entry_fail(u, errno, "open fifo");
 	return apply_meta(u, e, fd, pfd, base, 0);
@@ -724,8 +721,9 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 
 	if (u->path_len == 0) {
 		if (hardlink || type != AE_IFDIR)
-			return entry_fail(u, 0, "replaces the layer's root directory with a "
-						"non-directory");
+			return entry_fail(u, 0,
+					  "replaces the layer's root directory with a "
+					  "non-directory");
 		if (apply_meta(u, e, u->root, -1, NULL, META_DIR) < 0)
 			return -1;
 		u->root_setgid = archive_entry_perm(e) & S_ISGID;
@@ -744,10 +742,10 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	}
 	if (!hardlink && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK &&
 	    type != AE_IFIFO) {
-		const char *kind = type == AE_IFCHR	? "character device"
-				   : type == AE_IFBLK	? "block device"
+		const char *kind = type == AE_IFCHR    ? "character device"
+				   : type == AE_IFBLK  ? "block device"
 				   : type == AE_IFSOCK ? "socket"
-							: "entry of unknown type";
+						       : "entry of unknown type";
 		log_warn("%s: entry %s: %s skipped (device nodes and sockets are not created "
 			 "from image layers)",
 			 u->what, u->qname, kind);
@@ -809,16 +807,16 @@ int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 {
 	struct layer_stats local_stats;
 	struct unpack u = {
-		.root = dirfd,
-		.src = src,
-		.what = what ? what : "layer",
-		.stats = stats ? stats : &local_stats,
-		.err = err,
-		.can_chown = geteuid() == 0,
-		.euid = geteuid(),
-		.egid = getegid(),
-		.umask = process_umask(),
-		.cache_fd = -1,
+	    .root = dirfd,
+	    .src = src,
+	    .what = what ? what : "layer",
+	    .stats = stats ? stats : &local_stats,
+	    .err = err,
+	    .can_chown = geteuid() == 0,
+	    .euid = geteuid(),
+	    .egid = getegid(),
+	    .umask = process_umask(),
+	    .cache_fd = -1,
 	};
 	memset(u.stats, 0, sizeof(*u.stats));
 	if (lazy_require(LAZY_ARCHIVE, err) < 0)

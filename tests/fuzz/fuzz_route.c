@@ -89,16 +89,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (route_parse(text, &r, &err) == 0) {
 		struct hub_message *m1 = message(body, blen, "utf-8");
 		struct hub_message *m2 = message(body, blen, "utf-16");
-		struct hub_message m3 = { 0 }; /* device telemetry, nothing set */
+		struct hub_message m3 = {0}; /* device telemetry, nothing set */
 		(void)route_matches(r, m1);
 		(void)route_matches(r, m2);
 		(void)route_matches(r, &m3);
 		(void)route_get_sink(r);
 
 		const struct route_def defs[] = {
-			{ "fuzz", text, 3, 60 },
-			{ "again", text, 1, 0 },
-			{ "all", "FROM /* INTO $upstream", ROUTE_DEFAULT_PRIORITY, 10 },
+		    {"fuzz", text, 3, 60},
+		    {"again", text, 1, 0},
+		    {"all", "FROM /* INTO $upstream", ROUTE_DEFAULT_PRIORITY, 10},
 		};
 		struct route_table *t = NULL;
 		if (route_table_build(defs, 3, &t, &err) == 0) {

@@ -70,7 +70,7 @@ static int keep_intact(const char *dir)
 	    lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0644 ||
 	    st.st_size != 10 || st.st_nlink != 1)
 		return 0;
-	char buf[16] = { 0 };
+	char buf[16] = {0};
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -116,6 +116,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* clang-format off */
 static const char *const names[] = {
 	"a", "b", "a/b", "a/b/c", "a/", ".", "./", "..", "../sentinel", "../sentinel/keep",
 	"../../sentinel/keep", SENTINEL_ABS, SENTINEL_ABS "/keep", SENTINEL_ABS "/new", "s",
@@ -123,6 +124,7 @@ static const char *const names[] = {
 	".wh..wh..opq", ".wh..", ".wh...", ".wh.", "a/.wh...", ".wh.s", "s/.wh.keep", "/",
 	"a/../b", "./a/./b", "a//b", "d/e/f/g", "d", ".wh.d", "d/.wh..wh..opq", "x\ny", "",
 };
+/* clang-format on */
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 
 static void octal(char *f, size_t width, unsigned long long v)
@@ -133,8 +135,8 @@ static void octal(char *f, size_t width, unsigned long long v)
 }
 
 /* A ustar header (names here fit the 100-byte fields) and its data. */
-static size_t put_entry(uint8_t *out, char type, const char *name, const char *link,
-			unsigned mode, const char *data, size_t len)
+static size_t put_entry(uint8_t *out, char type, const char *name, const char *link, unsigned mode,
+			const char *data, size_t len)
 {
 	char *h = (char *)out;
 	memset(h, 0, 512);
@@ -147,7 +149,8 @@ static size_t put_entry(uint8_t *out, char type, const char *name, const char *l
 	h[156] = type;
 	if (link)
 		snprintf(h + 157, 100, "%s", link);
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257, "ustar", 6); /* magic, NUL, version "00" */
+	memcpy(h + 263, "00", 2);
 	octal(h + 329, 8, type == '3' || type == '4' ? 1 : 0);
 	octal(h + 337, 8, type == '3' || type == '4' ? 3 : 0);
 	memset(h + 148, ' ', 8);
@@ -206,8 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		abort();
-	struct mem m = { data, size, 0 };
-	struct layer_source src = { mem_read, &m };
+	struct mem m = {data, size, 0};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	struct layer_stats stats;
 	layer_unpack(fd, &src, "layer fuzz", &stats, &err);

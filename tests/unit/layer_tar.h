@@ -73,9 +73,9 @@ static inline void tb_octal(unsigned char *f, size_t width, unsigned long long v
 
 /* A raw ustar header; names longer than the fields are cut (pax carries
  * the full ones). */
-static inline void tb_header(struct tarb *t, const char *name, char type, unsigned mode, unsigned uid,
-		      unsigned gid, unsigned long long size, long long mtime, const char *link,
-		      unsigned devmajor, unsigned devminor)
+static inline void tb_header(struct tarb *t, const char *name, char type, unsigned mode,
+			     unsigned uid, unsigned gid, unsigned long long size, long long mtime,
+			     const char *link, unsigned devmajor, unsigned devminor)
 {
 	unsigned char h[512];
 	memset(h, 0, sizeof(h));
@@ -88,7 +88,8 @@ static inline void tb_header(struct tarb *t, const char *name, char type, unsign
 	h[156] = (unsigned char)type;
 	if (link)
 		strncpy((char *)h + 157, link, 100);
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257, "ustar", 6); /* magic, NUL, version "00" */
+	memcpy(h + 263, "00", 2);
 	tb_octal(h + 329, 8, devmajor);
 	tb_octal(h + 337, 8, devminor);
 	memset(h + 148, ' ', 8);
@@ -100,7 +101,8 @@ static inline void tb_header(struct tarb *t, const char *name, char type, unsign
 	tb_put(t, h, 512);
 }
 
-static inline void tb_pax_record(char *out, size_t *olen, const char *key, const char *val, size_t vlen)
+static inline void tb_pax_record(char *out, size_t *olen, const char *key, const char *val,
+				 size_t vlen)
 {
 	/* "<len> key=value\n" where len counts itself. */
 	size_t body = 1 + strlen(key) + 1 + vlen + 1;
@@ -147,7 +149,7 @@ static inline void tb_add(struct tarb *t, struct ent e)
 	}
 }
 
-#define ADD(t, ...) tb_add((t), (struct ent){ __VA_ARGS__ })
+#define ADD(t, ...) tb_add((t), (struct ent){__VA_ARGS__})
 
 static inline void tb_end(struct tarb *t)
 {
@@ -220,7 +222,7 @@ static inline int scratch_sentinel_intact(struct scratch *s)
 	if (lstat(keep, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0644 ||
 	    st.st_uid != 0 || st.st_size != 10)
 		return 0;
-	char buf[32] = { 0 };
+	char buf[32] = {0};
 	FILE *f = fopen(keep, "r");
 	if (!f)
 		return 0;
@@ -229,8 +231,8 @@ static inline int scratch_sentinel_intact(struct scratch *s)
 	if (n != 10 || strcmp(buf, "untouched\n"))
 		return 0;
 	/* Nothing else next to the layer or in the sentinel directory. */
-	const char *dirs[2] = { s->top, s->sentinel };
-	const int want[2] = { 2, 1 };
+	const char *dirs[2] = {s->top, s->sentinel};
+	const int want[2] = {2, 1};
 	for (int i = 0; i < 2; i++) {
 		DIR *d = opendir(dirs[i]);
 		if (!d)
@@ -258,11 +260,11 @@ static inline void scratch_remove(struct scratch *s)
 
 /* Unpacks t (end blocks added here) into s->layer. */
 static inline int unpack_tar(struct scratch *s, struct tarb *t, struct layer_stats *stats,
-		      struct berr *err)
+			     struct berr *err)
 {
 	tb_end(t);
-	struct mem_src m = { .data = t->buf, .len = t->len, .chunk = 7000, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t->buf, .len = t->len, .chunk = 7000, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	return layer_unpack(s->layer_fd, &src, "layer sha256:test", stats, err);
 }
 

@@ -67,7 +67,7 @@ static inline struct hub_message *msg_from(const char *mod, const char *out)
 static inline struct route *must_parse(const char *text)
 {
 	struct route *r = NULL;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	if (route_parse(text, &r, &err) < 0)
 		fail_msg("route `%s` refused: %s", text, err.msg);
 	return r;
@@ -123,18 +123,18 @@ static inline const char *cond_refused(const char *cond)
 	return must_refuse(text);
 }
 
-#define assert_eval(cond, m, want)                                                           \
-	do {                                                                                 \
-		int got_ = eval3((cond), (m));                                               \
-		if (got_ != (want))                                                          \
-			fail_msg("`%s`: got %d, want %d", (cond), got_, (want));           \
+#define assert_eval(cond, m, want)                                                                 \
+	do {                                                                                       \
+		int got_ = eval3((cond), (m));                                                     \
+		if (got_ != (want))                                                                \
+			fail_msg("`%s`: got %d, want %d", (cond), got_, (want));                   \
 	} while (0)
 
-#define assert_contains(haystack, needle)                                                    \
-	do {                                                                                 \
-		const char *h_ = (haystack);                                                 \
-		if (!strstr(h_, (needle)))                                                   \
-			fail_msg("\"%s\" does not contain \"%s\"", h_, (needle));           \
+#define assert_contains(haystack, needle)                                                          \
+	do {                                                                                       \
+		const char *h_ = (haystack);                                                       \
+		if (!strstr(h_, (needle)))                                                         \
+			fail_msg("\"%s\" does not contain \"%s\"", h_, (needle));                  \
 	} while (0)
 
 #endif

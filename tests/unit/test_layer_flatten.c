@@ -42,8 +42,8 @@ static void layer(struct tarb *t)
 	assert_int_equal(mkdir(layer_paths[n_layers], 0700), 0);
 	int fd = open(layer_paths[n_layers], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	tb_end(t);
-	struct mem_src m = { .data = t->buf, .len = t->len, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t->buf, .len = t->len, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	if (layer_unpack(fd, &src, "layer", NULL, &err) < 0)
 		fail_msg("unpack: %s", err.msg);
@@ -96,7 +96,7 @@ static ssize_t xattr(const char *rel, const char *key, char *buf, size_t len)
 
 static void upper_file_replaces_lower_file(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "etc/", .type = '5');
 	ADD(&a, .name = "etc/hostname", .data = "lower", .uid = 1);
 	ADD(&a, .name = "etc/keep", .data = "keep");
@@ -113,7 +113,7 @@ static void upper_file_replaces_lower_file(void **state)
 
 static void whiteout_removes_the_lower_entry_and_does_not_appear(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "f", .data = "f");
 	ADD(&a, .name = "tree/sub/x", .data = "x");
 	ADD(&a, .name = "stay", .data = "s");
@@ -131,7 +131,7 @@ static void whiteout_removes_the_lower_entry_and_does_not_appear(void **state)
 
 static void opaque_directory_hides_lower_content_and_keeps_its_own(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "var/", .type = '5');
 	ADD(&a, .name = "var/old", .data = "old");
 	ADD(&a, .name = "var/sub/deep", .data = "deep");
@@ -151,13 +151,13 @@ static void opaque_directory_hides_lower_content_and_keeps_its_own(void **state)
 
 static void directory_over_directory_merges_and_takes_upper_metadata(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "d/", .type = '5', .mode = 0755, .uid = 1, .mtime = 1000000000,
-	    .xname = { "user.lower" }, .xval = { "1" });
+	    .xname = {"user.lower"}, .xval = {"1"});
 	ADD(&a, .name = "d/low", .data = "low");
 	layer(&a);
 	ADD(&b, .name = "d/", .type = '5', .mode = 0710, .uid = 2, .mtime = 1500000000,
-	    .xname = { "user.upper" }, .xval = { "2" });
+	    .xname = {"user.upper"}, .xval = {"2"});
 	ADD(&b, .name = "d/up", .data = "up");
 	layer(&b);
 	flatten();
@@ -174,7 +174,7 @@ static void directory_over_directory_merges_and_takes_upper_metadata(void **stat
 
 static void file_replaces_lower_directory_and_directory_replaces_lower_file(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "was-dir/x", .data = "x");
 	ADD(&a, .name = "was-file", .data = "file");
 	layer(&a);
@@ -192,7 +192,7 @@ static void upper_directory_replaces_lower_symlink_instead_of_following_it(void 
 {
 	char out[256];
 	snprintf(out, sizeof(out), "%s", S.sentinel);
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "lib", .type = '2', .link = out);
 	ADD(&a, .name = "rel", .type = '2', .link = "../../../sentinel");
 	layer(&a);
@@ -209,13 +209,13 @@ static void upper_directory_replaces_lower_symlink_instead_of_following_it(void 
 
 static void symlinks_are_copied_as_they_are(void **state)
 {
-	struct tarb a = { 0 };
+	struct tarb a = {0};
 	ADD(&a, .name = "bin/sh", .type = '2', .link = "/bin/busybox", .uid = 3, .gid = 4,
 	    .mtime = 1300000000);
 	ADD(&a, .name = "out", .type = '2', .link = "../sentinel/keep");
 	layer(&a);
 	flatten();
-	char target[64] = { 0 };
+	char target[64] = {0};
 	assert_int_equal(readlinkat(dst_fd, "bin/sh", target, sizeof(target)), 12);
 	assert_string_equal(target, "/bin/busybox");
 	struct stat st = lst("bin/sh");
@@ -227,7 +227,7 @@ static void symlinks_are_copied_as_they_are(void **state)
 
 static void hardlinks_within_a_layer_stay_hardlinks(void **state)
 {
-	struct tarb a = { 0 };
+	struct tarb a = {0};
 	ADD(&a, .name = "bin/busybox", .data = "ELF", .mode = 0755);
 	ADD(&a, .name = "bin/sh", .type = '1', .link = "bin/busybox");
 	ADD(&a, .name = "sbin/init", .type = '1', .link = "bin/busybox");
@@ -243,7 +243,7 @@ static void hardlinks_within_a_layer_stay_hardlinks(void **state)
 
 static void replacing_one_link_in_an_upper_layer_leaves_the_others(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "a", .data = "old");
 	ADD(&a, .name = "b", .type = '1', .link = "a");
 	ADD(&a, .name = "c", .type = '1', .link = "a");
@@ -259,10 +259,10 @@ static void replacing_one_link_in_an_upper_layer_leaves_the_others(void **state)
 
 static void setuid_capabilities_and_owners_survive(void **state)
 {
-	static const char cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x20 };
-	struct tarb a = { 0 };
+	static const char cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20};
+	struct tarb a = {0};
 	ADD(&a, .name = "bin/ping", .data = "ELF", .mode = 0755, .uid = 0, .gid = 0,
-	    .xname = { "security.capability" }, .xval = { cap }, .xlen = { sizeof(cap) });
+	    .xname = {"security.capability"}, .xval = {cap}, .xlen = {sizeof(cap)});
 	ADD(&a, .name = "bin/su", .data = "ELF", .mode = 04755, .uid = 0, .gid = 0);
 	ADD(&a, .name = "bin/mine", .data = "ELF", .mode = 06750, .uid = 1000, .gid = 1001);
 	ADD(&a, .name = "tmp/", .type = '5', .mode = 01777);
@@ -281,7 +281,7 @@ static void setuid_capabilities_and_owners_survive(void **state)
 
 static void directory_and_file_mtimes_survive(void **state)
 {
-	struct tarb a = { 0 };
+	struct tarb a = {0};
 	ADD(&a, .name = "./", .type = '5', .mtime = 1100000000);
 	ADD(&a, .name = "d/", .type = '5', .mtime = 1200000000);
 	ADD(&a, .name = "d/e/", .type = '5', .mtime = 1210000000);
@@ -296,7 +296,7 @@ static void directory_and_file_mtimes_survive(void **state)
 
 static void fifos_are_kept(void **state)
 {
-	struct tarb a = { 0 };
+	struct tarb a = {0};
 	ADD(&a, .name = "p", .type = '6', .mode = 0640, .uid = 9);
 	layer(&a);
 	flatten();
@@ -308,7 +308,7 @@ static void fifos_are_kept(void **state)
 
 static void opaque_root_hides_every_lower_layer(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 };
+	struct tarb a = {0}, b = {0};
 	ADD(&a, .name = "old", .data = "old");
 	layer(&a);
 	ADD(&b, .name = ".wh..wh..opq");
@@ -321,7 +321,7 @@ static void opaque_root_hides_every_lower_layer(void **state)
 
 static void three_layers_apply_in_order(void **state)
 {
-	struct tarb a = { 0 }, b = { 0 }, c = { 0 };
+	struct tarb a = {0}, b = {0}, c = {0};
 	ADD(&a, .name = "x", .data = "1");
 	layer(&a);
 	ADD(&b, .name = ".wh.x");
@@ -335,11 +335,11 @@ static void three_layers_apply_in_order(void **state)
 
 static void destination_must_be_empty(void **state)
 {
-	struct tarb a = { 0 };
+	struct tarb a = {0};
 	ADD(&a, .name = "f", .data = "f");
 	layer(&a);
 	assert_int_equal(mkdirat(dst_fd, "junk", 0755), 0);
-	const char *dirs[1] = { layer_paths[0] };
+	const char *dirs[1] = {layer_paths[0]};
 	struct berr err;
 	assert_int_equal(layer_flatten(dirs, 1, dst, &err), -1);
 	assert_non_null(strstr(err.msg, dst));
@@ -351,21 +351,21 @@ static void destination_must_be_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(upper_file_replaces_lower_file),
-		T(whiteout_removes_the_lower_entry_and_does_not_appear),
-		T(opaque_directory_hides_lower_content_and_keeps_its_own),
-		T(directory_over_directory_merges_and_takes_upper_metadata),
-		T(file_replaces_lower_directory_and_directory_replaces_lower_file),
-		T(upper_directory_replaces_lower_symlink_instead_of_following_it),
-		T(symlinks_are_copied_as_they_are),
-		T(hardlinks_within_a_layer_stay_hardlinks),
-		T(replacing_one_link_in_an_upper_layer_leaves_the_others),
-		T(setuid_capabilities_and_owners_survive),
-		T(directory_and_file_mtimes_survive),
-		T(fifos_are_kept),
-		T(opaque_root_hides_every_lower_layer),
-		T(three_layers_apply_in_order),
-		T(destination_must_be_empty),
+	    T(upper_file_replaces_lower_file),
+	    T(whiteout_removes_the_lower_entry_and_does_not_appear),
+	    T(opaque_directory_hides_lower_content_and_keeps_its_own),
+	    T(directory_over_directory_merges_and_takes_upper_metadata),
+	    T(file_replaces_lower_directory_and_directory_replaces_lower_file),
+	    T(upper_directory_replaces_lower_symlink_instead_of_following_it),
+	    T(symlinks_are_copied_as_they_are),
+	    T(hardlinks_within_a_layer_stay_hardlinks),
+	    T(replacing_one_link_in_an_upper_layer_leaves_the_others),
+	    T(setuid_capabilities_and_owners_survive),
+	    T(directory_and_file_mtimes_survive),
+	    T(fifos_are_kept),
+	    T(opaque_root_hides_every_lower_layer),
+	    T(three_layers_apply_in_order),
+	    T(destination_must_be_empty),
 	};
 	return cmocka_run_group_tests_name("flatten", tests, NULL, NULL);
 }

@@ -21,12 +21,12 @@ static struct hub_message *sample(void)
 }
 
 static const char weather[] =
-	"{\"message\": {\"Weather\": {\"Temperature\": 50, \"Precise\": -50.4,"
-	" \"PrevTemperatures\": [20, 30, 40], \"IsEnabled\": true, \"NullValue\": null,"
-	" \"Location\": {\"Street\": \"One Way\", \"City\": \"Redmond\", \"State\": \"WA\"},"
-	" \"HistoricalData\": [{\"Month\": \"Feb\", \"Temperature\": 40},"
-	" {\"Month\": \"Jan\", \"Temperature\": 30}]},"
-	" \"odd key\": {\"a.b\": 1}}}";
+    "{\"message\": {\"Weather\": {\"Temperature\": 50, \"Precise\": -50.4,"
+    " \"PrevTemperatures\": [20, 30, 40], \"IsEnabled\": true, \"NullValue\": null,"
+    " \"Location\": {\"Street\": \"One Way\", \"City\": \"Redmond\", \"State\": \"WA\"},"
+    " \"HistoricalData\": [{\"Month\": \"Feb\", \"Temperature\": 40},"
+    " {\"Month\": \"Jan\", \"Temperature\": 30}]},"
+    " \"odd key\": {\"a.b\": 1}}}";
 
 static struct hub_message *json_sample(void)
 {
@@ -35,11 +35,12 @@ static struct hub_message *json_sample(void)
 	return m;
 }
 
-#define WITH(make, body)                                                                     \
-	do {                                                                                 \
-		struct hub_message *m = make();                                              \
-		body;                                                                        \
-		hub_message_free(m);                                                         \
+/* Runs the block with m set to a fresh message from make(). */
+#define WITH(make, ...)                                                                            \
+	do {                                                                                       \
+		struct hub_message *m = make();                                                    \
+		__VA_ARGS__;                                                                       \
+		hub_message_free(m);                                                               \
 	} while (0)
 
 /* ---- precedence ---- */
@@ -244,13 +245,16 @@ static void as_number_makes_a_property_comparable_with_numbers(void **state)
 
 static void operands_of_the_wrong_type_are_refused(void **state)
 {
-	assert_contains(cond_refused("'a' + 'b' = 'ab'"), "invalid operands to '+': have string and string");
+	assert_contains(cond_refused("'a' + 'b' = 'ab'"),
+			"invalid operands to '+': have string and string");
 	assert_contains(cond_refused("3 + undefined = 3"), "have number and undefined");
 	assert_contains(cond_refused("3 + null = 3"), "have number and null");
 	assert_contains(cond_refused("true * 3 = 3"), "have bool and number");
 	assert_contains(cond_refused("'a' || 3 = 'a3'"), "expected string and string");
-	assert_contains(cond_refused("key1 AND true"), "have string and bool, expected bool and bool");
-	assert_contains(cond_refused("(key1 ?? 12.34) = 1"), "invalid operands to '?" "?'");
+	assert_contains(cond_refused("key1 AND true"),
+			"have string and bool, expected bool and bool");
+	assert_contains(cond_refused("(key1 ?? 12.34) = 1"), "invalid operands to '?"
+							     "?'");
 	assert_contains(cond_refused("- key1 = 1"), "invalid operand to '-': have string");
 	assert_contains(cond_refused("NOT undefined"), "have undefined, expected bool");
 	assert_contains(cond_refused("true = 1"), "have bool and number");
@@ -520,9 +524,10 @@ static void fn_concat(void **state)
 		assert_eval("concat('a', key1, 'd') = 'avalue1d'", m, T);
 		assert_eval("concat('a', null_value, 'd') = 'ad'", m, T);
 		assert_eval("is_defined(concat('a', none, 'd'))", m, F);
-		assert_eval("concat('1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12') = "
-			    "'123456789101112'",
-			    m, T);
+		assert_eval(
+		    "concat('1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12') = "
+		    "'123456789101112'",
+		    m, T);
 		assert_eval("concat(concat('a', 'b'), concat('c', 'd')) = 'abcd'", m, T);
 	});
 }
@@ -626,7 +631,8 @@ static void fn_contains(void **state)
 
 static void function_names_ignore_case(void **state)
 {
-	WITH(sample, { assert_eval("ABS(-1) = 1 AND Is_Defined(key1) AND UpPeR('a') = 'A'", m, T); });
+	WITH(sample,
+	     { assert_eval("ABS(-1) = 1 AND Is_Defined(key1) AND UpPeR('a') = 'A'", m, T); });
 }
 
 static void functions_with_the_wrong_number_of_arguments_are_refused(void **state)
@@ -637,9 +643,11 @@ static void functions_with_the_wrong_number_of_arguments_are_refused(void **stat
 			"substring() takes 2 or 3 arguments, not 1");
 	assert_contains(cond_refused("substring('a', 1, 2, 3) = 'a'"),
 			"substring() takes 2 or 3 arguments, not 4");
-	assert_contains(cond_refused("concat('a') = 'a'"), "concat() takes at least 2 arguments, not 1");
+	assert_contains(cond_refused("concat('a') = 'a'"),
+			"concat() takes at least 2 arguments, not 1");
 	assert_contains(cond_refused("is_defined()"), "is_defined() takes 1 argument, not 0");
-	assert_contains(cond_refused("contains('a', 'b', 'c')"), "contains() takes 2 arguments, not 3");
+	assert_contains(cond_refused("contains('a', 'b', 'c')"),
+			"contains() takes 2 arguments, not 3");
 }
 
 static void functions_with_arguments_of_the_wrong_type_are_refused(void **state)
@@ -647,7 +655,8 @@ static void functions_with_arguments_of_the_wrong_type_are_refused(void **state)
 	assert_contains(cond_refused("abs('x') = 1"), "invalid arguments to abs(string)");
 	assert_contains(cond_refused("is_defined(abs(key1))"), "invalid arguments to abs(string)");
 	assert_contains(cond_refused("length(3) = 1"), "invalid arguments to length(number)");
-	assert_contains(cond_refused("concat('a', null) = 'a'"), "invalid arguments to concat(string, null)");
+	assert_contains(cond_refused("concat('a', null) = 'a'"),
+			"invalid arguments to concat(string, null)");
 	assert_contains(cond_refused("substring('a', 'b') = 'a'"),
 			"invalid arguments to substring(string, string)");
 	assert_contains(cond_refused("starts_with('a', true)"),
@@ -680,7 +689,8 @@ static void body_member_paths(void **state)
 		assert_eval("$body.message.Weather.Temperature = 50", m, T);
 		assert_eval("$body.message.Weather.Location.City = 'Redmond'", m, T);
 		assert_eval("50 >= $body.message.Weather.Temperature", m, T);
-		assert_eval("$body.message.weather.Temperature = 50", m, F); /* keys keep their case */
+		assert_eval("$body.message.weather.Temperature = 50", m,
+			    F); /* keys keep their case */
 	});
 }
 
@@ -697,9 +707,7 @@ static void body_array_indexes(void **state)
 
 static void body_bracketed_quoted_keys(void **state)
 {
-	WITH(json_sample, {
-		assert_eval("$body.message[\"odd key\"]['a.b'] = 1", m, T);
-	});
+	WITH(json_sample, { assert_eval("$body.message[\"odd key\"]['a.b'] = 1", m, T); });
 }
 
 static void body_path_that_leads_nowhere_is_null(void **state)
@@ -746,7 +754,8 @@ static void body_bool_is_a_condition(void **state)
 	WITH(json_sample, {
 		assert_eval("$body.message.Weather.IsEnabled", m, T);
 		assert_eval("NOT $body.message.Weather.IsEnabled", m, F);
-		assert_eval("$body.message.Weather.IsEnabled AND $body.message.Weather.IsEnabled", m, T);
+		assert_eval("$body.message.Weather.IsEnabled AND $body.message.Weather.IsEnabled",
+			    m, T);
 		assert_eval("$body.message.Weather.Temperature AND true", m, U);
 	});
 }
@@ -846,6 +855,76 @@ static void body_that_is_not_a_json_object_is_undefined(void **state)
 	});
 }
 
+static void body_strings_with_escapes(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"q\": \"say \\\"hi\\\"\", \"e\": \"\\u00e9\", \"k\\u0041\": 1}");
+		assert_eval("$body.q = 'say \"hi\"'", m, T);
+		assert_eval("$body.e = '\\u00e9'", m, T);
+		assert_eval("$body.kA = 1", m, T); /* member names are unescaped too */
+	});
+}
+
+static void body_long_escaped_strings_are_kept_whole(void **state)
+{
+	WITH(sample, {
+		/* 20000 escaped characters: more than the scratch buffer holds */
+		size_t n = 20000;
+		char *json = malloc(n * 2 + 32), *o = json;
+		o = stpcpy(o, "{\"long\": \"");
+		for (size_t i = 0; i < n; i++)
+			o = stpcpy(o, "\\/");
+		stpcpy(o, "\", \"short\": \"a\\tb\"}");
+		msg_set_json(m, json);
+		free(json);
+		assert_eval("length($body.long) = 20000 AND starts_with($body.long, '//')", m, T);
+		assert_eval("length($body.short) = 3", m, T);
+	});
+}
+
+static void body_duplicate_members_the_last_wins(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"a\": 1, \"b\": {\"c\": true}, \"a\": 2}");
+		assert_eval("$body.a = 2", m, T);
+		assert_eval("$body.b.c", m, T);
+	});
+}
+
+static void body_nested_deeper_than_64_levels_is_undefined(void **state)
+{
+	WITH(sample, {
+		char json[256] = "{\"a\": 1, \"d\": ";
+		for (int i = 0; i < 64; i++)
+			strcat(json, "[");
+		for (int i = 0; i < 64; i++)
+			strcat(json, "]");
+		strcat(json, "}");
+		msg_set_json(m, json);
+		assert_eval("$body.a = 1", m, U);
+		json[strlen(json) - 66] = ' '; /* one level less: 1 object + 63 arrays */
+		json[strlen(json) - 2] = ' ';
+		msg_set_json(m, json);
+		assert_eval("$body.a = 1", m, T);
+	});
+}
+
+static void body_that_is_more_than_one_json_object_is_undefined(void **state)
+{
+	WITH(sample, {
+		msg_set_json(m, "{\"a\": 1} x");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "{\"a\": 1}{\"a\": 1}");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "3");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, "  ");
+		assert_eval("$body.a = 1", m, U);
+		msg_set_json(m, " {\"a\": 1}\n");
+		assert_eval("$body.a = 1", m, T);
+	});
+}
+
 static void body_query_loses_to_an_application_property_of_that_name(void **state)
 {
 	WITH(json_sample, {
@@ -897,7 +976,7 @@ static void string_literal_escapes(void **state)
 		assert_eval("length('a\\\\b') = 3", m, T);
 		assert_eval("'\\u00e9' = '\xc3\xa9'", m, T);
 		assert_eval("'\\uD83D\\uDE00' = '\xf0\x9f\x98\x80'", m, T); /* surrogate pair */
-		assert_eval("'\\uD83D' = '\xef\xbf\xbd'", m, T); /* lone surrogate */
+		assert_eval("'\\uD83D' = '\xef\xbf\xbd'", m, T);	    /* lone surrogate */
 	});
 }
 
@@ -927,9 +1006,10 @@ static void concat_of_many_arguments_uses_no_intermediate_copies(void **state)
 		msg_add_prop(m, "p", part);
 		assert_eval("length(concat(p, p, p, p, p, p, p, p, p, p, p)) = 15400", m, T);
 		assert_eval("is_defined(concat(p, p, p, p, p, p, p, p, p, p, p, p))", m, F);
-		assert_eval("concat(p, upper('a'), concat('b', lower('C')), substring(upper('xyz'), 1)) = "
-			    "concat(p, 'AbcYZ')",
-			    m, T);
+		assert_eval(
+		    "concat(p, upper('a'), concat('b', lower('C')), substring(upper('xyz'), 1)) = "
+		    "concat(p, 'AbcYZ')",
+		    m, T);
 	});
 }
 
@@ -990,17 +1070,17 @@ static void the_deepest_conditions_evaluate_in_a_small_stack(void **state)
 	size_t stack = 256 << 10;
 #endif
 	char *texts[] = {
-		/* 255 ORs: 256 levels */
-		condition_route("false", " OR false", 254, " OR true", "", 0, ""),
-		/* 254 concatenations and a comparison: 256 levels */
-		condition_route("''", " || ''", 253, " || 'a'", "", 0, " = 'a'"),
-		/* 126 nested calls */
-		condition_route("", "concat('', ", 126, "'a'", ")", 126, " = 'a'"),
+	    /* 255 ORs: 256 levels */
+	    condition_route("false", " OR false", 254, " OR true", "", 0, ""),
+	    /* 254 concatenations and a comparison: 256 levels */
+	    condition_route("''", " || ''", 253, " || 'a'", "", 0, " = 'a'"),
+	    /* 126 nested calls */
+	    condition_route("", "concat('', ", 126, "'a'", ")", 126, " = 'a'"),
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
 		pthread_attr_t attr;
 		pthread_t th;
-		struct deep_case c = { texts[i], false };
+		struct deep_case c = {texts[i], false};
 		assert_int_equal(pthread_attr_init(&attr), 0);
 		assert_int_equal(pthread_attr_setstacksize(&attr, stack), 0);
 		assert_int_equal(pthread_create(&th, &attr, match_deep, &c), 0);
@@ -1015,88 +1095,93 @@ static void the_deepest_conditions_evaluate_in_a_small_stack(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(and_binds_tighter_than_or),
-		cmocka_unit_test(not_binds_tighter_than_comparison),
-		cmocka_unit_test(multiplication_binds_tighter_than_addition),
-		cmocka_unit_test(unary_minus_binds_tighter_than_multiplication),
-		cmocka_unit_test(binary_operators_associate_to_the_left),
-		cmocka_unit_test(concatenation_binds_tighter_than_equality),
-		cmocka_unit_test(ordering_binds_tighter_than_equality),
-		cmocka_unit_test(coalesce_binds_loosest),
-		cmocka_unit_test(comparison_with_an_undefined_operand_is_undefined),
-		cmocka_unit_test(and_follows_three_valued_logic),
-		cmocka_unit_test(or_follows_three_valued_logic),
-		cmocka_unit_test(not_follows_three_valued_logic),
-		cmocka_unit_test(null_is_false_as_a_condition_and_absorbs_and),
-		cmocka_unit_test(only_a_true_condition_routes),
-		cmocka_unit_test(arithmetic_without_numbers_is_undefined),
-		cmocka_unit_test(division_by_zero_is_infinite_and_modulo_by_zero_undefined),
-		cmocka_unit_test(coalesce_takes_the_first_defined_operand),
-		cmocka_unit_test(comparing_a_property_with_a_number_is_refused),
-		cmocka_unit_test(as_number_makes_a_property_comparable_with_numbers),
-		cmocka_unit_test(operands_of_the_wrong_type_are_refused),
-		cmocka_unit_test(strings_compare_by_code_point),
-		cmocka_unit_test(bools_and_nulls_compare),
-		cmocka_unit_test(application_property_names_ignore_case),
-		cmocka_unit_test(a_missing_property_is_undefined),
-		cmocka_unit_test(a_property_without_a_value_is_null),
-		cmocka_unit_test(system_properties_by_name),
-		cmocka_unit_test(system_properties_also_answer_to_edgehub_internal_names),
-		cmocka_unit_test(an_application_property_named_like_a_system_property_wins),
-		cmocka_unit_test(braces_force_the_system_property),
-		cmocka_unit_test(a_bracketed_name_that_is_no_body_query_is_undefined),
-		cmocka_unit_test(fn_abs),
-		cmocka_unit_test(fn_exp),
-		cmocka_unit_test(fn_power),
-		cmocka_unit_test(fn_square),
-		cmocka_unit_test(fn_ceiling),
-		cmocka_unit_test(fn_floor),
-		cmocka_unit_test(fn_sign),
-		cmocka_unit_test(fn_sqrt),
-		cmocka_unit_test(fn_as_number),
-		cmocka_unit_test(fn_is_bool),
-		cmocka_unit_test(fn_is_defined),
-		cmocka_unit_test(fn_is_null),
-		cmocka_unit_test(fn_is_number),
-		cmocka_unit_test(fn_is_string),
-		cmocka_unit_test(fn_concat),
-		cmocka_unit_test(fn_length),
-		cmocka_unit_test(fn_lower),
-		cmocka_unit_test(fn_upper),
-		cmocka_unit_test(case_mapping_changes_ascii_letters_only),
-		cmocka_unit_test(fn_substring),
-		cmocka_unit_test(fn_index_of),
-		cmocka_unit_test(fn_starts_with),
-		cmocka_unit_test(fn_ends_with),
-		cmocka_unit_test(fn_contains),
-		cmocka_unit_test(function_names_ignore_case),
-		cmocka_unit_test(functions_with_the_wrong_number_of_arguments_are_refused),
-		cmocka_unit_test(functions_with_arguments_of_the_wrong_type_are_refused),
-		cmocka_unit_test(functions_given_body_values_of_the_wrong_type_are_undefined),
-		cmocka_unit_test(unknown_functions_are_refused),
-		cmocka_unit_test(body_member_paths),
-		cmocka_unit_test(body_array_indexes),
-		cmocka_unit_test(body_bracketed_quoted_keys),
-		cmocka_unit_test(body_path_that_leads_nowhere_is_null),
-		cmocka_unit_test(body_json_null_is_null),
-		cmocka_unit_test(body_objects_and_arrays_are_undefined),
-		cmocka_unit_test(body_values_of_different_types_are_never_equal),
-		cmocka_unit_test(body_bool_is_a_condition),
-		cmocka_unit_test(body_values_in_arithmetic_and_functions),
-		cmocka_unit_test(body_prefix_ignores_case),
-		cmocka_unit_test(body_needs_the_json_content_type),
-		cmocka_unit_test(body_needs_a_utf_encoding),
-		cmocka_unit_test(body_in_utf16_and_utf32),
-		cmocka_unit_test(body_that_is_not_a_json_object_is_undefined),
-		cmocka_unit_test(body_query_loses_to_an_application_property_of_that_name),
-		cmocka_unit_test(hex_literals),
-		cmocka_unit_test(real_literals),
-		cmocka_unit_test(string_literals_in_both_quotes),
-		cmocka_unit_test(string_literal_escapes),
-		cmocka_unit_test(strings_built_beyond_the_scratch_buffer_are_undefined),
-		cmocka_unit_test(concat_can_fill_the_scratch_buffer_exactly),
-		cmocka_unit_test(concat_of_many_arguments_uses_no_intermediate_copies),
-		cmocka_unit_test(the_deepest_conditions_evaluate_in_a_small_stack),
+	    cmocka_unit_test(and_binds_tighter_than_or),
+	    cmocka_unit_test(not_binds_tighter_than_comparison),
+	    cmocka_unit_test(multiplication_binds_tighter_than_addition),
+	    cmocka_unit_test(unary_minus_binds_tighter_than_multiplication),
+	    cmocka_unit_test(binary_operators_associate_to_the_left),
+	    cmocka_unit_test(concatenation_binds_tighter_than_equality),
+	    cmocka_unit_test(ordering_binds_tighter_than_equality),
+	    cmocka_unit_test(coalesce_binds_loosest),
+	    cmocka_unit_test(comparison_with_an_undefined_operand_is_undefined),
+	    cmocka_unit_test(and_follows_three_valued_logic),
+	    cmocka_unit_test(or_follows_three_valued_logic),
+	    cmocka_unit_test(not_follows_three_valued_logic),
+	    cmocka_unit_test(null_is_false_as_a_condition_and_absorbs_and),
+	    cmocka_unit_test(only_a_true_condition_routes),
+	    cmocka_unit_test(arithmetic_without_numbers_is_undefined),
+	    cmocka_unit_test(division_by_zero_is_infinite_and_modulo_by_zero_undefined),
+	    cmocka_unit_test(coalesce_takes_the_first_defined_operand),
+	    cmocka_unit_test(comparing_a_property_with_a_number_is_refused),
+	    cmocka_unit_test(as_number_makes_a_property_comparable_with_numbers),
+	    cmocka_unit_test(operands_of_the_wrong_type_are_refused),
+	    cmocka_unit_test(strings_compare_by_code_point),
+	    cmocka_unit_test(bools_and_nulls_compare),
+	    cmocka_unit_test(application_property_names_ignore_case),
+	    cmocka_unit_test(a_missing_property_is_undefined),
+	    cmocka_unit_test(a_property_without_a_value_is_null),
+	    cmocka_unit_test(system_properties_by_name),
+	    cmocka_unit_test(system_properties_also_answer_to_edgehub_internal_names),
+	    cmocka_unit_test(an_application_property_named_like_a_system_property_wins),
+	    cmocka_unit_test(braces_force_the_system_property),
+	    cmocka_unit_test(a_bracketed_name_that_is_no_body_query_is_undefined),
+	    cmocka_unit_test(fn_abs),
+	    cmocka_unit_test(fn_exp),
+	    cmocka_unit_test(fn_power),
+	    cmocka_unit_test(fn_square),
+	    cmocka_unit_test(fn_ceiling),
+	    cmocka_unit_test(fn_floor),
+	    cmocka_unit_test(fn_sign),
+	    cmocka_unit_test(fn_sqrt),
+	    cmocka_unit_test(fn_as_number),
+	    cmocka_unit_test(fn_is_bool),
+	    cmocka_unit_test(fn_is_defined),
+	    cmocka_unit_test(fn_is_null),
+	    cmocka_unit_test(fn_is_number),
+	    cmocka_unit_test(fn_is_string),
+	    cmocka_unit_test(fn_concat),
+	    cmocka_unit_test(fn_length),
+	    cmocka_unit_test(fn_lower),
+	    cmocka_unit_test(fn_upper),
+	    cmocka_unit_test(case_mapping_changes_ascii_letters_only),
+	    cmocka_unit_test(fn_substring),
+	    cmocka_unit_test(fn_index_of),
+	    cmocka_unit_test(fn_starts_with),
+	    cmocka_unit_test(fn_ends_with),
+	    cmocka_unit_test(fn_contains),
+	    cmocka_unit_test(function_names_ignore_case),
+	    cmocka_unit_test(functions_with_the_wrong_number_of_arguments_are_refused),
+	    cmocka_unit_test(functions_with_arguments_of_the_wrong_type_are_refused),
+	    cmocka_unit_test(functions_given_body_values_of_the_wrong_type_are_undefined),
+	    cmocka_unit_test(unknown_functions_are_refused),
+	    cmocka_unit_test(body_member_paths),
+	    cmocka_unit_test(body_array_indexes),
+	    cmocka_unit_test(body_bracketed_quoted_keys),
+	    cmocka_unit_test(body_path_that_leads_nowhere_is_null),
+	    cmocka_unit_test(body_json_null_is_null),
+	    cmocka_unit_test(body_objects_and_arrays_are_undefined),
+	    cmocka_unit_test(body_values_of_different_types_are_never_equal),
+	    cmocka_unit_test(body_bool_is_a_condition),
+	    cmocka_unit_test(body_values_in_arithmetic_and_functions),
+	    cmocka_unit_test(body_prefix_ignores_case),
+	    cmocka_unit_test(body_needs_the_json_content_type),
+	    cmocka_unit_test(body_needs_a_utf_encoding),
+	    cmocka_unit_test(body_in_utf16_and_utf32),
+	    cmocka_unit_test(body_that_is_not_a_json_object_is_undefined),
+	    cmocka_unit_test(body_strings_with_escapes),
+	    cmocka_unit_test(body_long_escaped_strings_are_kept_whole),
+	    cmocka_unit_test(body_duplicate_members_the_last_wins),
+	    cmocka_unit_test(body_nested_deeper_than_64_levels_is_undefined),
+	    cmocka_unit_test(body_that_is_more_than_one_json_object_is_undefined),
+	    cmocka_unit_test(body_query_loses_to_an_application_property_of_that_name),
+	    cmocka_unit_test(hex_literals),
+	    cmocka_unit_test(real_literals),
+	    cmocka_unit_test(string_literals_in_both_quotes),
+	    cmocka_unit_test(string_literal_escapes),
+	    cmocka_unit_test(strings_built_beyond_the_scratch_buffer_are_undefined),
+	    cmocka_unit_test(concat_can_fill_the_scratch_buffer_exactly),
+	    cmocka_unit_test(concat_of_many_arguments_uses_no_intermediate_copies),
+	    cmocka_unit_test(the_deepest_conditions_evaluate_in_a_small_stack),
 	};
 	return cmocka_run_group_tests_name("route conditions", tests, NULL, NULL);
 }

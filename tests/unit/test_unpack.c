@@ -69,7 +69,7 @@ static int is_opaque(const char *rel)
 
 static void expect_ok(struct tarb *t)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	struct layer_stats stats;
 	int r = unpack_tar(&S, t, &stats, &err);
 	free(t->buf);
@@ -80,7 +80,7 @@ static void expect_ok(struct tarb *t)
 /* The unpack fails and the message names the layer and each of words. */
 static void expect_fail(struct tarb *t, const char *w1, const char *w2)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	int r = unpack_tar(&S, t, NULL, &err);
 	free(t->buf);
 	if (r == 0)
@@ -95,7 +95,7 @@ static void expect_fail(struct tarb *t, const char *w1, const char *w2)
 
 static void regular_file_keeps_content_mode_owner_and_mtime(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "etc/", .type = '5');
 	ADD(&t, .name = "etc/motd", .data = "hello\n", .mode = 0640, .uid = 1000, .gid = 2000,
 	    .mtime = 1234567890);
@@ -110,7 +110,7 @@ static void regular_file_keeps_content_mode_owner_and_mtime(void **state)
 
 static void directory_mtime_is_set_after_its_children(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "./", .type = '5', .mtime = 1111111111, .mode = 0750);
 	ADD(&t, .name = "./d/", .type = '5', .mtime = 1000000000, .mode = 0710, .uid = 7);
 	ADD(&t, .name = "./d/a", .data = "a");
@@ -129,7 +129,7 @@ static void directory_mtime_is_set_after_its_children(void **state)
 
 static void layer_root_is_0755_without_a_root_entry(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x");
 	expect_ok(&t);
 	assert_int_equal(lst(".").st_mode & 07777, 0755);
@@ -137,7 +137,7 @@ static void layer_root_is_0755_without_a_root_entry(void **state)
 
 static void missing_parent_directories_are_created_0755(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a/b/c/file", .data = "deep");
 	expect_ok(&t);
 	assert_content("a/b/c/file", "deep", 4);
@@ -147,13 +147,13 @@ static void missing_parent_directories_are_created_0755(void **state)
 
 static void symlink_is_stored_with_its_target_and_owner(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "bin/", .type = '5');
 	ADD(&t, .name = "bin/sh", .type = '2', .link = "/bin/busybox", .uid = 5, .gid = 6,
 	    .mtime = 1300000000);
 	ADD(&t, .name = "up", .type = '2', .link = "../../../../etc/shadow");
 	expect_ok(&t);
-	char target[64] = { 0 };
+	char target[64] = {0};
 	assert_int_equal(readlinkat(S.layer_fd, "bin/sh", target, sizeof(target)), 12);
 	assert_string_equal(target, "/bin/busybox");
 	struct stat st = lst("bin/sh");
@@ -166,7 +166,7 @@ static void symlink_is_stored_with_its_target_and_owner(void **state)
 
 static void hardlink_shares_the_inode_of_its_target(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "bin/busybox", .data = "ELF", .mode = 0755);
 	ADD(&t, .name = "sbin/init", .type = '1', .link = "bin/busybox");
 	ADD(&t, .name = "bin/sh", .type = '1', .link = "./bin/busybox");
@@ -179,7 +179,7 @@ static void hardlink_shares_the_inode_of_its_target(void **state)
 
 static void fifo_is_created(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "run/ctl", .type = '6', .mode = 0620, .uid = 3);
 	expect_ok(&t);
 	struct stat st = lst("run/ctl");
@@ -190,7 +190,7 @@ static void fifo_is_created(void **state)
 
 static void setuid_and_setgid_bits_survive_the_chown(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "bin/su", .data = "ELF", .mode = 04755, .uid = 0, .gid = 0);
 	ADD(&t, .name = "bin/wall", .data = "ELF", .mode = 02755, .uid = 0, .gid = 5);
 	ADD(&t, .name = "bin/mine", .data = "ELF", .mode = 06750, .uid = 1000, .gid = 1000);
@@ -205,11 +205,11 @@ static void setuid_and_setgid_bits_survive_the_chown(void **state)
 static void security_capability_xattr_is_kept(void **state)
 {
 	/* VFS_CAP_REVISION_2 with cap_net_raw (13) permitted + effective. */
-	static const char cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x20 };
-	struct tarb t = { 0 };
+	static const char cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20};
+	struct tarb t = {0};
 	ADD(&t, .name = "bin/ping", .data = "ELF", .mode = 0755, .uid = 0, .gid = 0,
-	    .xname = { "security.capability", "user.note" }, .xval = { cap, "hi" },
-	    .xlen = { sizeof(cap), 2 });
+	    .xname = {"security.capability", "user.note"}, .xval = {cap, "hi"},
+	    .xlen = {sizeof(cap), 2});
 	expect_ok(&t);
 	char path[512], got[64];
 	snprintf(path, sizeof(path), "%s/bin/ping", S.layer);
@@ -220,12 +220,11 @@ static void security_capability_xattr_is_kept(void **state)
 
 static void overlay_xattrs_in_the_tar_are_ignored(void **state)
 {
-	struct tarb t = { 0 };
-	ADD(&t, .name = "d/", .type = '5', .xname = { "trusted.overlay.opaque", "user.ok" },
-	    .xval = { "y", "1" });
+	struct tarb t = {0};
+	ADD(&t, .name = "d/", .type = '5', .xname = {"trusted.overlay.opaque", "user.ok"},
+	    .xval = {"y", "1"});
 	ADD(&t, .name = "f", .data = "x",
-	    .xname = { "trusted.overlay.redirect", "user.overlay.opaque" },
-	    .xval = { "/etc", "y" });
+	    .xname = {"trusted.overlay.redirect", "user.overlay.opaque"}, .xval = {"/etc", "y"});
 	expect_ok(&t);
 	assert_false(is_opaque("d"));
 	char path[512], got[16];
@@ -237,7 +236,7 @@ static void overlay_xattrs_in_the_tar_are_ignored(void **state)
 
 static void device_nodes_are_skipped(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "dev/", .type = '5');
 	ADD(&t, .name = "dev/sda", .type = '4', .devmajor = 8, .devminor = 0);
 	ADD(&t, .name = "dev/mem", .type = '3', .devmajor = 1, .devminor = 1);
@@ -258,7 +257,7 @@ static void device_nodes_are_skipped(void **state)
 static void sparse_file_reads_back_with_its_holes(void **state)
 {
 	/* Old GNU sparse ('S'): 4 KiB of data at offset 1 MiB, size 2 MiB. */
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	unsigned char h[512];
 	memset(h, 0, sizeof(h));
 	strcpy((char *)h, "sparse");
@@ -298,12 +297,18 @@ static void sparse_file_reads_back_with_its_holes(void **state)
 
 static void names_with_odd_bytes_are_kept_as_they_are(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "caf\xc3\xa9", .data = "utf8");
 	ADD(&t, .name = "raw\xff\x01name", .data = "bytes");
 	ADD(&t, .name = "new\nline", .data = "nl");
+	/* Over 100 bytes, so the name travels in a pax "path" record (UTF-8). */
+	char pax_name[160];
+	memset(pax_name, 'p', 120);
+	strcpy(pax_name + 120, "/caf\xc3\xa9-\xe2\x82\xac");
+	ADD(&t, .name = pax_name, .data = "pax");
 	expect_ok(&t);
 	assert_content("caf\xc3\xa9", "utf8", 4);
+	assert_content(pax_name, "pax", 3);
 	assert_content("raw\xff\x01name", "bytes", 5);
 	assert_content("new\nline", "nl", 2);
 }
@@ -314,7 +319,7 @@ static void long_names_via_pax_are_unpacked(void **state)
 	snprintf(name, sizeof(name), "%0200d/%0150d", 1, 2);
 	name[0] = 'a';
 	name[201] = 'b';
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = name, .data = "long");
 	expect_ok(&t);
 	assert_content(name, "long", 4);
@@ -324,7 +329,7 @@ static void long_names_via_pax_are_unpacked(void **state)
 
 static void whiteout_becomes_a_0_0_character_device(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "etc/", .type = '5');
 	ADD(&t, .name = "etc/.wh.passwd", .data = "");
 	ADD(&t, .name = ".wh.opt", .type = '5');
@@ -336,7 +341,7 @@ static void whiteout_becomes_a_0_0_character_device(void **state)
 
 static void opaque_marker_before_its_directory_entry_marks_it(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "var/lib/.wh..wh..opq");
 	ADD(&t, .name = "var/lib/", .type = '5', .mode = 0700, .mtime = 1200000000);
 	ADD(&t, .name = "var/lib/x", .data = "x");
@@ -351,7 +356,7 @@ static void opaque_marker_before_its_directory_entry_marks_it(void **state)
 
 static void opaque_marker_after_its_directory_entries_marks_it(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "var/", .type = '5');
 	ADD(&t, .name = "var/lib/", .type = '5');
 	ADD(&t, .name = "var/lib/x", .data = "x");
@@ -365,7 +370,7 @@ static void opaque_marker_after_its_directory_entries_marks_it(void **state)
 
 static void directory_after_whiteout_of_same_name_is_opaque(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = ".wh.data");
 	ADD(&t, .name = "data/", .type = '5');
 	ADD(&t, .name = ".wh.cache");
@@ -379,7 +384,7 @@ static void directory_after_whiteout_of_same_name_is_opaque(void **state)
 
 static void whiteout_replaces_an_earlier_entry(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "gone/", .type = '5');
 	ADD(&t, .name = "gone/f", .data = "f");
 	ADD(&t, .name = "file", .data = "f");
@@ -393,7 +398,7 @@ static void whiteout_replaces_an_earlier_entry(void **state)
 
 static void file_after_whiteout_replaces_it(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = ".wh.f");
 	ADD(&t, .name = "f", .data = "new");
 	expect_ok(&t);
@@ -404,7 +409,7 @@ static void file_after_whiteout_replaces_it(void **state)
 
 static void directory_over_directory_keeps_content_and_takes_metadata(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "d/", .type = '5', .mode = 0755, .uid = 1);
 	ADD(&t, .name = "d/keep", .data = "k");
 	ADD(&t, .name = "d/", .type = '5', .mode = 0700, .uid = 2, .mtime = 1400000000);
@@ -418,7 +423,7 @@ static void directory_over_directory_keeps_content_and_takes_metadata(void **sta
 
 static void file_over_directory_replaces_the_tree(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "d/sub/f", .data = "f");
 	ADD(&t, .name = "d/g", .data = "g");
 	ADD(&t, .name = "d", .data = "now a file");
@@ -429,7 +434,7 @@ static void file_over_directory_replaces_the_tree(void **state)
 
 static void directory_over_file_replaces_it(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "d", .data = "file");
 	ADD(&t, .name = "d/", .type = '5', .mode = 0711);
 	ADD(&t, .name = "d/x", .data = "x");
@@ -442,7 +447,7 @@ static void directory_over_file_replaces_it(void **state)
 
 static void later_file_replaces_earlier_file_and_symlink(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "old");
 	ADD(&t, .name = "f", .data = "new!", .mode = 0600);
 	ADD(&t, .name = "l", .type = '2', .link = "f");
@@ -458,7 +463,7 @@ static void file_entry_replaces_a_symlink_pointing_out_instead_of_writing_throug
 {
 	char target[256];
 	snprintf(target, sizeof(target), "%s/keep", S.sentinel);
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "abs", .type = '2', .link = target);
 	ADD(&t, .name = "rel", .type = '2', .link = "../sentinel/keep");
 	ADD(&t, .name = "abs", .data = "pwned", .mode = 0777);
@@ -474,14 +479,14 @@ static void absolute_name_fails(void **state)
 {
 	char name[256];
 	snprintf(name, sizeof(name), "%s/evil", S.sentinel);
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = name, .data = "pwned");
 	expect_fail(&t, "evil", "absolute");
 }
 
 static void dotdot_escape_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a/", .type = '5');
 	ADD(&t, .name = "a/../../sentinel/evil", .data = "pwned");
 	expect_fail(&t, "sentinel/evil", "\"..\"");
@@ -489,7 +494,7 @@ static void dotdot_escape_fails(void **state)
 
 static void dotdot_staying_inside_still_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a/../b", .data = "x");
 	expect_fail(&t, "a/../b", "\"..\"");
 }
@@ -498,7 +503,7 @@ static void writing_through_a_symlink_pointing_out_fails(void **state)
 {
 	char target[256];
 	snprintf(target, sizeof(target), "%s", S.sentinel);
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "abs", .type = '2', .link = target);
 	ADD(&t, .name = "abs/evil", .data = "pwned");
 	expect_fail(&t, "abs/evil", "symlink");
@@ -506,7 +511,7 @@ static void writing_through_a_symlink_pointing_out_fails(void **state)
 
 static void writing_through_a_relative_symlink_pointing_out_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "d/", .type = '5');
 	ADD(&t, .name = "d/out", .type = '2', .link = "../../sentinel");
 	ADD(&t, .name = "d/out/keep", .data = "pwned");
@@ -515,7 +520,7 @@ static void writing_through_a_relative_symlink_pointing_out_fails(void **state)
 
 static void writing_through_a_symlink_chain_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a", .type = '2', .link = "b");
 	ADD(&t, .name = "b", .type = '2', .link = "c");
 	ADD(&t, .name = "c", .type = '2', .link = "../sentinel");
@@ -525,7 +530,7 @@ static void writing_through_a_symlink_chain_fails(void **state)
 
 static void directory_entry_replaces_a_symlink_instead_of_following_it(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "s", .type = '2', .link = "../sentinel");
 	ADD(&t, .name = "s/", .type = '5', .mode = 0777);
 	ADD(&t, .name = "s/x/", .type = '5', .mode = 0777);
@@ -536,7 +541,7 @@ static void directory_entry_replaces_a_symlink_instead_of_following_it(void **st
 
 static void whiteout_through_a_symlink_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "s", .type = '2', .link = "../sentinel");
 	ADD(&t, .name = "s/.wh.keep");
 	expect_fail(&t, "s/.wh.keep", "symlink");
@@ -544,7 +549,7 @@ static void whiteout_through_a_symlink_fails(void **state)
 
 static void opaque_marker_through_a_symlink_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "s", .type = '2', .link = "../sentinel");
 	ADD(&t, .name = "s/.wh..wh..opq");
 	expect_fail(&t, "s/.wh..wh..opq", "symlink");
@@ -552,7 +557,7 @@ static void opaque_marker_through_a_symlink_fails(void **state)
 
 static void hardlink_to_outside_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "h", .type = '1', .link = "../sentinel/keep");
 	expect_fail(&t, "\"h\"", "\"..\"");
 }
@@ -561,14 +566,14 @@ static void hardlink_to_absolute_path_fails(void **state)
 {
 	char target[256];
 	snprintf(target, sizeof(target), "%s/keep", S.sentinel);
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "h", .type = '1', .link = target);
 	expect_fail(&t, "\"h\"", "absolute");
 }
 
 static void hardlink_through_a_symlink_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "s", .type = '2', .link = "../sentinel");
 	ADD(&t, .name = "h", .type = '1', .link = "s/keep");
 	expect_fail(&t, "\"h\"", "symlink");
@@ -576,14 +581,14 @@ static void hardlink_through_a_symlink_fails(void **state)
 
 static void hardlink_to_a_missing_target_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "h", .type = '1', .link = "bin/busybox");
 	expect_fail(&t, "\"h\"", "not in this layer");
 }
 
 static void hardlink_to_a_directory_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "d/", .type = '5');
 	ADD(&t, .name = "h", .type = '1', .link = "d");
 	expect_fail(&t, "\"h\"", "directory");
@@ -591,7 +596,7 @@ static void hardlink_to_a_directory_fails(void **state)
 
 static void hardlink_to_a_symlink_links_the_symlink_itself(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "s", .type = '2', .link = "../sentinel/keep");
 	ADD(&t, .name = "h", .type = '1', .link = "s");
 	expect_ok(&t);
@@ -601,21 +606,21 @@ static void hardlink_to_a_symlink_links_the_symlink_itself(void **state)
 
 static void whiteout_of_dotdot_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a/.wh...", .data = "");
 	expect_fail(&t, "a/.wh...", "whiteout");
 }
 
 static void whiteout_of_dot_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = ".wh..", .data = "");
 	expect_fail(&t, ".wh..", "whiteout");
 }
 
 static void bare_whiteout_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "etc/.wh.", .data = "");
 	expect_fail(&t, "etc/.wh.", "whiteout");
 }
@@ -623,9 +628,9 @@ static void bare_whiteout_fails(void **state)
 static void root_replaced_by_a_file_fails(void **state)
 {
 	/* ("./" as a file is a directory: tar reads a name ending in '/' so.) */
-	const char *names[] = { ".", "", "./." };
+	const char *names[] = {".", "", "./."};
 	for (size_t i = 0; i < 3; i++) {
-		struct tarb t = { 0 };
+		struct tarb t = {0};
 		ADD(&t, .name = names[i], .data = "x");
 		expect_fail(&t, "root", NULL);
 	}
@@ -633,7 +638,7 @@ static void root_replaced_by_a_file_fails(void **state)
 
 static void root_replaced_by_a_symlink_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "./", .type = '2', .link = "../sentinel");
 	ADD(&t, .name = "keep", .data = "pwned");
 	expect_fail(&t, "root", NULL);
@@ -641,7 +646,7 @@ static void root_replaced_by_a_symlink_fails(void **state)
 
 static void root_replaced_by_a_hardlink_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x");
 	ADD(&t, .name = ".", .type = '1', .link = "f");
 	expect_fail(&t, "root", NULL);
@@ -652,7 +657,7 @@ static void component_longer_than_name_max_fails(void **state)
 	char name[300];
 	memset(name, 'n', 256);
 	strcpy(name + 256, "/f");
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = name, .data = "x");
 	expect_fail(&t, "nnnn", "255");
 }
@@ -668,7 +673,7 @@ static void name_longer_than_path_max_fails(void **state)
 		n += 200;
 	}
 	strcpy(name + n, "f");
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = name, .data = "x");
 	expect_fail(&t, "abcdefghi", "longer than");
 }
@@ -682,14 +687,14 @@ static void deep_nesting_fails(void **state)
 		n += 2;
 	}
 	strcpy(name + n, "f");
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = name, .data = "x");
 	expect_fail(&t, "d/d/d", "deeper");
 }
 
 static void entry_under_a_file_fails(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x");
 	ADD(&t, .name = "f/g", .data = "y");
 	expect_fail(&t, "\"f/g\"", "Not a directory");
@@ -697,7 +702,7 @@ static void entry_under_a_file_fails(void **state)
 
 static void entry_under_a_fifo_fails_without_blocking(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "p", .type = '6');
 	ADD(&t, .name = "p/g", .data = "y");
 	expect_fail(&t, "\"p/g\"", "Not a directory");
@@ -706,7 +711,7 @@ static void entry_under_a_fifo_fails_without_blocking(void **state)
 static void owner_out_of_range_fails(void **state)
 {
 	/* A base-256 size field is how tar writes numbers over the octal range. */
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x", .uid = 1);
 	unsigned char *h = t.buf;
 	memset(h + 108, 0, 8);
@@ -725,14 +730,14 @@ static void owner_out_of_range_fails(void **state)
 
 static void truncated_tar_fails_with_a_clear_error(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a", .data = "aaaa");
 	char big[5000];
 	memset(big, 'b', sizeof(big));
 	ADD(&t, .name = "big", .data = big, .size = sizeof(big));
 	t.len -= 2048; /* cut inside big's data */
-	struct mem_src m = { .data = t.buf, .len = t.len, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t.buf, .len = t.len, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 	free(t.buf);
@@ -743,12 +748,12 @@ static void truncated_tar_fails_with_a_clear_error(void **state)
 
 static void truncated_header_fails_with_a_clear_error(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "a", .data = "aaaa");
 	ADD(&t, .name = "b", .data = "bbbb");
 	t.len -= 512 + 300; /* cut inside b's header */
-	struct mem_src m = { .data = t.buf, .len = t.len, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t.buf, .len = t.len, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 	free(t.buf);
@@ -758,13 +763,13 @@ static void truncated_header_fails_with_a_clear_error(void **state)
 
 static void source_read_error_propagates(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	char big[20000];
 	memset(big, 'b', sizeof(big));
 	ADD(&t, .name = "big", .data = big, .size = sizeof(big));
 	tb_end(&t);
-	struct mem_src m = { .data = t.buf, .len = t.len, .chunk = 4096, .fail_after = 8192 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t.buf, .len = t.len, .chunk = 4096, .fail_after = 8192};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 	free(t.buf);
@@ -774,15 +779,16 @@ static void source_read_error_propagates(void **state)
 
 static void source_error_after_the_last_entry_propagates(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x");
 	tb_end(&t);
 	/* Record padding after the end blocks, as tar writes it. */
 	size_t end = t.len;
-	char pad[8192] = { 0 };
+	char pad[8192] = {0};
 	tb_put(&t, pad, sizeof(pad));
-	struct mem_src m = { .data = t.buf, .len = t.len, .chunk = 1024, .fail_after = (long)end + 4096 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {
+	    .data = t.buf, .len = t.len, .chunk = 1024, .fail_after = (long)end + 4096};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 	free(t.buf);
@@ -791,13 +797,13 @@ static void source_error_after_the_last_entry_propagates(void **state)
 
 static void whole_stream_is_read_past_the_end_blocks(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	ADD(&t, .name = "f", .data = "x");
 	tb_end(&t);
-	char pad[10240] = { 0 };
+	char pad[10240] = {0};
 	tb_put(&t, pad, sizeof(pad));
-	struct mem_src m = { .data = t.buf, .len = t.len, .chunk = 512, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = t.buf, .len = t.len, .chunk = 512, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), 0);
 	free(t.buf);
@@ -808,9 +814,9 @@ static void whole_stream_is_read_past_the_end_blocks(void **state)
 static void non_tar_input_fails(void **state)
 {
 	static const char junk[2048] = "this is not a tar archive at all";
-	struct mem_src m = { .data = (const unsigned char *)junk, .len = sizeof(junk),
-			     .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {
+	    .data = (const unsigned char *)junk, .len = sizeof(junk), .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "layer sha256:test"));
@@ -819,17 +825,17 @@ static void non_tar_input_fails(void **state)
 static void compressed_input_is_refused(void **state)
 {
 	/* The caller decompresses; a gzip stream here is a bug, not a layer. */
-	static const unsigned char gz[64] = { 0x1f, 0x8b, 0x08, 0x00 };
-	struct mem_src m = { .data = gz, .len = sizeof(gz), .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	static const unsigned char gz[64] = {0x1f, 0x8b, 0x08, 0x00};
+	struct mem_src m = {.data = gz, .len = sizeof(gz), .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", NULL, &err), -1);
 }
 
 static void empty_stream_is_an_empty_layer(void **state)
 {
-	struct mem_src m = { .data = (const unsigned char *)"", .len = 0, .fail_after = -1 };
-	struct layer_source src = { mem_read, &m };
+	struct mem_src m = {.data = (const unsigned char *)"", .len = 0, .fail_after = -1};
+	struct layer_source src = {mem_read, &m};
 	struct berr err;
 	struct layer_stats stats;
 	assert_int_equal(layer_unpack(S.layer_fd, &src, "layer sha256:test", &stats, &err), 0);
@@ -838,7 +844,7 @@ static void empty_stream_is_an_empty_layer(void **state)
 
 static void many_entries_are_counted(void **state)
 {
-	struct tarb t = { 0 };
+	struct tarb t = {0};
 	char name[64];
 	for (int i = 0; i < 5000; i++) {
 		snprintf(name, sizeof(name), "d%d/f%d", i % 50, i);
@@ -881,69 +887,69 @@ static void quoted_long_names_keep_their_start_and_end(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(regular_file_keeps_content_mode_owner_and_mtime),
-		T(directory_mtime_is_set_after_its_children),
-		T(layer_root_is_0755_without_a_root_entry),
-		T(missing_parent_directories_are_created_0755),
-		T(symlink_is_stored_with_its_target_and_owner),
-		T(hardlink_shares_the_inode_of_its_target),
-		T(fifo_is_created),
-		T(setuid_and_setgid_bits_survive_the_chown),
-		T(security_capability_xattr_is_kept),
-		T(overlay_xattrs_in_the_tar_are_ignored),
-		T(device_nodes_are_skipped),
-		T(sparse_file_reads_back_with_its_holes),
-		T(names_with_odd_bytes_are_kept_as_they_are),
-		T(long_names_via_pax_are_unpacked),
-		T(whiteout_becomes_a_0_0_character_device),
-		T(opaque_marker_before_its_directory_entry_marks_it),
-		T(opaque_marker_after_its_directory_entries_marks_it),
-		T(directory_after_whiteout_of_same_name_is_opaque),
-		T(whiteout_replaces_an_earlier_entry),
-		T(file_after_whiteout_replaces_it),
-		T(directory_over_directory_keeps_content_and_takes_metadata),
-		T(file_over_directory_replaces_the_tree),
-		T(directory_over_file_replaces_it),
-		T(later_file_replaces_earlier_file_and_symlink),
-		T(file_entry_replaces_a_symlink_pointing_out_instead_of_writing_through),
-		T(absolute_name_fails),
-		T(dotdot_escape_fails),
-		T(dotdot_staying_inside_still_fails),
-		T(writing_through_a_symlink_pointing_out_fails),
-		T(writing_through_a_relative_symlink_pointing_out_fails),
-		T(writing_through_a_symlink_chain_fails),
-		T(directory_entry_replaces_a_symlink_instead_of_following_it),
-		T(whiteout_through_a_symlink_fails),
-		T(opaque_marker_through_a_symlink_fails),
-		T(hardlink_to_outside_fails),
-		T(hardlink_to_absolute_path_fails),
-		T(hardlink_through_a_symlink_fails),
-		T(hardlink_to_a_missing_target_fails),
-		T(hardlink_to_a_directory_fails),
-		T(hardlink_to_a_symlink_links_the_symlink_itself),
-		T(whiteout_of_dotdot_fails),
-		T(whiteout_of_dot_fails),
-		T(bare_whiteout_fails),
-		T(root_replaced_by_a_file_fails),
-		T(root_replaced_by_a_symlink_fails),
-		T(root_replaced_by_a_hardlink_fails),
-		T(component_longer_than_name_max_fails),
-		T(name_longer_than_path_max_fails),
-		T(deep_nesting_fails),
-		T(entry_under_a_file_fails),
-		T(entry_under_a_fifo_fails_without_blocking),
-		T(owner_out_of_range_fails),
-		T(truncated_tar_fails_with_a_clear_error),
-		T(truncated_header_fails_with_a_clear_error),
-		T(source_read_error_propagates),
-		T(source_error_after_the_last_entry_propagates),
-		T(whole_stream_is_read_past_the_end_blocks),
-		T(non_tar_input_fails),
-		T(compressed_input_is_refused),
-		T(empty_stream_is_an_empty_layer),
-		T(many_entries_are_counted),
-		T(quoted_names_escape_control_and_non_ascii_bytes),
-		T(quoted_long_names_keep_their_start_and_end),
+	    T(regular_file_keeps_content_mode_owner_and_mtime),
+	    T(directory_mtime_is_set_after_its_children),
+	    T(layer_root_is_0755_without_a_root_entry),
+	    T(missing_parent_directories_are_created_0755),
+	    T(symlink_is_stored_with_its_target_and_owner),
+	    T(hardlink_shares_the_inode_of_its_target),
+	    T(fifo_is_created),
+	    T(setuid_and_setgid_bits_survive_the_chown),
+	    T(security_capability_xattr_is_kept),
+	    T(overlay_xattrs_in_the_tar_are_ignored),
+	    T(device_nodes_are_skipped),
+	    T(sparse_file_reads_back_with_its_holes),
+	    T(names_with_odd_bytes_are_kept_as_they_are),
+	    T(long_names_via_pax_are_unpacked),
+	    T(whiteout_becomes_a_0_0_character_device),
+	    T(opaque_marker_before_its_directory_entry_marks_it),
+	    T(opaque_marker_after_its_directory_entries_marks_it),
+	    T(directory_after_whiteout_of_same_name_is_opaque),
+	    T(whiteout_replaces_an_earlier_entry),
+	    T(file_after_whiteout_replaces_it),
+	    T(directory_over_directory_keeps_content_and_takes_metadata),
+	    T(file_over_directory_replaces_the_tree),
+	    T(directory_over_file_replaces_it),
+	    T(later_file_replaces_earlier_file_and_symlink),
+	    T(file_entry_replaces_a_symlink_pointing_out_instead_of_writing_through),
+	    T(absolute_name_fails),
+	    T(dotdot_escape_fails),
+	    T(dotdot_staying_inside_still_fails),
+	    T(writing_through_a_symlink_pointing_out_fails),
+	    T(writing_through_a_relative_symlink_pointing_out_fails),
+	    T(writing_through_a_symlink_chain_fails),
+	    T(directory_entry_replaces_a_symlink_instead_of_following_it),
+	    T(whiteout_through_a_symlink_fails),
+	    T(opaque_marker_through_a_symlink_fails),
+	    T(hardlink_to_outside_fails),
+	    T(hardlink_to_absolute_path_fails),
+	    T(hardlink_through_a_symlink_fails),
+	    T(hardlink_to_a_missing_target_fails),
+	    T(hardlink_to_a_directory_fails),
+	    T(hardlink_to_a_symlink_links_the_symlink_itself),
+	    T(whiteout_of_dotdot_fails),
+	    T(whiteout_of_dot_fails),
+	    T(bare_whiteout_fails),
+	    T(root_replaced_by_a_file_fails),
+	    T(root_replaced_by_a_symlink_fails),
+	    T(root_replaced_by_a_hardlink_fails),
+	    T(component_longer_than_name_max_fails),
+	    T(name_longer_than_path_max_fails),
+	    T(deep_nesting_fails),
+	    T(entry_under_a_file_fails),
+	    T(entry_under_a_fifo_fails_without_blocking),
+	    T(owner_out_of_range_fails),
+	    T(truncated_tar_fails_with_a_clear_error),
+	    T(truncated_header_fails_with_a_clear_error),
+	    T(source_read_error_propagates),
+	    T(source_error_after_the_last_entry_propagates),
+	    T(whole_stream_is_read_past_the_end_blocks),
+	    T(non_tar_input_fails),
+	    T(compressed_input_is_refused),
+	    T(empty_stream_is_an_empty_layer),
+	    T(many_entries_are_counted),
+	    T(quoted_names_escape_control_and_non_ascii_bytes),
+	    T(quoted_long_names_keep_their_start_and_end),
 	};
 	return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
 }
