@@ -10,9 +10,9 @@
 #include "shim/sandbox.h"
 
 struct foreground_result {
-	pid_t pid;	   /* the module's pid 1 on the host */
-	int status;	   /* as waitpid() reported it */
-	int exit_code;	   /* 0-255, 128+signal, 137 after the OOM killer */
+	pid_t pid;     /* the module's pid 1 on the host */
+	int status;    /* as waitpid() reported it */
+	int exit_code; /* 0-255, 128+signal, 137 after the OOM killer */
 	bool oom_killed;
 	int64_t started_at;
 };

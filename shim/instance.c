@@ -20,21 +20,29 @@
 #include "common/fs.h"
 #include "shim/strv.h"
 
-#define HOST_FILE_MAX (64 * 1024)
+#define HOST_FILE_MAX	 (64 * 1024)
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const default_masked[] = {
-	"/proc/asound",	      "/proc/acpi",	   "/proc/kcore",	"/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",	      "/sys/firmware",	   "/sys/devices/virtual/powercap", NULL,
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    NULL,
 };
 
 static const char *const default_readonly[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
-int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
-		      struct berr *err)
+int instance_dir_path(const char *root, const char *name, char *buf, size_t len, struct berr *err)
 {
 	if (!instance_name_valid(name))
 		return berr_set(err, 0, "instance name \"%s\" is invalid", name ? name : "");
@@ -64,10 +72,11 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 					close(fd);
 				if (running)
 					return berr_set(err, EBUSY, "instance %s is running", name);
-				return berr_set(err, EEXIST,
-						"instance %s already exists (stopped; its directory "
-						"is %s)",
-						name, dir);
+				return berr_set(
+				    err, EEXIST,
+				    "instance %s already exists (stopped; its directory "
+				    "is %s)",
+				    name, dir);
 			}
 		}
 	}
@@ -84,11 +93,10 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 	return fd;
 }
 
-static int write_file_at(int dfd, const char *name, const char *data, size_t len,
-			 struct berr *err)
+static int write_file_at(int dfd, const char *name, const char *data, size_t len, struct berr *err)
 {
 	cleanup_close int fd =
-		openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	    openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return berr_set(err, errno, "create %s", name);
 	while (len) {
@@ -104,7 +112,7 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 	return 0;
 }
 
-static const char *const etc_names[] = { "hostname", "hosts", "resolv.conf" };
+static const char *const etc_names[] = {"hostname", "hosts", "resolv.conf"};
 
 /* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
  * over the image's own. With the host's network the host's files apply. */
@@ -115,10 +123,11 @@ static int etc_contents(const struct instance_spec *spec, const char *hostname, 
 	snprintf(buf, sizeof(buf), "%s\n", hostname);
 	out[0] = strdup(buf);
 	if (spec->network == NET_HOST) {
-		static const char *const host_files[] = { "/etc/hosts", "/etc/resolv.conf" };
+		static const char *const host_files[] = {"/etc/hosts", "/etc/resolv.conf"};
 		for (size_t i = 0; i < 2; i++) {
 			struct berr ignored;
-			if (fs_read_file(host_files[i], HOST_FILE_MAX, &out[i + 1], NULL, &ignored) < 0)
+			if (fs_read_file(host_files[i], HOST_FILE_MAX, &out[i + 1], NULL,
+					 &ignored) < 0)
 				out[i + 1] = strdup("");
 		}
 	} else {
@@ -163,7 +172,7 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "open %s", dir);
-	static const char *const dirs[] = { "upper", "work", "rootfs" };
+	static const char *const dirs[] = {"upper", "work", "rootfs"};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		if (!spec->layer_dirs && i < 2)
 			continue;
@@ -177,7 +186,7 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 			return berr_set(err, errno, "chown %s/upper", dir);
 	}
 	char hbuf[65];
-	char *etc[3] = { 0 };
+	char *etc[3] = {0};
 	if (etc_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
 		return -1;
 	int rc = 0;
@@ -188,8 +197,8 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 	return rc;
 }
 
-static int add_default_mounts(struct sandbox *sb, const struct instance_spec *spec,
-			      const char *dir, bool ephemeral, struct berr *err)
+static int add_default_mounts(struct sandbox *sb, const struct instance_spec *spec, const char *dir,
+			      bool ephemeral, struct berr *err)
 {
 	const unsigned long nsd = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (sandbox_add_mount(sb, SBM_FS, "proc", "proc", "/proc", nsd, NULL, err) < 0 ||
@@ -205,7 +214,7 @@ static int add_default_mounts(struct sandbox *sb, const struct instance_spec *sp
 	    sandbox_add_mount(sb, SBM_CGROUP, "cgroup", "cgroup", "/sys/fs/cgroup",
 			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0)
 		return -1;
-	char *etc[3] = { 0 };
+	char *etc[3] = {0};
 	if (ephemeral && etc_contents(spec, sb->hostname, etc, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(etc_names); i++) {
@@ -263,7 +272,7 @@ static int add_devices(struct sandbox *sb, const struct instance_spec *spec, str
 		}
 		char kv[2 * PATH_MAX + 2];
 		if (snprintf(kv, sizeof(kv), "%s:%s", d->path, d->path_in ? d->path_in : d->path) >=
-			    (int)sizeof(kv) ||
+			(int)sizeof(kv) ||
 		    strv_push(&sb->extra_devices, kv) < 0)
 			return berr_set(err, ENOMEM, "device %s", d->path);
 	}
@@ -296,14 +305,15 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 			return berr_set(err, ENOMEM, "instance %s", spec->name);
 	}
 	sb->readonly_root = spec->readonly_rootfs;
-	sb->clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	sb->clone_flags =
+	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	if (spec->network == NET_NONE)
 		sb->clone_flags |= CLONE_NEWNET;
 	if (spec->userns) {
 		uint32_t base = userns_base(spec);
 		sb->clone_flags |= CLONE_NEWUSER;
-		sb->uid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
-		sb->gid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
+		sb->uid_map[0] = (struct sb_idmap){0, base, INSTANCE_USERNS_SIZE};
+		sb->gid_map[0] = (struct sb_idmap){0, base, INSTANCE_USERNS_SIZE};
 		sb->n_uid_map = sb->n_gid_map = 1;
 	}
 	char hbuf[65];

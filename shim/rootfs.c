@@ -24,7 +24,7 @@
 #include "shim/strv.h"
 #include "shim/syscalls.h"
 
-#define FD_PATH_MAX 32
+#define FD_PATH_MAX   32
 #define LINK_HOPS_MAX 40
 
 static const char *fd_path(char buf[FD_PATH_MAX], int fd)
@@ -53,8 +53,8 @@ static uint64_t attrs_of_flags(unsigned long flags)
 	return a;
 }
 
-#define BIND_ATTR_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | \
-			 MS_STRICTATIME | MS_NODIRATIME)
+#define BIND_ATTR_FLAGS                                                                            \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_STRICTATIME | MS_NODIRATIME)
 
 /* A read-only mount must really be read-only: a remount that silently
  * failed to apply would leave the host's files writable. */
@@ -74,11 +74,10 @@ static int check_readonly(int mfd, const char *dest, struct berr *err)
 static int remount_flags(int mfd, unsigned long flags, bool recursive, const char *dest,
 			 struct berr *err)
 {
-	struct mount_attr attr = { .attr_set = attrs_of_flags(flags) };
+	struct mount_attr attr = {.attr_set = attrs_of_flags(flags)};
 	if (flags & (MS_NOATIME | MS_STRICTATIME))
 		attr.attr_clr = MOUNT_ATTR__ATIME;
-	if (sys_mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) ==
-	    0)
+	if (sys_mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) == 0)
 		return 0;
 	if (errno != ENOSYS)
 		return berr_set(err, errno, "set mount flags of %s", dest);
@@ -114,7 +113,7 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 		m->source_is_dir = S_ISDIR(st.st_mode);
 		int fd = sys_open_tree(AT_FDCWD, m->source,
 				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-					       (m->recursive ? AT_RECURSIVE : 0));
+					   (m->recursive ? AT_RECURSIVE : 0));
 		if (fd < 0) {
 			if (errno == ENOSYS && !(sb->clone_flags & CLONE_NEWUSER))
 				continue; /* the instance binds by path (kernel < 5.2) */
@@ -125,8 +124,8 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 			m->attrs_done = true;
 			continue;
 		}
-		struct mount_attr attr = { .attr_set = attrs_of_flags(m->flags),
-					   .propagation = m->propagation & ~(unsigned long)MS_REC };
+		struct mount_attr attr = {.attr_set = attrs_of_flags(m->flags),
+					  .propagation = m->propagation & ~(unsigned long)MS_REC};
 		if (m->flags & (MS_NOATIME | MS_STRICTATIME))
 			attr.attr_clr = MOUNT_ATTR__ATIME;
 		if (sys_mount_setattr(fd, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0),
@@ -172,7 +171,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 			}
 			if (dir != !!S_ISDIR(st.st_mode)) {
 				close(fd);
-				return berr_set(err, dir ? ENOTDIR : EISDIR, "mount point %s", path);
+				return berr_set(err, dir ? ENOTDIR : EISDIR, "mount point %s",
+						path);
 			}
 			return fd;
 		}
@@ -196,8 +196,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 				snprintf(next, sizeof(next), "%s", target);
 			} else {
 				size_t dlen = (size_t)(base - cur);
-				if (snprintf(next, sizeof(next), "%.*s%s", (int)dlen, cur, target) >=
-				    (int)sizeof(next))
+				if (snprintf(next, sizeof(next), "%.*s%s", (int)dlen, cur,
+					     target) >= (int)sizeof(next))
 					return berr_set(err, ENAMETOOLONG, "%s", path);
 			}
 			memcpy(cur, next, sizeof(cur));
@@ -207,8 +207,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 			if (mkdirat(pfd, base, 0755) < 0 && errno != EEXIST)
 				return berr_set(err, errno, "mkdir %s", path);
 		} else {
-			int f = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-				       0644);
+			int f = openat(pfd, base,
+				       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 			if (f < 0 && errno != EEXIST)
 				return berr_set(err, errno, "create %s", path);
 			if (f >= 0)
@@ -245,7 +245,7 @@ static int set_propagation(int root_fd, const struct sb_mount *m, struct berr *e
 static int write_content(const struct sb_mount *m, struct berr *err)
 {
 	cleanup_close int fd =
-		open(m->source, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	    open(m->source, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return berr_set(err, errno, "create %s", m->source);
 	size_t len = strlen(m->content);
@@ -325,7 +325,7 @@ static int mount_fs(struct sandbox *sb, int root_fd, const struct sb_mount *m, s
  * again (the kernel refuses a mismatch); the rest are dropped. */
 static bool cgroup_v1_option_kept(const char *w, size_t len)
 {
-	static const char *const dropped[] = { "rw", "ro", "clone_children", "nsdelegate" };
+	static const char *const dropped[] = {"rw", "ro", "clone_children", "nsdelegate"};
 	for (size_t i = 0; i < ARRAY_SIZE(dropped); i++)
 		if (len == strlen(dropped[i]) && !memcmp(w, dropped[i], len))
 			return false;
@@ -381,7 +381,8 @@ static int mount_one_cgroup(bool own_ns, const char *self, const char *host_mp, 
 	if (own_ns) {
 		if (mount(v2 ? "cgroup2" : "cgroup", fd_path(tp, sfd), v2 ? "cgroup2" : "cgroup",
 			  flags, v2 ? NULL : opts) < 0)
-			return berr_set(err, errno, "mount cgroup (%s) on %s", v2 ? "v2" : opts, where);
+			return berr_set(err, errno, "mount cgroup (%s) on %s", v2 ? "v2" : opts,
+					where);
 		return 0;
 	}
 	char rel[PATH_MAX], src[2 * PATH_MAX];
@@ -418,9 +419,10 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 		if (!sep)
 			continue;
 		*sep = '\0';
-		char *fields[5] = { 0 }, *save = NULL;
+		char *fields[5] = {0}, *save = NULL;
 		int nf = 0;
-		for (char *f = strtok_r(line, " ", &save); f && nf < 5; f = strtok_r(NULL, " ", &save))
+		for (char *f = strtok_r(line, " ", &save); f && nf < 5;
+		     f = strtok_r(NULL, " ", &save))
 			fields[nf++] = f;
 		save = NULL;
 		char *fstype = strtok_r(sep + 3, " ", &save);
@@ -436,11 +438,12 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 		if (!strcmp(mp, "/sys/fs/cgroup")) {
 			if (!v2)
 				continue;
-			if (mount_one_cgroup(own_ns, self, mp, true, NULL, tfd, flags, m->destination,
-					     err) < 0)
+			if (mount_one_cgroup(own_ns, self, mp, true, NULL, tfd, flags,
+					     m->destination, err) < 0)
 				return -1;
 			if (!own_ns) {
-				cleanup_close int mfd = reopen_in_root(root_fd, m->destination, err);
+				cleanup_close int mfd =
+				    reopen_in_root(root_fd, m->destination, err);
 				if (mfd < 0 || remount_flags(mfd, flags & BIND_ATTR_FLAGS, true,
 							     m->destination, err) < 0)
 					return -1;
@@ -451,10 +454,11 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 			continue;
 		const char *name = mp + 15;
 		if (!tmpfs_done) {
-			if (mount("tmpfs", fd_path(tp, tfd), "tmpfs", flags & ~(unsigned long)MS_RDONLY,
-				  "mode=755,size=64k") < 0)
+			if (mount("tmpfs", fd_path(tp, tfd), "tmpfs",
+				  flags & ~(unsigned long)MS_RDONLY, "mode=755,size=64k") < 0)
 				return berr_set(err, errno, "mount tmpfs on %s", m->destination);
-			dfd = fs_open_in_root(root_fd, m->destination, O_RDONLY | O_DIRECTORY, 0, err);
+			dfd = fs_open_in_root(root_fd, m->destination, O_RDONLY | O_DIRECTORY, 0,
+					      err);
 			if (dfd < 0)
 				return -1;
 			tmpfs_done = true;
@@ -476,7 +480,8 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 		}
 		if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
 			return berr_set(err, errno, "mkdir %s/%s", m->destination, name);
-		cleanup_close int sfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int sfd =
+		    openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			return berr_set(err, errno, "open %s/%s", m->destination, name);
 		char where[PATH_MAX];
@@ -484,21 +489,23 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 		if (mount_one_cgroup(own_ns, self, mp, v2, opts, sfd, flags, where, err) < 0)
 			return -1;
 		if (!own_ns) {
-			cleanup_close int mfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-								  O_CLOEXEC);
-			if (mfd < 0 || remount_flags(mfd, flags & BIND_ATTR_FLAGS, true, where, err) < 0)
+			cleanup_close int mfd =
+			    openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (mfd < 0 ||
+			    remount_flags(mfd, flags & BIND_ATTR_FLAGS, true, where, err) < 0)
 				return mfd < 0 ? berr_set(err, errno, "reopen %s", where) : -1;
 		}
 	}
 	if (tmpfs_done && (m->flags & MS_RDONLY)) {
-		if (mount(NULL, fd_path(tp, dfd), NULL, MS_REMOUNT | flags, "mode=755,size=64k") < 0)
+		if (mount(NULL, fd_path(tp, dfd), NULL, MS_REMOUNT | flags, "mode=755,size=64k") <
+		    0)
 			return berr_set(err, errno, "remount %s read-only", m->destination);
 	}
 	return 0;
 }
 
-static const char *const default_device_names[] = { "null", "zero", "full", "random", "urandom",
-						    "tty" };
+static const char *const default_device_names[] = {"null",   "zero",	"full",
+						   "random", "urandom", "tty"};
 
 /* Binds a host device node onto `inside` (created as an empty file). */
 static int bind_device(int root_fd, const char *host, const char *inside, struct berr *err)
@@ -536,7 +543,7 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 				return -1;
 		}
 		cleanup_close int devfd =
-			fs_open_in_root(root_fd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
+		    fs_open_in_root(root_fd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
 		if (devfd < 0)
 			return berr_wrap(err, "/dev");
 		struct stat st;
@@ -576,8 +583,8 @@ static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
 		if (fstat(fd, &st) < 0)
 			return berr_set(err, errno, "masked path %s", p);
 		int rc = S_ISDIR(st.st_mode)
-				 ? mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k")
-				 : mount("/dev/null", fd_path(tp, fd), NULL, MS_BIND, NULL);
+			     ? mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k")
+			     : mount("/dev/null", fd_path(tp, fd), NULL, MS_BIND, NULL);
 		if (rc < 0)
 			return berr_set(err, errno, "mask %s", p);
 	}
@@ -593,7 +600,8 @@ static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
 			return berr_set(err, errno, "bind %s read-only", p);
 		cleanup_close int mfd = reopen_in_root(root_fd, p, err);
 		if (mfd < 0 ||
-		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) < 0 ||
+		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) <
+			0 ||
 		    check_readonly(mfd, p, err) < 0)
 			return -1;
 	}
@@ -626,8 +634,8 @@ static bool overlay_path_ok(const char *p)
  * common directory take about 65 bytes a layer; when the page runs out
  * (images of some 60 layers), each layer is opened and named by its
  * descriptor, /proc/self/fd/N, about 17 bytes. */
-static int overlay_lowerdir(char *const *dirs, size_t base_len, bool by_fd, char *opts,
-			    size_t cap, size_t *used, struct berr *err)
+static int overlay_lowerdir(char *const *dirs, size_t base_len, bool by_fd, char *opts, size_t cap,
+			    size_t *used, struct berr *err)
 {
 	size_t nl = strv_len(dirs);
 	size_t n = (size_t)snprintf(opts, cap, "lowerdir=");
@@ -642,12 +650,14 @@ static int overlay_lowerdir(char *const *dirs, size_t base_len, bool by_fd, char
 			snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
 			rel = name;
 		} else if (!overlay_path_ok(rel) || !rel[0]) {
-			return berr_set(err, 0, "layer %s: path not usable in an overlay mount", dirs[i]);
+			return berr_set(err, 0, "layer %s: path not usable in an overlay mount",
+					dirs[i]);
 		}
 		int w = snprintf(opts + n, cap - n, "%s%s", rel, i ? ":" : "");
 		if (w < 0 || (size_t)w >= cap - n)
 			return berr_set(err, E2BIG,
-					"image has too many layers (%zu) for one overlay mount", nl);
+					"image has too many layers (%zu) for one overlay mount",
+					nl);
 		n += (size_t)w;
 	}
 	*used = n;
@@ -659,12 +669,13 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	char *const *dirs = sb->layer_dirs;
 	size_t base_len = common_dir_len(dirs);
 	char base[PATH_MAX];
-	snprintf(base, sizeof(base), "%.*s", (int)(base_len ? base_len : 1), base_len ? dirs[0] : "/");
+	snprintf(base, sizeof(base), "%.*s", (int)(base_len ? base_len : 1),
+		 base_len ? dirs[0] : "/");
 	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
 		return berr_set(err, 0, "%s: path not usable in an overlay mount", sb->upper_dir);
 	char upper[2 * PATH_MAX + 32];
-	int ul = snprintf(upper, sizeof(upper), ",upperdir=%s,workdir=%s", sb->upper_dir,
-			  sb->work_dir);
+	int ul =
+	    snprintf(upper, sizeof(upper), ",upperdir=%s,workdir=%s", sb->upper_dir, sb->work_dir);
 	char opts[4096];
 	size_t n = 0;
 	bool by_fd = false;
@@ -682,7 +693,7 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 		if (mount("tmpfs", sb->instance_dir, "tmpfs", MS_NODEV, "mode=0700") < 0)
 			return berr_set(err, errno, "mount the writable layer's tmpfs on %s",
 					sb->instance_dir);
-		const char *made[] = { sb->upper_dir, sb->work_dir, sb->mountpoint };
+		const char *made[] = {sb->upper_dir, sb->work_dir, sb->mountpoint};
 		for (size_t i = 0; i < ARRAY_SIZE(made); i++)
 			if (mkdir(made[i], 0755) < 0)
 				return berr_set(err, errno, "mkdir %s", made[i]);
@@ -691,8 +702,8 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	if (bfd < 0 || fchdir(bfd) < 0)
 		return berr_set(err, errno, "open layer directory %s", base);
 	if (mount("overlay", sb->mountpoint, "overlay", 0, opts) < 0)
-		return berr_set(err, errno, "mount overlay of %zu layers on %s",
-				strv_len(dirs), sb->mountpoint);
+		return berr_set(err, errno, "mount overlay of %zu layers on %s", strv_len(dirs),
+				sb->mountpoint);
 	if (chdir("/") < 0)
 		return berr_set(err, errno, "chdir /");
 	return 0;

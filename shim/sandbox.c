@@ -182,9 +182,9 @@ static int recv_tag(int sock, char want, int *fd, struct berr *err)
 {
 	char tag = 0;
 	char buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &tag, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			      .msg_controllen = sizeof(buf) };
+	struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
 	ssize_t n;
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -232,7 +232,7 @@ static int setup_stdio(struct sandbox *sb, struct berr *err)
 static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd)
 {
 	struct berr err;
-	struct sb_child c = { .sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1 };
+	struct sb_child c = {.sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1};
 	berr_clear(&err);
 	/* The instance does not outlive its supervisor. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
@@ -301,18 +301,20 @@ static int build_idmapped_overlay(struct sandbox *sb, int userns, int *out, stru
 	int rc = -1;
 	int fs = -1;
 	for (size_t i = 0; i < nl; i++) {
-		fds[i] = sys_open_tree(AT_FDCWD, sb->layer_dirs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		fds[i] =
+		    sys_open_tree(AT_FDCWD, sb->layer_dirs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (fds[i] < 0) {
 			berr_set(err, errno, "user namespace: clone layer %s", sb->layer_dirs[i]);
 			goto out;
 		}
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
-					   .userns_fd = (uint64_t)userns };
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+					  .userns_fd = (uint64_t)userns};
 		if (sys_mount_setattr(fds[i], "", AT_EMPTY_PATH, &attr) < 0) {
-			berr_set(err, errno,
-				 "user namespace: idmapped mount of layer %s (needs Linux 5.12+ and "
-				 "a file system that supports idmapped mounts)",
-				 sb->layer_dirs[i]);
+			berr_set(
+			    err, errno,
+			    "user namespace: idmapped mount of layer %s (needs Linux 5.12+ and "
+			    "a file system that supports idmapped mounts)",
+			    sb->layer_dirs[i]);
 			goto out;
 		}
 	}
@@ -339,9 +341,11 @@ static int build_idmapped_overlay(struct sandbox *sb, int userns, int *out, stru
 			plus = false;
 		}
 		if (!plus) {
-			int w = snprintf(lower + llen, sizeof(lower) - llen, "%s%s", llen ? ":" : "", one);
+			int w = snprintf(lower + llen, sizeof(lower) - llen, "%s%s",
+					 llen ? ":" : "", one);
 			if (w < 0 || (size_t)w >= sizeof(lower) - llen) {
-				berr_set(err, E2BIG, "user namespace: %zu layers need Linux 6.8+", nl);
+				berr_set(err, E2BIG, "user namespace: %zu layers need Linux 6.8+",
+					 nl);
 				goto out;
 			}
 			llen += (size_t)w;
@@ -431,9 +435,11 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 	for (;;) {
 		char buf[5 + BERR_MSG_MAX];
 		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				      .msg_controllen = sizeof(cbuf) };
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf)};
 		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -446,10 +452,11 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 			if (waitpid(p->pid, &status, 0) == p->pid) {
 				p->pid = -1;
 				if (WIFSIGNALED(status))
-					return berr_set(err, 0,
-							"the instance process was killed by signal %d "
-							"while starting",
-							WTERMSIG(status));
+					return berr_set(
+					    err, 0,
+					    "the instance process was killed by signal %d "
+					    "while starting",
+					    WTERMSIG(status));
 			}
 			return berr_set(err, 0, "the instance process died while starting");
 		}
@@ -480,14 +487,14 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	p->started_at = 0;
 	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0)
 		return berr_wrap(err, "instance %s: cgroup", sb->name);
-	int sv[2] = { -1, -1 };
+	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
 	/* The filter is built (or read from the cache) here, so the instance
 	 * only loads it. */
 	if (!sb->filter && sb->seccomp != SB_SECCOMP_NONE &&
 	    (sb->seccomp == SB_SECCOMP_DEFAULT
-		     ? seccomp_filter_default(sb->seccomp_caps, &sb->filter, err)
-		     : seccomp_filter_oci(sb->seccomp_oci, &sb->filter, err)) < 0) {
+		 ? seccomp_filter_default(sb->seccomp_caps, &sb->filter, err)
+		 : seccomp_filter_oci(sb->seccomp_oci, &sb->filter, err)) < 0) {
 		berr_wrap(err, "instance %s: seccomp", sb->name);
 		goto fail;
 	}
@@ -501,7 +508,8 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	}
 	/* A fork-like clone: the instance continues on a copy of this stack.
 	 * The callers (berth run, the shim) are single-threaded. */
-	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	unsigned long flags =
+	    (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
 	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		berr_set(err, errno, "instance %s: clone", sb->name);

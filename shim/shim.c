@@ -48,8 +48,8 @@
 #include "shim/syscalls.h"
 
 #define REPORT_TIMEOUT_MS (120 * 1000)
-#define SHIM_LOCK_FD 3
-#define DRAIN_TIMEOUT_MS 500
+#define SHIM_LOCK_FD	  3
+#define DRAIN_TIMEOUT_MS  500
 
 /* What the shim tells shim_start(), in one write (atomic on a pipe). */
 struct shim_report {
@@ -96,7 +96,7 @@ static void drain_log(struct shim *s, int timeout_ms)
 {
 	char buf[16384];
 	for (;;) {
-		struct pollfd pf = { .fd = s->log_r, .events = POLLIN };
+		struct pollfd pf = {.fd = s->log_r, .events = POLLIN};
 		if (poll(&pf, 1, timeout_ms) <= 0)
 			return;
 		ssize_t n = read(s->log_r, buf, sizeof(buf));
@@ -113,8 +113,8 @@ static void arm_stop_timer(struct shim *s, int grace)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	struct itimerspec its = { .it_value = { .tv_sec = grace > 0 ? grace : 0,
-						.tv_nsec = grace > 0 ? 0 : 1 } };
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = grace > 0 ? grace : 0, .tv_nsec = grace > 0 ? 0 : 1}};
 	timerfd_settime(s->tfd, 0, &its, NULL);
 }
 
@@ -203,7 +203,7 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 		close(null);
 	fcntl(SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(4, F_SETFD, FD_CLOEXEC);
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct sigaction sa = {.sa_handler = SIG_DFL};
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &sa, NULL);
@@ -312,7 +312,9 @@ static unsigned long parse_hex(const char **p)
 	unsigned long v = 0;
 	for (;; (*p)++) {
 		char ch = **p;
-		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
 		if (d < 0)
 			return v;
 		v = v * 16 + (unsigned long)d;
@@ -328,8 +330,8 @@ static void scan_smaps_line(struct code_scan *c, const char *line)
 		c->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
 		/* Code and read-only data; relocated data (RELRO) has private
 		 * copies and is left alone by the Anonymous check below. */
-		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) && strchr(p, '/') &&
-			  c->end > c->start;
+		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) &&
+			  strchr(p, '/') && c->end > c->start;
 		return;
 	}
 	if (c->code && !strncmp(line, "Anonymous:", 10)) {
@@ -407,7 +409,7 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 
 	sigset_t mask;
 	sigemptyset(&mask);
-	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaddset(&mask, sigs[i]);
 	sigaddset(&mask, SIGPIPE);
@@ -416,10 +418,9 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int pipefd[2] = { -1, -1 };
+	int pipefd[2] = {-1, -1};
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 ||
-	    pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
 		berr_set(&err, errno, "instance %s: shim setup", s->spec->name);
 		goto failed;
 	}
@@ -444,9 +445,9 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	int status = 0;
 	bool exited = false;
 	while (!exited) {
-		struct pollfd pf[3] = { { .fd = s->sfd, .events = POLLIN },
-					{ .fd = s->log_r, .events = POLLIN },
-					{ .fd = s->tfd, .events = POLLIN } };
+		struct pollfd pf[3] = {{.fd = s->sfd, .events = POLLIN},
+				       {.fd = s->log_r, .events = POLLIN},
+				       {.fd = s->tfd, .events = POLLIN}};
 		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -493,7 +494,7 @@ static int read_report(int fd, struct shim_report *r, struct berr *err)
 {
 	size_t got = 0;
 	while (got < sizeof(*r)) {
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		int pr = poll(&pf, 1, REPORT_TIMEOUT_MS);
 		if (pr == 0)
 			return berr_set(err, ETIMEDOUT, "waiting for the shim");
@@ -595,8 +596,9 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	si.si_uid = getuid();
 	si.si_value.sival_int = grace_sec;
 	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
-		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: signal the shim", name);
-	struct pollfd pf = { .fd = pfd, .events = POLLIN };
+		return errno == ESRCH ? 0
+				      : berr_set(err, errno, "instance %s: signal the shim", name);
+	struct pollfd pf = {.fd = pfd, .events = POLLIN};
 	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
 		return 0;
 	/* The shim kills at the end of the grace period; should it not, the

@@ -13,26 +13,26 @@
 #include <unistd.h>
 
 #ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#define OPEN_TREE_CLONE		1
+#define OPEN_TREE_CLOEXEC	O_CLOEXEC
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#define FSOPEN_CLOEXEC 0x00000001
-#define FSMOUNT_CLOEXEC 0x00000001
-#define FSCONFIG_SET_STRING 1
-#define FSCONFIG_CMD_CREATE 6
+#define FSOPEN_CLOEXEC		0x00000001
+#define FSMOUNT_CLOEXEC		0x00000001
+#define FSCONFIG_SET_STRING	1
+#define FSCONFIG_CMD_CREATE	6
 #endif
 #ifndef MOUNT_ATTR_IDMAP
-#define MOUNT_ATTR_RDONLY 0x00000001
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-#define MOUNT_ATTR__ATIME 0x00000070
-#define MOUNT_ATTR_RELATIME 0x00000000
-#define MOUNT_ATTR_NOATIME 0x00000010
+#define MOUNT_ATTR_RDONLY      0x00000001
+#define MOUNT_ATTR_NOSUID      0x00000002
+#define MOUNT_ATTR_NODEV       0x00000004
+#define MOUNT_ATTR_NOEXEC      0x00000008
+#define MOUNT_ATTR__ATIME      0x00000070
+#define MOUNT_ATTR_RELATIME    0x00000000
+#define MOUNT_ATTR_NOATIME     0x00000010
 #define MOUNT_ATTR_STRICTATIME 0x00000020
-#define MOUNT_ATTR_NODIRATIME 0x00000080
-#define MOUNT_ATTR_IDMAP 0x00100000
+#define MOUNT_ATTR_NODIRATIME  0x00000080
+#define MOUNT_ATTR_IDMAP       0x00100000
 struct mount_attr {
 	uint64_t attr_set;
 	uint64_t attr_clr;
@@ -59,11 +59,11 @@ struct mount_attr {
 #define SYS_pidfd_send_signal 424
 #endif
 #ifndef SYS_open_tree
-#define SYS_open_tree 428
+#define SYS_open_tree  428
 #define SYS_move_mount 429
-#define SYS_fsopen 430
-#define SYS_fsconfig 431
-#define SYS_fsmount 432
+#define SYS_fsopen     430
+#define SYS_fsconfig   431
+#define SYS_fsmount    432
 #endif
 
 static inline int sys_open_tree(int dfd, const char *path, unsigned int flags)

@@ -34,8 +34,8 @@ static int remove_bundle(void **state)
 	return fs_remove_tree(dir, &err);
 }
 
-#define BASE_PROCESS                                                                         \
-	"\"process\":{\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],\"cwd\":\"/\","      \
+#define BASE_PROCESS                                                                               \
+	"\"process\":{\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],\"cwd\":\"/\","             \
 	"\"env\":[\"PATH=/bin\"]}"
 #define BASE_LINUX "\"namespaces\":[{\"type\":\"mount\"},{\"type\":\"pid\"}]"
 
@@ -57,32 +57,35 @@ static void expect_refused(const char *json, const char *needle)
 static void a_full_config_maps_onto_the_sandbox(void **state)
 {
 	const char *json =
-		"{\"ociVersion\":\"1.0.2\",\"hostname\":\"box\",\"root\":{\"path\":\"rootfs\","
-		"\"readonly\":true},\"annotations\":{\"a\":\"b\"},"
-		"\"process\":{\"terminal\":false,\"user\":{\"uid\":7,\"gid\":8,\"umask\":18,"
-		"\"additionalGids\":[9,10]},\"args\":[\"/bin/app\",\"x\"],\"env\":[\"A=1\"],"
-		"\"cwd\":\"/srv\",\"noNewPrivileges\":true,\"oomScoreAdj\":100,"
-		"\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_CHOWN\"],\"effective\":[\"CAP_KILL\"],"
-		"\"permitted\":[\"CAP_KILL\"],\"inheritable\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]},"
-		"\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":100,\"hard\":18446744073709551615}]},"
-		"\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-		"{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"vol\","
-		"\"options\":[\"rbind\",\"ro\",\"rprivate\"]},"
-		"{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"options\":[\"ro\"]}],"
-		"\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":\"pid\"},{\"type\":\"uts\"},"
-		"{\"type\":\"network\"},{\"type\":\"cgroup\"}],"
-		"\"resources\":{\"memory\":{\"limit\":1048576},\"pids\":{\"limit\":5},"
-		"\"cpu\":{\"quota\":20000},\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]},"
-		"\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\"],"
-		"\"rootfsPropagation\":\"rslave\"}}";
+	    "{\"ociVersion\":\"1.0.2\",\"hostname\":\"box\",\"root\":{\"path\":\"rootfs\","
+	    "\"readonly\":true},\"annotations\":{\"a\":\"b\"},"
+	    "\"process\":{\"terminal\":false,\"user\":{\"uid\":7,\"gid\":8,\"umask\":18,"
+	    "\"additionalGids\":[9,10]},\"args\":[\"/bin/app\",\"x\"],\"env\":[\"A=1\"],"
+	    "\"cwd\":\"/srv\",\"noNewPrivileges\":true,\"oomScoreAdj\":100,"
+	    "\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_CHOWN\"],\"effective\":[\"CAP_"
+	    "KILL\"],"
+	    "\"permitted\":[\"CAP_KILL\"],\"inheritable\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]"
+	    "},"
+	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":100,\"hard\":18446744073709551615}]}"
+	    ","
+	    "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+	    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"vol\","
+	    "\"options\":[\"rbind\",\"ro\",\"rprivate\"]},"
+	    "{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"options\":[\"ro\"]}],"
+	    "\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":\"pid\"},{\"type\":\"uts\"},"
+	    "{\"type\":\"network\"},{\"type\":\"cgroup\"}],"
+	    "\"resources\":{\"memory\":{\"limit\":1048576},\"pids\":{\"limit\":5},"
+	    "\"cpu\":{\"quota\":20000},\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]},"
+	    "\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\"],"
+	    "\"rootfsPropagation\":\"rslave\"}}";
 	struct sandbox *sb = NULL;
 	struct berr err;
 	if (parse(json, &sb, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(sb->hostname, "box");
 	assert_true(sb->readonly_root);
-	assert_int_equal(sb->clone_flags,
-			 CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP);
+	assert_int_equal(sb->clone_flags, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET |
+					      CLONE_NEWCGROUP);
 	assert_true(sb->ids_given);
 	assert_int_equal(sb->uid, 7);
 	assert_int_equal(sb->gid, 8);
@@ -119,10 +122,11 @@ static void a_full_config_maps_onto_the_sandbox(void **state)
 
 static void ambient_capabilities_need_inheritable_ones(void **state)
 {
-	const char *json = "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"rootfs\"},"
-			   "\"process\":{\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],\"cwd\":\"/\","
-			   "\"capabilities\":{\"permitted\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]}},"
-			   "\"linux\":{" BASE_LINUX "}}";
+	const char *json =
+	    "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"rootfs\"},"
+	    "\"process\":{\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],\"cwd\":\"/\","
+	    "\"capabilities\":{\"permitted\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]}},"
+	    "\"linux\":{" BASE_LINUX "}}";
 	struct sandbox *sb = NULL;
 	struct berr err;
 	assert_int_equal(parse(json, &sb, &err), 0);
@@ -135,9 +139,10 @@ static void unknown_members_are_refused_by_name(void **state)
 	expect_refused("{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"rootfs\"}," BASE_PROCESS
 		       ",\"linux\":{" BASE_LINUX ",\"intelRdt\":{}}}",
 		       "linux.intelRdt is not supported");
-	expect_refused("{\"ociVersion\":\"1.0.0\",\"vm\":{},\"root\":{\"path\":\"rootfs\"}," BASE_PROCESS
-		       ",\"linux\":{" BASE_LINUX "}}",
-		       "vm is not supported");
+	expect_refused(
+	    "{\"ociVersion\":\"1.0.0\",\"vm\":{},\"root\":{\"path\":\"rootfs\"}," BASE_PROCESS
+	    ",\"linux\":{" BASE_LINUX "}}",
+	    "vm is not supported");
 	expect_refused("{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"rootfs\"},\"process\":{"
 		       "\"user\":{\"uid\":0,\"gid\":0,\"username\":\"x\"},\"args\":[\"sh\"],"
 		       "\"cwd\":\"/\"},\"linux\":{" BASE_LINUX "}}",
@@ -200,16 +205,16 @@ static void structural_errors_are_explained(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(a_full_config_maps_onto_the_sandbox, make_bundle,
-						remove_bundle),
-		cmocka_unit_test_setup_teardown(ambient_capabilities_need_inheritable_ones,
-						make_bundle, remove_bundle),
-		cmocka_unit_test_setup_teardown(unknown_members_are_refused_by_name, make_bundle,
-						remove_bundle),
-		cmocka_unit_test_setup_teardown(empty_optional_members_are_accepted, make_bundle,
-						remove_bundle),
-		cmocka_unit_test_setup_teardown(structural_errors_are_explained, make_bundle,
-						remove_bundle),
+	    cmocka_unit_test_setup_teardown(a_full_config_maps_onto_the_sandbox, make_bundle,
+					    remove_bundle),
+	    cmocka_unit_test_setup_teardown(ambient_capabilities_need_inheritable_ones, make_bundle,
+					    remove_bundle),
+	    cmocka_unit_test_setup_teardown(unknown_members_are_refused_by_name, make_bundle,
+					    remove_bundle),
+	    cmocka_unit_test_setup_teardown(empty_optional_members_are_accepted, make_bundle,
+					    remove_bundle),
+	    cmocka_unit_test_setup_teardown(structural_errors_are_explained, make_bundle,
+					    remove_bundle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

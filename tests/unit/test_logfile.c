@@ -97,12 +97,12 @@ static void reopening_appends_to_the_existing_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(writes_below_the_limit_stay_in_log, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(rotation_keeps_each_file_within_the_limit, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(reopening_appends_to_the_existing_log, make_dir,
-						remove_dir),
+	    cmocka_unit_test_setup_teardown(writes_below_the_limit_stay_in_log, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(rotation_keeps_each_file_within_the_limit, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(reopening_appends_to_the_existing_log, make_dir,
+					    remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ static int parse(const char *const *w, size_t n, struct mount_opts *o)
 
 static void flags_data_and_bind_are_separated(void **state)
 {
-	const char *w[] = { "nosuid", "ro", "rbind", "mode=755", "size=64k", "noexec" };
+	const char *w[] = {"nosuid", "ro", "rbind", "mode=755", "size=64k", "noexec"};
 	struct mount_opts o;
 	assert_int_equal(parse(w, 6, &o), 0);
 	assert_int_equal(o.flags, MS_NOSUID | MS_RDONLY | MS_NOEXEC);
@@ -24,7 +24,7 @@ static void flags_data_and_bind_are_separated(void **state)
 
 static void later_words_override_earlier_ones(void **state)
 {
-	const char *w[] = { "ro", "nodev", "rw", "dev" };
+	const char *w[] = {"ro", "nodev", "rw", "dev"};
 	struct mount_opts o;
 	assert_int_equal(parse(w, 4, &o), 0);
 	assert_int_equal(o.flags, 0);
@@ -33,7 +33,7 @@ static void later_words_override_earlier_ones(void **state)
 
 static void propagation_words_set_propagation(void **state)
 {
-	const char *w[] = { "rslave" };
+	const char *w[] = {"rslave"};
 	struct mount_opts o;
 	assert_int_equal(parse(w, 1, &o), 0);
 	assert_int_equal(o.propagation, MS_SLAVE | MS_REC);
@@ -42,7 +42,7 @@ static void propagation_words_set_propagation(void **state)
 
 static void unsupported_words_are_refused_by_name(void **state)
 {
-	const char *w[] = { "nosuid", "idmap" };
+	const char *w[] = {"nosuid", "idmap"};
 	struct mount_opts o;
 	struct berr err;
 	assert_int_equal(mount_opts_parse(w, 2, &o, &err), -1);
@@ -51,10 +51,10 @@ static void unsupported_words_are_refused_by_name(void **state)
 
 static void data_words_cannot_smuggle_options(void **state)
 {
-	const char *w[] = { "size=1m,suid" };
+	const char *w[] = {"size=1m,suid"};
 	struct mount_opts o;
 	assert_int_equal(parse(w, 1, &o), -1);
-	const char *e[] = { "" };
+	const char *e[] = {""};
 	assert_int_equal(parse(e, 1, &o), -1);
 }
 
@@ -62,7 +62,7 @@ static void data_is_bounded_by_a_page(void **state)
 {
 	static char big[3000];
 	memset(big, 'x', sizeof(big) - 1);
-	const char *w[] = { big, big };
+	const char *w[] = {big, big};
 	struct mount_opts o;
 	assert_int_equal(parse(w, 2, &o), -1);
 	assert_int_equal(parse(w, 1, &o), 0);
@@ -71,12 +71,12 @@ static void data_is_bounded_by_a_page(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_data_and_bind_are_separated),
-		cmocka_unit_test(later_words_override_earlier_ones),
-		cmocka_unit_test(propagation_words_set_propagation),
-		cmocka_unit_test(unsupported_words_are_refused_by_name),
-		cmocka_unit_test(data_words_cannot_smuggle_options),
-		cmocka_unit_test(data_is_bounded_by_a_page),
+	    cmocka_unit_test(flags_data_and_bind_are_separated),
+	    cmocka_unit_test(later_words_override_earlier_ones),
+	    cmocka_unit_test(propagation_words_set_propagation),
+	    cmocka_unit_test(unsupported_words_are_refused_by_name),
+	    cmocka_unit_test(data_words_cannot_smuggle_options),
+	    cmocka_unit_test(data_is_bounded_by_a_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

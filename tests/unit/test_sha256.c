@@ -17,10 +17,10 @@ static void hex(const uint8_t md[32], char out[65])
 static void known_vectors_hash_correctly(void **state)
 {
 	const char *vec[][2] = {
-		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
-		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
-		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
 	};
 	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
 		struct sha256 s;
@@ -68,24 +68,26 @@ static void agrees_with_libcrypto_at_every_length(void **state)
 static void verify_reports_a_mismatch(void **state)
 {
 	struct berr err;
-	assert_int_equal(digest_verify("abc", 3,
-				       "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-				       "x", &err),
-			 0);
-	assert_int_equal(digest_verify("abd", 3,
-				       "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-				       "x", &err),
-			 -1);
+	assert_int_equal(
+	    digest_verify("abc", 3,
+			  "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+			  "x", &err),
+	    0);
+	assert_int_equal(
+	    digest_verify("abd", 3,
+			  "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+			  "x", &err),
+	    -1);
 	assert_non_null(strstr(err.msg, "digest mismatch"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(known_vectors_hash_correctly),
-		cmocka_unit_test(a_million_a_in_pieces),
-		cmocka_unit_test(agrees_with_libcrypto_at_every_length),
-		cmocka_unit_test(verify_reports_a_mismatch),
+	    cmocka_unit_test(known_vectors_hash_correctly),
+	    cmocka_unit_test(a_million_a_in_pieces),
+	    cmocka_unit_test(agrees_with_libcrypto_at_every_length),
+	    cmocka_unit_test(verify_reports_a_mismatch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,11 +43,11 @@ static void spec_round_trips_every_field(void **state)
 	s->hostname = strdup("edge");
 	s->n_binds = 1;
 	s->binds = calloc(1, sizeof(*s->binds));
-	s->binds[0] = (struct bind_mount){ strdup("/data"), strdup("/in"), true };
+	s->binds[0] = (struct bind_mount){strdup("/data"), strdup("/in"), true};
 	s->n_devices = 1;
 	s->devices = calloc(1, sizeof(*s->devices));
-	s->devices[0] = (struct device_rule){ strdup("/dev/ttyUSB0"), strdup("/dev/modem"),
-					      strdup("rw") };
+	s->devices[0] =
+	    (struct device_rule){strdup("/dev/ttyUSB0"), strdup("/dev/modem"), strdup("rw")};
 	s->network = NET_HOST;
 	s->userns = true;
 	s->userns_base = 300000;
@@ -170,13 +170,13 @@ static void validation_refuses_what_a_shim_cannot_run(void **state)
 	s = minimal();
 	s->n_binds = 1;
 	s->binds = calloc(1, sizeof(*s->binds));
-	s->binds[0] = (struct bind_mount){ strdup("/data"), strdup("/"), false };
+	s->binds[0] = (struct bind_mount){strdup("/data"), strdup("/"), false};
 	expect_invalid(s, "over the root");
 
 	s = minimal();
 	s->n_devices = 1;
 	s->devices = calloc(1, sizeof(*s->devices));
-	s->devices[0] = (struct device_rule){ strdup("/dev/x"), NULL, strdup("rwx") };
+	s->devices[0] = (struct device_rule){strdup("/dev/x"), NULL, strdup("rwx")};
 	expect_invalid(s, "subset of rwm");
 
 	s = minimal();
@@ -199,19 +199,18 @@ static void reading_refuses_hostile_documents(void **state)
 	struct instance_spec *s = NULL;
 	struct berr err;
 	const char *docs[][2] = {
-		{ "[]", "expected an object" },
-		{ "{\"name\":\"x\",\"args\":[\"/a\"]}", "either image layers" },
-		{ "{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[1]}", "expected a string" },
-		{ "{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"network\":\"bridge\"}",
-		  "not host or none" },
-		{ "{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"stop_grace_sec\":-1}",
-		  "stop_grace_sec" },
-		{ "{\"name\":\"../x\",\"rootfs\":\"/r\",\"args\":[\"/a\"]}", "invalid" },
+	    {"[]", "expected an object"},
+	    {"{\"name\":\"x\",\"args\":[\"/a\"]}", "either image layers"},
+	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[1]}", "expected a string"},
+	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"network\":\"bridge\"}",
+	     "not host or none"},
+	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"stop_grace_sec\":-1}",
+	     "stop_grace_sec"},
+	    {"{\"name\":\"../x\",\"rootfs\":\"/r\",\"args\":[\"/a\"]}", "invalid"},
 	};
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		assert_int_equal(instance_spec_from_json(docs[i][0], strlen(docs[i][0]), "spec", &s,
-							 &err),
-				 -1);
+		assert_int_equal(
+		    instance_spec_from_json(docs[i][0], strlen(docs[i][0]), "spec", &s, &err), -1);
 		assert_null(s);
 		if (!strstr(err.msg, docs[i][1]))
 			fail_msg("%s: \"%s\" does not mention \"%s\"", docs[i][0], err.msg,
@@ -236,12 +235,12 @@ static void reading_bounds_the_number_of_layers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(spec_round_trips_every_field),
-		cmocka_unit_test(spec_write_and_read_use_a_file),
-		cmocka_unit_test(instance_names_are_checked),
-		cmocka_unit_test(validation_refuses_what_a_shim_cannot_run),
-		cmocka_unit_test(reading_refuses_hostile_documents),
-		cmocka_unit_test(reading_bounds_the_number_of_layers),
+	    cmocka_unit_test(spec_round_trips_every_field),
+	    cmocka_unit_test(spec_write_and_read_use_a_file),
+	    cmocka_unit_test(instance_names_are_checked),
+	    cmocka_unit_test(validation_refuses_what_a_shim_cannot_run),
+	    cmocka_unit_test(reading_refuses_hostile_documents),
+	    cmocka_unit_test(reading_bounds_the_number_of_layers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

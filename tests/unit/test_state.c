@@ -31,9 +31,11 @@ static int remove_root(void **state)
 
 static void a_running_state_with_a_live_shim_reads_back(void **state)
 {
-	struct instance_state st = { .status = INSTANCE_RUNNING, .shim_pid = getpid(),
-				     .shim_start_time = proc_start_time(getpid()), .pid = 4242,
-				     .started_at = 1700000000000 };
+	struct instance_state st = {.status = INSTANCE_RUNNING,
+				    .shim_pid = getpid(),
+				    .shim_start_time = proc_start_time(getpid()),
+				    .pid = 4242,
+				    .started_at = 1700000000000};
 	struct berr err;
 	assert_int_equal(state_write(dir, &st, &err), 0);
 	struct instance_state back;
@@ -47,8 +49,9 @@ static void a_running_state_with_a_live_shim_reads_back(void **state)
 static void a_dead_shim_reads_as_exited_255(void **state)
 {
 	/* A start time that is not this process's: a reused pid. */
-	struct instance_state st = { .status = INSTANCE_RUNNING, .shim_pid = getpid(),
-				     .shim_start_time = proc_start_time(getpid()) + 1 };
+	struct instance_state st = {.status = INSTANCE_RUNNING,
+				    .shim_pid = getpid(),
+				    .shim_start_time = proc_start_time(getpid()) + 1};
 	struct berr err;
 	assert_int_equal(state_write(dir, &st, &err), 0);
 	struct instance_state back;
@@ -61,8 +64,11 @@ static void a_dead_shim_reads_as_exited_255(void **state)
 
 static void an_exit_is_kept_as_recorded(void **state)
 {
-	struct instance_state st = { .status = INSTANCE_EXITED, .exit_code = 137, .exit_signal = 9,
-				     .oom_killed = true, .finished_at = 5 };
+	struct instance_state st = {.status = INSTANCE_EXITED,
+				    .exit_code = 137,
+				    .exit_signal = 9,
+				    .oom_killed = true,
+				    .finished_at = 5};
 	snprintf(st.error, sizeof(st.error), "out of memory");
 	struct berr err;
 	assert_int_equal(state_write(dir, &st, &err), 0);
@@ -79,9 +85,9 @@ static void hostile_states_are_refused(void **state)
 {
 	struct instance_state st;
 	struct berr err;
-	const char *bad[] = { "{\"status\":\"running\",\"exit_code\":999}",
-			      "{\"status\":\"running\",\"shim_pid\":-1}", "{\"pid\":1}", "[1]",
-			      "{\"status\":\"running\",\"error\":7}" };
+	const char *bad[] = {"{\"status\":\"running\",\"exit_code\":999}",
+			     "{\"status\":\"running\",\"shim_pid\":-1}", "{\"pid\":1}", "[1]",
+			     "{\"status\":\"running\",\"error\":7}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(state_parse(bad[i], strlen(bad[i]), "state", &st, &err), -1);
 	assert_int_equal(shim_state_read(root, "../one", &st, &err), -1);
@@ -91,7 +97,7 @@ static void hostile_states_are_refused(void **state)
 
 static void no_process_is_alive_without_a_pid(void **state)
 {
-	struct instance_state st = { 0 };
+	struct instance_state st = {0};
 	assert_false(shim_alive(&st));
 	assert_int_equal(proc_start_time(0), -1);
 }
@@ -99,13 +105,13 @@ static void no_process_is_alive_without_a_pid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(a_running_state_with_a_live_shim_reads_back,
-						make_root, remove_root),
-		cmocka_unit_test_setup_teardown(a_dead_shim_reads_as_exited_255, make_root,
-						remove_root),
-		cmocka_unit_test_setup_teardown(an_exit_is_kept_as_recorded, make_root, remove_root),
-		cmocka_unit_test_setup_teardown(hostile_states_are_refused, make_root, remove_root),
-		cmocka_unit_test(no_process_is_alive_without_a_pid),
+	    cmocka_unit_test_setup_teardown(a_running_state_with_a_live_shim_reads_back, make_root,
+					    remove_root),
+	    cmocka_unit_test_setup_teardown(a_dead_shim_reads_as_exited_255, make_root,
+					    remove_root),
+	    cmocka_unit_test_setup_teardown(an_exit_is_kept_as_recorded, make_root, remove_root),
+	    cmocka_unit_test_setup_teardown(hostile_states_are_refused, make_root, remove_root),
+	    cmocka_unit_test(no_process_is_alive_without_a_pid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

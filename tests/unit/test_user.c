@@ -108,14 +108,14 @@ static void malformed_specs_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(empty_user_is_root_with_its_home),
-		cmocka_unit_test(name_gives_uid_gid_home_and_groups),
-		cmocka_unit_test(number_without_entry_gets_group_0),
-		cmocka_unit_test(number_with_entry_takes_its_group),
-		cmocka_unit_test(explicit_group_by_name_or_number_is_the_only_group),
-		cmocka_unit_test(unknown_names_are_errors_naming_them),
-		cmocka_unit_test(missing_files_allow_numbers_only),
-		cmocka_unit_test(malformed_specs_are_refused),
+	    cmocka_unit_test(empty_user_is_root_with_its_home),
+	    cmocka_unit_test(name_gives_uid_gid_home_and_groups),
+	    cmocka_unit_test(number_without_entry_gets_group_0),
+	    cmocka_unit_test(number_with_entry_takes_its_group),
+	    cmocka_unit_test(explicit_group_by_name_or_number_is_the_only_group),
+	    cmocka_unit_test(unknown_names_are_errors_naming_them),
+	    cmocka_unit_test(missing_files_allow_numbers_only),
+	    cmocka_unit_test(malformed_specs_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
