@@ -71,7 +71,7 @@ int exit_status_of(int status)
 int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, struct berr *err)
 {
 	memset(res, 0, sizeof(*res));
-	bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	bool tty = isatty(STDIN_FILENO);
 	if (tty) {
 		sb->stdio = SB_STDIO_TTY;
 		if (!strv_env_get(sb->env, "TERM") && strv_env_set(&sb->env, "TERM=xterm") < 0)

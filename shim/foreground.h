@@ -17,7 +17,7 @@ struct foreground_result {
 	int64_t started_at;
 };
 
-/* Starts sb, relays stdio (a terminal when stdin and stdout are one),
+/* Starts sb, relays stdio (a terminal of its own when stdin is one),
  * forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 (a second
  * SIGINT or SIGTERM kills), waits for the module's exit, then kills what is
  * left and removes the cgroup. -1 only when the instance did not start. */

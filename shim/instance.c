@@ -152,12 +152,10 @@ static const char *spec_hostname(const struct instance_spec *spec, char buf[65])
 {
 	if (spec->hostname)
 		return spec->hostname;
-	/* The instance name may hold characters a hostname should not. */
+	/* Instance names may hold '_', which hostnames may not. */
 	size_t i = 0;
-	for (; spec->name[i] && i < 64; i++) {
-		char ch = spec->name[i];
-		buf[i] = (ch == '_' || ch == '.') ? '-' : ch;
-	}
+	for (; spec->name[i] && i < 64; i++)
+		buf[i] = spec->name[i] == '_' ? '-' : spec->name[i];
 	buf[i] = '\0';
 	return buf;
 }

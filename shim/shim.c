@@ -477,7 +477,13 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 failed:
 	if (s->log.fd >= 0)
 		logfile_close(&s->log);
-	/* A starter that failed after clone left the instance to this process. */
+	/* A starter that died half-way may have left an instance (this
+	 * process's child) and its cgroup behind. */
+	if (instance_cgroup(s)) {
+		struct berr ignored;
+		bool oom;
+		sandbox_finish(&s->p, &oom, &ignored);
+	}
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	s->st.status = INSTANCE_EXITED;
