@@ -268,10 +268,8 @@ static int add_devices(struct sandbox *sb, const struct instance_spec *spec, str
 				 d->permissions ? d->permissions : "rwm");
 			r->allow = true;
 		}
-		char kv[2 * PATH_MAX + 2];
-		if (snprintf(kv, sizeof(kv), "%s:%s", d->path, d->path_in ? d->path_in : d->path) >=
-			(int)sizeof(kv) ||
-		    strv_push(&sb->extra_devices, kv) < 0)
+		if (strv_push(&sb->device_hosts, d->path) < 0 ||
+		    strv_push(&sb->device_paths, d->path_in ? d->path_in : d->path) < 0)
 			return berr_set(err, ENOMEM, "device %s", d->path);
 	}
 	return 0;

@@ -556,15 +556,9 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 		    dev_symlink(devfd, "/proc/self/fd/2", "stderr", err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; sb->extra_devices && sb->extra_devices[i]; i++) {
-		char host[PATH_MAX];
-		snprintf(host, sizeof(host), "%s", sb->extra_devices[i]);
-		char *inside = strchr(host, ':');
-		if (inside)
-			*inside++ = '\0';
-		if (bind_device(root_fd, host, inside ? inside : host, err) < 0)
+	for (size_t i = 0; sb->device_hosts && sb->device_hosts[i]; i++)
+		if (bind_device(root_fd, sb->device_hosts[i], sb->device_paths[i], err) < 0)
 			return -1;
-	}
 	return 0;
 }
 

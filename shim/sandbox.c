@@ -96,7 +96,8 @@ void sandbox_free(struct sandbox *sb)
 	free(sb->mounts);
 	strv_free(sb->masked_paths);
 	strv_free(sb->readonly_paths);
-	strv_free(sb->extra_devices);
+	strv_free(sb->device_hosts);
+	strv_free(sb->device_paths);
 	strv_free(sb->args);
 	strv_free(sb->env);
 	free(sb->cwd);

@@ -93,7 +93,8 @@ struct sandbox {
 	bool default_devices; /* null, zero, full, random, urandom, tty, ptmx, fd links */
 	char **masked_paths;
 	char **readonly_paths;
-	char **extra_devices; /* "host:inside" device nodes bound into /dev */
+	char **device_hosts;	/* host device nodes bound into the instance, */
+	char **device_paths;	/* at these paths (the two vectors go in pairs) */
 
 	/* The process. */
 	char **args;

@@ -216,3 +216,16 @@ def test_shim_stays_under_one_megabyte_resident(detached):
     rss, pss = rss_kb(shim), pss_kb(shim)
     print("shim RSS %d kB, PSS %d kB" % (rss, pss))
     assert rss <= 1024
+
+
+def test_device_named_by_a_path_with_colons(detached, tmp_path):
+    """Devices under /dev/serial/by-path have colons in their names."""
+    byp = tmp_path / "by-path"
+    byp.mkdir()
+    link = byp / "pci-0000:00:14.0-usb-0:1:1.0-port0"
+    os.symlink("/dev/loop-control", str(link))
+    name, _ = detached.start("test -c /dev/ttyX && echo device; exec 3< /dev/ttyX && echo open",
+                             devices=[{"path": str(link), "path_in": "/dev/ttyX",
+                                       "permissions": "r"}])
+    detached.wait_exited(name)
+    assert detached.log(name) == "device\nopen\n"
