@@ -749,6 +749,30 @@ static int pivot(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	return 0;
 }
 
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A cgroup mount needs the instance in its cgroup, which the parent is
+ * still arranging: it goes last unless something else is mounted below it. */
+static bool cgroup_mount_deferred(const struct sandbox *sb, size_t i)
+{
+	const char *dest = sb->mounts[i].destination;
+	for (size_t j = i + 1; j < sb->n_mounts; j++)
+		if (path_under(sb->mounts[j].destination, dest))
+			return false;
+	char **lists[] = {sb->masked_paths, sb->readonly_paths, sb->device_paths};
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++)
+		for (size_t j = 0; lists[k] && lists[k][j]; j++)
+			if (path_under(lists[k][j], dest))
+				return false;
+	return true;
+}
+
 int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
 	/* Nothing mounted from here on may propagate back to the host. */
@@ -756,10 +780,17 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 		return berr_set(err, errno, "make / private");
 	if (mount_root(sb, c, err) < 0)
 		return -1;
+	bool deferred = false;
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
-		if (m->kind == SBM_CGROUP && sandbox_join_cgroup(sb, c, err) < 0)
-			return -1;
+		if (m->kind == SBM_CGROUP) {
+			if (cgroup_mount_deferred(sb, i)) {
+				deferred = true;
+				continue;
+			}
+			if (sandbox_join_cgroup(sb, c, err) < 0)
+				return -1;
+		}
 		int rc = m->kind == SBM_BIND	 ? mount_bind(sb, c->root_fd, m, err)
 			 : m->kind == SBM_CGROUP ? mount_cgroups(sb, c->root_fd, m, err)
 						 : mount_fs(sb, c->root_fd, m, err);
@@ -768,6 +799,13 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	}
 	if (setup_devices(sb, c->root_fd, err) < 0 || mask_paths(sb, c->root_fd, err) < 0)
 		return -1;
+	for (size_t i = 0; deferred && i < sb->n_mounts; i++) {
+		struct sb_mount *m = &sb->mounts[i];
+		if (m->kind != SBM_CGROUP || !cgroup_mount_deferred(sb, i))
+			continue;
+		if (sandbox_join_cgroup(sb, c, err) < 0 || mount_cgroups(sb, c->root_fd, m, err) < 0)
+			return -1;
+	}
 	if (sb->cwd && sb->create_cwd) {
 		int fd = ensure_in_root(c->root_fd, sb->cwd, true, err);
 		if (fd < 0)

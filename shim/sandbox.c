@@ -486,8 +486,6 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	p->cg = NULL;
 	p->tty_master = -1;
 	p->started_at = 0;
-	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0)
-		return berr_wrap(err, "instance %s: cgroup", sb->name);
 	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
 	/* The filter is built (or read from the cache) here, so the instance
@@ -539,7 +537,10 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
-	if (cgroup_add_pid(p->cg, pid, err) < 0) {
+	/* The instance assembles its root meanwhile: creating the cgroup and
+	 * moving it in (an RCU grace period on v1) happen in parallel. */
+	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0 ||
+	    cgroup_add_pid(p->cg, pid, err) < 0) {
 		berr_wrap(err, "instance %s: cgroup", sb->name);
 		goto fail;
 	}
