@@ -3,8 +3,9 @@
  * process, up to the root file system (rootfs.c) and exec (process.c).
  *
  * Parent and instance talk over a SOCK_SEQPACKET pair:
- *   parent -> instance  'G' [root fd]      go on (ids mapped, user namespace root)
- *                       'C'                in the cgroup now
+ *   parent -> instance  'G' [root fd]      user namespace: ids mapped, root attached
+ *                       'C'                moved into the cgroup (user namespace,
+ *                                          or no clone3: see cgroup_join.h)
 
  *   instance -> parent  'T' fd             the terminal master (SB_STDIO_TTY)
  *                       'E'                about to exec
@@ -51,6 +52,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "shim/cgroup_join.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
 
@@ -198,16 +200,18 @@ static int recv_tag(int sock, char want, int *fd, struct berr *err)
 	return 0;
 }
 
-/* Joining a v1 cgroup waits for an RCU grace period in the kernel (several
- * milliseconds); the parent does it while the instance mounts its root, and
- * the instance waits here only when it needs the cgroup. */
+/* With a user namespace the parent moves the instance into its cgroup
+ * (the instance may not write host cgroup files), which waits for an RCU
+ * grace period: it does so while the instance mounts its root, and the
+ * instance waits here only when it needs the cgroup. */
 int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
-	if (c->in_cgroup)
+	if (c->in_cgroup && c->cgroup_ns_done)
 		return 0;
-	if (recv_tag(c->sync_fd, 'C', NULL, err) < 0)
+	if (!c->in_cgroup && recv_tag(c->sync_fd, 'C', NULL, err) < 0)
 		_exit(127); /* the parent is gone or failed: it reports why */
 	c->in_cgroup = true;
+	c->cgroup_ns_done = true;
 	if ((sb->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		return berr_set(err, errno, "cgroup namespace");
 	return 0;
@@ -230,7 +234,15 @@ static int setup_stdio(struct sandbox *sb, struct berr *err)
 	return 0;
 }
 
-static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd)
+/* How the instance gets into its cgroup, decided by the parent before clone. */
+struct child_plan {
+	bool wait_go;	  /* user namespace: ids mapped and root built by the parent */
+	bool join_v1;	  /* joins its v1 cgroups itself */
+	bool wait_joined; /* the parent moves it ('C'): user namespace, or no clone3 */
+};
+
+static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd,
+						 const struct child_plan *plan)
 {
 	struct berr err;
 	struct sb_child c = {.sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1};
@@ -240,8 +252,12 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
 		child_fail(sync_fd, &err);
 	}
-	if (recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
+	if (plan->wait_go && recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
 		_exit(127);
+	/* Born in its v2 cgroup (clone3); the v1 ones it joins itself. */
+	if (plan->join_v1 && cgroup_join_self_v1(sb->name, &err) < 0)
+		child_fail(sync_fd, &err);
+	c.in_cgroup = !plan->wait_joined;
 	if (sb->clone_flags & CLONE_NEWUSER) {
 		/* Become the namespace's root (host root is unmapped in it). */
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0) {
@@ -480,6 +496,30 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 	}
 }
 
+/* Clones the instance, into its v2 cgroup when there is one (clone3,
+ * CLONE_INTO_CGROUP, Linux 5.7+); *into says whether that happened. */
+static pid_t clone_instance(struct sandbox *sb, int cgroup_fd, bool *into)
+{
+	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	*into = false;
+	if (cgroup_fd >= 0) {
+		/* With CLONE_PARENT the exit signal is the caller's own. */
+		struct clone3_args args = {.flags = flags | CLONE_INTO_CGROUP,
+					   .exit_signal = sb->clone_parent ? 0 : SIGCHLD,
+					   .cgroup = (uint64_t)cgroup_fd};
+		pid_t pid = sys_clone3(&args);
+		if (pid >= 0) {
+			*into = true;
+			return pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+			return -1;
+	}
+	/* A fork-like clone: the instance continues on a copy of this stack.
+	 * The callers (berth run, the shim's starter) are single-threaded. */
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
 int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 {
 	p->pid = -1;
@@ -488,6 +528,7 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	p->started_at = 0;
 	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
+	bool userns = sb->clone_flags & CLONE_NEWUSER;
 	/* The filter is built (or read from the cache) here, so the instance
 	 * only loads it. */
 	if (!sb->filter && sb->seccomp != SB_SECCOMP_NONE &&
@@ -501,50 +542,57 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
+	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0) {
+		berr_wrap(err, "instance %s: cgroup", sb->name);
+		goto fail;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		berr_set(err, errno, "instance %s: socketpair", sb->name);
 		goto fail;
 	}
-	/* A fork-like clone: the instance continues on a copy of this stack.
-	 * The callers (berth run, the shim) are single-threaded. */
-	unsigned long flags =
-	    (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
-	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	int v2 = cgroup_unified_fd(p->cg);
+	bool into = false;
+	struct child_plan plan = {.wait_go = userns, .join_v1 = !userns};
+	pid_t pid = clone_instance(sb, userns ? -1 : v2, &into);
 	if (pid < 0) {
 		berr_set(err, errno, "instance %s: clone", sb->name);
 		goto fail;
 	}
+	/* Parent and instance both see whether clone3 put it into its v2 cgroup. */
+	plan.wait_joined = userns || (v2 >= 0 && !into);
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sb, sv[1]);
+		child_main(sb, sv[1], &plan);
 	}
 	p->pid = pid;
 	close(sv[1]);
 	sv[1] = -1;
 	rootfs_close_binds(sb);
-	if (sb->clone_flags & CLONE_NEWUSER) {
+	if (userns) {
 		if (write_idmap(pid, "uid_map", sb->uid_map, sb->n_uid_map, err) < 0 ||
 		    write_idmap(pid, "gid_map", sb->gid_map, sb->n_gid_map, err) < 0) {
 			berr_wrap(err, "instance %s: user namespace", sb->name);
 			goto fail;
 		}
-		if (attach_root_for_userns(sb, pid, &overlay_fd, err) < 0) {
+		if (attach_root_for_userns(sb, pid, &overlay_fd, err) < 0 ||
+		    send_go(sv[0], overlay_fd, err) < 0) {
 			berr_wrap(err, "instance %s", sb->name);
 			goto fail;
 		}
 	}
-	if (send_go(sv[0], overlay_fd, err) < 0) {
-		berr_wrap(err, "instance %s", sb->name);
-		goto fail;
+	if (plan.wait_joined) {
+		/* The instance assembles its root meanwhile: the grace period this
+		 * write waits for passes in parallel. */
+		if (cgroup_add_pid(p->cg, pid, err) < 0) {
+			berr_wrap(err, "instance %s: cgroup", sb->name);
+			goto fail;
+		}
+		if (sync_send_fd(sv[0], 'C', -1, err) < 0) {
+			berr_wrap(err, "instance %s", sb->name);
+			goto fail;
+		}
 	}
-	/* The instance assembles its root meanwhile: creating the cgroup and
-	 * moving it in (an RCU grace period on v1) happen in parallel. */
-	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0 ||
-	    cgroup_add_pid(p->cg, pid, err) < 0) {
-		berr_wrap(err, "instance %s: cgroup", sb->name);
-		goto fail;
-	}
-	if (sync_send_fd(sv[0], 'C', -1, err) < 0 || wait_exec(sv[0], p, err) < 0) {
+	if (wait_exec(sv[0], p, err) < 0) {
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}

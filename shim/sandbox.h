@@ -171,7 +171,8 @@ struct sb_child {
 	int sync_fd;	   /* to the parent; close-on-exec, so exec success reads as EOF */
 	int root_mount_fd; /* user namespaces: the root the parent built and attached */
 	int root_fd;	   /* the assembled root, until pivot_root */
-	bool in_cgroup;	   /* the parent has moved this process into its cgroup */
+	bool in_cgroup;	   /* in its cgroup in every hierarchy */
+	bool cgroup_ns_done;
 };
 
 /* Waits until the parent has put the instance into its cgroup (it does so

@@ -58,6 +58,12 @@ struct mount_attr {
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 #ifndef SYS_open_tree
 #define SYS_open_tree  428
 #define SYS_move_mount 429
@@ -112,6 +118,27 @@ static inline int sys_pidfd_open(pid_t pid, unsigned int flags)
 static inline int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags)
 {
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+
+/* struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2). */
+struct clone3_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
+};
+
+/* Fork-like (no new stack): the child returns 0 on a copy of this one. */
+static inline pid_t sys_clone3(struct clone3_args *args)
+{
+	return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
 }
 
 static inline int sys_pivot_root(const char *new_root, const char *put_old)
