@@ -6,7 +6,6 @@
  *   parent -> instance  'G' [root fd]      user namespace: ids mapped, root attached
  *                       'C'                moved into the cgroup (user namespace,
  *                                          or no clone3: see cgroup_join.h)
-
  *   instance -> parent  'T' fd             the terminal master (SB_STDIO_TTY)
  *                       'E'                about to exec
  *                       'X' message        failed; the message says why

@@ -50,7 +50,7 @@ struct sb_idmap {
 	uint32_t inside, outside, count;
 };
 
-#define SB_IDMAP_MAX 5 /* lines the kernel accepts without CAP_SYS_ADMIN... and plenty */
+#define SB_IDMAP_MAX 5 /* id map lines a bundle may give (the kernel takes up to 340) */
 
 struct sb_rlimit {
 	int resource;
