@@ -18,7 +18,11 @@ PKGS_LINKED := libseccomp libcap yajl
 # Loaded with dlopen on first use (common/lazy.h): only their headers and
 # sonames are needed at build time.
 PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto zlib libzstd
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LINKED) $(PKGS_LAZY) 2>/dev/null)
+# Optional, loaded on first use when present: ISA-L's igzip inflates gzip
+# layers about twice as fast as zlib (x86-64 and arm64).
+HAVE_ISAL  := $(shell $(PKG_CONFIG) --exists libisal 2>/dev/null && echo 1)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_LINKED) $(PKGS_LAZY) 2>/dev/null) \
+	      $(if $(HAVE_ISAL),-DHAVE_ISAL)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 
 # Soname of a library as the compiler finds it (works for cross builds too).
@@ -31,12 +35,15 @@ SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
 	   -DLAZY_SONAME_ARCHIVE='"$(call soname,libarchive,libarchive.so.13)"' \
 	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"' \
 	   -DLAZY_SONAME_Z='"$(call soname,libz,libz.so.1)"' \
-	   -DLAZY_SONAME_ZSTD='"$(call soname,libzstd,libzstd.so.1)"'
+	   -DLAZY_SONAME_ZSTD='"$(call soname,libzstd,libzstd.so.1)"' \
+	   -DLAZY_SONAME_ISAL='"$(call soname,libisal,libisal.so.2)"'
 
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g
 HARDEN     := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
-WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation -Wvla
+# Truncating snprintf into fixed buffers is deliberate (bounded messages).
+NO_TRUNC   := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
+WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 $(NO_TRUNC) -Wvla
 BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
 		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS    ?=

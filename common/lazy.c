@@ -29,12 +29,16 @@
 #ifndef LAZY_SONAME_ZSTD
 #define LAZY_SONAME_ZSTD "libzstd.so.1"
 #endif
+#ifndef LAZY_SONAME_ISAL
+#define LAZY_SONAME_ISAL "libisal.so.2"
+#endif
 
 static const char *const sonames[LAZY_COUNT] = {
 	[LAZY_CRYPTO] = LAZY_SONAME_CRYPTO,   [LAZY_SSL] = LAZY_SONAME_SSL,
 	[LAZY_CURL] = LAZY_SONAME_CURL,	      [LAZY_ARCHIVE] = LAZY_SONAME_ARCHIVE,
 	[LAZY_MOSQUITTO] = LAZY_SONAME_MOSQUITTO,
 	[LAZY_Z] = LAZY_SONAME_Z,	      [LAZY_ZSTD] = LAZY_SONAME_ZSTD,
+	[LAZY_ISAL] = LAZY_SONAME_ISAL,
 };
 
 static void *handles[LAZY_COUNT];

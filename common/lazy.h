@@ -21,6 +21,7 @@ enum lazy_lib {
 	LAZY_MOSQUITTO,	/* libmosquitto: upstream MQTT client */
 	LAZY_Z,		/* zlib: gzip layers */
 	LAZY_ZSTD,	/* libzstd: zstd layers */
+	LAZY_ISAL,	/* ISA-L: faster gzip layers, where available */
 	LAZY_COUNT
 };
 

@@ -1,6 +1,29 @@
-/* libssl, loaded on first use (see common/lazy.h). */
+/* libssl, loaded on first use (see common/lazy.h). The ERR_* functions live
+ * in libcrypto; they are resolved through libssl's handle, which reaches its
+ * libcrypto dependency, so the TLS code needs only LAZY_SSL. */
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "common/lazy.h"
 
 LAZY_FN(LAZY_SSL, const SSL_METHOD *, TLS_server_method, (void), ())
+LAZY_FN(LAZY_SSL, SSL_CTX *, SSL_CTX_new, (const SSL_METHOD *method), (method))
+LAZY_VOID_FN(LAZY_SSL, SSL_CTX_free, (SSL_CTX * ctx), (ctx))
+LAZY_FN(LAZY_SSL, long, SSL_CTX_ctrl, (SSL_CTX * ctx, int cmd, long larg, void *parg),
+	(ctx, cmd, larg, parg))
+LAZY_FN(LAZY_SSL, int, SSL_CTX_use_certificate_chain_file, (SSL_CTX * ctx, const char *file),
+	(ctx, file))
+LAZY_FN(LAZY_SSL, int, SSL_CTX_use_PrivateKey_file, (SSL_CTX * ctx, const char *file, int type),
+	(ctx, file, type))
+LAZY_FN(LAZY_SSL, int, SSL_CTX_check_private_key, (const SSL_CTX *ctx), (ctx))
+LAZY_FN(LAZY_SSL, SSL *, SSL_new, (SSL_CTX * ctx), (ctx))
+LAZY_VOID_FN(LAZY_SSL, SSL_free, (SSL * ssl), (ssl))
+LAZY_FN(LAZY_SSL, int, SSL_set_fd, (SSL * ssl, int fd), (ssl, fd))
+LAZY_FN(LAZY_SSL, int, SSL_accept, (SSL * ssl), (ssl))
+LAZY_FN(LAZY_SSL, int, SSL_read, (SSL * ssl, void *buf, int num), (ssl, buf, num))
+LAZY_FN(LAZY_SSL, int, SSL_write, (SSL * ssl, const void *buf, int num), (ssl, buf, num))
+LAZY_FN(LAZY_SSL, int, SSL_get_error, (const SSL *ssl, int ret), (ssl, ret))
+LAZY_FN(LAZY_SSL, int, SSL_shutdown, (SSL * ssl), (ssl))
+LAZY_FN(LAZY_SSL, unsigned long, ERR_get_error, (void), ())
+LAZY_VOID_FN(LAZY_SSL, ERR_error_string_n, (unsigned long e, char *buf, size_t len), (e, buf, len))
+LAZY_VOID_FN(LAZY_SSL, ERR_clear_error, (void), ())

@@ -7,42 +7,12 @@
 #include <unistd.h>
 
 #include "common/command.h"
+#include "common/command_table.h"
 #include "common/log.h"
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
 #endif
-
-extern const struct berth_command __start_berth_cmds[];
-extern const struct berth_command __stop_berth_cmds[];
-
-static const struct berth_command *command_find(const char *name)
-{
-	for (const struct berth_command *c = __start_berth_cmds; c < __stop_berth_cmds; c++)
-		if (!strcmp(c->name, name))
-			return c;
-	return NULL;
-}
-
-const char *berth_self_exe(void)
-{
-	static char path[PATH_MAX];
-	if (!path[0]) {
-		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		if (n <= 0)
-			snprintf(path, sizeof(path), "/proc/self/exe");
-		else
-			path[n] = '\0';
-	}
-	return path;
-}
-
-int berth_usage(const char *name)
-{
-	const struct berth_command *c = command_find(name);
-	fprintf(stderr, "usage: berth [--root DIR] [--run DIR] %s\n", c ? c->usage : name);
-	return 2;
-}
 
 static int compare_commands(const void *a, const void *b)
 {
@@ -55,12 +25,12 @@ static void usage(FILE *out)
 	fprintf(out, "usage: berth [--root DIR] [--run DIR] [--debug] COMMAND [ARGS...]\n\n"
 		     "berth runs OCI images as IoT Edge modules on small devices.\n\n"
 		     "Commands:\n");
-	size_t n = (size_t)(__stop_berth_cmds - __start_berth_cmds);
+	size_t n = command_count();
 	const struct berth_command **sorted = calloc(n ? n : 1, sizeof(*sorted));
 	if (!sorted)
 		return;
 	for (size_t i = 0; i < n; i++)
-		sorted[i] = &__start_berth_cmds[i];
+		sorted[i] = command_at(i);
 	qsort(sorted, n, sizeof(*sorted), compare_commands);
 	for (size_t i = 0; i < n; i++)
 		if (sorted[i]->summary)

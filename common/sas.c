@@ -2,9 +2,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,25 +9,19 @@
 #include <strings.h>
 
 #include "common/encoding.h"
-#include "common/lazy.h"
+#include "common/sha256.h"
 
 static int hmac_b64(const char *key_b64, const void *msg, size_t msg_len, char *out, size_t cap,
 		    struct berr *err)
 {
-	if (lazy_require(LAZY_CRYPTO, err) < 0)
-		return -1;
 	unsigned char key[128];
 	int klen = base64_decode(key_b64, strlen(key_b64), key, sizeof(key));
 	if (klen <= 0)
 		return berr_set(err, 0, "key is not valid base64");
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mlen = 0;
-	if (!HMAC(EVP_sha256(), key, klen, msg, msg_len, mac, &mlen)) {
-		OPENSSL_cleanse(key, sizeof(key));
-		return berr_set(err, 0, "HMAC-SHA256 failed");
-	}
-	OPENSSL_cleanse(key, sizeof(key));
-	if (base64_encode(mac, mlen, out, cap) < 0)
+	unsigned char mac[SHA256_LEN];
+	hmac_sha256(key, (size_t)klen, msg, msg_len, mac);
+	explicit_bzero(key, sizeof(key));
+	if (base64_encode(mac, sizeof(mac), out, cap) < 0)
 		return berr_set(err, ENOSPC, "signature buffer");
 	return 0;
 }
@@ -141,7 +132,7 @@ int sas_token_verify(const char *token, const char *key_b64, const char *resourc
 	char got[128];
 	int glen = url_decode(sig, sig_len, got, sizeof(got), false);
 	size_t wlen = strlen(want);
-	if (glen < 0 || (size_t)glen != wlen || CRYPTO_memcmp(got, want, wlen) != 0)
+	if (glen < 0 || (size_t)glen != wlen || memcmp_constant_time(got, want, wlen) != 0)
 		return berr_set(err, 0, "token signature does not match");
 	return 0;
 }

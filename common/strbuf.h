@@ -19,7 +19,7 @@ struct strbuf {
 int strbuf_append(struct strbuf *sb, const void *data, size_t len);
 int strbuf_puts(struct strbuf *sb, const char *s);
 int strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+int strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void strbuf_reset(struct strbuf *sb);
 /* Gives up the buffer to the caller (never NULL on success: "" for empty). */
 char *strbuf_detach(struct strbuf *sb);

@@ -16,6 +16,7 @@
  *   "tls_cert": "...", "tls_key": "...",         optional, for listen_tcp
  *   "max_packet": 262144,                        optional
  *   "default_ttl_secs": 7200,
+ *   "store_max_bytes": 16777216,                 optional, the store's bound
  *   "routes": { "<name>": { "route": "FROM ...", "priority": 0, "timeToLiveSecs": 60 } },
  *   "modules": { "<name>": { "generation_id": "...", "desired": { ... } } }
  * }
@@ -32,8 +33,10 @@
  * answers one JSON line:
  *   {"op":"invoke","module":"m","method":"reboot","payload":{...},"timeout_ms":30000}
  *     -> {"status":200,"payload":{...}}   or {"status":504,"error":"..."}
- *   {"op":"reload"}  -> {"status":200}
- *   {"op":"status"}  -> {"status":200,"clients":[...], ...}
+ *   {"op":"reload"}  -> {"status":200}         or {"status":400,"error":"..."}
+ *   {"op":"status"}  -> {"status":200,"clients":[...],"queues":{"<endpoint>":
+ *                        {"messages":n,"leased":n}}, ...}
+ *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
  */
 #ifndef BERTH_HUB_H
 #define BERTH_HUB_H

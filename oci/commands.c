@@ -1,5 +1,6 @@
 /* berth pull, images, rmi, gc. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,62 +29,55 @@ static int open_store(struct berth_ctx *ctx, struct oci_store **s)
 static int apply_config(const char *file, const char *ref, struct oci_pull_opts *opts,
 			yajl_val *doc, struct berr *err)
 {
-	struct image_ref r;
-	if (image_ref_parse(ref, &r, err) < 0)
-		return -1;
 	if (json_parse_file(file, CONFIG_FILE_MAX, doc, err) < 0)
 		return berr_wrap(err, "config %s", file);
 	yajl_val regs;
-	if (json_get_obj(*doc, "registries", "config", false, &regs, err) < 0)
+	if (json_get_obj(*doc, "registries", "config", false, &regs, err) < 0 ||
+	    oci_pull_opts_for(ref, regs, NULL, opts, err) < 0)
 		return berr_wrap(err, "config %s", file);
-	yajl_val e = json_get(regs, r.domain);
-	if (!e)
-		e = json_get(regs, image_ref_api_host(&r));
-	if (!e)
-		return 0;
-	char path[REF_DOMAIN_MAX + 16];
-	snprintf(path, sizeof(path), "registries.%s", r.domain);
-	if (!YAJL_IS_OBJECT(e))
-		return berr_set(err, 0, "config %s: %s: expected an object", file, path);
-	bool insecure = false;
-	const char *user = NULL, *pass = NULL, *ca = NULL;
-	if (json_get_bool(e, "insecure", path, false, &insecure, err) < 0 ||
-	    json_get_str(e, "username", path, false, &user, err) < 0 ||
-	    json_get_str(e, "password", path, false, &pass, err) < 0 ||
-	    json_get_str(e, "ca_file", path, false, &ca, err) < 0)
-		return berr_wrap(err, "config %s", file);
-	opts->insecure = opts->insecure || insecure;
-	if (user && !opts->username) {
-		opts->username = user;
-		opts->password = pass;
-	}
-	if (ca && !opts->ca_file)
-		opts->ca_file = ca;
 	return 0;
 }
 
 static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "insecure", no_argument, NULL, 'k' },	    { "platform", required_argument, NULL, 'p' },
-		{ "config", required_argument, NULL, 'c' }, { "username", required_argument, NULL, 'u' },
-		{ "password", required_argument, NULL, 'P' }, { "ca-file", required_argument, NULL, 'C' },
-		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct oci_pull_opts opts = { .progress = true };
+	    {"insecure", no_argument, NULL, 'k'},	{"platform", required_argument, NULL, 'p'},
+	    {"config", required_argument, NULL, 'c'},	{"username", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'P'}, {"password-stdin", no_argument, NULL, 'S'},
+	    {"ca-file", required_argument, NULL, 'C'},	{"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},		{NULL, 0, NULL, 0}};
+	struct oci_pull_opts opts = {.progress = true};
 	const char *config = NULL;
+	bool password_stdin = false;
+	char password[1024];
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': opts.insecure = true; break;
-		case 'p': opts.platform = optarg; break;
-		case 'c': config = optarg; break;
-		case 'u': opts.username = optarg; break;
-		case 'P': opts.password = optarg; break;
-		case 'C': opts.ca_file = optarg; break;
-		case 'q': opts.progress = false; break;
+		case 'k':
+			opts.insecure = true;
+			break;
+		case 'p':
+			opts.platform = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'u':
+			opts.username = optarg;
+			break;
+		case 'S':
+			password_stdin = true;
+			break;
+		case 'P':
+			opts.password = optarg;
+			break;
+		case 'C':
+			opts.ca_file = optarg;
+			break;
+		case 'q':
+			opts.progress = false;
+			break;
 		case 't':
 			opts.timeout = atoi(optarg);
 			if (opts.timeout <= 0 || opts.timeout > 3600) {
@@ -91,12 +85,22 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: return berth_usage("pull");
+		default:
+			return berth_usage("pull");
 		}
 	}
 	if (optind != argc - 1)
 		return berth_usage("pull");
 	const char *ref = argv[optind];
+	if (password_stdin) {
+		/* Keeps the password out of the process list. */
+		if (!fgets(password, sizeof(password), stdin)) {
+			fprintf(stderr, "berth: pull: no password on standard input\n");
+			return 2;
+		}
+		password[strcspn(password, "\r\n")] = '\0';
+		opts.password = password;
+	}
 	if (opts.username && !opts.password) {
 		fprintf(stderr, "berth: pull: --username needs --password\n");
 		return 2;
@@ -124,10 +128,11 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 	printf("%s\n", digest);
 	return 0;
 }
-BERTH_COMMAND(pull,
-	      "pull [--insecure] [--platform OS/ARCH[/VARIANT]] [--config FILE] "
-	      "[--username U --password P] [--ca-file FILE] [--timeout S] [--quiet] REF",
-	      "pull an image from a registry", cmd_pull);
+BERTH_COMMAND(
+    pull,
+    "pull [--insecure] [--platform OS/ARCH[/VARIANT]] [--config FILE] "
+    "[--username U (--password P | --password-stdin)] [--ca-file FILE] [--timeout S] [--quiet] REF",
+    "pull an image from a registry", cmd_pull);
 
 static void human_size(uint64_t v, char *out, size_t cap)
 {
@@ -241,7 +246,7 @@ static int cmd_gc(struct berth_ctx *ctx, int argc, char **argv)
 	struct oci_store *s;
 	if (open_store(ctx, &s) < 0)
 		return 1;
-	struct gc_counts counts = { 0, 0 };
+	struct gc_counts counts = {0, 0};
 	uint64_t freed = 0;
 	struct berr err;
 	int ret = oci_gc(s, print_removed, &counts, &freed, &err);

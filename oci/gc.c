@@ -50,11 +50,13 @@ static int cmp_str(const void *a, const void *b)
 
 static bool hexset_has(struct hexset *s, const char *hex)
 {
+	if (!s->n)
+		return false;
 	if (!s->sorted) {
 		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 		s->sorted = true;
 	}
-	return s->n && bsearch(&hex, s->v, s->n, sizeof(*s->v), cmp_str);
+	return bsearch(&hex, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
 }
 
 static void hexset_free(struct hexset *s)
@@ -188,8 +190,8 @@ static uint64_t tree_size(int dirfd, const char *name, int depth)
 }
 
 static int sweep(struct marks *m, int dirfd, struct hexset *keep, bool layers,
-		 void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx, uint64_t *freed,
-		 struct berr *err)
+		 void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx,
+		 uint64_t *freed, struct berr *err)
 {
 	int fd = store_reopen_dir(dirfd);
 	if (fd < 0)
@@ -216,14 +218,14 @@ static int sweep(struct marks *m, int dirfd, struct hexset *keep, bool layers,
 	return 0;
 }
 
-int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, void *ctx),
-	   void *ctx, uint64_t *freed, struct berr *err)
+int oci_gc(struct oci_store *s, void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx,
+	   uint64_t *freed, struct berr *err)
 {
 	*freed = 0;
 	int lock = store_lock(s, LOCK_EX, err);
 	if (lock < 0)
 		return -1;
-	struct marks m = { .s = s };
+	struct marks m = {.s = s};
 	int ret = store_ref_each(s, mark_ref, &m, err);
 	if (ret == 0)
 		ret = mark_leases(&m, err);

@@ -8,13 +8,13 @@
 #include "common/json.h"
 #include "registry/registry.h"
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_OCI_INDEX		 "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST		 "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_CONFIG		 "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_LIST		 "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST	 "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_CONFIG	 "application/vnd.docker.container.image.v1+json"
+#define MT_DOCKER_SCHEMA1	 "application/vnd.docker.distribution.manifest.v1+json"
 #define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 static enum oci_kind kind_of_type(const char *t)
@@ -255,7 +255,8 @@ int oci_index_select(const char *body, size_t len, const struct oci_platform *wa
 		char p[96];
 		oci_platform_format(&d[i].platform, p, sizeof(p));
 		if (hl < sizeof(have) - 1)
-			hl += (size_t)snprintf(have + hl, sizeof(have) - hl, "%s%s", hl ? ", " : "", p);
+			hl += (size_t)snprintf(have + hl, sizeof(have) - hl, "%s%s", hl ? ", " : "",
+					       p);
 	}
 	int ret = 0;
 	if (best == 0) {
@@ -276,14 +277,14 @@ static enum oci_compression layer_compression(const char *mt, bool *ok)
 		const char *type;
 		enum oci_compression c;
 	} known[] = {
-		{ "application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE },
-		{ "application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP },
-		{ "application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD },
-		{ "application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMP_NONE },
-		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", OCI_COMP_GZIP },
-		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", OCI_COMP_ZSTD },
-		{ "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP },
-		{ "application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMP_ZSTD },
+	    {"application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE},
+	    {"application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP},
+	    {"application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMP_NONE},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", OCI_COMP_GZIP},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", OCI_COMP_ZSTD},
+	    {"application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP},
+	    {"application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMP_ZSTD},
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(mt, known[i].type)) {
@@ -321,7 +322,8 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, str
 		goto out;
 	if (strcmp(m->config.media_type, MT_OCI_CONFIG) &&
 	    strcmp(m->config.media_type, MT_DOCKER_CONFIG)) {
-		berr_set(err, 0, "manifest.config: unknown media type \"%.100s\" (not a container image)",
+		berr_set(err, 0,
+			 "manifest.config: unknown media type \"%.100s\" (not a container image)",
 			 m->config.media_type);
 		goto out;
 	}

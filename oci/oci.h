@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "common/digest.h"
 #include "common/err.h"
 
@@ -35,16 +37,26 @@ struct oci_pull_opts {
 	int timeout;		/* seconds without data before a registry counts as gone; 0: 30 */
 };
 
+/* Completes opts for ref's registry from the daemon config's "registries"
+ * object (by host: username, password, insecure, ca_file) and from a
+ * deployment's runtime.settings.registryCredentials object (by address:
+ * username, password); either may be NULL. What opts already has wins, then
+ * the config, then the deployment. Strings point into the JSON. */
+int oci_pull_opts_for(const char *ref, yajl_val registries, yajl_val registry_credentials,
+		      struct oci_pull_opts *opts, struct berr *err);
+
 /* Pulls ref (e.g. "127.0.0.1:5000/app:1", "ghcr.io/x/y@sha256:...") into the
- * store and tags it; writes the manifest digest. Layers already present are
- * not fetched again. On failure the store is as it was. */
+ * store and tags it; writes the digest the reference resolved to (the
+ * index's for a multi-platform image, as `docker pull` shows it). Layers
+ * already present are not fetched again. On failure the store is as it was.
+ * Safe to call from several threads at once. */
 int oci_pull(struct oci_store *store, const char *ref, const struct oci_pull_opts *opts,
 	     char digest[DIGEST_STR_MAX], struct berr *err);
 
 /* An image as an instance needs it, read from the store only (no network). */
 struct oci_image {
 	char *ref;			/* as given (normalized) */
-	char digest[DIGEST_STR_MAX];	/* manifest digest */
+	char digest[DIGEST_STR_MAX];	/* the image manifest's digest (this platform's) */
 	size_t n_layers;
 	char **layer_dirs;		/* absolute paths, bottom layer first */
 	/* From the image config ("config" object); NULL-terminated arrays, NULL if unset. */

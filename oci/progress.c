@@ -1,8 +1,11 @@
 #include "oci/progress.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "common/digest.h"
 
@@ -17,14 +20,19 @@ struct bar {
 struct progress {
 	size_t n;
 	int drawn;
+	bool one_line; /* more layers than the terminal has rows */
 	struct bar bars[];
 };
 
 struct progress *progress_new(size_t n)
 {
 	struct progress *p = calloc(1, sizeof(struct progress) + n * sizeof(struct bar));
-	if (p)
-		p->n = n;
+	if (!p)
+		return NULL;
+	p->n = n;
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && n + 1 >= ws.ws_row)
+		p->one_line = true;
 	return p;
 }
 
@@ -49,8 +57,29 @@ static void human(uint64_t v, char *out, size_t cap)
 		snprintf(out, cap, "%.1f kB", (double)v / 1e3);
 }
 
+static void draw_one_line(struct progress *p)
+{
+	size_t done = 0;
+	uint64_t got = 0, total = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		done += p->bars[i].state == PROGRESS_DONE;
+		got += p->bars[i].done;
+		total += p->bars[i].total;
+	}
+	char g[32], t[32];
+	human(got, g, sizeof(g));
+	human(total, t, sizeof(t));
+	fprintf(stderr, "\r\033[2Klayers %zu/%zu done, %s / %s", done, p->n, g, t);
+	fflush(stderr);
+	p->drawn = 1;
+}
+
 void progress_draw(struct progress *p)
 {
+	if (p->one_line) {
+		draw_one_line(p);
+		return;
+	}
 	if (p->drawn)
 		fprintf(stderr, "\033[%zuA", p->n);
 	for (size_t i = 0; i < p->n; i++) {
@@ -67,8 +96,8 @@ void progress_draw(struct progress *p)
 			human(b->total, total, sizeof(total));
 			snprintf(line, sizeof(line), "%s [%s] %s / %s", b->label, bar, done, total);
 		} else {
-			static const char *const words[] = { "waiting", "downloading", "done",
-							     "failed" };
+			static const char *const words[] = {"waiting", "downloading", "done",
+							    "failed"};
 			snprintf(line, sizeof(line), "%s %s", b->label, words[b->state & 3]);
 		}
 		fprintf(stderr, "\r\033[2K%s\n", line);
@@ -79,5 +108,7 @@ void progress_draw(struct progress *p)
 
 void progress_free(struct progress *p)
 {
+	if (p && p->one_line && p->drawn)
+		fputc('\n', stderr);
 	free(p);
 }

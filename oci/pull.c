@@ -14,12 +14,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "common/lazy.h"
+#include "oci/decompress.h"
 #include "oci/layer.h"
 #include "oci/manifest.h"
 #include "oci/store.h"
@@ -27,8 +25,9 @@
 
 #define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
 #define PARALLEL_MAX 4
-#define IN_BUF (128u << 10)
-#define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
+/* Output handed to the unpacker per read: the pages of its buffer beyond
+ * this are never touched. */
+#define LAYER_READ_MAX (64u << 10)
 
 struct pull_job {
 	const struct oci_descriptor *desc;
@@ -37,8 +36,18 @@ struct pull_job {
 	int state;	   /* PROGRESS_* (atomic) */
 };
 
+/* Writes finished layers back while the others are still being unpacked,
+ * so the syncfs before publishing has little left to wait for. */
+struct syncer {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool pending, stop;
+	int fd;
+};
+
 struct pull {
 	struct oci_store *s;
+	struct syncer *syncer; /* NULL: none running */
 	struct registry *r;
 	const char *name;
 	struct pull_job *jobs;
@@ -55,100 +64,19 @@ struct pull {
 struct layer_reader {
 	struct pull_job *job;
 	struct registry_blob *blob;
-	enum oci_compression comp;
-	z_stream z;
-	bool z_ready, gz_member_end;
-	ZSTD_DCtx *zd;
-	ZSTD_inBuffer zin;
-	size_t zret;
-	unsigned char *in;
-	bool in_eof;
+	struct decomp *decomp;
 	bool out_eof;
-	bool blob_failed;   /* the download failed (its error says why) */
-	bool decode_failed; /* the decompressor refused the data */
 	struct digester *diff;
+	unsigned char drain[16384];
 };
 
-static ssize_t fill(struct layer_reader *lr, struct berr *err)
+/* The compressed side: the verified download, counted for progress. */
+static ssize_t blob_input(void *ctx, void *buf, size_t len, struct berr *err)
 {
-	ssize_t n = registry_blob_read(lr->blob, lr->in, IN_BUF, err);
-	if (n < 0) {
-		lr->blob_failed = true;
-		return -1;
-	}
-	if (n == 0)
-		lr->in_eof = true;
+	struct layer_reader *lr = ctx;
+	ssize_t n = registry_blob_read(lr->blob, buf, len, err);
 	__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob), __ATOMIC_RELAXED);
 	return n;
-}
-
-static ssize_t read_gzip(struct layer_reader *lr, void *buf, size_t len, struct berr *err)
-{
-	for (;;) {
-		if (lr->z.avail_in == 0 && !lr->in_eof) {
-			ssize_t n = fill(lr, err);
-			if (n < 0)
-				return -1;
-			lr->z.next_in = lr->in;
-			lr->z.avail_in = (uInt)n;
-		}
-		if (lr->gz_member_end) {
-			if (lr->z.avail_in == 0) {
-				if (lr->in_eof)
-					return 0;
-				continue;
-			}
-			inflateReset(&lr->z); /* another gzip member follows */
-			lr->gz_member_end = false;
-		}
-		lr->z.next_out = buf;
-		lr->z.avail_out = (uInt)(len > (1u << 30) ? (1u << 30) : len);
-		uInt before = lr->z.avail_out;
-		int rc = inflate(&lr->z, Z_NO_FLUSH);
-		size_t produced = before - lr->z.avail_out;
-		if (rc == Z_STREAM_END) {
-			lr->gz_member_end = true;
-		} else if (rc == Z_BUF_ERROR) {
-			if (lr->z.avail_in == 0 && lr->in_eof)
-				return berr_set(err, 0, "gzip stream is truncated");
-		} else if (rc != Z_OK) {
-			return berr_set(err, 0, "gzip stream is corrupt: %s",
-					lr->z.msg ? lr->z.msg : "inflate failed");
-		}
-		if (produced)
-			return (ssize_t)produced;
-		if (lr->z.avail_in == 0 && lr->in_eof && !lr->gz_member_end)
-			return berr_set(err, 0, "gzip stream is truncated");
-	}
-}
-
-static ssize_t read_zstd(struct layer_reader *lr, void *buf, size_t len, struct berr *err)
-{
-	for (;;) {
-		if (lr->zin.pos == lr->zin.size && !lr->in_eof) {
-			ssize_t n = fill(lr, err);
-			if (n < 0)
-				return -1;
-			lr->zin.src = lr->in;
-			lr->zin.size = (size_t)n;
-			lr->zin.pos = 0;
-		}
-		/* A finished frame at the end of the input is the clean end. */
-		if (lr->zin.pos == lr->zin.size && lr->in_eof && lr->zret == 0)
-			return 0;
-		ZSTD_outBuffer out = { buf, len, 0 };
-		size_t ret = ZSTD_decompressStream(lr->zd, &out, &lr->zin);
-		if (ZSTD_isError(ret))
-			return berr_set(err, 0, "zstd stream is corrupt: %s", ZSTD_getErrorName(ret));
-		lr->zret = ret;
-		if (out.pos)
-			return (ssize_t)out.pos;
-		if (lr->zin.pos == lr->zin.size && lr->in_eof) {
-			if (lr->zret != 0)
-				return berr_set(err, 0, "zstd stream is truncated");
-			return 0;
-		}
-	}
 }
 
 static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
@@ -156,22 +84,9 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 	struct layer_reader *lr = ctx;
 	if (lr->out_eof || len == 0)
 		return 0;
-	ssize_t n;
-	switch (lr->comp) {
-	case OCI_COMP_GZIP:
-		n = read_gzip(lr, buf, len, err);
-		break;
-	case OCI_COMP_ZSTD:
-		n = read_zstd(lr, buf, len, err);
-		break;
-	default:
-		n = registry_blob_read(lr->blob, buf, len, err);
-		__atomic_store_n(&lr->job->received, registry_blob_received(lr->blob),
-				 __ATOMIC_RELAXED);
-		break;
-	}
-	if (n < 0 && lr->comp != OCI_COMP_NONE && !lr->blob_failed)
-		lr->decode_failed = true;
+	if (len > LAYER_READ_MAX)
+		len = LAYER_READ_MAX;
+	ssize_t n = decomp_read(lr->decomp, buf, len, err);
 	if (n > 0)
 		digester_update(lr->diff, buf, (size_t)n);
 	else if (n == 0)
@@ -181,13 +96,9 @@ static ssize_t layer_read(void *ctx, void *buf, size_t len, struct berr *err)
 
 static void layer_reader_release(struct layer_reader *lr)
 {
-	if (lr->z_ready)
-		inflateEnd(&lr->z);
-	if (lr->zd)
-		ZSTD_freeDCtx(lr->zd);
+	decomp_close(lr->decomp);
 	registry_blob_close(lr->blob);
 	digester_free(lr->diff);
-	free(lr->in);
 }
 
 static int layer_reader_init(struct layer_reader *lr, struct pull *p, struct pull_job *job,
@@ -195,27 +106,12 @@ static int layer_reader_init(struct layer_reader *lr, struct pull *p, struct pul
 {
 	memset(lr, 0, sizeof(*lr));
 	lr->job = job;
-	lr->comp = job->desc->compression;
-	if (lr->comp == OCI_COMP_GZIP) {
-		if (lazy_require(LAZY_Z, err) < 0)
-			return -1;
-		/* 16 + 15: gzip wrapper, largest window */
-		if (inflateInit2(&lr->z, 16 + MAX_WBITS) != Z_OK)
-			return berr_set(err, ENOMEM, "gzip");
-		lr->z_ready = true;
-	} else if (lr->comp == OCI_COMP_ZSTD) {
-		if (lazy_require(LAZY_ZSTD, err) < 0)
-			return -1;
-		if (!(lr->zd = ZSTD_createDCtx()))
-			return berr_set(err, ENOMEM, "zstd");
-		lr->zret = 1; /* nothing decoded yet: an empty stream is truncated */
-		ZSTD_DCtx_setParameter(lr->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
-	}
-	if (!(lr->in = malloc(IN_BUF)) || !(lr->diff = digester_new("sha256")))
+	struct decomp_input in = {blob_input, lr};
+	if (!(lr->diff = digester_new("sha256")))
 		return berr_set(err, ENOMEM, "layer");
 	if (registry_blob_open(p->r, job->desc->digest, job->desc->size, &lr->blob, err) < 0)
 		return -1;
-	return 0;
+	return decomp_open(job->desc->compression, &in, 0, &lr->decomp, err);
 }
 
 /* ---- workers --------------------------------------------------------------- */
@@ -237,7 +133,7 @@ static void explain_decode_failure(struct layer_reader *lr, struct berr *err)
 {
 	struct berr e;
 	ssize_t n;
-	while ((n = registry_blob_read(lr->blob, lr->in, IN_BUF, &e)) > 0)
+	while ((n = registry_blob_read(lr->blob, lr->drain, sizeof(lr->drain), &e)) > 0)
 		;
 	if (n < 0 && strstr(e.msg, "digest mismatch"))
 		*err = e;
@@ -248,7 +144,8 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	const char *hex = digest_hex(job->diff_id);
 	if (mkdirat(p->tmp_fd, hex, 0755) < 0)
 		return berr_set(err, errno, "layer %s: create tmp/%s", job->desc->digest, hex);
-	cleanup_close int dfd = openat(p->tmp_fd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int dfd =
+	    openat(p->tmp_fd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "layer %s: open tmp/%s", job->desc->digest, hex);
 	struct layer_reader lr;
@@ -257,15 +154,14 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 		goto out;
 	char what[REF_STR_MAX + 96];
 	snprintf(what, sizeof(what), "image %s layer %s", p->name, job->desc->digest);
-	struct layer_source src = { layer_read, &lr };
-	struct layer_stats stats = { 0 };
+	struct layer_source src = {layer_read, &lr};
+	struct layer_stats stats = {0};
 	if (layer_unpack(dfd, &src, what, &stats, err) < 0)
 		goto out;
 	/* The tar may end before the stream does (padding, trailing members):
 	 * read to the end so both digests cover everything. */
-	char scratch[16384];
 	ssize_t n;
-	while ((n = layer_read(&lr, scratch, sizeof(scratch), err)) > 0)
+	while ((n = layer_read(&lr, lr.drain, sizeof(lr.drain), err)) > 0)
 		;
 	if (n < 0)
 		goto out;
@@ -280,7 +176,7 @@ static int pull_layer(struct pull *p, struct pull_job *job, struct berr *err)
 	}
 	ret = 0;
 out:
-	if (ret < 0 && lr.decode_failed)
+	if (ret < 0 && lr.decomp && decomp_data_error(lr.decomp))
 		explain_decode_failure(&lr, err);
 	layer_reader_release(&lr);
 	if (ret < 0 && strncmp(err->msg, "layer ", 6) && strncmp(err->msg, "image ", 6))
@@ -304,7 +200,31 @@ static void *worker(void *arg)
 			break;
 		}
 		__atomic_store_n(&job->state, PROGRESS_DONE, __ATOMIC_RELAXED);
+		if (p->syncer) {
+			pthread_mutex_lock(&p->syncer->lock);
+			p->syncer->pending = true;
+			pthread_cond_signal(&p->syncer->wake);
+			pthread_mutex_unlock(&p->syncer->lock);
+		}
 	}
+	return NULL;
+}
+
+static void *syncer_thread(void *arg)
+{
+	struct syncer *sy = arg;
+	pthread_mutex_lock(&sy->lock);
+	for (;;) {
+		while (!sy->pending && !sy->stop)
+			pthread_cond_wait(&sy->wake, &sy->lock);
+		if (sy->stop)
+			break;
+		sy->pending = false;
+		pthread_mutex_unlock(&sy->lock);
+		syncfs(sy->fd); /* errors are caught by the final syncfs */
+		pthread_mutex_lock(&sy->lock);
+	}
+	pthread_mutex_unlock(&sy->lock);
 	return NULL;
 }
 
@@ -341,7 +261,7 @@ static void *progress_thread(void *arg)
 
 static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 {
-	struct progress_ctx pc = { p, NULL, 0 };
+	struct progress_ctx pc = {p, NULL, 0};
 	pthread_t prog;
 	bool prog_running = false;
 	if (opts && opts->progress && p->n_jobs && isatty(STDERR_FILENO)) {
@@ -354,11 +274,17 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 	/* Unpacking is CPU-bound on a local network: more streams than cores
 	 * only leave the last layer alone at the end, and cost memory. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t par = cpus < PARALLEL_MIN ? PARALLEL_MIN
-		     : cpus > PARALLEL_MAX ? PARALLEL_MAX : (size_t)cpus;
+	size_t par = cpus < PARALLEL_MIN   ? PARALLEL_MIN
+		     : cpus > PARALLEL_MAX ? PARALLEL_MAX
+					   : (size_t)cpus;
 	size_t n_threads = p->n_jobs < par ? p->n_jobs : par;
 	pthread_t th[PARALLEL_MAX];
 	size_t started = 0;
+	struct syncer sy = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
+			    p->tmp_fd};
+	pthread_t sync_th;
+	if (p->n_jobs > 1 && pthread_create(&sync_th, NULL, syncer_thread, &sy) == 0)
+		p->syncer = &sy;
 	for (size_t i = 1; i < n_threads; i++) {
 		if (pthread_create(&th[started], NULL, worker, p) != 0)
 			break;
@@ -367,6 +293,14 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 	worker(p); /* this thread works too */
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (p->syncer) {
+		pthread_mutex_lock(&sy.lock);
+		sy.stop = true;
+		pthread_cond_signal(&sy.wake);
+		pthread_mutex_unlock(&sy.lock);
+		pthread_join(sync_th, NULL);
+		p->syncer = NULL;
+	}
 	if (prog_running) {
 		__atomic_store_n(&pc.stop, 1, __ATOMIC_RELEASE);
 		pthread_join(prog, NULL);
@@ -377,10 +311,9 @@ static int run_jobs(struct pull *p, const struct oci_pull_opts *opts)
 
 /* Resolves the reference to an image manifest; *index gets the index body
  * when there was one. */
-static int resolve(struct registry *r, const struct image_ref *ref,
-		   const struct oci_platform *plat, char **index, size_t *index_len,
-		   char top[DIGEST_STR_MAX], char **mbody, size_t *mlen,
-		   char manifest[DIGEST_STR_MAX], struct berr *err)
+static int resolve(struct registry *r, const struct image_ref *ref, const struct oci_platform *plat,
+		   char **index, size_t *index_len, char top[DIGEST_STR_MAX], char **mbody,
+		   size_t *mlen, char manifest[DIGEST_STR_MAX], struct berr *err)
 {
 	char mt[MEDIA_TYPE_MAX];
 	cleanup_free char *body = NULL;
@@ -392,7 +325,8 @@ static int resolve(struct registry *r, const struct image_ref *ref,
 	enum oci_kind k = oci_document_kind(mt, body, len);
 	if (k == OCI_KIND_SCHEMA1)
 		return berr_set(err, 0,
-				"the image uses the deprecated Docker schema 1 manifest, which is not supported (push it again with a current tool)");
+				"the image uses the deprecated Docker schema 1 manifest, which is "
+				"not supported (push it again with a current tool)");
 	if (k == OCI_KIND_UNKNOWN)
 		return berr_set(err, 0, "unknown manifest media type \"%.100s\"",
 				mt[0] ? mt : "(none)");
@@ -450,8 +384,33 @@ static int publish_layers(struct pull *p, struct berr *err)
 	return 0;
 }
 
+/* An image for another machine is refused unless asked for by --platform;
+ * a config that names no platform is taken as it is. */
+static bool platform_fits(const struct oci_config *c, const struct oci_platform *want,
+			  bool explicit_platform, struct berr *err)
+{
+	if (!c->os || !c->architecture)
+		return true;
+	struct oci_platform have = {0};
+	snprintf(have.os, sizeof(have.os), "%s", c->os);
+	snprintf(have.arch, sizeof(have.arch), "%s", c->architecture);
+	snprintf(have.variant, sizeof(have.variant), "%s", c->variant ? c->variant : "");
+	/* A config without a variant fits any variant asked for. */
+	struct oci_platform w = *want;
+	if (!have.variant[0])
+		w.variant[0] = '\0';
+	if (oci_platform_score(&w, &have) > 0)
+		return true;
+	char h[96], ws[96];
+	oci_platform_format(&have, h, sizeof(h));
+	oci_platform_format(want, ws, sizeof(ws));
+	berr_set(err, 0, "the image is for %s, not %s%s", h, ws,
+		 explicit_platform ? "" : " (this machine; --platform pulls it anyway)");
+	return false;
+}
+
 static int pull_locked(struct oci_store *s, struct registry *r, const struct image_ref *ref,
-		       const char *name, const struct oci_platform *plat,
+		       const char *name, const struct oci_platform *plat, bool explicit_platform,
 		       const struct oci_pull_opts *opts, char top[DIGEST_STR_MAX], struct berr *err)
 {
 	cleanup_free char *index = NULL, *mbody = NULL, *cbody = NULL;
@@ -462,16 +421,21 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 	struct oci_manifest m;
 	if (oci_manifest_parse(mbody, mlen, &m, err) < 0)
 		return berr_wrap(err, "manifest %s", manifest);
-	struct oci_config c = { 0 };
-	struct pull p = { .s = s, .r = r, .name = name, .tmp_fd = -1 };
+	struct oci_config c = {0};
+	struct pull p = {.s = s, .r = r, .name = name, .tmp_fd = -1};
 	pthread_mutex_init(&p.lock, NULL);
 	char tmp_name[64] = "";
 	int ret = -1;
-	if (registry_get_blob(r, m.config.digest, m.config.size, CONFIG_MAX, &cbody, &clen, err) < 0) {
+	if (registry_get_blob(r, m.config.digest, m.config.size, CONFIG_MAX, &cbody, &clen, err) <
+	    0) {
 		berr_wrap(err, "config %s", m.config.digest);
 		goto out;
 	}
 	if (oci_config_parse(cbody, clen, &c, err) < 0) {
+		berr_wrap(err, "config %s", m.config.digest);
+		goto out;
+	}
+	if (!platform_fits(&c, plat, explicit_platform, err)) {
 		berr_wrap(err, "config %s", m.config.digest);
 		goto out;
 	}
@@ -521,7 +485,7 @@ static int pull_locked(struct oci_store *s, struct registry *r, const struct ima
 	    store_blob_write(s, manifest, mbody, mlen, err) < 0 ||
 	    store_blob_write(s, m.config.digest, cbody, clen, err) < 0)
 		goto out;
-	struct store_ref sr = { .size = size, .pulled = (int64_t)time(NULL) };
+	struct store_ref sr = {.size = size, .pulled = (int64_t)time(NULL)};
 	snprintf(sr.ref, sizeof(sr.ref), "%s", name);
 	snprintf(sr.digest, sizeof(sr.digest), "%s", top);
 	snprintf(sr.manifest, sizeof(sr.manifest), "%s", manifest);
@@ -559,7 +523,7 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	} else {
 		oci_platform_host(&plat);
 	}
-	struct registry_opts ro = { 0 };
+	struct registry_opts ro = {0};
 	if (opts) {
 		ro.insecure = opts->insecure;
 		ro.username = opts->username;
@@ -573,7 +537,8 @@ int oci_pull(struct oci_store *s, const char *refstr, const struct oci_pull_opts
 	int ret = -1;
 	int lock = store_lock(s, LOCK_SH, err);
 	if (lock >= 0) {
-		ret = pull_locked(s, r, &ref, name, &plat, opts, digest, err);
+		ret =
+		    pull_locked(s, r, &ref, name, &plat, opts && opts->platform, opts, digest, err);
 		store_unlock(lock);
 	}
 	registry_close(r);

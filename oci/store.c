@@ -19,7 +19,7 @@
 #include "oci/manifest.h"
 #include "oci/store.h"
 
-#define REF_FILE_MAX 8192
+#define REF_FILE_MAX   8192
 #define LEASE_NAME_MAX 200
 
 static int open_dir(int at, const char *name, int *out, struct berr *err)
@@ -35,6 +35,18 @@ static int open_dir(int at, const char *name, int *out, struct berr *err)
 int store_reopen_dir(int dirfd)
 {
 	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* write_atomic()'s work in progress: "<name>.tmp<pid>-<tid>". */
+static bool is_temporary(const char *name)
+{
+	const char *t = strrchr(name, '.');
+	if (!t || strncmp(t, ".tmp", 4) || !t[4])
+		return false;
+	for (t += 4; *t; t++)
+		if ((*t < '0' || *t > '9') && *t != '-')
+			return false;
+	return true;
 }
 
 /* Clears tmp/ when no pull is running (pulls hold the lock shared). */
@@ -57,6 +69,22 @@ static void clear_tmp(struct oci_store *s)
 	} else if (fd >= 0) {
 		close(fd);
 	}
+	/* Files a killed writer left half-written (nobody writes now). */
+	int dirs[] = {s->blobs_fd, s->refs_fd};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int dfd = store_reopen_dir(dirs[i]);
+		DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!dd) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		struct dirent *de;
+		while ((de = readdir(dd)))
+			if (is_temporary(de->d_name))
+				unlinkat(dirs[i], de->d_name, 0);
+		closedir(dd);
+	}
 	flock(s->lock_fd, LOCK_UN);
 }
 
@@ -69,9 +97,15 @@ int oci_store_open(const char *root, struct oci_store **out, struct berr *err)
 	if (!s)
 		return berr_set(err, ENOMEM, "store");
 	s->dir_fd = s->blobs_fd = s->layers_fd = s->refs_fd = s->leases_fd = s->tmp_fd =
-		s->lock_fd = -1;
+	    s->lock_fd = -1;
+	/* Layer paths handed to instances are absolute. */
+	char abs[PATH_MAX];
+	if (!realpath(root, abs)) {
+		free(s);
+		return berr_set(err, errno, "store %s", root);
+	}
 	struct strbuf p = STRBUF_INIT;
-	if (strbuf_printf(&p, "%s/oci", root) < 0) {
+	if (strbuf_printf(&p, "%s/oci", abs) < 0) {
 		free(s);
 		return berr_set(err, ENOMEM, "store");
 	}
@@ -111,8 +145,8 @@ void oci_store_close(struct oci_store *s)
 {
 	if (!s)
 		return;
-	int *fds[] = { &s->dir_fd,    &s->blobs_fd, &s->layers_fd, &s->refs_fd,
-		       &s->leases_fd, &s->tmp_fd,   &s->lock_fd };
+	int *fds[] = {&s->dir_fd,    &s->blobs_fd, &s->layers_fd, &s->refs_fd,
+		      &s->leases_fd, &s->tmp_fd,   &s->lock_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -140,6 +174,41 @@ void store_unlock(int lock)
 {
 	if (lock >= 0)
 		close(lock); /* releases the flock */
+}
+
+/* Temporary file, fsync, rename, fsync the directory; the temporary name is
+ * unique per thread, so pulls in threads of one process never share one. */
+static int write_atomic(int dirfd, const char *name, const void *data, size_t len, struct berr *err)
+{
+	char tmp[NAME_MAX + 1];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp%d-%d", name, (int)getpid(), (int)gettid()) >=
+	    (int)sizeof(tmp))
+		return berr_set(err, ENAMETOOLONG, "write %s", name);
+	cleanup_close int fd =
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", tmp);
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			unlinkat(dirfd, tmp, 0);
+			return berr_set(err, e, "write %s", name);
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		return berr_set(err, e, "write %s", name);
+	}
+	fsync(dirfd);
+	return 0;
 }
 
 /* ---- blobs and layers ----------------------------------------------------- */
@@ -189,7 +258,7 @@ int store_blob_write(struct oci_store *s, const char *digest, const void *data, 
 		return -1;
 	if (store_blob_exists(s, digest))
 		return 0;
-	return fs_write_file_atomic_at(s->blobs_fd, hex, data, len, 0600, err);
+	return write_atomic(s->blobs_fd, hex, data, len, err);
 }
 
 bool store_layer_exists(struct oci_store *s, const char *diff_id)
@@ -236,7 +305,7 @@ int store_ref_write(struct oci_store *s, const struct store_ref *r, struct berr 
 	yajl_gen_free(g);
 	if (!json)
 		return berr_set(err, ENOMEM, "ref");
-	if (fs_write_file_atomic_at(s->refs_fd, name, json, len, 0600, err) < 0)
+	if (write_atomic(s->refs_fd, name, json, len, err) < 0)
 		return berr_wrap(err, "tag %s", r->ref);
 	return 0;
 }
@@ -324,7 +393,7 @@ int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, v
 	int ret = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp"))
+		if (de->d_name[0] == '.' || is_temporary(de->d_name))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;
@@ -341,7 +410,8 @@ int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, v
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), compare_names);
+	if (n)
+		qsort(names, n, sizeof(*names), compare_names);
 	for (size_t i = 0; i < n; i++) {
 		cleanup_free char *buf = NULL;
 		size_t len;
@@ -374,8 +444,8 @@ int store_tmp_create(struct oci_store *s, char name[64], int *fd, struct berr *e
 		return berr_set(err, errno ? errno : EIO, "random name");
 	}
 	close(rfd);
-	snprintf(name, 64, "pull-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(name, 64, "pull-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	if (mkdirat(s->tmp_fd, name, 0700) < 0)
 		return berr_set(err, errno, "create tmp/%s", name);
 	*fd = openat(s->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -397,7 +467,7 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 		return -1;
 	char line[DIGEST_STR_MAX + 1];
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
-	int ret = fs_write_file_atomic_at(s->leases_fd, name, line, (size_t)n, 0600, err);
+	int ret = write_atomic(s->leases_fd, name, line, (size_t)n, err);
 	store_unlock(lock);
 	return ret < 0 ? berr_wrap(err, "lease %s", name) : 0;
 }
@@ -453,7 +523,7 @@ void oci_image_free(struct oci_image *img)
 	for (size_t i = 0; i < img->n_layers; i++)
 		free(img->layer_dirs[i]);
 	free(img->layer_dirs);
-	char **vs[] = { img->entrypoint, img->cmd, img->env };
+	char **vs[] = {img->entrypoint, img->cmd, img->env};
 	for (size_t k = 0; k < ARRAY_SIZE(vs); k++) {
 		for (size_t i = 0; vs[k] && vs[k][i]; i++)
 			free(vs[k][i]);
@@ -490,8 +560,7 @@ static int resolve_manifest(struct oci_store *s, const char *digest, char out[DI
 	return 0;
 }
 
-int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
-		   struct berr *err)
+int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out, struct berr *err)
 {
 	*out = NULL;
 	char manifest[DIGEST_STR_MAX] = "";
@@ -542,15 +611,17 @@ int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
 	snprintf(img->digest, sizeof(img->digest), "%s", manifest);
 	for (size_t i = 0; i < c.n_diff_ids; i++) {
 		if (!store_layer_exists(s, c.diff_ids[i])) {
-			berr_set(err, ENOENT,
-				 "image %s: layer %s is missing from the store (pull the image again)",
-				 name, c.diff_ids[i]);
+			berr_set(
+			    err, ENOENT,
+			    "image %s: layer %s is missing from the store (pull the image again)",
+			    name, c.diff_ids[i]);
 			oci_image_free(img);
 			oci_config_free(&c);
 			return -1;
 		}
 		struct strbuf p = STRBUF_INIT;
-		if (strbuf_printf(&p, "%s/layers/sha256/%s", s->path, digest_hex(c.diff_ids[i])) < 0) {
+		if (strbuf_printf(&p, "%s/layers/sha256/%s", s->path, digest_hex(c.diff_ids[i])) <
+		    0) {
 			oci_image_free(img);
 			oci_config_free(&c);
 			return berr_set(err, ENOMEM, "image %s", name);
@@ -583,15 +654,18 @@ struct list_ctx {
 static int list_one(const struct store_ref *r, void *ctx)
 {
 	struct list_ctx *lc = ctx;
-	struct oci_image_info info = { .ref = r->ref, .digest = r->digest, .manifest = r->manifest,
-				       .size = r->size, .pulled = r->pulled };
+	struct oci_image_info info = {.ref = r->ref,
+				      .digest = r->digest,
+				      .manifest = r->manifest,
+				      .size = r->size,
+				      .pulled = r->pulled};
 	return lc->fn(&info, lc->ctx);
 }
 
 int oci_image_list(struct oci_store *s, int (*fn)(const struct oci_image_info *info, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	struct list_ctx lc = { fn, ctx };
+	struct list_ctx lc = {fn, ctx};
 	return store_ref_each(s, list_one, &lc, err);
 }
 
@@ -629,7 +703,7 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 	      void *ctx, struct berr *err)
 {
 	char name[REF_STR_MAX];
-	struct image_ref r = { 0 };
+	struct image_ref r = {0};
 	if (!digest_is_valid(ref)) {
 		if (image_ref_parse(ref, &r, err) < 0)
 			return -1;
@@ -651,10 +725,11 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 	char repo[REF_DOMAIN_MAX + REF_PATH_MAX + 2] = "";
 	if (r.path[0])
 		snprintf(repo, sizeof(repo), "%s/%s", r.domain, r.path);
-	struct untag_ctx u = { s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0 };
+	struct untag_ctx u = {s, r.digest[0] ? r.digest : ref, repo, fn, ctx, 0, err, 0};
 	if (store_ref_each(s, untag_matching, &u, err) < 0 || u.failed)
 		return -1;
 	if (!u.removed)
-		return berr_set(err, ENOENT, "image %s is not in the store", r.digest[0] ? name : ref);
+		return berr_set(err, ENOENT, "image %s is not in the store",
+				r.digest[0] ? name : ref);
 	return 0;
 }

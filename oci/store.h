@@ -27,7 +27,7 @@ struct store_ref {
 	char digest[DIGEST_STR_MAX];   /* what the reference resolved to (index or manifest) */
 	char manifest[DIGEST_STR_MAX]; /* the image manifest for this machine */
 	char config[DIGEST_STR_MAX];
-	uint64_t size; /* compressed layers + config, as the registry reported */
+	uint64_t size;	/* compressed layers + config, as the registry reported */
 	int64_t pulled; /* Unix time */
 	char platform[96];
 };

@@ -60,7 +60,8 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 {
 	memset(out, 0, sizeof(*out));
 	if (strnlen(value, CHALLENGE_MAX + 1) > CHALLENGE_MAX)
-		return berr_set(err, 0, "WWW-Authenticate header longer than %d bytes", CHALLENGE_MAX);
+		return berr_set(err, 0, "WWW-Authenticate header longer than %d bytes",
+				CHALLENGE_MAX);
 	const char *p = skip_ws(value);
 	enum auth_scheme current = AUTH_NONE;
 	bool found = false;
@@ -72,7 +73,8 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 			p++;
 		size_t tlen = (size_t)(p - start);
 		if (tlen == 0)
-			return berr_set(err, 0, "malformed WWW-Authenticate header \"%.80s\"", value);
+			return berr_set(err, 0, "malformed WWW-Authenticate header \"%.80s\"",
+					value);
 		const char *q = skip_ws(p);
 		if (*q == '=' && saw_scheme) {
 			/* name=value */
@@ -84,7 +86,8 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 			name[tlen] = '\0';
 			q = read_value(skip_ws(q + 1), val, sizeof(val));
 			if (!q)
-				return berr_set(err, 0, "malformed WWW-Authenticate header \"%.80s\"", value);
+				return berr_set(
+				    err, 0, "malformed WWW-Authenticate header \"%.80s\"", value);
 			if (current != AUTH_NONE && !found) {
 				char *dst = NULL;
 				size_t cap = 0;
@@ -100,7 +103,8 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 				}
 				if (dst) {
 					if (strlen(val) >= cap)
-						return berr_set(err, 0, "WWW-Authenticate %s is too long",
+						return berr_set(err, 0,
+								"WWW-Authenticate %s is too long",
 								name);
 					memcpy(dst, val, strlen(val) + 1);
 				}
@@ -109,7 +113,8 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 			if (*p == ',')
 				p = skip_ws(p + 1);
 			else if (*p)
-				return berr_set(err, 0, "malformed WWW-Authenticate header \"%.80s\"", value);
+				return berr_set(
+				    err, 0, "malformed WWW-Authenticate header \"%.80s\"", value);
 			continue;
 		}
 		/* A scheme starts a new challenge; the previous one, if known, wins. */
@@ -129,7 +134,9 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 			p = skip_ws(p + 1);
 	}
 	if (current == AUTH_NONE)
-		return berr_set(err, 0, "WWW-Authenticate header names no supported scheme (Basic or Bearer): \"%.80s\"",
+		return berr_set(err, 0,
+				"WWW-Authenticate header names no supported scheme (Basic or "
+				"Bearer): \"%.80s\"",
 				value);
 	out->scheme = current;
 	if (current == AUTH_BEARER && !out->realm[0])

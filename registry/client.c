@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +24,20 @@
 #define BERTH_VERSION "0"
 #endif
 
-#define URL_MAX 4096
-#define FETCH_BUF (256u << 10)	/* between curl and the reader */
-#define CURL_BUF (64L << 10)	/* curl's receive buffer */
-#define MAX_ATTEMPTS 4		/* tries for a transient failure */
-#define MAX_REDIRECTS 5
-#define ERRBODY_MAX 4096
-#define TOKEN_MAX (16u << 10)
-#define TOKEN_BODY_MAX (64u << 10)
+#define URL_MAX		4096
+#define FETCH_BUF	(128u << 10) /* between curl and the reader */
+#define CURL_BUF	(32L << 10)  /* curl's receive buffer */
+#define MAX_ATTEMPTS	4	     /* tries for a transient failure */
+#define MAX_REDIRECTS	5
+#define ERRBODY_MAX	4096
+#define TOKEN_MAX	(16u << 10)
+#define TOKEN_BODY_MAX	(64u << 10)
 #define DEFAULT_TIMEOUT 30
 
-static const char MANIFEST_ACCEPT[] =
-	"Accept: application/vnd.oci.image.index.v1+json, "
-	"application/vnd.oci.image.manifest.v1+json, "
-	"application/vnd.docker.distribution.manifest.list.v2+json, "
-	"application/vnd.docker.distribution.manifest.v2+json";
+static const char MANIFEST_ACCEPT[] = "Accept: application/vnd.oci.image.index.v1+json, "
+				      "application/vnd.oci.image.manifest.v1+json, "
+				      "application/vnd.docker.distribution.manifest.list.v2+json, "
+				      "application/vnd.docker.distribution.manifest.v2+json";
 
 struct registry {
 	struct image_ref ref;
@@ -48,6 +48,7 @@ struct registry {
 	char *ca_file;
 	long timeout;
 	int cancelled;
+	int origin_answered; /* an HTTP answer came from origin: the scheme is right */
 
 	pthread_mutex_t lock; /* guards the auth state below */
 	char *authorization;  /* "Bearer ..." / "Basic ...", or NULL */
@@ -99,9 +100,23 @@ struct registry_blob {
 	struct berr err;
 };
 
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static void env_init_once(void)
+{
+	/* Debian's libcurl pulls in GnuTLS (through librtmp), whose constructor
+	 * initializes it (PKCS#11 modules and all, about 1 MB) though curl
+	 * itself uses OpenSSL. GnuTLS skips that when told to. */
+	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
+	/* With CURLOPT_NOSIGNAL (needed in threads) curl no longer shields TLS
+	 * writes to a reset connection from SIGPIPE: take it as EPIPE. */
+	struct sigaction sa;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -109,10 +124,7 @@ int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
 		  struct registry **out, struct berr *err)
 {
 	*out = NULL;
-	/* Debian's libcurl pulls in GnuTLS (through librtmp), whose constructor
-	 * initializes it (PKCS#11 modules and all, about 1 MB) though curl
-	 * itself uses OpenSSL. GnuTLS skips that when told to. */
-	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
+	pthread_once(&env_once, env_init_once);
 	if (lazy_require(LAZY_CURL, err) < 0 || lazy_require(LAZY_CRYPTO, err) < 0)
 		return -1;
 	pthread_once(&curl_once, curl_init_once);
@@ -249,8 +261,10 @@ static int fetch_token(struct registry *r, struct berr *err)
 {
 	const struct auth_challenge *c = &r->challenge;
 	if (!r->insecure && strncmp(c->realm, "https://", 8))
-		return berr_set(err, 0, "token service %s is not HTTPS (mark the registry insecure to allow it)",
-				c->realm);
+		return berr_set(
+		    err, 0,
+		    "token service %s is not HTTPS (mark the registry insecure to allow it)",
+		    c->realm);
 	char scope[sizeof(c->scope)];
 	if (c->scope[0])
 		snprintf(scope, sizeof(scope), "%s", c->scope);
@@ -302,11 +316,12 @@ static int fetch_token(struct registry *r, struct berr *err)
 		berr_set(err, 0, "token service %s: %s", c->realm, curl_easy_strerror(rc));
 	} else if (status == 401 || status == 403) {
 		berr_set(err, 0, "token service %s refused %s (%ld)", c->realm,
-			 r->username ? "the credentials" : "anonymous access; give credentials", status);
+			 r->username ? "the credentials" : "anonymous access; give credentials",
+			 status);
 	} else if (status != 200) {
 		berr_set(err, 0, "token service %s answered %ld", c->realm, status);
-	} else if (json_parse(body.buf ? body.buf : "", body.len, TOKEN_BODY_MAX, "token response", &v,
-			      err) == 0) {
+	} else if (json_parse(body.buf ? body.buf : "", body.len, TOKEN_BODY_MAX, "token response",
+			      &v, err) == 0) {
 		const char *tok = json_str(json_get(v, "token"));
 		if (!tok || !tok[0])
 			tok = json_str(json_get(v, "access_token"));
@@ -387,7 +402,8 @@ static int authenticate(struct registry *r, const char *www_auth, unsigned gen_u
 		if (c.scheme == AUTH_BASIC) {
 			if (!r->username)
 				ret = berr_set(err, 0,
-					       "%s requires a login: give credentials (--username/--password or the config's registries)",
+					       "%s requires a login: give credentials "
+					       "(--username/--password or the config's registries)",
 					       r->ref.domain);
 			else if (r->authorization && !strncmp(r->authorization, "Basic ", 6))
 				ret = berr_set(err, 0, "%s refused the credentials of user %s",
@@ -409,8 +425,7 @@ static int current_auth(struct registry *r, char **hdr, unsigned *gen, struct be
 	*hdr = NULL;
 	pthread_mutex_lock(&r->lock);
 	int ret = 0;
-	if (r->authorization && r->auth_expires &&
-	    time(NULL) + r->auth_margin >= r->auth_expires &&
+	if (r->authorization && r->auth_expires && time(NULL) + r->auth_margin >= r->auth_expires &&
 	    r->challenge.scheme == AUTH_BEARER)
 		ret = fetch_token(r, err);
 	if (ret == 0 && r->authorization) {
@@ -494,7 +509,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 		b->status_seen = true;
 		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
 		if (b->status == 206 && b->range_start != (long long)b->received)
-			return fail_in_callback(b, "registry answered a range request with the wrong range");
+			return fail_in_callback(
+			    b, "registry answered a range request with the wrong range");
 		if (b->status == 200)
 			b->skip = b->received; /* Range ignored: the body starts over */
 	}
@@ -553,7 +569,8 @@ static int start_request(struct registry_blob *b, struct berr *err)
 		explicit_bzero(auth, strlen(auth));
 	if (b->received > 0) {
 		char range[64];
-		snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)b->received);
+		snprintf(range, sizeof(range), "Range: bytes=%llu-",
+			 (unsigned long long)b->received);
 		if (!(b->headers = curl_slist_append(b->headers, range)))
 			return berr_set(err, ENOMEM, "%s", b->what);
 	}
@@ -586,7 +603,8 @@ static void restart_from_origin(struct registry_blob *b)
 static bool fall_back_to_http(struct registry_blob *b)
 {
 	struct registry *r = b->r;
-	if (!r->insecure || b->status != 0 || !b->url_on_origin || strncmp(b->url, "https://", 8))
+	if (!r->insecure || b->status != 0 || !b->url_on_origin ||
+	    strncmp(b->url, "https://", 8) || __atomic_load_n(&r->origin_answered, __ATOMIC_ACQUIRE))
 		return false;
 	switch (b->result) {
 	case CURLE_SSL_CONNECT_ERROR:
@@ -638,19 +656,32 @@ static bool transient_curl_error(CURLcode rc)
 static const char *status_text(long status)
 {
 	switch (status) {
-	case 400: return "bad request";
-	case 401: return "unauthorized";
-	case 403: return "access denied";
-	case 404: return "not found";
-	case 405: return "method not allowed";
-	case 406: return "not acceptable";
-	case 416: return "range not satisfiable";
-	case 429: return "too many requests";
-	case 500: return "internal server error";
-	case 502: return "bad gateway";
-	case 503: return "service unavailable";
-	case 504: return "gateway timeout";
-	default: return "unexpected status";
+	case 400:
+		return "bad request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "access denied";
+	case 404:
+		return "not found";
+	case 405:
+		return "method not allowed";
+	case 406:
+		return "not acceptable";
+	case 416:
+		return "range not satisfiable";
+	case 429:
+		return "too many requests";
+	case 500:
+		return "internal server error";
+	case 502:
+		return "bad gateway";
+	case 503:
+		return "service unavailable";
+	case 504:
+		return "gateway timeout";
+	default:
+		return "unexpected status";
 	}
 }
 
@@ -664,20 +695,30 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		return -1;
 	}
 	if (b->result == CURLE_FILESIZE_EXCEEDED && b->size)
-		return berr_set(err, 0, "the registry announced more than the descriptor's %llu bytes",
+		return berr_set(err, 0,
+				"the registry announced more than the descriptor's %llu bytes",
 				(unsigned long long)b->size);
 	if (b->result == CURLE_FILESIZE_EXCEEDED)
 		return berr_set(err, 0, "larger than the limit of %llu bytes",
 				(unsigned long long)b->max);
 	if (b->status == 0)
 		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
+	if (b->status != 0 && b->url_on_origin)
+		__atomic_store_n(&r->origin_answered, 1, __ATOMIC_RELEASE);
 	bool transient = false;
 	char why[ERRBODY_MAX + 128];
 	if (b->result != CURLE_OK && fall_back_to_http(b))
 		return start_request(b, err);
+	/* Every byte arrived and only the goodbye failed: nothing to resume. */
+	if (b->result != CURLE_OK && b->size && b->received == b->size &&
+	    (b->status == 200 || b->status == 206))
+		b->result = CURLE_OK;
 	if (b->result != CURLE_OK) {
 		if (!transient_curl_error(b->result))
-			return berr_set(err, 0, "%s: %s", host, curl_easy_strerror(b->result));
+			return berr_set(err, 0, "%s: %s%s", host, curl_easy_strerror(b->result),
+					b->result == CURLE_SSL_CONNECT_ERROR && !r->insecure
+					    ? " (a plain-HTTP registry needs --insecure)"
+					    : "");
 		if (b->result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(why, sizeof(why), "no data for %ld s (registry stopped answering)",
 				 r->timeout);
@@ -694,7 +735,13 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 			digester_free(b->digester);
 			b->digester = NULL;
 			if (b->expect[0] && strcmp(b->got, b->expect))
-				return berr_set(err, 0, "digest mismatch: the registry sent %s", b->got);
+				return berr_set(err, 0, "digest mismatch: the registry sent %s",
+						b->got);
+			if (b->expect[0] && b->dcd[0] && strcmp(b->dcd, b->expect))
+				return berr_set(err, 0,
+						"the registry's Docker-Content-Digest %.80s is not "
+						"the digest asked for",
+						b->dcd);
 			b->eof = true;
 			return 0;
 		}
@@ -702,7 +749,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		char *loc = NULL;
 		curl_easy_getinfo(b->easy, CURLINFO_REDIRECT_URL, &loc);
 		if (!loc || !loc[0])
-			return berr_set(err, 0, "%s answered %ld without a Location", host, b->status);
+			return berr_set(err, 0, "%s answered %ld without a Location", host,
+					b->status);
 		if (++b->redirects > MAX_REDIRECTS)
 			return berr_set(err, 0, "more than %d redirects", MAX_REDIRECTS);
 		if (strlen(loc) >= sizeof(b->url))
@@ -716,7 +764,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		if (!b->url_on_origin)
 			return berr_set(err, 0, "redirect target answered 401");
 		if (++b->auth_tries > 2)
-			return berr_set(err, 0, "%s refused the credentials (401 unauthorized)", host);
+			return berr_set(err, 0, "%s refused the credentials (401 unauthorized)",
+					host);
 		if (authenticate(r, b->www_auth, b->auth_gen_used, err) < 0)
 			return -1;
 		return start_request(b, err);

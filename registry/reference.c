@@ -6,7 +6,7 @@
 
 #include "registry/registry.h"
 
-#define DOCKER_HUB "docker.io"
+#define DOCKER_HUB     "docker.io"
 #define DOCKER_HUB_API "registry-1.docker.io"
 
 static bool is_lower_alnum(char c)
@@ -105,11 +105,13 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err)
 	if (len == 0)
 		return berr_set(err, 0, "empty image reference");
 	if (len >= REF_STR_MAX)
-		return berr_set(err, 0, "image reference longer than %d characters", REF_STR_MAX - 1);
+		return berr_set(err, 0, "image reference longer than %d characters",
+				REF_STR_MAX - 1);
 	for (size_t i = 0; i < len; i++)
 		if (!isgraph((unsigned char)s[i]))
-			return berr_set(err, 0, "image reference \"%s\": contains a space or control character",
-					s);
+			return berr_set(
+			    err, 0, "image reference \"%s\": contains a space or control character",
+			    s);
 
 	size_t name_len = len;
 	const char *at = memchr(s, '@', len);
@@ -121,7 +123,8 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err)
 		ref->digest[dlen] = '\0';
 		if (!digest_is_valid(ref->digest))
 			return berr_set(err, 0,
-					"image reference \"%s\": malformed digest (want sha256:<64 hex digits>)",
+					"image reference \"%s\": malformed digest (want sha256:<64 "
+					"hex digits>)",
 					s);
 		name_len = (size_t)(at - s);
 	}
@@ -159,7 +162,8 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err)
 				is_domain = true;
 		if (is_domain) {
 			if (!domain_ok(name, dlen) || dlen >= REF_DOMAIN_MAX)
-				return berr_set(err, 0, "image reference \"%s\": invalid registry host", s);
+				return berr_set(err, 0,
+						"image reference \"%s\": invalid registry host", s);
 			memcpy(ref->domain, name, dlen);
 			ref->domain[dlen] = '\0';
 			path = first_slash + 1;
@@ -175,13 +179,15 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err)
 	if (!strcmp(ref->domain, DOCKER_HUB) && !memchr(path, '/', path_len))
 		prefix = "library/";
 	if (strlen(ref->domain) + 1 + strlen(prefix) + path_len > 255)
-		return berr_set(err, 0, "image reference \"%s\": name longer than 255 characters", s);
+		return berr_set(err, 0, "image reference \"%s\": name longer than 255 characters",
+				s);
 	for (size_t i = 0; i < path_len;) {
 		const char *c = memchr(path + i, '/', path_len - i);
 		size_t clen = c ? (size_t)(c - (path + i)) : path_len - i;
 		if (!path_component_ok(path + i, clen))
 			return berr_set(err, 0,
-					"image reference \"%s\": invalid repository name (lower-case letters, digits and . _ - only)",
+					"image reference \"%s\": invalid repository name "
+					"(lower-case letters, digits and . _ - only)",
 					s);
 		i += clen + 1;
 		if (c && i == path_len)

@@ -19,9 +19,9 @@
 /* ---- image references ------------------------------------------------ */
 
 #define REF_DOMAIN_MAX 256
-#define REF_PATH_MAX 256
-#define REF_TAG_MAX 129
-#define REF_STR_MAX (REF_DOMAIN_MAX + REF_PATH_MAX + REF_TAG_MAX + DIGEST_STR_MAX + 4)
+#define REF_PATH_MAX   256
+#define REF_TAG_MAX    129
+#define REF_STR_MAX    (REF_DOMAIN_MAX + REF_PATH_MAX + REF_TAG_MAX + DIGEST_STR_MAX + 4)
 
 /* "docker.io/library/busybox:1.36", "127.0.0.1:5000/app@sha256:..." */
 struct image_ref {
@@ -60,7 +60,7 @@ int auth_challenge_parse(const char *value, struct auth_challenge *out, struct b
 /* ---- the client ------------------------------------------------------ */
 
 struct registry_opts {
-	bool insecure;	     /* plain HTTP instead of HTTPS */
+	bool insecure;	      /* plain HTTP instead of HTTPS */
 	const char *username; /* NULL: anonymous */
 	const char *password;
 	const char *ca_file; /* extra CA bundle on top of the system's, or NULL */
@@ -76,7 +76,7 @@ void registry_close(struct registry *r);
 /* Makes every fetch in progress fail soon with "cancelled" (thread-safe). */
 void registry_cancel(struct registry *r);
 
-#define MANIFEST_MAX (4u << 20)
+#define MANIFEST_MAX   (4u << 20)
 #define MEDIA_TYPE_MAX 256
 
 /* Fetches the manifest (or index) named by a tag or a digest into a

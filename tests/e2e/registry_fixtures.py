@@ -230,10 +230,10 @@ class Front(ThreadingHTTPServer):
 
 def htpasswd_line(user, password):
     """A bcrypt htpasswd entry, as docker-registry's htpasswd auth wants."""
-    import crypt  # noqa: deprecated in 3.11 but present; libxcrypt does bcrypt
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        import crypt  # deprecated since 3.11 but present; libxcrypt does bcrypt
         return "%s:%s\n" % (user, crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
 
 

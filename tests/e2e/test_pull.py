@@ -217,3 +217,39 @@ def test_progress_bars_are_drawn_when_stderr_is_a_terminal(berth, registry, tmp_
         assert l.digest[:19] in text
     assert text.count("done") >= 2
     assert p.stdout.decode().startswith("sha256:")
+
+
+def test_concurrent_pulls_of_one_image_store_it_once(berth, registry, tmp_path):
+    import subprocess
+    layers = [Layer([file("c%d" % i, os.urandom(300000))]) for i in range(3)]
+    images.push_image(tmp_path, registry.host, "concurrent", "1", layers)
+    ref = registry.host + "/concurrent:1"
+    procs = [subprocess.Popen(berth.cmd("pull", "--insecure", ref), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(3)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert len({o[0] for o in outs}) == 1
+    assert layer_dirs(berth) == sorted(l.diff_id[7:] for l in layers)
+    assert os.listdir(os.path.join(store(berth), "tmp")) == []
+    for d in inspect(berth, ref)["layers"]:
+        assert len(os.listdir(d)) == 1
+
+
+def test_image_for_another_machine_needs_the_platform_option(berth, registry, tmp_path):
+    images.push_image(tmp_path, registry.host, "armonly", "1", [Layer([file("a", "arm")])],
+                      arch="arm64", variant="v8")
+    ref = registry.host + "/armonly:1"
+    p = berth("pull", "--insecure", ref, check=False)
+    assert p.returncode == 1
+    err = p.stderr.decode()
+    assert err.count("\n") == 1
+    assert "the image is for linux/arm64/v8, not linux/amd64" in err and "--platform" in err
+    berth("pull", "--insecure", "--platform", "linux/arm64", ref)
+    assert inspect(berth, ref)["architecture"] == "arm64"
+
+
+def test_platform_option_refuses_a_single_image_of_another_platform(berth, busybox_image):
+    p = berth("pull", "--insecure", "--platform", "linux/arm/v7", busybox_image["ref"],
+              check=False)
+    assert p.returncode == 1
+    assert "the image is for linux/amd64, not linux/arm/v7" in p.stderr.decode()

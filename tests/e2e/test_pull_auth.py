@@ -153,3 +153,11 @@ def test_ca_file_from_the_daemon_config(berth, tls_registry, tmp_path):
 
 def test_insecure_accepts_https_without_checking_the_certificate(berth, tls_registry):
     berth("pull", "--insecure", tls_registry.host + "/tls:1")
+
+
+def test_password_from_standard_input(berth, registry, front, tmp_path):
+    three_layer_image(tmp_path, registry, "stdinpw")
+    front.require_bearer(user="edge", password="piped")
+    berth("pull", "--insecure", "--username", "edge", "--password-stdin",
+          front.host + "/stdinpw:1", input=b"piped\n")
+    assert front.token_requests[-1].header("Authorization").startswith("Basic ")

@@ -12,7 +12,7 @@ import pytest
 import images
 from conftest import wait_for
 from images import Layer, file
-from registry_fixtures import Front
+from registry_fixtures import Front, Request
 
 
 @pytest.fixture
@@ -72,6 +72,24 @@ def test_truncated_body_is_retried_and_resumed(berth, registry, front, tmp_path)
     berth("pull", "--insecure", front.host + "/trunc:1")
     reqs = front.seen("/blobs/" + layer.digest)
     assert len(reqs) == 2 and reqs[1].header("Range").startswith("bytes=")
+
+
+def test_resume_works_with_a_registry_that_ignores_range(berth, registry, front, tmp_path):
+    layer = big_layer("norange")
+    push(tmp_path, registry, "norange", [layer])
+    front.cut_blob(layer.digest, 0.5, reset=True)
+
+    def whole(h, req):  # answers 200 with the whole blob, Range or not
+        plain = Request(req.method, req.path,
+                        {k: v for k, v in req.headers.items() if k.lower() != "range"})
+        h.reply(*h.forward(plain))
+    front.on("/blobs/" + layer.digest, whole)
+    berth("pull", "--insecure", front.host + "/norange:1")
+    reqs = front.seen("/blobs/" + layer.digest)
+    assert len(reqs) == 2 and reqs[1].header("Range") is not None
+    img = json.loads(berth("inspect", front.host + "/norange:1").stdout)
+    with open(os.path.join(img["layers"][0], "norange"), "rb") as f:
+        assert len(f.read()) == 400_000
 
 
 def test_server_errors_are_retried(berth, registry, front, tmp_path):
@@ -226,3 +244,18 @@ def test_killed_pull_leaves_no_layer_and_the_next_pull_completes(berth, registry
     e = store_entries(berth)
     assert e["layers/sha256"] == [layer.diff_id[7:]]
     assert e["tmp"] == []
+
+
+def test_blob_with_a_wrong_docker_content_digest_header_is_refused(berth, registry, front,
+                                                                    tmp_path):
+    layer = Layer([file("hdr", "x")])
+    push(tmp_path, registry, "hdr", [layer])
+
+    def act(h, req):
+        status, headers, body = h.forward(req)
+        headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+        h.reply(status, headers + [("Docker-Content-Digest", "sha256:" + "2" * 64)], body)
+    front.on("/blobs/" + layer.digest, act)
+    p = berth("pull", "--insecure", front.host + "/hdr:1", check=False)
+    one_line_error(p, layer.digest, "Docker-Content-Digest")
+    assert_store_empty(berth)

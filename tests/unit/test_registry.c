@@ -133,8 +133,8 @@ static void challenge_names_are_case_insensitive_and_values_may_be_tokens(void *
 {
 	struct auth_challenge c;
 	struct berr err;
-	assert_int_equal(auth_challenge_parse("bEaReR Realm=https://a.io/t , SERVICE=reg", &c, &err),
-			 0);
+	assert_int_equal(
+	    auth_challenge_parse("bEaReR Realm=https://a.io/t , SERVICE=reg", &c, &err), 0);
 	assert_int_equal(c.scheme, AUTH_BEARER);
 	assert_string_equal(c.realm, "https://a.io/t");
 	assert_string_equal(c.service, "reg");
@@ -193,19 +193,19 @@ static void over_long_challenges_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(short_names_mean_docker_hub_library),
-		cmocka_unit_test(first_component_with_dot_colon_or_localhost_is_a_host),
-		cmocka_unit_test(digest_references_keep_the_digest),
-		cmocka_unit_test(path_separators_follow_the_grammar),
-		cmocka_unit_test(malformed_references_are_refused),
-		cmocka_unit_test(over_long_names_and_tags_are_refused),
-		cmocka_unit_test(docker_hub_api_lives_on_registry_1),
-		cmocka_unit_test(bearer_challenge_gives_realm_service_and_scope),
-		cmocka_unit_test(challenge_names_are_case_insensitive_and_values_may_be_tokens),
-		cmocka_unit_test(quoted_strings_unescape),
-		cmocka_unit_test(first_known_challenge_wins),
-		cmocka_unit_test(unusable_challenges_are_refused),
-		cmocka_unit_test(over_long_challenges_are_refused),
+	    cmocka_unit_test(short_names_mean_docker_hub_library),
+	    cmocka_unit_test(first_component_with_dot_colon_or_localhost_is_a_host),
+	    cmocka_unit_test(digest_references_keep_the_digest),
+	    cmocka_unit_test(path_separators_follow_the_grammar),
+	    cmocka_unit_test(malformed_references_are_refused),
+	    cmocka_unit_test(over_long_names_and_tags_are_refused),
+	    cmocka_unit_test(docker_hub_api_lives_on_registry_1),
+	    cmocka_unit_test(bearer_challenge_gives_realm_service_and_scope),
+	    cmocka_unit_test(challenge_names_are_case_insensitive_and_values_may_be_tokens),
+	    cmocka_unit_test(quoted_strings_unescape),
+	    cmocka_unit_test(first_known_challenge_wins),
+	    cmocka_unit_test(unusable_challenges_are_refused),
+	    cmocka_unit_test(over_long_challenges_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

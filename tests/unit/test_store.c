@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "oci/manifest.h"
 #include "oci/store.h"
 
@@ -18,17 +19,17 @@
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
 static const char *MANIFEST =
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-	"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
-	"\",\"size\":10},"
-	"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
-	"\",\"size\":20},"
-	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D3
-	"\",\"size\":30},"
-	"{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2
-	"\",\"size\":20},"
-	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D3
-	"\",\"size\":30}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
+    "\",\"size\":10},"
+    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
+    "\",\"size\":20},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D3
+    "\",\"size\":30},"
+    "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2
+    "\",\"size\":20},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D3
+    "\",\"size\":30}]}";
 
 static char *index_json(void)
 {
@@ -36,12 +37,14 @@ static char *index_json(void)
 	snprintf(buf, sizeof(buf),
 		 "{\"schemaVersion\":2,\"manifests\":["
 		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
-		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}},"
+		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":"
+		 "\"v6\"}},"
 		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
 		 "{\"mediaType\":\"application/vnd.example.attestation\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-		 "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"%s\","
+		 "{\"mediaType\":\"application/"
+		 "vnd.docker.distribution.manifest.v2+json\",\"digest\":\"%s\","
 		 "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
 		 D1, D2, D1, D3);
 	return buf;
@@ -166,12 +169,14 @@ static void expect_bad_manifest(const char *from, const char *to, const char *wh
 
 static void bad_manifests_are_refused_naming_the_field(void **state)
 {
-	expect_bad_manifest("v1.tar+zstd", "v1.tar+lz4", "manifest.layers[1]: unknown layer media type");
+	expect_bad_manifest("v1.tar+zstd", "v1.tar+lz4",
+			    "manifest.layers[1]: unknown layer media type");
 	expect_bad_manifest("\"schemaVersion\":2", "\"schemaVersion\":1", "schemaVersion 1");
 	expect_bad_manifest("image.config.v1+json", "image.config.v9+json",
 			    "manifest.config: unknown media type");
 	expect_bad_manifest("\"size\":20", "\"size\":-1", "manifest.layers[0].size");
-	expect_bad_manifest("\"size\":10", "\"size\":\"10\"", "manifest.config.size: expected an integer");
+	expect_bad_manifest("\"size\":10", "\"size\":\"10\"",
+			    "manifest.config.size: expected an integer");
 	expect_bad_manifest(D1, "sha256:xyz", "manifest.config.digest: malformed digest");
 	expect_bad_manifest("\"layers\":[", "\"layerz\":[", "manifest.layers: required");
 }
@@ -209,6 +214,85 @@ static void config_with_a_bad_diff_id_is_refused(void **state)
 	assert_non_null(strstr(err.msg, "config.rootfs.diff_ids[0]"));
 	assert_int_equal(oci_config_parse("{}", 2, &c, &err), -1);
 	assert_non_null(strstr(err.msg, "config.rootfs: required"));
+}
+
+/* ---- credentials for a pull ------------------------------------------------ */
+
+static yajl_val parse(const char *json)
+{
+	yajl_val v;
+	struct berr err;
+	assert_int_equal(json_parse(json, strlen(json), 65536, "test", &v, &err), 0);
+	return v;
+}
+
+static void config_registries_give_credentials_and_transport(void **state)
+{
+	yajl_val regs = parse("{\"127.0.0.1:5000\":{\"insecure\":true},"
+			      "\"myacr.example.io\":{\"username\":\"u\",\"password\":\"p\","
+			      "\"ca_file\":\"/etc/ca.pem\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("127.0.0.1:5000/app:1", regs, NULL, &o, &err), 0);
+	assert_true(o.insecure);
+	assert_null(o.username);
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("myacr.example.io/team/app", regs, NULL, &o2, &err), 0);
+	assert_false(o2.insecure);
+	assert_string_equal(o2.username, "u");
+	assert_string_equal(o2.password, "p");
+	assert_string_equal(o2.ca_file, "/etc/ca.pem");
+	yajl_tree_free(regs);
+}
+
+static void deployment_credentials_match_by_address(void **state)
+{
+	yajl_val creds = parse("{\"hub\":{\"username\":\"h\",\"password\":\"hp\","
+			       "\"address\":\"index.docker.io\"},"
+			       "\"acr\":{\"username\":\"a\",\"password\":\"ap\","
+			       "\"address\":\"https://myacr.example.io/\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("myacr.example.io/app:1", NULL, creds, &o, &err), 0);
+	assert_string_equal(o.username, "a");
+	assert_string_equal(o.password, "ap");
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("busybox", NULL, creds, &o2, &err), 0);
+	assert_string_equal(o2.username, "h");
+	struct oci_pull_opts o3 = {0};
+	assert_int_equal(oci_pull_opts_for("other.example.io/app", NULL, creds, &o3, &err), 0);
+	assert_null(o3.username);
+	yajl_tree_free(creds);
+}
+
+static void given_credentials_win_over_config_and_deployment(void **state)
+{
+	yajl_val regs = parse("{\"r.example.io\":{\"username\":\"cfg\",\"password\":\"c\"}}");
+	yajl_val creds =
+	    parse("{\"x\":{\"username\":\"dep\",\"password\":\"d\",\"address\":\"r.example.io\"}}");
+	struct oci_pull_opts o = {.username = "cli", .password = "x"};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, creds, &o, &err), 0);
+	assert_string_equal(o.username, "cli");
+	struct oci_pull_opts o2 = {0};
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, creds, &o2, &err), 0);
+	assert_string_equal(o2.username, "cfg");
+	yajl_tree_free(regs);
+	yajl_tree_free(creds);
+}
+
+static void malformed_credentials_are_refused_naming_the_entry(void **state)
+{
+	yajl_val creds = parse("{\"acr\":{\"username\":\"a\"}}");
+	struct oci_pull_opts o = {0};
+	struct berr err;
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", NULL, creds, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "registryCredentials.acr.address"));
+	yajl_tree_free(creds);
+	yajl_val regs = parse("{\"r.example.io\":{\"insecure\":\"yes\"}}");
+	assert_int_equal(oci_pull_opts_for("r.example.io/a", regs, NULL, &o, &err), -1);
+	assert_non_null(strstr(err.msg, "registries.r.example.io.insecure"));
+	yajl_tree_free(regs);
 }
 
 /* ---- the store on disk ---------------------------------------------------- */
@@ -249,10 +333,12 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 	char layer_raw[64], diff_id[DIGEST_STR_MAX], cfg[512], cfg_d[DIGEST_STR_MAX], man[1024];
 	snprintf(layer_raw, sizeof(layer_raw), "layer of %s", name);
 	digest_sha256(layer_raw, strlen(layer_raw), diff_id);
-	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", diff_id);
+	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+		 diff_id);
 	digest_sha256(cfg, strlen(cfg), cfg_d);
 	snprintf(man, sizeof(man),
-		 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+		 "vnd.oci.image.config.v1+json\","
 		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
 		 "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":1}]}",
 		 cfg_d, strlen(cfg), diff_id);
@@ -266,7 +352,7 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 	int fd = openat(f->s->layers_fd, path, O_WRONLY | O_CREAT, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	struct store_ref r = { .size = 1, .pulled = 1 };
+	struct store_ref r = {.size = 1, .pulled = 1};
 	snprintf(r.ref, sizeof(r.ref), "127.0.0.1:5000/%s:1", name);
 	snprintf(r.digest, sizeof(r.digest), "%s", out);
 	snprintf(r.manifest, sizeof(r.manifest), "%s", out);
@@ -277,8 +363,8 @@ static void add_image(struct fixture *f, const char *name, const char *file_in_l
 static void open_creates_the_layout(void **state)
 {
 	struct fixture *f = *state;
-	const char *dirs[] = { "oci/blobs/sha256", "oci/layers/sha256", "oci/refs", "oci/leases",
-			       "oci/tmp" };
+	const char *dirs[] = {"oci/blobs/sha256", "oci/layers/sha256", "oci/refs", "oci/leases",
+			      "oci/tmp"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char p[256];
 		struct stat st;
@@ -302,6 +388,31 @@ static void open_clears_leftovers_of_killed_pulls(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+static void open_removes_half_written_blobs_and_tags(void **state)
+{
+	struct fixture *f = *state;
+	const char *left[] = {
+	    "blobs/sha256/"
+	    "1111111111111111111111111111111111111111111111111111111111111111.tmp42-43",
+	    "refs/127.0.0.1%3A5000%2Fx%3A1.tmp7-7"};
+	for (size_t i = 0; i < 2; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
+		int fd = open(p, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	struct oci_store *s2;
+	struct berr err;
+	assert_int_equal(oci_store_open(f->root, &s2, &err), 0);
+	oci_store_close(s2);
+	for (size_t i = 0; i < 2; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/oci/%s", f->root, left[i]);
+		assert_int_equal(access(p, F_OK), -1);
+	}
+}
+
 static void image_open_gives_layer_dirs_from_the_store(void **state)
 {
 	struct fixture *f = *state;
@@ -321,6 +432,30 @@ static void image_open_gives_layer_dirs_from_the_store(void **state)
 	oci_image_free(img);
 	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/app:2", &img, &err), -1);
 	assert_non_null(strstr(err.msg, "not in the store"));
+}
+
+static int listed;
+static int count_image(const struct oci_image_info *info, void *ctx)
+{
+	(void)info;
+	(void)ctx;
+	listed++;
+	return 0;
+}
+
+static void names_that_look_temporary_are_still_listed(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX];
+	add_image(f, "a.tmp1", "x", d); /* a legal repository name */
+	struct berr err;
+	listed = 0;
+	assert_int_equal(oci_image_list(f->s, count_image, NULL, &err), 0);
+	assert_int_equal(listed, 1);
+	struct oci_image *img;
+	assert_int_equal(oci_image_open(f->s, "127.0.0.1:5000/a.tmp1:1", &img, &err), 0);
+	assert_true(img->layer_dirs[0][0] == '/');
+	oci_image_free(img);
 }
 
 static void lease_names_must_be_plain(void **state)
@@ -398,27 +533,35 @@ static void corrupt_blobs_are_detected_on_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(document_kind_comes_from_content_type_then_body),
-		cmocka_unit_test(platform_strings_parse),
-		cmocka_unit_test(platform_matching_prefers_exact_variants),
-		cmocka_unit_test(index_selection_skips_unknown_media_types),
-		cmocka_unit_test(index_without_the_platform_lists_what_it_has),
-		cmocka_unit_test(manifest_layers_carry_their_compression),
-		cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
-		cmocka_unit_test(config_gives_diff_ids_and_run_settings),
-		cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
-		cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
-		cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
-		cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(corrupt_blobs_are_detected_on_read, store_setup,
-						store_teardown),
+	    cmocka_unit_test(document_kind_comes_from_content_type_then_body),
+	    cmocka_unit_test(platform_strings_parse),
+	    cmocka_unit_test(platform_matching_prefers_exact_variants),
+	    cmocka_unit_test(index_selection_skips_unknown_media_types),
+	    cmocka_unit_test(index_without_the_platform_lists_what_it_has),
+	    cmocka_unit_test(manifest_layers_carry_their_compression),
+	    cmocka_unit_test(bad_manifests_are_refused_naming_the_field),
+	    cmocka_unit_test(config_gives_diff_ids_and_run_settings),
+	    cmocka_unit_test(config_with_a_bad_diff_id_is_refused),
+	    cmocka_unit_test(config_registries_give_credentials_and_transport),
+	    cmocka_unit_test(deployment_credentials_match_by_address),
+	    cmocka_unit_test(given_credentials_win_over_config_and_deployment),
+	    cmocka_unit_test(malformed_credentials_are_refused_naming_the_entry),
+	    cmocka_unit_test_setup_teardown(open_creates_the_layout, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(open_clears_leftovers_of_killed_pulls, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(open_removes_half_written_blobs_and_tags, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(image_open_gives_layer_dirs_from_the_store, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(names_that_look_temporary_are_still_listed, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(untag_of_a_missing_ref_fails, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(corrupt_blobs_are_detected_on_read, store_setup,
+					    store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,304 @@
+/* The broker's state, shared by the files of hub/ (private to the folder).
+ *
+ * One thread runs an epoll loop over non-blocking sockets. Each client has a
+ * bounded input buffer (one packet up to max_packet) and a bounded output
+ * buffer. A session (per client id) holds subscriptions, the QoS 1 messages
+ * sent and not yet acknowledged, and the hub's own messages waiting to go
+ * out; a persistent session outlives its connection. Routed messages wait in
+ * the store until their module's session leases them. */
+#ifndef BERTH_HUB_BROKER_H
+#define BERTH_HUB_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "common/strbuf.h"
+#include "hub/config.h"
+#include "hub/message.h"
+#include "hub/mqtt_codec.h"
+#include "hub/route.h"
+#include "hub/store.h"
+#include "hub/twin.h"
+
+#define HUB_MAX_CONNECTIONS    1024
+#define HUB_CONNECT_TIMEOUT_MS 10000
+#define SESSION_WINDOW	       32  /* QoS 1 messages in flight per session */
+#define SESSION_QUEUE_MAX      128 /* hub messages waiting per session */
+#define SESSION_QUEUE_BYTES    (1024 * 1024)
+#define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
+#define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
+#define CLIENT_LABEL_MAX       192
+#define METHOD_PAYLOAD_MAX     (128 * 1024)
+#define CONTROL_REQUEST_MAX    (METHOD_PAYLOAD_MAX * 2 + 4096)
+
+struct broker;
+
+/* What an epoll event points at. */
+struct hub_io {
+	int fd;
+	void (*on_event)(struct hub_io *io, uint32_t events);
+};
+
+/* A message of the hub's own (twin answer, desired patch, method call). */
+struct out_msg {
+	struct out_msg *next;
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	uint8_t qos;
+};
+
+/* A QoS 1 PUBLISH sent to the client and not yet acknowledged: either a
+ * store lease or one of the hub's own messages. */
+struct inflight {
+	struct inflight *next;
+	uint16_t packet_id;
+	char *endpoint; /* store lease, or NULL */
+	uint64_t seq;
+	const struct hub_message *msg;
+	struct out_msg *own;
+};
+
+struct subscription {
+	struct subscription *next;
+	char *filter;
+	uint8_t qos;
+};
+
+struct session {
+	struct session *next;
+	struct broker *b;
+	char *client_id;
+	char *module;
+	bool persistent;
+	bool discarded;	       /* waits to be freed at the end of the loop turn */
+	struct client *client; /* NULL while disconnected */
+	struct subscription *subs;
+	struct inflight *inflight, **inflight_tail;
+	size_t n_inflight;
+	struct out_msg *queue, **queue_tail;
+	size_t n_queued, queued_bytes;
+	uint16_t last_packet_id;
+};
+
+/* A received QoS 1 PUBLISH whose PUBACK waits (PUBACKs go out in the order
+ * the PUBLISHes came, as MQTT requires). */
+struct pending_ack {
+	struct pending_ack *next;
+	struct client *client; /* NULL once the client is gone */
+	uint16_t packet_id;
+	bool done;
+};
+
+struct will {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	uint8_t qos;
+};
+
+enum client_state { CLIENT_NEW, CLIENT_CONNECTED, CLIENT_CLOSED };
+
+struct client {
+	struct hub_io io;
+	struct broker *b;
+	struct client *next, *prev;
+	uint64_t id;
+	enum client_state state;
+	bool tcp;
+	pid_t pid; /* Unix-socket peer, else 0 */
+	uid_t uid;
+	int pidfd; /* the peer process until CONNECT is checked, or -1 */
+	void *tls; /* SSL *, TCP with TLS only */
+	bool tls_ready;
+	bool tls_want_write;
+	char label[CLIENT_LABEL_MAX]; /* for log lines: identity and peer */
+	struct session *session;
+	uint16_t keepalive;
+	int64_t last_rx_mono;
+	int64_t accepted_mono;
+	struct will *will;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	struct strbuf wbuf;
+	size_t woff; /* bytes of wbuf already written */
+	bool close_after_flush;
+	bool in_input; /* inside process_input() */
+	struct pending_ack *acks, **acks_tail;
+	size_t n_acks;
+	uint32_t events; /* registered with epoll */
+};
+
+struct module_twin {
+	struct module_twin *next;
+	char *module;
+	struct twin *twin;
+};
+
+struct method_call;
+struct control_conn;
+
+struct broker {
+	const char *config_path;
+	struct hub_config *cfg;
+	struct route_table *routes;
+	struct store *store;
+	int epfd;
+	int64_t now_ms;	 /* wall clock, Unix ms */
+	int64_t mono_ms; /* monotonic, for timeouts */
+	bool stop;
+	bool own_socket; /* created the Unix socket file (remove it on exit) */
+	struct hub_io unix_listener, tcp_listener, control_listener, signals, store_events;
+	void *tls_ctx;		/* SSL_CTX * */
+	struct client *clients; /* closed ones are freed at the end of a loop turn */
+	size_t n_clients;
+	uint64_t next_client_id;
+	struct session *sessions;
+	struct session *discarded; /* freed at the end of a loop turn */
+	struct module_twin *twins;
+	struct method_call *calls;
+	struct control_conn *controls;
+	uint64_t next_rid;
+	int64_t next_expire_mono;
+};
+
+/* loop.c */
+int broker_init(struct broker *b, const char *config_path, int listen_fd, struct berr *err);
+int broker_run(struct broker *b);
+void broker_fini(struct broker *b);
+void broker_clock(struct broker *b);
+int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err);
+void broker_unwatch(struct broker *b, struct hub_io *io);
+int broker_reload(struct broker *b, struct berr *err);
+
+/* listener.c */
+int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
+int listener_open_tcp(struct broker *b, struct berr *err);
+
+/* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
+int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
+void tls_server_free(void *ctx);
+void *tls_session_new(void *ctx, int fd, struct berr *err);
+void tls_session_free(void *tls);
+/* 0 done, 1 in progress (*want_write says which way), -1 failed (err) */
+int tls_handshake(void *tls, bool *want_write, struct berr *err);
+/* > 0 bytes, 0 closed, -1 failed, -2 would block (*want_write: on output) */
+ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write);
+ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write);
+
+/* client.c */
+struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer);
+/* Closes the connection (log line with reason at level), publishing the will
+ * when will is true; the client is freed at the end of the loop turn. */
+void client_close(struct client *c, int level, bool will, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Queues bytes for the client and tries to send them. */
+int client_send_flush(struct client *c);
+size_t client_unsent(const struct client *c);
+void client_update_events(struct client *c);
+/* Reading may go on (PUBACKs went out, output drained). */
+void client_resume(struct client *c);
+/* Frees closed clients and discarded sessions. */
+void client_free_dead(struct broker *b);
+void client_set_identity(struct client *c, const char *client_id);
+
+/* The protocol steps. Each returns 0, or -1 after closing the client. */
+int handle_connect(struct client *c, const struct mqtt_connect *p);
+int handle_publish(struct client *c, const struct mqtt_publish *p);
+int handle_puback(struct client *c, uint16_t packet_id);
+int handle_subscribe(struct client *c, const struct mqtt_subscribe *s);
+int handle_unsubscribe(struct client *c, const struct mqtt_subscribe *s);
+int handle_pingreq(struct client *c);
+int handle_disconnect(struct client *c);
+/* $iothub/twin/... and $iothub/methods/res/... */
+int handle_twin_request(struct client *c, const char *topic, const uint8_t *payload, size_t len);
+int handle_method_response(struct client *c, const char *topic, const uint8_t *payload, size_t len);
+
+/* send_*.c: packets to a client. -1 when the output buffer refused it. */
+int send_connack(struct client *c, bool session_present, uint8_t code);
+int send_puback(struct client *c, uint16_t packet_id);
+int send_suback(struct client *c, uint16_t packet_id, const uint8_t *codes, size_t n);
+int send_unsuback(struct client *c, uint16_t packet_id);
+int send_pingresp(struct client *c);
+int send_publish(struct client *c, const char *topic, const uint8_t *payload, size_t len,
+		 uint8_t qos, uint16_t packet_id, bool dup);
+
+/* auth.c: identity at CONNECT. Returns a CONNACK code; 0 fills module. */
+uint8_t auth_check(struct client *c, const struct mqtt_connect *p, char *module, size_t cap);
+/* Parses "<host>/<device>/<module>/?api-version=..." as edgeHub does. */
+int auth_parse_username(const char *username, size_t len, char *device, char *module, size_t cap);
+
+/* acl.c */
+enum acl_publish {
+	ACL_PUB_DENIED,
+	ACL_PUB_TELEMETRY, /* devices/<d>/modules/<m>/messages/events[/<bag>] */
+	ACL_PUB_TWIN,	   /* $iothub/twin/... */
+	ACL_PUB_METHOD_RESPONSE,
+};
+/* On ACL_PUB_TELEMETRY, *bag points at the property bag (maybe empty). */
+enum acl_publish acl_publish(const char *device, const char *module, const char *topic, size_t len,
+			     const char **bag, size_t *bag_len);
+bool acl_subscribe(const char *device, const char *module, const char *filter, size_t len);
+
+/* session.c */
+struct session *session_find(struct broker *b, const char *client_id);
+struct session *session_new(struct broker *b, const char *client_id, const char *module,
+			    bool persistent);
+/* Gives back what the session leased and frees it. */
+void session_free(struct session *s);
+/* Takes the session out of use; it is freed at the end of the loop turn
+ * (code up the stack may still hold it). Idempotent. */
+void session_discard(struct session *s);
+void session_detach(struct session *s);
+/* The best QoS granted for topic, or -1 when no subscription matches. */
+int session_granted_qos(const struct session *s, const char *topic, size_t len);
+/* Queues one of the hub's own messages when a subscription matches (at most
+ * at qos); returns 0 queued, 1 no subscription, -1 over the bound. */
+int session_enqueue(struct session *s, const char *topic, const void *payload, size_t len,
+		    uint8_t qos);
+/* Sends what can go now: queued messages, then leased store messages, up
+ * to the window. */
+void session_pump(struct session *s);
+/* Sends unacknowledged messages again with DUP set (persistent reconnect). */
+void session_resend(struct session *s);
+uint16_t session_next_packet_id(struct session *s);
+/* The client acknowledged packet_id: forget it (and acknowledge it to the
+ * store). False when no such message is in flight. */
+bool session_acknowledge(struct session *s, uint16_t packet_id);
+void session_pump_module(struct broker *b, const char *module);
+
+/* routing.c: telemetry from an identity through the routes into the store.
+ * ack (may be NULL) is completed once the store owns the message. */
+int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
+		   const uint8_t *body, size_t body_len, struct pending_ack *ack, struct berr *err);
+/* The topic a message stored for endpoint "/modules/<m>/inputs/<i>" is
+ * delivered on. */
+int routing_input_topic(struct broker *b, const char *endpoint, const struct hub_message *m,
+			struct strbuf *out);
+/* Every queued PUBACK whose message is stored goes out, in order. */
+void pending_acks_flush(struct client *c);
+struct pending_ack *pending_ack_new(struct client *c, uint16_t packet_id);
+
+/* twins.c: one twin per configured module, persisted under state_dir. */
+int twins_sync(struct broker *b, bool notify, struct berr *err);
+struct twin *twins_get(struct broker *b, const char *module);
+void twins_persist(struct broker *b, const char *module);
+void twins_free(struct broker *b);
+
+/* methods.c */
+struct control_conn;
+void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req);
+void methods_expire(struct broker *b);
+void methods_forget_control(struct broker *b, struct control_conn *cc);
+void methods_free(struct broker *b);
+
+/* control.c */
+int control_open(struct broker *b, struct berr *err);
+/* Answers a control request and closes it after the write. */
+void control_reply(struct control_conn *cc, const char *json);
+void control_close_all(struct broker *b);
+
+#endif

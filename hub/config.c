@@ -1,0 +1,205 @@
+#include "hub/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+
+bool hub_name_valid(const char *name)
+{
+	size_t len = strnlen(name, HUB_NAME_MAX + 1);
+	if (len == 0 || len > HUB_NAME_MAX || !fs_name_is_plain(name))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '+' || *p == '#' || *p == '/' || *p == '?' ||
+		    *p == '&' || *p == '=')
+			return false;
+	return true;
+}
+
+void hub_config_free(struct hub_config *c)
+{
+	if (!c)
+		return;
+	free(c->routes);
+	free(c->modules);
+	yajl_tree_free(c->tree);
+	free(c);
+}
+
+static int get_size(yajl_val obj, const char *key, long long min, long long max, long long dflt,
+		    long long *out, struct berr *err)
+{
+	*out = dflt;
+	if (json_get_int(obj, key, "config", false, out, err) < 0)
+		return -1;
+	if (*out < min || *out > max)
+		return berr_set(err, 0, "config.%s: %lld is outside %lld..%lld", key, *out, min,
+				max);
+	return 0;
+}
+
+static int parse_routes(struct hub_config *c, yajl_val routes, struct berr *err)
+{
+	if (!routes)
+		return 0;
+	size_t n = routes->u.object.len;
+	c->routes = calloc(n ? n : 1, sizeof(*c->routes));
+	if (!c->routes)
+		return berr_set(err, ENOMEM, "config.routes");
+	for (size_t i = 0; i < n; i++) {
+		const char *name = routes->u.object.keys[i];
+		yajl_val v = routes->u.object.values[i];
+		struct route_def *d = &c->routes[c->n_routes++];
+		d->name = name;
+		d->priority = ROUTE_DEFAULT_PRIORITY;
+		d->ttl_secs = 0;
+		if (YAJL_IS_STRING(v)) {
+			d->text = v->u.string;
+			continue;
+		}
+		if (!YAJL_IS_OBJECT(v))
+			return berr_set(err, 0, "config.routes.%s: expected a string or an object",
+					name);
+		char path[256];
+		snprintf(path, sizeof(path), "config.routes.%.200s", name);
+		if (json_get_str(v, "route", path, true, &d->text, err) < 0)
+			return -1;
+		long long prio = -1, ttl = 0;
+		if (json_get_int(v, "priority", path, false, &prio, err) < 0 ||
+		    json_get_int(v, "timeToLiveSecs", path, false, &ttl, err) < 0)
+			return -1;
+		if (json_get(v, "priority")) {
+			if (prio < 0 || prio > 9)
+				return berr_set(err, 0, "%s.priority: %lld is not 0-9", path, prio);
+			d->priority = (uint32_t)prio;
+		}
+		if (ttl < 0 || ttl > UINT32_MAX)
+			return berr_set(err, 0, "%s.timeToLiveSecs: %lld is out of range", path,
+					ttl);
+		d->ttl_secs = (uint32_t)ttl;
+	}
+	return 0;
+}
+
+static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *err)
+{
+	if (!modules)
+		return 0;
+	size_t n = modules->u.object.len;
+	c->modules = calloc(n ? n : 1, sizeof(*c->modules));
+	if (!c->modules)
+		return berr_set(err, ENOMEM, "config.modules");
+	for (size_t i = 0; i < n; i++) {
+		const char *name = modules->u.object.keys[i];
+		yajl_val v = modules->u.object.values[i];
+		char path[256];
+		snprintf(path, sizeof(path), "config.modules.%.200s", name);
+		/* One unusable name must not keep every other module off the hub. */
+		if (!hub_name_valid(name)) {
+			log_warn("%s: not a valid module name (it cannot connect)", path);
+			continue;
+		}
+		if (!YAJL_IS_OBJECT(v))
+			return berr_set(err, 0, "%s: expected an object", path);
+		struct hub_module *m = &c->modules[c->n_modules++];
+		m->name = name;
+		if (json_get_str(v, "generation_id", path, true, &m->generation_id, err) < 0)
+			return -1;
+		yajl_val desired = json_get(v, "desired");
+		if (desired && !YAJL_IS_NULL(desired) &&
+		    json_get_obj(v, "desired", path, false, &m->desired, err) < 0)
+			return -1;
+		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
+			return berr_wrap(err, "%s", path);
+	}
+	return 0;
+}
+
+int hub_config_parse(const char *text, size_t len, const char *what, struct hub_config **out,
+		     struct berr *err)
+{
+	struct hub_config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return berr_set(err, ENOMEM, "%s", what);
+	if (json_parse(text, len, HUB_CONFIG_MAX, what, &c->tree, err) < 0) {
+		free(c);
+		return -1;
+	}
+	static const struct {
+		const char *key;
+		bool required;
+		size_t offset;
+	} strings[] = {
+	    {"device_id", true, offsetof(struct hub_config, device_id)},
+	    {"iothub_hostname", true, offsetof(struct hub_config, hostname)},
+	    {"device_key", true, offsetof(struct hub_config, device_key)},
+	    {"socket", false, offsetof(struct hub_config, socket_path)},
+	    {"control_socket", false, offsetof(struct hub_config, control_path)},
+	    {"state_dir", true, offsetof(struct hub_config, state_dir)},
+	    {"listen_tcp", false, offsetof(struct hub_config, listen_tcp)},
+	    {"tls_cert", false, offsetof(struct hub_config, tls_cert)},
+	    {"tls_key", false, offsetof(struct hub_config, tls_key)},
+	};
+	yajl_val t = c->tree, routes = NULL, modules = NULL;
+	long long max_packet, ttl, store_max;
+	int rc = YAJL_IS_OBJECT(t) ? 0 : berr_set(err, 0, "expected a JSON object");
+	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(strings); i++)
+		rc = json_get_str(t, strings[i].key, "config", strings[i].required,
+				  (const char **)((char *)c + strings[i].offset), err);
+	if (rc == 0)
+		rc = json_get_obj(t, "routes", "config", false, &routes, err);
+	if (rc == 0)
+		rc = json_get_obj(t, "modules", "config", false, &modules, err);
+	if (rc == 0)
+		rc = get_size(t, "max_packet", 1024, HUB_MAX_PACKET_LIMIT, HUB_DEFAULT_MAX_PACKET,
+			      &max_packet, err);
+	if (rc == 0)
+		rc =
+		    get_size(t, "default_ttl_secs", 1, UINT32_MAX, HUB_DEFAULT_TTL_SECS, &ttl, err);
+	if (rc == 0)
+		rc = get_size(t, "store_max_bytes", 64 * 1024, (long long)1 << 40,
+			      HUB_DEFAULT_STORE_MAX_BYTES, &store_max, err);
+	if (rc == 0 && !hub_name_valid(c->device_id))
+		rc = berr_set(err, 0, "config.device_id: \"%.64s\" is not a valid device id",
+			      c->device_id);
+	if (rc == 0 && (c->tls_cert != NULL) != (c->tls_key != NULL))
+		rc = berr_set(err, 0, "config: tls_cert and tls_key go together");
+	if (rc == 0) {
+		c->max_packet = (size_t)max_packet;
+		c->default_ttl_secs = (uint32_t)ttl;
+		c->store_max_bytes = (size_t)store_max;
+		rc = parse_routes(c, routes, err);
+	}
+	if (rc == 0)
+		rc = parse_modules(c, modules, err);
+	if (rc < 0) {
+		hub_config_free(c);
+		return berr_wrap(err, "%s", what);
+	}
+	*out = c;
+	return 0;
+}
+
+int hub_config_load(const char *path, struct hub_config **out, struct berr *err)
+{
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, HUB_CONFIG_MAX, &text, &len, err) < 0)
+		return berr_wrap(err, "hub config");
+	return hub_config_parse(text, len, path, out, err);
+}
+
+const struct hub_module *hub_config_module(const struct hub_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_modules; i++)
+		if (!strcmp(c->modules[i].name, name))
+			return &c->modules[i];
+	return NULL;
+}

@@ -1,0 +1,59 @@
+/* The hub's config file (format in hub/hub.h), read at start and on reload. */
+#ifndef BERTH_HUB_CONFIG_H
+#define BERTH_HUB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#include "common/err.h"
+#include "common/sas.h"
+#include "hub/route.h"
+
+#define HUB_CONFIG_MAX		    (4 * 1024 * 1024)
+#define HUB_DEFAULT_MAX_PACKET	    (256 * 1024)
+#define HUB_MAX_PACKET_LIMIT	    (16 * 1024 * 1024)
+#define HUB_DEFAULT_TTL_SECS	    7200
+#define HUB_DEFAULT_STORE_MAX_BYTES (16 * 1024 * 1024)
+#define HUB_NAME_MAX		    128 /* device and module names */
+
+struct hub_module {
+	const char *name;
+	const char *generation_id;
+	char key[SAS_KEY_B64_MAX]; /* derived from the device key */
+	yajl_val desired;	   /* object or NULL */
+};
+
+struct hub_config {
+	yajl_val tree; /* every string below points into it */
+	const char *device_id;
+	const char *hostname;
+	const char *device_key;
+	const char *socket_path;
+	const char *control_path;
+	const char *state_dir;
+	const char *listen_tcp;
+	const char *tls_cert;
+	const char *tls_key;
+	size_t max_packet;
+	uint32_t default_ttl_secs;
+	size_t store_max_bytes;
+	struct route_def *routes;
+	size_t n_routes;
+	struct hub_module *modules;
+	size_t n_modules;
+};
+
+/* Parses and checks a config; module keys are derived here. */
+int hub_config_parse(const char *text, size_t len, const char *what, struct hub_config **out,
+		     struct berr *err);
+int hub_config_load(const char *path, struct hub_config **out, struct berr *err);
+void hub_config_free(struct hub_config *c);
+
+const struct hub_module *hub_config_module(const struct hub_config *c, const char *name);
+
+/* A device or module name usable in topics, client ids and file names. */
+bool hub_name_valid(const char *name);
+
+#endif

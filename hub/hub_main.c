@@ -1,0 +1,64 @@
+/* `berth hub --config FILE [--listen-fd N]`: the hub process, started (and
+ * restarted) by the daemon. Logs go to stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/command.h"
+#include "common/log.h"
+#include "hub/broker.h"
+
+#define HUB_USAGE "hub --config FILE [--listen-fd N]"
+
+/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
+static int usage(void)
+{
+	fprintf(stderr, "usage: berth " HUB_USAGE "\n");
+	return 2;
+}
+
+static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen-fd", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	int listen_fd = -1;
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'c') {
+			config = optarg;
+		} else if (o == 'l') {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 0 || v > 65535) {
+				fprintf(stderr,
+					"berth hub: --listen-fd %s is not a file descriptor\n",
+					optarg);
+				return 2;
+			}
+			listen_fd = (int)v;
+		} else {
+			return usage();
+		}
+	}
+	if (!config || optind != argc)
+		return usage();
+	log_set_name("hub");
+	struct broker b;
+	struct berr err;
+	int rc = 1;
+	if (broker_init(&b, config, listen_fd, &err) < 0)
+		log_error("%s", err.msg);
+	else
+		rc = broker_run(&b) < 0 ? 1 : 0;
+	broker_fini(&b);
+	return rc;
+}
+BERTH_COMMAND(hub, HUB_USAGE, NULL, cmd_hub);

@@ -1,0 +1,252 @@
+/* The event loop: epoll over the listeners, clients, control connections,
+ * signals and the store's completions, plus a timer pass for keepalive,
+ * CONNECT and method-call deadlines and message expiry. */
+#include <errno.h>
+#include <malloc.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "hub/broker.h"
+#include "hub/control.h"
+
+#define TICK_MS		500
+#define EXPIRE_EVERY_MS 5000
+
+void broker_clock(struct broker *b)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	b->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	b->mono_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = io};
+	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
+		return berr_set(err, errno, "epoll_ctl");
+	return 0;
+}
+
+void broker_unwatch(struct broker *b, struct hub_io *io)
+{
+	if (io->fd >= 0)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+static void on_signal(struct hub_io *io, uint32_t events)
+{
+	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, signals));
+	struct signalfd_siginfo si;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			struct berr err;
+			if (broker_reload(b, &err) < 0)
+				log_error("reload refused, keeping the running config: %s",
+					  err.msg);
+		} else {
+			log_info("signal %u: stopping", si.ssi_signo);
+			b->stop = true;
+		}
+	}
+}
+
+static void on_store_event(struct hub_io *io, uint32_t events)
+{
+	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, store_events));
+	store_dispatch(b->store);
+}
+
+/* Identities that are gone or changed lose their connections and sessions:
+ * their tokens are no longer valid. */
+static void drop_revoked(struct broker *b, const struct hub_config *old)
+{
+	bool device_changed = strcmp(old->device_id, b->cfg->device_id) ||
+			      strcmp(old->device_key, b->cfg->device_key) ||
+			      strcasecmp(old->hostname, b->cfg->hostname);
+	for (;;) {
+		struct session *s = b->sessions;
+		for (; s; s = s->next) {
+			const struct hub_module *was = hub_config_module(old, s->module);
+			const struct hub_module *now = hub_config_module(b->cfg, s->module);
+			if (device_changed || !now ||
+			    (was && strcmp(was->generation_id, now->generation_id)))
+				break;
+		}
+		if (!s)
+			return;
+		if (s->client)
+			client_close(s->client, LOG_LVL_INFO, false,
+				     "identity removed or changed by the new config");
+		session_discard(s);
+	}
+}
+
+int broker_reload(struct broker *b, struct berr *err)
+{
+	struct hub_config *cfg;
+	if (hub_config_load(b->config_path, &cfg, err) < 0)
+		return -1;
+	struct route_table *routes;
+	if (route_table_build(cfg->routes, cfg->n_routes, &routes, err) < 0) {
+		hub_config_free(cfg);
+		return berr_wrap(err, "%s: routes", b->config_path);
+	}
+	route_table_set_default_ttl(routes, cfg->default_ttl_secs);
+	const struct hub_config *old = b->cfg;
+	if ((cfg->socket_path && old->socket_path && strcmp(cfg->socket_path, old->socket_path)) ||
+	    (cfg->listen_tcp != old->listen_tcp &&
+	     (!cfg->listen_tcp || !old->listen_tcp || strcmp(cfg->listen_tcp, old->listen_tcp))))
+		log_warn("reload: listening addresses change only when the hub restarts");
+	route_table_free(b->routes);
+	b->routes = routes;
+	b->cfg = cfg;
+	drop_revoked(b, old);
+	hub_config_free((struct hub_config *)old);
+	if (twins_sync(b, true, err) < 0)
+		log_error("reload: twins: %s", err->msg);
+	log_info("config reloaded: %zu module(s), %zu route(s)", cfg->n_modules, cfg->n_routes);
+	return 0;
+}
+
+static int open_signals(struct broker *b, struct berr *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return berr_set(err, errno, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	b->signals.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (b->signals.fd < 0)
+		return berr_set(err, errno, "signalfd");
+	b->signals.on_event = on_signal;
+	return broker_watch(b, &b->signals, EPOLLIN, err);
+}
+
+int broker_init(struct broker *b, const char *config_path, int listen_fd, struct berr *err)
+{
+	memset(b, 0, sizeof(*b));
+	b->config_path = config_path;
+	b->unix_listener.fd = b->tcp_listener.fd = b->control_listener.fd = -1;
+	b->signals.fd = b->store_events.fd = -1;
+	b->next_client_id = 1;
+	b->next_rid = 1;
+	broker_clock(b);
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (b->epfd < 0)
+		return berr_set(err, errno, "epoll_create1");
+	if (hub_config_load(config_path, &b->cfg, err) < 0)
+		return -1;
+	if (route_table_build(b->cfg->routes, b->cfg->n_routes, &b->routes, err) < 0)
+		return berr_wrap(err, "%s: routes", config_path);
+	route_table_set_default_ttl(b->routes, b->cfg->default_ttl_secs);
+	struct store_options so = {.dir = b->cfg->state_dir,
+				   .max_bytes = b->cfg->store_max_bytes,
+				   .default_ttl_secs = b->cfg->default_ttl_secs};
+	if (store_open(&so, &b->store, err) < 0)
+		return -1;
+	b->store_events.fd = store_event_fd(b->store);
+	b->store_events.on_event = on_store_event;
+	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
+		return -1;
+	if (twins_sync(b, false, err) < 0)
+		return -1;
+	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
+	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
+		return -1;
+	b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+	return 0;
+}
+
+static void tick(struct broker *b)
+{
+	for (struct client *c = b->clients; c; c = c->next) {
+		if (c->state == CLIENT_NEW &&
+		    b->mono_ms - c->accepted_mono > HUB_CONNECT_TIMEOUT_MS)
+			client_close(c, LOG_LVL_WARN, false, "no CONNECT within %d s",
+				     HUB_CONNECT_TIMEOUT_MS / 1000);
+		else if (c->state == CLIENT_CONNECTED && c->keepalive &&
+			 b->mono_ms - c->last_rx_mono > (int64_t)c->keepalive * 1500)
+			client_close(c, LOG_LVL_WARN, true,
+				     "keepalive: nothing received for 1.5 x %u s", c->keepalive);
+	}
+	methods_expire(b);
+	if (b->mono_ms >= b->next_expire_mono) {
+		store_expire(b->store, b->now_ms);
+		/* After a burst, give freed heap pages back: the hub runs for
+		 * months on small devices. */
+		malloc_trim(64 * 1024);
+		b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+	}
+}
+
+int broker_run(struct broker *b)
+{
+	struct epoll_event events[64];
+	int64_t next_tick = b->mono_ms + TICK_MS;
+	log_info("hub ready: device %s, %zu module(s), %zu route(s)", b->cfg->device_id,
+		 b->cfg->n_modules, b->cfg->n_routes);
+	while (!b->stop) {
+		broker_clock(b);
+		int timeout = next_tick > b->mono_ms ? (int)(next_tick - b->mono_ms) : 0;
+		int n = epoll_wait(b->epfd, events, ARRAY_SIZE(events), timeout);
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		broker_clock(b);
+		for (int i = 0; i < n; i++) {
+			struct hub_io *io = events[i].data.ptr;
+			io->on_event(io, events[i].events);
+		}
+		if (b->mono_ms >= next_tick) {
+			tick(b);
+			next_tick = b->mono_ms + TICK_MS;
+		}
+		client_free_dead(b);
+		control_free_closed(b);
+	}
+	return 0;
+}
+
+void broker_fini(struct broker *b)
+{
+	for (struct client *c = b->clients; c; c = c->next)
+		if (c->state != CLIENT_CLOSED)
+			client_close(c, LOG_LVL_DEBUG, false, "hub stopping");
+	while (b->sessions)
+		session_discard(b->sessions);
+	client_free_dead(b);
+	control_close_all(b);
+	methods_free(b);
+	twins_free(b);
+	if (b->own_socket && b->cfg && b->cfg->socket_path)
+		unlink(b->cfg->socket_path);
+	if (b->control_listener.fd >= 0 && b->cfg && b->cfg->control_path)
+		unlink(b->cfg->control_path);
+	int fds[] = {b->unix_listener.fd, b->tcp_listener.fd, b->control_listener.fd,
+		     b->signals.fd};
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	store_close(b->store);
+	if (b->routes)
+		route_table_free(b->routes);
+	hub_config_free(b->cfg);
+	tls_server_free(b->tls_ctx);
+	if (b->epfd >= 0)
+		close(b->epfd);
+}

@@ -1,0 +1,62 @@
+/* Module twins, as IoT Hub keeps them: "properties.desired" and
+ * "properties.reported", each a JSON object with "$version" and "$metadata"
+ * ("$lastUpdated" per node, ISO 8601 UTC; desired nodes also carry
+ * "$lastUpdatedVersion"). Desired properties come from the deployment;
+ * reported ones from the module through JSON merge patches (RFC 7386: null
+ * deletes). Each section is bounded (TWIN_SECTION_MAX bytes of JSON, objects
+ * nested at most TWIN_MAX_DEPTH deep, names as IoT Hub allows them). Times
+ * are passed in (Unix ms) so tests can fix them. */
+#ifndef BERTH_HUB_TWIN_H
+#define BERTH_HUB_TWIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#include "common/err.h"
+
+#define TWIN_SECTION_MAX (32 * 1024)
+#define TWIN_MAX_DEPTH	 10
+#define TWIN_KEY_MAX	 1024
+#define TWIN_FILE_MAX	 (4 * TWIN_SECTION_MAX + 64 * 1024) /* values, metadata, framing */
+
+struct twin;
+
+/* A new twin with version 1 of desired (a JSON object or NULL for {}) and
+ * an empty reported section, version 1. Desired names that IoT Hub would
+ * refuse are skipped with a log line. */
+int twin_new(const char *generation_id, yajl_val desired, int64_t now_ms, struct twin **out,
+	     struct berr *err);
+void twin_free(struct twin *t);
+
+/* The persisted form (what twin_save writes), refused when malformed. */
+int twin_load(const char *json, size_t len, const char *what, struct twin **out, struct berr *err);
+/* {"generation_id":"..","desired":{..},"reported":{..}}, each section with
+ * $metadata and $version. malloc'd, NUL-terminated; NULL on ENOMEM. */
+char *twin_save(const struct twin *t, size_t *len);
+
+const char *twin_generation_id(const struct twin *t);
+int64_t twin_desired_version(const struct twin *t);
+int64_t twin_reported_version(const struct twin *t);
+
+/* The answer to a twin GET: {"desired":{..},"reported":{..}}. */
+char *twin_get_json(const struct twin *t, size_t *len);
+
+/* Applies a reported-properties merge patch. On success *version is the new
+ * reported version. Refuses (and leaves the twin as it was) JSON that does
+ * not parse or is not an object, names IoT Hub refuses, nesting deeper than
+ * TWIN_MAX_DEPTH, and a result over TWIN_SECTION_MAX. */
+int twin_patch_reported(struct twin *t, const char *json, size_t len, int64_t now_ms,
+			int64_t *version, struct berr *err);
+
+/* Makes the desired properties equal `desired` (a JSON object or NULL). When
+ * they change, the version goes up by one and *patch gets the JSON merge
+ * patch from the old to the new properties with "$version" set (malloc'd);
+ * unchanged, *patch is NULL. */
+int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **patch,
+		     struct berr *err);
+
+/* "2026-11-26T03:34:04.123Z" */
+void twin_format_time(int64_t ms, char out[32]);
+
+#endif

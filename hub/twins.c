@@ -1,0 +1,155 @@
+/* The twin of every deployed module, kept in memory and written to
+ * <state_dir>/twins/<module>.json (atomically) after each change, so twins
+ * survive hub and device restarts. A module deployed again with a new
+ * generation id is a new identity and starts a new twin. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "hub/broker.h"
+
+static int twin_path(struct broker *b, const char *module, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/twins/%s.json", b->cfg->state_dir, module);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+struct twin *twins_get(struct broker *b, const char *module)
+{
+	for (struct module_twin *mt = b->twins; mt; mt = mt->next)
+		if (!strcmp(mt->module, module))
+			return mt->twin;
+	return NULL;
+}
+
+void twins_persist(struct broker *b, const char *module)
+{
+	struct twin *t = twins_get(b, module);
+	char path[4096];
+	if (!t || twin_path(b, module, path, sizeof(path)) < 0)
+		return;
+	size_t len;
+	cleanup_free char *json = twin_save(t, &len);
+	struct berr err;
+	if (!json)
+		log_error("twin of %s: out of memory; not saved", module);
+	else if (fs_write_file_atomic(path, json, len, 0600, &err) < 0)
+		log_error("twin of %s not saved: %s", module, err.msg);
+}
+
+/* The saved twin when it belongs to this generation of the module. */
+static struct twin *load_saved(struct broker *b, const struct hub_module *m)
+{
+	char path[4096];
+	if (twin_path(b, m->name, path, sizeof(path)) < 0)
+		return NULL;
+	cleanup_free char *json = NULL;
+	size_t len;
+	struct berr err;
+	if (fs_read_file(path, TWIN_FILE_MAX, &json, &len, &err) < 0) {
+		if (err.code != ENOENT)
+			log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+		return NULL;
+	}
+	struct twin *t;
+	if (twin_load(json, len, path, &t, &err) < 0) {
+		log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+		return NULL;
+	}
+	if (strcmp(twin_generation_id(t), m->generation_id)) {
+		log_info("twin of %s: generation %s replaced by %s; starting a new twin", m->name,
+			 twin_generation_id(t), m->generation_id);
+		twin_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void send_desired_patch(struct broker *b, const char *module, struct twin *t,
+			       const char *patch)
+{
+	char client_id[2 * HUB_NAME_MAX + 2], topic[128];
+	snprintf(client_id, sizeof(client_id), "%s/%s", b->cfg->device_id, module);
+	snprintf(topic, sizeof(topic), "$iothub/twin/PATCH/properties/desired/?$version=%" PRId64,
+		 twin_desired_version(t));
+	struct session *s = session_find(b, client_id);
+	if (s && session_enqueue(s, topic, patch, strlen(patch), 1) == 0)
+		log_info("twin of %s: desired properties version %" PRId64 " sent", module,
+			 twin_desired_version(t));
+}
+
+int twins_sync(struct broker *b, bool notify, struct berr *err)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/twins", b->cfg->state_dir);
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return berr_wrap(err, "twins");
+	for (size_t i = 0; i < b->cfg->n_modules; i++) {
+		const struct hub_module *m = &b->cfg->modules[i];
+		struct module_twin *mt = b->twins;
+		while (mt && strcmp(mt->module, m->name))
+			mt = mt->next;
+		if (mt && strcmp(twin_generation_id(mt->twin), m->generation_id)) {
+			twin_free(mt->twin);
+			mt->twin = NULL;
+		}
+		if (!mt) {
+			mt = calloc(1, sizeof(*mt));
+			if (!mt || !(mt->module = strdup(m->name))) {
+				free(mt);
+				return berr_set(err, ENOMEM, "twin of %s", m->name);
+			}
+			mt->next = b->twins;
+			b->twins = mt;
+		}
+		bool fresh = false;
+		if (!mt->twin && !(mt->twin = load_saved(b, m))) {
+			if (twin_new(m->generation_id, m->desired, b->now_ms, &mt->twin, err) < 0)
+				return berr_wrap(err, "twin of %s", m->name);
+			fresh = true;
+		}
+		char *patch = NULL;
+		if (!fresh && twin_set_desired(mt->twin, m->desired, b->now_ms, &patch, err) < 0) {
+			log_error("twin of %s: desired properties from the config: %s", m->name,
+				  err->msg);
+			continue;
+		}
+		if (fresh || patch)
+			twins_persist(b, m->name);
+		if (patch && notify)
+			send_desired_patch(b, m->name, mt->twin, patch);
+		free(patch);
+	}
+	/* Twins of modules no longer deployed leave memory; their files stay
+	 * for a redeployment of the same generation. */
+	struct module_twin **mp = &b->twins;
+	while (*mp) {
+		struct module_twin *mt = *mp;
+		if (hub_config_module(b->cfg, mt->module)) {
+			mp = &mt->next;
+			continue;
+		}
+		*mp = mt->next;
+		twin_free(mt->twin);
+		free(mt->module);
+		free(mt);
+	}
+	return 0;
+}
+
+void twins_free(struct broker *b)
+{
+	while (b->twins) {
+		struct module_twin *mt = b->twins;
+		b->twins = mt->next;
+		twin_free(mt->twin);
+		free(mt->module);
+		free(mt);
+	}
+}

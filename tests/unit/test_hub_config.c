@@ -1,0 +1,123 @@
+/* The hub's config file as the daemon writes it: defaults, both route
+ * forms, module keys, and clear refusals. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "hub/config.h"
+
+#define BASE                                                                                       \
+	"\"device_id\":\"Hannover01\",\"iothub_hostname\":\"h.example.net\","                      \
+	"\"device_key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"state_dir\":\"/s\""
+
+static int parse(const char *json, struct hub_config **c, struct berr *err)
+{
+	return hub_config_parse(json, strlen(json), "hub.json", c, err);
+}
+
+static void minimal_config_gets_the_defaults(void **state)
+{
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(parse("{" BASE "}", &c, &err), 0);
+	assert_string_equal(c->device_id, "Hannover01");
+	assert_int_equal(c->max_packet, 256 * 1024);
+	assert_int_equal(c->default_ttl_secs, 7200);
+	assert_int_equal(c->store_max_bytes, 16 * 1024 * 1024);
+	assert_null(c->listen_tcp);
+	assert_int_equal(c->n_routes, 0);
+	assert_int_equal(c->n_modules, 0);
+	hub_config_free(c);
+}
+
+static void routes_come_as_strings_or_objects(void **state)
+{
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(
+	    parse("{" BASE ",\"routes\":{\"a\":\"FROM /* INTO $upstream\","
+		  "\"b\":{\"route\":\"FROM /messages/* INTO $upstream\",\"priority\":3,"
+		  "\"timeToLiveSecs\":60}}}",
+		  &c, &err),
+	    0);
+	assert_int_equal(c->n_routes, 2);
+	assert_string_equal(c->routes[0].name, "a");
+	assert_int_equal(c->routes[0].priority, ROUTE_DEFAULT_PRIORITY);
+	assert_int_equal(c->routes[0].ttl_secs, 0);
+	assert_int_equal(c->routes[1].priority, 3);
+	assert_int_equal(c->routes[1].ttl_secs, 60);
+	hub_config_free(c);
+}
+
+static void module_keys_are_derived_per_generation(void **state)
+{
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(parse("{" BASE ",\"modules\":{\"insight\":{\"generation_id\":\"gen1\","
+			       "\"desired\":{\"a\":1}},\"other\":{\"generation_id\":\"\","
+			       "\"desired\":null}}}",
+			       &c, &err),
+			 0);
+	const struct hub_module *m = hub_config_module(c, "insight");
+	assert_non_null(m);
+	/* The same value test_sas.c checks against Python's hmac. */
+	assert_string_equal(m->key, "m6NQT2ixC3rQIu334NMStJGSZzdOvDFlHrt074RA9gI=");
+	assert_non_null(m->desired);
+	assert_null(hub_config_module(c, "other")->desired);
+	assert_null(hub_config_module(c, "missing"));
+	hub_config_free(c);
+}
+
+static void unusable_module_names_are_left_out(void **state)
+{
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(
+	    parse("{" BASE ",\"modules\":{\"a/b\":{\"generation_id\":\"g\"},"
+		  "\"ok\":{\"generation_id\":\"g\"},\"x#\":{\"generation_id\":\"g\"}}}",
+		  &c, &err),
+	    0);
+	assert_int_equal(c->n_modules, 1);
+	assert_string_equal(c->modules[0].name, "ok");
+	hub_config_free(c);
+}
+
+static void bad_configs_are_refused_with_the_field(void **state)
+{
+	static const struct {
+		const char *json, *msg;
+	} bad[] = {
+	    {"[]", "expected a JSON object"},
+	    {"{\"device_id\":\"d\"}", "iothub_hostname: required"},
+	    {"{" BASE ",\"max_packet\":10}", "max_packet"},
+	    {"{" BASE ",\"routes\":{\"r\":{\"route\":\"FROM /* INTO $upstream\",\"priority\":10}}}",
+	     "priority"},
+	    {"{" BASE ",\"routes\":{\"r\":7}}", "config.routes.r"},
+	    {"{" BASE ",\"tls_cert\":\"c.pem\"}", "go together"},
+	    {"{" BASE ",\"modules\":{\"m\":{}}}", "generation_id"},
+	    {"{\"device_id\":\"a/b\",\"iothub_hostname\":\"h\",\"device_key\":\"AAAA\","
+	     "\"state_dir\":\"/s\"}",
+	     "device_id"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct hub_config *c;
+		struct berr err;
+		if (parse(bad[i].json, &c, &err) != -1)
+			fail_msg("config %s was accepted", bad[i].json);
+		if (!strstr(err.msg, bad[i].msg) || !strstr(err.msg, "hub.json"))
+			fail_msg("config %s: \"%s\" does not say %s", bad[i].json, err.msg,
+				 bad[i].msg);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(minimal_config_gets_the_defaults),
+	    cmocka_unit_test(routes_come_as_strings_or_objects),
+	    cmocka_unit_test(module_keys_are_derived_per_generation),
+	    cmocka_unit_test(unusable_module_names_are_left_out),
+	    cmocka_unit_test(bad_configs_are_refused_with_the_field),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
