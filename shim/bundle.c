@@ -22,12 +22,11 @@
 #include "shim/strv.h"
 
 #define CONFIG_MAX (4 << 20)
-#define ARRAY_MAX 4096
-#define WHAT "config.json"
+#define ARRAY_MAX  4096
+#define WHAT	   "config.json"
 
 /* Fails on the first member of obj not in `known`, naming it. */
-static int only_known(yajl_val obj, const char *path, const char *const *known,
-		      struct berr *err)
+static int only_known(yajl_val obj, const char *path, const char *const *known, struct berr *err)
 {
 	if (!obj)
 		return 0;
@@ -39,8 +38,8 @@ static int only_known(yajl_val obj, const char *path, const char *const *known,
 		for (size_t j = 0; known[j] && !ok; j++)
 			ok = !strcmp(k, known[j]);
 		if (!ok)
-			return berr_set(err, 0, WHAT ": %s%s%s is not supported", path, path[0] ? "." : "",
-					k);
+			return berr_set(err, 0, WHAT ": %s%s%s is not supported", path,
+					path[0] ? "." : "", k);
 	}
 	return 0;
 }
@@ -50,8 +49,8 @@ static int only_known(yajl_val obj, const char *path, const char *const *known,
 static bool is_empty(yajl_val v)
 {
 	return !v || YAJL_IS_NULL(v) || YAJL_IS_FALSE(v) ||
-	       (YAJL_IS_STRING(v) && !v->u.string[0]) ||
-	       (YAJL_IS_ARRAY(v) && !v->u.array.len) || (YAJL_IS_OBJECT(v) && !v->u.object.len);
+	       (YAJL_IS_STRING(v) && !v->u.string[0]) || (YAJL_IS_ARRAY(v) && !v->u.array.len) ||
+	       (YAJL_IS_OBJECT(v) && !v->u.object.len);
 }
 
 static int refuse_unless_empty(yajl_val obj, const char *path, const char *key, struct berr *err)
@@ -62,8 +61,7 @@ static int refuse_unless_empty(yajl_val obj, const char *path, const char *key, 
 }
 
 /* A JSON array of strings as a NULL-terminated vector (NULL if absent). */
-static int get_strv(yajl_val obj, const char *key, const char *path, char ***out,
-		    struct berr *err)
+static int get_strv(yajl_val obj, const char *key, const char *path, char ***out, struct berr *err)
 {
 	*out = NULL;
 	yajl_val a;
@@ -81,16 +79,16 @@ static int get_strv(yajl_val obj, const char *key, const char *path, char ***out
 		if (!s || !(v[i] = strdup(s))) {
 			strv_free(v);
 			return s ? berr_set(err, ENOMEM, WHAT)
-				 : berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path, key,
-					    i);
+				 : berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path,
+					    key, i);
 		}
 	}
 	*out = v;
 	return 0;
 }
 
-static int get_u32(yajl_val obj, const char *key, const char *path, bool required,
-		   uint32_t *out, struct berr *err)
+static int get_u32(yajl_val obj, const char *key, const char *path, bool required, uint32_t *out,
+		   struct berr *err)
 {
 	long long v = 0;
 	if (!json_get(obj, key) && !required)
@@ -103,8 +101,7 @@ static int get_u32(yajl_val obj, const char *key, const char *path, bool require
 	return 0;
 }
 
-static int get_i64(yajl_val obj, const char *key, const char *path, int64_t *out,
-		   struct berr *err)
+static int get_i64(yajl_val obj, const char *key, const char *path, int64_t *out, struct berr *err)
 {
 	long long v = 0;
 	if (json_get_int(obj, key, path, false, &v, err) < 0)
@@ -115,7 +112,7 @@ static int get_i64(yajl_val obj, const char *key, const char *path, int64_t *out
 
 static int load_user(struct sandbox *sb, yajl_val user, struct berr *err)
 {
-	static const char *const known[] = { "uid", "gid", "umask", "additionalGids", NULL };
+	static const char *const known[] = {"uid", "gid", "umask", "additionalGids", NULL};
 	if (only_known(user, "process.user", known, err) < 0)
 		return -1;
 	uint32_t uid = 0, gid = 0, um = 0;
@@ -147,8 +144,9 @@ static int load_user(struct sandbox *sb, yajl_val user, struct berr *err)
 			if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 ||
 			    YAJL_GET_INTEGER(v) >= (long long)UINT32_MAX)
 				return berr_set(err, 0,
-						WHAT ": process.user.additionalGids[%zu]: expected a "
-						     "group id",
+						WHAT
+						": process.user.additionalGids[%zu]: expected a "
+						"group id",
 						i);
 			sb->groups[sb->n_groups++] = (gid_t)YAJL_GET_INTEGER(v);
 		}
@@ -158,12 +156,12 @@ static int load_user(struct sandbox *sb, yajl_val user, struct berr *err)
 
 static int load_caps(struct sandbox *sb, yajl_val caps, struct berr *err)
 {
-	static const char *const known[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient", NULL };
+	static const char *const known[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
 	if (only_known(caps, "process.capabilities", known, err) < 0)
 		return -1;
-	uint64_t *dst[] = { &sb->caps.bounding, &sb->caps.effective, &sb->caps.inheritable,
-			    &sb->caps.permitted, &sb->caps.ambient };
+	uint64_t *dst[] = {&sb->caps.bounding, &sb->caps.effective, &sb->caps.inheritable,
+			   &sb->caps.permitted, &sb->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(dst); i++) {
 		char **v = NULL;
 		if (get_strv(caps, known[i], "process.capabilities", &v, err) < 0)
@@ -193,14 +191,22 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },	      { "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },	      { "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },     { "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },	      { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING }, { "RLIMIT_STACK", RLIMIT_STACK },
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 static int rlimit_value(yajl_val v, const char *what, size_t i, rlim_t *out, struct berr *err)
@@ -208,7 +214,8 @@ static int rlimit_value(yajl_val v, const char *what, size_t i, rlim_t *out, str
 	/* yajl keeps integers as long long; larger values arrive as doubles:
 	 * the text is parsed instead, so 2^64-1 (unlimited) is exact. */
 	if (!v || !YAJL_IS_NUMBER(v) || !v->u.number.r)
-		return berr_set(err, 0, WHAT ": process.rlimits[%zu].%s: expected a number", i, what);
+		return berr_set(err, 0, WHAT ": process.rlimits[%zu].%s: expected a number", i,
+				what);
 	char *end;
 	errno = 0;
 	unsigned long long n = strtoull(v->u.number.r, &end, 10);
@@ -230,7 +237,7 @@ static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 	sb->rlimits = calloc(arr->u.array.len ? arr->u.array.len : 1, sizeof(*sb->rlimits));
 	if (!sb->rlimits)
 		return berr_set(err, ENOMEM, WHAT);
-	static const char *const known[] = { "type", "soft", "hard", NULL };
+	static const char *const known[] = {"type", "soft", "hard", NULL};
 	for (size_t i = 0; i < arr->u.array.len; i++) {
 		yajl_val r = arr->u.array.values[i];
 		char path[48];
@@ -259,9 +266,12 @@ static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 
 static int load_process(struct sandbox *sb, yajl_val p, struct berr *err)
 {
-	static const char *const known[] = { "terminal", "user", "args", "env", "cwd",
-					     "capabilities", "rlimits", "noNewPrivileges",
-					     "oomScoreAdj", "apparmorProfile", "selinuxLabel", NULL };
+	static const char *const known[] = {"terminal",	    "user",
+					    "args",	    "env",
+					    "cwd",	    "capabilities",
+					    "rlimits",	    "noNewPrivileges",
+					    "oomScoreAdj",  "apparmorProfile",
+					    "selinuxLabel", NULL};
 	if (!p)
 		return berr_set(err, 0, WHAT ": process is required");
 	if (only_known(p, "process", known, err) < 0)
@@ -302,7 +312,8 @@ static int load_process(struct sandbox *sb, yajl_val p, struct berr *err)
 		if (get_i64(p, "oomScoreAdj", "process", &v, err) < 0)
 			return -1;
 		if (v < -1000 || v > 1000)
-			return berr_set(err, 0, WHAT ": process.oomScoreAdj %lld is outside -1000..1000",
+			return berr_set(err, 0,
+					WHAT ": process.oomScoreAdj %lld is outside -1000..1000",
 					(long long)v);
 		sb->oom_score_adj_set = true;
 		sb->oom_score_adj = (int)v;
@@ -325,9 +336,9 @@ static int resolve_in_bundle(const char *bundle, const char *p, char **out, stru
 
 static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, struct berr *err)
 {
-	static const char *const known[] = { "destination", "type", "source", "options", NULL };
-	static const char *const fs_types[] = { "proc", "sysfs", "tmpfs", "devpts", "mqueue",
-						"cgroup2", NULL };
+	static const char *const known[] = {"destination", "type", "source", "options", NULL};
+	static const char *const fs_types[] = {"proc",	 "sysfs",   "tmpfs", "devpts",
+					       "mqueue", "cgroup2", NULL};
 	if (!arr)
 		return 0;
 	if (!YAJL_IS_ARRAY(arr))
@@ -344,8 +355,8 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 		    json_get_str(m, "source", path, false, &source, err) < 0)
 			return berr_wrap(err, WHAT);
 		if (dest[0] != '/')
-			return berr_set(err, 0, WHAT ": %s.destination \"%s\" is not absolute", path,
-					dest);
+			return berr_set(err, 0, WHAT ": %s.destination \"%s\" is not absolute",
+					path, dest);
 		char **opts = NULL;
 		if (get_strv(m, "options", path, &opts, err) < 0)
 			return -1;
@@ -356,11 +367,13 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 			return berr_wrap(err, WHAT ": %s", path);
 		if (mo.bind || (type && !strcmp(type, "bind"))) {
 			if (!source)
-				return berr_set(err, 0, WHAT ": %s: a bind mount needs a source", path);
+				return berr_set(err, 0, WHAT ": %s: a bind mount needs a source",
+						path);
 			cleanup_free char *src = NULL;
 			if (resolve_in_bundle(bundle, source, &src, err) < 0)
 				return berr_wrap(err, "%s", path);
-			if (sandbox_add_mount(sb, SBM_BIND, NULL, src, dest, mo.flags, NULL, err) < 0)
+			if (sandbox_add_mount(sb, SBM_BIND, NULL, src, dest, mo.flags, NULL, err) <
+			    0)
 				return -1;
 			struct sb_mount *sm = &sb->mounts[sb->n_mounts - 1];
 			sm->recursive = mo.recursive;
@@ -370,8 +383,8 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 		if (!type)
 			return berr_set(err, 0, WHAT ": %s: type is required", path);
 		if (!strcmp(type, "cgroup")) {
-			if (sandbox_add_mount(sb, SBM_CGROUP, "cgroup", "cgroup", dest, mo.flags, NULL,
-					      err) < 0)
+			if (sandbox_add_mount(sb, SBM_CGROUP, "cgroup", "cgroup", dest, mo.flags,
+					      NULL, err) < 0)
 				return -1;
 			continue;
 		}
@@ -379,8 +392,8 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 		for (size_t k = 0; fs_types[k] && !known_fs; k++)
 			known_fs = !strcmp(type, fs_types[k]);
 		if (!known_fs)
-			return berr_set(err, 0, WHAT ": %s: mount type \"%s\" is not supported", path,
-					type);
+			return berr_set(err, 0, WHAT ": %s: mount type \"%s\" is not supported",
+					path, type);
 		if (sandbox_add_mount(sb, SBM_FS, type, source ? source : type, dest, mo.flags,
 				      mo.data[0] ? mo.data : NULL, err) < 0)
 			return -1;
@@ -394,11 +407,10 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 	static const struct {
 		const char *name;
 		int flag;
-	} types[] = { { "pid", CLONE_NEWPID },	   { "network", CLONE_NEWNET },
-		      { "ipc", CLONE_NEWIPC },	   { "uts", CLONE_NEWUTS },
-		      { "mount", CLONE_NEWNS },	   { "cgroup", CLONE_NEWCGROUP },
-		      { "user", CLONE_NEWUSER } };
-	static const char *const known[] = { "type", "path", NULL };
+	} types[] = {{"pid", CLONE_NEWPID},  {"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC},
+		     {"uts", CLONE_NEWUTS},  {"mount", CLONE_NEWNS},	{"cgroup", CLONE_NEWCGROUP},
+		     {"user", CLONE_NEWUSER}};
+	static const char *const known[] = {"type", "path", NULL};
 	if (!arr || !YAJL_IS_ARRAY(arr))
 		return berr_set(err, 0, WHAT ": linux.namespaces: expected an array");
 	for (size_t i = 0; i < arr->u.array.len; i++) {
@@ -411,15 +423,15 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 		if (json_get_str(n, "type", path, true, &type, err) < 0)
 			return berr_wrap(err, WHAT);
 		if (!is_empty(json_get(n, "path")))
-			return berr_set(err, 0, WHAT ": %s.path: joining a namespace is not supported",
-					path);
+			return berr_set(
+			    err, 0, WHAT ": %s.path: joining a namespace is not supported", path);
 		int flag = 0;
 		for (size_t k = 0; k < ARRAY_SIZE(types) && !flag; k++)
 			if (!strcmp(type, types[k].name))
 				flag = types[k].flag;
 		if (!flag)
-			return berr_set(err, 0, WHAT ": %s: namespace \"%s\" is not supported", path,
-					type);
+			return berr_set(err, 0, WHAT ": %s: namespace \"%s\" is not supported",
+					path, type);
 		sb->clone_flags |= flag;
 	}
 	if (!(sb->clone_flags & CLONE_NEWNS))
@@ -430,7 +442,7 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 static int load_idmap(yajl_val arr, const char *path, struct sb_idmap *map, size_t *n,
 		      struct berr *err)
 {
-	static const char *const known[] = { "containerID", "hostID", "size", NULL };
+	static const char *const known[] = {"containerID", "hostID", "size", NULL};
 	if (!arr)
 		return 0;
 	if (!YAJL_IS_ARRAY(arr))
@@ -459,12 +471,11 @@ static int load_idmap(yajl_val arr, const char *path, struct sb_idmap *map, size
 
 static int load_resources(struct sandbox *sb, yajl_val r, struct berr *err)
 {
-	static const char *const known[] = { "memory", "cpu", "pids", "devices", NULL };
-	static const char *const mem_known[] = { "limit", "swap", NULL };
-	static const char *const cpu_known[] = { "shares", "quota", "period", NULL };
-	static const char *const pids_known[] = { "limit", NULL };
-	static const char *const dev_known[] = { "allow", "type", "major", "minor", "access",
-						 NULL };
+	static const char *const known[] = {"memory", "cpu", "pids", "devices", NULL};
+	static const char *const mem_known[] = {"limit", "swap", NULL};
+	static const char *const cpu_known[] = {"shares", "quota", "period", NULL};
+	static const char *const pids_known[] = {"limit", NULL};
+	static const char *const dev_known[] = {"allow", "type", "major", "minor", "access", NULL};
 	if (!r)
 		return 0;
 	if (only_known(r, "linux.resources", known, err) < 0)
@@ -513,12 +524,13 @@ static int load_resources(struct sandbox *sb, yajl_val r, struct berr *err)
 		if (!type)
 			type = "a";
 		if (strlen(type) != 1 || !strchr("acb", type[0]))
-			return berr_set(err, 0, WHAT ": %s.type: \"%s\" is not a, c or b", path, type);
+			return berr_set(err, 0, WHAT ": %s.type: \"%s\" is not a, c or b", path,
+					type);
 		if (!access || !access[0])
 			access = "rwm";
 		if (strlen(access) > 3 || strspn(access, "rwm") != strlen(access))
-			return berr_set(err, 0, WHAT ": %s.access: \"%s\" is not a subset of rwm", path,
-					access);
+			return berr_set(err, 0, WHAT ": %s.access: \"%s\" is not a subset of rwm",
+					path, access);
 		if (maj < -1 || min < -1 || maj > UINT32_MAX || min > UINT32_MAX)
 			return berr_set(err, 0, WHAT ": %s: device number out of range", path);
 		c->type = type[0];
@@ -536,9 +548,10 @@ static int load_resources(struct sandbox *sb, yajl_val r, struct berr *err)
 static int load_linux(struct sandbox *sb, yajl_val lx, struct berr *err)
 {
 	static const char *const known[] = {
-		"namespaces",	"uidMappings",	 "gidMappings", "resources",	    "seccomp",
-		"maskedPaths",	"readonlyPaths", "rootfsPropagation", "sysctl",	    "devices",
-		"mountLabel",	"cgroupsPath",	 NULL,
+	    "namespaces", "uidMappings", "gidMappings",	  "resources",
+	    "seccomp",	  "maskedPaths", "readonlyPaths", "rootfsPropagation",
+	    "sysctl",	  "devices",	 "mountLabel",	  "cgroupsPath",
+	    NULL,
 	};
 	if (!lx)
 		return berr_set(err, 0, WHAT ": linux is required");
@@ -559,8 +572,9 @@ static int load_linux(struct sandbox *sb, yajl_val lx, struct berr *err)
 	bool userns = sb->clone_flags & CLONE_NEWUSER;
 	if (userns != (sb->n_uid_map > 0) || userns != (sb->n_gid_map > 0))
 		return berr_set(err, 0,
-				WHAT ": linux.uidMappings and gidMappings go with a user namespace, "
-				     "and only with one");
+				WHAT
+				": linux.uidMappings and gidMappings go with a user namespace, "
+				"and only with one");
 	if (load_resources(sb, json_get(lx, "resources"), err) < 0)
 		return -1;
 	yajl_val sc = json_get(lx, "seccomp");
@@ -575,12 +589,12 @@ static int load_linux(struct sandbox *sb, yajl_val lx, struct berr *err)
 	if (json_get_str(lx, "rootfsPropagation", "linux", false, &prop, err) < 0)
 		return berr_wrap(err, WHAT);
 	if (prop && prop[0]) {
-		const char *words[] = { prop };
+		const char *words[] = {prop};
 		struct mount_opts mo;
 		if (mount_opts_parse(words, 1, &mo, err) < 0 || !mo.propagation ||
 		    (mo.propagation & MS_SHARED))
-			return berr_set(err, 0, WHAT ": linux.rootfsPropagation \"%s\" is not supported",
-					prop);
+			return berr_set(
+			    err, 0, WHAT ": linux.rootfsPropagation \"%s\" is not supported", prop);
 		sb->root_propagation = mo.propagation | MS_REC;
 	}
 	return 0;
@@ -588,21 +602,32 @@ static int load_linux(struct sandbox *sb, yajl_val lx, struct berr *err)
 
 int bundle_load(const char *bundle_dir, const char *id, struct sandbox **out, struct berr *err)
 {
-	static const char *const known[] = { "ociVersion", "process", "root", "hostname",
-					     "domainname", "mounts", "linux", "annotations",
-					     "hooks", NULL };
 	*out = NULL;
-	if (!instance_name_valid(id))
-		return berr_set(err, 0, "container id \"%s\" is invalid", id);
 	char bundle[PATH_MAX];
 	if (!realpath(bundle_dir, bundle))
 		return berr_set(err, errno, "bundle %s", bundle_dir);
 	char cfg[PATH_MAX + 16];
 	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	if (fs_read_file(cfg, CONFIG_MAX, &data, &len, err) < 0)
+		return -1;
+	return bundle_parse(data, len, bundle, id, out, err);
+}
+
+int bundle_parse(const char *json, size_t len, const char *bundle, const char *id,
+		 struct sandbox **out, struct berr *err)
+{
+	static const char *const known[] = {"ociVersion", "process", "root",  "hostname",
+					    "domainname", "mounts",  "linux", "annotations",
+					    "hooks",	  NULL};
+	*out = NULL;
+	if (!instance_name_valid(id))
+		return berr_set(err, 0, "container id \"%s\" is invalid", id);
 	struct sandbox *sb = sandbox_new();
 	if (!sb)
 		return berr_set(err, ENOMEM, "bundle %s", bundle);
-	if (json_parse_file(cfg, CONFIG_MAX, &sb->doc, err) < 0)
+	if (json_parse(json, len, CONFIG_MAX, WHAT, &sb->doc, err) < 0)
 		goto fail;
 	yajl_val doc = sb->doc;
 	if (only_known(doc, "", known, err) < 0 ||
@@ -623,7 +648,7 @@ int bundle_load(const char *bundle_dir, const char *id, struct sandbox **out, st
 	    load_mounts(sb, bundle, json_get(doc, "mounts"), err) < 0)
 		goto fail;
 	yajl_val root = json_get(doc, "root");
-	static const char *const root_known[] = { "path", "readonly", NULL };
+	static const char *const root_known[] = {"path", "readonly", NULL};
 	const char *rpath;
 	if (!root) {
 		berr_set(err, 0, WHAT ": root is required");

@@ -14,9 +14,9 @@
 
 static int oci_run(struct berth_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "bundle", required_argument, NULL, 'b' },
-					      { "help", no_argument, NULL, 'h' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"bundle", required_argument, NULL, 'b'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	const char *bundle = ".";
 	int c;
 	optind = 1;

@@ -21,11 +21,11 @@
 #include "shim/state.h"
 #include "shim/strv.h"
 
-#define RUN_USAGE                                                                             \
+#define RUN_USAGE                                                                                  \
 	"run [--rm] [--name N] [-e K=V] [-v SRC:DST[:ro]] [--memory BYTES] [--memory-swap BYTES] " \
-	"[--pids-limit N] [--cpus F] [--cpu-shares N] [--network host|none] [--read-only] "     \
-	"[--user U[:G]] [--workdir DIR] [--entrypoint PROG] [--hostname H] [--cap-add C] "       \
-	"[--cap-drop C] [--device HOST[:INSIDE[:rwm]]] [--userns] [--privileged] [--insecure] "  \
+	"[--pids-limit N] [--cpus F] [--cpu-shares N] [--network host|none] [--read-only] "        \
+	"[--user U[:G]] [--workdir DIR] [--entrypoint PROG] [--hostname H] [--cap-add C] "         \
+	"[--cap-drop C] [--device HOST[:INSIDE[:rwm]]] [--userns] [--privileged] [--insecure] "    \
 	"REF [CMD...]"
 
 /* Exit statuses of the run itself, as docker and podman use them. */
@@ -56,12 +56,22 @@ static int parse_bytes(const char *s, int64_t *out)
 		return -1;
 	double mul = 1;
 	switch (tolower((unsigned char)*end)) {
-	case '\0': break;
-	case 'b': mul = 1; break;
-	case 'k': mul = 1024.0; break;
-	case 'm': mul = 1024.0 * 1024; break;
-	case 'g': mul = 1024.0 * 1024 * 1024; break;
-	default: return -1;
+	case '\0':
+		break;
+	case 'b':
+		mul = 1;
+		break;
+	case 'k':
+		mul = 1024.0;
+		break;
+	case 'm':
+		mul = 1024.0 * 1024;
+		break;
+	case 'g':
+		mul = 1024.0 * 1024 * 1024;
+		break;
+	default:
+		return -1;
 	}
 	if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2]))
 		return -1;
@@ -86,33 +96,49 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
 	enum {
-		O_RM = 256, O_NAME, O_MEMORY, O_SWAP, O_PIDS, O_CPUS, O_SHARES, O_NETWORK, O_RO,
-		O_USER, O_WORKDIR, O_ENTRYPOINT, O_HOSTNAME, O_CAPADD, O_CAPDROP, O_DEVICE,
-		O_USERNS, O_PRIV, O_INSECURE,
+		O_RM = 256,
+		O_NAME,
+		O_MEMORY,
+		O_SWAP,
+		O_PIDS,
+		O_CPUS,
+		O_SHARES,
+		O_NETWORK,
+		O_RO,
+		O_USER,
+		O_WORKDIR,
+		O_ENTRYPOINT,
+		O_HOSTNAME,
+		O_CAPADD,
+		O_CAPDROP,
+		O_DEVICE,
+		O_USERNS,
+		O_PRIV,
+		O_INSECURE,
 	};
 	static const struct option longopts[] = {
-		{ "rm", no_argument, NULL, O_RM },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "env", required_argument, NULL, 'e' },
-		{ "volume", required_argument, NULL, 'v' },
-		{ "memory", required_argument, NULL, O_MEMORY },
-		{ "memory-swap", required_argument, NULL, O_SWAP },
-		{ "pids-limit", required_argument, NULL, O_PIDS },
-		{ "cpus", required_argument, NULL, O_CPUS },
-		{ "cpu-shares", required_argument, NULL, O_SHARES },
-		{ "network", required_argument, NULL, O_NETWORK },
-		{ "read-only", no_argument, NULL, O_RO },
-		{ "user", required_argument, NULL, O_USER },
-		{ "workdir", required_argument, NULL, O_WORKDIR },
-		{ "entrypoint", required_argument, NULL, O_ENTRYPOINT },
-		{ "hostname", required_argument, NULL, O_HOSTNAME },
-		{ "cap-add", required_argument, NULL, O_CAPADD },
-		{ "cap-drop", required_argument, NULL, O_CAPDROP },
-		{ "device", required_argument, NULL, O_DEVICE },
-		{ "userns", no_argument, NULL, O_USERNS },
-		{ "privileged", no_argument, NULL, O_PRIV },
-		{ "insecure", no_argument, NULL, O_INSECURE },
-		{ NULL, 0, NULL, 0 },
+	    {"rm", no_argument, NULL, O_RM},
+	    {"name", required_argument, NULL, O_NAME},
+	    {"env", required_argument, NULL, 'e'},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"memory", required_argument, NULL, O_MEMORY},
+	    {"memory-swap", required_argument, NULL, O_SWAP},
+	    {"pids-limit", required_argument, NULL, O_PIDS},
+	    {"cpus", required_argument, NULL, O_CPUS},
+	    {"cpu-shares", required_argument, NULL, O_SHARES},
+	    {"network", required_argument, NULL, O_NETWORK},
+	    {"read-only", no_argument, NULL, O_RO},
+	    {"user", required_argument, NULL, O_USER},
+	    {"workdir", required_argument, NULL, O_WORKDIR},
+	    {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
+	    {"hostname", required_argument, NULL, O_HOSTNAME},
+	    {"cap-add", required_argument, NULL, O_CAPADD},
+	    {"cap-drop", required_argument, NULL, O_CAPDROP},
+	    {"device", required_argument, NULL, O_DEVICE},
+	    {"userns", no_argument, NULL, O_USERNS},
+	    {"privileged", no_argument, NULL, O_PRIV},
+	    {"insecure", no_argument, NULL, O_INSECURE},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
@@ -120,10 +146,18 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	while ((c = getopt_long(argc, argv, "+e:v:u:w:", longopts, NULL)) != -1) {
 		int rc = 0;
 		switch (c) {
-		case O_RM: o->rm = true; break;
-		case O_NAME: o->name = optarg; break;
-		case 'e': rc = strv_push(&o->env, optarg); break;
-		case 'v': rc = strv_push(&o->volumes, optarg); break;
+		case O_RM:
+			o->rm = true;
+			break;
+		case O_NAME:
+			o->name = optarg;
+			break;
+		case 'e':
+			rc = strv_push(&o->env, optarg);
+			break;
+		case 'v':
+			rc = strv_push(&o->volumes, optarg);
+			break;
 		case O_MEMORY:
 			if (parse_bytes(optarg, &o->memory) < 0 || o->memory < 4 * 1024 * 1024)
 				return usage_error("--memory", optarg, "a size of at least 4m");
@@ -142,7 +176,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			char *end;
 			o->cpus = strtod(optarg, &end);
 			if (end == optarg || *end || o->cpus < 0.01 || o->cpus > 1024)
-				return usage_error("--cpus", optarg, "a number of CPUs such as 0.5");
+				return usage_error("--cpus", optarg,
+						   "a number of CPUs such as 0.5");
 			break;
 		}
 		case O_SHARES:
@@ -157,20 +192,44 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			else
 				return usage_error("--network", optarg, "host or none");
 			break;
-		case O_RO: o->readonly = true; break;
+		case O_RO:
+			o->readonly = true;
+			break;
 		case 'u':
-		case O_USER: o->user = optarg; break;
+		case O_USER:
+			o->user = optarg;
+			break;
 		case 'w':
-		case O_WORKDIR: o->workdir = optarg; break;
-		case O_ENTRYPOINT: o->entrypoint = optarg; break;
-		case O_HOSTNAME: o->hostname = optarg; break;
-		case O_CAPADD: rc = strv_push(&o->cap_add, optarg); break;
-		case O_CAPDROP: rc = strv_push(&o->cap_drop, optarg); break;
-		case O_DEVICE: rc = strv_push(&o->devices, optarg); break;
-		case O_USERNS: o->userns = true; break;
-		case O_PRIV: o->privileged = true; break;
-		case O_INSECURE: o->insecure = true; break;
-		default: berth_usage("run"); return EXIT_RUN_FAILED;
+		case O_WORKDIR:
+			o->workdir = optarg;
+			break;
+		case O_ENTRYPOINT:
+			o->entrypoint = optarg;
+			break;
+		case O_HOSTNAME:
+			o->hostname = optarg;
+			break;
+		case O_CAPADD:
+			rc = strv_push(&o->cap_add, optarg);
+			break;
+		case O_CAPDROP:
+			rc = strv_push(&o->cap_drop, optarg);
+			break;
+		case O_DEVICE:
+			rc = strv_push(&o->devices, optarg);
+			break;
+		case O_USERNS:
+			o->userns = true;
+			break;
+		case O_PRIV:
+			o->privileged = true;
+			break;
+		case O_INSECURE:
+			o->insecure = true;
+			break;
+		default:
+			berth_usage("run");
+			return EXIT_RUN_FAILED;
 		}
 		if (rc < 0)
 			return usage_error("option", optarg ? optarg : "", "out of memory");
@@ -199,9 +258,8 @@ static void generate_name(const char *ref, char *out, size_t cap)
 	char prefix[33];
 	size_t n = 0;
 	for (const char *p = base; *p && *p != ':' && *p != '@' && n < sizeof(prefix) - 1; p++)
-		prefix[n++] = (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')
-				      ? *p
-				      : '-';
+		prefix[n++] =
+		    (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-') ? *p : '-';
 	prefix[n] = '\0';
 	if (!n || !isalnum((unsigned char)prefix[0]))
 		snprintf(prefix, sizeof(prefix), "run");
@@ -350,7 +408,7 @@ static int open_image(struct oci_store *store, const char *ref, bool insecure,
 		return 0;
 	if (err->code != ENOENT)
 		return -1;
-	struct oci_pull_opts po = { .insecure = insecure, .progress = true };
+	struct oci_pull_opts po = {.insecure = insecure, .progress = true};
 	char digest[DIGEST_STR_MAX];
 	if (oci_pull(store, ref, &po, digest, err) < 0)
 		return -1;
@@ -394,7 +452,7 @@ static void record_state(const char *dir, enum instance_status status,
 
 static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 {
-	struct run_opts o = { .network = NET_NONE };
+	struct run_opts o = {.network = NET_NONE};
 	int rc = parse_args(argc, argv, &o);
 	if (rc) {
 		free_opts(&o);
@@ -428,14 +486,18 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	if ((lock = instance_lock(dir, name, true, false, &err)) < 0)
 		goto fail;
 	/* The lease keeps `berth gc` away from the layers while they are in use. */
-	if (oci_lease_add(store, name, img->digest, &err) < 0)
+	if ((o.rm ? oci_lease_add_ephemeral(store, name, img->digest, &err)
+		  : oci_lease_add(store, name, img->digest, &err)) < 0)
 		goto fail;
 	leased = true;
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/spec.json", dir);
-	if (instance_files_prepare(dir, spec, &err) < 0 ||
+	/* With --rm the writable layer lives in memory (sandbox.h): nothing
+	 * to write now, nothing to delete afterwards. */
+	bool ephemeral = o.rm && !o.userns;
+	if ((!ephemeral && instance_files_prepare(dir, spec, &err) < 0) ||
 	    (!o.rm && instance_spec_write(spec, path, &err) < 0) ||
-	    sandbox_from_spec(spec, dir, &sb, &err) < 0)
+	    sandbox_from_spec(spec, dir, ephemeral, &sb, &err) < 0)
 		goto fail;
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/seccomp", ctx->run);
@@ -453,8 +515,9 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	rc = res.exit_code;
 	if (res.oom_killed)
-		fprintf(stderr, "berth: instance %s was killed by the out-of-memory killer (memory "
-				"limit %lld bytes)\n",
+		fprintf(stderr,
+			"berth: instance %s was killed by the out-of-memory killer (memory "
+			"limit %lld bytes)\n",
 			name, (long long)o.memory);
 	if (!o.rm)
 		record_state(dir, INSTANCE_EXITED, &res, res.oom_killed ? "out of memory" : NULL);

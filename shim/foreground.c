@@ -19,7 +19,7 @@
 #include "common/log.h"
 #include "shim/strv.h"
 
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 static void copy_winsize(int from, int to)
 {
@@ -37,7 +37,7 @@ static int write_all(int fd, const char *p, size_t n)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+				struct pollfd pf = {.fd = fd, .events = POLLOUT};
 				poll(&pf, 1, 1000);
 				continue;
 			}
@@ -71,7 +71,7 @@ int exit_status_of(int status)
 int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, struct berr *err)
 {
 	memset(res, 0, sizeof(*res));
-	bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	bool tty = isatty(STDIN_FILENO);
 	if (tty) {
 		sb->stdio = SB_STDIO_TTY;
 		if (!strv_env_get(sb->env, "TERM") && strv_env_set(&sb->env, "TERM=xterm") < 0)
@@ -114,9 +114,9 @@ int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, st
 	bool stdin_open = p.tty_master >= 0;
 	bool exited = false;
 	while (!exited) {
-		struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN },
-					{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-					{ .fd = p.tty_master, .events = POLLIN } };
+		struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+				       {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
+				       {.fd = p.tty_master, .events = POLLIN}};
 		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;

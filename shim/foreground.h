@@ -10,14 +10,14 @@
 #include "shim/sandbox.h"
 
 struct foreground_result {
-	pid_t pid;	   /* the module's pid 1 on the host */
-	int status;	   /* as waitpid() reported it */
-	int exit_code;	   /* 0-255, 128+signal, 137 after the OOM killer */
+	pid_t pid;     /* the module's pid 1 on the host */
+	int status;    /* as waitpid() reported it */
+	int exit_code; /* 0-255, 128+signal, 137 after the OOM killer */
 	bool oom_killed;
 	int64_t started_at;
 };
 
-/* Starts sb, relays stdio (a terminal when stdin and stdout are one),
+/* Starts sb, relays stdio (a terminal of its own when stdin is one),
  * forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 (a second
  * SIGINT or SIGTERM kills), waits for the module's exit, then kills what is
  * left and removes the cgroup. -1 only when the instance did not start. */

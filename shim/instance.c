@@ -20,21 +20,29 @@
 #include "common/fs.h"
 #include "shim/strv.h"
 
-#define HOST_FILE_MAX (64 * 1024)
+#define HOST_FILE_MAX	 (64 * 1024)
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const default_masked[] = {
-	"/proc/asound",	      "/proc/acpi",	   "/proc/kcore",	"/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",	      "/sys/firmware",	   "/sys/devices/virtual/powercap", NULL,
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    NULL,
 };
 
 static const char *const default_readonly[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
-int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
-		      struct berr *err)
+int instance_dir_path(const char *root, const char *name, char *buf, size_t len, struct berr *err)
 {
 	if (!instance_name_valid(name))
 		return berr_set(err, 0, "instance name \"%s\" is invalid", name ? name : "");
@@ -64,10 +72,11 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 					close(fd);
 				if (running)
 					return berr_set(err, EBUSY, "instance %s is running", name);
-				return berr_set(err, EEXIST,
-						"instance %s already exists (stopped; its directory "
-						"is %s)",
-						name, dir);
+				return berr_set(
+				    err, EEXIST,
+				    "instance %s already exists (stopped; its directory "
+				    "is %s)",
+				    name, dir);
 			}
 		}
 	}
@@ -84,11 +93,10 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 	return fd;
 }
 
-static int write_file_at(int dfd, const char *name, const char *data, size_t len,
-			 struct berr *err)
+static int write_file_at(int dfd, const char *name, const char *data, size_t len, struct berr *err)
 {
 	cleanup_close int fd =
-		openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	    openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return berr_set(err, errno, "create %s", name);
 	while (len) {
@@ -104,49 +112,50 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 	return 0;
 }
 
+static const char *const etc_names[] = {"hostname", "hosts", "resolv.conf"};
+
 /* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
  * over the image's own. With the host's network the host's files apply. */
-static int write_etc_files(int dfd, const struct instance_spec *spec, const char *hostname,
-			   struct berr *err)
+static int etc_contents(const struct instance_spec *spec, const char *hostname, char *out[3],
+			struct berr *err)
 {
 	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "%s\n", hostname);
-	if (write_file_at(dfd, "hostname", buf, (size_t)n, err) < 0)
-		return -1;
+	snprintf(buf, sizeof(buf), "%s\n", hostname);
+	out[0] = strdup(buf);
 	if (spec->network == NET_HOST) {
-		static const char *const files[][2] = { { "/etc/hosts", "hosts" },
-							{ "/etc/resolv.conf", "resolv.conf" } };
-		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-			cleanup_free char *data = NULL;
-			size_t len = 0;
+		static const char *const host_files[] = {"/etc/hosts", "/etc/resolv.conf"};
+		for (size_t i = 0; i < 2; i++) {
 			struct berr ignored;
-			if (fs_read_file(files[i][0], HOST_FILE_MAX, &data, &len, &ignored) < 0)
-				len = 0;
-			if (write_file_at(dfd, files[i][1], data ? data : "", len, err) < 0)
-				return -1;
+			if (fs_read_file(host_files[i], HOST_FILE_MAX, &out[i + 1], NULL,
+					 &ignored) < 0)
+				out[i + 1] = strdup("");
 		}
-		return 0;
+	} else {
+		snprintf(buf, sizeof(buf),
+			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+			 "127.0.1.1\t%s\n",
+			 hostname);
+		out[1] = strdup(buf);
+		out[2] = strdup("# no network (--network none): no name servers\n");
 	}
-	n = snprintf(buf, sizeof(buf),
-		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-		     "127.0.1.1\t%s\n",
-		     hostname);
-	if (write_file_at(dfd, "hosts", buf, (size_t)n, err) < 0)
-		return -1;
-	static const char resolv[] = "# no network (--network none): no name servers\n";
-	return write_file_at(dfd, "resolv.conf", resolv, sizeof(resolv) - 1, err);
+	if (!out[0] || !out[1] || !out[2]) {
+		for (int i = 0; i < 3; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+		return berr_set(err, ENOMEM, "instance %s: /etc files", spec->name);
+	}
+	return 0;
 }
 
 static const char *spec_hostname(const struct instance_spec *spec, char buf[65])
 {
 	if (spec->hostname)
 		return spec->hostname;
-	/* The instance name may hold characters a hostname should not. */
+	/* Instance names may hold '_', which hostnames may not. */
 	size_t i = 0;
-	for (; spec->name[i] && i < 64; i++) {
-		char ch = spec->name[i];
-		buf[i] = (ch == '_' || ch == '.') ? '-' : ch;
-	}
+	for (; spec->name[i] && i < 64; i++)
+		buf[i] = spec->name[i] == '_' ? '-' : spec->name[i];
 	buf[i] = '\0';
 	return buf;
 }
@@ -161,7 +170,7 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "open %s", dir);
-	static const char *const dirs[] = { "upper", "work", "rootfs" };
+	static const char *const dirs[] = {"upper", "work", "rootfs"};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		if (!spec->layer_dirs && i < 2)
 			continue;
@@ -175,11 +184,19 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 			return berr_set(err, errno, "chown %s/upper", dir);
 	}
 	char hbuf[65];
-	return write_etc_files(dfd, spec, spec_hostname(spec, hbuf), err);
+	char *etc[3] = {0};
+	if (etc_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < 3 && rc == 0; i++)
+		rc = write_file_at(dfd, etc_names[i], etc[i], strlen(etc[i]), err);
+	for (size_t i = 0; i < 3; i++)
+		free(etc[i]);
+	return rc;
 }
 
-static int add_default_mounts(struct sandbox *sb, const struct instance_spec *spec,
-			      const char *dir, struct berr *err)
+static int add_default_mounts(struct sandbox *sb, const struct instance_spec *spec, const char *dir,
+			      bool ephemeral, struct berr *err)
 {
 	const unsigned long nsd = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (sandbox_add_mount(sb, SBM_FS, "proc", "proc", "/proc", nsd, NULL, err) < 0 ||
@@ -195,14 +212,21 @@ static int add_default_mounts(struct sandbox *sb, const struct instance_spec *sp
 	    sandbox_add_mount(sb, SBM_CGROUP, "cgroup", "cgroup", "/sys/fs/cgroup",
 			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0)
 		return -1;
-	static const char *const etc[] = { "hostname", "hosts", "resolv.conf" };
-	for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
+	char *etc[3] = {0};
+	if (ephemeral && etc_contents(spec, sb->hostname, etc, err) < 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(etc_names); i++) {
 		char src[PATH_MAX], dst[64];
-		snprintf(src, sizeof(src), "%s/%s", dir, etc[i]);
-		snprintf(dst, sizeof(dst), "/etc/%s", etc[i]);
+		snprintf(src, sizeof(src), "%s/%s", dir, etc_names[i]);
+		snprintf(dst, sizeof(dst), "/etc/%s", etc_names[i]);
 		if (sandbox_add_mount(sb, SBM_BIND, NULL, src, dst,
-				      spec->readonly_rootfs ? MS_RDONLY : 0, NULL, err) < 0)
+				      spec->readonly_rootfs ? MS_RDONLY : 0, NULL, err) < 0) {
+			for (size_t k = i; k < 3; k++)
+				free(etc[k]);
 			return -1;
+		}
+		/* Ephemeral: the instance writes them into its own tmpfs. */
+		sb->mounts[sb->n_mounts - 1].content = etc[i];
 	}
 	for (size_t i = 0; i < spec->n_binds; i++) {
 		const struct bind_mount *b = &spec->binds[i];
@@ -244,17 +268,15 @@ static int add_devices(struct sandbox *sb, const struct instance_spec *spec, str
 				 d->permissions ? d->permissions : "rwm");
 			r->allow = true;
 		}
-		char kv[2 * PATH_MAX + 2];
-		if (snprintf(kv, sizeof(kv), "%s:%s", d->path, d->path_in ? d->path_in : d->path) >=
-			    (int)sizeof(kv) ||
-		    strv_push(&sb->extra_devices, kv) < 0)
+		if (strv_push(&sb->device_hosts, d->path) < 0 ||
+		    strv_push(&sb->device_paths, d->path_in ? d->path_in : d->path) < 0)
 			return berr_set(err, ENOMEM, "device %s", d->path);
 	}
 	return 0;
 }
 
 static int build(struct sandbox *sb, const struct instance_spec *spec, const char *dir,
-		 struct berr *err)
+		 bool ephemeral, struct berr *err)
 {
 	bool ok = true;
 	char buf[PATH_MAX];
@@ -279,14 +301,15 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 			return berr_set(err, ENOMEM, "instance %s", spec->name);
 	}
 	sb->readonly_root = spec->readonly_rootfs;
-	sb->clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	sb->clone_flags =
+	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	if (spec->network == NET_NONE)
 		sb->clone_flags |= CLONE_NEWNET;
 	if (spec->userns) {
 		uint32_t base = userns_base(spec);
 		sb->clone_flags |= CLONE_NEWUSER;
-		sb->uid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
-		sb->gid_map[0] = (struct sb_idmap){ 0, base, INSTANCE_USERNS_SIZE };
+		sb->uid_map[0] = (struct sb_idmap){0, base, INSTANCE_USERNS_SIZE};
+		sb->gid_map[0] = (struct sb_idmap){0, base, INSTANCE_USERNS_SIZE};
 		sb->n_uid_map = sb->n_gid_map = 1;
 	}
 	char hbuf[65];
@@ -294,7 +317,9 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 	if (!sb->hostname)
 		return berr_set(err, ENOMEM, "instance %s", spec->name);
 
-	if (add_default_mounts(sb, spec, dir, err) < 0 || add_devices(sb, spec, err) < 0)
+	sb->ephemeral = ephemeral && spec->layer_dirs && !spec->userns;
+	if (add_default_mounts(sb, spec, dir, sb->ephemeral, err) < 0 ||
+	    add_devices(sb, spec, err) < 0)
 		return berr_wrap(err, "instance %s", spec->name);
 	sb->default_devices = true;
 	if (!spec->privileged) {
@@ -335,7 +360,7 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 	return 0;
 }
 
-int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir,
+int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir, bool ephemeral,
 		      struct sandbox **out, struct berr *err)
 {
 	*out = NULL;
@@ -344,7 +369,7 @@ int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir
 	struct sandbox *sb = sandbox_new();
 	if (!sb)
 		return berr_set(err, ENOMEM, "instance %s", spec->name);
-	if (build(sb, spec, instance_dir, err) < 0) {
+	if (build(sb, spec, instance_dir, ephemeral, err) < 0) {
 		sandbox_free(sb);
 		return -1;
 	}

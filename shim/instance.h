@@ -14,8 +14,7 @@
 #define INSTANCE_USERNS_SIZE 65536u
 
 /* <root>/instances/<name>, checking the name. */
-int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
-		      struct berr *err);
+int instance_dir_path(const char *root, const char *name, char *buf, size_t len, struct berr *err);
 
 /* Takes the instance's lock (flock on its directory), held by whoever
  * supervises it for as long as it runs. With create the directory is made;

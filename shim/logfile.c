@@ -10,7 +10,7 @@ static int open_log(struct logfile *lf, bool truncate, struct berr *err)
 {
 	lf->fd = openat(lf->dir_fd, "log",
 			O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC |
-				(truncate ? O_TRUNC : 0),
+			    (truncate ? O_TRUNC : 0),
 			0640);
 	if (lf->fd < 0)
 		return berr_set(err, errno, "open log");

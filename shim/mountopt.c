@@ -10,46 +10,47 @@ struct opt_word {
 };
 
 static const struct opt_word flag_words[] = {
-	{ "ro", MS_RDONLY, 0 },
-	{ "rw", 0, MS_RDONLY },
-	{ "nosuid", MS_NOSUID, 0 },
-	{ "suid", 0, MS_NOSUID },
-	{ "nodev", MS_NODEV, 0 },
-	{ "dev", 0, MS_NODEV },
-	{ "noexec", MS_NOEXEC, 0 },
-	{ "exec", 0, MS_NOEXEC },
-	{ "sync", MS_SYNCHRONOUS, 0 },
-	{ "async", 0, MS_SYNCHRONOUS },
-	{ "dirsync", MS_DIRSYNC, 0 },
-	{ "mand", MS_MANDLOCK, 0 },
-	{ "nomand", 0, MS_MANDLOCK },
-	{ "noatime", MS_NOATIME, 0 },
-	{ "atime", 0, MS_NOATIME },
-	{ "nodiratime", MS_NODIRATIME, 0 },
-	{ "diratime", 0, MS_NODIRATIME },
-	{ "relatime", MS_RELATIME, 0 },
-	{ "norelatime", 0, MS_RELATIME },
-	{ "strictatime", MS_STRICTATIME, 0 },
-	{ "nostrictatime", 0, MS_STRICTATIME },
-	{ "silent", MS_SILENT, 0 },
-	{ "loud", 0, MS_SILENT },
-	{ "defaults", 0, 0 },
+    {"ro", MS_RDONLY, 0},
+    {"rw", 0, MS_RDONLY},
+    {"nosuid", MS_NOSUID, 0},
+    {"suid", 0, MS_NOSUID},
+    {"nodev", MS_NODEV, 0},
+    {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},
+    {"exec", 0, MS_NOEXEC},
+    {"sync", MS_SYNCHRONOUS, 0},
+    {"async", 0, MS_SYNCHRONOUS},
+    {"dirsync", MS_DIRSYNC, 0},
+    {"mand", MS_MANDLOCK, 0},
+    {"nomand", 0, MS_MANDLOCK},
+    {"noatime", MS_NOATIME, 0},
+    {"atime", 0, MS_NOATIME},
+    {"nodiratime", MS_NODIRATIME, 0},
+    {"diratime", 0, MS_NODIRATIME},
+    {"relatime", MS_RELATIME, 0},
+    {"norelatime", 0, MS_RELATIME},
+    {"strictatime", MS_STRICTATIME, 0},
+    {"nostrictatime", 0, MS_STRICTATIME},
+    {"silent", MS_SILENT, 0},
+    {"loud", 0, MS_SILENT},
+    {"defaults", 0, 0},
 };
 
 static const struct opt_word propagation_words[] = {
-	{ "private", MS_PRIVATE, 0 },	      { "rprivate", MS_PRIVATE | MS_REC, 0 },
-	{ "shared", MS_SHARED, 0 },	      { "rshared", MS_SHARED | MS_REC, 0 },
-	{ "slave", MS_SLAVE, 0 },	      { "rslave", MS_SLAVE | MS_REC, 0 },
-	{ "unbindable", MS_UNBINDABLE, 0 },   { "runbindable", MS_UNBINDABLE | MS_REC, 0 },
+    {"private", MS_PRIVATE, 0},	      {"rprivate", MS_PRIVATE | MS_REC, 0},
+    {"shared", MS_SHARED, 0},	      {"rshared", MS_SHARED | MS_REC, 0},
+    {"slave", MS_SLAVE, 0},	      {"rslave", MS_SLAVE | MS_REC, 0},
+    {"unbindable", MS_UNBINDABLE, 0}, {"runbindable", MS_UNBINDABLE | MS_REC, 0},
 };
 
 /* Options of OCI runtimes that change what is mounted in ways not
  * implemented here; accepting them silently would mount something else. */
 static const char *const refused_words[] = {
-	"remount", "idmap", "ridmap", "tmpcopyup", "copy-symlink", "rro", "rrw", "rnosuid",
-	"rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime", "rrelatime",
-	"rnorelatime", "rstrictatime", "rnostrictatime", "rnodiratime", "rdiratime", "nosymfollow",
-	"rnosymfollow",
+    "remount",	 "idmap",	"ridmap",	"tmpcopyup",	  "copy-symlink",
+    "rro",	 "rrw",		"rnosuid",	"rsuid",	  "rnodev",
+    "rdev",	 "rnoexec",	"rexec",	"rnoatime",	  "ratime",
+    "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnodiratime",
+    "rdiratime", "nosymfollow", "rnosymfollow",
 };
 
 int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out, struct berr *err)
@@ -63,12 +64,14 @@ int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out, 
 		bool known = false;
 		for (size_t k = 0; k < sizeof(flag_words) / sizeof(flag_words[0]) && !known; k++)
 			if (!strcmp(w, flag_words[k].name)) {
-				out->flags = (out->flags & ~flag_words[k].clear) | flag_words[k].set;
-				out->clear = (out->clear & ~flag_words[k].set) | flag_words[k].clear;
+				out->flags =
+				    (out->flags & ~flag_words[k].clear) | flag_words[k].set;
+				out->clear =
+				    (out->clear & ~flag_words[k].set) | flag_words[k].clear;
 				known = true;
 			}
-		for (size_t k = 0; k < sizeof(propagation_words) / sizeof(propagation_words[0]) && !known;
-		     k++)
+		for (size_t k = 0;
+		     k < sizeof(propagation_words) / sizeof(propagation_words[0]) && !known; k++)
 			if (!strcmp(w, propagation_words[k].name)) {
 				out->propagation = propagation_words[k].set;
 				known = true;

@@ -16,7 +16,7 @@ struct mount_opts {
 	unsigned long clear;	   /* flags asked to be off ("rw", "suid", ...) */
 	unsigned long propagation; /* MS_PRIVATE | MS_REC, ...; 0 if not given */
 	bool bind;
-	bool recursive;		   /* rbind */
+	bool recursive; /* rbind */
 	char data[MOUNTOPT_DATA_MAX + 1];
 };
 

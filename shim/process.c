@@ -46,7 +46,7 @@ static int read_image_file(const char *path, char **out, struct berr *err)
 	char name[32];
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
 	return fs_read_file(name, USER_FILE_MAX, out, NULL, err) < 0 ? berr_wrap(err, "%s", path)
-								      : 0;
+								     : 0;
 }
 
 static int resolve_user(struct sandbox *sb, struct berr *err)
@@ -86,8 +86,8 @@ int sync_send_fd(int sock, char tag, int fd, struct berr *err)
 {
 	char buf[CMSG_SPACE(sizeof(int))];
 	memset(buf, 0, sizeof(buf));
-	struct iovec iov = { .iov_base = &tag, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (fd >= 0) {
 		msg.msg_control = buf;
 		msg.msg_controllen = sizeof(buf);
@@ -171,7 +171,7 @@ static int reset_signals(struct berr *err)
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		return berr_set(err, errno, "sigprocmask");
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct sigaction sa = {.sa_handler = SIG_DFL};
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &sa, NULL); /* invalid numbers fail; harmless */

@@ -24,7 +24,7 @@
 #include "shim/strv.h"
 #include "shim/syscalls.h"
 
-#define FD_PATH_MAX 32
+#define FD_PATH_MAX   32
 #define LINK_HOPS_MAX 40
 
 static const char *fd_path(char buf[FD_PATH_MAX], int fd)
@@ -53,8 +53,8 @@ static uint64_t attrs_of_flags(unsigned long flags)
 	return a;
 }
 
-#define BIND_ATTR_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | \
-			 MS_STRICTATIME | MS_NODIRATIME)
+#define BIND_ATTR_FLAGS                                                                            \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_STRICTATIME | MS_NODIRATIME)
 
 /* A read-only mount must really be read-only: a remount that silently
  * failed to apply would leave the host's files writable. */
@@ -74,11 +74,10 @@ static int check_readonly(int mfd, const char *dest, struct berr *err)
 static int remount_flags(int mfd, unsigned long flags, bool recursive, const char *dest,
 			 struct berr *err)
 {
-	struct mount_attr attr = { .attr_set = attrs_of_flags(flags) };
+	struct mount_attr attr = {.attr_set = attrs_of_flags(flags)};
 	if (flags & (MS_NOATIME | MS_STRICTATIME))
 		attr.attr_clr = MOUNT_ATTR__ATIME;
-	if (sys_mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) ==
-	    0)
+	if (sys_mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) == 0)
 		return 0;
 	if (errno != ENOSYS)
 		return berr_set(err, errno, "set mount flags of %s", dest);
@@ -106,7 +105,7 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 {
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
-		if (m->kind != SBM_BIND)
+		if (m->kind != SBM_BIND || m->content)
 			continue;
 		struct stat st;
 		if (stat(m->source, &st) < 0)
@@ -114,7 +113,7 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 		m->source_is_dir = S_ISDIR(st.st_mode);
 		int fd = sys_open_tree(AT_FDCWD, m->source,
 				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-					       (m->recursive ? AT_RECURSIVE : 0));
+					   (m->recursive ? AT_RECURSIVE : 0));
 		if (fd < 0) {
 			if (errno == ENOSYS && !(sb->clone_flags & CLONE_NEWUSER))
 				continue; /* the instance binds by path (kernel < 5.2) */
@@ -125,8 +124,8 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 			m->attrs_done = true;
 			continue;
 		}
-		struct mount_attr attr = { .attr_set = attrs_of_flags(m->flags),
-					   .propagation = m->propagation & ~(unsigned long)MS_REC };
+		struct mount_attr attr = {.attr_set = attrs_of_flags(m->flags),
+					  .propagation = m->propagation & ~(unsigned long)MS_REC};
 		if (m->flags & (MS_NOATIME | MS_STRICTATIME))
 			attr.attr_clr = MOUNT_ATTR__ATIME;
 		if (sys_mount_setattr(fd, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0),
@@ -172,7 +171,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 			}
 			if (dir != !!S_ISDIR(st.st_mode)) {
 				close(fd);
-				return berr_set(err, dir ? ENOTDIR : EISDIR, "mount point %s", path);
+				return berr_set(err, dir ? ENOTDIR : EISDIR, "mount point %s",
+						path);
 			}
 			return fd;
 		}
@@ -196,8 +196,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 				snprintf(next, sizeof(next), "%s", target);
 			} else {
 				size_t dlen = (size_t)(base - cur);
-				if (snprintf(next, sizeof(next), "%.*s%s", (int)dlen, cur, target) >=
-				    (int)sizeof(next))
+				if (snprintf(next, sizeof(next), "%.*s%s", (int)dlen, cur,
+					     target) >= (int)sizeof(next))
 					return berr_set(err, ENAMETOOLONG, "%s", path);
 			}
 			memcpy(cur, next, sizeof(cur));
@@ -207,8 +207,8 @@ static int ensure_in_root(int root_fd, const char *path, bool dir, struct berr *
 			if (mkdirat(pfd, base, 0755) < 0 && errno != EEXIST)
 				return berr_set(err, errno, "mkdir %s", path);
 		} else {
-			int f = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-				       0644);
+			int f = openat(pfd, base,
+				       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 			if (f < 0 && errno != EEXIST)
 				return berr_set(err, errno, "create %s", path);
 			if (f >= 0)
@@ -241,8 +241,23 @@ static int set_propagation(int root_fd, const struct sb_mount *m, struct berr *e
 	return 0;
 }
 
+/* A file of an ephemeral instance, in its tmpfs (a path of berth's own). */
+static int write_content(const struct sb_mount *m, struct berr *err)
+{
+	cleanup_close int fd =
+	    open(m->source, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", m->source);
+	size_t len = strlen(m->content);
+	if (write(fd, m->content, len) != (ssize_t)len)
+		return berr_set(err, errno, "write %s", m->source);
+	return 0;
+}
+
 static int mount_bind(struct sandbox *sb, int root_fd, struct sb_mount *m, struct berr *err)
 {
+	if (m->content && write_content(m, err) < 0)
+		return -1;
 	if (m->source_fd < 0) {
 		struct stat st;
 		if (stat(m->source, &st) < 0)
@@ -310,7 +325,7 @@ static int mount_fs(struct sandbox *sb, int root_fd, const struct sb_mount *m, s
  * again (the kernel refuses a mismatch); the rest are dropped. */
 static bool cgroup_v1_option_kept(const char *w, size_t len)
 {
-	static const char *const dropped[] = { "rw", "ro", "clone_children", "nsdelegate" };
+	static const char *const dropped[] = {"rw", "ro", "clone_children", "nsdelegate"};
 	for (size_t i = 0; i < ARRAY_SIZE(dropped); i++)
 		if (len == strlen(dropped[i]) && !memcmp(w, dropped[i], len))
 			return false;
@@ -334,12 +349,60 @@ static void mountinfo_unescape(char *s)
 	*o = '\0';
 }
 
-/* /sys/fs/cgroup inside: the host's hierarchies mounted again, which the
- * cgroup namespace roots at the instance's own cgroup. */
-static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err)
+/* The instance's own cgroup in the hierarchy with these controllers
+ * ("memory", "cpu,cpuacct", "name=systemd"; "" for cgroup2), from
+ * /proc/self/cgroup ("id:controllers:path" lines). */
+static bool own_cgroup_path(const char *self, const char *controllers, char *out, size_t cap)
 {
+	size_t clen = strlen(controllers);
+	for (const char *l = self; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		const char *c1 = memchr(l, ':', len);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - l)) : NULL;
+		if (c2 && (size_t)(c2 - c1 - 1) == clen && !memcmp(c1 + 1, controllers, clen)) {
+			snprintf(out, cap, "%.*s", (int)(len - (size_t)(c2 + 1 - l)), c2 + 1);
+			return true;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* Mounts one hierarchy at sfd: with a cgroup namespace, the hierarchy itself
+ * (the namespace roots it at the instance's cgroup); without one, a bind of
+ * the instance's own directory, so the rest of the host's tree stays out of
+ * sight. */
+static int mount_one_cgroup(bool own_ns, const char *self, const char *host_mp, bool v2,
+			    const char *opts, int sfd, unsigned long flags, const char *where,
+			    struct berr *err)
+{
+	char tp[FD_PATH_MAX];
+	if (own_ns) {
+		if (mount(v2 ? "cgroup2" : "cgroup", fd_path(tp, sfd), v2 ? "cgroup2" : "cgroup",
+			  flags, v2 ? NULL : opts) < 0)
+			return berr_set(err, errno, "mount cgroup (%s) on %s", v2 ? "v2" : opts,
+					where);
+		return 0;
+	}
+	char rel[PATH_MAX], src[2 * PATH_MAX];
+	if (!own_cgroup_path(self, v2 ? "" : opts, rel, sizeof(rel)))
+		return berr_set(err, ENOENT, "cgroup of the instance for %s", where);
+	snprintf(src, sizeof(src), "%s%s", host_mp, rel);
+	if (mount(src, fd_path(tp, sfd), NULL, MS_BIND | MS_REC, NULL) < 0)
+		return berr_set(err, errno, "bind %s on %s", src, where);
+	return 0;
+}
+
+/* /sys/fs/cgroup inside, mirroring the host's layout. */
+static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount *m,
+			 struct berr *err)
+{
+	bool own_ns = sb->clone_flags & CLONE_NEWCGROUP;
 	cleanup_free char *info = NULL;
-	if (fs_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL, err) < 0)
+	cleanup_free char *self = NULL;
+	if (fs_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL, err) < 0 ||
+	    fs_read_file("/proc/self/cgroup", 1 << 16, &self, NULL, err) < 0)
 		return -1;
 	cleanup_close int tfd = ensure_in_root(root_fd, m->destination, true, err);
 	if (tfd < 0)
@@ -356,9 +419,10 @@ static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err
 		if (!sep)
 			continue;
 		*sep = '\0';
-		char *fields[5] = { 0 }, *save = NULL;
+		char *fields[5] = {0}, *save = NULL;
 		int nf = 0;
-		for (char *f = strtok_r(line, " ", &save); f && nf < 5; f = strtok_r(NULL, " ", &save))
+		for (char *f = strtok_r(line, " ", &save); f && nf < 5;
+		     f = strtok_r(NULL, " ", &save))
 			fields[nf++] = f;
 		save = NULL;
 		char *fstype = strtok_r(sep + 3, " ", &save);
@@ -374,18 +438,27 @@ static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err
 		if (!strcmp(mp, "/sys/fs/cgroup")) {
 			if (!v2)
 				continue;
-			if (mount("cgroup2", fd_path(tp, tfd), "cgroup2", flags, NULL) < 0)
-				return berr_set(err, errno, "mount cgroup2 on %s", m->destination);
+			if (mount_one_cgroup(own_ns, self, mp, true, NULL, tfd, flags,
+					     m->destination, err) < 0)
+				return -1;
+			if (!own_ns) {
+				cleanup_close int mfd =
+				    reopen_in_root(root_fd, m->destination, err);
+				if (mfd < 0 || remount_flags(mfd, flags & BIND_ATTR_FLAGS, true,
+							     m->destination, err) < 0)
+					return -1;
+			}
 			return 0;
 		}
 		if (strncmp(mp, "/sys/fs/cgroup/", 15) || !fs_name_is_plain(mp + 15))
 			continue;
 		const char *name = mp + 15;
 		if (!tmpfs_done) {
-			if (mount("tmpfs", fd_path(tp, tfd), "tmpfs", flags & ~(unsigned long)MS_RDONLY,
-				  "mode=755,size=64k") < 0)
+			if (mount("tmpfs", fd_path(tp, tfd), "tmpfs",
+				  flags & ~(unsigned long)MS_RDONLY, "mode=755,size=64k") < 0)
 				return berr_set(err, errno, "mount tmpfs on %s", m->destination);
-			dfd = fs_open_in_root(root_fd, m->destination, O_RDONLY | O_DIRECTORY, 0, err);
+			dfd = fs_open_in_root(root_fd, m->destination, O_RDONLY | O_DIRECTORY, 0,
+					      err);
 			if (dfd < 0)
 				return -1;
 			tmpfs_done = true;
@@ -407,23 +480,32 @@ static int mount_cgroups(int root_fd, const struct sb_mount *m, struct berr *err
 		}
 		if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
 			return berr_set(err, errno, "mkdir %s/%s", m->destination, name);
-		cleanup_close int sfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int sfd =
+		    openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			return berr_set(err, errno, "open %s/%s", m->destination, name);
-		if (mount(v2 ? "cgroup2" : "cgroup", fd_path(tp, sfd), fstype, flags,
-			  v2 ? NULL : opts) < 0)
-			return berr_set(err, errno, "mount %s (%s) on %s/%s", fstype, opts,
-					m->destination, name);
+		char where[PATH_MAX];
+		snprintf(where, sizeof(where), "%s/%s", m->destination, name);
+		if (mount_one_cgroup(own_ns, self, mp, v2, opts, sfd, flags, where, err) < 0)
+			return -1;
+		if (!own_ns) {
+			cleanup_close int mfd =
+			    openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (mfd < 0 ||
+			    remount_flags(mfd, flags & BIND_ATTR_FLAGS, true, where, err) < 0)
+				return mfd < 0 ? berr_set(err, errno, "reopen %s", where) : -1;
+		}
 	}
 	if (tmpfs_done && (m->flags & MS_RDONLY)) {
-		if (mount(NULL, fd_path(tp, dfd), NULL, MS_REMOUNT | flags, "mode=755,size=64k") < 0)
+		if (mount(NULL, fd_path(tp, dfd), NULL, MS_REMOUNT | flags, "mode=755,size=64k") <
+		    0)
 			return berr_set(err, errno, "remount %s read-only", m->destination);
 	}
 	return 0;
 }
 
-static const char *const default_device_names[] = { "null", "zero", "full", "random", "urandom",
-						    "tty" };
+static const char *const default_device_names[] = {"null",   "zero",	"full",
+						   "random", "urandom", "tty"};
 
 /* Binds a host device node onto `inside` (created as an empty file). */
 static int bind_device(int root_fd, const char *host, const char *inside, struct berr *err)
@@ -461,7 +543,7 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 				return -1;
 		}
 		cleanup_close int devfd =
-			fs_open_in_root(root_fd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
+		    fs_open_in_root(root_fd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
 		if (devfd < 0)
 			return berr_wrap(err, "/dev");
 		struct stat st;
@@ -474,15 +556,9 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 		    dev_symlink(devfd, "/proc/self/fd/2", "stderr", err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; sb->extra_devices && sb->extra_devices[i]; i++) {
-		char host[PATH_MAX];
-		snprintf(host, sizeof(host), "%s", sb->extra_devices[i]);
-		char *inside = strchr(host, ':');
-		if (inside)
-			*inside++ = '\0';
-		if (bind_device(root_fd, host, inside ? inside : host, err) < 0)
+	for (size_t i = 0; sb->device_hosts && sb->device_hosts[i]; i++)
+		if (bind_device(root_fd, sb->device_hosts[i], sb->device_paths[i], err) < 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -501,8 +577,8 @@ static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
 		if (fstat(fd, &st) < 0)
 			return berr_set(err, errno, "masked path %s", p);
 		int rc = S_ISDIR(st.st_mode)
-				 ? mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k")
-				 : mount("/dev/null", fd_path(tp, fd), NULL, MS_BIND, NULL);
+			     ? mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k")
+			     : mount("/dev/null", fd_path(tp, fd), NULL, MS_BIND, NULL);
 		if (rc < 0)
 			return berr_set(err, errno, "mask %s", p);
 	}
@@ -518,7 +594,8 @@ static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
 			return berr_set(err, errno, "bind %s read-only", p);
 		cleanup_close int mfd = reopen_in_root(root_fd, p, err);
 		if (mfd < 0 ||
-		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) < 0 ||
+		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) <
+			0 ||
 		    check_readonly(mfd, p, err) < 0)
 			return -1;
 	}
@@ -547,12 +624,38 @@ static bool overlay_path_ok(const char *p)
 	return !strpbrk(p, ":,\\");
 }
 
-static int overlay_too_long(size_t nl, size_t max, struct berr *err)
+/* lowerdir= for the layers, top first. Paths relative to the layers'
+ * common directory take about 65 bytes a layer; when the page runs out
+ * (images of some 60 layers), each layer is opened and named by its
+ * descriptor, /proc/self/fd/N, about 17 bytes. */
+static int overlay_lowerdir(char *const *dirs, size_t base_len, bool by_fd, char *opts, size_t cap,
+			    size_t *used, struct berr *err)
 {
-	return berr_set(err, E2BIG,
-			"image has too many layers (%zu) for one overlay mount (options over %zu "
-			"bytes)",
-			nl, max);
+	size_t nl = strv_len(dirs);
+	size_t n = (size_t)snprintf(opts, cap, "lowerdir=");
+	for (size_t i = nl; i-- > 0;) {
+		char name[32];
+		const char *rel = dirs[i] + base_len;
+		if (by_fd) {
+			/* Closed with every other descriptor before exec. */
+			int fd = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				return berr_set(err, errno, "open layer %s", dirs[i]);
+			snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+			rel = name;
+		} else if (!overlay_path_ok(rel) || !rel[0]) {
+			return berr_set(err, 0, "layer %s: path not usable in an overlay mount",
+					dirs[i]);
+		}
+		int w = snprintf(opts + n, cap - n, "%s%s", rel, i ? ":" : "");
+		if (w < 0 || (size_t)w >= cap - n)
+			return berr_set(err, E2BIG,
+					"image has too many layers (%zu) for one overlay mount",
+					nl);
+		n += (size_t)w;
+	}
+	*used = n;
+	return 0;
 }
 
 static int mount_overlay(struct sandbox *sb, struct berr *err)
@@ -560,32 +663,41 @@ static int mount_overlay(struct sandbox *sb, struct berr *err)
 	char *const *dirs = sb->layer_dirs;
 	size_t base_len = common_dir_len(dirs);
 	char base[PATH_MAX];
-	snprintf(base, sizeof(base), "%.*s", (int)(base_len ? base_len : 1), base_len ? dirs[0] : "/");
+	snprintf(base, sizeof(base), "%.*s", (int)(base_len ? base_len : 1),
+		 base_len ? dirs[0] : "/");
+	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
+		return berr_set(err, 0, "%s: path not usable in an overlay mount", sb->upper_dir);
+	char upper[2 * PATH_MAX + 32];
+	int ul =
+	    snprintf(upper, sizeof(upper), ",upperdir=%s,workdir=%s", sb->upper_dir, sb->work_dir);
 	char opts[4096];
-	size_t n = (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
-	size_t nl = strv_len(dirs);
-	for (size_t i = nl; i-- > 0;) { /* top layer first */
-		const char *rel = dirs[i] + base_len;
-		if (!overlay_path_ok(rel) || !rel[0])
-			return berr_set(err, 0, "layer %s: path not usable in an overlay mount", dirs[i]);
-		int w = snprintf(opts + n, sizeof(opts) - n, "%s%s", rel, i ? ":" : "");
-		if (w < 0 || (size_t)w >= sizeof(opts) - n)
-			return overlay_too_long(nl, sizeof(opts) - 1, err);
-		n += (size_t)w;
+	size_t n = 0;
+	bool by_fd = false;
+	if (overlay_lowerdir(dirs, base_len, false, opts, sizeof(opts) - (size_t)ul, &n, err) < 0) {
+		if (err->code != E2BIG)
+			return -1;
+		by_fd = true;
+		if (overlay_lowerdir(dirs, 0, true, opts, sizeof(opts) - (size_t)ul, &n, err) < 0)
+			return -1;
 	}
 	/* Even a read-only root gets an upper directory: mount points the image
 	 * lacks are created there, then the root is remounted read-only. */
-	if (!overlay_path_ok(sb->upper_dir) || !overlay_path_ok(sb->work_dir))
-		return berr_set(err, 0, "%s: path not usable in an overlay mount", sb->upper_dir);
-	int w = snprintf(opts + n, sizeof(opts) - n, ",upperdir=%s,workdir=%s", sb->upper_dir,
-			 sb->work_dir);
-	if (w < 0 || (size_t)w >= sizeof(opts) - n)
-		return overlay_too_long(nl, sizeof(opts) - 1, err);
-	cleanup_close int bfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	memcpy(opts + n, upper, (size_t)ul + 1);
+	if (sb->ephemeral) {
+		if (mount("tmpfs", sb->instance_dir, "tmpfs", MS_NODEV, "mode=0700") < 0)
+			return berr_set(err, errno, "mount the writable layer's tmpfs on %s",
+					sb->instance_dir);
+		const char *made[] = {sb->upper_dir, sb->work_dir, sb->mountpoint};
+		for (size_t i = 0; i < ARRAY_SIZE(made); i++)
+			if (mkdir(made[i], 0755) < 0)
+				return berr_set(err, errno, "mkdir %s", made[i]);
+	}
+	cleanup_close int bfd = open(by_fd ? "/" : base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0 || fchdir(bfd) < 0)
 		return berr_set(err, errno, "open layer directory %s", base);
 	if (mount("overlay", sb->mountpoint, "overlay", 0, opts) < 0)
-		return berr_set(err, errno, "mount overlay of %zu layers on %s", nl, sb->mountpoint);
+		return berr_set(err, errno, "mount overlay of %zu layers on %s", strv_len(dirs),
+				sb->mountpoint);
 	if (chdir("/") < 0)
 		return berr_set(err, errno, "chdir /");
 	return 0;
@@ -637,6 +749,30 @@ static int pivot(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	return 0;
 }
 
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A cgroup mount needs the instance in its cgroup, which the parent is
+ * still arranging: it goes last unless something else is mounted below it. */
+static bool cgroup_mount_deferred(const struct sandbox *sb, size_t i)
+{
+	const char *dest = sb->mounts[i].destination;
+	for (size_t j = i + 1; j < sb->n_mounts; j++)
+		if (path_under(sb->mounts[j].destination, dest))
+			return false;
+	char **lists[] = {sb->masked_paths, sb->readonly_paths, sb->device_paths};
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++)
+		for (size_t j = 0; lists[k] && lists[k][j]; j++)
+			if (path_under(lists[k][j], dest))
+				return false;
+	return true;
+}
+
 int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
 	/* Nothing mounted from here on may propagate back to the host. */
@@ -644,21 +780,39 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 		return berr_set(err, errno, "make / private");
 	if (mount_root(sb, c, err) < 0)
 		return -1;
+	bool deferred = false;
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
+		if (m->kind == SBM_CGROUP) {
+			if (cgroup_mount_deferred(sb, i)) {
+				deferred = true;
+				continue;
+			}
+			if (sandbox_join_cgroup(sb, c, err) < 0)
+				return -1;
+		}
 		int rc = m->kind == SBM_BIND	 ? mount_bind(sb, c->root_fd, m, err)
-			 : m->kind == SBM_CGROUP ? mount_cgroups(c->root_fd, m, err)
+			 : m->kind == SBM_CGROUP ? mount_cgroups(sb, c->root_fd, m, err)
 						 : mount_fs(sb, c->root_fd, m, err);
 		if (rc < 0)
 			return -1;
 	}
 	if (setup_devices(sb, c->root_fd, err) < 0 || mask_paths(sb, c->root_fd, err) < 0)
 		return -1;
+	for (size_t i = 0; deferred && i < sb->n_mounts; i++) {
+		struct sb_mount *m = &sb->mounts[i];
+		if (m->kind != SBM_CGROUP || !cgroup_mount_deferred(sb, i))
+			continue;
+		if (sandbox_join_cgroup(sb, c, err) < 0 || mount_cgroups(sb, c->root_fd, m, err) < 0)
+			return -1;
+	}
 	if (sb->cwd && sb->create_cwd) {
 		int fd = ensure_in_root(c->root_fd, sb->cwd, true, err);
 		if (fd < 0)
 			return berr_wrap(err, "working directory");
 		close(fd);
 	}
+	if (sandbox_join_cgroup(sb, c, err) < 0)
+		return -1;
 	return pivot(sb, c, err);
 }

@@ -3,12 +3,31 @@
  * process, up to the root file system (rootfs.c) and exec (process.c).
  *
  * Parent and instance talk over a SOCK_SEQPACKET pair:
- *   parent -> instance  'G' [overlay fd]   go on (cgroup joined, ids mapped)
+ *   parent -> instance  'G' [root fd]      user namespace: ids mapped, root attached
+ *                       'C'                moved into the cgroup (user namespace,
+ *                                          or no clone3: see cgroup_join.h)
  *   instance -> parent  'T' fd             the terminal master (SB_STDIO_TTY)
  *                       'E'                about to exec
  *                       'X' message        failed; the message says why
  * The instance's end is close-on-exec, so after 'E' an end of file means the
- * exec succeeded and a message means it failed. */
+ * exec succeeded and a message means it failed.
+ *
+ * Why the instance can never reach the berth binary (the class of
+ * CVE-2019-5736, where a container rewrote runc through /proc/<pid>/exe):
+ * - the berth code that runs in the instance is its pid 1 before exec; it is
+ *   the first process of a new pid namespace, so no process of the instance
+ *   exists yet that could open /proc/1/exe while it still names berth, and
+ *   after exec /proc/1/exe is the module's own program;
+ * - the supervisor (berth run, the shim, the starter) lives in the parent
+ *   pid namespace: it has no pid in the instance's /proc, which is mounted
+ *   for the instance's namespace only, and the old root, host /proc
+ *   included, is detached before exec;
+ * - berth never enters a running instance (there is no `exec` into one),
+ *   which is how runc's own process became visible inside;
+ * - no descriptor of berth's crosses exec (all are closed or close-on-exec),
+ *   so /proc/self/fd offers no way back either.
+ * tests/e2e/test_isolation.py checks this from inside: every /proc/<pid>/exe
+ * is the module's and none can be opened for writing. */
 #include "shim/sandbox.h"
 
 #include <errno.h>
@@ -32,6 +51,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "shim/cgroup_join.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
 
@@ -70,13 +90,15 @@ void sandbox_free(struct sandbox *sb)
 		free(m->type);
 		free(m->source);
 		free(m->data);
+		free(m->content);
 		if (m->source_fd >= 0)
 			close(m->source_fd);
 	}
 	free(sb->mounts);
 	strv_free(sb->masked_paths);
 	strv_free(sb->readonly_paths);
-	strv_free(sb->extra_devices);
+	strv_free(sb->device_hosts);
+	strv_free(sb->device_paths);
 	strv_free(sb->args);
 	strv_free(sb->env);
 	free(sb->cwd);
@@ -158,22 +180,39 @@ static int loopback_up(struct berr *err)
 	return 0;
 }
 
-static int recv_go(int sock, int *root_mount_fd, struct berr *err)
+static int recv_tag(int sock, char want, int *fd, struct berr *err)
 {
 	char tag = 0;
 	char buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &tag, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			      .msg_controllen = sizeof(buf) };
+	struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
 	ssize_t n;
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n <= 0 || tag != 'G')
+	if (n <= 0 || tag != want)
 		return berr_set(err, n < 0 ? errno : 0, "waiting for the parent");
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(root_mount_fd, CMSG_DATA(c), sizeof(int));
+	if (fd && c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+/* With a user namespace the parent moves the instance into its cgroup
+ * (the instance may not write host cgroup files), which waits for an RCU
+ * grace period: it does so while the instance mounts its root, and the
+ * instance waits here only when it needs the cgroup. */
+int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err)
+{
+	if (c->in_cgroup && c->cgroup_ns_done)
+		return 0;
+	if (!c->in_cgroup && recv_tag(c->sync_fd, 'C', NULL, err) < 0)
+		_exit(127); /* the parent is gone or failed: it reports why */
+	c->in_cgroup = true;
+	c->cgroup_ns_done = true;
+	if ((sb->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		return berr_set(err, errno, "cgroup namespace");
 	return 0;
 }
 
@@ -194,28 +233,36 @@ static int setup_stdio(struct sandbox *sb, struct berr *err)
 	return 0;
 }
 
-static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd)
+/* How the instance gets into its cgroup, decided by the parent before clone. */
+struct child_plan {
+	bool wait_go;	  /* user namespace: ids mapped and root built by the parent */
+	bool join_v1;	  /* joins its v1 cgroups itself */
+	bool wait_joined; /* the parent moves it ('C'): user namespace, or no clone3 */
+};
+
+static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd,
+						 const struct child_plan *plan)
 {
 	struct berr err;
-	struct sb_child c = { .sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1 };
+	struct sb_child c = {.sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1};
 	berr_clear(&err);
 	/* The instance does not outlive its supervisor. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
 		child_fail(sync_fd, &err);
 	}
-	if (recv_go(sync_fd, &c.root_mount_fd, &err) < 0)
+	if (plan->wait_go && recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
 		_exit(127);
+	/* Born in its v2 cgroup (clone3); the v1 ones it joins itself. */
+	if (plan->join_v1 && cgroup_join_self_v1(sb->name, &err) < 0)
+		child_fail(sync_fd, &err);
+	c.in_cgroup = !plan->wait_joined;
 	if (sb->clone_flags & CLONE_NEWUSER) {
 		/* Become the namespace's root (host root is unmapped in it). */
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0) {
 			berr_set(&err, errno, "become root in the user namespace");
 			child_fail(sync_fd, &err);
 		}
-	}
-	if ((sb->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
-		berr_set(&err, errno, "cgroup namespace");
-		child_fail(sync_fd, &err);
 	}
 	if (setsid() < 0) {
 		berr_set(&err, errno, "setsid");
@@ -270,18 +317,20 @@ static int build_idmapped_overlay(struct sandbox *sb, int userns, int *out, stru
 	int rc = -1;
 	int fs = -1;
 	for (size_t i = 0; i < nl; i++) {
-		fds[i] = sys_open_tree(AT_FDCWD, sb->layer_dirs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		fds[i] =
+		    sys_open_tree(AT_FDCWD, sb->layer_dirs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (fds[i] < 0) {
 			berr_set(err, errno, "user namespace: clone layer %s", sb->layer_dirs[i]);
 			goto out;
 		}
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
-					   .userns_fd = (uint64_t)userns };
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+					  .userns_fd = (uint64_t)userns};
 		if (sys_mount_setattr(fds[i], "", AT_EMPTY_PATH, &attr) < 0) {
-			berr_set(err, errno,
-				 "user namespace: idmapped mount of layer %s (needs Linux 5.12+ and "
-				 "a file system that supports idmapped mounts)",
-				 sb->layer_dirs[i]);
+			berr_set(
+			    err, errno,
+			    "user namespace: idmapped mount of layer %s (needs Linux 5.12+ and "
+			    "a file system that supports idmapped mounts)",
+			    sb->layer_dirs[i]);
 			goto out;
 		}
 	}
@@ -308,9 +357,11 @@ static int build_idmapped_overlay(struct sandbox *sb, int userns, int *out, stru
 			plus = false;
 		}
 		if (!plus) {
-			int w = snprintf(lower + llen, sizeof(lower) - llen, "%s%s", llen ? ":" : "", one);
+			int w = snprintf(lower + llen, sizeof(lower) - llen, "%s%s",
+					 llen ? ":" : "", one);
 			if (w < 0 || (size_t)w >= sizeof(lower) - llen) {
-				berr_set(err, E2BIG, "user namespace: %zu layers need Linux 6.8+", nl);
+				berr_set(err, E2BIG, "user namespace: %zu layers need Linux 6.8+",
+					 nl);
 				goto out;
 			}
 			llen += (size_t)w;
@@ -400,9 +451,11 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 	for (;;) {
 		char buf[5 + BERR_MSG_MAX];
 		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				      .msg_controllen = sizeof(cbuf) };
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf)};
 		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -415,10 +468,11 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 			if (waitpid(p->pid, &status, 0) == p->pid) {
 				p->pid = -1;
 				if (WIFSIGNALED(status))
-					return berr_set(err, 0,
-							"the instance process was killed by signal %d "
-							"while starting",
-							WTERMSIG(status));
+					return berr_set(
+					    err, 0,
+					    "the instance process was killed by signal %d "
+					    "while starting",
+					    WTERMSIG(status));
 			}
 			return berr_set(err, 0, "the instance process died while starting");
 		}
@@ -441,22 +495,45 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 	}
 }
 
+/* Clones the instance, into its v2 cgroup when there is one (clone3,
+ * CLONE_INTO_CGROUP, Linux 5.7+); *into says whether that happened. */
+static pid_t clone_instance(struct sandbox *sb, int cgroup_fd, bool *into)
+{
+	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	*into = false;
+	if (cgroup_fd >= 0) {
+		/* With CLONE_PARENT the exit signal is the caller's own. */
+		struct clone3_args args = {.flags = flags | CLONE_INTO_CGROUP,
+					   .exit_signal = sb->clone_parent ? 0 : SIGCHLD,
+					   .cgroup = (uint64_t)cgroup_fd};
+		pid_t pid = sys_clone3(&args);
+		if (pid >= 0) {
+			*into = true;
+			return pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+			return -1;
+	}
+	/* A fork-like clone: the instance continues on a copy of this stack.
+	 * The callers (berth run, the shim's starter) are single-threaded. */
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
 int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 {
 	p->pid = -1;
 	p->cg = NULL;
 	p->tty_master = -1;
 	p->started_at = 0;
-	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0)
-		return berr_wrap(err, "instance %s: cgroup", sb->name);
-	int sv[2] = { -1, -1 };
+	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
+	bool userns = sb->clone_flags & CLONE_NEWUSER;
 	/* The filter is built (or read from the cache) here, so the instance
 	 * only loads it. */
 	if (!sb->filter && sb->seccomp != SB_SECCOMP_NONE &&
 	    (sb->seccomp == SB_SECCOMP_DEFAULT
-		     ? seccomp_filter_default(sb->seccomp_caps, &sb->filter, err)
-		     : seccomp_filter_oci(sb->seccomp_oci, &sb->filter, err)) < 0) {
+		 ? seccomp_filter_default(sb->seccomp_caps, &sb->filter, err)
+		 : seccomp_filter_oci(sb->seccomp_oci, &sb->filter, err)) < 0) {
 		berr_wrap(err, "instance %s: seccomp", sb->name);
 		goto fail;
 	}
@@ -464,42 +541,57 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
+	if (cgroup_create(CGROUP_FS_ROOT, sb->name, &sb->limits, &p->cg, err) < 0) {
+		berr_wrap(err, "instance %s: cgroup", sb->name);
+		goto fail;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		berr_set(err, errno, "instance %s: socketpair", sb->name);
 		goto fail;
 	}
-	/* A fork-like clone: the instance continues on a copy of this stack.
-	 * The callers (berth run, the shim) are single-threaded. */
-	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)sb->clone_flags | SIGCHLD, NULL, NULL,
-				   NULL, NULL);
+	int v2 = cgroup_unified_fd(p->cg);
+	bool into = false;
+	struct child_plan plan = {.wait_go = userns, .join_v1 = !userns};
+	pid_t pid = clone_instance(sb, userns ? -1 : v2, &into);
 	if (pid < 0) {
 		berr_set(err, errno, "instance %s: clone", sb->name);
 		goto fail;
 	}
+	/* Parent and instance both see whether clone3 put it into its v2 cgroup. */
+	plan.wait_joined = userns || (v2 >= 0 && !into);
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sb, sv[1]);
+		child_main(sb, sv[1], &plan);
 	}
 	p->pid = pid;
 	close(sv[1]);
 	sv[1] = -1;
 	rootfs_close_binds(sb);
-	if (cgroup_add_pid(p->cg, pid, err) < 0) {
-		berr_wrap(err, "instance %s: cgroup", sb->name);
-		goto fail;
-	}
-	if (sb->clone_flags & CLONE_NEWUSER) {
+	if (userns) {
 		if (write_idmap(pid, "uid_map", sb->uid_map, sb->n_uid_map, err) < 0 ||
 		    write_idmap(pid, "gid_map", sb->gid_map, sb->n_gid_map, err) < 0) {
 			berr_wrap(err, "instance %s: user namespace", sb->name);
 			goto fail;
 		}
-		if (attach_root_for_userns(sb, pid, &overlay_fd, err) < 0) {
+		if (attach_root_for_userns(sb, pid, &overlay_fd, err) < 0 ||
+		    send_go(sv[0], overlay_fd, err) < 0) {
 			berr_wrap(err, "instance %s", sb->name);
 			goto fail;
 		}
 	}
-	if (send_go(sv[0], overlay_fd, err) < 0 || wait_exec(sv[0], p, err) < 0) {
+	if (plan.wait_joined) {
+		/* The instance assembles its root meanwhile: the grace period this
+		 * write waits for passes in parallel. */
+		if (cgroup_add_pid(p->cg, pid, err) < 0) {
+			berr_wrap(err, "instance %s: cgroup", sb->name);
+			goto fail;
+		}
+		if (sync_send_fd(sv[0], 'C', -1, err) < 0) {
+			berr_wrap(err, "instance %s", sb->name);
+			goto fail;
+		}
+	}
+	if (wait_exec(sv[0], p, err) < 0) {
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
@@ -522,7 +614,8 @@ fail:
 	}
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		if (!sb->clone_parent) /* else the parent's parent reaps it */
+			waitpid(p->pid, NULL, 0);
 		p->pid = -1;
 	}
 	struct berr ignored;

@@ -30,26 +30,27 @@ enum sb_mount_kind {
 
 struct sb_mount {
 	enum sb_mount_kind kind;
-	char *destination;	 /* absolute, resolved inside the root */
-	char *type;		 /* SBM_FS */
-	char *source;		 /* SBM_BIND: host path; SBM_FS: device name */
-	unsigned long flags;	 /* MS_RDONLY, MS_NOSUID, ... */
+	char *destination;	   /* absolute, resolved inside the root */
+	char *type;		   /* SBM_FS */
+	char *source;		   /* SBM_BIND: host path; SBM_FS: device name */
+	unsigned long flags;	   /* MS_RDONLY, MS_NOSUID, ... */
 	unsigned long propagation; /* 0 or MS_PRIVATE/MS_SLAVE/... (| MS_REC) */
-	bool recursive;		 /* rbind */
-	char *data;		 /* file-system options */
+	bool recursive;		   /* rbind */
+	char *data;		   /* file-system options */
 	/* SBM_BIND: a detached copy of the source made by the parent before the
 	 * instance's mount namespace exists (open_tree), attributes already set;
 	 * -1 on kernels without the mount API (the instance binds by path). */
 	int source_fd;
 	bool source_is_dir;
 	bool attrs_done;
+	char *content; /* SBM_BIND of an ephemeral instance: written to source first */
 };
 
 struct sb_idmap {
 	uint32_t inside, outside, count;
 };
 
-#define SB_IDMAP_MAX 5 /* lines the kernel accepts without CAP_SYS_ADMIN... and plenty */
+#define SB_IDMAP_MAX 5 /* id map lines a bundle may give (the kernel takes up to 340) */
 
 struct sb_rlimit {
 	int resource;
@@ -65,8 +66,8 @@ enum sb_stdio {
 };
 
 struct sandbox {
-	char *name;		/* instance name; cgroup berth/<name> */
-	char *instance_dir;	/* absolute; NULL in bundle mode */
+	char *name;	    /* instance name; cgroup berth/<name> */
+	char *instance_dir; /* absolute; NULL in bundle mode */
 
 	/* Root: an overlay of layer_dirs (bottom first) with upper_dir and
 	 * work_dir, mounted on mountpoint; or rootfs_dir bound onto itself. */
@@ -76,37 +77,42 @@ struct sandbox {
 	char *mountpoint;
 	char *rootfs_dir;
 	bool readonly_root;
+	/* The writable layer and the generated /etc files live in a tmpfs that
+	 * the instance mounts over instance_dir in its own mount namespace:
+	 * nothing reaches the disk, and nothing is left to remove after it. */
+	bool ephemeral;
 	unsigned long root_propagation; /* MS_PRIVATE|MS_REC unless the bundle says otherwise */
 
-	int clone_flags;	/* CLONE_NEW* */
-	char *hostname;		/* with CLONE_NEWUTS; NULL keeps the inherited one */
+	int clone_flags; /* CLONE_NEW* */
+	char *hostname;	 /* with CLONE_NEWUTS; NULL keeps the inherited one */
 	struct sb_idmap uid_map[SB_IDMAP_MAX], gid_map[SB_IDMAP_MAX];
 	size_t n_uid_map, n_gid_map;
 
 	struct sb_mount *mounts;
 	size_t n_mounts;
-	bool default_devices;	/* null, zero, full, random, urandom, tty, ptmx, fd links */
+	bool default_devices; /* null, zero, full, random, urandom, tty, ptmx, fd links */
 	char **masked_paths;
 	char **readonly_paths;
-	char **extra_devices;	/* "host:inside" device nodes bound into /dev */
+	char **device_hosts;	/* host device nodes bound into the instance, */
+	char **device_paths;	/* at these paths (the two vectors go in pairs) */
 
 	/* The process. */
 	char **args;
 	char **env;
 	char *cwd;
-	bool create_cwd;	/* make the working directory if the image lacks it */
-	char *user;		/* resolved in the image's /etc/passwd, or */
-	bool ids_given;		/* uid/gid/groups given directly (bundle) */
+	bool create_cwd; /* make the working directory if the image lacks it */
+	char *user;	 /* resolved in the image's /etc/passwd, or */
+	bool ids_given;	 /* uid/gid/groups given directly (bundle) */
 	uid_t uid;
 	gid_t gid;
 	gid_t *groups;
 	size_t n_groups;
-	bool set_home;		/* HOME from /etc/passwd unless env has it */
+	bool set_home; /* HOME from /etc/passwd unless env has it */
 	struct cap_sets caps;
 	bool no_new_privs;
 	enum sb_seccomp seccomp;
-	yajl_val seccomp_oci;	/* SB_SECCOMP_OCI; owned by `doc` */
-	uint64_t seccomp_caps;	/* capabilities the default filter may allow */
+	yajl_val seccomp_oci;	       /* SB_SECCOMP_OCI; owned by `doc` */
+	uint64_t seccomp_caps;	       /* capabilities the default filter may allow */
 	struct seccomp_filter *filter; /* built by sandbox_start() before clone */
 	struct sb_rlimit *rlimits;
 	size_t n_rlimits;
@@ -117,18 +123,21 @@ struct sandbox {
 
 	enum sb_stdio stdio;
 	int stdio_fds[3];
+	/* The instance becomes a child of the caller's parent (CLONE_PARENT):
+	 * the shim's short-lived starter process uses it. */
+	bool clone_parent;
 
-	struct cgroup_limits limits;	/* devices array owned here */
+	struct cgroup_limits limits; /* devices array owned here */
 	struct cgroup_device *devices;
 
-	yajl_val doc;			/* config.json tree the strings above may point into */
+	yajl_val doc; /* config.json tree the strings above may point into */
 };
 
 struct sandbox_proc {
-	pid_t pid;		/* the module's pid 1, as the host sees it */
+	pid_t pid; /* the module's pid 1, as the host sees it */
 	struct cgroup *cg;
-	int tty_master;		/* SB_STDIO_TTY: the terminal's master side, else -1 */
-	int64_t started_at;	/* ms since the epoch */
+	int tty_master;	    /* SB_STDIO_TTY: the terminal's master side, else -1 */
+	int64_t started_at; /* ms since the epoch */
 };
 
 struct sandbox *sandbox_new(void);
@@ -138,8 +147,9 @@ int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *t
 		      const char *data, struct berr *err);
 
 /* The sandbox an instance_spec describes. instance_dir holds upper/, work/,
- * rootfs/ and the generated /etc files. */
-int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir,
+ * rootfs/ and the generated /etc files, on disk or, for an ephemeral
+ * instance (`berth run --rm`; not with a user namespace), in memory. */
+int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir, bool ephemeral,
 		      struct sandbox **out, struct berr *err);
 
 /* Creates the cgroup, starts the instance and returns once its program has
@@ -158,10 +168,17 @@ void rootfs_close_binds(struct sandbox *sb);
 
 /* Instance side (rootfs.c, process.c), run in the new namespaces. */
 struct sb_child {
-	int sync_fd;	/* to the parent; close-on-exec, so exec success reads as EOF */
+	int sync_fd;	   /* to the parent; close-on-exec, so exec success reads as EOF */
 	int root_mount_fd; /* user namespaces: the root the parent built and attached */
-	int root_fd;	/* the assembled root, until pivot_root */
+	int root_fd;	   /* the assembled root, until pivot_root */
+	bool in_cgroup;	   /* in its cgroup in every hierarchy */
+	bool cgroup_ns_done;
 };
+
+/* Waits until the parent has put the instance into its cgroup (it does so
+ * while the instance mounts its root), then enters a cgroup namespace rooted
+ * there. Called before anything that depends on the cgroup. */
+int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 
 /* Mounts the root and everything below it, then pivot_root()s into it. */
 int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);

@@ -4,12 +4,21 @@
  * when the process that started it exits; a later daemon finds it again
  * through state.json (pid and start time) and a pidfd.
  *
- * The shim is forked from the caller, not exec'd: a fresh exec would map and
- * relocate berth and all its libraries again (about 1.1 MB resident), while
- * a forked copy only holds the pages it touches, shared copy-on-write with
- * its parent. The caller may have threads, so after fork the shim uses only
- * what glibc keeps usable in a forked child (malloc, its own code), never
- * stdio locks or dlopen, and closes every inherited descriptor first. */
+ * Memory: the shim is forked from the caller, not exec'd. A fresh exec maps
+ * and relocates berth and all its libraries again (about 1.1 MB resident
+ * before doing anything); a forked copy holds only the pages it touches,
+ * shared copy-on-write with its parent. The start itself (spec, seccomp
+ * filter, cgroup, mounts) touches far more, so it runs in a short-lived
+ * starter child that clones the instance with CLONE_PARENT: the instance is
+ * the shim's own child, and the starter's pages go when it exits.
+ *
+ *   caller ─fork─► intermediate (setsid) ─fork─► shim ─fork─► starter
+ *                   exits at once                 ▲            │ clone(CLONE_PARENT)
+ *                                                 └─ parent of the instance
+ *
+ * The caller may have threads, so after fork the shim uses only what glibc
+ * keeps usable in a forked child (malloc, its own code), never stdio locks
+ * or dlopen, and closes every inherited descriptor first. */
 #include "shim/shim.h"
 
 #include <errno.h>
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -38,7 +48,8 @@
 #include "shim/syscalls.h"
 
 #define REPORT_TIMEOUT_MS (120 * 1000)
-#define DRAIN_TIMEOUT_MS 500
+#define SHIM_LOCK_FD	  3
+#define DRAIN_TIMEOUT_MS  500
 
 /* What the shim tells shim_start(), in one write (atomic on a pipe). */
 struct shim_report {
@@ -74,7 +85,8 @@ static void report(int fd, bool ok, const char *msg)
 	memset(&r, 0, sizeof(r));
 	r.ok = ok ? 'O' : 'X';
 	r.pid = (int32_t)getpid();
-	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	if (msg)
+		memcpy(r.msg, msg, strnlen(msg, sizeof(r.msg) - 1));
 	ssize_t w = write(fd, &r, sizeof(r));
 	(void)w;
 	close(fd);
@@ -84,7 +96,7 @@ static void drain_log(struct shim *s, int timeout_ms)
 {
 	char buf[16384];
 	for (;;) {
-		struct pollfd pf = { .fd = s->log_r, .events = POLLIN };
+		struct pollfd pf = {.fd = s->log_r, .events = POLLIN};
 		if (poll(&pf, 1, timeout_ms) <= 0)
 			return;
 		ssize_t n = read(s->log_r, buf, sizeof(buf));
@@ -101,18 +113,21 @@ static void arm_stop_timer(struct shim *s, int grace)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	struct itimerspec its = { .it_value = { .tv_sec = grace > 0 ? grace : 0,
-						.tv_nsec = grace > 0 ? 0 : 1 } };
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = grace > 0 ? grace : 0, .tv_nsec = grace > 0 ? 0 : 1}};
 	timerfd_settime(s->tfd, 0, &its, NULL);
 }
+
+static struct cgroup *instance_cgroup(struct shim *s);
 
 static void kill_instance(struct shim *s)
 {
 	struct berr err;
-	if (s->p.cg && cgroup_kill_all(s->p.cg, &err) < 0)
-		log_error("%s", err.msg);
-	else if (!s->p.cg)
+	struct cgroup *cg = instance_cgroup(s);
+	if (!cg)
 		kill(s->p.pid, SIGKILL);
+	else if (cgroup_kill_all(cg, &err) < 0)
+		log_error("%s", err.msg);
 }
 
 /* Returns true once the module's pid 1 has exited (status filled). */
@@ -150,6 +165,7 @@ static void finish(struct shim *s, int status)
 	logfile_close(&s->log);
 	struct berr err;
 	bool oom = false;
+	instance_cgroup(s);
 	if (sandbox_finish(&s->p, &oom, &err) < 0)
 		snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
 	s->st.status = INSTANCE_EXITED;
@@ -163,6 +179,9 @@ static void finish(struct shim *s, int status)
 			 "killed by the out-of-memory killer (memory limit %lld bytes)",
 			 (long long)s->spec->memory);
 	}
+	/* Whoever reads "exited" may start the instance again at once: the
+	 * lock goes first. */
+	close(SHIM_LOCK_FD);
 	record(s);
 }
 
@@ -171,7 +190,7 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 	/* Nothing of the caller's survives: descriptors, signal handling. */
 	int high1 = fcntl(keep1, F_DUPFD_CLOEXEC, 100);
 	int high2 = fcntl(keep2, F_DUPFD_CLOEXEC, 100);
-	if (high1 < 0 || high2 < 0 || dup2(high1, 3) < 0 || dup2(high2, 4) < 0)
+	if (high1 < 0 || high2 < 0 || dup2(high1, SHIM_LOCK_FD) < 0 || dup2(high2, 4) < 0)
 		return -1;
 	if (sys_close_range(5, ~0U, 0) < 0) {
 		for (int fd = 5; fd < 65536; fd++)
@@ -182,9 +201,9 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 		return -1;
 	if (null > 2)
 		close(null);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
+	fcntl(SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(4, F_SETFD, FD_CLOEXEC);
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct sigaction sa = {.sa_handler = SIG_DFL};
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &sa, NULL);
@@ -199,12 +218,186 @@ static int setup_process(struct shim *s, int keep1, int keep2)
 	return 0;
 }
 
+/* What the starter tells the shim. */
+struct start_result {
+	char ok;
+	int32_t pid;
+	int64_t started_at;
+	char msg[BERR_MSG_MAX];
+};
+
+static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int log_w,
+						   int result_fd)
+{
+	struct start_result r;
+	memset(&r, 0, sizeof(r));
+	struct berr err;
+	if (sandbox_from_spec(s->spec, s->dir, false, &s->sb, &err) == 0) {
+		s->sb->stdio = SB_STDIO_FDS;
+		s->sb->stdio_fds[0] = null;
+		s->sb->stdio_fds[1] = log_w;
+		s->sb->stdio_fds[2] = log_w;
+		s->sb->clone_parent = true;
+		if (sandbox_start(s->sb, &s->p, &err) == 0) {
+			r.ok = 'O';
+			r.pid = s->p.pid;
+			r.started_at = s->p.started_at;
+		}
+	}
+	if (r.ok != 'O')
+		snprintf(r.msg, sizeof(r.msg), "%s", err.msg);
+	ssize_t w = write(result_fd, &r, sizeof(r));
+	/* Leaves without freeing: the cgroup and everything else stay with the
+	 * instance, supervised by the shim. */
+	_exit(w == (ssize_t)sizeof(r) ? 0 : 1);
+}
+
+/* Runs the starter and reads its result; reaps it. */
+static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
+{
+	int res[2];
+	if (pipe2(res, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "instance %s: pipe", s->spec->name);
+	pid_t t = fork();
+	if (t < 0) {
+		close(res[0]);
+		close(res[1]);
+		return berr_set(err, errno, "instance %s: fork", s->spec->name);
+	}
+	if (t == 0) {
+		close(res[0]);
+		starter_main(s, null, log_w, res[1]);
+	}
+	close(res[1]);
+	struct start_result r;
+	size_t got = 0;
+	while (got < sizeof(r)) {
+		ssize_t n = read(res[0], (char *)&r + got, sizeof(r) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(res[0]);
+	while (waitpid(t, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (got != sizeof(r))
+		return berr_set(err, 0, "instance %s: the starter process died", s->spec->name);
+	if (r.ok != 'O') {
+		r.msg[sizeof(r.msg) - 1] = '\0';
+		return berr_set(err, 0, "%s", r.msg);
+	}
+	s->p.pid = r.pid;
+	s->p.started_at = r.started_at;
+	return 0;
+}
+
+/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
+ * every page it faults in: most of libc ends up resident though the loop
+ * below uses a few functions of it. Unmodified code mappings (r-x, no
+ * private copies of any page) are dropped from this process; the pages stay
+ * in the page cache, shared, and come back on the next use. */
+#define CODE_RANGES_MAX 64
+
+struct code_scan {
+	unsigned long start, end;
+	bool code;
+	size_t n;
+	unsigned long ranges[CODE_RANGES_MAX][2];
+};
+
+static unsigned long parse_hex(const char **p)
+{
+	unsigned long v = 0;
+	for (;; (*p)++) {
+		char ch = **p;
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
+		if (d < 0)
+			return v;
+		v = v * 16 + (unsigned long)d;
+	}
+}
+
+static void scan_smaps_line(struct code_scan *c, const char *line)
+{
+	/* "start-end perms offset dev inode path", or "Key:   value kB". */
+	if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+		const char *p = line;
+		c->start = parse_hex(&p);
+		c->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
+		/* Code and read-only data; relocated data (RELRO) has private
+		 * copies and is left alone by the Anonymous check below. */
+		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) &&
+			  strchr(p, '/') && c->end > c->start;
+		return;
+	}
+	if (c->code && !strncmp(line, "Anonymous:", 10)) {
+		const char *p = line + 10;
+		while (*p == ' ')
+			p++;
+		if (p[0] == '0' && p[1] == ' ' && c->n < CODE_RANGES_MAX) {
+			c->ranges[c->n][0] = c->start;
+			c->ranges[c->n][1] = c->end;
+			c->n++;
+		}
+		c->code = false;
+	}
+}
+
+/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
+ * every page it faults in: most of libc ends up resident though the loop
+ * below runs a few of its functions. Unmodified file mappings (code and
+ * read-only data without a private copy of any page) are dropped from this
+ * process once; the pages stay in the page cache, shared, and come back on
+ * their next use. */
+static void drop_startup_code(void)
+{
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	static char buf[8192];
+	static struct code_scan c;
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			scan_smaps_line(&c, line);
+			line = nl + 1;
+		}
+		have = strlen(line);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0; /* a line longer than the buffer: skip it */
+	}
+	close(fd);
+	for (size_t i = 0; i < c.n; i++)
+		madvise((void *)c.ranges[i][0], c.ranges[i][1] - c.ranges[i][0], MADV_DONTNEED);
+}
+
+/* The instance's cgroup, opened when the shim first needs it. */
+static struct cgroup *instance_cgroup(struct shim *s)
+{
+	struct berr err;
+	if (!s->p.cg && cgroup_open(CGROUP_FS_ROOT, s->spec->name, &s->p.cg, &err) < 0)
+		log_error("%s", err.msg);
+	return s->p.cg;
+}
+
 static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int report_fd)
 {
 	struct berr err;
 	if (setup_process(s, lock_fd, report_fd) < 0)
 		_exit(125);
-	report_fd = 4; /* the lock stays on 3 for the shim's whole life */
+	report_fd = 4; /* the lock stays on SHIM_LOCK_FD until the instance is gone */
 	char name[96];
 	snprintf(name, sizeof(name), "shim %s", s->spec->name);
 	log_set_name(name);
@@ -216,7 +409,7 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 
 	sigset_t mask;
 	sigemptyset(&mask);
-	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaddset(&mask, sigs[i]);
 	sigaddset(&mask, SIGPIPE);
@@ -225,37 +418,36 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int pipefd[2] = { -1, -1 };
+	int pipefd[2] = {-1, -1};
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 ||
-	    pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
 		berr_set(&err, errno, "instance %s: shim setup", s->spec->name);
 		goto failed;
 	}
-	if (logfile_open(&s->log, s->dir_fd, s->spec->log_max_bytes, &err) < 0 ||
-	    sandbox_from_spec(s->spec, s->dir, &s->sb, &err) < 0)
+	if (logfile_open(&s->log, s->dir_fd, s->spec->log_max_bytes, &err) < 0)
 		goto failed;
 	s->log_r = pipefd[0];
-	s->sb->stdio = SB_STDIO_FDS;
-	s->sb->stdio_fds[0] = null;
-	s->sb->stdio_fds[1] = pipefd[1];
-	s->sb->stdio_fds[2] = pipefd[1];
-	if (sandbox_start(s->sb, &s->p, &err) < 0)
-		goto failed;
+	int rc = start_instance(s, null, pipefd[1], &err);
 	close(pipefd[1]);
 	close(null);
+	if (rc < 0)
+		goto failed;
 	s->st.status = INSTANCE_RUNNING;
 	s->st.pid = s->p.pid;
 	s->st.started_at = s->p.started_at;
 	record(s);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	drop_startup_code();
 	report(report_fd, true, NULL);
 
 	int status = 0;
 	bool exited = false;
 	while (!exited) {
-		struct pollfd pf[3] = { { .fd = s->sfd, .events = POLLIN },
-					{ .fd = s->log_r, .events = POLLIN },
-					{ .fd = s->tfd, .events = POLLIN } };
+		struct pollfd pf[3] = {{.fd = s->sfd, .events = POLLIN},
+				       {.fd = s->log_r, .events = POLLIN},
+				       {.fd = s->tfd, .events = POLLIN}};
 		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -285,10 +477,20 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 failed:
 	if (s->log.fd >= 0)
 		logfile_close(&s->log);
+	/* A starter that died half-way may have left an instance (this
+	 * process's child) and its cgroup behind. */
+	if (instance_cgroup(s)) {
+		struct berr ignored;
+		bool oom;
+		sandbox_finish(&s->p, &oom, &ignored);
+	}
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	s->st.status = INSTANCE_EXITED;
 	s->st.exit_code = 127;
 	s->st.finished_at = time_now_ms();
 	snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
+	close(SHIM_LOCK_FD);
 	record(s);
 	report(report_fd, false, err.msg);
 	_exit(1);
@@ -298,7 +500,7 @@ static int read_report(int fd, struct shim_report *r, struct berr *err)
 {
 	size_t got = 0;
 	while (got < sizeof(*r)) {
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		int pr = poll(&pf, 1, REPORT_TIMEOUT_MS);
 		if (pr == 0)
 			return berr_set(err, ETIMEDOUT, "waiting for the shim");
@@ -400,8 +602,9 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	si.si_uid = getuid();
 	si.si_value.sival_int = grace_sec;
 	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
-		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: signal the shim", name);
-	struct pollfd pf = { .fd = pfd, .events = POLLIN };
+		return errno == ESRCH ? 0
+				      : berr_set(err, errno, "instance %s: signal the shim", name);
+	struct pollfd pf = {.fd = pfd, .events = POLLIN};
 	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
 		return 0;
 	/* The shim kills at the end of the grace period; should it not, the

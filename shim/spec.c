@@ -13,11 +13,11 @@
 #include "common/json.h"
 #include "shim/strv.h"
 
-#define SPEC_FILE_MAX (1 << 20)
-#define SPEC_STRV_MAX 4096  /* args, env, capability lists */
-#define SPEC_LAYERS_MAX 128 /* overlay takes more, images rarely have more than ~40 */
-#define SPEC_BINDS_MAX 256
-#define SPEC_STR_MAX 4096   /* one path, argument or variable */
+#define SPEC_FILE_MAX	(1 << 20)
+#define SPEC_STRV_MAX	4096 /* args, env, capability lists */
+#define SPEC_LAYERS_MAX 128  /* overlay takes more, images rarely have more than ~40 */
+#define SPEC_BINDS_MAX	256
+#define SPEC_STR_MAX	4096 /* one path, argument or variable */
 
 bool instance_name_valid(const char *name)
 {
@@ -26,7 +26,8 @@ bool instance_name_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
 			return false;
 	}
@@ -88,35 +89,41 @@ static int check_path(const char *what, const char *p, struct berr *err)
 int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 {
 	if (!instance_name_valid(spec->name))
-		return berr_set(err, 0,
-				"instance name \"%s\" is invalid (1-%d of A-Z a-z 0-9 _ . -, starting "
-				"with a letter or digit)",
-				spec->name ? spec->name : "", INSTANCE_NAME_MAX);
+		return berr_set(
+		    err, 0,
+		    "instance name \"%s\" is invalid (1-%d of A-Z a-z 0-9 _ . -, starting "
+		    "with a letter or digit)",
+		    spec->name ? spec->name : "", INSTANCE_NAME_MAX);
 	size_t nl = strv_len(spec->layer_dirs);
 	if ((nl > 0) == (spec->rootfs != NULL))
-		return berr_set(err, 0, "instance %s: needs either image layers or a root directory",
+		return berr_set(err, 0,
+				"instance %s: needs either image layers or a root directory",
 				spec->name);
 	if (nl > SPEC_LAYERS_MAX)
-		return berr_set(err, 0, "instance %s: %zu layers is over the limit of %d", spec->name,
-				nl, SPEC_LAYERS_MAX);
+		return berr_set(err, 0, "instance %s: %zu layers is over the limit of %d",
+				spec->name, nl, SPEC_LAYERS_MAX);
 	for (size_t i = 0; i < nl; i++)
 		if (check_path("layer", spec->layer_dirs[i], err) < 0)
 			return berr_wrap(err, "instance %s", spec->name);
 	if (spec->rootfs && check_path("rootfs", spec->rootfs, err) < 0)
 		return berr_wrap(err, "instance %s", spec->name);
 	if (!spec->args || !spec->args[0] || !spec->args[0][0])
-		return berr_set(err, 0, "instance %s: no command to run (the image has no Entrypoint "
-				"or Cmd and none was given)", spec->name);
+		return berr_set(err, 0,
+				"instance %s: no command to run (the image has no Entrypoint "
+				"or Cmd and none was given)",
+				spec->name);
 	for (size_t i = 0; spec->env && spec->env[i]; i++) {
 		const char *eq = strchr(spec->env[i], '=');
 		if (!eq || eq == spec->env[i])
-			return berr_set(err, 0, "instance %s: environment entry \"%s\" is not KEY=VALUE",
+			return berr_set(err, 0,
+					"instance %s: environment entry \"%s\" is not KEY=VALUE",
 					spec->name, spec->env[i]);
 	}
 	if (spec->cwd && check_path("working directory", spec->cwd, err) < 0)
 		return berr_wrap(err, "instance %s", spec->name);
 	if (spec->user && (!spec->user[0] || strlen(spec->user) > 256))
-		return berr_set(err, 0, "instance %s: user \"%s\" is invalid", spec->name, spec->user);
+		return berr_set(err, 0, "instance %s: user \"%s\" is invalid", spec->name,
+				spec->user);
 	if (spec->hostname && !hostname_valid(spec->hostname))
 		return berr_set(err, 0, "instance %s: hostname \"%s\" is invalid", spec->name,
 				spec->hostname);
@@ -126,8 +133,8 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 		    check_path("bind destination", b->destination, err) < 0)
 			return berr_wrap(err, "instance %s", spec->name);
 		if (!strcmp(b->destination, "/"))
-			return berr_set(err, 0, "instance %s: cannot bind %s over the root", spec->name,
-					b->source);
+			return berr_set(err, 0, "instance %s: cannot bind %s over the root",
+					spec->name, b->source);
 	}
 	for (size_t i = 0; i < spec->n_devices; i++) {
 		const struct device_rule *d = &spec->devices[i];
@@ -136,8 +143,10 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 			return berr_wrap(err, "instance %s", spec->name);
 		const char *p = d->permissions ? d->permissions : "rwm";
 		if (!p[0] || strspn(p, "rwm") != strlen(p))
-			return berr_set(err, 0, "instance %s: device %s: permissions \"%s\" are not a "
-					"subset of rwm", spec->name, d->path, p);
+			return berr_set(err, 0,
+					"instance %s: device %s: permissions \"%s\" are not a "
+					"subset of rwm",
+					spec->name, d->path, p);
 	}
 	if (spec->network != NET_NONE && spec->network != NET_HOST)
 		return berr_set(err, 0, "instance %s: unknown network mode", spec->name);
@@ -180,12 +189,15 @@ static int gen_opt_str(yajl_gen g, const char *key, const char *v)
 
 static int gen_spec(yajl_gen g, const struct instance_spec *s)
 {
-	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_key_str(g, "name", s->name) < 0 ||
-	    gen_strv(g, "layer_dirs", s->layer_dirs) < 0 || gen_opt_str(g, "rootfs", s->rootfs) < 0 ||
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
+	    json_gen_key_str(g, "name", s->name) < 0 ||
+	    gen_strv(g, "layer_dirs", s->layer_dirs) < 0 ||
+	    gen_opt_str(g, "rootfs", s->rootfs) < 0 ||
 	    json_gen_key_bool(g, "readonly_rootfs", s->readonly_rootfs) < 0 ||
-	    gen_opt_str(g, "image_digest", s->image_digest) < 0 || gen_strv(g, "args", s->args) < 0 ||
-	    gen_strv(g, "env", s->env) < 0 || gen_opt_str(g, "cwd", s->cwd) < 0 ||
-	    gen_opt_str(g, "user", s->user) < 0 || gen_opt_str(g, "hostname", s->hostname) < 0)
+	    gen_opt_str(g, "image_digest", s->image_digest) < 0 ||
+	    gen_strv(g, "args", s->args) < 0 || gen_strv(g, "env", s->env) < 0 ||
+	    gen_opt_str(g, "cwd", s->cwd) < 0 || gen_opt_str(g, "user", s->user) < 0 ||
+	    gen_opt_str(g, "hostname", s->hostname) < 0)
 		return -1;
 	if (json_gen_str(g, "binds") < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
 		return -1;
@@ -236,9 +248,10 @@ int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *
 	*out = rc == 0 ? json_gen_finish(g, len) : NULL;
 	yajl_gen_free(g);
 	if (!*out)
-		return berr_set(err, rc == 0 ? ENOMEM : EINVAL,
-				"instance %s: cannot write the spec as JSON (strings must be UTF-8)",
-				spec->name);
+		return berr_set(
+		    err, rc == 0 ? ENOMEM : EINVAL,
+		    "instance %s: cannot write the spec as JSON (strings must be UTF-8)",
+		    spec->name);
 	return 0;
 }
 
@@ -347,7 +360,8 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 		return -1;
 	if (devs && devs->u.array.len) {
 		if (devs->u.array.len > SPEC_BINDS_MAX)
-			return berr_set(err, 0, "spec.devices: more than %d entries", SPEC_BINDS_MAX);
+			return berr_set(err, 0, "spec.devices: more than %d entries",
+					SPEC_BINDS_MAX);
 		s->devices = calloc(devs->u.array.len, sizeof(*s->devices));
 		if (!s->devices)
 			return berr_set(err, ENOMEM, "spec.devices");

@@ -18,10 +18,10 @@
 #define STATE_MAX (64 * 1024)
 
 static const char *const status_names[] = {
-	[INSTANCE_CREATED] = "created",
-	[INSTANCE_RUNNING] = "running",
-	[INSTANCE_EXITED] = "exited",
-	[INSTANCE_UNKNOWN] = "unknown",
+    [INSTANCE_CREATED] = "created",
+    [INSTANCE_RUNNING] = "running",
+    [INSTANCE_EXITED] = "exited",
+    [INSTANCE_UNKNOWN] = "unknown",
 };
 
 const char *instance_status_name(enum instance_status s)
@@ -94,8 +94,8 @@ int state_write(const char *dir, const struct instance_state *st, struct berr *e
 			 json_gen_key_int(g, "finished_at", st->finished_at) == 0 &&
 			 json_gen_key_str(g, "error", st->error) == 0 &&
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
-		 ? 0
-		 : -1;
+		     ? 0
+		     : -1;
 	size_t len = 0;
 	char *json = rc == 0 ? json_gen_finish(g, &len) : NULL;
 	yajl_gen_free(g);
@@ -164,8 +164,7 @@ out:
 	return rc;
 }
 
-int shim_state_read(const char *root, const char *name, struct instance_state *st,
-		    struct berr *err)
+int shim_state_read(const char *root, const char *name, struct instance_state *st, struct berr *err)
 {
 	memset(st, 0, sizeof(*st));
 	st->status = INSTANCE_UNKNOWN;

@@ -13,26 +13,26 @@
 #include <unistd.h>
 
 #ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#define OPEN_TREE_CLONE		1
+#define OPEN_TREE_CLOEXEC	O_CLOEXEC
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#define FSOPEN_CLOEXEC 0x00000001
-#define FSMOUNT_CLOEXEC 0x00000001
-#define FSCONFIG_SET_STRING 1
-#define FSCONFIG_CMD_CREATE 6
+#define FSOPEN_CLOEXEC		0x00000001
+#define FSMOUNT_CLOEXEC		0x00000001
+#define FSCONFIG_SET_STRING	1
+#define FSCONFIG_CMD_CREATE	6
 #endif
 #ifndef MOUNT_ATTR_IDMAP
-#define MOUNT_ATTR_RDONLY 0x00000001
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-#define MOUNT_ATTR__ATIME 0x00000070
-#define MOUNT_ATTR_RELATIME 0x00000000
-#define MOUNT_ATTR_NOATIME 0x00000010
+#define MOUNT_ATTR_RDONLY      0x00000001
+#define MOUNT_ATTR_NOSUID      0x00000002
+#define MOUNT_ATTR_NODEV       0x00000004
+#define MOUNT_ATTR_NOEXEC      0x00000008
+#define MOUNT_ATTR__ATIME      0x00000070
+#define MOUNT_ATTR_RELATIME    0x00000000
+#define MOUNT_ATTR_NOATIME     0x00000010
 #define MOUNT_ATTR_STRICTATIME 0x00000020
-#define MOUNT_ATTR_NODIRATIME 0x00000080
-#define MOUNT_ATTR_IDMAP 0x00100000
+#define MOUNT_ATTR_NODIRATIME  0x00000080
+#define MOUNT_ATTR_IDMAP       0x00100000
 struct mount_attr {
 	uint64_t attr_set;
 	uint64_t attr_clr;
@@ -58,12 +58,18 @@ struct mount_attr {
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 #ifndef SYS_open_tree
-#define SYS_open_tree 428
+#define SYS_open_tree  428
 #define SYS_move_mount 429
-#define SYS_fsopen 430
-#define SYS_fsconfig 431
-#define SYS_fsmount 432
+#define SYS_fsopen     430
+#define SYS_fsconfig   431
+#define SYS_fsmount    432
 #endif
 
 static inline int sys_open_tree(int dfd, const char *path, unsigned int flags)
@@ -112,6 +118,27 @@ static inline int sys_pidfd_open(pid_t pid, unsigned int flags)
 static inline int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags)
 {
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+
+/* struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2). */
+struct clone3_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
+};
+
+/* Fork-like (no new stack): the child returns 0 on a copy of this one. */
+static inline pid_t sys_clone3(struct clone3_args *args)
+{
+	return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
 }
 
 static inline int sys_pivot_root(const char *new_root, const char *put_old)

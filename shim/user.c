@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define LINE_MAX_LEN 4096
-#define FIELDS_MAX 8
+#define FIELDS_MAX   8
 
 /* Parses a decimal id; ids are 32-bit and (uid_t)-1 is never a valid one. */
 static bool parse_id(const char *s, size_t len, uint32_t *out)
@@ -177,7 +177,8 @@ int user_resolve(const char *spec, const char *passwd, const char *group, struct
 	} else {
 		passwd_find(passwd, buf, NULL, &pw);
 		if (!pw.found)
-			return berr_set(err, 0, "user \"%s\" is not in the image's /etc/passwd", buf);
+			return berr_set(err, 0, "user \"%s\" is not in the image's /etc/passwd",
+					buf);
 		out->uid = pw.uid;
 		out->gid = pw.gid;
 	}
@@ -188,7 +189,8 @@ int user_resolve(const char *spec, const char *passwd, const char *group, struct
 		if (parse_id(grp, strlen(grp), &id))
 			out->gid = id;
 		else if (!group_find(group, grp, &out->gid))
-			return berr_set(err, 0, "group \"%s\" is not in the image's /etc/group", grp);
+			return berr_set(err, 0, "group \"%s\" is not in the image's /etc/group",
+					grp);
 	}
 	/* As initgroups(3): the primary group, then every group listing the
 	 * user. With an explicit group, as runc, that group alone. */

@@ -10,7 +10,7 @@
 #include "common/err.h"
 
 #define USER_GROUPS_MAX 64 /* supplementary groups kept per user */
-#define USER_FILE_MAX (1 << 20)
+#define USER_FILE_MAX	(1 << 20)
 
 struct user_ids {
 	uid_t uid;

@@ -146,16 +146,28 @@ class Images:
             shutil.rmtree(d, ignore_errors=True)
 
 
+# Each test module imports these fixtures, which registers them once per
+# module: the images are built once and shared, and removed after the last.
+_shared = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def probe_bin(tmp_path_factory):
-    return build_probe(str(tmp_path_factory.mktemp("probe") / "probe"))
+    if "probe" not in _shared:
+        _shared["probe"] = build_probe(str(tmp_path_factory.mktemp("probe") / "probe"))
+    return _shared["probe"]
 
 
 @pytest.fixture(scope="session")
 def test_images(registry, tmp_path_factory, berth_bin, probe_bin):
-    imgs = Images(registry, str(tmp_path_factory.mktemp("run-images")), berth_bin, probe_bin)
-    yield imgs
-    imgs.cleanup()
+    if "images" not in _shared:
+        _shared["images"] = Images(registry, str(tmp_path_factory.mktemp("run-images")),
+                                   berth_bin, probe_bin)
+    _shared["users"] += 1
+    yield _shared["images"]
+    _shared["users"] -= 1
+    if _shared["users"] == 0:
+        _shared.pop("images").cleanup()
 
 
 @pytest.fixture

@@ -51,12 +51,32 @@ def test_sigterm_to_run_reaches_the_module(runner, test_images):
             proc.wait()
 
 
-def test_second_interrupt_kills_a_module_that_ignores_the_first(runner, test_images):
-    proc = subprocess.Popen(runner.cmd("run", "--rm", test_images.refs["base"], "sh", "-c",
-                                       "echo ready; sleep 30"), stdout=subprocess.PIPE)
+def instance_pid1(name):
+    cgs = [c for c in instance_cgroups(name) if "/pids/" in c]
+    if not cgs:
+        return None
+    with open(os.path.join(cgs[0], "cgroup.procs")) as f:
+        pids = [int(x) for x in f.read().split()]
+    return min(pids) if pids else None
+
+
+def comm(pid):
     try:
-        assert proc.stdout.readline() == b"ready\n"
-        proc.send_signal(signal.SIGINT)  # pid 1 without a handler ignores it
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def test_second_interrupt_kills_a_module_that_ignores_the_first(runner, test_images):
+    name = unique("int")
+    proc = subprocess.Popen(runner.cmd("run", "--rm", "--name", name, test_images.refs["base"],
+                                       "sleep", "30"))
+    try:
+        # pid 1 of a namespace without a handler ignores SIGINT from outside.
+        wait_for(lambda: instance_pid1(name) and comm(instance_pid1(name)) == "sleep", 10,
+                 what="sleep to run")
+        proc.send_signal(signal.SIGINT)
         time.sleep(0.2)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
@@ -221,3 +241,17 @@ def test_invalid_options_are_refused_before_anything_runs(runner, test_images):
         p = run(runner, *args, test_images.refs["base"], "true")
         assert p.returncode == 125, args
         assert err(p).startswith("berth: "), args
+
+
+def test_image_with_seventy_layers_runs_with_every_layer_visible(berth, registry, tmp_path):
+    """Seventy layers do not fit one page of overlay options as paths: the
+    layers are then named by descriptor."""
+    layers = [images.Layer(images.busybox_layer())]
+    layers += [images.Layer([images.dir("layers"), images.file("layers/%02d" % i, "%d\n" % i)])
+               for i in range(69)]
+    images.push_image(tmp_path, registry.host, "berth-run-many", "1", layers)
+    p = berth("run", "--rm", "--insecure", "%s/berth-run-many:1" % registry.host, "sh", "-c",
+              "ls /layers | wc -l; cat /layers/00 /layers/68; "
+              "grep -c 'lowerdir=/proc/self/fd/' /proc/mounts", check=False)
+    assert p.returncode == 0, err(p)
+    assert out(p).split() == ["69", "0", "68", "1"]
