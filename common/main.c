@@ -50,7 +50,6 @@ static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 	printf("berth %s\n", BERTH_VERSION);
 	return 0;
 }
-BERTH_COMMAND(version, "version", "print the version", cmd_version);
 
 static int cmd_help(struct berth_ctx *ctx, int argc, char **argv)
 {

@@ -85,6 +85,11 @@ int oci_export(struct oci_store *store, const char *ref, const char *dir, struct
 int oci_lease_add(struct oci_store *store, const char *name, const char *digest,
 		  struct berr *err);
 int oci_lease_remove(struct oci_store *store, const char *name, struct berr *err);
+/* The same lease for an instance that ends with the process that runs it
+ * (berth run --rm): written without fsync, as it needs to outlive neither
+ * the instance nor a crash. */
+int oci_lease_add_ephemeral(struct oci_store *store, const char *name, const char *digest,
+			    struct berr *err);
 
 /* Tagged images, for `berth images`. */
 struct oci_image_info {

@@ -483,6 +483,38 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 	return ret < 0 ? berr_wrap(err, "lease %s", name) : 0;
 }
 
+int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *digest,
+			    struct berr *err)
+{
+	if (!fs_name_is_plain(name) || strlen(name) > LEASE_NAME_MAX || name[0] == '.')
+		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
+	if (!digest_is_valid(digest))
+		return berr_set(err, 0, "lease %s: malformed digest", name);
+	int lock = store_lock(s, LOCK_SH, err);
+	if (lock < 0)
+		return -1;
+	/* Renamed into place, so gc never reads half a lease; not synced. */
+	char line[DIGEST_STR_MAX + 1], tmp[LEASE_NAME_MAX + 32];
+	int n = snprintf(line, sizeof(line), "%s\n", digest);
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", name, (int)getpid());
+	int ret = -1;
+	int fd = openat(s->leases_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	if (fd < 0) {
+		berr_set(err, errno, "lease %s", name);
+	} else if (write(fd, line, (size_t)n) != n || close(fd) < 0) {
+		berr_set(err, errno, "lease %s", name);
+		unlinkat(s->leases_fd, tmp, 0);
+	} else if (renameat(s->leases_fd, tmp, s->leases_fd, name) < 0) {
+		berr_set(err, errno, "lease %s", name);
+		unlinkat(s->leases_fd, tmp, 0);
+	} else {
+		ret = 0;
+	}
+	store_unlock(lock);
+	return ret;
+}
+
 int oci_lease_remove(struct oci_store *s, const char *name, struct berr *err)
 {
 	if (!lease_name_ok(name))

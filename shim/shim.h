@@ -29,25 +29,25 @@ struct bind_mount {
 };
 
 struct device_rule {
-	char *path;	/* host device node, e.g. /dev/ttyUSB0 */
-	char *path_in;	/* path inside the instance (default: same) */
+	char *path;	   /* host device node, e.g. /dev/ttyUSB0 */
+	char *path_in;	   /* path inside the instance (default: same) */
 	char *permissions; /* "rwm" subset */
 };
 
 struct instance_spec {
-	char *name;		/* unique on the device; also the cgroup and directory name */
+	char *name; /* unique on the device; also the cgroup and directory name */
 	/* Root filesystem: an overlay of layer_dirs (bottom first) with a private
 	 * upper directory, or an existing directory `rootfs` (bundle mode). */
-	char **layer_dirs;	/* NULL-terminated */
+	char **layer_dirs; /* NULL-terminated */
 	char *rootfs;
 	bool readonly_rootfs;
-	char *image_digest;	/* manifest digest, for the lease and `list` (may be NULL) */
+	char *image_digest; /* manifest digest, for the lease and `list` (may be NULL) */
 
-	char **args;		/* NULL-terminated argv; args[0] looked up in the instance's PATH */
-	char **env;		/* NULL-terminated "K=V" */
-	char *cwd;		/* default "/" */
-	char *user;		/* "uid[:gid]" or "name[:group]" resolved in the image; NULL: root */
-	char *hostname;		/* default: the instance name */
+	char **args;	/* NULL-terminated argv; args[0] looked up in the instance's PATH */
+	char **env;	/* NULL-terminated "K=V" */
+	char *cwd;	/* default "/" */
+	char *user;	/* "uid[:gid]" or "name[:group]" resolved in the image; NULL: root */
+	char *hostname; /* default: the instance name */
 
 	struct bind_mount *binds; /* n_binds entries */
 	size_t n_binds;
@@ -55,46 +55,56 @@ struct instance_spec {
 	size_t n_devices;
 
 	enum net_mode network;
-	bool userns;		/* map root to an unprivileged host range */
+	bool userns;	     /* map root to an unprivileged host range */
+	int64_t userns_base; /* first host uid/gid of the 65536 mapped ids; 0: 100000 */
 
 	/* Resources; 0 or negative means unset. */
-	int64_t memory;		/* bytes */
-	int64_t memory_swap;	/* bytes, memory+swap as Docker's MemorySwap; -1 unlimited */
+	int64_t memory;	     /* bytes */
+	int64_t memory_swap; /* bytes, memory+swap as Docker's MemorySwap; -1 unlimited */
 	int64_t pids_limit;
-	int64_t cpu_quota_us;	/* with cpu_period_us; from --cpus F: quota = F * period */
+	int64_t cpu_quota_us; /* with cpu_period_us; from --cpus F: quota = F * period */
 	int64_t cpu_period_us;
-	int64_t cpu_shares;	/* v1 shares (2..262144); mapped to v2 weight */
+	int64_t cpu_shares; /* v1 shares (2..262144); mapped to v2 weight */
 
-	char **cap_add;		/* "CAP_NET_ADMIN" or "NET_ADMIN", NULL-terminated */
-	char **cap_drop;	/* "ALL" drops every capability */
-	bool privileged;	/* all capabilities, no seccomp, all devices */
+	char **cap_add;	 /* "CAP_NET_ADMIN" or "NET_ADMIN", NULL-terminated */
+	char **cap_drop; /* "ALL" drops every capability */
+	bool privileged; /* all capabilities, no seccomp, all devices */
 
-	int stop_grace_sec;	/* SIGTERM, then SIGKILL after this many seconds (default 10) */
-	int64_t log_max_bytes;	/* per log file before rotation (default 1 MiB) */
+	int stop_grace_sec;    /* SIGTERM, then SIGKILL after this many seconds (default 10) */
+	int64_t log_max_bytes; /* per log file before rotation (default 1 MiB) */
 };
 
 void instance_spec_free(struct instance_spec *spec);
 int instance_spec_write(const struct instance_spec *spec, const char *path, struct berr *err);
 int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);
+/* The same as JSON text, and back; `what` names the document in errors. */
+int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *len,
+			  struct berr *err);
+int instance_spec_from_json(const char *buf, size_t len, const char *what,
+			    struct instance_spec **out, struct berr *err);
+/* Checks what a shim relies on: the name, absolute paths, either layers or a
+ * rootfs, a command, KEY=VALUE environment, limits in range. */
+int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
+bool instance_name_valid(const char *name);
 
 enum instance_status {
-	INSTANCE_CREATED,	/* shim started, process not yet running */
+	INSTANCE_CREATED, /* shim started, process not yet running */
 	INSTANCE_RUNNING,
-	INSTANCE_EXITED,	/* exited; the shim is gone or about to go */
-	INSTANCE_UNKNOWN,	/* no readable state */
+	INSTANCE_EXITED,  /* exited; the shim is gone or about to go */
+	INSTANCE_UNKNOWN, /* no readable state */
 };
 
 struct instance_state {
 	enum instance_status status;
 	pid_t shim_pid;
-	int64_t shim_start_time;	/* /proc/<pid>/stat starttime, to detect pid reuse */
-	pid_t pid;			/* the module's pid 1, as seen from the host */
-	int exit_code;			/* valid when EXITED: 0-255, or 128+signal */
-	int exit_signal;		/* 0 unless killed by a signal */
+	int64_t shim_start_time; /* /proc/<pid>/stat starttime, to detect pid reuse */
+	pid_t pid;		 /* the module's pid 1, as seen from the host */
+	int exit_code;		 /* valid when EXITED: 0-255, or 128+signal */
+	int exit_signal;	 /* 0 unless killed by a signal */
 	bool oom_killed;
-	int64_t started_at;		/* Unix time in ms */
+	int64_t started_at; /* Unix time in ms */
 	int64_t finished_at;
-	char error[256];		/* why the start failed, if it did */
+	char error[256]; /* why the start failed, if it did */
 };
 
 /* Starts a detached shim for spec (its directory is created, the spec

@@ -1,0 +1,347 @@
+/* `berth check`: whether this device can run berth, in the manner of
+ * `iotedge check`. Each line is marked √ (fine), ‼ (works, but look) or ×
+ * (will not work), and every ‼ and × line carries a hint. Exit status 1 when
+ * any line is ×. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/client.h"
+#include "agent/config.h"
+#include "agent/deployment.h"
+#include "common/cleanup.h"
+#include "common/command.h"
+#include "common/fs.h"
+#include "common/json.h"
+
+#define CGROUP2_MAGIC	0x63677270
+#define TMPFS_MAGIC_	0x01021994
+#define STORE_MIN_FREE	(100LL * 1024 * 1024)
+#define STORE_WARN_FREE (500LL * 1024 * 1024)
+#define CLOCK_SANE	1704067200 /* 2024-01-01 */
+
+enum mark { OK, WARN, FAIL };
+
+struct report {
+	int fails, warns;
+};
+
+static void line(struct report *r, enum mark m, const char *what, const char *hint)
+{
+	static const char *const marks[] = {"\u221a", "\u203c", "\u00d7"};
+	printf("%s %s\n", marks[m], what);
+	if (m != OK && hint)
+		printf("    %s\n", hint);
+	if (m == FAIL)
+		r->fails++;
+	else if (m == WARN)
+		r->warns++;
+}
+
+static void section(const char *title)
+{
+	printf("\n%s\n", title);
+	for (size_t i = 0; i < strlen(title); i++)
+		putchar('-');
+	putchar('\n');
+}
+
+static void check_namespaces(struct report *r)
+{
+	static const char *const ns[] = {"mnt", "pid", "uts", "ipc", "net", "cgroup", "user"};
+	char missing[128] = "";
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/self/ns/%s", ns[i]);
+		if (access(p, F_OK) < 0) {
+			strncat(missing, " ", sizeof(missing) - strlen(missing) - 1);
+			strncat(missing, ns[i], sizeof(missing) - strlen(missing) - 1);
+		}
+	}
+	if (!missing[0])
+		line(r, OK, "kernel namespaces: mnt pid uts ipc net cgroup user", NULL);
+	else {
+		char what[200];
+		snprintf(what, sizeof(what), "kernel namespaces missing:%s", missing);
+		line(r, FAIL, what,
+		     "build the kernel with CONFIG_NAMESPACES and the missing CONFIG_*_NS options");
+	}
+}
+
+static void check_overlay(struct report *r)
+{
+	cleanup_free char *fs = NULL;
+	size_t len;
+	struct berr err;
+	if (fs_read_file("/proc/filesystems", 65536, &fs, &len, &err) == 0 &&
+	    strstr(fs, "\toverlay\n"))
+		line(r, OK, "overlayfs is available", NULL);
+	else
+		line(
+		    r, WARN, "overlayfs is not loaded",
+		    "run `modprobe overlay` (CONFIG_OVERLAY_FS); instances need it for their root");
+}
+
+static void check_seccomp(struct report *r)
+{
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0)
+		line(r, OK, "seccomp filters are supported", NULL);
+	else
+		line(r, FAIL, "seccomp is not supported by the kernel",
+		     "build the kernel with CONFIG_SECCOMP and CONFIG_SECCOMP_FILTER");
+}
+
+static void check_cgroups(struct report *r)
+{
+	struct statfs sf;
+	if (statfs("/sys/fs/cgroup", &sf) < 0) {
+		line(r, FAIL, "no cgroup file system at /sys/fs/cgroup",
+		     "mount cgroup2 at /sys/fs/cgroup (or the v1 controllers below it)");
+		return;
+	}
+	if ((unsigned long)sf.f_type == CGROUP2_MAGIC) {
+		cleanup_free char *ctl = NULL;
+		size_t len;
+		struct berr err;
+		if (fs_read_file("/sys/fs/cgroup/cgroup.controllers", 4096, &ctl, &len, &err) < 0) {
+			line(r, WARN, "cgroup v2, but its controllers cannot be read",
+			     "check that /sys/fs/cgroup is the host's cgroup2 mount");
+			return;
+		}
+		const char *want[] = {"memory", "pids", "cpu"};
+		char missing[64] = "";
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+			if (!strstr(ctl, want[i])) {
+				strncat(missing, " ", sizeof(missing) - strlen(missing) - 1);
+				strncat(missing, want[i], sizeof(missing) - strlen(missing) - 1);
+			}
+		if (!missing[0])
+			line(r, OK, "cgroup v2 (unified) with memory, pids and cpu controllers",
+			     NULL);
+		else {
+			char what[160];
+			snprintf(what, sizeof(what), "cgroup v2 without controllers:%s", missing);
+			line(r, WARN, what,
+			     "enable them in the kernel; limits on them are not applied");
+		}
+		return;
+	}
+	struct statfs uf;
+	if (statfs("/sys/fs/cgroup/unified", &uf) == 0 && (unsigned long)uf.f_type == CGROUP2_MAGIC)
+		line(r, OK, "cgroup hybrid layout (v1 controllers and a v2 hierarchy)", NULL);
+	else if (access("/sys/fs/cgroup/memory", F_OK) == 0)
+		line(r, OK, "cgroup v1 layout", NULL);
+	else
+		line(r, FAIL, "no usable cgroup hierarchy under /sys/fs/cgroup",
+		     "mount cgroup2 at /sys/fs/cgroup");
+}
+
+static void check_clock(struct report *r)
+{
+	time_t now = time(NULL);
+	if (now >= CLOCK_SANE)
+		line(r, OK, "the system clock is set", NULL);
+	else
+		line(r, FAIL, "the system clock is before 2024",
+		     "set the clock (NTP or an RTC): tokens and TLS certificates depend on it");
+}
+
+/* TCP connect within 3 s: reachability, not a protocol check. */
+static int tcp_reachable(const char *host, const char *port, char *why, size_t cap)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		snprintf(why, cap, "%s", gai_strerror(rc));
+		return -1;
+	}
+	int ok = -1;
+	for (struct addrinfo *a = res; a && ok < 0; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			ok = 0;
+		else if (errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			int e = 0;
+			socklen_t l = sizeof(e);
+			if (poll(&p, 1, 3000) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e == 0)
+				ok = 0;
+			else
+				snprintf(why, cap, "%s", e ? strerror(e) : "timed out");
+		} else
+			snprintf(why, cap, "%s", strerror(errno));
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* "host:port", "[v6]:port" or "host" with a default port. */
+static void split_host_port(const char *in, const char *dflt, char *host, size_t hcap, char *port,
+			    size_t pcap)
+{
+	const char *colon = strrchr(in, ':');
+	if (in[0] == '[') {
+		const char *close = strchr(in, ']');
+		snprintf(host, hcap, "%.*s", close ? (int)(close - in - 1) : 0, in + 1);
+		snprintf(port, pcap, "%s", close && close[1] == ':' ? close + 2 : dflt);
+		return;
+	}
+	if (colon) {
+		snprintf(host, hcap, "%.*s", (int)(colon - in), in);
+		snprintf(port, pcap, "%s", colon + 1);
+	} else {
+		snprintf(host, hcap, "%s", in);
+		snprintf(port, pcap, "%s", dflt);
+	}
+}
+
+static void check_reach(struct report *r, const char *label, const char *hostport,
+			const char *dflt_port, const char *hint)
+{
+	char host[300], port[16], why[128] = "unreachable", what[512];
+	split_host_port(hostport, dflt_port, host, sizeof(host), port, sizeof(port));
+	if (tcp_reachable(host, port, why, sizeof(why)) == 0) {
+		snprintf(what, sizeof(what), "%s %s:%s is reachable", label, host, port);
+		line(r, OK, what, NULL);
+	} else {
+		snprintf(what, sizeof(what), "%s %s:%s is not reachable: %s", label, host, port,
+			 why);
+		line(r, WARN, what, hint);
+	}
+}
+
+static void check_store(struct report *r, const char *root)
+{
+	struct statvfs sv;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", root);
+	/* The store may not exist yet: measure the nearest existing parent. */
+	while (statvfs(path, &sv) < 0) {
+		char *slash = strrchr(path, '/');
+		if (!slash || slash == path) {
+			snprintf(path, sizeof(path), "/");
+			if (statvfs(path, &sv) < 0) {
+				line(r, WARN, "cannot measure free space for the store",
+				     "check that the state directory is on a mounted file system");
+				return;
+			}
+			break;
+		}
+		*slash = '\0';
+	}
+	long long avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
+	char what[4300];
+	snprintf(what, sizeof(what), "%lld MB free for the image store at %s",
+		 avail / (1024 * 1024), root);
+	if (avail < STORE_MIN_FREE)
+		line(r, FAIL, what, "free space (berth gc removes unused layers) or move `root`");
+	else if (avail < STORE_WARN_FREE)
+		line(r, WARN, what, "images may not fit; berth gc removes unused layers");
+	else
+		line(r, OK, what, NULL);
+}
+
+static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
+{
+	const char *config = "/etc/berth/config.json";
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else
+			return berth_usage("check");
+	}
+	if (optind != argc)
+		return berth_usage("check");
+	struct report r = {0};
+	struct agent_config *cfg = NULL;
+	struct berr err;
+
+	section("Configuration checks");
+	char what[BERR_MSG_MAX + 64];
+	if (agent_config_load(config, &cfg, &err) == 0) {
+		snprintf(what, sizeof(what), "config %s is valid (device %s)", config,
+			 cfg->device_id);
+		line(&r, OK, what, NULL);
+	} else {
+		snprintf(what, sizeof(what), "%s", err.msg);
+		line(&r, FAIL, what, "fix the config file; see the README, \"The daemon\"");
+	}
+	if (cfg && cfg->deployment_file) {
+		cleanup_free char *text = NULL;
+		size_t len = 0;
+		struct deployment *dep = NULL;
+		struct deployment_policy pol = {.allow_privileged = cfg->allow_privileged};
+		if (fs_read_file(cfg->deployment_file, DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0)
+			line(&r, WARN, err.msg,
+			     "the daemon waits for `berth deploy` until it exists");
+		else if (deployment_parse(text, len, cfg->deployment_file, &pol, &dep, &err) < 0)
+			line(&r, FAIL, err.msg,
+			     "the daemon refuses this deployment; fix the path named");
+		else {
+			snprintf(what, sizeof(what), "deployment %s is valid (%zu modules)",
+				 cfg->deployment_file, dep->n_modules);
+			line(&r, OK, what, NULL);
+			deployment_free(dep);
+		}
+	}
+	yajl_val reply;
+	if (daemon_request(ctx->run, "{\"op\":\"info\"}", &reply, &err) == 0) {
+		line(&r, OK, "berth daemon is running", NULL);
+		yajl_tree_free(reply);
+	} else
+		line(&r, WARN, err.msg,
+		     "start it: systemctl start berth (or /etc/init.d/berth start)");
+	check_clock(&r);
+	const char *root = cfg && cfg->root ? cfg->root : ctx->root;
+	check_store(&r, root);
+
+	section("Kernel checks");
+	check_namespaces(&r);
+	check_overlay(&r);
+	check_seccomp(&r);
+	check_cgroups(&r);
+
+	section("Connectivity checks");
+	if (cfg) {
+		for (size_t i = 0; i < cfg->n_registries; i++)
+			check_reach(
+			    &r, "registry", cfg->registries[i].host,
+			    cfg->registries[i].insecure ? "80" : "443",
+			    "modules from it cannot be pulled; check the network and proxy");
+		if (cfg->upstream_url) {
+			const char *hp = strstr(cfg->upstream_url, "://") + 3;
+			char hostport[300];
+			snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(hp, "/"), hp);
+			check_reach(
+			    &r, "upstream", hostport,
+			    !strncmp(cfg->upstream_url, "mqtts", 5) ? "8883" : "1883",
+			    "the device runs offline; messages are stored until it is reachable");
+		} else
+			line(&r, OK, "no upstream configured: the device runs offline", NULL);
+	}
+	printf("\n%d check(s) failed, %d warning(s)\n", r.fails, r.warns);
+	agent_config_free(cfg);
+	return r.fails ? 1 : 0;
+}
+BERTH_COMMAND(check, "check [--config FILE]",
+	      "check the kernel, config, clock, store space and connectivity", cmd_check);

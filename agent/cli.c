@@ -1,0 +1,392 @@
+/* The user commands that talk to the daemon: list, logs, restart, deploy,
+ * token, version. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/client.h"
+#include "agent/daemon.h"
+#include "agent/deployment.h"
+#include "common/cleanup.h"
+#include "common/command.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.0.0"
+#endif
+
+#define LOG_READ_MAX (64 * 1024 * 1024)
+
+static int fail(const char *cmd, const struct berr *err)
+{
+	fprintf(stderr, "berth: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", err->msg);
+	return 1;
+}
+
+/* Builds {"op":op, key:value...} with string values. */
+static char *request(const char *op, const char *key, const char *value, const char *ikey,
+		     long long ivalue)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return NULL;
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "op", op);
+	if (key)
+		json_gen_key_str(g, key, value);
+	if (ikey)
+		json_gen_key_int(g, ikey, ivalue);
+	yajl_gen_map_close(g);
+	char *s = json_gen_finish(g, NULL);
+	yajl_gen_free(g);
+	return s;
+}
+
+static int simple_call(struct berth_ctx *ctx, const char *op, const char *key, const char *value,
+		       yajl_val *reply, struct berr *err)
+{
+	cleanup_free char *req = request(op, key, value, NULL, 0);
+	if (!req)
+		return berr_set(err, ENOMEM, "request");
+	return daemon_request(ctx->run, req, reply, err);
+}
+
+static const char *str_or(yajl_val obj, const char *key, const char *dflt)
+{
+	const char *s = json_str(json_get(obj, key));
+	return s ? s : dflt;
+}
+
+static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
+{
+	bool as_json = false;
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			as_json = true;
+		else
+			return berth_usage("list");
+	}
+	if (optind != argc)
+		return berth_usage("list");
+	yajl_val reply;
+	struct berr err;
+	if (simple_call(ctx, "list", NULL, NULL, &reply, &err) < 0)
+		return fail(NULL, &err);
+	yajl_val mods = json_get(reply, "modules");
+	size_t n = mods && YAJL_IS_ARRAY(mods) ? mods->u.array.len : 0;
+	if (as_json) {
+		yajl_gen g = json_gen_new(true);
+		json_gen_val(g, mods);
+		char *s = json_gen_finish(g, NULL);
+		yajl_gen_free(g);
+		printf("%s\n", s ? s : "[]");
+		free(s);
+		yajl_tree_free(reply);
+		return 0;
+	}
+	int w_name = 4, w_status = 6, w_desc = 11;
+	for (size_t i = 0; i < n; i++) {
+		yajl_val m = mods->u.array.values[i];
+		int a = (int)strlen(str_or(m, "name", "")),
+		    b = (int)strlen(str_or(m, "runtimeStatus", "")),
+		    d = (int)strlen(str_or(m, "description", ""));
+		w_name = a > w_name ? a : w_name;
+		w_status = b > w_status ? b : w_status;
+		w_desc = d > w_desc ? d : w_desc;
+	}
+	printf("%-*s   %-*s   %-*s   %s\n", w_name, "NAME", w_status, "STATUS", w_desc,
+	       "DESCRIPTION", "CONFIG");
+	for (size_t i = 0; i < n; i++) {
+		yajl_val m = mods->u.array.values[i];
+		printf("%-*s   %-*s   %-*s   %s\n", w_name, str_or(m, "name", ""), w_status,
+		       str_or(m, "runtimeStatus", ""), w_desc, str_or(m, "description", ""),
+		       str_or(m, "image", ""));
+	}
+	yajl_tree_free(reply);
+	return 0;
+}
+BERTH_COMMAND(list, "list [--json]", "list the deployed modules and their status", cmd_list);
+
+static int cmd_restart(struct berth_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return berth_usage("restart");
+	if (!module_name_valid(argv[1])) {
+		fprintf(stderr, "berth: restart: \"%s\" is not a module name\n", argv[1]);
+		return 2;
+	}
+	yajl_val reply;
+	struct berr err;
+	if (simple_call(ctx, "restart", "module", argv[1], &reply, &err) < 0)
+		return fail("restart", &err);
+	yajl_tree_free(reply);
+	printf("%s\n", argv[1]);
+	return 0;
+}
+BERTH_COMMAND(restart, "restart NAME", "restart a module", cmd_restart);
+
+static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return berth_usage("deploy");
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct berr err;
+	if (fs_read_file(argv[1], DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0)
+		return fail("deploy", &err);
+	if (memchr(text, '\0', len)) {
+		fprintf(stderr, "berth: deploy: %s: contains a NUL byte\n", argv[1]);
+		return 1;
+	}
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return 1;
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "op", "deploy");
+	json_gen_key_str(g, "name", argv[1]);
+	/* yajl refuses invalid UTF-8; the daemon then reports it as a bad manifest. */
+	if (json_gen_key_str(g, "manifest", text) < 0) {
+		yajl_gen_free(g);
+		fprintf(stderr, "berth: deploy: %s: not valid UTF-8 text\n", argv[1]);
+		return 1;
+	}
+	yajl_gen_map_close(g);
+	cleanup_free char *req = json_gen_finish(g, NULL);
+	yajl_gen_free(g);
+	yajl_val reply;
+	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
+		return fail("deploy", &err);
+	yajl_val warns = json_get(reply, "warnings");
+	for (size_t i = 0; warns && YAJL_IS_ARRAY(warns) && i < warns->u.array.len; i++) {
+		const char *w = json_str(warns->u.array.values[i]);
+		if (w)
+			fprintf(stderr, "berth: warning: %s\n", w);
+	}
+	yajl_val nm = json_get(reply, "modules");
+	printf("deployed %s: %lld module(s)\n", argv[1],
+	       nm && YAJL_IS_INTEGER(nm) ? (long long)YAJL_GET_INTEGER(nm) : 0LL);
+	yajl_tree_free(reply);
+	return 0;
+}
+BERTH_COMMAND(deploy, "deploy FILE", "validate and apply a deployment manifest", cmd_deploy);
+
+static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
+{
+	long long ttl = 3600;
+	static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 't')
+			return berth_usage("token");
+		char *end;
+		errno = 0;
+		ttl = strtoll(optarg, &end, 10);
+		if (errno || *end || ttl < 1 || ttl > 365LL * 24 * 3600) {
+			fprintf(stderr, "berth: token: --ttl wants 1 to 31536000 seconds\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1)
+		return berth_usage("token");
+	const char *name = argv[optind];
+	if (!module_name_valid(name)) {
+		fprintf(stderr, "berth: token: \"%s\" is not a module name\n", name);
+		return 2;
+	}
+	cleanup_free char *req = request("token", "module", name, "ttl", ttl);
+	yajl_val reply;
+	struct berr err;
+	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
+		return fail("token", &err);
+	printf("%s\n", str_or(reply, "token", ""));
+	yajl_tree_free(reply);
+	return 0;
+}
+BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a module (root only)",
+	      cmd_token);
+
+static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
+{
+	printf("berth %s\n", BERTH_VERSION);
+	yajl_val reply;
+	struct berr err;
+	if (simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
+		yajl_val pid = json_get(reply, "pid");
+		printf("daemon %s (pid %lld, device %s)\n", str_or(reply, "version", "?"),
+		       pid && YAJL_IS_INTEGER(pid) ? (long long)YAJL_GET_INTEGER(pid) : 0LL,
+		       str_or(reply, "device_id", "?"));
+		yajl_tree_free(reply);
+	}
+	return 0;
+}
+BERTH_COMMAND(version, "version", "print the version (and the running daemon's)", cmd_version);
+
+/* --- logs --- */
+
+static void write_all(const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, p, n);
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The last `lines` lines of the rotated log then the current one; *seen
+ * gets how much of the current one was read, for follow() to go on from. */
+static void print_tail(const char *older, const char *current, long lines, off_t *seen)
+{
+	struct strbuf all = STRBUF_INIT;
+	all.max = 2 * LOG_READ_MAX;
+	const char *files[] = {older, current};
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_free char *text = NULL;
+		size_t len = 0;
+		struct berr err;
+		if (fs_read_file(files[i], LOG_READ_MAX, &text, &len, &err) == 0) {
+			strbuf_append(&all, text, len);
+			if (i == 1)
+				*seen = (off_t)len;
+		}
+	}
+	if (!all.len) {
+		strbuf_release(&all);
+		return;
+	}
+	size_t start = 0;
+	if (lines >= 0) {
+		size_t end = all.len;
+		if (end && all.buf[end - 1] == '\n')
+			end--;
+		long counted = 0;
+		start = 0;
+		for (size_t i = end; i-- > 0;)
+			if (all.buf[i] == '\n' && ++counted == lines) {
+				start = i + 1;
+				break;
+			}
+		if (lines == 0)
+			start = all.len;
+	}
+	write_all(all.buf + start, all.len - start);
+	strbuf_release(&all);
+}
+
+static void copy_from(int fd, off_t *pos)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf), *pos);
+		if (n <= 0)
+			return;
+		write_all(buf, (size_t)n);
+		*pos += n;
+	}
+}
+
+/* Follows the log across rotation (log renamed to log.1, a new log made)
+ * and truncation. Runs until interrupted. */
+static void follow(const char *path, off_t pos)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	for (;;) {
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && st.st_size < pos)
+				pos = 0; /* truncated */
+			copy_from(fd, &pos);
+		}
+		struct stat now;
+		if (stat(path, &now) == 0 && (fd < 0 || now.st_ino != st.st_ino)) {
+			if (fd >= 0) {
+				copy_from(fd, &pos); /* the rest of the rotated file */
+				close(fd);
+			}
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			pos = 0;
+			if (fd >= 0 && fstat(fd, &st) < 0) {
+				close(fd);
+				fd = -1;
+			}
+			continue;
+		}
+		usleep(200 * 1000);
+	}
+}
+
+static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
+{
+	bool follow_on = false;
+	long tail = -1;
+	static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
+					     {"tail", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+		if (c == 'f')
+			follow_on = true;
+		else if (c == 't') {
+			char *end;
+			errno = 0;
+			tail = strtol(optarg, &end, 10);
+			if (!strcmp(optarg, "all"))
+				tail = -1;
+			else if (errno || *end || tail < 0) {
+				fprintf(stderr, "berth: logs: --tail wants a number of lines\n");
+				return 2;
+			}
+		} else
+			return berth_usage("logs");
+	}
+	if (optind != argc - 1)
+		return berth_usage("logs");
+	const char *name = argv[optind];
+	if (!module_name_valid(name)) {
+		fprintf(stderr, "berth: logs: \"%s\" is not a module name\n", name);
+		return 2;
+	}
+	/* The daemon knows its state directory; without one answering, --root. */
+	char root[PATH_MAX];
+	snprintf(root, sizeof(root), "%s", ctx->root);
+	yajl_val reply;
+	struct berr err;
+	if (!ctx->root_set && simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
+		snprintf(root, sizeof(root), "%s", str_or(reply, "root", ctx->root));
+		yajl_tree_free(reply);
+	}
+	char dir[PATH_MAX + 128], older[PATH_MAX + 160], current[PATH_MAX + 160];
+	snprintf(dir, sizeof(dir), "%s/instances/%s", root, name);
+	snprintf(older, sizeof(older), "%s/log.1", dir);
+	snprintf(current, sizeof(current), "%s/log", dir);
+	if (access(dir, F_OK) < 0) {
+		fprintf(stderr, "berth: logs: no instance %s under %s\n", name, root);
+		return 1;
+	}
+	off_t seen = 0;
+	print_tail(older, current, tail, &seen);
+	if (follow_on)
+		follow(current, seen);
+	return 0;
+}
+BERTH_COMMAND(logs, "logs NAME [-f] [--tail N]", "show a module's output", cmd_logs);

@@ -1,0 +1,16 @@
+/* The CLI side of <run>/berthd.sock (see control.c for the protocol). */
+#ifndef BERTH_AGENT_CLIENT_H
+#define BERTH_AGENT_CLIENT_H
+
+#include <yajl/yajl_tree.h>
+
+#include "common/err.h"
+
+#define CLIENT_REPLY_MAX (16 * 1024 * 1024)
+
+/* Sends one request line and parses the reply. An unreachable daemon gives
+ * "cannot reach the daemon at <path>: is berth daemon running?". A reply
+ * whose status is not 200 becomes an error with the daemon's message. */
+int daemon_request(const char *run, const char *request, yajl_val *reply, struct berr *err);
+
+#endif

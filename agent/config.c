@@ -1,0 +1,362 @@
+#include "agent/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/jpath.h"
+#include "common/cleanup.h"
+#include "common/encoding.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/sas.h"
+
+bool agent_device_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > DEVICE_ID_MAX)
+		return false;
+	for (const char *p = id; *p; p++) {
+		char c = *p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			continue;
+		if (!strchr("-.:_%=!(),@'", c))
+			return false;
+	}
+	return true;
+}
+
+static bool hostname_valid(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > HOSTNAME_MAX)
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == ':' ||
+		      *p == '[' || *p == ']'))
+			return false;
+	return true;
+}
+
+void agent_config_free(struct agent_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->device_id);
+	free(cfg->iothub_hostname);
+	free(cfg->gateway_hostname);
+	free(cfg->device_key);
+	free(cfg->root);
+	free(cfg->run);
+	free(cfg->deployment_file);
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		struct registry_cred *r = &cfg->registries[i];
+		free(r->host);
+		free(r->username);
+		free(r->password);
+		free(r->ca_file);
+	}
+	free(cfg->registries);
+	free(cfg->hub_store);
+	free(cfg->hub_listen_tcp);
+	free(cfg->hub_tls_cert);
+	free(cfg->hub_tls_key);
+	free(cfg->upstream_url);
+	free(cfg->upstream_ca_file);
+	free(cfg);
+}
+
+/* Refuses members other than the known ones, so a misspelt option is an
+ * error rather than silently ignored. */
+static int only_keys(yajl_val obj, const struct jpath *path, const char *const *known,
+		     struct berr *err)
+{
+	for (size_t i = 0; i < obj->u.object.len; i++) {
+		const char *k = obj->u.object.keys[i];
+		bool ok = false;
+		for (const char *const *p = known; *p && !ok; p++)
+			ok = !strcmp(*p, k);
+		if (!ok) {
+			struct jpath kp;
+			jpath_key(&kp, path, k);
+			return berr_set(err, 0, "%s: unknown option", kp.s);
+		}
+	}
+	return 0;
+}
+
+static int dup_opt(const char *s, char **out, struct berr *err)
+{
+	if (!s)
+		return 0;
+	*out = strdup(s);
+	return *out ? 0 : berr_set(err, ENOMEM, "config");
+}
+
+static int abs_path(yajl_val obj, const char *key, const struct jpath *path, char **out,
+		    struct berr *err)
+{
+	const char *s = NULL;
+	if (jp_str(obj, key, path, false, 4095, &s, err) < 0)
+		return -1;
+	if (s && s[0] != '/') {
+		struct jpath kp;
+		jpath_key(&kp, path, key);
+		return berr_set(err, 0, "%s: must be an absolute path", kp.s);
+	}
+	return dup_opt(s, out, err);
+}
+
+static int parse_registries(yajl_val regs, const struct jpath *path, struct agent_config *cfg,
+			    struct berr *err)
+{
+	if (!regs)
+		return 0;
+	size_t n = regs->u.object.len;
+	if (n > 64)
+		return berr_set(err, 0, "%s: more than 64 registries", path->s);
+	cfg->registries = calloc(n ? n : 1, sizeof(*cfg->registries));
+	if (!cfg->registries)
+		return berr_set(err, ENOMEM, "config");
+	static const char *const known[] = {"insecure", "username", "password", "ca_file", NULL};
+	for (size_t i = 0; i < n; i++) {
+		const char *host = regs->u.object.keys[i];
+		yajl_val r = regs->u.object.values[i];
+		struct jpath rp;
+		jpath_key(&rp, path, host);
+		if (!hostname_valid(host))
+			return berr_set(err, 0, "%s: not a registry host[:port]", rp.s);
+		if (!YAJL_IS_OBJECT(r))
+			return berr_set(err, 0, "%s: expected an object", rp.s);
+		if (only_keys(r, &rp, known, err) < 0)
+			return -1;
+		struct registry_cred *c = &cfg->registries[cfg->n_registries++];
+		const char *user = NULL, *pass = NULL;
+		if (dup_opt(host, &c->host, err) < 0 ||
+		    jp_bool(r, "insecure", &rp, false, &c->insecure, err) < 0 ||
+		    jp_str(r, "username", &rp, false, 256, &user, err) < 0 ||
+		    jp_str(r, "password", &rp, false, 4096, &pass, err) < 0 ||
+		    dup_opt(user, &c->username, err) < 0 || dup_opt(pass, &c->password, err) < 0 ||
+		    abs_path(r, "ca_file", &rp, &c->ca_file, err) < 0)
+			return -1;
+		if (!!user != !!pass)
+			return berr_set(err, 0, "%s: username and password go together", rp.s);
+	}
+	return 0;
+}
+
+static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config *cfg,
+		     struct berr *err)
+{
+	if (!hub)
+		return 0;
+	static const char *const known[] = {"enabled", "store",	     "listen_tcp", "tls_cert",
+					    "tls_key", "max_packet", NULL};
+	if (only_keys(hub, path, known, err) < 0)
+		return -1;
+	const char *tcp = NULL;
+	if (jp_bool(hub, "enabled", path, false, &cfg->hub_enabled, err) < 0 ||
+	    abs_path(hub, "store", path, &cfg->hub_store, err) < 0 ||
+	    jp_str(hub, "listen_tcp", path, false, HOSTNAME_MAX + 6, &tcp, err) < 0 ||
+	    abs_path(hub, "tls_cert", path, &cfg->hub_tls_cert, err) < 0 ||
+	    abs_path(hub, "tls_key", path, &cfg->hub_tls_key, err) < 0 ||
+	    jp_int(hub, "max_packet", path, false, 1024, 16 * 1024 * 1024, &cfg->hub_max_packet,
+		   err) < 0)
+		return -1;
+	if (tcp) {
+		const char *colon = strrchr(tcp, ':');
+		struct jpath kp;
+		jpath_key(&kp, path, "listen_tcp");
+		if (!colon || colon == tcp || !colon[1] ||
+		    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return berr_set(err, 0, "%s: expected HOST:PORT", kp.s);
+		if (dup_opt(tcp, &cfg->hub_listen_tcp, err) < 0)
+			return -1;
+	}
+	if (!!cfg->hub_tls_cert != !!cfg->hub_tls_key)
+		return berr_set(err, 0, "%s: tls_cert and tls_key go together", path->s);
+	return 0;
+}
+
+static int parse_upstream(yajl_val up, const struct jpath *path, struct agent_config *cfg,
+			  struct berr *err)
+{
+	if (!up)
+		return 0;
+	static const char *const known[] = {"url", "ca_file", NULL};
+	if (only_keys(up, path, known, err) < 0)
+		return -1;
+	const char *url = NULL;
+	if (jp_str(up, "url", path, true, 1024, &url, err) < 0 ||
+	    abs_path(up, "ca_file", path, &cfg->upstream_ca_file, err) < 0)
+		return -1;
+	if (strncmp(url, "mqtts://", 8) && strncmp(url, "mqtt://", 7)) {
+		struct jpath kp;
+		jpath_key(&kp, path, "url");
+		return berr_set(err, 0, "%s: expected mqtts://HOST[:PORT] or mqtt://HOST[:PORT]",
+				kp.s);
+	}
+	return dup_opt(url, &cfg->upstream_url, err);
+}
+
+static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
+{
+	struct jpath root;
+	jpath_root(&root);
+	if (!YAJL_IS_OBJECT(doc))
+		return berr_set(err, 0, "$: expected an object");
+	static const char *const known[] = {"device_id",
+					    "iothub_hostname",
+					    "gateway_hostname",
+					    "device_key",
+					    "root",
+					    "run",
+					    "deployment_file",
+					    "registries",
+					    "hub",
+					    "upstream",
+					    "restart_backoff_unit_ms",
+					    "reconcile_interval_ms",
+					    "token_ttl_secs",
+					    "stop_grace_secs",
+					    "stop_modules_on_exit",
+					    "allow_privileged",
+					    NULL};
+	if (only_keys(doc, &root, known, err) < 0)
+		return -1;
+	const char *device_id, *hub, *gw = NULL, *key;
+	struct jpath p;
+	if (jp_str(doc, "device_id", &root, true, 0, &device_id, err) < 0)
+		return -1;
+	if (!agent_device_id_valid(device_id)) {
+		jpath_key(&p, &root, "device_id");
+		return berr_set(
+		    err, 0,
+		    "%s: must be 1-%d characters of letters, digits and - . : _ %% = ! ( ) , @ '",
+		    p.s, DEVICE_ID_MAX);
+	}
+	if (jp_str(doc, "iothub_hostname", &root, true, 0, &hub, err) < 0)
+		return -1;
+	if (!hostname_valid(hub)) {
+		jpath_key(&p, &root, "iothub_hostname");
+		return berr_set(err, 0, "%s: not a host name", p.s);
+	}
+	if (jp_str(doc, "gateway_hostname", &root, false, 0, &gw, err) < 0)
+		return -1;
+	if (gw && !hostname_valid(gw)) {
+		jpath_key(&p, &root, "gateway_hostname");
+		return berr_set(err, 0, "%s: not a host name", p.s);
+	}
+	if (jp_str(doc, "device_key", &root, true, SAS_KEY_B64_MAX - 1, &key, err) < 0)
+		return -1;
+	unsigned char raw[SAS_KEY_B64_MAX];
+	int klen = base64_decode(key, strlen(key), raw, sizeof(raw));
+	if (klen < 16) {
+		jpath_key(&p, &root, "device_key");
+		return berr_set(err, 0, "%s: expected a base64 key of at least 16 bytes", p.s);
+	}
+	if (dup_opt(device_id, &cfg->device_id, err) < 0 ||
+	    dup_opt(hub, &cfg->iothub_hostname, err) < 0 ||
+	    dup_opt(gw, &cfg->gateway_hostname, err) < 0 ||
+	    dup_opt(key, &cfg->device_key, err) < 0 ||
+	    abs_path(doc, "root", &root, &cfg->root, err) < 0 ||
+	    abs_path(doc, "run", &root, &cfg->run, err) < 0 ||
+	    abs_path(doc, "deployment_file", &root, &cfg->deployment_file, err) < 0)
+		return -1;
+
+	yajl_val regs, hubo, up;
+	struct jpath rp, hp, up_p;
+	jpath_key(&rp, &root, "registries");
+	jpath_key(&hp, &root, "hub");
+	jpath_key(&up_p, &root, "upstream");
+	if (jp_obj(doc, "registries", &root, false, &regs, err) < 0 ||
+	    parse_registries(regs, &rp, cfg, err) < 0 ||
+	    jp_obj(doc, "hub", &root, false, &hubo, err) < 0 ||
+	    parse_hub(hubo, &hp, cfg, err) < 0 ||
+	    jp_obj(doc, "upstream", &root, false, &up, err) < 0 ||
+	    parse_upstream(up, &up_p, cfg, err) < 0)
+		return -1;
+
+	if (jp_int(doc, "restart_backoff_unit_ms", &root, false, 0, 300000,
+		   &cfg->restart_backoff_unit_ms, err) < 0 ||
+	    jp_int(doc, "reconcile_interval_ms", &root, false, 100, 3600000,
+		   &cfg->reconcile_interval_ms, err) < 0 ||
+	    jp_int(doc, "token_ttl_secs", &root, false, 10, 365LL * 24 * 3600, &cfg->token_ttl_secs,
+		   err) < 0 ||
+	    jp_int(doc, "stop_grace_secs", &root, false, 0, 3600, &cfg->stop_grace_secs, err) < 0 ||
+	    jp_bool(doc, "stop_modules_on_exit", &root, false, &cfg->stop_modules_on_exit, err) <
+		0 ||
+	    jp_bool(doc, "allow_privileged", &root, false, &cfg->allow_privileged, err) < 0)
+		return -1;
+	return 0;
+}
+
+int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
+		       struct berr *err)
+{
+	*out = NULL;
+	yajl_val doc = NULL;
+	if (json_parse(buf, len, CONFIG_MAX_BYTES, what, &doc, err) < 0)
+		return -1;
+	struct agent_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		yajl_tree_free(doc);
+		return berr_set(err, ENOMEM, "%s", what);
+	}
+	cfg->hub_enabled = true;
+	cfg->restart_backoff_unit_ms = 10000;
+	cfg->reconcile_interval_ms = 5000;
+	cfg->token_ttl_secs = 3600;
+	cfg->stop_grace_secs = 10;
+	cfg->stop_modules_on_exit = true;
+	int rc = parse_doc(doc, cfg, err);
+	yajl_tree_free(doc);
+	if (rc < 0) {
+		agent_config_free(cfg);
+		return berr_wrap(err, "%s", what);
+	}
+	*out = cfg;
+	return 0;
+}
+
+int agent_config_load(const char *path, struct agent_config **out, struct berr *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	char what[300];
+	snprintf(what, sizeof(what), "config %s", path);
+	if (fs_read_file(path, CONFIG_MAX_BYTES, &data, &len, err) < 0)
+		return berr_wrap(err, "config");
+	return agent_config_parse(data, len, what, out, err);
+}
+
+void image_ref_registry(const char *ref, char *out, size_t cap)
+{
+	const char *slash = strchr(ref, '/');
+	size_t n = slash ? (size_t)(slash - ref) : 0;
+	bool is_host = false;
+	if (slash) {
+		for (size_t i = 0; i < n; i++)
+			if (ref[i] == '.' || ref[i] == ':')
+				is_host = true;
+		if (n == 9 && !strncmp(ref, "localhost", 9))
+			is_host = true;
+	}
+	if (is_host)
+		snprintf(out, cap, "%.*s", (int)n, ref);
+	else
+		snprintf(out, cap, "docker.io");
+}
+
+const struct registry_cred *agent_config_registry(const struct agent_config *cfg,
+						  const char *image_ref)
+{
+	char host[HOSTNAME_MAX + 1];
+	image_ref_registry(image_ref, host, sizeof(host));
+	for (size_t i = 0; i < cfg->n_registries; i++)
+		if (!strcmp(cfg->registries[i].host, host))
+			return &cfg->registries[i];
+	return NULL;
+}

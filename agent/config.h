@@ -1,0 +1,71 @@
+/* The daemon's configuration file (JSON, see README "Daemon config"). It is
+ * validated whole before the daemon acts on it; an error names the JSON path:
+ * "config /etc/berth/config.json: $.device_key: not valid base64". */
+#ifndef BERTH_AGENT_CONFIG_H
+#define BERTH_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CONFIG_MAX_BYTES (256 * 1024)
+#define DEVICE_ID_MAX	 128
+#define HOSTNAME_MAX	 255
+
+struct registry_cred {
+	char *host;	/* "127.0.0.1:5000", "myacr.example.io" */
+	char *username; /* NULL for anonymous */
+	char *password;
+	char *ca_file;
+	bool insecure; /* plain HTTP / unverified TLS */
+};
+
+struct agent_config {
+	char *device_id;
+	char *iothub_hostname;
+	char *gateway_hostname; /* IOTEDGE_GATEWAYHOSTNAME; default: the host's name */
+	char *device_key;	/* base64 */
+	char *root;		/* NULL: the command line's --root */
+	char *run;		/* NULL: the command line's --run */
+	char *deployment_file;	/* NULL: only `berth deploy` */
+
+	struct registry_cred *registries;
+	size_t n_registries;
+
+	bool hub_enabled; /* default true */
+	char *hub_store;  /* default <root>/hub */
+	char *hub_listen_tcp;
+	char *hub_tls_cert;
+	char *hub_tls_key;
+	int64_t hub_max_packet; /* 0: the hub's default */
+
+	char *upstream_url;
+	char *upstream_ca_file;
+
+	int64_t restart_backoff_unit_ms; /* default 10000 */
+	int64_t reconcile_interval_ms;	 /* default 5000 */
+	int64_t token_ttl_secs;		 /* module token files; default 3600 */
+	int64_t stop_grace_secs;	 /* default 10; a module's StopTimeout wins */
+	bool stop_modules_on_exit;	 /* default true */
+	bool allow_privileged;		 /* default false */
+};
+
+/* Parses and validates a config document; `what` names it in errors. */
+int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
+		       struct berr *err);
+int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
+void agent_config_free(struct agent_config *cfg);
+
+/* True for IoT Hub device and module id characters berth accepts (a subset
+ * that is safe in MQTT topics: no '+', '#', '/'). */
+bool agent_device_id_valid(const char *id);
+
+/* The registry entry whose host matches the image reference's registry. */
+const struct registry_cred *agent_config_registry(const struct agent_config *cfg,
+						  const char *image_ref);
+/* The registry part of an image reference ("docker.io" when it has none). */
+void image_ref_registry(const char *ref, char *out, size_t cap);
+
+#endif

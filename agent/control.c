@@ -1,0 +1,379 @@
+/* The CLI socket <run>/berthd.sock: root only (SO_PEERCRED), one JSON
+ * request per line, one JSON reply line, then the connection closes.
+ *   {"op":"info"}                         -> version, root, run, device_id
+ *   {"op":"list"}                         -> modules with edgeAgent's reported fields
+ *   {"op":"restart","module":"m"}
+ *   {"op":"deploy","manifest":"<text>"}   -> warnings, or the validation error
+ *   {"op":"token","module":"m","ttl":3600}
+ * Replies carry "status" (200, 400, 403, 404, 500) and "error" when not 200. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent/daemon.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/sas.h"
+#include "common/strbuf.h"
+
+#define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
+#define CONTROL_CLIENTS_MAX 16
+
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.0.0"
+#endif
+
+struct client {
+	int fd;
+	struct strbuf in;
+};
+
+static struct client clients[CONTROL_CLIENTS_MAX];
+
+int control_listen(struct daemon *d, struct berr *err)
+{
+	for (size_t i = 0; i < CONTROL_CLIENTS_MAX; i++)
+		clients[i].fd = -1;
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return berr_set(err, ENAMETOOLONG, "control socket %s", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return berr_set(err, errno, "control socket");
+	unlink(path);
+	/* Created 0600 from the start: no window where others could connect. */
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		close(fd);
+		return berr_set(err, e, "control socket %s", path);
+	}
+	d->control_fd = fd;
+	daemon_watch_fd(d, fd, TAG_CONTROL);
+	return 0;
+}
+
+static void client_close(struct daemon *d, struct client *c)
+{
+	daemon_unwatch_fd(d, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	strbuf_release(&c->in);
+}
+
+static void reply_send(int fd, yajl_gen g)
+{
+	size_t len = 0;
+	char *text = json_gen_finish(g, &len);
+	yajl_gen_free(g);
+	if (!text)
+		return;
+	/* Replies are written in one go; a client that does not read within
+	 * the timeout loses its answer rather than stalling the daemon. */
+	int flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	struct timeval tv = {.tv_sec = 2};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	const char *p = text;
+	size_t left = len;
+	while (left) {
+		ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		p += w;
+		left -= (size_t)w;
+	}
+	if (!left)
+		send(fd, "\n", 1, MSG_NOSIGNAL);
+	free(text);
+}
+
+static yajl_gen reply_begin(int status)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return NULL;
+	yajl_gen_map_open(g);
+	json_gen_key_int(g, "status", status);
+	return g;
+}
+
+static void reply_error(int fd, int status, const char *msg)
+{
+	yajl_gen g = reply_begin(status);
+	if (!g)
+		return;
+	json_gen_key_str(g, "error", msg);
+	yajl_gen_map_close(g);
+	reply_send(fd, g);
+}
+
+static void gen_time(yajl_gen g, const char *key, int64_t ms)
+{
+	char t[64];
+	format_utc(ms, t, sizeof(t));
+	if (t[0])
+		json_gen_key_str(g, key, t);
+	else
+		json_gen_key_str(g, key, NULL);
+}
+
+static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_t now)
+{
+	const struct deployment_module *dm = d->dep ? deployment_module(d->dep, m->name) : NULL;
+	char shown[300];
+	status_description(m->status, m->exit_code, m->last_start_ms, m->last_exit_ms, now, shown,
+			   sizeof(shown));
+	/* The daemon's own note (pulling, waiting, why a start failed) says
+	 * more than the status alone when the module is not running. */
+	bool note = m->description[0] && (m->pull_pid || m->status != RT_RUNNING);
+	const char *desc = note ? m->description : shown;
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "name", m->name);
+	json_gen_key_str(g, "runtimeStatus", runtime_status_name(m->status));
+	json_gen_key_str(g, "description", m->status == RT_UNKNOWN || m->pull_pid ? desc : shown);
+	json_gen_key_str(g, "statusDescription", desc);
+	json_gen_key_int(g, "exitCode", m->exit_code);
+	gen_time(g, "lastStartTimeUtc", m->last_start_ms);
+	gen_time(g, "lastExitTimeUtc", m->last_exit_ms);
+	json_gen_key_int(g, "restartCount", m->restart_count);
+	gen_time(g, "lastRestartTimeUtc", m->last_restart_ms);
+	json_gen_key_str(g, "image", dm ? dm->image : m->image);
+	json_gen_key_str(g, "imageDigest", m->image_digest[0] ? m->image_digest : NULL);
+	json_gen_key_str(g, "generationId", m->generation_id);
+	json_gen_key_str(g, "desiredStatus", dm ? (dm->run ? "running" : "stopped") : "removed");
+	json_gen_key_str(g, "restartPolicy", dm ? restart_policy_name(dm->restart) : NULL);
+	if (m->shim_pid)
+		json_gen_key_int(g, "shimPid", m->shim_pid);
+	yajl_gen_map_close(g);
+}
+
+static void op_list(struct daemon *d, int fd)
+{
+	yajl_gen g = reply_begin(200);
+	if (!g)
+		return;
+	int64_t now = now_ms();
+	json_gen_str(g, "modules");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; d->dep && i < d->dep->n_modules; i++) {
+		struct module_rt *m = module_find(d, d->dep->modules[i].name);
+		if (m)
+			gen_module(g, d, m, now);
+	}
+	for (size_t i = 0; i < d->n_mods; i++)
+		if (!d->dep || !deployment_module(d->dep, d->mods[i]->name))
+			gen_module(g, d, d->mods[i], now);
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	reply_send(fd, g);
+}
+
+static void op_info(struct daemon *d, int fd)
+{
+	yajl_gen g = reply_begin(200);
+	if (!g)
+		return;
+	json_gen_key_str(g, "version", BERTH_VERSION);
+	json_gen_key_str(g, "root", d->root);
+	json_gen_key_str(g, "run", d->run);
+	json_gen_key_str(g, "device_id", d->cfg->device_id);
+	json_gen_key_str(g, "iothub_hostname", d->cfg->iothub_hostname);
+	json_gen_key_int(g, "pid", getpid());
+	json_gen_key_int(g, "hub_pid", d->hub.pid);
+	yajl_gen_map_close(g);
+	reply_send(fd, g);
+}
+
+static void op_deploy(struct daemon *d, int fd, yajl_val req)
+{
+	const char *text = json_str(json_get(req, "manifest"));
+	if (!text) {
+		reply_error(fd, 400, "deploy: \"manifest\" is missing");
+		return;
+	}
+	const char *what = json_str(json_get(req, "name"));
+	char label[300];
+	snprintf(label, sizeof(label), "deployment %.200s", what ? what : "from berth deploy");
+	struct berr err;
+	struct deployment *dep = NULL;
+	if (deployment_apply(d, text, strlen(text), label, "cli", &dep, &err) < 0) {
+		log_error("refused %s", err.msg);
+		reply_error(fd, 400, err.msg);
+		return;
+	}
+	yajl_gen g = reply_begin(200);
+	if (!g)
+		return;
+	json_gen_key_int(g, "modules", (long long)dep->n_modules);
+	json_gen_str(g, "warnings");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < dep->n_modules; i++)
+		for (size_t w = 0; w < dep->modules[i].create.n_warnings; w++) {
+			char line[400];
+			snprintf(line, sizeof(line), "module %s: %s", dep->modules[i].name,
+				 dep->modules[i].create.warnings[w]);
+			json_gen_str(g, line);
+		}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	reply_send(fd, g);
+}
+
+static void op_restart(struct daemon *d, int fd, yajl_val req)
+{
+	const char *name = json_str(json_get(req, "module"));
+	struct berr err;
+	if (!name) {
+		reply_error(fd, 400, "restart: \"module\" is missing");
+		return;
+	}
+	if (module_restart(d, name, &err) < 0) {
+		reply_error(fd, 404, err.msg);
+		return;
+	}
+	yajl_gen g = reply_begin(200);
+	if (g) {
+		yajl_gen_map_close(g);
+		reply_send(fd, g);
+	}
+}
+
+static void op_token(struct daemon *d, int fd, yajl_val req)
+{
+	const char *name = json_str(json_get(req, "module"));
+	yajl_val ttlv = json_get(req, "ttl");
+	int64_t ttl = ttlv && YAJL_IS_INTEGER(ttlv) ? YAJL_GET_INTEGER(ttlv) : 3600;
+	if (!name) {
+		reply_error(fd, 400, "token: \"module\" is missing");
+		return;
+	}
+	if (ttl < 1 || ttl > 365LL * 24 * 3600) {
+		reply_error(fd, 400, "token: ttl must be 1 to 31536000 seconds");
+		return;
+	}
+	struct module_rt *m = module_find(d, name);
+	if (!m || !d->dep || !deployment_module(d->dep, name)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "module %s is not in the deployment", name);
+		reply_error(fd, 404, msg);
+		return;
+	}
+	char token[SAS_TOKEN_MAX];
+	struct berr err;
+	if (module_token(d, m, ttl, token, sizeof(token), &err) < 0) {
+		reply_error(fd, 500, err.msg);
+		return;
+	}
+	yajl_gen g = reply_begin(200);
+	if (!g)
+		return;
+	json_gen_key_str(g, "token", token);
+	json_gen_key_str(g, "generation_id", m->generation_id);
+	yajl_gen_map_close(g);
+	explicit_bzero(token, sizeof(token));
+	reply_send(fd, g);
+}
+
+static void handle_request(struct daemon *d, int fd, const char *line, size_t len)
+{
+	yajl_val req = NULL;
+	struct berr err;
+	if (json_parse(line, len, CONTROL_REQUEST_MAX, "request", &req, &err) < 0) {
+		reply_error(fd, 400, err.msg);
+		return;
+	}
+	const char *op = json_str(json_get(req, "op"));
+	if (!op)
+		reply_error(fd, 400, "request: \"op\" is missing");
+	else if (!strcmp(op, "list"))
+		op_list(d, fd);
+	else if (!strcmp(op, "info"))
+		op_info(d, fd);
+	else if (!strcmp(op, "deploy"))
+		op_deploy(d, fd, req);
+	else if (!strcmp(op, "restart"))
+		op_restart(d, fd, req);
+	else if (!strcmp(op, "token"))
+		op_token(d, fd, req);
+	else {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "unknown op \"%.32s\"", op);
+		reply_error(fd, 400, msg);
+	}
+	yajl_tree_free(req);
+}
+
+void control_accept(struct daemon *d)
+{
+	for (;;) {
+		int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+			reply_error(fd, 403,
+				    "permission denied: the berth daemon answers root only");
+			close(fd);
+			continue;
+		}
+		struct client *c = NULL;
+		for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
+			if (clients[i].fd < 0)
+				c = &clients[i];
+		if (!c) {
+			reply_error(fd, 500, "too many clients; try again");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->in = (struct strbuf)STRBUF_INIT;
+		c->in.max = CONTROL_REQUEST_MAX;
+		daemon_watch_fd(d, fd, TAG_CLIENT);
+	}
+}
+
+void control_client_ready(struct daemon *d, int fd)
+{
+	struct client *c = NULL;
+	for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
+		if (clients[i].fd == fd)
+			c = &clients[i];
+	if (!c)
+		return;
+	char buf[16384];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			client_close(d, c);
+			return;
+		}
+		if (strbuf_append(&c->in, buf, (size_t)n) < 0) {
+			reply_error(fd, 400, "request too large");
+			client_close(d, c);
+			return;
+		}
+		char *nl = memchr(c->in.buf, '\n', c->in.len);
+		if (nl) {
+			handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf));
+			client_close(d, c);
+			return;
+		}
+	}
+}

@@ -1,0 +1,391 @@
+/* `berth daemon --config FILE`: started by init, runs until SIGTERM. One
+ * thread on one epoll loop: signals (through a self-pipe, so children start
+ * with a clean signal state), the CLI socket, a pidfd per shim, and a
+ * timeout that is the next reconcile, backoff expiry or token refresh. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/daemon.h"
+#include "common/cleanup.h"
+#include "common/command.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "oci/oci.h"
+
+#define DEFAULT_CONFIG "/etc/berth/config.json"
+
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.0.0"
+#endif
+
+static int sig_write_fd = -1;
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+	ssize_t w = write(sig_write_fd, &c, 1);
+	(void)w;
+	errno = saved;
+}
+
+void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN,
+				 .data.u64 = ((uint64_t)tag << 32) | (uint32_t)fd};
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		log_error("epoll: fd %d: %s", fd, strerror(errno));
+}
+
+void daemon_unwatch_fd(struct daemon *d, int fd)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* Child: default signal handling, and gone when the daemon is. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+	if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(126);
+	if (err_fd >= 0 && dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(126);
+	if (pass_fd >= 0 && dup2(pass_fd, 3) < 0) /* dup2 clears FD_CLOEXEC */
+		_exit(126);
+	int devnull = open("/dev/null", O_RDONLY);
+	if (devnull >= 0 && devnull != STDIN_FILENO) {
+		dup2(devnull, STDIN_FILENO);
+		close(devnull);
+	}
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET ('@' is the
+ * abstract namespace). */
+static void notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) < 0)
+		log_warn("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static int setup_signals(struct daemon *d, struct berr *err)
+{
+	if (pipe2(d->sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return berr_set(err, errno, "signal pipe");
+	sig_write_fd = d->sigpipe[1];
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return berr_set(err, errno, "sigaction");
+	signal(SIGPIPE, SIG_IGN);
+	daemon_watch_fd(d, d->sigpipe[0], TAG_SIGNAL);
+	return 0;
+}
+
+static void reload_deployment_file(struct daemon *d)
+{
+	const char *file = d->cfg->deployment_file;
+	if (!file) {
+		log_info("SIGHUP: no deployment_file in the config; nothing to reload");
+		return;
+	}
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct berr err;
+	if (fs_read_file(file, DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0) {
+		log_error("SIGHUP: %s; the running deployment stays", err.msg);
+		return;
+	}
+	char what[4200];
+	snprintf(what, sizeof(what), "deployment %s", file);
+	if (deployment_apply(d, text, len, what, "file", NULL, &err) < 0)
+		log_error("refused %s; the running deployment stays", err.msg);
+}
+
+static void reap_children(struct daemon *d)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		if (pid == d->hub.pid)
+			hub_child_exited(d, status);
+		else
+			pull_child_exited(d, pid, status);
+	}
+}
+
+static void handle_signals(struct daemon *d)
+{
+	unsigned char buf[64];
+	ssize_t n;
+	while ((n = read(d->sigpipe[0], buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			switch (buf[i]) {
+			case SIGTERM:
+			case SIGINT:
+				d->stopping = true;
+				break;
+			case SIGHUP:
+				log_info("SIGHUP: reloading the deployment file");
+				reload_deployment_file(d);
+				break;
+			case SIGCHLD:
+				reap_children(d);
+				break;
+			}
+		}
+	}
+}
+
+static void pidfd_ready(struct daemon *d, int fd)
+{
+	/* A descriptor closed earlier in the same batch of events matches no
+	 * module (or, reused, one whose shim is alive): nothing to do then. */
+	for (size_t i = 0; i < d->n_mods; i++)
+		if (d->mods[i]->pidfd == fd) {
+			module_shim_exited(d, d->mods[i]);
+			return;
+		}
+}
+
+static int timeout_ms(struct daemon *d)
+{
+	int64_t now = now_ms();
+	int64_t next = d->next_reconcile_ms;
+	int64_t t = reconcile_next_deadline(d);
+	if (t < next)
+		next = t;
+	t = workload_sweep(d, now);
+	if (t < next)
+		next = t;
+	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
+	    d->hub.next_start_ms < next)
+		next = d->hub.next_start_ms;
+	if (d->reconcile_due || next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static void loop(struct daemon *d)
+{
+	while (!d->stopping) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(d->epfd, evs, 16, timeout_ms(d));
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
+			int fd = (int)(uint32_t)evs[i].data.u64;
+			switch (tag) {
+			case TAG_SIGNAL:
+				handle_signals(d);
+				break;
+			case TAG_CONTROL:
+				control_accept(d);
+				break;
+			case TAG_CLIENT:
+				control_client_ready(d, fd);
+				break;
+			case TAG_PIDFD:
+				pidfd_ready(d, fd);
+				break;
+			case TAG_WORKLOAD:
+				workload_accept(d);
+				break;
+			case TAG_WCLIENT:
+				workload_client_ready(d, fd);
+				break;
+			}
+		}
+		if (d->stopping)
+			break;
+		int64_t now = now_ms();
+		if (d->reconcile_due || now >= d->next_reconcile_ms ||
+		    reconcile_next_deadline(d) <= now) {
+			reconcile(d);
+			d->next_reconcile_ms = now_ms() + d->cfg->reconcile_interval_ms;
+		}
+		hub_tick(d);
+	}
+}
+
+static int prepare_dirs(struct daemon *d, struct berr *err)
+{
+	char agent[4200];
+	snprintf(agent, sizeof(agent), "%s/agent", d->root);
+	/* <run>/shared is what every instance sees at /run/berth; module/ in it
+	 * is where each instance's own directory is mounted. */
+	char shared[4200];
+	snprintf(shared, sizeof(shared), "%s/" SHARED_DIR "/module", d->run);
+	if (fs_mkdir_p(d->root, 0755, err) < 0 || fs_mkdir_p(agent, 0700, err) < 0 ||
+	    fs_mkdir_p(d->run, 0755, err) < 0 || fs_mkdir_p(shared, 0755, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* One daemon per state directory: a second one would take over the sockets
+ * and start every module again. The lock goes with the process. */
+static int lock_root(struct daemon *d, struct berr *err)
+{
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/agent/lock", d->root);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_set(err, errno, "%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return berr_set(err, 0, "another berth daemon is running with state directory %s",
+					d->root);
+		return berr_set(err, e, "lock %s", path);
+	}
+	return 0; /* fd stays open (and locked) until the daemon exits */
+}
+
+static int daemon_main(struct daemon *d)
+{
+	struct berr err;
+	if (prepare_dirs(d, &err) < 0 || lock_root(d, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0 || setup_signals(d, &err) < 0) {
+		log_error("%s", d->epfd < 0 ? strerror(errno) : err.msg);
+		return 1;
+	}
+	if (oci_store_open(d->root, &d->store, &err) < 0) {
+		log_error("image store: %s", err.msg);
+		return 1;
+	}
+	if (records_load(d, &err) < 0)
+		log_error("module records: %s (starting without them)", err.msg);
+	if (deployment_initial(d, &err) < 0)
+		log_error("%s", err.msg);
+	if (!d->dep)
+		log_info("no deployment yet: waiting for berth deploy%s",
+			 d->cfg->deployment_file ? " or a valid deployment file" : "");
+	reattach_all(d);
+	d->hub.listen_fd = -1;
+	if (d->cfg->hub_enabled && hub_setup(d, &err) < 0)
+		log_error("hub: %s", err.msg);
+	if (workload_listen(d, &err) < 0)
+		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
+	if (control_listen(d, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	hub_tick(d);
+	d->reconcile_due = true;
+	d->next_reconcile_ms = now_ms();
+	log_info("berth daemon %s ready: device %s, root %s, run %s", BERTH_VERSION,
+		 d->cfg->device_id, d->root, d->run);
+	notify("READY=1");
+	loop(d);
+	notify("STOPPING=1");
+	log_info("stopping%s",
+		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
+	if (d->cfg->stop_modules_on_exit)
+		stop_all(d);
+	hub_shutdown(d);
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
+	unlink(path);
+	log_info("stopped");
+	return 0;
+}
+
+static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG;
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else
+			return berth_usage("daemon");
+	}
+	if (optind != argc)
+		return berth_usage("daemon");
+	log_set_name("berth daemon");
+	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
+	struct berr err;
+	if (agent_config_load(config, &d.cfg, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	d.config_path = (char *)config;
+	/* The config's directories win; else the command line's (or defaults). */
+	snprintf(d.root, sizeof(d.root), "%s", d.cfg->root ? d.cfg->root : ctx->root);
+	snprintf(d.run, sizeof(d.run), "%s", d.cfg->run ? d.cfg->run : ctx->run);
+	int rc = daemon_main(&d);
+	for (size_t i = 0; i < d.n_mods; i++)
+		free(d.mods[i]);
+	free(d.mods);
+	deployment_free(d.dep);
+	if (d.store)
+		oci_store_close(d.store);
+	agent_config_free(d.cfg);
+	return rc;
+}
+BERTH_COMMAND(daemon, "daemon [--config FILE]",
+	      "run the runtime: deployments, modules, hub (started by init)", cmd_daemon);

@@ -1,0 +1,160 @@
+/* The daemon's state, shared by its parts (daemon.c: the event loop and
+ * signals; reconcile.c: desired against actual; identity.c: generation ids
+ * and tokens; hubproc.c: the hub process; control.c: the CLI socket;
+ * record.c: what survives a restart). Private to agent/. */
+#ifndef BERTH_AGENT_DAEMON_H
+#define BERTH_AGENT_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/config.h"
+#include "agent/deployment.h"
+#include "agent/status.h"
+#include "common/digest.h"
+#include "common/err.h"
+
+#define GENERATION_ID_LEN  32
+#define CONTROL_SOCKET	   "berthd.sock"
+#define HUB_SOCKET	   "hub.sock"
+#define HUB_CONTROL_SOCKET "hubctl.sock"
+/* Inside every instance, <run>/shared is mounted read-only at /run/berth and
+ * the module's own <run>/modules/<name> at /run/berth/module. A directory,
+ * not the socket file, is mounted so that a hub socket made again by a
+ * restarted daemon is the one modules reconnect to. <run>/hub.sock is a
+ * hard link to <run>/shared/hub.sock. */
+#define SHARED_DIR	   "shared"
+#define MODULE_RUN_DIR	   "/run/berth"
+#define MODULE_HUB_SOCKET  "/run/berth/hub.sock"
+#define MODULE_RUNTIME_DIR "/run/berth/module"
+#define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
+
+struct oci_store;
+
+/* One module the daemon manages: what is persisted (record.c) plus what only
+ * lives as long as this daemon. */
+struct module_rt {
+	char name[MODULE_NAME_MAX + 1];
+	char generation_id[GENERATION_ID_LEN + 1];
+	char config_hash[17];		   /* of the deployment the instance was created from */
+	char image_digest[DIGEST_STR_MAX]; /* what was pulled for it */
+	char image[IMAGE_REF_MAX + 1];	   /* reference, for `list` */
+	bool has_instance;		   /* an instance directory exists (ours) */
+	enum runtime_status status;
+	int exit_code;
+	unsigned restart_count;
+	int64_t last_start_ms, last_exit_ms, last_restart_ms;
+	int64_t next_start_ms; /* backoff: not before */
+	char description[256]; /* why it is not running, when known */
+
+	/* Not persisted. */
+	pid_t shim_pid;
+	int pidfd;			 /* readable when the shim exits; -1 */
+	pid_t pull_pid;			 /* a `berth pull` child at work; 0 */
+	char pulling[IMAGE_REF_MAX + 1]; /* the reference it pulls */
+	bool pull_failed;
+	bool started_here;	  /* ran at least once (startup order gate) */
+	bool restart_requested;	  /* `berth restart`: start again at once */
+	int64_t token_refresh_ms; /* when the token file is due */
+	bool done;		  /* exited, and the policy does not restart it */
+};
+
+struct hub_proc {
+	pid_t pid;
+	int listen_fd; /* <run>/hub.sock, created once by the daemon */
+	unsigned restart_count;
+	int64_t next_start_ms;
+	int64_t started_ms;
+	bool config_dirty; /* hub config rewritten: SIGHUP due */
+};
+
+struct daemon {
+	struct agent_config *cfg;
+	char *config_path;
+	char root[4096];
+	char run[4096];
+	struct deployment *dep; /* applied; NULL: none yet */
+	struct oci_store *store;
+
+	struct module_rt **mods;
+	size_t n_mods;
+
+	struct hub_proc hub;
+	int epfd;
+	int sigpipe[2];
+	int control_fd;
+	int workload_fd;
+	bool stopping;
+	bool reconcile_due;
+	int64_t next_reconcile_ms;
+};
+
+int64_t now_ms(void);
+
+/* reconcile.c */
+void reconcile(struct daemon *d);
+struct module_rt *module_find(struct daemon *d, const char *name);
+/* A new record with a new generation id (NULL when out of memory). */
+struct module_rt *module_new(struct daemon *d, const char *name);
+/* Takes back instances left running by an earlier daemon. */
+void reattach_all(struct daemon *d);
+/* A shim's pidfd became readable, or a child exited. */
+void module_shim_exited(struct daemon *d, struct module_rt *m);
+void pull_child_exited(struct daemon *d, pid_t pid, int status);
+/* Stops every module in reverse startup order (SIGTERM of the daemon). */
+void stop_all(struct daemon *d);
+int module_restart(struct daemon *d, const char *name, struct berr *err);
+/* Sooner of: next backoff expiry, next token refresh. */
+int64_t reconcile_next_deadline(struct daemon *d);
+
+/* record.c: <root>/agent/modules.json and the last applied deployment. */
+int records_load(struct daemon *d, struct berr *err);
+int records_save(struct daemon *d, struct berr *err);
+int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,
+		    struct berr *err);
+/* Loads the deployment to start with (see daemon.c), or none. */
+int deployment_initial(struct daemon *d, struct berr *err);
+/* Validates text and, when valid, makes it the applied deployment. */
+int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
+		     const char *source, struct deployment **applied, struct berr *err);
+
+/* identity.c */
+void generation_id_new(char out[GENERATION_ID_LEN + 1]);
+int module_token(struct daemon *d, const struct module_rt *m, int64_t ttl_secs, char *out,
+		 size_t cap, struct berr *err);
+/* Writes <run>/modules/<name>/token; schedules the next refresh. */
+int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err);
+int module_runtime_dir(struct daemon *d, const char *name, char *out, size_t cap);
+void module_runtime_dir_remove(struct daemon *d, const char *name);
+
+/* hubproc.c */
+int hub_setup(struct daemon *d, struct berr *err);
+int hub_write_config(struct daemon *d, struct berr *err);
+void hub_tick(struct daemon *d);
+void hub_child_exited(struct daemon *d, int status);
+void hub_shutdown(struct daemon *d);
+
+/* control.c */
+int control_listen(struct daemon *d, struct berr *err);
+void control_accept(struct daemon *d);
+void control_client_ready(struct daemon *d, int fd);
+
+/* daemon.c */
+void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag);
+void daemon_unwatch_fd(struct daemon *d, int fd);
+/* Starts a berth child with a clean signal state: stdout and stderr to the
+ * given fds (-1: the daemon's), pass_fd (if >= 0) as fd 3. It gets SIGTERM
+ * when the daemon dies. */
+pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
+
+/* workload_server.c */
+int workload_listen(struct daemon *d, struct berr *err);
+void workload_accept(struct daemon *d);
+void workload_client_ready(struct daemon *d, int fd);
+/* Closes connections past their deadline; returns the next deadline. */
+int64_t workload_sweep(struct daemon *d, int64_t now);
+
+enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };
+
+#endif

@@ -1,0 +1,650 @@
+/* The shim: one small process per detached instance. It starts the
+ * instance, is its subreaper, forwards signals, writes its output to a
+ * size-bounded log, and records its life in state.json. It keeps running
+ * when the process that started it exits; a later daemon finds it again
+ * through state.json (pid and start time) and a pidfd.
+ *
+ * Memory: the shim is forked from the caller, not exec'd. A fresh exec maps
+ * and relocates berth and all its libraries again (about 1.1 MB resident
+ * before doing anything); a forked copy holds only the pages it touches,
+ * shared copy-on-write with its parent. The start itself (spec, seccomp
+ * filter, cgroup, mounts) touches far more, so it runs in a short-lived
+ * starter child that clones the instance with CLONE_PARENT: the instance is
+ * the shim's own child, and the starter's pages go when it exits.
+ *
+ *   caller ─fork─► intermediate (setsid) ─fork─► shim ─fork─► starter
+ *                   exits at once                 ▲            │ clone(CLONE_PARENT)
+ *                                                 └─ parent of the instance
+ *
+ * The caller may have threads, so after fork the shim uses only what glibc
+ * keeps usable in a forked child (malloc, its own code), never stdio locks
+ * or dlopen, and closes every inherited descriptor first. */
+#include "shim/shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "shim/foreground.h"
+#include "shim/instance.h"
+#include "shim/logfile.h"
+#include "shim/state.h"
+#include "shim/syscalls.h"
+
+#define REPORT_TIMEOUT_MS (120 * 1000)
+#define SHIM_LOCK_FD	  3
+#define DRAIN_TIMEOUT_MS  500
+
+/* What the shim tells shim_start(), in one write (atomic on a pipe). */
+struct shim_report {
+	char ok;
+	int32_t pid;
+	char msg[512];
+};
+
+struct shim {
+	char dir[PATH_MAX];
+	int dir_fd;
+	struct instance_spec *spec;
+	struct sandbox *sb;
+	struct sandbox_proc p;
+	struct logfile log;
+	int log_r;
+	int sfd;
+	int tfd;
+	bool stopping;
+	struct instance_state st;
+};
+
+static void record(struct shim *s)
+{
+	struct berr err;
+	if (state_write(s->dir, &s->st, &err) < 0)
+		log_error("%s", err.msg);
+}
+
+static void report(int fd, bool ok, const char *msg)
+{
+	struct shim_report r;
+	memset(&r, 0, sizeof(r));
+	r.ok = ok ? 'O' : 'X';
+	r.pid = (int32_t)getpid();
+	if (msg)
+		memcpy(r.msg, msg, strnlen(msg, sizeof(r.msg) - 1));
+	ssize_t w = write(fd, &r, sizeof(r));
+	(void)w;
+	close(fd);
+}
+
+static void drain_log(struct shim *s, int timeout_ms)
+{
+	char buf[16384];
+	for (;;) {
+		struct pollfd pf = {.fd = s->log_r, .events = POLLIN};
+		if (poll(&pf, 1, timeout_ms) <= 0)
+			return;
+		ssize_t n = read(s->log_r, buf, sizeof(buf));
+		if (n <= 0)
+			return;
+		struct berr err;
+		if (logfile_write(&s->log, buf, (size_t)n, &err) < 0)
+			log_error("%s", err.msg);
+	}
+}
+
+static void arm_stop_timer(struct shim *s, int grace)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = grace > 0 ? grace : 0, .tv_nsec = grace > 0 ? 0 : 1}};
+	timerfd_settime(s->tfd, 0, &its, NULL);
+}
+
+static struct cgroup *instance_cgroup(struct shim *s);
+
+static void kill_instance(struct shim *s)
+{
+	struct berr err;
+	struct cgroup *cg = instance_cgroup(s);
+	if (!cg)
+		kill(s->p.pid, SIGKILL);
+	else if (cgroup_kill_all(cg, &err) < 0)
+		log_error("%s", err.msg);
+}
+
+/* Returns true once the module's pid 1 has exited (status filled). */
+static bool handle_signals(struct shim *s, int *status)
+{
+	struct signalfd_siginfo si;
+	bool exited = false;
+	while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD) {
+			int st;
+			pid_t w;
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+				if (w == s->p.pid) {
+					*status = st;
+					exited = true;
+				}
+			continue;
+		}
+		kill(s->p.pid, sig);
+		if (sig == SIGTERM) {
+			/* A stop: shim_stop() passes its grace period with the signal. */
+			int grace = s->spec->stop_grace_sec > 0 ? s->spec->stop_grace_sec : 10;
+			if (si.ssi_code == SI_QUEUE && si.ssi_int >= 0)
+				grace = si.ssi_int;
+			arm_stop_timer(s, grace);
+		}
+	}
+	return exited;
+}
+
+static void finish(struct shim *s, int status)
+{
+	drain_log(s, DRAIN_TIMEOUT_MS);
+	logfile_close(&s->log);
+	struct berr err;
+	bool oom = false;
+	instance_cgroup(s);
+	if (sandbox_finish(&s->p, &oom, &err) < 0)
+		snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
+	s->st.status = INSTANCE_EXITED;
+	s->st.finished_at = time_now_ms();
+	s->st.exit_code = exit_status_of(status);
+	s->st.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	s->st.oom_killed = oom;
+	if (oom) {
+		s->st.exit_code = 137;
+		snprintf(s->st.error, sizeof(s->st.error),
+			 "killed by the out-of-memory killer (memory limit %lld bytes)",
+			 (long long)s->spec->memory);
+	}
+	/* Whoever reads "exited" may start the instance again at once: the
+	 * lock goes first. */
+	close(SHIM_LOCK_FD);
+	record(s);
+}
+
+static int setup_process(struct shim *s, int keep1, int keep2)
+{
+	/* Nothing of the caller's survives: descriptors, signal handling. */
+	int high1 = fcntl(keep1, F_DUPFD_CLOEXEC, 100);
+	int high2 = fcntl(keep2, F_DUPFD_CLOEXEC, 100);
+	if (high1 < 0 || high2 < 0 || dup2(high1, SHIM_LOCK_FD) < 0 || dup2(high2, 4) < 0)
+		return -1;
+	if (sys_close_range(5, ~0U, 0) < 0) {
+		for (int fd = 5; fd < 65536; fd++)
+			close(fd);
+	}
+	int null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+		return -1;
+	if (null > 2)
+		close(null);
+	fcntl(SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC);
+	fcntl(4, F_SETFD, FD_CLOEXEC);
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	umask(022);
+	if (chdir("/") < 0)
+		return -1;
+	prctl(PR_SET_NAME, "berth-shim", 0, 0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+#ifdef __GLIBC__
+	malloc_trim(0); /* the caller's free heap pages */
+#endif
+	return 0;
+}
+
+/* What the starter tells the shim. */
+struct start_result {
+	char ok;
+	int32_t pid;
+	int64_t started_at;
+	char msg[BERR_MSG_MAX];
+};
+
+static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int log_w,
+						   int result_fd)
+{
+	struct start_result r;
+	memset(&r, 0, sizeof(r));
+	struct berr err;
+	if (sandbox_from_spec(s->spec, s->dir, false, &s->sb, &err) == 0) {
+		s->sb->stdio = SB_STDIO_FDS;
+		s->sb->stdio_fds[0] = null;
+		s->sb->stdio_fds[1] = log_w;
+		s->sb->stdio_fds[2] = log_w;
+		s->sb->clone_parent = true;
+		if (sandbox_start(s->sb, &s->p, &err) == 0) {
+			r.ok = 'O';
+			r.pid = s->p.pid;
+			r.started_at = s->p.started_at;
+		}
+	}
+	if (r.ok != 'O')
+		snprintf(r.msg, sizeof(r.msg), "%s", err.msg);
+	ssize_t w = write(result_fd, &r, sizeof(r));
+	/* Leaves without freeing: the cgroup and everything else stay with the
+	 * instance, supervised by the shim. */
+	_exit(w == (ssize_t)sizeof(r) ? 0 : 1);
+}
+
+/* Runs the starter and reads its result; reaps it. */
+static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
+{
+	int res[2];
+	if (pipe2(res, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "instance %s: pipe", s->spec->name);
+	pid_t t = fork();
+	if (t < 0) {
+		close(res[0]);
+		close(res[1]);
+		return berr_set(err, errno, "instance %s: fork", s->spec->name);
+	}
+	if (t == 0) {
+		close(res[0]);
+		starter_main(s, null, log_w, res[1]);
+	}
+	close(res[1]);
+	struct start_result r;
+	size_t got = 0;
+	while (got < sizeof(r)) {
+		ssize_t n = read(res[0], (char *)&r + got, sizeof(r) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(res[0]);
+	while (waitpid(t, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (got != sizeof(r))
+		return berr_set(err, 0, "instance %s: the starter process died", s->spec->name);
+	if (r.ok != 'O') {
+		r.msg[sizeof(r.msg) - 1] = '\0';
+		return berr_set(err, 0, "%s", r.msg);
+	}
+	s->p.pid = r.pid;
+	s->p.started_at = r.started_at;
+	return 0;
+}
+
+/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
+ * every page it faults in: most of libc ends up resident though the loop
+ * below uses a few functions of it. Unmodified code mappings (r-x, no
+ * private copies of any page) are dropped from this process; the pages stay
+ * in the page cache, shared, and come back on the next use. */
+#define CODE_RANGES_MAX 64
+
+struct code_scan {
+	unsigned long start, end;
+	bool code;
+	size_t n;
+	unsigned long ranges[CODE_RANGES_MAX][2];
+};
+
+static unsigned long parse_hex(const char **p)
+{
+	unsigned long v = 0;
+	for (;; (*p)++) {
+		char ch = **p;
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
+		if (d < 0)
+			return v;
+		v = v * 16 + (unsigned long)d;
+	}
+}
+
+static void scan_smaps_line(struct code_scan *c, const char *line)
+{
+	/* "start-end perms offset dev inode path", or "Key:   value kB". */
+	if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+		const char *p = line;
+		c->start = parse_hex(&p);
+		c->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
+		/* Code and read-only data; relocated data (RELRO) has private
+		 * copies and is left alone by the Anonymous check below. */
+		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) &&
+			  strchr(p, '/') && c->end > c->start;
+		return;
+	}
+	if (c->code && !strncmp(line, "Anonymous:", 10)) {
+		const char *p = line + 10;
+		while (*p == ' ')
+			p++;
+		if (p[0] == '0' && p[1] == ' ' && c->n < CODE_RANGES_MAX) {
+			c->ranges[c->n][0] = c->start;
+			c->ranges[c->n][1] = c->end;
+			c->n++;
+		}
+		c->code = false;
+	}
+}
+
+/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
+ * every page it faults in: most of libc ends up resident though the loop
+ * below runs a few of its functions. Unmodified file mappings (code and
+ * read-only data without a private copy of any page) are dropped from this
+ * process once; the pages stay in the page cache, shared, and come back on
+ * their next use. */
+static void drop_startup_code(void)
+{
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	static char buf[8192];
+	static struct code_scan c;
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			scan_smaps_line(&c, line);
+			line = nl + 1;
+		}
+		have = strlen(line);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0; /* a line longer than the buffer: skip it */
+	}
+	close(fd);
+	for (size_t i = 0; i < c.n; i++)
+		madvise((void *)c.ranges[i][0], c.ranges[i][1] - c.ranges[i][0], MADV_DONTNEED);
+}
+
+/* The instance's cgroup, opened when the shim first needs it. */
+static struct cgroup *instance_cgroup(struct shim *s)
+{
+	struct berr err;
+	if (!s->p.cg && cgroup_open(CGROUP_FS_ROOT, s->spec->name, &s->p.cg, &err) < 0)
+		log_error("%s", err.msg);
+	return s->p.cg;
+}
+
+static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int report_fd)
+{
+	struct berr err;
+	if (setup_process(s, lock_fd, report_fd) < 0)
+		_exit(125);
+	report_fd = 4; /* the lock stays on SHIM_LOCK_FD until the instance is gone */
+	char name[96];
+	snprintf(name, sizeof(name), "shim %s", s->spec->name);
+	log_set_name(name);
+
+	s->st.status = INSTANCE_CREATED;
+	s->st.shim_pid = getpid();
+	s->st.shim_start_time = proc_start_time(getpid());
+	record(s);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&mask, sigs[i]);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGPIPE);
+	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int pipefd[2] = {-1, -1};
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		berr_set(&err, errno, "instance %s: shim setup", s->spec->name);
+		goto failed;
+	}
+	if (logfile_open(&s->log, s->dir_fd, s->spec->log_max_bytes, &err) < 0)
+		goto failed;
+	s->log_r = pipefd[0];
+	int rc = start_instance(s, null, pipefd[1], &err);
+	close(pipefd[1]);
+	close(null);
+	if (rc < 0)
+		goto failed;
+	s->st.status = INSTANCE_RUNNING;
+	s->st.pid = s->p.pid;
+	s->st.started_at = s->p.started_at;
+	record(s);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	drop_startup_code();
+	report(report_fd, true, NULL);
+
+	int status = 0;
+	bool exited = false;
+	while (!exited) {
+		struct pollfd pf[3] = {{.fd = s->sfd, .events = POLLIN},
+				       {.fd = s->log_r, .events = POLLIN},
+				       {.fd = s->tfd, .events = POLLIN}};
+		if (poll(pf, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents & (POLLIN | POLLHUP)) {
+			char buf[16384];
+			ssize_t n = read(s->log_r, buf, sizeof(buf));
+			if (n > 0 && logfile_write(&s->log, buf, (size_t)n, &err) < 0)
+				log_error("%s", err.msg);
+			if (n == 0) {
+				close(s->log_r);
+				s->log_r = -1;
+			}
+		}
+		if (pf[2].revents & POLLIN) {
+			uint64_t ticks;
+			if (read(s->tfd, &ticks, sizeof(ticks)) > 0)
+				kill_instance(s);
+		}
+		if (pf[0].revents & POLLIN)
+			exited = handle_signals(s, &status);
+	}
+	finish(s, status);
+	_exit(0);
+
+failed:
+	if (s->log.fd >= 0)
+		logfile_close(&s->log);
+	/* A starter that died half-way may have left an instance (this
+	 * process's child) and its cgroup behind. */
+	if (instance_cgroup(s)) {
+		struct berr ignored;
+		bool oom;
+		sandbox_finish(&s->p, &oom, &ignored);
+	}
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	s->st.status = INSTANCE_EXITED;
+	s->st.exit_code = 127;
+	s->st.finished_at = time_now_ms();
+	snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
+	close(SHIM_LOCK_FD);
+	record(s);
+	report(report_fd, false, err.msg);
+	_exit(1);
+}
+
+static int read_report(int fd, struct shim_report *r, struct berr *err)
+{
+	size_t got = 0;
+	while (got < sizeof(*r)) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pf, 1, REPORT_TIMEOUT_MS);
+		if (pr == 0)
+			return berr_set(err, ETIMEDOUT, "waiting for the shim");
+		if (pr < 0 && errno != EINTR)
+			return berr_set(err, errno, "waiting for the shim");
+		if (pr < 0)
+			continue;
+		ssize_t n = read(fd, (char *)r + got, sizeof(*r) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return berr_set(err, n < 0 ? errno : 0, "the shim exited without a report");
+		got += (size_t)n;
+	}
+	r->msg[sizeof(r->msg) - 1] = '\0';
+	return 0;
+}
+
+int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_pid,
+	       struct berr *err)
+{
+	*shim_pid = 0;
+	if (instance_spec_validate(spec, err) < 0)
+		return -1;
+	struct shim s;
+	memset(&s, 0, sizeof(s));
+	s.log.fd = -1;
+	s.log_r = -1;
+	if (instance_dir_path(root, spec->name, s.dir, sizeof(s.dir), err) < 0)
+		return -1;
+	/* A stopped instance is started again in place: its upper layer (its
+	 * writes) and its log are kept, as a container restart keeps them. */
+	cleanup_close int lock = instance_lock(s.dir, spec->name, true, true, err);
+	if (lock < 0)
+		return -1;
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/spec.json", s.dir);
+	if (instance_spec_write(spec, path, err) < 0 ||
+	    instance_files_prepare(s.dir, spec, err) < 0)
+		return berr_wrap(err, "instance %s", spec->name);
+	s.spec = (struct instance_spec *)spec; /* the forked copy owns its memory */
+
+	int rep[2];
+	if (pipe2(rep, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "instance %s: pipe", spec->name);
+	pid_t mid = fork();
+	if (mid < 0) {
+		int e = errno;
+		close(rep[0]);
+		close(rep[1]);
+		return berr_set(err, e, "instance %s: fork", spec->name);
+	}
+	if (mid == 0) {
+		/* A session of its own, then a second fork: the shim is nobody's
+		 * child once this intermediate exits, and can never regain a
+		 * controlling terminal. */
+		close(rep[0]);
+		setsid();
+		pid_t sp = fork();
+		if (sp != 0)
+			_exit(sp < 0 ? 1 : 0);
+		shim_main(&s, lock, rep[1]);
+	}
+	close(rep[1]);
+	int st;
+	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	struct shim_report r;
+	int rc = read_report(rep[0], &r, err);
+	close(rep[0]);
+	if (rc < 0)
+		return berr_wrap(err, "instance %s", spec->name);
+	*shim_pid = r.pid;
+	if (r.ok != 'O')
+		return berr_set(err, 0, "%s", r.msg);
+	return 0;
+}
+
+int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
+{
+	struct instance_state st;
+	if (shim_state_read(root, name, &st, err) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!shim_alive(&st))
+		return 0;
+	cleanup_close int pfd = sys_pidfd_open(st.shim_pid, 0);
+	if (pfd < 0)
+		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: pidfd", name);
+	/* The pidfd pins the process; check it is still the same shim. */
+	if (proc_start_time(st.shim_pid) != st.shim_start_time)
+		return 0;
+	if (grace_sec < 0)
+		grace_sec = 0;
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGTERM;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = grace_sec;
+	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
+		return errno == ESRCH ? 0
+				      : berr_set(err, errno, "instance %s: signal the shim", name);
+	struct pollfd pf = {.fd = pfd, .events = POLLIN};
+	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
+		return 0;
+	/* The shim kills at the end of the grace period; should it not, the
+	 * whole cgroup goes from here. */
+	struct cgroup *cg = NULL;
+	struct berr ignored;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
+		cgroup_kill_all(cg, &ignored);
+		cgroup_free(cg);
+	}
+	if (poll(&pf, 1, 4000) > 0)
+		return 0;
+	return berr_set(err, ETIMEDOUT, "instance %s: the shim (pid %d) did not exit", name,
+			(int)st.shim_pid);
+}
+
+int shim_remove(const char *root, const char *name, struct berr *err)
+{
+	char dir[PATH_MAX];
+	if (instance_dir_path(root, name, dir, sizeof(dir), err) < 0)
+		return -1;
+	struct stat sb;
+	if (lstat(dir, &sb) < 0 && errno == ENOENT) {
+		/* No directory; a cgroup may still be left from a crash. */
+	} else {
+		cleanup_close int lock = instance_lock(dir, name, false, false, err);
+		if (lock < 0)
+			return -1;
+		if (instance_remove_files(root, name, err) < 0)
+			return -1;
+	}
+	struct cgroup *cg = NULL;
+	struct berr ignored;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
+		int rc = cgroup_kill_all(cg, err);
+		if (rc == 0)
+			rc = cgroup_destroy(cg, err);
+		cgroup_free(cg);
+		if (rc < 0)
+			return berr_wrap(err, "instance %s", name);
+	}
+	return 0;
+}

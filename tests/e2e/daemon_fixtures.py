@@ -1,0 +1,33 @@
+"""pytest fixtures for the daemon tests (imported by test_daemon*.py and
+test_deploy*.py)."""
+import pytest
+
+from daemonlib import Daemon, manifest
+
+
+@pytest.fixture
+def daemons(berth, tmp_path, registry):
+    """Makes daemons; at the end each one removes its modules (an empty
+    deployment) so no instance, cgroup or mount is left, then stops."""
+    made = []
+
+    def make(deployment=None, **options):
+        where = tmp_path / ("d%d" % len(made))
+        where.mkdir(exist_ok=True)
+        d = Daemon(berth, where, registry=registry, deployment=deployment, **options)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        try:
+            if d.proc is None or d.proc.poll() is not None:
+                d.start()
+            d.deploy(manifest({}))
+            d.terminate()
+        finally:
+            d.kill()
+
+
+@pytest.fixture
+def image(busybox_image):
+    return busybox_image["ref"]

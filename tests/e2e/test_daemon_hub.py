@@ -1,0 +1,102 @@
+"""The daemon runs the hub: its socket, module credentials, restarts."""
+import os
+import signal
+import socket
+import stat
+import struct
+
+from conftest import wait_for
+from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
+from daemonlib import HUB_HOST, manifest, module, unique
+
+SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
+
+
+def mqtt_str(s):
+    b = s.encode()
+    return struct.pack("!H", len(b)) + b
+
+
+def mqtt_connect(path, client_id, username, password, timeout=5):
+    """One MQTT 3.1.1 CONNECT over a Unix socket; returns the CONNACK code."""
+    body = mqtt_str("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 30)
+    body += mqtt_str(client_id) + mqtt_str(username) + mqtt_str(password)
+    n, rl = len(body), b""
+    while True:
+        byte, n = n % 128, n // 128
+        rl += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            break
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(b"\x10" + rl + body)
+        ack = b""
+        while len(ack) < 4:
+            chunk = s.recv(4 - len(ack))
+            if not chunk:
+                break
+            ack += chunk
+    finally:
+        s.close()
+    assert ack[:2] == b"\x20\x02", ack
+    return ack[3]
+
+
+def connect_as(d, name):
+    token = d.berth("token", name).stdout.decode().strip()
+    return mqtt_connect(os.path.join(d.berth.run_dir, "hub.sock"), "Hannover01/%s" % name,
+                        "%s/Hannover01/%s/?api-version=2018-06-30" % (HUB_HOST, name), token)
+
+
+def hub_pid(d):
+    with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+        children = f.read().split()
+    for pid in children:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as c:
+                if b"\0hub\0" in c.read():
+                    return int(pid)
+        except OSError:
+            pass  # a child that is exiting (a pull, the killed hub)
+    return None
+
+
+def test_hub_accepts_a_module_token_and_comes_back_after_a_crash(daemons, image):
+    a = unique("hub")
+    cmd = ["/bin/sh", "-c", "test -S /run/berth/hub.sock && echo hub-socket-present; exec sleep 1000"]
+    d = daemons(manifest({a: module(image, cmd)},
+                         routes={"up": "FROM /messages/* INTO $upstream"}), hub=True).start()
+    d.wait_status(a)
+    d.wait_log(a, "hub-socket-present")
+    wait_for(lambda: hub_pid(d), 10, what="hub process")
+    sock = os.path.join(d.berth.run_dir, "hub.sock")
+    assert stat.S_ISSOCK(os.stat(sock).st_mode)
+    wait_for(lambda: connect_as(d, a) == 0, 10, what="CONNACK 0 for the module's token")
+    bad = mqtt_connect(sock, "Hannover01/%s" % a,
+                       "%s/Hannover01/%s/?api-version=2018-06-30" % (HUB_HOST, a),
+                       "SharedAccessSignature sr=x&sig=y&se=1")
+    assert bad != 0
+    first = hub_pid(d)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: hub_pid(d) not in (None, first), 15, what="hub restarted")
+    wait_for(lambda: connect_as(d, a) == 0, 10, what="CONNACK 0 after the hub restart")
+    assert "hub killed by signal 9" in d.log_text()
+
+
+def test_hub_socket_inside_modules_survives_a_daemon_restart(daemons, image):
+    a = unique("hubk")
+    probe = ["/bin/sh", "-c", "while sleep 0.2; do test -S /run/berth/hub.sock && "
+             "echo present-$(stat -c %i /run/berth/hub.sock); done"]
+    d = daemons(manifest({a: module(image, probe)}), hub=True,
+                stop_modules_on_exit=False).start()
+    d.wait_status(a)
+    before = os.stat(os.path.join(d.berth.run_dir, "hub.sock")).st_ino
+    d.wait_log(a, "present-%d" % before)
+    d.kill()
+    d.start()
+    after = os.stat(os.path.join(d.berth.run_dir, "hub.sock")).st_ino
+    assert after != before
+    d.wait_log(a, "present-%d" % after)
+    wait_for(lambda: connect_as(d, a) == 0, 10, what="CONNACK 0 from the new hub")

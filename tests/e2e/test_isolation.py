@@ -1,0 +1,288 @@
+"""What a module instance can see and do: namespaces, root file system,
+privileges, resources. Each test runs real instances with `berth run --rm`."""
+import os
+import re
+import subprocess
+
+from conftest import wait_for
+from instance_helpers import (DEFAULT_CAPS, err, instance_cgroups, layer_dirs_of,  # noqa: F401
+                              mounts_mentioning, out, probe_bin, processes_in_cgroups, run,
+                              runner, spec_file, test_images, unique)
+
+
+def status_field(text, field):
+    m = re.search(r"^%s:\s*(\S+)" % field, text, re.M)
+    return m.group(1) if m else None
+
+
+def test_pid_1_is_the_module(runner, test_images):
+    p = run(runner, test_images.refs["base"], "sh", "-c", "echo $$; readlink /proc/1/exe")
+    assert p.returncode == 0, err(p)
+    assert out(p).split() == ["1", "/bin/busybox"]
+
+
+def test_hostname_is_the_instance_name(runner, test_images):
+    name = unique("host")
+    p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c",
+            "hostname; cat /etc/hostname; echo $HOSTNAME")
+    assert out(p).split() == [name] * 3
+
+
+def test_host_processes_are_invisible(runner, test_images):
+    p = run(runner, test_images.refs["base"], "probe", "exe")
+    lines = out(p).splitlines()
+    pids = sorted(int(l.split()[1]) for l in lines)
+    # Only the module itself: no shim, no berth, no host process.
+    assert pids == [1], lines
+    assert "berth" not in out(p)
+
+
+def test_status_shows_seccomp_no_new_privs_and_default_capabilities(runner, test_images):
+    p = run(runner, test_images.refs["base"], "cat", "/proc/self/status")
+    s = out(p)
+    assert status_field(s, "Seccomp") == "2"
+    assert status_field(s, "NoNewPrivs") == "1"
+    assert int(status_field(s, "CapEff"), 16) == DEFAULT_CAPS
+    assert int(status_field(s, "CapBnd"), 16) == DEFAULT_CAPS
+
+
+def test_cap_add_and_cap_drop_change_the_sets(runner, test_images):
+    p = run(runner, "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN", test_images.refs["base"],
+            "cat", "/proc/self/status")
+    eff = int(status_field(out(p), "CapEff"), 16)
+    assert eff == (DEFAULT_CAPS | (1 << 12)) & ~(1 << 0)
+
+
+def test_mount_keyctl_kexec_and_sysrq_fail_inside(runner, test_images):
+    p = run(runner, test_images.refs["base"], "sh", "-c",
+            "probe mount; probe keyctl; probe kexec; probe write /proc/sysrq-trigger; "
+            "probe write /proc/sys/kernel/hostname")
+    res = dict(l.split(" ", 1) for l in out(p).splitlines())
+    assert res["mount"] == "EPERM"
+    assert res["keyctl"] == "EPERM" and res["add_key"] == "EPERM"
+    assert res["kexec_load"] == "EPERM"
+    # /proc/sysrq-trigger is bound read-only where the kernel has it.
+    assert res["open"] != "ok" and res.get("write", "not written") != "ok"
+
+
+def test_proc_sys_is_read_only(runner, test_images):
+    p = run(runner, test_images.refs["base"], "probe", "write", "/proc/sys/kernel/hostname")
+    assert out(p).split() == ["open", "EROFS"]
+
+
+def test_ptrace_of_the_shim_fails(runner, test_images, tmp_path):
+    """The detached instance waits for the shim's host pid, then tries to attach."""
+    name = unique("ptrace")
+    share = tmp_path / "share"
+    share.mkdir()
+    spec = tmp_path / "spec.json"
+    img_dirs = layer_dirs_of(runner, test_images.refs["base"])
+    spec_file(str(spec), name=name, layer_dirs=img_dirs,
+              args=["/bin/sh", "-c", "while [ ! -s /x/pid ]; do sleep 0.05; done; "
+                    "probe ptrace $(cat /x/pid) > /x/out; probe ptrace 1 >> /x/out"],
+              env=["PATH=/bin"], binds=[{"source": str(share), "destination": "/x"}])
+    shim_pid = int(out(runner("shim", "start", str(spec))))
+    try:
+        (share / "pid.tmp").write_text(str(shim_pid))
+        os.rename(share / "pid.tmp", share / "pid")
+        wait_for(lambda: (share / "out").exists() and
+                 len((share / "out").read_text().splitlines()) == 2, 10, what="probe output")
+        first, second = (share / "out").read_text().splitlines()
+        # The shim's pid does not exist in the instance; its own pid 1 cannot
+        # be traced without CAP_SYS_PTRACE either.
+        assert first in ("ptrace ESRCH", "ptrace EPERM")
+        assert second == "ptrace EPERM"
+    finally:
+        runner("shim", "stop", "--grace", "0", name, check=False)
+        runner("shim", "rm", name, check=False)
+
+
+def test_writes_through_proc_exe_fail_and_berth_is_unreachable(runner, test_images):
+    p = run(runner, test_images.refs["base"], "sh", "-c", "probe exe; sleep 0.1")
+    lines = out(p).splitlines()
+    assert lines, err(p)
+    for l in lines:
+        _, pid, target, result = l.split(" ")
+        assert result != "ok", l
+        assert "berth" not in target
+    assert any(l.startswith("exe 1 /bin/busybox") for l in lines)
+
+
+def test_no_descriptor_of_berth_reaches_the_instance(runner, test_images):
+    p = run(runner, test_images.refs["base"], "probe", "fds")
+    fds = sorted(int(l.split()[1]) for l in out(p).splitlines())
+    assert fds == [0, 1, 2], out(p)
+
+
+def test_working_directory_through_a_descriptor_is_refused(runner, test_images):
+    p = run(runner, "--workdir", "/proc/self/fd/3", test_images.refs["base"], "pwd")
+    assert p.returncode == 125
+    assert "working directory" in err(p)
+
+
+def test_network_none_has_only_loopback_up(runner, test_images):
+    p = run(runner, "--network", "none", test_images.refs["base"], "sh", "-c",
+            "ls /sys/class/net; ip -o link show lo")
+    lines = out(p).splitlines()
+    assert lines[0] == "lo"
+    assert "UP" in lines[1]
+    assert len(lines) == 2
+
+
+def test_network_host_sees_the_host_interfaces(runner, test_images):
+    p = run(runner, "--network", "host", test_images.refs["base"], "ls", "/sys/class/net")
+    assert sorted(out(p).split()) == sorted(os.listdir("/sys/class/net"))
+
+
+def test_sys_is_read_only(runner, test_images):
+    p = run(runner, test_images.refs["base"], "sh", "-c", "touch /sys/x 2>&1; echo rc=$?")
+    assert "Read-only file system" in out(p)
+
+
+def test_read_only_root_refuses_writes(runner, test_images):
+    p = run(runner, "--read-only", test_images.refs["base"], "sh", "-c",
+            "touch /newfile 2>&1; echo rc=$?; touch /dev/shm/ok && echo shm-writable")
+    assert "Read-only file system" in out(p)
+    assert "shm-writable" in out(p)
+
+
+def test_read_only_bind_refuses_writes_and_host_file_is_unchanged(runner, test_images, tmp_path):
+    d = tmp_path / "vol"
+    d.mkdir()
+    (d / "f").write_text("host\n")
+    p = run(runner, "-v", "%s:/vol:ro" % d, test_images.refs["base"], "sh", "-c",
+            "cat /vol/f; echo changed > /vol/f 2>&1; echo rc=$?; touch /vol/new 2>&1")
+    assert out(p).startswith("host\n")
+    assert "Read-only file system" in out(p)
+    assert (d / "f").read_text() == "host\n"
+    assert os.listdir(d) == ["f"]
+
+
+def test_writable_bind_reaches_the_host(runner, test_images, tmp_path):
+    d = tmp_path / "vol"
+    d.mkdir()
+    p = run(runner, "-v", "%s:/vol" % d, test_images.refs["base"], "sh", "-c",
+            "echo from-instance > /vol/out")
+    assert p.returncode == 0, err(p)
+    assert (d / "out").read_text() == "from-instance\n"
+
+
+def host_dir_untouched(path):
+    return os.listdir(path) == ["marker"] and not mounts_mentioning(path)
+
+
+def test_image_with_dev_symlinked_to_a_host_path_leaves_the_host_untouched(runner, test_images):
+    p = run(runner, test_images.refs["devlink"], "sh", "-c",
+            "test -c /dev/null && echo devnull; echo x > /dev/null; touch /dev/shm/y; "
+            "readlink /dev")
+    assert p.returncode == 0, err(p)
+    assert out(p).split() == ["devnull", test_images.host_dev]
+    assert host_dir_untouched(test_images.host_dev)
+
+
+def test_image_with_proc_symlinked_to_a_host_path_leaves_the_host_untouched(runner, test_images):
+    p = run(runner, test_images.refs["proclink"], "sh", "-c",
+            "cat /proc/self/status | grep -c NoNewPrivs; ls /proc/keys 2>&1 | head -1")
+    assert p.returncode == 0, err(p)
+    assert out(p).split()[0] == "1"
+    assert host_dir_untouched(test_images.host_proc)
+
+
+def test_image_with_dangling_dev_symlink_gets_dev_inside_its_root(runner, test_images):
+    p = run(runner, test_images.refs["devdangling"], "sh", "-c", "test -c /dev/zero && echo ok")
+    assert out(p).strip() == "ok", err(p)
+    assert not os.path.exists("/nonexistent/dev")
+
+
+def test_memory_hog_is_oom_killed_and_reported(runner, test_images):
+    p = run(runner, "--memory", "32m", "--memory-swap", "32m", test_images.refs["base"],
+            "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1")
+    assert p.returncode == 137
+    assert "out-of-memory" in err(p)
+
+
+def test_fork_bomb_is_held_by_the_pids_limit(runner, test_images):
+    p = run(runner, "--pids-limit", "20", test_images.refs["base"], "sh", "-c",
+            # The inner shell forks until it cannot (and then gives up); the
+            # outer one uses builtins only until the sleeps are gone.
+            "sh -c 'i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done' 2>/tmp/err; "
+            "set -- /proc/[0-9]*; n=$#; kill -9 -1; wait; echo $n; grep -c fork /tmp/err")
+    procs, failures = (int(x) for x in out(p).split())
+    assert procs <= 20
+    assert failures > 0
+
+
+def test_cpus_sets_the_cfs_quota(runner, test_images):
+    p = run(runner, "--cpus", "0.5", test_images.refs["base"], "sh", "-c",
+            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us "
+            "2>/dev/null || cat /sys/fs/cgroup/cpu.max")
+    assert out(p).split() == ["50000", "100000"]
+
+
+def test_after_exit_no_process_mount_or_cgroup_remains(runner, test_images):
+    name = unique("gone")
+    proc = subprocess.Popen(runner.cmd("run", "--rm", "--name", name, test_images.refs["base"],
+                                       "sh", "-c", "sleep 30 & sleep 30 & echo ready; read x"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        cgs = instance_cgroups(name)
+        assert cgs
+        pids = processes_in_cgroups(cgs)
+        assert len(pids) == 3
+        proc.stdin.write(b"\n")
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in pids:
+        assert not os.path.exists("/proc/%d" % pid)
+    assert instance_cgroups(name) == []
+    assert not mounts_mentioning(name)
+    assert not os.path.exists(os.path.join(runner.root, "instances", name))
+
+
+def test_user_namespace_maps_root_to_an_unprivileged_range(runner, test_images):
+    name = unique("userns")
+    p = runner("run", "--name", name, "--userns", test_images.refs["base"], "sh", "-c",
+               "cat /proc/self/uid_map; id -u; stat -c %u /bin/busybox; touch /created",
+               check=False)
+    try:
+        assert p.returncode == 0, err(p)
+        lines = out(p).split("\n")
+        assert lines[0].split() == ["0", "100000", "65536"]
+        assert lines[1:3] == ["0", "0"]
+        upper = os.path.join(runner.root, "instances", name, "upper")
+        st = os.stat(os.path.join(upper, "created"))
+        assert (st.st_uid, st.st_gid) == (100000, 100000)
+    finally:
+        runner("shim", "rm", name, check=False)
+
+
+def test_device_flag_binds_the_node_with_only_the_given_access(runner, test_images):
+    p = run(runner, "--device", "/dev/loop-control:/dev/lc:r", test_images.refs["base"], "sh",
+            "-c", "test -c /dev/lc && echo node; exec 3< /dev/lc && echo read-ok; "
+            "(exec 4> /dev/lc) 2>&1; true")
+    lines = out(p).splitlines()
+    assert lines[:2] == ["node", "read-ok"], err(p)
+    assert "Operation not permitted" in lines[2]
+
+
+def test_device_not_given_is_not_reachable(runner, test_images):
+    """Even made by hand with mknod (CAP_MKNOD is in the default set), a device
+    outside the instance's rules cannot be opened."""
+    p = run(runner, test_images.refs["base"], "sh", "-c",
+            "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem 2>&1; true")
+    assert "Operation not permitted" in out(p)
+
+
+def test_privileged_gets_every_capability_and_no_seccomp(runner, test_images):
+    p = run(runner, "--privileged", test_images.refs["base"], "cat", "/proc/self/status")
+    s = out(p)
+    with open("/proc/self/status") as f:
+        ours = int(status_field(f.read(), "CapBnd"), 16)
+    # Every capability this machine lets us have.
+    assert int(status_field(s, "CapEff"), 16) == ours
+    assert status_field(s, "Seccomp") == "0"

@@ -1,0 +1,178 @@
+/* The daemon config: defaults, and every refusal naming its JSON path. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "agent/config.h"
+
+#define KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define BASE                                                                                       \
+	"\"device_id\":\"Hannover01\",\"iothub_hostname\":\"myhub.example.net\",\"device_key\":"   \
+	"\"" KEY "\""
+
+static struct agent_config *parse_ok(const char *text)
+{
+	struct agent_config *cfg = NULL;
+	struct berr err = {0};
+	int rc = agent_config_parse(text, strlen(text), "config t", &cfg, &err);
+	if (rc < 0)
+		fail_msg("unexpected error: %s", err.msg);
+	return cfg;
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct agent_config *cfg = NULL;
+	struct berr err = {0};
+	assert_int_equal(agent_config_parse(text, strlen(text), "config t", &cfg, &err), -1);
+	assert_null(cfg);
+	if (!strstr(err.msg, needle))
+		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, needle);
+}
+
+static void minimal_config_gets_defaults(void **state)
+{
+	struct agent_config *cfg = parse_ok("{" BASE "}");
+	assert_string_equal(cfg->device_id, "Hannover01");
+	assert_int_equal(cfg->restart_backoff_unit_ms, 10000);
+	assert_int_equal(cfg->reconcile_interval_ms, 5000);
+	assert_int_equal(cfg->token_ttl_secs, 3600);
+	assert_true(cfg->stop_modules_on_exit);
+	assert_false(cfg->allow_privileged);
+	assert_true(cfg->hub_enabled);
+	assert_null(cfg->root);
+	assert_null(cfg->deployment_file);
+	agent_config_free(cfg);
+}
+
+static void full_config_is_read(void **state)
+{
+	struct agent_config *cfg = parse_ok(
+	    "{" BASE
+	    ",\"root\":\"/var/lib/b\",\"run\":\"/run/b\",\"deployment_file\":\"/etc/d.json\","
+	    "\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true},"
+	    "\"myacr.example.io\":{\"username\":\"u\",\"password\":\"p\"}},"
+	    "\"hub\":{\"store\":\"/data/hub\",\"listen_tcp\":\"127.0.0.1:1883\"},"
+	    "\"upstream\":{\"url\":\"mqtts://myhub.example.net:8883\",\"ca_file\":\"/etc/ca.pem\"},"
+	    "\"restart_backoff_unit_ms\":50,\"stop_modules_on_exit\":false,\"allow_privileged\":"
+	    "true}");
+	assert_string_equal(cfg->root, "/var/lib/b");
+	assert_string_equal(cfg->deployment_file, "/etc/d.json");
+	assert_int_equal(cfg->n_registries, 2);
+	assert_true(cfg->registries[0].insecure);
+	assert_string_equal(cfg->registries[1].username, "u");
+	assert_string_equal(cfg->hub_store, "/data/hub");
+	assert_string_equal(cfg->hub_listen_tcp, "127.0.0.1:1883");
+	assert_string_equal(cfg->upstream_url, "mqtts://myhub.example.net:8883");
+	assert_int_equal(cfg->restart_backoff_unit_ms, 50);
+	assert_false(cfg->stop_modules_on_exit);
+	assert_true(cfg->allow_privileged);
+	agent_config_free(cfg);
+}
+
+static void missing_device_id_names_path(void **state)
+{
+	expect_error("{\"iothub_hostname\":\"h\",\"device_key\":\"" KEY "\"}",
+		     "config t: $.device_id: required but missing");
+}
+
+static void bad_device_key_is_refused(void **state)
+{
+	expect_error(
+	    "{\"device_id\":\"d\",\"iothub_hostname\":\"h\",\"device_key\":\"not base64!\"}",
+	    "$.device_key: expected a base64 key");
+}
+
+static void device_id_with_topic_wildcard_is_refused(void **state)
+{
+	expect_error("{\"device_id\":\"a/#\",\"iothub_hostname\":\"h\",\"device_key\":\"" KEY "\"}",
+		     "$.device_id: must be");
+}
+
+static void unknown_option_is_refused(void **state)
+{
+	expect_error("{" BASE ",\"restart_backof_unit_ms\":5}",
+		     "$.restart_backof_unit_ms: unknown option");
+}
+
+static void relative_root_is_refused(void **state)
+{
+	expect_error("{" BASE ",\"root\":\"var/lib\"}", "$.root: must be an absolute path");
+}
+
+static void registry_password_without_user_is_refused(void **state)
+{
+	expect_error("{" BASE ",\"registries\":{\"r.io\":{\"password\":\"p\"}}}",
+		     "$.registries['r.io']: username and password go together");
+}
+
+static void registry_unknown_option_is_refused(void **state)
+{
+	expect_error("{" BASE ",\"registries\":{\"r.io\":{\"insecur\":true}}}",
+		     "$.registries['r.io'].insecur: unknown option");
+}
+
+static void hub_listen_tcp_needs_a_port(void **state)
+{
+	expect_error("{" BASE ",\"hub\":{\"listen_tcp\":\"127.0.0.1\"}}",
+		     "$.hub.listen_tcp: expected HOST:PORT");
+}
+
+static void upstream_needs_mqtt_url(void **state)
+{
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}", "$.upstream.url: expected");
+}
+
+static void backoff_unit_must_not_be_negative(void **state)
+{
+	expect_error("{" BASE ",\"restart_backoff_unit_ms\":-1}",
+		     "$.restart_backoff_unit_ms: -1 is outside 0..300000");
+}
+
+static void wrong_type_is_named(void **state)
+{
+	expect_error("{" BASE ",\"stop_modules_on_exit\":\"no\"}",
+		     "$.stop_modules_on_exit: expected true or false");
+}
+
+static void malformed_json_is_refused(void **state)
+{
+	expect_error("{\"device_id\": ", "config t: malformed JSON");
+}
+
+static void registry_lookup_uses_the_reference_host(void **state)
+{
+	struct agent_config *cfg =
+	    parse_ok("{" BASE ",\"registries\":{\"127.0.0.1:5000\":{\"insecure\":true}}}");
+	assert_non_null(agent_config_registry(cfg, "127.0.0.1:5000/app:1"));
+	assert_null(agent_config_registry(cfg, "127.0.0.1:5001/app:1"));
+	assert_null(agent_config_registry(cfg, "library/app:1"));
+	char host[64];
+	image_ref_registry("busybox", host, sizeof(host));
+	assert_string_equal(host, "docker.io");
+	image_ref_registry("localhost/x:1", host, sizeof(host));
+	assert_string_equal(host, "localhost");
+	agent_config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(minimal_config_gets_defaults),
+	    cmocka_unit_test(full_config_is_read),
+	    cmocka_unit_test(missing_device_id_names_path),
+	    cmocka_unit_test(bad_device_key_is_refused),
+	    cmocka_unit_test(device_id_with_topic_wildcard_is_refused),
+	    cmocka_unit_test(unknown_option_is_refused),
+	    cmocka_unit_test(relative_root_is_refused),
+	    cmocka_unit_test(registry_password_without_user_is_refused),
+	    cmocka_unit_test(registry_unknown_option_is_refused),
+	    cmocka_unit_test(hub_listen_tcp_needs_a_port),
+	    cmocka_unit_test(upstream_needs_mqtt_url),
+	    cmocka_unit_test(backoff_unit_must_not_be_negative),
+	    cmocka_unit_test(wrong_type_is_named),
+	    cmocka_unit_test(malformed_json_is_refused),
+	    cmocka_unit_test(registry_lookup_uses_the_reference_host),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
