@@ -486,7 +486,7 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *digest,
 			    struct berr *err)
 {
-	if (!fs_name_is_plain(name) || strlen(name) > LEASE_NAME_MAX || name[0] == '.')
+	if (!lease_name_ok(name))
 		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
 	if (!digest_is_valid(digest))
 		return berr_set(err, 0, "lease %s: malformed digest", name);
