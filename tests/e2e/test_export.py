@@ -3,6 +3,7 @@ writes into a bundle's rootfs: compared entry by entry (type, mode, owner,
 size, content, symlink target, hardlink groups, xattrs, mtimes of files and
 directories)."""
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -175,3 +176,27 @@ def test_export_of_an_image_not_in_the_store_names_it(berth, registry, tmp_path)
     assert p.returncode != 0
     err = p.stderr.decode()
     assert "never-pulled" in err and "not in the store" in err
+
+
+def test_overlay_mount_of_the_pulled_layers_shows_the_exported_tree(berth, export_image,
+                                                                    tmp_path):
+    """The layers are stored in the form overlayfs reads: mounted as they
+    are (top layer first), the kernel applies the whiteouts and opaque
+    directories and shows what export wrote."""
+    berth("pull", "--insecure", export_image["ref"])
+    out = str(tmp_path / "export")
+    berth("export", export_image["ref"], out)
+    layers = json.loads(berth("inspect", export_image["ref"]).stdout)["layers"]
+    mnt = tmp_path / "merged"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    "ro,lowerdir=" + ":".join(reversed(layers)), str(mnt)], check=True)
+    try:
+        merged, merged_links = snapshot(str(mnt))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    ours, our_links = snapshot(out)
+    assert sorted(merged) == sorted(ours)
+    for path in sorted(ours):
+        assert merged[path] == ours[path], path
+    assert merged_links == our_links
