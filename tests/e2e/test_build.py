@@ -48,17 +48,19 @@ def test_the_binary_carries_stack_protection_and_fortified_calls():
     assert re.search(r"__\w+_chk@", syms.replace("__stack_chk_fail", ""))
 
 
-def test_install_puts_the_binary_under_destdir_and_prefix(tmp_path):
+@pytest.mark.parametrize("prefix", ["/usr", ""])
+def test_install_puts_the_binary_under_destdir_and_prefix(tmp_path, prefix):
     dest = tmp_path / "pkg"
-    p = make("install", "BUILD=" + BUILD, "PREFIX=/usr", "DESTDIR=" + str(dest))
+    p = make("install", "BUILD=" + BUILD, "PREFIX=" + prefix, "DESTDIR=" + str(dest))
     assert p.returncode == 0, p.stderr.decode()
-    installed = dest / "usr" / "bin" / "berth"
+    installed = dest / (prefix + "/bin/berth").lstrip("/")
     st = os.stat(installed)
     assert stat.S_IMODE(st.st_mode) == 0o755
-    assert sorted(os.listdir(dest)) == ["usr"]  # nothing outside DESTDIR/PREFIX
+    # nothing outside DESTDIR/PREFIX
+    assert sorted(os.listdir(dest)) == [(prefix or "/bin").split("/")[1]]
     out = subprocess.run([str(installed), "version"], stdout=subprocess.PIPE, check=True)
     assert out.stdout.startswith(b"berth ")
-    p = make("uninstall", "PREFIX=/usr", "DESTDIR=" + str(dest))
+    p = make("uninstall", "PREFIX=" + prefix, "DESTDIR=" + str(dest))
     assert p.returncode == 0 and not installed.exists()
 
 
