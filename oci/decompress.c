@@ -12,7 +12,7 @@
 
 #include "common/lazy.h"
 
-#define IN_BUF		    (64u << 10)
+#define IN_BUF		    (32u << 10)
 #define ZSTD_WINDOW_LOG_MAX 27 /* zstd's own default limit (128 MiB) */
 
 enum engine { ENGINE_NONE, ENGINE_ZLIB, ENGINE_ISAL, ENGINE_ZSTD };

@@ -26,8 +26,9 @@
 #define PARALLEL_MIN 2 /* layers at a time: the number of CPUs, within these bounds */
 #define PARALLEL_MAX 4
 /* Output handed to the unpacker per read: the pages of its buffer beyond
- * this are never touched. */
-#define LAYER_READ_MAX (64u << 10)
+ * this are never touched. With the fetch and inflate buffers this keeps a
+ * stream near 300 KB, so four of them (four CPUs) stay under 16 MB. */
+#define LAYER_READ_MAX (32u << 10)
 
 struct pull_job {
 	const struct oci_descriptor *desc;

@@ -25,9 +25,9 @@
 #endif
 
 #define URL_MAX		4096
-#define FETCH_BUF	(128u << 10) /* between curl and the reader */
-#define CURL_BUF	(32L << 10)  /* curl's receive buffer */
-#define MAX_ATTEMPTS	4	     /* tries for a transient failure */
+#define FETCH_BUF	(64u << 10) /* between curl and the reader */
+#define CURL_BUF	(16L << 10) /* curl's receive buffer (and what it holds while paused) */
+#define MAX_ATTEMPTS	4	    /* tries for a transient failure */
 #define MAX_REDIRECTS	5
 #define ERRBODY_MAX	4096
 #define TOKEN_MAX	(16u << 10)
@@ -603,8 +603,8 @@ static void restart_from_origin(struct registry_blob *b)
 static bool fall_back_to_http(struct registry_blob *b)
 {
 	struct registry *r = b->r;
-	if (!r->insecure || b->status != 0 || !b->url_on_origin ||
-	    strncmp(b->url, "https://", 8) || __atomic_load_n(&r->origin_answered, __ATOMIC_ACQUIRE))
+	if (!r->insecure || b->status != 0 || !b->url_on_origin || strncmp(b->url, "https://", 8) ||
+	    __atomic_load_n(&r->origin_answered, __ATOMIC_ACQUIRE))
 		return false;
 	switch (b->result) {
 	case CURLE_SSL_CONNECT_ERROR:
