@@ -1,0 +1,86 @@
+#include "common/pages.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define RANGES_MAX 128
+
+struct scan {
+	unsigned long start, end;
+	bool candidate; /* the mapping being read is file-backed, r-x or r-- */
+	size_t n;
+	unsigned long ranges[RANGES_MAX][2];
+};
+
+static unsigned long parse_hex(const char **p)
+{
+	unsigned long v = 0;
+	for (;; (*p)++) {
+		char ch = **p;
+		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v * 16 + (unsigned long)d;
+	}
+}
+
+/* "start-end perms offset dev inode path" opens a mapping; "Key: value kB"
+ * lines describe it. */
+static void scan_line(struct scan *s, const char *line)
+{
+	if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+		const char *p = line;
+		s->start = parse_hex(&p);
+		s->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
+		/* Relocated data (RELRO) is r-- too, but has private copies: the
+		 * Anonymous check below leaves it alone. */
+		s->candidate = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) &&
+			       strchr(p, '/') && s->end > s->start;
+		return;
+	}
+	if (s->candidate && !strncmp(line, "Anonymous:", 10)) {
+		const char *p = line + 10;
+		while (*p == ' ')
+			p++;
+		if (p[0] == '0' && p[1] == ' ' && s->n < RANGES_MAX) {
+			s->ranges[s->n][0] = s->start;
+			s->ranges[s->n][1] = s->end;
+			s->n++;
+		}
+		s->candidate = false;
+	}
+}
+
+void pages_drop_file_mappings(void)
+{
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[8192];
+	struct scan s;
+	memset(&s, 0, sizeof(s));
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			scan_line(&s, line);
+			line = nl + 1;
+		}
+		have = strlen(line);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0; /* a line longer than the buffer: skip it */
+	}
+	close(fd);
+	for (size_t i = 0; i < s.n; i++)
+		madvise((void *)s.ranges[i][0], s.ranges[i][1] - s.ranges[i][0], MADV_DONTNEED);
+}
