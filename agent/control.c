@@ -135,7 +135,9 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 {
 	const struct deployment_module *dm = d->dep ? deployment_module(d->dep, m->name) : NULL;
 	char shown[300];
-	status_description(m->status, m->exit_code, m->last_start_ms, m->last_exit_ms, now, shown,
+	/* Ages ("Up 3 minutes") on the boot clock: setting the system time does
+	 * not change how long a module has run. */
+	status_description(m->status, m->exit_code, m->started_boot, m->exited_boot, now, shown,
 			   sizeof(shown));
 	/* The daemon's own note (pulling, waiting, why a start failed) says
 	 * more than the status alone when the module is not running. */
@@ -166,7 +168,7 @@ static void op_list(struct daemon *d, int fd)
 	yajl_gen g = reply_begin(200);
 	if (!g)
 		return;
-	int64_t now = now_ms();
+	int64_t now = boot_ms();
 	json_gen_str(g, "modules");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; d->dep && i < d->dep->n_modules; i++) {

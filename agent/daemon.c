@@ -41,6 +41,25 @@ int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t boot_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t boot_from_wall(int64_t wall_ms)
+{
+	if (!wall_ms)
+		return 0;
+	int64_t boot = boot_ms(), age = now_ms() - wall_ms;
+	if (age < 0)
+		age = 0;
+	if (age >= boot)
+		age = boot - 1;
+	return boot - age;
+}
+
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -203,8 +222,8 @@ static void pidfd_ready(struct daemon *d, int fd)
 
 static int timeout_ms(struct daemon *d)
 {
-	int64_t now = now_ms();
-	int64_t next = d->next_reconcile_ms;
+	int64_t now = boot_ms();
+	int64_t next = d->next_reconcile_boot;
 	int64_t t = reconcile_next_deadline(d);
 	if (t < next)
 		next = t;
@@ -212,8 +231,8 @@ static int timeout_ms(struct daemon *d)
 	if (t < next)
 		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
-	    d->hub.next_start_ms < next)
-		next = d->hub.next_start_ms;
+	    d->hub.next_start_boot < next)
+		next = d->hub.next_start_boot;
 	if (d->reconcile_due || next <= now)
 		return 0;
 	return next - now > 60000 ? 60000 : (int)(next - now);
@@ -254,11 +273,11 @@ static void loop(struct daemon *d)
 		}
 		if (d->stopping)
 			break;
-		int64_t now = now_ms();
-		if (d->reconcile_due || now >= d->next_reconcile_ms ||
+		int64_t now = boot_ms();
+		if (d->reconcile_due || now >= d->next_reconcile_boot ||
 		    reconcile_next_deadline(d) <= now) {
 			reconcile(d);
-			d->next_reconcile_ms = now_ms() + d->cfg->reconcile_interval_ms;
+			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
 		hub_tick(d);
 	}
@@ -333,7 +352,7 @@ static int daemon_main(struct daemon *d)
 	}
 	hub_tick(d);
 	d->reconcile_due = true;
-	d->next_reconcile_ms = now_ms();
+	d->next_reconcile_boot = boot_ms();
 	log_info("berth daemon %s ready: device %s, root %s, run %s", BERTH_VERSION,
 		 d->cfg->device_id, d->root, d->run);
 	notify("READY=1");

@@ -44,11 +44,14 @@ struct module_rt {
 	enum runtime_status status;
 	int exit_code;
 	unsigned restart_count;
+	/* Wall clock (Unix ms), shown as lastStartTimeUtc etc.; 0: never. */
 	int64_t last_start_ms, last_exit_ms, last_restart_ms;
-	int64_t next_start_ms; /* backoff: not before */
 	char description[256]; /* why it is not running, when known */
 
-	/* Not persisted. */
+	/* Not persisted. Intervals (backoff, uptime, the healthy reset) run on
+	 * the boot clock, which a change of the system time does not move. */
+	int64_t started_boot, exited_boot; /* boot_ms() of the last start, exit; 0: unknown */
+	int64_t next_start_boot;	   /* backoff: not before; 0: at once */
 	pid_t shim_pid;
 	int pidfd;			 /* readable when the shim exits; -1 */
 	pid_t pull_pid;			 /* a `berth pull` child at work; 0 */
@@ -56,7 +59,9 @@ struct module_rt {
 	bool pull_failed;
 	bool started_here;	  /* ran at least once (startup order gate) */
 	bool restart_requested;	  /* `berth restart`: start again at once */
-	int64_t token_refresh_ms; /* when the token file is due */
+	/* Wall clock: a token expires by the wall clock, so a jump forward
+	 * makes it due at once. */
+	int64_t token_refresh_ms;
 	bool done;		  /* exited, and the policy does not restart it */
 };
 
@@ -64,8 +69,8 @@ struct hub_proc {
 	pid_t pid;
 	int listen_fd; /* <run>/hub.sock, created once by the daemon */
 	unsigned restart_count;
-	int64_t next_start_ms;
-	int64_t started_ms;
+	int64_t next_start_boot;
+	int64_t started_boot;
 	bool config_dirty; /* hub config rewritten: SIGHUP due */
 };
 
@@ -87,10 +92,17 @@ struct daemon {
 	int workload_fd;
 	bool stopping;
 	bool reconcile_due;
-	int64_t next_reconcile_ms;
+	int64_t next_reconcile_boot;
 };
 
+/* The wall clock, Unix ms: times shown and stored. */
 int64_t now_ms(void);
+/* CLOCK_BOOTTIME in ms: intervals and deadlines. It never jumps, and it is
+ * the clock of a process's start time in /proc/<pid>/stat. */
+int64_t boot_ms(void);
+/* A past wall-clock time on the boot clock (0 stays 0; a time in the future
+ * counts as now, one before the boot as the boot). */
+int64_t boot_from_wall(int64_t wall_ms);
 
 /* reconcile.c */
 void reconcile(struct daemon *d);
@@ -105,7 +117,7 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status);
 /* Stops every module in reverse startup order (SIGTERM of the daemon). */
 void stop_all(struct daemon *d);
 int module_restart(struct daemon *d, const char *name, struct berr *err);
-/* Sooner of: next backoff expiry, next token refresh. */
+/* Sooner of: next backoff expiry, next token refresh (on the boot clock). */
 int64_t reconcile_next_deadline(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
@@ -152,7 +164,8 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
 int workload_listen(struct daemon *d, struct berr *err);
 void workload_accept(struct daemon *d);
 void workload_client_ready(struct daemon *d, int fd);
-/* Closes connections past their deadline; returns the next deadline. */
+/* Closes connections past their deadline; returns the next deadline (both
+ * on the boot clock). */
 int64_t workload_sweep(struct daemon *d, int64_t now);
 
 enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };

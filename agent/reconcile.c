@@ -88,18 +88,21 @@ static const struct deployment_module *desired(struct daemon *d, const char *nam
 	return d->dep ? deployment_module(d->dep, name) : NULL;
 }
 
-/* What follows an exit the daemon saw (or found after its own restart). */
+/* What follows an exit the daemon saw (or found after its own restart):
+ * `when` is the exit's wall-clock time as the shim recorded it (0: now). */
 static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, int64_t when)
 {
 	unwatch_shim(d, m);
-	int64_t now = now_ms();
 	m->exit_code = exit_code;
-	m->last_exit_ms = when > 0 ? when : now;
+	m->last_exit_ms = when > 0 ? when : now_ms();
+	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
+	if (m->exited_boot < m->started_boot)
+		m->exited_boot = m->started_boot;
 	const struct deployment_module *dm = desired(d, m->name);
 	if (m->restart_requested) {
 		m->restart_requested = false;
 		m->status = RT_BACKOFF;
-		m->next_start_ms = 0;
+		m->next_start_boot = 0;
 		m->done = false;
 		snprintf(m->description, sizeof(m->description), "restarting");
 		save(d);
@@ -110,12 +113,12 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 		save(d);
 		return;
 	}
-	if (m->last_start_ms && m->last_exit_ms - m->last_start_ms >= HEALTHY_RESET_MS)
+	if (m->started_boot && m->exited_boot - m->started_boot >= HEALTHY_RESET_MS)
 		m->restart_count = 0;
 	m->status = status_after_exit(dm->restart, exit_code, m->restart_count);
 	if (m->status == RT_BACKOFF) {
 		int64_t delay = backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
-		m->next_start_ms = m->last_exit_ms + delay;
+		m->next_start_boot = m->exited_boot + delay;
 		log_info("module %s exited with %d; restart %u in %lld ms", m->name, exit_code,
 			 m->restart_count + 1, (long long)delay);
 	} else {
@@ -153,6 +156,14 @@ void module_shim_exited(struct daemon *d, struct module_rt *m)
 	d->reconcile_due = true;
 }
 
+/* When the shim started, on the boot clock: /proc/<pid>/stat counts a
+ * process's start in clock ticks since boot. */
+static int64_t boot_of_ticks(int64_t ticks)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	return ticks > 0 && hz > 0 ? ticks * 1000 / hz : 0;
+}
+
 void reattach_all(struct daemon *d)
 {
 	for (size_t i = 0; i < d->n_mods; i++) {
@@ -171,6 +182,9 @@ void reattach_all(struct daemon *d)
 			m->started_here = true;
 			if (!m->last_start_ms)
 				m->last_start_ms = st.started_at;
+			m->started_boot = boot_of_ticks(st.shim_start_time);
+			if (!m->started_boot)
+				m->started_boot = boot_from_wall(st.started_at);
 			continue;
 		}
 		if (m->status == RT_RUNNING) {
@@ -399,8 +413,9 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 		/* Retried with the same backoff as a crash. */
 		m->status = RT_BACKOFF;
 		m->last_exit_ms = now_ms();
-		m->next_start_ms =
-		    m->last_exit_ms +
+		m->exited_boot = boot_ms();
+		m->next_start_boot =
+		    m->exited_boot +
 		    backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
 		if (m->restart_count < RESTARTS_MAX)
 			m->restart_count++;
@@ -528,6 +543,7 @@ static void start_failed(struct daemon *d, struct module_rt *m, const char *why)
 	log_error("module %s: %s", m->name, why);
 	/* A start that fails counts as a failed run for the restart policy. */
 	m->last_start_ms = 0;
+	m->started_boot = 0;
 	observe_exit(d, m, 1, 0);
 	snprintf(m->description, sizeof(m->description), "%.250s", why);
 	save(d);
@@ -584,6 +600,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		return;
 	}
 	m->last_start_ms = now_ms();
+	m->started_boot = boot_ms();
 	m->status = RT_RUNNING;
 	m->started_here = true;
 	m->done = false;
@@ -611,7 +628,7 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 		m->restart_count = 0;
 		m->status = RT_UNKNOWN;
 		m->done = false;
-		m->next_start_ms = 0;
+		m->next_start_boot = 0;
 		save(d);
 	}
 	if (m->pull_pid)
@@ -621,6 +638,7 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 			log_info("module %s: desired status stopped", m->name);
 			instance_stop(d, m);
 			m->last_exit_ms = now_ms();
+			m->exited_boot = boot_ms();
 		}
 		if (m->status != RT_STOPPED) {
 			m->status = RT_STOPPED;
@@ -630,18 +648,18 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 		return;
 	}
 	if (m->shim_pid) {
-		if (m->restart_count && now - m->last_start_ms >= HEALTHY_RESET_MS) {
+		if (m->restart_count && now - m->started_boot >= HEALTHY_RESET_MS) {
 			m->restart_count = 0;
 			save(d);
 		}
 		struct berr err;
-		if (m->token_refresh_ms <= now && module_token_refresh(d, m, &err) < 0)
+		if (m->token_refresh_ms <= now_ms() && module_token_refresh(d, m, &err) < 0)
 			log_error("%s", err.msg);
 		return;
 	}
 	if (m->done)
 		return;
-	if (m->status == RT_BACKOFF && now < m->next_start_ms)
+	if (m->status == RT_BACKOFF && now < m->next_start_boot)
 		return;
 	if (!gate_open) {
 		snprintf(m->description, sizeof(m->description),
@@ -660,7 +678,7 @@ void reconcile(struct daemon *d)
 	d->reconcile_due = false;
 	if (!d->dep || d->stopping)
 		return;
-	int64_t now = now_ms();
+	int64_t now = boot_ms();
 	for (size_t i = d->n_mods; i-- > 0;)
 		if (!deployment_module(d->dep, d->mods[i]->name))
 			module_drop(d, d->mods[i]);
@@ -687,13 +705,16 @@ void reconcile(struct daemon *d)
 
 int64_t reconcile_next_deadline(struct daemon *d)
 {
-	int64_t next = INT64_MAX;
+	int64_t next = INT64_MAX, boot = boot_ms(), wall = now_ms();
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
-		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_ms < next)
-			next = m->next_start_ms;
-		if (m->shim_pid && m->token_refresh_ms && m->token_refresh_ms < next)
-			next = m->token_refresh_ms;
+		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_boot < next)
+			next = m->next_start_boot;
+		if (m->shim_pid && m->token_refresh_ms) {
+			int64_t t = boot + (m->token_refresh_ms > wall ? m->token_refresh_ms - wall : 0);
+			if (t < next)
+				next = t;
+		}
 	}
 	return next;
 }
@@ -715,7 +736,7 @@ int module_restart(struct daemon *d, const char *name, struct berr *err)
 	m->restart_requested = false;
 	m->done = false;
 	m->status = RT_BACKOFF;
-	m->next_start_ms = 0;
+	m->next_start_boot = 0;
 	save(d);
 	d->reconcile_due = true;
 	return 0;
@@ -732,6 +753,7 @@ void stop_all(struct daemon *d)
 			instance_stop(d, m);
 			m->status = RT_STOPPED;
 			m->last_exit_ms = now_ms();
+			m->exited_boot = boot_ms();
 		}
 	}
 	for (size_t i = 0; i < d->n_mods; i++) {

@@ -161,7 +161,7 @@ void workload_accept(struct daemon *d)
 		c->fd = fd;
 		c->in = (struct strbuf)STRBUF_INIT;
 		c->in.max = WORKLOAD_HEADER_MAX + WORKLOAD_BODY_MAX;
-		c->deadline_ms = now_ms() + WORKLOAD_REQUEST_MS;
+		c->deadline_ms = boot_ms() + WORKLOAD_REQUEST_MS;
 		daemon_watch_fd(d, fd, TAG_WCLIENT);
 	}
 }

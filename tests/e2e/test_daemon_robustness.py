@@ -1,0 +1,110 @@
+"""berth daemon under adverse conditions: the system time set while it runs,
+slow module stops, hostile or idle clients, many restarts."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import wait_for
+from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
+from daemonlib import DEVICE_KEY, HUB_HOST, cgroup_pids, manifest, module, module_key, \
+    sas_verify, unique
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
+
+
+class Clock:
+    """Sets the wall clock of a daemon (and of the shims and hub it starts)
+    through the clockshift.c preload library."""
+
+    def __init__(self, lib, path):
+        self.path = path
+        self.shift(0)
+        self.env = dict(os.environ, LD_PRELOAD=lib, CLOCKSHIFT_FILE=path)
+
+    def shift(self, seconds):
+        with open(self.path, "w") as f:
+            f.write("%d\n" % seconds)
+
+
+@pytest.fixture(scope="session")
+def clockshift_lib(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("clockshift") / "clockshift.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", out,
+                    os.path.join(HERE, "clockshift.c")], check=True)
+    return out
+
+
+@pytest.fixture
+def clock(clockshift_lib, tmp_path):
+    return Clock(clockshift_lib, str(tmp_path / "clockshift"))
+
+
+def kill_module(name):
+    for pid in cgroup_pids(name):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_backoff_is_not_stretched_when_the_clock_is_set_back(daemons, image, clock):
+    a = unique("clkback")
+    d = daemons(manifest({a: module(image, SLEEP)}), restart_backoff_unit_ms=4000)
+    d.start(env=clock.env)
+    d.wait_status(a)
+    kill_module(a)
+    d.wait_status(a, "backoff", timeout=10)
+    clock.shift(-86400)
+    d.wait_status(a, "running", restartCount=1, timeout=10)
+
+
+def test_backoff_is_not_cut_short_when_the_clock_is_set_forward(daemons, image, clock):
+    a = unique("clkfwd")
+    d = daemons(manifest({a: module(image, SLEEP)}), restart_backoff_unit_ms=4000)
+    d.start(env=clock.env)
+    d.wait_status(a)
+    killed = time.monotonic()
+    kill_module(a)
+    d.wait_status(a, "backoff", timeout=10)
+    clock.shift(86400)
+    d.wait_status(a, "running", restartCount=1, timeout=10)
+    assert time.monotonic() - killed >= 3.5
+
+
+def test_uptime_is_not_moved_by_setting_the_clock(daemons, image, clock):
+    a = unique("clkup")
+    d = daemons(manifest({a: module(image, SLEEP)}))
+    d.start(env=clock.env)
+    d.wait_status(a)
+    clock.shift(2 * 86400)
+    time.sleep(1)
+    m = d.module(a)
+    assert m["description"].startswith("Up ") and "second" in m["description"], m
+    row = [l for l in d.berth("list").stdout.decode().splitlines() if l.startswith(a)][0]
+    assert "Up " in row and "day" not in row, row
+
+
+def test_token_file_is_renewed_at_once_when_the_clock_jumps_past_its_expiry(daemons, image,
+                                                                            clock):
+    a = unique("clktok")
+    d = daemons(manifest({a: module(image, SLEEP)}))
+    d.start(env=clock.env)
+    m = d.wait_status(a)
+    path = os.path.join(d.berth.run_dir, "modules", a, "token")
+    wait_for(lambda: os.path.exists(path), 10, what="token file")
+    with open(path) as f:
+        first = f.read().strip()
+    clock.shift(2 * 3600)  # tokens live 3600 s: the first one has expired
+
+    def renewed():
+        with open(path) as f:
+            return f.read().strip() != first
+    wait_for(renewed, 5, interval=0.1, what="a token renewed after the jump")
+    with open(path) as f:
+        token = f.read().strip()
+    resource = "%s/devices/Hannover01/modules/%s" % (HUB_HOST, a)
+    expiry = sas_verify(token, module_key(DEVICE_KEY, a, m["generationId"]), resource)
+    assert expiry > time.time() + 2 * 3600
