@@ -66,12 +66,18 @@ int control_listen(struct daemon *d, struct berr *err)
 	return 0;
 }
 
-static void client_close(struct daemon *d, struct client *c)
+static void client_release(struct daemon *d, struct client *c)
 {
 	daemon_unwatch_fd(d, c->fd);
-	close(c->fd);
 	c->fd = -1;
 	strbuf_release(&c->in);
+}
+
+static void client_close(struct daemon *d, struct client *c)
+{
+	int fd = c->fd;
+	client_release(d, c);
+	close(fd);
 }
 
 static void reply_send(int fd, yajl_gen g)
@@ -141,12 +147,13 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 			   sizeof(shown));
 	/* The daemon's own note (pulling, waiting, why a start failed) says
 	 * more than the status alone when the module is not running. */
-	bool note = m->description[0] && (m->pull_pid || m->status != RT_RUNNING);
+	bool note = m->description[0] && (m->pull_pid || m->stopping || m->status != RT_RUNNING);
 	const char *desc = note ? m->description : shown;
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "name", m->name);
 	json_gen_key_str(g, "runtimeStatus", runtime_status_name(m->status));
-	json_gen_key_str(g, "description", m->status == RT_UNKNOWN || m->pull_pid ? desc : shown);
+	json_gen_key_str(g, "description",
+			 m->status == RT_UNKNOWN || m->pull_pid || m->stopping ? desc : shown);
 	json_gen_key_str(g, "statusDescription", desc);
 	json_gen_key_int(g, "exitCode", m->exit_code);
 	gen_time(g, "lastStartTimeUtc", m->last_start_ms);
@@ -235,23 +242,43 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-static void op_restart(struct daemon *d, int fd, yajl_val req)
+void control_finish(int fd, int status, const char *error)
+{
+	if (error)
+		reply_error(fd, status, error);
+	else {
+		yajl_gen g = reply_begin(status);
+		if (g) {
+			yajl_gen_map_close(g);
+			reply_send(fd, g);
+		}
+	}
+	close(fd);
+}
+
+/* The answer waits until the module has stopped (its grace period), without
+ * holding up the daemon: true when the connection was handed on. */
+static bool op_restart(struct daemon *d, int fd, yajl_val req)
 {
 	const char *name = json_str(json_get(req, "module"));
 	struct berr err;
 	if (!name) {
 		reply_error(fd, 400, "restart: \"module\" is missing");
-		return;
+		return false;
 	}
-	if (module_restart(d, name, &err) < 0) {
+	int rc = module_restart(d, name, fd, &err);
+	if (rc < 0) {
 		reply_error(fd, 404, err.msg);
-		return;
+		return false;
 	}
+	if (rc > 0)
+		return true;
 	yajl_gen g = reply_begin(200);
 	if (g) {
 		yajl_gen_map_close(g);
 		reply_send(fd, g);
 	}
+	return false;
 }
 
 static void op_token(struct daemon *d, int fd, yajl_val req)
@@ -290,13 +317,15 @@ static void op_token(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-static void handle_request(struct daemon *d, int fd, const char *line, size_t len)
+/* True when the connection was handed on to answer later. */
+static bool handle_request(struct daemon *d, int fd, const char *line, size_t len)
 {
 	yajl_val req = NULL;
 	struct berr err;
+	bool kept = false;
 	if (json_parse(line, len, CONTROL_REQUEST_MAX, "request", &req, &err) < 0) {
 		reply_error(fd, 400, err.msg);
-		return;
+		return false;
 	}
 	const char *op = json_str(json_get(req, "op"));
 	if (!op)
@@ -308,7 +337,7 @@ static void handle_request(struct daemon *d, int fd, const char *line, size_t le
 	else if (!strcmp(op, "deploy"))
 		op_deploy(d, fd, req);
 	else if (!strcmp(op, "restart"))
-		op_restart(d, fd, req);
+		kept = op_restart(d, fd, req);
 	else if (!strcmp(op, "token"))
 		op_token(d, fd, req);
 	else {
@@ -317,6 +346,7 @@ static void handle_request(struct daemon *d, int fd, const char *line, size_t le
 		reply_error(fd, 400, msg);
 	}
 	yajl_tree_free(req);
+	return kept;
 }
 
 void control_accept(struct daemon *d)
@@ -373,8 +403,10 @@ void control_client_ready(struct daemon *d, int fd)
 		}
 		char *nl = memchr(c->in.buf, '\n', c->in.len);
 		if (nl) {
-			handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf));
-			client_close(d, c);
+			if (handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf)))
+				client_release(d, c);
+			else
+				client_close(d, c);
 			return;
 		}
 	}

@@ -58,7 +58,12 @@ struct module_rt {
 	char pulling[IMAGE_REF_MAX + 1]; /* the reference it pulls */
 	bool pull_failed;
 	bool started_here;	  /* ran at least once (startup order gate) */
-	bool restart_requested;	  /* `berth restart`: start again at once */
+	bool restart_requested;	  /* `berth restart`: the next start is the user's */
+	/* A stop the daemon asked for is under way: the exit arrives on the
+	 * pidfd, and the stop is forced after the deadline (boot clock). */
+	bool stopping;
+	int64_t stop_deadline_boot;
+	int restart_reply_fd; /* a `berth restart` waiting for the stop; -1 */
 	/* Wall clock: a token expires by the wall clock, so a jump forward
 	 * makes it due at once. */
 	int64_t token_refresh_ms;
@@ -116,7 +121,10 @@ void module_shim_exited(struct daemon *d, struct module_rt *m);
 void pull_child_exited(struct daemon *d, pid_t pid, int status);
 /* Stops every module in reverse startup order (SIGTERM of the daemon). */
 void stop_all(struct daemon *d);
-int module_restart(struct daemon *d, const char *name, struct berr *err);
+/* Restarts a module. A running one is asked to stop, and reply_fd (a CLI
+ * connection, or -1) gets the answer once it has: 1 then (reply_fd is the
+ * module's now), 0 when done at once, -1 with err. */
+int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err);
 /* Sooner of: next backoff expiry, next token refresh (on the boot clock). */
 int64_t reconcile_next_deadline(struct daemon *d);
 
@@ -151,6 +159,12 @@ void hub_shutdown(struct daemon *d);
 int control_listen(struct daemon *d, struct berr *err);
 void control_accept(struct daemon *d);
 void control_client_ready(struct daemon *d, int fd);
+/* Closes connections past their deadline; returns the next deadline (boot
+ * clock). */
+int64_t control_sweep(struct daemon *d, int64_t now);
+/* Answers a request whose answer was deferred, and closes its connection:
+ * 200 when error is NULL. */
+void control_finish(int fd, int status, const char *error);
 
 /* daemon.c */
 void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag);

@@ -23,6 +23,9 @@
 #include "shim/shim.h"
 
 #define PULL_OUTPUT_MAX 4096
+/* A shim gets this much beyond the grace period to report an exit before
+ * the daemon forces the stop. */
+#define STOP_SLACK_MS 5000
 
 struct module_rt *module_find(struct daemon *d, const char *name)
 {
@@ -49,6 +52,7 @@ struct module_rt *module_new(struct daemon *d, const char *name)
 	 * made for an earlier module of the same name stop working. */
 	generation_id_new(m->generation_id);
 	m->pidfd = -1;
+	m->restart_reply_fd = -1;
 	m->status = RT_UNKNOWN;
 	return m;
 }
@@ -99,16 +103,28 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 	if (m->exited_boot < m->started_boot)
 		m->exited_boot = m->started_boot;
 	const struct deployment_module *dm = desired(d, m->name);
+	bool asked = m->stopping;
+	m->stopping = false;
 	if (m->restart_requested) {
-		m->restart_requested = false;
+		/* Started again at once, as a new run: a user's restart is no
+		 * crash, and it gives a failed module its restarts back. */
+		m->restart_count = 0;
 		m->status = RT_BACKOFF;
 		m->next_start_boot = 0;
 		m->done = false;
 		snprintf(m->description, sizeof(m->description), "restarting");
+		if (m->restart_reply_fd >= 0) {
+			control_finish(m->restart_reply_fd, 200, NULL);
+			m->restart_reply_fd = -1;
+		}
 		save(d);
 		return;
 	}
-	if (!dm || !dm->run) {
+	if (asked || !dm || !dm->run) {
+		/* A stop the daemon asked for is not a failure: no restart policy. */
+		m->status = RT_STOPPED;
+		m->done = false;
+		m->description[0] = '\0';
 		m->status = RT_STOPPED;
 		save(d);
 		return;
@@ -207,6 +223,7 @@ static int grace_of(struct daemon *d, const char *name)
 	return (int)d->cfg->stop_grace_secs;
 }
 
+/* Stops the instance and waits for it: for the daemon's own exit only. */
 static void instance_stop(struct daemon *d, struct module_rt *m)
 {
 	struct berr err;
@@ -215,6 +232,39 @@ static void instance_stop(struct daemon *d, struct module_rt *m)
 	if (shim_stop(d->root, m->name, grace_of(d, m->name), &err) < 0)
 		log_error("module %s: stop: %s", m->name, err.msg);
 	unwatch_shim(d, m);
+	m->stopping = false;
+}
+
+/* Asks the module's shim to stop its instance and returns at once, so a
+ * module taking its grace period holds up nothing else; the exit arrives on
+ * the pidfd. True while the instance still runs. */
+static bool stop_begin(struct daemon *d, struct module_rt *m, const char *why)
+{
+	if (!m->shim_pid)
+		return false;
+	if (m->stopping)
+		return true;
+	int grace = grace_of(d, m->name);
+	struct berr err;
+	log_info("module %s: stopping (%s)", m->name, why);
+	if (shim_stop_request(d->root, m->name, grace, &err) < 0)
+		log_error("module %s: stop: %s", m->name, err.msg);
+	m->stopping = true;
+	m->stop_deadline_boot = boot_ms() + grace * 1000LL + STOP_SLACK_MS;
+	snprintf(m->description, sizeof(m->description), "stopping");
+	return true;
+}
+
+/* A shim that outlived its grace period: force it (this waits, briefly). */
+static void stop_force(struct daemon *d, struct module_rt *m)
+{
+	struct berr err;
+	log_warn("module %s: still running %d s after the stop request; killing it", m->name,
+		 grace_of(d, m->name));
+	if (shim_stop(d->root, m->name, 0, &err) < 0)
+		log_error("module %s: stop: %s", m->name, err.msg);
+	m->stop_deadline_boot = boot_ms() + STOP_SLACK_MS;
+	module_shim_exited(d, m);
 }
 
 /* Stops and removes the instance: directory (upper, work, logs), cgroup,
@@ -250,6 +300,10 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 {
 	if (m->pull_pid > 0)
 		kill(m->pull_pid, SIGTERM);
+	if (stop_begin(d, m, "removed from the deployment"))
+		return; /* dropped once it has exited */
+	if (m->restart_reply_fd >= 0)
+		control_finish(m->restart_reply_fd, 404, "the module was removed from the deployment");
 	instance_destroy(d, m);
 	module_runtime_dir_remove(d, m->name);
 	pull_files_remove(d, m->name);
@@ -556,11 +610,14 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	struct oci_image *img = NULL;
 	const char *ref = m->image_digest[0] ? m->image_digest : dm->image;
 	/* Every attempt after an exit counts, failed starts included, so a
-	 * module that cannot start ends up failed instead of retrying forever. */
+	 * module that cannot start ends up failed instead of retrying forever;
+	 * a start `berth restart` asked for does not. */
 	if (m->status == RT_BACKOFF && m->last_exit_ms) {
-		m->restart_count++;
+		if (!m->restart_requested)
+			m->restart_count++;
 		m->last_restart_ms = now_ms();
 	}
+	m->restart_requested = false;
 	if (!d->store) {
 		start_failed(d, m, "the image store is not open");
 		return;
@@ -620,7 +677,11 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 	if (!m->has_instance && strcmp(m->image, dm->image))
 		m->image_digest[0] = '\0'; /* pulled for an image no longer wanted */
 	snprintf(m->image, sizeof(m->image), "%s", dm->image);
+	if (m->stopping)
+		return; /* the next step follows its exit */
 	if (m->has_instance && strcmp(m->config_hash, dm->config_hash)) {
+		if (stop_begin(d, m, "image, createOptions or env changed"))
+			return;
 		log_info("module %s: image, createOptions or env changed; creating it again",
 			 m->name);
 		instance_destroy(d, m);
@@ -634,12 +695,8 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 	if (m->pull_pid)
 		return;
 	if (!dm->run) {
-		if (m->shim_pid) {
-			log_info("module %s: desired status stopped", m->name);
-			instance_stop(d, m);
-			m->last_exit_ms = now_ms();
-			m->exited_boot = boot_ms();
-		}
+		if (stop_begin(d, m, "desired status stopped"))
+			return;
 		if (m->status != RT_STOPPED) {
 			m->status = RT_STOPPED;
 			m->done = false;
@@ -680,6 +737,9 @@ void reconcile(struct daemon *d)
 		return;
 	int64_t now = boot_ms();
 	for (size_t i = d->n_mods; i-- > 0;)
+		if (d->mods[i]->stopping && now >= d->mods[i]->stop_deadline_boot)
+			stop_force(d, d->mods[i]);
+	for (size_t i = d->n_mods; i-- > 0;)
 		if (!deployment_module(d->dep, d->mods[i]->name))
 			module_drop(d, d->mods[i]);
 	bool gate_open = true, group_ready = true;
@@ -710,6 +770,8 @@ int64_t reconcile_next_deadline(struct daemon *d)
 		struct module_rt *m = d->mods[i];
 		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_boot < next)
 			next = m->next_start_boot;
+		if (m->stopping && m->stop_deadline_boot < next)
+			next = m->stop_deadline_boot;
 		if (m->shim_pid && m->token_refresh_ms) {
 			int64_t t = boot + (m->token_refresh_ms > wall ? m->token_refresh_ms - wall : 0);
 			if (t < next)
@@ -719,7 +781,7 @@ int64_t reconcile_next_deadline(struct daemon *d)
 	return next;
 }
 
-int module_restart(struct daemon *d, const char *name, struct berr *err)
+int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err)
 {
 	struct module_rt *m = module_find(d, name);
 	const struct deployment_module *dm = desired(d, name);
@@ -727,13 +789,17 @@ int module_restart(struct daemon *d, const char *name, struct berr *err)
 		return berr_set(err, 0, "module %s is not in the deployment", name);
 	if (!dm->run)
 		return berr_set(err, 0, "module %s has desired status stopped", name);
-	log_info("module %s: restart requested", name);
 	if (m->shim_pid) {
+		if (m->restart_reply_fd >= 0)
+			return berr_set(err, 0, "module %s is restarting already", name);
 		m->restart_requested = true;
-		instance_stop(d, m);
-		module_shim_exited(d, m);
+		stop_begin(d, m, "restart requested");
+		m->restart_reply_fd = reply_fd;
+		return reply_fd >= 0 ? 1 : 0;
 	}
-	m->restart_requested = false;
+	log_info("module %s: restart requested", name);
+	m->restart_requested = true;
+	m->restart_count = 0;
 	m->done = false;
 	m->status = RT_BACKOFF;
 	m->next_start_boot = 0;
@@ -744,6 +810,11 @@ int module_restart(struct daemon *d, const char *name, struct berr *err)
 
 void stop_all(struct daemon *d)
 {
+	for (size_t i = 0; i < d->n_mods; i++)
+		if (d->mods[i]->restart_reply_fd >= 0) {
+			control_finish(d->mods[i]->restart_reply_fd, 500, "the daemon is stopping");
+			d->mods[i]->restart_reply_fd = -1;
+		}
 	/* Reverse startup order: later groups depend on earlier ones. */
 	size_t n = d->dep ? d->dep->n_modules : 0;
 	for (size_t i = n; i-- > 0;) {

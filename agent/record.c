@@ -142,6 +142,7 @@ int records_load(struct daemon *d, struct berr *err)
 		m->started_boot = boot_from_wall(m->last_start_ms);
 		m->exited_boot = boot_from_wall(m->last_exit_ms);
 		m->pidfd = -1;
+		m->restart_reply_fd = -1;
 	}
 	yajl_tree_free(doc);
 	return 0;

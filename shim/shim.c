@@ -490,8 +490,12 @@ int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_p
 	return 0;
 }
 
-int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
+/* Sends the shim SIGTERM carrying the grace period. 1 with *pidfd (the
+ * shim's) when it was sent, 0 when the shim is not running. */
+static int stop_signal(const char *root, const char *name, int grace_sec, int *pidfd,
+		       struct berr *err)
 {
+	*pidfd = -1;
 	struct instance_state st;
 	if (shim_state_read(root, name, &st, err) < 0)
 		return errno == ENOENT ? 0 : -1;
@@ -515,6 +519,28 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
+	*pidfd = pfd;
+	pfd = -1;
+	return 1;
+}
+
+int shim_stop_request(const char *root, const char *name, int grace_sec, struct berr *err)
+{
+	int pfd;
+	int rc = stop_signal(root, name, grace_sec, &pfd, err);
+	if (pfd >= 0)
+		close(pfd);
+	return rc < 0 ? -1 : 0;
+}
+
+int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
+{
+	cleanup_close int pfd = -1;
+	int rc = stop_signal(root, name, grace_sec, &pfd, err);
+	if (rc <= 0)
+		return rc;
+	if (grace_sec < 0)
+		grace_sec = 0;
 	struct pollfd pf = {.fd = pfd, .events = POLLIN};
 	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
 		return 0;
@@ -528,8 +554,7 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	}
 	if (poll(&pf, 1, 4000) > 0)
 		return 0;
-	return berr_set(err, ETIMEDOUT, "instance %s: the shim (pid %d) did not exit", name,
-			(int)st.shim_pid);
+	return berr_set(err, ETIMEDOUT, "instance %s: the shim did not exit", name);
 }
 
 int shim_remove(const char *root, const char *name, struct berr *err)

@@ -108,3 +108,75 @@ def test_token_file_is_renewed_at_once_when_the_clock_jumps_past_its_expiry(daem
     resource = "%s/devices/Hannover01/modules/%s" % (HUB_HOST, a)
     expiry = sas_verify(token, module_key(DEVICE_KEY, a, m["generationId"]), resource)
     assert expiry > time.time() + 2 * 3600
+
+
+# pid 1 of a module that ignores SIGTERM: its stop takes the whole grace period.
+STUBBORN = ["/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.2; done"]
+
+
+def timed(d, *args):
+    start = time.monotonic()
+    p = d.berth(*args)
+    return time.monotonic() - start, p
+
+
+def test_daemon_answers_while_a_removed_module_takes_its_grace_period(daemons, image):
+    slow, other = unique("slow"), unique("other")
+    d = daemons(manifest({slow: module(image, STUBBORN, create={"StopTimeout": 6}),
+                          other: module(image, SLEEP)})).start()
+    d.wait_status(slow)
+    d.wait_log(slow, "ready")
+    first = d.wait_status(other)
+    d.deploy(manifest({other: module(image, SLEEP)}))
+    wait_for(lambda: (d.module(slow) or {}).get("description") == "stopping", 5,
+             interval=0.1, what="the removed module stopping")
+    took, _ = timed(d, "list")
+    assert took < 1.5, "berth list took %.1f s during a module's stop" % took
+    # Another module's crash is handled meanwhile.
+    kill_module(other)
+    m = d.wait_status(other, "running", restartCount=1, timeout=4)
+    assert m["shimPid"] != first["shimPid"]
+    assert d.module(slow)["description"] == "stopping"
+    d.wait_gone(slow, timeout=15)
+    assert not cgroup_pids(slow)
+
+
+def test_restart_answers_after_the_stop_and_the_daemon_answers_meanwhile(daemons, image):
+    a = unique("rst")
+    d = daemons(manifest({a: module(image, STUBBORN, create={"StopTimeout": 4})})).start()
+    before = d.wait_status(a)
+    d.wait_log(a, "ready")
+    start = time.monotonic()
+    restart = subprocess.Popen(d.berth.cmd("restart", a), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: d.module(a)["description"] == "stopping", 5, interval=0.1,
+                 what="the module stopping")
+        took, _ = timed(d, "list")
+        assert took < 1.5, "berth list took %.1f s during a restart" % took
+        out, err = restart.communicate(timeout=30)
+    finally:
+        if restart.poll() is None:
+            restart.kill()
+            restart.wait()
+    assert restart.returncode == 0, err
+    assert time.monotonic() - start >= 3.5, "berth restart answered before the stop"
+    m = d.wait_status(a)
+    assert m["shimPid"] != before["shimPid"] and m["restartCount"] == 0
+
+
+def test_restart_gives_a_failed_module_its_restarts_back(daemons, image, tmp_path):
+    a = unique("revive")
+    data = tmp_path / "data"
+    data.mkdir()
+    cmd = ["/bin/sh", "-c", "test -f /data/ok || exit 3; exec sleep 1000"]
+    d = daemons(manifest({a: module(image, cmd, restart="on-failure",
+                                    create={"HostConfig": {"Binds": ["%s:/data:ro" % data]}})}),
+                restart_backoff_unit_ms=0).start()
+    m = d.wait_status(a, "failed", timeout=60)
+    assert m["restartCount"] == 20
+    (data / "ok").write_text("fixed\n")
+    d.berth("restart", a)
+    m = d.wait_status(a, "running", timeout=20)
+    assert m["restartCount"] == 0
+
