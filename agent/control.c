@@ -7,13 +7,11 @@
  *   {"op":"token","module":"m","ttl":3600}
  * Replies carry "status" (200, 400, 403, 404, 500) and "error" when not 200. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +24,10 @@
 
 #define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
 #define CONTROL_CLIENTS_MAX 16
+/* A client gets this long to send its request line (a 3 MiB manifest takes
+ * milliseconds), and this long to take the answer. */
+#define CONTROL_REQUEST_MS 10000
+#define CONTROL_SEND_MS	   2000
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
@@ -34,6 +36,7 @@
 struct client {
 	int fd;
 	struct strbuf in;
+	int64_t deadline_boot;
 };
 
 static struct client clients[CONTROL_CLIENTS_MAX];
@@ -87,23 +90,8 @@ static void reply_send(int fd, yajl_gen g)
 	yajl_gen_free(g);
 	if (!text)
 		return;
-	/* Replies are written in one go; a client that does not read within
-	 * the timeout loses its answer rather than stalling the daemon. */
-	int flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval tv = {.tv_sec = 2};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	const char *p = text;
-	size_t left = len;
-	while (left) {
-		ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
-		if (w <= 0)
-			break;
-		p += w;
-		left -= (size_t)w;
-	}
-	if (!left)
-		send(fd, "\n", 1, MSG_NOSIGNAL);
+	text[len] = '\n'; /* json_gen_finish() leaves room for its NUL */
+	send_bounded(fd, text, len + 1, CONTROL_SEND_MS);
 	free(text);
 }
 
@@ -375,6 +363,7 @@ void control_accept(struct daemon *d)
 		c->fd = fd;
 		c->in = (struct strbuf)STRBUF_INIT;
 		c->in.max = CONTROL_REQUEST_MAX;
+		c->deadline_boot = boot_ms() + CONTROL_REQUEST_MS;
 		daemon_watch_fd(d, fd, TAG_CLIENT);
 	}
 }
@@ -410,4 +399,22 @@ void control_client_ready(struct daemon *d, int fd)
 			return;
 		}
 	}
+}
+
+/* Connections that did not send their request in time are closed, so idle
+ * clients cannot use up the slots. */
+int64_t control_sweep(struct daemon *d, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; d->control_fd >= 0 && i < CONTROL_CLIENTS_MAX; i++) {
+		struct client *c = &clients[i];
+		if (c->fd < 0)
+			continue;
+		if (now >= c->deadline_boot) {
+			reply_error(c->fd, 408, "no complete request in time");
+			client_close(d, c);
+		} else if (c->deadline_boot < next)
+			next = c->deadline_boot;
+	}
+	return next;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,28 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd)
 	}
 	execv(argv[0], argv);
 	_exit(127);
+}
+
+int send_bounded(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+	int64_t deadline = boot_ms() + timeout_ms;
+	while (len) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		int64_t left = deadline - boot_ms();
+		if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || left <= 0)
+			return -1;
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		poll(&pf, 1, (int)left);
+	}
+	return 0;
 }
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET ('@' is the
@@ -228,6 +251,9 @@ static int timeout_ms(struct daemon *d)
 	if (t < next)
 		next = t;
 	t = workload_sweep(d, now);
+	if (t < next)
+		next = t;
+	t = control_sweep(d, now);
 	if (t < next)
 		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&

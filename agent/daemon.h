@@ -173,6 +173,10 @@ void daemon_unwatch_fd(struct daemon *d, int fd);
  * given fds (-1: the daemon's), pass_fd (if >= 0) as fd 3. It gets SIGTERM
  * when the daemon dies. */
 pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
+/* Writes an answer to a client, giving up after timeout_ms in all: a client
+ * that does not read loses its answer instead of stalling the daemon.
+ * 0 when all was sent. */
+int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
 
 /* workload_server.c */
 int workload_listen(struct daemon *d, struct berr *err);

@@ -180,3 +180,68 @@ def test_restart_gives_a_failed_module_its_restarts_back(daemons, image, tmp_pat
     m = d.wait_status(a, "running", timeout=20)
     assert m["restartCount"] == 0
 
+
+def control_call(d, data, timeout=10):
+    """Sends raw bytes on berthd.sock; returns the daemon's answer line."""
+    import json
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(os.path.join(d.berth.run_dir, "berthd.sock"))
+    try:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the daemon stopped reading (a request too large): its answer is there
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return json.loads(out) if out else None
+
+
+def test_malformed_cli_requests_are_answered_with_400_and_change_nothing(daemons, image):
+    a = unique("hostile")
+    d = daemons(manifest({a: module(image, SLEEP)})).start()
+    before = d.wait_status(a)
+    cases = [b"not json\n", b"{\"op\": 5}\n", b"[1,2,3]\n", b"{\"op\":\"frobnicate\"}\n",
+             b"[" * 100 + b"]" * 100 + b"\n", b"{\"op\":\"deploy\"}\n",
+             b"{\"op\":\"deploy\",\"manifest\":\"{}\"}\n",
+             b"{\"op\":\"deploy\",\"manifest\":5}\n", b"{\"op\":\"restart\"}\n",
+             b"{\"op\":\"token\",\"module\":\"x\",\"ttl\":-1}\n",
+             b"{\"op\":\"list\",\"\xff\xfe\":1}\n"]
+    for data in cases:
+        reply = control_call(d, data)
+        assert reply and reply["status"] in (400, 404), (data, reply)
+    reply = control_call(d, b"{\"op\":\"list\"" + b" " * (4 * 1024 * 1024))
+    assert reply == {"status": 400, "error": "request too large"}
+    m = d.wait_status(a)
+    assert m["shimPid"] == before["shimPid"]
+    assert [x["name"] for x in d.modules().values()] == [a]
+
+
+def test_idle_cli_connections_are_closed_so_others_get_through(daemons):
+    import socket
+    d = daemons(manifest({})).start()
+    path = os.path.join(d.berth.run_dir, "berthd.sock")
+    idle = []
+    for _ in range(16):  # every client slot
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        idle.append(s)
+    try:
+        wait_for(lambda: b"too many clients" in d.berth("list", check=False).stderr, 5,
+                 what="the slots taken")
+        start = time.monotonic()
+        wait_for(lambda: d.berth("list", check=False).returncode == 0, 20, interval=0.5,
+                 what="berth list answered again")
+        assert time.monotonic() - start < 15
+        idle[0].settimeout(1)
+        assert b"no complete request in time" in idle[0].recv(4096)
+    finally:
+        for s in idle:
+            s.close()
