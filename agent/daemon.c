@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,9 +26,13 @@
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/pages.h"
 #include "oci/oci.h"
 
 #define DEFAULT_CONFIG "/etc/berth/config.json"
+/* Memory is given back this long after a burst of work (requests, starts,
+ * exits), once the daemon idles again. */
+#define TRIM_AFTER_MS 2000
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
@@ -259,9 +264,21 @@ static int timeout_ms(struct daemon *d)
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
 	    d->hub.next_start_boot < next)
 		next = d->hub.next_start_boot;
+	if (d->trim_boot && d->trim_boot < next)
+		next = d->trim_boot;
 	if (d->reconcile_due || next <= now)
 		return 0;
 	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+/* Between bursts of work the daemon idles, for days: it gives back the
+ * heap it freed and the file pages (code) only the burst used. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	pages_drop_file_mappings();
 }
 
 static void loop(struct daemon *d)
@@ -300,12 +317,18 @@ static void loop(struct daemon *d)
 		if (d->stopping)
 			break;
 		int64_t now = boot_ms();
-		if (d->reconcile_due || now >= d->next_reconcile_boot ||
-		    reconcile_next_deadline(d) <= now) {
+		bool busy = n > 0 || d->reconcile_due || reconcile_next_deadline(d) <= now;
+		if (busy || now >= d->next_reconcile_boot) {
 			reconcile(d);
 			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
 		hub_tick(d);
+		if (busy && !d->trim_boot)
+			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
+		else if (d->trim_boot && boot_ms() >= d->trim_boot) {
+			trim();
+			d->trim_boot = 0;
+		}
 	}
 }
 
@@ -412,6 +435,13 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	if (optind != argc)
 		return berth_usage("daemon");
 	log_set_name("berth daemon");
+#ifdef __GLIBC__
+	/* A fixed threshold: large buffers (a manifest, its parse) are mapped
+	 * and unmapped, instead of glibc raising the threshold after the first
+	 * one and keeping the next ones in the heap for good. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
 	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {

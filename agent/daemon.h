@@ -98,6 +98,7 @@ struct daemon {
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
+	int64_t trim_boot; /* give back memory the last burst of work used; 0: none due */
 };
 
 /* The wall clock, Unix ms: times shown and stored. */
