@@ -266,6 +266,8 @@ def test_check_reports_marks(berth, tmp_path, registry):
     assert "\u221a config %s is valid" % cfg in out
     assert "\u221a registry %s is reachable" % registry.host in out
     assert "kernel namespaces" in out and "seccomp" in out and "cgroup" in out
+    assert "free for the image store at %s" % berth.root in out
+    assert "free for the message store at %s/hub" % berth.root in out
     assert "\u203c cannot reach the daemon" in out
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
