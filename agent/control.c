@@ -155,6 +155,16 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	json_gen_key_str(g, "restartPolicy", dm ? restart_policy_name(dm->restart) : NULL);
 	if (m->shim_pid)
 		json_gen_key_int(g, "shimPid", m->shim_pid);
+	/* createOptions Labels: metadata for whoever manages the device. */
+	json_gen_str(g, "labels");
+	yajl_gen_map_open(g);
+	for (char **l = dm ? dm->create.labels : NULL; l && *l; l++) {
+		const char *eq = strchr(*l, '=');
+		char key[256];
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - *l), *l);
+		json_gen_key_str(g, key, eq + 1);
+	}
+	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 }
 
