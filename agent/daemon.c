@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -366,6 +367,20 @@ static int lock_root(struct daemon *d, struct berr *err)
 	return 0; /* fd stays open (and locked) until the daemon exits */
 }
 
+/* A daemon killed in the middle of an atomic write leaves its temporary
+ * file ("<name>.tmp<pid>"); the next one removes them. */
+static void remove_stale_temporaries(const char *dir)
+{
+	cleanup_closedir DIR *dh = opendir(dir);
+	struct dirent *e;
+	while (dh && (e = readdir(dh))) {
+		const char *t = strstr(e->d_name, ".tmp");
+		if (t && t != e->d_name && t[4] && strspn(t + 4, "0123456789") == strlen(t + 4) &&
+		    unlinkat(dirfd(dh), e->d_name, 0) == 0)
+			log_info("removed %s/%s, left by an interrupted write", dir, e->d_name);
+	}
+}
+
 static int daemon_main(struct daemon *d)
 {
 	struct berr err;
@@ -373,6 +388,10 @@ static int daemon_main(struct daemon *d)
 		log_error("%s", err.msg);
 		return 1;
 	}
+	char agent[4200];
+	snprintf(agent, sizeof(agent), "%s/agent", d->root);
+	remove_stale_temporaries(agent);
+	remove_stale_temporaries(d->run);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0 || setup_signals(d, &err) < 0) {
 		log_error("%s", d->epfd < 0 ? strerror(errno) : err.msg);

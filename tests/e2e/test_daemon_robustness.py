@@ -245,3 +245,44 @@ def test_idle_cli_connections_are_closed_so_others_get_through(daemons):
     finally:
         for s in idle:
             s.close()
+
+
+def open_fds(pid):
+    return sorted(os.listdir("/proc/%d/fd" % pid), key=int)
+
+
+def test_descriptors_do_not_grow_over_many_restarts(daemons, image):
+    a, b = unique("fdcrash"), unique("fdrst")
+    d = daemons(manifest({}), restart_backoff_unit_ms=0).start()
+    d.berth("list")
+    baseline = open_fds(d.proc.pid)
+    crash = module(image, ["/bin/sh", "-c", "exit 1"], restart="on-failure")
+    d.deploy(manifest({a: crash, b: module(image, SLEEP)}))
+    d.wait_status(a, "failed", timeout=60)
+    for _ in range(5):
+        d.berth("restart", b)
+        d.wait_status(b)
+    for _ in range(20):
+        d.berth("list")
+        d.berth("token", b)
+    d.deploy(manifest({}))
+    d.wait_gone(a)
+    d.wait_gone(b)
+    assert open_fds(d.proc.pid) == baseline
+
+
+def test_temporaries_of_an_interrupted_write_are_removed_at_start(daemons):
+    d = daemons(manifest({}))
+    agent = os.path.join(d.berth.root, "agent")
+    os.makedirs(agent, exist_ok=True)
+    stale = [os.path.join(agent, "modules.json.tmp999999"),
+             os.path.join(d.berth.run_dir, "hub.json.tmp999999")]
+    for p in stale:
+        with open(p, "w") as f:
+            f.write("{\"half\": ")
+    keep = os.path.join(agent, "notes.tmpl")
+    with open(keep, "w") as f:
+        f.write("not ours to remove\n")
+    d.start()
+    assert not any(os.path.exists(p) for p in stale)
+    assert os.path.exists(keep)
