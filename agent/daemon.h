@@ -172,8 +172,10 @@ void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag);
 void daemon_unwatch_fd(struct daemon *d, int fd);
 /* Starts a berth child with a clean signal state: stdout and stderr to the
  * given fds (-1: the daemon's), pass_fd (if >= 0) as fd 3. It gets SIGTERM
- * when the daemon dies. */
-pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
+ * when the daemon dies. With hup_blocked, SIGHUP starts blocked: a SIGHUP
+ * sent before the child set up its own handling (the hub's signalfd) then
+ * waits for it instead of killing it. */
+pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool hup_blocked);
 /* Writes an answer to a client, giving up after timeout_ms in all: a client
  * that does not read loses its answer instead of stalling the daemon.
  * 0 when all was sent. */

@@ -155,7 +155,7 @@ static void hub_start(struct daemon *d)
 	snprintf(fdarg, sizeof(fdarg), "%d", HUB_LISTEN_FD);
 	const char *argv[] = {berth_self_exe(), "--root", d->root,	 "--run", d->run, "hub",
 			      "--config",	cfg,	  "--listen-fd", fdarg,	  NULL};
-	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd);
+	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd, true);
 	if (pid < 0) {
 		log_error("hub: cannot start: %s", strerror(errno));
 		d->hub.next_start_boot = boot_ms() + HUB_BACKOFF_UNIT_MS;

@@ -406,7 +406,7 @@ static void pull_start(struct daemon *d, struct module_rt *m, const struct deplo
 	}
 	argv[n++] = dm->image;
 	argv[n] = NULL;
-	pid_t pid = daemon_spawn((char *const *)argv, ofd, efd, -1);
+	pid_t pid = daemon_spawn((char *const *)argv, ofd, efd, -1, false);
 	if (pid < 0) {
 		log_error("module %s: cannot start berth pull: %s", m->name, strerror(errno));
 		return;

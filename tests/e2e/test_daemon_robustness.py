@@ -42,6 +42,14 @@ def clock(clockshift_lib, tmp_path):
     return Clock(clockshift_lib, str(tmp_path / "clockshift"))
 
 
+@pytest.fixture(scope="session")
+def slowstart_lib(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("slowstart") / "slowstart.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", out,
+                    os.path.join(HERE, "slowstart.c")], check=True)
+    return out
+
+
 def kill_module(name):
     for pid in cgroup_pids(name):
         try:
@@ -286,3 +294,28 @@ def test_temporaries_of_an_interrupted_write_are_removed_at_start(daemons):
     d.start()
     assert not any(os.path.exists(p) for p in stale)
     assert os.path.exists(keep)
+
+
+def hub_pids(d):
+    with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+        children = f.read().split()
+    found = []
+    for pid in children:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as c:
+                if b"\0hub\0" in c.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_deployment_applied_while_the_hub_starts_does_not_kill_it(daemons, slowstart_lib):
+    d = daemons(manifest({}), hub=True)
+    d.start(env=dict(os.environ, LD_PRELOAD=slowstart_lib, SLOWSTART_MS="2000"))
+    wait_for(lambda: hub_pids(d), 5, what="hub process")
+    first = hub_pids(d)
+    d.deploy(manifest({}, routes={"up": "FROM /messages/* INTO $upstream"}))
+    time.sleep(3)  # past the hub's slow start
+    assert hub_pids(d) == first
+    assert "hub killed" not in d.log_text() and "hub exited" not in d.log_text()
