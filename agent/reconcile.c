@@ -185,10 +185,20 @@ void reattach_all(struct daemon *d)
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
 		m->token_refresh_ms = 0;
-		if (!m->has_instance)
-			continue;
 		struct instance_state st;
 		struct berr err;
+		if (!m->has_instance) {
+			/* Its record was lost (a damaged modules.json) while its
+			 * instance ran on: take the instance back, and create it
+			 * again since what it was made from is unknown. */
+			if (shim_state_read(d->root, m->name, &st, &err) < 0 || !shim_alive(&st))
+				continue;
+			log_warn("module %s: a running instance without a record; it will be "
+				 "created again",
+				 m->name);
+			m->has_instance = true;
+			m->config_hash[0] = '\0';
+		}
 		if (shim_state_read(d->root, m->name, &st, &err) == 0 && shim_alive(&st) &&
 		    (st.status == INSTANCE_RUNNING || st.status == INSTANCE_CREATED) &&
 		    watch_shim(d, m, st.shim_pid) == 0) {

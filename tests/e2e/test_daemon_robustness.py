@@ -255,6 +255,15 @@ def test_idle_cli_connections_are_closed_so_others_get_through(daemons):
             s.close()
 
 
+def running(pid):
+    """Whether pid is a live process (not a zombie waiting for its reaper)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def open_fds(pid):
     return sorted(os.listdir("/proc/%d/fd" % pid), key=int)
 
@@ -319,3 +328,21 @@ def test_a_deployment_applied_while_the_hub_starts_does_not_kill_it(daemons, slo
     time.sleep(3)  # past the hub's slow start
     assert hub_pids(d) == first
     assert "hub killed" not in d.log_text() and "hub exited" not in d.log_text()
+
+
+def test_instances_whose_records_were_lost_are_taken_back(daemons, image):
+    a = unique("lost")
+    d = daemons(manifest({a: module(image, SLEEP)})).start()
+    before = d.wait_status(a)
+    d.kill()
+    with open(os.path.join(d.berth.root, "agent", "modules.json"), "w") as f:
+        f.write("{\"modules\": [ garbage")
+    d.start()
+    wait_for(lambda: d.module(a)["shimPid"] not in (None, before["shimPid"]), 30,
+             interval=0.2, what="the instance created again")
+    m = d.wait_status(a, timeout=30)
+    assert m["restartCount"] == 0
+    assert not running(before["shimPid"]), "the old instance runs on"
+    time.sleep(1)
+    assert d.module(a)["shimPid"] == m["shimPid"]
+    assert "a running instance without a record" in d.log_text()
