@@ -24,9 +24,10 @@ class Clock:
         self.shift(0)
         self.env = dict(os.environ, LD_PRELOAD=lib, CLOCKSHIFT_FILE=path)
 
-    def shift(self, seconds):
+    def shift(self, wall, boot=0):
+        """Sets the wall clock `wall` seconds off; lets `boot` seconds pass."""
         with open(self.path, "w") as f:
-            f.write("%d\n" % seconds)
+            f.write("%d %d\n" % (wall, boot))
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +94,20 @@ def test_uptime_is_not_moved_by_setting_the_clock(daemons, image, clock):
     assert m["description"].startswith("Up ") and "second" in m["description"], m
     row = [l for l in d.berth("list").stdout.decode().splitlines() if l.startswith(a)][0]
     assert "Up " in row and "day" not in row, row
+
+
+def test_restart_count_resets_after_ten_minutes_of_running(daemons, image, clock):
+    a = unique("healthy")
+    d = daemons(manifest({a: module(image, SLEEP)}), restart_backoff_unit_ms=200)
+    d.start(env=clock.env)
+    d.wait_status(a)
+    kill_module(a)
+    d.wait_status(a, "running", restartCount=1, timeout=10)
+    clock.shift(0, 9 * 60)
+    time.sleep(1.5)  # reconcile passes
+    assert d.module(a)["restartCount"] == 1, "reset before ten minutes"
+    clock.shift(0, 10 * 60 + 5)
+    d.wait_status(a, "running", restartCount=0, timeout=5)
 
 
 def test_token_file_is_renewed_at_once_when_the_clock_jumps_past_its_expiry(daemons, image,
