@@ -353,7 +353,7 @@ def test_instances_whose_records_were_lost_are_taken_back(daemons, image):
     with open(os.path.join(d.berth.root, "agent", "modules.json"), "w") as f:
         f.write("{\"modules\": [ garbage")
     d.start()
-    wait_for(lambda: d.module(a)["shimPid"] not in (None, before["shimPid"]), 30,
+    wait_for(lambda: d.module(a).get("shimPid") not in (None, before["shimPid"]), 30,
              interval=0.2, what="the instance created again")
     m = d.wait_status(a, timeout=30)
     assert m["restartCount"] == 0
