@@ -163,6 +163,9 @@ struct broker {
 	struct control_conn *controls;
 	uint64_t next_rid;
 	int64_t next_expire_mono;
+	bool accept_paused;	 /* out of descriptors: listeners rest until the next tick */
+	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
+	size_t refused_full;	    /* connections refused since that line */
 };
 
 /* loop.c */
@@ -177,6 +180,10 @@ int broker_reload(struct broker *b, struct berr *err);
 /* listener.c */
 int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
 int listener_open_tcp(struct broker *b, struct berr *err);
+/* Listeners paused by a lack of descriptors are watched again. */
+void listener_resume(struct broker *b);
+/* Raises the descriptor limit towards what HUB_MAX_CONNECTIONS needs. */
+void listener_raise_fd_limit(void);
 
 /* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
 int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
