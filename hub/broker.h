@@ -28,6 +28,8 @@
 #define SESSION_WINDOW	       32  /* QoS 1 messages in flight per session */
 #define SESSION_QUEUE_MAX      128 /* hub messages waiting per session */
 #define SESSION_QUEUE_BYTES    (1024 * 1024)
+#define SESSION_SUBS_MAX       64   /* subscriptions per session */
+#define SUB_FILTER_MAX	       1024 /* bytes of one topic filter */
 #define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
 #define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
 #define CLIENT_LABEL_MAX       192
@@ -77,6 +79,7 @@ struct session {
 	bool discarded;	       /* waits to be freed at the end of the loop turn */
 	struct client *client; /* NULL while disconnected */
 	struct subscription *subs;
+	size_t n_subs;
 	struct inflight *inflight, **inflight_tail;
 	size_t n_inflight;
 	struct out_msg *queue, **queue_tail;

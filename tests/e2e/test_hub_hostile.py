@@ -4,10 +4,28 @@ the attack from the hub's Unix socket, as any process in any instance could,
 and then checks that a well-behaved module still gets its service."""
 import resource
 import socket
+import struct
 import time
 
-from hubkit import (Module, Raw, connect_packet, make_hub, remaining_length,  # noqa: F401
-                    username, wait_for)
+from hubkit import (Module, Raw, connect_packet, enc_str, make_hub, packet,  # noqa: F401
+                    remaining_length, username, wait_for)
+
+
+def raw_connect(hub, module):
+    r = Raw(hub.socket)
+    r.send(connect_packet("%s/%s" % (hub.device, module), username(hub.device, module),
+                          hub.token(module)))
+    assert r.recv_packet() == (0x20, b"\x00\x00")
+    return r
+
+
+def subscribe(r, filters, pid=1):
+    """SUBACK return codes for one SUBSCRIBE of these filters at QoS 1."""
+    body = struct.pack(">H", pid) + b"".join(enc_str(f) + b"\x01" for f in filters)
+    r.send(packet(0x82, body))
+    first, ack = r.recv_packet()
+    assert first == 0x90 and ack[:2] == struct.pack(">H", pid)
+    return list(ack[2:])
 
 
 def low_fd_limit():
@@ -31,3 +49,28 @@ def test_running_out_of_descriptors_pauses_accepting_instead_of_spinning(make_hu
     m = Module(hub, "a")
     m.connect()
     m.close()
+
+
+def test_a_session_holds_at_most_64_subscriptions(make_hub):
+    hub = make_hub(modules={"a": {}})
+    r = raw_connect(hub, "a")
+    own = "devices/%s/modules/a/inputs/" % hub.device
+    assert subscribe(r, [own + "in%d/#" % i for i in range(64)]) == [1] * 64
+    assert subscribe(r, [own + "one-more/#"], pid=2) == [0x80]
+    hub.wait_log("SUBSCRIBE to %sone-more/# refused: the session already has 64 "
+                 "subscriptions" % own)
+    # The same filter again replaces its subscription; it takes no new room.
+    assert subscribe(r, [own + "in5/#"], pid=3) == [1]
+    r.send(packet(0xa2, struct.pack(">H", 4) + enc_str(own + "in5/#")))
+    assert r.recv_packet() == (0xb0, struct.pack(">H", 4))
+    assert subscribe(r, [own + "one-more/#"], pid=5) == [1]
+    assert hub.control_call({"op": "status"})["clients"][0]["subscriptions"] == 64
+
+
+def test_a_topic_filter_over_1024_bytes_is_refused(make_hub):
+    hub = make_hub(modules={"a": {}})
+    r = raw_connect(hub, "a")
+    own = "devices/%s/modules/a/inputs/" % hub.device
+    long_filter = own + "x" * (1025 - len(own))
+    assert subscribe(r, [long_filter, long_filter[:-1]]) == [0x80, 1]
+    hub.wait_log("SUBSCRIBE to a filter of 1025 bytes refused: the limit is 1024")

@@ -199,6 +199,19 @@ def test_subscribe_grants_qos_2_as_1_and_unsubscribe_is_acknowledged(make_hub):
     assert r.recv_packet() == (0xb0, b"\x00\x07")
 
 
+def test_suback_answers_each_filter_on_its_own(make_hub):
+    hub = two_modules(make_hub)
+    r, _ = raw_connect(hub, "a")
+    filters = [("devices/%s/modules/a/inputs/#" % hub.device, 1),
+               ("devices/%s/modules/b/inputs/#" % hub.device, 1),  # another module's
+               ("$iothub/twin/res/#", 0),
+               ("#", 1),
+               ("$iothub/methods/POST/#", 2)]
+    r.send(packet(0x82, struct.pack(">H", 9) +
+                  b"".join(enc_str(f) + bytes([q]) for f, q in filters)))
+    assert r.recv_packet() == (0x90, b"\x00\x09" + bytes([1, 0x80, 0, 0x80, 1]))
+
+
 def test_second_connection_with_the_same_client_id_takes_over(make_hub):
     hub = two_modules(make_hub)
     first = Module(hub, "a")
