@@ -33,6 +33,10 @@
 #define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
 #define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
 #define CLIENT_LABEL_MAX       192
+/* Input buffered by connections that have not been accepted yet, beyond a
+ * small first buffer each: what anyone able to open the socket can make the
+ * hub hold. */
+#define HUB_PREAUTH_BUFFER_MAX (4 * 1024 * 1024)
 #define METHOD_PAYLOAD_MAX     (128 * 1024)
 #define CONTROL_REQUEST_MAX    (METHOD_PAYLOAD_MAX * 2 + 4096)
 
@@ -126,6 +130,7 @@ struct client {
 	struct will *will;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
+	size_t preauth_counted; /* of rcap, in broker.preauth_bytes */
 	struct strbuf wbuf;
 	size_t woff; /* bytes of wbuf already written */
 	bool close_after_flush;
@@ -158,6 +163,7 @@ struct broker {
 	void *tls_ctx;		/* SSL_CTX * */
 	struct client *clients; /* closed ones are freed at the end of a loop turn */
 	size_t n_clients;
+	size_t preauth_bytes; /* bounded by HUB_PREAUTH_BUFFER_MAX */
 	uint64_t next_client_id;
 	struct session *sessions;
 	struct session *discarded; /* freed at the end of a loop turn */

@@ -74,3 +74,26 @@ def test_a_topic_filter_over_1024_bytes_is_refused(make_hub):
     long_filter = own + "x" * (1025 - len(own))
     assert subscribe(r, [long_filter, long_filter[:-1]]) == [0x80, 1]
     hub.wait_log("SUBSCRIBE to a filter of 1025 bytes refused: the limit is 1024")
+
+
+def test_connections_that_never_finish_connect_hold_a_bounded_amount_of_memory(make_hub):
+    hub = make_hub(modules={"a": {}})
+    before = hub.rss_kib()
+    socks = []
+    for _ in range(200):  # each announces a 250 kB CONNECT and sends most of it
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(hub.socket)
+        s.settimeout(5)
+        try:
+            s.sendall(b"\x10" + remaining_length(250000) + b"\0" * 200000)
+        except OSError:
+            pass  # closed by the hub once the budget was spent
+        socks.append(s)
+    hub.wait_log("connections not yet accepted already hold the 4096 KiB the hub gives them")
+    # 4 MiB of budget and 2 KiB for each connection, plus allocator slack.
+    assert hub.rss_kib() - before < 10 * 1024
+    m = Module(hub, "a")  # a module's small CONNECT still gets through
+    m.connect()
+    m.close()
+    for s in socks:
+        s.close()
