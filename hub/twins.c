@@ -43,6 +43,19 @@ void twins_persist(struct broker *b, const char *module)
 		log_error("twin of %s not saved: %s", module, err.msg);
 }
 
+/* A saved twin that cannot be read is kept beside as <file>.bad, so the new
+ * twin written in its place does not destroy it. */
+static void set_aside(const char *module, const char *path, const char *why)
+{
+	char bad[4096 + 8];
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	if (rename(path, bad) < 0)
+		log_warn("twin of %s: %s; starting a new one (cannot keep the old file as %s: %s)",
+			 module, why, bad, strerror(errno));
+	else
+		log_warn("twin of %s: %s; kept as %s, starting a new one", module, why, bad);
+}
+
 /* The saved twin when it belongs to this generation of the module. */
 static struct twin *load_saved(struct broker *b, const struct hub_module *m)
 {
@@ -54,12 +67,12 @@ static struct twin *load_saved(struct broker *b, const struct hub_module *m)
 	struct berr err;
 	if (fs_read_file(path, TWIN_FILE_MAX, &json, &len, &err) < 0) {
 		if (err.code != ENOENT)
-			log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+			set_aside(m->name, path, err.msg);
 		return NULL;
 	}
 	struct twin *t;
 	if (twin_load(json, len, path, &t, &err) < 0) {
-		log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+		set_aside(m->name, path, err.msg);
 		return NULL;
 	}
 	if (strcmp(twin_generation_id(t), m->generation_id)) {
