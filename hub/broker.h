@@ -144,6 +144,7 @@ struct module_twin {
 	struct module_twin *next;
 	char *module;
 	struct twin *twin;
+	bool dirty; /* changed since it was last saved */
 };
 
 struct method_call;
@@ -168,6 +169,7 @@ struct broker {
 	struct session *sessions;
 	struct session *discarded; /* freed at the end of a loop turn */
 	struct module_twin *twins;
+	bool twins_dirty; /* some twin waits to be saved (twins_flush) */
 	struct method_call *calls;
 	struct control_conn *controls;
 	uint64_t next_rid;
@@ -301,7 +303,11 @@ struct pending_ack *pending_ack_new(struct client *c, uint16_t packet_id);
 /* twins.c: one twin per configured module, persisted under state_dir. */
 int twins_sync(struct broker *b, bool notify, struct berr *err);
 struct twin *twins_get(struct broker *b, const char *module);
-void twins_persist(struct broker *b, const char *module);
+/* The module's twin changed: it is saved by the next twins_flush(). */
+void twins_changed(struct broker *b, const char *module);
+/* Saves every changed twin once (called at the end of each loop turn, so a
+ * burst of patches costs one write per twin, not one per patch). */
+void twins_flush(struct broker *b);
 void twins_free(struct broker *b);
 
 /* methods.c */

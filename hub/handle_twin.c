@@ -99,7 +99,7 @@ int handle_twin_request(struct client *c, const char *topic, const uint8_t *payl
 			answer_error(c, 400, rid, err.msg);
 			return 0;
 		}
-		twins_persist(b, module);
+		twins_changed(b, module); /* saved at the end of this loop turn */
 		char extra[48];
 		snprintf(extra, sizeof(extra), "&$version=%" PRId64, version);
 		answer(c, 204, rid, extra, NULL);

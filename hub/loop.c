@@ -218,6 +218,7 @@ int broker_run(struct broker *b)
 			tick(b);
 			next_tick = b->mono_ms + TICK_MS;
 		}
+		twins_flush(b);
 		client_free_dead(b);
 		control_free_closed(b);
 	}

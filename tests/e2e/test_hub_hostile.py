@@ -19,9 +19,9 @@ def raw_connect(hub, module):
     return r
 
 
-def subscribe(r, filters, pid=1):
-    """SUBACK return codes for one SUBSCRIBE of these filters at QoS 1."""
-    body = struct.pack(">H", pid) + b"".join(enc_str(f) + b"\x01" for f in filters)
+def subscribe(r, filters, pid=1, qos=1):
+    """SUBACK return codes for one SUBSCRIBE of these filters."""
+    body = struct.pack(">H", pid) + b"".join(enc_str(f) + bytes([qos]) for f in filters)
     r.send(packet(0x82, body))
     first, ack = r.recv_packet()
     assert first == 0x90 and ack[:2] == struct.pack(">H", pid)
@@ -97,3 +97,34 @@ def test_connections_that_never_finish_connect_hold_a_bounded_amount_of_memory(m
     m.close()
     for s in socks:
         s.close()
+
+
+def test_a_burst_of_reported_patches_is_saved_once_per_loop_turn(make_hub):
+    import json
+    hub = make_hub(modules={"a": {}})
+    r = raw_connect(hub, "a")
+    assert subscribe(r, ["$iothub/twin/res/#"], qos=0) == [0]
+    burst = b"".join(
+        packet(0x30, enc_str("$iothub/twin/PATCH/properties/reported/?$rid=%d" % i) +
+               json.dumps({"n": i, "k%d" % (i % 10): i}).encode())
+        for i in range(300))
+    r.send(burst)
+    for i in range(300):
+        first, body = r.recv_packet()
+        assert first & 0xf0 == 0x30
+        topic = body[2:2 + struct.unpack(">H", body[:2])[0]].decode()
+        assert topic == "$iothub/twin/res/204/?$rid=%d&$version=%d" % (i, i + 2)
+    # Every patch was answered, but the twin file was not written 300 times.
+    saves = hub.log_text().count("twin of a saved")
+    assert 1 <= saves <= 30, saves
+    r.close()
+    hub.stop()
+    hub.start()
+    m = Module(hub, "a")
+    m.connect()
+    m.subscribe("$iothub/twin/res/#")
+    m.publish("$iothub/twin/GET/?$rid=x", b"")
+    reported = json.loads(m.get().payload)["reported"]
+    assert reported["$version"] == 301
+    assert reported["n"] == 299
+    m.close()
