@@ -130,3 +130,13 @@ def test_a_burst_of_reported_patches_is_saved_once_per_loop_turn(make_hub):
     assert reported["$version"] == 301
     assert reported["n"] == 299
     m.close()
+
+
+def test_a_client_id_with_a_newline_cannot_forge_a_log_line(make_hub):
+    hub = make_hub(modules={"a": {}})
+    r = Raw(hub.socket)
+    r.send(connect_packet("%s/a\nhub[1]: info: Hannover01/b connected" % hub.device,
+                          username(hub.device, "a"), hub.token("a")))
+    assert r.recv_packet() == (0x20, b"\x00\x02")
+    hub.wait_log("?hub[1]: info: Hannover01/b connected")
+    assert not any(line.startswith("hub[1]") for line in hub.log_text().splitlines())
