@@ -172,6 +172,26 @@ def test_oversized_packet_closes_the_connection_before_reading_it(make_hub):
     hub.wait_log("PUBLISH packet of 5001 bytes is over the limit of 4096")
 
 
+def test_packets_up_to_256_kib_pass_by_default_and_larger_ones_close_the_connection(make_hub):
+    hub = two_modules(make_hub)
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/#" % hub.device)
+    topic = "devices/%s/modules/a/messages/events/$.on=out1" % hub.device
+    payload = b"p" * (256 * 1024 - 2 - len(topic) - 2)  # remaining length exactly 256 KiB
+    r, _ = raw_connect(hub, "a")
+    r.send(publish_packet(topic, payload, qos=1))
+    assert r.recv_packet() == (0x40, b"\x00\x01")
+    assert b.get().payload == payload
+    try:
+        r.send(publish_packet(topic, payload + b"p", qos=1))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed as soon as the hub read the fixed header
+    assert r.closed_by_peer()
+    hub.wait_log("PUBLISH packet of 262145 bytes is over the limit of 262144")
+    assert b.disconnects.empty()
+
+
 def test_malformed_publish_topics_close_the_connection(make_hub):
     hub = two_modules(make_hub)
     bad = {
