@@ -125,7 +125,7 @@ static void publish_will(struct client *c)
 	enum acl_publish kind = acl_publish(c->b->cfg->device_id, s->module, w->topic,
 					    strlen(w->topic), &bag, &bag_len);
 	if (kind != ACL_PUB_TELEMETRY) {
-		log_warn("%s: will message to %s refused: a module's will may only go to its own "
+		log_warn("%s: will message to %.200s refused: a module's will may only go to its own "
 			 "messages/events",
 			 c->label, w->topic);
 		return;
@@ -134,7 +134,7 @@ static void publish_will(struct client *c)
 	if (routing_submit(c->b, s->module, bag, bag_len, w->payload, w->len, NULL, &err) < 0)
 		log_warn("%s: will message dropped: %s", c->label, err.msg);
 	else
-		log_info("%s: will message published to %s", c->label, w->topic);
+		log_info("%s: will message published to %.200s", c->label, w->topic);
 }
 
 static void will_free(struct will *w)

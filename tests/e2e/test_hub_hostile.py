@@ -140,3 +140,25 @@ def test_a_client_id_with_a_newline_cannot_forge_a_log_line(make_hub):
     assert r.recv_packet() == (0x20, b"\x00\x02")
     hub.wait_log("?hub[1]: info: Hannover01/b connected")
     assert not any(line.startswith("hub[1]") for line in hub.log_text().splitlines())
+
+
+def test_a_message_whose_topic_would_not_fit_the_receiver_is_refused_from_the_sender(make_hub):
+    hub = make_hub(modules={"a": {}, "b": {}}, routes={
+        "ab": 'FROM /messages/modules/a/* INTO BrokeredEndpoint("/modules/b/inputs/in1")'})
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/#" % hub.device)
+    # 56 kB of '!' fit the sender's topic; percent-encoded for b they would
+    # take 168 kB, more than an MQTT topic can hold.
+    bag = "&".join("k%d=%s" % (i, "!" * 8000) for i in range(7))
+    r = raw_connect(hub, "a")
+    r.send(packet(0x32, enc_str("devices/%s/modules/a/messages/events/%s" % (hub.device, bag)) +
+                  struct.pack(">H", 1) + b"poison"))
+    assert r.closed_by_peer()
+    hub.wait_log("its properties would make the topic to /modules/b/inputs/in1 ")
+    a = Module(hub, "a")
+    a.connect()
+    a.send("out", b"fine", {"k": "!" * 100})
+    m = b.get()
+    assert m.payload == b"fine"
+    assert b.disconnects.empty()
