@@ -33,6 +33,7 @@
 #define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
 #define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
 #define CLIENT_LABEL_MAX       192
+#define CLIENT_REFUSALS_LOGGED 20 /* refused requests logged per connection; the rest at debug */
 /* Input buffered by connections that have not been accepted yet, beyond a
  * small first buffer each: what anyone able to open the socket can make the
  * hub hold. */
@@ -138,6 +139,7 @@ struct client {
 	struct pending_ack *acks, **acks_tail;
 	size_t n_acks;
 	uint32_t events; /* registered with epoll */
+	unsigned refusals; /* requests refused without closing (client_log_refusal) */
 };
 
 struct module_twin {
@@ -222,6 +224,12 @@ void client_resume(struct client *c);
 /* Frees closed clients and discarded sessions. */
 void client_free_dead(struct broker *b);
 void client_set_identity(struct client *c, const char *client_id);
+/* Logs a request refused without closing the connection (a SUBSCRIBE, a
+ * twin request), prefixed with the client's label: at level for the first
+ * CLIENT_REFUSALS_LOGGED on a connection, then at debug, so a client that
+ * repeats one cannot flood the log. */
+void client_log_refusal(struct client *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The protocol steps. Each returns 0, or -1 after closing the client. */
 int handle_connect(struct client *c, const struct mqtt_connect *p);

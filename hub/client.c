@@ -78,6 +78,22 @@ void client_set_identity(struct client *c, const char *client_id)
 	snprintf(c->label, sizeof(c->label), "%.100s %s", client_id, copy);
 }
 
+void client_log_refusal(struct client *c, int level, const char *fmt, ...)
+{
+	char why[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	c->refusals++;
+	if (c->refusals > CLIENT_REFUSALS_LOGGED)
+		level = LOG_LVL_DEBUG;
+	log_msg((enum log_level)level, "%s: %s%s", c->label, why,
+		c->refusals == CLIENT_REFUSALS_LOGGED
+		    ? " (further refusals on this connection are logged at debug level)"
+		    : "");
+}
+
 static void on_client_event(struct hub_io *io, uint32_t events);
 
 struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer)

@@ -44,24 +44,27 @@ int handle_subscribe(struct client *c, const struct mqtt_subscribe *req)
 		const struct mqtt_topic_request *t = &req->items[i];
 		codes[i] = MQTT_SUBACK_FAILURE;
 		if (t->filter.len > SUB_FILTER_MAX) {
-			log_warn("%s: SUBSCRIBE to a filter of %u bytes refused: the limit is %d",
-				 c->label, t->filter.len, SUB_FILTER_MAX);
+			client_log_refusal(c, LOG_LVL_WARN,
+					   "SUBSCRIBE to a filter of %u bytes refused: the limit is %d",
+					   t->filter.len, SUB_FILTER_MAX);
 			continue;
 		}
 		if (!acl_subscribe(c->b->cfg->device_id, s->module, t->filter.p, t->filter.len)) {
-			log_warn(
-			    "%s: SUBSCRIBE to %.*s refused: module %s may subscribe only to "
+			client_log_refusal(
+			    c, LOG_LVL_WARN,
+			    "SUBSCRIBE to %.*s refused: module %s may subscribe only to "
 			    "devices/%s/modules/%s/#, $iothub/twin/res/#, "
 			    "$iothub/twin/PATCH/properties/desired/# and $iothub/methods/POST/#",
-			    c->label, (int)t->filter.len, t->filter.p, s->module,
-			    c->b->cfg->device_id, s->module);
+			    (int)t->filter.len, t->filter.p, s->module, c->b->cfg->device_id,
+			    s->module);
 			continue;
 		}
 		int rc = subscribe_one(s, t, &codes[i]);
 		if (rc == -2)
-			log_warn("%s: SUBSCRIBE to %.*s refused: the session already has %d "
-				 "subscriptions",
-				 c->label, (int)t->filter.len, t->filter.p, SESSION_SUBS_MAX);
+			client_log_refusal(c, LOG_LVL_WARN,
+					   "SUBSCRIBE to %.*s refused: the session already has %d "
+					   "subscriptions",
+					   (int)t->filter.len, t->filter.p, SESSION_SUBS_MAX);
 		else if (rc < 0)
 			log_error("%s: out of memory subscribing to %.*s", c->label,
 				  (int)t->filter.len, t->filter.p);

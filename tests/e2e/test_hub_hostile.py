@@ -162,3 +162,16 @@ def test_a_message_whose_topic_would_not_fit_the_receiver_is_refused_from_the_se
     m = b.get()
     assert m.payload == b"fine"
     assert b.disconnects.empty()
+
+
+def test_repeated_refusals_cannot_flood_the_log(make_hub):
+    hub = make_hub(modules={"a": {}})
+    r = raw_connect(hub, "a")
+    for pid in range(1, 101):
+        assert subscribe(r, ["#"], pid=pid) == [0x80]
+    text = hub.log_text()
+    warnings = [line for line in text.splitlines()
+                if ": warning: " in line and "SUBSCRIBE to # refused" in line]
+    assert len(warnings) == 20
+    assert warnings[-1].endswith("(further refusals on this connection are logged at debug level)")
+    assert text.count("SUBSCRIBE to # refused") == 100  # the rest at debug level
