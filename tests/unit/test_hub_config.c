@@ -114,8 +114,7 @@ static void bad_configs_are_refused_with_the_field(void **state)
 
 static void desired_properties_over_32_kib_are_refused_with_the_module(void **state)
 {
-	char *json = malloc(64 * 1024);
-	assert_non_null(json);
+	static char json[64 * 1024];
 	int n = sprintf(json, "{" BASE ",\"modules\":{\"m\":{\"generation_id\":\"g\","
 			      "\"desired\":{\"big\":\"");
 	memset(json + n, 'x', 32 * 1024);
@@ -129,7 +128,6 @@ static void desired_properties_over_32_kib_are_refused_with_the_module(void **st
 	strcpy(json + n + 32 * 1024 - 12, "\"}}}}");
 	assert_int_equal(parse(json, &c, &err), 0);
 	hub_config_free(c);
-	free(json);
 }
 
 int main(void)

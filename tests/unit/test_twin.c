@@ -339,8 +339,7 @@ static void a_twin_full_of_small_properties_saves_and_loads_back(void **state)
 
 static void desired_properties_over_32_kib_are_refused(void **state)
 {
-	char *big = malloc(TWIN_SECTION_MAX + 64);
-	assert_non_null(big);
+	static char big[TWIN_SECTION_MAX + 64];
 	int n = sprintf(big, "{\"big\":\"");
 	memset(big + n, 'x', TWIN_SECTION_MAX);
 	strcpy(big + n + TWIN_SECTION_MAX, "\"}");
@@ -358,7 +357,6 @@ static void desired_properties_over_32_kib_are_refused(void **state)
 	assert_int_equal(twin_desired_version(t), 1);
 	twin_free(t);
 	yajl_tree_free(d);
-	free(big);
 }
 
 static void malformed_saved_twins_are_refused(void **state)
