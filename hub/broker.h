@@ -30,7 +30,7 @@
 #define SESSION_QUEUE_BYTES    (1024 * 1024)
 #define SESSION_SUBS_MAX       64   /* subscriptions per session */
 #define SUB_FILTER_MAX	       1024 /* bytes of one topic filter */
-#define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
+#define CLIENT_PENDING_ACKS    64   /* stored-but-unacknowledged PUBLISHes before reads pause */
 #define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
 #define CLIENT_LABEL_MAX       192
 #define CLIENT_REFUSALS_LOGGED 20 /* refused requests logged per connection; the rest at debug */
@@ -138,7 +138,7 @@ struct client {
 	bool in_input; /* inside process_input() */
 	struct pending_ack *acks, **acks_tail;
 	size_t n_acks;
-	uint32_t events; /* registered with epoll */
+	uint32_t events;   /* registered with epoll */
 	unsigned refusals; /* requests refused without closing (client_log_refusal) */
 };
 
@@ -176,7 +176,7 @@ struct broker {
 	struct control_conn *controls;
 	uint64_t next_rid;
 	int64_t next_expire_mono;
-	bool accept_paused;	 /* out of descriptors: listeners rest until the next tick */
+	bool accept_paused;	    /* out of descriptors: listeners rest until the next tick */
 	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
 	size_t refused_full;	    /* connections refused since that line */
 };
@@ -193,7 +193,10 @@ int broker_reload(struct broker *b, struct berr *err);
 /* listener.c */
 int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
 int listener_open_tcp(struct broker *b, struct berr *err);
-/* Listeners paused by a lack of descriptors are watched again. */
+/* accept() on a listener failed (errno): out of descriptors or memory, every
+ * listener rests until the next tick, where listener_resume() watches them
+ * again; other errors are logged. */
+void listener_accept_failed(struct broker *b, const char *where);
 void listener_resume(struct broker *b);
 /* Raises the descriptor limit towards what HUB_MAX_CONNECTIONS needs. */
 void listener_raise_fd_limit(void);

@@ -41,9 +41,8 @@ static size_t preauth_base(const struct client *c)
  * beyond their first buffer; call after rcap or the state changed. */
 static void preauth_account(struct client *c)
 {
-	size_t want = c->state == CLIENT_NEW && c->rcap > preauth_base(c)
-			  ? c->rcap - preauth_base(c)
-			  : 0;
+	size_t want =
+	    c->state == CLIENT_NEW && c->rcap > preauth_base(c) ? c->rcap - preauth_base(c) : 0;
 	c->b->preauth_bytes = c->b->preauth_bytes - c->preauth_counted + want;
 	c->preauth_counted = want;
 }
@@ -141,9 +140,10 @@ static void publish_will(struct client *c)
 	enum acl_publish kind = acl_publish(c->b->cfg->device_id, s->module, w->topic,
 					    strlen(w->topic), &bag, &bag_len);
 	if (kind != ACL_PUB_TELEMETRY) {
-		log_warn("%s: will message to %.200s refused: a module's will may only go to its own "
-			 "messages/events",
-			 c->label, w->topic);
+		log_warn(
+		    "%s: will message to %.200s refused: a module's will may only go to its own "
+		    "messages/events",
+		    c->label, w->topic);
 		return;
 	}
 	struct berr err;
@@ -428,10 +428,11 @@ static void client_read(struct client *c)
 	     i++) {
 		int rc = rbuf_reserve(c);
 		if (rc == -2) {
-			client_close(c, LOG_LVL_WARN, false,
-				     "%zu bytes before CONNECT: connections not yet accepted already "
-				     "hold the %d KiB the hub gives them",
-				     c->rlen, HUB_PREAUTH_BUFFER_MAX / 1024);
+			client_close(
+			    c, LOG_LVL_WARN, false,
+			    "%zu bytes before CONNECT: connections not yet accepted already "
+			    "hold the %d KiB the hub gives them",
+			    c->rlen, HUB_PREAUTH_BUFFER_MAX / 1024);
 			return;
 		}
 		if (rc < 0) {

@@ -133,8 +133,8 @@ static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *er
 		/* As IoT Hub: a twin's desired properties are at most 32 KiB. */
 		size_t size = m->desired ? json_size(m->desired) : 0;
 		if (size > TWIN_SECTION_MAX)
-			return berr_set(err, 0, "%s.desired: %zu bytes is over the limit of %d", path,
-					size, TWIN_SECTION_MAX);
+			return berr_set(err, 0, "%s.desired: %zu bytes is over the limit of %d",
+					path, size, TWIN_SECTION_MAX);
 		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
 			return berr_wrap(err, "%s", path);
 	}

@@ -247,8 +247,10 @@ static void on_control_accept(struct hub_io *io, uint32_t events)
 	struct broker *b =
 	    (struct broker *)((char *)io - offsetof(struct broker, control_listener));
 	int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		listener_accept_failed(b, b->cfg->control_path);
 		return;
+	}
 	struct ucred cred = {0};
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||

@@ -44,9 +44,10 @@ int handle_subscribe(struct client *c, const struct mqtt_subscribe *req)
 		const struct mqtt_topic_request *t = &req->items[i];
 		codes[i] = MQTT_SUBACK_FAILURE;
 		if (t->filter.len > SUB_FILTER_MAX) {
-			client_log_refusal(c, LOG_LVL_WARN,
-					   "SUBSCRIBE to a filter of %u bytes refused: the limit is %d",
-					   t->filter.len, SUB_FILTER_MAX);
+			client_log_refusal(
+			    c, LOG_LVL_WARN,
+			    "SUBSCRIBE to a filter of %u bytes refused: the limit is %d",
+			    t->filter.len, SUB_FILTER_MAX);
 			continue;
 		}
 		if (!acl_subscribe(c->b->cfg->device_id, s->module, t->filter.p, t->filter.len)) {

@@ -48,7 +48,7 @@ static bool room_for(struct broker *b, int fd, const char *peer)
 /* accept() failed. Without descriptors (or memory) the connection stays in
  * the backlog and the listener stays readable: stop watching the listeners
  * until the next tick rather than spin on them. */
-static void accept_failed(struct broker *b, const char *where)
+void listener_accept_failed(struct broker *b, const char *where)
 {
 	int e = errno;
 	if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
@@ -61,7 +61,7 @@ static void accept_failed(struct broker *b, const char *where)
 		return;
 	log_warn("accept on %s: %s; not accepting connections for a moment (%zu open)", where,
 		 strerror(e), b->n_clients);
-	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener};
+	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener, &b->control_listener};
 	for (size_t i = 0; i < ARRAY_SIZE(listeners); i++) {
 		struct epoll_event ev = {.events = 0, .data.ptr = listeners[i]};
 		if (listeners[i]->fd >= 0)
@@ -74,7 +74,7 @@ void listener_resume(struct broker *b)
 {
 	if (!b->accept_paused)
 		return;
-	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener};
+	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener, &b->control_listener};
 	for (size_t i = 0; i < ARRAY_SIZE(listeners); i++) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = listeners[i]};
 		if (listeners[i]->fd >= 0)
@@ -102,7 +102,8 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			accept_failed(b, b->cfg->socket_path ? b->cfg->socket_path : "hub socket");
+			listener_accept_failed(b, b->cfg->socket_path ? b->cfg->socket_path
+								      : "hub socket");
 			return;
 		}
 		struct ucred cred = {0};
@@ -142,7 +143,7 @@ static void on_tcp_accept(struct hub_io *io, uint32_t events)
 		int fd =
 		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			accept_failed(b, b->cfg->listen_tcp);
+			listener_accept_failed(b, b->cfg->listen_tcp);
 			return;
 		}
 		char host[INET6_ADDRSTRLEN] = "?", peer[INET6_ADDRSTRLEN + 16];

@@ -78,7 +78,7 @@ static void on_stored(void *arg, int status, const struct berr *err)
 
 struct hits {
 	size_t device_len;
-	size_t bag_len; /* of the property bag as delivered */
+	size_t bag_len;			   /* of the property bag as delivered */
 	const struct route_sink *too_long; /* a sink the topic would not fit */
 	uint32_t default_ttl_secs;
 	struct store_target *targets;

@@ -48,10 +48,9 @@ static void persist(struct broker *b, struct module_twin *mt)
 	else if (fs_write_file_atomic(path, json, len, 0600, &err) < 0)
 		log_error("twin of %s not saved: %s", mt->module, err.msg);
 	else
-		log_debug("twin of %s saved (desired version %" PRId64 ", reported version %" PRId64
-			  ")",
-			  mt->module, twin_desired_version(mt->twin),
-			  twin_reported_version(mt->twin));
+		log_debug(
+		    "twin of %s saved (desired version %" PRId64 ", reported version %" PRId64 ")",
+		    mt->module, twin_desired_version(mt->twin), twin_reported_version(mt->twin));
 }
 
 void twins_changed(struct broker *b, const char *module)
