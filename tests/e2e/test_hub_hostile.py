@@ -99,6 +99,14 @@ def test_connections_that_never_finish_connect_hold_a_bounded_amount_of_memory(m
     m.close()
     for s in socks:
         s.close()
+    # Once the budget is free again, a CONNECT with a 60 kB will is fine too.
+    wait_for(lambda: hub.control_call({"op": "status"})["input_buffered_before_connect"] == 0,
+             5, what="the connections to close")
+    r = Raw(hub.socket)
+    will = ("devices/%s/modules/a/messages/events" % hub.device, "w" * 60000, 1)
+    r.send(connect_packet("%s/a" % hub.device, username(hub.device, "a"), hub.token("a"),
+                          will=will))
+    assert r.recv_packet() == (0x20, b"\x00\x00")
 
 
 def test_a_burst_of_reported_patches_is_saved_once_per_loop_turn(make_hub):
