@@ -20,7 +20,8 @@
 #define TWIN_KEY_MAX	 1024
 /* The saved twin: two sections of values, each member with its $metadata.
  * A member as small as "k":0, (6 bytes) carries up to about 90 bytes of
- * metadata, so a full section can take 16 times its values. */
+ * metadata, so a full section with its metadata can take 17 times its
+ * values (a unit test saves and loads such a twin). */
 #define TWIN_FILE_MAX (2 * 17 * TWIN_SECTION_MAX + 64 * 1024)
 
 struct twin;
