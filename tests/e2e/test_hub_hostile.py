@@ -183,3 +183,34 @@ def test_repeated_refusals_cannot_flood_the_log(make_hub):
     assert len(warnings) == 20
     assert warnings[-1].endswith("(further refusals on this connection are logged at debug level)")
     assert text.count("SUBSCRIBE to # refused") == 100  # the rest at debug level
+
+
+def test_messages_of_a_sender_gone_before_its_pubacks_are_still_delivered(make_hub):
+    hub = make_hub(modules={"a": {}, "b": {}}, routes={
+        "ab": 'FROM /messages/modules/a/* INTO BrokeredEndpoint("/modules/b/inputs/in1")'})
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/#" % hub.device)
+    topic = "devices/%s/modules/a/messages/events/$.on=o" % hub.device
+    pubacks = []
+    for round_ in range(5):
+        # CONNECT, 50 QoS 1 messages and the end of the input at once: the hub
+        # mostly reads the end before the store completes the appends, so the
+        # connection is gone when their PUBACKs are due.
+        r = Raw(hub.socket)
+        r.send(connect_packet("%s/a" % hub.device, username(hub.device, "a"), hub.token("a")) +
+               b"".join(packet(0x32, enc_str(topic) + struct.pack(">H", i + 1) +
+                               b"%d-%d" % (round_, i)) for i in range(50)))
+        r.s.shutdown(socket.SHUT_WR)
+        answers = []
+        while True:
+            p = r.recv_packet()
+            if p is None:
+                break
+            answers.append(p[0])
+        r.close()
+        pubacks.append(answers.count(0x40))
+        got = [b.get().payload for _ in range(50)]
+        assert got == [b"%d-%d" % (round_, i) for i in range(50)]
+    assert 0 in pubacks, pubacks  # the path this test is about was taken
+    assert hub.proc.poll() is None
