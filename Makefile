@@ -71,7 +71,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo
+.PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo examples
 all: $(BUILD)/berth
 
 # V=1 shows the full compiler command lines.
@@ -108,7 +108,7 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-e2e: $(BUILD)/berth
+e2e: $(BUILD)/berth examples
 	BERTH_BIN=$(abspath $(BUILD)/berth) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
 
 check: deps
@@ -136,6 +136,21 @@ fuzz:
 		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
 			$(BUILD)/fuzz/corpus-$$n $$seeds; \
 	done
+
+# Demo modules (examples/modules): static programs, so an image needs nothing else.
+EXAMPLES     := sensor filter
+EXAMPLE_LIB  := examples/modules/edgeclient.c hub/mqtt_codec.c common/strbuf.c common/err.c
+$(BUILD)/examples/%: examples/modules/%.c $(EXAMPLE_LIB) examples/modules/edgeclient.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -static -std=gnu11 -D_GNU_SOURCE -I. -O2 $(WARN) -o $@ $< $(EXAMPLE_LIB) -lm
+examples: $(addprefix $(BUILD)/examples/,$(EXAMPLES))
+
+# berth's main job end to end: a local registry, a pull, a run, then the daemon
+# deploying two modules that talk through the hub.
+demo: deps
+	$(MAKE) all examples
+	./examples/demo.sh
 
 install: $(BUILD)/berth
 	install -d $(DESTDIR)$(BINDIR)

@@ -35,7 +35,8 @@
  *     -> {"status":200,"payload":{...}}   or {"status":504,"error":"..."}
  *   {"op":"reload"}  -> {"status":200}         or {"status":400,"error":"..."}
  *   {"op":"status"}  -> {"status":200,"clients":[...],"queues":{"<endpoint>":
- *                        {"messages":n,"leased":n}}, ...}
+ *                        {"messages":n,"leased":n}},"connections":n,
+ *                        "input_buffered_before_connect":bytes, ...}
  *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
  */
 #ifndef BERTH_HUB_H
