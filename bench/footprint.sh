@@ -10,7 +10,8 @@
 # over that time, the total, the targets (RSS, what `ps` shows: daemon <= 2
 # MB, daemon + hub + 5 shims <= 12 MB) and Azure IoT Edge's runtime modules
 # (edgeAgent + edgeHub, about 230 MB) for comparison, then the daemon's, the
-# hub's and one shim's RSS and PSS per mapping at their peaks. The modules' own
+# hub's and one shim's RSS and PSS per mapping at their peaks (and the daemon's
+# peak RSS while it pulled and started the modules). The modules' own
 # processes (busybox sleep) are not counted: they are the workload.
 #
 # Usage: bench/footprint.sh [BERTH_BINARY]     (as root)
@@ -103,7 +104,10 @@ PY
 "$BERTH" daemon --config "$WORK/config.json" 2>"$WORK/daemon.log" &
 DAEMON_PID=$!
 i=0
+START_PEAK=0 # the daemon's RSS (kB) while it pulls and starts the modules
 while :; do
+	rss=$(awk '/^Rss:/ {print $2}' "/proc/$DAEMON_PID/smaps_rollup" 2>/dev/null || echo 0)
+	[ "${rss:-0}" -gt "$START_PEAK" ] && START_PEAK=$rss
 	n=$("$BERTH" --run "$RUN" list --json 2>/dev/null | grep -c '"runtimeStatus": "running"' || true)
 	[ "$n" = 5 ] && break
 	i=$((i + 1))
@@ -116,9 +120,10 @@ while :; do
 done
 sleep 3 # let start-up work settle (token files, first reconcile passes)
 
-$PY - "$BERTH" "$RUN" "$DAEMON_PID" "${FOOTPRINT_SECONDS:-30}" <<'PY'
+$PY - "$BERTH" "$RUN" "$DAEMON_PID" "${FOOTPRINT_SECONDS:-30}" "$START_PEAK" <<'PY'
 import collections, json, subprocess, sys, time
 berth, run, daemon, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+start_peak = int(sys.argv[5])
 
 def list_modules():
     out = subprocess.run([berth, "--run", run, "list", "--json"], check=True,
@@ -198,6 +203,7 @@ print("daemon RSS %.2f MB (target <= 2 MB): %s; PSS %.2f MB" % (
     d_rss / 1024, "ok" if d_rss <= 2048 else "OVER", d_pss / 1024))
 print("daemon+hub+5 shims RSS %.2f MB (target <= 12 MB): %s; PSS %.2f MB" % (
     total_rss / 1024, "ok" if total_rss <= 12288 else "OVER", total_pss / 1024))
+print("daemon RSS while it pulled and started the modules: at most %.2f MB" % (start_peak / 1024))
 print("Azure IoT Edge's runtime modules (edgeAgent + edgeHub): about 230 MB resident")
 for name, rows in detail.items():
     print()
