@@ -403,6 +403,11 @@ static int daemon_main(struct daemon *d)
 	snprintf(agent, sizeof(agent), "%s/agent", d->root);
 	remove_stale_temporaries(agent);
 	remove_stale_temporaries(d->run);
+	cleanup_free char *boot_id = NULL;
+	size_t len = 0;
+	if (fs_read_file("/proc/sys/kernel/random/boot_id", 64, &boot_id, &len, &err) == 0)
+		snprintf(d->boot_id, sizeof(d->boot_id), "%.*s", (int)strcspn(boot_id, "\n"),
+			 boot_id);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0 || setup_signals(d, &err) < 0) {
 		log_error("%s", d->epfd < 0 ? strerror(errno) : err.msg);

@@ -99,6 +99,10 @@ struct daemon {
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
 	int64_t trim_boot; /* give back memory the last burst of work used; 0: none due */
+	/* The kernel's boot id now, and the one the records were written in:
+	 * instances of an earlier boot ended with it, they did not fail. */
+	char boot_id[40];
+	char records_boot_id[40];
 };
 
 /* The wall clock, Unix ms: times shown and stored. */

@@ -182,6 +182,8 @@ static int64_t boot_of_ticks(int64_t ticks)
 
 void reattach_all(struct daemon *d)
 {
+	bool rebooted =
+	    d->boot_id[0] && d->records_boot_id[0] && strcmp(d->boot_id, d->records_boot_id);
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
 		m->token_refresh_ms = 0;
@@ -211,6 +213,16 @@ void reattach_all(struct daemon *d)
 			m->started_boot = boot_of_ticks(st.shim_start_time);
 			if (!m->started_boot)
 				m->started_boot = boot_from_wall(st.started_at);
+			continue;
+		}
+		if (m->status == RT_RUNNING && rebooted) {
+			/* Not a failure: it ended with the system. It starts again at
+			 * once, in place, and no restart is counted. */
+			log_info("module %s: the system restarted since it ran; starting it again",
+				 m->name);
+			m->status = RT_UNKNOWN;
+			m->next_start_boot = 0;
+			m->done = false;
 			continue;
 		}
 		if (m->status == RT_RUNNING) {

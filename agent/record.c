@@ -46,6 +46,7 @@ int records_save(struct daemon *d, struct berr *err)
 	if (!g)
 		return berr_set(err, ENOMEM, "module records");
 	yajl_gen_map_open(g);
+	json_gen_key_str(g, "boot_id", d->boot_id);
 	json_gen_str(g, "modules");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < d->n_mods; i++) {
@@ -104,6 +105,7 @@ int records_load(struct daemon *d, struct berr *err)
 	yajl_val doc = NULL;
 	if (json_parse_file(path, RECORDS_MAX_BYTES, &doc, err) < 0)
 		return -1;
+	copy_str(doc, "boot_id", d->records_boot_id, sizeof(d->records_boot_id));
 	yajl_val arr = json_get(doc, "modules");
 	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
 		yajl_val r = arr->u.array.values[i];

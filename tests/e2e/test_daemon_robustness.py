@@ -361,3 +361,37 @@ def test_instances_whose_records_were_lost_are_taken_back(daemons, image):
     time.sleep(1)
     assert d.module(a)["shimPid"] == m["shimPid"]
     assert "a running instance without a record" in d.log_text()
+
+
+def test_modules_of_an_earlier_boot_start_again_at_once_with_no_restart_counted(daemons, image):
+    import json
+    a = unique("boot")
+    d = daemons(manifest({a: module(image, SLEEP)}), restart_backoff_unit_ms=60000).start()
+    before = d.wait_status(a)
+    # What a reboot does: the daemon, the shim and the module gone, a new boot id.
+    d.kill()
+    os.kill(before["shimPid"], 9)
+    kill_module(a)
+    wait_for(lambda: not cgroup_pids(a) and not running(before["shimPid"]), 10,
+             what="the instance gone")
+    path = os.path.join(d.berth.root, "agent", "modules.json")
+    with open(path) as f:
+        records = json.load(f)
+    assert records["boot_id"]
+    records["boot_id"] = "00000000-0000-0000-0000-000000000000"
+    with open(path, "w") as f:
+        json.dump(records, f)
+    d.start()
+    m = d.wait_status(a, "running", timeout=10)
+    assert m["restartCount"] == 0 and m["shimPid"] != before["shimPid"]
+    assert "the system restarted since it ran" in d.log_text()
+
+
+def test_module_whose_shim_was_killed_is_started_again(daemons, image):
+    a = unique("shimkill")
+    d = daemons(manifest({a: module(image, SLEEP)})).start()
+    before = d.wait_status(a)
+    os.kill(before["shimPid"], 9)  # the OOM killer's choice, say: no cleanup at all
+    m = d.wait_status(a, "running", restartCount=1, timeout=15)
+    assert m["shimPid"] != before["shimPid"] and m["exitCode"] == 255
+    assert len(cgroup_pids(a)) == 1, "the module's one process"
