@@ -257,8 +257,9 @@ static void check_store(struct report *r, const char *what_store, const char *ro
 			    : "free space or move hub.store: messages kept offline need room");
 	else if (avail < STORE_WARN_FREE)
 		line(r, WARN, what,
-		     images ? "images may not fit; berth gc removes unused layers"
-			    : "a long time offline may fill it; hub.store can name a larger volume");
+		     images
+			 ? "images may not fit; berth gc removes unused layers"
+			 : "a long time offline may fill it; hub.store can name a larger volume");
 	else
 		line(r, OK, what, NULL);
 }
@@ -325,7 +326,8 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	char hub_store[4200];
 	snprintf(hub_store, sizeof(hub_store), "%s/hub", root);
 	if (!cfg || cfg->hub_enabled)
-		check_store(&r, "message store", cfg && cfg->hub_store ? cfg->hub_store : hub_store);
+		check_store(&r, "message store",
+			    cfg && cfg->hub_store ? cfg->hub_store : hub_store);
 
 	section("Kernel checks");
 	check_namespaces(&r);

@@ -371,7 +371,8 @@ static int lock_root(struct daemon *d, struct berr *err)
 		int e = errno;
 		close(fd);
 		if (e == EWOULDBLOCK)
-			return berr_set(err, 0, "another berth daemon is running with state directory %s",
+			return berr_set(err, 0,
+					"another berth daemon is running with state directory %s",
 					d->root);
 		return berr_set(err, e, "lock %s", path);
 	}

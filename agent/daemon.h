@@ -57,8 +57,8 @@ struct module_rt {
 	pid_t pull_pid;			 /* a `berth pull` child at work; 0 */
 	char pulling[IMAGE_REF_MAX + 1]; /* the reference it pulls */
 	bool pull_failed;
-	bool started_here;	  /* ran at least once (startup order gate) */
-	bool restart_requested;	  /* `berth restart`: the next start is the user's */
+	bool started_here;	/* ran at least once (startup order gate) */
+	bool restart_requested; /* `berth restart`: the next start is the user's */
 	/* A stop the daemon asked for is under way: the exit arrives on the
 	 * pidfd, and the stop is forced after the deadline (boot clock). */
 	bool stopping;
@@ -67,7 +67,7 @@ struct module_rt {
 	/* Wall clock: a token expires by the wall clock, so a jump forward
 	 * makes it due at once. */
 	int64_t token_refresh_ms;
-	bool done;		  /* exited, and the policy does not restart it */
+	bool done; /* exited, and the policy does not restart it */
 };
 
 struct hub_proc {

@@ -325,7 +325,8 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 	if (stop_begin(d, m, "removed from the deployment"))
 		return; /* dropped once it has exited */
 	if (m->restart_reply_fd >= 0)
-		control_finish(m->restart_reply_fd, 404, "the module was removed from the deployment");
+		control_finish(m->restart_reply_fd, 404,
+			       "the module was removed from the deployment");
 	instance_destroy(d, m);
 	module_runtime_dir_remove(d, m->name);
 	pull_files_remove(d, m->name);
@@ -795,7 +796,8 @@ int64_t reconcile_next_deadline(struct daemon *d)
 		if (m->stopping && m->stop_deadline_boot < next)
 			next = m->stop_deadline_boot;
 		if (m->shim_pid && m->token_refresh_ms) {
-			int64_t t = boot + (m->token_refresh_ms > wall ? m->token_refresh_ms - wall : 0);
+			int64_t t =
+			    boot + (m->token_refresh_ms > wall ? m->token_refresh_ms - wall : 0);
 			if (t < next)
 				next = t;
 		}

@@ -68,7 +68,8 @@ int records_save(struct daemon *d, struct berr *err)
 		/* The backoff deadline goes to disk on the wall clock: the boot
 		 * clock starts again with the next boot. */
 		json_gen_key_int(g, "next_start_ms",
-				 m->next_start_boot ? now_ms() + (m->next_start_boot - boot_ms()) : 0);
+				 m->next_start_boot ? now_ms() + (m->next_start_boot - boot_ms())
+						    : 0);
 		json_gen_key_str(g, "description", m->description);
 		yajl_gen_map_close(g);
 	}
@@ -139,8 +140,9 @@ int records_load(struct daemon *d, struct berr *err)
 		m->last_restart_ms = get_i64(r, "last_restart_ms");
 		int64_t next = get_i64(r, "next_start_ms"), wait = next - now_ms();
 		if (next)
-			m->next_start_boot =
-			    boot_ms() + (wait < 0 ? 0 : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
+			m->next_start_boot = boot_ms() + (wait < 0		  ? 0
+							  : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+										  : wait);
 		m->started_boot = boot_from_wall(m->last_start_ms);
 		m->exited_boot = boot_from_wall(m->last_exit_ms);
 		m->pidfd = -1;

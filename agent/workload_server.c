@@ -23,8 +23,8 @@
 #endif
 
 #define WORKLOAD_CLIENTS_MAX 16
-#define WORKLOAD_REQUEST_MS 5000 /* a connection gets this long to send its request */
-#define WORKLOAD_SEND_MS    2000 /* and this long to take the answer */
+#define WORKLOAD_REQUEST_MS  5000 /* a connection gets this long to send its request */
+#define WORKLOAD_SEND_MS     2000 /* and this long to take the answer */
 
 struct wclient {
 	int fd;

@@ -18,6 +18,6 @@ LAZY_FN(LAZY_SECCOMP, int, seccomp_rule_add_array,
 	 const struct scmp_arg_cmp *arg_array),
 	(ctx, action, syscall, arg_cnt, arg_array))
 LAZY_FN(LAZY_SECCOMP, int, seccomp_syscall_resolve_name, (const char *name), (name))
-LAZY_FN(LAZY_SECCOMP, int, seccomp_syscall_resolve_name_arch, (uint32_t arch_token, const char *name),
-	(arch_token, name))
+LAZY_FN(LAZY_SECCOMP, int, seccomp_syscall_resolve_name_arch,
+	(uint32_t arch_token, const char *name), (arch_token, name))
 LAZY_FN(LAZY_SECCOMP, const struct scmp_version *, seccomp_version, (void), ())

@@ -29,7 +29,9 @@ static inline unsigned long pages_parse_hex(const char **p)
 	unsigned long v = 0;
 	for (;; (*p)++) {
 		char ch = **p;
-		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
 		if (d < 0)
 			return v;
 		v = v * 16 + (unsigned long)d;

@@ -1094,8 +1094,8 @@ static void remove_dirs(struct cgroup *cg)
 
 /* With `fresh`, a cgroup left by an instance whose shim died is emptied and
  * removed (1 is returned: create it again) when it can be. */
-static int create(const char *fs_root, const char *name, size_t nlen,
-		  const struct cgroup_limits *l, bool fresh, struct cgroup **out, struct berr *err)
+static int create(const char *fs_root, const char *name, size_t nlen, const struct cgroup_limits *l,
+		  bool fresh, struct cgroup **out, struct berr *err)
 {
 	struct cgroup *cg = calloc(1, sizeof(*cg));
 	if (!cg)
