@@ -24,9 +24,9 @@
 
 #define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
 #define CONTROL_CLIENTS_MAX 16
-/* A client gets this long to send its request line (a 3 MiB manifest takes
- * milliseconds), and this long to take the answer. */
-#define CONTROL_REQUEST_MS 10000
+/* A client gets this long to send its request line (the CLI sends it as soon
+ * as it is connected), and this long to take the answer. */
+#define CONTROL_REQUEST_MS 5000
 #define CONTROL_SEND_MS	   2000
 
 #ifndef BERTH_VERSION

@@ -289,7 +289,8 @@ def test_descriptors_do_not_grow_over_many_restarts(daemons, image):
     d.berth("list")
     baseline = open_fds(d.proc.pid)
     crash = module(image, ["/bin/sh", "-c", "exit 1"], restart="on-failure")
-    d.deploy(manifest({a: crash, b: module(image, SLEEP)}))
+    quick = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    d.deploy(manifest({a: crash, b: module(image, quick)}))
     d.wait_status(a, "failed", timeout=60)
     for _ in range(5):
         d.berth("restart", b)
