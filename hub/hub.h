@@ -46,6 +46,11 @@
 
 #include "common/err.h"
 
+/* As IoT Hub: each twin section (desired, reported) is at most 32 KiB of
+ * compact JSON. The daemon refuses a deployment whose initial desired
+ * properties are larger, before the hub would. */
+#define HUB_TWIN_SECTION_MAX (32 * 1024)
+
 /* Sends one request line to the hub's control socket and reads the answer
  * (malloc'd, NUL-terminated) within timeout_ms. */
 int hub_control_call(const char *control_socket, const char *request, int timeout_ms,

@@ -15,7 +15,9 @@
 
 #include "common/err.h"
 
-#define TWIN_SECTION_MAX (32 * 1024)
+#include "hub/hub.h"
+
+#define TWIN_SECTION_MAX HUB_TWIN_SECTION_MAX
 #define TWIN_MAX_DEPTH	 10
 #define TWIN_KEY_MAX	 1024
 /* The saved twin: two sections of values, each member with its $metadata.
