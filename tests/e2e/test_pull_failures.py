@@ -131,6 +131,31 @@ def layer_digest_mismatch_after_another_layer_completed(front, registry, tmp_pat
     return [], front.host + "/ldig:1", ["layer " + second.digest, "digest mismatch"]
 
 
+def layer_longer_than_its_descriptor(front, registry, tmp_path):
+    layer = Layer([file("long", os.urandom(50_000))])
+    push(tmp_path, registry, "toolong", [layer])
+    front.replace_blob(layer.digest, layer.blob + b"\0" * 4096)
+    return [], front.host + "/toolong:1", ["layer " + layer.digest,
+                                           "more than the descriptor's %d bytes" % len(layer.blob)]
+
+
+def layer_sent_chunked_past_its_descriptor(front, registry, tmp_path):
+    layer = Layer([file("chunked", os.urandom(50_000))])
+    push(tmp_path, registry, "chunked", [layer])
+
+    def chunked(h, req):  # no Content-Length: the size shows only as the bytes come
+        h.send_response(200)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for part in (layer.blob, b"\0" * 4096):
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        h.wfile.write(b"0\r\n\r\n")
+    front.on("/blobs/" + layer.digest, chunked)
+    return [], front.host + "/chunked:1", ["layer " + layer.digest,
+                                           "more bytes than the descriptor's size"]
+
+
 def layer_not_matching_its_diff_id(front, registry, tmp_path):
     wrong = "sha256:" + "0" * 64
     push(tmp_path, registry, "diffid", [Layer([file("x", "x")])], diff_ids=[wrong])
@@ -203,7 +228,8 @@ def hostile_layer(front, registry, tmp_path):
 
 CASES = [unknown_manifest_media_type, unknown_layer_media_type, schema1_manifest,
          malformed_manifest_json, malformed_config_json, manifest_digest_mismatch,
-         layer_digest_mismatch_after_another_layer_completed, layer_not_matching_its_diff_id,
+         layer_digest_mismatch_after_another_layer_completed, layer_longer_than_its_descriptor,
+         layer_sent_chunked_past_its_descriptor, layer_not_matching_its_diff_id,
          unauthorized_without_credentials, unauthorized_with_wrong_credentials, unknown_tag,
          missing_layer_blob, registry_stops_answering,
          registry_stops_answering_in_the_middle_of_a_layer, registry_gone, hostile_layer]
