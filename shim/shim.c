@@ -226,7 +226,7 @@ struct start_result {
 	char msg[BERR_MSG_MAX];
 };
 
-static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int log_w,
+static __attribute__((noreturn)) void starter_main(struct shim *s, int in, int log_w,
 						   int result_fd)
 {
 	struct start_result r;
@@ -234,7 +234,7 @@ static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int
 	struct berr err;
 	if (sandbox_from_spec(s->spec, s->dir, false, &s->sb, &err) == 0) {
 		s->sb->stdio = SB_STDIO_FDS;
-		s->sb->stdio_fds[0] = null;
+		s->sb->stdio_fds[0] = in;
 		s->sb->stdio_fds[1] = log_w;
 		s->sb->stdio_fds[2] = log_w;
 		s->sb->clone_parent = true;
@@ -253,7 +253,7 @@ static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int
 }
 
 /* Runs the starter and reads its result; reaps it. */
-static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
+static int start_instance(struct shim *s, int in, int log_w, struct berr *err)
 {
 	int res[2];
 	if (pipe2(res, O_CLOEXEC) < 0)
@@ -266,7 +266,7 @@ static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
 	}
 	if (t == 0) {
 		close(res[0]);
-		starter_main(s, null, log_w, res[1]);
+		starter_main(s, in, log_w, res[1]);
 	}
 	close(res[1]);
 	struct start_result r;
@@ -419,17 +419,22 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int pipefd[2] = {-1, -1};
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+	/* stdin reads as empty, from a pipe nobody writes to: the host's
+	 * /dev/null would hand the instance, through /proc/self/fd/0, a host
+	 * inode it could chmod. */
+	int in[2] = {-1, -1};
+	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || pipe2(in, O_CLOEXEC) < 0 ||
+	    pipe2(pipefd, O_CLOEXEC) < 0) {
 		berr_set(&err, errno, "instance %s: shim setup", s->spec->name);
 		goto failed;
 	}
 	if (logfile_open(&s->log, s->dir_fd, s->spec->log_max_bytes, &err) < 0)
 		goto failed;
 	s->log_r = pipefd[0];
-	int rc = start_instance(s, null, pipefd[1], &err);
+	close(in[1]);
+	int rc = start_instance(s, in[0], pipefd[1], &err);
 	close(pipefd[1]);
-	close(null);
+	close(in[0]);
 	if (rc < 0)
 		goto failed;
 	s->st.status = INSTANCE_RUNNING;

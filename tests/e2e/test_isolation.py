@@ -278,6 +278,54 @@ def test_device_not_given_is_not_reachable(runner, test_images):
     assert "Operation not permitted" in out(p)
 
 
+HOST_NODES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+              "/dev/loop-control"]
+
+
+def inode_state(path):
+    st = os.stat(path)
+    return st.st_mode, st.st_uid, st.st_gid, st.st_ctime_ns
+
+
+def chmod_chown_script(paths):
+    """chmod and chown each path to what the host has already, so the
+    host's nodes stay usable even if the attempt got through."""
+    cmds = []
+    for inside, host in paths:
+        st = os.stat(host)
+        cmds.append("chmod %o %s; chown %d:%d %s" % (st.st_mode & 0o7777, inside, st.st_uid,
+                                                      st.st_gid, inside))
+    return "; ".join(cmds) + "; true"
+
+
+def test_device_nodes_and_masked_files_are_not_host_inodes(runner, test_images):
+    """chmod and chown on /dev/null and the other nodes, on a --device node and
+    on the masked /proc files reach the instance's own nodes or fail: the
+    host's device nodes keep their mode, owner and change time."""
+    masked = [p for p in ("/proc/keys", "/proc/timer_list", "/proc/kcore", "/proc/sched_debug")
+              if os.path.exists(p)]
+    assert masked
+    targets = [(p, p) for p in HOST_NODES[:-1]] + [("/dev/lc", "/dev/loop-control")]
+    targets += [(p, "/dev/null") for p in masked]
+    before = {p: inode_state(p) for p in HOST_NODES}
+    for extra in ([], ["--userns"]):
+        p = run(runner, *extra, "--device", "/dev/loop-control:/dev/lc:r",
+                test_images.refs["base"], "sh", "-c", chmod_chown_script(targets))
+        assert p.returncode == 0, err(p)
+        assert {q: inode_state(q) for q in HOST_NODES} == before, extra
+
+
+def test_default_devices_are_usable_and_of_the_instance(runner, test_images):
+    p = run(runner, test_images.refs["base"], "sh", "-c",
+            "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | "
+            "wc -c; stat -c '%t:%T %a' /dev/null /dev/zero /dev/full /dev/random "
+            "/dev/urandom /dev/tty; grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo")
+    lines = out(p).split("\n")
+    assert lines[:2] == ["3", "3"], err(p)
+    # Nodes of the instance's /dev tmpfs (mknod), not binds of the host's.
+    assert lines[2:9] == ["1:3 666", "1:5 666", "1:7 666", "1:8 666", "1:9 666", "5:0 666", "0"]
+
+
 def test_privileged_gets_every_capability_and_no_seccomp(runner, test_images):
     p = run(runner, "--privileged", test_images.refs["base"], "cat", "/proc/self/status")
     s = out(p)
