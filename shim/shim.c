@@ -21,6 +21,7 @@
  * or dlopen, and closes every inherited descriptor first. */
 #include "shim/shim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,10 +33,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -652,4 +655,78 @@ int shim_remove(const char *root, const char *name, struct berr *err)
 			return berr_wrap(err, "instance %s", name);
 	}
 	return 0;
+}
+
+/* A directory nobody holds locked and without spec.json was left by a
+ * foreground run (berth run --rm, berth oci run) that was killed before
+ * it could clean up, or by a start that died before writing its spec:
+ * its cgroup and the directory go. A directory changed in the last
+ * min_age seconds is left alone, as it may be a start in progress. */
+static int reclaim(const char *root, const char *name, int min_age, struct berr *err)
+{
+	char dir[PATH_MAX];
+	if (instance_dir_path(root, name, dir, sizeof(dir), err) < 0)
+		return -1;
+	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : berr_set(err, errno, "instance %s: open %s", name, dir);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? 0
+					    : berr_set(err, errno, "instance %s: lock %s", name, dir);
+	struct stat st, spec;
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "instance %s: stat %s", name, dir);
+	if (st.st_nlink == 0 || fstatat(fd, "spec.json", &spec, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT)
+		return 0;
+	if (min_age > 0 && time(NULL) - st.st_mtime < min_age)
+		return 0;
+	struct cgroup *cg = NULL;
+	struct berr ignored;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
+		int rc = cgroup_kill_all(cg, err);
+		if (rc == 0)
+			rc = cgroup_destroy(cg, err);
+		cgroup_free(cg);
+		if (rc < 0)
+			return berr_wrap(err, "instance %s", name);
+	}
+	if (fs_remove_tree(dir, err) < 0)
+		return berr_wrap(err, "instance %s", name);
+	return 1;
+}
+
+int shim_reclaim(const char *root, const char *name, struct berr *err)
+{
+	return reclaim(root, name, 0, err);
+}
+
+#define RECLAIM_MIN_AGE_SEC 2
+
+int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
+		     struct berr *err)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/instances", root) >= (int)sizeof(path))
+		return berr_set(err, ENAMETOOLONG, "%s/instances", root);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : berr_set(err, errno, "open %s", path);
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!instance_name_valid(de->d_name))
+			continue;
+		struct berr e;
+		int r = reclaim(root, de->d_name, RECLAIM_MIN_AGE_SEC, &e);
+		if (r > 0 && fn)
+			fn(de->d_name, ctx);
+		if (r < 0 && rc == 0) {
+			if (err)
+				*err = e;
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
 }
