@@ -324,18 +324,31 @@ def test_a_daemonized_process_does_not_outlive_the_module(base_runner):
     assert_nothing_left(base_runner, name, pids)
 
 
+def comms(pids):
+    names = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return sorted(names)
+
+
 @pytest.mark.parametrize("script,signals,status", [
-    ("trap 'kill $!; exit 143' TERM; wait", [signal.SIGTERM], 143),
-    ("wait", [signal.SIGINT], 128 + signal.SIGINT),
+    ("trap 'kill $!; exit 143' TERM; sleep 30 & echo ready; wait", [signal.SIGTERM], 143),
+    ("sleep 30 & echo ready; wait", [signal.SIGINT], 128 + signal.SIGINT),
     # pid 1 without a handler ignores SIGINT; the second one kills.
-    ("exec sleep 31", [signal.SIGINT, signal.SIGINT], 128 + signal.SIGKILL),
+    ("sleep 30 & echo ready; exec sleep 31", [signal.SIGINT, signal.SIGINT],
+     128 + signal.SIGKILL),
 ])
 def test_an_interrupted_run_leaves_nothing_behind(base_runner, script, signals, status):
     name = unique("intr")
-    proc = start_run(base_runner, name, "sleep 30 & echo ready; " + script)
+    proc = start_run(base_runner, name, script)
     try:
-        wait_for(lambda: len(processes_in_cgroups(instance_cgroups(name))) == 2, 5,
-                 what="the module and its child")
+        want = ["sleep", "sleep"] if "exec" in script else ["sh", "sleep"]
+        wait_for(lambda: comms(processes_in_cgroups(instance_cgroups(name))) == sorted(want),
+                 5, what="the module and its child")
         pids = processes_in_cgroups(instance_cgroups(name))
         for sig in signals:
             proc.send_signal(sig)
