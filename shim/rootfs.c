@@ -115,9 +115,14 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
 					   (m->recursive ? AT_RECURSIVE : 0));
 		if (fd < 0) {
-			if (errno == ENOSYS && !(sb->clone_flags & CLONE_NEWUSER))
-				continue; /* the instance binds by path (kernel < 5.2) */
-			return berr_set(err, errno, "bind source %s", m->source);
+			if (errno != ENOSYS)
+				return berr_set(err, errno, "bind source %s", m->source);
+			if (sb->clone_flags & CLONE_NEWUSER)
+				return berr_set(err, errno,
+						"user namespace: bind %s: needs the mount API "
+						"(open_tree, Linux 5.2+; idmapped layers 5.12+)",
+						m->source);
+			continue; /* the instance binds by path (kernel < 5.2) */
 		}
 		m->source_fd = fd;
 		if (!(m->flags & BIND_ATTR_FLAGS) && !m->propagation) {

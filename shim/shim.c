@@ -587,6 +587,23 @@ int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_p
 	return 0;
 }
 
+/* Waits up to ms for the shim to exit: on its pidfd, or, without pidfds
+ * (Linux < 5.3), by looking at it every 10 ms. */
+static bool wait_shim_gone(int pfd, const struct instance_state *st, int ms)
+{
+	if (pfd >= 0) {
+		struct pollfd pf = {.fd = pfd, .events = POLLIN};
+		return poll(&pf, 1, ms) > 0;
+	}
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (!shim_alive(st))
+			return true;
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return !shim_alive(st);
+}
+
 int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
 {
 	struct instance_state st;
@@ -595,25 +612,31 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	if (!shim_alive(&st))
 		return 0;
 	cleanup_close int pfd = sys_pidfd_open(st.shim_pid, 0);
-	if (pfd < 0)
+	if (pfd < 0 && errno != ENOSYS)
 		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: pidfd", name);
-	/* The pidfd pins the process; check it is still the same shim. */
+	/* The pidfd pins the process; check it is still the same shim. (Without
+	 * one the start time read next to the signal has to do.) */
 	if (proc_start_time(st.shim_pid) != st.shim_start_time)
 		return 0;
 	if (grace_sec < 0)
 		grace_sec = 0;
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGTERM;
-	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
-	si.si_value.sival_int = grace_sec;
-	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
+	int rc;
+	if (pfd >= 0) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		si.si_signo = SIGTERM;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value.sival_int = grace_sec;
+		rc = sys_pidfd_send_signal(pfd, SIGTERM, &si, 0);
+	} else {
+		rc = sigqueue(st.shim_pid, SIGTERM, (union sigval){.sival_int = grace_sec});
+	}
+	if (rc < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
-	struct pollfd pf = {.fd = pfd, .events = POLLIN};
-	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
+	if (wait_shim_gone(pfd, &st, (grace_sec + 1) * 1000))
 		return 0;
 	/* The shim kills at the end of the grace period; should it not, the
 	 * whole cgroup goes from here. */
@@ -623,7 +646,7 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 		cgroup_kill_all(cg, &ignored);
 		cgroup_free(cg);
 	}
-	if (poll(&pf, 1, 4000) > 0)
+	if (wait_shim_gone(pfd, &st, 4000))
 		return 0;
 	return berr_set(err, ETIMEDOUT, "instance %s: the shim (pid %d) did not exit", name,
 			(int)st.shim_pid);
