@@ -25,6 +25,88 @@ def test_pid_1_is_the_module(runner, test_images):
     assert out(p).split() == ["1", "/bin/busybox"]
 
 
+NAMESPACES = ["mnt", "pid", "uts", "ipc", "cgroup", "net", "user"]
+
+
+def host_namespaces():
+    return {n: os.readlink("/proc/self/ns/" + n) for n in NAMESPACES}
+
+
+@pytest.mark.parametrize("opts,shared", [
+    ([], {"user"}),
+    (["--network", "host"], {"user", "net"}),
+    (["--userns"], set()),
+])
+def test_namespaces_are_the_instances_own(runner, test_images, opts, shared):
+    """Mount, pid, uts, ipc and cgroup always; network unless --network host;
+    user with --userns."""
+    p = run(runner, *opts, test_images.refs["base"], "sh", "-c",
+            "for n in %s; do echo $n $(readlink /proc/self/ns/$n); done" % " ".join(NAMESPACES))
+    assert p.returncode == 0, err(p)
+    inside = dict(l.split() for l in out(p).splitlines())
+    host = host_namespaces()
+    assert {n for n in NAMESPACES if inside[n] == host[n]} == shared
+
+
+def test_root_is_the_image_and_the_hosts_tree_is_out_of_reach(runner, test_images):
+    """pivot_root into the overlay, the old root detached: one mount at /,
+    the overlay, and nothing of the host's file system left to reach."""
+    p = run(runner, test_images.refs["base"], "sh", "-c",
+            "ls /; awk '$5 == \"/\" {print $9}' /proc/self/mountinfo; "
+            "cat /proc/self/mountinfo | wc -l; ls /proc/1/root/ | wc -l")
+    lines = out(p).splitlines()
+    i = lines.index("overlay")
+    assert sorted(lines[:i]) == sorted(["bin", "data", "dev", "etc", "home", "proc", "root", "run",
+                                        "sys", "tmp", "var"])
+    assert len(lines) == i + 3  # one mount at /
+    # pid 1's root is the same: no path back to the host's.
+    assert lines[i + 2] == str(i)
+
+
+def test_writes_go_to_the_upper_layer_and_never_to_the_image(runner, test_images):
+    name = unique("upper")
+    layers = layer_dirs_of(runner, test_images.refs["base"])
+    top = os.path.join(layers[-1], "data", "image-file")
+    with open(top) as f:
+        before = f.read()
+    p = runner("run", "--name", name, test_images.refs["base"], "sh", "-c",
+               "echo changed > /data/image-file; rm /bin/cat; mkdir /new", check=False)
+    try:
+        assert p.returncode == 0, err(p)
+        with open(top) as f:
+            assert f.read() == before
+        assert os.path.exists(os.path.join(layers[0], "bin", "cat"))
+        upper = os.path.join(runner.root, "instances", name, "upper")
+        with open(os.path.join(upper, "data", "image-file")) as f:
+            assert f.read() == "changed\n"
+        assert os.path.isdir(os.path.join(upper, "new"))
+        # A whiteout hides the image's /bin/cat.
+        st = os.lstat(os.path.join(upper, "bin", "cat"))
+        assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (0, 0)
+    finally:
+        runner("shim", "rm", name, check=False)
+
+
+def test_etc_files_name_the_instance_and_have_no_name_servers_without_network(runner,
+                                                                                test_images):
+    name = unique("etc")
+    p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c",
+            "cat /etc/hostname /etc/hosts /etc/resolv.conf")
+    text = out(p)
+    assert text.startswith(name + "\n")
+    assert "127.0.0.1\tlocalhost\n" in text and "\t%s\n" % name in text
+    assert "nameserver" not in text
+
+
+def test_etc_hosts_and_resolv_conf_are_the_hosts_with_the_host_network(runner, test_images):
+    p = run(runner, "--network", "host", test_images.refs["base"], "sh", "-c",
+            "cat /etc/resolv.conf; echo --; cat /etc/hosts")
+    resolv, hosts = out(p).split("--\n")
+    for path, seen in (("/etc/resolv.conf", resolv), ("/etc/hosts", hosts)):
+        with open(path) as f:
+            assert seen == f.read()
+
+
 def test_hostname_is_the_instance_name(runner, test_images):
     name = unique("host")
     p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c",
@@ -234,6 +316,29 @@ def test_image_with_dangling_dev_symlink_gets_dev_inside_its_root(runner, test_i
     assert not os.path.exists("/nonexistent/dev")
 
 
+def test_mount_destinations_and_workdir_symlinked_to_host_paths_stay_inside(runner, test_images,
+                                                                           tmp_path):
+    """/etc/resolv.conf, /etc/hosts (climbing out with ..), /etc/hostname
+    (dangling), a volume's destination and the working directory all point
+    at host paths in the image: each resolves inside the instance's root."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "f").write_text("volume\n")
+    p = run(runner, "--name", unique("links"), "-v", "%s:/vol" % vol, "--workdir", "/work/sub",
+            test_images.refs["mountlinks"], "sh", "-c",
+            "cat /vol/f; grep -c localhost /etc/hosts; cat /etc/hostname | wc -l; "
+            "grep -c nameserver /etc/resolv.conf; pwd; touch here; "
+            "ls %s" % test_images.host_misc)
+    assert p.returncode == 0, err(p)
+    lines = out(p).splitlines()
+    # getcwd names the directory the symlink led to, inside the root.
+    assert lines[:5] == ["volume", "2", "1", "0", test_images.host_misc + "/sub"]
+    # What the instance made at those paths is in its own root.
+    assert sorted(lines[5:]) == sorted(["hosts", "missing", "resolv.conf", "sub", "vol"])
+    assert host_dir_untouched(test_images.host_misc)
+    assert os.listdir(vol) == ["f"]
+
+
 def test_memory_hog_is_oom_killed_and_reported(runner, test_images):
     p = run(runner, "--memory", "32m", "--memory-swap", "32m", test_images.refs["base"],
             "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1")
@@ -252,11 +357,12 @@ def test_fork_bomb_is_held_by_the_pids_limit(runner, test_images):
     assert failures > 0
 
 
-def test_cpus_sets_the_cfs_quota(runner, test_images):
-    p = run(runner, "--cpus", "0.5", test_images.refs["base"], "sh", "-c",
+def test_cpus_sets_the_cfs_quota_and_cpu_shares_the_shares(runner, test_images):
+    p = run(runner, "--cpus", "0.5", "--cpu-shares", "512", test_images.refs["base"], "sh", "-c",
             "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us "
-            "2>/dev/null || cat /sys/fs/cgroup/cpu.max")
-    assert out(p).split() == ["50000", "100000"]
+            "/sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || "
+            "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight")
+    assert out(p).split() in (["50000", "100000", "512"], ["50000", "100000", "20"])
 
 
 def start_run(runner, name, script, *opts, prefix=()):
@@ -480,11 +586,16 @@ def test_default_devices_are_usable_and_of_the_instance(runner, test_images):
     p = run(runner, test_images.refs["base"], "sh", "-c",
             "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | "
             "wc -c; stat -c '%t:%T %a' /dev/null /dev/zero /dev/full /dev/random "
-            "/dev/urandom /dev/tty; grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo")
+            "/dev/urandom /dev/tty; grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' "
+            "/proc/self/mountinfo; ls /dev; awk '$5 ~ /^\\/dev/ {print $5, $8}' "
+            "/proc/self/mountinfo")
     lines = out(p).split("\n")
     assert lines[:2] == ["3", "3"], err(p)
-    # Nodes of the instance's /dev tmpfs (mknod), not binds of the host's.
     assert lines[2:9] == ["1:3 666", "1:5 666", "1:7 666", "1:8 666", "1:9 666", "5:0 666", "0"]
+    assert lines[9:24] == sorted(["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm",
+                                  "stderr", "stdin", "stdout", "tty", "urandom", "zero"]) + [
+        "/dev tmpfs"]
+    assert sorted(lines[24:-1]) == ["/dev/mqueue mqueue", "/dev/pts devpts", "/dev/shm tmpfs"]
 
 
 def test_privileged_gets_every_capability_and_no_seccomp(runner, test_images):

@@ -71,6 +71,9 @@ def test_start_returns_once_the_module_runs(detached):
         assert f.read().split(b"\0")[0] in (b"sh", b"/bin/sh", b"sleep")
     assert pid in processes_in_cgroups(instance_cgroups(name))
     assert int(st["started_at"]) > 0
+    # The shim is the module's parent (its starter cloned it with CLONE_PARENT).
+    with open("/proc/%d/stat" % pid) as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == shim
 
 
 def test_start_failure_carries_the_real_reason(detached, tmp_path):
