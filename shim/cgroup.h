@@ -38,14 +38,14 @@ struct cgroup_limits {
 	int64_t cpu_shares;	/* v1 shares; on v2 converted to cpu.weight */
 	/* Device rules applied in order after "deny all"; NULL/0 gives the
 	 * container default set (null, zero, full, random, urandom, tty, ptmx,
-	 * pts, console). */
+	 * pts). */
 	const struct cgroup_device *devices;
 	size_t n_devices;
 	bool allow_all_devices;	/* privileged instances */
 };
 
 /* The devices every container may use when no rules are given: mknod of any
- * node, null, zero, full, random, urandom, tty, console, ptmx and pts.
+ * node, null, zero, full, random, urandom, tty, ptmx and pts (as runc).
  * Callers that add devices of their own start from this list. */
 extern const struct cgroup_device cgroup_default_devices[];
 extern const size_t cgroup_default_devices_count;

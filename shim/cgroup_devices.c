@@ -22,7 +22,8 @@ const struct cgroup_device cgroup_default_devices[] = {
     {'c', 1, 8, "rwm", true},				    /* random */
     {'c', 1, 9, "rwm", true},				    /* urandom */
     {'c', 5, 0, "rwm", true},				    /* tty */
-    {'c', 5, 1, "rwm", true},				    /* console */
+    /* Not the console (5:1): with CAP_MKNOD an instance would make the
+     * host's and read what is typed on it; runc dropped it in 2020. */
     {'c', 5, 2, "rwm", true},				    /* ptmx */
     {'c', 136, ANY, "rwm", true},			    /* pts */
 };

@@ -539,10 +539,15 @@ def test_device_flag_binds_the_node_with_only_the_given_access(runner, test_imag
 
 def test_device_not_given_is_not_reachable(runner, test_images):
     """Even made by hand with mknod (CAP_MKNOD is in the default set), a device
-    outside the instance's rules cannot be opened."""
+    outside the instance's rules cannot be opened: /dev/mem, the host's
+    console, a disk."""
     p = run(runner, test_images.refs["base"], "sh", "-c",
-            "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem 2>&1; true")
-    assert "Operation not permitted" in out(p)
+            "mknod /tmp/mem c 1 1 && mknod /tmp/console c 5 1 && mknod /tmp/disk b 254 0 && "
+            "for d in mem console disk; do (exec 3< /tmp/$d) 2>&1; done; true")
+    lines = out(p).splitlines()
+    assert len(lines) == 3, err(p)
+    for l in lines:
+        assert "Operation not permitted" in l
 
 
 HOST_NODES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
