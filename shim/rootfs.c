@@ -107,10 +107,6 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 		struct sb_mount *m = &sb->mounts[i];
 		if (m->kind != SBM_BIND || m->content)
 			continue;
-		struct stat st;
-		if (stat(m->source, &st) < 0)
-			return berr_set(err, errno, "bind source %s", m->source);
-		m->source_is_dir = S_ISDIR(st.st_mode);
 		int fd = sys_open_tree(AT_FDCWD, m->source,
 				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
 					   (m->recursive ? AT_RECURSIVE : 0));
@@ -125,6 +121,12 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 			continue; /* the instance binds by path (kernel < 5.2) */
 		}
 		m->source_fd = fd;
+		/* What was cloned decides the mount point's type, not a lookup
+		 * of the path that may since have changed. */
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return berr_set(err, errno, "bind source %s", m->source);
+		m->source_is_dir = S_ISDIR(st.st_mode);
 		if (!(m->flags & BIND_ATTR_FLAGS) && !m->propagation) {
 			m->attrs_done = true;
 			continue;

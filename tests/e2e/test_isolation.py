@@ -11,7 +11,7 @@ import pytest
 from conftest import wait_for
 from instance_helpers import (DEFAULT_CAPS, err, instance_cgroups, layer_dirs_of,  # noqa: F401
                               mounts_mentioning, out, probe_bin, processes_in_cgroups, run,
-                              runner, spec_file, test_images, unique)
+                              runner, shim_state, spec_file, test_images, unique)
 
 
 def status_field(text, field):
@@ -201,19 +201,25 @@ def test_ptrace_of_the_shim_fails(runner, test_images, tmp_path):
     img_dirs = layer_dirs_of(runner, test_images.refs["base"])
     spec_file(str(spec), name=name, layer_dirs=img_dirs,
               args=["/bin/sh", "-c", "while [ ! -s /x/pid ]; do sleep 0.05; done; "
-                    "probe ptrace $(cat /x/pid) > /x/out; probe ptrace 1 >> /x/out"],
+                    "probe ptrace $(cat /x/pid) > /x/out; probe ptrace 1 >> /x/out; "
+                    "kill -9 $(cat /x/pid) 2>/dev/null; kill -9 -1; echo killed >> /x/out; "
+                    "exec sleep 30"],
               env=["PATH=/bin"], binds=[{"source": str(share), "destination": "/x"}])
     shim_pid = int(out(runner("shim", "start", str(spec))))
     try:
         (share / "pid.tmp").write_text(str(shim_pid))
         os.rename(share / "pid.tmp", share / "pid")
         wait_for(lambda: (share / "out").exists() and
-                 len((share / "out").read_text().splitlines()) == 2, 10, what="probe output")
-        first, second = (share / "out").read_text().splitlines()
+                 len((share / "out").read_text().splitlines()) == 3, 10, what="probe output")
+        first, second, _ = (share / "out").read_text().splitlines()
         # The shim's pid does not exist in the instance; its own pid 1 cannot
         # be traced without CAP_SYS_PTRACE either.
         assert first in ("ptrace ESRCH", "ptrace EPERM")
         assert second == "ptrace EPERM"
+        # Nor can it signal the shim: kill -9 by its host pid and to every
+        # process (-1) reach only the instance's own namespace.
+        st = shim_state(runner, name)
+        assert st["alive"] == "1" and int(st["shim_pid"]) == shim_pid
     finally:
         runner("shim", "stop", "--grace", "0", name, check=False)
         runner("shim", "rm", name, check=False)
@@ -355,6 +361,44 @@ def test_fork_bomb_is_held_by_the_pids_limit(runner, test_images):
     procs, failures = (int(x) for x in out(p).split())
     assert procs <= 20
     assert failures > 0
+
+
+def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
+    """A pid 1 that never waits keeps its dead children as zombies: they stay
+    in its namespace and cgroup, count against the pids limit, and go when
+    it exits."""
+    name = unique("zombies")
+    proc = subprocess.Popen(base_runner.cmd("run", "--rm", "--name", name, "--pids-limit", "12",
+                                            base_runner.ref, "probe", "zombies", "50", "2"),
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"zombies 11 EAGAIN\n"
+        cgs = instance_cgroups(name)
+        pids = processes_in_cgroups(cgs)
+        pids_cg = [c for c in cgs if "/pids/" in c][0]
+
+        def counted():
+            with open(os.path.join(pids_cg, "pids.current")) as f:
+                return f.read().strip()
+        # The probe and its eleven unreaped children, listed as zombies.
+        wait_for(lambda: counted() == "12", 5, what="twelve processes counted")
+        pid1 = min(pids)
+        with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
+            kids = [int(k) for k in f.read().split()]
+        assert len(kids) == 11
+
+        def states():
+            got = set()
+            for k in kids:
+                with open("/proc/%d/stat" % k) as f:
+                    got.add(f.read().rsplit(")", 1)[1].split()[0])
+            return got
+        wait_for(lambda: states() == {"Z"}, 5, what="eleven zombies")
+        pids |= set(kids)
+        assert proc.wait(10) == 0
+    finally:
+        stop_quietly(proc)
+    assert_nothing_left(base_runner, name, pids)
 
 
 def test_cpus_sets_the_cfs_quota_and_cpu_shares_the_shares(runner, test_images):
