@@ -14,10 +14,11 @@ BUILD      ?= build
 PYTEST     ?= /usr/bin/python3 -m pytest
 
 # Linked normally: small, and needed by the long-running processes.
-PKGS_LINKED := libseccomp libcap yajl
+PKGS_LINKED := yajl
 # Loaded with dlopen on first use (common/lazy.h): only their headers and
-# sonames are needed at build time.
-PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto zlib libzstd
+# sonames are needed at build time. libseccomp and libcap serve only the
+# start of an instance, libm only routes that compute.
+PKGS_LAZY   := libcrypto libssl libcurl libarchive libmosquitto zlib libzstd libseccomp libcap
 # Optional, loaded on first use when present: ISA-L's igzip inflates gzip
 # layers about twice as fast as zlib (x86-64 and arm64).
 HAVE_ISAL  := $(shell $(PKG_CONFIG) --exists libisal 2>/dev/null && echo 1)
@@ -36,7 +37,10 @@ SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
 	   -DLAZY_SONAME_MOSQUITTO='"$(call soname,libmosquitto,libmosquitto.so.1)"' \
 	   -DLAZY_SONAME_Z='"$(call soname,libz,libz.so.1)"' \
 	   -DLAZY_SONAME_ZSTD='"$(call soname,libzstd,libzstd.so.1)"' \
-	   -DLAZY_SONAME_ISAL='"$(call soname,libisal,libisal.so.2)"'
+	   -DLAZY_SONAME_ISAL='"$(call soname,libisal,libisal.so.2)"' \
+	   -DLAZY_SONAME_SECCOMP='"$(call soname,libseccomp,libseccomp.so.2)"' \
+	   -DLAZY_SONAME_CAP='"$(call soname,libcap,libcap.so.2)"' \
+	   -DLAZY_SONAME_M='"$(call soname,libm,libm.so.6)"'
 
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g
@@ -48,7 +52,7 @@ BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
 		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS    ?=
 BERTH_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS       := $(PKG_LIBS) -ldl -lpthread -lm
+LIBS       := $(PKG_LIBS) -ldl -lpthread
 
 # SANITIZE=address,undefined builds everything with those sanitizers.
 ifneq ($(SANITIZE),)
@@ -67,7 +71,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo
+.PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo examples
 all: $(BUILD)/berth
 
 # V=1 shows the full compiler command lines.
@@ -104,7 +108,7 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-e2e: $(BUILD)/berth
+e2e: $(BUILD)/berth examples
 	BERTH_BIN=$(abspath $(BUILD)/berth) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
 
 check: deps
@@ -132,6 +136,21 @@ fuzz:
 		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
 			$(BUILD)/fuzz/corpus-$$n $$seeds; \
 	done
+
+# Demo modules (examples/modules): static programs, so an image needs nothing else.
+EXAMPLES     := sensor filter
+EXAMPLE_LIB  := examples/modules/edgeclient.c hub/mqtt_codec.c common/strbuf.c common/err.c
+$(BUILD)/examples/%: examples/modules/%.c $(EXAMPLE_LIB) examples/modules/edgeclient.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -static -std=gnu11 -D_GNU_SOURCE -I. -O2 $(WARN) -o $@ $< $(EXAMPLE_LIB) -lm
+examples: $(addprefix $(BUILD)/examples/,$(EXAMPLES))
+
+# berth's main job end to end: a local registry, a pull, a run, then the daemon
+# deploying two modules that talk through the hub.
+demo: deps
+	$(MAKE) all examples
+	./examples/demo.sh
 
 install: $(BUILD)/berth
 	install -d $(DESTDIR)$(BINDIR)

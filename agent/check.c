@@ -226,7 +226,8 @@ static void check_reach(struct report *r, const char *label, const char *hostpor
 	}
 }
 
-static void check_store(struct report *r, const char *root)
+/* `what` is "image store" or "message store"; the path may not exist yet. */
+static void check_store(struct report *r, const char *what_store, const char *root)
 {
 	struct statvfs sv;
 	char path[4096];
@@ -247,12 +248,18 @@ static void check_store(struct report *r, const char *root)
 	}
 	long long avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
 	char what[4300];
-	snprintf(what, sizeof(what), "%lld MB free for the image store at %s",
-		 avail / (1024 * 1024), root);
+	snprintf(what, sizeof(what), "%lld MB free for the %s at %s", avail / (1024 * 1024),
+		 what_store, root);
+	bool images = !strcmp(what_store, "image store");
 	if (avail < STORE_MIN_FREE)
-		line(r, FAIL, what, "free space (berth gc removes unused layers) or move `root`");
+		line(r, FAIL, what,
+		     images ? "free space (berth gc removes unused layers) or move `root`"
+			    : "free space or move hub.store: messages kept offline need room");
 	else if (avail < STORE_WARN_FREE)
-		line(r, WARN, what, "images may not fit; berth gc removes unused layers");
+		line(r, WARN, what,
+		     images
+			 ? "images may not fit; berth gc removes unused layers"
+			 : "a long time offline may fill it; hub.store can name a larger volume");
 	else
 		line(r, OK, what, NULL);
 }
@@ -313,7 +320,14 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		     "start it: systemctl start berth (or /etc/init.d/berth start)");
 	check_clock(&r);
 	const char *root = cfg && cfg->root ? cfg->root : ctx->root;
-	check_store(&r, root);
+	check_store(&r, "image store", root);
+	/* Messages kept while offline go to the hub's store, by default under
+	 * the state directory, often on a volume of its own. */
+	char hub_store[4200];
+	snprintf(hub_store, sizeof(hub_store), "%s/hub", root);
+	if (!cfg || cfg->hub_enabled)
+		check_store(&r, "message store",
+			    cfg && cfg->hub_store ? cfg->hub_store : hub_store);
 
 	section("Kernel checks");
 	check_namespaces(&r);

@@ -1,6 +1,7 @@
 #include "agent/client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,18 +40,26 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	size_t len = strlen(request);
 	const char *p = request;
-	while (len) {
+	bool newline = false;
+	while (len || !newline) {
+		if (!len) {
+			p = "\n";
+			len = 1;
+			newline = true;
+		}
 		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			/* A daemon that refuses the request (too large, too many
+			 * clients) answers before it closes: read that answer. */
+			if (errno == EPIPE || errno == ECONNRESET)
+				break;
 			return berr_set(err, errno, "sending to the daemon at %s", path);
 		}
 		p += w;
 		len -= (size_t)w;
 	}
-	if (send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
-		return berr_set(err, errno, "sending to the daemon at %s", path);
 	struct strbuf sb = STRBUF_INIT;
 	sb.max = CLIENT_REPLY_MAX;
 	char buf[16384];

@@ -7,13 +7,11 @@
  *   {"op":"token","module":"m","ttl":3600}
  * Replies carry "status" (200, 400, 403, 404, 500) and "error" when not 200. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +24,10 @@
 
 #define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
 #define CONTROL_CLIENTS_MAX 16
+/* A client gets this long to send its request line (the CLI sends it as soon
+ * as it is connected), and this long to take the answer. */
+#define CONTROL_REQUEST_MS 5000
+#define CONTROL_SEND_MS	   2000
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
@@ -34,6 +36,7 @@
 struct client {
 	int fd;
 	struct strbuf in;
+	int64_t deadline_boot;
 };
 
 static struct client clients[CONTROL_CLIENTS_MAX];
@@ -66,12 +69,18 @@ int control_listen(struct daemon *d, struct berr *err)
 	return 0;
 }
 
-static void client_close(struct daemon *d, struct client *c)
+static void client_release(struct daemon *d, struct client *c)
 {
 	daemon_unwatch_fd(d, c->fd);
-	close(c->fd);
 	c->fd = -1;
 	strbuf_release(&c->in);
+}
+
+static void client_close(struct daemon *d, struct client *c)
+{
+	int fd = c->fd;
+	client_release(d, c);
+	close(fd);
 }
 
 static void reply_send(int fd, yajl_gen g)
@@ -81,23 +90,8 @@ static void reply_send(int fd, yajl_gen g)
 	yajl_gen_free(g);
 	if (!text)
 		return;
-	/* Replies are written in one go; a client that does not read within
-	 * the timeout loses its answer rather than stalling the daemon. */
-	int flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval tv = {.tv_sec = 2};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	const char *p = text;
-	size_t left = len;
-	while (left) {
-		ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
-		if (w <= 0)
-			break;
-		p += w;
-		left -= (size_t)w;
-	}
-	if (!left)
-		send(fd, "\n", 1, MSG_NOSIGNAL);
+	text[len] = '\n'; /* json_gen_finish() leaves room for its NUL */
+	send_bounded(fd, text, len + 1, CONTROL_SEND_MS);
 	free(text);
 }
 
@@ -135,16 +129,19 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 {
 	const struct deployment_module *dm = d->dep ? deployment_module(d->dep, m->name) : NULL;
 	char shown[300];
-	status_description(m->status, m->exit_code, m->last_start_ms, m->last_exit_ms, now, shown,
+	/* Ages ("Up 3 minutes") on the boot clock: setting the system time does
+	 * not change how long a module has run. */
+	status_description(m->status, m->exit_code, m->started_boot, m->exited_boot, now, shown,
 			   sizeof(shown));
 	/* The daemon's own note (pulling, waiting, why a start failed) says
 	 * more than the status alone when the module is not running. */
-	bool note = m->description[0] && (m->pull_pid || m->status != RT_RUNNING);
+	bool note = m->description[0] && (m->pull_pid || m->stopping || m->status != RT_RUNNING);
 	const char *desc = note ? m->description : shown;
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "name", m->name);
 	json_gen_key_str(g, "runtimeStatus", runtime_status_name(m->status));
-	json_gen_key_str(g, "description", m->status == RT_UNKNOWN || m->pull_pid ? desc : shown);
+	json_gen_key_str(g, "description",
+			 m->status == RT_UNKNOWN || m->pull_pid || m->stopping ? desc : shown);
 	json_gen_key_str(g, "statusDescription", desc);
 	json_gen_key_int(g, "exitCode", m->exit_code);
 	gen_time(g, "lastStartTimeUtc", m->last_start_ms);
@@ -158,6 +155,16 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	json_gen_key_str(g, "restartPolicy", dm ? restart_policy_name(dm->restart) : NULL);
 	if (m->shim_pid)
 		json_gen_key_int(g, "shimPid", m->shim_pid);
+	/* createOptions Labels: metadata for whoever manages the device. */
+	json_gen_str(g, "labels");
+	yajl_gen_map_open(g);
+	for (char **l = dm ? dm->create.labels : NULL; l && *l; l++) {
+		const char *eq = strchr(*l, '=');
+		char key[256];
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - *l), *l);
+		json_gen_key_str(g, key, eq + 1);
+	}
+	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 }
 
@@ -166,7 +173,7 @@ static void op_list(struct daemon *d, int fd)
 	yajl_gen g = reply_begin(200);
 	if (!g)
 		return;
-	int64_t now = now_ms();
+	int64_t now = boot_ms();
 	json_gen_str(g, "modules");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; d->dep && i < d->dep->n_modules; i++) {
@@ -233,23 +240,43 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-static void op_restart(struct daemon *d, int fd, yajl_val req)
+void control_finish(int fd, int status, const char *error)
+{
+	if (error)
+		reply_error(fd, status, error);
+	else {
+		yajl_gen g = reply_begin(status);
+		if (g) {
+			yajl_gen_map_close(g);
+			reply_send(fd, g);
+		}
+	}
+	close(fd);
+}
+
+/* The answer waits until the module has stopped (its grace period), without
+ * holding up the daemon: true when the connection was handed on. */
+static bool op_restart(struct daemon *d, int fd, yajl_val req)
 {
 	const char *name = json_str(json_get(req, "module"));
 	struct berr err;
 	if (!name) {
 		reply_error(fd, 400, "restart: \"module\" is missing");
-		return;
+		return false;
 	}
-	if (module_restart(d, name, &err) < 0) {
+	int rc = module_restart(d, name, fd, &err);
+	if (rc < 0) {
 		reply_error(fd, 404, err.msg);
-		return;
+		return false;
 	}
+	if (rc > 0)
+		return true;
 	yajl_gen g = reply_begin(200);
 	if (g) {
 		yajl_gen_map_close(g);
 		reply_send(fd, g);
 	}
+	return false;
 }
 
 static void op_token(struct daemon *d, int fd, yajl_val req)
@@ -288,13 +315,15 @@ static void op_token(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-static void handle_request(struct daemon *d, int fd, const char *line, size_t len)
+/* True when the connection was handed on to answer later. */
+static bool handle_request(struct daemon *d, int fd, const char *line, size_t len)
 {
 	yajl_val req = NULL;
 	struct berr err;
+	bool kept = false;
 	if (json_parse(line, len, CONTROL_REQUEST_MAX, "request", &req, &err) < 0) {
 		reply_error(fd, 400, err.msg);
-		return;
+		return false;
 	}
 	const char *op = json_str(json_get(req, "op"));
 	if (!op)
@@ -306,7 +335,7 @@ static void handle_request(struct daemon *d, int fd, const char *line, size_t le
 	else if (!strcmp(op, "deploy"))
 		op_deploy(d, fd, req);
 	else if (!strcmp(op, "restart"))
-		op_restart(d, fd, req);
+		kept = op_restart(d, fd, req);
 	else if (!strcmp(op, "token"))
 		op_token(d, fd, req);
 	else {
@@ -315,6 +344,7 @@ static void handle_request(struct daemon *d, int fd, const char *line, size_t le
 		reply_error(fd, 400, msg);
 	}
 	yajl_tree_free(req);
+	return kept;
 }
 
 void control_accept(struct daemon *d)
@@ -343,6 +373,7 @@ void control_accept(struct daemon *d)
 		c->fd = fd;
 		c->in = (struct strbuf)STRBUF_INIT;
 		c->in.max = CONTROL_REQUEST_MAX;
+		c->deadline_boot = boot_ms() + CONTROL_REQUEST_MS;
 		daemon_watch_fd(d, fd, TAG_CLIENT);
 	}
 }
@@ -371,9 +402,29 @@ void control_client_ready(struct daemon *d, int fd)
 		}
 		char *nl = memchr(c->in.buf, '\n', c->in.len);
 		if (nl) {
-			handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf));
-			client_close(d, c);
+			if (handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf)))
+				client_release(d, c);
+			else
+				client_close(d, c);
 			return;
 		}
 	}
+}
+
+/* Connections that did not send their request in time are closed, so idle
+ * clients cannot use up the slots. */
+int64_t control_sweep(struct daemon *d, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; d->control_fd >= 0 && i < CONTROL_CLIENTS_MAX; i++) {
+		struct client *c = &clients[i];
+		if (c->fd < 0)
+			continue;
+		if (now >= c->deadline_boot) {
+			reply_error(c->fd, 408, "no complete request in time");
+			client_close(d, c);
+		} else if (c->deadline_boot < next)
+			next = c->deadline_boot;
+	}
+	return next;
 }

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,9 +27,13 @@
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/pages.h"
 #include "oci/oci.h"
 
 #define DEFAULT_CONFIG "/etc/berth/config.json"
+/* Memory is given back this long after a burst of work (requests, starts,
+ * exits), once the daemon idles again. */
+#define TRIM_AFTER_MS 2000
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
@@ -39,6 +46,25 @@ int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t boot_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t boot_from_wall(int64_t wall_ms)
+{
+	if (!wall_ms)
+		return 0;
+	int64_t boot = boot_ms(), age = now_ms() - wall_ms;
+	if (age < 0)
+		age = 0;
+	if (age >= boot)
+		age = boot - 1;
+	return boot - age;
 }
 
 static void on_signal(int sig)
@@ -63,19 +89,30 @@ void daemon_unwatch_fd(struct daemon *d, int fd)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd)
+pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool hup_blocked)
 {
+	/* Signals wait until the child has default handlers: the daemon's
+	 * handler there would write to the daemon's own signal pipe. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid_t parent = getpid();
 	pid_t pid = fork();
-	if (pid != 0)
+	if (pid != 0) {
+		int e = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		errno = e;
 		return pid;
+	}
 	/* Child: default signal handling, and gone when the daemon is. */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		signal(sigs[i], SIG_DFL);
+	sigset_t mask;
+	sigemptyset(&mask);
+	if (hup_blocked)
+		sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(1);
@@ -92,6 +129,28 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd)
 	}
 	execv(argv[0], argv);
 	_exit(127);
+}
+
+int send_bounded(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+	int64_t deadline = boot_ms() + timeout_ms;
+	while (len) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		int64_t left = deadline - boot_ms();
+		if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || left <= 0)
+			return -1;
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		poll(&pf, 1, (int)left);
+	}
+	return 0;
 }
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET ('@' is the
@@ -203,20 +262,35 @@ static void pidfd_ready(struct daemon *d, int fd)
 
 static int timeout_ms(struct daemon *d)
 {
-	int64_t now = now_ms();
-	int64_t next = d->next_reconcile_ms;
+	int64_t now = boot_ms();
+	int64_t next = d->next_reconcile_boot;
 	int64_t t = reconcile_next_deadline(d);
 	if (t < next)
 		next = t;
 	t = workload_sweep(d, now);
 	if (t < next)
 		next = t;
+	t = control_sweep(d, now);
+	if (t < next)
+		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
-	    d->hub.next_start_ms < next)
-		next = d->hub.next_start_ms;
+	    d->hub.next_start_boot < next)
+		next = d->hub.next_start_boot;
+	if (d->trim_boot && d->trim_boot < next)
+		next = d->trim_boot;
 	if (d->reconcile_due || next <= now)
 		return 0;
 	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+/* Between bursts of work the daemon idles, for days: it gives back the
+ * heap it freed and the file pages (code) only the burst used. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	pages_drop_file_mappings();
 }
 
 static void loop(struct daemon *d)
@@ -254,13 +328,19 @@ static void loop(struct daemon *d)
 		}
 		if (d->stopping)
 			break;
-		int64_t now = now_ms();
-		if (d->reconcile_due || now >= d->next_reconcile_ms ||
-		    reconcile_next_deadline(d) <= now) {
+		int64_t now = boot_ms();
+		bool busy = n > 0 || d->reconcile_due || reconcile_next_deadline(d) <= now;
+		if (busy || now >= d->next_reconcile_boot) {
 			reconcile(d);
-			d->next_reconcile_ms = now_ms() + d->cfg->reconcile_interval_ms;
+			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
 		hub_tick(d);
+		if (busy && !d->trim_boot)
+			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
+		else if (d->trim_boot && boot_ms() >= d->trim_boot) {
+			trim();
+			d->trim_boot = 0;
+		}
 	}
 }
 
@@ -291,11 +371,26 @@ static int lock_root(struct daemon *d, struct berr *err)
 		int e = errno;
 		close(fd);
 		if (e == EWOULDBLOCK)
-			return berr_set(err, 0, "another berth daemon is running with state directory %s",
+			return berr_set(err, 0,
+					"another berth daemon is running with state directory %s",
 					d->root);
 		return berr_set(err, e, "lock %s", path);
 	}
 	return 0; /* fd stays open (and locked) until the daemon exits */
+}
+
+/* A daemon killed in the middle of an atomic write leaves its temporary
+ * file ("<name>.tmp<pid>"); the next one removes them. */
+static void remove_stale_temporaries(const char *dir)
+{
+	cleanup_closedir DIR *dh = opendir(dir);
+	struct dirent *e;
+	while (dh && (e = readdir(dh))) {
+		const char *t = strstr(e->d_name, ".tmp");
+		if (t && t != e->d_name && t[4] && strspn(t + 4, "0123456789") == strlen(t + 4) &&
+		    unlinkat(dirfd(dh), e->d_name, 0) == 0)
+			log_info("removed %s/%s, left by an interrupted write", dir, e->d_name);
+	}
 }
 
 static int daemon_main(struct daemon *d)
@@ -305,6 +400,15 @@ static int daemon_main(struct daemon *d)
 		log_error("%s", err.msg);
 		return 1;
 	}
+	char agent[4200];
+	snprintf(agent, sizeof(agent), "%s/agent", d->root);
+	remove_stale_temporaries(agent);
+	remove_stale_temporaries(d->run);
+	cleanup_free char *boot_id = NULL;
+	size_t len = 0;
+	if (fs_read_file("/proc/sys/kernel/random/boot_id", 64, &boot_id, &len, &err) == 0)
+		snprintf(d->boot_id, sizeof(d->boot_id), "%.*s", (int)strcspn(boot_id, "\n"),
+			 boot_id);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0 || setup_signals(d, &err) < 0) {
 		log_error("%s", d->epfd < 0 ? strerror(errno) : err.msg);
@@ -333,7 +437,7 @@ static int daemon_main(struct daemon *d)
 	}
 	hub_tick(d);
 	d->reconcile_due = true;
-	d->next_reconcile_ms = now_ms();
+	d->next_reconcile_boot = boot_ms();
 	log_info("berth daemon %s ready: device %s, root %s, run %s", BERTH_VERSION,
 		 d->cfg->device_id, d->root, d->run);
 	notify("READY=1");
@@ -367,6 +471,13 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	if (optind != argc)
 		return berth_usage("daemon");
 	log_set_name("berth daemon");
+#ifdef __GLIBC__
+	/* A fixed threshold: large buffers (a manifest, its parse) are mapped
+	 * and unmapped, instead of glibc raising the threshold after the first
+	 * one and keeping the next ones in the heap for good. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
 	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {

@@ -44,28 +44,38 @@ struct module_rt {
 	enum runtime_status status;
 	int exit_code;
 	unsigned restart_count;
+	/* Wall clock (Unix ms), shown as lastStartTimeUtc etc.; 0: never. */
 	int64_t last_start_ms, last_exit_ms, last_restart_ms;
-	int64_t next_start_ms; /* backoff: not before */
 	char description[256]; /* why it is not running, when known */
 
-	/* Not persisted. */
+	/* Not persisted. Intervals (backoff, uptime, the healthy reset) run on
+	 * the boot clock, which a change of the system time does not move. */
+	int64_t started_boot, exited_boot; /* boot_ms() of the last start, exit; 0: unknown */
+	int64_t next_start_boot;	   /* backoff: not before; 0: at once */
 	pid_t shim_pid;
 	int pidfd;			 /* readable when the shim exits; -1 */
 	pid_t pull_pid;			 /* a `berth pull` child at work; 0 */
 	char pulling[IMAGE_REF_MAX + 1]; /* the reference it pulls */
 	bool pull_failed;
-	bool started_here;	  /* ran at least once (startup order gate) */
-	bool restart_requested;	  /* `berth restart`: start again at once */
-	int64_t token_refresh_ms; /* when the token file is due */
-	bool done;		  /* exited, and the policy does not restart it */
+	bool started_here;	/* ran at least once (startup order gate) */
+	bool restart_requested; /* `berth restart`: the next start is the user's */
+	/* A stop the daemon asked for is under way: the exit arrives on the
+	 * pidfd, and the stop is forced after the deadline (boot clock). */
+	bool stopping;
+	int64_t stop_deadline_boot;
+	int restart_reply_fd; /* a `berth restart` waiting for the stop; -1 */
+	/* Wall clock: a token expires by the wall clock, so a jump forward
+	 * makes it due at once. */
+	int64_t token_refresh_ms;
+	bool done; /* exited, and the policy does not restart it */
 };
 
 struct hub_proc {
 	pid_t pid;
 	int listen_fd; /* <run>/hub.sock, created once by the daemon */
 	unsigned restart_count;
-	int64_t next_start_ms;
-	int64_t started_ms;
+	int64_t next_start_boot;
+	int64_t started_boot;
 	bool config_dirty; /* hub config rewritten: SIGHUP due */
 };
 
@@ -87,10 +97,22 @@ struct daemon {
 	int workload_fd;
 	bool stopping;
 	bool reconcile_due;
-	int64_t next_reconcile_ms;
+	int64_t next_reconcile_boot;
+	int64_t trim_boot; /* give back memory the last burst of work used; 0: none due */
+	/* The kernel's boot id now, and the one the records were written in:
+	 * instances of an earlier boot ended with it, they did not fail. */
+	char boot_id[40];
+	char records_boot_id[40];
 };
 
+/* The wall clock, Unix ms: times shown and stored. */
 int64_t now_ms(void);
+/* CLOCK_BOOTTIME in ms: intervals and deadlines. It never jumps, and it is
+ * the clock of a process's start time in /proc/<pid>/stat. */
+int64_t boot_ms(void);
+/* A past wall-clock time on the boot clock (0 stays 0; a time in the future
+ * counts as now, one before the boot as the boot). */
+int64_t boot_from_wall(int64_t wall_ms);
 
 /* reconcile.c */
 void reconcile(struct daemon *d);
@@ -104,8 +126,11 @@ void module_shim_exited(struct daemon *d, struct module_rt *m);
 void pull_child_exited(struct daemon *d, pid_t pid, int status);
 /* Stops every module in reverse startup order (SIGTERM of the daemon). */
 void stop_all(struct daemon *d);
-int module_restart(struct daemon *d, const char *name, struct berr *err);
-/* Sooner of: next backoff expiry, next token refresh. */
+/* Restarts a module. A running one is asked to stop, and reply_fd (a CLI
+ * connection, or -1) gets the answer once it has: 1 then (reply_fd is the
+ * module's now), 0 when done at once, -1 with err. */
+int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err);
+/* Sooner of: next backoff expiry, next token refresh (on the boot clock). */
 int64_t reconcile_next_deadline(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
@@ -139,20 +164,33 @@ void hub_shutdown(struct daemon *d);
 int control_listen(struct daemon *d, struct berr *err);
 void control_accept(struct daemon *d);
 void control_client_ready(struct daemon *d, int fd);
+/* Closes connections past their deadline; returns the next deadline (boot
+ * clock). */
+int64_t control_sweep(struct daemon *d, int64_t now);
+/* Answers a request whose answer was deferred, and closes its connection:
+ * 200 when error is NULL. */
+void control_finish(int fd, int status, const char *error);
 
 /* daemon.c */
 void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag);
 void daemon_unwatch_fd(struct daemon *d, int fd);
 /* Starts a berth child with a clean signal state: stdout and stderr to the
  * given fds (-1: the daemon's), pass_fd (if >= 0) as fd 3. It gets SIGTERM
- * when the daemon dies. */
-pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd);
+ * when the daemon dies. With hup_blocked, SIGHUP starts blocked: a SIGHUP
+ * sent before the child set up its own handling (the hub's signalfd) then
+ * waits for it instead of killing it. */
+pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool hup_blocked);
+/* Writes an answer to a client, giving up after timeout_ms in all: a client
+ * that does not read loses its answer instead of stalling the daemon.
+ * 0 when all was sent. */
+int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
 
 /* workload_server.c */
 int workload_listen(struct daemon *d, struct berr *err);
 void workload_accept(struct daemon *d);
 void workload_client_ready(struct daemon *d, int fd);
-/* Closes connections past their deadline; returns the next deadline. */
+/* Closes connections past their deadline; returns the next deadline (both
+ * on the boot clock). */
 int64_t workload_sweep(struct daemon *d, int64_t now);
 
 enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };

@@ -8,9 +8,9 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "hub/hub.h"
 #include "hub/route.h"
 
-#define TWIN_MAX_BYTES (64 * 1024)
 #define ENV_KEY_MAX    256
 #define ENV_VALUE_MAX  8192
 #define CHUNKS_MAX     99
@@ -519,9 +519,9 @@ static int module_twin(struct deployment *d, yajl_val content, const struct jpat
 		yajl_gen_free(g);
 		if (!text)
 			return berr_set(err, 0, "%s: cannot be written back as JSON", dp.s);
-		if (len > TWIN_MAX_BYTES) {
+		if (len > HUB_TWIN_SECTION_MAX) {
 			free(text);
-			return berr_set(err, 0, "%s: larger than %d bytes", dp.s, TWIN_MAX_BYTES);
+			return berr_set(err, 0, "%s: larger than %d bytes", dp.s, HUB_TWIN_SECTION_MAX);
 		}
 		m->desired_twin = text;
 	}

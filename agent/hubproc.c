@@ -57,7 +57,7 @@ int hub_setup(struct daemon *d, struct berr *err)
 		log_warn("hub socket: link %s: %s", link_path, strerror(errno));
 	d->hub.listen_fd = fd;
 	d->hub.pid = 0;
-	d->hub.next_start_ms = 0;
+	d->hub.next_start_boot = 0;
 	return hub_write_config(d, err);
 }
 
@@ -155,14 +155,14 @@ static void hub_start(struct daemon *d)
 	snprintf(fdarg, sizeof(fdarg), "%d", HUB_LISTEN_FD);
 	const char *argv[] = {berth_self_exe(), "--root", d->root,	 "--run", d->run, "hub",
 			      "--config",	cfg,	  "--listen-fd", fdarg,	  NULL};
-	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd);
+	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd, true);
 	if (pid < 0) {
 		log_error("hub: cannot start: %s", strerror(errno));
-		d->hub.next_start_ms = now_ms() + HUB_BACKOFF_UNIT_MS;
+		d->hub.next_start_boot = boot_ms() + HUB_BACKOFF_UNIT_MS;
 		return;
 	}
 	d->hub.pid = pid;
-	d->hub.started_ms = now_ms();
+	d->hub.started_boot = boot_ms();
 	log_info("hub started (pid %d)", (int)pid);
 }
 
@@ -170,17 +170,17 @@ void hub_tick(struct daemon *d)
 {
 	if (!d->cfg->hub_enabled || d->stopping || d->hub.pid > 0 || d->hub.listen_fd < 0)
 		return;
-	if (now_ms() >= d->hub.next_start_ms)
+	if (boot_ms() >= d->hub.next_start_boot)
 		hub_start(d);
 }
 
 void hub_child_exited(struct daemon *d, int status)
 {
-	int64_t now = now_ms();
+	int64_t now = boot_ms();
 	d->hub.pid = 0;
 	if (d->stopping)
 		return;
-	if (now - d->hub.started_ms >= HUB_HEALTHY_MS)
+	if (now - d->hub.started_boot >= HUB_HEALTHY_MS)
 		d->hub.restart_count = 0;
 	int64_t delay = HUB_BACKOFF_UNIT_MS;
 	for (unsigned i = 0; i < d->hub.restart_count && delay < HUB_BACKOFF_MAX_MS; i++)
@@ -188,7 +188,7 @@ void hub_child_exited(struct daemon *d, int status)
 	if (delay > HUB_BACKOFF_MAX_MS)
 		delay = HUB_BACKOFF_MAX_MS;
 	d->hub.restart_count++;
-	d->hub.next_start_ms = now + delay;
+	d->hub.next_start_boot = now + delay;
 	if (WIFSIGNALED(status))
 		log_error("hub killed by signal %d; restarting in %lld ms", WTERMSIG(status),
 			  (long long)delay);

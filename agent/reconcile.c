@@ -23,6 +23,9 @@
 #include "shim/shim.h"
 
 #define PULL_OUTPUT_MAX 4096
+/* A shim gets this much beyond the grace period to report an exit before
+ * the daemon forces the stop. */
+#define STOP_SLACK_MS 5000
 
 struct module_rt *module_find(struct daemon *d, const char *name)
 {
@@ -49,6 +52,7 @@ struct module_rt *module_new(struct daemon *d, const char *name)
 	 * made for an earlier module of the same name stop working. */
 	generation_id_new(m->generation_id);
 	m->pidfd = -1;
+	m->restart_reply_fd = -1;
 	m->status = RT_UNKNOWN;
 	return m;
 }
@@ -88,34 +92,49 @@ static const struct deployment_module *desired(struct daemon *d, const char *nam
 	return d->dep ? deployment_module(d->dep, name) : NULL;
 }
 
-/* What follows an exit the daemon saw (or found after its own restart). */
+/* What follows an exit the daemon saw (or found after its own restart):
+ * `when` is the exit's wall-clock time as the shim recorded it (0: now). */
 static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, int64_t when)
 {
 	unwatch_shim(d, m);
-	int64_t now = now_ms();
 	m->exit_code = exit_code;
-	m->last_exit_ms = when > 0 ? when : now;
+	m->last_exit_ms = when > 0 ? when : now_ms();
+	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
+	if (m->exited_boot < m->started_boot)
+		m->exited_boot = m->started_boot;
 	const struct deployment_module *dm = desired(d, m->name);
+	bool asked = m->stopping;
+	m->stopping = false;
 	if (m->restart_requested) {
-		m->restart_requested = false;
+		/* Started again at once, as a new run: a user's restart is no
+		 * crash, and it gives a failed module its restarts back. */
+		m->restart_count = 0;
 		m->status = RT_BACKOFF;
-		m->next_start_ms = 0;
+		m->next_start_boot = 0;
 		m->done = false;
 		snprintf(m->description, sizeof(m->description), "restarting");
+		if (m->restart_reply_fd >= 0) {
+			control_finish(m->restart_reply_fd, 200, NULL);
+			m->restart_reply_fd = -1;
+		}
 		save(d);
 		return;
 	}
-	if (!dm || !dm->run) {
+	if (asked || !dm || !dm->run) {
+		/* A stop the daemon asked for is not a failure: no restart policy. */
+		m->status = RT_STOPPED;
+		m->done = false;
+		m->description[0] = '\0';
 		m->status = RT_STOPPED;
 		save(d);
 		return;
 	}
-	if (m->last_start_ms && m->last_exit_ms - m->last_start_ms >= HEALTHY_RESET_MS)
+	if (m->started_boot && m->exited_boot - m->started_boot >= HEALTHY_RESET_MS)
 		m->restart_count = 0;
 	m->status = status_after_exit(dm->restart, exit_code, m->restart_count);
 	if (m->status == RT_BACKOFF) {
 		int64_t delay = backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
-		m->next_start_ms = m->last_exit_ms + delay;
+		m->next_start_boot = m->exited_boot + delay;
 		log_info("module %s exited with %d; restart %u in %lld ms", m->name, exit_code,
 			 m->restart_count + 1, (long long)delay);
 	} else {
@@ -153,15 +172,35 @@ void module_shim_exited(struct daemon *d, struct module_rt *m)
 	d->reconcile_due = true;
 }
 
+/* When the shim started, on the boot clock: /proc/<pid>/stat counts a
+ * process's start in clock ticks since boot. */
+static int64_t boot_of_ticks(int64_t ticks)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	return ticks > 0 && hz > 0 ? ticks * 1000 / hz : 0;
+}
+
 void reattach_all(struct daemon *d)
 {
+	bool rebooted =
+	    d->boot_id[0] && d->records_boot_id[0] && strcmp(d->boot_id, d->records_boot_id);
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
 		m->token_refresh_ms = 0;
-		if (!m->has_instance)
-			continue;
 		struct instance_state st;
 		struct berr err;
+		if (!m->has_instance) {
+			/* Its record was lost (a damaged modules.json) while its
+			 * instance ran on: take the instance back, and create it
+			 * again since what it was made from is unknown. */
+			if (shim_state_read(d->root, m->name, &st, &err) < 0 || !shim_alive(&st))
+				continue;
+			log_warn("module %s: a running instance without a record; it will be "
+				 "created again",
+				 m->name);
+			m->has_instance = true;
+			m->config_hash[0] = '\0';
+		}
 		if (shim_state_read(d->root, m->name, &st, &err) == 0 && shim_alive(&st) &&
 		    (st.status == INSTANCE_RUNNING || st.status == INSTANCE_CREATED) &&
 		    watch_shim(d, m, st.shim_pid) == 0) {
@@ -171,6 +210,19 @@ void reattach_all(struct daemon *d)
 			m->started_here = true;
 			if (!m->last_start_ms)
 				m->last_start_ms = st.started_at;
+			m->started_boot = boot_of_ticks(st.shim_start_time);
+			if (!m->started_boot)
+				m->started_boot = boot_from_wall(st.started_at);
+			continue;
+		}
+		if (m->status == RT_RUNNING && rebooted) {
+			/* Not a failure: it ended with the system. It starts again at
+			 * once, in place, and no restart is counted. */
+			log_info("module %s: the system restarted since it ran; starting it again",
+				 m->name);
+			m->status = RT_UNKNOWN;
+			m->next_start_boot = 0;
+			m->done = false;
 			continue;
 		}
 		if (m->status == RT_RUNNING) {
@@ -193,6 +245,7 @@ static int grace_of(struct daemon *d, const char *name)
 	return (int)d->cfg->stop_grace_secs;
 }
 
+/* Stops the instance and waits for it: for the daemon's own exit only. */
 static void instance_stop(struct daemon *d, struct module_rt *m)
 {
 	struct berr err;
@@ -201,6 +254,39 @@ static void instance_stop(struct daemon *d, struct module_rt *m)
 	if (shim_stop(d->root, m->name, grace_of(d, m->name), &err) < 0)
 		log_error("module %s: stop: %s", m->name, err.msg);
 	unwatch_shim(d, m);
+	m->stopping = false;
+}
+
+/* Asks the module's shim to stop its instance and returns at once, so a
+ * module taking its grace period holds up nothing else; the exit arrives on
+ * the pidfd. True while the instance still runs. */
+static bool stop_begin(struct daemon *d, struct module_rt *m, const char *why)
+{
+	if (!m->shim_pid)
+		return false;
+	if (m->stopping)
+		return true;
+	int grace = grace_of(d, m->name);
+	struct berr err;
+	log_info("module %s: stopping (%s)", m->name, why);
+	if (shim_stop_request(d->root, m->name, grace, &err) < 0)
+		log_error("module %s: stop: %s", m->name, err.msg);
+	m->stopping = true;
+	m->stop_deadline_boot = boot_ms() + grace * 1000LL + STOP_SLACK_MS;
+	snprintf(m->description, sizeof(m->description), "stopping");
+	return true;
+}
+
+/* A shim that outlived its grace period: force it (this waits, briefly). */
+static void stop_force(struct daemon *d, struct module_rt *m)
+{
+	struct berr err;
+	log_warn("module %s: still running %d s after the stop request; killing it", m->name,
+		 grace_of(d, m->name));
+	if (shim_stop(d->root, m->name, 0, &err) < 0)
+		log_error("module %s: stop: %s", m->name, err.msg);
+	m->stop_deadline_boot = boot_ms() + STOP_SLACK_MS;
+	module_shim_exited(d, m);
 }
 
 /* Stops and removes the instance: directory (upper, work, logs), cgroup,
@@ -236,6 +322,11 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 {
 	if (m->pull_pid > 0)
 		kill(m->pull_pid, SIGTERM);
+	if (stop_begin(d, m, "removed from the deployment"))
+		return; /* dropped once it has exited */
+	if (m->restart_reply_fd >= 0)
+		control_finish(m->restart_reply_fd, 404,
+			       "the module was removed from the deployment");
 	instance_destroy(d, m);
 	module_runtime_dir_remove(d, m->name);
 	pull_files_remove(d, m->name);
@@ -338,7 +429,7 @@ static void pull_start(struct daemon *d, struct module_rt *m, const struct deplo
 	}
 	argv[n++] = dm->image;
 	argv[n] = NULL;
-	pid_t pid = daemon_spawn((char *const *)argv, ofd, efd, -1);
+	pid_t pid = daemon_spawn((char *const *)argv, ofd, efd, -1, false);
 	if (pid < 0) {
 		log_error("module %s: cannot start berth pull: %s", m->name, strerror(errno));
 		return;
@@ -399,8 +490,9 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 		/* Retried with the same backoff as a crash. */
 		m->status = RT_BACKOFF;
 		m->last_exit_ms = now_ms();
-		m->next_start_ms =
-		    m->last_exit_ms +
+		m->exited_boot = boot_ms();
+		m->next_start_boot =
+		    m->exited_boot +
 		    backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
 		if (m->restart_count < RESTARTS_MAX)
 			m->restart_count++;
@@ -528,6 +620,7 @@ static void start_failed(struct daemon *d, struct module_rt *m, const char *why)
 	log_error("module %s: %s", m->name, why);
 	/* A start that fails counts as a failed run for the restart policy. */
 	m->last_start_ms = 0;
+	m->started_boot = 0;
 	observe_exit(d, m, 1, 0);
 	snprintf(m->description, sizeof(m->description), "%.250s", why);
 	save(d);
@@ -540,11 +633,14 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	struct oci_image *img = NULL;
 	const char *ref = m->image_digest[0] ? m->image_digest : dm->image;
 	/* Every attempt after an exit counts, failed starts included, so a
-	 * module that cannot start ends up failed instead of retrying forever. */
+	 * module that cannot start ends up failed instead of retrying forever;
+	 * a start `berth restart` asked for does not. */
 	if (m->status == RT_BACKOFF && m->last_exit_ms) {
-		m->restart_count++;
+		if (!m->restart_requested)
+			m->restart_count++;
 		m->last_restart_ms = now_ms();
 	}
+	m->restart_requested = false;
 	if (!d->store) {
 		start_failed(d, m, "the image store is not open");
 		return;
@@ -584,6 +680,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		return;
 	}
 	m->last_start_ms = now_ms();
+	m->started_boot = boot_ms();
 	m->status = RT_RUNNING;
 	m->started_here = true;
 	m->done = false;
@@ -603,7 +700,11 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 	if (!m->has_instance && strcmp(m->image, dm->image))
 		m->image_digest[0] = '\0'; /* pulled for an image no longer wanted */
 	snprintf(m->image, sizeof(m->image), "%s", dm->image);
+	if (m->stopping)
+		return; /* the next step follows its exit */
 	if (m->has_instance && strcmp(m->config_hash, dm->config_hash)) {
+		if (stop_begin(d, m, "image, createOptions or env changed"))
+			return;
 		log_info("module %s: image, createOptions or env changed; creating it again",
 			 m->name);
 		instance_destroy(d, m);
@@ -611,17 +712,14 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 		m->restart_count = 0;
 		m->status = RT_UNKNOWN;
 		m->done = false;
-		m->next_start_ms = 0;
+		m->next_start_boot = 0;
 		save(d);
 	}
 	if (m->pull_pid)
 		return;
 	if (!dm->run) {
-		if (m->shim_pid) {
-			log_info("module %s: desired status stopped", m->name);
-			instance_stop(d, m);
-			m->last_exit_ms = now_ms();
-		}
+		if (stop_begin(d, m, "desired status stopped"))
+			return;
 		if (m->status != RT_STOPPED) {
 			m->status = RT_STOPPED;
 			m->done = false;
@@ -630,18 +728,18 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 		return;
 	}
 	if (m->shim_pid) {
-		if (m->restart_count && now - m->last_start_ms >= HEALTHY_RESET_MS) {
+		if (m->restart_count && now - m->started_boot >= HEALTHY_RESET_MS) {
 			m->restart_count = 0;
 			save(d);
 		}
 		struct berr err;
-		if (m->token_refresh_ms <= now && module_token_refresh(d, m, &err) < 0)
+		if (m->token_refresh_ms <= now_ms() && module_token_refresh(d, m, &err) < 0)
 			log_error("%s", err.msg);
 		return;
 	}
 	if (m->done)
 		return;
-	if (m->status == RT_BACKOFF && now < m->next_start_ms)
+	if (m->status == RT_BACKOFF && now < m->next_start_boot)
 		return;
 	if (!gate_open) {
 		snprintf(m->description, sizeof(m->description),
@@ -660,7 +758,10 @@ void reconcile(struct daemon *d)
 	d->reconcile_due = false;
 	if (!d->dep || d->stopping)
 		return;
-	int64_t now = now_ms();
+	int64_t now = boot_ms();
+	for (size_t i = d->n_mods; i-- > 0;)
+		if (d->mods[i]->stopping && now >= d->mods[i]->stop_deadline_boot)
+			stop_force(d, d->mods[i]);
 	for (size_t i = d->n_mods; i-- > 0;)
 		if (!deployment_module(d->dep, d->mods[i]->name))
 			module_drop(d, d->mods[i]);
@@ -687,18 +788,24 @@ void reconcile(struct daemon *d)
 
 int64_t reconcile_next_deadline(struct daemon *d)
 {
-	int64_t next = INT64_MAX;
+	int64_t next = INT64_MAX, boot = boot_ms(), wall = now_ms();
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
-		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_ms < next)
-			next = m->next_start_ms;
-		if (m->shim_pid && m->token_refresh_ms && m->token_refresh_ms < next)
-			next = m->token_refresh_ms;
+		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_boot < next)
+			next = m->next_start_boot;
+		if (m->stopping && m->stop_deadline_boot < next)
+			next = m->stop_deadline_boot;
+		if (m->shim_pid && m->token_refresh_ms) {
+			int64_t t =
+			    boot + (m->token_refresh_ms > wall ? m->token_refresh_ms - wall : 0);
+			if (t < next)
+				next = t;
+		}
 	}
 	return next;
 }
 
-int module_restart(struct daemon *d, const char *name, struct berr *err)
+int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err)
 {
 	struct module_rt *m = module_find(d, name);
 	const struct deployment_module *dm = desired(d, name);
@@ -706,16 +813,20 @@ int module_restart(struct daemon *d, const char *name, struct berr *err)
 		return berr_set(err, 0, "module %s is not in the deployment", name);
 	if (!dm->run)
 		return berr_set(err, 0, "module %s has desired status stopped", name);
-	log_info("module %s: restart requested", name);
 	if (m->shim_pid) {
+		if (m->restart_reply_fd >= 0)
+			return berr_set(err, 0, "module %s is restarting already", name);
 		m->restart_requested = true;
-		instance_stop(d, m);
-		module_shim_exited(d, m);
+		stop_begin(d, m, "restart requested");
+		m->restart_reply_fd = reply_fd;
+		return reply_fd >= 0 ? 1 : 0;
 	}
-	m->restart_requested = false;
+	log_info("module %s: restart requested", name);
+	m->restart_requested = true;
+	m->restart_count = 0;
 	m->done = false;
 	m->status = RT_BACKOFF;
-	m->next_start_ms = 0;
+	m->next_start_boot = 0;
 	save(d);
 	d->reconcile_due = true;
 	return 0;
@@ -723,6 +834,11 @@ int module_restart(struct daemon *d, const char *name, struct berr *err)
 
 void stop_all(struct daemon *d)
 {
+	for (size_t i = 0; i < d->n_mods; i++)
+		if (d->mods[i]->restart_reply_fd >= 0) {
+			control_finish(d->mods[i]->restart_reply_fd, 500, "the daemon is stopping");
+			d->mods[i]->restart_reply_fd = -1;
+		}
 	/* Reverse startup order: later groups depend on earlier ones. */
 	size_t n = d->dep ? d->dep->n_modules : 0;
 	for (size_t i = n; i-- > 0;) {
@@ -732,6 +848,7 @@ void stop_all(struct daemon *d)
 			instance_stop(d, m);
 			m->status = RT_STOPPED;
 			m->last_exit_ms = now_ms();
+			m->exited_boot = boot_ms();
 		}
 	}
 	for (size_t i = 0; i < d->n_mods; i++) {

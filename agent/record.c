@@ -46,6 +46,7 @@ int records_save(struct daemon *d, struct berr *err)
 	if (!g)
 		return berr_set(err, ENOMEM, "module records");
 	yajl_gen_map_open(g);
+	json_gen_key_str(g, "boot_id", d->boot_id);
 	json_gen_str(g, "modules");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < d->n_mods; i++) {
@@ -64,7 +65,11 @@ int records_save(struct daemon *d, struct berr *err)
 		json_gen_key_int(g, "last_start_ms", m->last_start_ms);
 		json_gen_key_int(g, "last_exit_ms", m->last_exit_ms);
 		json_gen_key_int(g, "last_restart_ms", m->last_restart_ms);
-		json_gen_key_int(g, "next_start_ms", m->next_start_ms);
+		/* The backoff deadline goes to disk on the wall clock: the boot
+		 * clock starts again with the next boot. */
+		json_gen_key_int(g, "next_start_ms",
+				 m->next_start_boot ? now_ms() + (m->next_start_boot - boot_ms())
+						    : 0);
 		json_gen_key_str(g, "description", m->description);
 		yajl_gen_map_close(g);
 	}
@@ -101,6 +106,7 @@ int records_load(struct daemon *d, struct berr *err)
 	yajl_val doc = NULL;
 	if (json_parse_file(path, RECORDS_MAX_BYTES, &doc, err) < 0)
 		return -1;
+	copy_str(doc, "boot_id", d->records_boot_id, sizeof(d->records_boot_id));
 	yajl_val arr = json_get(doc, "modules");
 	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
 		yajl_val r = arr->u.array.values[i];
@@ -132,8 +138,15 @@ int records_load(struct daemon *d, struct berr *err)
 		m->last_start_ms = get_i64(r, "last_start_ms");
 		m->last_exit_ms = get_i64(r, "last_exit_ms");
 		m->last_restart_ms = get_i64(r, "last_restart_ms");
-		m->next_start_ms = get_i64(r, "next_start_ms");
+		int64_t next = get_i64(r, "next_start_ms"), wait = next - now_ms();
+		if (next)
+			m->next_start_boot = boot_ms() + (wait < 0		  ? 0
+							  : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+										  : wait);
+		m->started_boot = boot_from_wall(m->last_start_ms);
+		m->exited_boot = boot_from_wall(m->last_exit_ms);
 		m->pidfd = -1;
+		m->restart_reply_fd = -1;
 	}
 	yajl_tree_free(doc);
 	return 0;

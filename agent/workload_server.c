@@ -2,7 +2,6 @@
  * connection (bounded), checks that the caller is the module it asks for,
  * answers, closes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +23,8 @@
 #endif
 
 #define WORKLOAD_CLIENTS_MAX 16
-#define WORKLOAD_REQUEST_MS 5000 /* a connection gets this long to send its request */
+#define WORKLOAD_REQUEST_MS  5000 /* a connection gets this long to send its request */
+#define WORKLOAD_SEND_MS     2000 /* and this long to take the answer */
 
 struct wclient {
 	int fd;
@@ -79,12 +79,8 @@ static void respond(int fd, int status, const char *json)
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 			 status, reason, strlen(json));
-	int flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval tv = {.tv_sec = 2};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) == n)
-		send(fd, json, strlen(json), MSG_NOSIGNAL);
+	if (send_bounded(fd, head, (size_t)n, WORKLOAD_SEND_MS) == 0)
+		send_bounded(fd, json, strlen(json), WORKLOAD_SEND_MS);
 }
 
 static void respond_error(int fd, int status, const char *msg)
@@ -161,7 +157,7 @@ void workload_accept(struct daemon *d)
 		c->fd = fd;
 		c->in = (struct strbuf)STRBUF_INIT;
 		c->in.max = WORKLOAD_HEADER_MAX + WORKLOAD_BODY_MAX;
-		c->deadline_ms = now_ms() + WORKLOAD_REQUEST_MS;
+		c->deadline_ms = boot_ms() + WORKLOAD_REQUEST_MS;
 		daemon_watch_fd(d, fd, TAG_WCLIENT);
 	}
 }

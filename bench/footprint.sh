@@ -3,11 +3,16 @@
 #
 # Starts a private docker-registry on a free loopback port, pushes a busybox
 # image built by tests/e2e/images.py, starts `berth daemon` with a deployment
-# of 5 modules running `sleep`, waits until all run, then reports RSS and PSS
-# (from /proc/PID/smaps_rollup) of the daemon, the hub and each shim, and the
-# total, against berth's targets (daemon <= 2 MB, all <= 12 MB) and Azure IoT
-# Edge's runtime modules (edgeAgent + edgeHub, about 230 MB). The modules'
-# own processes (busybox sleep) are not counted: they are the workload.
+# of 5 modules running `sleep`, waits until all run, then watches the daemon,
+# the hub and each shim for FOOTPRINT_SECONDS (default 30): once a second it
+# calls `berth list` (as a monitoring script would) and reads RSS and PSS
+# from /proc/PID/smaps_rollup. It reports each process's peak RSS and PSS
+# over that time, the total, the targets (RSS, what `ps` shows: daemon <= 2
+# MB, daemon + hub + 5 shims <= 12 MB) and Azure IoT Edge's runtime modules
+# (edgeAgent + edgeHub, about 230 MB) for comparison, then the daemon's, the
+# hub's and one shim's RSS and PSS per mapping at their peaks (and the daemon's
+# peak RSS while it pulled and started the modules). The modules' own
+# processes (busybox sleep) are not counted: they are the workload.
 #
 # Usage: bench/footprint.sh [BERTH_BINARY]     (as root)
 set -eu
@@ -99,7 +104,10 @@ PY
 "$BERTH" daemon --config "$WORK/config.json" 2>"$WORK/daemon.log" &
 DAEMON_PID=$!
 i=0
+START_PEAK=0 # the daemon's RSS (kB) while it pulls and starts the modules
 while :; do
+	rss=$(awk '/^Rss:/ {print $2}' "/proc/$DAEMON_PID/smaps_rollup" 2>/dev/null || echo 0)
+	[ "${rss:-0}" -gt "$START_PEAK" ] && START_PEAK=$rss
 	n=$("$BERTH" --run "$RUN" list --json 2>/dev/null | grep -c '"runtimeStatus": "running"' || true)
 	[ "$n" = 5 ] && break
 	i=$((i + 1))
@@ -112,20 +120,25 @@ while :; do
 done
 sleep 3 # let start-up work settle (token files, first reconcile passes)
 
-$PY - "$BERTH" "$RUN" "$DAEMON_PID" <<'PY'
-import json, subprocess, sys
-berth, run, daemon = sys.argv[1], sys.argv[2], int(sys.argv[3])
-mods = json.loads(subprocess.run([berth, "--run", run, "list", "--json"], check=True,
-                                 stdout=subprocess.PIPE).stdout)
-info = subprocess.run([berth, "--run", run, "version"], check=True, stdout=subprocess.PIPE).stdout
-hub = None
-with open("/proc/%d/task/%d/children" % (daemon, daemon)) as f:
-    for pid in f.read().split():
-        with open("/proc/%s/cmdline" % pid, "rb") as c:
-            if b"\0hub\0" in c.read():
-                hub = int(pid)
+$PY - "$BERTH" "$RUN" "$DAEMON_PID" "${FOOTPRINT_SECONDS:-30}" "$START_PEAK" <<'PY'
+import collections, json, subprocess, sys, time
+berth, run, daemon, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+start_peak = int(sys.argv[5])
 
-def mem(pid):
+def list_modules():
+    out = subprocess.run([berth, "--run", run, "list", "--json"], check=True,
+                         stdout=subprocess.PIPE).stdout
+    return json.loads(out)
+
+def hub_pid():
+    with open("/proc/%d/task/%d/children" % (daemon, daemon)) as f:
+        for pid in f.read().split():
+            with open("/proc/%s/cmdline" % pid, "rb") as c:
+                if b"\0hub\0" in c.read():
+                    return int(pid)
+    return None
+
+def rollup(pid):
     out = {}
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
@@ -134,21 +147,68 @@ def mem(pid):
                 out[k] = int(v.split()[0])
     return out["Rss"], out["Pss"]
 
-rows = [("daemon", daemon)] + ([("hub", hub)] if hub else [])
-rows += [("shim " + m["name"], m["shimPid"]) for m in mods if m.get("shimPid")]
-total_rss = total_pss = 0
+def per_mapping(pid):
+    """RSS and PSS (kB) per mapped file or kind of anonymous memory."""
+    rows = collections.OrderedDict()
+    cur = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else "[anonymous]"
+                cur = rows.setdefault(name.rsplit("/", 1)[-1], [0, 0])
+            elif parts[0] == "Rss:":
+                cur[0] += int(parts[1])
+            elif parts[0] == "Pss:":
+                cur[1] += int(parts[1])
+    return [(k, v[0], v[1]) for k, v in rows.items() if v[0]]
+
+peak = {}       # name -> [pid, rss, pss]
+detail = {}     # name -> per-mapping rows at that process's RSS peak
+samples = 0
+end = time.monotonic() + seconds
+while True:
+    mods = list_modules()
+    rows = [("daemon", daemon)]
+    hub = hub_pid()
+    if hub:
+        rows.append(("hub", hub))
+    rows += [("shim " + m["name"], m["shimPid"]) for m in mods if m.get("shimPid")]
+    for name, pid in rows:
+        rss, pss = rollup(pid)
+        p = peak.setdefault(name, [pid, 0, 0])
+        if rss > p[1]:
+            p[1] = rss
+            if name in ("daemon", "hub") or (name.startswith("shim ") and
+                                            not any(k.startswith("shim ") for k in detail)) \
+                    or name in detail:
+                detail[name] = per_mapping(pid)
+        p[2] = max(p[2], pss)
+    samples += 1
+    if time.monotonic() >= end:
+        break
+    time.sleep(1)
+
+print("peak over %d samples in %.0f s, each right after a `berth list`" % (samples, seconds))
 print("%-28s %8s %10s %10s" % ("process", "pid", "RSS (kB)", "PSS (kB)"))
-for name, pid in rows:
-    rss, pss = mem(pid)
+total_rss = total_pss = 0
+for name, (pid, rss, pss) in peak.items():
     total_rss += rss
     total_pss += pss
     print("%-28s %8d %10d %10d" % (name, pid, rss, pss))
-print("%-28s %8s %10d %10d" % ("total (%d processes)" % len(rows), "", total_rss, total_pss))
-d_rss, d_pss = mem(daemon)
+print("%-28s %8s %10d %10d" % ("total (%d processes)" % len(peak), "", total_rss, total_pss))
+d_rss, d_pss = peak["daemon"][1], peak["daemon"][2]
 print()
-print("daemon PSS %.2f MB (target <= 2 MB): %s" % (d_pss / 1024, "ok" if d_pss <= 2048 else "OVER"))
-print("daemon+hub+5 shims PSS %.2f MB (target <= 12 MB): %s" % (
-    total_pss / 1024, "ok" if total_pss <= 12288 else "OVER"))
-print("daemon+hub+5 shims RSS %.2f MB; Azure IoT Edge runtime modules: about 230 MB" % (
-    total_rss / 1024))
+print("daemon RSS %.2f MB (target <= 2 MB): %s; PSS %.2f MB" % (
+    d_rss / 1024, "ok" if d_rss <= 2048 else "OVER", d_pss / 1024))
+print("daemon+hub+5 shims RSS %.2f MB (target <= 12 MB): %s; PSS %.2f MB" % (
+    total_rss / 1024, "ok" if total_rss <= 12288 else "OVER", total_pss / 1024))
+print("daemon RSS while it pulled and started the modules: at most %.2f MB" % (start_peak / 1024))
+print("Azure IoT Edge's runtime modules (edgeAgent + edgeHub): about 230 MB resident")
+for name, rows in detail.items():
+    print()
+    print("%s at its RSS peak, per mapping" % name)
+    print("  %-34s %10s %10s" % ("mapping", "RSS (kB)", "PSS (kB)"))
+    for k, rss, pss in rows:
+        print("  %-34s %10d %10d" % (k[:34], rss, pss))
 PY

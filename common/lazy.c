@@ -32,13 +32,23 @@
 #ifndef LAZY_SONAME_ISAL
 #define LAZY_SONAME_ISAL "libisal.so.2"
 #endif
+#ifndef LAZY_SONAME_SECCOMP
+#define LAZY_SONAME_SECCOMP "libseccomp.so.2"
+#endif
+#ifndef LAZY_SONAME_CAP
+#define LAZY_SONAME_CAP "libcap.so.2"
+#endif
+#ifndef LAZY_SONAME_M
+#define LAZY_SONAME_M "libm.so.6"
+#endif
 
 static const char *const sonames[LAZY_COUNT] = {
 	[LAZY_CRYPTO] = LAZY_SONAME_CRYPTO,   [LAZY_SSL] = LAZY_SONAME_SSL,
 	[LAZY_CURL] = LAZY_SONAME_CURL,	      [LAZY_ARCHIVE] = LAZY_SONAME_ARCHIVE,
 	[LAZY_MOSQUITTO] = LAZY_SONAME_MOSQUITTO,
 	[LAZY_Z] = LAZY_SONAME_Z,	      [LAZY_ZSTD] = LAZY_SONAME_ZSTD,
-	[LAZY_ISAL] = LAZY_SONAME_ISAL,
+	[LAZY_ISAL] = LAZY_SONAME_ISAL,	      [LAZY_SECCOMP] = LAZY_SONAME_SECCOMP,
+	[LAZY_CAP] = LAZY_SONAME_CAP,	      [LAZY_M] = LAZY_SONAME_M,
 };
 
 static void *handles[LAZY_COUNT];

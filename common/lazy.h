@@ -7,7 +7,14 @@
  * loaded function is defined once in common/lazy_<lib>.c by a LAZY_FN line
  * that resolves it on first call. Call lazy_require() at the entry point of a
  * code path (e.g. when a registry client is created) so a missing library
- * becomes a clear error instead of an exit in the middle of the work. */
+ * becomes a clear error instead of an exit in the middle of the work.
+ *
+ * libseccomp and libcap are needed only where an instance is started, and
+ * libm only by routes that compute: the daemon, the hub and the shims do not
+ * map them while they idle. Code that calls them after pivot_root (an
+ * instance's capabilities) must have loaded them before; resolving a symbol
+ * of a library already loaded reads no file. libm ships with the C library,
+ * so its functions need no lazy_require(). */
 #ifndef BERTH_LAZY_H
 #define BERTH_LAZY_H
 
@@ -22,6 +29,9 @@ enum lazy_lib {
 	LAZY_Z,		/* zlib: gzip layers */
 	LAZY_ZSTD,	/* libzstd: zstd layers */
 	LAZY_ISAL,	/* ISA-L: faster gzip layers, where available */
+	LAZY_SECCOMP,	/* libseccomp: building an instance's filter */
+	LAZY_CAP,	/* libcap: an instance's capability sets */
+	LAZY_M,		/* libm: the route functions power, exp, sqrt and % */
 	LAZY_COUNT
 };
 

@@ -41,6 +41,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	size_t len = strlen(line);
 	if (len >= sizeof(line) - 1)
 		len = sizeof(line) - 2;
+	/* Messages quote outside input (topics, client ids, server answers):
+	 * a control character there must not start a forged line. */
+	for (size_t i = (size_t)n; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[len++] = '\n';
 	/* One write per line, so lines from concurrent processes do not interleave. */
 	ssize_t w = write(STDERR_FILENO, line, len);

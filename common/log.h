@@ -1,5 +1,6 @@
 /* Log lines go to stderr: "berth[pid]: level: message". The daemon runs under
- * init, which adds its own timestamps, so none are written here. */
+ * init, which adds its own timestamps, so none are written here. A message
+ * is always one line: control characters in it are written as '?'. */
 #ifndef BERTH_LOG_H
 #define BERTH_LOG_H
 

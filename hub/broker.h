@@ -28,9 +28,16 @@
 #define SESSION_WINDOW	       32  /* QoS 1 messages in flight per session */
 #define SESSION_QUEUE_MAX      128 /* hub messages waiting per session */
 #define SESSION_QUEUE_BYTES    (1024 * 1024)
-#define CLIENT_PENDING_ACKS    64 /* stored-but-unacknowledged PUBLISHes before reads pause */
+#define SESSION_SUBS_MAX       64   /* subscriptions per session */
+#define SUB_FILTER_MAX	       1024 /* bytes of one topic filter */
+#define CLIENT_PENDING_ACKS    64   /* stored-but-unacknowledged PUBLISHes before reads pause */
 #define CLIENT_WBUF_HIGH       (64 * 1024) /* delivery waits while more than this is unsent */
 #define CLIENT_LABEL_MAX       192
+#define CLIENT_REFUSALS_LOGGED 20 /* refused requests logged per connection; the rest at debug */
+/* Input buffered by connections that have not been accepted yet, beyond a
+ * small first buffer each: what anyone able to open the socket can make the
+ * hub hold. */
+#define HUB_PREAUTH_BUFFER_MAX (4 * 1024 * 1024)
 #define METHOD_PAYLOAD_MAX     (128 * 1024)
 #define CONTROL_REQUEST_MAX    (METHOD_PAYLOAD_MAX * 2 + 4096)
 
@@ -77,6 +84,7 @@ struct session {
 	bool discarded;	       /* waits to be freed at the end of the loop turn */
 	struct client *client; /* NULL while disconnected */
 	struct subscription *subs;
+	size_t n_subs;
 	struct inflight *inflight, **inflight_tail;
 	size_t n_inflight;
 	struct out_msg *queue, **queue_tail;
@@ -123,19 +131,22 @@ struct client {
 	struct will *will;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
+	size_t preauth_counted; /* of rcap, in broker.preauth_bytes */
 	struct strbuf wbuf;
 	size_t woff; /* bytes of wbuf already written */
 	bool close_after_flush;
 	bool in_input; /* inside process_input() */
 	struct pending_ack *acks, **acks_tail;
 	size_t n_acks;
-	uint32_t events; /* registered with epoll */
+	uint32_t events;   /* registered with epoll */
+	unsigned refusals; /* requests refused without closing (client_log_refusal) */
 };
 
 struct module_twin {
 	struct module_twin *next;
 	char *module;
 	struct twin *twin;
+	bool dirty; /* changed since it was last saved */
 };
 
 struct method_call;
@@ -155,14 +166,19 @@ struct broker {
 	void *tls_ctx;		/* SSL_CTX * */
 	struct client *clients; /* closed ones are freed at the end of a loop turn */
 	size_t n_clients;
+	size_t preauth_bytes; /* bounded by HUB_PREAUTH_BUFFER_MAX */
 	uint64_t next_client_id;
 	struct session *sessions;
 	struct session *discarded; /* freed at the end of a loop turn */
 	struct module_twin *twins;
+	bool twins_dirty; /* some twin waits to be saved (twins_flush) */
 	struct method_call *calls;
 	struct control_conn *controls;
 	uint64_t next_rid;
 	int64_t next_expire_mono;
+	bool accept_paused;	    /* out of descriptors: listeners rest until the next tick */
+	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
+	size_t refused_full;	    /* connections refused since that line */
 };
 
 /* loop.c */
@@ -177,6 +193,13 @@ int broker_reload(struct broker *b, struct berr *err);
 /* listener.c */
 int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
 int listener_open_tcp(struct broker *b, struct berr *err);
+/* accept() on a listener failed (errno): out of descriptors or memory, every
+ * listener rests until the next tick, where listener_resume() watches them
+ * again; other errors are logged. */
+void listener_accept_failed(struct broker *b, const char *where);
+void listener_resume(struct broker *b);
+/* Raises the descriptor limit towards what HUB_MAX_CONNECTIONS needs. */
+void listener_raise_fd_limit(void);
 
 /* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
 int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
@@ -204,6 +227,12 @@ void client_resume(struct client *c);
 /* Frees closed clients and discarded sessions. */
 void client_free_dead(struct broker *b);
 void client_set_identity(struct client *c, const char *client_id);
+/* Logs a request refused without closing the connection (a SUBSCRIBE, a
+ * twin request), prefixed with the client's label: at level for the first
+ * CLIENT_REFUSALS_LOGGED on a connection, then at debug, so a client that
+ * repeats one cannot flood the log. */
+void client_log_refusal(struct client *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The protocol steps. Each returns 0, or -1 after closing the client. */
 int handle_connect(struct client *c, const struct mqtt_connect *p);
@@ -285,7 +314,11 @@ struct pending_ack *pending_ack_new(struct client *c, uint16_t packet_id);
 /* twins.c: one twin per configured module, persisted under state_dir. */
 int twins_sync(struct broker *b, bool notify, struct berr *err);
 struct twin *twins_get(struct broker *b, const char *module);
-void twins_persist(struct broker *b, const char *module);
+/* The module's twin changed: it is saved by the next twins_flush(). */
+void twins_changed(struct broker *b, const char *module);
+/* Saves every changed twin once (called at the end of each loop turn, so a
+ * burst of patches costs one write per twin, not one per patch). */
+void twins_flush(struct broker *b);
 void twins_free(struct broker *b);
 
 /* methods.c */

@@ -14,6 +14,7 @@
 #include "hub/broker.h"
 
 #define READ_CHUNK	16384
+#define READ_CHUNK_NEW	2048 /* before CONNECT, which is a few hundred bytes */
 #define READS_PER_EVENT 8
 #define RBUF_KEEP	(64 * 1024) /* a larger input buffer shrinks once drained */
 #define WBUF_KEEP	4096	    /* an idle client keeps at most this much output buffer */
@@ -27,6 +28,23 @@ static size_t wbuf_max(const struct client *c)
 size_t client_unsent(const struct client *c)
 {
 	return c->wbuf.len - c->woff;
+}
+
+/* The first input buffer of a connection before CONNECT; TLS reads whole
+ * records of up to 16 KiB. */
+static size_t preauth_base(const struct client *c)
+{
+	return c->tls ? READ_CHUNK : READ_CHUNK_NEW;
+}
+
+/* Keeps broker.preauth_bytes equal to what connections before CONNECT hold
+ * beyond their first buffer; call after rcap or the state changed. */
+static void preauth_account(struct client *c)
+{
+	size_t want =
+	    c->state == CLIENT_NEW && c->rcap > preauth_base(c) ? c->rcap - preauth_base(c) : 0;
+	c->b->preauth_bytes = c->b->preauth_bytes - c->preauth_counted + want;
+	c->preauth_counted = want;
 }
 
 static bool reading_paused(const struct client *c)
@@ -57,6 +75,22 @@ void client_set_identity(struct client *c, const char *client_id)
 	char copy[CLIENT_LABEL_MAX];
 	snprintf(copy, sizeof(copy), "%s", peer ? peer : "");
 	snprintf(c->label, sizeof(c->label), "%.100s %s", client_id, copy);
+}
+
+void client_log_refusal(struct client *c, int level, const char *fmt, ...)
+{
+	char why[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	c->refusals++;
+	if (c->refusals > CLIENT_REFUSALS_LOGGED)
+		level = LOG_LVL_DEBUG;
+	log_msg((enum log_level)level, "%s: %s%s", c->label, why,
+		c->refusals == CLIENT_REFUSALS_LOGGED
+		    ? " (further refusals on this connection are logged at debug level)"
+		    : "");
 }
 
 static void on_client_event(struct hub_io *io, uint32_t events);
@@ -106,16 +140,17 @@ static void publish_will(struct client *c)
 	enum acl_publish kind = acl_publish(c->b->cfg->device_id, s->module, w->topic,
 					    strlen(w->topic), &bag, &bag_len);
 	if (kind != ACL_PUB_TELEMETRY) {
-		log_warn("%s: will message to %s refused: a module's will may only go to its own "
-			 "messages/events",
-			 c->label, w->topic);
+		log_warn(
+		    "%s: will message to %.200s refused: a module's will may only go to its own "
+		    "messages/events",
+		    c->label, w->topic);
 		return;
 	}
 	struct berr err;
 	if (routing_submit(c->b, s->module, bag, bag_len, w->payload, w->len, NULL, &err) < 0)
 		log_warn("%s: will message dropped: %s", c->label, err.msg);
 	else
-		log_info("%s: will message published to %s", c->label, w->topic);
+		log_info("%s: will message published to %.200s", c->label, w->topic);
 }
 
 static void will_free(struct will *w)
@@ -139,6 +174,7 @@ void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 	log_msg((enum log_level)level, "%s: %s; connection closed", c->label, why);
 	bool was_connected = c->state == CLIENT_CONNECTED;
 	c->state = CLIENT_CLOSED;
+	preauth_account(c);
 	broker_unwatch(c->b, &c->io);
 	if (will && was_connected && c->will && c->session)
 		publish_will(c);
@@ -255,12 +291,15 @@ static int dispatch(struct client *c, const struct mqtt_packet *pkt)
 		return -1;
 	}
 	switch (type) {
-	case MQTT_CONNECT:
+	case MQTT_CONNECT: {
 		if (c->state != CLIENT_NEW) {
 			client_close(c, LOG_LVL_WARN, true, "second CONNECT on one connection");
 			return -1;
 		}
-		return handle_connect(c, &pkt->u.connect);
+		int rc = handle_connect(c, &pkt->u.connect);
+		preauth_account(c); /* accepted: its buffer no longer counts */
+		return rc;
+	}
 	case MQTT_PUBLISH:
 		return handle_publish(c, &pkt->u.publish);
 	case MQTT_PUBACK:
@@ -350,27 +389,36 @@ static void process_input(struct client *c)
 			c->rcap = RBUF_KEEP;
 		}
 	}
+	preauth_account(c);
 }
 
 /* Room for one more read; the buffer never holds more than one packet of
- * max_packet plus one read's worth. */
+ * max_packet plus one read's worth. -1 out of memory, -2 the connection has
+ * not sent CONNECT and the budget for such input (HUB_PREAUTH_BUFFER_MAX)
+ * is spent. */
 static int rbuf_reserve(struct client *c)
 {
-	if (c->rcap - c->rlen >= READ_CHUNK)
+	bool before_connect = c->state == CLIENT_NEW;
+	size_t chunk = before_connect ? preauth_base(c) : READ_CHUNK;
+	if (c->rcap - c->rlen >= chunk)
 		return 0;
-	size_t limit = c->b->cfg->max_packet + MQTT_FIXED_HEADER_MAX + READ_CHUNK;
-	size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK;
-	if (cap < c->rlen + READ_CHUNK)
-		cap = c->rlen + READ_CHUNK;
+	size_t limit = c->b->cfg->max_packet + MQTT_FIXED_HEADER_MAX + chunk;
+	size_t cap = c->rcap ? c->rcap * 2 : chunk;
+	if (cap < c->rlen + chunk)
+		cap = c->rlen + chunk;
 	if (cap > limit)
 		cap = limit;
 	if (cap <= c->rcap)
 		return c->rcap > c->rlen ? 0 : -1;
+	if (before_connect && cap > chunk &&
+	    c->b->preauth_bytes - c->preauth_counted + (cap - chunk) > HUB_PREAUTH_BUFFER_MAX)
+		return -2;
 	uint8_t *p = realloc(c->rbuf, cap);
 	if (!p)
 		return -1;
 	c->rbuf = p;
 	c->rcap = cap;
+	preauth_account(c);
 	return 0;
 }
 
@@ -378,7 +426,16 @@ static void client_read(struct client *c)
 {
 	for (int i = 0; i < READS_PER_EVENT && c->state != CLIENT_CLOSED && !reading_paused(c);
 	     i++) {
-		if (rbuf_reserve(c) < 0) {
+		int rc = rbuf_reserve(c);
+		if (rc == -2) {
+			client_close(
+			    c, LOG_LVL_WARN, false,
+			    "%zu bytes before CONNECT: connections not yet accepted already "
+			    "hold the %d KiB the hub gives them",
+			    c->rlen, HUB_PREAUTH_BUFFER_MAX / 1024);
+			return;
+		}
+		if (rc < 0) {
 			client_close(c, LOG_LVL_ERROR, true, "out of memory for the input buffer");
 			return;
 		}

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "hub/twin.h"
 
 bool hub_name_valid(const char *name)
 {
@@ -88,6 +89,19 @@ static int parse_routes(struct hub_config *c, yajl_val routes, struct berr *err)
 	return 0;
 }
 
+/* Bytes of v as compact JSON, or SIZE_MAX when it cannot be written. */
+static size_t json_size(yajl_val v)
+{
+	yajl_gen g = json_gen_new(false);
+	size_t len = SIZE_MAX;
+	const unsigned char *buf;
+	if (g && (json_gen_val(g, v) < 0 || yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok))
+		len = SIZE_MAX;
+	if (g)
+		yajl_gen_free(g);
+	return len;
+}
+
 static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *err)
 {
 	if (!modules)
@@ -116,6 +130,11 @@ static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *er
 		if (desired && !YAJL_IS_NULL(desired) &&
 		    json_get_obj(v, "desired", path, false, &m->desired, err) < 0)
 			return -1;
+		/* As IoT Hub: a twin's desired properties are at most 32 KiB. */
+		size_t size = m->desired ? json_size(m->desired) : 0;
+		if (size > TWIN_SECTION_MAX)
+			return berr_set(err, 0, "%s.desired: %zu bytes is over the limit of %d",
+					path, size, TWIN_SECTION_MAX);
 		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
 			return berr_wrap(err, "%s", path);
 	}

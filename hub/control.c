@@ -143,6 +143,11 @@ static void reply_status(struct control_conn *cc)
 	}
 	yajl_gen_array_close(g);
 	json_gen_key_int(g, "connections", (long long)b->n_clients);
+	long long before_connect = 0;
+	for (struct client *c = b->clients; c; c = c->next)
+		if (c->state == CLIENT_NEW)
+			before_connect += (long long)c->rcap;
+	json_gen_key_int(g, "input_buffered_before_connect", before_connect);
 	json_gen_key_int(g, "routes", (long long)b->cfg->n_routes);
 	json_gen_key_int(g, "store_bytes", (long long)store_bytes(b->store));
 	json_gen_str(g, "queues");
@@ -242,8 +247,10 @@ static void on_control_accept(struct hub_io *io, uint32_t events)
 	struct broker *b =
 	    (struct broker *)((char *)io - offsetof(struct broker, control_listener));
 	int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		listener_accept_failed(b, b->cfg->control_path);
 		return;
+	}
 	struct ucred cred = {0};
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||

@@ -23,14 +23,19 @@ static int ack_now(struct client *c, const struct mqtt_publish *p)
 	return c->state == CLIENT_CLOSED ? -1 : 0;
 }
 
+/* Log lines show at most this much of a topic, so the reason after it fits. */
+#define TOPIC_SHOWN 200
+
 int handle_publish(struct client *c, const struct mqtt_publish *p)
 {
 	struct broker *b = c->b;
 	const char *module = c->session->module;
+	int shown = p->topic.len > TOPIC_SHOWN ? TOPIC_SHOWN : (int)p->topic.len;
+	const char *more = p->topic.len > TOPIC_SHOWN ? "..." : "";
 	if (p->qos == 2) {
 		client_close(c, LOG_LVL_WARN, true,
-			     "PUBLISH to %.*s at QoS 2, which is not supported", (int)p->topic.len,
-			     p->topic.p);
+			     "PUBLISH to %.*s%s at QoS 2, which is not supported", shown,
+			     p->topic.p, more);
 		return -1;
 	}
 	const char *bag;
@@ -54,8 +59,8 @@ int handle_publish(struct client *c, const struct mqtt_publish *p)
 		if (rc < 0) {
 			if (a)
 				a->done = true; /* never acknowledged: the connection closes */
-			client_close(c, LOG_LVL_WARN, true, "message to %.*s refused: %s",
-				     (int)p->topic.len, p->topic.p, err.msg);
+			client_close(c, LOG_LVL_WARN, true, "message to %.*s%s refused: %s", shown,
+				     p->topic.p, more, err.msg);
 			return -1;
 		}
 		return c->state == CLIENT_CLOSED ? -1 : 0;
@@ -76,10 +81,10 @@ int handle_publish(struct client *c, const struct mqtt_publish *p)
 	}
 	default:
 		client_close(c, LOG_LVL_WARN, true,
-			     "PUBLISH to %.*s refused: module %s may publish only to "
+			     "PUBLISH to %.*s%s refused: module %s may publish only to "
 			     "devices/%s/modules/%s/messages/events and $iothub/ twin and method "
 			     "topics",
-			     (int)p->topic.len, p->topic.p, module, b->cfg->device_id, module);
+			     shown, p->topic.p, more, module, b->cfg->device_id, module);
 		return -1;
 	}
 }

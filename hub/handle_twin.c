@@ -95,17 +95,18 @@ int handle_twin_request(struct client *c, const char *topic, const uint8_t *payl
 		int rc =
 		    twin_patch_reported(t, (const char *)payload, len, b->now_ms, &version, &err);
 		if (rc < 0) {
-			log_info("%s: reported properties patch refused: %s", c->label, err.msg);
+			client_log_refusal(c, LOG_LVL_INFO, "reported properties patch refused: %s",
+					   err.msg);
 			answer_error(c, 400, rid, err.msg);
 			return 0;
 		}
-		twins_persist(b, module);
+		twins_changed(b, module); /* saved at the end of this loop turn */
 		char extra[48];
 		snprintf(extra, sizeof(extra), "&$version=%" PRId64, version);
 		answer(c, 204, rid, extra, NULL);
 		return 0;
 	}
-	log_info("%s: unknown twin request %.200s", c->label, topic);
+	client_log_refusal(c, LOG_LVL_INFO, "unknown twin request %.200s", topic);
 	answer_error(c, 400, rid, "unknown twin request");
 	return 0;
 }

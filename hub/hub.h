@@ -35,7 +35,8 @@
  *     -> {"status":200,"payload":{...}}   or {"status":504,"error":"..."}
  *   {"op":"reload"}  -> {"status":200}         or {"status":400,"error":"..."}
  *   {"op":"status"}  -> {"status":200,"clients":[...],"queues":{"<endpoint>":
- *                        {"messages":n,"leased":n}}, ...}
+ *                        {"messages":n,"leased":n}},"connections":n,
+ *                        "input_buffered_before_connect":bytes, ...}
  *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
  */
 #ifndef BERTH_HUB_H
@@ -44,6 +45,11 @@
 #include <stddef.h>
 
 #include "common/err.h"
+
+/* As IoT Hub: each twin section (desired, reported) is at most 32 KiB of
+ * compact JSON. The daemon refuses a deployment whose initial desired
+ * properties are larger, before the hub would. */
+#define HUB_TWIN_SECTION_MAX (32 * 1024)
 
 /* Sends one request line to the hub's control socket and reads the answer
  * (malloc'd, NUL-terminated) within timeout_ms. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,13 +27,73 @@
 #define SO_PEERPIDFD 77 /* Linux 6.5 */
 #endif
 
-static bool room_for(struct broker *b, int fd)
+/* At the connection limit a new connection is closed at once; the line
+ * saying so is written at most once a second, with how many were refused. */
+static bool room_for(struct broker *b, int fd, const char *peer)
 {
 	if (b->n_clients < HUB_MAX_CONNECTIONS)
 		return true;
-	log_warn("refusing a connection: %d connections already open", HUB_MAX_CONNECTIONS);
 	close(fd);
+	b->refused_full++;
+	if (b->mono_ms >= b->next_full_log_mono) {
+		log_warn("refusing a connection from %s: %d connections already open (%zu refused "
+			 "since the last such line)",
+			 peer, HUB_MAX_CONNECTIONS, b->refused_full);
+		b->refused_full = 0;
+		b->next_full_log_mono = b->mono_ms + 1000;
+	}
 	return false;
+}
+
+/* accept() failed. Without descriptors (or memory) the connection stays in
+ * the backlog and the listener stays readable: stop watching the listeners
+ * until the next tick rather than spin on them. */
+void listener_accept_failed(struct broker *b, const char *where)
+{
+	int e = errno;
+	if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+		return;
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_warn("accept on %s: %s", where, strerror(e));
+		return;
+	}
+	if (b->accept_paused)
+		return;
+	log_warn("accept on %s: %s; not accepting connections for a moment (%zu open)", where,
+		 strerror(e), b->n_clients);
+	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener, &b->control_listener};
+	for (size_t i = 0; i < ARRAY_SIZE(listeners); i++) {
+		struct epoll_event ev = {.events = 0, .data.ptr = listeners[i]};
+		if (listeners[i]->fd >= 0)
+			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
+	}
+	b->accept_paused = true;
+}
+
+void listener_resume(struct broker *b)
+{
+	if (!b->accept_paused)
+		return;
+	struct hub_io *listeners[] = {&b->unix_listener, &b->tcp_listener, &b->control_listener};
+	for (size_t i = 0; i < ARRAY_SIZE(listeners); i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = listeners[i]};
+		if (listeners[i]->fd >= 0)
+			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
+	}
+	b->accept_paused = false;
+}
+
+void listener_raise_fd_limit(void)
+{
+	/* A Unix client holds its socket and, until CONNECT, a pidfd. */
+	rlim_t want = 2 * HUB_MAX_CONNECTIONS + 64;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_cur,
+			  strerror(errno));
 }
 
 static void on_unix_accept(struct hub_io *io, uint32_t events)
@@ -41,14 +102,10 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on %s: %s",
-					 b->cfg->socket_path ? b->cfg->socket_path : "hub socket",
-					 strerror(errno));
+			listener_accept_failed(b, b->cfg->socket_path ? b->cfg->socket_path
+								      : "hub socket");
 			return;
 		}
-		if (!room_for(b, fd))
-			continue;
 		struct ucred cred = {0};
 		socklen_t clen = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid <= 0) {
@@ -58,6 +115,8 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 		}
 		char peer[48];
 		snprintf(peer, sizeof(peer), "pid %d", (int)cred.pid);
+		if (!room_for(b, fd, peer))
+			continue;
 		/* A pidfd names the very process that connected, even if its
 		 * pid is reused later; older kernels fall back to the pid. */
 		int pidfd = -1;
@@ -84,12 +143,9 @@ static void on_tcp_accept(struct hub_io *io, uint32_t events)
 		int fd =
 		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on %s: %s", b->cfg->listen_tcp, strerror(errno));
+			listener_accept_failed(b, b->cfg->listen_tcp);
 			return;
 		}
-		if (!room_for(b, fd))
-			continue;
 		char host[INET6_ADDRSTRLEN] = "?", peer[INET6_ADDRSTRLEN + 16];
 		int port = 0;
 		if (sa.ss_family == AF_INET) {
@@ -102,6 +158,8 @@ static void on_tcp_accept(struct hub_io *io, uint32_t events)
 			port = ntohs(in6->sin6_port);
 		}
 		snprintf(peer, sizeof(peer), "%s %s:%d", b->tls_ctx ? "tls" : "tcp", host, port);
+		if (!room_for(b, fd, peer))
+			continue;
 		void *tls = NULL;
 		if (b->tls_ctx) {
 			struct berr err;

@@ -145,6 +145,7 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	b->next_client_id = 1;
 	b->next_rid = 1;
 	broker_clock(b);
+	listener_raise_fd_limit();
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0)
 		return berr_set(err, errno, "epoll_create1");
@@ -184,6 +185,7 @@ static void tick(struct broker *b)
 				     "keepalive: nothing received for 1.5 x %u s", c->keepalive);
 	}
 	methods_expire(b);
+	listener_resume(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		store_expire(b->store, b->now_ms);
 		/* After a burst, give freed heap pages back: the hub runs for
@@ -216,6 +218,7 @@ int broker_run(struct broker *b)
 			tick(b);
 			next_tick = b->mono_ms + TICK_MS;
 		}
+		twins_flush(b);
 		client_free_dead(b);
 		control_free_closed(b);
 	}

@@ -189,7 +189,8 @@ int handle_method_response(struct client *c, const char *topic, const uint8_t *p
 	long status = strtol(p, &end, 10);
 	const char *rid = strstr(topic, "$rid=");
 	if (end == p || *end != '/' || !rid) {
-		log_info("%s: method answer on %.200s has no status or $rid", c->label, topic);
+		client_log_refusal(c, LOG_LVL_INFO, "method answer on %.200s has no status or $rid",
+				   topic);
 		return 0;
 	}
 	rid += 5;

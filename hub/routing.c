@@ -77,12 +77,39 @@ static void on_stored(void *arg, int status, const struct berr *err)
 }
 
 struct hits {
+	size_t device_len;
+	size_t bag_len;			   /* of the property bag as delivered */
+	const struct route_sink *too_long; /* a sink the topic would not fit */
 	uint32_t default_ttl_secs;
 	struct store_target *targets;
 	char (*endpoints)[STORE_ENDPOINT_MAX];
 	const char **modules;
 	size_t n, cap, n_modules;
 };
+
+#define MQTT_TOPIC_MAX 65535
+
+/* Bytes of "devices/<d>/modules/<m>/inputs/<i>/<bag>", the delivery topic. */
+static size_t topic_size(size_t device_len, const struct route_sink *sink, size_t bag_len)
+{
+	return strlen("devices//modules//inputs//") + device_len + strlen(sink->module) +
+	       strlen(sink->input) + bag_len;
+}
+
+/* The property bag's length as routing_input_topic() writes it. Written
+ * out only when it might not fit in a topic: encoding can triple what
+ * arrived unencoded. */
+static int delivered_bag_len(const struct hub_message *m, size_t arrived_len, size_t *out)
+{
+	*out = 3 * arrived_len + 4096; /* more than the names and identity add */
+	if (*out < MQTT_TOPIC_MAX / 2)
+		return 0;
+	struct strbuf bag = STRBUF_INIT;
+	int rc = propbag_write(m, 1u << MSG_SYS_OUTPUT_NAME | 1u << MSG_SYS_INPUT_NAME, &bag);
+	*out = bag.len;
+	strbuf_release(&bag);
+	return rc;
+}
 
 static void on_hit(const struct route_hit *hit, void *arg)
 {
@@ -94,6 +121,10 @@ static void on_hit(const struct route_hit *hit, void *arg)
 	if (sink->kind == SINK_UPSTREAM) {
 		snprintf(ep, STORE_ENDPOINT_MAX, "%s", STORE_UPSTREAM);
 	} else {
+		if (topic_size(h->device_len, sink, h->bag_len) > MQTT_TOPIC_MAX) {
+			h->too_long = sink;
+			return;
+		}
 		int n = snprintf(ep, STORE_ENDPOINT_MAX, INPUT_PREFIX "%s" INPUT_MIDDLE "%s",
 				 sink->module, sink->input);
 		if (n < 0 || n >= STORE_ENDPOINT_MAX) {
@@ -131,7 +162,13 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.enqueued_ms = b->now_ms;
 
 	size_t cap = b->cfg->n_routes;
-	struct hits h = {.default_ttl_secs = b->cfg->default_ttl_secs, .cap = cap};
+	struct hits h = {.device_len = strlen(b->cfg->device_id),
+			 .default_ttl_secs = b->cfg->default_ttl_secs,
+			 .cap = cap};
+	if (delivered_bag_len(&m, bag_len, &h.bag_len) < 0) {
+		hub_message_clear(&m);
+		return berr_set(err, ENOMEM, "property bag");
+	}
 	h.targets = calloc(cap ? cap : 1, sizeof(*h.targets));
 	h.endpoints = calloc(cap ? cap : 1, sizeof(*h.endpoints));
 	h.modules = calloc(cap ? cap : 1, sizeof(*h.modules));
@@ -142,6 +179,14 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 		goto out;
 	}
 	route_table_match(b->routes, &m, on_hit, &h);
+	if (h.too_long) {
+		berr_set(err, 0,
+			 "its properties would make the topic to /modules/%s/inputs/%s %zu bytes, "
+			 "over MQTT's limit of %d",
+			 h.too_long->module, h.too_long->input,
+			 topic_size(h.device_len, h.too_long, h.bag_len), MQTT_TOPIC_MAX);
+		goto out;
+	}
 	if (h.n == 0) {
 		log_debug("message from %s matches no route; dropped", module);
 		if (ack) {

@@ -470,6 +470,14 @@ static int section_init(struct section *s, yajl_val obj, bool versioned, int64_t
 		for (size_t i = s->root->n; i-- > 0;)
 			if (s->root->kids[i]->kind == TK_NULL)
 				node_remove(s->root, i);
+		size_t size = values_size(s->root);
+		if (size > TWIN_SECTION_MAX) {
+			node_free(s->root);
+			s->root = NULL;
+			return berr_set(err, 0,
+					"desired properties of %zu bytes are over the limit of %d",
+					size, TWIN_SECTION_MAX);
+		}
 	} else if (!(s->root = node_new(TK_OBJ, NULL))) {
 		return berr_set(err, ENOMEM, "twin");
 	}

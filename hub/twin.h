@@ -15,16 +15,23 @@
 
 #include "common/err.h"
 
-#define TWIN_SECTION_MAX (32 * 1024)
+#include "hub/hub.h"
+
+#define TWIN_SECTION_MAX HUB_TWIN_SECTION_MAX
 #define TWIN_MAX_DEPTH	 10
 #define TWIN_KEY_MAX	 1024
-#define TWIN_FILE_MAX	 (4 * TWIN_SECTION_MAX + 64 * 1024) /* values, metadata, framing */
+/* The saved twin: two sections of values, each member with its $metadata.
+ * A member as small as "k":0, (6 bytes) carries up to about 90 bytes of
+ * metadata, so a full section with its metadata can take 17 times its
+ * values (a unit test saves and loads such a twin). */
+#define TWIN_FILE_MAX (2 * 17 * TWIN_SECTION_MAX + 64 * 1024)
 
 struct twin;
 
 /* A new twin with version 1 of desired (a JSON object or NULL for {}) and
  * an empty reported section, version 1. Desired names that IoT Hub would
- * refuse are skipped with a log line. */
+ * refuse are skipped with a log line; desired properties over
+ * TWIN_SECTION_MAX are refused. */
 int twin_new(const char *generation_id, yajl_val desired, int64_t now_ms, struct twin **out,
 	     struct berr *err);
 void twin_free(struct twin *t);

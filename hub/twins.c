@@ -20,27 +20,69 @@ static int twin_path(struct broker *b, const char *module, char *out, size_t cap
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-struct twin *twins_get(struct broker *b, const char *module)
+static struct module_twin *find(struct broker *b, const char *module)
 {
 	for (struct module_twin *mt = b->twins; mt; mt = mt->next)
 		if (!strcmp(mt->module, module))
-			return mt->twin;
+			return mt;
 	return NULL;
 }
 
-void twins_persist(struct broker *b, const char *module)
+struct twin *twins_get(struct broker *b, const char *module)
 {
-	struct twin *t = twins_get(b, module);
+	struct module_twin *mt = find(b, module);
+	return mt ? mt->twin : NULL;
+}
+
+static void persist(struct broker *b, struct module_twin *mt)
+{
 	char path[4096];
-	if (!t || twin_path(b, module, path, sizeof(path)) < 0)
+	mt->dirty = false;
+	if (!mt->twin || twin_path(b, mt->module, path, sizeof(path)) < 0)
 		return;
 	size_t len;
-	cleanup_free char *json = twin_save(t, &len);
+	cleanup_free char *json = twin_save(mt->twin, &len);
 	struct berr err;
 	if (!json)
-		log_error("twin of %s: out of memory; not saved", module);
+		log_error("twin of %s: out of memory; not saved", mt->module);
 	else if (fs_write_file_atomic(path, json, len, 0600, &err) < 0)
-		log_error("twin of %s not saved: %s", module, err.msg);
+		log_error("twin of %s not saved: %s", mt->module, err.msg);
+	else
+		log_debug(
+		    "twin of %s saved (desired version %" PRId64 ", reported version %" PRId64 ")",
+		    mt->module, twin_desired_version(mt->twin), twin_reported_version(mt->twin));
+}
+
+void twins_changed(struct broker *b, const char *module)
+{
+	struct module_twin *mt = find(b, module);
+	if (mt) {
+		mt->dirty = true;
+		b->twins_dirty = true;
+	}
+}
+
+void twins_flush(struct broker *b)
+{
+	if (!b->twins_dirty)
+		return;
+	b->twins_dirty = false;
+	for (struct module_twin *mt = b->twins; mt; mt = mt->next)
+		if (mt->dirty)
+			persist(b, mt);
+}
+
+/* A saved twin that cannot be read is kept beside as <file>.bad, so the new
+ * twin written in its place does not destroy it. */
+static void set_aside(const char *module, const char *path, const char *why)
+{
+	char bad[4096 + 8];
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	if (rename(path, bad) < 0)
+		log_warn("twin of %s: %s; starting a new one (cannot keep the old file as %s: %s)",
+			 module, why, bad, strerror(errno));
+	else
+		log_warn("twin of %s: %s; kept as %s, starting a new one", module, why, bad);
 }
 
 /* The saved twin when it belongs to this generation of the module. */
@@ -54,12 +96,12 @@ static struct twin *load_saved(struct broker *b, const struct hub_module *m)
 	struct berr err;
 	if (fs_read_file(path, TWIN_FILE_MAX, &json, &len, &err) < 0) {
 		if (err.code != ENOENT)
-			log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+			set_aside(m->name, path, err.msg);
 		return NULL;
 	}
 	struct twin *t;
 	if (twin_load(json, len, path, &t, &err) < 0) {
-		log_warn("twin of %s: %s; starting a new one", m->name, err.msg);
+		set_aside(m->name, path, err.msg);
 		return NULL;
 	}
 	if (strcmp(twin_generation_id(t), m->generation_id)) {
@@ -121,7 +163,7 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 			continue;
 		}
 		if (fresh || patch)
-			twins_persist(b, m->name);
+			persist(b, mt);
 		if (patch && notify)
 			send_desired_patch(b, m->name, mt->twin, patch);
 		free(patch);
@@ -136,6 +178,8 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 			continue;
 		}
 		*mp = mt->next;
+		if (mt->dirty)
+			persist(b, mt);
 		twin_free(mt->twin);
 		free(mt->module);
 		free(mt);
@@ -145,6 +189,7 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 
 void twins_free(struct broker *b)
 {
+	twins_flush(b);
 	while (b->twins) {
 		struct module_twin *mt = b->twins;
 		b->twins = mt->next;

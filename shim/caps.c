@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/lazy.h"
 
 /* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
 #ifndef PR_CAP_AMBIENT
@@ -138,6 +139,8 @@ static int cap_parse_name(const char *name, cap_value_t *out, struct berr *err)
 
 int caps_from_names(const char *const *names, uint64_t *mask, struct berr *err)
 {
+	if (lazy_require(LAZY_CAP, err) < 0)
+		return -1;
 	uint64_t m = 0;
 	for (size_t i = 0; names && names[i]; i++) {
 		if (is_all(names[i])) {
@@ -181,6 +184,8 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 		      struct cap_sets *out, struct berr *err)
 {
 	uint64_t add_mask, drop_mask;
+	if (lazy_require(LAZY_CAP, err) < 0)
+		return -1;
 	if (named_caps(add, "cap-add", &add_mask, err) < 0 ||
 	    named_caps(drop, "cap-drop", &drop_mask, err) < 0)
 		return -1;
@@ -272,6 +277,9 @@ static int current_permitted(uint64_t *out, int last, struct berr *err)
 
 int caps_apply(const struct cap_sets *sets, struct berr *err)
 {
+	/* Loaded before the instance's root changed (sandbox_start). */
+	if (lazy_require(LAZY_CAP, err) < 0)
+		return -1;
 	int last = cap_last_cap();
 	uint64_t known = caps_all();
 	char label[32];

@@ -1093,17 +1093,11 @@ static void remove_dirs(struct cgroup *cg)
 			rmdir(cg->h[i].path);
 }
 
-int cgroup_create(const char *fs_root, const char *name, const struct cgroup_limits *limits,
-		  struct cgroup **out, struct berr *err)
+/* With `fresh`, a cgroup left by an instance whose shim died is emptied and
+ * removed (1 is returned: create it again) when it can be. */
+static int create(const char *fs_root, const char *name, size_t nlen, const struct cgroup_limits *l,
+		  bool fresh, struct cgroup **out, struct berr *err)
 {
-	static const struct cgroup_limits none = {0};
-	const struct cgroup_limits *l = limits ? limits : &none;
-	size_t nlen = strlen(name);
-	if (!cgroup_name_valid(name, nlen))
-		return berr_set(err, EINVAL, "cgroup for instance \"%.64s\": not a valid name",
-				name);
-	if (check_limits(l, err) < 0)
-		return berr_wrap(err, "cgroup %s/%s", CGROUP_PARENT, name);
 	struct cgroup *cg = calloc(1, sizeof(*cg));
 	if (!cg)
 		return berr_set(err, ENOMEM, "cgroup %s/%s", CGROUP_PARENT, name);
@@ -1141,6 +1135,19 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 			 name);
 		if (cgroup_kill_all(cg, err) < 0)
 			goto fail;
+		/* Made anew rather than reused: a process cloned into a cgroup
+		 * that cgroup.kill was written to is killed at once on some
+		 * kernels (Linux 6.18), and its counters (OOM kills) restart.
+		 * A directory that cannot be removed (a nested cgroup in it) is
+		 * reused by the second pass. */
+		bool removed = false;
+		for (size_t i = 0; fresh && i < cg->n; i++)
+			if (cg->h[i].path && rmdir(cg->h[i].path) == 0)
+				removed = true;
+		if (removed) {
+			cgroup_free(cg);
+			return 1;
+		}
 	}
 	if (set_memory(cg, l, existed, err) < 0 || set_pids(cg, l, existed, err) < 0 ||
 	    set_cpu(cg, l, existed, err) < 0 || set_devices(cg, l, existed, err) < 0)
@@ -1157,6 +1164,21 @@ fail_remove:
 fail:
 	cgroup_free(cg);
 	return -1;
+}
+
+int cgroup_create(const char *fs_root, const char *name, const struct cgroup_limits *limits,
+		  struct cgroup **out, struct berr *err)
+{
+	static const struct cgroup_limits none = {0};
+	const struct cgroup_limits *l = limits ? limits : &none;
+	size_t nlen = strlen(name);
+	if (!cgroup_name_valid(name, nlen))
+		return berr_set(err, EINVAL, "cgroup for instance \"%.64s\": not a valid name",
+				name);
+	if (check_limits(l, err) < 0)
+		return berr_wrap(err, "cgroup %s/%s", CGROUP_PARENT, name);
+	int rc = create(fs_root, name, nlen, l, true, out, err);
+	return rc == 1 ? create(fs_root, name, nlen, l, false, out, err) : rc;
 }
 
 int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, struct berr *err)

@@ -50,6 +50,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/lazy.h"
 #include "common/log.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
@@ -529,6 +530,12 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
 	bool userns = sb->clone_flags & CLONE_NEWUSER;
+	/* The instance sets its capabilities with libcap after its root has
+	 * changed, where the library cannot be opened any more. */
+	if (lazy_require(LAZY_CAP, err) < 0) {
+		berr_wrap(err, "instance %s", sb->name);
+		goto fail;
+	}
 	/* The filter is built (or read from the cache) here, so the instance
 	 * only loads it. */
 	if (!sb->filter && sb->seccomp != SB_SECCOMP_NONE &&

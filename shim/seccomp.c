@@ -21,6 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/lazy.h"
 #include "shim/seccomp_internal.h"
 
 #ifndef __X32_SYSCALL_BIT
@@ -338,6 +339,8 @@ static int build_default(void *arg, struct seccomp_filter **out, struct berr *er
 
 int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out, struct berr *err)
 {
+	if (lazy_require(LAZY_SECCOMP, err) < 0)
+		return -1;
 	uint64_t caps = effective_caps & sc_default_caps_mask();
 	char key[256];
 	int n = snprintf(key, sizeof(key), "%s caps=%llx %s", sc_default_profile_id(),
@@ -372,6 +375,8 @@ static int build_oci(void *arg, struct seccomp_filter **out, struct berr *err)
 
 int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err)
 {
+	if (lazy_require(LAZY_SECCOMP, err) < 0)
+		return -1;
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return berr_set(err, ENOMEM, "linux.seccomp");

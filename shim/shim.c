@@ -31,9 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -44,6 +43,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/pages.h"
 #include "shim/foreground.h"
 #include "shim/instance.h"
 #include "shim/logfile.h"
@@ -296,96 +296,6 @@ static int start_instance(struct shim *s, int in, int log_w, struct berr *err)
 	return 0;
 }
 
-/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
- * every page it faults in: most of libc ends up resident though the loop
- * below uses a few functions of it. Unmodified code mappings (r-x, no
- * private copies of any page) are dropped from this process; the pages stay
- * in the page cache, shared, and come back on the next use. */
-#define CODE_RANGES_MAX 64
-
-struct code_scan {
-	unsigned long start, end;
-	bool code;
-	size_t n;
-	unsigned long ranges[CODE_RANGES_MAX][2];
-};
-
-static unsigned long parse_hex(const char **p)
-{
-	unsigned long v = 0;
-	for (;; (*p)++) {
-		char ch = **p;
-		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
-			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-						 : -1;
-		if (d < 0)
-			return v;
-		v = v * 16 + (unsigned long)d;
-	}
-}
-
-static void scan_smaps_line(struct code_scan *c, const char *line)
-{
-	/* "start-end perms offset dev inode path", or "Key:   value kB". */
-	if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
-		const char *p = line;
-		c->start = parse_hex(&p);
-		c->end = *p == '-' ? (p++, parse_hex(&p)) : 0;
-		/* Code and read-only data; relocated data (RELRO) has private
-		 * copies and is left alone by the Anonymous check below. */
-		c->code = (!strncmp(p, " r-xp ", 6) || !strncmp(p, " r--p ", 6)) &&
-			  strchr(p, '/') && c->end > c->start;
-		return;
-	}
-	if (c->code && !strncmp(line, "Anonymous:", 10)) {
-		const char *p = line + 10;
-		while (*p == ' ')
-			p++;
-		if (p[0] == '0' && p[1] == ' ' && c->n < CODE_RANGES_MAX) {
-			c->ranges[c->n][0] = c->start;
-			c->ranges[c->n][1] = c->end;
-			c->n++;
-		}
-		c->code = false;
-	}
-}
-
-/* Code pages the start-up ran stay mapped, and the kernel maps 64 kB around
- * every page it faults in: most of libc ends up resident though the loop
- * below runs a few of its functions. Unmodified file mappings (code and
- * read-only data without a private copy of any page) are dropped from this
- * process once; the pages stay in the page cache, shared, and come back on
- * their next use. */
-static void drop_startup_code(void)
-{
-	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	static char buf[8192];
-	static struct code_scan c;
-	size_t have = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		buf[have] = '\0';
-		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n'))) {
-			*nl = '\0';
-			scan_smaps_line(&c, line);
-			line = nl + 1;
-		}
-		have = strlen(line);
-		memmove(buf, line, have);
-		if (have == sizeof(buf) - 1)
-			have = 0; /* a line longer than the buffer: skip it */
-	}
-	close(fd);
-	for (size_t i = 0; i < c.n; i++)
-		madvise((void *)c.ranges[i][0], c.ranges[i][1] - c.ranges[i][0], MADV_DONTNEED);
-}
-
 /* The instance's cgroup, opened when the shim first needs it. */
 static struct cgroup *instance_cgroup(struct shim *s)
 {
@@ -447,7 +357,8 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
-	drop_startup_code();
+	/* Start-up ran code the loop below never runs again. */
+	pages_drop_file_mappings();
 	report(report_fd, true, NULL);
 
 	int status = 0;
@@ -604,19 +515,23 @@ static bool wait_shim_gone(int pfd, const struct instance_state *st, int ms)
 	return !shim_alive(st);
 }
 
-int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
+/* Sends the shim SIGTERM carrying the grace period. 1 with *pidfd (the
+ * shim's, or -1 on kernels without pidfds) and *st when it was sent, 0
+ * when the shim is not running. */
+static int stop_signal(const char *root, const char *name, int grace_sec, int *pidfd,
+		       struct instance_state *st, struct berr *err)
 {
-	struct instance_state st;
-	if (shim_state_read(root, name, &st, err) < 0)
+	*pidfd = -1;
+	if (shim_state_read(root, name, st, err) < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (!shim_alive(&st))
+	if (!shim_alive(st))
 		return 0;
-	cleanup_close int pfd = sys_pidfd_open(st.shim_pid, 0);
+	cleanup_close int pfd = sys_pidfd_open(st->shim_pid, 0);
 	if (pfd < 0 && errno != ENOSYS)
 		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: pidfd", name);
 	/* The pidfd pins the process; check it is still the same shim. (Without
 	 * one the start time read next to the signal has to do.) */
-	if (proc_start_time(st.shim_pid) != st.shim_start_time)
+	if (proc_start_time(st->shim_pid) != st->shim_start_time)
 		return 0;
 	if (grace_sec < 0)
 		grace_sec = 0;
@@ -631,11 +546,35 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 		si.si_value.sival_int = grace_sec;
 		rc = sys_pidfd_send_signal(pfd, SIGTERM, &si, 0);
 	} else {
-		rc = sigqueue(st.shim_pid, SIGTERM, (union sigval){.sival_int = grace_sec});
+		rc = sigqueue(st->shim_pid, SIGTERM, (union sigval){.sival_int = grace_sec});
 	}
 	if (rc < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
+	*pidfd = pfd;
+	pfd = -1;
+	return 1;
+}
+
+int shim_stop_request(const char *root, const char *name, int grace_sec, struct berr *err)
+{
+	int pfd;
+	struct instance_state st;
+	int rc = stop_signal(root, name, grace_sec, &pfd, &st, err);
+	if (pfd >= 0)
+		close(pfd);
+	return rc < 0 ? -1 : 0;
+}
+
+int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
+{
+	cleanup_close int pfd = -1;
+	struct instance_state st;
+	int rc = stop_signal(root, name, grace_sec, &pfd, &st, err);
+	if (rc <= 0)
+		return rc;
+	if (grace_sec < 0)
+		grace_sec = 0;
 	if (wait_shim_gone(pfd, &st, (grace_sec + 1) * 1000))
 		return 0;
 	/* The shim kills at the end of the grace period; should it not, the
@@ -648,8 +587,7 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	}
 	if (wait_shim_gone(pfd, &st, 4000))
 		return 0;
-	return berr_set(err, ETIMEDOUT, "instance %s: the shim (pid %d) did not exit", name,
-			(int)st.shim_pid);
+	return berr_set(err, ETIMEDOUT, "instance %s: the shim did not exit", name);
 }
 
 int shim_remove(const char *root, const char *name, struct berr *err)

@@ -127,6 +127,12 @@ bool shim_alive(const struct instance_state *st);
  * grace + 5 s). Not running is not an error. */
 int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err);
 
+/* The same request without the wait: returns once the shim has been asked
+ * to stop its instance within grace_sec. The caller watches the shim's exit
+ * (a pidfd) and may call shim_stop() to force it should the shim outlive
+ * the grace period. Not running is not an error. */
+int shim_stop_request(const char *root, const char *name, int grace_sec, struct berr *err);
+
 /* Removes a stopped instance: directory (upper, work, logs, state) and cgroup. */
 int shim_remove(const char *root, const char *name, struct berr *err);
 

@@ -97,11 +97,12 @@ class Hub:
             json.dump(cfg, f)
         os.rename(tmp, self.config_path)
 
-    def start(self, *args):
+    def start(self, *args, preexec_fn=None):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.berth_bin, "--debug", "hub", "--config",
                                       self.config_path] + list(args),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn)
         wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10,
                  what="the hub socket")
         wait_for(lambda: "hub ready" in self.log_text() or self.proc.poll() is not None, 10,
@@ -126,6 +127,19 @@ class Hub:
         if self.proc:
             self.log.close()
         self.proc = None
+
+    def cpu_seconds(self):
+        """User and system CPU time the hub process has used."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS for the hub")
 
     def log_text(self):
         try:
@@ -348,13 +362,13 @@ def make_hub(berth_bin):
     temporary directory (Unix socket paths are limited to 108 bytes)."""
     hubs, dirs = [], []
 
-    def make(start=True, **kw):
+    def make(start=True, preexec_fn=None, **kw):
         d = tempfile.mkdtemp(prefix="berth-hub-")
         dirs.append(d)
         kw.setdefault("device", "Hannover01")
         h = Hub(berth_bin, d, **kw)
         hubs.append(h)
-        return h.start() if start else h
+        return h.start(preexec_fn=preexec_fn) if start else h
 
     yield make
     for h in hubs:

@@ -176,6 +176,24 @@ def test_startup_order_is_respected(daemons, image):
     assert log.index("module %s started" % first) < log.index("module %s started" % second)
 
 
+def test_later_startup_group_waits_until_the_earlier_one_runs(daemons, image, registry):
+    first, second = unique("gate1"), unique("gate2")
+    missing = "%s/busybox:not-there" % registry.host
+    slow = ["/bin/sh", "-c", "exec sleep 1000"]
+    d = daemons(manifest({first: module(missing, slow, order=1),
+                          second: module(image, slow, order=2)}),
+                restart_backoff_unit_ms=500).start()
+    d.wait_status(first, "backoff", timeout=20)
+    time.sleep(1.5)
+    m = d.module(second)
+    assert m["runtimeStatus"] == "unknown" and "lower startupOrder" in m["description"], m
+    assert not cgroup_pids(second)
+    d.deploy(manifest({first: module(image, slow, order=1),
+                       second: module(image, slow, order=2)}))
+    a, b = d.wait_status(first, timeout=30), d.wait_status(second, timeout=30)
+    assert a["lastStartTimeUtc"] <= b["lastStartTimeUtc"]
+
+
 def test_restart_command_restarts_one_module(daemons, image):
     a, b = unique("rsa"), unique("rsb")
     d = daemons(manifest({a: module(image, SLEEP), b: module(image, SLEEP)})).start()
@@ -266,6 +284,8 @@ def test_check_reports_marks(berth, tmp_path, registry):
     assert "\u221a config %s is valid" % cfg in out
     assert "\u221a registry %s is reachable" % registry.host in out
     assert "kernel namespaces" in out and "seccomp" in out and "cgroup" in out
+    assert "free for the image store at %s" % berth.root in out
+    assert "free for the message store at %s/hub" % berth.root in out
     assert "\u203c cannot reach the daemon" in out
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
@@ -312,3 +332,14 @@ def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
     assert p.returncode == 1
     assert b"another berth daemon is running with state directory" in p.stderr
     assert d.berth("version").stdout.count(b"\n") == 2, "the first daemon still answers"
+
+
+def test_daemon_refuses_an_invalid_config_naming_the_path(berth, tmp_path):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({"device_id": "d1", "iothub_hostname": "h.example.net",
+                               "device_key": "not base64!", "hub": {"listen_tcp": "nope"}}))
+    p = subprocess.run(berth.cmd("daemon", "--config", str(cfg)), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 1
+    assert "config %s: $.device_key: expected a base64 key" % cfg in p.stderr.decode()
+    assert not os.path.exists(os.path.join(berth.run_dir, "berthd.sock"))

@@ -172,6 +172,26 @@ def test_oversized_packet_closes_the_connection_before_reading_it(make_hub):
     hub.wait_log("PUBLISH packet of 5001 bytes is over the limit of 4096")
 
 
+def test_packets_up_to_256_kib_pass_by_default_and_larger_ones_close_the_connection(make_hub):
+    hub = two_modules(make_hub)
+    b = Module(hub, "b")
+    b.connect()
+    b.subscribe("devices/%s/modules/b/#" % hub.device)
+    topic = "devices/%s/modules/a/messages/events/$.on=out1" % hub.device
+    payload = b"p" * (256 * 1024 - 2 - len(topic) - 2)  # remaining length exactly 256 KiB
+    r, _ = raw_connect(hub, "a")
+    r.send(publish_packet(topic, payload, qos=1))
+    assert r.recv_packet() == (0x40, b"\x00\x01")
+    assert b.get().payload == payload
+    try:
+        r.send(publish_packet(topic, payload + b"p", qos=1))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed as soon as the hub read the fixed header
+    assert r.closed_by_peer()
+    hub.wait_log("PUBLISH packet of 262145 bytes is over the limit of 262144")
+    assert b.disconnects.empty()
+
+
 def test_malformed_publish_topics_close_the_connection(make_hub):
     hub = two_modules(make_hub)
     bad = {
@@ -197,6 +217,19 @@ def test_subscribe_grants_qos_2_as_1_and_unsubscribe_is_acknowledged(make_hub):
     assert raw_subscribe(r, "devices/%s/modules/b/#" % hub.device, qos=2) == b"\x01"
     r.send(packet(0xa2, struct.pack(">H", 7) + enc_str("devices/%s/modules/b/#" % hub.device)))
     assert r.recv_packet() == (0xb0, b"\x00\x07")
+
+
+def test_suback_answers_each_filter_on_its_own(make_hub):
+    hub = two_modules(make_hub)
+    r, _ = raw_connect(hub, "a")
+    filters = [("devices/%s/modules/a/inputs/#" % hub.device, 1),
+               ("devices/%s/modules/b/inputs/#" % hub.device, 1),  # another module's
+               ("$iothub/twin/res/#", 0),
+               ("#", 1),
+               ("$iothub/methods/POST/#", 2)]
+    r.send(packet(0x82, struct.pack(">H", 9) +
+                  b"".join(enc_str(f) + bytes([q]) for f, q in filters)))
+    assert r.recv_packet() == (0x90, b"\x00\x09" + bytes([1, 0x80, 0, 0x80, 1]))
 
 
 def test_second_connection_with_the_same_client_id_takes_over(make_hub):

@@ -114,3 +114,47 @@ def test_new_generation_of_a_module_starts_a_new_twin(make_hub):
     hub.reload()
     m = twin_module(hub)
     assert "old" not in get_twin(m, "2")["reported"]
+
+
+def test_a_twin_full_of_small_reported_properties_survives_a_restart(make_hub):
+    hub = make_hub(modules={"m": {}})
+    m = twin_module(hub)
+    # Many small properties: their $metadata is many times their size.
+    reported = {"k%d" % i: 0 for i in range(3300)}
+    assert len(json.dumps(reported, separators=(",", ":"))) < 32 * 1024
+    r = patch_reported(m, "1", reported)
+    assert r.topic == "$iothub/twin/res/204/?$rid=1&$version=2"
+    m.close()
+    hub.stop()
+    hub.start()
+    m = twin_module(hub)
+    after = get_twin(m, "2")["reported"]
+    assert after["$version"] == 2
+    assert len(after["$metadata"]) == 3300 + 1  # and $lastUpdated
+    assert "starting a new one" not in hub.log_text()
+
+
+def test_a_saved_twin_that_cannot_be_read_is_kept_aside(make_hub):
+    hub = make_hub(modules={"m": {"desired": {"a": 1}}}, start=False)
+    os.makedirs(os.path.join(hub.state_dir, "twins"))
+    saved = os.path.join(hub.state_dir, "twins", "m.json")
+    with open(saved, "w") as f:
+        f.write('{"generation_id": "gen1", "desired": {"$version"')
+    hub.start()
+    hub.wait_log("kept as %s.bad, starting a new one" % saved)
+    with open(saved + ".bad") as f:
+        assert f.read().startswith('{"generation_id": "gen1"')
+    m = twin_module(hub)
+    assert get_twin(m, "1")["desired"]["a"] == 1
+
+
+def test_desired_properties_over_32_kib_refuse_the_new_config(make_hub):
+    hub = make_hub(modules={"m": {"desired": {"a": 1}}})
+    m = twin_module(hub)
+    hub.modules["m"]["desired"] = {"big": "x" * (32 * 1024)}
+    hub.write_config()
+    hub.reload()
+    hub.wait_log("reload refused")
+    assert "config.modules.m.desired: 32778 bytes is over the limit of 32768" in hub.log_text()
+    assert get_twin(m, "1")["desired"]["a"] == 1
+    m.nothing(0.3)

@@ -136,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(sv[1], &seen);
 	check_output(&seen);
 	strbuf_release(&seen);
+	twins_flush(&hub); /* as the loop does at the end of a turn */
 	while (hub.sessions)
 		session_discard(hub.sessions);
 	client_free_dead(&hub);

@@ -330,6 +330,22 @@ static void module_twin_is_kept_for_deployed_modules(void **state)
 	deployment_free(d);
 }
 
+static void module_twin_over_32_kib_is_refused(void **state)
+{
+	char *big = malloc(40 * 1024);
+	memset(big, 'x', 40 * 1024 - 1);
+	big[40 * 1024 - 1] = '\0';
+	char *text = NULL;
+	if (asprintf(&text,
+		     "{\"modulesContent\":{\"$edgeAgent\":{\"properties.desired\":{\"modules\":" WEB(
+			 "") "}},\"web\":{\"properties.desired\":{\"blob\":\"%s\"}}}}",
+		     big) < 0)
+		abort();
+	expect_error(text, "$.modulesContent.web['properties.desired']: larger than 32768 bytes");
+	free(text);
+	free(big);
+}
+
 static void registry_credentials_are_read(void **state)
 {
 	const char *text =
@@ -386,6 +402,7 @@ int main(void)
 	    cmocka_unit_test(bad_route_names_the_route_and_position),
 	    cmocka_unit_test(route_priority_out_of_range_is_refused),
 	    cmocka_unit_test(module_twin_is_kept_for_deployed_modules),
+	    cmocka_unit_test(module_twin_over_32_kib_is_refused),
 	    cmocka_unit_test(registry_credentials_are_read),
 	    cmocka_unit_test(oversized_document_is_refused),
 	};

@@ -2,6 +2,8 @@
  * forms, module keys, and clear refusals. */
 #include "unit.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hub/config.h"
@@ -110,6 +112,24 @@ static void bad_configs_are_refused_with_the_field(void **state)
 	}
 }
 
+static void desired_properties_over_32_kib_are_refused_with_the_module(void **state)
+{
+	static char json[64 * 1024];
+	int n = sprintf(json, "{" BASE ",\"modules\":{\"m\":{\"generation_id\":\"g\","
+			      "\"desired\":{\"big\":\"");
+	memset(json + n, 'x', 32 * 1024);
+	strcpy(json + n + 32 * 1024, "\"}}}}");
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(parse(json, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "config.modules.m.desired: 32778 bytes is over the limit "
+					"of 32768"));
+	/* Just under the limit is fine. */
+	strcpy(json + n + 32 * 1024 - 12, "\"}}}}");
+	assert_int_equal(parse(json, &c, &err), 0);
+	hub_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +138,7 @@ int main(void)
 	    cmocka_unit_test(module_keys_are_derived_per_generation),
 	    cmocka_unit_test(unusable_module_names_are_left_out),
 	    cmocka_unit_test(bad_configs_are_refused_with_the_field),
+	    cmocka_unit_test(desired_properties_over_32_kib_are_refused_with_the_module),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

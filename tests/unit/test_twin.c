@@ -281,6 +281,84 @@ static void saved_twin_loads_back_the_same(void **state)
 	twin_free(t);
 }
 
+/* A JSON object of at most `size` bytes made of the smallest members there
+ * are ("k":0), nested three deep so that one-character names suffice: the
+ * most $metadata a section of that size can carry. */
+static char *small_members(size_t size)
+{
+	static const char names[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const size_t n = sizeof(names) - 1;
+	char *out = malloc(size + 1);
+	assert_non_null(out);
+	size_t len = 0;
+	out[len++] = '{';
+	/* Each step leaves room for the member it adds and the braces that
+	 * close the levels open after it. */
+	for (size_t i = 0; i < n && len + 6 + 6 + 6 + 3 <= size; i++) {
+		len += (size_t)sprintf(out + len, "%s\"%c\":{", i ? "," : "", names[i]);
+		for (size_t j = 0; j < n && len + 6 + 6 + 3 <= size; j++) {
+			len += (size_t)sprintf(out + len, "%s\"%c\":{", j ? "," : "", names[j]);
+			for (size_t k = 0; k < n && len + 6 + 3 <= size; k++)
+				len += (size_t)sprintf(out + len, "%s\"%c\":0", k ? "," : "",
+						       names[k]);
+			out[len++] = '}';
+		}
+		out[len++] = '}';
+	}
+	out[len++] = '}';
+	out[len] = '\0';
+	assert_true(len <= size);
+	return out;
+}
+
+static void a_twin_full_of_small_properties_saves_and_loads_back(void **state)
+{
+	char *full = small_members(TWIN_SECTION_MAX);
+	struct twin *t = new_twin(full);
+	int64_t ver;
+	assert_int_equal(patch(t, full, T1, &ver), 0);
+	size_t len;
+	char *saved = twin_save(t, &len);
+	assert_non_null(saved);
+	if (len > TWIN_FILE_MAX)
+		fail_msg("saved twin of %zu bytes is over TWIN_FILE_MAX (%d)", len, TWIN_FILE_MAX);
+	struct twin *back;
+	struct berr err;
+	if (twin_load(saved, len, "saved", &back, &err) < 0)
+		fail_msg("%s", err.msg);
+	char *a = twin_get_json(t, NULL), *b = twin_get_json(back, NULL);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	free(saved);
+	free(full);
+	twin_free(back);
+	twin_free(t);
+}
+
+static void desired_properties_over_32_kib_are_refused(void **state)
+{
+	static char big[TWIN_SECTION_MAX + 64];
+	int n = sprintf(big, "{\"big\":\"");
+	memset(big + n, 'x', TWIN_SECTION_MAX);
+	strcpy(big + n + TWIN_SECTION_MAX, "\"}");
+	yajl_val d = parse(big);
+	struct twin *t = NULL;
+	struct berr err;
+	assert_int_equal(twin_new("gen1", d, T0, &t, &err), -1);
+	assert_non_null(strstr(err.msg, "desired properties of"));
+	assert_non_null(strstr(err.msg, "over the limit of 32768"));
+	/* And a deployment that grows them past the limit changes nothing. */
+	t = new_twin("{\"a\":1}");
+	char *p = NULL;
+	assert_int_equal(twin_set_desired(t, d, T1, &p, &err), -1);
+	assert_null(p);
+	assert_int_equal(twin_desired_version(t), 1);
+	twin_free(t);
+	yajl_tree_free(d);
+}
+
 static void malformed_saved_twins_are_refused(void **state)
 {
 	static const char *bad[] = {
@@ -321,6 +399,8 @@ int main(void)
 	    cmocka_unit_test(unchanged_desired_gives_no_patch),
 	    cmocka_unit_test(changed_desired_gives_the_difference_as_a_merge_patch),
 	    cmocka_unit_test(saved_twin_loads_back_the_same),
+	    cmocka_unit_test(a_twin_full_of_small_properties_saves_and_loads_back),
+	    cmocka_unit_test(desired_properties_over_32_kib_are_refused),
 	    cmocka_unit_test(malformed_saved_twins_are_refused),
 	    cmocka_unit_test(times_are_iso_8601_utc_with_milliseconds),
 	};
