@@ -187,6 +187,23 @@ def test_default_masked_and_read_only_paths_apply(runner, test_images):
         assert mounts[r].startswith("ro,"), r
 
 
+def test_no_proc_or_sys_file_opens_for_writing_but_pressure_triggers(runner, test_images):
+    """Every file under /proc (but the processes' own directories) and /sys
+    that a mode bit calls writable, opened for writing (nothing written):
+    only the pressure files take writes, as in the engines' containers (a
+    trigger there is bounded by the kernel for unprivileged writers)."""
+    p = run(runner, test_images.refs["base"], "sh", "-c",
+            "for f in $( (find /proc -xdev -type f -perm -200; "
+            "find /proc/sys /proc/bus /proc/fs /proc/irq /sys -type f -perm -200) 2>/dev/null | "
+            "grep -v '^/proc/[0-9]'); do (: > $f) 2>/dev/null && echo $f; done; echo scanned")
+    lines = out(p).splitlines()
+    assert lines[-1] == "scanned", err(p)
+    writable = sorted(set(l for l in lines[:-1]
+                          if not l.startswith(("/proc/self/", "/proc/thread-self/"))))
+    assert set(writable) <= {"/proc/pressure/cpu", "/proc/pressure/io", "/proc/pressure/memory",
+                             "/proc/pressure/irq"}, writable
+
+
 def test_proc_sys_is_read_only(runner, test_images):
     p = run(runner, test_images.refs["base"], "probe", "write", "/proc/sys/kernel/hostname")
     assert out(p).split() == ["open", "EROFS"]
