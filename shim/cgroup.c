@@ -85,7 +85,7 @@ static const struct knob {
 #define V1_CPUSET_CPUS_FILE "cpuset.cpus"
 #define V1_CPUSET_MEMS_FILE "cpuset.mems"
 /* In every v1 cgroup, not in cgroup2; a thread writing "0" moves itself. */
-#define V1_TASKS_FILE	    "tasks"
+#define V1_TASKS_FILE "tasks"
 
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
@@ -1249,7 +1249,8 @@ int cgroup_join_self(struct cgroup *cg, struct berr *err)
 {
 	for (size_t i = 0; i < cg->n; i++) {
 		struct hier *h = &cg->h[i];
-		if (!h->v2 && h->fd >= 0 && write_file_at(h->fd, h->path, V1_TASKS_FILE, "0", err) < 0)
+		if (!h->v2 && h->fd >= 0 &&
+		    write_file_at(h->fd, h->path, V1_TASKS_FILE, "0", err) < 0)
 			return -1;
 	}
 	return 0;

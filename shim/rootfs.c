@@ -517,7 +517,8 @@ static const struct {
 	const char *name;
 	unsigned int major, minor;
 } default_device_nodes[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 /* Binds a host file (a device node, /dev/null over a masked file) onto
@@ -854,7 +855,8 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 		struct sb_mount *m = &sb->mounts[i];
 		if (m->kind != SBM_CGROUP || !cgroup_mount_deferred(sb, i))
 			continue;
-		if (sandbox_join_cgroup(sb, c, err) < 0 || mount_cgroups(sb, c->root_fd, m, err) < 0)
+		if (sandbox_join_cgroup(sb, c, err) < 0 ||
+		    mount_cgroups(sb, c->root_fd, m, err) < 0)
 			return -1;
 	}
 	if (sb->cwd && sb->create_cwd) {

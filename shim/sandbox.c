@@ -235,9 +235,9 @@ static int setup_stdio(struct sandbox *sb, struct berr *err)
 
 /* How the instance gets into its cgroup, decided by the parent before clone. */
 struct child_plan {
-	bool wait_go;	  /* user namespace: ids mapped and root built by the parent */
+	bool wait_go;	   /* user namespace: ids mapped and root built by the parent */
 	struct cgroup *cg; /* joins its v1 cgroups itself */
-	bool wait_joined; /* the parent moves it ('C'): no clone3 into the v2 cgroup */
+	bool wait_joined;  /* the parent moves it ('C'): no clone3 into the v2 cgroup */
 };
 
 static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd,
@@ -501,7 +501,8 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
  * CLONE_INTO_CGROUP, Linux 5.7+); *into says whether that happened. */
 static pid_t clone_instance(struct sandbox *sb, int cgroup_fd, bool *into)
 {
-	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	unsigned long flags =
+	    (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
 	*into = false;
 	if (cgroup_fd >= 0) {
 		/* With CLONE_PARENT the exit signal is the caller's own. */

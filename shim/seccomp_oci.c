@@ -287,7 +287,7 @@ struct cond_rules {
 		unsigned int n;
 		size_t entry; /* index in syscalls[] */
 		struct scmp_arg_cmp args[OCI_MAX_ARGS];
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -401,7 +401,8 @@ static int parse_syscall(struct sc_build *b, struct cond_rules *cr, size_t entry
 		 * match), as runc reads them; otherwise all must hold. */
 		if (same_index_twice(args, n_args)) {
 			for (unsigned int k = 0; k < n_args; k++)
-				if (add_rule(b, cr, entry, name, action, &args[k], 1, path, err) < 0)
+				if (add_rule(b, cr, entry, name, action, &args[k], 1, path, err) <
+				    0)
 					return -1;
 		} else if (add_rule(b, cr, entry, name, action, args, n_args, path, err) < 0) {
 			return -1;

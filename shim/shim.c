@@ -229,8 +229,7 @@ struct start_result {
 	char msg[BERR_MSG_MAX];
 };
 
-static __attribute__((noreturn)) void starter_main(struct shim *s, int in, int log_w,
-						   int result_fd)
+static __attribute__((noreturn)) void starter_main(struct shim *s, int in, int log_w, int result_fd)
 {
 	struct start_result r;
 	memset(&r, 0, sizeof(r));
@@ -630,10 +629,12 @@ static int reclaim(const char *root, const char *name, int min_age, struct berr 
 		return -1;
 	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : berr_set(err, errno, "instance %s: open %s", name, dir);
+		return errno == ENOENT ? 0
+				       : berr_set(err, errno, "instance %s: open %s", name, dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? 0
-					    : berr_set(err, errno, "instance %s: lock %s", name, dir);
+		return errno == EWOULDBLOCK
+			   ? 0
+			   : berr_set(err, errno, "instance %s: lock %s", name, dir);
 	struct stat st, spec;
 	if (fstat(fd, &st) < 0)
 		return berr_set(err, errno, "instance %s: stat %s", name, dir);

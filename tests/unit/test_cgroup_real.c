@@ -739,7 +739,7 @@ static void check_in_every_hierarchy(pid_t pid, const char *name)
 	char *text;
 	struct berr err;
 	assert_int_equal(fs_read_file(path, 65536, &text, NULL, &err), 0);
-	static const char *const ctrls[] = {":memory:", ":pids:",    ":cpu:",	      ":devices:",
+	static const char *const ctrls[] = {":memory:",	 ":pids:",   ":cpu:",	       ":devices:",
 					    ":freezer:", ":cpuset:", ":name=systemd:", "0::"};
 	for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]); i++) {
 		snprintf(want, sizeof(want), "%s/berth/%s\n", ctrls[i], name);
