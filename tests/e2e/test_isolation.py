@@ -533,7 +533,8 @@ def test_instance_cannot_leave_its_cgroup_or_change_its_limits(base_runner):
         "*/cgroup.procs", "*/tasks", "pids/pids.max", "memory/memory.limit_in_bytes",
         "cpu/cpu.cfs_quota_us", "unified/cgroup.subtree_control"))
     proc = start_run(base_runner, name, "for f in %s; do [ -e $f ] && (echo $$ > $f) 2>/dev/null "
-                     "&& echo wrote $f; done > /tmp/r; mkdir /sys/fs/cgroup/pids/escape 2>/dev/null "
+                     "&& echo wrote $f; done > /tmp/r; "
+                     "mkdir /sys/fs/cgroup/pids/escape 2>/dev/null "
                      "&& echo made a cgroup >> /tmp/r; echo ready; read x; cat /tmp/r; "
                      "cut -d: -f3 /proc/self/cgroup | sort -u; cat /sys/fs/cgroup/pids/pids.max"
                      % targets,
