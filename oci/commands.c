@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "oci/oci.h"
 #include "registry/registry.h"
+#include "shim/shim.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 
@@ -238,6 +239,14 @@ static void print_removed(const char *what, uint64_t bytes, void *ctx)
 		c->blobs++;
 }
 
+static void drop_leftover(const char *name, void *ctx)
+{
+	struct berr err;
+	printf("removed what a killed run of instance %s left\n", name);
+	if (oci_lease_remove(ctx, name, &err) < 0)
+		fprintf(stderr, "berth: gc: %s\n", err.msg);
+}
+
 static int cmd_gc(struct berth_ctx *ctx, int argc, char **argv)
 {
 	(void)argv;
@@ -249,6 +258,9 @@ static int cmd_gc(struct berth_ctx *ctx, int argc, char **argv)
 	struct gc_counts counts = {0, 0};
 	uint64_t freed = 0;
 	struct berr err;
+	/* What killed foreground runs left holds leases: it goes first. */
+	if (shim_reclaim_all(ctx->root, drop_leftover, s, &err) < 0)
+		fprintf(stderr, "berth: gc: %s\n", err.msg);
 	int ret = oci_gc(s, print_removed, &counts, &freed, &err);
 	oci_store_close(s);
 	char size[32];

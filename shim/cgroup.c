@@ -84,7 +84,8 @@ static const struct knob {
 #define V2_SUBTREE_FILE	    "cgroup.subtree_control" /* controllers its children get */
 #define V1_CPUSET_CPUS_FILE "cpuset.cpus"
 #define V1_CPUSET_MEMS_FILE "cpuset.mems"
-#define V1_MARKER_FILE	    "tasks" /* in every v1 cgroup, not in cgroup2 */
+/* In every v1 cgroup, not in cgroup2; a thread writing "0" moves itself. */
+#define V1_TASKS_FILE "tasks"
 
 /* Values spelled differently, indexed by v2 (0 or 1). */
 static const struct {
@@ -571,7 +572,7 @@ static int scan(const char *fs_root, struct cgroup *cg, struct berr *err)
 			if (access(probe, F_OK) == 0) {
 				r = add_hier(cg, true, false, path, "", err);
 			} else {
-				snprintf(probe, sizeof(probe), "%s/" V1_MARKER_FILE, path);
+				snprintf(probe, sizeof(probe), "%s/" V1_TASKS_FILE, path);
 				if (access(probe, F_OK) == 0) {
 					r = add_hier(cg, false, false, path, e, err);
 					n_v1++;
@@ -1239,6 +1240,17 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err)
 	for (size_t i = 0; i < cg->n; i++) {
 		struct hier *h = &cg->h[i];
 		if (h->fd >= 0 && write_file_at(h->fd, h->path, PROCS_FILE, v, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int cgroup_join_self(struct cgroup *cg, struct berr *err)
+{
+	for (size_t i = 0; i < cg->n; i++) {
+		struct hier *h = &cg->h[i];
+		if (!h->v2 && h->fd >= 0 &&
+		    write_file_at(h->fd, h->path, V1_TASKS_FILE, "0", err) < 0)
 			return -1;
 	}
 	return 0;

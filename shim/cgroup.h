@@ -38,14 +38,14 @@ struct cgroup_limits {
 	int64_t cpu_shares;	/* v1 shares; on v2 converted to cpu.weight */
 	/* Device rules applied in order after "deny all"; NULL/0 gives the
 	 * container default set (null, zero, full, random, urandom, tty, ptmx,
-	 * pts, console). */
+	 * pts). */
 	const struct cgroup_device *devices;
 	size_t n_devices;
 	bool allow_all_devices;	/* privileged instances */
 };
 
 /* The devices every container may use when no rules are given: mknod of any
- * node, null, zero, full, random, urandom, tty, console, ptmx and pts.
+ * node, null, zero, full, random, urandom, tty, ptmx and pts (as runc).
  * Callers that add devices of their own start from this list. */
 extern const struct cgroup_device cgroup_default_devices[];
 extern const size_t cgroup_default_devices_count;
@@ -63,11 +63,19 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, struct berr *err);
 void cgroup_free(struct cgroup *cg);
 
-/* Moves pid into the instance cgroup in every hierarchy. */
+/* Moves pid into the instance cgroup in every hierarchy. Moving another
+ * process takes the kernel's global cgroup lock for writing, which waits
+ * for an RCU grace period (5-15 ms): the two calls below avoid it. */
 int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err);
 /* A directory fd of the unified (v2) instance cgroup for
- * clone3(CLONE_INTO_CGROUP), or -1 on pure v1. */
+ * clone3(CLONE_INTO_CGROUP), which starts a process there, or -1 on pure v1. */
 int cgroup_unified_fd(struct cgroup *cg);
+/* Moves the calling single-threaded process into the instance cgroup of
+ * every v1 hierarchy (a thread moving itself skips the global lock). Run in
+ * the instance's process, with the privileges of the initial user namespace
+ * (before a user namespace's id switch); the unified hierarchy is joined by
+ * clone3 with cgroup_unified_fd(). */
+int cgroup_join_self(struct cgroup *cg, struct berr *err);
 
 /* Number of processes still in the cgroup (-1 on error). */
 int cgroup_count_procs(struct cgroup *cg);

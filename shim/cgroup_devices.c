@@ -15,16 +15,18 @@
 #define ANY (-1)
 
 const struct cgroup_device cgroup_default_devices[] = {
-    {'c', ANY, ANY, "m", true},				    /* mknod; CAP_MKNOD still decides */
-    {'b', ANY, ANY, "m", true},	  {'c', 1, 3, "rwm", true}, /* null */
-    {'c', 1, 5, "rwm", true},				    /* zero */
-    {'c', 1, 7, "rwm", true},				    /* full */
-    {'c', 1, 8, "rwm", true},				    /* random */
-    {'c', 1, 9, "rwm", true},				    /* urandom */
-    {'c', 5, 0, "rwm", true},				    /* tty */
-    {'c', 5, 1, "rwm", true},				    /* console */
-    {'c', 5, 2, "rwm", true},				    /* ptmx */
-    {'c', 136, ANY, "rwm", true},			    /* pts */
+    {'c', ANY, ANY, "m", true}, /* mknod; CAP_MKNOD still decides */
+    {'b', ANY, ANY, "m", true},
+    {'c', 1, 3, "rwm", true}, /* null */
+    {'c', 1, 5, "rwm", true}, /* zero */
+    {'c', 1, 7, "rwm", true}, /* full */
+    {'c', 1, 8, "rwm", true}, /* random */
+    {'c', 1, 9, "rwm", true}, /* urandom */
+    {'c', 5, 0, "rwm", true}, /* tty */
+    /* Not the console (5:1): with CAP_MKNOD an instance would make the
+     * host's and read what is typed on it; runc dropped it in 2020. */
+    {'c', 5, 2, "rwm", true},	  /* ptmx */
+    {'c', 136, ANY, "rwm", true}, /* pts */
 };
 const size_t cgroup_default_devices_count = ARRAY_SIZE(cgroup_default_devices);
 

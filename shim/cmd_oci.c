@@ -35,10 +35,12 @@ static int oci_run(struct berth_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "berth: %s\n", err.msg);
 		return 125;
 	}
-	/* The id is an instance name: one lock and one cgroup per name. */
+	/* The id is an instance name: one lock and one cgroup per name (and
+	 * what a killed run of the same id left is taken back first). */
 	char dir[PATH_MAX];
 	int lock = -1;
 	if (instance_dir_path(ctx->root, id, dir, sizeof(dir), &err) < 0 ||
+	    shim_reclaim(ctx->root, id, &err) < 0 ||
 	    (lock = instance_lock(dir, id, true, false, &err)) < 0) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		sandbox_free(sb);

@@ -483,6 +483,14 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	if (build_spec(&o, img, cmd, name, spec, &err) < 0 ||
 	    instance_dir_path(ctx->root, name, dir, sizeof(dir), &err) < 0)
 		goto fail;
+	/* A run of this name that was killed may have left its directory,
+	 * cgroup and lease: they are taken back. */
+	int left = shim_reclaim(ctx->root, name, &err);
+	if (left < 0)
+		goto fail;
+	struct berr ignored;
+	if (left > 0)
+		oci_lease_remove(store, name, &ignored); /* taken again below */
 	if ((lock = instance_lock(dir, name, true, false, &err)) < 0)
 		goto fail;
 	/* The lease keeps `berth gc` away from the layers while they are in use. */
@@ -501,7 +509,6 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 		goto fail;
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/seccomp", ctx->run);
-	struct berr ignored;
 	if (seccomp_set_cache_dir(cache, &ignored) < 0)
 		log_debug("no seccomp cache: %s", ignored.msg);
 	if (!o.rm)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/command.h"
+#include "oci/oci.h"
 #include "shim/shim.h"
 #include "shim/state.h"
 
@@ -56,8 +57,17 @@ static int cmd_shim(struct berth_ctx *ctx, int argc, char **argv)
 		}
 		return shim_stop(ctx->root, name, grace, &err) < 0 ? fail(&err) : 0;
 	}
-	if (argc == 3 && !strcmp(argv[1], "rm"))
-		return shim_remove(ctx->root, argv[2], &err) < 0 ? fail(&err) : 0;
+	if (argc == 3 && !strcmp(argv[1], "rm")) {
+		if (shim_remove(ctx->root, argv[2], &err) < 0)
+			return fail(&err);
+		/* The image lease `berth run` took for a kept instance. */
+		struct oci_store *store;
+		if (oci_store_open(ctx->root, &store, &err) < 0)
+			return fail(&err);
+		int rc = oci_lease_remove(store, argv[2], &err);
+		oci_store_close(store);
+		return rc < 0 ? fail(&err) : 0;
+	}
 	return berth_usage("shim");
 }
 BERTH_COMMAND(shim, "shim start SPEC.json | state NAME | stop [--grace S] NAME | rm NAME", NULL,

@@ -51,8 +51,10 @@ int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
 	return 0;
 }
 
-int instance_lock(const char *dir, const char *name, bool create, bool reuse, struct berr *err)
+static int lock_once(const char *dir, const char *name, bool create, bool reuse, bool *again,
+		     struct berr *err)
 {
+	bool made = false;
 	if (create) {
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", dir);
@@ -61,7 +63,9 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 			*slash = '\0';
 		if (fs_mkdir_p(parent, 0700, err) < 0)
 			return berr_wrap(err, "instance %s", name);
-		if (mkdir(dir, 0700) < 0) {
+		if (mkdir(dir, 0700) == 0) {
+			made = true;
+		} else {
 			if (errno != EEXIST)
 				return berr_set(err, errno, "instance %s: mkdir %s", name, dir);
 			if (!reuse) {
@@ -81,8 +85,11 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 		}
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		/* Reclaimed (shim_reclaim) between the mkdir and here. */
+		*again = made && errno == ENOENT;
 		return berr_set(err, errno, "instance %s: open %s", name, dir);
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		close(fd);
@@ -90,7 +97,29 @@ int instance_lock(const char *dir, const char *name, bool create, bool reuse, st
 			return berr_set(err, EBUSY, "instance %s is running", name);
 		return berr_set(err, e, "instance %s: lock %s", name, dir);
 	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return berr_set(err, e, "instance %s: stat %s", name, dir);
+	}
+	if (st.st_nlink == 0) {
+		/* Locked, but removed by whoever held the lock before. */
+		close(fd);
+		*again = create;
+		return berr_set(err, ENOENT, "instance %s: %s was removed meanwhile", name, dir);
+	}
 	return fd;
+}
+
+int instance_lock(const char *dir, const char *name, bool create, bool reuse, struct berr *err)
+{
+	for (int tries = 0;; tries++) {
+		bool again = false;
+		int fd = lock_once(dir, name, create, reuse, &again, err);
+		if (fd >= 0 || !again || tries == 3)
+			return fd;
+	}
 }
 
 static int write_file_at(int dfd, const char *name, const char *data, size_t len, struct berr *err)

@@ -152,9 +152,8 @@ static int close_other_fds(int keep, struct berr *err)
 	return 0;
 }
 
-static int enter_cwd(struct sandbox *sb, struct berr *err)
+int sandbox_enter_cwd(const char *cwd, struct berr *err)
 {
-	const char *cwd = sb->cwd ? sb->cwd : "/";
 	if (chdir(cwd) < 0)
 		return berr_set(err, errno, "working directory %s", cwd);
 	/* The kernel reports a directory outside the root as "(unreachable)"
@@ -254,8 +253,8 @@ int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	}
 	if (sb->umask_set)
 		umask(sb->umask);
-	if (close_other_fds(c->sync_fd, err) < 0 || enter_cwd(sb, err) < 0 ||
-	    reset_signals(err) < 0)
+	if (close_other_fds(c->sync_fd, err) < 0 ||
+	    sandbox_enter_cwd(sb->cwd ? sb->cwd : "/", err) < 0 || reset_signals(err) < 0)
 		return -1;
 	/* Without no_new_privs the filter must go in while CAP_SYS_ADMIN is
 	 * still held. */

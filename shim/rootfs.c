@@ -107,19 +107,26 @@ int rootfs_prepare_binds(struct sandbox *sb, struct berr *err)
 		struct sb_mount *m = &sb->mounts[i];
 		if (m->kind != SBM_BIND || m->content)
 			continue;
-		struct stat st;
-		if (stat(m->source, &st) < 0)
-			return berr_set(err, errno, "bind source %s", m->source);
-		m->source_is_dir = S_ISDIR(st.st_mode);
 		int fd = sys_open_tree(AT_FDCWD, m->source,
 				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
 					   (m->recursive ? AT_RECURSIVE : 0));
 		if (fd < 0) {
-			if (errno == ENOSYS && !(sb->clone_flags & CLONE_NEWUSER))
-				continue; /* the instance binds by path (kernel < 5.2) */
-			return berr_set(err, errno, "bind source %s", m->source);
+			if (errno != ENOSYS)
+				return berr_set(err, errno, "bind source %s", m->source);
+			if (sb->clone_flags & CLONE_NEWUSER)
+				return berr_set(err, errno,
+						"user namespace: bind %s: needs the mount API "
+						"(open_tree, Linux 5.2+; idmapped layers 5.12+)",
+						m->source);
+			continue; /* the instance binds by path (kernel < 5.2) */
 		}
 		m->source_fd = fd;
+		/* What was cloned decides the mount point's type, not a lookup
+		 * of the path that may since have changed. */
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return berr_set(err, errno, "bind source %s", m->source);
+		m->source_is_dir = S_ISDIR(st.st_mode);
 		if (!(m->flags & BIND_ATTR_FLAGS) && !m->propagation) {
 			m->attrs_done = true;
 			continue;
@@ -504,23 +511,70 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 	return 0;
 }
 
-static const char *const default_device_names[] = {"null",   "zero",	"full",
-						   "random", "urandom", "tty"};
+/* The devices every instance gets (major, minor as the kernel numbers them
+ * on every architecture). */
+static const struct {
+	const char *name;
+	unsigned int major, minor;
+} default_device_nodes[] = {
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
 
-/* Binds a host device node onto `inside` (created as an empty file). */
-static int bind_device(int root_fd, const char *host, const char *inside, struct berr *err)
+/* Binds a host file (a device node, /dev/null over a masked file) onto
+ * `inside`, read-only: the node stays usable (a device's I/O ignores the
+ * mount's read-only flag) but its owner, mode and times, which are the
+ * host's own inode, cannot be changed from inside. */
+static int bind_host_node(int root_fd, const char *host, const char *inside, struct berr *err)
 {
 	cleanup_close int tfd = ensure_in_root(root_fd, inside, false, err);
 	if (tfd < 0)
 		return -1;
-	struct stat st;
-	if (fstat(tfd, &st) < 0)
-		return berr_set(err, errno, "stat %s", inside);
-	if (S_ISLNK(st.st_mode))
-		return berr_set(err, ELOOP, "device %s", inside);
 	char tp[FD_PATH_MAX];
 	if (mount(host, fd_path(tp, tfd), NULL, MS_BIND, NULL) < 0)
-		return berr_set(err, errno, "bind device %s on %s", host, inside);
+		return berr_set(err, errno, "bind %s on %s", host, inside);
+	cleanup_close int mfd = reopen_in_root(root_fd, inside, err);
+	if (mfd < 0 ||
+	    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NOEXEC, false, inside, err) < 0 ||
+	    check_readonly(mfd, inside, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The default devices as nodes of the instance's own (in its /dev tmpfs),
+ * as the engines make them: nothing done to them reaches the host's. In a
+ * user namespace, where mknod is not allowed, the host's are bound
+ * read-only instead. */
+static int make_default_devices(struct sandbox *sb, int root_fd, struct berr *err)
+{
+	bool userns = sb->clone_flags & CLONE_NEWUSER;
+	cleanup_close int devfd = ensure_in_root(root_fd, "/dev", true, err);
+	if (devfd < 0)
+		return berr_wrap(err, "/dev");
+	for (size_t i = 0; i < ARRAY_SIZE(default_device_nodes); i++) {
+		const char *name = default_device_nodes[i].name;
+		char path[32];
+		snprintf(path, sizeof(path), "/dev/%s", name);
+		if (userns) {
+			char host[32];
+			snprintf(host, sizeof(host), "/dev/%s", name);
+			if (bind_host_node(root_fd, host, path, err) < 0)
+				return -1;
+			continue;
+		}
+		dev_t want = makedev(default_device_nodes[i].major, default_device_nodes[i].minor);
+		struct stat st;
+		if (fstatat(devfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISCHR(st.st_mode) && st.st_rdev == want)
+				continue; /* a bundle's /dev that has it already */
+			if (unlinkat(devfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+				return berr_set(err, errno, "replace %s", path);
+		}
+		/* The mode is set apart: mknod applies the umask. */
+		if (mknodat(devfd, name, S_IFCHR | 0666, want) < 0 ||
+		    fchmodat(devfd, name, 0666, 0) < 0)
+			return berr_set(err, errno, "mknod %s", path);
+	}
 	return 0;
 }
 
@@ -534,14 +588,8 @@ static int dev_symlink(int devfd, const char *target, const char *name, struct b
 static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 {
 	if (sb->default_devices) {
-		char inside[32];
-		for (size_t i = 0; i < ARRAY_SIZE(default_device_names); i++) {
-			char host[32];
-			snprintf(host, sizeof(host), "/dev/%s", default_device_names[i]);
-			snprintf(inside, sizeof(inside), "/dev/%s", default_device_names[i]);
-			if (bind_device(root_fd, host, inside, err) < 0)
-				return -1;
-		}
+		if (make_default_devices(sb, root_fd, err) < 0)
+			return -1;
 		cleanup_close int devfd =
 		    fs_open_in_root(root_fd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
 		if (devfd < 0)
@@ -556,9 +604,11 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 		    dev_symlink(devfd, "/proc/self/fd/2", "stderr", err) < 0)
 			return -1;
 	}
+	/* Devices the instance was given: the host's nodes themselves (their
+	 * owner and mode are what the operator set up), bound read-only. */
 	for (size_t i = 0; sb->device_hosts && sb->device_hosts[i]; i++)
-		if (bind_device(root_fd, sb->device_hosts[i], sb->device_paths[i], err) < 0)
-			return -1;
+		if (bind_host_node(root_fd, sb->device_hosts[i], sb->device_paths[i], err) < 0)
+			return berr_wrap(err, "device %s", sb->device_hosts[i]);
 	return 0;
 }
 
@@ -576,10 +626,12 @@ static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
 		struct stat st;
 		if (fstat(fd, &st) < 0)
 			return berr_set(err, errno, "masked path %s", p);
-		int rc = S_ISDIR(st.st_mode)
-			     ? mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k")
-			     : mount("/dev/null", fd_path(tp, fd), NULL, MS_BIND, NULL);
-		if (rc < 0)
+		if (!S_ISDIR(st.st_mode)) {
+			if (bind_host_node(root_fd, "/dev/null", p, err) < 0)
+				return berr_wrap(err, "mask %s", p);
+			continue;
+		}
+		if (mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k") < 0)
 			return berr_set(err, errno, "mask %s", p);
 	}
 	for (size_t i = 0; sb->readonly_paths && sb->readonly_paths[i]; i++) {
@@ -803,7 +855,8 @@ int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 		struct sb_mount *m = &sb->mounts[i];
 		if (m->kind != SBM_CGROUP || !cgroup_mount_deferred(sb, i))
 			continue;
-		if (sandbox_join_cgroup(sb, c, err) < 0 || mount_cgroups(sb, c->root_fd, m, err) < 0)
+		if (sandbox_join_cgroup(sb, c, err) < 0 ||
+		    mount_cgroups(sb, c->root_fd, m, err) < 0)
 			return -1;
 	}
 	if (sb->cwd && sb->create_cwd) {

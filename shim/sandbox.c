@@ -4,8 +4,8 @@
  *
  * Parent and instance talk over a SOCK_SEQPACKET pair:
  *   parent -> instance  'G' [root fd]      user namespace: ids mapped, root attached
- *                       'C'                moved into the cgroup (user namespace,
- *                                          or no clone3: see cgroup_join.h)
+ *                       'C'                moved into the cgroup (kernels without
+ *                                          clone3 into a cgroup: see cgroup.h)
  *   instance -> parent  'T' fd             the terminal master (SB_STDIO_TTY)
  *                       'E'                about to exec
  *                       'X' message        failed; the message says why
@@ -52,7 +52,6 @@
 #include "common/fs.h"
 #include "common/lazy.h"
 #include "common/log.h"
-#include "shim/cgroup_join.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
 
@@ -200,10 +199,10 @@ static int recv_tag(int sock, char want, int *fd, struct berr *err)
 	return 0;
 }
 
-/* With a user namespace the parent moves the instance into its cgroup
- * (the instance may not write host cgroup files), which waits for an RCU
- * grace period: it does so while the instance mounts its root, and the
- * instance waits here only when it needs the cgroup. */
+/* Without clone3 into its v2 cgroup (Linux < 5.7) the parent moves the
+ * instance there, which waits for an RCU grace period: it does so while the
+ * instance mounts its root, and the instance waits here only when it needs
+ * the cgroup. */
 int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
 	if (c->in_cgroup && c->cgroup_ns_done)
@@ -236,9 +235,9 @@ static int setup_stdio(struct sandbox *sb, struct berr *err)
 
 /* How the instance gets into its cgroup, decided by the parent before clone. */
 struct child_plan {
-	bool wait_go;	  /* user namespace: ids mapped and root built by the parent */
-	bool join_v1;	  /* joins its v1 cgroups itself */
-	bool wait_joined; /* the parent moves it ('C'): user namespace, or no clone3 */
+	bool wait_go;	   /* user namespace: ids mapped and root built by the parent */
+	struct cgroup *cg; /* joins its v1 cgroups itself */
+	bool wait_joined;  /* the parent moves it ('C'): no clone3 into the v2 cgroup */
 };
 
 static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd,
@@ -252,11 +251,13 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
 		child_fail(sync_fd, &err);
 	}
+	/* Born in its v2 cgroup (clone3); the v1 ones it joins itself, first
+	 * thing: in a user namespace it is still host root until it switches
+	 * to the namespace's root below. */
+	if (plan->cg && cgroup_join_self(plan->cg, &err) < 0)
+		child_fail(sync_fd, &err);
 	if (plan->wait_go && recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
 		_exit(127);
-	/* Born in its v2 cgroup (clone3); the v1 ones it joins itself. */
-	if (plan->join_v1 && cgroup_join_self_v1(sb->name, &err) < 0)
-		child_fail(sync_fd, &err);
 	c.in_cgroup = !plan->wait_joined;
 	if (sb->clone_flags & CLONE_NEWUSER) {
 		/* Become the namespace's root (host root is unmapped in it). */
@@ -500,7 +501,8 @@ static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
  * CLONE_INTO_CGROUP, Linux 5.7+); *into says whether that happened. */
 static pid_t clone_instance(struct sandbox *sb, int cgroup_fd, bool *into)
 {
-	unsigned long flags = (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
+	unsigned long flags =
+	    (unsigned long)sb->clone_flags | (sb->clone_parent ? CLONE_PARENT : 0);
 	*into = false;
 	if (cgroup_fd >= 0) {
 		/* With CLONE_PARENT the exit signal is the caller's own. */
@@ -558,14 +560,15 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	}
 	int v2 = cgroup_unified_fd(p->cg);
 	bool into = false;
-	struct child_plan plan = {.wait_go = userns, .join_v1 = !userns};
-	pid_t pid = clone_instance(sb, userns ? -1 : v2, &into);
+	struct child_plan plan = {.wait_go = userns, .cg = p->cg};
+	pid_t pid = clone_instance(sb, v2, &into);
 	if (pid < 0) {
 		berr_set(err, errno, "instance %s: clone", sb->name);
 		goto fail;
 	}
-	/* Parent and instance both see whether clone3 put it into its v2 cgroup. */
-	plan.wait_joined = userns || (v2 >= 0 && !into);
+	/* Parent and instance both see whether clone3 put it into its v2 cgroup;
+	 * if not, the parent moves it there (and, harmlessly, again into v1). */
+	plan.wait_joined = v2 >= 0 && !into;
 	if (pid == 0) {
 		close(sv[0]);
 		child_main(sb, sv[1], &plan);

@@ -184,6 +184,10 @@ int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err
 int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 /* Identity, limits, privileges, then exec; returns only on failure. */
 int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err);
+/* chdir(cwd), then checks that the working directory is inside the root:
+ * a path through a descriptor of the host's (/proc/self/fd/N, the class of
+ * CVE-2024-21626) would lead outside it. */
+int sandbox_enter_cwd(const char *cwd, struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
 int sync_send_fd(int sock, char tag, int fd, struct berr *err);
 

@@ -279,23 +279,89 @@ static bool same_index_twice(const struct scmp_arg_cmp *args, unsigned int n)
 	return false;
 }
 
-static int add_rule(struct sc_build *b, const char *name, uint32_t action,
-		    const struct scmp_arg_cmp *args, unsigned int n, const char *path,
-		    struct berr *err)
+/* The rules with two or more conditions added so far, their conditions in
+ * argument order (as libseccomp arranges them). */
+struct cond_rules {
+	struct cond_rule {
+		int nr;
+		unsigned int n;
+		size_t entry; /* index in syscalls[] */
+		struct scmp_arg_cmp args[OCI_MAX_ARGS];
+	} * v;
+	size_t n, cap;
+};
+
+static bool same_cmp(const struct scmp_arg_cmp *a, const struct scmp_arg_cmp *b)
+{
+	return a->arg == b->arg && a->op == b->op && a->datum_a == b->datum_a &&
+	       a->datum_b == b->datum_b;
+}
+
+/* libseccomp 2.5 never returns from adding a rule that begins with the same
+ * conditions as an earlier rule of its syscall, the last of them not
+ * SCMP_CMP_EQ, and then goes on differently (found by fuzz_seccomp_oci):
+ * such a pair is refused, naming both entries, before libseccomp sees it. */
+static int check_cond_rule(struct cond_rules *cr, int nr, const struct scmp_arg_cmp *args,
+			   unsigned int n, size_t entry, const char *path, const char *name,
+			   struct berr *err)
+{
+	if (n < 2)
+		return 0;
+	struct cond_rule r = {.nr = nr, .n = n, .entry = entry};
+	memcpy(r.args, args, n * sizeof(*args));
+	for (unsigned int i = 1; i < n; i++)
+		for (unsigned int j = i; j > 0 && r.args[j - 1].arg > r.args[j].arg; j--) {
+			struct scmp_arg_cmp t = r.args[j];
+			r.args[j] = r.args[j - 1];
+			r.args[j - 1] = t;
+		}
+	for (size_t i = 0; i < cr->n; i++) {
+		const struct cond_rule *o = &cr->v[i];
+		if (o->nr != nr)
+			continue;
+		unsigned int k = 0;
+		while (k < n && k < o->n && same_cmp(&r.args[k], &o->args[k]))
+			k++;
+		if (k > 0 && r.args[k - 1].op != SCMP_CMP_EQ && k < n && k < o->n)
+			return berr_set(err, 0,
+					"%s: %s: its conditions and those of %s.syscalls[%zu] "
+					"begin alike up to one that is not SCMP_CMP_EQ and then "
+					"differ, which libseccomp cannot build (it never returns); "
+					"merge the two or reorder their conditions",
+					path, name, OCI_PATH, o->entry);
+	}
+	if (cr->n == cr->cap) {
+		size_t cap = cr->cap ? cr->cap * 2 : 16;
+		struct cond_rule *v = realloc(cr->v, cap * sizeof(*v));
+		if (!v)
+			return berr_set(err, ENOMEM, "%s", path);
+		cr->v = v;
+		cr->cap = cap;
+	}
+	cr->v[cr->n++] = r;
+	return 0;
+}
+
+static int add_rule(struct sc_build *b, struct cond_rules *cr, size_t entry, const char *name,
+		    uint32_t action, const struct scmp_arg_cmp *args, unsigned int n,
+		    const char *path, struct berr *err)
 {
 	int nr = seccomp_syscall_resolve_name(name);
 	if (nr == __NR_SCMP_ERROR) {
 		log_debug("%s: syscall %s unknown to libseccomp, skipped", path, name);
 		return 0;
 	}
+	if (check_cond_rule(cr, nr, args, n, entry, path, name, err) < 0)
+		return -1;
 	int rc = seccomp_rule_add_array(b->ctx, action, nr, n, n ? args : NULL);
 	if (rc < 0 && rc != -EEXIST)
 		return berr_set(err, -rc, "%s: rule for %s", path, name);
 	return 0;
 }
 
-static int parse_syscall(struct sc_build *b, yajl_val sc, uint32_t default_action, const char *path,
-			 size_t *names_total, struct berr *err)
+static int parse_syscall(struct sc_build *b, struct cond_rules *cr, size_t entry, yajl_val sc,
+			 uint32_t default_action, const char *path, size_t *names_total,
+			 struct berr *err)
 {
 	if (!YAJL_IS_OBJECT(sc))
 		return berr_set(err, 0, "%s: expected an object", path);
@@ -335,9 +401,10 @@ static int parse_syscall(struct sc_build *b, yajl_val sc, uint32_t default_actio
 		 * match), as runc reads them; otherwise all must hold. */
 		if (same_index_twice(args, n_args)) {
 			for (unsigned int k = 0; k < n_args; k++)
-				if (add_rule(b, name, action, &args[k], 1, path, err) < 0)
+				if (add_rule(b, cr, entry, name, action, &args[k], 1, path, err) <
+				    0)
 					return -1;
-		} else if (add_rule(b, name, action, args, n_args, path, err) < 0) {
+		} else if (add_rule(b, cr, entry, name, action, args, n_args, path, err) < 0) {
 			return -1;
 		}
 	}
@@ -393,13 +460,17 @@ int sc_oci_build(void *seccomp_val, struct sc_build *b, unsigned int *flags, str
 		}
 	}
 	size_t names_total = 0;
+	struct cond_rules cr = {0};
 	for (size_t i = 0; syscalls && i < syscalls->u.array.len; i++) {
 		char p[64];
 		snprintf(p, sizeof(p), "%s.syscalls[%zu]", OCI_PATH, i);
-		if (parse_syscall(b, syscalls->u.array.values[i], default_action, p, &names_total,
-				  err) < 0)
+		if (parse_syscall(b, &cr, i, syscalls->u.array.values[i], default_action, p,
+				  &names_total, err) < 0) {
+			free(cr.v);
 			goto fail;
+		}
 	}
+	free(cr.v);
 	return 0;
 fail:
 	sc_build_free(b);

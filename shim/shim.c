@@ -21,6 +21,7 @@
  * or dlopen, and closes every inherited descriptor first. */
 #include "shim/shim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,11 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -226,15 +229,14 @@ struct start_result {
 	char msg[BERR_MSG_MAX];
 };
 
-static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int log_w,
-						   int result_fd)
+static __attribute__((noreturn)) void starter_main(struct shim *s, int in, int log_w, int result_fd)
 {
 	struct start_result r;
 	memset(&r, 0, sizeof(r));
 	struct berr err;
 	if (sandbox_from_spec(s->spec, s->dir, false, &s->sb, &err) == 0) {
 		s->sb->stdio = SB_STDIO_FDS;
-		s->sb->stdio_fds[0] = null;
+		s->sb->stdio_fds[0] = in;
 		s->sb->stdio_fds[1] = log_w;
 		s->sb->stdio_fds[2] = log_w;
 		s->sb->clone_parent = true;
@@ -253,7 +255,7 @@ static __attribute__((noreturn)) void starter_main(struct shim *s, int null, int
 }
 
 /* Runs the starter and reads its result; reaps it. */
-static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
+static int start_instance(struct shim *s, int in, int log_w, struct berr *err)
 {
 	int res[2];
 	if (pipe2(res, O_CLOEXEC) < 0)
@@ -266,7 +268,7 @@ static int start_instance(struct shim *s, int null, int log_w, struct berr *err)
 	}
 	if (t == 0) {
 		close(res[0]);
-		starter_main(s, null, log_w, res[1]);
+		starter_main(s, in, log_w, res[1]);
 	}
 	close(res[1]);
 	struct start_result r;
@@ -329,17 +331,22 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int pipefd[2] = {-1, -1};
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+	/* stdin reads as empty, from a pipe nobody writes to: the host's
+	 * /dev/null would hand the instance, through /proc/self/fd/0, a host
+	 * inode it could chmod. */
+	int in[2] = {-1, -1};
+	if (s->sfd < 0 || s->tfd < 0 || s->dir_fd < 0 || pipe2(in, O_CLOEXEC) < 0 ||
+	    pipe2(pipefd, O_CLOEXEC) < 0) {
 		berr_set(&err, errno, "instance %s: shim setup", s->spec->name);
 		goto failed;
 	}
 	if (logfile_open(&s->log, s->dir_fd, s->spec->log_max_bytes, &err) < 0)
 		goto failed;
 	s->log_r = pipefd[0];
-	int rc = start_instance(s, null, pipefd[1], &err);
+	close(in[1]);
+	int rc = start_instance(s, in[0], pipefd[1], &err);
 	close(pipefd[1]);
-	close(null);
+	close(in[0]);
 	if (rc < 0)
 		goto failed;
 	s->st.status = INSTANCE_RUNNING;
@@ -490,33 +497,57 @@ int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_p
 	return 0;
 }
 
+/* Waits up to ms for the shim to exit: on its pidfd, or, without pidfds
+ * (Linux < 5.3), by looking at it every 10 ms. */
+static bool wait_shim_gone(int pfd, const struct instance_state *st, int ms)
+{
+	if (pfd >= 0) {
+		struct pollfd pf = {.fd = pfd, .events = POLLIN};
+		return poll(&pf, 1, ms) > 0;
+	}
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (!shim_alive(st))
+			return true;
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return !shim_alive(st);
+}
+
 /* Sends the shim SIGTERM carrying the grace period. 1 with *pidfd (the
- * shim's) when it was sent, 0 when the shim is not running. */
+ * shim's, or -1 on kernels without pidfds) and *st when it was sent, 0
+ * when the shim is not running. */
 static int stop_signal(const char *root, const char *name, int grace_sec, int *pidfd,
-		       struct berr *err)
+		       struct instance_state *st, struct berr *err)
 {
 	*pidfd = -1;
-	struct instance_state st;
-	if (shim_state_read(root, name, &st, err) < 0)
+	if (shim_state_read(root, name, st, err) < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (!shim_alive(&st))
+	if (!shim_alive(st))
 		return 0;
-	cleanup_close int pfd = sys_pidfd_open(st.shim_pid, 0);
-	if (pfd < 0)
+	cleanup_close int pfd = sys_pidfd_open(st->shim_pid, 0);
+	if (pfd < 0 && errno != ENOSYS)
 		return errno == ESRCH ? 0 : berr_set(err, errno, "instance %s: pidfd", name);
-	/* The pidfd pins the process; check it is still the same shim. */
-	if (proc_start_time(st.shim_pid) != st.shim_start_time)
+	/* The pidfd pins the process; check it is still the same shim. (Without
+	 * one the start time read next to the signal has to do.) */
+	if (proc_start_time(st->shim_pid) != st->shim_start_time)
 		return 0;
 	if (grace_sec < 0)
 		grace_sec = 0;
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGTERM;
-	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
-	si.si_value.sival_int = grace_sec;
-	if (sys_pidfd_send_signal(pfd, SIGTERM, &si, 0) < 0)
+	int rc;
+	if (pfd >= 0) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		si.si_signo = SIGTERM;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value.sival_int = grace_sec;
+		rc = sys_pidfd_send_signal(pfd, SIGTERM, &si, 0);
+	} else {
+		rc = sigqueue(st->shim_pid, SIGTERM, (union sigval){.sival_int = grace_sec});
+	}
+	if (rc < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
 	*pidfd = pfd;
@@ -527,7 +558,8 @@ static int stop_signal(const char *root, const char *name, int grace_sec, int *p
 int shim_stop_request(const char *root, const char *name, int grace_sec, struct berr *err)
 {
 	int pfd;
-	int rc = stop_signal(root, name, grace_sec, &pfd, err);
+	struct instance_state st;
+	int rc = stop_signal(root, name, grace_sec, &pfd, &st, err);
 	if (pfd >= 0)
 		close(pfd);
 	return rc < 0 ? -1 : 0;
@@ -536,13 +568,13 @@ int shim_stop_request(const char *root, const char *name, int grace_sec, struct 
 int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err)
 {
 	cleanup_close int pfd = -1;
-	int rc = stop_signal(root, name, grace_sec, &pfd, err);
+	struct instance_state st;
+	int rc = stop_signal(root, name, grace_sec, &pfd, &st, err);
 	if (rc <= 0)
 		return rc;
 	if (grace_sec < 0)
 		grace_sec = 0;
-	struct pollfd pf = {.fd = pfd, .events = POLLIN};
-	if (poll(&pf, 1, (grace_sec + 1) * 1000) > 0)
+	if (wait_shim_gone(pfd, &st, (grace_sec + 1) * 1000))
 		return 0;
 	/* The shim kills at the end of the grace period; should it not, the
 	 * whole cgroup goes from here. */
@@ -552,7 +584,7 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 		cgroup_kill_all(cg, &ignored);
 		cgroup_free(cg);
 	}
-	if (poll(&pf, 1, 4000) > 0)
+	if (wait_shim_gone(pfd, &st, 4000))
 		return 0;
 	return berr_set(err, ETIMEDOUT, "instance %s: the shim did not exit", name);
 }
@@ -583,4 +615,80 @@ int shim_remove(const char *root, const char *name, struct berr *err)
 			return berr_wrap(err, "instance %s", name);
 	}
 	return 0;
+}
+
+/* A directory nobody holds locked and without spec.json was left by a
+ * foreground run (berth run --rm, berth oci run) that was killed before
+ * it could clean up, or by a start that died before writing its spec:
+ * its cgroup and the directory go. A directory changed in the last
+ * min_age seconds is left alone, as it may be a start in progress. */
+static int reclaim(const char *root, const char *name, int min_age, struct berr *err)
+{
+	char dir[PATH_MAX];
+	if (instance_dir_path(root, name, dir, sizeof(dir), err) < 0)
+		return -1;
+	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : berr_set(err, errno, "instance %s: open %s", name, dir);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+			   ? 0
+			   : berr_set(err, errno, "instance %s: lock %s", name, dir);
+	struct stat st, spec;
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "instance %s: stat %s", name, dir);
+	if (st.st_nlink == 0 || fstatat(fd, "spec.json", &spec, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT)
+		return 0;
+	if (min_age > 0 && time(NULL) - st.st_mtime < min_age)
+		return 0;
+	struct cgroup *cg = NULL;
+	struct berr ignored;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
+		int rc = cgroup_kill_all(cg, err);
+		if (rc == 0)
+			rc = cgroup_destroy(cg, err);
+		cgroup_free(cg);
+		if (rc < 0)
+			return berr_wrap(err, "instance %s", name);
+	}
+	if (fs_remove_tree(dir, err) < 0)
+		return berr_wrap(err, "instance %s", name);
+	return 1;
+}
+
+int shim_reclaim(const char *root, const char *name, struct berr *err)
+{
+	return reclaim(root, name, 0, err);
+}
+
+#define RECLAIM_MIN_AGE_SEC 2
+
+int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
+		     struct berr *err)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/instances", root) >= (int)sizeof(path))
+		return berr_set(err, ENAMETOOLONG, "%s/instances", root);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : berr_set(err, errno, "open %s", path);
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!instance_name_valid(de->d_name))
+			continue;
+		struct berr e;
+		int r = reclaim(root, de->d_name, RECLAIM_MIN_AGE_SEC, &e);
+		if (r > 0 && fn)
+			fn(de->d_name, ctx);
+		if (r < 0 && rc == 0) {
+			if (err)
+				*err = e;
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
 }

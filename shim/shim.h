@@ -136,4 +136,14 @@ int shim_stop_request(const char *root, const char *name, int grace_sec, struct 
 /* Removes a stopped instance: directory (upper, work, logs, state) and cgroup. */
 int shim_remove(const char *root, const char *name, struct berr *err);
 
+/* What a foreground run (berth run --rm, berth oci run) killed before it
+ * could clean up leaves: an instance directory without spec.json that no
+ * one holds, and the instance's cgroup. shim_reclaim removes them for one
+ * name (1 when there was such a leftover, 0 when not); shim_reclaim_all for
+ * every instance not changed in the last two seconds, telling fn each name,
+ * whose image lease the caller then drops. */
+int shim_reclaim(const char *root, const char *name, struct berr *err);
+int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
+		     struct berr *err);
+
 #endif

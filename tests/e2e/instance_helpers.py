@@ -108,7 +108,8 @@ class Images:
         # Host directories that hostile images point their /dev and /proc at.
         self.host_dev = os.path.join("/tmp", unique("berth-hostdev"))
         self.host_proc = os.path.join("/tmp", unique("berth-hostproc"))
-        for d in (self.host_dev, self.host_proc):
+        self.host_misc = os.path.join("/tmp", unique("berth-hostmisc"))
+        for d in (self.host_dev, self.host_proc, self.host_misc):
             os.makedirs(d)
             with open(os.path.join(d, "marker"), "w") as f:
                 f.write("host\n")
@@ -133,6 +134,15 @@ class Images:
                                images.Layer([images.symlink("proc", self.host_proc)])])
         self.push("devdangling", [images.Layer(images.busybox_layer(extra=[])),
                                   images.Layer([images.symlink("dev", "/nonexistent/dev")])])
+        # Every other mount destination and the working directory pointing at
+        # host paths: absolute, climbing out with "..", and dangling.
+        m = self.host_misc
+        self.push("mountlinks", [images.Layer(images.busybox_layer(extra=[])), images.Layer([
+            images.symlink("etc/resolv.conf", m + "/resolv.conf"),
+            images.symlink("etc/hosts", "../../../../../../.." + m + "/hosts"),
+            images.symlink("etc/hostname", m + "/missing/hostname"),
+            images.symlink("vol", m + "/vol"),
+            images.symlink("work", m)])])
 
     def push(self, name, layers, config=None):
         repo = "berth-run-%s" % name
@@ -142,7 +152,7 @@ class Images:
         self.refs[name] = ref
 
     def cleanup(self):
-        for d in (self.host_dev, self.host_proc):
+        for d in (self.host_dev, self.host_proc, self.host_misc):
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -73,6 +73,21 @@ int main(int argc, char **argv)
 				target[n] = '\0';
 			printf("fd %s %s\n", de->d_name, target);
 		}
+	} else if (!strcmp(what, "zombies") && argc > 3) {
+		/* Forks children that exit at once and are never waited for,
+		 * until a fork fails or there are argv[2]; then lives argv[3] s. */
+		int n = 0, want = atoi(argv[2]);
+		while (n < want) {
+			pid_t pid = fork();
+			if (pid == 0)
+				_exit(0);
+			if (pid < 0)
+				break;
+			n++;
+		}
+		printf("zombies %d %s\n", n, n < want ? strerrorname_np(errno) : "ok");
+		fflush(stdout);
+		sleep((unsigned)atoi(argv[3]));
 	} else {
 		return 2;
 	}

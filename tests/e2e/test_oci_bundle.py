@@ -128,6 +128,21 @@ def test_masked_and_read_only_paths_apply(bundle):
     assert "Read-only file system" in lines[2]
 
 
+def test_a_read_only_proc_file_refuses_writes_and_a_missing_one_is_skipped(bundle):
+    """The read-only bind that guards /proc/sysrq-trigger, shown on a /proc
+    file this kernel has and root may open for writing."""
+    candidates = ["/proc/sysrq-trigger", "/proc/pressure/cpu", "/proc/pressure/memory"]
+    target = next(c for c in candidates if os.access(c, os.W_OK))
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    script = "(: > %s) 2>&1 && echo writable; true" % target
+    bundle.config["linux"]["readonlyPaths"] = []
+    assert out(bundle.run("/bin/sh", "-c", script)) == "writable\n"
+    bundle.config["linux"]["readonlyPaths"] = ["/proc/no-such-file", target]
+    p = bundle.run("/bin/sh", "-c", script)
+    assert p.returncode == 0, err(p)
+    assert "Read-only file system" in out(p)
+
+
 def test_pids_and_memory_limits_apply(bundle):
     bundle.config["linux"]["resources"].update({"pids": {"limit": 12},
                                                 "memory": {"limit": 64 << 20}})

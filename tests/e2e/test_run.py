@@ -9,8 +9,9 @@ import time
 
 import images
 from conftest import wait_for
-from instance_helpers import (err, instance_cgroups, out, probe_bin, run, runner,  # noqa: F401
-                              shim_state, test_images, unique)
+from instance_helpers import (err, instance_cgroups, out, probe_bin,  # noqa: F401
+                              processes_in_cgroups, run, runner, shim_state, test_images, unique,
+                              wait_gone)
 
 
 def test_exit_code_of_the_module_is_the_exit_code_of_run(runner, test_images):
@@ -209,6 +210,7 @@ def test_without_rm_the_instance_and_its_lease_stay(runner, test_images):
     finally:
         runner("shim", "rm", name, check=False)
     assert not os.path.exists(os.path.join(runner.root, "instances", name))
+    assert not os.path.exists(os.path.join(runner.root, "oci", "leases", name))
 
 
 def test_name_of_a_running_instance_is_refused(runner, test_images):
@@ -255,3 +257,58 @@ def test_image_with_seventy_layers_runs_with_every_layer_visible(berth, registry
               "grep -c 'lowerdir=/proc/self/fd/' /proc/mounts", check=False)
     assert p.returncode == 0, err(p)
     assert out(p).split() == ["69", "0", "68", "1"]
+
+
+def kill_run(runner, ref, name, *opts):
+    """Starts berth run --rm, SIGKILLs it once the module runs, and waits
+    for the module's processes to go (they die with it)."""
+    proc = subprocess.Popen(runner.cmd("run", "--rm", "--name", name, *opts, ref, "sh", "-c",
+                                       "sleep 60 & echo ready; wait"), stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        pids = processes_in_cgroups(instance_cgroups(name))
+        assert len(pids) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    for pid in pids:
+        wait_gone(pid)
+    return os.path.join(runner.root, "instances", name)
+
+
+def left_behind(runner, name):
+    return {"dir": os.path.exists(os.path.join(runner.root, "instances", name)),
+            "lease": os.path.exists(os.path.join(runner.root, "oci", "leases", name)),
+            "cgroup": instance_cgroups(name) != []}
+
+
+def test_a_killed_run_is_taken_back_by_the_next_run_of_its_name(runner, test_images):
+    name = unique("killed")
+    kill_run(runner, test_images.refs["base"], name)
+    # SIGKILL leaves no chance to clean up: the instance's processes die
+    # with berth run (parent death signal), the rest stays.
+    assert left_behind(runner, name) == {"dir": True, "lease": True, "cgroup": True}
+    p = run(runner, "--name", name, test_images.refs["base"], "echo", "again")
+    assert p.returncode == 0, err(p)
+    assert out(p) == "again\n"
+    assert left_behind(runner, name) == {"dir": False, "lease": False, "cgroup": False}
+
+
+def test_gc_removes_what_killed_runs_left_and_keeps_stopped_instances(runner, test_images):
+    killed, kept = unique("killed"), unique("kept")
+    assert runner("run", "--name", kept, test_images.refs["base"], "true").returncode == 0
+    try:
+        dirs = [kill_run(runner, test_images.refs["base"], killed),
+                kill_run(runner, test_images.refs["base"], killed + "-ro", "--userns")]
+        # gc leaves directories changed in the last two seconds alone (a
+        # start may be in progress): these are made older.
+        past = time.time() - 10
+        for d in dirs + [os.path.join(runner.root, "instances", kept)]:
+            os.utime(d, (past, past))
+        p = runner("gc")
+        for n in (killed, killed + "-ro"):
+            assert "removed what a killed run of instance %s left" % n in out(p)
+            assert left_behind(runner, n) == {"dir": False, "lease": False, "cgroup": False}
+        assert left_behind(runner, kept) == {"dir": True, "lease": True, "cgroup": False}
+    finally:
+        runner("shim", "rm", kept, check=False)

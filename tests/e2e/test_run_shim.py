@@ -71,6 +71,9 @@ def test_start_returns_once_the_module_runs(detached):
         assert f.read().split(b"\0")[0] in (b"sh", b"/bin/sh", b"sleep")
     assert pid in processes_in_cgroups(instance_cgroups(name))
     assert int(st["started_at"]) > 0
+    # The shim is the module's parent (its starter cloned it with CLONE_PARENT).
+    with open("/proc/%d/stat" % pid) as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == shim
 
 
 def test_start_failure_carries_the_real_reason(detached, tmp_path):
@@ -230,3 +233,18 @@ def test_device_named_by_a_path_with_colons(detached, tmp_path):
                                        "permissions": "r"}])
     detached.wait_exited(name)
     assert detached.log(name) == "device\nopen\n"
+
+
+def test_a_detached_instance_gets_stdio_of_its_own_and_no_other_descriptor(detached):
+    """stdin reads as empty and is a pipe, not the host's /dev/null, whose
+    inode a chmod through /proc/self/fd/0 would change; only 0, 1 and 2 are open."""
+    before = os.stat("/dev/null")
+    name, _ = detached.start("cat; echo eof; readlink /proc/self/fd/0; "
+                             "chmod 666 /proc/self/fd/0; probe fds")
+    detached.wait_exited(name)
+    lines = detached.log(name).splitlines()
+    assert lines[0] == "eof"
+    assert lines[1].startswith("pipe:")
+    assert [l.split()[1] for l in lines[2:]] == ["0", "1", "2"]
+    after = os.stat("/dev/null")
+    assert (after.st_mode, after.st_ctime_ns) == (before.st_mode, before.st_ctime_ns)

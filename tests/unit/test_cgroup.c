@@ -790,7 +790,7 @@ static void v1_default_devices_follow_deny_all(void **state)
 	assert_string_equal(slurp(t->root, "devices/berth/db/devices.deny"), "a\n");
 	assert_string_equal(slurp(t->root, "devices/berth/db/devices.allow"),
 			    "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\n"
-			    "c 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\n");
+			    "c 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm\n");
 	cgroup_free(cg);
 }
 
@@ -889,6 +889,33 @@ static void hybrid_limits_go_to_v1_and_membership_to_both(void **state)
 	assert_string_equal(slurp(t->root, "unified/berth/app/cgroup.procs"), "31337\n");
 	assert_string_equal(slurp(t->root, "memory/berth/app/cgroup.procs"), "31337\n");
 	assert_true(cgroup_unified_fd(cg) >= 0);
+	cgroup_free(cg);
+}
+
+static void joining_itself_writes_0_to_every_v1_tasks_file_only(void **state)
+{
+	/* The instance moves itself into its v1 cgroups; the unified one it
+	 * is cloned into (clone3), so nothing goes to its cgroup.procs. */
+	struct tree *t = *state;
+	v1_tree(t->root, "app", true);
+	v2_cgroup(t->root, "unified", "hugetlb\n");
+	v2_cgroup(t->root, "unified/berth", "");
+	v2_cgroup(t->root, "unified/berth/app", "");
+	struct cgroup *cg;
+	struct berr err;
+	if (cgroup_create(t->root, "app", NULL, &cg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(cgroup_join_self(cg, &err), 0);
+	static const char *const v1[] = {"memory",  "cpu,cpuacct", "pids",   "devices",
+					 "freezer", "cpuset",	   "systemd"};
+	for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof(rel), "%s/berth/app/tasks", v1[i]);
+		assert_string_equal(slurp(t->root, rel), "0\n");
+		snprintf(rel, sizeof(rel), "%s/berth/app/cgroup.procs", v1[i]);
+		assert_string_equal(slurp(t->root, rel), "");
+	}
+	assert_string_equal(slurp(t->root, "unified/berth/app/cgroup.procs"), "");
 	cgroup_free(cg);
 }
 
@@ -1006,6 +1033,7 @@ int main(void)
 	    TREE_TEST(v1_oom_is_read_from_oom_control),
 	    TREE_TEST(v1_oom_before_linux_4_13_is_the_limit_reached),
 	    TREE_TEST(hybrid_limits_go_to_v1_and_membership_to_both),
+	    TREE_TEST(joining_itself_writes_0_to_every_v1_tasks_file_only),
 	    TREE_TEST(v1_hierarchy_for_membership_only_may_fail),
 	    TREE_TEST(v1_hierarchy_with_a_used_controller_must_not_fail),
 	    TREE_TEST(open_finds_an_existing_instance_and_not_a_missing_one),

@@ -244,7 +244,7 @@ static void v1_limits_are_written_and_read_back(void **state)
 	assert_string_equal(read_cg("cpu", f->name, "cpu.shares"), "512\n");
 	assert_string_equal(read_cg("devices", f->name, "devices.list"),
 			    "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\n"
-			    "c 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\n");
+			    "c 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm\n");
 	/* A cpuset cgroup can take processes: it has CPUs and memory nodes. */
 	assert_string_not_equal(read_cg("cpuset", f->name, "cpuset.cpus"), "\n");
 	assert_string_not_equal(read_cg("cpuset", f->name, "cpuset.mems"), "\n");
@@ -732,6 +732,56 @@ static void v2_clone_into_the_unified_cgroup(void **state)
 	assert_int_equal(cgroup_count_procs(f->cg), 1);
 }
 
+static void check_in_every_hierarchy(pid_t pid, const char *name)
+{
+	char path[64], want[128];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	char *text;
+	struct berr err;
+	assert_int_equal(fs_read_file(path, 65536, &text, NULL, &err), 0);
+	static const char *const ctrls[] = {":memory:",	 ":pids:",   ":cpu:",	       ":devices:",
+					    ":freezer:", ":cpuset:", ":name=systemd:", "0::"};
+	for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]); i++) {
+		snprintf(want, sizeof(want), "%s/berth/%s\n", ctrls[i], name);
+		if (!strstr(text, want))
+			fail_msg("%s not in\n%s", want, text);
+	}
+	free(text);
+}
+
+static void instance_in_a_user_namespace_is_cloned_into_v2_and_joins_v1_itself(void **state)
+{
+	/* As the sandbox starts one: clone3 into the unified cgroup with a new
+	 * user namespace, then the process moves itself into its v1 cgroups
+	 * while it is still host root (no id map written yet). */
+	struct fx *f = *state;
+	create(f, ROOT, NULL);
+	int fd = cgroup_unified_fd(f->cg);
+	assert_true(fd >= 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct clone_args args = {.flags = CLONE_INTO_CGROUP | CLONE_NEWUSER,
+				  .exit_signal = SIGCHLD,
+				  .cgroup = (uint64_t)fd};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct berr err;
+		char ok = cgroup_join_self(f->cg, &err) == 0 ? 'y' : 'n';
+		if (write(p[1], &ok, 1) != 1 || ok != 'y')
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	f->kids[f->n_kids++] = (pid_t)pid;
+	close(p[1]);
+	char ok = 0;
+	assert_int_equal(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	assert_int_equal(ok, 'y');
+	check_in_every_hierarchy((pid_t)pid, f->name);
+}
+
 static void open_reattaches_to_a_running_instance(void **state)
 {
 	struct fx *f = *state;
@@ -786,6 +836,7 @@ int main(void)
 	    T(v2_leftover_device_program_is_replaced),
 	    T(v2_membership_and_cgroup_kill),
 	    T(v2_clone_into_the_unified_cgroup),
+	    T(instance_in_a_user_namespace_is_cloned_into_v2_and_joins_v1_itself),
 	    /* Last: it turns cgroup.kill off for the rest of this process. */
 	    T(v2_without_cgroup_kill_freezes_and_kills),
 	};

@@ -419,6 +419,41 @@ REFUSED(more_than_six_conditions_are_refused,
 	"{\"index\": 0, \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}]}]}",
 	"syscalls[0].args")
 REFUSED(profile_that_is_not_an_object_is_refused, "[1, 2]", "linux.seccomp")
+/* libseccomp 2.5 never returns from the second rule (fuzz_seccomp_oci found
+ * it): rules of one syscall that begin with the same condition, not
+ * SCMP_CMP_EQ, and then differ. */
+REFUSED(rules_libseccomp_cannot_build_are_refused_naming_both_entries,
+	"{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": ["
+	"{\"names\": [\"getpriority\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": ["
+	"{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_LE\"},"
+	"{\"index\": 1, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]},"
+	"{\"names\": [\"getpid\"], \"action\": \"SCMP_ACT_ERRNO\"},"
+	"{\"names\": [\"getpriority\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": ["
+	"{\"index\": 2, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"},"
+	"{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_LE\"}]}]}",
+	"syscalls[2]", "getpriority", "syscalls[0]", "libseccomp")
+
+static void rules_beginning_alike_with_equality(void *arg)
+{
+	load_or_die("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": ["
+		    "{\"names\": [\"getpriority\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"errnoRet\": 77, \"args\": ["
+		    "{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"},"
+		    "{\"index\": 1, \"value\": 0, \"op\": \"SCMP_CMP_EQ\"}]},"
+		    "{\"names\": [\"getpriority\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"errnoRet\": 77, \"args\": ["
+		    "{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"},"
+		    "{\"index\": 2, \"value\": 5, \"op\": \"SCMP_CMP_EQ\"}]}]}");
+	CHILD_CHECK(marked(syscall(SYS_getpriority, 1, 0, 0)));
+	CHILD_CHECK(marked(syscall(SYS_getpriority, 1, 99, 5)));
+	CHILD_CHECK(!marked(syscall(SYS_getpriority, 1, 99, 0)));
+	CHILD_CHECK(!marked(syscall(SYS_getpriority, 0, 0, 5)));
+}
+
+static void rules_that_begin_alike_with_an_equality_still_build_and_apply(void **state)
+{
+	CHILD_OK(rules_beginning_alike_with_equality, NULL);
+}
 
 static void more_syscall_entries_than_the_limit_are_refused(void **state)
 {
@@ -506,6 +541,8 @@ int main(void)
 	    cmocka_unit_test(syscall_entry_without_names_is_refused),
 	    cmocka_unit_test(more_than_six_conditions_are_refused),
 	    cmocka_unit_test(profile_that_is_not_an_object_is_refused),
+	    cmocka_unit_test(rules_libseccomp_cannot_build_are_refused_naming_both_entries),
+	    cmocka_unit_test(rules_that_begin_alike_with_an_equality_still_build_and_apply),
 	    cmocka_unit_test(more_syscall_entries_than_the_limit_are_refused),
 	    cmocka_unit_test(same_profile_is_built_once_with_a_cache),
 	};
