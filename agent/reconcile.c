@@ -661,11 +661,18 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		start_failed(d, m, err.msg);
 		return;
 	}
+	/* The lease keeps gc away from the layers; it fails when a gc took them
+	 * since the image was opened, and the image is then pulled again. */
+	if (oci_lease_add(d->store, m->name, img->digest, &err) < 0) {
+		oci_image_free(img);
+		instance_spec_free(spec);
+		m->image_digest[0] = '\0';
+		start_failed(d, m, err.msg);
+		return;
+	}
 	snprintf(m->image_digest, sizeof(m->image_digest), "%s", img->digest);
 	if (module_token_refresh(d, m, &err) < 0)
 		log_error("%s", err.msg);
-	if (oci_lease_add(d->store, m->name, img->digest, &err) < 0)
-		log_warn("module %s: lease: %s", m->name, err.msg);
 	oci_image_free(img);
 	/* Recorded before the shim starts: a daemon killed right after still
 	 * knows the instance is its own. */

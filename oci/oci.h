@@ -81,7 +81,9 @@ void oci_image_free(struct oci_image *img);
 int oci_export(struct oci_store *store, const char *ref, const char *dir, struct berr *err);
 
 /* An instance that uses an image holds a lease on its manifest digest, so
- * `berth rmi` + `berth gc` never remove layers under a live instance. */
+ * `berth rmi` + `berth gc` never remove layers under a live instance. The
+ * image must be in the store, whole, when the lease is taken: a gc that
+ * removed it after the caller opened it makes the lease fail (ENOENT). */
 int oci_lease_add(struct oci_store *store, const char *name, const char *digest,
 		  struct berr *err);
 int oci_lease_remove(struct oci_store *store, const char *name, struct berr *err);

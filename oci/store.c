@@ -467,6 +467,22 @@ static bool lease_name_ok(const char *name)
 	       !store_name_is_temporary(name);
 }
 
+/* Called with the store held shared, after the lease is written: an image
+ * opened earlier may have lost its layers to a gc that ran between that
+ * lookup and this lease. Once the lease is in place no later gc can take
+ * them, so checking now closes the gap. */
+static int lease_check_image(struct oci_store *s, const char *name, const char *digest,
+			     struct berr *err)
+{
+	struct oci_image *img = NULL;
+	if (oci_image_open(s, digest, &img, err) == 0) {
+		oci_image_free(img);
+		return 0;
+	}
+	unlinkat(s->leases_fd, name, 0);
+	return berr_wrap(err, "lease %s: the image was removed before it could be held", name);
+}
+
 int oci_lease_add(struct oci_store *s, const char *name, const char *digest, struct berr *err)
 {
 	if (!lease_name_ok(name))
@@ -479,8 +495,12 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 	char line[DIGEST_STR_MAX + 1];
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
 	int ret = write_atomic(s->leases_fd, name, line, (size_t)n, err);
+	if (ret < 0)
+		berr_wrap(err, "lease %s", name);
+	else
+		ret = lease_check_image(s, name, digest, err);
 	store_unlock(lock);
-	return ret < 0 ? berr_wrap(err, "lease %s", name) : 0;
+	return ret;
 }
 
 int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *digest,
@@ -509,7 +529,7 @@ int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *d
 		berr_set(err, errno, "lease %s", name);
 		unlinkat(s->leases_fd, tmp, 0);
 	} else {
-		ret = 0;
+		ret = lease_check_image(s, name, digest, err);
 	}
 	store_unlock(lock);
 	return ret;

@@ -2,6 +2,7 @@
  * store's tags, leases and garbage collection on a store built by hand. */
 #include "unit.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,17 +540,43 @@ static void lease_names_must_be_plain(void **state)
 {
 	struct fixture *f = *state;
 	struct berr err;
-	assert_int_equal(oci_lease_add(f->s, "../x", D1, &err), -1);
-	assert_int_equal(oci_lease_add(f->s, ".hidden", D1, &err), -1);
+	char d[DIGEST_STR_MAX];
+	add_image(f, "a", "fa", d);
+	assert_int_equal(oci_lease_add(f->s, "../x", d, &err), -1);
+	assert_int_equal(oci_lease_add(f->s, ".hidden", d, &err), -1);
 	assert_int_equal(oci_lease_add(f->s, "ok", "sha256:short", &err), -1);
 	/* gc takes such a name for a lease being written, and skips it */
-	assert_int_equal(oci_lease_add(f->s, "web.tmp1-2", D1, &err), -1);
-	assert_int_equal(oci_lease_add(f->s, "ok", D1, &err), 0);
+	assert_int_equal(oci_lease_add(f->s, "web.tmp1-2", d, &err), -1);
+	assert_int_equal(oci_lease_add(f->s, "ok", d, &err), 0);
 	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0);
 	assert_int_equal(oci_lease_remove(f->s, "ok", &err), 0); /* already gone is fine */
 }
 
+/* The window between opening an image and leasing it: a gc in between
+ * removes the layers, and the lease must then fail rather than protect
+ * nothing. */
 static int count;
+static void counted(const char *what, uint64_t bytes, void *ctx);
+
+static void lease_of_an_image_collected_after_it_was_opened_fails(void **state)
+{
+	struct fixture *f = *state;
+	char a[DIGEST_STR_MAX];
+	add_image(f, "a", "fa", a);
+	struct berr err;
+	struct oci_image *img;
+	assert_int_equal(oci_image_open(f->s, a, &img, &err), 0);
+	assert_int_equal(oci_untag(f->s, "127.0.0.1:5000/a:1", NULL, NULL, &err), 0);
+	uint64_t freed;
+	assert_int_equal(oci_gc(f->s, counted, NULL, &freed, &err), 0);
+	assert_int_equal(oci_lease_add(f->s, "web", img->digest, &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_non_null(strstr(err.msg, "lease web: the image was removed"));
+	assert_int_equal(oci_lease_add_ephemeral(f->s, "web", img->digest, &err), -1);
+	assert_int_equal(faccessat(f->s->leases_fd, "web", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	oci_image_free(img);
+}
+
 static void counted(const char *what, uint64_t bytes, void *ctx)
 {
 	(void)what;
@@ -659,6 +686,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(long_references_are_tagged, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(lease_names_must_be_plain, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(lease_of_an_image_collected_after_it_was_opened_fails,
+					    store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(gc_keeps_tagged_and_leased_images_only, store_setup,
 					    store_teardown),
 	    cmocka_unit_test_setup_teardown(gc_skips_a_half_written_lease, store_setup,
