@@ -10,24 +10,17 @@
 #include "common/strbuf.h"
 #include "hub/hub.h"
 #include "hub/route.h"
+#include "shim/shim.h"
 
 #define ENV_KEY_MAX    256
 #define ENV_VALUE_MAX  8192
 #define CHUNKS_MAX     99
 
+/* A module is run as the instance of the same name: the instance rules, and
+ * IoT Hub's shorter bound on module ids. */
 bool module_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > MODULE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum =
-		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || !strchr("_.-", c)))
-			return false;
-	}
-	return true;
+	return strlen(name) <= MODULE_NAME_MAX && instance_name_valid(name);
 }
 
 const char *restart_policy_name(enum restart_policy p)

@@ -589,6 +589,21 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	return berr_set(err, ETIMEDOUT, "instance %s: the shim did not exit", name);
 }
 
+/* Kills whatever is left in the instance's cgroup and removes it; no
+ * cgroup is not an error. */
+static int instance_cgroup_remove(const char *name, struct berr *err)
+{
+	struct cgroup *cg = NULL;
+	struct berr ignored;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) < 0)
+		return 0;
+	int rc = cgroup_kill_all(cg, err);
+	if (rc == 0)
+		rc = cgroup_destroy(cg, err);
+	cgroup_free(cg);
+	return rc < 0 ? berr_wrap(err, "instance %s", name) : 0;
+}
+
 int shim_remove(const char *root, const char *name, struct berr *err)
 {
 	char dir[PATH_MAX];
@@ -604,16 +619,8 @@ int shim_remove(const char *root, const char *name, struct berr *err)
 		if (instance_remove_files(root, name, err) < 0)
 			return -1;
 	}
-	struct cgroup *cg = NULL;
-	struct berr ignored;
-	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
-		int rc = cgroup_kill_all(cg, err);
-		if (rc == 0)
-			rc = cgroup_destroy(cg, err);
-		cgroup_free(cg);
-		if (rc < 0)
-			return berr_wrap(err, "instance %s", name);
-	}
+	if (instance_cgroup_remove(name, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -643,16 +650,8 @@ static int reclaim(const char *root, const char *name, int min_age, struct berr 
 		return 0;
 	if (min_age > 0 && time(NULL) - st.st_mtime < min_age)
 		return 0;
-	struct cgroup *cg = NULL;
-	struct berr ignored;
-	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
-		int rc = cgroup_kill_all(cg, err);
-		if (rc == 0)
-			rc = cgroup_destroy(cg, err);
-		cgroup_free(cg);
-		if (rc < 0)
-			return berr_wrap(err, "instance %s", name);
-	}
+	if (instance_cgroup_remove(name, err) < 0)
+		return -1;
 	if (fs_remove_tree(dir, err) < 0)
 		return berr_wrap(err, "instance %s", name);
 	return 1;
