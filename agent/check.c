@@ -4,7 +4,6 @@
  * any line is ×. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -266,18 +265,8 @@ static void check_store(struct report *r, const char *what_store, const char *ro
 
 static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const char *config = "/etc/berth/config.json";
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {NULL, 0, NULL, 0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (c == 'c')
-			config = optarg;
-		else
-			return berth_usage("check");
-	}
-	if (optind != argc)
+	const char *config;
+	if (agent_config_option(argc, argv, &config) < 0)
 		return berth_usage("check");
 	struct report r = {0};
 	struct agent_config *cfg = NULL;

@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,4 +360,19 @@ const struct registry_cred *agent_config_registry(const struct agent_config *cfg
 		if (!strcmp(cfg->registries[i].host, host))
 			return &cfg->registries[i];
 	return NULL;
+}
+
+int agent_config_option(int argc, char **argv, const char **path)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	*path = CONFIG_DEFAULT_PATH;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c != 'c')
+			return -1;
+		*path = optarg;
+	}
+	return optind == argc ? 0 : -1;
 }

@@ -11,6 +11,7 @@
 #include "common/err.h"
 
 #define CONFIG_MAX_BYTES (256 * 1024)
+#define CONFIG_DEFAULT_PATH "/etc/berth/config.json"
 #define DEVICE_ID_MAX	 128
 #define HOSTNAME_MAX	 255
 
@@ -57,6 +58,9 @@ int agent_config_parse(const char *buf, size_t len, const char *what, struct age
 		       struct berr *err);
 int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
 void agent_config_free(struct agent_config *cfg);
+/* Parses the only option of `berth daemon` and `berth check`, [-c|--config FILE],
+ * into *path (CONFIG_DEFAULT_PATH when absent). -1 on anything else. */
+int agent_config_option(int argc, char **argv, const char **path);
 
 /* True for IoT Hub device and module id characters berth accepts (a subset
  * that is safe in MQTT topics: no '+', '#', '/'). */

@@ -4,7 +4,6 @@
  * timeout that is the next reconcile, backoff expiry or token refresh. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,7 +29,6 @@
 #include "common/pages.h"
 #include "oci/oci.h"
 
-#define DEFAULT_CONFIG "/etc/berth/config.json"
 /* Memory is given back this long after a burst of work (requests, starts,
  * exits), once the daemon idles again. */
 #define TRIM_AFTER_MS 2000
@@ -457,18 +455,8 @@ static int daemon_main(struct daemon *d)
 
 static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG;
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {NULL, 0, NULL, 0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (c == 'c')
-			config = optarg;
-		else
-			return berth_usage("daemon");
-	}
-	if (optind != argc)
+	const char *config;
+	if (agent_config_option(argc, argv, &config) < 0)
 		return berth_usage("daemon");
 	log_set_name("berth daemon");
 #ifdef __GLIBC__
