@@ -74,6 +74,8 @@ struct instance_spec {
 	int64_t log_max_bytes; /* per log file before rotation (default 1 MiB) */
 };
 
+/* Frees what a spec points to and zeroes it (for a spec on the stack). */
+void instance_spec_clear(struct instance_spec *spec);
 void instance_spec_free(struct instance_spec *spec);
 int instance_spec_write(const struct instance_spec *spec, const char *path, struct berr *err);
 int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);

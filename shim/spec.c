@@ -34,10 +34,8 @@ bool instance_name_valid(const char *name)
 	return true;
 }
 
-void instance_spec_free(struct instance_spec *spec)
+void instance_spec_clear(struct instance_spec *spec)
 {
-	if (!spec)
-		return;
 	free(spec->name);
 	strv_free(spec->layer_dirs);
 	free(spec->rootfs);
@@ -60,6 +58,14 @@ void instance_spec_free(struct instance_spec *spec)
 	free(spec->devices);
 	strv_free(spec->cap_add);
 	strv_free(spec->cap_drop);
+	memset(spec, 0, sizeof(*spec));
+}
+
+void instance_spec_free(struct instance_spec *spec)
+{
+	if (!spec)
+		return;
+	instance_spec_clear(spec);
 	free(spec);
 }
 

@@ -5,27 +5,6 @@
 
 #include "agent/createoptions.h"
 
-static void spec_clear(struct instance_spec *s)
-{
-	strv_free(s->args);
-	free(s->cwd);
-	free(s->user);
-	free(s->hostname);
-	for (size_t i = 0; i < s->n_binds; i++) {
-		free(s->binds[i].source);
-		free(s->binds[i].destination);
-	}
-	free(s->binds);
-	for (size_t i = 0; i < s->n_devices; i++) {
-		free(s->devices[i].path);
-		free(s->devices[i].path_in);
-		free(s->devices[i].permissions);
-	}
-	free(s->devices);
-	strv_free(s->cap_add);
-	strv_free(s->cap_drop);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct jpath where = {"$.createOptions"};
@@ -36,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *ep[] = {"/entry", NULL}, *cmd[] = {"run", NULL};
 	struct instance_spec spec = {0};
 	create_options_apply(&co, ep, cmd, &spec, &err);
-	spec_clear(&spec);
+	instance_spec_clear(&spec);
 	create_options_clear(&co);
 	return 0;
 }

@@ -25,28 +25,6 @@ static void expect_error(const char *json, const char *needle)
 		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, needle);
 }
 
-/* Frees what create_options_apply filled (the fields it owns). */
-static void spec_clear(struct instance_spec *s)
-{
-	strv_free(s->args);
-	free(s->cwd);
-	free(s->user);
-	free(s->hostname);
-	for (size_t i = 0; i < s->n_binds; i++) {
-		free(s->binds[i].source);
-		free(s->binds[i].destination);
-	}
-	free(s->binds);
-	for (size_t i = 0; i < s->n_devices; i++) {
-		free(s->devices[i].path);
-		free(s->devices[i].path_in);
-		free(s->devices[i].permissions);
-	}
-	free(s->devices);
-	strv_free(s->cap_add);
-	strv_free(s->cap_drop);
-}
-
 static char *img_ep[] = {"/bin/entry", NULL};
 static char *img_cmd[] = {"serve", "--fast", NULL};
 
@@ -62,7 +40,7 @@ static void empty_options_keep_the_image_command_and_host_network(void **state)
 	assert_string_equal(s.args[2], "--fast");
 	assert_null(s.args[3]);
 	assert_int_equal(s.network, NET_HOST);
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
@@ -76,7 +54,7 @@ static void cmd_replaces_only_the_image_cmd(void **state)
 	assert_string_equal(s.args[0], "/bin/entry");
 	assert_string_equal(s.args[1], "x");
 	assert_null(s.args[2]);
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
@@ -89,7 +67,7 @@ static void entrypoint_drops_the_image_cmd(void **state)
 	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
 	assert_string_equal(s.args[0], "/bin/sh");
 	assert_null(s.args[1]);
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
@@ -101,7 +79,7 @@ static void no_command_at_all_is_an_error(void **state)
 	struct berr err;
 	assert_int_equal(create_options_apply(&co, NULL, NULL, &s, &err), -1);
 	assert_non_null(strstr(err.msg, "no command"));
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
@@ -149,7 +127,7 @@ static void all_mapped_keys_reach_the_instance(void **state)
 	assert_int_equal(s.n_devices, 1);
 	assert_string_equal(s.devices[0].path_in, "/dev/ttyS0");
 	assert_string_equal(s.devices[0].permissions, "rw");
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
@@ -162,7 +140,7 @@ static void nano_cpus_become_a_quota(void **state)
 	assert_int_equal(create_options_apply(&co, img_ep, NULL, &s, &err), 0);
 	assert_int_equal(s.cpu_period_us, 100000);
 	assert_int_equal(s.cpu_quota_us, 50000);
-	spec_clear(&s);
+	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
 
