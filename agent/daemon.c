@@ -39,32 +39,6 @@
 
 static int sig_write_fd = -1;
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_from_wall(int64_t wall_ms)
-{
-	if (!wall_ms)
-		return 0;
-	int64_t boot = boot_ms(), age = now_ms() - wall_ms;
-	if (age < 0)
-		age = 0;
-	if (age >= boot)
-		age = boot - 1;
-	return boot - age;
-}
-
 static void on_signal(int sig)
 {
 	int saved = errno;

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/deployment.h"
 #include "agent/status.h"
+#include "common/clock.h"
 #include "common/digest.h"
 #include "common/err.h"
 
@@ -104,15 +105,6 @@ struct daemon {
 	char boot_id[40];
 	char records_boot_id[40];
 };
-
-/* The wall clock, Unix ms: times shown and stored. */
-int64_t now_ms(void);
-/* CLOCK_BOOTTIME in ms: intervals and deadlines. It never jumps, and it is
- * the clock of a process's start time in /proc/<pid>/stat. */
-int64_t boot_ms(void);
-/* A past wall-clock time on the boot clock (0 stays 0; a time in the future
- * counts as now, one before the boot as the boot). */
-int64_t boot_from_wall(int64_t wall_ms);
 
 /* reconcile.c */
 void reconcile(struct daemon *d);

@@ -98,7 +98,7 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 {
 	unwatch_shim(d, m);
 	m->exit_code = exit_code;
-	m->last_exit_ms = when > 0 ? when : now_ms();
+	m->last_exit_ms = when > 0 ? when : wall_ms();
 	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
 	if (m->exited_boot < m->started_boot)
 		m->exited_boot = m->started_boot;
@@ -489,7 +489,7 @@ void pull_child_exited(struct daemon *d, pid_t pid, int status)
 		m->pull_failed = true;
 		/* Retried with the same backoff as a crash. */
 		m->status = RT_BACKOFF;
-		m->last_exit_ms = now_ms();
+		m->last_exit_ms = wall_ms();
 		m->exited_boot = boot_ms();
 		m->next_start_boot =
 		    m->exited_boot +
@@ -638,7 +638,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	if (m->status == RT_BACKOFF && m->last_exit_ms) {
 		if (!m->restart_requested)
 			m->restart_count++;
-		m->last_restart_ms = now_ms();
+		m->last_restart_ms = wall_ms();
 	}
 	m->restart_requested = false;
 	if (!d->store) {
@@ -686,7 +686,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		start_failed(d, m, err.msg);
 		return;
 	}
-	m->last_start_ms = now_ms();
+	m->last_start_ms = wall_ms();
 	m->started_boot = boot_ms();
 	m->status = RT_RUNNING;
 	m->started_here = true;
@@ -740,7 +740,7 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 			save(d);
 		}
 		struct berr err;
-		if (m->token_refresh_ms <= now_ms() && module_token_refresh(d, m, &err) < 0)
+		if (m->token_refresh_ms <= wall_ms() && module_token_refresh(d, m, &err) < 0)
 			log_error("%s", err.msg);
 		return;
 	}
@@ -795,7 +795,7 @@ void reconcile(struct daemon *d)
 
 int64_t reconcile_next_deadline(struct daemon *d)
 {
-	int64_t next = INT64_MAX, boot = boot_ms(), wall = now_ms();
+	int64_t next = INT64_MAX, boot = boot_ms(), wall = wall_ms();
 	for (size_t i = 0; i < d->n_mods; i++) {
 		struct module_rt *m = d->mods[i];
 		if (m->status == RT_BACKOFF && !m->pull_pid && m->next_start_boot < next)
@@ -854,7 +854,7 @@ void stop_all(struct daemon *d)
 			log_info("module %s: stopping", m->name);
 			instance_stop(d, m);
 			m->status = RT_STOPPED;
-			m->last_exit_ms = now_ms();
+			m->last_exit_ms = wall_ms();
 			m->exited_boot = boot_ms();
 		}
 	}

@@ -68,7 +68,7 @@ int records_save(struct daemon *d, struct berr *err)
 		/* The backoff deadline goes to disk on the wall clock: the boot
 		 * clock starts again with the next boot. */
 		json_gen_key_int(g, "next_start_ms",
-				 m->next_start_boot ? now_ms() + (m->next_start_boot - boot_ms())
+				 m->next_start_boot ? wall_ms() + (m->next_start_boot - boot_ms())
 						    : 0);
 		json_gen_key_str(g, "description", m->description);
 		yajl_gen_map_close(g);
@@ -138,7 +138,7 @@ int records_load(struct daemon *d, struct berr *err)
 		m->last_start_ms = get_i64(r, "last_start_ms");
 		m->last_exit_ms = get_i64(r, "last_exit_ms");
 		m->last_restart_ms = get_i64(r, "last_restart_ms");
-		int64_t next = get_i64(r, "next_start_ms"), wait = next - now_ms();
+		int64_t next = get_i64(r, "next_start_ms"), wait = next - wall_ms();
 		if (next)
 			m->next_start_boot = boot_ms() + (wait < 0		  ? 0
 							  : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "hub/control.h"
@@ -305,13 +306,6 @@ int control_open(struct broker *b, struct berr *err)
 	b->control_listener.fd = fd;
 	b->control_listener.on_event = on_control_accept;
 	return broker_watch(b, &b->control_listener, EPOLLIN, err);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,

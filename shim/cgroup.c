@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "shim/cgroup_internal.h"
 #include "shim/shim.h"
@@ -1285,13 +1286,6 @@ int cgroup_count_procs(struct cgroup *cg)
 	return count_all(cg, NULL);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Waits until the cgroup holds no process, at most ms milliseconds. A
  * cgroup2 cgroup.events file wakes poll() when "populated" changes, but
  * the kernel spaces those wake-ups 10 ms apart, so the list is also read
@@ -1301,12 +1295,12 @@ static bool wait_empty(struct cgroup *cg, long ms)
 	struct hier *u = unified(cg);
 	cleanup_close int ev =
 	    u && u->real ? openat(u->fd, knobs[K_EVENTS].v2, O_RDONLY | O_CLOEXEC) : -1;
-	long deadline = now_ms() + ms;
+	int64_t deadline = mono_ms() + ms;
 	long step_us = 100;
 	for (;;) {
 		if (cgroup_count_procs(cg) == 0)
 			return true;
-		long left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		if (left <= 0)
 			return false;
 		long us = left * 1000 < step_us ? left * 1000 : step_us;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -265,7 +266,7 @@ static void generate_name(const char *ref, char *out, size_t cap)
 		snprintf(prefix, sizeof(prefix), "run");
 	uint32_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint32_t)getpid() ^ (uint32_t)time_now_ms();
+		r = (uint32_t)getpid() ^ (uint32_t)wall_ms();
 	snprintf(out, cap, "%s-%08x", prefix, r);
 }
 
@@ -441,7 +442,7 @@ static void record_state(const char *dir, enum instance_status status,
 		st.exit_code = res->exit_code;
 		st.exit_signal = WIFSIGNALED(res->status) ? WTERMSIG(res->status) : 0;
 		st.oom_killed = res->oom_killed;
-		st.finished_at = time_now_ms();
+		st.finished_at = wall_ms();
 	}
 	if (error)
 		snprintf(st.error, sizeof(st.error), "%s", error);

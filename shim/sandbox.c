@@ -49,18 +49,12 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/lazy.h"
 #include "common/log.h"
 #include "shim/strv.h"
 #include "shim/syscalls.h"
-
-int64_t time_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct sandbox *sandbox_new(void)
 {
@@ -605,7 +599,7 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
-	p->started_at = time_now_ms();
+	p->started_at = wall_ms();
 	if (overlay_fd >= 0)
 		close(overlay_fd);
 	close(sv[0]);

@@ -93,8 +93,8 @@ struct sandbox {
 	bool default_devices; /* null, zero, full, random, urandom, tty, ptmx, fd links */
 	char **masked_paths;
 	char **readonly_paths;
-	char **device_hosts;	/* host device nodes bound into the instance, */
-	char **device_paths;	/* at these paths (the two vectors go in pairs) */
+	char **device_hosts; /* host device nodes bound into the instance, */
+	char **device_paths; /* at these paths (the two vectors go in pairs) */
 
 	/* The process. */
 	char **args;
@@ -190,7 +190,5 @@ int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err);
 int sandbox_enter_cwd(const char *cwd, struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
 int sync_send_fd(int sock, char tag, int fd, struct berr *err);
-
-int64_t time_now_ms(void);
 
 #endif

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/pages.h"
@@ -172,7 +173,7 @@ static void finish(struct shim *s, int status)
 	if (sandbox_finish(&s->p, &oom, &err) < 0)
 		snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
 	s->st.status = INSTANCE_EXITED;
-	s->st.finished_at = time_now_ms();
+	s->st.finished_at = wall_ms();
 	s->st.exit_code = exit_status_of(status);
 	s->st.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	s->st.oom_killed = oom;
@@ -406,7 +407,7 @@ failed:
 		;
 	s->st.status = INSTANCE_EXITED;
 	s->st.exit_code = 127;
-	s->st.finished_at = time_now_ms();
+	s->st.finished_at = wall_ms();
 	snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
 	close(SHIM_LOCK_FD);
 	record(s);
