@@ -11,34 +11,19 @@
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/names.h"
 #include "common/sas.h"
 
 bool agent_device_id_valid(const char *id)
 {
-	size_t n = strlen(id);
-	if (n == 0 || n > DEVICE_ID_MAX)
-		return false;
-	for (const char *p = id; *p; p++) {
-		char c = *p;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-			continue;
-		if (!strchr("-.:_%=!(),@'", c))
-			return false;
-	}
-	return true;
+	return chars_valid(id, "-.:_%=!(),@'", DEVICE_ID_MAX);
 }
 
-static bool hostname_valid(const char *h)
+/* A host to connect to: a host name or an IP address (IPv6 in brackets),
+ * with an optional ":port". */
+static bool address_valid(const char *a)
 {
-	size_t n = strlen(h);
-	if (n == 0 || n > HOSTNAME_MAX)
-		return false;
-	for (const char *p = h; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == ':' ||
-		      *p == '[' || *p == ']'))
-			return false;
-	return true;
+	return chars_valid(a, "-.:[]", HOSTNAME_MAX);
 }
 
 void agent_config_free(struct agent_config *cfg)
@@ -127,7 +112,7 @@ static int parse_registries(yajl_val regs, const struct jpath *path, struct agen
 		yajl_val r = regs->u.object.values[i];
 		struct jpath rp;
 		jpath_key(&rp, path, host);
-		if (!hostname_valid(host))
+		if (!address_valid(host))
 			return berr_set(err, 0, "%s: not a registry host[:port]", rp.s);
 		if (!YAJL_IS_OBJECT(r))
 			return berr_set(err, 0, "%s: expected an object", rp.s);
@@ -240,13 +225,13 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	}
 	if (jp_str(doc, "iothub_hostname", &root, true, 0, &hub, err) < 0)
 		return -1;
-	if (!hostname_valid(hub)) {
+	if (!address_valid(hub)) {
 		jpath_key(&p, &root, "iothub_hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}
 	if (jp_str(doc, "gateway_hostname", &root, false, 0, &gw, err) < 0)
 		return -1;
-	if (gw && !hostname_valid(gw)) {
+	if (gw && !address_valid(gw)) {
 		jpath_key(&p, &root, "gateway_hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}

@@ -8,6 +8,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/names.h"
 
 #define CO_MAX_ITEMS	   256
 #define CO_MAX_STR	   4096
@@ -64,18 +65,6 @@ static bool path_ok(const char *p)
 		return false;
 	for (const char *s = p; (s = strstr(s, "..")); s += 2)
 		if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-			return false;
-	return true;
-}
-
-static bool name_chars(const char *s, const char *extra, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
 			return false;
 	return true;
 }
@@ -223,7 +212,7 @@ static int parse_caps(yajl_val v, const struct jpath *p, char ***out, struct ber
 	if (jp_strv(v, p, false, 64, 64, out, err) < 0)
 		return -1;
 	for (size_t i = 0; *out && (*out)[i]; i++)
-		if (!name_chars((*out)[i], "_", 64)) {
+		if (!chars_valid((*out)[i], "_", 64)) {
 			struct jpath ip;
 			jpath_index(&ip, p, i);
 			return berr_set(err, 0, "%s: not a capability name", ip.s);
@@ -341,11 +330,11 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 		jpath_key(&p, root, "WorkingDir");
 		return berr_set(err, 0, "%s: expected an absolute path", p.s);
 	}
-	if (user && *user && !name_chars(user, "_.:-", 64)) {
+	if (user && *user && !chars_valid(user, "_.:-", 64)) {
 		jpath_key(&p, root, "User");
 		return berr_set(err, 0, "%s: expected USER[:GROUP] (names or numbers)", p.s);
 	}
-	if (host && *host && !name_chars(host, ".-", 63)) {
+	if (host && *host && !hostname_valid(host, 63)) {
 		jpath_key(&p, root, "Hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}
@@ -431,12 +420,6 @@ static char **concat_argv(char *const *a, char *const *b)
 	return v;
 }
 
-static int dup_or_null(const char *s, char **out)
-{
-	*out = NULL;
-	return s && !(*out = strdup(s)) ? -1 : 0;
-}
-
 int create_options_apply(const struct create_options *co, char *const *image_entrypoint,
 			 char *const *image_cmd, struct instance_spec *spec, struct berr *err)
 {
@@ -451,33 +434,28 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		return berr_set(
 		    err, 0,
 		    "no command: neither the image nor createOptions set Entrypoint or Cmd");
-	if ((co->working_dir && dup_or_null(co->working_dir, &spec->cwd) < 0) ||
-	    (co->user && dup_or_null(co->user, &spec->user) < 0) ||
-	    (co->hostname && dup_or_null(co->hostname, &spec->hostname) < 0))
-		return berr_set(err, ENOMEM, "createOptions");
-	if (co->n_binds) {
-		spec->binds = calloc(co->n_binds, sizeof(*spec->binds));
-		if (!spec->binds)
-			return berr_set(err, ENOMEM, "binds");
-		for (size_t i = 0; i < co->n_binds; i++) {
-			struct bind_mount *b = &spec->binds[spec->n_binds++];
-			if (dup_or_null(co->binds[i].source, &b->source) < 0 ||
-			    dup_or_null(co->binds[i].destination, &b->destination) < 0)
-				return berr_set(err, ENOMEM, "binds");
-			b->readonly = co->binds[i].readonly;
-		}
+	bool ok = true;
+	if (co->working_dir)
+		spec->cwd = dup_or_null(co->working_dir, &ok);
+	if (co->user)
+		spec->user = dup_or_null(co->user, &ok);
+	if (co->hostname)
+		spec->hostname = dup_or_null(co->hostname, &ok);
+	if (co->n_binds && !(spec->binds = calloc(co->n_binds, sizeof(*spec->binds))))
+		ok = false;
+	for (size_t i = 0; spec->binds && i < co->n_binds; i++) {
+		struct bind_mount *b = &spec->binds[spec->n_binds++];
+		b->source = dup_or_null(co->binds[i].source, &ok);
+		b->destination = dup_or_null(co->binds[i].destination, &ok);
+		b->readonly = co->binds[i].readonly;
 	}
-	if (co->n_devices) {
-		spec->devices = calloc(co->n_devices, sizeof(*spec->devices));
-		if (!spec->devices)
-			return berr_set(err, ENOMEM, "devices");
-		for (size_t i = 0; i < co->n_devices; i++) {
-			struct device_rule *d = &spec->devices[spec->n_devices++];
-			if (dup_or_null(co->devices[i].path, &d->path) < 0 ||
-			    dup_or_null(co->devices[i].path_in, &d->path_in) < 0 ||
-			    dup_or_null(co->devices[i].permissions, &d->permissions) < 0)
-				return berr_set(err, ENOMEM, "devices");
-		}
+	if (co->n_devices && !(spec->devices = calloc(co->n_devices, sizeof(*spec->devices))))
+		ok = false;
+	for (size_t i = 0; spec->devices && i < co->n_devices; i++) {
+		struct device_rule *d = &spec->devices[spec->n_devices++];
+		d->path = dup_or_null(co->devices[i].path, &ok);
+		d->path_in = dup_or_null(co->devices[i].path_in, &ok);
+		d->permissions = dup_or_null(co->devices[i].permissions, &ok);
 	}
 	spec->network = co->network;
 	spec->readonly_rootfs = co->readonly_rootfs;
@@ -495,10 +473,9 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		spec->cpu_quota_us = co->cpu_quota;
 		spec->cpu_period_us = co->cpu_period ? co->cpu_period : CPU_PERIOD_DEFAULT;
 	}
-	bool ok_add = true, ok_drop = true;
-	spec->cap_add = strv_dup(co->cap_add, &ok_add);
-	spec->cap_drop = strv_dup(co->cap_drop, &ok_drop);
-	if (!ok_add || !ok_drop)
-		return berr_set(err, ENOMEM, "capabilities");
+	spec->cap_add = strv_dup(co->cap_add, &ok);
+	spec->cap_drop = strv_dup(co->cap_drop, &ok);
+	if (!ok)
+		return berr_set(err, ENOMEM, "createOptions");
 	return 0;
 }

@@ -6,15 +6,16 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "common/strbuf.h"
 #include "hub/hub.h"
 #include "hub/route.h"
 #include "shim/shim.h"
 
-#define ENV_KEY_MAX    256
-#define ENV_VALUE_MAX  8192
-#define CHUNKS_MAX     99
+#define ENV_KEY_MAX   256
+#define ENV_VALUE_MAX 8192
+#define CHUNKS_MAX    99
 
 /* A module is run as the instance of the same name: the instance rules, and
  * IoT Hub's shorter bound on module ids. */
@@ -95,14 +96,11 @@ static bool image_ref_valid(const char *ref)
 	return true;
 }
 
-static void fnv1a(uint64_t *h, const char *s)
+/* Hashes one field: "ab"+"c" differs from "a"+"bc". */
+static uint64_t hash_field(uint64_t h, const char *s)
 {
-	for (; s && *s; s++) {
-		*h ^= (unsigned char)*s;
-		*h *= 1099511628211ULL;
-	}
-	*h ^= 0xff; /* field separator: "ab"+"c" differs from "a"+"bc" */
-	*h *= 1099511628211ULL;
+	h = fnv1a(h, s, s ? strlen(s) : 0);
+	return fnv1a(h, "\xff", 1);
 }
 
 /* createOptions, then createOptions01..99, joined in numeric order. */
@@ -320,12 +318,11 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 	if (env && parse_env(m, env, &p, err) < 0)
 		return -1;
 
-	uint64_t h = 1469598103934665603ULL;
-	fnv1a(&h, m->image);
-	fnv1a(&h, m->create_options_text);
+	uint64_t h = hash_field(FNV1A_INIT, m->image);
+	h = hash_field(h, m->create_options_text);
 	for (size_t i = 0; i < m->n_env; i++) {
-		fnv1a(&h, m->env[i].key);
-		fnv1a(&h, m->env[i].value);
+		h = hash_field(h, m->env[i].key);
+		h = hash_field(h, m->env[i].value);
 	}
 	snprintf(m->config_hash, sizeof(m->config_hash), "%016llx", (unsigned long long)h);
 	return 0;
@@ -514,7 +511,8 @@ static int module_twin(struct deployment *d, yajl_val content, const struct jpat
 			return berr_set(err, 0, "%s: cannot be written back as JSON", dp.s);
 		if (len > HUB_TWIN_SECTION_MAX) {
 			free(text);
-			return berr_set(err, 0, "%s: larger than %d bytes", dp.s, HUB_TWIN_SECTION_MAX);
+			return berr_set(err, 0, "%s: larger than %d bytes", dp.s,
+					HUB_TWIN_SECTION_MAX);
 		}
 		m->desired_twin = text;
 	}

@@ -11,7 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "common/err.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 
 #define JPATH_MAX 512
 

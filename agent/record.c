@@ -91,10 +91,12 @@ static void copy_str(yajl_val obj, const char *key, char *out, size_t cap)
 	snprintf(out, cap, "%s", s ? s : "");
 }
 
-static int64_t get_i64(yajl_val obj, const char *key)
+/* A field of a record; 0 when it is missing or damaged. */
+static int64_t field(yajl_val r, const char *key)
 {
-	yajl_val v = json_get(obj, key);
-	return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+	int64_t v = 0;
+	struct berr err;
+	return json_get_i64(r, key, "record", false, &v, &err) < 0 ? 0 : v;
 }
 
 int records_load(struct daemon *d, struct berr *err)
@@ -133,12 +135,12 @@ int records_load(struct daemon *d, struct berr *err)
 		m->has_instance = YAJL_IS_TRUE(json_get(r, "has_instance"));
 		m->done = YAJL_IS_TRUE(json_get(r, "done"));
 		m->status = status_from(json_str(json_get(r, "status")));
-		m->exit_code = (int)get_i64(r, "exit_code");
-		m->restart_count = (unsigned)get_i64(r, "restart_count");
-		m->last_start_ms = get_i64(r, "last_start_ms");
-		m->last_exit_ms = get_i64(r, "last_exit_ms");
-		m->last_restart_ms = get_i64(r, "last_restart_ms");
-		int64_t next = get_i64(r, "next_start_ms"), wait = next - wall_ms();
+		m->exit_code = (int)field(r, "exit_code");
+		m->restart_count = (unsigned)field(r, "restart_count");
+		m->last_start_ms = field(r, "last_start_ms");
+		m->last_exit_ms = field(r, "last_exit_ms");
+		m->last_restart_ms = field(r, "last_restart_ms");
+		int64_t next = field(r, "next_start_ms"), wait = next - wall_ms();
 		if (next)
 			m->next_start_boot = boot_ms() + (wait < 0		  ? 0
 							  : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
@@ -154,12 +156,7 @@ int records_load(struct daemon *d, struct berr *err)
 
 static void text_hash(const char *text, size_t len, char out[17])
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)text[i];
-		h *= 1099511628211ULL;
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, len));
 }
 
 int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,

@@ -12,11 +12,11 @@
 
 #include "agent/daemon.h"
 #include "agent/workload.h"
+#include "common/cgroup_proc.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/sas.h"
 #include "common/strbuf.h"
-#include "shim/cgroup.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5 */

@@ -38,6 +38,16 @@ bool digest_is_valid(const char *digest)
 	return true;
 }
 
+uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
 const char *digest_hex(const char *digest)
 {
 	const char *c = strchr(digest, ':');
@@ -129,6 +139,7 @@ int digest_verify(const void *data, size_t len, const char *expected, const char
 	digester_final(d, got);
 	digester_free(d);
 	if (strcmp(got, expected))
-		return berr_set(err, 0, "%s: digest mismatch: expected %s, got %s", what, expected, got);
+		return berr_set(err, 0, "%s: digest mismatch: expected %s, got %s", what, expected,
+				got);
 	return 0;
 }

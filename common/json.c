@@ -46,7 +46,8 @@ int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_v
 {
 	*out = NULL;
 	if (len > max_len)
-		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len, max_len);
+		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len,
+				max_len);
 	if (memchr(buf, '\0', len))
 		return berr_set(err, 0, "%s: contains a NUL byte", what);
 	size_t values;
@@ -66,7 +67,8 @@ int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_v
 		char *nl = strchr(ebuf, '\n');
 		if (nl)
 			*nl = '\0';
-		return berr_set(err, 0, "%s: malformed JSON: %s", what, ebuf[0] ? ebuf : "parse error");
+		return berr_set(err, 0, "%s: malformed JSON: %s", what,
+				ebuf[0] ? ebuf : "parse error");
 	}
 	*out = v;
 	return 0;
@@ -102,8 +104,8 @@ const char *json_str(yajl_val v)
 	return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
 }
 
-static int json_member(yajl_val obj, const char *key, const char *path, bool required,
-		       yajl_val *v, struct berr *err)
+static int json_member(yajl_val obj, const char *key, const char *path, bool required, yajl_val *v,
+		       struct berr *err)
 {
 	*v = json_get(obj, key);
 	if (!*v && required)
@@ -111,8 +113,8 @@ static int json_member(yajl_val obj, const char *key, const char *path, bool req
 	return 0;
 }
 
-int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
-		 const char **out, struct berr *err)
+int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
+		 struct berr *err)
 {
 	yajl_val v;
 	*out = NULL;
@@ -126,7 +128,7 @@ int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
 	return 0;
 }
 
-int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
+int json_get_i64(yajl_val obj, const char *key, const char *path, bool required, int64_t *out,
 		 struct berr *err)
 {
 	yajl_val v;
@@ -199,7 +201,8 @@ yajl_gen json_gen_new(bool pretty)
 
 int json_gen_str(yajl_gen g, const char *s)
 {
-	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0 : -1;
+	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0
+											     : -1;
 }
 
 int json_gen_key_str(yajl_gen g, const char *key, const char *value)

@@ -32,10 +32,20 @@ yajl_val json_get(yajl_val obj, const char *key);
 const char *json_str(yajl_val v);
 /* Member that must be a string (NULL if absent and !required). `path` is the
  * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
-int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
-		 const char **out, struct berr *err);
-int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
+int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
 		 struct berr *err);
+/* Member that must be an integer; *out is left alone when it is absent. */
+int json_get_i64(yajl_val obj, const char *key, const char *path, bool required, int64_t *out,
+		 struct berr *err);
+/* The same for a long long. */
+static inline int json_get_int(yajl_val obj, const char *key, const char *path, bool required,
+			       long long *out, struct berr *err)
+{
+	int64_t v = *out;
+	int rc = json_get_i64(obj, key, path, required, &v, err);
+	*out = v;
+	return rc;
+}
 int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
 		  struct berr *err);
 /* Member that must be an object / array (NULL if absent and !required). */

@@ -18,8 +18,8 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strv.h"
 #include "shim/mountopt.h"
-#include "shim/strv.h"
 
 #define CONFIG_MAX (4 << 20)
 #define ARRAY_MAX  4096
@@ -98,15 +98,6 @@ static int get_u32(yajl_val obj, const char *key, const char *path, bool require
 	if (v < 0 || v > (long long)UINT32_MAX - 1)
 		return berr_set(err, 0, WHAT ": %s.%s: %lld is out of range", path, key, v);
 	*out = (uint32_t)v;
-	return 0;
-}
-
-static int get_i64(yajl_val obj, const char *key, const char *path, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, path, false, &v, err) < 0)
-		return berr_wrap(err, WHAT);
-	*out = v;
 	return 0;
 }
 
@@ -309,8 +300,8 @@ static int load_process(struct sandbox *sb, yajl_val p, struct berr *err)
 		return berr_wrap(err, WHAT);
 	if (json_get(p, "oomScoreAdj")) {
 		int64_t v = 0;
-		if (get_i64(p, "oomScoreAdj", "process", &v, err) < 0)
-			return -1;
+		if (json_get_i64(p, "oomScoreAdj", "process", false, &v, err) < 0)
+			return berr_wrap(err, WHAT);
 		if (v < -1000 || v > 1000)
 			return berr_set(err, 0,
 					WHAT ": process.oomScoreAdj %lld is outside -1000..1000",
@@ -486,13 +477,13 @@ static int load_resources(struct sandbox *sb, yajl_val r, struct berr *err)
 	    only_known(pids, "linux.resources.pids", pids_known, err) < 0)
 		return -1;
 	struct cgroup_limits *l = &sb->limits;
-	if (get_i64(mem, "limit", "linux.resources.memory", &l->memory, err) < 0 ||
-	    get_i64(mem, "swap", "linux.resources.memory", &l->memory_swap, err) < 0 ||
-	    get_i64(cpu, "shares", "linux.resources.cpu", &l->cpu_shares, err) < 0 ||
-	    get_i64(cpu, "quota", "linux.resources.cpu", &l->cpu_quota_us, err) < 0 ||
-	    get_i64(cpu, "period", "linux.resources.cpu", &l->cpu_period_us, err) < 0 ||
-	    get_i64(pids, "limit", "linux.resources.pids", &l->pids_limit, err) < 0)
-		return -1;
+	if (json_get_i64(mem, "limit", "linux.resources.memory", false, &l->memory, err) < 0 ||
+	    json_get_i64(mem, "swap", "linux.resources.memory", false, &l->memory_swap, err) < 0 ||
+	    json_get_i64(cpu, "shares", "linux.resources.cpu", false, &l->cpu_shares, err) < 0 ||
+	    json_get_i64(cpu, "quota", "linux.resources.cpu", false, &l->cpu_quota_us, err) < 0 ||
+	    json_get_i64(cpu, "period", "linux.resources.cpu", false, &l->cpu_period_us, err) < 0 ||
+	    json_get_i64(pids, "limit", "linux.resources.pids", false, &l->pids_limit, err) < 0)
+		return berr_wrap(err, WHAT);
 	if (l->cpu_quota_us > 0 && !l->cpu_period_us)
 		l->cpu_period_us = 100000;
 	yajl_val devs;

@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cgroup_proc.h"
 #include "common/err.h"
 
 #define CGROUP_FS_ROOT "/sys/fs/cgroup"
-#define CGROUP_PARENT "berth"
 
 enum cgroup_layout {
 	CGROUP_LAYOUT_V1,     /* controllers mounted one per directory */
@@ -25,23 +25,23 @@ struct cgroup_device {
 	char type;	/* 'c', 'b' or 'a' (all) */
 	int64_t major;	/* -1: any */
 	int64_t minor;	/* -1: any */
-	char access[4];	/* subset of "rwm" */
+	char access[4]; /* subset of "rwm" */
 	bool allow;
 };
 
 struct cgroup_limits {
-	int64_t memory;		/* bytes; <= 0 unset */
-	int64_t memory_swap;	/* memory+swap bytes as Docker; -1 unlimited swap; 0 unset */
-	int64_t pids_limit;	/* <= 0 unset */
-	int64_t cpu_quota_us;	/* with cpu_period_us; <= 0 unset */
+	int64_t memory;	      /* bytes; <= 0 unset */
+	int64_t memory_swap;  /* memory+swap bytes as Docker; -1 unlimited swap; 0 unset */
+	int64_t pids_limit;   /* <= 0 unset */
+	int64_t cpu_quota_us; /* with cpu_period_us; <= 0 unset */
 	int64_t cpu_period_us;
-	int64_t cpu_shares;	/* v1 shares; on v2 converted to cpu.weight */
+	int64_t cpu_shares; /* v1 shares; on v2 converted to cpu.weight */
 	/* Device rules applied in order after "deny all"; NULL/0 gives the
 	 * container default set (null, zero, full, random, urandom, tty, ptmx,
 	 * pts). */
 	const struct cgroup_device *devices;
 	size_t n_devices;
-	bool allow_all_devices;	/* privileged instances */
+	bool allow_all_devices; /* privileged instances */
 };
 
 /* The devices every container may use when no rules are given: mknod of any
@@ -88,15 +88,5 @@ bool cgroup_oom_killed(struct cgroup *cg);
 int64_t cgroup_memory_current(struct cgroup *cg);
 /* Removes the instance cgroup from every hierarchy (must be empty). */
 int cgroup_destroy(struct cgroup *cg, struct berr *err);
-
-/* The instance name a host pid belongs to, read from /proc/<pid>/cgroup:
- * fills name and returns 0 when pid is inside berth/<name> (or below it),
- * returns 1 when it is not in any instance, -1 on error. Used by the hub to
- * bind a Unix-socket peer to its module. */
-int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err);
-/* The same for a pidfd (SO_PEERPIDFD, pidfd_open): answers only if the
- * process is still alive once its cgroup was read, so a pid reused by
- * another process cannot answer for it. Linux 5.3+. */
-int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err);
 
 #endif

@@ -1,6 +1,5 @@
-/* Private to shim/cgroup*.c and their tests: the /proc/<pid>/cgroup parser,
- * the v1/v2 conversions and the device rules, each testable without a
- * cgroupfs. */
+/* Private to shim/cgroup*.c and their tests: the v1/v2 conversions and the
+ * device rules, each testable without a cgroupfs. */
 #ifndef BERTH_SHIM_CGROUP_INTERNAL_H
 #define BERTH_SHIM_CGROUP_INTERNAL_H
 
@@ -11,21 +10,6 @@
 
 #include "common/err.h"
 #include "shim/cgroup.h"
-
-/* Bounds for /proc/<pid>/cgroup: the kernel prints one line per hierarchy
- * with a path of at most PATH_MAX. */
-#define CGROUP_PROC_MAX_BYTES 65536
-#define CGROUP_PROC_MAX_LINES 64
-#define CGROUP_PROC_MAX_LINE  8192
-
-/* Parses the text of a /proc/<pid>/cgroup file: 0 and name filled when the
- * process is in berth/<name> (or below), 1 when it is in no instance, -1 on
- * malformed or contradictory input. */
-int cgroup_parse_proc_cgroup(const char *text, size_t len, char *name, size_t cap,
-			     struct berr *err);
-
-/* [A-Za-z0-9][A-Za-z0-9_.-]*, at most INSTANCE_NAME_MAX characters. */
-bool cgroup_name_valid(const char *name, size_t len);
 
 /* cpu.shares (v1) to cpu.weight (v2), as crun and runc convert. */
 uint64_t cgroup_shares_to_weight(int64_t shares);

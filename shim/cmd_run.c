@@ -16,11 +16,11 @@
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/strv.h"
 #include "oci/oci.h"
 #include "shim/foreground.h"
 #include "shim/instance.h"
 #include "shim/state.h"
-#include "shim/strv.h"
 
 #define RUN_USAGE                                                                                  \
 	"run [--rm] [--name N] [-e K=V] [-v SRC:DST[:ro]] [--memory BYTES] [--memory-swap BYTES] " \

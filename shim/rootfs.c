@@ -21,7 +21,8 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "shim/strv.h"
+#include "common/mountinfo.h"
+#include "common/strv.h"
 #include "shim/syscalls.h"
 
 #define FD_PATH_MAX   32
@@ -340,22 +341,6 @@ static bool cgroup_v1_option_kept(const char *w, size_t len)
 	return !eq || (eq - w == 4 && !memcmp(w, "name", 4));
 }
 
-/* Decodes the octal escapes of /proc/self/mountinfo in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 3;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = '\0';
-}
-
 /* The instance's own cgroup in the hierarchy with these controllers
  * ("memory", "cpu,cpuacct", "name=systemd"; "" for cgroup2), from
  * /proc/self/cgroup ("id:controllers:path" lines). */
@@ -421,27 +406,13 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 	char *save_line = NULL;
 	for (char *line = strtok_r(info, "\n", &save_line); line;
 	     line = strtok_r(NULL, "\n", &save_line)) {
-		/* id parent major:minor root mountpoint options ... - fstype source super */
-		char *sep = strstr(line, " - ");
-		if (!sep)
+		struct mountinfo_entry e;
+		if (mountinfo_parse_line(line, &e) < 0)
 			continue;
-		*sep = '\0';
-		char *fields[5] = {0}, *save = NULL;
-		int nf = 0;
-		for (char *f = strtok_r(line, " ", &save); f && nf < 5;
-		     f = strtok_r(NULL, " ", &save))
-			fields[nf++] = f;
-		save = NULL;
-		char *fstype = strtok_r(sep + 3, " ", &save);
-		char *source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-		char *super = source ? strtok_r(NULL, " ", &save) : NULL;
-		if (nf < 5 || !super)
+		bool v2 = !strcmp(e.fstype, "cgroup2");
+		if (!v2 && strcmp(e.fstype, "cgroup"))
 			continue;
-		bool v2 = !strcmp(fstype, "cgroup2");
-		if (!v2 && strcmp(fstype, "cgroup"))
-			continue;
-		char *mp = fields[4];
-		mountinfo_unescape(mp);
+		const char *mp = e.mount_point;
 		if (!strcmp(mp, "/sys/fs/cgroup")) {
 			if (!v2)
 				continue;
@@ -471,20 +442,9 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 			tmpfs_done = true;
 		}
 		char opts[512] = "";
-		size_t olen = 0;
-		if (!v2) {
-			for (char *w = super; *w;) {
-				size_t wl = strcspn(w, ",");
-				if (cgroup_v1_option_kept(w, wl) && olen + wl + 2 < sizeof(opts)) {
-					if (olen)
-						opts[olen++] = ',';
-					memcpy(opts + olen, w, wl);
-					olen += wl;
-					opts[olen] = '\0';
-				}
-				w += wl + (w[wl] == ',');
-			}
-		}
+		if (!v2)
+			mountinfo_filter_options(e.super_options, cgroup_v1_option_kept, opts,
+						 sizeof(opts));
 		if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
 			return berr_set(err, errno, "mkdir %s/%s", m->destination, name);
 		cleanup_close int sfd =

@@ -53,7 +53,7 @@
 #include "common/fs.h"
 #include "common/lazy.h"
 #include "common/log.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 #include "shim/syscalls.h"
 
 struct sandbox *sandbox_new(void)
@@ -104,16 +104,6 @@ void sandbox_free(struct sandbox *sb)
 	if (sb->doc)
 		yajl_tree_free(sb->doc);
 	free(sb);
-}
-
-static char *dup_or_null(const char *s, bool *ok)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*ok = false;
-	return d;
 }
 
 int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *type,

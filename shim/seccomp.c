@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "common/lazy.h"
 #include "shim/seccomp_internal.h"
@@ -297,16 +298,6 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	return 0;
 }
 
-static uint64_t fnv1a64(const char *s, size_t len)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
 /* Looks the key up in the cache, or builds with `build` and stores it. */
 static int cached(const char *kind, const char *key, size_t key_len,
 		  int (*build)(void *arg, struct seccomp_filter **out, struct berr *err), void *arg,
@@ -314,7 +305,7 @@ static int cached(const char *kind, const char *key, size_t key_len,
 {
 	char name[64];
 	snprintf(name, sizeof(name), "%s-%016llx.bpf", kind,
-		 (unsigned long long)fnv1a64(key, key_len));
+		 (unsigned long long)fnv1a(FNV1A_INIT, key, key_len));
 	struct seccomp_filter *f = calloc(1, sizeof(*f));
 	if (!f)
 		return berr_set(err, ENOMEM, "seccomp: filter");

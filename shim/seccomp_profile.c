@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "shim/seccomp_internal.h"
 
 /* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
@@ -330,22 +331,12 @@ uint64_t sc_default_caps_mask(void)
 	return m;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
 const char *sc_default_profile_id(void)
 {
 	static char id[40];
 	if (id[0])
 		return id;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	uint64_t h = FNV1A_INIT;
 	for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
 		const struct sc_group *g = &groups[i];
 		for (size_t j = 0; g->names[j]; j++)

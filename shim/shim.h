@@ -17,8 +17,7 @@
 #include <sys/types.h>
 
 #include "common/err.h"
-
-#define INSTANCE_NAME_MAX 64 /* [A-Za-z0-9][A-Za-z0-9_.-]* */
+#include "common/names.h"
 
 enum net_mode { NET_NONE = 0, NET_HOST = 1 };
 

@@ -11,7 +11,8 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "shim/strv.h"
+#include "common/names.h"
+#include "common/strv.h"
 
 #define SPEC_FILE_MAX	(1 << 20)
 #define SPEC_STRV_MAX	4096 /* args, env, capability lists */
@@ -21,17 +22,7 @@
 
 bool instance_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-	if (n == 0 || n > INSTANCE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum =
-		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
+	return name && name_valid(name, strlen(name), INSTANCE_NAME_MAX);
 }
 
 void instance_spec_clear(struct instance_spec *spec)
@@ -67,20 +58,6 @@ void instance_spec_free(struct instance_spec *spec)
 		return;
 	instance_spec_clear(spec);
 	free(spec);
-}
-
-static bool hostname_valid(const char *h)
-{
-	size_t n = strlen(h);
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = h[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '_'))
-			return false;
-	}
-	return true;
 }
 
 static int check_path(const char *what, const char *p, struct berr *err)
@@ -130,7 +107,7 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 	if (spec->user && (!spec->user[0] || strlen(spec->user) > 256))
 		return berr_set(err, 0, "instance %s: user \"%s\" is invalid", spec->name,
 				spec->user);
-	if (spec->hostname && !hostname_valid(spec->hostname))
+	if (spec->hostname && !hostname_valid(spec->hostname, 64))
 		return berr_set(err, 0, "instance %s: hostname \"%s\" is invalid", spec->name,
 				spec->hostname);
 	for (size_t i = 0; i < spec->n_binds; i++) {
@@ -315,15 +292,6 @@ static int read_strv(yajl_val obj, const char *key, size_t max, char ***out, str
 	return 0;
 }
 
-static int read_i64(yajl_val obj, const char *key, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, "spec", false, &v, err) < 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 {
 	if (!YAJL_IS_OBJECT(root))
@@ -395,18 +363,18 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 
 	int64_t grace = 0, logmax = 0;
 	if (json_get_bool(root, "userns", "spec", false, &s->userns, err) < 0 ||
-	    read_i64(root, "userns_base", &s->userns_base, err) < 0 ||
-	    read_i64(root, "memory", &s->memory, err) < 0 ||
-	    read_i64(root, "memory_swap", &s->memory_swap, err) < 0 ||
-	    read_i64(root, "pids_limit", &s->pids_limit, err) < 0 ||
-	    read_i64(root, "cpu_quota_us", &s->cpu_quota_us, err) < 0 ||
-	    read_i64(root, "cpu_period_us", &s->cpu_period_us, err) < 0 ||
-	    read_i64(root, "cpu_shares", &s->cpu_shares, err) < 0 ||
+	    json_get_i64(root, "userns_base", "spec", false, &s->userns_base, err) < 0 ||
+	    json_get_i64(root, "memory", "spec", false, &s->memory, err) < 0 ||
+	    json_get_i64(root, "memory_swap", "spec", false, &s->memory_swap, err) < 0 ||
+	    json_get_i64(root, "pids_limit", "spec", false, &s->pids_limit, err) < 0 ||
+	    json_get_i64(root, "cpu_quota_us", "spec", false, &s->cpu_quota_us, err) < 0 ||
+	    json_get_i64(root, "cpu_period_us", "spec", false, &s->cpu_period_us, err) < 0 ||
+	    json_get_i64(root, "cpu_shares", "spec", false, &s->cpu_shares, err) < 0 ||
 	    read_strv(root, "cap_add", SPEC_STRV_MAX, &s->cap_add, err) < 0 ||
 	    read_strv(root, "cap_drop", SPEC_STRV_MAX, &s->cap_drop, err) < 0 ||
 	    json_get_bool(root, "privileged", "spec", false, &s->privileged, err) < 0 ||
-	    read_i64(root, "stop_grace_sec", &grace, err) < 0 ||
-	    read_i64(root, "log_max_bytes", &logmax, err) < 0)
+	    json_get_i64(root, "stop_grace_sec", "spec", false, &grace, err) < 0 ||
+	    json_get_i64(root, "log_max_bytes", "spec", false, &logmax, err) < 0)
 		return -1;
 	if (grace < 0 || grace > 24 * 3600)
 		return berr_set(err, 0, "spec.stop_grace_sec: %lld is outside 0..86400",

@@ -108,15 +108,6 @@ int state_write(const char *dir, const struct instance_state *st, struct berr *e
 	return rc;
 }
 
-static int get_i64(yajl_val obj, const char *key, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, "state", false, &v, err) < 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int state_parse(const char *buf, size_t len, const char *what, struct instance_state *st,
 		struct berr *err)
 {
@@ -134,13 +125,14 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 	}
 	if (json_get_str(v, "status", "state", true, &status, err) < 0 ||
 	    json_get_str(v, "error", "state", false, &error, err) < 0 ||
-	    get_i64(v, "shim_pid", &shim_pid, err) < 0 ||
-	    get_i64(v, "shim_start_time", &st->shim_start_time, err) < 0 ||
-	    get_i64(v, "pid", &pid, err) < 0 || get_i64(v, "exit_code", &code, err) < 0 ||
-	    get_i64(v, "exit_signal", &sig, err) < 0 ||
+	    json_get_i64(v, "shim_pid", "state", false, &shim_pid, err) < 0 ||
+	    json_get_i64(v, "shim_start_time", "state", false, &st->shim_start_time, err) < 0 ||
+	    json_get_i64(v, "pid", "state", false, &pid, err) < 0 ||
+	    json_get_i64(v, "exit_code", "state", false, &code, err) < 0 ||
+	    json_get_i64(v, "exit_signal", "state", false, &sig, err) < 0 ||
 	    json_get_bool(v, "oom_killed", "state", false, &st->oom_killed, err) < 0 ||
-	    get_i64(v, "started_at", &st->started_at, err) < 0 ||
-	    get_i64(v, "finished_at", &st->finished_at, err) < 0) {
+	    json_get_i64(v, "started_at", "state", false, &st->started_at, err) < 0 ||
+	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0) {
 		berr_wrap(err, "%s", what);
 		goto out;
 	}

@@ -5,7 +5,7 @@
  * directory names, including ones holding '\n' or ':' that forge extra lines.
  * Hence every line that names an instance must name the same one, and a
  * hierarchy listed twice makes the whole file invalid. */
-#include "shim/cgroup_internal.h"
+#include "common/cgroup_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,21 +16,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "shim/shim.h"
-
-bool cgroup_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > INSTANCE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool alnum =
-		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
+#include "common/names.h"
 
 /* True when the comma-separated list holds ctrl as a whole item. */
 static bool list_has(const char *list, size_t len, const char *ctrl)
@@ -60,7 +46,7 @@ static int path_instance(const char *path, size_t len, const char **name, size_t
 	const char *n = path + plen;
 	const char *end = memchr(n, '/', len - plen);
 	size_t l = end ? (size_t)(end - n) : len - plen;
-	if (!cgroup_name_valid(n, l))
+	if (!name_valid(n, l, INSTANCE_NAME_MAX))
 		return -1;
 	*name = n;
 	*nlen = l;
