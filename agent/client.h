@@ -1,4 +1,4 @@
-/* The CLI side of <run>/berthd.sock (see control.c for the protocol). */
+/* Private to agent/: the CLI side of <run>/berthd.sock (see control.c for the protocol). */
 #ifndef BERTH_AGENT_CLIENT_H
 #define BERTH_AGENT_CLIENT_H
 

@@ -1,4 +1,4 @@
-/* The daemon's configuration file (JSON, see README "Daemon config"). It is
+/* Private to agent/: the daemon's configuration file (JSON, see README "Daemon config"). It is
  * validated whole before the daemon acts on it; an error names the JSON path:
  * "config /etc/berth/config.json: $.device_key: not valid base64". */
 #ifndef BERTH_AGENT_CONFIG_H
@@ -10,10 +10,10 @@
 
 #include "common/err.h"
 
-#define CONFIG_MAX_BYTES (256 * 1024)
+#define CONFIG_MAX_BYTES    (256 * 1024)
 #define CONFIG_DEFAULT_PATH "/etc/berth/config.json"
-#define DEVICE_ID_MAX	 128
-#define HOSTNAME_MAX	 255
+#define DEVICE_ID_MAX	    128
+#define HOSTNAME_MAX	    255
 
 struct registry_cred {
 	char *host;	/* "127.0.0.1:5000", "myacr.example.io" */

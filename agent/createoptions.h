@@ -1,4 +1,4 @@
-/* Docker create options (the `createOptions` string of a module) as berth
+/* Private to agent/: Docker create options (the `createOptions` string of a module) as berth
  * maps them onto an instance. Parsed and validated when a deployment is
  * validated; applied when the instance is started, on top of the image's
  * config. Keys berth cannot honour produce one warning each. */

@@ -1,7 +1,7 @@
-/* The daemon's state, shared by its parts (daemon.c: the event loop and
- * signals; reconcile.c: desired against actual; identity.c: generation ids
- * and tokens; hubproc.c: the hub process; control.c: the CLI socket;
- * record.c: what survives a restart). Private to agent/. */
+/* Private to agent/: the daemon's state, shared by its parts (daemon.c: the
+ * event loop and signals; reconcile.c: desired against actual; identity.c:
+ * generation ids and tokens; hubproc.c: the hub process; control.c: the CLI
+ * socket; record.c: what survives a restart). */
 #ifndef BERTH_AGENT_DAEMON_H
 #define BERTH_AGENT_DAEMON_H
 

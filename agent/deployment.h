@@ -1,4 +1,4 @@
-/* Deployments in Azure IoT Edge's manifest format (deployment.json), as
+/* Private to agent/: deployments in Azure IoT Edge's manifest format (deployment.json), as
  * `az iot edge set-modules` takes them: {"modulesContent": {...}} or
  * {"content": {"modulesContent": {...}}}. A deployment is validated whole
  * before it replaces the running one; the first error names its JSON path:

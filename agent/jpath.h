@@ -1,4 +1,4 @@
-/* JSON paths for error messages, in the form users see in their manifests:
+/* Private to agent/: JSON paths for error messages, in the form users see in their manifests:
  *   $.modulesContent.$edgeAgent['properties.desired'].modules.web.settings.image
  * Keys that are not plain identifiers are written in brackets. Paths are
  * built into fixed buffers; an overlong path is cut, never overflowed. */

@@ -1,4 +1,4 @@
-/* The part of IoT Edge's workload API that module SDKs use to sign their own
+/* Private to agent/: the part of IoT Edge's workload API that module SDKs use to sign their own
  * tokens, served on <run>/shared/workload.sock (in every instance at
  * /run/berth/workload.sock, IOTEDGE_WORKLOADURI):
  *   POST /modules/<name>/genid/<genid>/sign?api-version=<v>

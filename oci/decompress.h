@@ -1,4 +1,4 @@
-/* Streaming decompression of layer blobs (private to oci/): gzip (with
+/* Private to oci/: streaming decompression of layer blobs: gzip (with
  * ISA-L's igzip where the library is there, zlib otherwise), zstd, or none.
  * Input is pulled from a reader, output pulled by the caller, so one thread
  * can download, decompress and unpack a layer with bounded buffers. */

@@ -1,4 +1,4 @@
-/* Layers on disk, in the form overlayfs reads them: a whiteout is a 0/0
+/* Private to oci/: layers on disk, in the form overlayfs reads them: a whiteout is a 0/0
  * character device, an opaque directory carries trusted.overlay.opaque=y. */
 #ifndef BERTH_OCI_LAYER_H
 #define BERTH_OCI_LAYER_H
@@ -19,8 +19,8 @@ struct layer_source {
 
 struct layer_stats {
 	uint64_t entries;
-	uint64_t bytes;	    /* regular file content written */
-	uint64_t skipped;   /* entries skipped with a warning (device nodes, ...) */
+	uint64_t bytes;	  /* regular file content written */
+	uint64_t skipped; /* entries skipped with a warning (device nodes, ...) */
 };
 
 /* Extracts a tar stream into the empty directory dirfd. Nothing is created,

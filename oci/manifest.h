@@ -1,4 +1,4 @@
-/* Image formats (private to oci/): indexes, manifests and configs, OCI and
+/* Private to oci/: image formats: indexes, manifests and configs, OCI and
  * Docker v2 schema 2, and platform selection from an index. Every parser
  * bounds what it reads and names the document in its errors. */
 #ifndef BERTH_OCI_MANIFEST_H

@@ -1,5 +1,5 @@
-/* The store's internals, shared by the files of oci/ (see oci/oci.h for the
- * layout). Directory fds are opened once; names under them are digests'
+/* Private to oci/: the store's internals, shared by its files (see oci/oci.h
+ * for the layout). Directory fds are opened once; names under them are digests'
  * hex parts or escaped references, never paths from outside. */
 #ifndef BERTH_OCI_STORE_H
 #define BERTH_OCI_STORE_H

@@ -1,4 +1,4 @@
-/* OCI runtime bundles (`berth oci run`): config.json to a sandbox. */
+/* Private to shim/: OCI runtime bundles (`berth oci run`): config.json to a sandbox. */
 #ifndef BERTH_SHIM_BUNDLE_H
 #define BERTH_SHIM_BUNDLE_H
 

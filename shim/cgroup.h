@@ -1,4 +1,4 @@
-/* One cgroup per instance, "berth/<name>", on cgroup v1, v2 or the hybrid
+/* Private to shim/: one cgroup per instance, "berth/<name>", on cgroup v1, v2 or the hybrid
  * layout, detected at run time. Every file-name difference between v1 and v2
  * lives in cgroup.c. `fs_root` is normally "/sys/fs/cgroup"; tests pass a
  * directory that stands in for it. */

@@ -1,5 +1,6 @@
-/* Private to shim/cgroup*.c and their tests: the v1/v2 conversions and the
- * device rules, each testable without a cgroupfs. */
+/* Private to shim/: what cgroup*.c share with each other and their tests,
+ * the v1/v2 conversions and the device rules, each testable without a
+ * cgroupfs. */
 #ifndef BERTH_SHIM_CGROUP_INTERNAL_H
 #define BERTH_SHIM_CGROUP_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* An instance run in the foreground by the calling process. */
+/* Private to shim/: an instance run in the foreground by the calling process. */
 #ifndef BERTH_SHIM_FOREGROUND_H
 #define BERTH_SHIM_FOREGROUND_H
 

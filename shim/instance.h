@@ -1,4 +1,4 @@
-/* The per-instance directory shared by `berth run`, the shim and the
+/* Private to shim/: the per-instance directory shared by `berth run`, the shim and the
  * functions of shim.h. */
 #ifndef BERTH_SHIM_INSTANCE_H
 #define BERTH_SHIM_INSTANCE_H

@@ -1,4 +1,4 @@
-/* The log of a detached instance: <dir>/log, renamed to log.1 (replacing
+/* Private to shim/: the log of a detached instance: <dir>/log, renamed to log.1 (replacing
  * the previous one) when the next bytes would take it past `max`, so the two
  * files together never exceed 2 * max. */
 #ifndef BERTH_SHIM_LOGFILE_H

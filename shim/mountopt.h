@@ -1,4 +1,4 @@
-/* Mount option words as OCI config.json and `mount -o` spell them
+/* Private to shim/: mount option words as OCI config.json and `mount -o` spell them
  * ("ro", "nosuid", "rbind", "rprivate", "mode=755", ...), split into mount(2)
  * flags, a propagation change and the file system's own data string. */
 #ifndef BERTH_SHIM_MOUNTOPT_H

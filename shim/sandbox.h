@@ -1,4 +1,4 @@
-/* The instance process as the kernel needs it: namespaces, root file system,
+/* Private to shim/: the instance process as the kernel needs it: namespaces, root file system,
  * mounts, identity, privileges. Built from an instance_spec (`berth run`, the
  * shim) or from an OCI config.json (`berth oci run`); started by
  * sandbox_start(), which returns once the module's program runs.

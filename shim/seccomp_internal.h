@@ -1,4 +1,4 @@
-/* Private to shim/seccomp*.c: building a libseccomp filter, compiling it to
+/* Private to shim/: what seccomp*.c share: building a libseccomp filter, compiling it to
  * BPF with the ENOSYS prologue, and loading the program with seccomp(2). */
 #ifndef BERTH_SHIM_SECCOMP_INTERNAL_H
 #define BERTH_SHIM_SECCOMP_INTERNAL_H

@@ -1,4 +1,4 @@
-/* What an instance may do: capability sets (libcap) and the seccomp filter
+/* Private to shim/: what an instance may do: capability sets (libcap) and the seccomp filter
  * (libseccomp). Applied in the instance's process right before exec. */
 #ifndef BERTH_SHIM_SECURITY_H
 #define BERTH_SHIM_SECURITY_H

@@ -1,4 +1,4 @@
-/* Reading and writing state.json (struct instance_state, see shim.h). */
+/* Private to shim/: reading and writing state.json (struct instance_state, see shim.h). */
 #ifndef BERTH_SHIM_STATE_H
 #define BERTH_SHIM_STATE_H
 

@@ -1,4 +1,4 @@
-/* Resolving a user ("uid[:gid]" or "name[:group]") against an image's
+/* Private to shim/: resolving a user ("uid[:gid]" or "name[:group]") against an image's
  * /etc/passwd and /etc/group, as container engines do. The files are image
  * content: every length is bounded and malformed lines are skipped. */
 #ifndef BERTH_SHIM_USER_H
