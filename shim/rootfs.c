@@ -21,6 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/lazy.h"
 #include "common/mountinfo.h"
 #include "common/strv.h"
 #include "shim/syscalls.h"
@@ -742,6 +743,8 @@ static int pivot(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	 * detaching it leaves the instance with no path to the host's tree. */
 	if (fchdir(c->root_fd) < 0)
 		return berr_set(err, errno, "chdir to the root");
+	/* A library opened from here on would be the image's. */
+	lazy_seal("pivot_root into the instance's root");
 	if (sys_pivot_root(".", ".") < 0)
 		return berr_set(err, errno, "pivot_root");
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)

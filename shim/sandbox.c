@@ -230,6 +230,8 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 	struct berr err;
 	struct sb_child c = {.sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1};
 	berr_clear(&err);
+	/* sandbox_start() loaded what this process calls (libcap). */
+	lazy_seal("the clone of the instance process");
 	/* The instance does not outlive its supervisor. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");

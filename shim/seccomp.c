@@ -32,11 +32,11 @@
 int sc_build_init(struct sc_build *b, uint32_t default_action, struct berr *err)
 {
 	memset(b, 0, sizeof(*b));
-	b->ctx = seccomp_init(default_action);
+	b->ctx = LAZY(seccomp_init)(default_action);
 	if (!b->ctx)
 		return berr_set(err, 0, "seccomp: cannot create a filter (default action %#x)",
 				default_action);
-	b->arches[0] = seccomp_arch_native();
+	b->arches[0] = LAZY(seccomp_arch_native)();
 	b->max_nr[0] = -1;
 	b->n_arches = 1;
 	return 0;
@@ -49,7 +49,7 @@ int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err)
 			return 0;
 	if (b->n_arches >= SC_MAX_ARCHES)
 		return berr_set(err, 0, "seccomp: more than %d architectures", SC_MAX_ARCHES);
-	int rc = seccomp_arch_add(b->ctx, arch);
+	int rc = LAZY(seccomp_arch_add)(b->ctx, arch);
 	if (rc < 0 && rc != -EEXIST)
 		return berr_set(err, -rc, "seccomp: add architecture %#x", arch);
 	b->arches[b->n_arches] = arch;
@@ -65,7 +65,7 @@ int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err)
 void sc_build_note_name(struct sc_build *b, const char *name)
 {
 	for (int i = 0; i < b->n_arches; i++) {
-		int nr = seccomp_syscall_resolve_name_arch(b->arches[i], name);
+		int nr = LAZY(seccomp_syscall_resolve_name_arch)(b->arches[i], name);
 		if (b->arches[i] == SCMP_ARCH_X32 && nr >= X32_LEGACY_FIRST)
 			continue;
 		if (nr >= 0 && nr > b->max_nr[i])
@@ -76,7 +76,7 @@ void sc_build_note_name(struct sc_build *b, const char *name)
 void sc_build_free(struct sc_build *b)
 {
 	if (b->ctx)
-		seccomp_release(b->ctx);
+		LAZY(seccomp_release)(b->ctx);
 	b->ctx = NULL;
 }
 
@@ -94,7 +94,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, 
 	cleanup_close int fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
 	if (fd < 0)
 		return berr_set(err, errno, "seccomp: memfd_create");
-	int rc = seccomp_export_bpf(ctx, fd);
+	int rc = LAZY(seccomp_export_bpf)(ctx, fd);
 	if (rc < 0)
 		return berr_set(err, -rc, "seccomp: export the filter");
 	off_t size = lseek(fd, 0, SEEK_END);
@@ -261,9 +261,9 @@ static const char *build_id(void)
 {
 	static char id[96];
 	if (!id[0]) {
-		const struct scmp_version *sv = seccomp_version();
+		const struct scmp_version *sv = LAZY(seccomp_version)();
 		snprintf(id, sizeof(id), "arch=%x libseccomp=%u.%u.%u layout=%d berth=%s",
-			 seccomp_arch_native(), sv->major, sv->minor, sv->micro, SC_LAYOUT,
+			 LAZY(seccomp_arch_native)(), sv->major, sv->minor, sv->micro, SC_LAYOUT,
 			 BERTH_VERSION);
 	}
 	return id;
@@ -276,7 +276,7 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	/* A binary tree of syscall numbers: slower to build, but shorter to run
 	 * on every syscall and to load (the kernel evaluates the filter for each
 	 * syscall number at load time to build its cache). */
-	seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	LAZY(seccomp_attr_set)(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	struct seccomp_filter *f = calloc(1, sizeof(*f));
 	if (!f) {
 		sc_build_free(b);

@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/digest.h"
+#include "common/lazy.h"
 #include "shim/seccomp_internal.h"
 
 /* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
@@ -356,11 +357,11 @@ const char *sc_default_profile_id(void)
 static int add_group(struct sc_build *b, const struct sc_group *g, struct berr *err)
 {
 	for (size_t j = 0; g->names[j]; j++) {
-		int nr = seccomp_syscall_resolve_name(g->names[j]);
+		int nr = LAZY(seccomp_syscall_resolve_name)(g->names[j]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* newer than this libseccomp: the prologue answers ENOSYS */
-		int rc = seccomp_rule_add_array(b->ctx, g->action, nr, g->n_args,
-						g->n_args ? g->args : NULL);
+		int rc = LAZY(seccomp_rule_add_array)(b->ctx, g->action, nr, g->n_args,
+						      g->n_args ? g->args : NULL);
 		if (rc < 0 && rc != -EEXIST)
 			return berr_set(err, -rc, "seccomp: default profile, %s: rule for %s",
 					g->what, g->names[j]);
@@ -373,7 +374,7 @@ int sc_default_build(uint64_t effective_caps, struct sc_build *b, struct berr *e
 	if (sc_build_init(b, SCMP_ACT_ERRNO(EPERM), err) < 0)
 		return -1;
 	b->enosys_above_known = true;
-	uint32_t native = seccomp_arch_native();
+	uint32_t native = LAZY(seccomp_arch_native)();
 	uint32_t extra[3];
 	int n_extra;
 	companion_arches(native, extra, &n_extra);
