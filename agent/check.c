@@ -300,10 +300,9 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 			deployment_free(dep);
 		}
 	}
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	if (daemon_request(ctx->run, "{\"op\":\"info\"}", &reply, &err) == 0) {
 		line(&r, OK, "berth daemon is running", NULL);
-		yajl_tree_free(reply);
 	} else
 		line(&r, WARN, err.msg,
 		     "start it: systemctl start berth (or /etc/init.d/berth start)");

@@ -283,23 +283,19 @@ int agent_config_parse(const char *buf, size_t len, const char *what, struct age
 		       struct berr *err)
 {
 	*out = NULL;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse(buf, len, CONFIG_MAX_BYTES, what, &doc, err) < 0)
 		return -1;
 	struct agent_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
-		yajl_tree_free(doc);
+	if (!cfg)
 		return berr_set(err, ENOMEM, "%s", what);
-	}
 	cfg->hub_enabled = true;
 	cfg->restart_backoff_unit_ms = 10000;
 	cfg->reconcile_interval_ms = 5000;
 	cfg->token_ttl_secs = 3600;
 	cfg->stop_grace_secs = 10;
 	cfg->stop_modules_on_exit = true;
-	int rc = parse_doc(doc, cfg, err);
-	yajl_tree_free(doc);
-	if (rc < 0) {
+	if (parse_doc(doc, cfg, err) < 0) {
 		agent_config_free(cfg);
 		return berr_wrap(err, "%s", what);
 	}

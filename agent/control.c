@@ -318,7 +318,7 @@ static void op_token(struct daemon *d, int fd, yajl_val req)
 /* True when the connection was handed on to answer later. */
 static bool handle_request(struct daemon *d, int fd, const char *line, size_t len)
 {
-	yajl_val req = NULL;
+	cleanup_yajl yajl_val req = NULL;
 	struct berr err;
 	bool kept = false;
 	if (json_parse(line, len, CONTROL_REQUEST_MAX, "request", &req, &err) < 0) {
@@ -343,7 +343,6 @@ static bool handle_request(struct daemon *d, int fd, const char *line, size_t le
 		snprintf(msg, sizeof(msg), "unknown op \"%.32s\"", op);
 		reply_error(fd, 400, msg);
 	}
-	yajl_tree_free(req);
 	return kept;
 }
 

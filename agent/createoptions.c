@@ -389,18 +389,15 @@ int create_options_parse(const char *json, size_t len, const struct jpath *path,
 	out->network = NET_HOST;
 	if (len == 0)
 		return 0;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse(json, len, CREATE_OPTIONS_MAX, path->s, &doc, err) < 0)
 		return -1;
-	if (!YAJL_IS_OBJECT(doc)) {
-		yajl_tree_free(doc);
+	if (!YAJL_IS_OBJECT(doc))
 		return berr_set(err, 0, "%s: expected a JSON object", path->s);
-	}
 	/* Paths inside the options read as "<where the string is>: $.HostConfig..." */
 	struct jpath root;
 	snprintf(root.s, sizeof(root.s), "%.400s: $", path->s);
 	int rc = parse_top(out, doc, &root, err);
-	yajl_tree_free(doc);
 	if (rc < 0)
 		create_options_clear(out);
 	return rc;
@@ -409,15 +406,13 @@ int create_options_parse(const char *json, size_t len, const struct jpath *path,
 static char **concat_argv(char *const *a, char *const *b)
 {
 	size_t na = strv_len(a), nb = strv_len(b);
-	char **v = calloc(na + nb + 1, sizeof(*v));
+	cleanup_strv char **v = calloc(na + nb + 1, sizeof(*v));
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < na + nb; i++)
-		if (!(v[i] = strdup(i < na ? a[i] : b[i - na]))) {
-			strv_free(v);
+		if (!(v[i] = strdup(i < na ? a[i] : b[i - na])))
 			return NULL;
-		}
-	return v;
+	return take_ptr(v);
 }
 
 int create_options_apply(const struct create_options *co, char *const *image_entrypoint,

@@ -566,18 +566,14 @@ int deployment_parse(const char *buf, size_t len, const char *what,
 		     struct berr *err)
 {
 	*out = NULL;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse(buf, len, DEPLOYMENT_MAX_BYTES, what, &doc, err) < 0)
 		return -1;
 	struct deployment *d = calloc(1, sizeof(*d));
-	if (!d) {
-		yajl_tree_free(doc);
+	if (!d)
 		return berr_set(err, ENOMEM, "%s", what);
-	}
 	d->ttl_secs = 7200;
-	int rc = parse_doc(d, doc, policy, err);
-	yajl_tree_free(doc);
-	if (rc < 0) {
+	if (parse_doc(d, doc, policy, err) < 0) {
 		deployment_free(d);
 		return berr_wrap(err, "%s", what);
 	}

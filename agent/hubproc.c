@@ -120,7 +120,7 @@ int hub_write_config(struct daemon *d, struct berr *err)
 		yajl_gen_map_open(g);
 		json_gen_key_str(g, "generation_id", m ? m->generation_id : "");
 		if (dm->desired_twin) {
-			yajl_val twin = NULL;
+			cleanup_yajl yajl_val twin = NULL;
 			struct berr e;
 			json_gen_str(g, "desired");
 			if (json_parse(dm->desired_twin, strlen(dm->desired_twin), 1024 * 1024,
@@ -128,7 +128,6 @@ int hub_write_config(struct daemon *d, struct berr *err)
 				json_gen_val(g, twin);
 			else
 				yajl_gen_null(g);
-			yajl_tree_free(twin);
 		}
 		yajl_gen_map_close(g);
 	}

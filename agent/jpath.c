@@ -152,27 +152,20 @@ int jp_strv(yajl_val v, const struct jpath *path, bool allow_string, size_t max_
 		return berr_set(err, 0, "%s: expected an array of strings", path->s);
 	if (n > max_items)
 		return berr_set(err, 0, "%s: more than %zu entries", path->s, max_items);
-	char **vec = calloc(n + 1, sizeof(*vec));
+	cleanup_strv char **vec = calloc(n + 1, sizeof(*vec));
 	if (!vec)
 		return berr_set(err, ENOMEM, "%s", path->s);
 	for (size_t i = 0; i < n; i++) {
 		yajl_val e = YAJL_IS_STRING(v) ? v : v->u.array.values[i];
 		struct jpath ep;
 		jpath_index(&ep, path, i);
-		if (!YAJL_IS_STRING(e)) {
-			strv_free(vec);
+		if (!YAJL_IS_STRING(e))
 			return berr_set(err, 0, "%s: expected a string", ep.s);
-		}
-		if (strlen(e->u.string) > max_len) {
-			strv_free(vec);
+		if (strlen(e->u.string) > max_len)
 			return berr_set(err, 0, "%s: longer than %zu characters", ep.s, max_len);
-		}
-		vec[i] = strdup(e->u.string);
-		if (!vec[i]) {
-			strv_free(vec);
+		if (!(vec[i] = strdup(e->u.string)))
 			return berr_set(err, ENOMEM, "%s", ep.s);
-		}
 	}
-	*out = vec;
+	*out = take_ptr(vec);
 	return 0;
 }

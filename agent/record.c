@@ -105,7 +105,7 @@ int records_load(struct daemon *d, struct berr *err)
 	agent_path(d, "modules.json", path, sizeof(path));
 	if (access(path, F_OK) < 0)
 		return 0;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse_file(path, RECORDS_MAX_BYTES, &doc, err) < 0)
 		return -1;
 	copy_str(doc, "boot_id", d->records_boot_id, sizeof(d->records_boot_id));
@@ -119,7 +119,6 @@ int records_load(struct daemon *d, struct berr *err)
 		struct module_rt **mods = realloc(d->mods, (d->n_mods + 1) * sizeof(*mods));
 		if (!m || !mods) {
 			free(m);
-			yajl_tree_free(doc);
 			return berr_set(err, ENOMEM, "%s", path);
 		}
 		d->mods = mods;
@@ -150,7 +149,6 @@ int records_load(struct daemon *d, struct berr *err)
 		m->pidfd = -1;
 		m->restart_reply_fd = -1;
 	}
-	yajl_tree_free(doc);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/command.h"
 #include "common/format.h"
 #include "common/json.h"
@@ -107,21 +108,17 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		return 2;
 	}
 	struct berr err;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (config && apply_config(config, ref, &opts, &doc, &err) < 0) {
-		yajl_tree_free(doc);
 		fprintf(stderr, "berth: pull %s: %s\n", ref, err.msg);
 		return 1;
 	}
 	struct oci_store *s;
-	if (open_store(ctx, &s) < 0) {
-		yajl_tree_free(doc);
+	if (open_store(ctx, &s) < 0)
 		return 1;
-	}
 	char digest[DIGEST_STR_MAX];
 	int ret = oci_pull(s, ref, &opts, digest, &err);
 	oci_store_close(s);
-	yajl_tree_free(doc);
 	if (ret < 0) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		return 1;

@@ -318,14 +318,13 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 			  struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	char what[NAME_MAX + 16];
 	snprintf(what, sizeof(what), "refs/%s", name);
 	if (json_parse(buf, len, REF_FILE_MAX, what, &v, err) < 0)
 		return -1;
 	const char *ref = NULL, *digest = NULL, *manifest = NULL, *config = NULL, *plat = NULL;
 	long long size = 0, pulled = 0;
-	int ret = -1;
 	if (json_get_str(v, "ref", what, true, &ref, err) < 0 ||
 	    json_get_str(v, "digest", what, true, &digest, err) < 0 ||
 	    json_get_str(v, "manifest", what, true, &manifest, err) < 0 ||
@@ -333,13 +332,11 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 	    json_get_int(v, "size", what, false, &size, err) < 0 ||
 	    json_get_int(v, "pulled", what, false, &pulled, err) < 0 ||
 	    json_get_str(v, "platform", what, false, &plat, err) < 0)
-		goto out;
+		return -1;
 	if (strlen(ref) >= sizeof(out->ref) || !digest_is_valid(digest) ||
 	    !digest_is_valid(manifest) || !digest_is_valid(config) ||
-	    (plat && strlen(plat) >= sizeof(out->platform))) {
-		berr_set(err, 0, "%s: malformed", what);
-		goto out;
-	}
+	    (plat && strlen(plat) >= sizeof(out->platform)))
+		return berr_set(err, 0, "%s: malformed", what);
 	snprintf(out->ref, sizeof(out->ref), "%s", ref);
 	snprintf(out->digest, sizeof(out->digest), "%s", digest);
 	snprintf(out->manifest, sizeof(out->manifest), "%s", manifest);
@@ -347,10 +344,7 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 	snprintf(out->platform, sizeof(out->platform), "%s", plat ? plat : "");
 	out->size = size > 0 ? (uint64_t)size : 0;
 	out->pulled = pulled;
-	ret = 0;
-out:
-	yajl_tree_free(v);
-	return ret;
+	return 0;
 }
 
 int store_ref_read(struct oci_store *s, const char *ref, struct store_ref *out, struct berr *err)
@@ -518,8 +512,8 @@ int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *d
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", name, (int)getpid());
 	int ret = -1;
-	int fd = openat(s->leases_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-			0600);
+	int fd =
+	    openat(s->leases_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		berr_set(err, errno, "lease %s", name);
 	} else if (write(fd, line, (size_t)n) != n || close(fd) < 0) {

@@ -229,7 +229,7 @@ static void describe_errbody(const struct strbuf *body, char *out, size_t cap)
 	out[0] = '\0';
 	if (!body->len)
 		return;
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	struct berr e;
 	if (json_parse(body->buf, body->len, ERRBODY_MAX, "error", &v, &e) == 0) {
 		yajl_val errs = json_get(v, "errors");
@@ -239,7 +239,6 @@ static void describe_errbody(const struct strbuf *body, char *out, size_t cap)
 			snprintf(out, cap, "%s%s%s", code ? code : "", code && msg ? ": " : "",
 				 msg ? msg : "");
 		}
-		yajl_tree_free(v);
 	}
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
@@ -983,8 +982,7 @@ int registry_get_manifest(struct registry *r, const char *reference, char **body
 		if (digest_verify(data, n, dcd, "manifest (Docker-Content-Digest)", err) < 0)
 			return -1;
 	}
-	*body = data;
-	data = NULL;
+	*body = take_ptr(data);
 	*len = n;
 	return 0;
 }

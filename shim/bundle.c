@@ -71,19 +71,18 @@ static int get_strv(yajl_val obj, const char *key, const char *path, char ***out
 		return 0;
 	if (a->u.array.len > ARRAY_MAX)
 		return berr_set(err, 0, WHAT ": %s.%s: more than %d entries", path, key, ARRAY_MAX);
-	char **v = calloc(a->u.array.len + 1, sizeof(*v));
+	cleanup_strv char **v = calloc(a->u.array.len + 1, sizeof(*v));
 	if (!v)
 		return berr_set(err, ENOMEM, WHAT);
 	for (size_t i = 0; i < a->u.array.len; i++) {
 		const char *s = json_str(a->u.array.values[i]);
-		if (!s || !(v[i] = strdup(s))) {
-			strv_free(v);
-			return s ? berr_set(err, ENOMEM, WHAT)
-				 : berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path,
-					    key, i);
-		}
+		if (!s)
+			return berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path, key,
+					i);
+		if (!(v[i] = strdup(s)))
+			return berr_set(err, ENOMEM, WHAT);
 	}
-	*out = v;
+	*out = take_ptr(v);
 	return 0;
 }
 
@@ -154,15 +153,11 @@ static int load_caps(struct sandbox *sb, yajl_val caps, struct berr *err)
 	uint64_t *dst[] = {&sb->caps.bounding, &sb->caps.effective, &sb->caps.inheritable,
 			   &sb->caps.permitted, &sb->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(dst); i++) {
-		char **v = NULL;
+		cleanup_strv char **v = NULL;
 		if (get_strv(caps, known[i], "process.capabilities", &v, err) < 0)
 			return -1;
 		*dst[i] = 0;
-		if (!v)
-			continue;
-		int rc = caps_from_names((const char *const *)v, dst[i], err);
-		strv_free(v);
-		if (rc < 0)
+		if (v && caps_from_names((const char *const *)v, dst[i], err) < 0)
 			return berr_wrap(err, WHAT ": process.capabilities.%s", known[i]);
 	}
 	/* The kernel raises an ambient capability only if it is permitted and
@@ -348,13 +343,11 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 		if (dest[0] != '/')
 			return berr_set(err, 0, WHAT ": %s.destination \"%s\" is not absolute",
 					path, dest);
-		char **opts = NULL;
+		cleanup_strv char **opts = NULL;
 		if (get_strv(m, "options", path, &opts, err) < 0)
 			return -1;
 		struct mount_opts mo;
-		int rc = mount_opts_parse((const char *const *)opts, strv_len(opts), &mo, err);
-		strv_free(opts);
-		if (rc < 0)
+		if (mount_opts_parse((const char *const *)opts, strv_len(opts), &mo, err) < 0)
 			return berr_wrap(err, WHAT ": %s", path);
 		if (mo.bind || (type && !strcmp(type, "bind"))) {
 			if (!source)

@@ -289,8 +289,7 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 	}
 	if (cur >= 0 && !full && push_pid(&pids, &n, &cap, max, cur) < 0)
 		return berr_set(err, ENOMEM, "read %s/" PROCS_FILE, dirpath);
-	*out = pids;
-	pids = NULL;
+	*out = take_ptr(pids);
 	*count = n;
 	return 0;
 }

@@ -282,8 +282,7 @@ static int mount_bind(struct sandbox *sb, int root_fd, struct sb_mount *m, struc
 		if (sys_move_mount(m->source_fd, "", tfd, "",
 				   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			return berr_set(err, errno, "bind %s on %s", m->source, m->destination);
-		mfd = m->source_fd;
-		m->source_fd = -1;
+		mfd = take_fd(&m->source_fd);
 	} else {
 		if (mount(m->source, fd_path(tp, tfd), NULL, MS_BIND | (m->recursive ? MS_REC : 0),
 			  NULL) < 0)
@@ -720,8 +719,7 @@ static int mount_root(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
 	if (c->root_mount_fd >= 0) {
 		/* Built and attached by the parent (user namespaces). */
-		c->root_fd = c->root_mount_fd;
-		c->root_mount_fd = -1;
+		c->root_fd = take_fd(&c->root_mount_fd);
 		return 0;
 	}
 	if (sb->layer_dirs) {

@@ -422,8 +422,7 @@ static int attach_root_for_userns(struct sandbox *sb, pid_t pid, int *out, struc
 	}
 	if (rc < 0)
 		return -1;
-	*out = mfd;
-	mfd = -1;
+	*out = take_fd(&mfd);
 	return 0;
 }
 

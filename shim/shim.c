@@ -551,8 +551,7 @@ static int stop_signal(const char *root, const char *name, int grace_sec, int *p
 	if (rc < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
-	*pidfd = pfd;
-	pfd = -1;
+	*pidfd = take_fd(&pfd);
 	return 1;
 }
 

@@ -390,17 +390,13 @@ int instance_spec_from_json(const char *buf, size_t len, const char *what,
 			    struct instance_spec **out, struct berr *err)
 {
 	*out = NULL;
-	yajl_val root = NULL;
+	cleanup_yajl yajl_val root = NULL;
 	if (json_parse(buf, len, SPEC_FILE_MAX, what, &root, err) < 0)
 		return -1;
 	struct instance_spec *s = calloc(1, sizeof(*s));
-	if (!s) {
-		yajl_tree_free(root);
+	if (!s)
 		return berr_set(err, ENOMEM, "%s", what);
-	}
-	int rc = read_spec(root, s, err);
-	yajl_tree_free(root);
-	if (rc < 0) {
+	if (read_spec(root, s, err) < 0) {
 		instance_spec_free(s);
 		return berr_wrap(err, "%s", what);
 	}

@@ -113,16 +113,13 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 {
 	memset(st, 0, sizeof(*st));
 	st->status = INSTANCE_UNKNOWN;
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	if (json_parse(buf, len, STATE_MAX, what, &v, err) < 0)
 		return -1;
 	const char *status = NULL, *error = NULL;
 	int64_t shim_pid = 0, pid = 0, code = 0, sig = 0;
-	int rc = -1;
-	if (!YAJL_IS_OBJECT(v)) {
-		berr_set(err, 0, "%s: expected an object", what);
-		goto out;
-	}
+	if (!YAJL_IS_OBJECT(v))
+		return berr_set(err, 0, "%s: expected an object", what);
 	if (json_get_str(v, "status", "state", true, &status, err) < 0 ||
 	    json_get_str(v, "error", "state", false, &error, err) < 0 ||
 	    json_get_i64(v, "shim_pid", "state", false, &shim_pid, err) < 0 ||
@@ -132,15 +129,11 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 	    json_get_i64(v, "exit_signal", "state", false, &sig, err) < 0 ||
 	    json_get_bool(v, "oom_killed", "state", false, &st->oom_killed, err) < 0 ||
 	    json_get_i64(v, "started_at", "state", false, &st->started_at, err) < 0 ||
-	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0) {
-		berr_wrap(err, "%s", what);
-		goto out;
-	}
+	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0)
+		return berr_wrap(err, "%s", what);
 	if (shim_pid < 0 || shim_pid > INT32_MAX || pid < 0 || pid > INT32_MAX || code < 0 ||
-	    code > 255 || sig < 0 || sig > 64) {
-		berr_set(err, 0, "%s: value out of range", what);
-		goto out;
-	}
+	    code > 255 || sig < 0 || sig > 64)
+		return berr_set(err, 0, "%s: value out of range", what);
 	st->shim_pid = (pid_t)shim_pid;
 	st->pid = (pid_t)pid;
 	st->exit_code = (int)code;
@@ -150,10 +143,7 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 	for (int s = INSTANCE_CREATED; s <= INSTANCE_UNKNOWN; s++)
 		if (!strcmp(status, status_names[s]))
 			st->status = (enum instance_status)s;
-	rc = 0;
-out:
-	yajl_tree_free(v);
-	return rc;
+	return 0;
 }
 
 int shim_state_read(const char *root, const char *name, struct instance_state *st, struct berr *err)
