@@ -11,6 +11,7 @@
 /* Sends one request line and parses the reply. An unreachable daemon gives
  * "cannot reach the daemon at <path>: is berth daemon running?". A reply
  * whose status is not 200 becomes an error with the daemon's message. */
-int daemon_request(const char *run, const char *request, yajl_val *reply, struct berr *err);
+NODISCARD int daemon_request(const char *run, const char *request, yajl_val *reply,
+			     struct berr *err);
 
 #endif

@@ -54,9 +54,9 @@ struct agent_config {
 };
 
 /* Parses and validates a config document; `what` names it in errors. */
-int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
-		       struct berr *err);
-int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_parse(const char *buf, size_t len, const char *what,
+				 struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
 void agent_config_free(struct agent_config *cfg);
 /* Parses the only option of `berth daemon` and `berth check`, [-c|--config FILE],
  * into *path (CONFIG_DEFAULT_PATH when absent). -1 on anything else. */

@@ -121,39 +121,39 @@ void stop_all(struct daemon *d);
 /* Restarts a module. A running one is asked to stop, and reply_fd (a CLI
  * connection, or -1) gets the answer once it has: 1 then (reply_fd is the
  * module's now), 0 when done at once, -1 with err. */
-int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err);
+NODISCARD int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err);
 /* Sooner of: next backoff expiry, next token refresh (on the boot clock). */
 int64_t reconcile_next_deadline(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
-int records_load(struct daemon *d, struct berr *err);
-int records_save(struct daemon *d, struct berr *err);
-int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,
-		    struct berr *err);
+NODISCARD int records_load(struct daemon *d, struct berr *err);
+NODISCARD int records_save(struct daemon *d, struct berr *err);
+NODISCARD int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,
+			      struct berr *err);
 /* Loads the deployment to start with (see daemon.c), or none. */
-int deployment_initial(struct daemon *d, struct berr *err);
+NODISCARD int deployment_initial(struct daemon *d, struct berr *err);
 /* Validates text and, when valid, makes it the applied deployment. */
-int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
-		     const char *source, struct deployment **applied, struct berr *err);
+NODISCARD int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
+			       const char *source, struct deployment **applied, struct berr *err);
 
 /* identity.c */
 void generation_id_new(char out[GENERATION_ID_LEN + 1]);
-int module_token(struct daemon *d, const struct module_rt *m, int64_t ttl_secs, char *out,
-		 size_t cap, struct berr *err);
+NODISCARD int module_token(struct daemon *d, const struct module_rt *m, int64_t ttl_secs, char *out,
+			   size_t cap, struct berr *err);
 /* Writes <run>/modules/<name>/token; schedules the next refresh. */
-int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err);
+NODISCARD int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err);
 int module_runtime_dir(struct daemon *d, const char *name, char *out, size_t cap);
 void module_runtime_dir_remove(struct daemon *d, const char *name);
 
 /* hubproc.c */
-int hub_setup(struct daemon *d, struct berr *err);
-int hub_write_config(struct daemon *d, struct berr *err);
+NODISCARD int hub_setup(struct daemon *d, struct berr *err);
+NODISCARD int hub_write_config(struct daemon *d, struct berr *err);
 void hub_tick(struct daemon *d);
 void hub_child_exited(struct daemon *d, int status);
 void hub_shutdown(struct daemon *d);
 
 /* control.c */
-int control_listen(struct daemon *d, struct berr *err);
+NODISCARD int control_listen(struct daemon *d, struct berr *err);
 void control_accept(struct daemon *d);
 void control_client_ready(struct daemon *d, int fd);
 /* Closes connections past their deadline; returns the next deadline (boot
@@ -178,7 +178,7 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool
 int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
 
 /* workload_server.c */
-int workload_listen(struct daemon *d, struct berr *err);
+NODISCARD int workload_listen(struct daemon *d, struct berr *err);
 void workload_accept(struct daemon *d);
 void workload_client_ready(struct daemon *d, int fd);
 /* Closes connections past their deadline; returns the next deadline (both

@@ -71,9 +71,9 @@ struct deployment_policy {
 	bool allow_privileged;
 };
 
-int deployment_parse(const char *buf, size_t len, const char *what,
-		     const struct deployment_policy *policy, struct deployment **out,
-		     struct berr *err);
+NODISCARD int deployment_parse(const char *buf, size_t len, const char *what,
+			       const struct deployment_policy *policy, struct deployment **out,
+			       struct berr *err);
 void deployment_free(struct deployment *d);
 
 const struct deployment_module *deployment_module(const struct deployment *d, const char *name);

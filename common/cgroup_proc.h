@@ -21,16 +21,16 @@
 /* The instance name a host pid belongs to: fills name and returns 0 when pid
  * is inside berth/<name> (or below it), returns 1 when it is not in any
  * instance, -1 on error. */
-int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err);
+NODISCARD int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err);
 /* The same for a pidfd (SO_PEERPIDFD, pidfd_open): answers only if the
  * process is still alive once its cgroup was read, so a pid reused by
  * another process cannot answer for it. Linux 5.3+. */
-int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err);
+NODISCARD int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err);
 
 /* Parses the text of a /proc/<pid>/cgroup file, as the two above do: 0 and
  * name filled when the process is in berth/<name> (or below), 1 when it is
  * in no instance, -1 on malformed or contradictory input. */
-int cgroup_parse_proc_cgroup(const char *text, size_t len, char *name, size_t cap,
-			     struct berr *err);
+NODISCARD int cgroup_parse_proc_cgroup(const char *text, size_t len, char *name, size_t cap,
+				       struct berr *err);
 
 #endif

@@ -34,8 +34,8 @@ void digester_free(struct digester *d);
 void digest_sha256(const void *data, size_t len, char out[DIGEST_STR_MAX]);
 
 /* Compares data against an expected digest; fills err naming `what`. */
-int digest_verify(const void *data, size_t len, const char *expected, const char *what,
-		  struct berr *err);
+NODISCARD int digest_verify(const void *data, size_t len, const char *expected, const char *what,
+			    struct berr *err);
 
 /* FNV-1a, 64 bits, over len bytes, continuing from h (FNV1A_INIT to start):
  * names for caches and change detection, never where someone could choose

@@ -17,14 +17,14 @@
 /* Parses len bytes (need not be NUL-terminated). Refuses input longer than
  * max_len or nested deeper than JSON_MAX_DEPTH. `what` names the document in
  * errors ("manifest sha256:..."). Free the result with yajl_tree_free. */
-int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
-	       struct berr *err);
+NODISCARD int json_parse(const char *buf, size_t len, size_t max_len, const char *what,
+			 yajl_val *out, struct berr *err);
 /* The same, also refusing documents of more than max_values values: a tree
  * costs some 50 bytes a value, so a small hostile document could otherwise
  * take a hundred times its size in memory. */
-int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
-		       const char *what, yajl_val *out, struct berr *err);
-int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
+NODISCARD int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
+				 const char *what, yajl_val *out, struct berr *err);
+NODISCARD int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
 
 /* Member `key` of an object, or NULL if absent or obj is not an object. */
 yajl_val json_get(yajl_val obj, const char *key);
@@ -32,11 +32,11 @@ yajl_val json_get(yajl_val obj, const char *key);
 const char *json_str(yajl_val v);
 /* Member that must be a string (NULL if absent and !required). `path` is the
  * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
-int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
-		 struct berr *err);
+NODISCARD int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
+			   const char **out, struct berr *err);
 /* Member that must be an integer; *out is left alone when it is absent. */
-int json_get_i64(yajl_val obj, const char *key, const char *path, bool required, int64_t *out,
-		 struct berr *err);
+NODISCARD int json_get_i64(yajl_val obj, const char *key, const char *path, bool required,
+			   int64_t *out, struct berr *err);
 /* The same for a long long. */
 static inline int json_get_int(yajl_val obj, const char *key, const char *path, bool required,
 			       long long *out, struct berr *err)
@@ -46,13 +46,13 @@ static inline int json_get_int(yajl_val obj, const char *key, const char *path, 
 	*out = v;
 	return rc;
 }
-int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
-		  struct berr *err);
+NODISCARD int json_get_bool(yajl_val obj, const char *key, const char *path, bool required,
+			    bool *out, struct berr *err);
 /* Member that must be an object / array (NULL if absent and !required). */
-int json_get_obj(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
-		 struct berr *err);
-int json_get_array(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
-		   struct berr *err);
+NODISCARD int json_get_obj(yajl_val obj, const char *key, const char *path, bool required,
+			   yajl_val *out, struct berr *err);
+NODISCARD int json_get_array(yajl_val obj, const char *key, const char *path, bool required,
+			     yajl_val *out, struct berr *err);
 
 /* Generation. json_gen_new() returns a generator with validation on;
  * json_gen_finish() hands back a malloc'd NUL-terminated copy of the output. */

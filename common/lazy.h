@@ -50,7 +50,7 @@ enum lazy_sym {
 
 /* Loads the library and resolves every function of its list (once;
  * thread-safe). 0, or -1 with err naming the library and what failed. */
-int lazy_require(enum lazy_lib lib, struct berr *err);
+NODISCARD int lazy_require(enum lazy_lib lib, struct berr *err);
 
 /* From now on this process loads nothing more; `why` is said when something
  * tries ("after pivot_root into the instance's root"). */

@@ -31,13 +31,14 @@ struct layer_stats {
  * layer has a "./" entry, and the source is read to its end (past the tar's
  * end blocks) so a digest over it covers everything. Which entries fail the
  * unpack and which are skipped with a warning: see oci/unpack.c. */
-int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
-		 struct layer_stats *stats, struct berr *err);
+NODISCARD int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
+			   struct layer_stats *stats, struct berr *err);
 
 /* Writes the flattened root filesystem of layer_dirs (bottom first, in
  * overlay form) into the directory dst (which must exist and be empty),
  * applying whiteouts and opaque directories; hardlinks within one layer are
  * kept as hardlinks. */
-int layer_flatten(const char *const *layer_dirs, size_t n, const char *dst, struct berr *err);
+NODISCARD int layer_flatten(const char *const *layer_dirs, size_t n, const char *dst,
+			    struct berr *err);
 
 #endif

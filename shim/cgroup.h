@@ -52,21 +52,23 @@ extern const size_t cgroup_default_devices_count;
 
 struct cgroup;
 
-int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
+NODISCARD int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
 const char *cgroup_layout_name(enum cgroup_layout layout);
 
 /* Creates (or takes over, if left from a crash) berth/<name> in every
  * hierarchy in use and writes the limits. */
-int cgroup_create(const char *fs_root, const char *name, const struct cgroup_limits *limits,
-		  struct cgroup **out, struct berr *err);
+NODISCARD int cgroup_create(const char *fs_root, const char *name,
+			    const struct cgroup_limits *limits, struct cgroup **out,
+			    struct berr *err);
 /* Opens an existing instance cgroup (re-attach, cleanup). */
-int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, struct berr *err);
+NODISCARD int cgroup_open(const char *fs_root, const char *name, struct cgroup **out,
+			  struct berr *err);
 void cgroup_free(struct cgroup *cg);
 
 /* Moves pid into the instance cgroup in every hierarchy. Moving another
  * process takes the kernel's global cgroup lock for writing, which waits
  * for an RCU grace period (5-15 ms): the two calls below avoid it. */
-int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err);
+NODISCARD int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err);
 /* A directory fd of the unified (v2) instance cgroup for
  * clone3(CLONE_INTO_CGROUP), which starts a process there, or -1 on pure v1. */
 int cgroup_unified_fd(struct cgroup *cg);
@@ -75,18 +77,18 @@ int cgroup_unified_fd(struct cgroup *cg);
  * the instance's process, with the privileges of the initial user namespace
  * (before a user namespace's id switch); the unified hierarchy is joined by
  * clone3 with cgroup_unified_fd(). */
-int cgroup_join_self(struct cgroup *cg, struct berr *err);
+NODISCARD int cgroup_join_self(struct cgroup *cg, struct berr *err);
 
 /* Number of processes still in the cgroup (-1 on error). */
 int cgroup_count_procs(struct cgroup *cg);
 /* SIGKILLs every process in the cgroup and waits (bounded) until it is empty:
  * cgroup.kill where it exists, else freeze, kill each pid, thaw, repeat. */
-int cgroup_kill_all(struct cgroup *cg, struct berr *err);
+NODISCARD int cgroup_kill_all(struct cgroup *cg, struct berr *err);
 /* True when the kernel's OOM killer killed a process of this cgroup. */
 bool cgroup_oom_killed(struct cgroup *cg);
 /* Current memory use in bytes, or -1. */
 int64_t cgroup_memory_current(struct cgroup *cg);
 /* Removes the instance cgroup from every hierarchy (must be empty). */
-int cgroup_destroy(struct cgroup *cg, struct berr *err);
+NODISCARD int cgroup_destroy(struct cgroup *cg, struct berr *err);
 
 #endif

@@ -17,7 +17,7 @@ uint64_t cgroup_shares_to_weight(int64_t shares);
 
 /* Devices: checks one rule ("c 1:3 rwm" makes sense, type and access valid,
  * numbers in range). */
-int cgroup_device_check(const struct cgroup_device *d, struct berr *err);
+NODISCARD int cgroup_device_check(const struct cgroup_device *d, struct berr *err);
 /* The v1 devices.allow / devices.deny line for a rule of type 'c' or 'b'. */
 int cgroup_device_v1_line(const struct cgroup_device *d, char *out, size_t cap);
 
@@ -31,10 +31,10 @@ int cgroup_devices_program(const struct cgroup_device *rules, size_t n, struct b
 /* Loads the program for rules and attaches it to the cgroup2 directory fd
  * (BPF_F_ALLOW_MULTI), after detaching device programs a previous
  * instance left there. `path` names the cgroup in errors. */
-int cgroup_devices_attach(int cgroup_fd, const char *path, const struct cgroup_device *rules,
-			  size_t n, struct berr *err);
+NODISCARD int cgroup_devices_attach(int cgroup_fd, const char *path,
+				    const struct cgroup_device *rules, size_t n, struct berr *err);
 /* Detaches every device program attached directly to the cgroup. */
-int cgroup_devices_detach_all(int cgroup_fd, const char *path, struct berr *err);
+NODISCARD int cgroup_devices_detach_all(int cgroup_fd, const char *path, struct berr *err);
 
 /* Tests: makes cgroup_kill_all() freeze and kill one process at a time
  * even where cgroup.kill exists, as on kernels before 5.14. */

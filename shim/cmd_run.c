@@ -489,9 +489,9 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	int left = shim_reclaim(ctx->root, name, &err);
 	if (left < 0)
 		goto fail;
-	struct berr ignored;
-	if (left > 0)
-		oci_lease_remove(store, name, &ignored); /* taken again below */
+	struct berr e;
+	if (left > 0 && oci_lease_remove(store, name, &e) < 0)
+		log_debug("%s (the lease is taken again below)", e.msg);
 	if ((lock = instance_lock(dir, name, true, false, &err)) < 0)
 		goto fail;
 	/* The lease keeps `berth gc` away from the layers while they are in use. */
@@ -510,8 +510,8 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 		goto fail;
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/seccomp", ctx->run);
-	if (seccomp_set_cache_dir(cache, &ignored) < 0)
-		log_debug("no seccomp cache: %s", ignored.msg);
+	if (seccomp_set_cache_dir(cache, &e) < 0)
+		log_debug("no seccomp cache: %s", e.msg);
 	if (!o.rm)
 		record_state(dir, INSTANCE_RUNNING, NULL, NULL);
 	struct foreground_result res;

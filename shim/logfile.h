@@ -21,8 +21,8 @@ struct logfile {
 
 /* Opens (appends to) log in the directory dir_fd, which stays owned by the
  * caller. max <= 0 means LOGFILE_DEFAULT_MAX. */
-int logfile_open(struct logfile *lf, int dir_fd, int64_t max, struct berr *err);
-int logfile_write(struct logfile *lf, const void *buf, size_t n, struct berr *err);
+NODISCARD int logfile_open(struct logfile *lf, int dir_fd, int64_t max, struct berr *err);
+NODISCARD int logfile_write(struct logfile *lf, const void *buf, size_t n, struct berr *err);
 void logfile_close(struct logfile *lf);
 
 #endif

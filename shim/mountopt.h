@@ -22,6 +22,7 @@ struct mount_opts {
 
 /* Parses n option words. Unknown words go to data (the file system judges
  * them); words the runtime cannot honour are refused by name. */
-int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out, struct berr *err);
+NODISCARD int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out,
+			       struct berr *err);
 
 #endif

@@ -268,8 +268,9 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		berr_wrap(&err, "root file system");
 		child_fail(sync_fd, &err);
 	}
-	process_exec(sb, &c, &err);
-	child_fail(sync_fd, &err);
+	/* Returns only when the exec failed. */
+	if (process_exec(sb, &c, &err) < 0)
+		child_fail(sync_fd, &err);
 	_exit(127);
 }
 
@@ -613,9 +614,10 @@ fail:
 			waitpid(p->pid, NULL, 0);
 		p->pid = -1;
 	}
-	struct berr ignored;
+	struct berr e;
 	bool oom;
-	sandbox_finish(p, &oom, &ignored);
+	if (sandbox_finish(p, &oom, &e) < 0)
+		log_debug("instance %s: undoing the failed start: %s", sb->name, e.msg);
 	return -1;
 }
 

@@ -399,9 +399,10 @@ failed:
 	/* A starter that died half-way may have left an instance (this
 	 * process's child) and its cgroup behind. */
 	if (instance_cgroup(s)) {
-		struct berr ignored;
+		struct berr e;
 		bool oom;
-		sandbox_finish(&s->p, &oom, &ignored);
+		if (sandbox_finish(&s->p, &oom, &e) < 0)
+			log_debug("%s", e.msg);
 	}
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
@@ -579,9 +580,10 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	/* The shim kills at the end of the grace period; should it not, the
 	 * whole cgroup goes from here. */
 	struct cgroup *cg = NULL;
-	struct berr ignored;
-	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
-		cgroup_kill_all(cg, &ignored);
+	struct berr e;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &e) == 0) {
+		if (cgroup_kill_all(cg, &e) < 0)
+			log_warn("instance %s: %s", name, e.msg);
 		cgroup_free(cg);
 	}
 	if (wait_shim_gone(pfd, &st, 4000))

@@ -28,6 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A small buffer must never be overrun. */
 	char tiny[3];
-	cgroup_parse_proc_cgroup((const char *)data, size, tiny, sizeof(tiny), &err);
+	(void)cgroup_parse_proc_cgroup((const char *)data, size, tiny, sizeof(tiny), &err);
 	return 0;
 }

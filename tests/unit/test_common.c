@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/digest.h"
+#include "common/err.h"
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -239,6 +240,54 @@ static void copies_share_one_ok_flag(void **state)
 	assert_null(strv_dup(NULL, &ok));
 }
 
+static void berr_wrap_adds_context_in_front(void **state)
+{
+	struct berr err;
+	berr_set(&err, ENOENT, "open %s", "/etc/x");
+	berr_wrap(&err, "config %s", "/etc/x");
+	assert_string_equal(err.msg, "config /etc/x: open /etc/x: No such file or directory");
+	assert_int_equal(err.code, ENOENT);
+}
+
+static void a_truncated_error_keeps_its_context_and_its_root_cause(void **state)
+{
+	struct berr err;
+	char path[3000];
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	berr_set(&err, EACCES, "open %s", path);
+	assert_true(strlen(err.msg) < BERR_MSG_MAX);
+	assert_non_null(strstr(err.msg, "..."));
+	assert_true(!strncmp(err.msg, "open ppp", 8));
+	const char *cause = ": Permission denied";
+	assert_string_equal(err.msg + strlen(err.msg) - strlen(cause), cause);
+	for (int i = 0; i < 5; i++)
+		berr_wrap(&err, "pull registry.example/app:%d", i);
+	assert_true(strlen(err.msg) < BERR_MSG_MAX);
+	assert_true(!strncmp(err.msg, "pull registry.example/app:4: pull", 33));
+	assert_string_equal(err.msg + strlen(err.msg) - strlen(cause), cause);
+}
+
+static void a_truncated_error_cuts_whole_characters(void **state)
+{
+	struct berr err;
+	char name[1400] = "";
+	/* "ä" is two bytes: a cut anywhere must not split one. */
+	for (size_t i = 0; i + 2 < sizeof(name); i += 2)
+		strcat(name, "\xc3\xa4");
+	for (int shift = 0; shift < 2; shift++) {
+		berr_set(&err, 0, "%.*s%s: bad", shift, "x", name);
+		assert_non_null(strstr(err.msg, "..."));
+		const unsigned char *m = (const unsigned char *)err.msg;
+		for (size_t i = 0; m[i]; i++)
+			if (m[i] == 0xc3)
+				assert_int_equal(m[i + 1], 0xa4);
+			else if (m[i] == 0xa4)
+				assert_true(i > 0 && m[i - 1] == 0xc3);
+		assert_string_equal(err.msg + strlen(err.msg) - 5, ": bad");
+	}
+}
+
 static void strbuf_respects_its_cap(void **state)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -338,6 +387,9 @@ int main(void)
 	    cmocka_unit_test(digest_validates_form),
 	    cmocka_unit_test(digest_of_empty_input),
 	    cmocka_unit_test(strbuf_respects_its_cap),
+	    cmocka_unit_test(berr_wrap_adds_context_in_front),
+	    cmocka_unit_test(a_truncated_error_keeps_its_context_and_its_root_cause),
+	    cmocka_unit_test(a_truncated_error_cuts_whole_characters),
 	    cmocka_unit_test(json_get_i64_leaves_absent_members_alone),
 	    cmocka_unit_test(fnv1a_matches_the_reference_values),
 	    cmocka_unit_test(names_follow_one_rule_each),
