@@ -41,6 +41,8 @@ struct client {
 
 static struct client clients[CONTROL_CLIENTS_MAX];
 
+static void control_finish(int fd, int status, const char *error);
+
 int control_listen(struct daemon *d, struct berr *err)
 {
 	for (size_t i = 0; i < CONTROL_CLIENTS_MAX; i++)
@@ -65,6 +67,7 @@ int control_listen(struct daemon *d, struct berr *err)
 		return berr_set(err, e, "control socket %s", path);
 	}
 	d->control_fd = fd;
+	d->restart_done = control_finish;
 	daemon_watch_fd(d, fd, TAG_CONTROL);
 	return 0;
 }
@@ -240,7 +243,9 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-void control_finish(int fd, int status, const char *error)
+/* Answers a request whose answer was deferred (d->restart_done), and closes
+ * its connection: 200 when error is NULL. */
+static void control_finish(int fd, int status, const char *error)
 {
 	if (error)
 		reply_error(fd, status, error);

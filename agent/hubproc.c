@@ -31,7 +31,7 @@ static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", d->run, name);
 }
 
-int hub_setup(struct daemon *d, struct berr *err)
+int hubproc_setup(struct daemon *d, struct berr *err)
 {
 	char shared[4200], sock[4300], link_path[4300];
 	run_path(d, SHARED_DIR, shared, sizeof(shared));
@@ -58,10 +58,10 @@ int hub_setup(struct daemon *d, struct berr *err)
 	d->hub.listen_fd = fd;
 	d->hub.pid = 0;
 	d->hub.next_start_boot = 0;
-	return hub_write_config(d, err);
+	return hubproc_write_config(d, err);
 }
 
-int hub_write_config(struct daemon *d, struct berr *err)
+int hubproc_write_config(struct daemon *d, struct berr *err)
 {
 	yajl_gen g = json_gen_new(true);
 	if (!g)
@@ -147,7 +147,7 @@ int hub_write_config(struct daemon *d, struct berr *err)
 	return 0;
 }
 
-static void hub_start(struct daemon *d)
+static void start(struct daemon *d)
 {
 	char cfg[4300], fdarg[16];
 	run_path(d, "hub.json", cfg, sizeof(cfg));
@@ -165,15 +165,15 @@ static void hub_start(struct daemon *d)
 	log_info("hub started (pid %d)", (int)pid);
 }
 
-void hub_tick(struct daemon *d)
+void hubproc_tick(struct daemon *d)
 {
 	if (!d->cfg->hub_enabled || d->stopping || d->hub.pid > 0 || d->hub.listen_fd < 0)
 		return;
 	if (boot_ms() >= d->hub.next_start_boot)
-		hub_start(d);
+		start(d);
 }
 
-void hub_child_exited(struct daemon *d, int status)
+void hubproc_exited(struct daemon *d, int status)
 {
 	int64_t now = boot_ms();
 	d->hub.pid = 0;
@@ -196,7 +196,7 @@ void hub_child_exited(struct daemon *d, int status)
 			  (long long)delay);
 }
 
-void hub_shutdown(struct daemon *d)
+void hubproc_shutdown(struct daemon *d)
 {
 	if (d->hub.pid <= 0)
 		return;
