@@ -66,6 +66,22 @@ static const char *str_or(yajl_val obj, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* The one operand of a command that names a module (argv[first], which
+ * must be the last argument); NULL once it said what is wrong (the command
+ * then exits 2). */
+static const char *module_arg(int argc, char **argv, int first, const char *cmd)
+{
+	if (first != argc - 1) {
+		berth_usage(cmd);
+		return NULL;
+	}
+	if (!module_name_valid(argv[first])) {
+		fprintf(stderr, "berth: %s: \"%s\" is not a module name\n", cmd, argv[first]);
+		return NULL;
+	}
+	return argv[first];
+}
+
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
@@ -119,12 +135,8 @@ BERTH_COMMAND(list, "list [--json]", "list the deployed modules and their status
 
 static int cmd_restart(struct berth_ctx *ctx, int argc, char **argv)
 {
-	if (argc != 2)
-		return berth_usage("restart");
-	if (!module_name_valid(argv[1])) {
-		fprintf(stderr, "berth: restart: \"%s\" is not a module name\n", argv[1]);
+	if (!module_arg(argc, argv, 1, "restart"))
 		return 2;
-	}
 	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "restart", "module", argv[1], &reply, &err) < 0)
@@ -196,13 +208,9 @@ static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1)
-		return berth_usage("token");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: token: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "token");
+	if (!name)
 		return 2;
-	}
 	cleanup_free char *req = request("token", "module", name, "ttl", ttl);
 	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
@@ -353,13 +361,9 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 		} else
 			return berth_usage("logs");
 	}
-	if (optind != argc - 1)
-		return berth_usage("logs");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: logs: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "logs");
+	if (!name)
 		return 2;
-	}
 	/* The daemon knows its state directory; without one answering, --root. */
 	char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s", ctx->root);

@@ -53,6 +53,9 @@ struct agent_config {
 	bool allow_privileged;		 /* default false */
 };
 
+/* Frees n registry entries and what they point to. */
+void registry_creds_free(struct registry_cred *r, size_t n);
+
 /* Parses and validates a config document; `what` names it in errors. */
 NODISCARD int agent_config_parse(const char *buf, size_t len, const char *what,
 				 struct agent_config **out, struct berr *err);

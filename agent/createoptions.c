@@ -33,26 +33,10 @@ static void warn(struct create_options *co, const char *fmt, ...)
 
 void create_options_clear(struct create_options *co)
 {
-	strv_free(co->env);
-	strv_free(co->cmd);
-	strv_free(co->entrypoint);
-	free(co->working_dir);
-	free(co->user);
-	free(co->hostname);
-	strv_free(co->labels);
-	for (size_t i = 0; i < co->n_binds; i++) {
-		free(co->binds[i].source);
-		free(co->binds[i].destination);
-	}
-	free(co->binds);
-	for (size_t i = 0; i < co->n_devices; i++) {
-		free(co->devices[i].path);
-		free(co->devices[i].path_in);
-		free(co->devices[i].permissions);
-	}
-	free(co->devices);
-	strv_free(co->cap_add);
-	strv_free(co->cap_drop);
+	strv_free_many(co->env, co->cmd, co->entrypoint, co->labels, co->cap_add, co->cap_drop);
+	free_many(co->working_dir, co->user, co->hostname);
+	bind_mounts_free(co->binds, co->n_binds);
+	device_rules_free(co->devices, co->n_devices);
 	for (size_t i = 0; i < co->n_warnings; i++)
 		free(co->warnings[i]);
 	memset(co, 0, sizeof(*co));
@@ -220,6 +204,17 @@ static int parse_caps(yajl_val v, const struct jpath *p, char ***out, struct ber
 	return 0;
 }
 
+/* One warning for each member of obj berth does not handle ("HostConfig."
+ * in front of a HostConfig member's name). */
+static void warn_unhandled(struct create_options *co, yajl_val obj, const char *const *handled,
+			   const char *prefix)
+{
+	size_t i = 0;
+	for (const char *k; (k = json_unknown_key(obj, handled, &i));)
+		warn(co, "createOptions %s%.64s is not supported by berth and is ignored", prefix,
+		     k);
+}
+
 static int parse_host_config(struct create_options *co, yajl_val hc, const struct jpath *hp,
 			     struct berr *err)
 {
@@ -227,17 +222,7 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 	    "Binds",	   "Mounts",   "Memory",     "MemorySwap", "NanoCpus", "CpuShares",
 	    "CpuPeriod",   "CpuQuota", "PidsLimit",  "CapAdd",	   "CapDrop",  "ReadonlyRootfs",
 	    "NetworkMode", "Devices",  "Privileged", NULL};
-	for (size_t i = 0; i < hc->u.object.len; i++) {
-		const char *k = hc->u.object.keys[i];
-		bool known = false;
-		for (const char *const *h = handled; *h && !known; h++)
-			known = !strcmp(*h, k);
-		if (!known)
-			warn(co,
-			     "createOptions HostConfig.%.64s is not supported by berth and is "
-			     "ignored",
-			     k);
-	}
+	warn_unhandled(co, hc, handled, "HostConfig.");
 	yajl_val binds, mounts, devs;
 	if (jp_array(hc, "Binds", hp, false, &binds, err) < 0 ||
 	    jp_array(hc, "Mounts", hp, false, &mounts, err) < 0 ||
@@ -294,14 +279,7 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	static const char *const handled[] = {"Env",	     "Cmd",	 "Entrypoint", "WorkingDir",
 					      "User",	     "Hostname", "Labels",     "HostConfig",
 					      "StopTimeout", NULL};
-	for (size_t i = 0; i < doc->u.object.len; i++) {
-		const char *k = doc->u.object.keys[i];
-		bool known = false;
-		for (const char *const *h = handled; *h && !known; h++)
-			known = !strcmp(*h, k);
-		if (!known)
-			warn(co, "createOptions %.64s is not supported by berth and is ignored", k);
-	}
+	warn_unhandled(co, doc, handled, "");
 	struct jpath p;
 	jpath_key(&p, root, "Env");
 	if (jp_strv(json_get(doc, "Env"), &p, false, CO_MAX_ITEMS, CO_MAX_STR, &co->env, err) < 0)
@@ -436,22 +414,10 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		spec->user = dup_or_null(co->user, &ok);
 	if (co->hostname)
 		spec->hostname = dup_or_null(co->hostname, &ok);
-	if (co->n_binds && !(spec->binds = calloc(co->n_binds, sizeof(*spec->binds))))
-		ok = false;
-	for (size_t i = 0; spec->binds && i < co->n_binds; i++) {
-		struct bind_mount *b = &spec->binds[spec->n_binds++];
-		b->source = dup_or_null(co->binds[i].source, &ok);
-		b->destination = dup_or_null(co->binds[i].destination, &ok);
-		b->readonly = co->binds[i].readonly;
-	}
-	if (co->n_devices && !(spec->devices = calloc(co->n_devices, sizeof(*spec->devices))))
-		ok = false;
-	for (size_t i = 0; spec->devices && i < co->n_devices; i++) {
-		struct device_rule *d = &spec->devices[spec->n_devices++];
-		d->path = dup_or_null(co->devices[i].path, &ok);
-		d->path_in = dup_or_null(co->devices[i].path_in, &ok);
-		d->permissions = dup_or_null(co->devices[i].permissions, &ok);
-	}
+	if ((spec->binds = bind_mounts_dup(co->binds, co->n_binds, &ok)))
+		spec->n_binds = co->n_binds;
+	if ((spec->devices = device_rules_dup(co->devices, co->n_devices, &ok)))
+		spec->n_devices = co->n_devices;
 	spec->network = co->network;
 	spec->readonly_rootfs = co->readonly_rootfs;
 	spec->privileged = co->privileged;

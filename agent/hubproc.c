@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sock.h"
 
 #define HUB_BACKOFF_UNIT_MS 1000
 #define HUB_BACKOFF_MAX_MS  60000
@@ -37,21 +38,10 @@ int hubproc_setup(struct daemon *d, struct berr *err)
 	run_path(d, SHARED_DIR, shared, sizeof(shared));
 	snprintf(sock, sizeof(sock), "%s/" HUB_SOCKET, shared);
 	run_path(d, HUB_SOCKET, link_path, sizeof(link_path));
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return berr_set(err, ENAMETOOLONG, "hub socket %s", sock);
-	strcpy(sa.sun_path, sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return berr_set(err, errno, "hub socket");
-	unlink(sock);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		int e = errno;
-		close(fd);
-		return berr_set(err, e, "hub socket %s", sock);
-	}
 	/* Modules run as any user; the hub authenticates them by token and cgroup. */
-	chmod(sock, 0666);
+	int fd = unix_listen(sock, 0666, 64, 0, "hub socket", err);
+	if (fd < 0)
+		return -1;
 	unlink(link_path);
 	if (link(sock, link_path) < 0)
 		log_warn("hub socket: link %s: %s", link_path, strerror(errno));
@@ -133,15 +123,10 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
-	if (!text)
-		return berr_set(err, ENOMEM, "hub config");
 	char path[4300];
 	run_path(d, "hub.json", path, sizeof(path));
-	if (fs_write_file_atomic(path, text, len, 0600, err) < 0)
-		return berr_wrap(err, "hub config");
+	if (json_gen_write_file(g, path, 0600, "hub config", err) < 0)
+		return -1;
 	if (d->hub.pid > 0)
 		kill(d->hub.pid, SIGHUP);
 	return 0;

@@ -72,11 +72,8 @@ static int write_pull_config(struct daemon *d, const struct deployment_module *d
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
 	struct berr err;
-	if (!text || fs_write_file_atomic(path, text, len, 0600, &err) < 0)
+	if (json_gen_write_file(g, path, 0600, "pull configuration", &err) < 0)
 		return -1;
 	*written = true;
 	return 0;

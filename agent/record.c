@@ -75,14 +75,9 @@ int records_save(struct daemon *d, struct berr *err)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
-	if (!text)
-		return berr_set(err, ENOMEM, "module records");
 	char path[4200];
 	agent_path(d, "modules.json", path, sizeof(path));
-	return fs_write_file_atomic(path, text, len, 0600, err);
+	return json_gen_write_file(g, path, 0600, "module records", err);
 }
 
 static void copy_str(yajl_val obj, const char *key, char *out, size_t cap)

@@ -79,4 +79,21 @@ static inline int take_fd(int *fd)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Frees each pointer given (NULL ones too): what a struct owns, in one
+ * statement instead of a line per field. strv_free_many() does the same for
+ * string vectors. */
+#define free_many(...) free_each((void *[]){__VA_ARGS__}, ARRAY_SIZE(((void *[]){__VA_ARGS__})))
+#define strv_free_many(...)                                                                        \
+	strv_free_each((char **[]){__VA_ARGS__}, ARRAY_SIZE(((char **[]){__VA_ARGS__})))
+static inline void free_each(void *const *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i]);
+}
+static inline void strv_free_each(char **const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		strv_free(v[i]);
+}
+
 #endif

@@ -68,11 +68,11 @@ int fs_read_file(const char *path, size_t max_len, char **out, size_t *len, stru
 	return fs_read_file_at(AT_FDCWD, path, max_len, out, len, err);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len, off_t off)
 {
 	const char *p = data;
 	while (len) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -80,6 +80,8 @@ static int write_all(int fd, const void *data, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
 }
@@ -93,7 +95,7 @@ int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_
 	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return berr_set(err, errno, "create %s", tmp);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len, -1) < 0 || fsync(fd) < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
 		return berr_set(err, e, "write %s", name);
@@ -154,18 +156,25 @@ int fs_mkdir_p(const char *path, mode_t mode, struct berr *err)
 	return 0;
 }
 
+DIR *fs_opendir_at(int dirfd, const char *what, struct berr *err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		berr_set(err, errno, "%s", what);
+		if (fd >= 0)
+			close(fd);
+	}
+	return d;
+}
+
 static int remove_tree_fd(int dfd, dev_t dev, int depth, struct berr *err)
 {
 	if (depth > 4096)
 		return berr_set(err, ELOOP, "remove: directory tree too deep");
-	int fd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	if (fd2 < 0)
-		return berr_set(err, errno, "remove: dup");
-	cleanup_closedir DIR *d = fdopendir(fd2);
-	if (!d) {
-		close(fd2);
-		return berr_set(err, errno, "remove: opendir");
-	}
+	cleanup_closedir DIR *d = fs_opendir_at(dfd, "remove: opendir", err);
+	if (!d)
+		return -1;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))

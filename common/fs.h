@@ -4,6 +4,7 @@
 #define BERTH_FS_H
 
 #include <stdbool.h>
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,15 @@ NODISCARD int fs_write_file_atomic(const char *path, const void *data, size_t le
 				   struct berr *err);
 NODISCARD int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
 				      mode_t mode, struct berr *err);
+
+/* Writes all of data to fd at offset off (pwrite), or at its file position
+ * when off is negative, again after EINTR and short writes; -1 with errno
+ * on failure. */
+NODISCARD int fs_write_all(int fd, const void *data, size_t len, off_t off);
+
+/* A directory stream over the directory dirfd, opened again so its
+ * position is its own; NULL with err (naming `what`) when it cannot be. */
+DIR *fs_opendir_at(int dirfd, const char *what, struct berr *err);
 
 /* mkdir -p; existing directories are fine. */
 NODISCARD int fs_mkdir_p(const char *path, mode_t mode, struct berr *err);

@@ -53,20 +53,33 @@ static ssize_t data_error(struct decomp *d, struct berr *err, const char *what, 
 	return berr_set(err, 0, "%s stream is %s", what, how);
 }
 
-static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *err)
+/* Input for a gzip decoder, across the members a gzip stream may hold:
+ * 1 to go on, 2 when another member starts (the decoder starts again), 0
+ * at the end of the stream, -1 with err. */
+static int gzip_input(struct decomp *d, struct berr *err)
 {
 	for (;;) {
 		if (d->pos == d->len && !d->in_eof && fill(d, err) < 0)
 			return -1;
-		if (d->member_end) {
-			if (d->pos == d->len) {
-				if (d->in_eof)
-					return 0;
-				continue;
-			}
-			LAZY(inflateReset)(&d->z); /* another gzip member follows */
+		if (!d->member_end)
+			return 1;
+		if (d->pos < d->len) {
 			d->member_end = false;
+			return 2;
 		}
+		if (d->in_eof)
+			return 0;
+	}
+}
+
+static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *err)
+{
+	for (;;) {
+		int in = gzip_input(d, err);
+		if (in <= 0)
+			return in;
+		if (in == 2)
+			LAZY(inflateReset)(&d->z);
 		d->z.next_in = d->buf + d->pos;
 		d->z.avail_in = (uInt)(d->len - d->pos);
 		d->z.next_out = buf;
@@ -115,17 +128,12 @@ static ssize_t read_isal(struct decomp *d, void *buf, size_t len, struct berr *e
 {
 	struct inflate_state *s = d->isal;
 	for (;;) {
-		if (d->pos == d->len && !d->in_eof && fill(d, err) < 0)
-			return -1;
-		if (d->member_end) {
-			if (d->pos == d->len) {
-				if (d->in_eof)
-					return 0;
-				continue;
-			}
-			LAZY(isal_inflate_reset)(s); /* another gzip member follows */
+		int in = gzip_input(d, err);
+		if (in <= 0)
+			return in;
+		if (in == 2) {
+			LAZY(isal_inflate_reset)(s);
 			s->crc_flag = ISAL_GZIP;
-			d->member_end = false;
 		}
 		s->next_in = d->buf + d->pos;
 		s->avail_in = (uint32_t)(d->len - d->pos);

@@ -353,49 +353,16 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, str
 
 /* ---- config ------------------------------------------------------------- */
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 void oci_config_free(struct oci_config *c)
 {
-	free(c->diff_ids);
-	free_strv(c->entrypoint);
-	free_strv(c->cmd);
-	free_strv(c->env);
-	free(c->working_dir);
-	free(c->user);
-	free(c->os);
-	free(c->architecture);
-	free(c->variant);
+	strv_free_many(c->entrypoint, c->cmd, c->env);
+	free_many(c->diff_ids, c->working_dir, c->user, c->os, c->architecture, c->variant);
 	memset(c, 0, sizeof(*c));
 }
 
 static int get_strv(yajl_val obj, const char *key, char ***out, struct berr *err)
 {
-	*out = NULL;
-	yajl_val a = json_get(obj, key);
-	if (!a || YAJL_IS_NULL(a))
-		return 0;
-	if (!YAJL_IS_ARRAY(a))
-		return berr_set(err, 0, "config.config.%s: expected an array of strings", key);
-	if (a->u.array.len > 65536)
-		return berr_set(err, 0, "config.config.%s: too many entries", key);
-	char **v = calloc(a->u.array.len + 1, sizeof(*v));
-	if (!v)
-		return berr_set(err, ENOMEM, "config");
-	for (size_t i = 0; i < a->u.array.len; i++) {
-		const char *s = json_str(a->u.array.values[i]);
-		if (!s || !(v[i] = strdup(s))) {
-			free_strv(v);
-			return berr_set(err, 0, "config.config.%s[%zu]: expected a string", key, i);
-		}
-	}
-	*out = v;
-	return 0;
+	return json_get_strv(obj, key, "config.config", 65536, 0, out, err);
 }
 
 static int get_dup(yajl_val obj, const char *key, const char *path, char **out, struct berr *err)

@@ -41,10 +41,6 @@ void store_unlock(int lock);
  * half-written when its writer was killed, so never read as content. */
 bool store_name_is_temporary(const char *name);
 
-/* A new open file description of a directory, for readdir: a dup would
- * share the read position with the store's own fd. */
-int store_reopen_dir(int dirfd);
-
 bool store_blob_exists(struct oci_store *s, const char *digest);
 /* Reads a blob and checks it against its digest. */
 NODISCARD int store_blob_read(struct oci_store *s, const char *digest, size_t max, char **out,

@@ -504,22 +504,6 @@ static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd
 	return 0;
 }
 
-static int write_all_at(int fd, const char *p, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 static int make_file(struct unpack *u, struct archive *a, struct archive_entry *e, int pfd,
 		     const char *base)
 {
@@ -560,7 +544,7 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		}
 		if (off < 0)
 			return entry_fail(u, 0, "bad data offset");
-		if (size && write_all_at(fd, buf, size, (off_t)off) < 0)
+		if (size && fs_write_all(fd, buf, size, (off_t)off) < 0)
 			return entry_fail(u, errno, "write");
 		if ((off_t)off + (off_t)size > end)
 			end = (off_t)off + (off_t)size;

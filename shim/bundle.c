@@ -32,15 +32,11 @@ static int only_known(yajl_val obj, const char *path, const char *const *known, 
 		return 0;
 	if (!YAJL_IS_OBJECT(obj))
 		return berr_set(err, 0, WHAT ": %s: expected an object", path);
-	for (size_t i = 0; i < obj->u.object.len; i++) {
-		const char *k = obj->u.object.keys[i];
-		bool ok = false;
-		for (size_t j = 0; known[j] && !ok; j++)
-			ok = !strcmp(k, known[j]);
-		if (!ok)
-			return berr_set(err, 0, WHAT ": %s%s%s is not supported", path,
-					path[0] ? "." : "", k);
-	}
+	size_t i = 0;
+	const char *k = json_unknown_key(obj, known, &i);
+	if (k)
+		return berr_set(err, 0, WHAT ": %s%s%s is not supported", path, path[0] ? "." : "",
+				k);
 	return 0;
 }
 
@@ -63,26 +59,8 @@ static int refuse_unless_empty(yajl_val obj, const char *path, const char *key, 
 /* A JSON array of strings as a NULL-terminated vector (NULL if absent). */
 static int get_strv(yajl_val obj, const char *key, const char *path, char ***out, struct berr *err)
 {
-	*out = NULL;
-	yajl_val a;
-	if (json_get_array(obj, key, path, false, &a, err) < 0)
+	if (json_get_strv(obj, key, path, ARRAY_MAX, 0, out, err) < 0)
 		return berr_wrap(err, WHAT);
-	if (!a)
-		return 0;
-	if (a->u.array.len > ARRAY_MAX)
-		return berr_set(err, 0, WHAT ": %s.%s: more than %d entries", path, key, ARRAY_MAX);
-	cleanup_strv char **v = calloc(a->u.array.len + 1, sizeof(*v));
-	if (!v)
-		return berr_set(err, ENOMEM, WHAT);
-	for (size_t i = 0; i < a->u.array.len; i++) {
-		const char *s = json_str(a->u.array.values[i]);
-		if (!s)
-			return berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path, key,
-					i);
-		if (!(v[i] = strdup(s)))
-			return berr_set(err, ENOMEM, WHAT);
-	}
-	*out = take_ptr(v);
 	return 0;
 }
 
@@ -212,6 +190,26 @@ static int rlimit_value(yajl_val v, const char *what, size_t i, rlim_t *out, str
 	return 0;
 }
 
+/* Entry i of an array of objects at `where` ("process.rlimits"), once it
+ * has only known members: the object, its path for messages, its "type". */
+struct typed_entry {
+	yajl_val v;
+	char path[48];
+	const char *type;
+};
+
+static int typed_entry(yajl_val arr, size_t i, const char *where, const char *const *known,
+		       struct typed_entry *e, struct berr *err)
+{
+	e->v = arr->u.array.values[i];
+	snprintf(e->path, sizeof(e->path), "%s[%zu]", where, i);
+	if (only_known(e->v, e->path, known, err) < 0)
+		return -1;
+	if (json_get_str(e->v, "type", e->path, true, &e->type, err) < 0)
+		return berr_wrap(err, WHAT);
+	return 0;
+}
+
 static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 {
 	if (!arr)
@@ -225,27 +223,24 @@ static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 		return berr_set(err, ENOMEM, WHAT);
 	static const char *const known[] = {"type", "soft", "hard", NULL};
 	for (size_t i = 0; i < arr->u.array.len; i++) {
-		yajl_val r = arr->u.array.values[i];
-		char path[48];
-		snprintf(path, sizeof(path), "process.rlimits[%zu]", i);
-		if (only_known(r, path, known, err) < 0)
+		struct typed_entry e;
+		if (typed_entry(arr, i, "process.rlimits", known, &e, err) < 0)
 			return -1;
-		const char *type;
-		if (json_get_str(r, "type", path, true, &type, err) < 0)
-			return berr_wrap(err, WHAT);
 		int res = -1;
 		for (size_t k = 0; k < ARRAY_SIZE(rlimit_names) && res < 0; k++)
-			if (!strcmp(type, rlimit_names[k].name))
+			if (!strcmp(e.type, rlimit_names[k].name))
 				res = rlimit_names[k].resource;
 		if (res < 0)
-			return berr_set(err, 0, WHAT ": %s.type: unknown limit \"%s\"", path, type);
+			return berr_set(err, 0, WHAT ": %s.type: unknown limit \"%s\"", e.path,
+					e.type);
 		struct sb_rlimit *l = &sb->rlimits[sb->n_rlimits++];
 		l->resource = res;
-		if (rlimit_value(json_get(r, "soft"), "soft", i, &l->limit.rlim_cur, err) < 0 ||
-		    rlimit_value(json_get(r, "hard"), "hard", i, &l->limit.rlim_max, err) < 0)
+		if (rlimit_value(json_get(e.v, "soft"), "soft", i, &l->limit.rlim_cur, err) < 0 ||
+		    rlimit_value(json_get(e.v, "hard"), "hard", i, &l->limit.rlim_max, err) < 0)
 			return -1;
 		if (l->limit.rlim_cur > l->limit.rlim_max)
-			return berr_set(err, 0, WHAT ": %s: soft limit above the hard limit", path);
+			return berr_set(err, 0, WHAT ": %s: soft limit above the hard limit",
+					e.path);
 	}
 	return 0;
 }
@@ -398,24 +393,19 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 	if (!arr || !YAJL_IS_ARRAY(arr))
 		return berr_set(err, 0, WHAT ": linux.namespaces: expected an array");
 	for (size_t i = 0; i < arr->u.array.len; i++) {
-		yajl_val n = arr->u.array.values[i];
-		char path[40];
-		snprintf(path, sizeof(path), "linux.namespaces[%zu]", i);
-		if (only_known(n, path, known, err) < 0)
+		struct typed_entry e;
+		if (typed_entry(arr, i, "linux.namespaces", known, &e, err) < 0)
 			return -1;
-		const char *type;
-		if (json_get_str(n, "type", path, true, &type, err) < 0)
-			return berr_wrap(err, WHAT);
-		if (!is_empty(json_get(n, "path")))
+		if (!is_empty(json_get(e.v, "path")))
 			return berr_set(
-			    err, 0, WHAT ": %s.path: joining a namespace is not supported", path);
+			    err, 0, WHAT ": %s.path: joining a namespace is not supported", e.path);
 		int flag = 0;
 		for (size_t k = 0; k < ARRAY_SIZE(types) && !flag; k++)
-			if (!strcmp(type, types[k].name))
+			if (!strcmp(e.type, types[k].name))
 				flag = types[k].flag;
 		if (!flag)
 			return berr_set(err, 0, WHAT ": %s: namespace \"%s\" is not supported",
-					path, type);
+					e.path, e.type);
 		sb->clone_flags |= flag;
 	}
 	if (!(sb->clone_flags & CLONE_NEWNS))

@@ -124,15 +124,10 @@ struct cgroup {
 
 const char *cgroup_layout_name(enum cgroup_layout layout)
 {
-	switch (layout) {
-	case CGROUP_LAYOUT_V1:
-		return "v1";
-	case CGROUP_LAYOUT_V2:
-		return "v2";
-	case CGROUP_LAYOUT_HYBRID:
-		return "hybrid";
-	}
-	return "unknown";
+	static const char *const names[] = {[CGROUP_LAYOUT_V1] = "v1",
+					    [CGROUP_LAYOUT_V2] = "v2",
+					    [CGROUP_LAYOUT_HYBRID] = "hybrid"};
+	return (size_t)layout < ARRAY_SIZE(names) ? names[layout] : "unknown";
 }
 
 /* ---- small helpers ---- */

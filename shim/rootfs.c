@@ -37,17 +37,18 @@ static const char *fd_path(char buf[FD_PATH_MAX], int fd)
 
 static uint64_t attrs_of_flags(unsigned long flags)
 {
+	static const struct {
+		unsigned long flag;
+		uint64_t attr;
+	} map[] = {{MS_RDONLY, MOUNT_ATTR_RDONLY},
+		   {MS_NOSUID, MOUNT_ATTR_NOSUID},
+		   {MS_NODEV, MOUNT_ATTR_NODEV},
+		   {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+		   {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME}};
 	uint64_t a = 0;
-	if (flags & MS_RDONLY)
-		a |= MOUNT_ATTR_RDONLY;
-	if (flags & MS_NOSUID)
-		a |= MOUNT_ATTR_NOSUID;
-	if (flags & MS_NODEV)
-		a |= MOUNT_ATTR_NODEV;
-	if (flags & MS_NOEXEC)
-		a |= MOUNT_ATTR_NOEXEC;
-	if (flags & MS_NODIRATIME)
-		a |= MOUNT_ATTR_NODIRATIME;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (flags & map[i].flag)
+			a |= map[i].attr;
 	if (flags & MS_NOATIME)
 		a |= MOUNT_ATTR_NOATIME;
 	else if (flags & MS_STRICTATIME)
@@ -572,45 +573,55 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 	return 0;
 }
 
-static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
+/* A masked path: /dev/null over a file, an empty read-only tmpfs over a
+ * directory. */
+static int mask(int root_fd, int fd, const char *p, struct berr *err)
 {
 	char tp[FD_PATH_MAX];
-	for (size_t i = 0; sb->masked_paths && sb->masked_paths[i]; i++) {
-		const char *p = sb->masked_paths[i];
-		cleanup_close int fd = fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
-		if (fd < 0) {
-			if (errno == ENOENT)
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "masked path %s", p);
+	if (!S_ISDIR(st.st_mode))
+		return bind_host_node(root_fd, "/dev/null", p, err) < 0
+			   ? berr_wrap(err, "mask %s", p)
+			   : 0;
+	if (mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k") < 0)
+		return berr_set(err, errno, "mask %s", p);
+	return 0;
+}
+
+/* A read-only path: bound onto itself and remounted read-only. */
+static int make_readonly(int root_fd, int fd, const char *p, struct berr *err)
+{
+	char tp[FD_PATH_MAX];
+	if (mount(fd_path(tp, fd), tp, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return berr_set(err, errno, "bind %s read-only", p);
+	cleanup_close int mfd = reopen_in_root(root_fd, p, err);
+	if (mfd < 0 ||
+	    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) < 0 ||
+	    check_readonly(mfd, p, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The masked and read-only paths that exist in the image. */
+static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
+{
+	char **lists[] = {sb->masked_paths, sb->readonly_paths};
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++)
+		for (size_t i = 0; lists[k] && lists[k][i]; i++) {
+			const char *p = lists[k][i];
+			cleanup_close int fd =
+			    fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
+			if (fd < 0 && errno == ENOENT)
 				continue;
-			return berr_set(err, errno, "masked path %s", p);
+			if (fd < 0)
+				return berr_set(err, errno, "%s path %s",
+						k ? "read-only" : "masked", p);
+			if ((k ? make_readonly(root_fd, fd, p, err) : mask(root_fd, fd, p, err)) <
+			    0)
+				return -1;
 		}
-		struct stat st;
-		if (fstat(fd, &st) < 0)
-			return berr_set(err, errno, "masked path %s", p);
-		if (!S_ISDIR(st.st_mode)) {
-			if (bind_host_node(root_fd, "/dev/null", p, err) < 0)
-				return berr_wrap(err, "mask %s", p);
-			continue;
-		}
-		if (mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k") < 0)
-			return berr_set(err, errno, "mask %s", p);
-	}
-	for (size_t i = 0; sb->readonly_paths && sb->readonly_paths[i]; i++) {
-		const char *p = sb->readonly_paths[i];
-		cleanup_close int fd = fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return berr_set(err, errno, "read-only path %s", p);
-		}
-		if (mount(fd_path(tp, fd), tp, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return berr_set(err, errno, "bind %s read-only", p);
-		cleanup_close int mfd = reopen_in_root(root_fd, p, err);
-		if (mfd < 0 ||
-		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) <
-			0 ||
-		    check_readonly(mfd, p, err) < 0)
-			return -1;
-	}
 	return 0;
 }
 

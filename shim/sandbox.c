@@ -70,36 +70,17 @@ void sandbox_free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	free(sb->name);
-	free(sb->instance_dir);
-	strv_free(sb->layer_dirs);
-	free(sb->upper_dir);
-	free(sb->work_dir);
-	free(sb->mountpoint);
-	free(sb->rootfs_dir);
-	free(sb->hostname);
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
-		free(m->destination);
-		free(m->type);
-		free(m->source);
-		free(m->data);
-		free(m->content);
+		free_many(m->destination, m->type, m->source, m->data, m->content);
 		if (m->source_fd >= 0)
 			close(m->source_fd);
 	}
-	free(sb->mounts);
-	strv_free(sb->masked_paths);
-	strv_free(sb->readonly_paths);
-	strv_free(sb->device_hosts);
-	strv_free(sb->device_paths);
-	strv_free(sb->args);
-	strv_free(sb->env);
-	free(sb->cwd);
-	free(sb->user);
-	free(sb->groups);
-	free(sb->rlimits);
-	free(sb->devices);
+	free_many(sb->name, sb->instance_dir, sb->upper_dir, sb->work_dir, sb->mountpoint,
+		  sb->rootfs_dir, sb->hostname, sb->mounts, sb->cwd, sb->user, sb->groups,
+		  sb->rlimits, sb->devices);
+	strv_free_many(sb->layer_dirs, sb->masked_paths, sb->readonly_paths, sb->device_hosts,
+		       sb->device_paths, sb->args, sb->env);
 	seccomp_filter_free(sb->filter);
 	if (sb->doc)
 		yajl_tree_free(sb->doc);

@@ -339,14 +339,21 @@ int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
 	return cached("default", key, (size_t)n, build_default, &caps, out, err);
 }
 
-int seccomp_load_default(uint64_t effective_caps, struct berr *err)
+/* Loads a filter its builder just made (built: the builder's result). */
+static int load_built(int built, struct seccomp_filter *f, struct berr *err)
 {
-	struct seccomp_filter *f;
-	if (seccomp_filter_default(effective_caps, &f, err) < 0)
+	if (built < 0)
 		return -1;
 	int rc = seccomp_filter_load(f, err);
 	seccomp_filter_free(f);
 	return rc;
+}
+
+int seccomp_load_default(uint64_t effective_caps, struct berr *err)
+{
+	struct seccomp_filter *f = NULL;
+	int built = seccomp_filter_default(effective_caps, &f, err);
+	return load_built(built, f, err);
 }
 
 static int build_oci(void *arg, struct seccomp_filter **out, struct berr *err)
@@ -397,10 +404,9 @@ int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct ber
 
 int seccomp_load_oci(yajl_val seccomp, struct berr *err)
 {
-	struct seccomp_filter *f;
-	if (seccomp_filter_oci(seccomp, &f, err) < 0)
-		return -1;
-	int rc = seccomp_filter_load(f, err);
-	seccomp_filter_free(f);
-	return rc < 0 ? berr_wrap(err, "linux.seccomp") : 0;
+	struct seccomp_filter *f = NULL;
+	int built = seccomp_filter_oci(seccomp, &f, err);
+	if (built == 0 && load_built(built, f, err) < 0)
+		return berr_wrap(err, "linux.seccomp");
+	return built;
 }

@@ -73,6 +73,14 @@ struct instance_spec {
 	int64_t log_max_bytes; /* per log file before rotation (default 1 MiB) */
 };
 
+/* Frees n binds or device rules and what they point to. */
+void bind_mounts_free(struct bind_mount *b, size_t n);
+void device_rules_free(struct device_rule *d, size_t n);
+/* Copies of n binds or device rules (NULL for none, or when memory ran
+ * out: *ok false, see common/strv.h). */
+struct bind_mount *bind_mounts_dup(const struct bind_mount *b, size_t n, bool *ok);
+struct device_rule *device_rules_dup(const struct device_rule *d, size_t n, bool *ok);
+
 /* Frees what a spec points to and zeroes it (for a spec on the stack). */
 void instance_spec_clear(struct instance_spec *spec);
 void instance_spec_free(struct instance_spec *spec);

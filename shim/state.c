@@ -96,16 +96,13 @@ int state_write(const char *dir, const struct instance_state *st, struct berr *e
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
 		     ? 0
 		     : -1;
-	size_t len = 0;
-	char *json = rc == 0 ? json_gen_finish(g, &len) : NULL;
-	yajl_gen_free(g);
-	if (!json)
-		return berr_set(err, rc == 0 ? ENOMEM : EINVAL, "state: cannot write JSON");
+	if (rc < 0) {
+		yajl_gen_free(g);
+		return berr_set(err, EINVAL, "state: cannot write JSON");
+	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/state.json", dir);
-	rc = fs_write_file_atomic(path, json, len, 0644, err);
-	free(json);
-	return rc;
+	return json_gen_write_file(g, path, 0644, "state", err);
 }
 
 int state_parse(const char *buf, size_t len, const char *what, struct instance_state *st,
