@@ -280,7 +280,7 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		line(&r, OK, what, NULL);
 	} else {
 		snprintf(what, sizeof(what), "%s", err.msg);
-		line(&r, FAIL, what, "fix the config file; see the README, \"The daemon\"");
+		line(&r, FAIL, what, "fix the config file; see docs/DAEMON.md");
 	}
 	if (cfg && cfg->deployment_file) {
 		cleanup_free char *text = NULL;

@@ -1,4 +1,4 @@
-/* Private to agent/: the daemon's configuration file (JSON, see README "Daemon config"). It is
+/* Private to agent/: the daemon's configuration file (JSON, see docs/DAEMON.md). It is
  * validated whole before the daemon acts on it; an error names the JSON path:
  * "config /etc/berth/config.json: $.device_key: not valid base64". */
 #ifndef BERTH_AGENT_CONFIG_H
