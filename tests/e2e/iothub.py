@@ -95,7 +95,8 @@ class IotHubStandin:
                 "--telemetry-log", os.path.join(self.workdir, "telemetry.jsonl"),
                 "--sas-skew", str(self.sas_skew),
                 "--mqtt-port", str(self.mqtt_port or 0) if self.plain_mqtt else "-1",
-                "--mqtts-port", str(self.mqtts_port or 0), "--https-port", str(self.https_port or 0)]
+                "--mqtts-port", str(self.mqtts_port or 0),
+                "--https-port", str(self.https_port or 0)]
         for s in self.san:
             args += ["--san", s]
         if self.service_key:
@@ -163,7 +164,8 @@ class IotHubStandin:
         return sas_token("%s/devices/%s" % (self.hostname, device_id), key, ttl)
 
     def module_token(self, device_id, module_id, key, ttl=3600):
-        return sas_token("%s/devices/%s/modules/%s" % (self.hostname, device_id, module_id), key, ttl)
+        return sas_token("%s/devices/%s/modules/%s" % (self.hostname, device_id, module_id),
+                         key, ttl)
 
     def username(self, device_id, module_id=None, api_version=API_VERSION):
         ident = device_id + ("/" + module_id if module_id else "")
@@ -381,8 +383,8 @@ class HubClient:
         self.client.on_connect = lambda c, u, f, rc: self.connack.put(rc)
         self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = lambda c, u, mid, granted: self.acks.setdefault(mid, queue.Queue()).put(granted)
-        self.client.on_publish = lambda c, u, mid: self.acks.setdefault(mid, queue.Queue()).put(True)
+        self.client.on_subscribe = lambda c, u, mid, granted: self._acked(mid, granted)
+        self.client.on_publish = lambda c, u, mid: self._acked(mid, True)
 
     def _on_disconnect(self, client, userdata, rc):
         self.closed.set()
@@ -405,6 +407,9 @@ class HubClient:
         if rc == 0:
             self.client.loop_start()
         return rc
+
+    def _acked(self, mid, value):
+        self.acks.setdefault(mid, queue.Queue()).put(value)
 
     def _ack(self, mid, timeout):
         try:

@@ -79,9 +79,16 @@ class DeviceEndpoint extends EventEmitter {
     })
     this.aedes.on('client', client => this.online(client))
     this.aedes.on('clientDisconnect', client => this.offline(client))
-    this.aedes.on('subscribe', (subs, client) => this.emit('subscribed', client))
+    this.aedes.on('subscribe', (subs, client) => { this.keepSession(client); this.emit('subscribed', client) })
+    this.aedes.on('unsubscribe', (subs, client) => this.keepSession(client))
+    // IoT Hub keeps persistent sessions across its own restarts: so does a
+    // stand-in with --state (the Node SDK does not subscribe again).
+    for (const [id, subs] of Object.entries(registry.sessions)) {
+      this.aedes.persistence.addSubscriptions({ id }, subs, () => {})
+    }
     this.aedes.on('clientError', (client, err) => { if (!err.errorCode) this.log('mqtt ' + client.id + ': ' + err.message) })
     registry.onRemove = identity => {
+      delete registry.sessions[this.clientId(identity)]
       const c = this.connections.get(this.clientId(identity))
       if (c) {
         this.log('mqtt ' + c.id + ': identity deleted, closing its connection')
@@ -129,9 +136,19 @@ class DeviceEndpoint extends EventEmitter {
     }
   }
 
+  keepSession (client) {
+    if (client.clean) return
+    this.registry.sessions[client.id] = Object.entries(client.subscriptions).map(([topic, s]) => ({ topic, qos: s.qos }))
+    this.registry.onChange()
+  }
+
   online (client) {
     const { identity, expiry } = client.iothub
     this.connections.set(client.id, client)
+    if (client.clean && this.registry.sessions[client.id]) {
+      delete this.registry.sessions[client.id]
+      this.registry.onChange()
+    }
     identity.setConnected(true)
     this.log('mqtt ' + client.id + ': connected')
     // IoT Hub closes a connection when its token expires.

@@ -141,8 +141,9 @@ class Device extends Identity {
     this.statusUpdatedTime = '0001-01-01T00:00:00Z'
     this.iotEdge = false
     this.modules = new Map()
-    // Desired properties a deployment gave modules that have no identity yet.
-    this.pendingDesired = {}
+    // The modules' desired properties of the last deployment applied to the
+    // device: a module identity created later starts with them, as in IoT Hub.
+    this.modulesContent = {}
     this.deviceScope = ''
   }
 
@@ -177,6 +178,8 @@ class Registry {
     for (const [name, rights] of Object.entries(POLICY_RIGHTS)) {
       this.policies[name] = { rights, keys: (policyKeys && policyKeys[name]) || [newKey(), newKey()] }
     }
+    // Subscriptions of persistent (clean session 0) MQTT sessions by client id.
+    this.sessions = {}
     this.onChange = () => {}
     this.onRemove = () => {}
   }
@@ -269,10 +272,7 @@ class Registry {
       m.etag = nextEtag()
     } else {
       m = new Module(deviceId, moduleId, auth)
-      if (d.pendingDesired[moduleId] !== undefined) {
-        m.twin.replaceDesired(d.pendingDesired[moduleId])
-        delete d.pendingDesired[moduleId]
-      }
+      if (d.modulesContent[moduleId] !== undefined) m.twin.replaceDesired(d.modulesContent[moduleId])
       d.modules.set(moduleId, m)
     }
     if (body.managedBy !== undefined) m.managedBy = body.managedBy
@@ -305,18 +305,19 @@ class Registry {
         statusReason: d.statusReason,
         iotEdge: d.iotEdge,
         deviceScope: d.deviceScope,
-        pendingDesired: d.pendingDesired,
+        modulesContent: d.modulesContent,
         twin: d.twin,
         modules: [...d.modules.values()].map(m => ({
           moduleId: m.moduleId, auth: m.auth, generationId: m.generationId, etag: m.etag, managedBy: m.managedBy, twin: m.twin
         }))
       })
     }
-    return { hostname: this.hostname, policies: this.policies, devices }
+    return { hostname: this.hostname, policies: this.policies, sessions: this.sessions, devices }
   }
 
   restore (o) {
     this.policies = o.policies
+    this.sessions = o.sessions || {}
     for (const s of o.devices) {
       const d = new Device(s.deviceId, s.auth)
       Object.assign(d, {
@@ -326,7 +327,7 @@ class Registry {
         statusReason: s.statusReason,
         iotEdge: s.iotEdge,
         deviceScope: s.deviceScope,
-        pendingDesired: s.pendingDesired,
+        modulesContent: s.modulesContent,
         twin: Twin.from(s.twin)
       })
       for (const ms of s.modules) {

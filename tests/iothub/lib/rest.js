@@ -251,12 +251,9 @@ class RestApi {
     try {
       for (const [name, doc] of Object.entries(desired)) {
         const identity = device.modules.get(name)
-        if (!identity) {
-          device.pendingDesired[name] = doc
-          continue
-        }
-        pushes.push([identity, identity.twin.replaceDesired(doc)])
+        if (identity) pushes.push([identity, identity.twin.replaceDesired(doc)])
       }
+      device.modulesContent = desired
     } catch (e) {
       if (e instanceof TwinError) throw new HubError(400, 'InvalidConfigurationContent', e.message)
       throw e
