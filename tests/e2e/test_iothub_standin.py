@@ -395,6 +395,36 @@ def test_a_restarted_standin_keeps_its_ca_identities_telemetry_and_sessions(tmp_
         h.stop()
 
 
+def test_the_command_line_says_how_to_use_it_and_refuses_bad_options(tmp_path):
+    server = os.path.join(os.path.dirname(__file__), "..", "iothub", "server.js")
+    p = subprocess.run(["node", server, "--help"], stdout=subprocess.PIPE, timeout=30)
+    assert p.returncode == 0 and b"--mqtts-port" in p.stdout and b"--state" in p.stdout
+    p = subprocess.run(["node", server, "--mqtt-port", "x"], stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 2 and b"--mqtt-port needs a number" in p.stderr
+    p = subprocess.run(["node", server, "--bogus"], stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 2 and b"unknown option --bogus" in p.stderr
+    # fixed ports, --info and --service-key, as a shell script starts it
+    info, key = tmp_path / "hub.info", new_key()
+    h = IotHubStandin(tmp_path / "probe").start()
+    ports = (h.mqtts_port, h.https_port)
+    h.stop()
+    proc = subprocess.Popen(["node", server, "--certs", str(tmp_path / "certs"),
+                             "--mqtt-port", "-1", "--mqtts-port", str(ports[0]),
+                             "--https-port", str(ports[1]),
+                             "--info", str(info), "--service-key", key, "--quiet"],
+                            stdout=subprocess.PIPE)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert json.loads(info.read_text()) == ready
+        assert (ready["mqttsPort"], ready["httpsPort"]) == ports and "mqttPort" not in ready
+        assert ready["serviceKey"] == key and ready["caFile"] == str(tmp_path / "certs" / "ca.pem")
+        assert ready["serviceConnectionString"].endswith(";SharedAccessKeyName=iothubowner;"
+                                                         "SharedAccessKey=" + key)
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
 def test_service_device_calls_create_disable_and_delete_devices(hub):
     d, key = uid(), new_key()
     dev = hub.create_device(d, primary_key=key)

@@ -203,7 +203,10 @@ async function main () {
     serviceToken: sas.create(opts.hostname, owner, Math.floor(Date.now() / 1000) + 86400, 'iothubowner')
   })
   const line = JSON.stringify(info) + '\n'
-  if (opts.info) fs.writeFileSync(opts.info, line)
+  if (opts.info) {
+    fs.writeFileSync(opts.info + '.tmp', line)
+    fs.renameSync(opts.info + '.tmp', opts.info)
+  }
   process.stdout.write(line)
   log('listening on ' + opts.host + ': mqtt ' + (info.mqttPort === undefined ? '-' : info.mqttPort) +
     ', mqtts ' + info.mqttsPort + ', https ' + info.httpsPort + ' as ' + opts.hostname)

@@ -207,6 +207,7 @@ class DeviceEndpoint extends EventEmitter {
       cb(new Error(why))
     }
     if (packet.qos === 2) return fail('QoS 2 publish to ' + topic.slice(0, 200) + ' (IoT Hub supports QoS 0 and 1)')
+    if (packet.payload.length > MAX_MESSAGE) return fail('publish of ' + packet.payload.length + ' bytes is over IoT Hub\'s ' + MAX_MESSAGE + ' byte limit')
     const events = 'devices/' + identity.deviceId + (identity.moduleId ? '/modules/' + identity.moduleId : '') + '/messages/events'
     try {
       if (topic === events || topic.startsWith(events + '/')) {
@@ -230,7 +231,7 @@ class DeviceEndpoint extends EventEmitter {
       }
     } catch (e) {
       if (e instanceof MessageError) return fail(e.message)
-      throw e
+      return fail('internal error of the stand-in: ' + (e.stack || e))
     }
     cb(null)
   }

@@ -121,7 +121,12 @@ class RestApi {
   }
 
   async route (req, res) {
-    const url = new URL(req.url, 'https://' + this.registry.hostname)
+    const q = req.url.indexOf('?')
+    const url = {
+      pathname: q < 0 ? req.url : req.url.slice(0, q),
+      searchParams: new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1))
+    }
+    if (!url.pathname.startsWith('/') || url.pathname.length > 2048) throw badRequest('bad request path')
     let segs
     try {
       segs = url.pathname.split('/').slice(1).map(decodeURIComponent)
@@ -198,7 +203,7 @@ class RestApi {
       return send(res, 204)
     }
     if (top === 'twins' && (segs.length === 2 || (sub === 'modules' && segs.length === 4))) {
-      this.principal(req, 'ServiceConnect', url.pathname.replace(/\/$/, ''), false)
+      this.principal(req, 'ServiceConnect', '/' + segs.join('/'), false)
       const identity = m === undefined ? r.device(d) : r.twinIdentity(d, m)
       if (method === 'GET') return send(res, 200, twinJSON(identity, r.device(d)), quoted(identity.twin.etag))
       if (method === 'PATCH') {
@@ -209,7 +214,7 @@ class RestApi {
     }
     if (top === 'twins' && ((segs.length === 3 && sub === 'methods') || (sub === 'modules' && leaf === 'methods' && segs.length === 5))) {
       if (method !== 'POST') notAllowed()
-      this.principal(req, 'ServiceConnect', url.pathname.replace(/\/$/, ''), false)
+      this.principal(req, 'ServiceConnect', '/' + segs.join('/'), false)
       const identity = m === undefined ? r.device(d) : r.module(d, m)
       const result = await this.invoke(identity, parseJson(body))
       return send(res, 200, result)
