@@ -235,24 +235,20 @@ def connect(hub, d, m=None, key=None, **kw):
     return c, rc
 
 
+def connack(hub, d, m, key):
+    c, rc = connect(hub, d, m, key=key)
+    c.close()
+    return rc
+
+
 def test_module_connections_are_checked_against_the_keys_the_registry_holds(hub):
     d, dkey = edge_device(hub)
     tok = hub.device_token(d, dkey)
     k1, k2 = new_key(), new_key()
     hub.request("PUT", mpath(d, "m"), module_body(d, "m", k1), token=tok)
-    c, rc = connect(hub, d, "m", key=k1)
-    assert rc == 0
-    c.close()
-    c, rc = connect(hub, d, "m", key=k2)
-    assert rc == 5
-    c.close()
+    assert (connack(hub, d, "m", k1), connack(hub, d, "m", k2)) == (0, 5)
     hub.request("PUT", mpath(d, "m"), module_body(d, "m", k2), token=tok, headers={"If-Match": "*"})
-    c, rc = connect(hub, d, "m", key=k1)
-    assert rc == 5
-    c.close()
-    c, rc = connect(hub, d, "m", key=k2)
-    assert rc == 0
-    c.close()
+    assert (connack(hub, d, "m", k1), connack(hub, d, "m", k2)) == (5, 0)
 
 
 def test_connack_refuses_bad_tokens_unknown_identities_and_malformed_usernames(hub):
@@ -571,10 +567,18 @@ def test_reported_patches_merge_bump_the_version_and_reach_the_service(hub):
     c.close()
 
 
+def nested(levels):
+    """{"l1": {"l2": ... {"l<levels>": {"property": "value"}}}}: objects <levels> deep."""
+    doc = {"property": "value"}
+    for i in range(levels, 0, -1):
+        doc = {"l%d" % i: doc}
+    return doc
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1,2]", b"42", b'{"a.b": 1}', b'{"$x": 1}',
-                                  b'{"a b": 1}', json.dumps({"s": "x" * 5000}).encode(),
-                                  json.dumps({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {
-                                      "i": {"j": {"k": 1}}}}}}}}}}}).encode()])
+                                  b'{"a b": 1}', b'{"a\\u0085": 1}', b'{"big": 4503599627370496}',
+                                  json.dumps({"s": "x" * 5000}).encode(),
+                                  json.dumps(nested(11)).encode()])
 def test_a_bad_reported_patch_is_400_and_changes_nothing(hub, body):
     d, c = module_client(hub)
     c.subscribe("$iothub/twin/res/#")
@@ -586,13 +590,29 @@ def test_a_bad_reported_patch_is_400_and_changes_nothing(hub, body):
     c.close()
 
 
-def test_reported_properties_are_bounded_at_32_kib(hub):
+def test_reported_properties_follow_iot_hubs_limits(hub):
     d, c = module_client(hub)
     c.subscribe("$iothub/twin/res/#")
-    assert c.twin_report({"a": "x" * 4000, "b": "x" * 4000})[0] == 204
-    big = {"k%d" % i: "x" * 4000 for i in range(9)}
-    assert c.twin_report(big)[0] == 400
+    # as the twin docs' example: objects ten levels deep, arrays, 4 KiB strings
+    ok = {"deep": nested(9), "list": [1, "two", {"three": 3}], "s": "x" * 4096,
+          "n": 4503599627370495, "k" * 1024: True}
+    assert c.twin_report(ok)[0] == 204
+    assert c.twin_report(nested(10))[0] == 204
+    # 32 KiB as IoT Hub counts: names and strings in bytes, 8 a number, 4 a boolean
+    c.twin_report({"deep": None, "list": None, "s": None, "n": None, "k" * 1024: None, "l1": None})
+    fill = {"k%d" % i: "x" * 4094 for i in range(8)}  # 8 * (2 + 4094) = 32768
+    assert c.twin_report(fill)[0] == 204
+    assert c.twin_report({"one": True})[0] == 400
+    assert c.twin_report({"k0": "x" * 4000})[0] == 204  # smaller again
     c.close()
+
+
+def test_tags_are_bounded_at_8_kib(hub):
+    d, _ = edge_device(hub)
+    tags = {"t": "x" * 4000, "u": "x" * 4000}
+    assert hub.request("PATCH", "/twins/" + d, {"tags": tags}).status == 200
+    r = hub.request("PATCH", "/twins/" + d, {"tags": {"v": "x" * 400}})
+    assert r.status == 400 and hub.get_twin(d)["tags"].keys() == {"t", "u"}
 
 
 def test_desired_patches_are_pushed_to_the_subscribed_identity_only(hub):

@@ -154,6 +154,26 @@ async function main () {
     process.stderr.write('iothub-standin: ' + e.message + '\n' + USAGE)
     process.exit(2)
   }
+  // Signals are handled from the start, so a stop right after the ready line
+  // still ends cleanly.
+  const servers = []
+  let stopping = false
+  let endpoint = null
+  let telemetry = null
+  let state = { changed () {}, flush () {} }
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    state.flush()
+    for (const s of servers) s.close()
+    const done = () => telemetry ? telemetry.close(() => process.exit(0)) : process.exit(0)
+    if (endpoint) endpoint.close(done)
+    else done()
+    setTimeout(() => process.exit(0), 2000).unref()
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+
   const log = opts.quiet ? () => {} : msg => process.stderr.write('iothub-standin: ' + msg + '\n')
   const certDir = opts.certs || fs.mkdtempSync(path.join(os.tmpdir(), 'iothub-standin-'))
   const certs = ensureCerts(certDir, opts.hostname, opts.san)
@@ -172,15 +192,14 @@ async function main () {
     }
     registry.policies.iothubowner.keys = [opts.serviceKey, registry.policies.iothubowner.keys[1] || newKey()]
   }
-  const state = opts.state ? stateWriter(opts.state, registry) : { changed () {}, flush () {} }
+  if (opts.state) state = stateWriter(opts.state, registry)
   registry.onChange = () => state.changed()
   state.changed()
 
-  const telemetry = new TelemetryStore(opts.maxMessages, opts.telemetryLog)
-  const endpoint = new DeviceEndpoint({ registry, telemetry, skew: opts.sasSkew, log })
+  telemetry = new TelemetryStore(opts.maxMessages, opts.telemetryLog)
+  endpoint = new DeviceEndpoint({ registry, telemetry, skew: opts.sasSkew, log })
   const rest = new RestApi({ registry, endpoint, telemetry, skew: opts.sasSkew, log })
 
-  const servers = []
   const info = { ready: true, hostname: opts.hostname, host: opts.host }
   if (opts.mqttPort >= 0) {
     const s = net.createServer(sock => endpoint.handle(sock))
@@ -211,17 +230,6 @@ async function main () {
   log('listening on ' + opts.host + ': mqtt ' + (info.mqttPort === undefined ? '-' : info.mqttPort) +
     ', mqtts ' + info.mqttsPort + ', https ' + info.httpsPort + ' as ' + opts.hostname)
 
-  let stopping = false
-  const stop = () => {
-    if (stopping) return
-    stopping = true
-    state.flush()
-    for (const s of servers) s.close()
-    endpoint.close(() => telemetry.close(() => process.exit(0)))
-    setTimeout(() => process.exit(0), 2000).unref()
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
 }
 
 main().catch(e => {

@@ -2,13 +2,18 @@
 // One twin (device or module): desired and reported properties with their
 // $version and $metadata, tags, and the twin's etag and version.
 // Patches are JSON merge patches (a null deletes the member), as IoT Hub
-// applies them; the limits are IoT Hub's: 32 KiB per section, 10 levels,
-// names without '.', '$', spaces or control characters.
+// applies them; the limits are IoT Hub's: 32 KiB of desired and of reported
+// properties and 8 KiB of tags as IoT Hub counts them, objects 10 levels deep,
+// names up to 1 KiB without '.', '$', spaces or control characters, strings
+// up to 4 KiB, integers within +-2^52.
 
 const MAX_SECTION_BYTES = 32 * 1024
+const MAX_TAGS_BYTES = 8 * 1024
 const MAX_DEPTH = 10
 const MAX_NAME = 1024
 const MAX_STRING = 4096
+const MAX_INT = 4503599627370495
+const MIN_INT = -4503599627370496
 
 class TwinError extends Error {}
 
@@ -16,20 +21,41 @@ function isObject (v) {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
 function checkValue (v, depth, path) {
   if (isObject(v)) {
-    if (depth > MAX_DEPTH) throw new TwinError('twin nesting deeper than ' + MAX_DEPTH + ' levels at ' + path)
+    if (depth > MAX_DEPTH) throw new TwinError('twin object nested deeper than ' + MAX_DEPTH + ' levels at ' + path)
     for (const [k, child] of Object.entries(v)) {
-      if (k.length === 0 || k.length > MAX_NAME || /[.$ \u0000-\u001f\u007f]/.test(k)) { // eslint-disable-line no-control-regex
+      if (k.length === 0 || Buffer.byteLength(k) > MAX_NAME || /[.$ ]/.test(k) || k.search(CONTROL) >= 0) {
         throw new TwinError('twin property name "' + k.slice(0, 64) + '" at ' + path + ' is not allowed')
       }
       checkValue(child, depth + 1, path + '.' + k)
     }
   } else if (Array.isArray(v)) {
-    v.forEach((e, i) => { if (e === null) throw new TwinError('null inside an array at ' + path); checkValue(e, depth + 1, path + '[' + i + ']') })
+    v.forEach((e, i) => checkValue(e, depth, path + '[' + i + ']'))
   } else if (typeof v === 'string' && Buffer.byteLength(v) > MAX_STRING) {
     throw new TwinError('twin string value at ' + path + ' longer than ' + MAX_STRING + ' bytes')
+  } else if (typeof v === 'number' && Number.isInteger(v) && (v > MAX_INT || v < MIN_INT)) {
+    throw new TwinError('twin integer at ' + path + ' out of IoT Hub\'s range')
   }
+}
+
+// IoT Hub's twin size: names and string values in UTF-8 without control
+// characters, 8 bytes a number, 4 a boolean, objects the sum of their members.
+function twinSize (v) {
+  if (typeof v === 'string') return Buffer.byteLength(v.replace(CONTROL, ''))
+  if (typeof v === 'number') return 8
+  if (typeof v === 'boolean') return 4
+  if (Array.isArray(v)) return v.reduce((n, e) => n + twinSize(e), 0)
+  if (isObject(v)) return Object.entries(v).reduce((n, [k, e]) => n + twinSize(k) + twinSize(e), 0)
+  return 0
+}
+
+function checkSize (doc, limit, section) {
+  const n = twinSize(doc)
+  if (n > limit) throw new TwinError(section + ' of ' + n + ' bytes over IoT Hub\'s ' + limit + ' byte limit')
 }
 
 // A patch from outside: an object whose members are values or null; the
@@ -41,7 +67,7 @@ function checkPatch (patch, section) {
     if (k === '$version' || k === '$metadata') continue
     clean[k] = v
   }
-  checkValue(clean, 1, section)
+  checkValue(clean, 0, section)
   return clean
 }
 
@@ -100,9 +126,7 @@ class Section {
   apply (patch) {
     const next = structuredClone(this.props)
     merge(next, patch)
-    if (Buffer.byteLength(JSON.stringify(next)) > MAX_SECTION_BYTES) {
-      throw new TwinError('twin section larger than ' + MAX_SECTION_BYTES + ' bytes')
-    }
+    checkSize(next, MAX_SECTION_BYTES, this.withVersions ? 'desired properties' : 'reported properties')
     this.props = next
     this.version++
     this.lastUpdated = new Date().toISOString()
@@ -112,9 +136,7 @@ class Section {
 
   // Replaces the whole section; returns the merge patch from old to new.
   replace (doc) {
-    if (Buffer.byteLength(JSON.stringify(doc)) > MAX_SECTION_BYTES) {
-      throw new TwinError('twin section larger than ' + MAX_SECTION_BYTES + ' bytes')
-    }
+    checkSize(doc, MAX_SECTION_BYTES, 'desired properties')
     const patch = diff(this.props, doc)
     this.props = structuredClone(doc)
     this.version++
@@ -190,7 +212,7 @@ class Twin {
     if (tags) {
       const next = structuredClone(this.tags)
       merge(next, tags)
-      if (Buffer.byteLength(JSON.stringify(next)) > MAX_SECTION_BYTES) throw new TwinError('tags larger than ' + MAX_SECTION_BYTES + ' bytes')
+      checkSize(next, MAX_TAGS_BYTES, 'tags')
       this.tags = next
     }
     if (desired) this.desired.apply(desired)
