@@ -114,7 +114,8 @@ function ensureCerts (dir, hostname, extraSan) {
   }
   const san = ['DNS:' + hostname, 'DNS:localhost', 'IP:127.0.0.1', 'IP:::1'].concat(extraSan).join(',')
   const sanFile = f('server.san')
-  if (!fs.existsSync(f('server.pem')) || !fs.existsSync(sanFile) || fs.readFileSync(sanFile, 'utf8') !== san) {
+  if (!fs.existsSync(f('server.pem')) || !fs.existsSync(f('server.key')) || !fs.existsSync(sanFile) ||
+      fs.readFileSync(sanFile, 'utf8') !== san) {
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', f('server.key'), '-out', f('server.pem'), '-days', '825', '-subj', '/CN=' + hostname,
       '-CA', f('ca.pem'), '-CAkey', f('ca.key'),

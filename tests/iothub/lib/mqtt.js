@@ -233,29 +233,31 @@ class DeviceEndpoint extends EventEmitter {
       if (e instanceof MessageError) return fail(e.message)
       return fail('internal error of the stand-in: ' + (e.stack || e))
     }
+    // IoT Hub keeps no retained messages (RETAIN becomes the mqtt-retain property).
+    packet.retain = false
     cb(null)
   }
 
-  twinResponse (client, status, rid, extra) {
+  twinResponse (status, rid, extra) {
     return '$iothub/twin/res/' + status + '/?$rid=' + (rid === undefined ? '' : rid) + (extra || '')
   }
 
   twinGet (client, rid) {
     if (client.closed) return
     const twin = client.iothub.identity.twin
-    if (rid === undefined) return this.deliver(client, this.twinResponse(client, 400), '')
-    this.deliver(client, this.twinResponse(client, 200, rid), JSON.stringify({ desired: twin.desired.device(), reported: twin.reported.device() }))
+    if (rid === undefined) return this.deliver(client, this.twinResponse(400), '')
+    this.deliver(client, this.twinResponse(200, rid), JSON.stringify({ desired: twin.desired.device(), reported: twin.reported.device() }))
   }
 
   twinReported (client, rid, body) {
     if (client.closed) return
-    if (rid === undefined) return this.deliver(client, this.twinResponse(client, 400), '')
+    if (rid === undefined) return this.deliver(client, this.twinResponse(400), '')
     let patch
     try {
       patch = JSON.parse(body.toString('utf8'))
     } catch (e) {
       this.log('mqtt ' + client.id + ': reported patch is not JSON')
-      return this.deliver(client, this.twinResponse(client, 400, rid), '')
+      return this.deliver(client, this.twinResponse(400, rid), '')
     }
     let version
     try {
@@ -263,10 +265,10 @@ class DeviceEndpoint extends EventEmitter {
     } catch (e) {
       if (!(e instanceof TwinError)) throw e
       this.log('mqtt ' + client.id + ': reported patch refused: ' + e.message)
-      return this.deliver(client, this.twinResponse(client, 400, rid), '')
+      return this.deliver(client, this.twinResponse(400, rid), '')
     }
     this.registry.onChange()
-    this.deliver(client, this.twinResponse(client, 204, rid, '&$version=' + version), '')
+    this.deliver(client, this.twinResponse(204, rid, '&$version=' + version), '')
   }
 
   // A desired patch from the service, pushed to the identity's connection.
