@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import images  # noqa: E402
 from helpers import wait_for  # noqa: E402 - also for the tests that import it from here
+from iothub import iothub  # noqa: E402,F401  the IoT Hub stand-in fixture
 from registry_fixtures import Front  # noqa: E402
 
 REPO_TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
