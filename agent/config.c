@@ -41,6 +41,7 @@ void agent_config_free(struct agent_config *cfg)
 		  cfg->root, cfg->run, cfg->deployment_file, cfg->hub_store, cfg->hub_listen_tcp,
 		  cfg->hub_tls_cert, cfg->hub_tls_key, cfg->upstream_url, cfg->upstream_ca_file);
 	registry_creds_free(cfg->registries, cfg->n_registries);
+	config_networks_free(cfg);
 	free(cfg);
 }
 
@@ -194,6 +195,9 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 					    "stop_grace_secs",
 					    "stop_modules_on_exit",
 					    "allow_privileged",
+					    "networks",
+					    "default_network",
+					    "cni_path",
 					    NULL};
 	if (only_keys(doc, &root, known, err) < 0)
 		return -1;
@@ -261,7 +265,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 		0 ||
 	    jp_bool(doc, "allow_privileged", &root, false, &cfg->allow_privileged, err) < 0)
 		return -1;
-	return 0;
+	return config_networks_parse(doc, &root, cfg, err);
 }
 
 static int fill(yajl_val doc, void *obj, const void *arg, struct berr *err)

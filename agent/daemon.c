@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -372,12 +373,15 @@ static int daemon_main(struct daemon *d)
 	}
 	if (records_load(d, &err) < 0)
 		log_error("module records: %s (starting without them)", err.msg);
+	if (network_load(d, &err) < 0)
+		log_error("module networks: %s", err.msg);
 	if (deployment_initial(d, &err) < 0)
 		log_error("%s", err.msg);
 	if (!d->dep)
 		log_info("no deployment yet: waiting for berth deploy%s",
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
+	network_sweep(d);
 	d->hub.listen_fd = -1;
 	if (d->cfg->hub_enabled && hubproc_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
@@ -434,6 +438,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < d.n_mods; i++)
 		free(d.mods[i]);
 	free(d.mods);
+	network_free(&d);
 	deployment_free(d.dep);
 	if (d.store)
 		oci_store_close(d.store);

@@ -34,6 +34,7 @@
 #define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
 
 struct oci_store;
+struct netstate;
 
 /* One module the daemon manages: what is persisted (record.c) plus what only
  * lives as long as this daemon. */
@@ -92,6 +93,7 @@ struct daemon {
 
 	struct module_rt **mods;
 	size_t n_mods;
+	struct netstate *net; /* module networks (network.c) */
 
 	struct hub_proc hub;
 	int epfd;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "agent/workload.h"
 #include "common/cleanup.h"
 #include "oci/oci.h"
@@ -38,14 +39,8 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 	for (size_t i = 0; i < dm->n_env; i++)
 		if (env_set(&spec->env, dm->env[i].key, dm->env[i].value) < 0)
 			return -1;
-	char host[256];
-	const char *gw = d->cfg->gateway_hostname;
-	if (!gw) {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		gw = host;
-	}
+	char gw[256];
+	network_gateway_hostname(d, gw, sizeof(gw));
 	const struct {
 		const char *k, *v;
 	} ids[] = {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/log.h"
 #include "oci/oci.h"
 #include "shim/shim.h"
@@ -32,6 +33,7 @@ void module_stop_wait(struct daemon *d, struct module_rt *m)
 	if (shim_stop(d->root, m->name, module_stop_grace(d, m->name), &err) < 0)
 		log_error("module %s: stop: %s", m->name, err.msg);
 	module_unwatch_shim(d, m);
+	network_detach(d, m->name);
 	m->stopping = false;
 }
 

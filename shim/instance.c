@@ -20,7 +20,6 @@
 #include "common/fs.h"
 #include "common/strv.h"
 
-#define HOST_FILE_MAX	 (64 * 1024)
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const default_masked[] = {
@@ -143,40 +142,6 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 
 static const char *const etc_names[] = {"hostname", "hosts", "resolv.conf"};
 
-/* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
- * over the image's own. With the host's network the host's files apply. */
-static int etc_contents(const struct instance_spec *spec, const char *hostname, char *out[3],
-			struct berr *err)
-{
-	char buf[512];
-	snprintf(buf, sizeof(buf), "%s\n", hostname);
-	out[0] = strdup(buf);
-	if (spec->network == NET_HOST) {
-		static const char *const host_files[] = {"/etc/hosts", "/etc/resolv.conf"};
-		for (size_t i = 0; i < 2; i++) {
-			struct berr ignored;
-			if (fs_read_file(host_files[i], HOST_FILE_MAX, &out[i + 1], NULL,
-					 &ignored) < 0)
-				out[i + 1] = strdup("");
-		}
-	} else {
-		snprintf(buf, sizeof(buf),
-			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			 "127.0.1.1\t%s\n",
-			 hostname);
-		out[1] = strdup(buf);
-		out[2] = strdup("# no network (--network none): no name servers\n");
-	}
-	if (!out[0] || !out[1] || !out[2]) {
-		for (int i = 0; i < 3; i++) {
-			free(out[i]);
-			out[i] = NULL;
-		}
-		return berr_set(err, ENOMEM, "instance %s: /etc files", spec->name);
-	}
-	return 0;
-}
-
 static const char *spec_hostname(const struct instance_spec *spec, char buf[65])
 {
 	if (spec->hostname)
@@ -214,7 +179,7 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 	}
 	char hbuf[65];
 	char *etc[3] = {0};
-	if (etc_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
+	if (etc_files_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
 		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < 3 && rc == 0; i++)
@@ -242,7 +207,7 @@ static int add_default_mounts(struct sandbox *sb, const struct instance_spec *sp
 			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0)
 		return -1;
 	char *etc[3] = {0};
-	if (ephemeral && etc_contents(spec, sb->hostname, etc, err) < 0)
+	if (ephemeral && etc_files_contents(spec, sb->hostname, etc, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(etc_names); i++) {
 		char src[PATH_MAX], dst[64];
@@ -334,6 +299,8 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	if (spec->network == NET_NONE)
 		sb->clone_flags |= CLONE_NEWNET;
+	if (spec->network == NET_JOIN && !(sb->netns_path = strdup(spec->netns)))
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
 	if (spec->userns) {
 		uint32_t base = userns_base(spec);
 		sb->clone_flags |= CLONE_NEWUSER;

@@ -62,7 +62,9 @@ class Daemon:
         cfg = {"device_id": "Hannover01", "iothub_hostname": HUB_HOST,
                "device_key": DEVICE_KEY, "restart_backoff_unit_ms": 200,
                "reconcile_interval_ms": 500, "stop_grace_secs": 1,
-               "hub": {"enabled": bool(hub)}}
+               "hub": {"enabled": bool(hub)},
+               # Bridge networks use addresses a test chooses (test_networks.py).
+               "default_network": "host"}
         if registry is not None:
             cfg["registries"] = {registry.host: {"insecure": True}}
         if deployment is not None:
