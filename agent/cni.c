@@ -355,6 +355,21 @@ int cni_run(const struct cni_call *call, const char *conflist, const char *prev_
 	return rc;
 }
 
+void cni_plugins_missing(const char *path, const char *const *names, char *missing, size_t cap,
+			 bool *iptables)
+{
+	char prog[PATH_MAX];
+	struct berr err;
+	size_t n = 0;
+	missing[0] = '\0';
+	for (size_t i = 0; names[i]; i++)
+		if (find_program(path, names[i], true, prog, sizeof(prog), &err) < 0 && n < cap)
+			n += (size_t)snprintf(missing + n, cap - n, "%s%s", n ? " " : "", names[i]);
+	const char *path_env = getenv("PATH");
+	*iptables = find_program(path_env && *path_env ? path_env : DEFAULT_PATH, "iptables", false,
+				 prog, sizeof(prog), &err) == 0;
+}
+
 int cni_run_tool(char *const argv[], struct berr *err)
 {
 	const char *path_env = getenv("PATH");

@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -59,6 +60,12 @@ struct cni_call {
  * every plugin even when one fails, and reports the first failure. */
 NODISCARD int cni_run(const struct cni_call *call, const char *conflist, const char *prev_result,
 		      char **result, struct berr *err);
+
+/* The plugins of names (NULL-terminated) that none of path's directories
+ * holds, space-separated in missing ("" when all are there); and whether
+ * `iptables`, which the plugins run, is in PATH. */
+void cni_plugins_missing(const char *path, const char *const *names, char *missing, size_t cap,
+			 bool *iptables);
 
 /* Runs a program found in the plugins' PATH with args (argv[0] its name),
  * bounded in time and output, as cni_run() runs a plugin; 0 when it exited

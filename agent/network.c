@@ -311,16 +311,6 @@ static int att_record_path(struct daemon *d, const struct net_att *a, char *out,
 	return snprintf(out, cap, "%s/%s.json", dir, a->id) < (int)cap ? 0 : -1;
 }
 
-static int gen_strv(yajl_gen g, const char *key, char *const *v)
-{
-	if (json_gen_str(g, key) < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
-		return -1;
-	for (size_t i = 0; v && v[i]; i++)
-		if (json_gen_str(g, v[i]) < 0)
-			return -1;
-	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
-}
-
 static int att_save(struct daemon *d, const struct net_att *a, struct berr *err)
 {
 	char path[4400], subnet[INET_ADDRSTRLEN + 4], addr[INET_ADDRSTRLEN];
@@ -339,8 +329,8 @@ static int att_save(struct daemon *d, const struct net_att *a, struct berr *err)
 	json_gen_key_str(g, "container_id", a->id);
 	json_gen_key_str(g, "netns", a->netns);
 	json_gen_key_str(g, "hostname", a->hostname);
-	gen_strv(g, "aliases", a->aliases);
-	gen_strv(g, "extra_hosts", a->extra);
+	json_gen_key_strv(g, "aliases", a->aliases);
+	json_gen_key_strv(g, "extra_hosts", a->extra);
 	json_gen_key_str(g, "config", a->config);
 	if (a->result)
 		json_gen_key_str(g, "result", a->result);

@@ -114,31 +114,29 @@ static int resolv_from_host(struct strbuf *sb)
 	return strbuf_puts(sb, RESOLV_UNREACHABLE);
 }
 
+/* "search a b" or "options x y"; nothing for no words. */
+static int resolv_words(struct strbuf *sb, const char *key, char *const *words)
+{
+	if (!words || !words[0])
+		return 0;
+	if (strbuf_puts(sb, key) < 0)
+		return -1;
+	for (size_t i = 0; words[i]; i++)
+		if (strbuf_printf(sb, " %s", words[i]) < 0)
+			return -1;
+	return strbuf_puts(sb, "\n");
+}
+
 static int resolv_content(const struct instance_spec *spec, struct strbuf *sb)
 {
 	if (spec->dns) {
 		for (size_t i = 0; spec->dns[i]; i++)
 			if (strbuf_printf(sb, "nameserver %s\n", spec->dns[i]) < 0)
 				return -1;
-		if (spec->dns_search && spec->dns_search[0]) {
-			if (strbuf_puts(sb, "search") < 0)
-				return -1;
-			for (size_t i = 0; spec->dns_search[i]; i++)
-				if (strbuf_printf(sb, " %s", spec->dns_search[i]) < 0)
-					return -1;
-			if (strbuf_puts(sb, "\n") < 0)
-				return -1;
-		}
-		if (spec->dns_options && spec->dns_options[0]) {
-			if (strbuf_puts(sb, "options") < 0)
-				return -1;
-			for (size_t i = 0; spec->dns_options[i]; i++)
-				if (strbuf_printf(sb, " %s", spec->dns_options[i]) < 0)
-					return -1;
-			if (strbuf_puts(sb, "\n") < 0)
-				return -1;
-		}
-		return 0;
+		return resolv_words(sb, "search", spec->dns_search) < 0 ||
+			       resolv_words(sb, "options", spec->dns_options) < 0
+			   ? -1
+			   : 0;
 	}
 	if (spec->network == NET_HOST) {
 		cleanup_free char *host = NULL;

@@ -235,14 +235,7 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 
 static int gen_strv(yajl_gen g, const char *key, char *const *v)
 {
-	if (!v)
-		return 0;
-	if (json_gen_str(g, key) < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
-		return -1;
-	for (size_t i = 0; v[i]; i++)
-		if (json_gen_str(g, v[i]) < 0)
-			return -1;
-	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+	return v ? json_gen_key_strv(g, key, v) : 0;
 }
 
 static int gen_opt_str(yajl_gen g, const char *key, const char *v)

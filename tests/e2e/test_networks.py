@@ -476,3 +476,17 @@ def test_a_killed_daemon_keeps_running_networks_and_tears_down_the_others_at_its
     assert "its instance is gone; tearing down its network" in d.log_text()
     d.terminate()
     assert_same_state(before, net_state(), nets.tokens() + [w["veth"], g["veth"]])
+
+
+def test_a_host_port_published_by_two_modules_refuses_the_deployment(netd, image):
+    a, b = unique("pa"), unique("pb")
+    port, other = free_port(), free_port()
+    d = netd.start()
+    p = d.deploy(manifest({a: module(image, SLEEP, create=publish(80, port)),
+                           b: module(image, SLEEP, create=publish(81, port))}), check=False)
+    assert p.returncode == 1
+    assert "modules %s and %s both publish host port %d/tcp" % (a, b, port) in p.stderr.decode()
+    # Two host ports are fine (stopped modules: nothing needs to start).
+    d.deploy(manifest({a: module(image, SLEEP, create=publish(80, port), status="stopped"),
+                       b: module(image, SLEEP, create=publish(81, other), status="stopped")}))
+    d.wait_status(a, "stopped")
