@@ -314,6 +314,9 @@ int cni_run(const struct cni_call *call, const char *conflist, const char *prev_
 		if (!YAJL_IS_OBJECT(plugin))
 			return berr_set(err, 0, "CNI network %s: plugin %zu is not an object", name,
 					k);
+		const char *type = json_str(json_get(plugin, "type"));
+		if (call->skip && type && !strcmp(type, call->skip))
+			continue;
 		char *out = NULL;
 		struct berr e;
 		if (run_plugin(call, plugin, name, version, prev, &out, &e) < 0) {

@@ -50,6 +50,7 @@ struct cni_call {
 	const char *netns;	  /* the pinned namespace; "" for a DEL without one */
 	const char *ifname;	  /* the interface inside the namespace */
 	const char *path;	  /* directories of the plugins, ':' between */
+	const char *skip;	  /* a plugin type not to run, or NULL */
 };
 
 /* Runs the configuration list conflist (JSON text) for call->command:

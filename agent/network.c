@@ -622,8 +622,9 @@ static void bridge_remove(struct daemon *d, const char *bridge)
 	}
 }
 
-/* CNI DEL, the namespace, the record. A failed DEL keeps the record (and
- * the namespace DEL needs), so the next start tries again. */
+/* CNI DEL, the namespace, the record. A failed DEL keeps the record, the
+ * namespace DEL needs and the entry (no longer live, so no name refers to
+ * it and its bridge stays), and the next start tries again. */
 static void att_teardown(struct daemon *d, struct net_att *a)
 {
 	struct cni_call call = {.command = "DEL",
@@ -633,33 +634,29 @@ static void att_teardown(struct daemon *d, struct net_att *a)
 				.path = cni_path(d)};
 	struct berr err;
 	int64_t t0 = boot_ms();
-	bool kept = false;
+	char network[NETWORK_NAME_MAX + 1], bridge[IF_NAMESIZE];
+	snprintf(network, sizeof(network), "%s", a->network);
+	snprintf(bridge, sizeof(bridge), "%s", a->bridge);
+	bool had_address = a->live && a->address[0];
 	if (cni_run(&call, a->config, a->result, NULL, &err) < 0) {
 		log_error("module %s: network %s: %s (tried again at the next start)", a->name,
 			  a->network, err.msg);
-		kept = true;
+		a->live = false;
 	} else {
 		log_info("module %s: left network %s (CNI DEL %lld ms)", a->name, a->network,
 			 (long long)(boot_ms() - t0));
-	}
-	if (!kept) {
 		char path[4400];
 		if (netns_remove(a->netns, &err) < 0)
 			log_warn("module %s: %s", a->name, err.msg);
 		if (att_record_path(d, a, path, sizeof(path)) == 0 && unlink(path) < 0 &&
 		    errno != ENOENT)
 			log_warn("module %s: remove %s: %s", a->name, path, strerror(errno));
+		table_remove(d, a);
+		att_free(a);
+		bridge_remove(d, bridge);
 	}
-	char network[NETWORK_NAME_MAX + 1], bridge[IF_NAMESIZE];
-	snprintf(network, sizeof(network), "%s", a->network);
-	snprintf(bridge, sizeof(bridge), "%s", a->bridge);
-	bool had_address = a->live && a->address[0];
-	table_remove(d, a);
-	att_free(a);
 	if (had_address)
 		hosts_refresh(d, network, NULL);
-	if (!kept)
-		bridge_remove(d, bridge);
 }
 
 static struct net_att *live_att(struct daemon *d, const char *module)
@@ -918,11 +915,15 @@ static void running_netns(struct daemon *d, const char *module, char *out, size_
 
 static void check_kept(struct daemon *d, const struct net_att *a)
 {
+	/* portmap 1.1.1 (Debian 12) looks for IPv6 rules in CHECK even for an
+	 * instance with an IPv4 address only, and so always fails
+	 * (containernetworking/plugins#819): it is left out. */
 	struct cni_call call = {.command = "CHECK",
 				.container_id = a->id,
 				.netns = a->netns,
 				.ifname = NETWORK_IFNAME,
-				.path = cni_path(d)};
+				.path = cni_path(d),
+				.skip = "portmap"};
 	struct berr err;
 	if (cni_run(&call, a->config, a->result, NULL, &err) < 0)
 		log_warn("module %s: network %s is not as it was set up: %s (restart the module "
@@ -973,7 +974,8 @@ void network_sweep(struct daemon *d)
 		}
 	}
 	for (size_t i = 0; i < d->net->n_atts; i++)
-		check_kept(d, d->net->atts[i]);
+		if (d->net->atts[i]->live)
+			check_kept(d, d->net->atts[i]);
 	stray_pins_remove(d);
 	/* Bridges of networks no instance is on, left by a daemon killed
 	 * between the last DEL and the bridge's removal. */

@@ -473,7 +473,11 @@ def test_a_killed_daemon_keeps_running_networks_and_tears_down_the_others_at_its
     d.wait_status(gone)
     again = record(d, gone)
     assert again["id"] != g["id"] and again["veth"] in net_state()["links"]
-    assert "its instance is gone; tearing down its network" in d.log_text()
+    log = d.log_text()
+    assert "its instance is gone; tearing down its network" in log
+    # CNI CHECK found the kept network as it was set up.
+    assert "module %s: kept network %s, address %s" % (web, nets.a, w["address"]) in log, log
+    assert "is not as it was set up" not in log
     d.terminate()
     assert_same_state(before, net_state(), nets.tokens() + [w["veth"], g["veth"]])
 
@@ -490,3 +494,39 @@ def test_a_host_port_published_by_two_modules_refuses_the_deployment(netd, image
     d.deploy(manifest({a: module(image, SLEEP, create=publish(80, port), status="stopped"),
                        b: module(image, SLEEP, create=publish(81, other), status="stopped")}))
     d.wait_status(a, "stopped")
+
+
+def test_a_teardown_that_fails_is_tried_again_at_the_next_start(netd, nets, image, tmp_path):
+    before = net_state()
+    m = unique("m")
+    d = netd.start()
+    d.deploy(manifest({m: module(image, SLEEP)}))
+    d.wait_status(m)
+    r = record(d, m)
+    d.kill()
+    kill_module(m)
+    wait_for(lambda: instance_state(d, m)["status"] == "exited", 10, what="m exited")
+    # The plugins are not there when the daemon starts again: DEL fails, and
+    # the record and the pinned namespace DEL needs stay.
+    with open(d.config_path) as f:
+        good = f.read()
+    broken = json.loads(good)
+    broken["cni_path"] = str(tmp_path / "no-plugins")
+    os.mkdir(broken["cni_path"])
+    with open(d.config_path, "w") as f:
+        json.dump(broken, f)
+    d.start()
+    wait_for(lambda: "tried again at the next start" in d.log_text(), 20, what="a failed DEL")
+    d.kill()
+    assert r["veth"] in net_state()["links"]
+    assert os.path.exists(os.path.join(d.berth.root, "networks", "attachments",
+                                       r["id"] + ".json"))
+    with open(d.config_path, "w") as f:
+        f.write(good)
+    d.start()
+    wait_for(lambda: r["veth"] not in net_state()["links"], 20, what="the old veth removed")
+    d.deploy(manifest({}))
+    d.wait_gone(m)
+    d.terminate()
+    assert_same_state(before, net_state(), nets.tokens() + [r["veth"]])
+    assert os.listdir(os.path.join(d.berth.root, "networks", "attachments")) == []

@@ -161,7 +161,7 @@ static const char *conflist(const char *a, const char *b)
 
 static void add_runs_in_order_and_chains_results(void **state)
 {
-	struct cni_call call = {"ADD", "berth-web-1", "/run/ns/web", "eth0", dir};
+	struct cni_call call = {"ADD", "berth-web-1", "/run/ns/web", "eth0", dir, NULL};
 	char *result = NULL;
 	struct berr err;
 	assert_int_equal(cni_run(&call, conflist("first", "second"), NULL, &result, &err), 0);
@@ -175,7 +175,7 @@ static void add_runs_in_order_and_chains_results(void **state)
 
 static void del_runs_in_reverse_with_the_add_result_and_goes_on_after_a_failure(void **state)
 {
-	struct cni_call call = {"DEL", "berth-web-1", "", "eth0", dir};
+	struct cni_call call = {"DEL", "berth-web-1", "", "eth0", dir, NULL};
 	struct berr err;
 	const char *prev = "{\"cniVersion\":\"added\",\"ips\":[]}";
 	assert_int_equal(cni_run(&call, conflist("first", "broken"), prev, NULL, &err), -1);
@@ -186,9 +186,9 @@ static void del_runs_in_reverse_with_the_add_result_and_goes_on_after_a_failure(
 	free(log);
 }
 
-static void check_runs_in_order_with_the_add_result(void **state)
+static void check_runs_in_order_with_the_add_result_and_skips_a_type(void **state)
 {
-	struct cni_call call = {"CHECK", "c1", "/ns", "eth0", dir};
+	struct cni_call call = {"CHECK", "c1", "/ns", "eth0", dir, NULL};
 	struct berr err;
 	const char *prev = "{\"cniVersion\":\"added\"}";
 	assert_int_equal(cni_run(&call, conflist("first", "second"), prev, NULL, &err), 0);
@@ -196,11 +196,17 @@ static void check_runs_in_order_with_the_add_result(void **state)
 	assert_string_equal(log,
 			    "first CHECK c1 /ns eth0 added 1\nsecond CHECK c1 /ns eth0 added 1\n");
 	free(log);
+	/* A plugin type left out is not run. */
+	call.skip = "first";
+	assert_int_equal(cni_run(&call, conflist("first", "second"), prev, NULL, &err), 0);
+	log = read_log();
+	assert_string_equal(log, "second CHECK c1 /ns eth0 added 1\n");
+	free(log);
 }
 
 static void a_failed_add_stops_and_says_why(void **state)
 {
-	struct cni_call call = {"ADD", "c1", "/ns", "eth0", dir};
+	struct cni_call call = {"ADD", "c1", "/ns", "eth0", dir, NULL};
 	char *result = NULL;
 	struct berr err;
 	assert_int_equal(cni_run(&call, conflist("broken", "second"), NULL, &result, &err), -1);
@@ -213,7 +219,7 @@ static void a_failed_add_stops_and_says_why(void **state)
 
 static void a_plugin_saying_too_much_is_stopped(void **state)
 {
-	struct cni_call call = {"ADD", "c1", "/ns", "eth0", dir};
+	struct cni_call call = {"ADD", "c1", "/ns", "eth0", dir, NULL};
 	char *result = NULL;
 	struct berr err;
 	assert_int_equal(cni_run(&call, conflist("loud", "second"), NULL, &result, &err), -1);
@@ -223,7 +229,7 @@ static void a_plugin_saying_too_much_is_stopped(void **state)
 
 static void a_missing_plugin_is_named_with_where_it_was_looked_for(void **state)
 {
-	struct cni_call call = {"ADD", "c1", "/ns", "eth0", "/nonexistent:/also/not"};
+	struct cni_call call = {"ADD", "c1", "/ns", "eth0", "/nonexistent:/also/not", NULL};
 	char *result = NULL;
 	struct berr err;
 	assert_int_equal(cni_run(&call, conflist("bridge", "x"), NULL, &result, &err), -1);
@@ -241,7 +247,7 @@ int main(void)
 	    cmocka_unit_test(an_error_object_reads_as_its_message),
 	    cmocka_unit_test(add_runs_in_order_and_chains_results),
 	    cmocka_unit_test(del_runs_in_reverse_with_the_add_result_and_goes_on_after_a_failure),
-	    cmocka_unit_test(check_runs_in_order_with_the_add_result),
+	    cmocka_unit_test(check_runs_in_order_with_the_add_result_and_skips_a_type),
 	    cmocka_unit_test(a_failed_add_stops_and_says_why),
 	    cmocka_unit_test(a_plugin_saying_too_much_is_stopped),
 	    cmocka_unit_test(a_missing_plugin_is_named_with_where_it_was_looked_for),
