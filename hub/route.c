@@ -9,16 +9,17 @@
 #include "hub/route_internal.h"
 
 /* Compares the next piece of the message's source path with the route's
- * source, without regard to case; *left is what of the route is still to match. */
+ * source, ignoring case as edgeHub does (OrdinalIgnoreCase); *left is what
+ * of the route is still to match, and a route that ends inside the piece
+ * has matched. */
 static bool source_step(const char **src, size_t *left, const char *piece)
 {
-	size_t n = strlen(piece);
-	if (n > *left)
-		n = *left;
-	if (strncasecmp(*src, piece, n) != 0)
+	size_t n = strlen(piece), i, j;
+	route_text_common_nocase(*src, *left, piece, n, &i, &j);
+	if (i < *left && j < n)
 		return false;
-	*src += n;
-	*left -= n;
+	*src += i;
+	*left -= i;
 	return true;
 }
 
