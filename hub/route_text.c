@@ -156,12 +156,22 @@ size_t route_utf16_len(const char *s, size_t n)
 	return units;
 }
 
-/* string.Compare(a, b, StringComparison.Ordinal): code unit by code unit. */
+/* string.Compare(a, b, StringComparison.Ordinal): code unit by code unit,
+ * from the code point where the bytes first differ. */
 int route_text_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
+	size_t i = 0, n = an < bn ? an : bn;
+	while (i < n && a[i] == b[i])
+		i++;
+	if (i == n && an == bn)
+		return 0;
+	/* Every byte that is not a continuation byte starts a code point. */
+	while (i && ((i < an && ((unsigned char)a[i] & 0xC0) == 0x80) ||
+		     (i < bn && ((unsigned char)b[i] & 0xC0) == 0x80)))
+		i--;
 	struct route_units x, y;
-	route_units_init(&x, a, an);
-	route_units_init(&y, b, bn);
+	route_units_init(&x, a + i, an - i);
+	route_units_init(&y, b + i, bn - i);
 	for (;;) {
 		int32_t u = route_units_next(&x), v = route_units_next(&y);
 		if (u != v)
