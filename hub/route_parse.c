@@ -675,7 +675,7 @@ static int body_query_steps(const char *q, size_t n, struct body_seg *segs, size
 		char c = q[i];
 		if (c == '[' || c == '.') {
 			if (i > part) {
-				if (k == ROUTE_BODY_PATH_MAX + 1)
+				if (k == ROUTE_BODY_PATH_MAX)
 					return -1;
 				bool any = i - part == 1 && q[part] == '*';
 				segs[k++] =
@@ -692,7 +692,7 @@ static int body_query_steps(const char *q, size_t n, struct body_seg *segs, size
 				after_dot = true;
 				continue;
 			}
-			if (k == ROUTE_BODY_PATH_MAX + 1)
+			if (k == ROUTE_BODY_PATH_MAX)
 				return -1;
 			size_t close = body_indexer(q, n, i, &segs[k], multi);
 			if (!close)
@@ -708,7 +708,7 @@ static int body_query_steps(const char *q, size_t n, struct body_seg *segs, size
 		i++;
 	}
 	if (i > part) {
-		if (k == ROUTE_BODY_PATH_MAX + 1)
+		if (k == ROUTE_BODY_PATH_MAX)
 			return -1;
 		bool any = i - part == 1 && q[part] == '*';
 		segs[k++] = (struct body_seg){.kind = any ? SEG_FIELD_ANY : SEG_FIELD,
@@ -732,7 +732,7 @@ static int body_query(struct parser *p, const struct token *t, int32_t node)
 		return fail_at(p, t->start, "empty $body query");
 	if (body_query_check(p, at, q, n) < 0)
 		return -1;
-	struct body_seg segs[ROUTE_BODY_PATH_MAX + 1];
+	struct body_seg segs[ROUTE_BODY_PATH_MAX];
 	size_t nseg = 0;
 	bool multi;
 	int rc = body_query_steps(q, n, segs, &nseg, &multi);

@@ -676,6 +676,14 @@ static void bad_body_queries_are_refused(void **state)
 	assert_contains(cond_refused("$body.a['b'] = 1"),
 			"position 22: expected [index] in the $body query");
 	assert_contains(cond_refused("$body.a[0 = 1"), "expected [index] in the $body query");
+	/* A bound of berth's: 32 steps. */
+	char q[200] = "FROM /* WHERE $body.a";
+	for (int i = 0; i < 31; i++)
+		strcat(q, "[0]");
+	strcat(q, " = 1 INTO $upstream");
+	route_free(must_parse(q));
+	strcpy(strstr(q, " = 1"), "[0] = 1 INTO $upstream");
+	assert_contains(must_refuse(q), "position 15: $body query has more than 32 steps");
 }
 
 static void a_route_may_repeat_a_body_query_but_not_use_too_many(void **state)
