@@ -302,26 +302,6 @@ static int iso_date(const char *s, size_t end)
 	return hour == 24 && year == 9999 && month == 12 && day == 31 ? -1 : 1;
 }
 
-/* ConvertUtils.Int64TryParse / Int32TryParse: -?digits within the type. */
-static bool int_text(const char *s, size_t n, int64_t min, int64_t max, int64_t *out)
-{
-	bool neg = n && s[0] == '-';
-	if (neg)
-		s++, n--;
-	if (!n || n > 19)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (neg ? v > (uint64_t) - (min + 1) + 1 : v > (uint64_t)max)
-		return false;
-	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
-	return true;
-}
-
 /* "/Date(ticks[+-HH[mm]])/" as Newtonsoft reads it. Whether it reads the
  * minutes depends on where the string lies in its buffer (at: the string's
  * offset in UTF-16 units, 0 for a string with escapes, which it copies).
@@ -338,14 +318,14 @@ static int ms_date(const char *s, size_t n, size_t at)
 	if (sign) {
 		int64_t h, m;
 		size_t k = (size_t)(sign - s), ku = route_utf16_len(s, k);
-		if (!int_text(sign + 1, 2, INT32_MIN, INT32_MAX, &h))
+		if (!route_int_text(sign + 1, 2, INT32_MIN, INT32_MAX, &h))
 			return 0;
-		if (units > ku + at + 5 && !int_text(sign + 3, 2, INT32_MIN, INT32_MAX, &m))
+		if (units > ku + at + 5 && !route_int_text(sign + 3, 2, INT32_MIN, INT32_MAX, &m))
 			return 0;
 		end = k;
 	}
 	int64_t ticks;
-	if (!int_text(s + 6, end - 6, INT64_MIN, INT64_MAX, &ticks))
+	if (!route_int_text(s + 6, end - 6, INT64_MIN, INT64_MAX, &ticks))
 		return 0;
 	int64_t t = (int64_t)((uint64_t)ticks * 10000u + 621355968000000000u);
 	return t < 0 || t > 3155378975999999999LL ? -1 : 1;

@@ -197,6 +197,8 @@ bool route_text_eq_nocase(const char *a, size_t an, const char *b, size_t bn);
 /* How far a and b agree, ignoring case: *ai and *bi bytes of each. */
 void route_text_common_nocase(const char *a, size_t an, const char *b, size_t bn, size_t *ai,
 			      size_t *bi);
+/* -?[0-9]+ within [min, max]. */
+bool route_int_text(const char *s, size_t n, int64_t min, int64_t max, int64_t *out);
 /* double.TryParse(s, NumberStyles.Any, CultureInfo.InvariantCulture). */
 bool route_parse_number(const char *s, size_t n, double *out);
 /* char.IsWhiteSpace, and string.Trim() with it. */

@@ -593,28 +593,6 @@ static int body_query_check(struct parser *p, size_t at, const char *q, size_t n
 	}
 }
 
-/* int.Parse of an index: -?[0-9]+ within 32 bits. */
-static bool index_value(const char *s, size_t n, int64_t *v)
-{
-	bool neg = n && s[0] == '-';
-	if (neg)
-		s++, n--;
-	if (!n || !all_digits(s, n))
-		return false;
-	int64_t x = 0;
-	for (size_t i = 0; i < n; i++) {
-		x = x * 10 + (s[i] - '0');
-		if (x > (int64_t)INT32_MAX + 1)
-			return false;
-	}
-	if (neg)
-		x = -x;
-	if (x > INT32_MAX || x < INT32_MIN)
-		return false;
-	*v = x;
-	return true;
-}
-
 /* One bracketed step at q[i] == '['. Returns the index of its ']', or 0
  * when the JSON library would refuse it. */
 static size_t body_indexer(const char *q, size_t n, size_t i, struct body_seg *seg, bool *multi)
@@ -635,7 +613,7 @@ static size_t body_indexer(const char *q, size_t n, size_t i, struct body_seg *s
 	for (size_t k = j; k < n; k++) {
 		if (q[k] == ']') {
 			int64_t v;
-			if (!index_value(q + j, k - j, &v))
+			if (!route_int_text(q + j, k - j, INT32_MIN, INT32_MAX, &v))
 				return 0;
 			seg->kind = SEG_INDEX;
 			seg->index = v < 0 ? UINT32_MAX : (uint32_t)v;

@@ -413,6 +413,28 @@ void route_dotnet_trim(const char **s, size_t *n)
 
 /* ---- numbers ---- */
 
+/* An integer as .NET's Convert.ToInt32 or Newtonsoft's Int64TryParse reads
+ * it here: -?[0-9]+ within [min, max]. */
+bool route_int_text(const char *s, size_t n, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = n && s[0] == '-';
+	if (neg)
+		s++, n--;
+	if (!n || n > 19)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)((unsigned char)s[i] - '0');
+		if (d > 9)
+			return false;
+		v = v * 10 + d;
+	}
+	if (neg ? v > (uint64_t) - (min + 1) + 1 : v > (uint64_t)max)
+		return false;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
 #define SIG_DIGITS 780 /* enough for a correctly rounded double */
 
 static bool dotnet_white(char c)
