@@ -507,9 +507,10 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
  * is), else a copy with U+FFFD for each invalid subpart. */
 static char *utf8_repaired(const unsigned char *b, size_t n, size_t *out_len)
 {
-	size_t i = 0, bad = 0;
-	while (i < n && (b[i] < 0x80 || utf8_seq(b + i, n - i, &bad)))
-		i += b[i] < 0x80 ? 1 : utf8_seq(b + i, n - i, &bad);
+	size_t i = 0, bad = 0, k;
+	while ((i += route_ascii_prefix((const char *)b + i, n - i)) < n &&
+	       (k = utf8_seq(b + i, n - i, &bad)))
+		i += k;
 	if (i == n)
 		return NULL;
 	char *out = malloc(3 * n + 1);
@@ -518,7 +519,7 @@ static char *utf8_repaired(const unsigned char *b, size_t n, size_t *out_len)
 	memcpy(out, b, i);
 	size_t o = i;
 	while (i < n) {
-		size_t k = utf8_seq(b + i, n - i, &bad);
+		k = utf8_seq(b + i, n - i, &bad);
 		if (k) {
 			memcpy(out + o, b + i, k);
 			o += k;

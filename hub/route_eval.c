@@ -92,12 +92,29 @@ static bool is_text(const struct rval *v)
 	return v->kind == RV_STR && v->str;
 }
 
+/* Does key (NUL-terminated) equal name ignoring case? ASCII letters fold
+ * here; at the first other byte that differs the Unicode rules decide. */
+static bool key_is(const char *key, const char *name, size_t n)
+{
+	size_t i = 0;
+	for (; i < n && key[i]; i++) {
+		unsigned char x = (unsigned char)key[i], y = (unsigned char)name[i];
+		if (x == y)
+			continue;
+		if (x >= 0x80 || y >= 0x80)
+			return route_text_eq_nocase(key + i, strlen(key + i), name + i, n - i);
+		if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')
+			return false;
+	}
+	return i == n && !key[i];
+}
+
 /* Application properties by name, ignoring case as edgeHub's dictionary does. */
 static const struct msg_prop *prop_find(const struct hub_message *m, const char *name, size_t n)
 {
 	for (size_t i = 0; i < m->n_props; i++) {
 		const char *k = m->props[i].key;
-		if (k && route_text_eq_nocase(k, strlen(k), name, n))
+		if (k && key_is(k, name, n))
 			return &m->props[i];
 	}
 	return NULL;

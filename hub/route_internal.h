@@ -177,6 +177,8 @@ bool route_is_high_surrogate(uint32_t unit);
 bool route_is_low_surrogate(uint32_t unit);
 /* Valid UTF-8 without surrogates. */
 bool route_text_plain(const char *s, size_t n);
+/* How many bytes s starts with that are ASCII. */
+size_t route_ascii_prefix(const char *s, size_t n);
 
 /* Walks a string's UTF-16 code units. */
 struct route_units {

@@ -99,7 +99,8 @@ bool route_is_low_surrogate(uint32_t u)
  * except for the order of U+E000..U+FFFF against U+10000 and above. */
 bool route_text_plain(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n;) {
+	size_t i = route_ascii_prefix(s, n);
+	while (i < n) {
 		if ((unsigned char)s[i] < 0x80) {
 			i++;
 			continue;
@@ -113,6 +114,20 @@ bool route_text_plain(const char *s, size_t n)
 		i += k;
 	}
 	return true;
+}
+
+size_t route_ascii_prefix(const char *s, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+	}
+	while (i < n && (unsigned char)s[i] < 0x80)
+		i++;
+	return i;
 }
 
 void route_units_init(struct route_units *it, const char *s, size_t n)
@@ -361,7 +376,8 @@ void route_text_common_nocase(const char *a, size_t an, const char *b, size_t bn
 	while (i < an && j < bn) {
 		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[j];
 		if (x < 0x80 && y < 0x80) {
-			if (x != y && route_upper(x) != route_upper(y))
+			if (x != y &&
+			    ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z'))
 				break;
 			i++, j++;
 			continue;
@@ -454,6 +470,19 @@ static bool currency_at(const char *s, size_t n, size_t i)
  * The digits are rounded once, correctly. */
 bool route_parse_number(const char *s, size_t n, double *out)
 {
+	/* The common case, a plain decimal number, is what strtod reads the
+	 * same way (and rounds correctly too). */
+	char plain[64];
+	if (n && n < sizeof(plain)) {
+		memcpy(plain, s, n);
+		plain[n] = '\0';
+		char *end;
+		double d = strtod(plain, &end);
+		if (strspn(plain, "0123456789.eE+-") == n && end == plain + n) {
+			*out = d;
+			return true;
+		}
+	}
 	enum { SIGN = 1, PARENS = 2, DIGITS = 4, NONZERO = 8, DECIMAL = 16, CURRENCY = 32 };
 	char digits[SIG_DIGITS + 2];
 	size_t nd = 0, i = 0;
