@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lazy.h"
 #include "hub/message.h"
 #include "hub/route_internal.h"
 
@@ -478,10 +479,10 @@ static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 		set_num(v, fabs(x));
 		break;
 	case FI_EXP:
-		set_num(v, exp(x));
+		set_num(v, LAZY(exp)(x));
 		break;
 	case FI_SQUARE:
-		set_num(v, pow(x, 2));
+		set_num(v, LAZY(pow)(x, 2));
 		break;
 	case FI_CEILING:
 		set_num(v, ceil(x));
@@ -493,7 +494,7 @@ static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 		set_num(v, isnan(x) ? NAN : x > 0 ? 1 : x < 0 ? -1 : 0);
 		break;
 	default:
-		set_num(v, sqrt(x));
+		set_num(v, LAZY(sqrt)(x));
 		break;
 	}
 }
@@ -520,7 +521,7 @@ static __attribute__((noinline)) void call(const struct route *r, struct route_e
 	switch (n->op) {
 	case FI_POWER:
 		if (a.kind == RV_NUM && b.kind == RV_NUM)
-			set_num(v, pow(a.num, b.num));
+			set_num(v, LAZY(pow)(a.num, b.num));
 		else
 			set_undef(v);
 		break;
@@ -612,7 +613,7 @@ static void arith(const struct node *n, const struct rval *a, const struct rval 
 		x = a->num / b->num;
 		break;
 	default:
-		x = fmod(a->num, b->num);
+		x = LAZY(fmod)(a->num, b->num);
 		break;
 	}
 	if (n->dyn)
