@@ -1,6 +1,10 @@
 #!/bin/sh
 # Installs the Debian 12 packages berth needs to build and to run its tests.
 # Idempotent: does nothing when everything is already installed.
+#   tests/install-deps.sh                 what `make check` needs
+#   tests/install-deps.sh --cross ARCH    a cross toolchain, qemu and the -dev
+#                                         packages of ARCH (arm64, armhf) for
+#                                         `make cross` and `make unit ARCH=`
 set -eu
 
 PACKAGES="build-essential pkg-config clang
@@ -8,7 +12,29 @@ libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev libcurl4-openssl
 libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev libisal-dev
 docker-registry skopeo umoci busybox-static mosquitto mosquitto-clients
 python3 python3-pytest python3-paho-mqtt iproute2 util-linux procps kmod e2fsprogs openssl
-zstd crun runc"
+zstd crun runc
+dpkg-dev debhelper fakeroot lintian systemd"
+
+arch=
+if [ "${1:-}" = --cross ]; then
+	arch=${2:-}
+	case "$arch" in
+	arm64) triplet=aarch64-linux-gnu ;;
+	armhf) triplet=arm-linux-gnueabihf ;;
+	*)
+		echo "install-deps: --cross takes arm64 or armhf, not \"$arch\"" >&2
+		exit 2
+		;;
+	esac
+	# The target's libraries as multiarch packages; ISA-L only where it has
+	# assembly (arm64).
+	PACKAGES="gcc-$triplet qemu-user-static"
+	for p in libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev \
+		libcurl4-openssl-dev libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev \
+		$([ "$arch" = arm64 ] && echo libisal-dev); do
+		PACKAGES="$PACKAGES $p:$arch"
+	done
+fi
 
 missing=""
 for p in $PACKAGES; do
@@ -24,6 +50,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+if [ -n "$arch" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+	dpkg --add-architecture "$arch"
+fi
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
