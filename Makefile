@@ -249,7 +249,7 @@ uninstall:
 
 # Cross builds (see ARCH above); the toolchain, qemu and the target's -dev
 # packages are installed when missing.
-.PHONY: cross cross-deps unit-qemu deb
+.PHONY: cross cross-deps unit-qemu deb check-cross
 cross-deps:
 	$(if $(CROSS_TRIPLET),,$(error make $(MAKECMDGOALS) needs ARCH=arm64 or ARCH=armhf))
 	@./tests/install-deps.sh --cross $(ARCH)
@@ -266,6 +266,14 @@ unit-qemu: $(UNIT_BINS)
 	@set -e; for t in $(filter-out $(UNIT_QEMU_SKIP:%=$(BUILD)/tests/%),$(UNIT_BINS)); do \
 		echo "== $$t ($(CROSS_QEMU))"; $(CROSS_QEMU) $$t; done
 	@echo "== not run under $(CROSS_QEMU): $(UNIT_QEMU_SKIP)"
+
+# make cross and make unit for each ARCH, and the Yocto recipe's and the
+# Buildroot package's build and install commands run with the cross
+# toolchains (tests/cross; a few minutes on 2 cores, so not in make check).
+CROSS_ARCHS := arm64 armhf
+check-cross: deps
+	@set -e; for a in $(CROSS_ARCHS); do ./tests/install-deps.sh --cross $$a; done
+	$(PYTEST) -q tests/cross $(PYTEST_ARGS)
 
 # A Debian package (packaging/debian) built with dpkg-buildpackage in a copy
 # of the tree under $(BUILD)/deb, then checked with lintian.

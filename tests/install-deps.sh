@@ -27,8 +27,8 @@ if [ "${1:-}" = --cross ]; then
 		;;
 	esac
 	# The target's libraries as multiarch packages; ISA-L only where it has
-	# assembly (arm64).
-	PACKAGES="gcc-$triplet qemu-user-static"
+	# assembly (arm64). rsync copies the tree as Buildroot does (tests/cross).
+	PACKAGES="gcc-$triplet qemu-user-static rsync"
 	for p in libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev \
 		libcurl4-openssl-dev libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev \
 		$([ "$arch" = arm64 ] && echo libisal-dev); do

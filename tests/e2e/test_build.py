@@ -60,7 +60,7 @@ def test_install_puts_the_binary_under_destdir_and_prefix(tmp_path, prefix):
     st = os.stat(installed)
     assert stat.S_IMODE(st.st_mode) == 0o755
     # nothing outside DESTDIR: PREFIX, and /etc for the config and init script
-    top = {(prefix or "/bin").split("/")[1], "etc"} | ({"lib"} if not prefix else set())
+    top = {"usr", "etc"} if prefix else {"bin", "etc", "lib", "share"}
     assert set(os.listdir(dest)) == top
     out = subprocess.run([str(installed), "version"], stdout=subprocess.PIPE, check=True)
     assert out.stdout.startswith(b"berth ")
