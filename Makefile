@@ -2,7 +2,8 @@
 #   make                 build build/berth
 #   make check           install test dependencies (Debian), then unit and end-to-end tests
 #   make install PREFIX=/usr DESTDIR=/tmp/pkg
-#   make CC=aarch64-linux-gnu-gcc PKG_CONFIG=aarch64-linux-gnu-pkg-config   (cross build)
+#   make cross ARCH=arm64|armhf   build/<arch>/berth; make unit ARCH=... under qemu
+#   make deb             a Debian package; docs/PACKAGING.md for Yocto and Buildroot
 
 VERSION    := 0.1.0
 CC         ?= cc
