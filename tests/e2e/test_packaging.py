@@ -398,3 +398,62 @@ def test_deb_installs_its_files_into_a_root(deb, tmp_path):
     assert "deb-systemd-helper" in postinst and "berth.service" in postinst
     assert "systemd-tmpfiles" in postinst and "berth.conf" in postinst
     shutil.rmtree(root)
+
+
+# --- Yocto and Buildroot: the libraries berth loads with dlopen ---
+
+# Which package ships each soname berth loads (make -s lazy-sonames), in
+# oe-core/meta-oe and in Buildroot. libm comes with the C library; ISA-L is
+# optional. A soname missing here fails the tests until it is added.
+YOCTO_PACKAGE = {"libcrypto.so.3": "libcrypto", "libssl.so.3": "libssl",
+                 "libcurl.so.4": "libcurl", "libarchive.so.13": "libarchive",
+                 "libmosquitto.so.1": "libmosquitto1", "libz.so.1": "zlib",
+                 "libzstd.so.1": "libzstd", "libseccomp.so.2": "libseccomp",
+                 "libcap.so.2": "libcap"}
+BUILDROOT_PACKAGE = {"libcrypto.so.3": "openssl", "libssl.so.3": "openssl",
+                     "libcurl.so.4": "libcurl", "libarchive.so.13": "libarchive",
+                     "libmosquitto.so.1": "mosquitto", "libz.so.1": "zlib",
+                     "libzstd.so.1": "zstd", "libseccomp.so.2": "libseccomp",
+                     "libcap.so.2": "libcap"}
+
+
+def lazy_sonames():
+    rc, out = make("-s", "lazy-sonames")
+    assert rc == 0, out
+    names = [so for so in out.split() if so not in ("libm.so.6", "libisal.so.2")]
+    assert len(names) >= 9
+    return names
+
+
+def bb_list(text, var):
+    m = re.search(r'^%s = "((?:[^"\\]|\\\n)*)"' % re.escape(var), text, re.M)
+    assert m, var
+    return m.group(1).replace("\\\n", " ").split()
+
+
+def test_yocto_recipe_rdepends_on_every_library_berth_loads():
+    recipe = open(os.path.join(YOCTO, "recipes-core", "berth", "berth_%s.bb" % VERSION)).read()
+    rdepends = bb_list(recipe, "RDEPENDS:${PN}")
+    assert sorted(YOCTO_PACKAGE[so] for so in lazy_sonames()) == sorted(rdepends)
+    assert sorted(bb_list(recipe, "DEPENDS")) == sorted(
+        "libseccomp libcap libarchive openssl yajl curl mosquitto zlib zstd".split())
+    assert re.search(r"^inherit pkgconfig systemd update-rc.d$", recipe, re.M)
+    layer = open(os.path.join(YOCTO, "conf", "layer.conf")).read()
+    assert 'LAYERSERIES_COMPAT_berth = "scarthgap wrynose"' in layer
+
+
+def test_buildroot_package_depends_on_and_selects_every_library_berth_loads():
+    mk = open(os.path.join(BUILDROOT, "package", "berth", "berth.mk")).read()
+    config = open(os.path.join(BUILDROOT, "package", "berth", "Config.in")).read()
+    deps = re.search(r"^BERTH_DEPENDENCIES = ((?:.*\\\n)*.*)$", mk, re.M).group(1)
+    deps = deps.replace("\\\n", " ").split()
+    selects = re.findall(r"^\tselect BR2_PACKAGE_(\w+)$", config, re.M)
+    for so in lazy_sonames() + ["libyajl.so.2"]:
+        pkg = BUILDROOT_PACKAGE.get(so, "yajl")
+        assert pkg in deps, (so, deps)
+        assert pkg.upper() in selects, (so, selects)
+    assert "host-pkgconf" in deps
+    desc = open(os.path.join(BUILDROOT, "external.desc")).read()
+    assert re.search(r"^name: BERTH$", desc, re.M)
+    assert "$(BR2_EXTERNAL_BERTH_PATH)/package/*/*.mk" in \
+        open(os.path.join(BUILDROOT, "external.mk")).read()
