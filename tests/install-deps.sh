@@ -26,12 +26,13 @@ if [ "${1:-}" = --cross ]; then
 		exit 2
 		;;
 	esac
-	# The target's libraries as multiarch packages; ISA-L only where it has
-	# assembly (arm64). rsync copies the tree as Buildroot does (tests/cross).
+	# The target's libraries as multiarch packages. Not libisal-dev: it is
+	# not Multi-Arch: same, so installing it for ARCH would remove the host's
+	# (cross builds go without ISA-L, which is optional). rsync copies the
+	# tree as Buildroot does (tests/cross).
 	PACKAGES="gcc-$triplet qemu-user-static rsync"
 	for p in libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev \
-		libcurl4-openssl-dev libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev \
-		$([ "$arch" = arm64 ] && echo libisal-dev); do
+		libcurl4-openssl-dev libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev; do
 		PACKAGES="$PACKAGES $p:$arch"
 	done
 fi

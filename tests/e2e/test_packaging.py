@@ -174,8 +174,9 @@ def test_systemd_analyze_verifies_the_installed_unit(tmp_path):
 def test_tmpfiles_creates_the_state_and_run_directories(tmp_path):
     dest = tmp_path / "img"
     install(dest)
+    assert not (dest / "run").exists() and not (dest / "var").exists()
     p = subprocess.run(["systemd-tmpfiles", "--create", "--root=" + str(dest),
-                        "/usr/lib/tmpfiles.d/berth.conf"],
+                        str(dest / "usr/lib/tmpfiles.d/berth.conf")],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert p.returncode == 0, p.stdout.decode()
     for d in ("run/berth", "var/lib/berth"):
