@@ -124,9 +124,11 @@ lazy-sonames:
 # The source revision `berth version` prints: git's in a checkout (-dirty with
 # local changes), else the one `git archive` wrote into packaging/revision,
 # else unknown; make BERTH_REVISION=... sets it (a recipe's SRCREV).
-BERTH_REVISION ?= $(or $(if $(wildcard .git),$(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+ifeq ($(origin BERTH_REVISION),undefined)
+BERTH_REVISION := $(or $(if $(wildcard .git),$(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
 	{ git diff --quiet HEAD -- 2>/dev/null || r=$$r-dirty; } && echo $$r)), \
 	$(shell sed -n 's/^\([0-9a-f]\{7,40\}\)$$/\1/p' packaging/revision 2>/dev/null),unknown)
+endif
 $(BUILD)/obj/common/version.o: BERTH_CFLAGS += -DBERTH_REVISION='"$(BERTH_REVISION)"'
 $(BUILD)/obj/common/version.o: $(BUILD)/revision
 # Rewritten only when the revision changes, so version.o is rebuilt then.
