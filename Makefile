@@ -284,7 +284,7 @@ DEB_DIR := $(BUILD)/deb
 deb:
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/berth-$(VERSION)
-	tar -c --exclude-vcs --exclude=./build --exclude=./$(BUILD) --exclude=__pycache__ \
+	tar -c --exclude-vcs --exclude=./build --exclude=./$(BUILD) --exclude=__pycache__ --exclude=node_modules \
 		--exclude=.pytest_cache . | tar -x -C $(DEB_DIR)/berth-$(VERSION)
 	cp -r packaging/debian $(DEB_DIR)/berth-$(VERSION)/debian
 	@# The package is built as from a fresh tree: none of this make's variables.

@@ -8,7 +8,7 @@ BERTH_VERSION = 0.1.0
 # This external tree lives in berth's own source tree (packaging/buildroot).
 BERTH_SITE = $(BR2_EXTERNAL_BERTH_PATH)/../..
 BERTH_SITE_METHOD = local
-BERTH_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude=/build
+BERTH_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude=/build --exclude=node_modules
 BERTH_DEPENDENCIES = host-pkgconf libseccomp libcap libarchive openssl yajl \
 	libcurl mosquitto zlib zstd
 
