@@ -95,7 +95,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all check unit e2e deps install uninstall clean fuzz format bench demo examples
+.PHONY: all check layering unit e2e deps install uninstall clean fuzz format bench demo examples
 all: $(BUILD)/berth
 
 # V=1 shows the full compiler command lines.
@@ -160,7 +160,13 @@ endif
 e2e: $(BUILD)/berth examples
 	BERTH_BIN=$(abspath $(BUILD)/berth) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
 
+# Includes follow the layers, common < registry < oci < shim < hub < agent,
+# and reach other folders' public headers only (tests/layering.sh).
+layering:
+	@./tests/layering.sh
+
 check: deps
+	$(MAKE) layering
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e

@@ -333,7 +333,7 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 		line(&r, OK, what, NULL);
 	} else {
 		snprintf(what, sizeof(what), "%s", err.msg);
-		line(&r, FAIL, what, "fix the config file; see the README, \"The daemon\"");
+		line(&r, FAIL, what, "fix the config file; see docs/DAEMON.md");
 	}
 	if (cfg && cfg->deployment_file) {
 		cleanup_free char *text = NULL;
@@ -353,10 +353,9 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 			deployment_free(dep);
 		}
 	}
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	if (daemon_request(ctx->run, "{\"op\":\"info\"}", &reply, &err) == 0) {
 		line(&r, OK, "berth daemon is running", NULL);
-		yajl_tree_free(reply);
 	} else
 		line(&r, WARN, err.msg,
 		     "start it: systemctl start berth (or /etc/init.d/berth start)");

@@ -63,6 +63,22 @@ static const char *str_or(yajl_val obj, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* The one operand of a command that names a module (argv[first], which
+ * must be the last argument); NULL once it said what is wrong (the command
+ * then exits 2). */
+static const char *module_arg(int argc, char **argv, int first, const char *cmd)
+{
+	if (first != argc - 1) {
+		berth_usage(cmd);
+		return NULL;
+	}
+	if (!module_name_valid(argv[first])) {
+		fprintf(stderr, "berth: %s: \"%s\" is not a module name\n", cmd, argv[first]);
+		return NULL;
+	}
+	return argv[first];
+}
+
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
@@ -77,7 +93,7 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return berth_usage("list");
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "list", NULL, NULL, &reply, &err) < 0)
 		return fail(NULL, &err);
@@ -90,7 +106,6 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		yajl_gen_free(g);
 		printf("%s\n", s ? s : "[]");
 		free(s);
-		yajl_tree_free(reply);
 		return 0;
 	}
 	int w_name = 4, w_status = 6, w_desc = 11;
@@ -111,24 +126,18 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		       str_or(m, "runtimeStatus", ""), w_desc, str_or(m, "description", ""),
 		       str_or(m, "image", ""));
 	}
-	yajl_tree_free(reply);
 	return 0;
 }
 BERTH_COMMAND(list, "list [--json]", "list the deployed modules and their status", cmd_list);
 
 static int cmd_restart(struct berth_ctx *ctx, int argc, char **argv)
 {
-	if (argc != 2)
-		return berth_usage("restart");
-	if (!module_name_valid(argv[1])) {
-		fprintf(stderr, "berth: restart: \"%s\" is not a module name\n", argv[1]);
+	if (!module_arg(argc, argv, 1, "restart"))
 		return 2;
-	}
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "restart", "module", argv[1], &reply, &err) < 0)
 		return fail("restart", &err);
-	yajl_tree_free(reply);
 	printf("%s\n", argv[1]);
 	return 0;
 }
@@ -162,7 +171,7 @@ static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_gen_map_close(g);
 	cleanup_free char *req = json_gen_finish(g, NULL);
 	yajl_gen_free(g);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
 		return fail("deploy", &err);
 	yajl_val warns = json_get(reply, "warnings");
@@ -174,7 +183,6 @@ static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_val nm = json_get(reply, "modules");
 	printf("deployed %s: %lld module(s)\n", argv[1],
 	       nm && YAJL_IS_INTEGER(nm) ? (long long)YAJL_GET_INTEGER(nm) : 0LL);
-	yajl_tree_free(reply);
 	return 0;
 }
 BERTH_COMMAND(deploy, "deploy FILE", "validate and apply a deployment manifest", cmd_deploy);
@@ -197,20 +205,15 @@ static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1)
-		return berth_usage("token");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: token: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "token");
+	if (!name)
 		return 2;
-	}
 	cleanup_free char *req = request("token", "module", name, "ttl", ttl);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
 		return fail("token", &err);
 	printf("%s\n", str_or(reply, "token", ""));
-	yajl_tree_free(reply);
 	return 0;
 }
 BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a module (root only)",
@@ -219,14 +222,13 @@ BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a modu
 static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 {
 	printf("berth %s (revision %s)\n", berth_version, berth_revision);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
 		yajl_val pid = json_get(reply, "pid");
 		printf("daemon %s (pid %lld, device %s)\n", str_or(reply, "version", "?"),
 		       pid && YAJL_IS_INTEGER(pid) ? (long long)YAJL_GET_INTEGER(pid) : 0LL,
 		       str_or(reply, "device_id", "?"));
-		yajl_tree_free(reply);
 	}
 	return 0;
 }
@@ -356,21 +358,16 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 		} else
 			return berth_usage("logs");
 	}
-	if (optind != argc - 1)
-		return berth_usage("logs");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: logs: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "logs");
+	if (!name)
 		return 2;
-	}
 	/* The daemon knows its state directory; without one answering, --root. */
 	char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s", ctx->root);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (!ctx->root_set && simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
 		snprintf(root, sizeof(root), "%s", str_or(reply, "root", ctx->root));
-		yajl_tree_free(reply);
 	}
 	char dir[PATH_MAX + 128], older[PATH_MAX + 160], current[PATH_MAX + 160];
 	snprintf(dir, sizeof(dir), "%s/instances/%s", root, name);

@@ -57,7 +57,7 @@ static int inflate_config(const char *path, const unsigned char *in, size_t in_l
 	if (lazy_require(LAZY_Z, err) < 0)
 		return berr_wrap(err, "%s", path);
 	z_stream z = {.next_in = (unsigned char *)in, .avail_in = (uInt)in_len};
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+	if (LAZY(inflateInit2_)(&z, 16 + MAX_WBITS, ZLIB_VERSION, (int)sizeof(z)) != Z_OK)
 		return berr_set(err, ENOMEM, "%s: cannot start inflating", path);
 	size_t cap = 1 << 20, n = 0;
 	cleanup_free char *out = malloc(cap + 1);
@@ -65,7 +65,7 @@ static int inflate_config(const char *path, const unsigned char *in, size_t in_l
 	while (rc == Z_OK) {
 		if (n == cap) {
 			if (cap >= KERNEL_CONFIG_MAX_BYTES) {
-				inflateEnd(&z);
+				LAZY(inflateEnd)(&z);
 				return berr_set(err, 0, "%s: over %d bytes inflated", path,
 						KERNEL_CONFIG_MAX_BYTES);
 			}
@@ -77,14 +77,14 @@ static int inflate_config(const char *path, const unsigned char *in, size_t in_l
 		}
 		z.next_out = (unsigned char *)out + n;
 		z.avail_out = (uInt)(cap - n);
-		rc = inflate(&z, Z_NO_FLUSH);
+		rc = LAZY(inflate)(&z, Z_NO_FLUSH);
 		n = cap - z.avail_out;
 		if (rc == Z_BUF_ERROR && z.avail_out)
 			break; /* the input ended before the stream did */
 		if (rc == Z_BUF_ERROR)
 			rc = Z_OK;
 	}
-	inflateEnd(&z);
+	LAZY(inflateEnd)(&z);
 	if (rc != Z_STREAM_END)
 		return berr_set(err, 0, "%s: not a whole gzip stream", path);
 	out[n] = '\0';

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/lazy.h"
 #include "hub/message.h"
 #include "hub/route_internal.h"
 
@@ -368,22 +369,22 @@ static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 		set_num(v, fabs(x));
 		break;
 	case FI_EXP:
-		set_num(v, exp(x));
+		set_num(v, LAZY(exp)(x));
 		break;
 	case FI_SQUARE:
 		set_num(v, x * x);
 		break;
 	case FI_CEILING:
-		set_num(v, ceil(x));
+		set_num(v, LAZY(ceil)(x));
 		break;
 	case FI_FLOOR:
-		set_num(v, floor(x));
+		set_num(v, LAZY(floor)(x));
 		break;
 	case FI_SIGN:
 		set_num(v, x > 0 ? 1 : x < 0 ? -1 : 0);
 		break;
 	default:
-		set_num(v, sqrt(x));
+		set_num(v, LAZY(sqrt)(x));
 		break;
 	}
 }
@@ -475,7 +476,7 @@ static __attribute__((noinline)) void call(const struct route *r, struct route_e
 	switch (n->op) {
 	case FI_POWER:
 		if (a.kind == RV_NUM && b.kind == RV_NUM)
-			set_num(v, pow(a.num, b.num));
+			set_num(v, LAZY(pow)(a.num, b.num));
 		else
 			set_undef(v);
 		break;
@@ -623,7 +624,7 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 			set_num(v, a.num / b.num);
 			break;
 		default:
-			set_num(v, fmod(a.num, b.num));
+			set_num(v, LAZY(fmod)(a.num, b.num));
 			break;
 		}
 		break;

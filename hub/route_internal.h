@@ -1,7 +1,8 @@
-/* Private to the route compiler (route_parse.c) and evaluator (route_eval.c):
- * the compiled form of a route. A condition is a tree of nodes kept in one
- * array and addressed by index; every string it needs (literals, property
- * names, $body path keys) lives in one pool owned by the route. */
+/* Private to hub/: what the route compiler (route_parse.c) and evaluator
+ * (route_eval.c) share, the compiled form of a route. A condition is a tree
+ * of nodes kept in one array and addressed by index; every string it needs
+ * (literals, property names, $body path keys) lives in one pool owned by
+ * the route. */
 #ifndef BERTH_HUB_ROUTE_INTERNAL_H
 #define BERTH_HUB_ROUTE_INTERNAL_H
 

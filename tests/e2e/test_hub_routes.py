@@ -201,10 +201,13 @@ def test_a_new_default_time_to_live_applies_after_a_reload(make_hub):
     hub = make_hub(modules={"a": {}, "b": {}}, routes={
         "r": "FROM /messages/modules/a/* INTO BrokeredEndpoint(\"/modules/b/inputs/in1\")"})
     a = sender(hub)
+    a.send("o", b"kept")  # stored under the old default of 7200 s
     hub.extra = {"default_ttl_secs": 1}
     hub.write_config()
     hub.reload()
     a.send("o", b"expires")
     time.sleep(1.5)
     b = receiver(hub)
+    # The same route to the same receiver delivers what has not expired.
+    assert b.get().payload == b"kept"
     b.nothing(0.5)

@@ -5,7 +5,7 @@
  * directory names, including ones holding '\n' or ':' that forge extra lines.
  * Hence every line that names an instance must name the same one, and a
  * hierarchy listed twice makes the whole file invalid. */
-#include "shim/cgroup_internal.h"
+#include "common/cgroup_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,21 +16,8 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "shim/shim.h"
-
-bool cgroup_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > INSTANCE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool alnum =
-		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
+#include "common/fs.h"
+#include "common/names.h"
 
 /* True when the comma-separated list holds ctrl as a whole item. */
 static bool list_has(const char *list, size_t len, const char *ctrl)
@@ -60,7 +47,7 @@ static int path_instance(const char *path, size_t len, const char **name, size_t
 	const char *n = path + plen;
 	const char *end = memchr(n, '/', len - plen);
 	size_t l = end ? (size_t)(end - n) : len - plen;
-	if (!cgroup_name_valid(n, l))
+	if (!name_valid(n, l, INSTANCE_NAME_MAX))
 		return -1;
 	*name = n;
 	*nlen = l;
@@ -161,29 +148,11 @@ int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err)
 		return berr_set(err, EINVAL, "instance of pid %d", (int)pid);
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return berr_set(err, ESRCH, "read %s", path);
-		return berr_set(err, errno, "read %s", path);
-	}
-	/* One byte over the bound tells a file that is too large. */
-	size_t size = CGROUP_PROC_MAX_BYTES + 1;
-	cleanup_free char *buf = malloc(size);
-	if (!buf)
-		return berr_set(err, ENOMEM, "read %s", path);
+	cleanup_free char *buf = NULL;
 	size_t n = 0;
-	while (n < size) {
-		ssize_t r = read(fd, buf + n, size - n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return berr_set(err, errno, "read %s", path);
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
+	if (fs_read_file(path, CGROUP_PROC_MAX_BYTES, &buf, &n, err) < 0)
+		/* A process that is gone has no /proc entry. */
+		return err && err->code == ENOENT ? berr_set(err, ESRCH, "read %s", path) : -1;
 	int r = cgroup_parse_proc_cgroup(buf, n, name, cap, err);
 	if (r < 0)
 		return berr_wrap(err, "%s", path);

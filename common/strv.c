@@ -1,4 +1,4 @@
-#include "shim/strv.h"
+#include "common/strv.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,9 +19,18 @@ void strv_free(char **v)
 	free(v);
 }
 
+char *dup_or_null(const char *s, bool *ok)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
 char **strv_dup(char *const *v, bool *ok)
 {
-	*ok = true;
 	if (!v)
 		return NULL;
 	size_t n = strv_len(v);
