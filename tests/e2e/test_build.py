@@ -12,19 +12,11 @@ import subprocess
 import pytest
 
 from conftest import BERTH, REPO_TOP, Registry
+from helpers import make
 
 # The build directory the binary under test came from: make finds it up to
 # date there instead of building anew.
 BUILD = os.path.dirname(os.path.abspath(BERTH))
-
-
-def make(*args, env=None):
-    # A make of its own, not a sub-make of the `make check` running the tests.
-    env = {k: v for k, v in (env or os.environ).items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    return subprocess.run(["make", "-C", REPO_TOP, "--no-print-directory"] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          timeout=300)
 
 
 def compile_command():

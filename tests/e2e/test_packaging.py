@@ -15,7 +15,9 @@ import tarfile
 
 import pytest
 
-from conftest import BERTH, REPO_TOP, wait_for
+from conftest import BERTH, REPO_TOP
+from helpers import make as run_make
+from helpers import wait_for
 
 BUILD = os.path.dirname(os.path.abspath(BERTH))
 YOCTO = os.path.join(REPO_TOP, "packaging", "yocto", "meta-berth")
@@ -25,14 +27,10 @@ VERSION = re.search(r"^VERSION\s*:=\s*(\S+)", open(os.path.join(REPO_TOP, "Makef
                     re.M).group(1)
 
 
-def make(*args, cwd=REPO_TOP, env=None, timeout=300):
-    """A make of its own, not a sub-make of the `make check` running the tests."""
-    env = {k: v for k, v in (env or os.environ).items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    p = subprocess.run(["make", "-C", cwd, "--no-print-directory"] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                       timeout=timeout)
-    return p.returncode, p.stdout.decode(errors="replace")
+def make(*args, **kw):
+    """make's exit status and its output, stderr after stdout."""
+    p = run_make(*args, **kw)
+    return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
 
 
 def install(dest, *extra):
