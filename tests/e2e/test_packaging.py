@@ -184,16 +184,23 @@ def test_tmpfiles_creates_the_state_and_run_directories(tmp_path):
 
 # --- SysV / BusyBox init ---
 
-def init_script(dest, tmp_path, *args):
+# Debian's dash, and BusyBox's ash as on a BusyBox init system.
+SHELLS = {"dash": ["/bin/sh"], "busybox": ["busybox", "sh"]}
+
+
+def init_script(dest, tmp_path, *args, shell="dash"):
     env = dict(os.environ, BERTH=str(dest / "usr/bin/berth"),
                CONFIG=str(tmp_path / "config.json"), RUNDIR=str(tmp_path / "run"),
                PIDFILE=str(tmp_path / "berth.pid"), LOGFILE=str(tmp_path / "berth.log"))
-    p = subprocess.run(["/bin/sh", str(dest / "etc/init.d/berth")] + list(args), env=env,
+    p = subprocess.run(SHELLS[shell] + [str(dest / "etc/init.d/berth")] + list(args), env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=150)
     return p.returncode, p.stdout.decode()
 
 
-def test_init_script_starts_reloads_restarts_and_stops_the_daemon(tmp_path):
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_init_script_starts_reloads_restarts_and_stops_the_daemon(tmp_path, shell):
+    def init(*args):
+        return init_script(dest, tmp_path, *args, shell=shell)
     dest = tmp_path / "img"
     install(dest)
     cfg = json.loads((dest / "etc/berth/config.json").read_text())
@@ -201,34 +208,34 @@ def test_init_script_starts_reloads_restarts_and_stops_the_daemon(tmp_path):
                deployment_file=str(dest / "etc/berth/deployment.json"))
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     log = tmp_path / "berth.log"
-    rc, out = init_script(dest, tmp_path, "status")
+    rc, out = init("status")
     assert rc == 3 and "not running" in out
-    rc, out = init_script(dest, tmp_path, "start")
+    rc, out = init("start")
     try:
         assert rc == 0 and "berth: started" in out, out + log.read_text()
         assert os.path.exists(tmp_path / "run" / "berthd.sock")
         pid = int((tmp_path / "berth.pid").read_text())
-        rc, out = init_script(dest, tmp_path, "status")
+        rc, out = init("status")
         assert rc == 0 and "running (pid %d)" % pid in out
-        rc, out = init_script(dest, tmp_path, "start")
+        rc, out = init("start")
         assert rc == 0 and "already running" in out
         assert "SIGHUP" not in log.read_text()
-        rc, out = init_script(dest, tmp_path, "reload")
+        rc, out = init("reload")
         assert rc == 0, out
         wait_for(lambda: "SIGHUP: reloading the deployment file" in log.read_text(), 10,
                  what="the daemon to re-read its deployment")
-        rc, out = init_script(dest, tmp_path, "restart")
+        rc, out = init("restart")
         assert rc == 0 and "stopped" in out and "started" in out, out
         new_pid = int((tmp_path / "berth.pid").read_text())
         assert new_pid != pid and not os.path.exists("/proc/%d" % pid)
     finally:
-        rc, out = init_script(dest, tmp_path, "stop")
+        rc, out = init("stop")
     assert rc == 0 and "berth: stopped" in out
-    rc, out = init_script(dest, tmp_path, "status")
+    rc, out = init("status")
     assert rc == 3
-    rc, out = init_script(dest, tmp_path, "reload")
+    rc, out = init("reload")
     assert rc == 7 and "not running" in out
-    rc, out = init_script(dest, tmp_path, "bogus")
+    rc, out = init("bogus")
     assert rc == 2 and "start|stop|restart|force-reload|reload|status" in out
 
 
