@@ -485,10 +485,10 @@ static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 		set_num(v, LAZY(pow)(x, 2));
 		break;
 	case FI_CEILING:
-		set_num(v, ceil(x));
+		set_num(v, LAZY(ceil)(x));
 		break;
 	case FI_FLOOR:
-		set_num(v, floor(x));
+		set_num(v, LAZY(floor)(x));
 		break;
 	case FI_SIGN:
 		set_num(v, isnan(x) ? NAN : x > 0 ? 1 : x < 0 ? -1 : 0);
