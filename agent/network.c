@@ -571,37 +571,22 @@ static const char *del_netns(const struct net_att *a)
  * plugin's own rules, deleted as the plugin wrote them. */
 static void isolation_rules_remove(const char *bridge)
 {
-	char *const stage1[] = {"iptables",
-				"-w",
-				"-t",
-				"filter",
-				"-D",
-				"CNI-ISOLATION-STAGE-1",
-				"-i",
-				(char *)bridge,
-				"!",
-				"-o",
-				(char *)bridge,
-				"-j",
-				"CNI-ISOLATION-STAGE-2",
-				"-m",
-				"comment",
-				"--comment",
-				ISOLATION_COMMENT,
-				NULL};
-	char *const stage2[] = {"iptables",  "-w",
-				"-t",	     "filter",
-				"-D",	     "CNI-ISOLATION-STAGE-2",
-				"-o",	     (char *)bridge,
-				"-j",	     "DROP",
-				"-m",	     "comment",
-				"--comment", ISOLATION_COMMENT,
-				NULL};
-	struct berr err;
-	if (cni_run_tool(stage1, &err) < 0)
-		log_debug("bridge %s: isolation rule: %s", bridge, err.msg);
-	if (cni_run_tool(stage2, &err) < 0)
-		log_debug("bridge %s: isolation rule: %s", bridge, err.msg);
+	char *br = (char *)bridge;
+	char *const rules[2][8] = {
+	    {"CNI-ISOLATION-STAGE-1", "-i", br, "!", "-o", br, "-j", "CNI-ISOLATION-STAGE-2"},
+	    {"CNI-ISOLATION-STAGE-2", "-o", br, "-j", "DROP", NULL}};
+	for (size_t r = 0; r < 2; r++) {
+		char *argv[20] = {"iptables", "-w", "-t", "filter", "-D"};
+		size_t n = 5;
+		for (size_t i = 0; i < 8 && rules[r][i]; i++)
+			argv[n++] = rules[r][i];
+		char *const tail[] = {"-m", "comment", "--comment", ISOLATION_COMMENT};
+		for (size_t i = 0; i < ARRAY_SIZE(tail); i++)
+			argv[n++] = tail[i];
+		struct berr err;
+		if (cni_run_tool(argv, &err) < 0)
+			log_debug("bridge %s: isolation rule: %s", bridge, err.msg);
+	}
 }
 
 /* Removes a bridge no attachment names any more. */
