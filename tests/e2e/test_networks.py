@@ -375,9 +375,11 @@ def test_a_bridge_module_reaches_the_hub_and_the_gateway_address(netd, nets, ima
 
 
 def mentions(state, text):
-    """The firewall rules, routes and addresses that mention text."""
+    """The firewall rules, routes and addresses that mention text (an
+    address: 10.1.2.3 is not in 10.1.2.30)."""
+    rx = re.compile(r"(?<![0-9.])%s(?![0-9])" % re.escape(text))
     return [r for k in ("firewall", "routes", "addrs") for r in state[k]
-            if text in " ".join(str(x) for x in r)]
+            if rx.search(" ".join(str(x) for x in r))]
 
 
 def instance_state(d, name):
