@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/sas.h"
+#include "common/url.h"
 
 bool agent_device_id_valid(const char *id)
 {
@@ -66,6 +67,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->hub_tls_key);
 	free(cfg->upstream_url);
 	free(cfg->upstream_ca_file);
+	free(cfg->upstream_rest_url);
 	free(cfg);
 }
 
@@ -181,25 +183,61 @@ static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config
 	return 0;
 }
 
+/* Plain text is for loopback (tests) unless the config says insecure. */
+static int check_cloud_url(const char *text, unsigned schemes, bool insecure,
+			   const struct jpath *kp, struct berr *err)
+{
+	struct url u;
+	if (url_parse(text, schemes, &u, err) < 0)
+		return berr_wrap(err, "%s", kp->s);
+	if (!u.tls && !insecure && !url_host_is_loopback(u.host))
+		return berr_set(err, 0,
+				"%s: plain text to %s; use TLS, or set \"insecure\": true to allow "
+				"it",
+				kp->s, u.host);
+	return 0;
+}
+
 static int parse_upstream(yajl_val up, const struct jpath *path, struct agent_config *cfg,
 			  struct berr *err)
 {
+	cfg->upstream_identities = true;
 	if (!up)
 		return 0;
-	static const char *const known[] = {"url", "ca_file", NULL};
+	static const char *const known[] = {"url",	  "ca_file",  "rest_url",
+					    "identities", "insecure", NULL};
 	if (only_keys(up, path, known, err) < 0)
 		return -1;
-	const char *url = NULL;
-	if (jp_str(up, "url", path, true, 1024, &url, err) < 0 ||
+	const char *url = NULL, *rest = NULL, *ids = NULL;
+	struct jpath kp;
+	if (jp_str(up, "url", path, true, URL_MAX, &url, err) < 0 ||
+	    jp_str(up, "rest_url", path, false, URL_MAX, &rest, err) < 0 ||
+	    jp_str(up, "identities", path, false, 16, &ids, err) < 0 ||
+	    jp_bool(up, "insecure", path, false, &cfg->upstream_insecure, err) < 0 ||
 	    abs_path(up, "ca_file", path, &cfg->upstream_ca_file, err) < 0)
 		return -1;
-	if (strncmp(url, "mqtts://", 8) && strncmp(url, "mqtt://", 7)) {
-		struct jpath kp;
-		jpath_key(&kp, path, "url");
-		return berr_set(err, 0, "%s: expected mqtts://HOST[:PORT] or mqtt://HOST[:PORT]",
-				kp.s);
+	if (ids && strcmp(ids, "iothub") && strcmp(ids, "none")) {
+		jpath_key(&kp, path, "identities");
+		return berr_set(err, 0, "%s: expected \"iothub\" or \"none\"", kp.s);
 	}
-	return dup_opt(url, &cfg->upstream_url, err);
+	cfg->upstream_identities = !ids || !strcmp(ids, "iothub");
+	jpath_key(&kp, path, "url");
+	if (check_cloud_url(url, 1u << URL_MQTT | 1u << URL_MQTTS, cfg->upstream_insecure, &kp,
+			    err) < 0)
+		return -1;
+	char dflt[URL_MAX];
+	if (!rest) {
+		snprintf(dflt, sizeof(dflt), "https://%s", cfg->iothub_hostname);
+		rest = dflt;
+	}
+	jpath_key(&kp, path, "rest_url");
+	if (check_cloud_url(rest, 1u << URL_HTTP | 1u << URL_HTTPS, cfg->upstream_insecure, &kp,
+			    err) < 0)
+		return -1;
+	if (dup_opt(url, &cfg->upstream_url, err) < 0 ||
+	    dup_opt(rest, &cfg->upstream_rest_url, err) < 0)
+		return -1;
+	return 0;
 }
 
 static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)

@@ -10,10 +10,10 @@
 
 #include "common/err.h"
 
-#define CONFIG_MAX_BYTES (256 * 1024)
+#define CONFIG_MAX_BYTES    (256 * 1024)
 #define CONFIG_DEFAULT_PATH "/etc/berth/config.json"
-#define DEVICE_ID_MAX	 128
-#define HOSTNAME_MAX	 255
+#define DEVICE_ID_MAX	    128
+#define HOSTNAME_MAX	    255
 
 struct registry_cred {
 	char *host;	/* "127.0.0.1:5000", "myacr.example.io" */
@@ -42,8 +42,12 @@ struct agent_config {
 	char *hub_tls_key;
 	int64_t hub_max_packet; /* 0: the hub's default */
 
-	char *upstream_url;
-	char *upstream_ca_file;
+	/* The cloud link (docs/CLOUD.md); upstream_url NULL: offline. */
+	char *upstream_url;	  /* mqtts://host[:port], mqtt:// for loopback */
+	char *upstream_ca_file;	  /* trusted besides the system CAs */
+	char *upstream_rest_url;  /* identity REST API; default https://<iothub_hostname> */
+	bool upstream_insecure;	  /* plain mqtt:// and http:// to other hosts than loopback */
+	bool upstream_identities; /* "iothub" (default): berth manages module identities */
 
 	int64_t restart_backoff_unit_ms; /* default 10000 */
 	int64_t reconcile_interval_ms;	 /* default 5000 */

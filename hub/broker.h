@@ -151,6 +151,7 @@ struct module_twin {
 
 struct method_call;
 struct control_conn;
+struct upstream;
 
 struct broker {
 	const char *config_path;
@@ -179,6 +180,7 @@ struct broker {
 	bool accept_paused;	    /* out of descriptors: listeners rest until the next tick */
 	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
 	size_t refused_full;	    /* connections refused since that line */
+	struct upstream *upstream;  /* the cloud link (upstream.h), NULL when offline */
 };
 
 /* loop.c */

@@ -23,6 +23,22 @@ struct hub_module {
 	const char *generation_id;
 	char key[SAS_KEY_B64_MAX]; /* derived from the device key */
 	yajl_val desired;	   /* object or NULL */
+	/* Its identity exists upstream with this key (the daemon made it so);
+	 * until then nothing is sent under it. */
+	bool identity_ready;
+};
+
+/* The cloud link (hub/upstream.h); url NULL: offline. The timing fields
+ * have IoT Edge's values by default and are set only by tests. */
+struct hub_upstream_config {
+	const char *url; /* mqtts://host[:port], or mqtt:// */
+	const char *ca_file;
+	uint32_t token_ttl_secs; /* of the SAS tokens presented upstream */
+	uint32_t backoff_min_ms; /* reconnect backoff, doubled up to max, with jitter */
+	uint32_t backoff_max_ms;
+	uint32_t window;    /* QoS 1 messages in flight per connection */
+	uint32_t idle_secs; /* a connection with nothing to send closes after this */
+	uint32_t keepalive_secs;
 };
 
 struct hub_config {
@@ -39,6 +55,7 @@ struct hub_config {
 	size_t max_packet;
 	uint32_t default_ttl_secs;
 	size_t store_max_bytes;
+	struct hub_upstream_config upstream;
 	struct route_def *routes;
 	size_t n_routes;
 	struct hub_module *modules;

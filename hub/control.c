@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "hub/control.h"
 #include "hub/hub.h"
+#include "hub/upstream.h"
 
 static void control_close(struct control_conn *cc)
 {
@@ -153,7 +154,9 @@ static void reply_status(struct control_conn *cc)
 	json_gen_str(g, "queues");
 	yajl_gen_map_open(g);
 	store_foreach(b->store, gen_store_stats, g);
+	upstream_gen_queue(b, g);
 	yajl_gen_map_close(g);
+	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
 	cleanup_free char *out = json_gen_finish(g, NULL);
 	yajl_gen_free(g);

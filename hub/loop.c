@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/control.h"
+#include "hub/upstream.h"
 
 #define TICK_MS		500
 #define EXPIRE_EVERY_MS 5000
@@ -112,6 +113,7 @@ int broker_reload(struct broker *b, struct berr *err)
 	b->routes = routes;
 	b->cfg = cfg;
 	drop_revoked(b, old);
+	upstream_reload(b, old);
 	hub_config_free((struct hub_config *)old);
 	if (twins_sync(b, true, err) < 0)
 		log_error("reload: twins: %s", err->msg);
@@ -163,7 +165,7 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
 		return -1;
-	if (twins_sync(b, false, err) < 0)
+	if (twins_sync(b, false, err) < 0 || upstream_init(b, err) < 0)
 		return -1;
 	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
 	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
@@ -186,6 +188,7 @@ static void tick(struct broker *b)
 	}
 	methods_expire(b);
 	listener_resume(b);
+	upstream_tick(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		store_expire(b->store, b->now_ms);
 		/* After a burst, give freed heap pages back: the hub runs for
@@ -221,6 +224,7 @@ int broker_run(struct broker *b)
 		twins_flush(b);
 		client_free_dead(b);
 		control_free_closed(b);
+		upstream_free_dead();
 	}
 	return 0;
 }
@@ -233,6 +237,8 @@ void broker_fini(struct broker *b)
 	while (b->sessions)
 		session_discard(b->sessions);
 	client_free_dead(b);
+	upstream_fini(b);
+	upstream_free_dead();
 	control_close_all(b);
 	methods_free(b);
 	twins_free(b);

@@ -120,7 +120,47 @@ static void hub_listen_tcp_needs_a_port(void **state)
 
 static void upstream_needs_mqtt_url(void **state)
 {
-	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}", "$.upstream.url: expected");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}",
+		     "$.upstream.url: \"http://x\" does not start with mqtt:// or mqtts://");
+}
+
+static void upstream_defaults_to_iothub_identities_and_rest_url(void **state)
+{
+	struct agent_config *cfg =
+	    parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtts://myhub.example.net\"}}");
+	assert_string_equal(cfg->upstream_rest_url, "https://myhub.example.net");
+	assert_true(cfg->upstream_identities);
+	assert_false(cfg->upstream_insecure);
+	agent_config_free(cfg);
+	cfg = parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtt://127.0.0.1:1883\","
+		       "\"rest_url\":\"http://[::1]:8080/\",\"identities\":\"none\"}}");
+	assert_string_equal(cfg->upstream_rest_url, "http://[::1]:8080/");
+	assert_false(cfg->upstream_identities);
+	agent_config_free(cfg);
+}
+
+static void upstream_plain_text_is_for_loopback_unless_insecure(void **state)
+{
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtt://myhub.example.net\"}}",
+		     "$.upstream.url: plain text to myhub.example.net; use TLS, or set");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example\","
+		     "\"rest_url\":\"http://10.0.0.1\"}}",
+		     "$.upstream.rest_url: plain text to 10.0.0.1");
+	struct agent_config *cfg = parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtt://10.0.0.1\","
+					    "\"rest_url\":\"http://10.0.0.1\",\"insecure\":true}}");
+	assert_true(cfg->upstream_insecure);
+	agent_config_free(cfg);
+}
+
+static void upstream_refuses_unknown_identities_and_options(void **state)
+{
+	expect_error("{" BASE
+		     ",\"upstream\":{\"url\":\"mqtts://h.example\",\"identities\":\"dps\"}}",
+		     "$.upstream.identities: expected \"iothub\" or \"none\"");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example\",\"window\":5}}",
+		     "$.upstream.window: unknown option");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example/path\"}}",
+		     "an MQTT URL has no path");
 }
 
 static void backoff_unit_must_not_be_negative(void **state)
@@ -169,6 +209,9 @@ int main(void)
 	    cmocka_unit_test(registry_unknown_option_is_refused),
 	    cmocka_unit_test(hub_listen_tcp_needs_a_port),
 	    cmocka_unit_test(upstream_needs_mqtt_url),
+	    cmocka_unit_test(upstream_defaults_to_iothub_identities_and_rest_url),
+	    cmocka_unit_test(upstream_plain_text_is_for_loopback_unless_insecure),
+	    cmocka_unit_test(upstream_refuses_unknown_identities_and_options),
 	    cmocka_unit_test(backoff_unit_must_not_be_negative),
 	    cmocka_unit_test(wrong_type_is_named),
 	    cmocka_unit_test(malformed_json_is_refused),
