@@ -20,10 +20,12 @@
 #include "agent/client.h"
 #include "agent/config.h"
 #include "agent/deployment.h"
+#include "agent/upstream_view.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/url.h"
 
 #define CGROUP2_MAGIC	0x63677270
 #define TMPFS_MAGIC_	0x01021994
@@ -263,6 +265,44 @@ static void check_store(struct report *r, const char *what_store, const char *ro
 		line(r, OK, what, NULL);
 }
 
+/* The cloud link: the upstream and the identity API reachable, the hub's
+ * connection and backlog, the module identities in IoT Hub. */
+static void check_upstream(struct report *r, struct berth_ctx *ctx, const struct agent_config *cfg,
+			   yajl_val daemon_up)
+{
+	struct url u;
+	struct berr err;
+	char hostport[URL_HOST_MAX + 16], what[1400];
+	if (url_parse(cfg->upstream_url, 1u << URL_MQTT | 1u << URL_MQTTS, &u, &err) == 0) {
+		snprintf(hostport, sizeof(hostport), strchr(u.host, ':') ? "[%s]:%u" : "%s:%u",
+			 u.host, u.port);
+		check_reach(r, "upstream", hostport, "",
+			    "the device runs offline; messages are stored until it is reachable");
+	}
+	if (cfg->upstream_identities &&
+	    url_parse(cfg->upstream_rest_url, 1u << URL_HTTP | 1u << URL_HTTPS, &u, &err) == 0) {
+		snprintf(hostport, sizeof(hostport), strchr(u.host, ':') ? "[%s]:%u" : "%s:%u",
+			 u.host, u.port);
+		check_reach(r, "identity API", hostport, "",
+			    "module identities cannot be created in IoT Hub until it is reachable");
+	}
+	yajl_val st = NULL;
+	yajl_val up = NULL;
+	if (upstream_query(ctx->run, &st, &err) == 0)
+		up = json_get(st, "upstream");
+	if (up) {
+		bool ok = upstream_describe(up, (int64_t)time(NULL) * 1000, what, sizeof(what));
+		line(r, ok ? OK : WARN, what,
+		     "messages wait in the store until their time to live; see the hub's log");
+	}
+	yajl_tree_free(st);
+	if (daemon_up) {
+		bool ok = identities_describe(daemon_up, what, sizeof(what));
+		line(r, ok ? OK : WARN, what,
+		     "the daemon keeps trying; the connections of identities not ready wait");
+	}
+}
+
 static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *config;
@@ -300,10 +340,9 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 			deployment_free(dep);
 		}
 	}
-	yajl_val reply;
+	yajl_val reply = NULL;
 	if (daemon_request(ctx->run, "{\"op\":\"info\"}", &reply, &err) == 0) {
 		line(&r, OK, "berth daemon is running", NULL);
-		yajl_tree_free(reply);
 	} else
 		line(&r, WARN, err.msg,
 		     "start it: systemctl start berth (or /etc/init.d/berth start)");
@@ -331,17 +370,12 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 			    &r, "registry", cfg->registries[i].host,
 			    cfg->registries[i].insecure ? "80" : "443",
 			    "modules from it cannot be pulled; check the network and proxy");
-		if (cfg->upstream_url) {
-			const char *hp = strstr(cfg->upstream_url, "://") + 3;
-			char hostport[300];
-			snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(hp, "/"), hp);
-			check_reach(
-			    &r, "upstream", hostport,
-			    !strncmp(cfg->upstream_url, "mqtts", 5) ? "8883" : "1883",
-			    "the device runs offline; messages are stored until it is reachable");
-		} else
+		if (cfg->upstream_url)
+			check_upstream(&r, ctx, cfg, json_get(reply, "upstream"));
+		else
 			line(&r, OK, "no upstream configured: the device runs offline", NULL);
 	}
+	yajl_tree_free(reply);
 	printf("\n%d check(s) failed, %d warning(s)\n", r.fails, r.warns);
 	agent_config_free(cfg);
 	return r.fails ? 1 : 0;

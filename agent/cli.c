@@ -14,6 +14,7 @@
 #include "agent/client.h"
 #include "agent/daemon.h"
 #include "agent/deployment.h"
+#include "agent/upstream_view.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -66,6 +67,28 @@ static const char *str_or(yajl_val obj, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* The cloud link under the modules: the hub's connection state and what
+ * waits for it, and the module identities in IoT Hub. */
+static void print_upstream(struct berth_ctx *ctx, yajl_val up)
+{
+	char line[1200];
+	yajl_val st = NULL;
+	struct berr err;
+	yajl_val hub_up = NULL;
+	if (upstream_query(ctx->run, &st, &err) == 0)
+		hub_up = json_get(st, "upstream");
+	if (hub_up) {
+		upstream_describe(hub_up, now_ms(), line, sizeof(line));
+		printf("\n%s\n", line);
+	} else {
+		printf("\nupstream %s: the hub does not say (%s)\n", str_or(up, "url", "?"),
+		       st ? "it has no upstream yet" : err.msg);
+	}
+	yajl_tree_free(st);
+	identities_describe(up, line, sizeof(line));
+	printf("%s\n", line);
+}
+
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
@@ -114,6 +137,9 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		       str_or(m, "runtimeStatus", ""), w_desc, str_or(m, "description", ""),
 		       str_or(m, "image", ""));
 	}
+	yajl_val up = json_get(reply, "upstream");
+	if (up && YAJL_IS_OBJECT(up))
+		print_upstream(ctx, up);
 	yajl_tree_free(reply);
 	return 0;
 }

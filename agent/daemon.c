@@ -219,7 +219,7 @@ static void reap_children(struct daemon *d)
 			return;
 		if (pid == d->hub.pid)
 			hub_child_exited(d, status);
-		else
+		else if (!identities_child_exited(d, pid, status))
 			pull_child_exited(d, pid, status);
 	}
 }
@@ -269,6 +269,9 @@ static int timeout_ms(struct daemon *d)
 	if (t < next)
 		next = t;
 	t = control_sweep(d, now);
+	if (t < next)
+		next = t;
+	t = identities_next_deadline(d);
 	if (t < next)
 		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
@@ -481,6 +484,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 		free(d.mods[i]);
 	free(d.mods);
 	deployment_free(d.dep);
+	identities_free(&d);
 	if (d.store)
 		oci_store_close(d.store);
 	agent_config_free(d.cfg);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <yajl/yajl_gen.h>
 
 #include "agent/config.h"
 #include "agent/deployment.h"
@@ -31,6 +32,7 @@
 #define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
 
 struct oci_store;
+struct identities;
 
 /* One module the daemon manages: what is persisted (record.c) plus what only
  * lives as long as this daemon. */
@@ -103,6 +105,7 @@ struct daemon {
 	 * instances of an earlier boot ended with it, they did not fail. */
 	char boot_id[40];
 	char records_boot_id[40];
+	struct identities *identities; /* identities.c; NULL until used */
 };
 
 /* The wall clock, Unix ms: times shown and stored. */
@@ -159,6 +162,19 @@ int hub_write_config(struct daemon *d, struct berr *err);
 void hub_tick(struct daemon *d);
 void hub_child_exited(struct daemon *d, int status);
 void hub_shutdown(struct daemon *d);
+
+/* identities.c: module identities in IoT Hub (agent/identities.h). */
+/* Whether name's identity exists upstream with the keys of generation_id
+ * (always, without upstream.identities "iothub"). */
+bool identity_ready(struct daemon *d, const char *name, const char *generation_id);
+/* Starts a `berth identities` child when there is work and no backoff. */
+void identities_tick(struct daemon *d);
+int64_t identities_next_deadline(struct daemon *d);
+/* True when pid was that child (its results are applied). */
+bool identities_child_exited(struct daemon *d, pid_t pid, int status);
+/* "identities", "identities_wanted", "identities_ready", ... for list and check. */
+void identities_gen_status(struct daemon *d, yajl_gen g);
+void identities_free(struct daemon *d);
 
 /* control.c */
 int control_listen(struct daemon *d, struct berr *err);

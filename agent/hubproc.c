@@ -119,6 +119,9 @@ int hub_write_config(struct daemon *d, struct berr *err)
 		json_gen_str(g, dm->name);
 		yajl_gen_map_open(g);
 		json_gen_key_str(g, "generation_id", m ? m->generation_id : "");
+		if (d->cfg->upstream_url)
+			json_gen_key_bool(g, "identity_ready",
+					  m && identity_ready(d, dm->name, m->generation_id));
 		if (dm->desired_twin) {
 			yajl_val twin = NULL;
 			struct berr e;
@@ -168,6 +171,7 @@ static void hub_start(struct daemon *d)
 
 void hub_tick(struct daemon *d)
 {
+	identities_tick(d);
 	if (!d->cfg->hub_enabled || d->stopping || d->hub.pid > 0 || d->hub.listen_fd < 0)
 		return;
 	if (boot_ms() >= d->hub.next_start_boot)

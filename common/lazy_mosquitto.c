@@ -39,3 +39,6 @@ LAZY_VOID_FN(LAZY_MOSQUITTO, mosquitto_publish_callback_set,
 	     (struct mosquitto * mosq, void (*cb)(struct mosquitto *, void *, int)), (mosq, cb))
 LAZY_FN(LAZY_MOSQUITTO, const char *, mosquitto_strerror, (int mosq_errno), (mosq_errno))
 LAZY_FN(LAZY_MOSQUITTO, const char *, mosquitto_connack_string, (int connack_code), (connack_code))
+LAZY_VOID_FN(LAZY_MOSQUITTO, mosquitto_log_callback_set,
+	     (struct mosquitto * mosq, void (*cb)(struct mosquitto *, void *, int, const char *)),
+	     (mosq, cb))

@@ -45,3 +45,5 @@ LAZY_FN(LAZY_SSL, long, SSL_ctrl, (SSL * ssl, int cmd, long larg, void *parg),
 LAZY_FN(LAZY_SSL, SSL_CTX *, SSL_get_SSL_CTX, (const SSL *ssl), (ssl))
 LAZY_FN(LAZY_SSL, void *, SSL_CTX_get_ex_data, (const SSL_CTX *ctx, int idx), (ctx, idx))
 LAZY_FN(LAZY_SSL, int, SSL_CTX_set_ex_data, (SSL_CTX * ctx, int idx, void *data), (ctx, idx, data))
+LAZY_FN(LAZY_SSL, int, X509_STORE_CTX_get_error, (const X509_STORE_CTX *ctx), (ctx))
+LAZY_FN(LAZY_SSL, const char *, X509_verify_cert_error_string, (long n), (n))

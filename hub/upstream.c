@@ -448,6 +448,11 @@ void upstream_gen_status(struct broker *b, yajl_gen g)
 			json_gen_key_int(g, "disconnected_since_ms", c->down_since_ms);
 		if (c->last_error[0] && c->state != UPC_CONNECTED)
 			json_gen_key_str(g, "last_error", c->last_error);
+		if (c->state == UPC_WAIT)
+			json_gen_key_int(g, "retry_in_ms",
+					 c->next_attempt_mono > b->mono_ms
+					     ? (long long)(c->next_attempt_mono - b->mono_ms)
+					     : 0);
 		struct backlog one = {.module = c->module};
 		store_foreach(b->store, sum_backlog, &one);
 		gen_backlog(g, b, &one);

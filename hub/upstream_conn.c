@@ -199,6 +199,21 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
 	c->lost_rc = rc;
 }
 
+static void on_log(struct mosquitto *m, void *obj, int level, const char *text)
+{
+	struct upconn *c = obj;
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) {
+		log_debug("upstream %s: libmosquitto: %s", c->module, text);
+		/* "OpenSSL Error[0]: error:0A000086:SSL routines::certificate
+		 * verify failed": the part after the last "::" says it. */
+		const char *why = strstr(text, "::");
+		for (const char *p = why; p; p = strstr(p + 2, "::"))
+			why = p;
+		if (why && !c->lib_error[0])
+			snprintf(c->lib_error, sizeof(c->lib_error), "%s", why + 2);
+	}
+}
+
 static void on_publish(struct mosquitto *m, void *obj, int mid)
 {
 	struct upconn *c = obj;
@@ -222,7 +237,11 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 
 static const char *lost_reason(struct upconn *c, char *buf, size_t cap)
 {
-	if (c->lost_rc == MOSQ_ERR_ERRNO && errno)
+	if (c->lost_rc == MOSQ_ERR_TLS)
+		upstream_tls_take_error(c->lib_error, sizeof(c->lib_error));
+	if (c->lost_rc == MOSQ_ERR_TLS && c->lib_error[0])
+		snprintf(buf, cap, "TLS: %s", c->lib_error);
+	else if (c->lost_rc == MOSQ_ERR_ERRNO && errno)
 		snprintf(buf, cap, "connection lost: %s", strerror(errno));
 	else if (c->lost_rc == MOSQ_ERR_KEEPALIVE)
 		snprintf(buf, cap, "connection lost: no answer within the keepalive");
@@ -406,8 +425,13 @@ static void conn_attempt(struct upconn *c)
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	mosquitto_int_option(c->mosq, MOSQ_OPT_SEND_MAXIMUM, (int)b->cfg->upstream.window);
 	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	if (up->ssl_ctx)
+	if (up->ssl_ctx) {
+		/* berth's context as it is: libmosquitto's defaults would
+		 * replace its trust settings. */
+		mosquitto_int_option(c->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
 		mosquitto_void_option(c->mosq, MOSQ_OPT_SSL_CTX, up->ssl_ctx);
+	}
+	mosquitto_log_callback_set(c->mosq, on_log);
 	mosquitto_connect_callback_set(c->mosq, on_connect);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
 	mosquitto_publish_callback_set(c->mosq, on_publish);
@@ -415,6 +439,8 @@ static void conn_attempt(struct upconn *c)
 	explicit_bzero(password, sizeof(password));
 	c->connack = -1;
 	c->lost = false;
+	c->lib_error[0] = '\0';
+	upstream_tls_take_error(NULL, 0); /* nothing left from another attempt */
 	c->attempt_mono = b->mono_ms;
 	c->state = UPC_CONNECTING;
 	if (rc == MOSQ_ERR_SUCCESS) {

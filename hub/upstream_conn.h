@@ -61,6 +61,7 @@ struct upconn {
 	bool lost;
 	int lost_rc;
 	bool want_pump;
+	char lib_error[UPSTREAM_ERROR_MAX]; /* libmosquitto's last error line */
 	/* In flight, mosquitto message id -> store sequence. */
 	struct upinflight *inflight;
 	size_t cap; /* slots: the window when the connection was made */
@@ -117,6 +118,9 @@ const struct hub_module *upconn_identity(struct upconn *c);
  * checking the certificate against host, and sending host as SNI. */
 int upstream_tls_ctx(const char *host, const char *ca_file, void **ctx, struct berr *err);
 void upstream_tls_free(void *ctx);
+/* Why the last handshake refused the server's certificate, if it did
+ * (then forgotten). */
+void upstream_tls_take_error(char *out, size_t cap);
 
 /* upstream_resolve.c: looks host up in a helper thread; when it is done,
  * upstream_resolved() runs on the hub's loop with the address or an error. */

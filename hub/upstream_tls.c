@@ -31,6 +31,25 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
 			 (void *)h->name);
 }
 
+/* The hub runs one connection's handshake at a time, in the call that
+ * libmosquitto makes for it: the failure seen last is that connection's. */
+static char verify_error[160];
+
+static int on_verify(int ok, X509_STORE_CTX *x)
+{
+	if (!ok && !verify_error[0])
+		snprintf(verify_error, sizeof(verify_error), "the server's certificate: %s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+	return ok;
+}
+
+void upstream_tls_take_error(char *out, size_t cap)
+{
+	if (verify_error[0])
+		snprintf(out, cap, "%s", verify_error);
+	verify_error[0] = '\0';
+}
+
 static void tls_error(struct berr *err, const char *what)
 {
 	char buf[256] = "";
@@ -75,7 +94,7 @@ int upstream_tls_ctx(const char *host, const char *ca_file, void **out, struct b
 		free(h);
 		return -1;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
 	SSL_CTX_set_info_callback(ctx, on_tls_info);
 	*out = ctx;
 	return 0;
