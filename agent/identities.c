@@ -61,6 +61,7 @@ struct identities {
 	char last_error[512];
 	int64_t last_ok_ms;
 	const struct deployment *seen_dep; /* the deployment of the last round */
+	bool nothing_to_do;		   /* the last plan was empty */
 };
 
 static bool enabled(struct daemon *d)
@@ -278,14 +279,22 @@ static void spawn(struct daemon *d, struct identities *s)
 	cleanup_free struct wanted *w = calloc(cap, sizeof(*w));
 	free(s->job);
 	s->job = calloc(cap, sizeof(*s->job));
-	if (!w || !s->job)
+	if (!w || !s->job) {
+		s->failures++;
+		s->next_boot = boot_ms() + backoff(s->failures);
 		return;
+	}
 	size_t nw = wanted_list(d, w, cap);
-	if (plan(s, w, nw) == 0)
+	if (plan(s, w, nw) == 0) {
+		s->nothing_to_do = true;
 		return;
+	}
 	cleanup_free char *text = job_text(d, s, w, nw);
-	if (!text)
+	if (!text) {
+		s->failures++;
+		s->next_boot = boot_ms() + backoff(s->failures);
 		return;
+	}
 	int job_fd = memfd_create("berth-identities-job", MFD_CLOEXEC);
 	int out_fd = memfd_create("berth-identities-out", MFD_CLOEXEC);
 	size_t len = strlen(text);
@@ -325,8 +334,9 @@ void identities_tick(struct daemon *d)
 		s->seen_dep = d->dep;
 		s->next_boot = 0;
 		s->failures = 0;
+		s->nothing_to_do = false;
 	}
-	if (boot_ms() < s->next_boot)
+	if (s->nothing_to_do || boot_ms() < s->next_boot)
 		return;
 	if (!s->loaded)
 		state_load(d, s);
@@ -336,7 +346,7 @@ void identities_tick(struct daemon *d)
 int64_t identities_next_deadline(struct daemon *d)
 {
 	struct identities *s = d->identities;
-	if (!enabled(d) || !s || s->pid > 0)
+	if (!enabled(d) || !s || s->pid > 0 || s->nothing_to_do)
 		return INT64_MAX;
 	return s->next_boot;
 }
@@ -384,6 +394,7 @@ bool identities_child_exited(struct daemon *d, pid_t pid, int status)
 	if (!s || pid != s->pid || pid <= 0)
 		return false;
 	s->pid = 0;
+	s->nothing_to_do = false; /* planned again on the next tick */
 	cleanup_free char *out = NULL;
 	off_t size = lseek(s->out_fd, 0, SEEK_END);
 	if (size > 0 && size <= RESULTS_MAX && (out = malloc((size_t)size + 1)) &&

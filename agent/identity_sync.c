@@ -30,6 +30,10 @@
 #include "common/strbuf.h"
 #include "common/url.h"
 
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.0.0"
+#endif
+
 #define REQUEST_TIMEOUT_S 30
 #define CONNECT_TIMEOUT_S 10
 #define TOKEN_TTL_S	  600

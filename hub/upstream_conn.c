@@ -84,6 +84,7 @@ static void conn_teardown(struct upconn *c)
 		c->inflight[i].mid = 0;
 	}
 	c->n_inflight = 0;
+	c->inflight_bytes = 0;
 	if (c->mosq) {
 		if (c->io.fd >= 0 && mosquitto_socket(c->mosq) == c->io.fd)
 			epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
@@ -135,6 +136,7 @@ static void conn_fail(struct upconn *c, const char *why)
 				store_ack(b->store, c->endpoint, c->suspect_seq);
 				c->inflight[i].mid = 0;
 				c->n_inflight--;
+				c->inflight_bytes -= c->inflight[i].bytes;
 			}
 		c->counts.refused++;
 		log_error("upstream %s: message %llu refused: the connection closed %d times with "
@@ -228,6 +230,7 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	}
 	f->mid = 0;
 	c->n_inflight--;
+	c->inflight_bytes -= f->bytes;
 	c->counts.acked++;
 	if (c->probe_left)
 		c->probe_left--;
@@ -523,7 +526,8 @@ void upconn_pump(struct upconn *c)
 	struct broker *b = broker_of(c);
 	c->want_pump = false;
 	struct strbuf topic = STRBUF_INIT;
-	while (c->state == UPC_CONNECTED && c->n_inflight < window_of(c)) {
+	while (c->state == UPC_CONNECTED && c->n_inflight < window_of(c) &&
+	       (c->n_inflight == 0 || c->inflight_bytes < UPSTREAM_INFLIGHT_BYTES)) {
 		struct store_item it;
 		if (store_lease(b->store, c->endpoint, is_endpoint, c, b->now_ms, &it) != 0)
 			break;
@@ -562,7 +566,9 @@ void upconn_pump(struct upconn *c)
 		}
 		slot->mid = mid;
 		slot->seq = it.seq;
+		slot->bytes = size;
 		c->n_inflight++;
+		c->inflight_bytes += size;
 		c->counts.sent++;
 		if (it.redelivery)
 			c->counts.resent++;

@@ -19,6 +19,10 @@
 #define UPSTREAM_RENEW_DRAIN_MS	 10000 /* in-flight messages get this long before a renewal */
 #define UPSTREAM_RESOLVED_FOR_MS 300000
 #define UPSTREAM_ADDR_MAX	 64
+/* What the messages in flight on one connection may take (libmosquitto
+ * holds a copy of each until its PUBACK): the window is also bounded in
+ * bytes, one message always allowed. */
+#define UPSTREAM_INFLIGHT_BYTES (1024 * 1024)
 
 enum upconn_state {
 	UPC_WAIT,	/* backing off until next_attempt_mono */
@@ -32,6 +36,7 @@ enum upconn_state {
 struct upinflight {
 	int mid; /* 0: free slot */
 	uint64_t seq;
+	size_t bytes;
 };
 
 struct upstream_counts {
@@ -66,6 +71,7 @@ struct upconn {
 	struct upinflight *inflight;
 	size_t cap; /* slots: the window when the connection was made */
 	size_t n_inflight;
+	size_t inflight_bytes;
 	/* After a connection closed with messages in flight, they go one at a
 	 * time (probe_left of them) to find one the upstream refuses. */
 	size_t probe_left;
