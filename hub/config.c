@@ -152,7 +152,7 @@ static int parse_upstream(struct hub_config *c, yajl_val up, struct berr *err)
 		long long min, max, dflt;
 		size_t offset;
 	} numbers[] = {
-	    {"token_ttl_secs", 60, 365LL * 24 * 3600, 3600,
+	    {"token_ttl_secs", 10, 365LL * 24 * 3600, 3600,
 	     offsetof(struct hub_upstream_config, token_ttl_secs)},
 	    {"backoff_min_ms", 10, 3600 * 1000, 1000,
 	     offsetof(struct hub_upstream_config, backoff_min_ms)},
