@@ -16,21 +16,36 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+# Node.js runs the IoT Hub stand-in (tests/iothub); a nodejs from elsewhere
+# that brings its own npm will do.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
-if [ "$(id -u)" != 0 ]; then
-	echo "install-deps: missing packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
-	exit 1
-fi
-echo "install-deps: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
-# The packaged registry and broker start as system services where an init
-# system runs; the tests start their own instances on free ports.
-for svc in docker-registry mosquitto; do
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
-		systemctl stop "$svc" || true
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+		exit 1
 	fi
-done
+	echo "install-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+	# The packaged registry and broker start as system services where an init
+	# system runs; the tests start their own instances on free ports.
+	for svc in docker-registry mosquitto; do
+		if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
+			systemctl stop "$svc" || true
+		fi
+	done
+fi
+
+# The stand-in's npm packages, exactly as package-lock.json pins them; again
+# only when the lock file changed since the last install.
+standin="$(cd "$(dirname "$0")" && pwd)/iothub"
+stamp="$standin/node_modules/.installed-package-lock.json"
+if ! cmp -s "$standin/package-lock.json" "$stamp"; then
+	echo "install-deps: npm ci in tests/iothub"
+	(cd "$standin" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	cp "$standin/package-lock.json" "$stamp"
+fi

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import images  # noqa: E402
+from iothub import iothub  # noqa: E402,F401  the IoT Hub stand-in fixture
 
 REPO_TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BERTH = os.environ.get("BERTH_BIN", os.path.join(REPO_TOP, "build", "berth"))
