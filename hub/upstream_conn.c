@@ -114,8 +114,12 @@ static void conn_fail(struct upconn *c, const char *why)
 {
 	struct broker *b = broker_of(c);
 	bool was_up = c->state == UPC_CONNECTED || c->state == UPC_RENEWING;
+	/* Only the upstream closing the connection soon after the message went
+	 * counts against it: timeouts and unreachable networks say nothing. */
+	bool refusal = c->peer_closed && b->mono_ms - c->probe_sent_mono < UPSTREAM_REFUSAL_MS;
+	c->peer_closed = false;
 	if (c->n_inflight) {
-		if (c->n_inflight == 1 && c->probe_left) {
+		if (c->n_inflight == 1 && c->probe_left && refusal) {
 			uint64_t seq = 0;
 			for (size_t i = 0; i < c->cap; i++)
 				if (c->inflight[i].mid)
@@ -294,6 +298,9 @@ static void after_call(struct upconn *c, int rc)
 			log_info("upstream %s: renewing its token", c->module);
 			return;
 		}
+		c->peer_closed = c->lost_rc == MOSQ_ERR_CONN_LOST ||
+				 c->lost_rc == MOSQ_ERR_NO_CONN ||
+				 (c->lost_rc == MOSQ_ERR_ERRNO && errno == ECONNRESET);
 		conn_fail(c, lost_reason(c, why, sizeof(why)));
 		return;
 	}
@@ -566,6 +573,7 @@ void upconn_pump(struct upconn *c)
 		}
 		slot->mid = mid;
 		slot->seq = it.seq;
+		c->probe_sent_mono = b->mono_ms;
 		slot->bytes = size;
 		c->n_inflight++;
 		c->inflight_bytes += size;

@@ -17,6 +17,7 @@
 #define UPSTREAM_ERROR_MAX	 256
 #define UPSTREAM_CONNECT_MS	 30000 /* TCP, TLS and CONNACK */
 #define UPSTREAM_RENEW_DRAIN_MS	 10000 /* in-flight messages get this long before a renewal */
+#define UPSTREAM_REFUSAL_MS	 10000 /* a close this soon after a message may be its refusal */
 #define UPSTREAM_RESOLVED_FOR_MS 300000
 #define UPSTREAM_ADDR_MAX	 64
 /* What the messages in flight on one connection may take (libmosquitto
@@ -75,6 +76,8 @@ struct upconn {
 	/* After a connection closed with messages in flight, they go one at a
 	 * time (probe_left of them) to find one the upstream refuses. */
 	size_t probe_left;
+	int64_t probe_sent_mono; /* when the last message went */
+	bool peer_closed;	 /* the upstream closed the connection (not a timeout) */
 	uint64_t suspect_seq;
 	unsigned suspect_strikes;
 	struct upstream_counts counts;
