@@ -37,7 +37,7 @@ BERTH = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build", "berth"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 BODY = "x" * 256
-WINDOW = 64
+WINDOW = int(os.environ.get("DRAIN_WINDOW", "64"))
 
 
 def mosquitto(d, name, lines):
@@ -83,34 +83,49 @@ class Upstream:
         self.dir = os.path.join(d, "upstream")
         os.makedirs(self.dir)
         self.port = free_port()
+        # The reader takes QoS 0 (queued for it while away): the upstream's
+        # work per message is then the device's PUBLISH and PUBACK and one
+        # PUBLISH out, so the rig costs both devices alike and little.
         self.lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true",
                       "persistence true", "persistence_location %s/" % self.dir,
                       "autosave_interval 0", "max_queued_messages 0",
-                      "max_inflight_messages 0"]
+                      "max_inflight_messages 0", "queue_qos0_messages true"] + (
+                          ["set_tcp_nodelay true"] if os.environ.get("DRAIN_NODELAY") else [])
         p = mosquitto(self.dir, "upstream", self.lines)
         wait_listening(self.port)
-        subprocess.run(["mosquitto_sub", "-p", str(self.port), "-c", "-i", "reader", "-q", "1",
-                        "-t", "#", "-W", "1"], stdout=subprocess.DEVNULL)
+        subprocess.run(["mosquitto_sub", "-p", str(self.port), "-c", "-i", "reader", "-q", "0",
+                        "-t", "#", "-W", "1"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         stop(p)
 
-    def measure(self):
-        """Starts the upstream and its reader; (reconnect s, drain s)."""
+    def measure(self, device_pid):
+        """Starts the upstream and its reader; (reconnect s, drain s, CPU s
+        of the device during the drain, CPU s of the upstream)."""
         stamps = os.path.join(self.dir, "stamps")
         t_start = time.time()
         up = mosquitto(self.dir, "upstream", self.lines)
+        cpu0 = cpu_seconds(device_pid)
         wait_listening(self.port)
         with open(stamps, "w") as out:
             sub = subprocess.Popen(["mosquitto_sub", "-p", str(self.port), "-c", "-i", "reader",
-                                    "-q", "1", "-t", "#", "-C", str(N), "-F", "%U"], stdout=out)
+                                    "-q", "0", "-t", "#", "-C", str(N), "-F", "%U"], stdout=out)
             try:
                 sub.wait(900)
+                cpu = cpu_seconds(device_pid) - cpu0
+                cpu_up = cpu_seconds(up.pid)
             finally:
                 stop(sub)
                 stop(up)
         with open(stamps) as f:
             ts = [float(line) for line in f if line.strip()]
         assert len(ts) == N, "received %d of %d" % (len(ts), N)
-        return ts[0] - t_start, ts[-1] - ts[0]
+        return ts[0] - t_start, ts[-1] - ts[0], cpu, cpu_up
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fill(args, topic):
@@ -140,10 +155,10 @@ def berth_round(d):
         filled = fill(args, "devices/bench/modules/a/messages/events/$.on=o")
         queued = hub.control_call({"op": "status"})["queues"]["$upstream"]["messages"]
         assert queued == N, "the hub holds %d of %d" % (queued, N)
-        reconnect, drained = up.measure()
+        result = up.measure(hub.proc.pid)
         status = hub.control_call({"op": "status"})["upstream"]
         assert status["acked"] == N and status["backlog"] == 0, status
-        return filled, reconnect, drained, hub.rss_kib()
+        return (filled,) + result + (hub.rss_kib(),)
     finally:
         hub.stop()
 
@@ -161,10 +176,10 @@ def bridge_round(d):
     try:
         filled = fill(["--unix", sock, "-i", "bench-a"],
                       "devices/bench/modules/a/messages/events/$.on=o")
-        reconnect, drained = up.measure()
+        result = up.measure(edge.pid)
         with open("/proc/%d/status" % edge.pid) as f:
-            rss = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]
-        return filled, reconnect, drained, rss
+            rss = [int(line.split()[1]) for line in f if line.startswith("VmRSS:")][0]
+        return (filled,) + result + (rss,)
     finally:
         stop(edge)
 
@@ -177,14 +192,15 @@ def main():
         for name, fn in (("berth hub", berth_round), ("mosquitto bridge", bridge_round)):
             d = tempfile.mkdtemp(prefix="berth-drain-")
             try:
-                filled, reconnect, drained, rss = fn(d)
+                filled, reconnect, drained, cpu, cpu_up, rss = fn(d)
             finally:
                 shutil.rmtree(d, ignore_errors=True)
             results[name].append(N / drained)
-            print("%-17s round %d: %d messages stored in %.1f s; first one %.2f s after the "
-                  "upstream started; drained in %.2f s = %.0f msg/s; device RSS %.1f MB"
-                  % (name, r + 1, N, filled, reconnect, drained, N / drained, rss / 1024),
-                  flush=True)
+            print("%-17s round %d: %d stored in %.1f s; first sent %.2f s after the upstream "
+                  "started; drained in %.2f s = %.0f msg/s; device CPU %.1f us/msg, upstream's "
+                  "%.1f us/msg; device RSS %.1f MB"
+                  % (name, r + 1, N, filled, reconnect, drained, N / drained, cpu * 1e6 / N,
+                     cpu_up * 1e6 / N, rss / 1024), flush=True)
     best = {k: max(v) for k, v in results.items()}
     print("\ndrain of %d stored 256-byte messages, QoS 1, %d in flight (best of %d):"
           % (N, WINDOW, ROUNDS))

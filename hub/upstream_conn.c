@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -533,6 +535,10 @@ void upconn_pump(struct upconn *c)
 	struct broker *b = broker_of(c);
 	c->want_pump = false;
 	struct strbuf topic = STRBUF_INIT;
+	/* libmosquitto writes each packet at once: when more than one goes in
+	 * a turn, the socket is corked meanwhile, so they leave in full
+	 * segments and not one segment (and loopback receive work) each. */
+	int fd = -1, sent = 0;
 	while (c->state == UPC_CONNECTED && c->n_inflight < window_of(c) &&
 	       (c->n_inflight == 0 || c->inflight_bytes < UPSTREAM_INFLIGHT_BYTES)) {
 		struct store_item it;
@@ -559,6 +565,8 @@ void upconn_pump(struct upconn *c)
 			    c->module, (unsigned long long)it.seq, size, UPSTREAM_MESSAGE_MAX);
 			continue;
 		}
+		if (sent == 1 && (fd = mosquitto_socket(c->mosq)) >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){1}, sizeof(int));
 		struct upinflight *slot = slot_of(c, 0);
 		int mid = 0;
 		int rc = mosquitto_publish(c->mosq, &mid, topic.buf, (int)it.msg->body_len,
@@ -577,11 +585,14 @@ void upconn_pump(struct upconn *c)
 		slot->bytes = size;
 		c->n_inflight++;
 		c->inflight_bytes += size;
+		sent++;
 		c->counts.sent++;
 		if (it.redelivery)
 			c->counts.resent++;
 	}
 	strbuf_release(&topic);
+	if (fd >= 0 && c->mosq && mosquitto_socket(c->mosq) == fd)
+		setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){0}, sizeof(int));
 	if (c->lost) {
 		after_call(c, MOSQ_ERR_SUCCESS);
 		return;
