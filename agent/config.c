@@ -11,63 +11,38 @@
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/names.h"
 #include "common/sas.h"
 #include "common/url.h"
 
 bool agent_device_id_valid(const char *id)
 {
-	size_t n = strlen(id);
-	if (n == 0 || n > DEVICE_ID_MAX)
-		return false;
-	for (const char *p = id; *p; p++) {
-		char c = *p;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-			continue;
-		if (!strchr("-.:_%=!(),@'", c))
-			return false;
-	}
-	return true;
+	return chars_valid(id, "-.:_%=!(),@'", DEVICE_ID_MAX);
 }
 
-static bool hostname_valid(const char *h)
+/* A host to connect to: a host name or an IP address (IPv6 in brackets),
+ * with an optional ":port". */
+static bool address_valid(const char *a)
 {
-	size_t n = strlen(h);
-	if (n == 0 || n > HOSTNAME_MAX)
-		return false;
-	for (const char *p = h; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == ':' ||
-		      *p == '[' || *p == ']'))
-			return false;
-	return true;
+	return chars_valid(a, "-.:[]", HOSTNAME_MAX);
+}
+
+void registry_creds_free(struct registry_cred *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free_many(r[i].host, r[i].username, r[i].password, r[i].ca_file);
+	free(r);
 }
 
 void agent_config_free(struct agent_config *cfg)
 {
 	if (!cfg)
 		return;
-	free(cfg->device_id);
-	free(cfg->iothub_hostname);
-	free(cfg->gateway_hostname);
-	free(cfg->device_key);
-	free(cfg->root);
-	free(cfg->run);
-	free(cfg->deployment_file);
-	for (size_t i = 0; i < cfg->n_registries; i++) {
-		struct registry_cred *r = &cfg->registries[i];
-		free(r->host);
-		free(r->username);
-		free(r->password);
-		free(r->ca_file);
-	}
-	free(cfg->registries);
-	free(cfg->hub_store);
-	free(cfg->hub_listen_tcp);
-	free(cfg->hub_tls_cert);
-	free(cfg->hub_tls_key);
-	free(cfg->upstream_url);
-	free(cfg->upstream_ca_file);
-	free(cfg->upstream_rest_url);
+	free_many(cfg->device_id, cfg->iothub_hostname, cfg->gateway_hostname, cfg->device_key,
+		  cfg->root, cfg->run, cfg->deployment_file, cfg->hub_store, cfg->hub_listen_tcp,
+		  cfg->hub_tls_cert, cfg->hub_tls_key, cfg->upstream_url, cfg->upstream_ca_file,
+		  cfg->upstream_rest_url);
+	registry_creds_free(cfg->registries, cfg->n_registries);
 	free(cfg);
 }
 
@@ -76,18 +51,13 @@ void agent_config_free(struct agent_config *cfg)
 static int only_keys(yajl_val obj, const struct jpath *path, const char *const *known,
 		     struct berr *err)
 {
-	for (size_t i = 0; i < obj->u.object.len; i++) {
-		const char *k = obj->u.object.keys[i];
-		bool ok = false;
-		for (const char *const *p = known; *p && !ok; p++)
-			ok = !strcmp(*p, k);
-		if (!ok) {
-			struct jpath kp;
-			jpath_key(&kp, path, k);
-			return berr_set(err, 0, "%s: unknown option", kp.s);
-		}
-	}
-	return 0;
+	size_t i = 0;
+	const char *k = json_unknown_key(obj, known, &i);
+	if (!k)
+		return 0;
+	struct jpath kp;
+	jpath_key(&kp, path, k);
+	return berr_set(err, 0, "%s: unknown option", kp.s);
 }
 
 static int dup_opt(const char *s, char **out, struct berr *err)
@@ -129,7 +99,7 @@ static int parse_registries(yajl_val regs, const struct jpath *path, struct agen
 		yajl_val r = regs->u.object.values[i];
 		struct jpath rp;
 		jpath_key(&rp, path, host);
-		if (!hostname_valid(host))
+		if (!address_valid(host))
 			return berr_set(err, 0, "%s: not a registry host[:port]", rp.s);
 		if (!YAJL_IS_OBJECT(r))
 			return berr_set(err, 0, "%s: expected an object", rp.s);
@@ -278,13 +248,13 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	}
 	if (jp_str(doc, "iothub_hostname", &root, true, 0, &hub, err) < 0)
 		return -1;
-	if (!hostname_valid(hub)) {
+	if (!address_valid(hub)) {
 		jpath_key(&p, &root, "iothub_hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}
 	if (jp_str(doc, "gateway_hostname", &root, false, 0, &gw, err) < 0)
 		return -1;
-	if (gw && !hostname_valid(gw)) {
+	if (gw && !address_valid(gw)) {
 		jpath_key(&p, &root, "gateway_hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}
@@ -332,32 +302,29 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	return 0;
 }
 
-int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
-		       struct berr *err)
+static int fill(yajl_val doc, void *obj, const void *arg, struct berr *err)
 {
-	*out = NULL;
-	yajl_val doc = NULL;
-	if (json_parse(buf, len, CONFIG_MAX_BYTES, what, &doc, err) < 0)
-		return -1;
-	struct agent_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
-		yajl_tree_free(doc);
-		return berr_set(err, ENOMEM, "%s", what);
-	}
+	struct agent_config *cfg = obj;
 	cfg->hub_enabled = true;
 	cfg->restart_backoff_unit_ms = 10000;
 	cfg->reconcile_interval_ms = 5000;
 	cfg->token_ttl_secs = 3600;
 	cfg->stop_grace_secs = 10;
 	cfg->stop_modules_on_exit = true;
-	int rc = parse_doc(doc, cfg, err);
-	yajl_tree_free(doc);
-	if (rc < 0) {
-		agent_config_free(cfg);
-		return berr_wrap(err, "%s", what);
-	}
-	*out = cfg;
-	return 0;
+	return parse_doc(doc, cfg, err);
+}
+
+static void free_config(void *cfg)
+{
+	agent_config_free(cfg);
+}
+
+int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
+		       struct berr *err)
+{
+	*out = json_parse_new(buf, len, CONFIG_MAX_BYTES, what, sizeof(**out), fill, NULL,
+			      free_config, err);
+	return *out ? 0 : -1;
 }
 
 int agent_config_load(const char *path, struct agent_config **out, struct berr *err)

@@ -1,4 +1,4 @@
-/* The daemon's configuration file (JSON, see README "Daemon config"). It is
+/* Private to agent/: the daemon's configuration file (JSON, see docs/DAEMON.md). It is
  * validated whole before the daemon acts on it; an error names the JSON path:
  * "config /etc/berth/config.json: $.device_key: not valid base64". */
 #ifndef BERTH_AGENT_CONFIG_H
@@ -57,10 +57,13 @@ struct agent_config {
 	bool allow_privileged;		 /* default false */
 };
 
+/* Frees n registry entries and what they point to. */
+void registry_creds_free(struct registry_cred *r, size_t n);
+
 /* Parses and validates a config document; `what` names it in errors. */
-int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
-		       struct berr *err);
-int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_parse(const char *buf, size_t len, const char *what,
+				 struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
 void agent_config_free(struct agent_config *cfg);
 /* Parses the only option of `berth daemon` and `berth check`, [-c|--config FILE],
  * into *path (CONFIG_DEFAULT_PATH when absent). -1 on anything else. */

@@ -39,32 +39,6 @@
 
 static int sig_write_fd = -1;
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_from_wall(int64_t wall_ms)
-{
-	if (!wall_ms)
-		return 0;
-	int64_t boot = boot_ms(), age = now_ms() - wall_ms;
-	if (age < 0)
-		age = 0;
-	if (age >= boot)
-		age = boot - 1;
-	return boot - age;
-}
-
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -190,26 +164,6 @@ static int setup_signals(struct daemon *d, struct berr *err)
 	return 0;
 }
 
-static void reload_deployment_file(struct daemon *d)
-{
-	const char *file = d->cfg->deployment_file;
-	if (!file) {
-		log_info("SIGHUP: no deployment_file in the config; nothing to reload");
-		return;
-	}
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-	struct berr err;
-	if (fs_read_file(file, DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0) {
-		log_error("SIGHUP: %s; the running deployment stays", err.msg);
-		return;
-	}
-	char what[4200];
-	snprintf(what, sizeof(what), "deployment %s", file);
-	if (deployment_apply(d, text, len, what, "file", NULL, &err) < 0)
-		log_error("refused %s; the running deployment stays", err.msg);
-}
-
 static void reap_children(struct daemon *d)
 {
 	for (;;) {
@@ -218,7 +172,7 @@ static void reap_children(struct daemon *d)
 		if (pid <= 0)
 			return;
 		if (pid == d->hub.pid)
-			hub_child_exited(d, status);
+			hubproc_exited(d, status);
 		else if (!identities_child_exited(d, pid, status))
 			pull_child_exited(d, pid, status);
 	}
@@ -237,7 +191,7 @@ static void handle_signals(struct daemon *d)
 				break;
 			case SIGHUP:
 				log_info("SIGHUP: reloading the deployment file");
-				reload_deployment_file(d);
+				deployment_reload(d);
 				break;
 			case SIGCHLD:
 				reap_children(d);
@@ -335,7 +289,7 @@ static void loop(struct daemon *d)
 			reconcile(d);
 			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
-		hub_tick(d);
+		hubproc_tick(d);
 		if (busy && !d->trim_boot)
 			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
 		else if (d->trim_boot && boot_ms() >= d->trim_boot) {
@@ -428,7 +382,7 @@ static int daemon_main(struct daemon *d)
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
 	d->hub.listen_fd = -1;
-	if (d->cfg->hub_enabled && hub_setup(d, &err) < 0)
+	if (d->cfg->hub_enabled && hubproc_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
 	if (workload_listen(d, &err) < 0)
 		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
@@ -436,7 +390,7 @@ static int daemon_main(struct daemon *d)
 		log_error("%s", err.msg);
 		return 1;
 	}
-	hub_tick(d);
+	hubproc_tick(d);
 	d->reconcile_due = true;
 	d->next_reconcile_boot = boot_ms();
 	log_info("berth daemon %s ready: device %s, root %s, run %s", BERTH_VERSION,
@@ -448,7 +402,7 @@ static int daemon_main(struct daemon *d)
 		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
 	if (d->cfg->stop_modules_on_exit)
 		stop_all(d);
-	hub_shutdown(d);
+	hubproc_shutdown(d);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
 	unlink(path);

@@ -435,11 +435,11 @@ bool identities_child_exited(struct daemon *d, pid_t pid, int status)
 		s->failures = 0;
 		s->next_boot = 0;
 		s->last_error[0] = '\0';
-		s->last_ok_ms = now_ms();
+		s->last_ok_ms = wall_ms();
 	}
 	struct berr err;
 	if (changed && d->cfg->hub_enabled && d->hub.listen_fd >= 0 &&
-	    hub_write_config(d, &err) < 0)
+	    hubproc_write_config(d, &err) < 0)
 		log_error("hub config: %s", err.msg);
 	return true;
 }

@@ -186,56 +186,57 @@ static int rest_call(struct rest *r, const char *method, const char *name, const
 	struct curl_slist *hdrs = NULL;
 	char auth[SAS_TOKEN_MAX + 32], match[IDENTITY_ETAG_MAX + 32];
 	snprintf(auth, sizeof(auth), "Authorization: %s", r->token);
-	hdrs = curl_slist_append(hdrs, auth);
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	hdrs = LAZY(curl_slist_append)(hdrs, auth);
+	hdrs = LAZY(curl_slist_append)(hdrs, "Accept: application/json");
 	if (body)
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json; charset=utf-8");
+		hdrs =
+		    LAZY(curl_slist_append)(hdrs, "Content-Type: application/json; charset=utf-8");
 	if (if_match) {
 		/* IoT Hub's etags are quoted in If-Match, as in ETag. */
 		bool quoted = if_match[0] == '"' || !strcmp(if_match, "*");
 		snprintf(match, sizeof(match), "If-Match: %s%s%s", quoted ? "" : "\"", if_match,
 			 quoted ? "" : "\"");
-		hdrs = curl_slist_append(hdrs, match);
+		hdrs = LAZY(curl_slist_append)(hdrs, match);
 	}
 	CURL *h = r->h;
-	curl_easy_reset(h);
+	LAZY(curl_easy_reset)(h);
 	strbuf_reset(&rep->body);
 	rep->body.max = IDENTITY_BODY_MAX;
 	rep->status = 0;
 	rep->curl_error[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url.buf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)REQUEST_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rep->curl_error);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &rep->body);
+	LAZY(curl_easy_setopt)(h, CURLOPT_URL, url.buf);
+	LAZY(curl_easy_setopt)(h, CURLOPT_NOSIGNAL, 1L);
+	LAZY(curl_easy_setopt)(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+	LAZY(curl_easy_setopt)(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	LAZY(curl_easy_setopt)(h, CURLOPT_FOLLOWLOCATION, 0L);
+	LAZY(curl_easy_setopt)(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	LAZY(curl_easy_setopt)(h, CURLOPT_TIMEOUT, (long)REQUEST_TIMEOUT_S);
+	LAZY(curl_easy_setopt)(h, CURLOPT_HTTPHEADER, hdrs);
+	LAZY(curl_easy_setopt)(h, CURLOPT_CUSTOMREQUEST, method);
+	LAZY(curl_easy_setopt)(h, CURLOPT_ERRORBUFFER, rep->curl_error);
+	LAZY(curl_easy_setopt)(h, CURLOPT_WRITEFUNCTION, collect);
+	LAZY(curl_easy_setopt)(h, CURLOPT_WRITEDATA, &rep->body);
 	if (!strcmp(method, "GET"))
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		LAZY(curl_easy_setopt)(h, CURLOPT_HTTPGET, 1L);
 	if (body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		LAZY(curl_easy_setopt)(h, CURLOPT_POSTFIELDS, body);
+		LAZY(curl_easy_setopt)(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
 	if (r->ca_file) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+		LAZY(curl_easy_setopt)(h, CURLOPT_CAINFO, r->ca_file);
+		LAZY(curl_easy_setopt)(h, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
-	CURLcode rc = curl_easy_perform(h);
-	curl_slist_free_all(hdrs);
+	CURLcode rc = LAZY(curl_easy_perform)(h);
+	LAZY(curl_slist_free_all)(hdrs);
 	strbuf_release(&url);
 	explicit_bzero(auth, sizeof(auth));
 	if (rc != CURLE_OK) {
 		if (!rep->curl_error[0])
 			snprintf(rep->curl_error, sizeof(rep->curl_error), "%s",
-				 curl_easy_strerror(rc));
+				 LAZY(curl_easy_strerror)(rc));
 		return berr_set(err, 0, "%s %s: %s", method, r->base, rep->curl_error);
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rep->status);
+	LAZY(curl_easy_getinfo)(h, CURLINFO_RESPONSE_CODE, &rep->status);
 	return 0;
 }
 
@@ -399,8 +400,8 @@ static int cmd_identities(struct berth_ctx *ctx, int argc, char **argv)
 	for (size_t n = strlen(base); n && base[n - 1] == '/'; n--)
 		base[n - 1] = '\0';
 	r.base = base;
-	if (lazy_require(LAZY_CURL, &err) < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-	    !(r.h = curl_easy_init())) {
+	if (lazy_require(LAZY_CURL, &err) < 0 || LAZY(curl_global_init)(CURL_GLOBAL_DEFAULT) != 0 ||
+	    !(r.h = LAZY(curl_easy_init)())) {
 		log_error("%s", err.msg);
 		goto out;
 	}
@@ -425,7 +426,7 @@ static int cmd_identities(struct berth_ctx *ctx, int argc, char **argv)
 	rc = 0;
 out:
 	if (r.h)
-		curl_easy_cleanup(r.h);
+		LAZY(curl_easy_cleanup)(r.h);
 	explicit_bzero(r.token, sizeof(r.token));
 	yajl_tree_free(job);
 	return rc;

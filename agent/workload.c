@@ -131,7 +131,7 @@ int workload_sign(const char *body, size_t body_len, const char *module_key_b64,
 		  size_t cap, int *status, struct berr *err)
 {
 	*status = 400;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse(body, body_len, WORKLOAD_BODY_MAX, "sign request", &doc, err) < 0)
 		return -1;
 	const char *key_id = json_str(json_get(doc, "keyId"));
@@ -168,6 +168,5 @@ int workload_sign(const char *body, size_t body_len, const char *module_key_b64,
 		}
 		explicit_bzero(key, sizeof(key));
 	}
-	yajl_tree_free(doc);
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* The part of IoT Edge's workload API that module SDKs use to sign their own
+/* Private to agent/: the part of IoT Edge's workload API that module SDKs use to sign their own
  * tokens, served on <run>/shared/workload.sock (in every instance at
  * /run/berth/workload.sock, IOTEDGE_WORKLOADURI):
  *   POST /modules/<name>/genid/<genid>/sign?api-version=<v>
@@ -31,12 +31,12 @@ struct workload_request {
 /* Parses one HTTP/1.x request from buf. Returns 1 when complete, 0 when more
  * bytes are needed, -1 with err (and *status the HTTP status to answer) when
  * it is malformed, too large or not a sign request. */
-int workload_parse_request(const char *buf, size_t len, struct workload_request *req, int *status,
-			   struct berr *err);
+NODISCARD int workload_parse_request(const char *buf, size_t len, struct workload_request *req,
+				     int *status, struct berr *err);
 
 /* Checks the JSON body and writes the base64 HMAC-SHA256 of its data, keyed
  * with the base64 module key, into digest. */
-int workload_sign(const char *body, size_t body_len, const char *module_key_b64, char *digest,
-		  size_t cap, int *status, struct berr *err);
+NODISCARD int workload_sign(const char *body, size_t body_len, const char *module_key_b64,
+			    char *digest, size_t cap, int *status, struct berr *err);
 
 #endif

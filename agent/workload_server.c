@@ -10,13 +10,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/conn.h"
 #include "agent/daemon.h"
 #include "agent/workload.h"
+#include "common/cgroup_proc.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/sas.h"
+#include "common/sock.h"
 #include "common/strbuf.h"
-#include "shim/cgroup.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5 */
@@ -26,37 +28,26 @@
 #define WORKLOAD_REQUEST_MS  5000 /* a connection gets this long to send its request */
 #define WORKLOAD_SEND_MS     2000 /* and this long to take the answer */
 
-struct wclient {
-	int fd;
-	struct strbuf in;
-	char module[INSTANCE_NAME_MAX + 1]; /* the caller's instance; "" for the host */
-	bool host_root;
-	int64_t deadline_ms;
-};
+static void respond_error(int fd, int status, const char *msg);
 
-static struct wclient wclients[WORKLOAD_CLIENTS_MAX];
+static struct conn slots[WORKLOAD_CLIENTS_MAX];
+static struct conn_table wclients = {slots,
+				     WORKLOAD_CLIENTS_MAX,
+				     TAG_WCLIENT,
+				     WORKLOAD_HEADER_MAX + WORKLOAD_BODY_MAX,
+				     WORKLOAD_REQUEST_MS,
+				     413,
+				     respond_error};
 
 int workload_listen(struct daemon *d, struct berr *err)
 {
-	for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX; i++)
-		wclients[i].fd = -1;
+	conn_table_init(&wclients);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" SHARED_DIR "/" WORKLOAD_SOCKET, d->run);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return berr_set(err, ENAMETOOLONG, "workload socket %s", path);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return berr_set(err, errno, "workload socket");
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-		int e = errno;
-		close(fd);
-		return berr_set(err, e, "workload socket %s", path);
-	}
 	/* Any module user may connect; the caller's cgroup decides what it gets. */
-	chmod(path, 0666);
+	int fd = unix_listen(path, 0666, 16, SOCK_NONBLOCK, "workload socket", err);
+	if (fd < 0)
+		return -1;
 	d->workload_fd = fd;
 	daemon_watch_fd(d, fd, TAG_WORKLOAD);
 	return 0;
@@ -98,17 +89,9 @@ static void respond_error(int fd, int status, const char *msg)
 	free(text);
 }
 
-static void wclient_close(struct daemon *d, struct wclient *c)
-{
-	daemon_unwatch_fd(d, c->fd);
-	close(c->fd);
-	c->fd = -1;
-	strbuf_release(&c->in);
-}
-
 /* Which module is calling: its instance cgroup, read through a pidfd when
  * the kernel gives one (the very process that connected). */
-static int identify(int fd, struct wclient *c)
+static int identify(int fd, struct conn *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -138,31 +121,18 @@ void workload_accept(struct daemon *d)
 		int fd = accept4(d->workload_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		struct wclient *c = NULL;
-		for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX && !c; i++)
-			if (wclients[i].fd < 0)
-				c = &wclients[i];
+		struct conn *c = conn_add(d, &wclients, fd);
 		if (!c) {
 			respond_error(fd, 500, "too many connections; try again");
 			close(fd);
-			continue;
-		}
-		memset(c, 0, sizeof(*c));
-		if (identify(fd, c) < 0) {
+		} else if (identify(fd, c) < 0) {
 			respond_error(fd, 403, "cannot tell which module is calling");
-			close(fd);
-			c->fd = -1;
-			continue;
+			conn_close(d, c);
 		}
-		c->fd = fd;
-		c->in = (struct strbuf)STRBUF_INIT;
-		c->in.max = WORKLOAD_HEADER_MAX + WORKLOAD_BODY_MAX;
-		c->deadline_ms = boot_ms() + WORKLOAD_REQUEST_MS;
-		daemon_watch_fd(d, fd, TAG_WCLIENT);
 	}
 }
 
-static void serve(struct daemon *d, struct wclient *c, const struct workload_request *req)
+static void serve(struct daemon *d, struct conn *c, const struct workload_request *req)
 {
 	char msg[256];
 	if (strcmp(c->module, req->module) && !(c->host_root && !c->module[0])) {
@@ -201,26 +171,8 @@ static void serve(struct daemon *d, struct wclient *c, const struct workload_req
 
 void workload_client_ready(struct daemon *d, int fd)
 {
-	struct wclient *c = NULL;
-	for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX && !c; i++)
-		if (wclients[i].fd == fd)
-			c = &wclients[i];
-	if (!c)
-		return;
-	char buf[8192];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			wclient_close(d, c);
-			return;
-		}
-		if (strbuf_append(&c->in, buf, (size_t)n) < 0) {
-			respond_error(fd, 413, "request too large");
-			wclient_close(d, c);
-			return;
-		}
+	struct conn *c = conn_find(&wclients, fd);
+	while (c && conn_read(d, &wclients, c) > 0) {
 		struct workload_request req;
 		int status;
 		struct berr err;
@@ -231,7 +183,7 @@ void workload_client_ready(struct daemon *d, int fd)
 			respond_error(fd, status, err.msg);
 		else
 			serve(d, c, &req);
-		wclient_close(d, c);
+		conn_close(d, c);
 		return;
 	}
 }
@@ -240,18 +192,5 @@ void workload_client_ready(struct daemon *d, int fd)
  * holding connections open cannot use up the slots of the others. */
 int64_t workload_sweep(struct daemon *d, int64_t now)
 {
-	int64_t next = INT64_MAX;
-	if (d->workload_fd < 0)
-		return next;
-	for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX; i++) {
-		struct wclient *c = &wclients[i];
-		if (c->fd < 0)
-			continue;
-		if (now >= c->deadline_ms) {
-			respond_error(c->fd, 408, "no complete request in time");
-			wclient_close(d, c);
-		} else if (c->deadline_ms < next)
-			next = c->deadline_ms;
-	}
-	return next;
+	return d->workload_fd >= 0 ? conn_sweep(d, &wclients, now) : INT64_MAX;
 }

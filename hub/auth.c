@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cgroup_proc.h"
 #include "common/log.h"
 #include "common/sas.h"
 #include "hub/broker.h"
-#include "shim/cgroup.h"
 
 #define USERNAME_MAX 1024
 

@@ -1,4 +1,4 @@
-/* The broker's state, shared by the files of hub/ (private to the folder).
+/* Private to hub/: the broker's state, shared by the files of the folder.
  *
  * One thread runs an epoll loop over non-blocking sockets. Each client has a
  * bounded input buffer (one packet up to max_packet) and a bounded output

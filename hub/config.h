@@ -1,4 +1,4 @@
-/* The hub's config file (format in hub/hub.h), read at start and on reload. */
+/* Private to hub/: the hub's config file (format in hub/hub.h), read at start and on reload. */
 #ifndef BERTH_HUB_CONFIG_H
 #define BERTH_HUB_CONFIG_H
 

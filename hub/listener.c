@@ -19,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sock.h"
 #include "hub/broker.h"
 
 #define ACCEPTS_PER_EVENT 32
@@ -203,22 +204,9 @@ int listener_open_unix(struct broker *b, int listen_fd, struct berr *err)
 	} else {
 		if (!path)
 			return berr_set(err, 0, "config.socket is required without --listen-fd");
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		if (strlen(path) >= sizeof(sa.sun_path))
-			return berr_set(err, ENAMETOOLONG, "socket %s", path);
-		strcpy(sa.sun_path, path);
-		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path); /* left by an earlier hub */
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = unix_listen(path, 0666, 128, SOCK_NONBLOCK, "socket", err);
 		if (fd < 0)
-			return berr_set(err, errno, "socket %s", path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
-		    listen(fd, 128) < 0) {
-			int e = errno;
-			close(fd);
-			return berr_set(err, e, "listen on %s", path);
-		}
+			return -1;
 		b->own_socket = true;
 	}
 	b->unix_listener.fd = fd;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/control.h"
@@ -24,11 +25,8 @@
 
 void broker_clock(struct broker *b)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	b->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	b->mono_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	b->now_ms = wall_ms();
+	b->mono_ms = mono_ms();
 }
 
 int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err)

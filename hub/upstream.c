@@ -94,7 +94,7 @@ static int upstream_load(struct upstream *up, struct berr *err)
 		return 0;
 	if (lazy_require(LAZY_MOSQUITTO, err) < 0)
 		return -1;
-	mosquitto_lib_init();
+	LAZY(mosquitto_lib_init)();
 	if (up->url.tls) {
 		if (lazy_require(LAZY_SSL, err) < 0)
 			return -1;

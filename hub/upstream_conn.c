@@ -53,14 +53,14 @@ static size_t window_of(struct upconn *c)
 static void conn_watch(struct upconn *c)
 {
 	struct broker *b = broker_of(c);
-	int fd = c->mosq ? mosquitto_socket(c->mosq) : -1;
+	int fd = c->mosq ? LAZY(mosquitto_socket)(c->mosq) : -1;
 	if (fd != c->io.fd) {
 		c->io.fd = -1;
 		c->events = 0;
 	}
 	if (fd < 0)
 		return;
-	uint32_t want = EPOLLIN | (mosquitto_want_write(c->mosq) ? EPOLLOUT : 0);
+	uint32_t want = EPOLLIN | (LAZY(mosquitto_want_write)(c->mosq) ? EPOLLOUT : 0);
 	if (c->io.fd < 0) {
 		c->io.fd = fd;
 		struct epoll_event ev = {.events = want, .data.ptr = &c->io};
@@ -88,9 +88,9 @@ static void conn_teardown(struct upconn *c)
 	c->n_inflight = 0;
 	c->inflight_bytes = 0;
 	if (c->mosq) {
-		if (c->io.fd >= 0 && mosquitto_socket(c->mosq) == c->io.fd)
+		if (c->io.fd >= 0 && LAZY(mosquitto_socket)(c->mosq) == c->io.fd)
 			epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
-		mosquitto_destroy(c->mosq);
+		LAZY(mosquitto_destroy)(c->mosq);
 		c->mosq = NULL;
 	}
 	c->io.fd = -1;
@@ -169,7 +169,7 @@ static void conn_fail(struct upconn *c, const char *why)
 void upconn_close(struct upconn *c, const char *why)
 {
 	if (c->mosq && (c->state == UPC_CONNECTED || c->state == UPC_RENEWING))
-		mosquitto_disconnect(c->mosq);
+		LAZY(mosquitto_disconnect)(c->mosq);
 	conn_teardown(c);
 	if (c->state != UPC_WAIT && c->state != UPC_BLOCKED)
 		conn_down(c, why);
@@ -257,7 +257,7 @@ static const char *lost_reason(struct upconn *c, char *buf, size_t cap)
 	else if (c->lost_rc == MOSQ_ERR_CONN_LOST || c->lost_rc == MOSQ_ERR_NO_CONN)
 		snprintf(buf, cap, "connection closed by the upstream");
 	else
-		snprintf(buf, cap, "connection lost: %s", mosquitto_strerror(c->lost_rc));
+		snprintf(buf, cap, "connection lost: %s", LAZY(mosquitto_strerror)(c->lost_rc));
 	return buf;
 }
 
@@ -271,7 +271,7 @@ static void after_call(struct upconn *c, int rc)
 		c->connack = -1;
 		if (code != 0) {
 			snprintf(why, sizeof(why), "refused at CONNECT: %s (CONNACK %d)",
-				 mosquitto_connack_string(code), code);
+				 LAZY(mosquitto_connack_string)(code), code);
 			conn_fail(c, why);
 			return;
 		}
@@ -319,12 +319,12 @@ static void on_io(struct hub_io *io, uint32_t events)
 		return;
 	int rc = MOSQ_ERR_SUCCESS;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(c->mosq, 1);
-	if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(c->mosq) >= 0 &&
+		rc = LAZY(mosquitto_loop_read)(c->mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && LAZY(mosquitto_socket)(c->mosq) >= 0 &&
 	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-		rc = mosquitto_loop_write(c->mosq, 1);
+		rc = LAZY(mosquitto_loop_write)(c->mosq, 1);
 	if (rc == MOSQ_ERR_SUCCESS && !c->lost && (events & (EPOLLERR | EPOLLHUP)) &&
-	    mosquitto_socket(c->mosq) == io->fd) {
+	    LAZY(mosquitto_socket)(c->mosq) == io->fd) {
 		/* The library did not notice: say why the socket failed. */
 		int e = 0;
 		socklen_t len = sizeof(e);
@@ -428,26 +428,26 @@ static void conn_attempt(struct upconn *c)
 		conn_fail(c, err.msg);
 		return;
 	}
-	c->mosq = mosquitto_new(client_id, true, c);
+	c->mosq = LAZY(mosquitto_new)(client_id, true, c);
 	if (!c->mosq) {
 		explicit_bzero(password, sizeof(password));
 		conn_fail(c, "out of memory");
 		return;
 	}
-	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_int_option(c->mosq, MOSQ_OPT_SEND_MAXIMUM, (int)b->cfg->upstream.window);
-	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	LAZY(mosquitto_int_option)(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	LAZY(mosquitto_int_option)(c->mosq, MOSQ_OPT_SEND_MAXIMUM, (int)b->cfg->upstream.window);
+	LAZY(mosquitto_int_option)(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	if (up->ssl_ctx) {
 		/* berth's context as it is: libmosquitto's defaults would
 		 * replace its trust settings. */
-		mosquitto_int_option(c->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
-		mosquitto_void_option(c->mosq, MOSQ_OPT_SSL_CTX, up->ssl_ctx);
+		LAZY(mosquitto_int_option)(c->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		LAZY(mosquitto_void_option)(c->mosq, MOSQ_OPT_SSL_CTX, up->ssl_ctx);
 	}
-	mosquitto_log_callback_set(c->mosq, on_log);
-	mosquitto_connect_callback_set(c->mosq, on_connect);
-	mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
-	mosquitto_publish_callback_set(c->mosq, on_publish);
-	int rc = mosquitto_username_pw_set(c->mosq, user, password);
+	LAZY(mosquitto_log_callback_set)(c->mosq, on_log);
+	LAZY(mosquitto_connect_callback_set)(c->mosq, on_connect);
+	LAZY(mosquitto_disconnect_callback_set)(c->mosq, on_disconnect);
+	LAZY(mosquitto_publish_callback_set)(c->mosq, on_publish);
+	int rc = LAZY(mosquitto_username_pw_set)(c->mosq, user, password);
 	explicit_bzero(password, sizeof(password));
 	c->connack = -1;
 	c->lost = false;
@@ -457,13 +457,14 @@ static void conn_attempt(struct upconn *c)
 	c->state = UPC_CONNECTING;
 	if (rc == MOSQ_ERR_SUCCESS) {
 		errno = 0;
-		rc = mosquitto_connect_async(c->mosq, host, up->url.port,
-					     (int)b->cfg->upstream.keepalive_secs);
+		rc = LAZY(mosquitto_connect_async)(c->mosq, host, up->url.port,
+						   (int)b->cfg->upstream.keepalive_secs);
 	}
 	if (rc != MOSQ_ERR_SUCCESS) {
 		char why[UPSTREAM_ERROR_MAX];
 		snprintf(why, sizeof(why), "cannot connect to %s:%u: %s", host, up->url.port,
-			 rc == MOSQ_ERR_ERRNO && errno ? strerror(errno) : mosquitto_strerror(rc));
+			 rc == MOSQ_ERR_ERRNO && errno ? strerror(errno)
+						       : LAZY(mosquitto_strerror)(rc));
 		if (host == up->addr)
 			up->addr[0] = '\0'; /* look the name up again next time */
 		conn_fail(c, why);
@@ -512,13 +513,13 @@ void upconn_step(struct upconn *c)
 	case UPC_RENEWING:
 		if (c->state == UPC_RENEWING &&
 		    (c->n_inflight == 0 || b->mono_ms >= c->renew_deadline_mono)) {
-			mosquitto_disconnect(c->mosq);
+			LAZY(mosquitto_disconnect)(c->mosq);
 			c->lost = true;
 			c->lost_rc = 0;
 			after_call(c, MOSQ_ERR_SUCCESS);
 			return;
 		}
-		after_call(c, mosquitto_loop_misc(c->mosq));
+		after_call(c, LAZY(mosquitto_loop_misc)(c->mosq));
 		break;
 	}
 }
@@ -565,12 +566,12 @@ void upconn_pump(struct upconn *c)
 			    c->module, (unsigned long long)it.seq, size, UPSTREAM_MESSAGE_MAX);
 			continue;
 		}
-		if (sent == 1 && (fd = mosquitto_socket(c->mosq)) >= 0)
+		if (sent == 1 && (fd = LAZY(mosquitto_socket)(c->mosq)) >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){1}, sizeof(int));
 		struct upinflight *slot = slot_of(c, 0);
 		int mid = 0;
-		int rc = mosquitto_publish(c->mosq, &mid, topic.buf, (int)it.msg->body_len,
-					   it.msg->body, 1, false);
+		int rc = LAZY(mosquitto_publish)(c->mosq, &mid, topic.buf, (int)it.msg->body_len,
+						 it.msg->body, 1, false);
 		if (rc != MOSQ_ERR_SUCCESS || !slot || !mid) {
 			store_release(b->store, c->endpoint, it.seq);
 			if (rc == MOSQ_ERR_SUCCESS)
@@ -591,7 +592,7 @@ void upconn_pump(struct upconn *c)
 			c->counts.resent++;
 	}
 	strbuf_release(&topic);
-	if (fd >= 0 && c->mosq && mosquitto_socket(c->mosq) == fd)
+	if (fd >= 0 && c->mosq && LAZY(mosquitto_socket)(c->mosq) == fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){0}, sizeof(int));
 	if (c->lost) {
 		after_call(c, MOSQ_ERR_SUCCESS);

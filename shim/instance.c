@@ -18,7 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 
 #define HOST_FILE_MAX	 (64 * 1024)
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

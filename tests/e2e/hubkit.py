@@ -21,25 +21,10 @@ import urllib.parse
 import paho.mqtt.client as mqtt
 import pytest
 
-DEVICE_KEY = base64.b64encode(bytes(range(32))).decode()
-HOSTNAME = "myhub.example.net"
+from helpers import DEVICE_KEY, IOTHUB_HOSTNAME, module_key, wait_for  # noqa: F401
 
-
-def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise TimeoutError("timed out waiting for " + what)
-
-
-def module_key(module, generation_id, device_key=DEVICE_KEY):
-    """base64(HMAC-SHA256(base64dec(device_key), module "\\n" generation_id))"""
-    mac = hmac.new(base64.b64decode(device_key), (module + "\n" + generation_id).encode(),
-                   hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
+HOSTNAME = IOTHUB_HOSTNAME
+ROUTE_AB = 'FROM /messages/modules/a/outputs/out1 INTO BrokeredEndpoint("/modules/b/inputs/in1")'
 
 
 def sas_token(key_b64, resource, expiry):
@@ -375,3 +360,20 @@ def make_hub(berth_bin):
         h.stop()
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def two_modules(make_hub, **kw):
+    """A hub with modules a and b, a's output out1 routed to b's input in1."""
+    return make_hub(modules={"a": {}, "b": {}}, routes={"ab": ROUTE_AB}, **kw)
+
+
+def raw_connect(hub, module, clean=True, keepalive=60, will=None):
+    """A raw MQTT connection the hub accepted for module; its
+    session_present says whether the hub kept a session."""
+    r = Raw(hub.socket)
+    r.send(connect_packet("%s/%s" % (hub.device, module), username(hub.device, module),
+                          hub.token(module), clean=clean, keepalive=keepalive, will=will))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body[1] == 0, "CONNACK %r" % body
+    r.session_present = bool(body[0] & 1)
+    return r

@@ -12,7 +12,7 @@ import sys
 import time
 
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
-from daemonlib import DEVICE_KEY, manifest, module, module_key, unique
+from daemonlib import manifest, module, module_key, unique
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
 
@@ -68,7 +68,7 @@ def test_module_signs_with_its_own_key_only(daemons, image):
 
     status, body = call(d, a, a, ma["generationId"])
     assert status == 200, body
-    key = base64.b64decode(module_key(DEVICE_KEY, a, ma["generationId"]))
+    key = base64.b64decode(module_key(a, ma["generationId"]))
     assert body["digest"] == base64.b64encode(
         hmac.new(key, b"hello", hashlib.sha256).digest()).decode()
 

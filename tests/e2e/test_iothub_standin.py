@@ -837,7 +837,7 @@ def start_sdk(hub, cs):
                             stderr=subprocess.PIPE)
 
 
-def sdk_events(proc, until, timeout=20):
+def sdk_events(proc, until, timeout=60):
     events = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
