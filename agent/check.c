@@ -337,7 +337,7 @@ static void check_upstream(struct report *r, struct berth_ctx *ctx, const struct
 	}
 	yajl_tree_free(st);
 	if (daemon_up) {
-		bool ok = identities_describe(daemon_up, what, sizeof(what));
+		bool ok = upstream_identities_describe(daemon_up, what, sizeof(what));
 		line(r, ok ? OK : WARN, what,
 		     "the daemon keeps trying; the connections of identities not ready wait");
 	}

@@ -97,7 +97,7 @@ static void print_upstream(struct berth_ctx *ctx, yajl_val up)
 		printf("\nupstream %s: the hub does not say (%s)\n", str_or(up, "url", "?"),
 		       st ? "it has no upstream yet" : err.msg);
 	}
-	identities_describe(up, line, sizeof(line));
+	upstream_identities_describe(up, line, sizeof(line));
 	printf("%s\n", line);
 }
 

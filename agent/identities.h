@@ -1,4 +1,4 @@
-/* Module identities in IoT Hub, as the IoT Edge security daemon keeps them
+/* Private to agent/: module identities in IoT Hub, as the IoT Edge security daemon keeps them
  * (upstream.identities "iothub", docs/CLOUD.md): every module of the
  * deployment, $edgeAgent and $edgeHub has an identity upstream whose SAS
  * keys are the ones berth derives from the device key:
@@ -31,8 +31,9 @@
 #define IDENTITY_JOB_MAX	   (1024 * 1024)
 
 /* The two keys IoT Hub is given for an identity. */
-int identity_keys(const char *device_key, const char *name, const char *generation_id,
-		  char primary[SAS_KEY_B64_MAX], char secondary[SAS_KEY_B64_MAX], struct berr *err);
+NODISCARD int identity_keys(const char *device_key, const char *name, const char *generation_id,
+			    char primary[SAS_KEY_B64_MAX], char secondary[SAS_KEY_B64_MAX],
+			    struct berr *err);
 
 /* What a GET of a module identity answered (IoT Hub's Module JSON, outside
  * input): its etag, and whether it authenticates with exactly these SAS
@@ -42,8 +43,8 @@ struct identity_seen {
 	bool keys_match;
 	char managed_by[64];
 };
-int identity_parse(const char *body, size_t len, const char *primary, const char *secondary,
-		   struct identity_seen *out, struct berr *err);
+NODISCARD int identity_parse(const char *body, size_t len, const char *primary,
+			     const char *secondary, struct identity_seen *out, struct berr *err);
 
 /* The request body of a PUT: deviceId, moduleId, managedBy, SAS keys. */
 char *identity_body(const char *device_id, const char *name, const char *primary,

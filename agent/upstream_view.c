@@ -67,7 +67,7 @@ bool upstream_describe(yajl_val up, int64_t now_ms, char *out, size_t cap)
 	return ok;
 }
 
-bool identities_describe(yajl_val info, char *out, size_t cap)
+bool upstream_identities_describe(yajl_val info, char *out, size_t cap)
 {
 	const char *mode = json_str(json_get(info, "identities"));
 	if (!mode || strcmp(mode, "iothub")) {

@@ -1,4 +1,4 @@
-/* What `berth list` and `berth check` say of the cloud link: the hub's
+/* Private to agent/: what `berth list` and `berth check` say of the cloud link: the hub's
  * "upstream" status (connected, or since when not and why; the messages
  * waiting and the age of the oldest) and the daemon's module identities. */
 #ifndef BERTH_AGENT_UPSTREAM_VIEW_H
@@ -17,9 +17,9 @@ bool upstream_describe(yajl_val up, int64_t now_ms, char *out, size_t cap);
 
 /* One line for the daemon's identities fields ("identities_wanted", ...);
  * true when every identity is ready. */
-bool identities_describe(yajl_val info, char *out, size_t cap);
+bool upstream_identities_describe(yajl_val info, char *out, size_t cap);
 
 /* The hub's status over <run>/hubctl.sock (free with yajl_tree_free). */
-int upstream_query(const char *run, yajl_val *status, struct berr *err);
+NODISCARD int upstream_query(const char *run, yajl_val *status, struct berr *err);
 
 #endif

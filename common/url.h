@@ -24,7 +24,7 @@ struct url {
 };
 
 /* Parses url; `allowed` is a bit mask of (1u << URL_x). */
-int url_parse(const char *text, unsigned allowed, struct url *out, struct berr *err);
+NODISCARD int url_parse(const char *text, unsigned allowed, struct url *out, struct berr *err);
 
 /* "localhost", 127.0.0.0/8 or ::1: a host whose traffic never leaves the
  * machine, so plain text to it reveals nothing. */

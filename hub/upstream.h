@@ -1,4 +1,4 @@
-/* The cloud link: messages routed to $upstream leave the device for IoT Hub
+/* Private to hub/: the cloud link: messages routed to $upstream leave the device for IoT Hub
  * (or any MQTT broker), as edgeHub's MQTT upstream does (docs/CLOUD.md).
  *
  * The store keeps one endpoint per sending identity, "$upstream/<module>":
@@ -39,7 +39,7 @@ struct strbuf;
 
 /* Sets up the link when the config has an upstream; libmosquitto (and
  * libssl for mqtts://) are loaded only then. */
-int upstream_init(struct broker *b, struct berr *err);
+NODISCARD int upstream_init(struct broker *b, struct berr *err);
 void upstream_fini(struct broker *b);
 /* The config was reloaded (old is the previous one, still valid). */
 void upstream_reload(struct broker *b, const struct hub_config *old);
@@ -51,7 +51,7 @@ void upstream_notify(struct broker *b, const char *module);
 void upstream_tick(struct broker *b);
 
 /* "$upstream/<module>" into out; -1 when it does not fit. */
-int upstream_endpoint(const char *module, char *out, size_t cap);
+NODISCARD int upstream_endpoint(const char *module, char *out, size_t cap);
 
 /* The control socket's status: "upstream": {...} (nothing when offline),
  * and the "$upstream" entry of "queues" summing the identities' queues. */
@@ -62,8 +62,8 @@ void upstream_gen_queue(struct broker *b, yajl_gen g);
  * devices/<d>/modules/<m>/messages/events/<bag>, with the system properties
  * IoT Hub keeps ($.mid $.cid $.ct $.ce $.on) and the application
  * properties. -1 when out of memory. */
-int upstream_topic(const char *device, const char *module, const struct hub_message *m,
-		   struct strbuf *out);
+NODISCARD int upstream_topic(const char *device, const char *module, const struct hub_message *m,
+			     struct strbuf *out);
 
 /* Reconnect delay after `failures` failed attempts in a row (1 or more):
  * min_ms doubled per failure up to max_ms, less up to a quarter at random

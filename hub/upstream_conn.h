@@ -1,4 +1,4 @@
-/* The parts of the cloud link (private to hub/upstream*.c, netwatch.c):
+/* Private to hub/: the parts of the cloud link (hub/upstream*.c, netwatch.c):
  * upstream.c the set of connections and what the hub sees of them,
  * upstream_conn.c one identity's connection, upstream_tls.c the client TLS
  * context, upstream_resolve.c the host name lookup, netwatch.c the kernel's
@@ -125,7 +125,7 @@ const struct hub_module *upconn_identity(struct upconn *c);
 
 /* upstream_tls.c: a client context trusting the system CAs and ca_file,
  * checking the certificate against host, and sending host as SNI. */
-int upstream_tls_ctx(const char *host, const char *ca_file, void **ctx, struct berr *err);
+NODISCARD int upstream_tls_ctx(const char *host, const char *ca_file, void **ctx, struct berr *err);
 void upstream_tls_free(void *ctx);
 /* Why the last handshake refused the server's certificate, if it did
  * (then forgotten). */
@@ -133,13 +133,13 @@ void upstream_tls_take_error(char *out, size_t cap);
 
 /* upstream_resolve.c: looks host up in a helper thread; when it is done,
  * upstream_resolved() runs on the hub's loop with the address or an error. */
-int upstream_resolve_start(struct upstream *up, struct berr *err);
+NODISCARD int upstream_resolve_start(struct upstream *up, struct berr *err);
 void upstream_resolve_cancel(struct upstream *up);
 void upstream_resolved(struct upstream *up, const char *addr, const char *error);
 
 /* netwatch.c: a NETLINK_ROUTE socket reporting new addresses and default
  * routes; upstream_network_changed() runs for each batch that has one. */
-int netwatch_open(struct upstream *up, struct berr *err);
+NODISCARD int netwatch_open(struct upstream *up, struct berr *err);
 void netwatch_close(struct upstream *up);
 void upstream_network_changed(struct upstream *up, const char *what);
 /* Parses a batch of netlink messages: 1 (and what, a short description)

@@ -153,12 +153,12 @@ static void list_lines_say_connected_or_since_when_not(void **state)
 	yajl_tree_free(up);
 	up = json("{\"identities\":\"iothub\",\"identities_wanted\":4,\"identities_ready\":3,"
 		  "\"identities_error\":\"PUT of identity a answered 401\"}");
-	assert_false(identities_describe(up, line, sizeof(line)));
+	assert_false(upstream_identities_describe(up, line, sizeof(line)));
 	assert_string_equal(line, "module identities in IoT Hub: 3 of 4 ready; last error: PUT of "
 				  "identity a answered 401");
 	yajl_tree_free(up);
 	up = json("{\"identities\":\"none\"}");
-	assert_true(identities_describe(up, line, sizeof(line)));
+	assert_true(upstream_identities_describe(up, line, sizeof(line)));
 	yajl_tree_free(up);
 }
 
