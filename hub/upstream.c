@@ -385,6 +385,8 @@ void upstream_gen_queue(struct broker *b, yajl_gen g)
 	json_gen_key_int(g, "leased", bl.leased);
 	if (bl.oldest_ms)
 		json_gen_key_int(g, "oldest_ms", bl.oldest_ms);
+	long long age = bl.oldest_ms ? (b->now_ms - bl.oldest_ms) / 1000 : -1;
+	json_gen_key_int(g, "oldest_age_secs", age < 0 && bl.oldest_ms ? 0 : age);
 	yajl_gen_map_close(g);
 }
 

@@ -6,6 +6,8 @@ import json
 import os
 import time
 
+import pytest
+
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import manifest, module, unique
@@ -30,6 +32,11 @@ def test_ten_thousand_offline_messages_survive_a_daemon_restart_and_all_arrive(
     d = daemons(manifest({m: module(image, SLEEP)}, routes=routes), hub=True,
                 upstream=upstream_config(broker)).start()
     d.wait_status(m)
+    wait_for(lambda: os.path.exists(os.path.join(d.berth.run_dir, "hubctl.sock")), 10,
+             what="the hub")
+    if "store" not in hub_status(d):
+        pytest.skip("needs the durable store behind hub/store.h: the in-memory store keeps "
+                    "nothing across a hub restart")
     client = ModuleClient(d, m)
     n = 10000
     props = lambda i: {"$.mid": "mid-%d" % i, "$.ct": "application/json", "$.ce": "utf-8",
