@@ -22,6 +22,7 @@ struct conn {
 	 * whether a caller on the host is root. */
 	char module[INSTANCE_NAME_MAX + 1];
 	bool host_root;
+	char owner[INSTANCE_NAME_MAX + 1]; /* the module whose socket it came to */
 };
 
 struct conn_table {

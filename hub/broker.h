@@ -151,6 +151,8 @@ struct module_twin {
 
 struct method_call;
 struct control_conn;
+struct gateway_listener;
+struct gateway_http;
 
 struct broker {
 	const char *config_path;
@@ -179,6 +181,11 @@ struct broker {
 	bool accept_paused;	    /* out of descriptors: listeners rest until the next tick */
 	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
 	size_t refused_full;	    /* connections refused since that line */
+	/* The TLS gateway (gateway_listen.c, gateway_http.c). */
+	struct gateway_listener *gateway_listeners;
+	void *gateway_tls_ctx; /* SSL_CTX *, made at the first connection */
+	struct gateway_http *gateway_http;
+	size_t n_gateway_http;
 };
 
 /* loop.c */
@@ -211,6 +218,24 @@ int tls_handshake(void *tls, bool *want_write, struct berr *err);
 /* > 0 bytes, 0 closed, -1 failed, -2 would block (*want_write: on output) */
 ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write);
 ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write);
+
+/* gateway_listen.c: the TLS gateway's MQTT and HTTPS listeners */
+/* Listens on what the config lists and no more; a new certificate is
+ * loaded at the next connection. */
+void gateway_listen_sync(struct broker *b);
+/* Binds again what could not be bound (every few seconds). */
+void gateway_listen_tick(struct broker *b);
+void gateway_listen_pause(struct broker *b, bool pause);
+void gateway_listen_close(struct broker *b);
+/* The gateway's SSL_CTX, made on first use; NULL with err. */
+void *gateway_tls(struct broker *b, struct berr *err);
+
+/* gateway_http.c: module-to-module direct methods over HTTPS */
+void gateway_http_accept(struct broker *b, int fd, void *tls, const char *peer);
+/* Closes connections past their deadline. */
+void gateway_http_tick(struct broker *b);
+void gateway_http_free_closed(struct broker *b);
+void gateway_http_close_all(struct broker *b);
 
 /* client.c */
 struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer);
@@ -322,10 +347,23 @@ void twins_flush(struct broker *b);
 void twins_free(struct broker *b);
 
 /* methods.c */
+/* Who waits for a direct method's answer: done() is called once, with the
+ * module's status and its answer as JSON text, or with an error status
+ * (404 not deployed, not connected or not subscribed; 504 no answer in
+ * time; ...) and a message. It may be called before methods_call()
+ * returns. */
+struct method_waiter {
+	void (*done)(void *ctx, int status, const char *payload_json, const char *error);
+	void *ctx;
+};
+void methods_call(struct broker *b, const char *module, const char *method, yajl_val payload,
+		  long long timeout_ms, struct method_waiter w);
 struct control_conn;
+/* {"op":"invoke",...} from the control socket. */
 void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req);
 void methods_expire(struct broker *b);
-void methods_forget_control(struct broker *b, struct control_conn *cc);
+/* The waiter with this ctx is gone: its calls are dropped. */
+void methods_forget(struct broker *b, void *ctx);
 void methods_free(struct broker *b);
 
 /* control.c */

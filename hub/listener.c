@@ -68,6 +68,7 @@ void listener_accept_failed(struct broker *b, const char *where)
 		if (listeners[i]->fd >= 0)
 			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
 	}
+	gateway_listen_pause(b, true);
 	b->accept_paused = true;
 }
 
@@ -81,6 +82,7 @@ void listener_resume(struct broker *b)
 		if (listeners[i]->fd >= 0)
 			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
 	}
+	gateway_listen_pause(b, false);
 	b->accept_paused = false;
 }
 

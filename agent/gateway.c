@@ -1,0 +1,412 @@
+/* The gateway modules connect to, as IoT Edge's edgeHub: the edge CA (the
+ * operator's, or berth's quickstart CA in <root>/ca renewed at 80% of its
+ * life), the gateway's server certificate for gateway_hostname, the trust
+ * bundle modules get, the addresses where the hub listens for them and the
+ * one the gateway name resolves to inside each instance.
+ *
+ * What the certificates' validity is, is kept in <root>/ca/state.json with
+ * the SHA-256 of the files it was read from, so a daemon that starts with
+ * nothing to renew never loads libcrypto. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/daemon.h"
+#include "agent/edgeca.h"
+#include "agent/workload.h"
+#include "common/cleanup.h"
+#include "common/encoding.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/strbuf.h"
+
+#define CA_DIR		 "ca"
+#define GATEWAY_CERT	 "gateway.pem"
+#define GATEWAY_KEY	 "gateway.key"
+#define STATE_FILE	 "state.json"
+#define RETRY_AFTER_SECS 600 /* a renewal that failed is tried again */
+
+void edge_dir(struct daemon *d, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/" CA_DIR, d->root);
+}
+
+void edge_ca_paths(struct daemon *d, char *cert, char *key, size_t cap)
+{
+	char dir[4200];
+	edge_dir(d, dir, sizeof(dir));
+	if (d->cfg->edge_ca_cert) {
+		snprintf(cert, cap, "%s", d->cfg->edge_ca_cert);
+		snprintf(key, cap, "%s", d->cfg->edge_ca_key);
+	} else {
+		snprintf(cert, cap, "%s/" EDGECA_CERT_FILE, dir);
+		snprintf(key, cap, "%s/" EDGECA_KEY_FILE, dir);
+	}
+}
+
+const char *gateway_hostname(struct daemon *d, char buf[HOSTNAME_MAX + 1])
+{
+	if (d->cfg->gateway_hostname)
+		return d->cfg->gateway_hostname;
+	if (gethostname(buf, HOSTNAME_MAX + 1) < 0 || !buf[0])
+		snprintf(buf, HOSTNAME_MAX + 1, "localhost");
+	buf[HOSTNAME_MAX] = '\0';
+	return buf;
+}
+
+bool gateway_on(struct daemon *d)
+{
+	return d->cfg->hub_enabled && d->cfg->gateway_enabled;
+}
+
+size_t gateway_listen_addresses(struct daemon *d, const char **out, size_t cap)
+{
+	/* Host-network modules reach the hub on the loopback address. Bridge
+	 * networks add the address of the bridge (their subnet's gateway)
+	 * here, so a module on a bridge reaches the hub on its network. */
+	size_t n = 0;
+	if (n < cap)
+		out[n++] = d->cfg->gateway_address;
+	return n;
+}
+
+const char *gateway_instance_address(struct daemon *d, enum net_mode network)
+{
+	if (!gateway_on(d))
+		return NULL;
+	switch (network) {
+	case NET_HOST:
+		return d->cfg->gateway_address;
+	case NET_NONE:
+		return NULL;
+	}
+	return NULL;
+}
+
+static void file_sha256(const char *path, char hex[65])
+{
+	hex[0] = '\0';
+	char *data = NULL;
+	size_t len = 0;
+	struct berr err;
+	if (fs_read_file(path, EDGECA_PEM_MAX, &data, &len, &err) < 0)
+		return;
+	struct sha256 s;
+	unsigned char h[SHA256_LEN];
+	sha256_init(&s);
+	sha256_update(&s, data, len);
+	sha256_final(&s, h);
+	free(data);
+	for (size_t i = 0; i < SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+}
+
+static void state_load(struct daemon *d)
+{
+	char path[4300];
+	edge_dir(d, path, sizeof(path) - 16);
+	strcat(path, "/" STATE_FILE);
+	cleanup_yajl yajl_val v = NULL;
+	struct berr err;
+	struct edge_state *s = &d->edge;
+	if (json_parse_file(path, 16384, &v, &err) < 0)
+		return;
+	const char *ca = json_str(json_get(v, "ca_sha256"));
+	const char *gw = json_str(json_get(v, "gateway_sha256"));
+	const char *gca = json_str(json_get(v, "gateway_ca_sha256"));
+	const char *name = json_str(json_get(v, "gateway_name"));
+	long long nb = 0, na = 0, gnb = 0, gna = 0;
+	if (!ca || !gw || !gca || !name ||
+	    json_get_int(v, "ca_not_before", "state", true, &nb, &err) < 0 ||
+	    json_get_int(v, "ca_not_after", "state", true, &na, &err) < 0 ||
+	    json_get_int(v, "gateway_not_before", "state", true, &gnb, &err) < 0 ||
+	    json_get_int(v, "gateway_not_after", "state", true, &gna, &err) < 0)
+		return;
+	snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", ca);
+	snprintf(s->gw_sha256, sizeof(s->gw_sha256), "%s", gw);
+	snprintf(s->gw_ca_sha256, sizeof(s->gw_ca_sha256), "%s", gca);
+	snprintf(s->gw_name, sizeof(s->gw_name), "%s", name);
+	s->ca_not_before = nb;
+	s->ca_not_after = na;
+	s->gw_not_before = gnb;
+	s->gw_not_after = gna;
+}
+
+static void state_save(struct daemon *d)
+{
+	const struct edge_state *s = &d->edge;
+	yajl_gen g = json_gen_new(true);
+	if (!g)
+		return;
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "ca_sha256", s->ca_sha256);
+	json_gen_key_int(g, "ca_not_before", s->ca_not_before);
+	json_gen_key_int(g, "ca_not_after", s->ca_not_after);
+	json_gen_key_str(g, "gateway_name", s->gw_name);
+	json_gen_key_str(g, "gateway_sha256", s->gw_sha256);
+	json_gen_key_str(g, "gateway_ca_sha256", s->gw_ca_sha256);
+	json_gen_key_int(g, "gateway_not_before", s->gw_not_before);
+	json_gen_key_int(g, "gateway_not_after", s->gw_not_after);
+	yajl_gen_map_close(g);
+	char path[4300];
+	edge_dir(d, path, sizeof(path) - 16);
+	strcat(path, "/" STATE_FILE);
+	struct berr err;
+	if (json_gen_write_file(g, path, 0600, "edge CA state", &err) < 0)
+		log_warn("%s", err.msg);
+}
+
+/* The CA is there and its validity known: made (quickstart, first start),
+ * renewed (quickstart, 80% of its life passed) or read. *renewed is set
+ * when a CA modules already trusted was replaced. */
+static int ensure_ca(struct daemon *d, int64_t now, bool *renewed, struct berr *err)
+{
+	struct edge_state *s = &d->edge;
+	char dir[4200], cert[4300], key[4300], sha[65];
+	edge_dir(d, dir, sizeof(dir));
+	edge_ca_paths(d, cert, key, sizeof(cert));
+	bool quick = !d->cfg->edge_ca_cert;
+	*renewed = false;
+	file_sha256(cert, sha);
+	if (quick && (!sha[0] || access(key, R_OK) < 0)) {
+		log_info("edge CA: making berth's quickstart CA in %s (for production, configure "
+			 "edge_ca with your own)",
+			 dir);
+		if (edgeca_create(dir, d->cfg->device_id, now, err) < 0)
+			return berr_wrap(err, "edge CA");
+		*renewed = sha[0] != '\0';
+		file_sha256(cert, sha);
+	} else if (!sha[0]) {
+		return berr_set(err, 0, "edge CA: cannot read %s", cert);
+	}
+	if (strcmp(sha, s->ca_sha256) || !s->ca_not_after) {
+		cleanup_free char *pem = NULL;
+		size_t len = 0;
+		if (fs_read_file(cert, EDGECA_PEM_MAX, &pem, &len, err) < 0 ||
+		    edgeca_pem_validity(pem, len, &s->ca_not_before, &s->ca_not_after, err) < 0)
+			return berr_wrap(err, "edge CA %s", cert);
+		snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", sha);
+		state_save(d);
+	}
+	if (!edgeca_renewal_due(s->ca_not_before, s->ca_not_after, now))
+		return 0;
+	if (!quick) {
+		char when[32];
+		rfc3339_format(s->ca_not_after, when);
+		log_warn("edge CA %s %s %s: replace it (berth renews only its quickstart CA)", cert,
+			 now >= s->ca_not_after ? "expired on" : "expires on", when);
+		return 0;
+	}
+	log_info("edge CA: 80%% of the quickstart CA's life has passed; making a new one");
+	if (edgeca_create(dir, d->cfg->device_id, now, err) < 0)
+		return berr_wrap(err, "edge CA renewal");
+	file_sha256(cert, sha);
+	cleanup_free char *pem = NULL;
+	size_t len = 0;
+	if (fs_read_file(cert, EDGECA_PEM_MAX, &pem, &len, err) < 0 ||
+	    edgeca_pem_validity(pem, len, &s->ca_not_before, &s->ca_not_after, err) < 0)
+		return berr_wrap(err, "edge CA %s", cert);
+	snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", sha);
+	state_save(d);
+	*renewed = true;
+	return 0;
+}
+
+/* The gateway's certificate for gateway_hostname, issued by the current CA
+ * and not due for renewal. *changed when it was issued now. */
+static int ensure_gateway_cert(struct daemon *d, int64_t now, bool *changed, struct berr *err)
+{
+	struct edge_state *s = &d->edge;
+	char dir[4200], cpath[4300], kpath[4300], sha[65], host[HOSTNAME_MAX + 1];
+	edge_dir(d, dir, sizeof(dir));
+	snprintf(cpath, sizeof(cpath), "%s/" GATEWAY_CERT, dir);
+	snprintf(kpath, sizeof(kpath), "%s/" GATEWAY_KEY, dir);
+	const char *name = gateway_hostname(d, host);
+	*changed = false;
+	file_sha256(cpath, sha);
+	if (sha[0] && access(kpath, R_OK) == 0 && !strcmp(sha, s->gw_sha256) &&
+	    !strcmp(name, s->gw_name) && !strcmp(s->ca_sha256, s->gw_ca_sha256) &&
+	    !edgeca_renewal_due(s->gw_not_before, s->gw_not_after, now))
+		return 0;
+	char ca_cert[4300], ca_key[4300];
+	edge_ca_paths(d, ca_cert, ca_key, sizeof(ca_cert));
+	struct edgeca *ca = NULL;
+	if (edgeca_load(ca_cert, ca_key, &ca, err) < 0)
+		return berr_wrap(err, "edge CA");
+	char cn[EDGECA_CN_MAX + 1];
+	snprintf(cn, sizeof(cn), "%s", name); /* a longer name is in the SAN alone */
+	const char *sans[] = {name};
+	cleanup_free char *cert_pem = NULL, *key_pem = NULL;
+	int64_t not_after = 0;
+	int rc = edgeca_issue_server(ca, cn, sans, 1, now, now + EDGECA_SERVER_LIFETIME_SECS,
+				     &cert_pem, &key_pem, &not_after, err);
+	edgeca_free(ca);
+	if (rc < 0)
+		return berr_wrap(err, "gateway certificate for %s", name);
+	rc = fs_write_file_atomic(kpath, key_pem, strlen(key_pem), 0600, err);
+	explicit_bzero(key_pem, strlen(key_pem));
+	if (rc < 0 || fs_write_file_atomic(cpath, cert_pem, strlen(cert_pem), 0644, err) < 0)
+		return -1;
+	file_sha256(cpath, s->gw_sha256);
+	snprintf(s->gw_name, sizeof(s->gw_name), "%s", name);
+	snprintf(s->gw_ca_sha256, sizeof(s->gw_ca_sha256), "%s", s->ca_sha256);
+	s->gw_not_before = now;
+	s->gw_not_after = not_after;
+	state_save(d);
+	char until[32];
+	rfc3339_format(not_after, until);
+	log_info("gateway certificate for %s issued by the edge CA, valid until %s", name, until);
+	*changed = true;
+	return 0;
+}
+
+static void schedule(struct daemon *d, int64_t now, bool failed)
+{
+	struct edge_state *s = &d->edge;
+	int64_t next = failed ? now + RETRY_AFTER_SECS : INT64_MAX / 2000;
+	if (!failed && s->ca_not_after && !d->cfg->edge_ca_cert) {
+		int64_t t = edgeca_renewal_time(s->ca_not_before, s->ca_not_after);
+		if (t < next)
+			next = t;
+	}
+	if (!failed && gateway_on(d) && s->gw_not_after) {
+		int64_t t = edgeca_renewal_time(s->gw_not_before, s->gw_not_after);
+		if (t < next)
+			next = t;
+	}
+	if (next <= now)
+		next = now + RETRY_AFTER_SECS;
+	s->next_check_ms = next * 1000;
+}
+
+/* Modules hold the trust bundle they read at start: after a new CA, each
+ * running one is restarted, as IoT Edge restarts every module when its
+ * edge CA is renewed. */
+static void restart_modules(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_mods; i++) {
+		struct module_rt *m = d->mods[i];
+		struct berr err;
+		if (!m->shim_pid)
+			continue;
+		log_info("module %s: restarted for the new edge CA", m->name);
+		if (module_restart(d, m->name, -1, &err) < 0)
+			log_warn("module %s: %s", m->name, err.msg);
+	}
+}
+
+int edge_check(struct daemon *d, int64_t now, bool at_start, struct berr *err)
+{
+	bool renewed = false, changed = false;
+	char dir[4200];
+	edge_dir(d, dir, sizeof(dir));
+	int rc = fs_mkdir_p(dir, 0700, err);
+	if (rc == 0)
+		rc = ensure_ca(d, now, &renewed, err);
+	if (rc == 0 && gateway_on(d))
+		rc = ensure_gateway_cert(d, now, &changed, err);
+	schedule(d, now, rc < 0);
+	if (renewed)
+		restart_modules(d);
+	if ((renewed || changed) && !at_start && d->hub.pid > 0) {
+		struct berr e;
+		if (hubproc_write_config(d, &e) < 0)
+			log_warn("hub config: %s", e.msg);
+	}
+	return rc;
+}
+
+int edge_setup(struct daemon *d, struct berr *err)
+{
+	state_load(d);
+	return edge_check(d, wall_ms() / 1000, true, err);
+}
+
+void edge_tick(struct daemon *d)
+{
+	if (!d->edge.next_check_ms || wall_ms() < d->edge.next_check_ms)
+		return;
+	struct berr err;
+	if (edge_check(d, wall_ms() / 1000, false, &err) < 0)
+		log_error("%s (trying again in %d minutes)", err.msg, RETRY_AFTER_SECS / 60);
+}
+
+int64_t edge_next_deadline(struct daemon *d)
+{
+	if (!d->edge.next_check_ms)
+		return INT64_MAX;
+	int64_t wall = wall_ms();
+	return boot_ms() + (d->edge.next_check_ms > wall ? d->edge.next_check_ms - wall : 0);
+}
+
+/* Appends the PEM certificates of a file. */
+static int append_file(const char *path, struct strbuf *out, struct berr *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, EDGECA_PEM_MAX, &data, &len, err) < 0)
+		return -1;
+	if (len && strbuf_append(out, data, len) < 0)
+		return berr_set(err, errno, "trust bundle");
+	if (len && data[len - 1] != '\n' && strbuf_puts(out, "\n") < 0)
+		return berr_set(err, errno, "trust bundle");
+	return 0;
+}
+
+int edge_trust_bundle(struct daemon *d, bool manifest, char **pem, struct berr *err)
+{
+	struct strbuf out = STRBUF_INIT;
+	out.max = 4 * EDGECA_PEM_MAX;
+	char cert[4300], key[4300];
+	edge_ca_paths(d, cert, key, sizeof(cert));
+	int rc = 0;
+	if (manifest) {
+		if (d->cfg->manifest_trust_bundle)
+			rc = append_file(d->cfg->manifest_trust_bundle, &out, err);
+	} else {
+		rc = append_file(cert, &out, err);
+		if (rc == 0 && d->cfg->trust_bundle)
+			rc = append_file(d->cfg->trust_bundle, &out, err);
+	}
+	if (rc < 0) {
+		strbuf_release(&out);
+		return -1;
+	}
+	*pem = strbuf_detach(&out);
+	return *pem ? 0 : berr_set(err, ENOMEM, "trust bundle");
+}
+
+void gateway_hub_config(struct daemon *d, yajl_gen g)
+{
+	if (!gateway_on(d) || !d->edge.gw_not_after)
+		return;
+	char dir[4200], path[4300];
+	edge_dir(d, dir, sizeof(dir));
+	json_gen_str(g, "gateway");
+	yajl_gen_map_open(g);
+	snprintf(path, sizeof(path), "%s/" GATEWAY_CERT, dir);
+	json_gen_key_str(g, "cert", path);
+	snprintf(path, sizeof(path), "%s/" GATEWAY_KEY, dir);
+	json_gen_key_str(g, "key", path);
+	const char *addrs[16];
+	size_t n = gateway_listen_addresses(d, addrs, 16);
+	static const char *const kinds[] = {"mqtt", "https"};
+	int64_t ports[] = {d->cfg->gateway_mqtt_port, d->cfg->gateway_https_port};
+	for (size_t k = 0; k < 2; k++) {
+		json_gen_str(g, kinds[k]);
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < n; i++) {
+			char a[64];
+			snprintf(a, sizeof(a), "%s:%lld", addrs[i], (long long)ports[k]);
+			json_gen_str(g, a);
+		}
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_map_close(g);
+}
