@@ -161,7 +161,7 @@ void workload_accept(struct daemon *d, int listen_fd)
 		for (size_t i = 0; i < WORKLOAD_CLIENTS_MAX; i++)
 			mine += slots[i].fd >= 0 && !strcmp(slots[i].owner, owner->name);
 		snprintf(c->owner, sizeof(c->owner), "%s", owner->name);
-		if (mine > WORKLOAD_PER_MODULE) {
+		if (mine >= WORKLOAD_PER_MODULE) {
 			respond_error(fd, 503, "too many connections from this module; try again");
 			conn_close(d, c);
 		} else if (identify(fd, c) < 0) {
