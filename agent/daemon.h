@@ -256,8 +256,12 @@ int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
  * then edge_tick() when edge_next_deadline() comes). A renewed CA restarts
  * the running modules; a new certificate is handed to the hub. */
 NODISCARD int edge_setup(struct daemon *d, struct berr *err);
-/* The same at a given time (Unix seconds), for tests. */
-NODISCARD int edge_check(struct daemon *d, int64_t now, bool at_start, struct berr *err);
+/* The work itself, at a given time (Unix seconds): `berth edgeca`, which
+ * the daemon runs as a child when state.json says something is due, and
+ * tests. *renewed: a new CA replaced one modules trusted; *changed: a new
+ * gateway certificate. */
+NODISCARD int edge_check(struct daemon *d, int64_t now, bool *renewed, bool *changed,
+			 struct berr *err);
 void edge_tick(struct daemon *d);
 int64_t edge_next_deadline(struct daemon *d); /* boot clock */
 void edge_dir(struct daemon *d, char *out, size_t cap);

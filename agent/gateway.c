@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "agent/edgeca.h"
 #include "agent/workload.h"
 #include "common/cleanup.h"
+#include "common/command.h"
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -162,6 +165,20 @@ static void state_save(struct daemon *d)
 		log_warn("%s", err.msg);
 }
 
+/* Reads the CA certificate's validity into the state (libcrypto). */
+static int read_ca(struct daemon *d, const char *cert, const char *sha, struct berr *err)
+{
+	struct edge_state *s = &d->edge;
+	cleanup_free char *pem = NULL;
+	size_t len = 0;
+	if (fs_read_file(cert, EDGECA_PEM_MAX, &pem, &len, err) < 0 ||
+	    edgeca_pem_validity(pem, len, &s->ca_not_before, &s->ca_not_after, err) < 0)
+		return berr_wrap(err, "edge CA %s", cert);
+	snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", sha);
+	state_save(d);
+	return 0;
+}
+
 /* The CA is there and its validity known: made (quickstart, first start),
  * renewed (quickstart, 80% of its life passed) or read. *renewed is set
  * when a CA modules already trusted was replaced. */
@@ -185,35 +202,18 @@ static int ensure_ca(struct daemon *d, int64_t now, bool *renewed, struct berr *
 	} else if (!sha[0]) {
 		return berr_set(err, 0, "edge CA: cannot read %s", cert);
 	}
-	if (strcmp(sha, s->ca_sha256) || !s->ca_not_after) {
-		cleanup_free char *pem = NULL;
-		size_t len = 0;
-		if (fs_read_file(cert, EDGECA_PEM_MAX, &pem, &len, err) < 0 ||
-		    edgeca_pem_validity(pem, len, &s->ca_not_before, &s->ca_not_after, err) < 0)
-			return berr_wrap(err, "edge CA %s", cert);
-		snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", sha);
-		state_save(d);
-	}
+	if ((strcmp(sha, s->ca_sha256) || !s->ca_not_after) && read_ca(d, cert, sha, err) < 0)
+		return -1;
 	if (!edgeca_renewal_due(s->ca_not_before, s->ca_not_after, now))
 		return 0;
-	if (!quick) {
-		char when[32];
-		rfc3339_format(s->ca_not_after, when);
-		log_warn("edge CA %s %s %s: replace it (berth renews only its quickstart CA)", cert,
-			 now >= s->ca_not_after ? "expired on" : "expires on", when);
-		return 0;
-	}
+	if (!quick)
+		return 0; /* the operator's: never replaced (edge_tick warns) */
 	log_info("edge CA: 80%% of the quickstart CA's life has passed; making a new one");
 	if (edgeca_create(dir, d->cfg->device_id, now, err) < 0)
 		return berr_wrap(err, "edge CA renewal");
 	file_sha256(cert, sha);
-	cleanup_free char *pem = NULL;
-	size_t len = 0;
-	if (fs_read_file(cert, EDGECA_PEM_MAX, &pem, &len, err) < 0 ||
-	    edgeca_pem_validity(pem, len, &s->ca_not_before, &s->ca_not_after, err) < 0)
-		return berr_wrap(err, "edge CA %s", cert);
-	snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", sha);
-	state_save(d);
+	if (read_ca(d, cert, sha, err) < 0)
+		return -1;
 	*renewed = true;
 	return 0;
 }
@@ -301,16 +301,93 @@ static void restart_modules(struct daemon *d)
 	}
 }
 
-int edge_check(struct daemon *d, int64_t now, bool at_start, struct berr *err)
+int edge_check(struct daemon *d, int64_t now, bool *renewed, bool *changed, struct berr *err)
 {
-	bool renewed = false, changed = false;
 	char dir[4200];
 	edge_dir(d, dir, sizeof(dir));
-	int rc = fs_mkdir_p(dir, 0700, err);
-	if (rc == 0)
-		rc = ensure_ca(d, now, &renewed, err);
-	if (rc == 0 && gateway_on(d))
-		rc = ensure_gateway_cert(d, now, &changed, err);
+	*renewed = *changed = false;
+	if (fs_mkdir_p(dir, 0700, err) < 0 || ensure_ca(d, now, renewed, err) < 0)
+		return -1;
+	return gateway_on(d) ? ensure_gateway_cert(d, now, changed, err) : 0;
+}
+
+/* Whether edge_check() has anything to do, told from state.json and the
+ * files' hashes alone (no libcrypto). */
+static bool work_due(struct daemon *d, int64_t now)
+{
+	const struct edge_state *s = &d->edge;
+	char dir[4200], cert[4300], key[4300], sha[65], host[HOSTNAME_MAX + 1];
+	edge_dir(d, dir, sizeof(dir));
+	edge_ca_paths(d, cert, key, sizeof(cert));
+	file_sha256(cert, sha);
+	if (!sha[0] || strcmp(sha, s->ca_sha256) || !s->ca_not_after ||
+	    (!d->cfg->edge_ca_cert && edgeca_renewal_due(s->ca_not_before, s->ca_not_after, now)))
+		return true;
+	if (!gateway_on(d))
+		return false;
+	char gw[4300];
+	snprintf(gw, sizeof(gw), "%s/" GATEWAY_CERT, dir);
+	file_sha256(gw, sha);
+	snprintf(gw, sizeof(gw), "%s/" GATEWAY_KEY, dir);
+	return !sha[0] || access(gw, R_OK) < 0 || strcmp(sha, s->gw_sha256) ||
+	       strcmp(gateway_hostname(d, host), s->gw_name) ||
+	       strcmp(s->ca_sha256, s->gw_ca_sha256) ||
+	       edgeca_renewal_due(s->gw_not_before, s->gw_not_after, now);
+}
+
+/* Exit statuses of `berth edgeca` besides 0 (nothing new) and 1 (failed). */
+#define EXIT_CHANGED 10 /* a new gateway certificate */
+#define EXIT_RENEWED 11 /* a new CA (and certificate) */
+#define CHILD_MS     60000
+
+/* The work is done by a `berth edgeca` child, so the daemon itself never
+ * maps libcrypto for it. */
+static int run_child(struct daemon *d, bool *renewed, bool *changed, struct berr *err)
+{
+	const char *argv[] = {berth_self_exe(), "--root",   d->root,	    "--run", d->run,
+			      "edgeca",		"--config", d->config_path, NULL};
+	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, -1, false);
+	if (pid < 0)
+		return berr_set(err, errno, "edge CA: starting berth edgeca");
+	int st = 0;
+	int64_t deadline = boot_ms() + CHILD_MS;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (boot_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return berr_set(err, 0, "edge CA: berth edgeca took more than %d s",
+					CHILD_MS / 1000);
+		}
+		usleep(5000);
+	}
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	*renewed = code == EXIT_RENEWED;
+	*changed = code == EXIT_CHANGED || code == EXIT_RENEWED;
+	if (code == 0 || *changed)
+		return 0;
+	return berr_set(err, 0, "edge CA: berth edgeca failed (status %d; its message is above)",
+			WIFEXITED(st) ? code : 128 + WTERMSIG(st));
+}
+
+static int edge_run(struct daemon *d, bool at_start, struct berr *err)
+{
+	int64_t now = wall_ms() / 1000;
+	bool renewed = false, changed = false;
+	int rc = 0;
+	state_load(d);
+	if (work_due(d, now)) {
+		rc = run_child(d, &renewed, &changed, err);
+		state_load(d);
+	}
+	const struct edge_state *s = &d->edge;
+	if (rc == 0 && d->cfg->edge_ca_cert && s->ca_not_after &&
+	    edgeca_renewal_due(s->ca_not_before, s->ca_not_after, now)) {
+		char when[32];
+		rfc3339_format(s->ca_not_after, when);
+		log_warn("edge CA %s %s %s: replace it (berth renews only its quickstart CA)",
+			 d->cfg->edge_ca_cert, now >= s->ca_not_after ? "expired on" : "expires on",
+			 when);
+	}
 	schedule(d, now, rc < 0);
 	if (renewed)
 		restart_modules(d);
@@ -324,8 +401,7 @@ int edge_check(struct daemon *d, int64_t now, bool at_start, struct berr *err)
 
 int edge_setup(struct daemon *d, struct berr *err)
 {
-	state_load(d);
-	return edge_check(d, wall_ms() / 1000, true, err);
+	return edge_run(d, true, err);
 }
 
 void edge_tick(struct daemon *d)
@@ -333,9 +409,37 @@ void edge_tick(struct daemon *d)
 	if (!d->edge.next_check_ms || wall_ms() < d->edge.next_check_ms)
 		return;
 	struct berr err;
-	if (edge_check(d, wall_ms() / 1000, false, &err) < 0)
+	if (edge_run(d, false, &err) < 0)
 		log_error("%s (trying again in %d minutes)", err.msg, RETRY_AFTER_SECS / 60);
 }
+
+static int cmd_edge_ca(struct berth_ctx *ctx, int argc, char **argv)
+{
+	const char *config;
+	if (agent_config_option(argc, argv, &config) < 0)
+		return berth_usage("edgeca");
+	log_set_name("berth edgeca");
+	struct daemon d = {.control_fd = -1, .epfd = -1};
+	struct berr err;
+	if (agent_config_load(config, &d.cfg, &err) < 0) {
+		fprintf(stderr, "berth: edgeca: %s\n", err.msg);
+		return 1;
+	}
+	snprintf(d.root, sizeof(d.root), "%s", d.cfg->root ? d.cfg->root : ctx->root);
+	snprintf(d.run, sizeof(d.run), "%s", d.cfg->run ? d.cfg->run : ctx->run);
+	state_load(&d);
+	bool renewed, changed;
+	int rc = edge_check(&d, wall_ms() / 1000, &renewed, &changed, &err);
+	agent_config_free(d.cfg);
+	if (rc < 0) {
+		fprintf(stderr, "berth: edgeca: %s\n", err.msg);
+		return 1;
+	}
+	return renewed ? EXIT_RENEWED : changed ? EXIT_CHANGED : 0;
+}
+BERTH_COMMAND(edgeca, "edgeca [--config FILE]",
+	      "make or renew the edge CA and the gateway certificate (the daemon runs it)",
+	      cmd_edge_ca);
 
 int64_t edge_next_deadline(struct daemon *d)
 {

@@ -162,17 +162,18 @@ void workload_accept(struct daemon *d, int listen_fd)
 			mine += slots[i].fd >= 0 && !strcmp(slots[i].owner, owner->name);
 		snprintf(c->owner, sizeof(c->owner), "%s", owner->name);
 		if (mine >= WORKLOAD_PER_MODULE) {
+			/* Closed at once, so the slots stay free for the others. */
 			respond_error(fd, 503, "too many connections from this module; try again");
 			conn_close(d, c);
 		} else if (identify(fd, c) < 0) {
-			respond_error(fd, 403, "cannot tell which module is calling");
-			conn_close(d, c);
+			c->refused = 403;
+			snprintf(c->why, sizeof(c->why), "cannot tell which module is calling");
 		} else if (strcmp(c->module, owner->name) && !(c->host_root && !c->module[0])) {
-			/* Another instance reached this module's socket: refused. */
+			/* Another instance reached this module's socket. */
 			log_warn("workload: a process of %s called module %s's workload socket",
 				 c->module[0] ? c->module : "the host (not root)", owner->name);
-			respond_error(fd, 403, "this socket serves another module");
-			conn_close(d, c);
+			c->refused = 403;
+			snprintf(c->why, sizeof(c->why), "this socket serves another module");
 		}
 	}
 }
@@ -382,7 +383,9 @@ void workload_client_ready(struct daemon *d, int fd)
 		int rc = workload_parse_request(c->in.buf, c->in.len, &req, &status, &err);
 		if (rc == 0)
 			continue;
-		if (rc < 0)
+		if (c->refused)
+			respond_error(fd, c->refused, c->why);
+		else if (rc < 0)
 			respond_error(fd, status, err.msg);
 		else
 			serve(d, c, &req);

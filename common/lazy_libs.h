@@ -85,6 +85,7 @@
 	X(SSL_accept)                                                                              \
 	X(SSL_read)                                                                                \
 	X(SSL_write)                                                                               \
+	X(SSL_shutdown)                                                                            \
 	X(SSL_get_error)
 
 /* libcurl: the registry client (registry/client.c). */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -207,12 +208,24 @@ void listener_accept_failed(struct broker *b, const char *where);
 void listener_resume(struct broker *b);
 /* Raises the descriptor limit towards what HUB_MAX_CONNECTIONS needs. */
 void listener_raise_fd_limit(void);
+/* False (the fd closed, a line logged now and then) at HUB_MAX_CONNECTIONS. */
+bool listener_room_for(struct broker *b, int fd, const char *peer);
+/* A client on a TCP connection, with its TLS session (NULL: none), which
+ * goes with the connection should the client not be made. */
+void listener_add_tcp_client(struct broker *b, int fd, const char *peer, void *tls);
+/* "address:port" of a peer, for log lines. */
+void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap);
+/* A listening TCP socket on "host:port" or "[v6]:port" (non-blocking);
+ * with freebind, an address this host does not have yet is bound too. */
+int listener_tcp_socket(const char *addr, bool freebind, struct berr *err);
 
 /* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
 int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
 void tls_server_free(void *ctx);
 void *tls_session_new(void *ctx, int fd, struct berr *err);
 void tls_session_free(void *tls);
+/* Sends close_notify, if it can go at once (the end of an answer). */
+void tls_session_shutdown(void *tls);
 /* 0 done, 1 in progress (*want_write says which way), -1 failed (err) */
 int tls_handshake(void *tls, bool *want_write, struct berr *err);
 /* > 0 bytes, 0 closed, -1 failed, -2 would block (*want_write: on output) */

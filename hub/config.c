@@ -24,6 +24,15 @@ bool hub_name_valid(const char *name)
 	return true;
 }
 
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap)
+{
+	if (len == 0 || len >= cap)
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return hub_name_valid(out);
+}
+
 void hub_config_free(struct hub_config *c)
 {
 	if (!c)

@@ -64,5 +64,8 @@ const struct hub_module *hub_config_module(const struct hub_config *c, const cha
 
 /* A device or module name usable in topics, client ids and file names. */
 bool hub_name_valid(const char *name);
+/* Copies len bytes of s as a NUL-terminated name: false when it does not
+ * fit cap or is not a valid name. */
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap);
 
 #endif

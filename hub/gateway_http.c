@@ -36,15 +36,6 @@ static int refuse(int *status, int code, struct berr *err, const char *msg)
 	return berr_set(err, 0, "%s", msg);
 }
 
-static bool copy_name(const char *s, size_t len, char *out, size_t cap)
-{
-	if (len == 0 || len >= cap)
-		return false;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return hub_name_valid(out);
-}
-
 /* "responseTimeoutInSeconds" (or the C SDK's "timeout"): a whole number of
  * seconds, 1 to 300; absent: 30. */
 static int body_timeout(yajl_val body, int *out, int *status, struct berr *err)
@@ -80,15 +71,17 @@ int gateway_http_parse(const char *buf, size_t len, struct gateway_method_reques
 			      "/twins/<device>/modules/<module>/methods");
 	if (strcmp(h.method, "POST"))
 		return refuse(status, 405, err, "method not allowed: use POST");
-	if (!copy_name(h.segments[1], strlen(h.segments[1]), req->device, sizeof(req->device)) ||
-	    !copy_name(h.segments[3], strlen(h.segments[3]), req->module, sizeof(req->module)))
+	if (!hub_name_copy(h.segments[1], strlen(h.segments[1]), req->device,
+			   sizeof(req->device)) ||
+	    !hub_name_copy(h.segments[3], strlen(h.segments[3]), req->module, sizeof(req->module)))
 		return refuse(status, 400, err, "malformed device or module name");
 	const char *id = want[1].value;
 	const char *slash = id ? memchr(id, '/', want[1].len) : NULL;
 	if (!slash ||
-	    !copy_name(id, (size_t)(slash - id), req->caller_device, sizeof(req->caller_device)) ||
-	    !copy_name(slash + 1, want[1].len - (size_t)(slash + 1 - id), req->caller_module,
-		       sizeof(req->caller_module)))
+	    !hub_name_copy(id, (size_t)(slash - id), req->caller_device,
+			   sizeof(req->caller_device)) ||
+	    !hub_name_copy(slash + 1, want[1].len - (size_t)(slash + 1 - id), req->caller_module,
+			   sizeof(req->caller_module)))
 		return refuse(status, 401, err,
 			      "x-ms-edge-moduleId must name the caller as <device>/<module>");
 	if (!want[0].value || want[0].len == 0 || want[0].len > SAS_TOKEN_MAX ||
@@ -170,7 +163,10 @@ static void flush(struct gateway_http *h)
 		}
 		h->off += (size_t)n;
 	}
-	conn_close(h, NULL);
+	if (!h->closed) {
+		tls_session_shutdown(h->tls);
+		conn_close(h, NULL);
+	}
 }
 
 static void answer(struct gateway_http *h, int http_status, const char *json)

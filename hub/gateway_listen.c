@@ -6,10 +6,7 @@
  * it. An address that cannot be bound yet (a bridge not made, a port in
  * use) is tried again every few seconds; a reload opens new addresses,
  * closes those no longer listed and takes a new certificate. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,22 +45,6 @@ void *gateway_tls(struct broker *b, struct berr *err)
 	return b->gateway_tls_ctx;
 }
 
-static void peer_name(const struct sockaddr_storage *sa, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (sa->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-	} else if (sa->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-	}
-	snprintf(out, cap, "%s:%d", host, port);
-}
-
 static void on_accept(struct hub_io *io, uint32_t events)
 {
 	struct gateway_listener *l = (struct gateway_listener *)io;
@@ -78,7 +59,7 @@ static void on_accept(struct hub_io *io, uint32_t events)
 			return;
 		}
 		char host[64], peer[96];
-		peer_name(&sa, host, sizeof(host));
+		listener_peer_name(&sa, host, sizeof(host));
 		snprintf(peer, sizeof(peer), "gateway %s", host);
 		struct berr err;
 		void *ctx = gateway_tls(b, &err);
@@ -92,67 +73,21 @@ static void on_accept(struct hub_io *io, uint32_t events)
 			gateway_http_accept(b, fd, tls, host);
 			continue;
 		}
-		if (b->n_clients >= HUB_MAX_CONNECTIONS) {
-			log_warn("refusing %s: %d connections already open", peer,
-				 HUB_MAX_CONNECTIONS);
+		if (!listener_room_for(b, fd, peer)) {
 			tls_session_free(tls);
-			close(fd);
 			continue;
 		}
-		struct client *c = client_new(b, fd, true, peer);
-		if (c)
-			c->tls = tls;
-		else
-			tls_session_free(tls);
+		listener_add_tcp_client(b, fd, peer, tls);
 	}
-}
-
-static int split(const char *addr, char *host, size_t cap, const char **port)
-{
-	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= cap || !colon[1])
-		return -1;
-	size_t n = (size_t)(colon - addr);
-	if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') {
-		memcpy(host, addr + 1, n - 2);
-		host[n - 2] = '\0';
-	} else {
-		memcpy(host, addr, n);
-		host[n] = '\0';
-	}
-	*port = colon + 1;
-	return 0;
 }
 
 /* Binds the listener; an address that is not there yet (a bridge to come)
- * is bound all the same with IP_FREEBIND. */
+ * is bound all the same (IP_FREEBIND). */
 static int bind_listener(struct gateway_listener *l, struct berr *err)
 {
-	char host[64];
-	const char *port;
-	if (split(l->addr, host, sizeof(host), &port) < 0)
-		return berr_set(err, EINVAL, "%s", l->addr);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *res;
-	int gai = getaddrinfo(host, port, &hints, &res);
-	if (gai)
-		return berr_set(err, EINVAL, "%s: %s", l->addr, gai_strerror(gai));
-	int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	int level = res->ai_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
-	int opt = res->ai_family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, level, opt, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return berr_set(err, e, "listen on %s", l->addr);
-	}
-	freeaddrinfo(res);
+	int fd = listener_tcp_socket(l->addr, true, err);
+	if (fd < 0)
+		return -1;
 	l->io.fd = fd;
 	if (broker_watch(l->b, &l->io, l->b->accept_paused ? 0 : EPOLLIN, err) < 0) {
 		close(fd);

@@ -15,6 +15,7 @@ import urllib.parse
 
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import manifest, module, module_key, unique
+from helpers import recv_all
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
 API_VERSIONS = ["2018-06-28", "2019-01-30", "2019-10-22", "2019-11-05", "2020-07-07",
@@ -31,7 +32,8 @@ for procs in sys.argv[2:]:
         f.write(str(os.getpid()))
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
-s.connect(sock)
+d = os.open(os.path.dirname(sock), os.O_PATH | os.O_DIRECTORY)
+s.connect("/proc/self/fd/%d/%s" % (d, os.path.basename(sock)))
 s.sendall(request)
 out = b""
 while True:
@@ -59,17 +61,23 @@ def parse_answer(out):
     return status, headers, body
 
 
-def raw(path, request):
+def unix_connect(path):
+    """A socket connected to path, however long (through its directory's
+    descriptor, as the daemon binds a long path)."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(10)
-    s.connect(path)
+    d = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        s.connect("/proc/self/fd/%d/%s" % (d, os.path.basename(path)))
+    finally:
+        os.close(d)
+    return s
+
+
+def raw(path, request):
+    s = unix_connect(path)
     s.sendall(request)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_all(s)
     s.close()
     return parse_answer(out)
 
@@ -296,20 +304,12 @@ def test_silent_connections_are_closed_after_five_seconds(daemons, image):
     sock = workload_socket(d, a)
     conns = []
     for _ in range(12):  # more than the 8 one module may hold
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sock)
-        conns.append(s)
+        conns.append(unix_connect(sock))
     start = time.monotonic()
     answers = []
     for s in conns:
         s.settimeout(15)
-        out = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-        answers.append(out.split(b" ")[1])
+        answers.append(recv_all(s).split(b" ")[1])
     assert 4.0 <= time.monotonic() - start < 12.0
     assert answers.count(b"408") >= 8 and b"503" in answers, answers
     for c in conns:

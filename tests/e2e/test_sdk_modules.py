@@ -20,6 +20,7 @@ import pytest
 
 from conftest import Berth, wait_for
 from daemonlib import HUB_HOST, Daemon, manifest, module
+from helpers import recv_all
 from sdk_image import push_node_sdk_image
 
 GATEWAY = "gateway.berth.test"
@@ -170,12 +171,7 @@ def https(edge, request):
     with socket.create_connection((GATEWAY_ADDR, 443), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname=GATEWAY) as s:
             s.sendall(request)
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out = recv_all(s)
     head, _, body = out.partition(b"\r\n\r\n")
     assert b"Content-Type: application/json" in head and b"Content-Length: %d" % len(body) in head
     return int(head.split()[1]), json.loads(body)

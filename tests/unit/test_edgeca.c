@@ -191,16 +191,21 @@ static void the_quickstart_ca_renews_at_80_percent_and_the_gateway_follows(void 
 	char ca[512], gw[512];
 	snprintf(ca, sizeof(ca), "%s/ca/edge-ca.pem", dir);
 	snprintf(gw, sizeof(gw), "%s/ca/gateway.pem", dir);
-	assert_int_equal(edge_check(d, T0, true, &err), 0);
+	bool renewed, changed;
+	assert_int_equal(edge_check(d, T0, &renewed, &changed, &err), 0);
+	assert_false(renewed); /* the first CA replaces none */
+	assert_true(changed);
 	char *ca1 = file_text(ca), *gw1 = file_text(gw);
 	/* 71 days on: nothing is due. */
-	assert_int_equal(edge_check(d, T0 + 71 * DAY, false, &err), 0);
+	assert_int_equal(edge_check(d, T0 + 71 * DAY, &renewed, &changed, &err), 0);
+	assert_false(renewed || changed);
 	char *ca2 = file_text(ca), *gw2 = file_text(gw);
 	assert_string_equal(ca1, ca2);
 	assert_string_equal(gw1, gw2);
 	/* 73 days on (past 72, 80% of 90): a new CA, and a gateway
 	 * certificate from it. */
-	assert_int_equal(edge_check(d, T0 + 73 * DAY, false, &err), 0);
+	assert_int_equal(edge_check(d, T0 + 73 * DAY, &renewed, &changed, &err), 0);
+	assert_true(renewed && changed);
 	char *ca3 = file_text(ca), *gw3 = file_text(gw);
 	assert_string_not_equal(ca1, ca3);
 	assert_string_not_equal(gw1, gw3);
@@ -208,7 +213,8 @@ static void the_quickstart_ca_renews_at_80_percent_and_the_gateway_follows(void 
 	assert_true(strstr(gw3, ca3) != NULL); /* the chain holds the new CA */
 	/* Another gateway name: a new certificate, the same CA. */
 	cfg.gateway_hostname = "other.example.test";
-	assert_int_equal(edge_check(d, T0 + 74 * DAY, false, &err), 0);
+	assert_int_equal(edge_check(d, T0 + 74 * DAY, &renewed, &changed, &err), 0);
+	assert_true(!renewed && changed);
 	char *ca4 = file_text(ca), *gw4 = file_text(gw);
 	assert_string_equal(ca3, ca4);
 	assert_string_not_equal(gw3, gw4);
@@ -236,7 +242,9 @@ static void an_operators_ca_is_used_and_never_replaced(void **state)
 	struct berr err;
 	char *before = file_text(cert);
 	int64_t late = time(NULL) + 29 * DAY;
-	assert_int_equal(edge_check(d, late, true, &err), 0);
+	bool renewed, changed;
+	assert_int_equal(edge_check(d, late, &renewed, &changed, &err), 0);
+	assert_false(renewed);
 	char *after = file_text(cert);
 	assert_string_equal(before, after);
 	char gw[512];
