@@ -173,6 +173,8 @@ static void answer(struct gateway_http *h, int http_status, const char *json)
 {
 	strbuf_reset(&h->out);
 	h->off = 0;
+	if (h->waiting) /* answered otherwise: the call's answer has nobody to go to */
+		methods_forget(h->b, h);
 	h->waiting = false;
 	h->deadline_mono = h->b->mono_ms + GATEWAY_HTTP_ANSWER_MS;
 	if (http_response(&h->out, http_status, json, strlen(json)) < 0) {
