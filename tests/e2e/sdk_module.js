@@ -9,10 +9,13 @@
 //   methods: echo answers {"echo": payload, "from": <module>}; call invokes
 //            payload.method on module payload.target through the gateway
 //            (module-to-module) and answers with what came back
-//   TOKEN_SECS: tokens valid that long, renewed at half their life
+//   TOKEN_SECS: tokens valid that long, renewed at half their life (the SDK's
+//            setOptions replaces the transport's options, so the trust
+//            bundle goes with it: read here from the workload API)
 'use strict';
 const { ModuleClient, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
+const http = require('http');
 
 const me = process.env.IOTEDGE_MODULEID;
 function log(...args) {
@@ -26,11 +29,6 @@ ModuleClient.fromEnvironment(Mqtt, (err, client) => {
   }
   client.on('error', (e) => log('client error:', e.message));
   client.on('disconnect', () => log('disconnected'));
-  const secs = parseInt(process.env.TOKEN_SECS || '0', 10);
-  if (secs) {
-    client.setOptions({ tokenRenewal: { tokenValidTimeInSeconds: secs,
-                                        tokenRenewalMarginInSeconds: Math.floor(secs / 2) } });
-  }
   client.on('inputMessage', (input, msg) => {
     log(`input ${input} body ${msg.getBytes().toString()} props ` +
         JSON.stringify(msg.properties.propertyList));
@@ -56,6 +54,28 @@ ModuleClient.fromEnvironment(Mqtt, (err, client) => {
         }
       });
   });
+  const secs = parseInt(process.env.TOKEN_SECS || '0', 10);
+  if (secs) {
+    trustBundle((ca) => {
+      client.setOptions({ ca, tokenRenewal: { tokenValidTimeInSeconds: secs,
+                                              tokenRenewalMarginInSeconds: Math.floor(secs / 2) } },
+                        () => start(client));
+    });
+  } else {
+    start(client);
+  }
+});
+
+function trustBundle(done) {
+  const socketPath = process.env.IOTEDGE_WORKLOADURI.replace('unix://', '');
+  http.get({ socketPath, path: '/trust-bundle?api-version=2019-01-30' }, (res) => {
+    let body = '';
+    res.on('data', (c) => { body += c; });
+    res.on('end', () => done(JSON.parse(body).certificate));
+  });
+}
+
+function start(client) {
   client.open((e) => {
     if (e) {
       log('open failed:', e.message);
@@ -89,4 +109,4 @@ ModuleClient.fromEnvironment(Mqtt, (err, client) => {
       }, parseInt(process.env.SEND_MS || '500', 10));
     }
   });
-});
+}
