@@ -4,14 +4,16 @@
  * bundle modules get, the addresses where the hub listens for them and the
  * one the gateway name resolves to inside each instance.
  *
- * What the certificates' validity is, is kept in <root>/ca/state.json with
- * the SHA-256 of the files it was read from, so a daemon that starts with
- * nothing to renew never loads libcrypto. */
+ * The certificates' validity is kept in <root>/ca/state.json with the
+ * SHA-256 of the files it was read from: the daemon tells from it alone
+ * whether anything is due, and what is due (making, reading, renewing) is
+ * done by a `berth edgeca` child, so the daemon does not map libcrypto for
+ * it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>

@@ -12,6 +12,7 @@ import queue
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -187,7 +188,7 @@ class Module:
         if tls:
             self.c = mqtt.Client(client_id=cid, clean_session=clean_session,
                                  protocol=mqtt.MQTTv311)
-            self.c.tls_set(ca_certs=tls[2])
+            self.c.tls_set(ca_certs=tls[2], tls_version=ssl.PROTOCOL_TLS_CLIENT)
             self.c.tls_insecure_set(True)
             self.address = tls[:2]
         else:

@@ -93,13 +93,15 @@ def test_outputs_reach_another_modules_input_through_a_route(edge):
 
 
 def test_twin_desired_properties_arrive_and_reported_ones_are_kept(edge):
-    edge.wait_log(RECEIVER, r'twin desired \{"threshold":5,"\$version":\d+\}')
+    edge.wait_log(RECEIVER, r'twin desired \{"threshold":5,"\$metadata":')
     edge.deploy(deployment(edge.image, threshold=7))
-    m = edge.wait_log(RECEIVER, r'desired patch \{"threshold":7,"\$version":(\d+)\}')
+    m = edge.wait_log(RECEIVER, r'desired patch \{"threshold":7,.*"\$version":(\d+)\}')
     version = int(m.group(1))
-    edge.wait_log(RECEIVER, "reported ok")
-    twin = json.loads(edge.berth("twin", RECEIVER).stdout)
-    assert twin["reported"]["seen"] == version and twin["reported"]["module"] == RECEIVER, twin
+
+    def reported():
+        twin = json.loads(edge.berth("twin", RECEIVER).stdout)
+        return twin["reported"].get("seen") == version and twin["reported"]["module"] == RECEIVER
+    wait_for(reported, 20, what="the reported properties")
 
 
 def test_a_direct_method_from_berth_invoke(edge):
