@@ -121,20 +121,28 @@ static int parse_registries(yajl_val regs, const struct jpath *path, struct agen
 	return 0;
 }
 
+/* Member key of obj: an object of the known keys, or absent (*out NULL);
+ * *path is its JSON path. */
+static int sub_object(yajl_val obj, const char *key, const struct jpath *obj_path,
+		      const char *const *known, yajl_val *out, struct jpath *path, struct berr *err)
+{
+	jpath_key(path, obj_path, key);
+	if (jp_obj(obj, key, obj_path, false, out, err) < 0)
+		return -1;
+	return *out ? only_keys(*out, path, known, err) : 0;
+}
+
 /* hub.gateway: {"enabled", "address", "mqtt_port", "https_port"} */
 static int parse_gateway(yajl_val hub, const struct jpath *hub_path, struct agent_config *cfg,
 			 struct berr *err)
 {
 	yajl_val gw;
 	struct jpath path;
-	jpath_key(&path, hub_path, "gateway");
-	if (jp_obj(hub, "gateway", hub_path, false, &gw, err) < 0)
+	static const char *const known[] = {"enabled", "address", "mqtt_port", "https_port", NULL};
+	if (sub_object(hub, "gateway", hub_path, known, &gw, &path, err) < 0)
 		return -1;
 	if (!gw)
 		return 0;
-	static const char *const known[] = {"enabled", "address", "mqtt_port", "https_port", NULL};
-	if (only_keys(gw, &path, known, err) < 0)
-		return -1;
 	const char *addr = NULL;
 	if (jp_bool(gw, "enabled", &path, false, &cfg->gateway_enabled, err) < 0 ||
 	    jp_str(gw, "address", &path, false, 45, &addr, err) < 0 ||
@@ -221,14 +229,12 @@ static int parse_edge_ca(yajl_val doc, const struct jpath *root, struct agent_co
 {
 	yajl_val ca;
 	struct jpath path;
-	jpath_key(&path, root, "edge_ca");
-	if (jp_obj(doc, "edge_ca", root, false, &ca, err) < 0)
+	static const char *const known[] = {"cert", "key", NULL};
+	if (sub_object(doc, "edge_ca", root, known, &ca, &path, err) < 0)
 		return -1;
 	if (!ca)
 		return 0;
-	static const char *const known[] = {"cert", "key", NULL};
-	if (only_keys(ca, &path, known, err) < 0 ||
-	    abs_path(ca, "cert", &path, &cfg->edge_ca_cert, err) < 0 ||
+	if (abs_path(ca, "cert", &path, &cfg->edge_ca_cert, err) < 0 ||
 	    abs_path(ca, "key", &path, &cfg->edge_ca_key, err) < 0)
 		return -1;
 	if (!cfg->edge_ca_cert || !cfg->edge_ca_key)

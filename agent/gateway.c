@@ -10,6 +10,7 @@
  * done by a `berth edgeca` child, so the daemon does not map libcrypto for
  * it. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -112,56 +113,72 @@ static void file_sha256(const char *path, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
+/* state.json: each member and where it goes in struct edge_state. */
+static const struct {
+	const char *key;
+	size_t off, size; /* a string of size bytes; 0: an int64_t */
+} state_fields[] = {
+#define STR(k, f)                                                                                  \
+	{                                                                                          \
+		k, offsetof(struct edge_state, f), sizeof(((struct edge_state *)0)->f)             \
+	}
+#define NUM(k, f)                                                                                  \
+	{                                                                                          \
+		k, offsetof(struct edge_state, f), 0                                               \
+	}
+    STR("ca_sha256", ca_sha256),
+    NUM("ca_not_before", ca_not_before),
+    NUM("ca_not_after", ca_not_after),
+    STR("gateway_name", gw_name),
+    STR("gateway_sha256", gw_sha256),
+    STR("gateway_ca_sha256", gw_ca_sha256),
+    NUM("gateway_not_before", gw_not_before),
+    NUM("gateway_not_after", gw_not_after),
+#undef STR
+#undef NUM
+};
+
+static void state_path(struct daemon *d, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/" CA_DIR "/" STATE_FILE, d->root);
+}
+
+/* What a missing or damaged state.json lacks counts as unknown: the
+ * files are read again. */
 static void state_load(struct daemon *d)
 {
 	char path[4300];
-	edge_dir(d, path, sizeof(path) - 16);
-	strcat(path, "/" STATE_FILE);
+	state_path(d, path, sizeof(path));
 	cleanup_yajl yajl_val v = NULL;
 	struct berr err;
-	struct edge_state *s = &d->edge;
 	if (json_parse_file(path, 16384, &v, &err) < 0)
 		return;
-	const char *ca = json_str(json_get(v, "ca_sha256"));
-	const char *gw = json_str(json_get(v, "gateway_sha256"));
-	const char *gca = json_str(json_get(v, "gateway_ca_sha256"));
-	const char *name = json_str(json_get(v, "gateway_name"));
-	long long nb = 0, na = 0, gnb = 0, gna = 0;
-	if (!ca || !gw || !gca || !name ||
-	    json_get_int(v, "ca_not_before", "state", true, &nb, &err) < 0 ||
-	    json_get_int(v, "ca_not_after", "state", true, &na, &err) < 0 ||
-	    json_get_int(v, "gateway_not_before", "state", true, &gnb, &err) < 0 ||
-	    json_get_int(v, "gateway_not_after", "state", true, &gna, &err) < 0)
-		return;
-	snprintf(s->ca_sha256, sizeof(s->ca_sha256), "%s", ca);
-	snprintf(s->gw_sha256, sizeof(s->gw_sha256), "%s", gw);
-	snprintf(s->gw_ca_sha256, sizeof(s->gw_ca_sha256), "%s", gca);
-	snprintf(s->gw_name, sizeof(s->gw_name), "%s", name);
-	s->ca_not_before = nb;
-	s->ca_not_after = na;
-	s->gw_not_before = gnb;
-	s->gw_not_after = gna;
+	for (size_t i = 0; i < ARRAY_SIZE(state_fields); i++) {
+		char *dst = (char *)&d->edge + state_fields[i].off;
+		yajl_val f = json_get(v, state_fields[i].key);
+		if (state_fields[i].size && json_str(f))
+			snprintf(dst, state_fields[i].size, "%s", json_str(f));
+		else if (!state_fields[i].size && f && YAJL_IS_INTEGER(f))
+			*(int64_t *)dst = YAJL_GET_INTEGER(f);
+	}
 }
 
 static void state_save(struct daemon *d)
 {
-	const struct edge_state *s = &d->edge;
 	yajl_gen g = json_gen_new(true);
 	if (!g)
 		return;
 	yajl_gen_map_open(g);
-	json_gen_key_str(g, "ca_sha256", s->ca_sha256);
-	json_gen_key_int(g, "ca_not_before", s->ca_not_before);
-	json_gen_key_int(g, "ca_not_after", s->ca_not_after);
-	json_gen_key_str(g, "gateway_name", s->gw_name);
-	json_gen_key_str(g, "gateway_sha256", s->gw_sha256);
-	json_gen_key_str(g, "gateway_ca_sha256", s->gw_ca_sha256);
-	json_gen_key_int(g, "gateway_not_before", s->gw_not_before);
-	json_gen_key_int(g, "gateway_not_after", s->gw_not_after);
+	for (size_t i = 0; i < ARRAY_SIZE(state_fields); i++) {
+		const char *src = (const char *)&d->edge + state_fields[i].off;
+		if (state_fields[i].size)
+			json_gen_key_str(g, state_fields[i].key, src);
+		else
+			json_gen_key_int(g, state_fields[i].key, *(const int64_t *)src);
+	}
 	yajl_gen_map_close(g);
 	char path[4300];
-	edge_dir(d, path, sizeof(path) - 16);
-	strcat(path, "/" STATE_FILE);
+	state_path(d, path, sizeof(path));
 	struct berr err;
 	if (json_gen_write_file(g, path, 0600, "edge CA state", &err) < 0)
 		log_warn("%s", err.msg);

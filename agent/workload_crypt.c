@@ -104,26 +104,18 @@ static int gcm(bool enc, const unsigned char key[32], const unsigned char nonce[
 	if (lazy_require(LAZY_CRYPTO, err) < 0)
 		return -1;
 	EVP_CIPHER_CTX *c = LAZY(EVP_CIPHER_CTX_new)();
-	int n = 0, fin = 0;
-	bool ok = c != NULL;
-	if (enc)
-		ok = ok &&
-		     LAZY(EVP_EncryptInit_ex)(c, LAZY(EVP_aes_256_gcm)(), NULL, NULL, NULL) == 1 &&
-		     LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-		     LAZY(EVP_EncryptInit_ex)(c, NULL, NULL, key, nonce) == 1 &&
-		     LAZY(EVP_EncryptUpdate)(c, NULL, &n, aad, (int)aad_len) == 1 &&
-		     LAZY(EVP_EncryptUpdate)(c, out, &n, in, (int)len) == 1 &&
-		     LAZY(EVP_EncryptFinal_ex)(c, out + n, &fin) == 1 &&
-		     LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1;
-	else
-		ok = ok &&
-		     LAZY(EVP_DecryptInit_ex)(c, LAZY(EVP_aes_256_gcm)(), NULL, NULL, NULL) == 1 &&
-		     LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-		     LAZY(EVP_DecryptInit_ex)(c, NULL, NULL, key, nonce) == 1 &&
-		     LAZY(EVP_DecryptUpdate)(c, NULL, &n, aad, (int)aad_len) == 1 &&
-		     LAZY(EVP_DecryptUpdate)(c, out, &n, in, (int)len) == 1 &&
-		     LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1 &&
-		     LAZY(EVP_DecryptFinal_ex)(c, out + n, &fin) == 1;
+	int n = 0, fin = 0, e = enc ? 1 : 0;
+	/* The tag is checked at the end of a decryption, read after an
+	 * encryption's. */
+	bool ok = c &&
+		  LAZY(EVP_CipherInit_ex)(c, LAZY(EVP_aes_256_gcm)(), NULL, NULL, NULL, e) == 1 &&
+		  LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
+		  LAZY(EVP_CipherInit_ex)(c, NULL, NULL, key, nonce, e) == 1 &&
+		  LAZY(EVP_CipherUpdate)(c, NULL, &n, aad, (int)aad_len) == 1 &&
+		  LAZY(EVP_CipherUpdate)(c, out, &n, in, (int)len) == 1 &&
+		  (enc || LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1) &&
+		  LAZY(EVP_CipherFinal_ex)(c, out + n, &fin) == 1 &&
+		  (!enc || LAZY(EVP_CIPHER_CTX_ctrl)(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1);
 	if (c)
 		LAZY(EVP_CIPHER_CTX_free)(c);
 	LAZY(ERR_clear_error)();

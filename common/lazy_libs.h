@@ -63,12 +63,9 @@
 	X(EVP_CIPHER_CTX_free)                                                                     \
 	X(EVP_CIPHER_CTX_ctrl)                                                                     \
 	X(EVP_aes_256_gcm)                                                                         \
-	X(EVP_EncryptInit_ex)                                                                      \
-	X(EVP_EncryptUpdate)                                                                       \
-	X(EVP_EncryptFinal_ex)                                                                     \
-	X(EVP_DecryptInit_ex)                                                                      \
-	X(EVP_DecryptUpdate)                                                                       \
-	X(EVP_DecryptFinal_ex)
+	X(EVP_CipherInit_ex)                                                                       \
+	X(EVP_CipherUpdate)                                                                        \
+	X(EVP_CipherFinal_ex)
 
 /* libssl: the hub's TLS listeners (hub/tls.c). */
 #define LAZY_SSL_SYMS(X)                                                                           \

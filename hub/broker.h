@@ -213,6 +213,11 @@ bool listener_room_for(struct broker *b, int fd, const char *peer);
 /* A client on a TCP connection, with its TLS session (NULL: none), which
  * goes with the connection should the client not be made. */
 void listener_add_tcp_client(struct broker *b, int fd, const char *peer, void *tls);
+/* The next connection on a TCP listener, non-blocking, and its peer's
+ * "address:port"; -1 when there is none now (listener_accept_failed()
+ * has seen to the error, `where` naming the listener). */
+int listener_accept_tcp(struct broker *b, struct hub_io *io, const char *where, char *peer,
+			size_t cap);
 /* "address:port" of a peer, for log lines. */
 void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap);
 /* A listening TCP socket on "host:port" or "[v6]:port" (non-blocking);

@@ -50,16 +50,10 @@ static void on_accept(struct hub_io *io, uint32_t events)
 	struct gateway_listener *l = (struct gateway_listener *)io;
 	struct broker *b = l->b;
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage sa;
-		socklen_t slen = sizeof(sa);
-		int fd =
-		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			listener_accept_failed(b, l->addr);
-			return;
-		}
 		char host[64], peer[96];
-		listener_peer_name(&sa, host, sizeof(host));
+		int fd = listener_accept_tcp(b, io, l->addr, host, sizeof(host));
+		if (fd < 0)
+			return;
 		snprintf(peer, sizeof(peer), "gateway %s", host);
 		struct berr err;
 		void *ctx = gateway_tls(b, &err);

@@ -153,20 +153,27 @@ void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap
 	snprintf(out, cap, "%s:%d", host, port);
 }
 
+int listener_accept_tcp(struct broker *b, struct hub_io *io, const char *where, char *peer,
+			size_t cap)
+{
+	struct sockaddr_storage sa;
+	socklen_t slen = sizeof(sa);
+	int fd = accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		listener_accept_failed(b, where);
+	else
+		listener_peer_name(&sa, peer, cap);
+	return fd;
+}
+
 static void on_tcp_accept(struct hub_io *io, uint32_t events)
 {
 	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, tcp_listener));
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage sa;
-		socklen_t slen = sizeof(sa);
-		int fd =
-		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			listener_accept_failed(b, b->cfg->listen_tcp);
-			return;
-		}
 		char host[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 16];
-		listener_peer_name(&sa, host, sizeof(host));
+		int fd = listener_accept_tcp(b, io, b->cfg->listen_tcp, host, sizeof(host));
+		if (fd < 0)
+			return;
 		snprintf(peer, sizeof(peer), "%s %s", b->tls_ctx ? "tls" : "tcp", host);
 		if (!listener_room_for(b, fd, peer))
 			continue;
