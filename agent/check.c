@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "agent/deployment.h"
 #include "agent/edgeca.h"
+#include "agent/kernel_config.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -146,6 +147,45 @@ static void check_cgroups(struct report *r)
 	else
 		line(r, FAIL, "no usable cgroup hierarchy under /sys/fs/cgroup",
 		     "mount cgroup2 at /sys/fs/cgroup");
+}
+
+/* Each option of kernel_options the kernel's build configuration lacks, one
+ * line each; `path` NULL: the running kernel's, where it can be found. */
+static void check_kernel_config(struct report *r, const char *path)
+{
+	char found[300], what[512];
+	if (!path && kernel_config_find(found, sizeof(found)) < 0) {
+		line(r, WARN, "no kernel config at /proc/config.gz or /boot/config-<release>",
+		     "its options were not checked: load the configs module "
+		     "(CONFIG_IKCONFIG_PROC) or give the kernel's .config with --kernel-config");
+		return;
+	}
+	if (!path)
+		path = found;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct berr err;
+	if (kernel_config_read(path, &text, &len, &err) < 0) {
+		line(r, WARN, err.msg, "the kernel's options were not checked");
+		return;
+	}
+	size_t missing = 0;
+	for (size_t i = 0; i < kernel_options_count; i++) {
+		const struct kernel_option *o = &kernel_options[i];
+		if (kernel_config_value(text, len, o->name))
+			continue;
+		snprintf(what, sizeof(what), "kernel config %s lacks CONFIG_%s (%s)", path, o->name,
+			 o->what);
+		line(r, o->required ? FAIL : WARN, what,
+		     o->required ? "build the kernel with it (=y, or =m and load the module)"
+				 : "set it where this device needs that feature");
+		missing++;
+	}
+	if (!missing) {
+		snprintf(what, sizeof(what), "kernel config %s has the %zu options berth uses",
+			 path, kernel_options_count);
+		line(r, OK, what, NULL);
+	}
 }
 
 static void check_clock(struct report *r)
@@ -311,8 +351,21 @@ static void check_edge_ca(struct report *r, const struct agent_config *cfg, cons
 
 static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const char *config;
-	if (agent_config_option(argc, argv, &config) < 0)
+	/* --kernel-config FILE checks a kernel's .config (a device's, before it
+	 * runs); the other options are the daemon's. */
+	const char *config, *kconfig = NULL;
+	char *args[16];
+	int nargs = 0;
+	for (int i = 0; i < argc && nargs < (int)ARRAY_SIZE(args) - 1; i++) {
+		if (!strcmp(argv[i], "--kernel-config") && i + 1 < argc)
+			kconfig = argv[++i];
+		else if (!strncmp(argv[i], "--kernel-config=", 16))
+			kconfig = argv[i] + 16;
+		else
+			args[nargs++] = argv[i];
+	}
+	args[nargs] = NULL;
+	if (agent_config_option(nargs, args, &config) < 0)
 		return berth_usage("check");
 	struct report r = {0};
 	struct agent_config *cfg = NULL;
@@ -372,6 +425,7 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	}
 
 	section("Kernel checks");
+	check_kernel_config(&r, kconfig);
 	check_namespaces(&r);
 	check_overlay(&r);
 	check_seccomp(&r);
@@ -411,5 +465,5 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	agent_config_free(cfg);
 	return r.fails ? 1 : 0;
 }
-BERTH_COMMAND(check, "check [--config FILE]",
+BERTH_COMMAND(check, "check [--config FILE] [--kernel-config FILE]",
 	      "check the kernel, config, clock, store space and connectivity", cmd_check);

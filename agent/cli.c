@@ -19,10 +19,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
-
-#ifndef BERTH_VERSION
-#define BERTH_VERSION "0.0.0"
-#endif
+#include "common/version.h"
 
 #define LOG_READ_MAX (64 * 1024 * 1024)
 
@@ -224,7 +221,7 @@ BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a modu
 
 static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 {
-	printf("berth %s\n", BERTH_VERSION);
+	printf("berth %s (revision %s)\n", berth_version, berth_revision);
 	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {

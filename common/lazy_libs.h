@@ -224,13 +224,16 @@
 	X(cap_get_flag)                                                                            \
 	X(cap_set_flag)
 
-/* libm: the route functions power, exp and sqrt and the % operator
- * (hub/route_eval.c). */
+/* libm: the route functions power, exp, sqrt, ceiling and floor and the %
+ * operator (hub/route_eval.c). Compilers inline ceil and floor on x86-64 and
+ * arm64, but call libm for them on 32-bit ARM. */
 #define LAZY_M_SYMS(X)                                                                             \
 	X(pow)                                                                                     \
 	X(exp)                                                                                     \
 	X(sqrt)                                                                                    \
-	X(fmod)
+	X(fmod)                                                                                    \
+	X(ceil)                                                                                    \
+	X(floor)
 
 #ifndef LAZY_SONAME_CRYPTO
 #define LAZY_SONAME_CRYPTO "libcrypto.so.3"
