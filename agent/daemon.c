@@ -222,6 +222,9 @@ static int timeout_ms(struct daemon *d)
 	t = workload_sweep(d, now);
 	if (t < next)
 		next = t;
+	t = edge_next_deadline(d);
+	if (t < next)
+		next = t;
 	t = control_sweep(d, now);
 	if (t < next)
 		next = t;
@@ -274,7 +277,7 @@ static void loop(struct daemon *d)
 				pidfd_ready(d, fd);
 				break;
 			case TAG_WORKLOAD:
-				workload_accept(d);
+				workload_accept(d, fd);
 				break;
 			case TAG_WCLIENT:
 				workload_client_ready(d, fd);
@@ -289,6 +292,7 @@ static void loop(struct daemon *d)
 			reconcile(d);
 			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
+		edge_tick(d);
 		hubproc_tick(d);
 		if (busy && !d->trim_boot)
 			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
@@ -381,11 +385,11 @@ static int daemon_main(struct daemon *d)
 		log_info("no deployment yet: waiting for berth deploy%s",
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
+	if (edge_setup(d, &err) < 0)
+		log_error("%s (modules cannot verify the gateway)", err.msg);
 	d->hub.listen_fd = -1;
 	if (d->cfg->hub_enabled && hubproc_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
-	if (workload_listen(d, &err) < 0)
-		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
 	if (control_listen(d, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
@@ -423,7 +427,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
-	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
+	struct daemon d = {.control_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);

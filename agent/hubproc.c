@@ -78,6 +78,7 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 	}
 	if (d->cfg->hub_max_packet)
 		json_gen_key_int(g, "max_packet", d->cfg->hub_max_packet);
+	gateway_hub_config(d, g);
 	if (d->cfg->upstream_url) {
 		json_gen_str(g, "upstream");
 		yajl_gen_map_open(g);

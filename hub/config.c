@@ -24,6 +24,15 @@ bool hub_name_valid(const char *name)
 	return true;
 }
 
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap)
+{
+	if (len == 0 || len >= cap)
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return hub_name_valid(out);
+}
+
 void hub_config_free(struct hub_config *c)
 {
 	if (!c)
@@ -182,6 +191,42 @@ static int parse_upstream(struct hub_config *c, yajl_val up, struct berr *err)
 	return 0;
 }
 
+static int parse_addresses(yajl_val gw, const char *key, const char **out, size_t *n,
+			   struct berr *err)
+{
+	yajl_val a;
+	if (json_get_array(gw, key, "config.gateway", false, &a, err) < 0)
+		return -1;
+	size_t len = a ? a->u.array.len : 0;
+	if (len > HUB_GATEWAY_LISTEN_MAX)
+		return berr_set(err, 0, "config.gateway.%s: more than %d addresses", key,
+				HUB_GATEWAY_LISTEN_MAX);
+	for (size_t i = 0; i < len; i++) {
+		const char *s = json_str(a->u.array.values[i]);
+		if (!s || !strchr(s, ':') || strlen(s) > 64)
+			return berr_set(err, 0, "config.gateway.%s[%zu]: expected \"host:port\"",
+					key, i);
+		out[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* "gateway": {"cert", "key", "mqtt": [...], "https": [...]} */
+static int parse_gateway(struct hub_config *c, struct berr *err)
+{
+	yajl_val gw;
+	if (json_get_obj(c->tree, "gateway", "config", false, &gw, err) < 0)
+		return -1;
+	if (!gw)
+		return 0;
+	if (json_get_str(gw, "cert", "config.gateway", true, &c->gateway_cert, err) < 0 ||
+	    json_get_str(gw, "key", "config.gateway", true, &c->gateway_key, err) < 0 ||
+	    parse_addresses(gw, "mqtt", c->gateway_mqtt, &c->n_gateway_mqtt, err) < 0 ||
+	    parse_addresses(gw, "https", c->gateway_https, &c->n_gateway_https, err) < 0)
+		return -1;
+	return 0;
+}
+
 int hub_config_parse(const char *text, size_t len, const char *what, struct hub_config **out,
 		     struct berr *err)
 {
@@ -243,6 +288,8 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 	}
 	if (rc == 0)
 		rc = parse_modules(c, modules, err);
+	if (rc == 0)
+		rc = parse_gateway(c, err);
 	if (rc < 0) {
 		hub_config_free(c);
 		return berr_wrap(err, "%s", what);

@@ -17,6 +17,7 @@
 #define HUB_DEFAULT_TTL_SECS	    7200
 #define HUB_DEFAULT_STORE_MAX_BYTES (16 * 1024 * 1024)
 #define HUB_NAME_MAX		    128 /* device and module names */
+#define HUB_GATEWAY_LISTEN_MAX	    16	/* addresses of each gateway protocol */
 
 struct hub_module {
 	const char *name;
@@ -60,6 +61,14 @@ struct hub_config {
 	size_t n_routes;
 	struct hub_module *modules;
 	size_t n_modules;
+	/* The TLS gateway: its certificate (with the chain) and key, and the
+	 * "host:port" addresses of its MQTT and HTTPS listeners. */
+	const char *gateway_cert;
+	const char *gateway_key;
+	const char *gateway_mqtt[HUB_GATEWAY_LISTEN_MAX];
+	size_t n_gateway_mqtt;
+	const char *gateway_https[HUB_GATEWAY_LISTEN_MAX];
+	size_t n_gateway_https;
 };
 
 /* Parses and checks a config; module keys are derived here. */
@@ -72,5 +81,8 @@ const struct hub_module *hub_config_module(const struct hub_config *c, const cha
 
 /* A device or module name usable in topics, client ids and file names. */
 bool hub_name_valid(const char *name);
+/* Copies len bytes of s as a NUL-terminated name: false when it does not
+ * fit cap or is not a valid name. */
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap);
 
 #endif

@@ -32,7 +32,7 @@ static void control_close(struct control_conn *cc)
 	if (cc->closed)
 		return;
 	cc->closed = true;
-	methods_forget_control(cc->b, cc);
+	methods_forget(cc->b, cc);
 	broker_unwatch(cc->b, &cc->io);
 	close(cc->io.fd);
 	cc->io.fd = -1;

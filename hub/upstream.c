@@ -96,7 +96,7 @@ static int upstream_load(struct upstream *up, struct berr *err)
 		return -1;
 	LAZY(mosquitto_lib_init)();
 	if (up->url.tls) {
-		if (lazy_require(LAZY_SSL, err) < 0)
+		if (lazy_require(LAZY_SSL, err) < 0 || lazy_require(LAZY_CRYPTO, err) < 0)
 			return -1;
 		const char *ca = up->b->cfg->upstream.ca_file;
 		if (upstream_tls_ctx(up->url.host, ca, &up->ssl_ctx, err) < 0)

@@ -103,6 +103,16 @@ def kill_module(name):
             pass
 
 
+def recv_all(sock):
+    """Everything the peer sends until it closes the connection."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def mounts_mentioning(text):
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if text in line]
