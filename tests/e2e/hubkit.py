@@ -138,23 +138,28 @@ class Hub:
         return wait_for(lambda: text in self.log_text(), timeout, what="log line: " + text)
 
     def control_call(self, request, timeout=10):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(self.control)
-        s.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return json.loads(data)
+        return control_call(self.control, request, timeout)
 
     def token(self, module, **kw):
         gen = self.modules.get(module, {}).get("generation_id", "gen1")
         kw.setdefault("generation_id", gen)
         return module_token(self.device, module, **kw)
+
+
+def control_call(path, request, timeout=10):
+    """One request on a hub's control socket (a hub of this kit's or a daemon's)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(json.dumps(request).encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data)
 
 
 class UnixClient(mqtt.Client):

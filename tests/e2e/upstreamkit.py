@@ -2,7 +2,6 @@
 in for the upstream (plain or TLS, with a CA of the test's own), a
 subscriber that records every message the upstream received, and a test CA
 made with the openssl command."""
-import json
 import os
 import queue
 import signal
@@ -18,7 +17,7 @@ import pytest
 
 from conftest import free_port, wait_for
 from daemonlib import HUB_HOST
-from hubkit import UnixClient
+from hubkit import UnixClient, control_call
 
 
 def make_ca(d, names=(), ips=()):
@@ -80,7 +79,6 @@ class Broker:
         return self
 
     def _listening(self):
-        import socket
         try:
             socket.create_connection((self.addr, self.port), 0.2).close()
             return True
@@ -196,18 +194,7 @@ def clouds():
 
 def hub_status(d):
     """The status a daemon's hub answers on its control socket."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(os.path.join(d.berth.run_dir, "hubctl.sock"))
-    s.sendall(b'{"op":"status"}\n')
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return json.loads(data)
+    return control_call(os.path.join(d.berth.run_dir, "hubctl.sock"), {"op": "status"})
 
 
 class ModuleClient:
