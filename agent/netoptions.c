@@ -199,13 +199,16 @@ static bool alias_valid(const char *s)
 
 /* "name:address" (Docker also takes "name=address"), address an IP or
  * host-gateway; stored as "name:address". */
-static bool extra_host_valid(char *s)
+static bool extra_host_ok(char *s)
 {
 	char *sep = strpbrk(s, ":=");
-	if (!sep || sep == s)
+	if (!sep || sep == s || sep - s > 253)
 		return false;
+	*sep = ':';
+	if (strcmp(sep + 1, "host-gateway"))
+		return extra_host_valid(s);
 	*sep = '\0';
-	bool ok = hostname_valid(s, 253) && (ip_valid(sep + 1) || !strcmp(sep + 1, "host-gateway"));
+	bool ok = hostname_valid(s, 253);
 	*sep = ':';
 	return ok;
 }
@@ -233,7 +236,7 @@ static int parse_host_lists(struct net_options *n, yajl_val hc, const struct jpa
 		    err) < 0)
 		return -1;
 	for (size_t i = 0; n->extra_hosts && n->extra_hosts[i]; i++)
-		if (!extra_host_valid(n->extra_hosts[i])) {
+		if (!extra_host_ok(n->extra_hosts[i])) {
 			struct jpath ip;
 			jpath_index(&ip, &p, i);
 			return berr_set(err, 0, "%s: expected NAME:ADDRESS (an IP or host-gateway)",

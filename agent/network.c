@@ -120,17 +120,6 @@ static const char *cni_path(struct daemon *d)
 	return d->cfg->cni_path ? d->cfg->cni_path : CNI_PATH_DEFAULT;
 }
 
-void network_gateway_hostname(struct daemon *d, char *out, size_t cap)
-{
-	if (d->cfg->gateway_hostname) {
-		snprintf(out, cap, "%s", d->cfg->gateway_hostname);
-		return;
-	}
-	if (gethostname(out, cap) < 0)
-		snprintf(out, cap, "localhost");
-	out[cap - 1] = '\0';
-}
-
 /* --- which network --- */
 
 /* The network a module is on: its name for a bridge network, NULL with
@@ -505,9 +494,9 @@ static int name_line(char ***v, const struct net_att *a, bool self)
 static char **hosts_lines(struct daemon *d, const struct net_att *a)
 {
 	char **v = NULL;
-	char gw[INET_ADDRSTRLEN], gwname[256];
+	char gw[INET_ADDRSTRLEN], buf[HOSTNAME_MAX + 1];
 	ipv4_str(a->subnet + 1, gw);
-	network_gateway_hostname(d, gwname, sizeof(gwname));
+	const char *gwname = gateway_hostname(d, buf);
 	int bad = name_line(&v, a, true) < 0;
 	if (!bad && strcmp(gwname, a->hostname) && strcmp(gwname, a->name))
 		bad = push_line(&v, "%s\t%s", gw, gwname) < 0;
@@ -817,8 +806,13 @@ int network_attach(struct daemon *d, const char *module, const struct deployment
 				 "network (default_network)",
 				 module, mode == NET_HOST ? "host" : "none");
 		spec->network = mode;
+		/* The gateway's name, ahead of the host's own lines for it. */
+		const char *gw = gateway_instance_address(d, mode);
+		char host[HOSTNAME_MAX + 1], entry[HOSTNAME_MAX + GATEWAY_ADDR_MAX + 2];
+		snprintf(entry, sizeof(entry), "%s:%s", gateway_hostname(d, host), gw ? gw : "");
 		if (spec_dns(spec, no) < 0 ||
-		    extra_lines(no->extra_hosts, "127.0.0.1", &spec->hosts) < 0)
+		    extra_lines(no->extra_hosts, "127.0.0.1", &spec->hosts) < 0 ||
+		    (gw && strv_push(&spec->extra_hosts, entry) < 0))
 			return berr_set(err, ENOMEM, "module %s: network", module);
 		return 0;
 	}
@@ -1051,24 +1045,6 @@ void network_deployment_applied(struct daemon *d)
 		if (n && net_params(d, n, true, &p, &err) < 0)
 			log_error("module %s: %s", d->dep->modules[i].name, err.msg);
 	}
-}
-
-int network_gateway(struct daemon *d, const char *module, char *out, size_t cap)
-{
-	const struct deployment_module *dm = module_desired(d, module);
-	if (!dm)
-		return -1;
-	enum net_mode m;
-	const char *n = module_network(d, &dm->create.net, &m);
-	snprintf(out, cap, "%s", m == NET_HOST ? "127.0.0.1" : "");
-	struct net_params p;
-	struct berr err;
-	if (n && d->net && net_params(d, n, false, &p, &err) == 0) {
-		char gw[INET_ADDRSTRLEN];
-		ipv4_str(p.subnet + 1, gw);
-		snprintf(out, cap, "%s", gw);
-	}
-	return 0;
 }
 
 size_t network_gateways(struct daemon *d, char (*out)[INET_ADDRSTRLEN], size_t max)

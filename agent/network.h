@@ -11,10 +11,10 @@
  * come and go.
  *
  * The gateway: on a bridge network the host (and the hub) is reached at
- * the bridge's own address, the first of the subnet. network_gateway() and
- * network_gateways() say which addresses those are; they exist only while
- * a module is on the network, so a listener bound to one must set
- * IP_FREEBIND to be bound before then. */
+ * the bridge's own address, the first of the subnet, where the hub's TLS
+ * gateway listens too (gateway.c): network_gateways() says which addresses
+ * those are. They exist only while a module is on the network, so a
+ * listener bound to one sets IP_FREEBIND to be bound before then. */
 #ifndef BERTH_AGENT_NETWORK_H
 #define BERTH_AGENT_NETWORK_H
 
@@ -59,15 +59,8 @@ void network_detach(struct daemon *d, const char *module);
  * that a record names, and bridges no instance is on. */
 void network_sweep(struct daemon *d);
 
-/* The address the module reaches the host and the hub at: the bridge's
- * address on a bridge network, 127.0.0.1 with the host's network, "" with
- * none. -1 for a module not in the deployment. */
-int network_gateway(struct daemon *d, const char *module, char *out, size_t cap);
 /* The bridge addresses of every bridge network the applied deployment
  * uses, each once: where the hub listens for modules on them. */
 size_t network_gateways(struct daemon *d, char (*out)[INET_ADDRSTRLEN], size_t max);
-/* The name modules know the gateway by (IOTEDGE_GATEWAYHOSTNAME): the
- * config's gateway_hostname, else the host's name. */
-void network_gateway_hostname(struct daemon *d, char *out, size_t cap);
 
 #endif

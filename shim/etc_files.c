@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,18 +32,56 @@ static int append_line(struct strbuf *sb, const char *line, size_t len)
 	return len && line[len - 1] == '\n' ? 0 : strbuf_puts(sb, "\n");
 }
 
+/* True when a hosts line names one of the extra hosts (so the extra entry,
+ * written first, is the only one for that name). */
+static bool names_extra_host(const char *line, size_t len, char *const *extra)
+{
+	for (size_t i = 0; extra && extra[i]; i++) {
+		size_t n = strcspn(extra[i], ":");
+		for (size_t p = 0; p + n <= len; p++) {
+			bool start = p == 0 || line[p - 1] == ' ' || line[p - 1] == '\t';
+			bool end = p + n == len || line[p + n] == ' ' || line[p + n] == '\t' ||
+				   line[p + n] == '#';
+			if (start && end && !strncasecmp(line + p, extra[i], n))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The extra entries ("address<TAB>name"), then base's lines but those that
+ * name an extra host. */
+static int hosts_with_extra(struct strbuf *sb, const char *base, size_t blen, char *const *extra)
+{
+	for (size_t i = 0; extra && extra[i]; i++) {
+		const char *colon = strchr(extra[i], ':');
+		if (strbuf_printf(sb, "%s\t%.*s\n", colon + 1, (int)(colon - extra[i]), extra[i]) <
+		    0)
+			return -1;
+	}
+	for (const char *p = base, *end = base + blen; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (!names_extra_host(p, len, extra) && append_line(sb, p, len) < 0)
+			return -1;
+		p += len + (nl ? 1 : 0);
+	}
+	return 0;
+}
+
 static int hosts_content(const struct instance_spec *spec, const char *hostname, struct strbuf *sb)
 {
+	cleanup_free char *host = NULL;
+	const char *base = HOSTS_LOCALHOST;
+	size_t len = strlen(base);
 	if (spec->network == NET_HOST) {
-		cleanup_free char *host = NULL;
-		size_t len = 0;
 		struct berr ignored;
-		if (fs_read_file("/etc/hosts", HOST_FILE_MAX, &host, &len, &ignored) == 0 && len &&
-		    append_line(sb, host, len) < 0)
-			return -1;
-	} else if (strbuf_puts(sb, HOSTS_LOCALHOST) < 0) {
-		return -1;
+		if (fs_read_file("/etc/hosts", HOST_FILE_MAX, &host, &len, &ignored) < 0)
+			len = 0;
+		base = host ? host : "";
 	}
+	if (hosts_with_extra(sb, base, len, spec->extra_hosts) < 0)
+		return -1;
 	/* Without a network the host name needs an address; on a network the
 	 * caller's lines give it the instance's own. */
 	if (spec->network == NET_NONE && strbuf_printf(sb, "127.0.1.1\t%s\n", hostname) < 0)

@@ -58,11 +58,15 @@ struct instance_spec {
 	size_t n_devices;
 
 	enum net_mode network;
-	char *netns;	     /* NET_JOIN: where the network namespace is pinned (netns_create) */
-	char **hosts;	     /* lines added to /etc/hosts ("10.88.0.5 web"), NULL-terminated */
-	char **dns;	     /* name servers for /etc/resolv.conf; NULL: from the host's */
-	char **dns_search;   /* search domains (with dns) */
-	char **dns_options;  /* resolver options (with dns) */
+	char *netns;	    /* NET_JOIN: where the network namespace is pinned (netns_create) */
+	char **hosts;	    /* lines added to /etc/hosts ("10.88.0.5 web"), NULL-terminated */
+	char **dns;	    /* name servers for /etc/resolv.conf; NULL: from the host's */
+	char **dns_search;  /* search domains (with dns) */
+	char **dns_options; /* resolver options (with dns) */
+	/* /etc/hosts entries "name:address" (IPv4 or IPv6) written first, the
+	 * host's own lines for those names left out: they win over them (the
+	 * gateway's name on the host's network). */
+	char **extra_hosts;
 	bool userns;	     /* map root to an unprivileged host range */
 	int64_t userns_base; /* first host uid/gid of the 65536 mapped ids; 0: 100000 */
 
@@ -105,6 +109,8 @@ NODISCARD int instance_spec_from_json(const char *buf, size_t len, const char *w
  * rootfs, a command, KEY=VALUE environment, limits in range. */
 NODISCARD int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
 bool instance_name_valid(const char *name);
+/* "name:address" with a host name and an IPv4 or IPv6 address. */
+bool extra_host_valid(const char *entry);
 
 enum instance_status {
 	INSTANCE_CREATED, /* shim started, process not yet running */

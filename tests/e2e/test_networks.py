@@ -10,7 +10,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import random
 import re
 import signal
 import socket
@@ -23,7 +22,7 @@ import images
 from conftest import BERTH, free_port
 from daemon_fixtures import daemons, image  # noqa: F401
 from daemonlib import manifest, module
-from helpers import kill_module, unique, wait_for
+from helpers import free_subnets, ip_json, kill_module, unique, wait_for
 
 CNI_DIR = "/usr/lib/cni"
 IP_FREEBIND = 15
@@ -59,11 +58,6 @@ PLUMBING = {
             '-j MARK --set-xmark 0x2000/0x2000'),
 }
 BUILTIN = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
-
-
-def ip_json(*args):
-    return json.loads(subprocess.run(["ip", "-j"] + list(args), check=True,
-                                     stdout=subprocess.PIPE).stdout or b"[]")
 
 
 def firewall():
@@ -118,20 +112,6 @@ def assert_same_state(before, after, names):
     nft = nft_ruleset()
     for n in names:
         assert n not in nft, "nftables still mentions %s:\n%s" % (n, nft)
-
-
-def free_subnets(count):
-    """10.x.y.0/24 subnets no route of the host overlaps."""
-    taken = [ipaddress.ip_network(r["dst"]) for r in ip_json("-4", "route", "show", "table", "all")
-             if r.get("dst") not in (None, "default")
-             and re.match(r"^[0-9.]+(/\d+)?$", r["dst"])]
-    found = []
-    while len(found) < count:
-        net = ipaddress.ip_network("10.%d.%d.0/24" % (random.randint(100, 250),
-                                                      random.randint(0, 255)))
-        if not any(net.overlaps(t) for t in taken + found):
-            found.append(net)
-    return found
 
 
 def default_bridge(network):

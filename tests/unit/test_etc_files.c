@@ -110,6 +110,27 @@ static void given_name_servers_replace_the_hosts(void *arg)
 	free(r);
 }
 
+/* The gateway's name on the host's network: its entry first, the host's
+ * own lines for that name left out, the others kept. */
+static void extra_hosts_come_first_and_win(void *arg)
+{
+	fake_host_resolver("nameserver 192.0.2.53\n", NULL);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/hosts", tmp);
+	write_text(path, "127.0.0.1 localhost\n127.0.1.1\tGW.test gw # the host\n"
+			 "10.0.0.9 gw.test.other\n\n192.0.2.7 gw.tes\n");
+	CHILD_CHECK(mount(path, "/etc/hosts", NULL, MS_BIND, NULL) == 0);
+	char *extra[] = {"gw.test:127.66.0.1", "v6:fd00::1", NULL},
+	     *lines[] = {"10.1.2.3\thistorian", NULL};
+	struct instance_spec spec = {
+	    .name = "web", .network = NET_HOST, .extra_hosts = extra, .hosts = lines};
+	char *h = contents(&spec, 1);
+	CHILD_CHECK(!strcmp(h,
+			    "127.66.0.1\tgw.test\nfd00::1\tv6\n127.0.0.1 localhost\n"
+			    "10.0.0.9 gw.test.other\n\n192.0.2.7 gw.tes\n10.1.2.3\thistorian\n"));
+	free(h);
+}
+
 static void run_in_child(void (*fn)(void *))
 {
 	if (geteuid() != 0) {
@@ -125,6 +146,11 @@ static void resolv_conf_on_a_joined_network(void **state)
 	run_in_child(joined_network_uses_the_servers_behind_systemd_resolved);
 	run_in_child(joined_network_without_reachable_servers_says_so);
 	run_in_child(given_name_servers_replace_the_hosts);
+}
+
+static void hosts_of_the_hosts_network_with_extra_hosts(void **state)
+{
+	run_in_child(extra_hosts_come_first_and_win);
 }
 
 static void hosts_get_the_callers_lines(void **state)
@@ -194,6 +220,7 @@ int main(void)
 	    cmocka_unit_test(hosts_are_rewritten_in_place),
 	    cmocka_unit_test(hosts_get_the_callers_lines),
 	    cmocka_unit_test(resolv_conf_on_a_joined_network),
+	    cmocka_unit_test(hosts_of_the_hosts_network_with_extra_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
