@@ -410,6 +410,8 @@ static int daemon_main(struct daemon *d)
 		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
 	if (d->cfg->stop_modules_on_exit)
 		stop_all(d);
+	else
+		stop_pending(d);
 	hubproc_shutdown(d);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);

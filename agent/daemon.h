@@ -186,6 +186,10 @@ NODISCARD int module_restart(struct daemon *d, const char *name, int waiter, str
 void module_restart_answer(struct daemon *d, struct module_rt *m, int status, const char *error);
 /* Stops every module in reverse startup order (SIGTERM of the daemon). */
 void stop_all(struct daemon *d);
+/* When modules keep running past the daemon's exit: the stops already
+ * asked for (a module removed, stopped, restarting) are finished, so their
+ * networks go with them instead of at the next start. */
+void stop_pending(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
 NODISCARD int records_load(struct daemon *d, struct berr *err);

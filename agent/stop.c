@@ -136,3 +136,19 @@ void stop_all(struct daemon *d)
 	}
 	records_save_or_log(d);
 }
+
+void stop_pending(struct daemon *d)
+{
+	bool any = false;
+	for (size_t i = 0; i < d->n_mods; i++) {
+		struct module_rt *m = d->mods[i];
+		if (m->shim_pid && m->stopping) {
+			module_restart_answer(d, m, 500, "the daemon is stopping");
+			module_stop_wait(d, m);
+			m->status = RT_STOPPED;
+			any = true;
+		}
+	}
+	if (any)
+		records_save_or_log(d);
+}

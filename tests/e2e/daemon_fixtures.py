@@ -2,7 +2,7 @@
 test_deploy*.py)."""
 import pytest
 
-from daemonlib import Daemon, manifest
+from daemonlib import Daemon, manifest, wait_for
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def daemons(berth, tmp_path, registry):
             if d.proc is None or d.proc.poll() is not None:
                 d.start()
             d.deploy(manifest({}))
+            wait_for(lambda: not d.modules(), 30, interval=0.1, what="modules removed")
             d.terminate()
         finally:
             d.kill()

@@ -427,6 +427,33 @@ def test_a_stopped_daemon_leaves_nothing_behind(netd, nets, image):
     assert os.listdir(os.path.join(d.berth.root, "networks", "attachments")) == []
 
 
+def test_a_removal_under_way_when_the_daemon_stops_leaves_nothing_behind(daemons, nets, image):
+    """With stop_modules_on_exit false the modules keep running, and their
+    networks; a module whose removal is under way is stopped first, its
+    network with it."""
+    before = net_state()
+    gone, kept = unique("gone"), unique("kept")
+    d = daemons(stop_modules_on_exit=False, **nets.config()).start()
+    d.deploy(manifest({gone: module(image, SLEEP), kept: module(image, SLEEP)}))
+    d.wait_status(gone)
+    d.wait_status(kept)
+    g, k = record(d, gone), record(d, kept)
+    # sleep as the instance's first process ignores SIGTERM: the stop takes
+    # its grace period, and the daemon is asked to stop meanwhile.
+    d.deploy(manifest({kept: module(image, SLEEP)}))
+    wait_for(lambda: "module %s: stopping" % gone in d.log_text(), 10, what="gone stopping")
+    d.terminate()
+    after = net_state()
+    assert g["veth"] not in after["links"] and not mentions(after, g["address"])
+    assert not os.path.exists(g["netns"])
+    assert k["veth"] in after["links"] and mentions(after, k["address"])
+    d.start()
+    d.deploy(manifest({}))
+    d.wait_gone(kept)
+    d.terminate()
+    assert_same_state(before, net_state(), nets.tokens() + [g["veth"], k["veth"]])
+
+
 def test_a_killed_daemon_keeps_running_networks_and_tears_down_the_others_at_its_next_start(
         netd, nets, image):
     before = net_state()
