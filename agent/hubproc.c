@@ -88,6 +88,10 @@ int hub_write_config(struct daemon *d, struct berr *err)
 	}
 	if (d->cfg->hub_max_packet)
 		json_gen_key_int(g, "max_packet", d->cfg->hub_max_packet);
+	json_gen_key_int(g, "store_max_bytes", d->cfg->hub_max_store_bytes);
+	json_gen_key_int(g, "store_limits_max_bytes", d->dep ? d->dep->store_max_bytes : 0);
+	json_gen_key_int(g, "min_free_percent", d->cfg->hub_min_free_percent);
+	json_gen_key_str(g, "store_full", d->cfg->hub_store_drop_oldest ? "drop-oldest" : "reject");
 	if (d->cfg->upstream_url) {
 		json_gen_str(g, "upstream");
 		yajl_gen_map_open(g);

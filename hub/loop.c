@@ -18,8 +18,8 @@
 #include "hub/broker.h"
 #include "hub/control.h"
 
-#define TICK_MS		500
-#define EXPIRE_EVERY_MS 5000
+#define TICK_MS	      500
+#define TRIM_EVERY_MS 5000
 
 void broker_clock(struct broker *b)
 {
@@ -65,12 +65,21 @@ static void on_store_event(struct hub_io *io, uint32_t events)
 {
 	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, store_events));
 	store_dispatch(b->store);
+	struct berr err;
+	if (store_error(b->store, &err) < 0) {
+		/* Never a quiet switch to memory: the daemon restarts the hub,
+		 * which opens the store again or says why it cannot. */
+		log_error("stopping: the message store cannot go on: %s", err.msg);
+		b->stop = true;
+		b->exit_code = 1;
+	}
 }
 
 /* Identities that are gone or changed lose their connections and sessions:
  * their tokens are no longer valid. */
 static void drop_revoked(struct broker *b, const struct hub_config *old)
 {
+	bool persistent = false;
 	bool device_changed = strcmp(old->device_id, b->cfg->device_id) ||
 			      strcmp(old->device_key, b->cfg->device_key) ||
 			      strcasecmp(old->hostname, b->cfg->hostname);
@@ -83,11 +92,15 @@ static void drop_revoked(struct broker *b, const struct hub_config *old)
 			    (was && strcmp(was->generation_id, now->generation_id)))
 				break;
 		}
-		if (!s)
+		if (!s) {
+			if (persistent)
+				sessions_save(b);
 			return;
+		}
 		if (s->client)
 			client_close(s->client, LOG_LVL_INFO, false,
 				     "identity removed or changed by the new config");
+		persistent |= s->persistent;
 		session_discard(s);
 	}
 }
@@ -111,6 +124,10 @@ int broker_reload(struct broker *b, struct berr *err)
 	route_table_free(b->routes);
 	b->routes = routes;
 	b->cfg = cfg;
+	if (strcmp(cfg->state_dir, old->state_dir))
+		log_warn("reload: the store's directory changes only when the hub restarts");
+	store_set_limits(b->store, hub_config_store_bound(cfg), cfg->min_free_percent,
+			 (enum store_full_policy)cfg->store_full, cfg->default_ttl_secs);
 	drop_revoked(b, old);
 	hub_config_free((struct hub_config *)old);
 	if (twins_sync(b, true, err) < 0)
@@ -154,21 +171,27 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	if (route_table_build(b->cfg->routes, b->cfg->n_routes, &b->routes, err) < 0)
 		return berr_wrap(err, "%s: routes", config_path);
 	route_table_set_default_ttl(b->routes, b->cfg->default_ttl_secs);
-	struct store_options so = {.dir = b->cfg->state_dir,
-				   .max_bytes = b->cfg->store_max_bytes,
-				   .default_ttl_secs = b->cfg->default_ttl_secs};
+	char log_dir[4096];
+	if ((size_t)snprintf(log_dir, sizeof(log_dir), "%s/log", b->cfg->state_dir) >=
+	    sizeof(log_dir))
+		return berr_set(err, ENAMETOOLONG, "store %s", b->cfg->state_dir);
+	struct store_options so = {.dir = log_dir,
+				   .max_bytes = hub_config_store_bound(b->cfg),
+				   .default_ttl_secs = b->cfg->default_ttl_secs,
+				   .min_free_percent = b->cfg->min_free_percent,
+				   .full = (enum store_full_policy)b->cfg->store_full};
 	if (store_open(&so, &b->store, err) < 0)
 		return -1;
 	b->store_events.fd = store_event_fd(b->store);
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
 		return -1;
-	if (twins_sync(b, false, err) < 0)
+	if (twins_sync(b, false, err) < 0 || sessions_load(b, err) < 0)
 		return -1;
 	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
 	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
 		return -1;
-	b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+	b->next_expire_mono = b->mono_ms + TRIM_EVERY_MS;
 	return 0;
 }
 
@@ -186,12 +209,14 @@ static void tick(struct broker *b)
 	}
 	methods_expire(b);
 	listener_resume(b);
+	/* Cheap (whole segments at a time), and it lets appends held back
+	 * for space go on as soon as there is some. */
+	store_expire(b->store, b->now_ms);
 	if (b->mono_ms >= b->next_expire_mono) {
-		store_expire(b->store, b->now_ms);
 		/* After a burst, give freed heap pages back: the hub runs for
 		 * months on small devices. */
 		malloc_trim(64 * 1024);
-		b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+		b->next_expire_mono = b->mono_ms + TRIM_EVERY_MS;
 	}
 }
 
@@ -222,7 +247,7 @@ int broker_run(struct broker *b)
 		client_free_dead(b);
 		control_free_closed(b);
 	}
-	return 0;
+	return b->exit_code ? -1 : 0;
 }
 
 void broker_fini(struct broker *b)

@@ -919,15 +919,32 @@ static void drop_segment(struct store *s, struct segment *seg)
 	seg_remove(s, seg);
 }
 
+static bool active_done(const struct store *s)
+{
+	const struct segment *a = s->active;
+	for (size_t i = 0; i < a->n_qs; i++)
+		if (a->qs[i].live)
+			return false;
+	return a->size > a->opening && a->committed == a->size;
+}
+
 /* Room for len bytes, dropping the oldest under drop-oldest. */
 static bool make_room(struct store *s, size_t len, char *why, size_t cap)
 {
 	while (no_room(s, len, why, cap)) {
+		struct berr err;
+		if (active_done(s)) {
+			/* Everything in the active segment is done: a new one lets
+			 * its bytes go. */
+			if (seg_new(s, &err) < 0)
+				return false;
+			sweep(s);
+			continue;
+		}
 		if (s->opt.full != STORE_FULL_DROP_OLDEST)
 			return false;
 		struct segment *old = s->segs;
 		if (old == s->active) {
-			struct berr err;
 			if (old->size == old->opening || seg_new(s, &err) < 0)
 				return false;
 			continue;
@@ -1397,11 +1414,15 @@ size_t store_expire(struct store *s, int64_t now_ms)
 	return (size_t)(after - before);
 }
 
-static uint64_t segment_bytes(const struct store_options *o)
+static uint64_t segment_bytes(const struct store_options *o, uint64_t device)
 {
 	uint64_t seg = o->segment_bytes ? o->segment_bytes : SEGMENT_BYTES_DEFAULT;
 	if (o->max_bytes && seg > o->max_bytes / SEGMENTS_PER_BOUND)
 		seg = o->max_bytes / SEGMENTS_PER_BOUND;
+	/* A small device (a tmpfs, a small volume) gets small segments, so
+	 * that space comes back a little at a time. */
+	if (device && seg > device / SEGMENTS_PER_DEVICE)
+		seg = device / SEGMENTS_PER_DEVICE;
 	return seg < SEGMENT_BYTES_MIN ? SEGMENT_BYTES_MIN : seg;
 }
 
@@ -1412,7 +1433,7 @@ void store_set_limits(struct store *s, size_t max_bytes, unsigned min_free_perce
 	s->opt.min_free_percent = min_free_percent;
 	s->opt.full = full;
 	s->opt.default_ttl_secs = default_ttl_secs;
-	s->seg_bytes = segment_bytes(&s->opt);
+	s->seg_bytes = segment_bytes(&s->opt, s->total);
 	if (!s->failed) {
 		admit_waiting(s);
 		writer_kick(s);
@@ -1479,7 +1500,6 @@ int store_open_io(const struct store_options *opt, struct store_io *io, bool thr
 	s->opt.dir = NULL;
 	s->io = io;
 	s->threaded = threaded;
-	s->seg_bytes = segment_bytes(&s->opt);
 	s->fill = &s->batch[0];
 	s->flight = &s->batch[1];
 	s->wait_tail = &s->wait_head;
@@ -1493,6 +1513,7 @@ int store_open_io(const struct store_options *opt, struct store_io *io, bool thr
 		goto fail;
 	}
 	refresh_space(s);
+	s->seg_bytes = segment_bytes(&s->opt, s->total);
 	if (open_log(s, err) < 0 || writer_start(s, err) < 0)
 		goto fail;
 	log_info("store %s: %" PRIu64 " message(s) held in %" PRIu64 " bytes, opened in %" PRIu64

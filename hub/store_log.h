@@ -22,7 +22,8 @@
 
 #define SEGMENT_BYTES_DEFAULT (16 * 1024 * 1024)
 #define SEGMENT_BYTES_MIN     1024
-#define SEGMENTS_PER_BOUND    8 /* a bounded store has at least this many segments */
+#define SEGMENTS_PER_BOUND    8	 /* a bounded store has at least this many segments */
+#define SEGMENTS_PER_DEVICE   32 /* and a segment is at most this part of its device */
 #define STORE_READ_CHUNK      (64 * 1024)
 #define STORE_WAIT_MAX	      (1024 * 1024) /* bytes of appends waiting for space */
 #define STORE_SEG_NAME_MAX    32
