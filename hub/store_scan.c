@@ -4,12 +4,17 @@
  * by good ones costs only itself. The last ACK record of each queue says
  * where its cursor starts; per segment and queue the messages are counted,
  * so that nothing per message stays in memory. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "hub/store_log.h"
 
@@ -504,4 +509,41 @@ out:
 	free(sc.ids);
 	free(sc.map);
 	return rc;
+}
+
+int store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes, struct berr *err)
+{
+	*segments = *bytes = 0;
+	cleanup_closedir DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : berr_set(err, errno, "store %s", dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		uint64_t id;
+		if (!seg_name_parse(e->d_name, &id))
+			continue;
+		cleanup_close int fd =
+		    openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0)
+			return berr_set(err, errno, "store %s: %s", dir, e->d_name);
+		uint8_t buf[64];
+		ssize_t n = pread(fd, buf, sizeof(buf), 0);
+		size_t fl;
+		struct rec_header h;
+		if (n < 0)
+			return berr_set(err, errno, "store %s: %s", dir, e->d_name);
+		(*segments)++;
+		*bytes += (uint64_t)st.st_size;
+		/* A torn first record is the hub's to cut; a header that reads
+		 * must be of a known version. */
+		if (rec_frame_check(buf, (size_t)n, &fl) == 1 &&
+		    rec_decode_header(buf + STORE_FRAME_HEAD, fl - STORE_FRAME_HEAD, &h) == 0 &&
+		    h.version != STORE_LOG_VERSION)
+			return berr_set(err, 0,
+					"store %s: %s is a log of version %u; this berth reads "
+					"version %d",
+					dir, e->d_name, h.version, STORE_LOG_VERSION);
+	}
+	return 0;
 }
