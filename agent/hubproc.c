@@ -21,10 +21,17 @@
 #include "common/json.h"
 #include "common/log.h"
 
-#define HUB_BACKOFF_UNIT_MS 1000
-#define HUB_BACKOFF_MAX_MS  60000
-#define HUB_HEALTHY_MS	    60000
+#define HUB_BACKOFF_MAX_MS 60000
 #define HUB_LISTEN_FD	    3
+
+/* The hub's backoff follows the modules' restart_backoff_unit_ms, a tenth
+ * of it (1 s by default, doubling up to a minute); a hub that ran sixty
+ * units (a minute) was healthy. Messages wait while it is down. */
+static int64_t hub_backoff_unit(const struct daemon *d)
+{
+	int64_t unit = d->cfg->restart_backoff_unit_ms / 10;
+	return unit < 10 ? 10 : unit;
+}
 
 static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 {
@@ -162,7 +169,7 @@ static void hub_start(struct daemon *d)
 	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd, true);
 	if (pid < 0) {
 		log_error("hub: cannot start: %s", strerror(errno));
-		d->hub.next_start_boot = boot_ms() + HUB_BACKOFF_UNIT_MS;
+		d->hub.next_start_boot = boot_ms() + hub_backoff_unit(d);
 		return;
 	}
 	d->hub.pid = pid;
@@ -184,9 +191,9 @@ void hub_child_exited(struct daemon *d, int status)
 	d->hub.pid = 0;
 	if (d->stopping)
 		return;
-	if (now - d->hub.started_boot >= HUB_HEALTHY_MS)
+	if (now - d->hub.started_boot >= 60 * hub_backoff_unit(d))
 		d->hub.restart_count = 0;
-	int64_t delay = HUB_BACKOFF_UNIT_MS;
+	int64_t delay = hub_backoff_unit(d);
 	for (unsigned i = 0; i < d->hub.restart_count && delay < HUB_BACKOFF_MAX_MS; i++)
 		delay *= 2;
 	if (delay > HUB_BACKOFF_MAX_MS)
