@@ -489,7 +489,8 @@ int store_scan(struct store *s, struct berr *err)
 			berr_set(err, ENOMEM, "store %s: list", io->where);
 		goto out;
 	}
-	qsort(sc.ids, sc.n_ids, sizeof(*sc.ids), cmp_u64);
+	if (sc.n_ids)
+		qsort(sc.ids, sc.n_ids, sizeof(*sc.ids), cmp_u64);
 	for (size_t i = 0; i < sc.n_ids; i++) {
 		if (scan_segment(&sc, sc.ids[i], err) < 0)
 			goto out;

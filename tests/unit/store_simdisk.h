@@ -241,7 +241,8 @@ static inline int sim_sync(struct store_io *io, int h, struct berr *err)
 	if (d->fail_sync_at && ++d->syncs == d->fail_sync_at)
 		return berr_set(err, EIO, "simulated fdatasync");
 	f->synced = realloc(f->synced, f->len ? f->len : 1);
-	memcpy(f->synced, f->data, f->len);
+	if (f->len)
+		memcpy(f->synced, f->data, f->len);
 	f->synced_len = f->len;
 	d->synced_writes += (long)f->n_w;
 	sim_forget_writes(f);
@@ -395,7 +396,8 @@ static inline void sim_cut(struct sim_disk *d, enum sim_cut_mode mode)
 		uint8_t *data = NULL;
 		size_t len = 0, cap = 0;
 		sim_grow(&data, &cap, f->synced_len + 1);
-		memcpy(data, f->synced, f->synced_len);
+		if (f->synced_len)
+			memcpy(data, f->synced, f->synced_len);
 		len = f->synced_len;
 		size_t torn = f->n_w ? (size_t)(sim_rand(d) % f->n_w) : 0;
 		if (mode == SIM_TEAR_LAST)
@@ -421,7 +423,8 @@ static inline void sim_cut(struct sim_disk *d, enum sim_cut_mode mode)
 		sim_forget_writes(f);
 		free(f->synced);
 		f->synced = malloc(len ? len : 1);
-		memcpy(f->synced, data, len);
+		if (len)
+			memcpy(f->synced, data, len);
 		f->synced_len = len;
 		f->linked = f->linked_durable;
 	}
@@ -450,7 +453,8 @@ static inline void sim_settle(struct sim_disk *d)
 			continue;
 		free(f->synced);
 		f->synced = malloc(f->len ? f->len : 1);
-		memcpy(f->synced, f->data, f->len);
+		if (f->len)
+			memcpy(f->synced, f->data, f->len);
 		f->synced_len = f->len;
 		sim_forget_writes(f);
 		f->linked_durable = f->linked;
