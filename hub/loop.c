@@ -75,6 +75,24 @@ static void on_store_event(struct hub_io *io, uint32_t events)
 	}
 }
 
+/* Messages for a module's input were written: its session may lease them
+ * before they are synced (only the sender's PUBACK waits for that). */
+static void on_store_ready(void *arg, const char *endpoint)
+{
+	struct broker *b = arg;
+	const char *prefix = "/modules/";
+	if (strncmp(endpoint, prefix, strlen(prefix)))
+		return;
+	const char *mod = endpoint + strlen(prefix);
+	size_t len = strcspn(mod, "/");
+	char module[HUB_NAME_MAX + 1];
+	if (len == 0 || len > HUB_NAME_MAX)
+		return;
+	memcpy(module, mod, len);
+	module[len] = '\0';
+	session_pump_module(b, module);
+}
+
 /* Identities that are gone or changed lose their connections and sessions:
  * their tokens are no longer valid. */
 static void drop_revoked(struct broker *b, const struct hub_config *old)
@@ -182,6 +200,7 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 				   .full = (enum store_full_policy)b->cfg->store_full};
 	if (store_open(&so, &b->store, err) < 0)
 		return -1;
+	store_set_ready_cb(b->store, on_store_ready, b);
 	b->store_events.fd = store_event_fd(b->store);
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)

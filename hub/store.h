@@ -8,10 +8,10 @@
  *    completes ASYNCHRONOUSLY: the callback runs later from store_dispatch(),
  *    never from inside store_append(). Status 0 means the message is on
  *    stable storage, and only then does the broker send the sender's PUBACK.
- *    A writer thread writes and syncs every append that arrived while the
- *    previous sync ran in one go (group commit). Status -1: it is not
- *    stored (a write or sync failed; the store reopened from what is on
- *    disk).
+ *    Appends are written at the end of each round of the event loop, and a
+ *    sync thread's fdatasync covers every one written while the previous
+ *    sync ran (group commit). Status -1: it is not stored (a write or sync
+ *    failed; the store reopened from what is on disk).
  *  - Completions are signalled on store_event_fd() (readable when some are
  *    ready), which the hub's event loop watches.
  *  - Consumers lease messages (store_lease), then acknowledge them
@@ -69,6 +69,9 @@ struct store_target {
 
 /* status 0: on stable storage; -1: not stored (err says why). */
 typedef void (*store_append_cb)(void *arg, int status, const struct berr *err);
+/* Messages for endpoint can be leased (they are written; their senders'
+ * completions follow once they are synced). */
+typedef void (*store_ready_cb)(void *arg, const char *endpoint);
 
 /* Opens (or creates) the log in opt->dir: scans it, verifies every record,
  * cuts a torn tail, skips damaged records, and refuses a log of an unknown
@@ -78,8 +81,12 @@ int store_open(const struct store_options *opt, struct store **out, struct berr 
 void store_close(struct store *s);
 
 int store_event_fd(struct store *s);
-/* Runs the completions that are ready. */
+/* Runs the completions that are ready, and writes what waits. */
 void store_dispatch(struct store *s);
+/* cb runs from store_dispatch() when messages become available to lease:
+ * a message is written (and leased) before it is synced, so a receiver need
+ * not wait for the sync; only the sender's completion does. */
+void store_set_ready_cb(struct store *s, store_ready_cb cb, void *arg);
 /* -1 with err when the store can no longer be used (it failed to reopen
  * after a write error): the hub stops. */
 int store_error(const struct store *s, struct berr *err);

@@ -32,6 +32,10 @@ struct store_io_ops {
 	/* fdatasync: what was written is on stable storage. */
 	int (*sync)(struct store_io *io, int h, struct berr *err);
 	int (*truncate)(struct store_io *io, int h, uint64_t len, struct berr *err);
+	/* Reserves len bytes (reading as zeros) so that later writes change
+	 * neither the size nor the allocation: a sync then writes the data
+	 * alone. -1 where the file system cannot (the store goes on without). */
+	int (*allocate)(struct store_io *io, int h, uint64_t len, struct berr *err);
 	int (*size)(struct store_io *io, int h, uint64_t *len, struct berr *err);
 	void (*close)(struct store_io *io, int h);
 	int (*unlink)(struct store_io *io, const char *name, struct berr *err);

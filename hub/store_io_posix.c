@@ -84,6 +84,14 @@ static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err
 	return 0;
 }
 
+static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	int rc = posix_fallocate(h, 0, (off_t)len);
+	if (rc)
+		return berr_set(err, rc, "allocate in %s", io->where);
+	return 0;
+}
+
 static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
 {
 	struct stat st;
@@ -156,6 +164,7 @@ static const struct store_io_ops posix_ops = {
     .pwrite = p_pwrite,
     .sync = p_sync,
     .truncate = p_truncate,
+    .allocate = p_allocate,
     .size = p_size,
     .close = p_close,
     .unlink = p_unlink,

@@ -117,7 +117,8 @@ static void close_idle_handles(struct store *s)
 	for (struct segment *seg = s->segs; seg; seg = seg->next)
 		open += seg->h >= 0 && seg != s->active;
 	for (struct segment *seg = s->segs; seg && open > HANDLES_OPEN_MAX; seg = seg->next) {
-		if (seg->h >= 0 && seg != s->active && seg->committed == seg->size) {
+		if (seg->h >= 0 && seg != s->active && seg->committed == seg->size &&
+		    seg->sync_gen <= s->done_gen) {
 			s->io->ops->close(s->io, seg->h);
 			seg->h = -1;
 			open--;
@@ -247,6 +248,12 @@ static int seg_new(struct store *s, struct berr *err)
 	}
 	seg->id = s->next_seg_id++;
 	seg->first_seq = s->next_seq;
+	/* Writes into allocated blocks leave the sync only data to write
+	 * (about a third of the time on ext4); without it, appends grow the
+	 * file. */
+	struct berr aerr;
+	if (s->io->ops->allocate(s->io, seg->h, s->seg_bytes, &aerr) < 0)
+		log_debug("store: %s (segments grow as they are written)", aerr.msg);
 	struct segment **sp = &s->segs;
 	while (*sp)
 		sp = &(*sp)->next;
@@ -255,7 +262,6 @@ static int seg_new(struct store *s, struct berr *err)
 		s->active->sealed = true;
 	s->active = seg;
 	s->fill->new_file = true;
-	s->fill->sync = true;
 	rec_encode_header(reserve(s, seg, rec_encode_header(NULL, &hdr)), &hdr);
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
 		size_t n = rec_encode_endpoint(NULL, ep->id, ep->name);
@@ -289,7 +295,8 @@ static void seg_remove(struct store *s, struct segment *seg)
 	if (!*sp)
 		return;
 	*sp = seg->next;
-	if (seg->h >= 0)
+	/* A sync may still be on its way to this handle: closed after it. */
+	if (seg->h >= 0 && batch_add_close(s->fill, seg->h) < 0)
 		s->io->ops->close(s->io, seg->h);
 	s->bytes = sub(s->bytes, seg->size);
 	s->unlinking += seg->size;
@@ -768,13 +775,24 @@ static struct entry *leased(struct endpoint *ep, uint64_t seq, struct queue **qp
 	return NULL;
 }
 
+/* Something waits to be written: done at the next store_dispatch(), which
+ * the event fd asks for (once per round however many appends came). */
+static void request_flush(struct store *s)
+{
+	if (s->signaled)
+		return;
+	s->signaled = true;
+	uint64_t one = 1;
+	ssize_t w = write(s->efd, &one, sizeof(one));
+	(void)w;
+}
+
 static void after_change(struct store *s, uint64_t seg_id)
 {
 	struct segment *seg = store_seg_find(s, seg_id);
 	if (seg && seg_useless(s, seg))
 		seg_remove(s, seg);
-	if (!s->in_dispatch)
-		writer_kick(s);
+	request_flush(s);
 }
 
 void store_ack(struct store *s, const char *endpoint, uint64_t seq)
@@ -794,8 +812,7 @@ void store_ack(struct store *s, const char *endpoint, uint64_t seq)
 		if (ep)
 			ahead_add(s, &ep->q[o->bucket], seq);
 		orphan_free(o);
-		if (!s->in_dispatch)
-			writer_kick(s);
+		request_flush(s);
 	}
 }
 
@@ -857,7 +874,7 @@ static void refresh_space(struct store *s)
 		return;
 	s->avail = avail;
 	s->total = total;
-	s->grown = s->fill->len + (s->busy ? s->flight->len : 0);
+	s->grown = s->fill->len;
 }
 
 /* "" when len more bytes fit, else why not. */
@@ -1105,7 +1122,7 @@ int store_append(struct store *s, const struct hub_message *m, const struct stor
 		struct done d = {cb, arg, {0, 0}, 0, 0};
 		if (batch_add_done(s->fill, &d) < 0)
 			return berr_set(err, ENOMEM, "store: append");
-		writer_kick(s);
+		request_flush(s);
 		return 0;
 	}
 	size_t len = rec_encode_message(NULL, 0, m, rt, nt);
@@ -1125,8 +1142,7 @@ int store_append(struct store *s, const struct hub_message *m, const struct stor
 	rec_encode_message(dst, s->next_seq++, m, rt, nt);
 	if (add_done(s, cb, arg, pos, len) < 0)
 		return berr_set(err, ENOMEM, "store: append"); /* room() made this impossible */
-	if (!s->in_dispatch)
-		writer_kick(s);
+	request_flush(s);
 	return 0;
 }
 
@@ -1160,10 +1176,13 @@ static void commit_message(struct store *s, struct segment *seg, const uint8_t *
 		q->held++;
 		q->bytes += len;
 		q->known = true;
+		ep->ready = true;
 	}
 }
 
-static void batch_written(struct store *s, struct batch *b)
+/* The batch is written: what it holds can be read, and its messages are
+ * counted (and may be leased before they are synced). */
+static void publish(struct store *s, struct batch *b)
 {
 	for (size_t i = 0; i < b->n_chunks; i++) {
 		struct segment *seg = store_seg_find(s, b->chunks[i].seg);
@@ -1176,16 +1195,24 @@ static void batch_written(struct store *s, struct batch *b)
 		if (b->dones[i].len && seg)
 			commit_message(s, seg, b->buf + b->dones[i].start, b->dones[i].len);
 	}
-	s->unlinking = sub(s->unlinking, b->unlink_bytes);
-	s->unsynced = !b->sync && b->n_chunks;
-	refresh_space(s);
 }
 
-static void run_callbacks(struct batch *b, int status, const struct berr *err)
+static void tell_ready(struct store *s)
 {
-	for (size_t i = 0; i < b->n_dones; i++)
-		if (b->dones[i].cb)
-			b->dones[i].cb(b->dones[i].arg, status, err);
+	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
+		if (ep->ready) {
+			ep->ready = false;
+			if (s->ready_cb)
+				s->ready_cb(s->ready_arg, ep->name);
+		}
+	}
+}
+
+static void run_callbacks(const struct done *d, size_t n, int status, const struct berr *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (d[i].cb)
+			d[i].cb(d[i].arg, status, err);
 }
 
 static void free_segments(struct store *s)
@@ -1207,6 +1234,7 @@ static void reset_queues(struct store *s, bool keep_leases)
 {
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
 		ep->defined_in = 0;
+		ep->ready = false;
 		for (int b = 0; b < STORE_BUCKETS; b++) {
 			struct queue *q = &ep->q[b];
 			for (size_t i = 0; i < q->n_out; i++) {
@@ -1233,7 +1261,27 @@ static void reset_queues(struct store *s, bool keep_leases)
 	s->dirty = NULL;
 }
 
-static int write_now(struct store *s, struct berr *err);
+/* Writes and syncs the filled batch now (at open, nothing else running). */
+static int write_now(struct store *s, struct berr *err)
+{
+	store_write_acks(s);
+	struct batch *b = s->fill;
+	struct store_io *io = s->io;
+	int rc = batch_write(s, b, err);
+	for (size_t i = 0; i < b->n_chunks && rc == 0; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = b->chunks[k].h == b->chunks[i].h;
+		if (!seen)
+			rc = io->ops->sync(io, b->chunks[i].h, err);
+	}
+	if (rc == 0 && b->new_file)
+		rc = io->ops->sync_dir(io, err);
+	if (rc == 0)
+		publish(s, b);
+	batch_reset(b);
+	return rc;
+}
 
 /* The log as it is on disk, with a new active segment. */
 static int open_log(struct store *s, struct berr *err)
@@ -1246,6 +1294,7 @@ static int open_log(struct store *s, struct berr *err)
 		return berr_wrap(err, "store %s: cannot write", s->io->where);
 	uint64_t held = 0;
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
+		ep->ready = false;
 		for (int b = 0; b < STORE_BUCKETS; b++) {
 			queue_peek(s, &ep->q[b]);
 			held += ep->q[b].held;
@@ -1258,32 +1307,43 @@ static int open_log(struct store *s, struct berr *err)
 	return 0;
 }
 
-/* A write or sync failed: what it held is not acknowledged; the store is
- * opened again from the files, since a failed fsync may have dropped
- * pages the kernel will never write. */
-static void reopen_after_failure(struct store *s, struct batch *failed)
+/* A write or a sync failed: what it held is not acknowledged, and the store
+ * is opened again from the files. Jobs synced before it complete as they
+ * are; callbacks run once the store is whole again. */
+static void reopen_after_failure(struct store *s, struct sync_job *jobs, const struct berr *why)
 {
-	struct berr why = failed->err;
 	s->t.write_errors++;
-	struct batch *lost[2] = {failed, s->fill};
-	size_t n = lost[0]->n_dones + lost[1]->n_dones;
-	for (struct waiting *w = s->wait_head; w; w = w->next)
-		n++;
-	log_error("store %s: %s; %zu message(s) not stored and not acknowledged; reopening the "
-		  "store from what is on disk",
-		  s->io->where, why.msg, n);
-	reset_queues(s, true);
-	free_segments(s);
-	s->bytes = s->unlinking = s->grown = 0;
-	s->rlen = 0;
-	struct batch keep[2] = {*lost[0], *lost[1]};
-	memset(lost[0], 0, sizeof(*lost[0]));
-	memset(lost[1], 0, sizeof(*lost[1]));
+	sync_drain(s);
+	struct sync_job **tail = &jobs;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = sync_take_completed(s);
+	struct batch unwritten = *s->fill;
+	memset(s->fill, 0, sizeof(*s->fill));
 	struct waiting *waiting = s->wait_head;
 	s->wait_head = NULL;
 	s->wait_tail = &s->wait_head;
 	s->wait_bytes = 0;
 	s->full_logged = false;
+	size_t lost = unwritten.n_dones;
+	for (struct sync_job *j = jobs; j; j = j->next)
+		lost += j->status ? j->n_dones : 0;
+	for (struct waiting *w = waiting; w; w = w->next)
+		lost++;
+	log_error("store %s: %s; %zu message(s) not stored and not acknowledged; reopening the "
+		  "store from what is on disk",
+		  s->io->where, why->msg, lost);
+	for (struct sync_job *j = jobs; j; j = j->next)
+		for (size_t i = 0; i < j->n_closes; i++)
+			s->io->ops->close(s->io, j->closes[i]);
+	for (size_t i = 0; i < unwritten.n_closes; i++)
+		s->io->ops->close(s->io, unwritten.closes[i]);
+	reset_queues(s, true);
+	free_segments(s);
+	s->bytes = s->unlinking = s->grown = 0;
+	s->rlen = 0;
+	s->sync_failed = false;
+	s->done_gen = s->next_gen;
 	struct berr err;
 	if (open_log(s, &err) < 0) {
 		s->failed = true;
@@ -1293,34 +1353,66 @@ static void reopen_after_failure(struct store *s, struct batch *failed)
 		log_info("store %s reopened: %" PRIu64 " message(s) held", s->io->where,
 			 s->t.recovered);
 	}
-	for (int i = 0; i < 2; i++) {
-		run_callbacks(&keep[i], -1, &why);
-		batch_free(&keep[i]);
+	while (jobs) {
+		struct sync_job *j = jobs;
+		jobs = j->next;
+		run_callbacks(j->dones, j->n_dones, j->status ? -1 : 0, j->status ? why : NULL);
+		sync_job_free(j);
 	}
+	run_callbacks(unwritten.dones, unwritten.n_dones, -1, why);
+	batch_free(&unwritten);
 	while (waiting) {
 		struct waiting *w = waiting;
 		waiting = w->next;
-		w->cb(w->arg, -1, &why);
+		w->cb(w->arg, -1, why);
 		free(w);
 	}
 }
 
-/* Writes the filled batch and waits for it (at open, the writer idle). */
-static int write_now(struct store *s, struct berr *err)
+/* Synced jobs: their senders' completions, and the files they removed. */
+static void complete(struct store *s, struct sync_job *jobs)
+{
+	while (jobs) {
+		struct sync_job *j = jobs;
+		jobs = j->next;
+		s->done_gen = j->gen;
+		s->unlinking = sub(s->unlinking, j->unlink_bytes);
+		for (size_t i = 0; i < j->n_closes; i++)
+			s->io->ops->close(s->io, j->closes[i]);
+		run_callbacks(j->dones, j->n_dones, 0, NULL);
+		sync_job_free(j);
+	}
+}
+
+/* Writes the filled batch; its messages become leasable, and a job waits
+ * for the sync that completes them. */
+static void flush(struct store *s)
 {
 	store_write_acks(s);
 	struct batch *b = s->fill;
-	s->fill = s->flight;
-	s->flight = b;
-	writer_run_batch(s, b);
-	if (b->status < 0) {
-		*err = b->err;
-		batch_reset(b);
-		return -1;
+	if (!b->len && !b->n_dones && !b->n_unlinks && !b->n_closes)
+		return;
+	struct berr err;
+	if (batch_write(s, b, &err) < 0) {
+		reopen_after_failure(s, NULL, &err);
+		return;
 	}
-	batch_written(s, b);
+	s->t.commits++;
+	publish(s, b);
+	if (b->n_dones || b->new_file || b->n_unlinks || b->n_closes) {
+		if (sync_submit(s, b, &err) < 0) {
+			reopen_after_failure(s, NULL, &err);
+			return;
+		}
+		s->t.syncs++;
+		for (size_t i = 0; i < b->n_chunks; i++) {
+			struct segment *seg = store_seg_find(s, b->chunks[i].seg);
+			if (seg)
+				seg->sync_gen = s->next_gen;
+		}
+	}
 	batch_reset(b);
-	return 0;
+	tell_ready(s);
 }
 
 void store_dispatch(struct store *s)
@@ -1328,22 +1420,34 @@ void store_dispatch(struct store *s)
 	uint64_t v;
 	ssize_t r = read(s->efd, &v, sizeof(v));
 	(void)r;
-	struct batch *b;
-	while (!s->failed && (b = writer_finished(s))) {
-		if (b->status < 0) {
-			reopen_after_failure(s, b);
+	s->signaled = false;
+	/* Without a sync thread a round syncs at once: go on until nothing
+	 * is left (bounded, should callbacks keep appending). */
+	for (int round = 0; round < 64 && !s->failed; round++) {
+		struct sync_job *jobs = sync_take_completed(s);
+		struct sync_job *bad = jobs;
+		while (bad && bad->status == 0)
+			bad = bad->next;
+		if (bad) {
+			struct berr why = bad->err;
+			reopen_after_failure(s, jobs, &why);
 			continue;
 		}
-		/* No new batch goes to the writer while the callbacks run
-		 * (they append and acknowledge into the filled one). */
-		s->in_dispatch = true;
-		batch_written(s, b);
-		run_callbacks(b, 0, NULL);
-		batch_reset(b);
+		complete(s, jobs);
+		refresh_space(s);
 		admit_waiting(s);
-		s->in_dispatch = false;
-		writer_kick(s);
+		bool work = s->fill->len || s->fill->n_dones || s->fill->n_unlinks || s->dirty;
+		if (!s->failed)
+			flush(s);
+		if (s->threaded || (!work && !s->completed))
+			break;
 	}
+}
+
+void store_set_ready_cb(struct store *s, store_ready_cb cb, void *arg)
+{
+	s->ready_cb = cb;
+	s->ready_arg = arg;
 }
 
 int store_error(const struct store *s, struct berr *err)
@@ -1408,7 +1512,7 @@ size_t store_expire(struct store *s, int64_t now_ms)
 		s->rcap = s->rlen = 0;
 	}
 	close_idle_handles(s);
-	writer_kick(s);
+	request_flush(s);
 	if (after > before)
 		log_info("store: %" PRIu64 " message(s) expired", after - before);
 	return (size_t)(after - before);
@@ -1436,7 +1540,7 @@ void store_set_limits(struct store *s, size_t max_bytes, unsigned min_free_perce
 	s->seg_bytes = segment_bytes(&s->opt, s->total);
 	if (!s->failed) {
 		admit_waiting(s);
-		writer_kick(s);
+		request_flush(s);
 	}
 }
 
@@ -1500,8 +1604,7 @@ int store_open_io(const struct store_options *opt, struct store_io *io, bool thr
 	s->opt.dir = NULL;
 	s->io = io;
 	s->threaded = threaded;
-	s->fill = &s->batch[0];
-	s->flight = &s->batch[1];
+	s->fill = &s->fill_batch;
 	s->wait_tail = &s->wait_head;
 	s->now_ms = clock_ms(CLOCK_REALTIME);
 	pthread_mutex_init(&s->mu, NULL);
@@ -1514,12 +1617,12 @@ int store_open_io(const struct store_options *opt, struct store_io *io, bool thr
 	}
 	refresh_space(s);
 	s->seg_bytes = segment_bytes(&s->opt, s->total);
-	if (open_log(s, err) < 0 || writer_start(s, err) < 0)
+	if (writer_start(s, err) < 0 || open_log(s, err) < 0)
 		goto fail;
 	log_info("store %s: %" PRIu64 " message(s) held in %" PRIu64 " bytes, opened in %" PRIu64
 		 " ms (CRC32C: %s)",
 		 io->where, s->t.recovered, (uint64_t)s->bytes, s->t.opened_ms, crc32c_impl());
-	writer_kick(s);
+	request_flush(s);
 	*out = s;
 	return 0;
 fail:
@@ -1548,34 +1651,27 @@ void store_close(struct store *s)
 		return;
 	struct berr stopping;
 	berr_set(&stopping, 0, "the hub is stopping");
-	if (!s->failed && s->io) {
+	if (!s->failed && s->io && s->active) {
 		/* What waits is written and synced (no acknowledgement lost on a
 		 * clean stop); its senders are gone, the callbacks only free. */
-		for (int i = 0; i < 4; i++) {
-			struct batch *b = writer_wait(s);
-			if (b) {
-				if (b->status == 0)
-					batch_written(s, b);
-				run_callbacks(b, b->status, b->status ? &b->err : NULL);
-				batch_reset(b);
-			}
-			if (i < 3) {
-				s->fill->sync = true;
-				writer_kick(s);
-			}
+		for (int i = 0; i < 3 && !s->failed; i++) {
+			flush(s);
+			sync_drain(s);
+			store_dispatch(s);
 		}
 		struct berr err;
-		if (s->unsynced && s->active && s->active->h >= 0 &&
+		if (!s->failed && s->active && s->active->h >= 0 &&
 		    s->io->ops->sync(s->io, s->active->h, &err) < 0)
 			log_error("store: %s", err.msg);
 	}
+	writer_stop(s);
+	complete(s, sync_take_completed(s));
 	while (s->wait_head) {
 		struct waiting *w = s->wait_head;
 		s->wait_head = w->next;
 		w->cb(w->arg, -1, &stopping);
 		free(w);
 	}
-	writer_stop(s);
 	reset_queues(s, false);
 	while (s->endpoints) {
 		struct endpoint *ep = s->endpoints;
@@ -1588,11 +1684,13 @@ void store_close(struct store *s)
 		s->orphans = o->next;
 		orphan_free(o);
 	}
-	if (s->io)
+	if (s->io) {
+		for (size_t i = 0; i < s->fill->n_closes; i++)
+			s->io->ops->close(s->io, s->fill->closes[i]);
 		free_segments(s);
-	run_callbacks(s->fill, -1, &stopping);
-	batch_free(&s->batch[0]);
-	batch_free(&s->batch[1]);
+	}
+	run_callbacks(s->fill->dones, s->fill->n_dones, -1, &stopping);
+	batch_free(s->fill);
 	free(s->rbuf);
 	free(s->ack_tmp);
 	if (s->efd >= 0)

@@ -47,6 +47,7 @@ struct segment {
 	uint64_t size;	    /* bytes, with those not yet written */
 	uint64_t committed; /* bytes written and synced: what may be read */
 	uint64_t first_seq; /* its messages have seqs from here on */
+	uint64_t sync_gen;  /* the last sync job its handle is in */
 	uint64_t opening;   /* bytes of its opening records (header, names, acks) */
 	bool sealed;	    /* appends go to a newer one */
 	int64_t max_expires;
@@ -82,12 +83,13 @@ struct queue {
 	size_t n_leased, n_released;
 	bool have_next; /* next: the message at the cursor */
 	struct entry next;
-	uint64_t unread;  /* messages the cursor has not passed */
-	uint64_t held;	  /* messages not done */
-	uint64_t bytes;	  /* their frames */
-	bool dirty;	  /* acknowledgements changed since the last ACK record */
-	bool known;	  /* has had messages: its ACK record goes into each new segment */
-	bool scanned_ack; /* store_scan found an ACK record for it */
+	uint64_t unread;     /* messages the cursor has not passed */
+	uint64_t held;	     /* messages not done */
+	uint64_t bytes;	     /* their frames */
+	bool dirty;	     /* acknowledgements changed since the last ACK record */
+	bool known;	     /* has had messages: its ACK record goes into each new segment */
+	bool scanned_ack;    /* store_scan found an ACK record for it */
+	uint64_t scanned_at; /* the scan's count of records when it did */
 	struct queue *dirty_next;
 	uint64_t *ahead; /* acknowledged, not yet passed by the cursor (after a reopen) */
 	size_t n_ahead;
@@ -100,6 +102,7 @@ struct endpoint {
 	uint64_t defined_in; /* the segment whose ENDPOINT record names it, 0 none */
 	struct queue q[STORE_BUCKETS];
 	uint64_t expired, dropped_full, dropped_damaged;
+	bool ready; /* new messages since the ready callback last ran */
 };
 
 /* A leased message whose queue went away with a reopen: freed on its ack
@@ -127,7 +130,8 @@ struct done {
 	uint32_t len; /* 0: a message that went nowhere */
 };
 
-/* Records on their way to the files, written and synced together. */
+/* Records the event loop encodes, then writes (pwrite) in one go at the
+ * end of an epoll round. */
 struct batch {
 	uint8_t *buf;
 	size_t len, cap;
@@ -135,11 +139,30 @@ struct batch {
 	size_t n_chunks, cap_chunks;
 	struct done *dones;
 	size_t n_dones, cap_dones;
-	uint64_t *unlinks; /* segments removed once the rest is synced */
+	uint64_t *unlinks; /* segments removed once what came before is synced */
 	size_t n_unlinks, cap_unlinks;
 	uint64_t unlink_bytes;
+	int *closes; /* handles of removed segments, closed after that sync */
+	size_t n_closes, cap_closes;
 	bool new_file;
-	bool sync;
+};
+
+/* What a written batch waits for: the sync thread's fdatasync (which
+ * covers every batch written before it started: group commit), then its
+ * completions run in the event loop. */
+struct sync_job {
+	struct sync_job *next;
+	uint64_t gen;
+	struct done *dones; /* callbacks */
+	size_t n_dones;
+	int *handles; /* to fdatasync */
+	size_t n_handles;
+	uint64_t *unlinks;
+	size_t n_unlinks;
+	uint64_t unlink_bytes;
+	int *closes;
+	size_t n_closes;
+	bool new_file;
 	int status;
 	struct berr err;
 };
@@ -169,24 +192,32 @@ struct store {
 	size_t wait_bytes;
 	int64_t now_ms;
 
-	struct batch batch[2];
-	struct batch *fill, *flight; /* flight: with the writer, or being completed */
-	bool busy;		     /* flight is with the writer */
-	bool in_dispatch;	     /* completions run: nothing goes to the writer */
-	bool unsynced;		     /* the active segment has bytes written, not synced */
+	struct batch fill_batch;
+	struct batch *fill;
+	bool signaled; /* the event fd says there is work */
+	bool unsynced; /* the active segment has bytes written, not synced */
 	int efd;
+	/* The sync thread: jobs queued by the loop, done ones back to it. */
 	pthread_t thread;
 	bool thread_running;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool go, finished, stop;
+	struct sync_job *queued, **queued_tail;
+	struct sync_job *completed, **completed_tail;
+	bool syncing; /* the thread has jobs it took */
+	bool stop;
+	bool sync_failed; /* a sync failed: every later job fails too until a reopen */
+	uint64_t next_gen, done_gen;
+	size_t jobs_out; /* submitted, not yet completed */
+	store_ready_cb ready_cb;
+	void *ready_arg;
 
 	uint8_t *rbuf; /* read cache: [roff, roff + rlen) of segment rseg */
 	size_t rcap, rlen;
 	uint64_t rseg, roff;
 
 	uint64_t avail, total; /* free and whole bytes of the device, last seen */
-	uint64_t grown;	       /* bytes reserved in segments since then, not yet written */
+	uint64_t grown;	       /* bytes written or reserved since then */
 	uint64_t unlinking;    /* bytes of segments being removed */
 	bool full_logged;
 
@@ -210,20 +241,24 @@ struct endpoint *store_endpoint_get(struct store *s, const char *name, bool crea
 /* store_writer.c */
 int writer_start(struct store *s, struct berr *err);
 void writer_stop(struct store *s);
-/* Hands the filled batch to the writer when it is idle (or, without a
- * thread, writes it now). */
-void writer_kick(struct store *s);
-/* The batch the writer finished, or NULL. */
-struct batch *writer_finished(struct store *s);
-void writer_run_batch(struct store *s, struct batch *b);
+/* Writes the filled batch (pwrite, from the event loop: page cache only);
+ * -1 with err when a write failed. */
+int batch_write(struct store *s, struct batch *b, struct berr *err);
+/* Hands a written batch's completions and syncs to the sync thread (or,
+ * without one, syncs now). */
+int sync_submit(struct store *s, struct batch *b, struct berr *err);
+/* The jobs whose sync is done, oldest first (NULL when none). */
+struct sync_job *sync_take_completed(struct store *s);
+/* Waits until every submitted job is completed (close, reopen). */
+void sync_drain(struct store *s);
+void sync_job_free(struct sync_job *j);
 void batch_reset(struct batch *b);
 void batch_free(struct batch *b);
 /* Room for len bytes at the end of seg, in the batch; NULL out of memory. */
 uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len);
 int batch_add_done(struct batch *b, const struct done *d);
 int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes);
-/* Waits for the batch with the writer and returns it (NULL when none). */
-struct batch *writer_wait(struct store *s);
+int batch_add_close(struct batch *b, int h);
 
 /* store_log.c: ACK records of the queues whose acknowledgements changed,
  * into the filled batch. */

@@ -80,6 +80,29 @@ struct seg_queue *store_seg_queue(struct segment *seg, struct endpoint *ep, uint
 	return sq;
 }
 
+/* A message's target whose endpoint number no ENDPOINT record named yet (a
+ * damaged one): counted once the whole log has been read, since numbers
+ * are never reused and every segment names every endpoint again. */
+struct pend_target {
+	struct segment *seg;
+	uint32_t id;
+	uint8_t bucket;
+	uint32_t count;
+	uint64_t bytes;
+	int64_t max_expires;
+};
+
+/* The same for an ACK record; it counts if no later one for its queue. */
+struct pend_ack {
+	uint64_t at;
+	uint32_t id;
+	uint8_t bucket;
+	uint64_t floor_seq;
+	struct store_pos floor;
+	uint32_t n_acked;
+	uint64_t *acked;
+};
+
 /* What the scan of all segments collects. */
 struct scan {
 	struct store *s;
@@ -95,6 +118,11 @@ struct scan {
 	uint64_t max_seg;
 	uint32_t max_endpoint;
 	bool oom;
+	uint64_t records;
+	struct pend_target *pend;
+	size_t n_pend, cap_pend;
+	struct pend_ack *packs;
+	size_t n_packs, cap_packs;
 };
 
 static int collect_name(const char *name, void *arg)
@@ -220,6 +248,25 @@ static int frame_at(struct reader *r, uint64_t off, size_t *fl, const uint8_t **
 	return 1;
 }
 
+/* Where the bytes from off on stop being zeros (r->size when they never
+ * do): a preallocated segment reads as zeros past its last record. */
+static uint64_t zeros_end(struct reader *r, uint64_t off, struct berr *err)
+{
+	uint64_t last = off; /* one past the last non-zero byte seen */
+	while (off < r->size) {
+		size_t got,
+		    want = r->size - off > SCAN_CHUNK ? SCAN_CHUNK : (size_t)(r->size - off);
+		const uint8_t *p = reader_at(r, off, want, &got, err);
+		if (!p)
+			return off;
+		for (size_t i = 0; i < want; i++)
+			if (p[i])
+				last = off + i + 1;
+		off += want;
+	}
+	return last;
+}
+
 /* The next offset after from where an intact frame starts, or 0. */
 static uint64_t resync(struct reader *r, uint64_t from, struct berr *err)
 {
@@ -233,6 +280,34 @@ static uint64_t resync(struct reader *r, uint64_t from, struct berr *err)
 			return 0;
 	}
 	return 0;
+}
+
+static void pend_target(struct scan *sc, struct segment *seg, const struct rec_target *t, size_t fl,
+			int64_t exp)
+{
+	struct pend_target *p = NULL;
+	for (size_t i = sc->n_pend; i > 0 && !p; i--)
+		if (sc->pend[i - 1].seg == seg && sc->pend[i - 1].id == t->endpoint &&
+		    sc->pend[i - 1].bucket == t->bucket)
+			p = &sc->pend[i - 1];
+	if (!p) {
+		if (sc->n_pend == sc->cap_pend) {
+			size_t cap = sc->cap_pend ? sc->cap_pend * 2 : 8;
+			void *q = realloc(sc->pend, cap * sizeof(*sc->pend));
+			if (!q) {
+				sc->oom = true;
+				return;
+			}
+			sc->pend = q;
+			sc->cap_pend = cap;
+		}
+		p = &sc->pend[sc->n_pend++];
+		*p = (struct pend_target){seg, t->endpoint, t->bucket, 0, 0, 0};
+	}
+	p->count++;
+	p->bytes += fl;
+	if (exp > p->max_expires)
+		p->max_expires = exp;
 }
 
 static void scan_message(struct scan *sc, struct segment *seg, const uint8_t *payload, size_t len,
@@ -249,13 +324,19 @@ static void scan_message(struct scan *sc, struct segment *seg, const uint8_t *pa
 	const uint8_t *it = m.targets;
 	struct rec_target t;
 	while (rec_next_target(&m, &it, &t) > 0) {
+		int64_t exp = m.enqueued_ms + (int64_t)t.ttl_secs * 1000;
+		if (t.endpoint > sc->max_endpoint)
+			sc->max_endpoint = t.endpoint;
 		struct endpoint *ep = map_get(sc, t.endpoint);
-		struct seg_queue *sq = ep ? store_seg_queue(seg, ep, t.bucket, true) : NULL;
-		if (!sq) {
-			s->t.damaged++;
+		if (!ep) {
+			pend_target(sc, seg, &t, fl, exp);
 			continue;
 		}
-		int64_t exp = m.enqueued_ms + (int64_t)t.ttl_secs * 1000;
+		struct seg_queue *sq = store_seg_queue(seg, ep, t.bucket, true);
+		if (!sq) {
+			sc->oom = true;
+			continue;
+		}
 		sq->unread++;
 		sq->unread_bytes += fl;
 		sq->live++;
@@ -266,6 +347,19 @@ static void scan_message(struct scan *sc, struct segment *seg, const uint8_t *pa
 	}
 }
 
+static void apply_ack(struct queue *q, uint64_t at, uint64_t floor_seq, struct store_pos floor,
+		      uint64_t *ahead, uint32_t n)
+{
+	free(q->ahead);
+	q->ahead = ahead;
+	q->n_ahead = n;
+	q->done_below = floor_seq;
+	q->cursor = floor;
+	q->scanned_ack = true;
+	q->scanned_at = at;
+	q->known = true;
+}
+
 static void scan_ack(struct scan *sc, const uint8_t *payload, size_t len)
 {
 	struct rec_ack a = {.acked = sc->acked};
@@ -273,33 +367,77 @@ static void scan_ack(struct scan *sc, const uint8_t *payload, size_t len)
 		sc->s->t.damaged++;
 		return;
 	}
-	struct endpoint *ep = map_get(sc, a.endpoint);
-	if (!ep)
-		return;
-	struct queue *q = &ep->q[a.bucket];
 	uint64_t *ahead = NULL;
-	if (a.n_acked && !(ahead = malloc(a.n_acked * sizeof(*ahead))))
-		return; /* the older state stands: more is delivered again */
+	if (a.n_acked && !(ahead = malloc(a.n_acked * sizeof(*ahead)))) {
+		sc->oom = true;
+		return;
+	}
 	for (uint32_t i = 0; i < a.n_acked; i++) {
 		ahead[i] = a.acked[i].seq;
 		if (ahead[i] > sc->max_seq)
 			sc->max_seq = ahead[i];
 	}
-	free(q->ahead);
-	q->ahead = ahead;
-	q->n_ahead = a.n_acked;
-	q->done_below = a.floor_seq;
-	q->cursor = a.floor;
-	q->scanned_ack = true;
-	q->known = true;
 	if (a.floor_seq && a.floor_seq - 1 > sc->max_seq)
 		sc->max_seq = a.floor_seq - 1;
+	if (a.endpoint > sc->max_endpoint)
+		sc->max_endpoint = a.endpoint;
+	struct endpoint *ep = map_get(sc, a.endpoint);
+	if (ep) {
+		apply_ack(&ep->q[a.bucket], sc->records, a.floor_seq, a.floor, ahead, a.n_acked);
+		return;
+	}
+	if (sc->n_packs == sc->cap_packs) {
+		size_t cap = sc->cap_packs ? sc->cap_packs * 2 : 8;
+		void *p = realloc(sc->packs, cap * sizeof(*sc->packs));
+		if (!p) {
+			free(ahead);
+			sc->oom = true;
+			return;
+		}
+		sc->packs = p;
+		sc->cap_packs = cap;
+	}
+	sc->packs[sc->n_packs++] = (struct pend_ack){sc->records, a.endpoint, a.bucket, a.floor_seq,
+						     a.floor,	  a.n_acked,  ahead};
+}
+
+/* What waited for an endpoint's name, now that the whole log was read. */
+static void resolve_pending(struct scan *sc)
+{
+	for (size_t i = 0; i < sc->n_pend; i++) {
+		struct pend_target *p = &sc->pend[i];
+		struct endpoint *ep = map_get(sc, p->id);
+		struct seg_queue *sq = ep ? store_seg_queue(p->seg, ep, p->bucket, true) : NULL;
+		if (!sq) {
+			sc->s->t.damaged += p->count;
+			continue;
+		}
+		sq->unread += p->count;
+		sq->unread_bytes += p->bytes;
+		sq->live += p->count;
+		if (p->max_expires > sq->max_expires)
+			sq->max_expires = p->max_expires;
+		if (p->max_expires > p->seg->max_expires)
+			p->seg->max_expires = p->max_expires;
+	}
+	for (size_t i = 0; i < sc->n_packs; i++) {
+		struct pend_ack *p = &sc->packs[i];
+		struct endpoint *ep = map_get(sc, p->id);
+		struct queue *q = ep ? &ep->q[p->bucket] : NULL;
+		if (q && (!q->scanned_ack || q->scanned_at < p->at)) {
+			apply_ack(q, p->at, p->floor_seq, p->floor, p->acked, p->n_acked);
+			p->acked = NULL;
+		}
+		free(p->acked);
+		p->acked = NULL;
+	}
 }
 
 static int scan_record(struct scan *sc, struct segment *seg, const uint8_t *f, size_t fl,
 		       bool first, struct berr *err)
 {
 	struct store *s = sc->s;
+	sc->records++;
 	const uint8_t *p = f + STORE_FRAME_HEAD;
 	size_t len = fl - STORE_FRAME_HEAD;
 	char name[STORE_SEG_NAME_MAX];
@@ -384,6 +522,16 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 			off += fl;
 			continue;
 		}
+		/* Zeros to the end: the preallocated rest, not damage. */
+		uint64_t dirty = zeros_end(&r, off, err);
+		if (err->code)
+			goto fail;
+		if (dirty == off) {
+			if (io->ops->truncate(io, h, off, err) < 0)
+				goto fail;
+			r.size = off;
+			break;
+		}
 		uint64_t next = resync(&r, off + 1, err);
 		if (err->code)
 			goto fail;
@@ -404,8 +552,8 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 			continue;
 		}
 		log_warn("store %s: %s: torn tail of %" PRIu64 " bytes cut at offset %" PRIu64,
-			 io->where, name, r.size - off, off);
-		s->t.cut_bytes += r.size - off;
+			 io->where, name, dirty - off, off);
+		s->t.cut_bytes += dirty - off;
 		if (io->ops->truncate(io, h, off, err) < 0)
 			goto fail;
 		r.size = off;
@@ -497,6 +645,11 @@ int store_scan(struct store *s, struct berr *err)
 		if (sc.ids[i] > sc.max_seg)
 			sc.max_seg = sc.ids[i];
 	}
+	resolve_pending(&sc);
+	if (sc.oom) {
+		berr_set(err, ENOMEM, "store %s", io->where);
+		goto out;
+	}
 	settle_queues(s);
 	s->next_seq = sc.max_seq + 1;
 	s->next_seg_id = sc.max_seg + 1;
@@ -509,6 +662,10 @@ out:
 	free(sc.acked);
 	free(sc.ids);
 	free(sc.map);
+	for (size_t i = 0; i < sc.n_packs; i++)
+		free(sc.packs[i].acked);
+	free(sc.pend);
+	free(sc.packs);
 	return rc;
 }
 

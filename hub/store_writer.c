@@ -1,19 +1,24 @@
-/* The store's writer: batches of records go to the segment files in one
- * write per segment and one fdatasync (group commit): everything appended
- * while a sync runs waits in the next batch. A batch without messages
- * (acknowledgements only) is written but not synced: a killed hub loses
- * none of it, a power cut at worst redelivers. Segments are removed only
- * after the batch that made them useless is synced. */
+/* Writing and syncing the store's log. The event loop encodes records into
+ * one batch and writes it (pwrite, into the page cache) at the end of each
+ * round: from then on its messages can be leased, and a killed hub loses
+ * none of it. A batch that holds messages (or creates or removes files)
+ * becomes a job for the sync thread, whose fdatasync covers every job
+ * written before it started (group commit); only then do the senders get
+ * their completions. Acknowledgement records are written but not synced:
+ * the next sync covers them, and a power cut at worst redelivers.
+ *
+ * After a failed sync the kernel may have dropped pages it will never
+ * write again (the lesson of PostgreSQL's fsync errors): that job and every
+ * later one fail, and the store is opened again from the files. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "hub/store_log.h"
 
-#define BATCH_KEEP (256 * 1024) /* a larger buffer is freed after its batch */
+#define BATCH_KEEP (256 * 1024) /* a larger buffer is freed once written */
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -32,10 +37,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 
 void batch_reset(struct batch *b)
 {
-	b->len = b->n_chunks = b->n_dones = b->n_unlinks = 0;
+	b->len = b->n_chunks = b->n_dones = b->n_unlinks = b->n_closes = 0;
 	b->unlink_bytes = 0;
-	b->new_file = b->sync = false;
-	b->status = 0;
+	b->new_file = false;
 	if (b->cap > BATCH_KEEP) {
 		free(b->buf);
 		b->buf = NULL;
@@ -49,6 +53,7 @@ void batch_free(struct batch *b)
 	free(b->chunks);
 	free(b->dones);
 	free(b->unlinks);
+	free(b->closes);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -77,7 +82,6 @@ int batch_add_done(struct batch *b, const struct done *d)
 	if (grow((void **)&b->dones, &b->cap_dones, b->n_dones + 1, sizeof(*b->dones)) < 0)
 		return -1;
 	b->dones[b->n_dones++] = *d;
-	b->sync = true;
 	return 0;
 }
 
@@ -87,55 +91,107 @@ int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes)
 		return -1;
 	b->unlinks[b->n_unlinks++] = seg;
 	b->unlink_bytes += bytes;
-	b->sync = true;
 	return 0;
 }
 
-/* Runs in the writer thread (or in the loop without one): no malloc, no
- * log lines, only the files. */
-void writer_run_batch(struct store *s, struct batch *b)
+int batch_add_close(struct batch *b, int h)
+{
+	if (grow((void **)&b->closes, &b->cap_closes, b->n_closes + 1, sizeof(*b->closes)) < 0)
+		return -1;
+	b->closes[b->n_closes++] = h;
+	return 0;
+}
+
+int batch_write(struct store *s, struct batch *b, struct berr *err)
+{
+	for (size_t i = 0; i < b->n_chunks; i++) {
+		const struct chunk *c = &b->chunks[i];
+		if (s->io->ops->pwrite(s->io, c->h, b->buf + c->start, c->len, c->off, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void sync_job_free(struct sync_job *j)
+{
+	if (!j)
+		return;
+	free(j->dones);
+	free(j->handles);
+	free(j->unlinks);
+	free(j->closes);
+	free(j);
+}
+
+/* One sync round over jobs (in the sync thread, or in the loop without
+ * one): no malloc, no log lines, only the files. */
+static void sync_run(struct store *s, struct sync_job *jobs)
 {
 	struct store_io *io = s->io;
-	b->status = 0;
-	for (size_t i = 0; i < b->n_chunks && b->status == 0; i++) {
-		const struct chunk *c = &b->chunks[i];
-		b->status = io->ops->pwrite(io, c->h, b->buf + c->start, c->len, c->off, &b->err);
-	}
-	if (b->status == 0 && b->new_file)
-		b->status = io->ops->sync_dir(io, &b->err);
-	for (size_t i = 0; i < b->n_chunks && b->status == 0 && b->sync; i++) {
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = b->chunks[j].h == b->chunks[i].h;
-		if (!seen)
-			b->status = io->ops->sync(io, b->chunks[i].h, &b->err);
-	}
-	if (b->status == 0 && b->n_unlinks) {
-		for (size_t i = 0; i < b->n_unlinks && b->status == 0; i++) {
-			char name[STORE_SEG_NAME_MAX];
-			store_seg_name(b->unlinks[i], name);
-			b->status = io->ops->unlink(io, name, &b->err);
+	struct berr err = {0};
+	int rc = s->sync_failed ? -1 : 0;
+	if (rc)
+		berr_set(&err, EIO, "an earlier sync of the store failed");
+	bool new_file = false;
+	for (struct sync_job *j = jobs; j; j = j->next)
+		new_file |= j->new_file;
+	if (rc == 0 && new_file)
+		rc = io->ops->sync_dir(io, &err);
+	int seen[64];
+	size_t n_seen = 0;
+	for (struct sync_job *j = jobs; j && rc == 0; j = j->next) {
+		for (size_t i = 0; i < j->n_handles && rc == 0; i++) {
+			bool dup = false;
+			for (size_t k = 0; k < n_seen && !dup; k++)
+				dup = seen[k] == j->handles[i];
+			if (dup)
+				continue;
+			if (n_seen < sizeof(seen) / sizeof(seen[0]))
+				seen[n_seen++] = j->handles[i];
+			rc = io->ops->sync(io, j->handles[i], &err);
 		}
-		if (b->status == 0)
-			b->status = io->ops->sync_dir(io, &b->err);
+	}
+	bool unlinked = false;
+	for (struct sync_job *j = jobs; j && rc == 0; j = j->next) {
+		for (size_t i = 0; i < j->n_unlinks && rc == 0; i++) {
+			char name[STORE_SEG_NAME_MAX];
+			store_seg_name(j->unlinks[i], name);
+			rc = io->ops->unlink(io, name, &err);
+			unlinked = true;
+		}
+	}
+	if (rc == 0 && unlinked)
+		rc = io->ops->sync_dir(io, &err);
+	if (rc < 0)
+		s->sync_failed = true;
+	for (struct sync_job *j = jobs; j; j = j->next) {
+		j->status = rc;
+		if (rc < 0)
+			j->err = err;
 	}
 }
 
-static void *writer_main(void *arg)
+static void *sync_main(void *arg)
 {
 	struct store *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->go && !s->stop)
+		while (!s->queued && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (!s->go)
+		if (!s->queued)
 			break;
-		s->go = false;
-		struct batch *b = s->flight;
+		struct sync_job *jobs = s->queued;
+		s->queued = NULL;
+		s->queued_tail = &s->queued;
+		s->syncing = true;
 		pthread_mutex_unlock(&s->mu);
-		writer_run_batch(s, b);
+		sync_run(s, jobs);
 		pthread_mutex_lock(&s->mu);
-		s->finished = true;
+		s->syncing = false;
+		*s->completed_tail = jobs;
+		while (jobs->next)
+			jobs = jobs->next;
+		s->completed_tail = &jobs->next;
 		uint64_t one = 1;
 		ssize_t w = write(s->efd, &one, sizeof(one));
 		(void)w;
@@ -147,16 +203,18 @@ static void *writer_main(void *arg)
 
 int writer_start(struct store *s, struct berr *err)
 {
+	s->queued_tail = &s->queued;
+	s->completed_tail = &s->completed;
 	if (!s->threaded)
 		return 0;
 	/* Signals go to the event loop's signalfd, never to this thread. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&s->thread, NULL, writer_main, s);
+	int rc = pthread_create(&s->thread, NULL, sync_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
-		return berr_set(err, rc, "store: writer thread");
+		return berr_set(err, rc, "store: sync thread");
 	s->thread_running = true;
 	return 0;
 }
@@ -173,67 +231,89 @@ void writer_stop(struct store *s)
 	s->thread_running = false;
 }
 
-static bool batch_empty(const struct batch *b)
+/* The handles of the chunks, each once. */
+static int job_handles(struct sync_job *j, const struct batch *b)
 {
-	return b->len == 0 && b->n_dones == 0 && b->n_unlinks == 0;
+	if (b->n_chunks && !(j->handles = malloc(b->n_chunks * sizeof(int))))
+		return -1;
+	for (size_t i = 0; i < b->n_chunks; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < j->n_handles && !seen; k++)
+			seen = j->handles[k] == b->chunks[i].h;
+		if (!seen)
+			j->handles[j->n_handles++] = b->chunks[i].h;
+	}
+	return 0;
 }
 
-void writer_kick(struct store *s)
+static void *copy(const void *src, size_t n, size_t size, bool *fail)
 {
-	if (s->busy || s->failed)
-		return;
-	store_write_acks(s);
-	if (batch_empty(s->fill))
-		return;
-	struct batch *b = s->fill;
-	s->fill = s->flight;
-	s->flight = b;
-	s->busy = true;
-	s->t.commits++;
-	if (b->sync)
-		s->t.syncs++;
+	if (!n)
+		return NULL;
+	void *p = malloc(n * size);
+	if (!p)
+		*fail = true;
+	else
+		memcpy(p, src, n * size);
+	return p;
+}
+
+int sync_submit(struct store *s, struct batch *b, struct berr *err)
+{
+	struct sync_job *j = calloc(1, sizeof(*j));
+	bool fail = !j;
+	if (j) {
+		fail = job_handles(j, b) < 0;
+		j->dones = copy(b->dones, b->n_dones, sizeof(*b->dones), &fail);
+		j->n_dones = b->n_dones;
+		j->unlinks = copy(b->unlinks, b->n_unlinks, sizeof(*b->unlinks), &fail);
+		j->n_unlinks = b->n_unlinks;
+		j->closes = copy(b->closes, b->n_closes, sizeof(*b->closes), &fail);
+		j->n_closes = b->n_closes;
+		j->unlink_bytes = b->unlink_bytes;
+		j->new_file = b->new_file;
+	}
+	if (fail) {
+		sync_job_free(j);
+		return berr_set(err, ENOMEM, "store: sync");
+	}
+	j->gen = ++s->next_gen;
+	s->jobs_out++;
 	if (!s->threaded) {
-		/* Tests: the batch is written when store_dispatch() runs. */
-		uint64_t one = 1;
-		ssize_t w = write(s->efd, &one, sizeof(one));
-		(void)w;
-		return;
+		/* Tests: synced at once, so a test decides where power is cut. */
+		sync_run(s, j);
+		*s->completed_tail = j;
+		s->completed_tail = &j->next;
+		return 0;
 	}
 	pthread_mutex_lock(&s->mu);
-	s->go = true;
+	*s->queued_tail = j;
+	s->queued_tail = &j->next;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
-struct batch *writer_finished(struct store *s)
+struct sync_job *sync_take_completed(struct store *s)
 {
-	if (!s->busy)
-		return NULL;
-	if (!s->threaded) {
-		writer_run_batch(s, s->flight);
-		s->busy = false;
-		return s->flight;
-	}
-	pthread_mutex_lock(&s->mu);
-	bool fin = s->finished;
-	s->finished = false;
-	pthread_mutex_unlock(&s->mu);
-	if (!fin)
-		return NULL;
-	s->busy = false;
-	return s->flight;
-}
-
-/* Waits for the batch with the writer (store_close, a reopen). */
-struct batch *writer_wait(struct store *s)
-{
-	if (!s->busy)
-		return NULL;
-	if (s->threaded) {
+	if (s->threaded)
 		pthread_mutex_lock(&s->mu);
-		while (!s->finished)
-			pthread_cond_wait(&s->cv, &s->mu);
+	struct sync_job *list = s->completed;
+	s->completed = NULL;
+	s->completed_tail = &s->completed;
+	if (s->threaded)
 		pthread_mutex_unlock(&s->mu);
-	}
-	return writer_finished(s);
+	for (struct sync_job *j = list; j; j = j->next)
+		s->jobs_out--;
+	return list;
+}
+
+void sync_drain(struct store *s)
+{
+	if (!s->threaded)
+		return;
+	pthread_mutex_lock(&s->mu);
+	while (s->queued || s->syncing)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 }

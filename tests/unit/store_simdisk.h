@@ -263,6 +263,31 @@ static inline int sim_truncate(struct store_io *io, int h, uint64_t len, struct 
 	return 0;
 }
 
+/* Preallocation: the file grows with zeros at once, and durably (it is
+ * metadata, in the journal before any data written into it). */
+static inline int sim_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	struct sim_disk *d = sim_of(io);
+	struct sim_file *f = sim_file_of(d, h);
+	if (!f)
+		return berr_set(err, EBADF, "simulated allocate");
+	if (!sim_op(d, err))
+		return -1;
+	if (len <= f->len)
+		return 0;
+	if (d->capacity && sim_used(d) + (len - f->len) > d->capacity)
+		return berr_set(err, ENOSPC, "simulated allocate");
+	sim_grow(&f->data, &f->cap, len);
+	memset(f->data + f->len, 0, len - f->len);
+	f->len = len;
+	if (f->synced_len < len) {
+		f->synced = realloc(f->synced, len);
+		memset(f->synced + f->synced_len, 0, len - f->synced_len);
+		f->synced_len = len;
+	}
+	return 0;
+}
+
 static inline int sim_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
 {
 	struct sim_disk *d = sim_of(io);
@@ -352,6 +377,7 @@ static const struct store_io_ops sim_ops = {
     .pwrite = sim_pwrite,
     .sync = sim_sync,
     .truncate = sim_truncate,
+    .allocate = sim_allocate,
     .size = sim_size,
     .close = sim_close,
     .unlink = sim_unlink,

@@ -324,7 +324,11 @@ static void a_torn_tail_is_cut_and_what_came_before_kept(void **state)
 	store_dispatch(s);
 	store_close(s);
 	struct sim_file *f = active_file();
-	f->len -= 4; /* the last frame loses its last bytes */
+	/* The last frame loses its last bytes: in a preallocated segment,
+	 * what was never written reads as zeros. */
+	uint8_t *torn = memmem(f->data, f->len, "third, torn", 11);
+	assert_non_null(torn);
+	memset(torn + 7, 0, 4);
 	sim_settle(&disk);
 	s = sopen(0, 0);
 	struct store_totals t;
