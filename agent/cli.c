@@ -14,15 +14,13 @@
 #include "agent/client.h"
 #include "agent/daemon.h"
 #include "agent/deployment.h"
+#include "agent/upstream_view.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
-
-#ifndef BERTH_VERSION
-#define BERTH_VERSION "0.0.0"
-#endif
+#include "common/version.h"
 
 #define LOG_READ_MAX (64 * 1024 * 1024)
 
@@ -66,6 +64,43 @@ static const char *str_or(yajl_val obj, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* The one operand of a command that names a module (argv[first], which
+ * must be the last argument); NULL once it said what is wrong (the command
+ * then exits 2). */
+static const char *module_arg(int argc, char **argv, int first, const char *cmd)
+{
+	if (first != argc - 1) {
+		berth_usage(cmd);
+		return NULL;
+	}
+	if (!module_name_valid(argv[first])) {
+		fprintf(stderr, "berth: %s: \"%s\" is not a module name\n", cmd, argv[first]);
+		return NULL;
+	}
+	return argv[first];
+}
+
+/* The cloud link under the modules: the hub's connection state and what
+ * waits for it, and the module identities in IoT Hub. */
+static void print_upstream(struct berth_ctx *ctx, yajl_val up)
+{
+	char line[1200];
+	cleanup_yajl yajl_val st = NULL;
+	struct berr err;
+	yajl_val hub_up = NULL;
+	if (upstream_query(ctx->run, &st, &err) == 0)
+		hub_up = json_get(st, "upstream");
+	if (hub_up) {
+		upstream_describe(hub_up, wall_ms(), line, sizeof(line));
+		printf("\n%s\n", line);
+	} else {
+		printf("\nupstream %s: the hub does not say (%s)\n", str_or(up, "url", "?"),
+		       st ? "it has no upstream yet" : err.msg);
+	}
+	upstream_identities_describe(up, line, sizeof(line));
+	printf("%s\n", line);
+}
+
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
@@ -80,7 +115,7 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return berth_usage("list");
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "list", NULL, NULL, &reply, &err) < 0)
 		return fail(NULL, &err);
@@ -93,7 +128,6 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		yajl_gen_free(g);
 		printf("%s\n", s ? s : "[]");
 		free(s);
-		yajl_tree_free(reply);
 		return 0;
 	}
 	int w_name = 4, w_status = 6, w_desc = 11;
@@ -114,24 +148,21 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		       str_or(m, "runtimeStatus", ""), w_desc, str_or(m, "description", ""),
 		       str_or(m, "image", ""));
 	}
-	yajl_tree_free(reply);
+	yajl_val up = json_get(reply, "upstream");
+	if (up && YAJL_IS_OBJECT(up))
+		print_upstream(ctx, up);
 	return 0;
 }
 BERTH_COMMAND(list, "list [--json]", "list the deployed modules and their status", cmd_list);
 
 static int cmd_restart(struct berth_ctx *ctx, int argc, char **argv)
 {
-	if (argc != 2)
-		return berth_usage("restart");
-	if (!module_name_valid(argv[1])) {
-		fprintf(stderr, "berth: restart: \"%s\" is not a module name\n", argv[1]);
+	if (!module_arg(argc, argv, 1, "restart"))
 		return 2;
-	}
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "restart", "module", argv[1], &reply, &err) < 0)
 		return fail("restart", &err);
-	yajl_tree_free(reply);
 	printf("%s\n", argv[1]);
 	return 0;
 }
@@ -165,7 +196,7 @@ static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_gen_map_close(g);
 	cleanup_free char *req = json_gen_finish(g, NULL);
 	yajl_gen_free(g);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
 		return fail("deploy", &err);
 	yajl_val warns = json_get(reply, "warnings");
@@ -177,7 +208,6 @@ static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_val nm = json_get(reply, "modules");
 	printf("deployed %s: %lld module(s)\n", argv[1],
 	       nm && YAJL_IS_INTEGER(nm) ? (long long)YAJL_GET_INTEGER(nm) : 0LL);
-	yajl_tree_free(reply);
 	return 0;
 }
 BERTH_COMMAND(deploy, "deploy FILE", "validate and apply a deployment manifest", cmd_deploy);
@@ -200,20 +230,15 @@ static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1)
-		return berth_usage("token");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: token: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "token");
+	if (!name)
 		return 2;
-	}
 	cleanup_free char *req = request("token", "module", name, "ttl", ttl);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
 		return fail("token", &err);
 	printf("%s\n", str_or(reply, "token", ""));
-	yajl_tree_free(reply);
 	return 0;
 }
 BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a module (root only)",
@@ -221,15 +246,14 @@ BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a modu
 
 static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 {
-	printf("berth %s\n", BERTH_VERSION);
-	yajl_val reply;
+	printf("berth %s (revision %s)\n", berth_version, berth_revision);
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
 		yajl_val pid = json_get(reply, "pid");
 		printf("daemon %s (pid %lld, device %s)\n", str_or(reply, "version", "?"),
 		       pid && YAJL_IS_INTEGER(pid) ? (long long)YAJL_GET_INTEGER(pid) : 0LL,
 		       str_or(reply, "device_id", "?"));
-		yajl_tree_free(reply);
 	}
 	return 0;
 }
@@ -359,21 +383,16 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 		} else
 			return berth_usage("logs");
 	}
-	if (optind != argc - 1)
-		return berth_usage("logs");
-	const char *name = argv[optind];
-	if (!module_name_valid(name)) {
-		fprintf(stderr, "berth: logs: \"%s\" is not a module name\n", name);
+	const char *name = module_arg(argc, argv, optind, "logs");
+	if (!name)
 		return 2;
-	}
 	/* The daemon knows its state directory; without one answering, --root. */
 	char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s", ctx->root);
-	yajl_val reply;
+	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (!ctx->root_set && simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
 		snprintf(root, sizeof(root), "%s", str_or(reply, "root", ctx->root));
-		yajl_tree_free(reply);
 	}
 	char dir[PATH_MAX + 128], older[PATH_MAX + 160], current[PATH_MAX + 160];
 	snprintf(dir, sizeof(dir), "%s/instances/%s", root, name);

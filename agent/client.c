@@ -83,7 +83,7 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 		return berr_set(err, 0, "the daemon at %s closed the connection without answering",
 				path);
 	}
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	int rc = json_parse(sb.buf, sb.len, CLIENT_REPLY_MAX, "the daemon's answer", &v, err);
 	strbuf_release(&sb);
 	if (rc < 0)
@@ -91,10 +91,8 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 	yajl_val st = json_get(v, "status");
 	if (!st || !YAJL_IS_INTEGER(st) || YAJL_GET_INTEGER(st) != 200) {
 		const char *msg = json_str(json_get(v, "error"));
-		berr_set(err, 0, "%s", msg ? msg : "the daemon refused the request");
-		yajl_tree_free(v);
-		return -1;
+		return berr_set(err, 0, "%s", msg ? msg : "the daemon refused the request");
 	}
-	*reply = v;
+	*reply = take_ptr(v);
 	return 0;
 }

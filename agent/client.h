@@ -1,4 +1,4 @@
-/* The CLI side of <run>/berthd.sock (see control.c for the protocol). */
+/* Private to agent/: the CLI side of <run>/berthd.sock (see control.c for the protocol). */
 #ifndef BERTH_AGENT_CLIENT_H
 #define BERTH_AGENT_CLIENT_H
 
@@ -11,6 +11,7 @@
 /* Sends one request line and parses the reply. An unreachable daemon gives
  * "cannot reach the daemon at <path>: is berth daemon running?". A reply
  * whose status is not 200 becomes an error with the daemon's message. */
-int daemon_request(const char *run, const char *request, yajl_val *reply, struct berr *err);
+NODISCARD int daemon_request(const char *run, const char *request, yajl_val *reply,
+			     struct berr *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* The daemon's configuration file (JSON, see README "Daemon config"). It is
+/* Private to agent/: the daemon's configuration file (JSON, see docs/DAEMON.md). It is
  * validated whole before the daemon acts on it; an error names the JSON path:
  * "config /etc/berth/config.json: $.device_key: not valid base64". */
 #ifndef BERTH_AGENT_CONFIG_H
@@ -10,10 +10,10 @@
 
 #include "common/err.h"
 
-#define CONFIG_MAX_BYTES (256 * 1024)
+#define CONFIG_MAX_BYTES    (256 * 1024)
 #define CONFIG_DEFAULT_PATH "/etc/berth/config.json"
-#define DEVICE_ID_MAX	 128
-#define HOSTNAME_MAX	 255
+#define DEVICE_ID_MAX	    128
+#define HOSTNAME_MAX	    255
 
 struct registry_cred {
 	char *host;	/* "127.0.0.1:5000", "myacr.example.io" */
@@ -45,8 +45,25 @@ struct agent_config {
 	int64_t hub_min_free_percent; /* default 2 */
 	bool hub_store_drop_oldest;   /* store_full: drop-oldest (default reject) */
 
-	char *upstream_url;
-	char *upstream_ca_file;
+	/* The TLS gateway modules connect to (hub/hub.h "gateway"): MQTT and
+	 * HTTPS at the gateway name, on the loopback address for host-network
+	 * modules. */
+	bool gateway_enabled;	    /* default true (with the hub) */
+	char *gateway_address;	    /* default 127.0.0.1 */
+	int64_t gateway_mqtt_port;  /* default 8883 */
+	int64_t gateway_https_port; /* default 443 */
+
+	/* The cloud link (docs/CLOUD.md); upstream_url NULL: offline. */
+	char *upstream_url;	  /* mqtts://host[:port], mqtt:// for loopback */
+	char *upstream_ca_file;	  /* trusted besides the system CAs */
+	char *upstream_rest_url;  /* identity REST API; default https://<iothub_hostname> */
+	bool upstream_insecure;	  /* plain mqtt:// and http:// to other hosts than loopback */
+	bool upstream_identities; /* "iothub" (default): berth manages module identities */
+
+	char *edge_ca_cert; /* the operator's edge CA; NULL: berth's quickstart CA */
+	char *edge_ca_key;
+	char *trust_bundle;	     /* more CAs for modules to trust */
+	char *manifest_trust_bundle; /* /manifest-trust-bundle's certificates */
 
 	int64_t restart_backoff_unit_ms; /* default 10000 */
 	int64_t reconcile_interval_ms;	 /* default 5000 */
@@ -56,10 +73,13 @@ struct agent_config {
 	bool allow_privileged;		 /* default false */
 };
 
+/* Frees n registry entries and what they point to. */
+void registry_creds_free(struct registry_cred *r, size_t n);
+
 /* Parses and validates a config document; `what` names it in errors. */
-int agent_config_parse(const char *buf, size_t len, const char *what, struct agent_config **out,
-		       struct berr *err);
-int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_parse(const char *buf, size_t len, const char *what,
+				 struct agent_config **out, struct berr *err);
+NODISCARD int agent_config_load(const char *path, struct agent_config **out, struct berr *err);
 void agent_config_free(struct agent_config *cfg);
 /* Parses the only option of `berth daemon` and `berth check`, [-c|--config FILE],
  * into *path (CONFIG_DEFAULT_PATH when absent). -1 on anything else. */

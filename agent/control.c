@@ -1,7 +1,8 @@
 /* The CLI socket <run>/berthd.sock: root only (SO_PEERCRED), one JSON
  * request per line, one JSON reply line, then the connection closes.
- *   {"op":"info"}                         -> version, root, run, device_id
- *   {"op":"list"}                         -> modules with edgeAgent's reported fields
+ *   {"op":"info"}                         -> version, root, run, device_id, upstream
+ *   {"op":"list"}                         -> modules with edgeAgent's reported fields,
+ *                                            and the upstream's identities
  *   {"op":"restart","module":"m"}
  *   {"op":"deploy","manifest":"<text>"}   -> warnings, or the validation error
  *   {"op":"token","module":"m","ttl":3600}
@@ -15,11 +16,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/conn.h"
 #include "agent/daemon.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/sas.h"
+#include "common/sock.h"
 #include "common/strbuf.h"
 
 #define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
@@ -33,54 +36,27 @@
 #define BERTH_VERSION "0.0.0"
 #endif
 
-struct client {
-	int fd;
-	struct strbuf in;
-	int64_t deadline_boot;
-};
+static void control_finish(int fd, int status, const char *error);
+static void reply_error(int fd, int status, const char *msg);
 
-static struct client clients[CONTROL_CLIENTS_MAX];
+static struct conn slots[CONTROL_CLIENTS_MAX];
+static struct conn_table clients = {
+    slots, CONTROL_CLIENTS_MAX, TAG_CLIENT, CONTROL_REQUEST_MAX, CONTROL_REQUEST_MS,
+    400,   reply_error};
 
 int control_listen(struct daemon *d, struct berr *err)
 {
-	for (size_t i = 0; i < CONTROL_CLIENTS_MAX; i++)
-		clients[i].fd = -1;
+	conn_table_init(&clients);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return berr_set(err, ENAMETOOLONG, "control socket %s", path);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Root's alone from the start. */
+	int fd = unix_listen(path, 0600, 16, SOCK_NONBLOCK, "control socket", err);
 	if (fd < 0)
-		return berr_set(err, errno, "control socket");
-	unlink(path);
-	/* Created 0600 from the start: no window where others could connect. */
-	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 16) < 0) {
-		int e = errno;
-		close(fd);
-		return berr_set(err, e, "control socket %s", path);
-	}
+		return -1;
 	d->control_fd = fd;
+	d->restart_done = control_finish;
 	daemon_watch_fd(d, fd, TAG_CONTROL);
 	return 0;
-}
-
-static void client_release(struct daemon *d, struct client *c)
-{
-	daemon_unwatch_fd(d, c->fd);
-	c->fd = -1;
-	strbuf_release(&c->in);
-}
-
-static void client_close(struct daemon *d, struct client *c)
-{
-	int fd = c->fd;
-	client_release(d, c);
-	close(fd);
 }
 
 static void reply_send(int fd, yajl_gen g)
@@ -168,6 +144,17 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	yajl_gen_map_close(g);
 }
 
+static void gen_upstream(yajl_gen g, struct daemon *d)
+{
+	if (!d->cfg->upstream_url)
+		return;
+	json_gen_str(g, "upstream");
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "url", d->cfg->upstream_url);
+	identities_gen_status(d, g);
+	yajl_gen_map_close(g);
+}
+
 static void op_list(struct daemon *d, int fd)
 {
 	yajl_gen g = reply_begin(200);
@@ -185,6 +172,7 @@ static void op_list(struct daemon *d, int fd)
 		if (!d->dep || !deployment_module(d->dep, d->mods[i]->name))
 			gen_module(g, d, d->mods[i], now);
 	yajl_gen_array_close(g);
+	gen_upstream(g, d);
 	yajl_gen_map_close(g);
 	reply_send(fd, g);
 }
@@ -201,6 +189,7 @@ static void op_info(struct daemon *d, int fd)
 	json_gen_key_str(g, "iothub_hostname", d->cfg->iothub_hostname);
 	json_gen_key_int(g, "pid", getpid());
 	json_gen_key_int(g, "hub_pid", d->hub.pid);
+	gen_upstream(g, d);
 	yajl_gen_map_close(g);
 	reply_send(fd, g);
 }
@@ -240,7 +229,9 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 	reply_send(fd, g);
 }
 
-void control_finish(int fd, int status, const char *error)
+/* Answers a request whose answer was deferred (d->restart_done), and closes
+ * its connection: 200 when error is NULL. */
+static void control_finish(int fd, int status, const char *error)
 {
 	if (error)
 		reply_error(fd, status, error);
@@ -318,7 +309,7 @@ static void op_token(struct daemon *d, int fd, yajl_val req)
 /* True when the connection was handed on to answer later. */
 static bool handle_request(struct daemon *d, int fd, const char *line, size_t len)
 {
-	yajl_val req = NULL;
+	cleanup_yajl yajl_val req = NULL;
 	struct berr err;
 	bool kept = false;
 	if (json_parse(line, len, CONTROL_REQUEST_MAX, "request", &req, &err) < 0) {
@@ -343,7 +334,6 @@ static bool handle_request(struct daemon *d, int fd, const char *line, size_t le
 		snprintf(msg, sizeof(msg), "unknown op \"%.32s\"", op);
 		reply_error(fd, 400, msg);
 	}
-	yajl_tree_free(req);
 	return kept;
 }
 
@@ -361,51 +351,23 @@ void control_accept(struct daemon *d)
 			close(fd);
 			continue;
 		}
-		struct client *c = NULL;
-		for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
-			if (clients[i].fd < 0)
-				c = &clients[i];
-		if (!c) {
+		if (!conn_add(d, &clients, fd)) {
 			reply_error(fd, 500, "too many clients; try again");
 			close(fd);
-			continue;
 		}
-		c->fd = fd;
-		c->in = (struct strbuf)STRBUF_INIT;
-		c->in.max = CONTROL_REQUEST_MAX;
-		c->deadline_boot = boot_ms() + CONTROL_REQUEST_MS;
-		daemon_watch_fd(d, fd, TAG_CLIENT);
 	}
 }
 
 void control_client_ready(struct daemon *d, int fd)
 {
-	struct client *c = NULL;
-	for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
-		if (clients[i].fd == fd)
-			c = &clients[i];
-	if (!c)
-		return;
-	char buf[16384];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			client_close(d, c);
-			return;
-		}
-		if (strbuf_append(&c->in, buf, (size_t)n) < 0) {
-			reply_error(fd, 400, "request too large");
-			client_close(d, c);
-			return;
-		}
+	struct conn *c = conn_find(&clients, fd);
+	while (c && conn_read(d, &clients, c) > 0) {
 		char *nl = memchr(c->in.buf, '\n', c->in.len);
 		if (nl) {
 			if (handle_request(d, fd, c->in.buf, (size_t)(nl - c->in.buf)))
-				client_release(d, c);
+				conn_release(d, c);
 			else
-				client_close(d, c);
+				conn_close(d, c);
 			return;
 		}
 	}
@@ -415,16 +377,5 @@ void control_client_ready(struct daemon *d, int fd)
  * clients cannot use up the slots. */
 int64_t control_sweep(struct daemon *d, int64_t now)
 {
-	int64_t next = INT64_MAX;
-	for (size_t i = 0; d->control_fd >= 0 && i < CONTROL_CLIENTS_MAX; i++) {
-		struct client *c = &clients[i];
-		if (c->fd < 0)
-			continue;
-		if (now >= c->deadline_boot) {
-			reply_error(c->fd, 408, "no complete request in time");
-			client_close(d, c);
-		} else if (c->deadline_boot < next)
-			next = c->deadline_boot;
-	}
-	return next;
+	return d->control_fd >= 0 ? conn_sweep(d, &clients, now) : INT64_MAX;
 }

@@ -8,6 +8,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/names.h"
 
 #define CO_MAX_ITEMS	   256
 #define CO_MAX_STR	   4096
@@ -32,26 +33,10 @@ static void warn(struct create_options *co, const char *fmt, ...)
 
 void create_options_clear(struct create_options *co)
 {
-	strv_free(co->env);
-	strv_free(co->cmd);
-	strv_free(co->entrypoint);
-	free(co->working_dir);
-	free(co->user);
-	free(co->hostname);
-	strv_free(co->labels);
-	for (size_t i = 0; i < co->n_binds; i++) {
-		free(co->binds[i].source);
-		free(co->binds[i].destination);
-	}
-	free(co->binds);
-	for (size_t i = 0; i < co->n_devices; i++) {
-		free(co->devices[i].path);
-		free(co->devices[i].path_in);
-		free(co->devices[i].permissions);
-	}
-	free(co->devices);
-	strv_free(co->cap_add);
-	strv_free(co->cap_drop);
+	strv_free_many(co->env, co->cmd, co->entrypoint, co->labels, co->cap_add, co->cap_drop);
+	free_many(co->working_dir, co->user, co->hostname);
+	bind_mounts_free(co->binds, co->n_binds);
+	device_rules_free(co->devices, co->n_devices);
 	for (size_t i = 0; i < co->n_warnings; i++)
 		free(co->warnings[i]);
 	memset(co, 0, sizeof(*co));
@@ -64,18 +49,6 @@ static bool path_ok(const char *p)
 		return false;
 	for (const char *s = p; (s = strstr(s, "..")); s += 2)
 		if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-			return false;
-	return true;
-}
-
-static bool name_chars(const char *s, const char *extra, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
 			return false;
 	return true;
 }
@@ -223,12 +196,23 @@ static int parse_caps(yajl_val v, const struct jpath *p, char ***out, struct ber
 	if (jp_strv(v, p, false, 64, 64, out, err) < 0)
 		return -1;
 	for (size_t i = 0; *out && (*out)[i]; i++)
-		if (!name_chars((*out)[i], "_", 64)) {
+		if (!chars_valid((*out)[i], "_", 64)) {
 			struct jpath ip;
 			jpath_index(&ip, p, i);
 			return berr_set(err, 0, "%s: not a capability name", ip.s);
 		}
 	return 0;
+}
+
+/* One warning for each member of obj berth does not handle ("HostConfig."
+ * in front of a HostConfig member's name). */
+static void warn_unhandled(struct create_options *co, yajl_val obj, const char *const *handled,
+			   const char *prefix)
+{
+	size_t i = 0;
+	for (const char *k; (k = json_unknown_key(obj, handled, &i));)
+		warn(co, "createOptions %s%.64s is not supported by berth and is ignored", prefix,
+		     k);
 }
 
 static int parse_host_config(struct create_options *co, yajl_val hc, const struct jpath *hp,
@@ -238,17 +222,7 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 	    "Binds",	   "Mounts",   "Memory",     "MemorySwap", "NanoCpus", "CpuShares",
 	    "CpuPeriod",   "CpuQuota", "PidsLimit",  "CapAdd",	   "CapDrop",  "ReadonlyRootfs",
 	    "NetworkMode", "Devices",  "Privileged", NULL};
-	for (size_t i = 0; i < hc->u.object.len; i++) {
-		const char *k = hc->u.object.keys[i];
-		bool known = false;
-		for (const char *const *h = handled; *h && !known; h++)
-			known = !strcmp(*h, k);
-		if (!known)
-			warn(co,
-			     "createOptions HostConfig.%.64s is not supported by berth and is "
-			     "ignored",
-			     k);
-	}
+	warn_unhandled(co, hc, handled, "HostConfig.");
 	yajl_val binds, mounts, devs;
 	if (jp_array(hc, "Binds", hp, false, &binds, err) < 0 ||
 	    jp_array(hc, "Mounts", hp, false, &mounts, err) < 0 ||
@@ -305,14 +279,7 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	static const char *const handled[] = {"Env",	     "Cmd",	 "Entrypoint", "WorkingDir",
 					      "User",	     "Hostname", "Labels",     "HostConfig",
 					      "StopTimeout", NULL};
-	for (size_t i = 0; i < doc->u.object.len; i++) {
-		const char *k = doc->u.object.keys[i];
-		bool known = false;
-		for (const char *const *h = handled; *h && !known; h++)
-			known = !strcmp(*h, k);
-		if (!known)
-			warn(co, "createOptions %.64s is not supported by berth and is ignored", k);
-	}
+	warn_unhandled(co, doc, handled, "");
 	struct jpath p;
 	jpath_key(&p, root, "Env");
 	if (jp_strv(json_get(doc, "Env"), &p, false, CO_MAX_ITEMS, CO_MAX_STR, &co->env, err) < 0)
@@ -341,11 +308,11 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 		jpath_key(&p, root, "WorkingDir");
 		return berr_set(err, 0, "%s: expected an absolute path", p.s);
 	}
-	if (user && *user && !name_chars(user, "_.:-", 64)) {
+	if (user && *user && !chars_valid(user, "_.:-", 64)) {
 		jpath_key(&p, root, "User");
 		return berr_set(err, 0, "%s: expected USER[:GROUP] (names or numbers)", p.s);
 	}
-	if (host && *host && !name_chars(host, ".-", 63)) {
+	if (host && *host && !hostname_valid(host, 63)) {
 		jpath_key(&p, root, "Hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
 	}
@@ -400,18 +367,15 @@ int create_options_parse(const char *json, size_t len, const struct jpath *path,
 	out->network = NET_HOST;
 	if (len == 0)
 		return 0;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse(json, len, CREATE_OPTIONS_MAX, path->s, &doc, err) < 0)
 		return -1;
-	if (!YAJL_IS_OBJECT(doc)) {
-		yajl_tree_free(doc);
+	if (!YAJL_IS_OBJECT(doc))
 		return berr_set(err, 0, "%s: expected a JSON object", path->s);
-	}
 	/* Paths inside the options read as "<where the string is>: $.HostConfig..." */
 	struct jpath root;
 	snprintf(root.s, sizeof(root.s), "%.400s: $", path->s);
 	int rc = parse_top(out, doc, &root, err);
-	yajl_tree_free(doc);
 	if (rc < 0)
 		create_options_clear(out);
 	return rc;
@@ -420,21 +384,13 @@ int create_options_parse(const char *json, size_t len, const struct jpath *path,
 static char **concat_argv(char *const *a, char *const *b)
 {
 	size_t na = strv_len(a), nb = strv_len(b);
-	char **v = calloc(na + nb + 1, sizeof(*v));
+	cleanup_strv char **v = calloc(na + nb + 1, sizeof(*v));
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < na + nb; i++)
-		if (!(v[i] = strdup(i < na ? a[i] : b[i - na]))) {
-			strv_free(v);
+		if (!(v[i] = strdup(i < na ? a[i] : b[i - na])))
 			return NULL;
-		}
-	return v;
-}
-
-static int dup_or_null(const char *s, char **out)
-{
-	*out = NULL;
-	return s && !(*out = strdup(s)) ? -1 : 0;
+	return take_ptr(v);
 }
 
 int create_options_apply(const struct create_options *co, char *const *image_entrypoint,
@@ -451,34 +407,17 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		return berr_set(
 		    err, 0,
 		    "no command: neither the image nor createOptions set Entrypoint or Cmd");
-	if ((co->working_dir && dup_or_null(co->working_dir, &spec->cwd) < 0) ||
-	    (co->user && dup_or_null(co->user, &spec->user) < 0) ||
-	    (co->hostname && dup_or_null(co->hostname, &spec->hostname) < 0))
-		return berr_set(err, ENOMEM, "createOptions");
-	if (co->n_binds) {
-		spec->binds = calloc(co->n_binds, sizeof(*spec->binds));
-		if (!spec->binds)
-			return berr_set(err, ENOMEM, "binds");
-		for (size_t i = 0; i < co->n_binds; i++) {
-			struct bind_mount *b = &spec->binds[spec->n_binds++];
-			if (dup_or_null(co->binds[i].source, &b->source) < 0 ||
-			    dup_or_null(co->binds[i].destination, &b->destination) < 0)
-				return berr_set(err, ENOMEM, "binds");
-			b->readonly = co->binds[i].readonly;
-		}
-	}
-	if (co->n_devices) {
-		spec->devices = calloc(co->n_devices, sizeof(*spec->devices));
-		if (!spec->devices)
-			return berr_set(err, ENOMEM, "devices");
-		for (size_t i = 0; i < co->n_devices; i++) {
-			struct device_rule *d = &spec->devices[spec->n_devices++];
-			if (dup_or_null(co->devices[i].path, &d->path) < 0 ||
-			    dup_or_null(co->devices[i].path_in, &d->path_in) < 0 ||
-			    dup_or_null(co->devices[i].permissions, &d->permissions) < 0)
-				return berr_set(err, ENOMEM, "devices");
-		}
-	}
+	bool ok = true;
+	if (co->working_dir)
+		spec->cwd = dup_or_null(co->working_dir, &ok);
+	if (co->user)
+		spec->user = dup_or_null(co->user, &ok);
+	if (co->hostname)
+		spec->hostname = dup_or_null(co->hostname, &ok);
+	if ((spec->binds = bind_mounts_dup(co->binds, co->n_binds, &ok)))
+		spec->n_binds = co->n_binds;
+	if ((spec->devices = device_rules_dup(co->devices, co->n_devices, &ok)))
+		spec->n_devices = co->n_devices;
 	spec->network = co->network;
 	spec->readonly_rootfs = co->readonly_rootfs;
 	spec->privileged = co->privileged;
@@ -495,10 +434,9 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		spec->cpu_quota_us = co->cpu_quota;
 		spec->cpu_period_us = co->cpu_period ? co->cpu_period : CPU_PERIOD_DEFAULT;
 	}
-	bool ok_add = true, ok_drop = true;
-	spec->cap_add = strv_dup(co->cap_add, &ok_add);
-	spec->cap_drop = strv_dup(co->cap_drop, &ok_drop);
-	if (!ok_add || !ok_drop)
-		return berr_set(err, ENOMEM, "capabilities");
+	spec->cap_add = strv_dup(co->cap_add, &ok);
+	spec->cap_drop = strv_dup(co->cap_drop, &ok);
+	if (!ok)
+		return berr_set(err, ENOMEM, "createOptions");
 	return 0;
 }

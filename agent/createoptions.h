@@ -1,4 +1,4 @@
-/* Docker create options (the `createOptions` string of a module) as berth
+/* Private to agent/: Docker create options (the `createOptions` string of a module) as berth
  * maps them onto an instance. Parsed and validated when a deployment is
  * validated; applied when the instance is started, on top of the image's
  * config. Keys berth cannot honour produce one warning each. */
@@ -44,15 +44,16 @@ struct create_options {
 
 /* Parses `json` (len bytes). `path` is where the options sit in the manifest,
  * for errors ("$...settings.createOptions: HostConfig.Binds[0]: ..."). */
-int create_options_parse(const char *json, size_t len, const struct jpath *path,
-			 struct create_options *out, struct berr *err);
+NODISCARD int create_options_parse(const char *json, size_t len, const struct jpath *path,
+				   struct create_options *out, struct berr *err);
 void create_options_clear(struct create_options *co);
 
 /* Fills the instance fields that come from create options: args from
  * Entrypoint/Cmd over the image's (image_entrypoint, image_cmd may be NULL),
  * cwd, user, hostname, binds, devices, network, resources and capabilities.
  * Environment is merged by the caller. */
-int create_options_apply(const struct create_options *co, char *const *image_entrypoint,
-			 char *const *image_cmd, struct instance_spec *spec, struct berr *err);
+NODISCARD int create_options_apply(const struct create_options *co, char *const *image_entrypoint,
+				   char *const *image_cmd, struct instance_spec *spec,
+				   struct berr *err);
 
 #endif

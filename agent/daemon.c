@@ -39,32 +39,6 @@
 
 static int sig_write_fd = -1;
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t boot_from_wall(int64_t wall_ms)
-{
-	if (!wall_ms)
-		return 0;
-	int64_t boot = boot_ms(), age = now_ms() - wall_ms;
-	if (age < 0)
-		age = 0;
-	if (age >= boot)
-		age = boot - 1;
-	return boot - age;
-}
-
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -190,26 +164,6 @@ static int setup_signals(struct daemon *d, struct berr *err)
 	return 0;
 }
 
-static void reload_deployment_file(struct daemon *d)
-{
-	const char *file = d->cfg->deployment_file;
-	if (!file) {
-		log_info("SIGHUP: no deployment_file in the config; nothing to reload");
-		return;
-	}
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-	struct berr err;
-	if (fs_read_file(file, DEPLOYMENT_MAX_BYTES, &text, &len, &err) < 0) {
-		log_error("SIGHUP: %s; the running deployment stays", err.msg);
-		return;
-	}
-	char what[4200];
-	snprintf(what, sizeof(what), "deployment %s", file);
-	if (deployment_apply(d, text, len, what, "file", NULL, &err) < 0)
-		log_error("refused %s; the running deployment stays", err.msg);
-}
-
 static void reap_children(struct daemon *d)
 {
 	for (;;) {
@@ -218,8 +172,8 @@ static void reap_children(struct daemon *d)
 		if (pid <= 0)
 			return;
 		if (pid == d->hub.pid)
-			hub_child_exited(d, status);
-		else
+			hubproc_exited(d, status);
+		else if (!identities_child_exited(d, pid, status))
 			pull_child_exited(d, pid, status);
 	}
 }
@@ -237,7 +191,7 @@ static void handle_signals(struct daemon *d)
 				break;
 			case SIGHUP:
 				log_info("SIGHUP: reloading the deployment file");
-				reload_deployment_file(d);
+				deployment_reload(d);
 				break;
 			case SIGCHLD:
 				reap_children(d);
@@ -268,7 +222,13 @@ static int timeout_ms(struct daemon *d)
 	t = workload_sweep(d, now);
 	if (t < next)
 		next = t;
+	t = edge_next_deadline(d);
+	if (t < next)
+		next = t;
 	t = control_sweep(d, now);
+	if (t < next)
+		next = t;
+	t = identities_next_deadline(d);
 	if (t < next)
 		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
@@ -317,7 +277,7 @@ static void loop(struct daemon *d)
 				pidfd_ready(d, fd);
 				break;
 			case TAG_WORKLOAD:
-				workload_accept(d);
+				workload_accept(d, fd);
 				break;
 			case TAG_WCLIENT:
 				workload_client_ready(d, fd);
@@ -332,7 +292,8 @@ static void loop(struct daemon *d)
 			reconcile(d);
 			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
-		hub_tick(d);
+		edge_tick(d);
+		hubproc_tick(d);
 		if (busy && !d->trim_boot)
 			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
 		else if (d->trim_boot && boot_ms() >= d->trim_boot) {
@@ -424,16 +385,16 @@ static int daemon_main(struct daemon *d)
 		log_info("no deployment yet: waiting for berth deploy%s",
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
+	if (edge_setup(d, &err) < 0)
+		log_error("%s (modules cannot verify the gateway)", err.msg);
 	d->hub.listen_fd = -1;
-	if (d->cfg->hub_enabled && hub_setup(d, &err) < 0)
+	if (d->cfg->hub_enabled && hubproc_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
-	if (workload_listen(d, &err) < 0)
-		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
 	if (control_listen(d, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
 	}
-	hub_tick(d);
+	hubproc_tick(d);
 	d->reconcile_due = true;
 	d->next_reconcile_boot = boot_ms();
 	log_info("berth daemon %s ready: device %s, root %s, run %s", BERTH_VERSION,
@@ -445,7 +406,7 @@ static int daemon_main(struct daemon *d)
 		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
 	if (d->cfg->stop_modules_on_exit)
 		stop_all(d);
-	hub_shutdown(d);
+	hubproc_shutdown(d);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
 	unlink(path);
@@ -466,7 +427,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
-	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
+	struct daemon d = {.control_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);
@@ -481,6 +442,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 		free(d.mods[i]);
 	free(d.mods);
 	deployment_free(d.dep);
+	identities_free(&d);
 	if (d.store)
 		oci_store_close(d.store);
 	agent_config_free(d.cfg);

@@ -1,19 +1,24 @@
-/* The daemon's state, shared by its parts (daemon.c: the event loop and
- * signals; reconcile.c: desired against actual; identity.c: generation ids
- * and tokens; hubproc.c: the hub process; control.c: the CLI socket;
- * record.c: what survives a restart). Private to agent/. */
+/* Private to agent/: the daemon's state, shared by its parts (daemon.c: the
+ * event loop and signals; reconcile.c: desired against actual, with
+ * modules.c, pull_child.c, instance_spec.c and stop.c; deploy.c: applying a
+ * deployment; identity.c: generation ids and tokens; hubproc.c: the hub
+ * process; control.c: the CLI socket; workload_server.c: the workload API;
+ * record.c: what survives a restart). */
 #ifndef BERTH_AGENT_DAEMON_H
 #define BERTH_AGENT_DAEMON_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <yajl/yajl_gen.h>
 
 #include "agent/config.h"
 #include "agent/deployment.h"
 #include "agent/status.h"
+#include "common/clock.h"
 #include "common/digest.h"
 #include "common/err.h"
+#include "shim/shim.h"
 
 #define GENERATION_ID_LEN  32
 #define CONTROL_SOCKET	   "berthd.sock"
@@ -31,6 +36,7 @@
 #define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
 
 struct oci_store;
+struct identities;
 
 /* One module the daemon manages: what is persisted (record.c) plus what only
  * lives as long as this daemon. */
@@ -63,11 +69,23 @@ struct module_rt {
 	 * pidfd, and the stop is forced after the deadline (boot clock). */
 	bool stopping;
 	int64_t stop_deadline_boot;
-	int restart_reply_fd; /* a `berth restart` waiting for the stop; -1 */
+	int restart_waiter; /* who waits for a `berth restart` (module_restart); -1 */
 	/* Wall clock: a token expires by the wall clock, so a jump forward
 	 * makes it due at once. */
 	int64_t token_refresh_ms;
-	bool done; /* exited, and the policy does not restart it */
+	bool done;	 /* exited, and the policy does not restart it */
+	int workload_fd; /* its workload socket, listening; -1 */
+};
+
+/* The edge CA's and the gateway certificate's validity (Unix seconds) and
+ * the SHA-256 of the files they were read from (gateway.c). */
+struct edge_state {
+	char ca_sha256[65];
+	int64_t ca_not_before, ca_not_after;
+	char gw_name[HOSTNAME_MAX + 1];
+	char gw_sha256[65], gw_ca_sha256[65];
+	int64_t gw_not_before, gw_not_after;
+	int64_t next_check_ms; /* wall clock; 0: not set up */
 };
 
 struct hub_proc {
@@ -91,10 +109,10 @@ struct daemon {
 	size_t n_mods;
 
 	struct hub_proc hub;
+	struct edge_state edge;
 	int epfd;
 	int sigpipe[2];
 	int control_fd;
-	int workload_fd;
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
@@ -103,73 +121,136 @@ struct daemon {
 	 * instances of an earlier boot ended with it, they did not fail. */
 	char boot_id[40];
 	char records_boot_id[40];
+	/* Answers a restart someone waits for (module_restart): the waiter's
+	 * token, and 200 with NULL or the status and why. control.c sets it. */
+	void (*restart_done)(int waiter, int status, const char *error);
+	struct identities *identities; /* identities.c; NULL until used */
 };
 
-/* The wall clock, Unix ms: times shown and stored. */
-int64_t now_ms(void);
-/* CLOCK_BOOTTIME in ms: intervals and deadlines. It never jumps, and it is
- * the clock of a process's start time in /proc/<pid>/stat. */
-int64_t boot_ms(void);
-/* A past wall-clock time on the boot clock (0 stays 0; a time in the future
- * counts as now, one before the boot as the boot). */
-int64_t boot_from_wall(int64_t wall_ms);
+/* modules.c: the module table */
+struct module_rt *module_find(struct daemon *d, const char *name);
+/* A record for name (NULL when out of memory); module_new() also gives it a
+ * new generation id, module_add() leaves that to the caller. */
+struct module_rt *module_add(struct daemon *d, const char *name);
+struct module_rt *module_new(struct daemon *d, const char *name);
+/* The module as the applied deployment wants it; NULL when it is not there. */
+const struct deployment_module *module_desired(struct daemon *d, const char *name);
+/* Seconds between SIGTERM and SIGKILL: createOptions StopTimeout, else the
+ * config's stop_grace_secs. */
+int module_stop_grace(struct daemon *d, const char *name);
+/* Watches the shim with a pidfd, readable once it has exited (our child or
+ * not): -1 when it is gone already. */
+int module_watch_shim(struct daemon *d, struct module_rt *m, pid_t pid);
+void module_unwatch_shim(struct daemon *d, struct module_rt *m);
 
 /* reconcile.c */
 void reconcile(struct daemon *d);
-struct module_rt *module_find(struct daemon *d, const char *name);
-/* A new record with a new generation id (NULL when out of memory). */
-struct module_rt *module_new(struct daemon *d, const char *name);
 /* Takes back instances left running by an earlier daemon. */
 void reattach_all(struct daemon *d);
-/* A shim's pidfd became readable, or a child exited. */
+/* A shim's pidfd became readable. */
 void module_shim_exited(struct daemon *d, struct module_rt *m);
-void pull_child_exited(struct daemon *d, pid_t pid, int status);
-/* Stops every module in reverse startup order (SIGTERM of the daemon). */
-void stop_all(struct daemon *d);
-/* Restarts a module. A running one is asked to stop, and reply_fd (a CLI
- * connection, or -1) gets the answer once it has: 1 then (reply_fd is the
- * module's now), 0 when done at once, -1 with err. */
-int module_restart(struct daemon *d, const char *name, int reply_fd, struct berr *err);
 /* Sooner of: next backoff expiry, next token refresh (on the boot clock). */
 int64_t reconcile_next_deadline(struct daemon *d);
 
+/* pull_child.c */
+void pull_start(struct daemon *d, struct module_rt *m, const struct deployment_module *dm);
+void pull_child_exited(struct daemon *d, pid_t pid, int status);
+/* Removes the files of the module's last pull. */
+void pull_files_remove(struct daemon *d, const char *name);
+
+/* instance_spec.c: what the module's instance is started with. */
+struct oci_image;
+struct instance_spec *module_instance_spec(struct daemon *d, struct module_rt *m,
+					   const struct deployment_module *dm,
+					   const struct oci_image *img, struct berr *err);
+
+/* stop.c */
+/* Asks the module's shim to stop its instance and returns at once; true
+ * while the instance still runs (its exit arrives on the pidfd). */
+bool module_stop_begin(struct daemon *d, struct module_rt *m, const char *why);
+/* A shim that outlived its grace period: force it (this waits, briefly). */
+void module_stop_force(struct daemon *d, struct module_rt *m);
+/* Stops the instance and waits for it: for the daemon's own exit only. */
+void module_stop_wait(struct daemon *d, struct module_rt *m);
+/* Stops and removes the instance: directory, cgroup, lease. The identity
+ * (generation id, token directory) is kept. */
+void module_instance_destroy(struct daemon *d, struct module_rt *m);
+/* Restarts a module. A running one is asked to stop, and `waiter` (>= 0: a
+ * token of whoever waits, -1: nobody) is given to d->restart_done once it
+ * has: 1 then, 0 when done at once, -1 with err. */
+NODISCARD int module_restart(struct daemon *d, const char *name, int waiter, struct berr *err);
+/* Tells the waiter of a restart, if any, how it ended (200 and NULL: the
+ * module stopped and starts again). */
+void module_restart_answer(struct daemon *d, struct module_rt *m, int status, const char *error);
+/* Stops every module in reverse startup order (SIGTERM of the daemon). */
+void stop_all(struct daemon *d);
+
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
-int records_load(struct daemon *d, struct berr *err);
-int records_save(struct daemon *d, struct berr *err);
-int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,
-		    struct berr *err);
-/* Loads the deployment to start with (see daemon.c), or none. */
-int deployment_initial(struct daemon *d, struct berr *err);
+NODISCARD int records_load(struct daemon *d, struct berr *err);
+NODISCARD int records_save(struct daemon *d, struct berr *err);
+/* records_save(), logging a failure: the state in memory is right, and the
+ * next save tries again. */
+void records_save_or_log(struct daemon *d);
+/* Keeps the text of the applied deployment and where it came from ("cli",
+ * "file" or "saved"). */
+NODISCARD int deployment_record(struct daemon *d, const char *text, size_t len, const char *source,
+				struct berr *err);
+/* The last applied deployment (*text NULL when there is none) and, when it
+ * came from the deployment file, that file's hash (else ""). */
+void deployment_recorded(struct daemon *d, char **text, size_t *len, char file_hash[17]);
+/* The hash deployment_recorded() gives for a deployment file's text. */
+void deployment_file_hash(const char *text, size_t len, char out[17]);
+
+/* deploy.c: making a deployment the daemon's */
 /* Validates text and, when valid, makes it the applied deployment. */
-int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
-		     const char *source, struct deployment **applied, struct berr *err);
+NODISCARD int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
+			       const char *source, struct deployment **applied, struct berr *err);
+/* At start: the deployment file when it changed since it was last applied,
+ * else the last applied deployment, or none. */
+NODISCARD int deployment_initial(struct daemon *d, struct berr *err);
+/* SIGHUP: the deployment file again; a bad one leaves the running one. */
+void deployment_reload(struct daemon *d);
 
 /* identity.c */
 void generation_id_new(char out[GENERATION_ID_LEN + 1]);
-int module_token(struct daemon *d, const struct module_rt *m, int64_t ttl_secs, char *out,
-		 size_t cap, struct berr *err);
+NODISCARD int module_token(struct daemon *d, const struct module_rt *m, int64_t ttl_secs, char *out,
+			   size_t cap, struct berr *err);
 /* Writes <run>/modules/<name>/token; schedules the next refresh. */
-int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err);
+NODISCARD int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err);
 int module_runtime_dir(struct daemon *d, const char *name, char *out, size_t cap);
 void module_runtime_dir_remove(struct daemon *d, const char *name);
 
-/* hubproc.c */
-int hub_setup(struct daemon *d, struct berr *err);
-int hub_write_config(struct daemon *d, struct berr *err);
-void hub_tick(struct daemon *d);
-void hub_child_exited(struct daemon *d, int status);
-void hub_shutdown(struct daemon *d);
+/* hubproc.c: the hub as the daemon's child process */
+/* Creates <run>/hub.sock (kept across hub restarts) and the hub's config. */
+NODISCARD int hubproc_setup(struct daemon *d, struct berr *err);
+/* Writes <run>/hub.json from the config and the deployment; SIGHUP to a
+ * running hub. */
+NODISCARD int hubproc_write_config(struct daemon *d, struct berr *err);
+/* Starts the hub when it is due (at first, and after its backoff). */
+void hubproc_tick(struct daemon *d);
+void hubproc_exited(struct daemon *d, int status);
+void hubproc_shutdown(struct daemon *d);
+
+/* identities.c: module identities in IoT Hub (agent/identities.h). */
+/* Whether name's identity exists upstream with the keys of generation_id
+ * (always, without upstream.identities "iothub"). */
+bool identity_ready(struct daemon *d, const char *name, const char *generation_id);
+/* Starts a `berth identities` child when there is work and no backoff. */
+void identities_tick(struct daemon *d);
+int64_t identities_next_deadline(struct daemon *d);
+/* True when pid was that child (its results are applied). */
+bool identities_child_exited(struct daemon *d, pid_t pid, int status);
+/* "identities", "identities_wanted", "identities_ready", ... for list and check. */
+void identities_gen_status(struct daemon *d, yajl_gen g);
+void identities_free(struct daemon *d);
 
 /* control.c */
-int control_listen(struct daemon *d, struct berr *err);
+NODISCARD int control_listen(struct daemon *d, struct berr *err);
 void control_accept(struct daemon *d);
 void control_client_ready(struct daemon *d, int fd);
 /* Closes connections past their deadline; returns the next deadline (boot
  * clock). */
 int64_t control_sweep(struct daemon *d, int64_t now);
-/* Answers a request whose answer was deferred, and closes its connection:
- * 200 when error is NULL. */
-void control_finish(int fd, int status, const char *error);
 
 /* daemon.c */
 void daemon_watch_fd(struct daemon *d, int fd, uint32_t tag);
@@ -185,9 +266,44 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool
  * 0 when all was sent. */
 int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
 
-/* workload_server.c */
-int workload_listen(struct daemon *d, struct berr *err);
-void workload_accept(struct daemon *d);
+/* gateway.c: the edge CA, the gateway's certificate and addresses */
+/* Makes or renews the CA and the gateway's certificate when due (at start,
+ * then edge_tick() when edge_next_deadline() comes). A renewed CA restarts
+ * the running modules; a new certificate is handed to the hub. */
+NODISCARD int edge_setup(struct daemon *d, struct berr *err);
+/* The work itself, at a given time (Unix seconds): `berth edgeca`, which
+ * the daemon runs as a child when state.json says something is due, and
+ * tests. *renewed: a new CA replaced one modules trusted; *changed: a new
+ * gateway certificate. */
+NODISCARD int edge_check(struct daemon *d, int64_t now, bool *renewed, bool *changed,
+			 struct berr *err);
+void edge_tick(struct daemon *d);
+int64_t edge_next_deadline(struct daemon *d); /* boot clock */
+void edge_dir(struct daemon *d, char *out, size_t cap);
+/* The CA in use: the operator's edge_ca, else the quickstart CA's files. */
+void edge_ca_paths(struct daemon *d, char *cert, char *key, size_t cap);
+/* The certificates modules trust (the CA's chain, then trust_bundle), or
+ * with manifest those of manifest_trust_bundle ("" when not configured). */
+NODISCARD int edge_trust_bundle(struct daemon *d, bool manifest, char **pem, struct berr *err);
+/* IOTEDGE_GATEWAYHOSTNAME: gateway_hostname, else the host's name. */
+const char *gateway_hostname(struct daemon *d, char buf[HOSTNAME_MAX + 1]);
+bool gateway_on(struct daemon *d);
+/* The addresses the hub listens on for modules (without ports): the
+ * loopback address for host-network modules, and the address of each
+ * bridge network where bridge-network modules find the hub. */
+size_t gateway_listen_addresses(struct daemon *d, const char **out, size_t cap);
+/* The address the gateway name resolves to inside an instance on this
+ * network (its /etc/hosts); NULL: none (no network, or no gateway). */
+const char *gateway_instance_address(struct daemon *d, enum net_mode network);
+/* The hub config's "gateway" member (hub/hub.h). */
+void gateway_hub_config(struct daemon *d, yajl_gen g);
+
+/* workload_server.c: the workload API, a socket per module */
+/* <run>/modules/<name>/iotedge, which holds it (mounted at /var/run/iotedge). */
+int workload_socket_dir(struct daemon *d, const char *name, char *out, size_t cap);
+NODISCARD int workload_module_open(struct daemon *d, struct module_rt *m, struct berr *err);
+void workload_module_close(struct daemon *d, struct module_rt *m);
+void workload_accept(struct daemon *d, int listen_fd);
 void workload_client_ready(struct daemon *d, int fd);
 /* Closes connections past their deadline; returns the next deadline (both
  * on the boot clock). */

@@ -6,15 +6,16 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "common/strbuf.h"
 #include "hub/hub.h"
 #include "hub/route.h"
 #include "shim/shim.h"
 
-#define ENV_KEY_MAX    256
-#define ENV_VALUE_MAX  8192
-#define CHUNKS_MAX     99
+#define ENV_KEY_MAX   256
+#define ENV_VALUE_MAX 8192
+#define CHUNKS_MAX    99
 
 /* A module is run as the instance of the same name: the instance rules, and
  * IoT Hub's shorter bound on module ids. */
@@ -25,32 +26,19 @@ bool module_name_valid(const char *name)
 
 const char *restart_policy_name(enum restart_policy p)
 {
-	switch (p) {
-	case RESTART_NEVER:
-		return "never";
-	case RESTART_ON_FAILURE:
-		return "on-failure";
-	case RESTART_ON_UNHEALTHY:
-		return "on-unhealthy";
-	case RESTART_ALWAYS:
-		return "always";
-	}
-	return "?";
+	static const char *const names[] = {[RESTART_NEVER] = "never",
+					    [RESTART_ON_FAILURE] = "on-failure",
+					    [RESTART_ON_UNHEALTHY] = "on-unhealthy",
+					    [RESTART_ALWAYS] = "always"};
+	return (size_t)p < ARRAY_SIZE(names) ? names[p] : "?";
 }
 
 static void module_clear(struct deployment_module *m)
 {
-	free(m->name);
-	free(m->image);
-	free(m->create_options_text);
 	create_options_clear(&m->create);
-	for (size_t i = 0; i < m->n_env; i++) {
-		free(m->env[i].key);
-		free(m->env[i].value);
-	}
-	free(m->env);
-	free(m->version);
-	free(m->desired_twin);
+	for (size_t i = 0; i < m->n_env; i++)
+		free_many(m->env[i].key, m->env[i].value);
+	free_many(m->name, m->image, m->create_options_text, m->env, m->version, m->desired_twin);
 }
 
 void deployment_free(struct deployment *d)
@@ -60,18 +48,10 @@ void deployment_free(struct deployment *d)
 	for (size_t i = 0; i < d->n_modules; i++)
 		module_clear(&d->modules[i]);
 	free(d->modules);
-	for (size_t i = 0; i < d->n_routes; i++) {
-		free(d->routes[i].name);
-		free(d->routes[i].text);
-	}
+	for (size_t i = 0; i < d->n_routes; i++)
+		free_many(d->routes[i].name, d->routes[i].text);
 	free(d->routes);
-	for (size_t i = 0; i < d->n_registries; i++) {
-		free(d->registries[i].host);
-		free(d->registries[i].username);
-		free(d->registries[i].password);
-		free(d->registries[i].ca_file);
-	}
-	free(d->registries);
+	registry_creds_free(d->registries, d->n_registries);
 	free(d->schema_version);
 	free(d);
 }
@@ -95,14 +75,11 @@ static bool image_ref_valid(const char *ref)
 	return true;
 }
 
-static void fnv1a(uint64_t *h, const char *s)
+/* Hashes one field: "ab"+"c" differs from "a"+"bc". */
+static uint64_t hash_field(uint64_t h, const char *s)
 {
-	for (; s && *s; s++) {
-		*h ^= (unsigned char)*s;
-		*h *= 1099511628211ULL;
-	}
-	*h ^= 0xff; /* field separator: "ab"+"c" differs from "a"+"bc" */
-	*h *= 1099511628211ULL;
+	h = fnv1a(h, s, s ? strlen(s) : 0);
+	return fnv1a(h, "\xff", 1);
 }
 
 /* createOptions, then createOptions01..99, joined in numeric order. */
@@ -320,12 +297,11 @@ static int parse_module(struct deployment_module *m, const char *name, yajl_val 
 	if (env && parse_env(m, env, &p, err) < 0)
 		return -1;
 
-	uint64_t h = 1469598103934665603ULL;
-	fnv1a(&h, m->image);
-	fnv1a(&h, m->create_options_text);
+	uint64_t h = hash_field(FNV1A_INIT, m->image);
+	h = hash_field(h, m->create_options_text);
 	for (size_t i = 0; i < m->n_env; i++) {
-		fnv1a(&h, m->env[i].key);
-		fnv1a(&h, m->env[i].value);
+		h = hash_field(h, m->env[i].key);
+		h = hash_field(h, m->env[i].value);
 	}
 	snprintf(m->config_hash, sizeof(m->config_hash), "%016llx", (unsigned long long)h);
 	return 0;
@@ -357,6 +333,22 @@ static int parse_registry_credentials(struct deployment *d, yajl_val creds, cons
 			return berr_set(err, ENOMEM, "%s", rp.s);
 	}
 	return 0;
+}
+
+/* Zeroed room for an entry per member of obj, at most max of them: NULL
+ * with "<path>: more than <max> <what>" beyond. */
+static void *entries_for(yajl_val obj, const struct jpath *path, size_t max, const char *what,
+			 size_t size, struct berr *err)
+{
+	size_t n = obj->u.object.len;
+	if (n > max) {
+		berr_set(err, 0, "%s: more than %zu %s", path->s, max, what);
+		return NULL;
+	}
+	void *a = calloc(n ? n : 1, size);
+	if (!a)
+		berr_set(err, ENOMEM, "%s", path->s);
+	return a;
 }
 
 static int parse_edge_agent(struct deployment *d, yajl_val agent, const struct jpath *ap,
@@ -393,13 +385,11 @@ static int parse_edge_agent(struct deployment *d, yajl_val agent, const struct j
 	if (!modules)
 		return 0;
 	jpath_key(&p, &dp, "modules");
-	size_t n = modules->u.object.len;
-	if (n > DEPLOYMENT_MAX_MODULES)
-		return berr_set(err, 0, "%s: more than %d modules", p.s, DEPLOYMENT_MAX_MODULES);
-	d->modules = calloc(n ? n : 1, sizeof(*d->modules));
+	d->modules =
+	    entries_for(modules, &p, DEPLOYMENT_MAX_MODULES, "modules", sizeof(*d->modules), err);
 	if (!d->modules)
-		return berr_set(err, ENOMEM, "%s", p.s);
-	for (size_t i = 0; i < n; i++) {
+		return -1;
+	for (size_t i = 0; i < modules->u.object.len; i++) {
 		const char *name = modules->u.object.keys[i];
 		struct jpath mp;
 		jpath_key(&mp, &p, name);
@@ -436,13 +426,11 @@ static int parse_edge_hub(struct deployment *d, yajl_val hub, const struct jpath
 	if (!routes)
 		return 0;
 	jpath_key(&rp, &dp, "routes");
-	size_t n = routes->u.object.len;
-	if (n > DEPLOYMENT_MAX_ROUTES)
-		return berr_set(err, 0, "%s: more than %d routes", rp.s, DEPLOYMENT_MAX_ROUTES);
-	d->routes = calloc(n ? n : 1, sizeof(*d->routes));
+	d->routes =
+	    entries_for(routes, &rp, DEPLOYMENT_MAX_ROUTES, "routes", sizeof(*d->routes), err);
 	if (!d->routes)
-		return berr_set(err, ENOMEM, "%s", rp.s);
-	for (size_t i = 0; i < n; i++) {
+		return -1;
+	for (size_t i = 0; i < routes->u.object.len; i++) {
 		const char *name = routes->u.object.keys[i];
 		yajl_val r = routes->u.object.values[i];
 		jpath_key(&p, &rp, name);
@@ -520,7 +508,8 @@ static int module_twin(struct deployment *d, yajl_val content, const struct jpat
 			return berr_set(err, 0, "%s: cannot be written back as JSON", dp.s);
 		if (len > HUB_TWIN_SECTION_MAX) {
 			free(text);
-			return berr_set(err, 0, "%s: larger than %d bytes", dp.s, HUB_TWIN_SECTION_MAX);
+			return berr_set(err, 0, "%s: larger than %d bytes", dp.s,
+					HUB_TWIN_SECTION_MAX);
 		}
 		m->desired_twin = text;
 	}
@@ -569,26 +558,23 @@ static int parse_doc(struct deployment *d, yajl_val doc, const struct deployment
 	return 0;
 }
 
+static int fill(yajl_val doc, void *obj, const void *policy, struct berr *err)
+{
+	struct deployment *d = obj;
+	d->ttl_secs = 7200;
+	return parse_doc(d, doc, policy, err);
+}
+
+static void free_deployment(void *d)
+{
+	deployment_free(d);
+}
+
 int deployment_parse(const char *buf, size_t len, const char *what,
 		     const struct deployment_policy *policy, struct deployment **out,
 		     struct berr *err)
 {
-	*out = NULL;
-	yajl_val doc = NULL;
-	if (json_parse(buf, len, DEPLOYMENT_MAX_BYTES, what, &doc, err) < 0)
-		return -1;
-	struct deployment *d = calloc(1, sizeof(*d));
-	if (!d) {
-		yajl_tree_free(doc);
-		return berr_set(err, ENOMEM, "%s", what);
-	}
-	d->ttl_secs = 7200;
-	int rc = parse_doc(d, doc, policy, err);
-	yajl_tree_free(doc);
-	if (rc < 0) {
-		deployment_free(d);
-		return berr_wrap(err, "%s", what);
-	}
-	*out = d;
-	return 0;
+	*out = json_parse_new(buf, len, DEPLOYMENT_MAX_BYTES, what, sizeof(**out), fill, policy,
+			      free_deployment, err);
+	return *out ? 0 : -1;
 }

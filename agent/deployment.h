@@ -1,4 +1,4 @@
-/* Deployments in Azure IoT Edge's manifest format (deployment.json), as
+/* Private to agent/: deployments in Azure IoT Edge's manifest format (deployment.json), as
  * `az iot edge set-modules` takes them: {"modulesContent": {...}} or
  * {"content": {"modulesContent": {...}}}. A deployment is validated whole
  * before it replaces the running one; the first error names its JSON path:
@@ -72,9 +72,9 @@ struct deployment_policy {
 	bool allow_privileged;
 };
 
-int deployment_parse(const char *buf, size_t len, const char *what,
-		     const struct deployment_policy *policy, struct deployment **out,
-		     struct berr *err);
+NODISCARD int deployment_parse(const char *buf, size_t len, const char *what,
+			       const struct deployment_policy *policy, struct deployment **out,
+			       struct berr *err);
 void deployment_free(struct deployment *d);
 
 const struct deployment_module *deployment_module(const struct deployment *d, const char *name);

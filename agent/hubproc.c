@@ -20,9 +20,10 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sock.h"
 
 #define HUB_BACKOFF_MAX_MS 60000
-#define HUB_LISTEN_FD	    3
+#define HUB_LISTEN_FD	   3
 
 /* The hub's backoff follows the modules' restart_backoff_unit_ms, a tenth
  * of it (1 s by default, doubling up to a minute); a hub that ran sixty
@@ -38,37 +39,26 @@ static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", d->run, name);
 }
 
-int hub_setup(struct daemon *d, struct berr *err)
+int hubproc_setup(struct daemon *d, struct berr *err)
 {
 	char shared[4200], sock[4300], link_path[4300];
 	run_path(d, SHARED_DIR, shared, sizeof(shared));
 	snprintf(sock, sizeof(sock), "%s/" HUB_SOCKET, shared);
 	run_path(d, HUB_SOCKET, link_path, sizeof(link_path));
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return berr_set(err, ENAMETOOLONG, "hub socket %s", sock);
-	strcpy(sa.sun_path, sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return berr_set(err, errno, "hub socket");
-	unlink(sock);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		int e = errno;
-		close(fd);
-		return berr_set(err, e, "hub socket %s", sock);
-	}
 	/* Modules run as any user; the hub authenticates them by token and cgroup. */
-	chmod(sock, 0666);
+	int fd = unix_listen(sock, 0666, 64, 0, "hub socket", err);
+	if (fd < 0)
+		return -1;
 	unlink(link_path);
 	if (link(sock, link_path) < 0)
 		log_warn("hub socket: link %s: %s", link_path, strerror(errno));
 	d->hub.listen_fd = fd;
 	d->hub.pid = 0;
 	d->hub.next_start_boot = 0;
-	return hub_write_config(d, err);
+	return hubproc_write_config(d, err);
 }
 
-int hub_write_config(struct daemon *d, struct berr *err)
+int hubproc_write_config(struct daemon *d, struct berr *err)
 {
 	yajl_gen g = json_gen_new(true);
 	if (!g)
@@ -99,6 +89,7 @@ int hub_write_config(struct daemon *d, struct berr *err)
 	json_gen_key_int(g, "store_limits_max_bytes", d->dep ? d->dep->store_max_bytes : 0);
 	json_gen_key_int(g, "min_free_percent", d->cfg->hub_min_free_percent);
 	json_gen_key_str(g, "store_full", d->cfg->hub_store_drop_oldest ? "drop-oldest" : "reject");
+	gateway_hub_config(d, g);
 	if (d->cfg->upstream_url) {
 		json_gen_str(g, "upstream");
 		yajl_gen_map_open(g);
@@ -130,8 +121,11 @@ int hub_write_config(struct daemon *d, struct berr *err)
 		json_gen_str(g, dm->name);
 		yajl_gen_map_open(g);
 		json_gen_key_str(g, "generation_id", m ? m->generation_id : "");
+		if (d->cfg->upstream_url)
+			json_gen_key_bool(g, "identity_ready",
+					  m && identity_ready(d, dm->name, m->generation_id));
 		if (dm->desired_twin) {
-			yajl_val twin = NULL;
+			cleanup_yajl yajl_val twin = NULL;
 			struct berr e;
 			json_gen_str(g, "desired");
 			if (json_parse(dm->desired_twin, strlen(dm->desired_twin), 1024 * 1024,
@@ -139,27 +133,21 @@ int hub_write_config(struct daemon *d, struct berr *err)
 				json_gen_val(g, twin);
 			else
 				yajl_gen_null(g);
-			yajl_tree_free(twin);
 		}
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
-	if (!text)
-		return berr_set(err, ENOMEM, "hub config");
 	char path[4300];
 	run_path(d, "hub.json", path, sizeof(path));
-	if (fs_write_file_atomic(path, text, len, 0600, err) < 0)
-		return berr_wrap(err, "hub config");
+	if (json_gen_write_file(g, path, 0600, "hub config", err) < 0)
+		return -1;
 	if (d->hub.pid > 0)
 		kill(d->hub.pid, SIGHUP);
 	return 0;
 }
 
-static void hub_start(struct daemon *d)
+static void start(struct daemon *d)
 {
 	char cfg[4300], fdarg[16];
 	run_path(d, "hub.json", cfg, sizeof(cfg));
@@ -177,15 +165,16 @@ static void hub_start(struct daemon *d)
 	log_info("hub started (pid %d)", (int)pid);
 }
 
-void hub_tick(struct daemon *d)
+void hubproc_tick(struct daemon *d)
 {
+	identities_tick(d);
 	if (!d->cfg->hub_enabled || d->stopping || d->hub.pid > 0 || d->hub.listen_fd < 0)
 		return;
 	if (boot_ms() >= d->hub.next_start_boot)
-		hub_start(d);
+		start(d);
 }
 
-void hub_child_exited(struct daemon *d, int status)
+void hubproc_exited(struct daemon *d, int status)
 {
 	int64_t now = boot_ms();
 	d->hub.pid = 0;
@@ -208,7 +197,7 @@ void hub_child_exited(struct daemon *d, int status)
 			  (long long)delay);
 }
 
-void hub_shutdown(struct daemon *d)
+void hubproc_shutdown(struct daemon *d)
 {
 	if (d->hub.pid <= 0)
 		return;

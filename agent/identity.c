@@ -91,6 +91,6 @@ int module_token_refresh(struct daemon *d, struct module_rt *m, struct berr *err
 	if (rc < 0)
 		return berr_wrap(err, "module %s", m->name);
 	/* Renewed at half-life, so a module reading it late still has time. */
-	m->token_refresh_ms = now_ms() + ttl * 1000 / 2;
+	m->token_refresh_ms = wall_ms() + ttl * 1000 / 2;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 
 static bool key_is_plain(const char *key)
 {
@@ -41,138 +42,81 @@ void jpath_index(struct jpath *out, const struct jpath *parent, size_t i)
 	memcpy(out->s, tmp, sizeof(tmp));
 }
 
-static int member(yajl_val obj, const char *key, const struct jpath *path, bool required,
-		  yajl_val *v, struct jpath *vpath, struct berr *err)
+/* Member key of obj into *out by its kind (const char *, int64_t, bool or
+ * yajl_val), checked against max_len (strings) or min..max (integers).
+ * Absent, *out is left alone, but for objects and arrays it becomes NULL. */
+static int get(yajl_val obj, const char *key, const struct jpath *path, bool required,
+	       enum json_kind kind, int64_t min, int64_t max, void *out, struct berr *err)
 {
-	jpath_key(vpath, path, key);
-	*v = NULL;
+	struct jpath p;
+	jpath_key(&p, path, key);
+	yajl_val v = NULL;
 	if (obj && YAJL_IS_OBJECT(obj))
 		for (size_t i = 0; i < obj->u.object.len; i++)
 			if (!strcmp(obj->u.object.keys[i], key))
-				*v = obj->u.object.values[i];
+				v = obj->u.object.values[i];
 	/* An explicit null is treated as absent, as the IoT Edge tools emit it. */
-	if (*v && YAJL_IS_NULL(*v))
-		*v = NULL;
-	if (!*v && required)
-		return berr_set(err, 0, "%s: required but missing", vpath->s);
+	if (v && YAJL_IS_NULL(v))
+		v = NULL;
+	if (kind == JSON_OBJECT || kind == JSON_ARRAY)
+		*(yajl_val *)out = NULL;
+	if (!v && required)
+		return berr_set(err, 0, "%s: required but missing", p.s);
+	if (!v)
+		return 0;
+	if (!json_is(v, kind))
+		return berr_set(err, 0, "%s: expected %s", p.s, json_kind_name(kind));
+	if (kind == JSON_STRING) {
+		if (max && strlen(v->u.string) > (uint64_t)max)
+			return berr_set(err, 0, "%s: longer than %lld characters", p.s,
+					(long long)max);
+		*(const char **)out = v->u.string;
+	} else if (kind == JSON_INTEGER) {
+		long long n = YAJL_GET_INTEGER(v);
+		if (n < min || n > max)
+			return berr_set(err, 0, "%s: %lld is outside %lld..%lld", p.s, n,
+					(long long)min, (long long)max);
+		*(int64_t *)out = n;
+	} else if (kind == JSON_BOOL) {
+		*(bool *)out = YAJL_IS_TRUE(v);
+	} else {
+		*(yajl_val *)out = v;
+	}
 	return 0;
 }
 
 int jp_obj(yajl_val obj, const char *key, const struct jpath *path, bool required, yajl_val *out,
 	   struct berr *err)
 {
-	struct jpath p;
-	yajl_val v;
-	*out = NULL;
-	if (member(obj, key, path, required, &v, &p, err) < 0)
-		return -1;
-	if (v && !YAJL_IS_OBJECT(v))
-		return berr_set(err, 0, "%s: expected an object", p.s);
-	*out = v;
-	return 0;
+	return get(obj, key, path, required, JSON_OBJECT, 0, 0, out, err);
 }
 
 int jp_array(yajl_val obj, const char *key, const struct jpath *path, bool required, yajl_val *out,
 	     struct berr *err)
 {
-	struct jpath p;
-	yajl_val v;
-	*out = NULL;
-	if (member(obj, key, path, required, &v, &p, err) < 0)
-		return -1;
-	if (v && !YAJL_IS_ARRAY(v))
-		return berr_set(err, 0, "%s: expected an array", p.s);
-	*out = v;
-	return 0;
+	return get(obj, key, path, required, JSON_ARRAY, 0, 0, out, err);
 }
 
 int jp_str(yajl_val obj, const char *key, const struct jpath *path, bool required, size_t max_len,
 	   const char **out, struct berr *err)
 {
-	struct jpath p;
-	yajl_val v;
-	if (member(obj, key, path, required, &v, &p, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_STRING(v))
-		return berr_set(err, 0, "%s: expected a string", p.s);
-	if (max_len && strlen(v->u.string) > max_len)
-		return berr_set(err, 0, "%s: longer than %zu characters", p.s, max_len);
-	*out = v->u.string;
-	return 0;
+	return get(obj, key, path, required, JSON_STRING, 0, (int64_t)max_len, out, err);
 }
 
 int jp_int(yajl_val obj, const char *key, const struct jpath *path, bool required, int64_t min,
 	   int64_t max, int64_t *out, struct berr *err)
 {
-	struct jpath p;
-	yajl_val v;
-	if (member(obj, key, path, required, &v, &p, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_INTEGER(v))
-		return berr_set(err, 0, "%s: expected an integer", p.s);
-	long long n = YAJL_GET_INTEGER(v);
-	if (n < min || n > max)
-		return berr_set(err, 0, "%s: %lld is outside %lld..%lld", p.s, n, (long long)min,
-				(long long)max);
-	*out = n;
-	return 0;
+	return get(obj, key, path, required, JSON_INTEGER, min, max, out, err);
 }
 
 int jp_bool(yajl_val obj, const char *key, const struct jpath *path, bool required, bool *out,
 	    struct berr *err)
 {
-	struct jpath p;
-	yajl_val v;
-	if (member(obj, key, path, required, &v, &p, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-		return berr_set(err, 0, "%s: expected true or false", p.s);
-	*out = YAJL_IS_TRUE(v);
-	return 0;
+	return get(obj, key, path, required, JSON_BOOL, 0, 0, out, err);
 }
 
 int jp_strv(yajl_val v, const struct jpath *path, bool allow_string, size_t max_items,
 	    size_t max_len, char ***out, struct berr *err)
 {
-	*out = NULL;
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	size_t n;
-	if (YAJL_IS_STRING(v) && allow_string)
-		n = 1;
-	else if (YAJL_IS_ARRAY(v))
-		n = v->u.array.len;
-	else
-		return berr_set(err, 0, "%s: expected an array of strings", path->s);
-	if (n > max_items)
-		return berr_set(err, 0, "%s: more than %zu entries", path->s, max_items);
-	char **vec = calloc(n + 1, sizeof(*vec));
-	if (!vec)
-		return berr_set(err, ENOMEM, "%s", path->s);
-	for (size_t i = 0; i < n; i++) {
-		yajl_val e = YAJL_IS_STRING(v) ? v : v->u.array.values[i];
-		struct jpath ep;
-		jpath_index(&ep, path, i);
-		if (!YAJL_IS_STRING(e)) {
-			strv_free(vec);
-			return berr_set(err, 0, "%s: expected a string", ep.s);
-		}
-		if (strlen(e->u.string) > max_len) {
-			strv_free(vec);
-			return berr_set(err, 0, "%s: longer than %zu characters", ep.s, max_len);
-		}
-		vec[i] = strdup(e->u.string);
-		if (!vec[i]) {
-			strv_free(vec);
-			return berr_set(err, ENOMEM, "%s", ep.s);
-		}
-	}
-	*out = vec;
-	return 0;
+	return json_strv(v, path->s, allow_string, max_items, max_len, out, err);
 }

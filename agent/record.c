@@ -68,21 +68,16 @@ int records_save(struct daemon *d, struct berr *err)
 		/* The backoff deadline goes to disk on the wall clock: the boot
 		 * clock starts again with the next boot. */
 		json_gen_key_int(g, "next_start_ms",
-				 m->next_start_boot ? now_ms() + (m->next_start_boot - boot_ms())
+				 m->next_start_boot ? wall_ms() + (m->next_start_boot - boot_ms())
 						    : 0);
 		json_gen_key_str(g, "description", m->description);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
-	if (!text)
-		return berr_set(err, ENOMEM, "module records");
 	char path[4200];
 	agent_path(d, "modules.json", path, sizeof(path));
-	return fs_write_file_atomic(path, text, len, 0600, err);
+	return json_gen_write_file(g, path, 0600, "module records", err);
 }
 
 static void copy_str(yajl_val obj, const char *key, char *out, size_t cap)
@@ -91,10 +86,12 @@ static void copy_str(yajl_val obj, const char *key, char *out, size_t cap)
 	snprintf(out, cap, "%s", s ? s : "");
 }
 
-static int64_t get_i64(yajl_val obj, const char *key)
+/* A field of a record; 0 when it is missing or damaged. */
+static int64_t field(yajl_val r, const char *key)
 {
-	yajl_val v = json_get(obj, key);
-	return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+	int64_t v = 0;
+	struct berr err;
+	return json_get_i64(r, key, "record", false, &v, &err) < 0 ? 0 : v;
 }
 
 int records_load(struct daemon *d, struct berr *err)
@@ -103,7 +100,7 @@ int records_load(struct daemon *d, struct berr *err)
 	agent_path(d, "modules.json", path, sizeof(path));
 	if (access(path, F_OK) < 0)
 		return 0;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (json_parse_file(path, RECORDS_MAX_BYTES, &doc, err) < 0)
 		return -1;
 	copy_str(doc, "boot_id", d->records_boot_id, sizeof(d->records_boot_id));
@@ -113,16 +110,9 @@ int records_load(struct daemon *d, struct berr *err)
 		const char *name = json_str(json_get(r, "name"));
 		if (!name || !module_name_valid(name) || module_find(d, name))
 			continue; /* a damaged entry: the instance, if any, stays untouched */
-		struct module_rt *m = calloc(1, sizeof(*m));
-		struct module_rt **mods = realloc(d->mods, (d->n_mods + 1) * sizeof(*mods));
-		if (!m || !mods) {
-			free(m);
-			yajl_tree_free(doc);
+		struct module_rt *m = module_add(d, name);
+		if (!m)
 			return berr_set(err, ENOMEM, "%s", path);
-		}
-		d->mods = mods;
-		d->mods[d->n_mods++] = m;
-		snprintf(m->name, sizeof(m->name), "%s", name);
 		copy_str(r, "generation_id", m->generation_id, sizeof(m->generation_id));
 		if (!m->generation_id[0])
 			generation_id_new(m->generation_id);
@@ -133,37 +123,36 @@ int records_load(struct daemon *d, struct berr *err)
 		m->has_instance = YAJL_IS_TRUE(json_get(r, "has_instance"));
 		m->done = YAJL_IS_TRUE(json_get(r, "done"));
 		m->status = status_from(json_str(json_get(r, "status")));
-		m->exit_code = (int)get_i64(r, "exit_code");
-		m->restart_count = (unsigned)get_i64(r, "restart_count");
-		m->last_start_ms = get_i64(r, "last_start_ms");
-		m->last_exit_ms = get_i64(r, "last_exit_ms");
-		m->last_restart_ms = get_i64(r, "last_restart_ms");
-		int64_t next = get_i64(r, "next_start_ms"), wait = next - now_ms();
+		m->exit_code = (int)field(r, "exit_code");
+		m->restart_count = (unsigned)field(r, "restart_count");
+		m->last_start_ms = field(r, "last_start_ms");
+		m->last_exit_ms = field(r, "last_exit_ms");
+		m->last_restart_ms = field(r, "last_restart_ms");
+		int64_t next = field(r, "next_start_ms"), wait = next - wall_ms();
 		if (next)
 			m->next_start_boot = boot_ms() + (wait < 0		  ? 0
 							  : wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 										  : wait);
 		m->started_boot = boot_from_wall(m->last_start_ms);
 		m->exited_boot = boot_from_wall(m->last_exit_ms);
-		m->pidfd = -1;
-		m->restart_reply_fd = -1;
 	}
-	yajl_tree_free(doc);
 	return 0;
 }
 
-static void text_hash(const char *text, size_t len, char out[17])
+void records_save_or_log(struct daemon *d)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)text[i];
-		h *= 1099511628211ULL;
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	struct berr err;
+	if (records_save(d, &err) < 0)
+		log_error("saving module records: %s", err.msg);
 }
 
-int deployment_save(struct daemon *d, const char *text, size_t len, const char *source,
-		    struct berr *err)
+void deployment_file_hash(const char *text, size_t len, char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, len));
+}
+
+int deployment_record(struct daemon *d, const char *text, size_t len, const char *source,
+		      struct berr *err)
 {
 	char path[4200], src[4200];
 	agent_path(d, "deployment.json", path, sizeof(path));
@@ -175,79 +164,23 @@ int deployment_save(struct daemon *d, const char *text, size_t len, const char *
 	/* The deployment file's hash when it was last applied: a daemon started
 	 * later applies the file again only if it changed since. */
 	char line[64], hash[17];
-	text_hash(text, len, hash);
+	deployment_file_hash(text, len, hash);
 	int n = snprintf(line, sizeof(line), "file %s\n", hash);
 	return fs_write_file_atomic(src, line, (size_t)n, 0600, err);
 }
 
-int deployment_apply(struct daemon *d, const char *text, size_t len, const char *what,
-		     const char *source, struct deployment **applied, struct berr *err)
-{
-	struct deployment_policy pol = {.allow_privileged = d->cfg->allow_privileged};
-	struct deployment *dep = NULL;
-	if (deployment_parse(text, len, what, &pol, &dep, err) < 0)
-		return -1;
-	if (deployment_save(d, text, len, source, err) < 0) {
-		deployment_free(dep);
-		return berr_wrap(err, "%s", what);
-	}
-	deployment_free(d->dep);
-	d->dep = dep;
-	/* Records (and generation ids) exist before the hub config names them. */
-	for (size_t i = 0; i < dep->n_modules; i++)
-		if (!module_find(d, dep->modules[i].name) && !module_new(d, dep->modules[i].name))
-			log_error("module %s: out of memory", dep->modules[i].name);
-	for (size_t i = 0; i < dep->n_modules; i++)
-		for (size_t w = 0; w < dep->modules[i].create.n_warnings; w++)
-			log_warn("module %s: %s", dep->modules[i].name,
-				 dep->modules[i].create.warnings[w]);
-	log_info("applied deployment from %s: %zu module(s), %zu route(s)", what, dep->n_modules,
-		 dep->n_routes);
-	struct berr herr;
-	if (d->cfg->hub_enabled && hub_write_config(d, &herr) < 0)
-		log_error("hub config: %s", herr.msg);
-	d->reconcile_due = true;
-	if (applied)
-		*applied = dep;
-	return 0;
-}
-
-/* At start: the deployment file when it changed since it was last applied
- * (or nothing was ever applied), else the last applied deployment, which
- * may have come from `berth deploy`. */
-int deployment_initial(struct daemon *d, struct berr *err)
+void deployment_recorded(struct daemon *d, char **text, size_t *len, char file_hash[17])
 {
 	char path[4200], src[4200];
 	agent_path(d, "deployment.json", path, sizeof(path));
 	agent_path(d, "deployment.source", src, sizeof(src));
-	cleanup_free char *saved = NULL, *source = NULL;
-	size_t saved_len = 0, source_len = 0;
+	cleanup_free char *source = NULL;
+	size_t source_len = 0;
 	struct berr e;
-	if (fs_read_file(path, DEPLOYMENT_MAX_BYTES, &saved, &saved_len, &e) < 0)
-		saved = NULL;
-	char applied_hash[17] = "";
-	if (fs_read_file(src, 256, &source, &source_len, &e) == 0)
-		sscanf(source, "file %16s", applied_hash);
-	const char *file = d->cfg->deployment_file;
-	if (file) {
-		cleanup_free char *text = NULL;
-		size_t len = 0;
-		if (fs_read_file(file, DEPLOYMENT_MAX_BYTES, &text, &len, &e) == 0) {
-			char hash[17];
-			text_hash(text, len, hash);
-			if (!saved || strcmp(applied_hash, hash)) {
-				char what[4200];
-				snprintf(what, sizeof(what), "deployment %s", file);
-				if (deployment_apply(d, text, len, what, "file", NULL, &e) == 0)
-					return 0;
-				log_error("%s", e.msg);
-			}
-		} else if (!saved) {
-			log_warn("%s", e.msg);
-		}
-	}
-	if (!saved)
-		return 0;
-	return deployment_apply(d, saved, saved_len, "the last applied deployment", "saved", NULL,
-				err);
+	file_hash[0] = '\0';
+	if (fs_read_file(path, DEPLOYMENT_MAX_BYTES, text, len, &e) < 0)
+		*text = NULL;
+	if (fs_read_file(src, 256, &source, &source_len, &e) == 0 &&
+	    sscanf(source, "file %16s", file_hash) != 1)
+		file_hash[0] = '\0';
 }

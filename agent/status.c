@@ -5,21 +5,10 @@
 
 const char *runtime_status_name(enum runtime_status s)
 {
-	switch (s) {
-	case RT_RUNNING:
-		return "running";
-	case RT_STOPPED:
-		return "stopped";
-	case RT_BACKOFF:
-		return "backoff";
-	case RT_FAILED:
-		return "failed";
-	case RT_UNHEALTHY:
-		return "unhealthy";
-	case RT_UNKNOWN:
-		break;
-	}
-	return "unknown";
+	static const char *const names[] = {
+	    [RT_UNKNOWN] = "unknown", [RT_RUNNING] = "running", [RT_STOPPED] = "stopped",
+	    [RT_BACKOFF] = "backoff", [RT_FAILED] = "failed",	[RT_UNHEALTHY] = "unhealthy"};
+	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
 int64_t backoff_delay_ms(int64_t unit_ms, unsigned restart_count)

@@ -1,4 +1,4 @@
-/* A module's runtime status as edgeAgent reports it, the restart policy
+/* Private to agent/: a module's runtime status as edgeAgent reports it, the restart policy
  * with edgeAgent's backoff, and the DESCRIPTION column of `berth list`.
  * Pure functions of their inputs, so they are tested without a daemon. */
 #ifndef BERTH_AGENT_STATUS_H

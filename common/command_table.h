@@ -1,4 +1,4 @@
-/* Walking the command table the linker gathered (private to common/). */
+/* Private to common/: walking the command table the linker gathered. */
 #ifndef BERTH_COMMAND_TABLE_H
 #define BERTH_COMMAND_TABLE_H
 

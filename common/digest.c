@@ -38,6 +38,16 @@ bool digest_is_valid(const char *digest)
 	return true;
 }
 
+uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
 const char *digest_hex(const char *digest)
 {
 	const char *c = strchr(digest, ':');
@@ -50,21 +60,21 @@ struct digester *digester_new(const char *algo)
 		return NULL;
 	const EVP_MD *md;
 	if (!strcmp(algo, "sha256"))
-		md = EVP_sha256();
+		md = LAZY(EVP_sha256)();
 	else if (!strcmp(algo, "sha512"))
-		md = EVP_sha512();
+		md = LAZY(EVP_sha512)();
 	else
 		return NULL;
 	struct digester *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
-	d->ctx = EVP_MD_CTX_new();
-	if (!d->ctx || EVP_DigestInit_ex(d->ctx, md, NULL) != 1) {
-		EVP_MD_CTX_free(d->ctx);
+	d->ctx = LAZY(EVP_MD_CTX_new)();
+	if (!d->ctx || LAZY(EVP_DigestInit_ex)(d->ctx, md, NULL) != 1) {
+		LAZY(EVP_MD_CTX_free)(d->ctx);
 		free(d);
 		return NULL;
 	}
-	d->algo = md == EVP_sha256() ? "sha256" : "sha512";
+	d->algo = md == LAZY(EVP_sha256)() ? "sha256" : "sha512";
 	return d;
 }
 
@@ -75,14 +85,14 @@ struct digester *digester_for(const char *digest)
 
 void digester_update(struct digester *d, const void *data, size_t len)
 {
-	EVP_DigestUpdate(d->ctx, data, len);
+	LAZY(EVP_DigestUpdate)(d->ctx, data, len);
 }
 
 void digester_final(struct digester *d, char out[DIGEST_STR_MAX])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	EVP_DigestFinal_ex(d->ctx, md, &n);
+	LAZY(EVP_DigestFinal_ex)(d->ctx, md, &n);
 	int off = snprintf(out, DIGEST_STR_MAX, "%s:", d->algo);
 	for (unsigned int i = 0; i < n && off + 2 < DIGEST_STR_MAX; i++)
 		off += snprintf(out + off, DIGEST_STR_MAX - off, "%02x", md[i]);
@@ -92,7 +102,7 @@ void digester_free(struct digester *d)
 {
 	if (!d)
 		return;
-	EVP_MD_CTX_free(d->ctx);
+	LAZY(EVP_MD_CTX_free)(d->ctx);
 	free(d);
 }
 
@@ -129,6 +139,7 @@ int digest_verify(const void *data, size_t len, const char *expected, const char
 	digester_final(d, got);
 	digester_free(d);
 	if (strcmp(got, expected))
-		return berr_set(err, 0, "%s: digest mismatch: expected %s, got %s", what, expected, got);
+		return berr_set(err, 0, "%s: digest mismatch: expected %s, got %s", what, expected,
+				got);
 	return 0;
 }

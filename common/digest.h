@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -33,7 +34,13 @@ void digester_free(struct digester *d);
 void digest_sha256(const void *data, size_t len, char out[DIGEST_STR_MAX]);
 
 /* Compares data against an expected digest; fills err naming `what`. */
-int digest_verify(const void *data, size_t len, const char *expected, const char *what,
-		  struct berr *err);
+NODISCARD int digest_verify(const void *data, size_t len, const char *expected, const char *what,
+			    struct berr *err);
+
+/* FNV-1a, 64 bits, over len bytes, continuing from h (FNV1A_INIT to start):
+ * names for caches and change detection, never where someone could choose
+ * input to collide (digests are for that). */
+#define FNV1A_INIT UINT64_C(0xcbf29ce484222325)
+uint64_t fnv1a(uint64_t h, const void *data, size_t len);
 
 #endif

@@ -35,7 +35,8 @@ int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, siz
 	for (;;) {
 		if (n + 1 >= cap) {
 			if (cap > max_len + 1)
-				return berr_set(err, 0, "%s: over the limit of %zu bytes", name, max_len);
+				return berr_set(err, 0, "%s: over the limit of %zu bytes", name,
+						max_len);
 			size_t ncap = cap * 2;
 			char *p = realloc(buf, ncap);
 			if (!p)
@@ -56,8 +57,7 @@ int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, siz
 			return berr_set(err, 0, "%s: over the limit of %zu bytes", name, max_len);
 	}
 	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
+	*out = take_ptr(buf);
 	if (len)
 		*len = n;
 	return 0;
@@ -68,11 +68,11 @@ int fs_read_file(const char *path, size_t max_len, char **out, size_t *len, stru
 	return fs_read_file_at(AT_FDCWD, path, max_len, out, len, err);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len, off_t off)
 {
 	const char *p = data;
 	while (len) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -80,12 +80,14 @@ static int write_all(int fd, const void *data, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
 }
 
-int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len,
-			    mode_t mode, struct berr *err)
+int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			    struct berr *err)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp%d", name, (int)getpid()) >= (int)sizeof(tmp))
@@ -93,7 +95,7 @@ int fs_write_file_atomic_at(int dirfd, const char *name, const void *data, size_
 	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return berr_set(err, errno, "create %s", tmp);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len, -1) < 0 || fsync(fd) < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
 		return berr_set(err, e, "write %s", name);
@@ -154,18 +156,25 @@ int fs_mkdir_p(const char *path, mode_t mode, struct berr *err)
 	return 0;
 }
 
+DIR *fs_opendir_at(int dirfd, const char *what, struct berr *err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		berr_set(err, errno, "%s", what);
+		if (fd >= 0)
+			close(fd);
+	}
+	return d;
+}
+
 static int remove_tree_fd(int dfd, dev_t dev, int depth, struct berr *err)
 {
 	if (depth > 4096)
 		return berr_set(err, ELOOP, "remove: directory tree too deep");
-	int fd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	if (fd2 < 0)
-		return berr_set(err, errno, "remove: dup");
-	cleanup_closedir DIR *d = fdopendir(fd2);
-	if (!d) {
-		close(fd2);
-		return berr_set(err, errno, "remove: opendir");
-	}
+	cleanup_closedir DIR *d = fs_opendir_at(dfd, "remove: opendir", err);
+	if (!d)
+		return -1;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -178,9 +187,10 @@ static int remove_tree_fd(int dfd, dev_t dev, int depth, struct berr *err)
 		}
 		if (S_ISDIR(st.st_mode)) {
 			if (st.st_dev != dev)
-				return berr_set(err, EXDEV, "remove: %s is a mount point", de->d_name);
-			cleanup_close int sub =
-				openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				return berr_set(err, EXDEV, "remove: %s is a mount point",
+						de->d_name);
+			cleanup_close int sub = openat(
+			    dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
 				return berr_set(err, errno, "remove: open %s", de->d_name);
 			if (remove_tree_fd(sub, dev, depth + 1, err) < 0)
@@ -332,7 +342,8 @@ static int open_in_root_walk(int root_fd, const char *path, int flags, mode_t mo
 			berr_set(err, ENAMETOOLONG, "open %s", path);
 			break;
 		}
-		int next = openat(stack[depth], comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int next =
+		    openat(stack[depth], comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
 			berr_set(err, errno, "open %s", path);
 			break;
@@ -347,7 +358,7 @@ static int open_in_root_walk(int root_fd, const char *path, int flags, mode_t mo
 int fs_open_in_root(int root_fd, const char *path, int flags, mode_t mode, struct berr *err)
 {
 	if (openat2_supported != 0) {
-		struct open_how how = { 0 };
+		struct open_how how = {0};
 		how.flags = (unsigned long long)(flags | O_CLOEXEC);
 		how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
 		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -420,7 +431,5 @@ int fs_open_parent_in_root(int root_fd, const char *path, bool create, const cha
 		close(cur);
 		cur = next;
 	}
-	int ret = cur;
-	cur = -1;
-	return ret;
+	return take_fd(&cur);
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,8 @@ int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_v
 {
 	*out = NULL;
 	if (len > max_len)
-		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len, max_len);
+		return berr_set(err, 0, "%s: %zu bytes is over the limit of %zu", what, len,
+				max_len);
 	if (memchr(buf, '\0', len))
 		return berr_set(err, 0, "%s: contains a NUL byte", what);
 	size_t values;
@@ -66,7 +68,8 @@ int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_v
 		char *nl = strchr(ebuf, '\n');
 		if (nl)
 			*nl = '\0';
-		return berr_set(err, 0, "%s: malformed JSON: %s", what, ebuf[0] ? ebuf : "parse error");
+		return berr_set(err, 0, "%s: malformed JSON: %s", what,
+				ebuf[0] ? ebuf : "parse error");
 	}
 	*out = v;
 	return 0;
@@ -87,6 +90,26 @@ int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr
 	return json_parse(data, len, max_len, path, out, err);
 }
 
+void *json_parse_new(const char *buf, size_t len, size_t max_len, const char *what, size_t size,
+		     int (*fill)(yajl_val doc, void *obj, const void *arg, struct berr *err),
+		     const void *arg, void (*free_obj)(void *obj), struct berr *err)
+{
+	cleanup_yajl yajl_val doc = NULL;
+	if (json_parse(buf, len, max_len, what, &doc, err) < 0)
+		return NULL;
+	void *obj = calloc(1, size);
+	if (!obj) {
+		berr_set(err, ENOMEM, "%s", what);
+		return NULL;
+	}
+	if (fill(doc, obj, arg, err) < 0) {
+		free_obj(obj);
+		berr_wrap(err, "%s", what);
+		return NULL;
+	}
+	return obj;
+}
+
 yajl_val json_get(yajl_val obj, const char *key)
 {
 	if (!obj || !YAJL_IS_OBJECT(obj))
@@ -97,91 +120,142 @@ yajl_val json_get(yajl_val obj, const char *key)
 	return NULL;
 }
 
+const char *json_unknown_key(yajl_val obj, const char *const *known, size_t *i)
+{
+	while (obj && YAJL_IS_OBJECT(obj) && *i < obj->u.object.len) {
+		const char *k = obj->u.object.keys[(*i)++];
+		const char *const *p = known;
+		while (*p && strcmp(*p, k))
+			p++;
+		if (!*p)
+			return k;
+	}
+	return NULL;
+}
+
 const char *json_str(yajl_val v)
 {
 	return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
 }
 
-static int json_member(yajl_val obj, const char *key, const char *path, bool required,
-		       yajl_val *v, struct berr *err)
+bool json_is(yajl_val v, enum json_kind kind)
 {
-	*v = json_get(obj, key);
-	if (!*v && required)
+	switch (kind) {
+	case JSON_STRING:
+		return YAJL_IS_STRING(v);
+	case JSON_INTEGER:
+		return YAJL_IS_INTEGER(v);
+	case JSON_BOOL:
+		return YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v);
+	case JSON_OBJECT:
+		return YAJL_IS_OBJECT(v);
+	case JSON_ARRAY:
+		return YAJL_IS_ARRAY(v);
+	}
+	return false;
+}
+
+const char *json_kind_name(enum json_kind kind)
+{
+	static const char *const names[] = {
+	    [JSON_STRING] = "a string",	   [JSON_INTEGER] = "an integer",
+	    [JSON_BOOL] = "true or false", [JSON_OBJECT] = "an object",
+	    [JSON_ARRAY] = "an array",
+	};
+	return names[kind];
+}
+
+/* Member key of obj into *out by its kind (const char *, int64_t, bool or
+ * yajl_val): absent, *out is left alone, but for strings, objects and
+ * arrays it becomes NULL. */
+static int get(yajl_val obj, const char *key, const char *path, bool required, enum json_kind kind,
+	       void *out, struct berr *err)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v && required)
 		return berr_set(err, 0, "%s.%s: required but missing", path, key);
+	if (v && !json_is(v, kind))
+		return berr_set(err, 0, "%s.%s: expected %s", path, key, json_kind_name(kind));
+	if (kind == JSON_STRING)
+		*(const char **)out = v ? v->u.string : NULL;
+	else if (kind == JSON_OBJECT || kind == JSON_ARRAY)
+		*(yajl_val *)out = v;
+	else if (v && kind == JSON_INTEGER)
+		*(int64_t *)out = YAJL_GET_INTEGER(v);
+	else if (v)
+		*(bool *)out = YAJL_IS_TRUE(v);
 	return 0;
 }
 
-int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
-		 const char **out, struct berr *err)
-{
-	yajl_val v;
-	*out = NULL;
-	if (json_member(obj, key, path, required, &v, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_STRING(v))
-		return berr_set(err, 0, "%s.%s: expected a string", path, key);
-	*out = v->u.string;
-	return 0;
-}
-
-int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
+int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
 		 struct berr *err)
 {
-	yajl_val v;
-	if (json_member(obj, key, path, required, &v, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_INTEGER(v))
-		return berr_set(err, 0, "%s.%s: expected an integer", path, key);
-	*out = YAJL_GET_INTEGER(v);
-	return 0;
+	*out = NULL;
+	return get(obj, key, path, required, JSON_STRING, out, err);
+}
+
+int json_get_i64(yajl_val obj, const char *key, const char *path, bool required, int64_t *out,
+		 struct berr *err)
+{
+	return get(obj, key, path, required, JSON_INTEGER, out, err);
 }
 
 int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
 		  struct berr *err)
 {
-	yajl_val v;
-	if (json_member(obj, key, path, required, &v, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-		return berr_set(err, 0, "%s.%s: expected true or false", path, key);
-	*out = YAJL_IS_TRUE(v);
-	return 0;
+	return get(obj, key, path, required, JSON_BOOL, out, err);
 }
 
 int json_get_obj(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
 		 struct berr *err)
 {
-	yajl_val v;
 	*out = NULL;
-	if (json_member(obj, key, path, required, &v, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (!YAJL_IS_OBJECT(v))
-		return berr_set(err, 0, "%s.%s: expected an object", path, key);
-	*out = v;
-	return 0;
+	return get(obj, key, path, required, JSON_OBJECT, out, err);
 }
 
 int json_get_array(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
 		   struct berr *err)
 {
-	yajl_val v;
 	*out = NULL;
-	if (json_member(obj, key, path, required, &v, err) < 0)
-		return -1;
-	if (!v)
+	return get(obj, key, path, required, JSON_ARRAY, out, err);
+}
+
+int json_strv(yajl_val v, const char *what, bool allow_string, size_t max_items, size_t max_len,
+	      char ***out, struct berr *err)
+{
+	*out = NULL;
+	if (!v || YAJL_IS_NULL(v))
 		return 0;
-	if (!YAJL_IS_ARRAY(v))
-		return berr_set(err, 0, "%s.%s: expected an array", path, key);
-	*out = v;
+	bool one = YAJL_IS_STRING(v) && allow_string;
+	if (!one && !YAJL_IS_ARRAY(v))
+		return berr_set(err, 0, "%s: expected an array of strings", what);
+	size_t n = one ? 1 : v->u.array.len;
+	if (n > max_items)
+		return berr_set(err, 0, "%s: %zu entries is over the limit of %zu", what, n,
+				max_items);
+	cleanup_strv char **vec = calloc(n + 1, sizeof(*vec));
+	if (!vec)
+		return berr_set(err, ENOMEM, "%s", what);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_str(one ? v : v->u.array.values[i]);
+		if (!s)
+			return berr_set(err, 0, "%s[%zu]: expected a string", what, i);
+		if (max_len && strlen(s) > max_len)
+			return berr_set(err, 0, "%s[%zu]: longer than %zu characters", what, i,
+					max_len);
+		if (!(vec[i] = strdup(s)))
+			return berr_set(err, ENOMEM, "%s", what);
+	}
+	*out = take_ptr(vec);
 	return 0;
+}
+
+int json_get_strv(yajl_val obj, const char *key, const char *path, size_t max_items, size_t max_len,
+		  char ***out, struct berr *err)
+{
+	char what[256];
+	snprintf(what, sizeof(what), "%s.%s", path, key);
+	return json_strv(json_get(obj, key), what, false, max_items, max_len, out, err);
 }
 
 yajl_gen json_gen_new(bool pretty)
@@ -199,7 +273,8 @@ yajl_gen json_gen_new(bool pretty)
 
 int json_gen_str(yajl_gen g, const char *s)
 {
-	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0 : -1;
+	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0
+											     : -1;
 }
 
 int json_gen_key_str(yajl_gen g, const char *key, const char *value)
@@ -273,4 +348,17 @@ char *json_gen_finish(yajl_gen g, size_t *len)
 			*len = n;
 	}
 	return out;
+}
+
+int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,
+			struct berr *err)
+{
+	size_t len = 0;
+	cleanup_free char *text = json_gen_finish(g, &len);
+	yajl_gen_free(g);
+	if (!text)
+		return berr_set(err, ENOMEM, "%s", what);
+	if (fs_write_file_atomic(path, text, len, mode, err) < 0)
+		return berr_wrap(err, "%s", what);
+	return 0;
 }

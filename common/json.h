@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -17,32 +18,68 @@
 /* Parses len bytes (need not be NUL-terminated). Refuses input longer than
  * max_len or nested deeper than JSON_MAX_DEPTH. `what` names the document in
  * errors ("manifest sha256:..."). Free the result with yajl_tree_free. */
-int json_parse(const char *buf, size_t len, size_t max_len, const char *what, yajl_val *out,
-	       struct berr *err);
+NODISCARD int json_parse(const char *buf, size_t len, size_t max_len, const char *what,
+			 yajl_val *out, struct berr *err);
 /* The same, also refusing documents of more than max_values values: a tree
  * costs some 50 bytes a value, so a small hostile document could otherwise
  * take a hundred times its size in memory. */
-int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
-		       const char *what, yajl_val *out, struct berr *err);
-int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
+NODISCARD int json_parse_limited(const char *buf, size_t len, size_t max_len, size_t max_values,
+				 const char *what, yajl_val *out, struct berr *err);
+NODISCARD int json_parse_file(const char *path, size_t max_len, yajl_val *out, struct berr *err);
+/* A new object built from the JSON document in buf: size bytes, zeroed,
+ * filled by fill(doc, obj, arg, err), freed with free_obj() when that
+ * fails. NULL with err (prefixed with `what`) on failure. */
+void *json_parse_new(const char *buf, size_t len, size_t max_len, const char *what, size_t size,
+		     int (*fill)(yajl_val doc, void *obj, const void *arg, struct berr *err),
+		     const void *arg, void (*free_obj)(void *obj), struct berr *err);
+
+/* The kinds of value the member getters below check for. */
+enum json_kind { JSON_STRING, JSON_INTEGER, JSON_BOOL, JSON_OBJECT, JSON_ARRAY };
+bool json_is(yajl_val v, enum json_kind kind);
+/* "a string", "an integer", "true or false", "an object", "an array". */
+const char *json_kind_name(enum json_kind kind);
 
 /* Member `key` of an object, or NULL if absent or obj is not an object. */
 yajl_val json_get(yajl_val obj, const char *key);
+/* The next member name of object obj, from member *i on, that is not in
+ * known (NULL-terminated); *i moves past it. NULL when there is none. */
+const char *json_unknown_key(yajl_val obj, const char *const *known, size_t *i);
 /* String value or NULL when v is not a string. */
 const char *json_str(yajl_val v);
 /* Member that must be a string (NULL if absent and !required). `path` is the
  * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
-int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
-		 const char **out, struct berr *err);
-int json_get_int(yajl_val obj, const char *key, const char *path, bool required, long long *out,
-		 struct berr *err);
-int json_get_bool(yajl_val obj, const char *key, const char *path, bool required, bool *out,
-		  struct berr *err);
+NODISCARD int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
+			   const char **out, struct berr *err);
+/* Member that must be an integer; *out is left alone when it is absent. */
+NODISCARD int json_get_i64(yajl_val obj, const char *key, const char *path, bool required,
+			   int64_t *out, struct berr *err);
+/* The same for a long long. */
+static inline int json_get_int(yajl_val obj, const char *key, const char *path, bool required,
+			       long long *out, struct berr *err)
+{
+	int64_t v = *out;
+	int rc = json_get_i64(obj, key, path, required, &v, err);
+	*out = v;
+	return rc;
+}
+NODISCARD int json_get_bool(yajl_val obj, const char *key, const char *path, bool required,
+			    bool *out, struct berr *err);
 /* Member that must be an object / array (NULL if absent and !required). */
-int json_get_obj(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
-		 struct berr *err);
-int json_get_array(yajl_val obj, const char *key, const char *path, bool required, yajl_val *out,
-		   struct berr *err);
+NODISCARD int json_get_obj(yajl_val obj, const char *key, const char *path, bool required,
+			   yajl_val *out, struct berr *err);
+NODISCARD int json_get_array(yajl_val obj, const char *key, const char *path, bool required,
+			     yajl_val *out, struct berr *err);
+
+/* v as a NULL-terminated vector of copies (NULL when v is NULL or null): an
+ * array of at most max_items strings of at most max_len bytes each (0: no
+ * bound), or one string when allow_string (Docker's strslice). Errors name
+ * `what` ("spec.args: 5000 entries is over the limit of 4096", "spec.args[3]: expected a
+ * string"). */
+NODISCARD int json_strv(yajl_val v, const char *what, bool allow_string, size_t max_items,
+			size_t max_len, char ***out, struct berr *err);
+/* Member key of obj as json_strv() takes it, named "<path>.<key>". */
+NODISCARD int json_get_strv(yajl_val obj, const char *key, const char *path, size_t max_items,
+			    size_t max_len, char ***out, struct berr *err);
 
 /* Generation. json_gen_new() returns a generator with validation on;
  * json_gen_finish() hands back a malloc'd NUL-terminated copy of the output. */
@@ -54,5 +91,9 @@ int json_gen_key_bool(yajl_gen g, const char *key, bool value);
 /* Writes a parsed value as it is (used to pass JSON through unchanged). */
 int json_gen_val(yajl_gen g, yajl_val v);
 char *json_gen_finish(yajl_gen g, size_t *len);
+/* Finishes g, frees it and writes its output to path atomically
+ * (fs_write_file_atomic). `what` names the document in errors. */
+NODISCARD int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,
+				  struct berr *err);
 
 #endif

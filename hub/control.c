@@ -19,17 +19,20 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sock.h"
 #include "hub/control.h"
 #include "hub/hub.h"
+#include "hub/upstream.h"
 
 static void control_close(struct control_conn *cc)
 {
 	if (cc->closed)
 		return;
 	cc->closed = true;
-	methods_forget_control(cc->b, cc);
+	methods_forget(cc->b, cc);
 	broker_unwatch(cc->b, &cc->io);
 	close(cc->io.fd);
 	cc->io.fd = -1;
@@ -202,7 +205,9 @@ static void reply_status(struct control_conn *cc)
 	yajl_gen_map_open(g);
 	struct stats_gen sg = {g, b->now_ms};
 	store_foreach(b->store, gen_store_stats, &sg);
+	upstream_gen_queue(b, g);
 	yajl_gen_map_close(g);
+	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
 	cleanup_free char *out = json_gen_finish(g, NULL);
 	yajl_gen_free(g);
@@ -332,35 +337,13 @@ int control_open(struct broker *b, struct berr *err)
 	const char *path = b->cfg->control_path;
 	if (!path)
 		return 0;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return berr_set(err, ENAMETOOLONG, "control socket %s", path);
-	strcpy(sa.sun_path, path);
-	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Root's alone from the start: nobody else may ever connect. */
+	int fd = unix_listen(path, 0600, 16, SOCK_NONBLOCK, "control socket", err);
 	if (fd < 0)
-		return berr_set(err, errno, "control socket %s", path);
-	/* Created 0600 from the start: nobody else may ever connect. */
-	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 16) < 0) {
-		int e = errno;
-		close(fd);
-		return berr_set(err, e, "control socket %s", path);
-	}
+		return -1;
 	b->control_listener.fd = fd;
 	b->control_listener.on_event = on_control_accept;
 	return broker_watch(b, &b->control_listener, EPOLLIN, err);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,

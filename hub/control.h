@@ -1,4 +1,4 @@
-/* The control socket's connections (private to hub/): one JSON request line
+/* Private to hub/: the control socket's connections: one JSON request line
  * in, one JSON line out, then the connection closes. */
 #ifndef BERTH_HUB_CONTROL_H
 #define BERTH_HUB_CONTROL_H

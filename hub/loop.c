@@ -14,20 +14,19 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/control.h"
+#include "hub/upstream.h"
 
 #define TICK_MS	      500
 #define TRIM_EVERY_MS 5000
 
 void broker_clock(struct broker *b)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	b->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	b->mono_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	b->now_ms = wall_ms();
+	b->mono_ms = mono_ms();
 }
 
 int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err)
@@ -81,6 +80,11 @@ static void on_store_ready(void *arg, const char *endpoint)
 {
 	struct broker *b = arg;
 	const char *prefix = "/modules/";
+	size_t up = strlen(UPSTREAM_ENDPOINT_PREFIX);
+	if (!strncmp(endpoint, UPSTREAM_ENDPOINT_PREFIX, up)) {
+		upstream_notify(b, endpoint + up);
+		return;
+	}
 	if (strncmp(endpoint, prefix, strlen(prefix)))
 		return;
 	const char *mod = endpoint + strlen(prefix);
@@ -147,6 +151,8 @@ int broker_reload(struct broker *b, struct berr *err)
 	store_set_limits(b->store, hub_config_store_bound(cfg), cfg->min_free_percent,
 			 (enum store_full_policy)cfg->store_full, cfg->default_ttl_secs);
 	drop_revoked(b, old);
+	upstream_reload(b, old);
+	gateway_listen_sync(b);
 	hub_config_free((struct hub_config *)old);
 	if (twins_sync(b, true, err) < 0)
 		log_error("reload: twins: %s", err->msg);
@@ -205,11 +211,12 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
 		return -1;
-	if (twins_sync(b, false, err) < 0 || sessions_load(b, err) < 0)
+	if (twins_sync(b, false, err) < 0 || sessions_load(b, err) < 0 || upstream_init(b, err) < 0)
 		return -1;
 	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
 	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
 		return -1;
+	gateway_listen_sync(b);
 	b->next_expire_mono = b->mono_ms + TRIM_EVERY_MS;
 	return 0;
 }
@@ -227,10 +234,13 @@ static void tick(struct broker *b)
 				     "keepalive: nothing received for 1.5 x %u s", c->keepalive);
 	}
 	methods_expire(b);
+	gateway_http_tick(b);
 	listener_resume(b);
 	/* Cheap (whole segments at a time), and it lets appends held back
 	 * for space go on as soon as there is some. */
 	store_expire(b->store, b->now_ms);
+	upstream_tick(b);
+	gateway_listen_tick(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		/* After a burst, give freed heap pages back: the hub runs for
 		 * months on small devices. */
@@ -265,6 +275,8 @@ int broker_run(struct broker *b)
 		twins_flush(b);
 		client_free_dead(b);
 		control_free_closed(b);
+		upstream_free_dead();
+		gateway_http_free_closed(b);
 	}
 	return b->exit_code ? -1 : 0;
 }
@@ -277,8 +289,12 @@ void broker_fini(struct broker *b)
 	while (b->sessions)
 		session_discard(b->sessions);
 	client_free_dead(b);
+	upstream_fini(b);
+	upstream_free_dead();
 	control_close_all(b);
+	gateway_http_close_all(b);
 	methods_free(b);
+	gateway_listen_close(b);
 	twins_free(b);
 	if (b->own_socket && b->cfg && b->cfg->socket_path)
 		unlink(b->cfg->socket_path);

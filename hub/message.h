@@ -1,5 +1,6 @@
-/* A message as the hub routes and stores it: system properties, application
- * properties and an opaque body, plus what its route decided (priority, TTL). */
+/* Private to hub/: a message as the hub routes and stores it: system
+ * properties, application properties and an opaque body, plus what its route
+ * decided (priority, TTL). */
 #ifndef BERTH_HUB_MESSAGE_H
 #define BERTH_HUB_MESSAGE_H
 

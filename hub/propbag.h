@@ -1,5 +1,5 @@
-/* Property bags: the "k1=v1&k2=v2" tail of a telemetry or input topic that
- * carries a message's properties, percent-encoded, as IoT Hub and edgeHub
+/* Private to hub/: property bags, the "k1=v1&k2=v2" tail of a telemetry or
+ * input topic that carries a message's properties, percent-encoded, as IoT Hub and edgeHub
  * read and write them. System properties use the "$.xx" keys of
  * msg_sys_bag_key(); everything else is an application property. */
 #ifndef BERTH_HUB_PROPBAG_H

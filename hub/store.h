@@ -1,4 +1,4 @@
-/* The hub's message store: one queue per endpoint, where an endpoint is a
+/* Private to hub/: the hub's message store: one queue per endpoint, where an endpoint is a
  * route sink named as a path: "$upstream" or "/modules/<m>/inputs/<i>".
  *
  * The broker only ever talks to this interface. Behind it is a durable log

@@ -12,11 +12,11 @@
 
 static int ssl_failure(struct berr *err, const char *what, const char *path)
 {
-	unsigned long e = ERR_get_error();
+	unsigned long e = LAZY(ERR_get_error)();
 	char buf[256] = "unknown error";
 	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
+		LAZY(ERR_error_string_n)(e, buf, sizeof(buf));
+	LAZY(ERR_clear_error)();
 	return berr_set(err, 0, "%s%s%s: %s", what, path ? " " : "", path ? path : "", buf);
 }
 
@@ -24,23 +24,26 @@ int tls_server_init(const char *cert, const char *key, void **out, struct berr *
 {
 	if (lazy_require(LAZY_SSL, err) < 0)
 		return -1;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = LAZY(SSL_CTX_new)(LAZY(TLS_server_method)());
 	if (!ctx)
 		return ssl_failure(err, "SSL_CTX_new", NULL);
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	LAZY(SSL_CTX_ctrl)(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
 	/* Idle connections give their buffers back: most clients are idle. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		SSL_CTX_free(ctx);
+	LAZY(SSL_CTX_ctrl)
+	(ctx, SSL_CTRL_MODE,
+	 SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
+	 NULL);
+	if (LAZY(SSL_CTX_use_certificate_chain_file)(ctx, cert) != 1) {
+		LAZY(SSL_CTX_free)(ctx);
 		return ssl_failure(err, "certificate", cert);
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		SSL_CTX_free(ctx);
+	if (LAZY(SSL_CTX_use_PrivateKey_file)(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		LAZY(SSL_CTX_free)(ctx);
 		return ssl_failure(err, "private key", key);
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		SSL_CTX_free(ctx);
+	if (LAZY(SSL_CTX_check_private_key)(ctx) != 1) {
+		LAZY(SSL_CTX_free)(ctx);
 		return ssl_failure(err, "private key does not match the certificate", NULL);
 	}
 	*out = ctx;
@@ -50,34 +53,45 @@ int tls_server_init(const char *cert, const char *key, void **out, struct berr *
 void tls_server_free(void *ctx)
 {
 	if (ctx)
-		SSL_CTX_free(ctx);
+		LAZY(SSL_CTX_free)(ctx);
 }
 
 void *tls_session_new(void *ctx, int fd, struct berr *err)
 {
-	SSL *ssl = SSL_new(ctx);
+	SSL *ssl = LAZY(SSL_new)(ctx);
 	if (!ssl) {
 		ssl_failure(err, "SSL_new", NULL);
 		return NULL;
 	}
-	if (SSL_set_fd(ssl, fd) != 1) {
-		SSL_free(ssl);
+	if (LAZY(SSL_set_fd)(ssl, fd) != 1) {
+		LAZY(SSL_free)(ssl);
 		ssl_failure(err, "SSL_set_fd", NULL);
 		return NULL;
 	}
 	return ssl;
 }
 
+void tls_session_shutdown(void *tls)
+{
+	/* One try: a close_notify if the socket takes it now, no waiting for
+	 * the peer's. */
+	if (tls) {
+		LAZY(ERR_clear_error)();
+		if (LAZY(SSL_shutdown)(tls) < 0)
+			LAZY(ERR_clear_error)();
+	}
+}
+
 void tls_session_free(void *tls)
 {
 	if (tls)
-		SSL_free(tls);
+		LAZY(SSL_free)(tls);
 }
 
 /* Maps an SSL_* result: -2 would block, -1 failed, 0 closed. */
 static int classify(SSL *ssl, int ret, bool *want_write)
 {
-	int e = SSL_get_error(ssl, ret);
+	int e = LAZY(SSL_get_error)(ssl, ret);
 	*want_write = e == SSL_ERROR_WANT_WRITE;
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return -2;
@@ -88,8 +102,8 @@ static int classify(SSL *ssl, int ret, bool *want_write)
 
 int tls_handshake(void *tls, bool *want_write, struct berr *err)
 {
-	ERR_clear_error();
-	int ret = SSL_accept(tls);
+	LAZY(ERR_clear_error)();
+	int ret = LAZY(SSL_accept)(tls);
 	if (ret == 1) {
 		*want_write = false;
 		return 0;
@@ -102,22 +116,22 @@ int tls_handshake(void *tls, bool *want_write, struct berr *err)
 
 ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write)
 {
-	ERR_clear_error();
-	int ret = SSL_read(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+	LAZY(ERR_clear_error)();
+	int ret = LAZY(SSL_read)(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
 	if (ret > 0)
 		return ret;
 	int rc = classify(tls, ret, want_write);
-	ERR_clear_error();
+	LAZY(ERR_clear_error)();
 	return rc;
 }
 
 ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write)
 {
-	ERR_clear_error();
-	int ret = SSL_write(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+	LAZY(ERR_clear_error)();
+	int ret = LAZY(SSL_write)(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
 	if (ret > 0)
 		return ret;
 	int rc = classify(tls, ret, want_write);
-	ERR_clear_error();
+	LAZY(ERR_clear_error)();
 	return rc == 0 ? -1 : rc;
 }

@@ -1,4 +1,4 @@
-/* Module twins, as IoT Hub keeps them: "properties.desired" and
+/* Private to hub/: module twins, as IoT Hub keeps them: "properties.desired" and
  * "properties.reported", each a JSON object with "$version" and "$metadata"
  * ("$lastUpdated" per node, ISO 8601 UTC; desired nodes also carry
  * "$lastUpdatedVersion"). Desired properties come from the deployment;

@@ -1,4 +1,4 @@
-/* berth pull, images, rmi, gc. */
+/* berth pull, images, rmi, inspect. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,11 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/command.h"
+#include "common/format.h"
 #include "common/json.h"
 #include "oci/oci.h"
 #include "registry/registry.h"
-#include "shim/shim.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 
@@ -107,21 +108,17 @@ static int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		return 2;
 	}
 	struct berr err;
-	yajl_val doc = NULL;
+	cleanup_yajl yajl_val doc = NULL;
 	if (config && apply_config(config, ref, &opts, &doc, &err) < 0) {
-		yajl_tree_free(doc);
 		fprintf(stderr, "berth: pull %s: %s\n", ref, err.msg);
 		return 1;
 	}
 	struct oci_store *s;
-	if (open_store(ctx, &s) < 0) {
-		yajl_tree_free(doc);
+	if (open_store(ctx, &s) < 0)
 		return 1;
-	}
 	char digest[DIGEST_STR_MAX];
 	int ret = oci_pull(s, ref, &opts, digest, &err);
 	oci_store_close(s);
-	yajl_tree_free(doc);
 	if (ret < 0) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		return 1;
@@ -134,16 +131,6 @@ BERTH_COMMAND(
     "pull [--insecure] [--platform OS/ARCH[/VARIANT]] [--config FILE] "
     "[--username U (--password P | --password-stdin)] [--ca-file FILE] [--timeout S] [--quiet] REF",
     "pull an image from a registry", cmd_pull);
-
-static void human_size(uint64_t v, char *out, size_t cap)
-{
-	if (v >= 1000ULL * 1000 * 1000)
-		snprintf(out, cap, "%.2f GB", (double)v / 1e9);
-	else if (v >= 1000 * 1000)
-		snprintf(out, cap, "%.1f MB", (double)v / 1e6);
-	else
-		snprintf(out, cap, "%.1f kB", (double)v / 1e3);
-}
 
 static void human_ago(int64_t when, char *out, size_t cap)
 {
@@ -169,7 +156,7 @@ static int print_image(const struct oci_image_info *info, void *ctx)
 		return 0;
 	char repo[REF_DOMAIN_MAX + REF_PATH_MAX + 2], size[32], ago[48];
 	snprintf(repo, sizeof(repo), "%s/%s", r.domain, r.path);
-	human_size(info->size, size, sizeof(size));
+	format_size(info->size, size, sizeof(size));
 	human_ago(info->pulled, ago, sizeof(ago));
 	printf("%-40s %-16s %-12.12s %-10s %s\n", repo, r.tag[0] ? r.tag : "<none>",
 	       digest_hex(info->digest), size, ago);
@@ -222,57 +209,6 @@ static int cmd_rmi(struct berth_ctx *ctx, int argc, char **argv)
 }
 BERTH_COMMAND(rmi, "rmi REF...",
 	      "remove image tags (their content goes with the next gc unless in use)", cmd_rmi);
-
-struct gc_counts {
-	size_t layers, blobs;
-};
-
-static void print_removed(const char *what, uint64_t bytes, void *ctx)
-{
-	struct gc_counts *c = ctx;
-	char size[32];
-	human_size(bytes, size, sizeof(size));
-	printf("removed %s (%s)\n", what, size);
-	if (!strncmp(what, "layer", 5))
-		c->layers++;
-	else
-		c->blobs++;
-}
-
-static void drop_leftover(const char *name, void *ctx)
-{
-	struct berr err;
-	printf("removed what a killed run of instance %s left\n", name);
-	if (oci_lease_remove(ctx, name, &err) < 0)
-		fprintf(stderr, "berth: gc: %s\n", err.msg);
-}
-
-static int cmd_gc(struct berth_ctx *ctx, int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 1)
-		return berth_usage("gc");
-	struct oci_store *s;
-	if (open_store(ctx, &s) < 0)
-		return 1;
-	struct gc_counts counts = {0, 0};
-	uint64_t freed = 0;
-	struct berr err;
-	/* What killed foreground runs left holds leases: it goes first. */
-	if (shim_reclaim_all(ctx->root, drop_leftover, s, &err) < 0)
-		fprintf(stderr, "berth: gc: %s\n", err.msg);
-	int ret = oci_gc(s, print_removed, &counts, &freed, &err);
-	oci_store_close(s);
-	char size[32];
-	human_size(freed, size, sizeof(size));
-	printf("freed %s (%zu layers, %zu blobs)\n", size, counts.layers, counts.blobs);
-	if (ret < 0) {
-		fprintf(stderr, "berth: gc: %s\n", err.msg);
-		return 1;
-	}
-	return 0;
-}
-BERTH_COMMAND(gc, "gc", "remove layers and blobs that no image or instance uses", cmd_gc);
 
 static void gen_strv(yajl_gen g, const char *key, char **v)
 {

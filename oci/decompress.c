@@ -53,26 +53,39 @@ static ssize_t data_error(struct decomp *d, struct berr *err, const char *what, 
 	return berr_set(err, 0, "%s stream is %s", what, how);
 }
 
-static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *err)
+/* Input for a gzip decoder, across the members a gzip stream may hold:
+ * 1 to go on, 2 when another member starts (the decoder starts again), 0
+ * at the end of the stream, -1 with err. */
+static int gzip_input(struct decomp *d, struct berr *err)
 {
 	for (;;) {
 		if (d->pos == d->len && !d->in_eof && fill(d, err) < 0)
 			return -1;
-		if (d->member_end) {
-			if (d->pos == d->len) {
-				if (d->in_eof)
-					return 0;
-				continue;
-			}
-			inflateReset(&d->z); /* another gzip member follows */
+		if (!d->member_end)
+			return 1;
+		if (d->pos < d->len) {
 			d->member_end = false;
+			return 2;
 		}
+		if (d->in_eof)
+			return 0;
+	}
+}
+
+static ssize_t read_zlib(struct decomp *d, void *buf, size_t len, struct berr *err)
+{
+	for (;;) {
+		int in = gzip_input(d, err);
+		if (in <= 0)
+			return in;
+		if (in == 2)
+			LAZY(inflateReset)(&d->z);
 		d->z.next_in = d->buf + d->pos;
 		d->z.avail_in = (uInt)(d->len - d->pos);
 		d->z.next_out = buf;
 		d->z.avail_out = (uInt)(len > (1u << 30) ? (1u << 30) : len);
 		uInt before = d->z.avail_out;
-		int rc = inflate(&d->z, Z_NO_FLUSH);
+		int rc = LAZY(inflate)(&d->z, Z_NO_FLUSH);
 		d->pos = d->len - d->z.avail_in;
 		size_t produced = before - d->z.avail_out;
 		if (rc == Z_STREAM_END)
@@ -115,24 +128,19 @@ static ssize_t read_isal(struct decomp *d, void *buf, size_t len, struct berr *e
 {
 	struct inflate_state *s = d->isal;
 	for (;;) {
-		if (d->pos == d->len && !d->in_eof && fill(d, err) < 0)
-			return -1;
-		if (d->member_end) {
-			if (d->pos == d->len) {
-				if (d->in_eof)
-					return 0;
-				continue;
-			}
-			isal_inflate_reset(s); /* another gzip member follows */
+		int in = gzip_input(d, err);
+		if (in <= 0)
+			return in;
+		if (in == 2) {
+			LAZY(isal_inflate_reset)(s);
 			s->crc_flag = ISAL_GZIP;
-			d->member_end = false;
 		}
 		s->next_in = d->buf + d->pos;
 		s->avail_in = (uint32_t)(d->len - d->pos);
 		s->next_out = buf;
 		s->avail_out = (uint32_t)(len > (1u << 30) ? (1u << 30) : len);
 		uint32_t before = s->avail_out;
-		int rc = isal_inflate(s);
+		int rc = LAZY(isal_inflate)(s);
 		/* At the end of a member igzip hands back what it read ahead. */
 		d->pos = d->len - s->avail_in;
 		size_t produced = before - s->avail_out;
@@ -158,11 +166,11 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berr *e
 			return 0;
 		ZSTD_inBuffer in = {d->buf, d->len, d->pos};
 		ZSTD_outBuffer out = {buf, len, 0};
-		size_t ret = ZSTD_decompressStream(d->zd, &out, &in);
+		size_t ret = LAZY(ZSTD_decompressStream)(d->zd, &out, &in);
 		d->pos = in.pos;
-		if (ZSTD_isError(ret)) {
+		if (LAZY(ZSTD_isError)(ret)) {
 			char how[160];
-			snprintf(how, sizeof(how), "corrupt: %s", ZSTD_getErrorName(ret));
+			snprintf(how, sizeof(how), "corrupt: %s", LAZY(ZSTD_getErrorName)(ret));
 			return data_error(d, err, "zstd", how);
 		}
 		d->zret = ret;
@@ -196,11 +204,11 @@ int decomp_open(enum oci_compression c, const struct decomp_input *in, unsigned 
 			decomp_close(d);
 			return -1;
 		}
-		if (!(d->zd = ZSTD_createDCtx())) {
+		if (!(d->zd = LAZY(ZSTD_createDCtx)())) {
 			decomp_close(d);
 			return berr_set(err, ENOMEM, "zstd");
 		}
-		ZSTD_DCtx_setParameter(d->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
+		LAZY(ZSTD_DCtx_setParameter)(d->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
 		d->zret = 1; /* nothing decoded yet: an empty stream is truncated */
 		*out = d;
 		return 0;
@@ -211,7 +219,7 @@ int decomp_open(enum oci_compression c, const struct decomp_input *in, unsigned 
 	struct berr ignored;
 	if (!(flags & DECOMP_NO_ISAL) && lazy_require(LAZY_ISAL, &ignored) == 0 &&
 	    (d->isal = malloc(sizeof(*d->isal)))) {
-		isal_inflate_init(d->isal);
+		LAZY(isal_inflate_init)(d->isal);
 		d->isal->crc_flag = ISAL_GZIP;
 		d->engine = ENGINE_ISAL;
 		*out = d;
@@ -225,7 +233,7 @@ int decomp_open(enum oci_compression c, const struct decomp_input *in, unsigned 
 		return -1;
 	}
 	/* 16 + 15: gzip wrapper, largest window */
-	if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK) {
+	if (LAZY(inflateInit2_)(&d->z, 16 + MAX_WBITS, ZLIB_VERSION, (int)sizeof(d->z)) != Z_OK) {
 		decomp_close(d);
 		return berr_set(err, ENOMEM, "gzip");
 	}
@@ -268,12 +276,12 @@ void decomp_close(struct decomp *d)
 	if (!d)
 		return;
 	if (d->z_ready)
-		inflateEnd(&d->z);
+		LAZY(inflateEnd)(&d->z);
 #ifdef HAVE_ISAL
 	free(d->isal);
 #endif
 	if (d->zd)
-		ZSTD_freeDCtx(d->zd);
+		LAZY(ZSTD_freeDCtx)(d->zd);
 	free(d->buf);
 	free(d);
 }

@@ -1,4 +1,4 @@
-/* Streaming decompression of layer blobs (private to oci/): gzip (with
+/* Private to oci/: streaming decompression of layer blobs: gzip (with
  * ISA-L's igzip where the library is there, zlib otherwise), zstd, or none.
  * Input is pulled from a reader, output pulled by the caller, so one thread
  * can download, decompress and unpack a layer with bounded buffers. */
@@ -24,12 +24,12 @@ enum decomp_flags {
 
 struct decomp;
 
-int decomp_open(enum oci_compression c, const struct decomp_input *in, unsigned flags,
-		struct decomp **out, struct berr *err);
+NODISCARD int decomp_open(enum oci_compression c, const struct decomp_input *in, unsigned flags,
+			  struct decomp **out, struct berr *err);
 /* Up to len bytes of output; 0 once the input ended cleanly (all gzip
  * members or zstd frames complete); -1 with err on bad or truncated data or
  * when the input failed. */
-ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berr *err);
+NODISCARD ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berr *err);
 /* True when the last failure came from the data, not from the input. */
 bool decomp_data_error(const struct decomp *d);
 /* "igzip", "zlib", "zstd" or "none". */

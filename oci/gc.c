@@ -125,14 +125,9 @@ static int mark_ref(const struct store_ref *r, void *ctx)
 
 static int mark_leases(struct marks *m, struct berr *err)
 {
-	int fd = store_reopen_dir(m->s->leases_fd);
-	if (fd < 0)
-		return berr_set(err, errno, "leases");
-	cleanup_closedir DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return berr_set(err, errno, "leases");
-	}
+	cleanup_closedir DIR *d = fs_opendir_at(m->s->leases_fd, "leases", err);
+	if (!d)
+		return -1;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || store_name_is_temporary(de->d_name))
@@ -193,14 +188,9 @@ static int sweep(struct marks *m, int dirfd, struct hexset *keep, bool layers,
 		 void (*fn)(const char *what, uint64_t bytes, void *ctx), void *ctx,
 		 uint64_t *freed, struct berr *err)
 {
-	int fd = store_reopen_dir(dirfd);
-	if (fd < 0)
-		return berr_set(err, errno, "gc");
-	cleanup_closedir DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return berr_set(err, errno, "gc");
-	}
+	cleanup_closedir DIR *d = fs_opendir_at(dirfd, "gc", err);
+	if (!d)
+		return -1;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!is_hex64(de->d_name) || hexset_has(keep, de->d_name))

@@ -1,4 +1,4 @@
-/* Layers on disk, in the form overlayfs reads them: a whiteout is a 0/0
+/* Private to oci/: layers on disk, in the form overlayfs reads them: a whiteout is a 0/0
  * character device, an opaque directory carries trusted.overlay.opaque=y. */
 #ifndef BERTH_OCI_LAYER_H
 #define BERTH_OCI_LAYER_H
@@ -19,8 +19,8 @@ struct layer_source {
 
 struct layer_stats {
 	uint64_t entries;
-	uint64_t bytes;	    /* regular file content written */
-	uint64_t skipped;   /* entries skipped with a warning (device nodes, ...) */
+	uint64_t bytes;	  /* regular file content written */
+	uint64_t skipped; /* entries skipped with a warning (device nodes, ...) */
 };
 
 /* Extracts a tar stream into the empty directory dirfd. Nothing is created,
@@ -31,13 +31,14 @@ struct layer_stats {
  * layer has a "./" entry, and the source is read to its end (past the tar's
  * end blocks) so a digest over it covers everything. Which entries fail the
  * unpack and which are skipped with a warning: see oci/unpack.c. */
-int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
-		 struct layer_stats *stats, struct berr *err);
+NODISCARD int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
+			   struct layer_stats *stats, struct berr *err);
 
 /* Writes the flattened root filesystem of layer_dirs (bottom first, in
  * overlay form) into the directory dst (which must exist and be empty),
  * applying whiteouts and opaque directories; hardlinks within one layer are
  * kept as hardlinks. */
-int layer_flatten(const char *const *layer_dirs, size_t n, const char *dst, struct berr *err);
+NODISCARD int layer_flatten(const char *const *layer_dirs, size_t n, const char *dst,
+			    struct berr *err);
 
 #endif

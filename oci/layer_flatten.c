@@ -272,14 +272,8 @@ static int copy_range(int in, int out, off_t off, off_t end)
 			errno = EIO;
 		if (n <= 0)
 			return -1;
-		for (ssize_t w = 0; w < n;) {
-			ssize_t k = pwrite(out, buf + w, (size_t)(n - w), off + w);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				return -1;
-			w += k;
-		}
+		if (fs_write_all(out, buf, (size_t)n, off) < 0)
+			return -1;
 		off += n;
 	}
 	return 0;

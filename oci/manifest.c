@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/json.h"
 #include "registry/registry.h"
 
@@ -44,7 +45,7 @@ enum oci_kind oci_document_kind(const char *media_type, const char *body, size_t
 	if (media_type && media_type[0] && strcmp(media_type, "application/json") &&
 	    strcmp(media_type, "text/plain") && strcmp(media_type, "application/octet-stream"))
 		return OCI_KIND_UNKNOWN;
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	struct berr e;
 	if (parse_json(body, len, MANIFEST_MAX, "manifest", &v, &e) < 0)
 		return OCI_KIND_UNKNOWN;
@@ -58,7 +59,6 @@ enum oci_kind oci_document_kind(const char *media_type, const char *body, size_t
 		k = OCI_KIND_INDEX;
 	else if (YAJL_IS_OBJECT(json_get(v, "config")) && YAJL_IS_ARRAY(json_get(v, "layers")))
 		k = OCI_KIND_MANIFEST;
-	yajl_tree_free(v);
 	return k;
 }
 
@@ -209,35 +209,25 @@ int oci_index_list(const char *body, size_t len, struct oci_descriptor **out, si
 {
 	*out = NULL;
 	*n = 0;
-	yajl_val v = NULL, arr = NULL;
-	if (parse_json(body, len, MANIFEST_MAX, "index", &v, err) < 0)
+	cleanup_yajl yajl_val v = NULL;
+	yajl_val arr = NULL;
+	if (parse_json(body, len, MANIFEST_MAX, "index", &v, err) < 0 ||
+	    json_get_array(v, "manifests", "index", true, &arr, err) < 0)
 		return -1;
-	int ret = -1;
-	if (json_get_array(v, "manifests", "index", true, &arr, err) < 0)
-		goto out;
-	if (arr->u.array.len > 4096) {
-		berr_set(err, 0, "index: more than 4096 manifests");
-		goto out;
-	}
-	struct oci_descriptor *d = calloc(arr->u.array.len + 1, sizeof(*d));
-	if (!d) {
-		berr_set(err, ENOMEM, "index");
-		goto out;
-	}
+	if (arr->u.array.len > 4096)
+		return berr_set(err, 0, "index: more than 4096 manifests");
+	cleanup_free struct oci_descriptor *d = calloc(arr->u.array.len + 1, sizeof(*d));
+	if (!d)
+		return berr_set(err, ENOMEM, "index");
 	for (size_t i = 0; i < arr->u.array.len; i++) {
 		char path[48];
 		snprintf(path, sizeof(path), "index.manifests[%zu]", i);
-		if (parse_descriptor(arr->u.array.values[i], path, &d[i], err) < 0) {
-			free(d);
-			goto out;
-		}
+		if (parse_descriptor(arr->u.array.values[i], path, &d[i], err) < 0)
+			return -1;
 	}
-	*out = d;
+	*out = take_ptr(d);
 	*n = arr->u.array.len;
-	ret = 0;
-out:
-	yajl_tree_free(v);
-	return ret;
+	return 0;
 }
 
 int oci_index_select(const char *body, size_t len, const struct oci_platform *want,
@@ -308,110 +298,71 @@ void oci_manifest_free(struct oci_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, struct berr *err)
+static int manifest_fill(yajl_val v, struct oci_manifest *m, struct berr *err)
 {
-	memset(m, 0, sizeof(*m));
-	yajl_val v = NULL, cfg = NULL, layers = NULL;
+	yajl_val cfg = NULL, layers = NULL;
 	long long sv = 0;
-	if (parse_json(body, len, MANIFEST_MAX, "manifest", &v, err) < 0)
-		return -1;
-	int ret = -1;
 	if (json_get_int(v, "schemaVersion", "manifest", true, &sv, err) < 0)
-		goto out;
-	if (sv != 2) {
-		berr_set(err, 0, "manifest: schemaVersion %lld is not supported", sv);
-		goto out;
-	}
+		return -1;
+	if (sv != 2)
+		return berr_set(err, 0, "manifest: schemaVersion %lld is not supported", sv);
 	if (json_get_obj(v, "config", "manifest", true, &cfg, err) < 0 ||
-	    json_get_array(v, "layers", "manifest", true, &layers, err) < 0)
-		goto out;
-	if (parse_descriptor(cfg, "manifest.config", &m->config, err) < 0)
-		goto out;
+	    json_get_array(v, "layers", "manifest", true, &layers, err) < 0 ||
+	    parse_descriptor(cfg, "manifest.config", &m->config, err) < 0)
+		return -1;
 	if (strcmp(m->config.media_type, MT_OCI_CONFIG) &&
-	    strcmp(m->config.media_type, MT_DOCKER_CONFIG)) {
-		berr_set(err, 0,
-			 "manifest.config: unknown media type \"%.100s\" (not a container image)",
-			 m->config.media_type);
-		goto out;
-	}
-	if (layers->u.array.len > LAYERS_MAX) {
-		berr_set(err, 0, "manifest: %zu layers is more than %d", layers->u.array.len,
-			 LAYERS_MAX);
-		goto out;
-	}
+	    strcmp(m->config.media_type, MT_DOCKER_CONFIG))
+		return berr_set(
+		    err, 0,
+		    "manifest.config: unknown media type \"%.100s\" (not a container image)",
+		    m->config.media_type);
+	if (layers->u.array.len > LAYERS_MAX)
+		return berr_set(err, 0, "manifest: %zu layers is more than %d", layers->u.array.len,
+				LAYERS_MAX);
 	m->layers = calloc(layers->u.array.len + 1, sizeof(*m->layers));
-	if (!m->layers) {
-		berr_set(err, ENOMEM, "manifest");
-		goto out;
-	}
+	if (!m->layers)
+		return berr_set(err, ENOMEM, "manifest");
 	for (size_t i = 0; i < layers->u.array.len; i++) {
 		char path[48];
 		snprintf(path, sizeof(path), "manifest.layers[%zu]", i);
 		struct oci_descriptor *d = &m->layers[i];
 		if (parse_descriptor(layers->u.array.values[i], path, d, err) < 0)
-			goto out;
+			return -1;
 		bool ok;
 		d->compression = layer_compression(d->media_type, &ok);
-		if (!ok) {
-			berr_set(err, 0, "%s: unknown layer media type \"%.100s\"", path,
-				 d->media_type);
-			goto out;
-		}
+		if (!ok)
+			return berr_set(err, 0, "%s: unknown layer media type \"%.100s\"", path,
+					d->media_type);
 		m->n_layers++;
 	}
-	ret = 0;
-out:
-	if (ret < 0)
+	return 0;
+}
+
+int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, struct berr *err)
+{
+	memset(m, 0, sizeof(*m));
+	cleanup_yajl yajl_val v = NULL;
+	if (parse_json(body, len, MANIFEST_MAX, "manifest", &v, err) < 0)
+		return -1;
+	if (manifest_fill(v, m, err) < 0) {
 		oci_manifest_free(m);
-	yajl_tree_free(v);
-	return ret;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- config ------------------------------------------------------------- */
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 void oci_config_free(struct oci_config *c)
 {
-	free(c->diff_ids);
-	free_strv(c->entrypoint);
-	free_strv(c->cmd);
-	free_strv(c->env);
-	free(c->working_dir);
-	free(c->user);
-	free(c->os);
-	free(c->architecture);
-	free(c->variant);
+	strv_free_many(c->entrypoint, c->cmd, c->env);
+	free_many(c->diff_ids, c->working_dir, c->user, c->os, c->architecture, c->variant);
 	memset(c, 0, sizeof(*c));
 }
 
 static int get_strv(yajl_val obj, const char *key, char ***out, struct berr *err)
 {
-	*out = NULL;
-	yajl_val a = json_get(obj, key);
-	if (!a || YAJL_IS_NULL(a))
-		return 0;
-	if (!YAJL_IS_ARRAY(a))
-		return berr_set(err, 0, "config.config.%s: expected an array of strings", key);
-	if (a->u.array.len > 65536)
-		return berr_set(err, 0, "config.config.%s: too many entries", key);
-	char **v = calloc(a->u.array.len + 1, sizeof(*v));
-	if (!v)
-		return berr_set(err, ENOMEM, "config");
-	for (size_t i = 0; i < a->u.array.len; i++) {
-		const char *s = json_str(a->u.array.values[i]);
-		if (!s || !(v[i] = strdup(s))) {
-			free_strv(v);
-			return berr_set(err, 0, "config.config.%s[%zu]: expected a string", key, i);
-		}
-	}
-	*out = v;
-	return 0;
+	return json_get_strv(obj, key, "config.config", 65536, 0, out, err);
 }
 
 static int get_dup(yajl_val obj, const char *key, const char *path, char **out, struct berr *err)
@@ -428,54 +379,50 @@ static int get_dup(yajl_val obj, const char *key, const char *path, char **out, 
 	return 0;
 }
 
-int oci_config_parse(const char *body, size_t len, struct oci_config *c, struct berr *err)
+static int config_fill(yajl_val v, struct oci_config *c, struct berr *err)
 {
-	memset(c, 0, sizeof(*c));
-	yajl_val v = NULL, rootfs = NULL, ids = NULL, cc = NULL;
-	if (parse_json(body, len, CONFIG_MAX, "config", &v, err) < 0)
-		return -1;
-	int ret = -1;
-	if (!YAJL_IS_OBJECT(v)) {
-		berr_set(err, 0, "config: expected an object");
-		goto out;
-	}
+	yajl_val rootfs = NULL, ids = NULL, cc = NULL;
+	if (!YAJL_IS_OBJECT(v))
+		return berr_set(err, 0, "config: expected an object");
 	if (json_get_obj(v, "rootfs", "config", true, &rootfs, err) < 0 ||
 	    json_get_array(rootfs, "diff_ids", "config.rootfs", true, &ids, err) < 0)
-		goto out;
-	if (ids->u.array.len > LAYERS_MAX) {
-		berr_set(err, 0, "config.rootfs.diff_ids: more than %d", LAYERS_MAX);
-		goto out;
-	}
+		return -1;
+	if (ids->u.array.len > LAYERS_MAX)
+		return berr_set(err, 0, "config.rootfs.diff_ids: more than %d", LAYERS_MAX);
 	c->diff_ids = calloc(ids->u.array.len + 1, sizeof(*c->diff_ids));
-	if (!c->diff_ids) {
-		berr_set(err, ENOMEM, "config");
-		goto out;
-	}
+	if (!c->diff_ids)
+		return berr_set(err, ENOMEM, "config");
 	for (size_t i = 0; i < ids->u.array.len; i++) {
 		const char *s = json_str(ids->u.array.values[i]);
-		if (!s || !digest_is_valid(s)) {
-			berr_set(err, 0, "config.rootfs.diff_ids[%zu]: not a digest", i);
-			goto out;
-		}
+		if (!s || !digest_is_valid(s))
+			return berr_set(err, 0, "config.rootfs.diff_ids[%zu]: not a digest", i);
 		memcpy(c->diff_ids[i], s, strlen(s) + 1);
 		c->n_diff_ids++;
 	}
 	if (get_dup(v, "os", "config", &c->os, err) < 0 ||
 	    get_dup(v, "architecture", "config", &c->architecture, err) < 0 ||
 	    get_dup(v, "variant", "config", &c->variant, err) < 0)
-		goto out;
+		return -1;
 	if (!YAJL_IS_NULL(json_get(v, "config")) &&
 	    json_get_obj(v, "config", "config", false, &cc, err) < 0)
-		goto out;
+		return -1;
 	if (cc && (get_strv(cc, "Entrypoint", &c->entrypoint, err) < 0 ||
 		   get_strv(cc, "Cmd", &c->cmd, err) < 0 || get_strv(cc, "Env", &c->env, err) < 0 ||
 		   get_dup(cc, "WorkingDir", "config.config", &c->working_dir, err) < 0 ||
 		   get_dup(cc, "User", "config.config", &c->user, err) < 0))
-		goto out;
-	ret = 0;
-out:
-	if (ret < 0)
+		return -1;
+	return 0;
+}
+
+int oci_config_parse(const char *body, size_t len, struct oci_config *c, struct berr *err)
+{
+	memset(c, 0, sizeof(*c));
+	cleanup_yajl yajl_val v = NULL;
+	if (parse_json(body, len, CONFIG_MAX, "config", &v, err) < 0)
+		return -1;
+	if (config_fill(v, c, err) < 0) {
 		oci_config_free(c);
-	yajl_tree_free(v);
-	return ret;
+		return -1;
+	}
+	return 0;
 }

@@ -1,4 +1,4 @@
-/* Image formats (private to oci/): indexes, manifests and configs, OCI and
+/* Private to oci/: image formats: indexes, manifests and configs, OCI and
  * Docker v2 schema 2, and platform selection from an index. Every parser
  * bounds what it reads and names the document in its errors. */
 #ifndef BERTH_OCI_MANIFEST_H
@@ -59,7 +59,7 @@ struct oci_config {
 enum oci_kind oci_document_kind(const char *media_type, const char *body, size_t len);
 
 /* "os/arch[/variant]"; arch names as Go spells them (amd64, arm64, arm). */
-int oci_platform_parse(const char *s, struct oci_platform *p, struct berr *err);
+NODISCARD int oci_platform_parse(const char *s, struct oci_platform *p, struct berr *err);
 /* The platform this binary runs on. */
 void oci_platform_host(struct oci_platform *p);
 void oci_platform_format(const struct oci_platform *p, char *out, size_t cap);
@@ -68,16 +68,18 @@ int oci_platform_score(const struct oci_platform *want, const struct oci_platfor
 
 /* Picks the best manifest for `want` from an index; entries of unknown media
  * types (attestations, nested indexes) are skipped. */
-int oci_index_select(const char *body, size_t len, const struct oci_platform *want,
-		     struct oci_descriptor *out, struct berr *err);
+NODISCARD int oci_index_select(const char *body, size_t len, const struct oci_platform *want,
+			       struct oci_descriptor *out, struct berr *err);
 /* Lists an index's manifest descriptors (for gc); *out malloc'd. */
-int oci_index_list(const char *body, size_t len, struct oci_descriptor **out, size_t *n,
-		   struct berr *err);
+NODISCARD int oci_index_list(const char *body, size_t len, struct oci_descriptor **out, size_t *n,
+			     struct berr *err);
 
-int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, struct berr *err);
+NODISCARD int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m,
+				 struct berr *err);
 void oci_manifest_free(struct oci_manifest *m);
 
-int oci_config_parse(const char *body, size_t len, struct oci_config *c, struct berr *err);
+NODISCARD int oci_config_parse(const char *body, size_t len, struct oci_config *c,
+			       struct berr *err);
 void oci_config_free(struct oci_config *c);
 
 #endif

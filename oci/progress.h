@@ -1,4 +1,4 @@
-/* Per-layer progress bars on stderr (only drawn when it is a terminal). */
+/* Private to oci/: per-layer progress bars on stderr (only drawn when it is a terminal). */
 #ifndef BERTH_OCI_PROGRESS_H
 #define BERTH_OCI_PROGRESS_H
 

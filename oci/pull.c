@@ -20,8 +20,8 @@
 #include "oci/decompress.h"
 #include "oci/layer.h"
 #include "oci/manifest.h"
-#include "oci/store.h"
 #include "oci/progress.h"
+#include "oci/store.h"
 
 /* Layers at a time: the number of CPUs, within these bounds. Each stream
  * adds about 0.45 MB to the peak RSS (buffers, its thread's malloc arena):
@@ -335,8 +335,7 @@ static int resolve(struct registry *r, const struct image_ref *ref, const struct
 				mt[0] ? mt : "(none)");
 	if (k == OCI_KIND_MANIFEST) {
 		snprintf(manifest, DIGEST_STR_MAX, "%s", top);
-		*mbody = body;
-		body = NULL;
+		*mbody = take_ptr(body);
 		*mlen = len;
 		return 0;
 	}
@@ -353,12 +352,10 @@ static int resolve(struct registry *r, const struct image_ref *ref, const struct
 		return berr_set(err, 0, "manifest %s: expected an image manifest, got \"%.100s\"",
 				d.digest, mt[0] ? mt : "(none)");
 	snprintf(manifest, DIGEST_STR_MAX, "%s", d.digest);
-	*index = body;
+	*index = take_ptr(body);
 	*index_len = len;
-	body = NULL;
-	*mbody = m;
+	*mbody = take_ptr(m);
 	*mlen = ml;
-	m = NULL;
 	return 0;
 }
 

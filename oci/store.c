@@ -32,11 +32,6 @@ static int open_dir(int at, const char *name, int *out, struct berr *err)
 	return 0;
 }
 
-int store_reopen_dir(int dirfd)
-{
-	return openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 /* write_atomic()'s work in progress: "<name>.tmp<pid>-<tid>". */
 bool store_name_is_temporary(const char *name)
 {
@@ -54,36 +49,20 @@ static void clear_tmp(struct oci_store *s)
 {
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return;
-	int fd = store_reopen_dir(s->tmp_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-				struct berr e;
-				if (fs_remove_tree_at(s->tmp_fd, de->d_name, &e) < 0)
-					fprintf(stderr, "berth: store: cannot clear tmp/%s: %s\n",
-						de->d_name, e.msg);
-			}
-		closedir(d);
-	} else if (fd >= 0) {
-		close(fd);
-	}
+	struct berr e;
+	cleanup_closedir DIR *d = fs_opendir_at(s->tmp_fd, "tmp", &e);
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    fs_remove_tree_at(s->tmp_fd, de->d_name, &e) < 0)
+			fprintf(stderr, "berth: store: cannot clear tmp/%s: %s\n", de->d_name,
+				e.msg);
 	/* Files a killed writer left half-written (nobody writes now). */
 	int dirs[] = {s->blobs_fd, s->refs_fd, s->leases_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		int dfd = store_reopen_dir(dirs[i]);
-		DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (!dd) {
-			if (dfd >= 0)
-				close(dfd);
-			continue;
-		}
-		struct dirent *de;
-		while ((de = readdir(dd)))
+		cleanup_closedir DIR *dd = fs_opendir_at(dirs[i], "store", &e);
+		for (struct dirent *de; dd && (de = readdir(dd));)
 			if (store_name_is_temporary(de->d_name))
 				unlinkat(dirs[i], de->d_name, 0);
-		closedir(dd);
 	}
 	flock(s->lock_fd, LOCK_UN);
 }
@@ -318,14 +297,13 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 			  struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	char what[NAME_MAX + 16];
 	snprintf(what, sizeof(what), "refs/%s", name);
 	if (json_parse(buf, len, REF_FILE_MAX, what, &v, err) < 0)
 		return -1;
 	const char *ref = NULL, *digest = NULL, *manifest = NULL, *config = NULL, *plat = NULL;
 	long long size = 0, pulled = 0;
-	int ret = -1;
 	if (json_get_str(v, "ref", what, true, &ref, err) < 0 ||
 	    json_get_str(v, "digest", what, true, &digest, err) < 0 ||
 	    json_get_str(v, "manifest", what, true, &manifest, err) < 0 ||
@@ -333,13 +311,11 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 	    json_get_int(v, "size", what, false, &size, err) < 0 ||
 	    json_get_int(v, "pulled", what, false, &pulled, err) < 0 ||
 	    json_get_str(v, "platform", what, false, &plat, err) < 0)
-		goto out;
+		return -1;
 	if (strlen(ref) >= sizeof(out->ref) || !digest_is_valid(digest) ||
 	    !digest_is_valid(manifest) || !digest_is_valid(config) ||
-	    (plat && strlen(plat) >= sizeof(out->platform))) {
-		berr_set(err, 0, "%s: malformed", what);
-		goto out;
-	}
+	    (plat && strlen(plat) >= sizeof(out->platform)))
+		return berr_set(err, 0, "%s: malformed", what);
 	snprintf(out->ref, sizeof(out->ref), "%s", ref);
 	snprintf(out->digest, sizeof(out->digest), "%s", digest);
 	snprintf(out->manifest, sizeof(out->manifest), "%s", manifest);
@@ -347,10 +323,7 @@ static int ref_parse_file(const char *buf, size_t len, const char *name, struct 
 	snprintf(out->platform, sizeof(out->platform), "%s", plat ? plat : "");
 	out->size = size > 0 ? (uint64_t)size : 0;
 	out->pulled = pulled;
-	ret = 0;
-out:
-	yajl_tree_free(v);
-	return ret;
+	return 0;
 }
 
 int store_ref_read(struct oci_store *s, const char *ref, struct store_ref *out, struct berr *err)
@@ -384,14 +357,9 @@ static int compare_names(const void *a, const void *b)
 int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
 		   void *ctx, struct berr *err)
 {
-	int fd = store_reopen_dir(s->refs_fd);
-	if (fd < 0)
-		return berr_set(err, errno, "refs");
-	cleanup_closedir DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return berr_set(err, errno, "refs");
-	}
+	cleanup_closedir DIR *d = fs_opendir_at(s->refs_fd, "refs", err);
+	if (!d)
+		return -1;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int ret = 0;
@@ -483,7 +451,27 @@ static int lease_check_image(struct oci_store *s, const char *name, const char *
 	return berr_wrap(err, "lease %s: the image was removed before it could be held", name);
 }
 
-int oci_lease_add(struct oci_store *s, const char *name, const char *digest, struct berr *err)
+/* Renamed into place, so gc never reads half a lease, but not synced: for
+ * leases that do not outlive the boot. */
+static int write_renamed(int dirfd, const char *name, const char *data, size_t len,
+			 struct berr *err)
+{
+	char tmp[LEASE_NAME_MAX + 32];
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", name, (int)getpid());
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_set(err, errno, "create %s", tmp);
+	if (write(fd, data, len) != (ssize_t)len || close(fd) < 0 ||
+	    renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		return berr_set(err, e, "write %s", name);
+	}
+	return 0;
+}
+
+static int lease_add(struct oci_store *s, const char *name, const char *digest, bool durable,
+		     struct berr *err)
 {
 	if (!lease_name_ok(name))
 		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
@@ -494,7 +482,8 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 		return -1;
 	char line[DIGEST_STR_MAX + 1];
 	int n = snprintf(line, sizeof(line), "%s\n", digest);
-	int ret = write_atomic(s->leases_fd, name, line, (size_t)n, err);
+	int ret = durable ? write_atomic(s->leases_fd, name, line, (size_t)n, err)
+			  : write_renamed(s->leases_fd, name, line, (size_t)n, err);
 	if (ret < 0)
 		berr_wrap(err, "lease %s", name);
 	else
@@ -503,36 +492,15 @@ int oci_lease_add(struct oci_store *s, const char *name, const char *digest, str
 	return ret;
 }
 
+int oci_lease_add(struct oci_store *s, const char *name, const char *digest, struct berr *err)
+{
+	return lease_add(s, name, digest, true, err);
+}
+
 int oci_lease_add_ephemeral(struct oci_store *s, const char *name, const char *digest,
 			    struct berr *err)
 {
-	if (!lease_name_ok(name))
-		return berr_set(err, 0, "lease \"%.64s\": not a valid name", name);
-	if (!digest_is_valid(digest))
-		return berr_set(err, 0, "lease %s: malformed digest", name);
-	int lock = store_lock(s, LOCK_SH, err);
-	if (lock < 0)
-		return -1;
-	/* Renamed into place, so gc never reads half a lease; not synced. */
-	char line[DIGEST_STR_MAX + 1], tmp[LEASE_NAME_MAX + 32];
-	int n = snprintf(line, sizeof(line), "%s\n", digest);
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", name, (int)getpid());
-	int ret = -1;
-	int fd = openat(s->leases_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-			0600);
-	if (fd < 0) {
-		berr_set(err, errno, "lease %s", name);
-	} else if (write(fd, line, (size_t)n) != n || close(fd) < 0) {
-		berr_set(err, errno, "lease %s", name);
-		unlinkat(s->leases_fd, tmp, 0);
-	} else if (renameat(s->leases_fd, tmp, s->leases_fd, name) < 0) {
-		berr_set(err, errno, "lease %s", name);
-		unlinkat(s->leases_fd, tmp, 0);
-	} else {
-		ret = lease_check_image(s, name, digest, err);
-	}
-	store_unlock(lock);
-	return ret;
+	return lease_add(s, name, digest, false, err);
 }
 
 int oci_lease_remove(struct oci_store *s, const char *name, struct berr *err)
@@ -550,21 +518,9 @@ void oci_image_free(struct oci_image *img)
 {
 	if (!img)
 		return;
-	free(img->ref);
-	for (size_t i = 0; i < img->n_layers; i++)
-		free(img->layer_dirs[i]);
-	free(img->layer_dirs);
-	char **vs[] = {img->entrypoint, img->cmd, img->env};
-	for (size_t k = 0; k < ARRAY_SIZE(vs); k++) {
-		for (size_t i = 0; vs[k] && vs[k][i]; i++)
-			free(vs[k][i]);
-		free(vs[k]);
-	}
-	free(img->working_dir);
-	free(img->user);
-	free(img->os);
-	free(img->architecture);
-	free(img);
+	/* layer_dirs is NULL-terminated from the start, filled one by one. */
+	strv_free_many(img->layer_dirs, img->entrypoint, img->cmd, img->env);
+	free_many(img->ref, img->working_dir, img->user, img->os, img->architecture, img);
 }
 
 /* From an index digest, the manifest for this machine that the store has. */
@@ -591,6 +547,18 @@ static int resolve_manifest(struct oci_store *s, const char *digest, char out[DI
 	return 0;
 }
 
+/* The tag a reference names: *r parsed, name its canonical form, and 1 with
+ * *sr when the store has it, 0 when not, -1 with err. */
+static int tag_lookup(struct oci_store *s, const char *ref, struct image_ref *r,
+		      char name[REF_STR_MAX], struct store_ref *sr, struct berr *err)
+{
+	if (image_ref_parse(ref, r, err) < 0)
+		return -1;
+	image_ref_format(r, name);
+	int found = store_ref_read(s, name, sr, err);
+	return found < 0 ? berr_wrap(err, "image %s", name) : found;
+}
+
 int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out, struct berr *err)
 {
 	*out = NULL;
@@ -602,13 +570,10 @@ int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
 			return berr_wrap(err, "image %s", ref);
 	} else {
 		struct image_ref r;
-		if (image_ref_parse(ref, &r, err) < 0)
-			return -1;
-		image_ref_format(&r, name);
 		struct store_ref sr;
-		int found = store_ref_read(s, name, &sr, err);
+		int found = tag_lookup(s, ref, &r, name, &sr, err);
 		if (found < 0)
-			return berr_wrap(err, "image %s", name);
+			return -1;
 		if (found) {
 			snprintf(manifest, sizeof(manifest), "%s", sr.manifest);
 		} else if (r.digest[0] && store_blob_exists(s, r.digest)) {
@@ -736,11 +701,8 @@ int oci_untag(struct oci_store *s, const char *ref, void (*fn)(const char *ref, 
 	char name[REF_STR_MAX];
 	struct image_ref r = {0};
 	if (!digest_is_valid(ref)) {
-		if (image_ref_parse(ref, &r, err) < 0)
-			return -1;
-		image_ref_format(&r, name);
 		struct store_ref sr;
-		int found = store_ref_read(s, name, &sr, err);
+		int found = tag_lookup(s, ref, &r, name, &sr, err);
 		if (found < 0)
 			return -1;
 		if (found) {

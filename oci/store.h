@@ -1,5 +1,5 @@
-/* The store's internals, shared by the files of oci/ (see oci/oci.h for the
- * layout). Directory fds are opened once; names under them are digests'
+/* Private to oci/: the store's internals, shared by its files (see oci/oci.h
+ * for the layout). Directory fds are opened once; names under them are digests'
  * hex parts or escaped references, never paths from outside. */
 #ifndef BERTH_OCI_STORE_H
 #define BERTH_OCI_STORE_H
@@ -34,36 +34,33 @@ struct store_ref {
 
 /* flock(2) on <root>/oci/lock: LOCK_SH while adding content, LOCK_EX to
  * remove it (gc). Returns the lock to hand to store_unlock(), or -1. */
-int store_lock(struct oci_store *s, int how, struct berr *err);
+NODISCARD int store_lock(struct oci_store *s, int how, struct berr *err);
 void store_unlock(int lock);
 
 /* True for the temporary name of a file being written ("<name>.tmp<pid>-<tid>"):
  * half-written when its writer was killed, so never read as content. */
 bool store_name_is_temporary(const char *name);
 
-/* A new open file description of a directory, for readdir: a dup would
- * share the read position with the store's own fd. */
-int store_reopen_dir(int dirfd);
-
 bool store_blob_exists(struct oci_store *s, const char *digest);
 /* Reads a blob and checks it against its digest. */
-int store_blob_read(struct oci_store *s, const char *digest, size_t max, char **out, size_t *len,
-		    struct berr *err);
-int store_blob_write(struct oci_store *s, const char *digest, const void *data, size_t len,
-		     struct berr *err);
+NODISCARD int store_blob_read(struct oci_store *s, const char *digest, size_t max, char **out,
+			      size_t *len, struct berr *err);
+NODISCARD int store_blob_write(struct oci_store *s, const char *digest, const void *data,
+			       size_t len, struct berr *err);
 
 bool store_layer_exists(struct oci_store *s, const char *diff_id);
 
-int store_ref_write(struct oci_store *s, const struct store_ref *ref, struct berr *err);
+NODISCARD int store_ref_write(struct oci_store *s, const struct store_ref *ref, struct berr *err);
 /* 1 found, 0 not found, -1 error. */
-int store_ref_read(struct oci_store *s, const char *ref, struct store_ref *out, struct berr *err);
-int store_ref_remove(struct oci_store *s, const char *ref, struct berr *err);
+NODISCARD int store_ref_read(struct oci_store *s, const char *ref, struct store_ref *out,
+			     struct berr *err);
+NODISCARD int store_ref_remove(struct oci_store *s, const char *ref, struct berr *err);
 /* Calls fn for each ref (sorted by name); stops when fn returns non-zero. */
-int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
-		   void *ctx, struct berr *err);
+NODISCARD int store_ref_each(struct oci_store *s, int (*fn)(const struct store_ref *ref, void *ctx),
+			     void *ctx, struct berr *err);
 
 /* A private work directory under tmp/, locked for as long as the fd stays
  * open so that no other store_open() clears it. */
-int store_tmp_create(struct oci_store *s, char name[64], int *fd, struct berr *err);
+NODISCARD int store_tmp_create(struct oci_store *s, char name[64], int *fd, struct berr *err);
 
 #endif

@@ -134,7 +134,7 @@ static void archive_cause(struct unpack *u, struct archive *a)
 		*u->err = u->src_err;
 		return;
 	}
-	const char *msg = archive_error_string(a);
+	const char *msg = LAZY(archive_error_string)(a);
 	berr_set(u->err, 0, "%s", msg ? msg : "unreadable tar stream");
 }
 
@@ -369,13 +369,13 @@ static int clear_slot(struct unpack *u, int pfd, const char *base, bool want_dir
 
 static void entry_times(struct archive_entry *e, struct timespec ts[2])
 {
-	ts[1].tv_sec = archive_entry_mtime(e);
-	ts[1].tv_nsec = archive_entry_mtime_nsec(e);
-	if (!archive_entry_mtime_is_set(e))
+	ts[1].tv_sec = LAZY(archive_entry_mtime)(e);
+	ts[1].tv_nsec = LAZY(archive_entry_mtime_nsec)(e);
+	if (!LAZY(archive_entry_mtime_is_set)(e))
 		ts[1].tv_sec = ts[1].tv_nsec = 0;
-	if (archive_entry_atime_is_set(e)) {
-		ts[0].tv_sec = archive_entry_atime(e);
-		ts[0].tv_nsec = archive_entry_atime_nsec(e);
+	if (LAZY(archive_entry_atime_is_set)(e)) {
+		ts[0].tv_sec = LAZY(archive_entry_atime)(e);
+		ts[0].tv_nsec = LAZY(archive_entry_atime_nsec)(e);
 	} else {
 		ts[0] = ts[1];
 	}
@@ -453,7 +453,7 @@ enum {
 static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd, const char *base,
 		      unsigned flags)
 {
-	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+	la_int64_t uid = LAZY(archive_entry_uid)(e), gid = LAZY(archive_entry_gid)(e);
 	if (uid < 0 || uid >= (la_int64_t)UINT32_MAX || gid < 0 || gid >= (la_int64_t)UINT32_MAX)
 		return entry_fail(u, 0, "owner %lld:%lld is out of range", (long long)uid,
 				  (long long)gid);
@@ -464,14 +464,15 @@ static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd
 			return entry_fail(u, errno, "chown %lld:%lld", (long long)uid,
 					  (long long)gid);
 	}
-	if (fd >= 0 && !(flags & META_MODE_OK) && fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+	if (fd >= 0 && !(flags & META_MODE_OK) &&
+	    fchmod(fd, LAZY(archive_entry_perm)(e) & 07777) < 0)
 		return entry_fail(u, errno, "chmod");
 
 	const char *name;
 	const void *value;
 	size_t size;
-	archive_entry_xattr_reset(e);
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+	LAZY(archive_entry_xattr_reset)(e);
+	while (LAZY(archive_entry_xattr_next)(e, &name, &value, &size) == ARCHIVE_OK) {
 		if (!name || !*name)
 			continue;
 		if (layer_xattr_is_overlay(name)) {
@@ -503,28 +504,12 @@ static int apply_meta(struct unpack *u, struct archive_entry *e, int fd, int pfd
 	return 0;
 }
 
-static int write_all_at(int fd, const char *p, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 static int make_file(struct unpack *u, struct archive *a, struct archive_entry *e, int pfd,
 		     const char *base)
 {
 	/* Most files need neither chown nor chmod when created with the right
 	 * mode by the right user: two system calls fewer per file. */
-	mode_t perm = archive_entry_perm(e) & 07777;
+	mode_t perm = LAZY(archive_entry_perm)(e) & 07777;
 	unsigned meta = 0;
 	mode_t create_mode = 0600;
 	if (u->umask >= 0 && !(perm & 07000) && !(perm & (mode_t)u->umask)) {
@@ -532,8 +517,8 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		meta |= META_MODE_OK;
 	}
 	bool parent_setgid = pfd == u->root ? u->root_setgid : u->cache_setgid;
-	if (archive_entry_uid(e) == (la_int64_t)u->euid &&
-	    archive_entry_gid(e) == (la_int64_t)u->egid && !parent_setgid)
+	if (LAZY(archive_entry_uid)(e) == (la_int64_t)u->euid &&
+	    LAZY(archive_entry_gid)(e) == (la_int64_t)u->egid && !parent_setgid)
 		meta |= META_OWNER_OK;
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 	cleanup_close int fd = openat(pfd, base, flags, create_mode);
@@ -550,7 +535,7 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		const void *buf;
 		size_t size;
 		la_int64_t off;
-		int r = archive_read_data_block(a, &buf, &size, &off);
+		int r = LAZY(archive_read_data_block)(a, &buf, &size, &off);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
@@ -559,15 +544,15 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		}
 		if (off < 0)
 			return entry_fail(u, 0, "bad data offset");
-		if (size && write_all_at(fd, buf, size, (off_t)off) < 0)
+		if (size && fs_write_all(fd, buf, size, (off_t)off) < 0)
 			return entry_fail(u, errno, "write");
 		if ((off_t)off + (off_t)size > end)
 			end = (off_t)off + (off_t)size;
 		u->stats->bytes += size;
 	}
 	/* A sparse file can end in a hole. */
-	if (archive_entry_size_is_set(e) && archive_entry_size(e) > end &&
-	    ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
+	if (LAZY(archive_entry_size_is_set)(e) && LAZY(archive_entry_size)(e) > end &&
+	    ftruncate(fd, (off_t)LAZY(archive_entry_size)(e)) < 0)
 		return entry_fail(u, errno, "set size");
 	return apply_meta(u, e, fd, pfd, base, meta);
 }
@@ -588,7 +573,7 @@ static int make_dir(struct unpack *u, struct archive_entry *e, int pfd, const ch
 		return entry_fail(u, errno, "open directory");
 	/* The next entries most likely go into this directory; pfd may be
 	 * closed from here on. */
-	cache_set(u, u->path, u->path_len, fd, archive_entry_perm(e) & S_ISGID);
+	cache_set(u, u->path, u->path_len, fd, LAZY(archive_entry_perm)(e) & S_ISGID);
 	if (wh && set_opaque(fd, u->path, u->path_len, u->err) < 0)
 		return entry_wrap(u);
 	if (apply_meta(u, e, fd, -1, NULL, META_DIR) < 0)
@@ -598,7 +583,7 @@ static int make_dir(struct unpack *u, struct archive_entry *e, int pfd, const ch
 
 static int make_symlink(struct unpack *u, struct archive_entry *e, int pfd, const char *base)
 {
-	const char *target = archive_entry_symlink(e);
+	const char *target = LAZY(archive_entry_symlink)(e);
 	if (!target || !*target)
 		return entry_fail(u, 0, "symlink without a target");
 	if (strnlen(target, PATH_MAX) >= PATH_MAX)
@@ -717,14 +702,14 @@ static int make_whiteout(struct unpack *u, const char *dir, size_t dir_len, cons
 
 static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 {
-	const char *raw = archive_entry_pathname(e);
+	const char *raw = LAZY(archive_entry_pathname)(e);
 	if (!raw)
 		raw = "";
 	layer_quote(raw, u->qname, sizeof(u->qname));
 	if (normalize(u, raw, "name", u->path, &u->path_len) < 0)
 		return -1;
-	const char *hardlink = archive_entry_hardlink(e);
-	mode_t type = archive_entry_filetype(e);
+	const char *hardlink = LAZY(archive_entry_hardlink)(e);
+	mode_t type = LAZY(archive_entry_filetype)(e);
 
 	if (u->path_len == 0) {
 		if (hardlink || type != AE_IFDIR)
@@ -733,7 +718,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 					  "non-directory");
 		if (apply_meta(u, e, u->root, -1, NULL, META_DIR) < 0)
 			return -1;
-		u->root_setgid = archive_entry_perm(e) & S_ISGID;
+		u->root_setgid = LAZY(archive_entry_perm)(e) & S_ISGID;
 		return record_dir_times(u, "", 0, e);
 	}
 
@@ -833,21 +818,21 @@ int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 	if (fchmod(dirfd, 0755) < 0)
 		return berr_set(err, errno, "%s: chmod the layer directory", u.what);
 	u.buf = malloc(UNPACK_BUF_SIZE);
-	struct archive *a = archive_read_new();
+	struct archive *a = LAZY(archive_read_new)();
 	int ret = -1;
 	if (!u.buf || !a) {
 		berr_set(err, ENOMEM, "%s", u.what);
 		goto out;
 	}
-	archive_read_support_format_tar(a);
-	archive_read_support_format_empty(a);
-	if (archive_read_open(a, &u, NULL, source_read, NULL) != ARCHIVE_OK) {
+	LAZY(archive_read_support_format_tar)(a);
+	LAZY(archive_read_support_format_empty)(a);
+	if (LAZY(archive_read_open)(a, &u, NULL, source_read, NULL) != ARCHIVE_OK) {
 		archive_fail(&u, a, "not a tar stream");
 		goto out;
 	}
 	for (;;) {
 		struct archive_entry *e;
-		int r = archive_read_next_header(a, &e);
+		int r = LAZY(archive_read_next_header)(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r == ARCHIVE_RETRY)
@@ -871,7 +856,7 @@ int layer_unpack(int dirfd, const struct layer_source *src, const char *what,
 	ret = 0;
 out:
 	if (a)
-		archive_read_free(a);
+		LAZY(archive_read_free)(a);
 	cache_drop(&u);
 	free(u.buf);
 	free(u.dirs);

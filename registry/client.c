@@ -117,7 +117,7 @@ static void curl_init_once(void)
 	struct sigaction sa;
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
 		signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	LAZY(curl_global_init)(CURL_GLOBAL_DEFAULT);
 }
 
 int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
@@ -202,23 +202,23 @@ static bool same_origin(const char *a, const char *b)
  * (they are followed by hand so Authorization never leaves the registry). */
 static void setup_easy(struct registry *r, CURL *h)
 {
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, r->timeout);
+	LAZY(curl_easy_setopt)(h, CURLOPT_NOSIGNAL, 1L);
+	LAZY(curl_easy_setopt)(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+	LAZY(curl_easy_setopt)(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	LAZY(curl_easy_setopt)(h, CURLOPT_FOLLOWLOCATION, 0L);
+	LAZY(curl_easy_setopt)(h, CURLOPT_CONNECTTIMEOUT, r->timeout);
 	/* A registry that stops sending for `timeout` seconds has stopped. */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->timeout);
-	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, CURL_BUF);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	LAZY(curl_easy_setopt)(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	LAZY(curl_easy_setopt)(h, CURLOPT_LOW_SPEED_TIME, r->timeout);
+	LAZY(curl_easy_setopt)(h, CURLOPT_BUFFERSIZE, CURL_BUF);
+	LAZY(curl_easy_setopt)(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	if (r->ca_file) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+		LAZY(curl_easy_setopt)(h, CURLOPT_CAINFO, r->ca_file);
+		LAZY(curl_easy_setopt)(h, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
 	if (r->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+		LAZY(curl_easy_setopt)(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		LAZY(curl_easy_setopt)(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 }
 
@@ -229,7 +229,7 @@ static void describe_errbody(const struct strbuf *body, char *out, size_t cap)
 	out[0] = '\0';
 	if (!body->len)
 		return;
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	struct berr e;
 	if (json_parse(body->buf, body->len, ERRBODY_MAX, "error", &v, &e) == 0) {
 		yajl_val errs = json_get(v, "errors");
@@ -239,7 +239,6 @@ static void describe_errbody(const struct strbuf *body, char *out, size_t cap)
 			snprintf(out, cap, "%s%s%s", code ? code : "", code && msg ? ": " : "",
 				 msg ? msg : "");
 		}
-		yajl_tree_free(v);
 	}
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
@@ -285,35 +284,35 @@ static int fetch_token(struct registry *r, struct berr *err)
 	}
 	struct strbuf body = STRBUF_INIT;
 	body.max = TOKEN_BODY_MAX;
-	CURL *h = curl_easy_init();
+	CURL *h = LAZY(curl_easy_init)();
 	if (!h) {
 		strbuf_release(&url);
 		return berr_set(err, ENOMEM, "token request");
 	}
 	setup_easy(r, h);
-	curl_easy_setopt(h, CURLOPT_URL, url.buf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	LAZY(curl_easy_setopt)(h, CURLOPT_URL, url.buf);
+	LAZY(curl_easy_setopt)(h, CURLOPT_WRITEFUNCTION, collect_cb);
+	LAZY(curl_easy_setopt)(h, CURLOPT_WRITEDATA, &body);
 	if (r->username) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, r->password);
+		LAZY(curl_easy_setopt)(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		LAZY(curl_easy_setopt)(h, CURLOPT_USERNAME, r->username);
+		LAZY(curl_easy_setopt)(h, CURLOPT_PASSWORD, r->password);
 	}
 	CURLcode rc = CURLE_OK;
 	long status = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		strbuf_reset(&body);
-		rc = curl_easy_perform(h);
+		rc = LAZY(curl_easy_perform)(h);
 		status = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		LAZY(curl_easy_getinfo)(h, CURLINFO_RESPONSE_CODE, &status);
 		if (rc == CURLE_OK && status < 500)
 			break;
 	}
-	curl_easy_cleanup(h);
+	LAZY(curl_easy_cleanup)(h);
 	int ret = -1;
 	yajl_val v = NULL;
 	if (rc != CURLE_OK) {
-		berr_set(err, 0, "token service %s: %s", c->realm, curl_easy_strerror(rc));
+		berr_set(err, 0, "token service %s: %s", c->realm, LAZY(curl_easy_strerror)(rc));
 	} else if (status == 401 || status == 403) {
 		berr_set(err, 0, "token service %s refused %s (%ld)", c->realm,
 			 r->username ? "the credentials" : "anonymous access; give credentials",
@@ -507,7 +506,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 	size_t len = size * n;
 	if (!b->status_seen) {
 		b->status_seen = true;
-		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
+		LAZY(curl_easy_getinfo)(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
 		if (b->status == 206 && b->range_start != (long long)b->received)
 			return fail_in_callback(
 			    b, "registry answered a range request with the wrong range");
@@ -549,21 +548,21 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 static int start_request(struct registry_blob *b, struct berr *err)
 {
 	if (b->added) {
-		curl_multi_remove_handle(b->multi, b->easy);
+		LAZY(curl_multi_remove_handle)(b->multi, b->easy);
 		b->added = false;
 	}
-	curl_slist_free_all(b->headers);
+	LAZY(curl_slist_free_all)(b->headers);
 	b->headers = NULL;
-	struct curl_slist *l = curl_slist_append(NULL, "Expect:");
+	struct curl_slist *l = LAZY(curl_slist_append)(NULL, "Expect:");
 	if (l && b->accept)
-		l = curl_slist_append(l, b->accept);
+		l = LAZY(curl_slist_append)(l, b->accept);
 	if (!l)
 		return berr_set(err, ENOMEM, "%s", b->what);
 	b->headers = l;
 	cleanup_free char *auth = NULL;
 	if (current_auth(b->r, &auth, &b->auth_gen_used, err) < 0)
 		return -1;
-	if (auth && b->url_on_origin && !(b->headers = curl_slist_append(b->headers, auth)))
+	if (auth && b->url_on_origin && !(b->headers = LAZY(curl_slist_append)(b->headers, auth)))
 		return berr_set(err, ENOMEM, "%s", b->what);
 	if (auth)
 		explicit_bzero(auth, strlen(auth));
@@ -571,11 +570,11 @@ static int start_request(struct registry_blob *b, struct berr *err)
 		char range[64];
 		snprintf(range, sizeof(range), "Range: bytes=%llu-",
 			 (unsigned long long)b->received);
-		if (!(b->headers = curl_slist_append(b->headers, range)))
+		if (!(b->headers = LAZY(curl_slist_append)(b->headers, range)))
 			return berr_set(err, ENOMEM, "%s", b->what);
 	}
-	curl_easy_setopt(b->easy, CURLOPT_URL, b->url);
-	curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->headers);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_URL, b->url);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_HTTPHEADER, b->headers);
 	b->status = 0;
 	b->status_seen = false;
 	b->range_start = -1;
@@ -585,7 +584,7 @@ static int start_request(struct registry_blob *b, struct berr *err)
 	b->fatal = false;
 	b->done = false;
 	b->paused = false;
-	if (curl_multi_add_handle(b->multi, b->easy) != CURLM_OK)
+	if (LAZY(curl_multi_add_handle)(b->multi, b->easy) != CURLM_OK)
 		return berr_set(err, 0, "%s: cannot start the transfer", b->what);
 	b->added = true;
 	return 0;
@@ -702,7 +701,7 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		return berr_set(err, 0, "larger than the limit of %llu bytes",
 				(unsigned long long)b->max);
 	if (b->status == 0)
-		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
+		LAZY(curl_easy_getinfo)(b->easy, CURLINFO_RESPONSE_CODE, &b->status);
 	if (b->status != 0 && b->url_on_origin)
 		__atomic_store_n(&r->origin_answered, 1, __ATOMIC_RELEASE);
 	bool transient = false;
@@ -715,7 +714,8 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		b->result = CURLE_OK;
 	if (b->result != CURLE_OK) {
 		if (!transient_curl_error(b->result))
-			return berr_set(err, 0, "%s: %s%s", host, curl_easy_strerror(b->result),
+			return berr_set(err, 0, "%s: %s%s", host,
+					LAZY(curl_easy_strerror)(b->result),
 					b->result == CURLE_SSL_CONNECT_ERROR && !r->insecure
 					    ? " (a plain-HTTP registry needs --insecure)"
 					    : "");
@@ -723,7 +723,7 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 			snprintf(why, sizeof(why), "no data for %ld s (registry stopped answering)",
 				 r->timeout);
 		else
-			snprintf(why, sizeof(why), "%s", curl_easy_strerror(b->result));
+			snprintf(why, sizeof(why), "%s", LAZY(curl_easy_strerror)(b->result));
 		transient = true;
 	} else if (b->status == 200 || b->status == 206) {
 		if (b->size && b->received < b->size) {
@@ -747,7 +747,7 @@ static int handle_done(struct registry_blob *b, struct berr *err)
 		}
 	} else if (b->status >= 300 && b->status < 400 && b->status != 304) {
 		char *loc = NULL;
-		curl_easy_getinfo(b->easy, CURLINFO_REDIRECT_URL, &loc);
+		LAZY(curl_easy_getinfo)(b->easy, CURLINFO_REDIRECT_URL, &loc);
 		if (!loc || !loc[0])
 			return berr_set(err, 0, "%s answered %ld without a Location", host,
 					b->status);
@@ -818,18 +818,18 @@ static int fetch_open(struct registry *r, const char *kind, const char *referenc
 	restart_from_origin(b);
 	b->buf = malloc(FETCH_BUF);
 	b->digester = digester_for(b->expect[0] ? b->expect : "sha256:");
-	b->multi = curl_multi_init();
-	b->easy = curl_easy_init();
+	b->multi = LAZY(curl_multi_init)();
+	b->easy = LAZY(curl_easy_init)();
 	if (!b->buf || !b->digester || !b->multi || !b->easy) {
 		registry_blob_close(b);
 		return berr_set(err, ENOMEM, "fetch");
 	}
 	setup_easy(r, b->easy);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_WRITEDATA, b);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_HEADERDATA, b);
+	LAZY(curl_easy_setopt)(b->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
 	if (start_request(b, err) < 0) {
 		registry_blob_close(b);
 		return -1;
@@ -883,25 +883,25 @@ ssize_t registry_blob_read(struct registry_blob *b, void *buf, size_t len, struc
 		}
 		if (b->paused) {
 			b->paused = false;
-			curl_easy_pause(b->easy, CURLPAUSE_CONT);
+			LAZY(curl_easy_pause)(b->easy, CURLPAUSE_CONT);
 			continue;
 		}
 		int running = 0;
-		CURLMcode mc = curl_multi_perform(b->multi, &running);
+		CURLMcode mc = LAZY(curl_multi_perform)(b->multi, &running);
 		if (mc != CURLM_OK) {
 			b->failed = true;
-			berr_set(&b->err, 0, "%s", curl_multi_strerror(mc));
+			berr_set(&b->err, 0, "%s", LAZY(curl_multi_strerror)(mc));
 			continue;
 		}
 		CURLMsg *msg;
 		int left;
-		while ((msg = curl_multi_info_read(b->multi, &left)))
+		while ((msg = LAZY(curl_multi_info_read)(b->multi, &left)))
 			if (msg->msg == CURLMSG_DONE) {
 				b->result = msg->data.result;
 				b->done = true;
 			}
 		if (!b->done && b->tail == b->head && !b->paused)
-			curl_multi_poll(b->multi, NULL, 0, 200, NULL);
+			LAZY(curl_multi_poll)(b->multi, NULL, 0, 200, NULL);
 	}
 }
 
@@ -915,12 +915,12 @@ void registry_blob_close(struct registry_blob *b)
 	if (!b)
 		return;
 	if (b->added)
-		curl_multi_remove_handle(b->multi, b->easy);
+		LAZY(curl_multi_remove_handle)(b->multi, b->easy);
 	if (b->easy)
-		curl_easy_cleanup(b->easy);
+		LAZY(curl_easy_cleanup)(b->easy);
 	if (b->multi)
-		curl_multi_cleanup(b->multi);
-	curl_slist_free_all(b->headers);
+		LAZY(curl_multi_cleanup)(b->multi);
+	LAZY(curl_slist_free_all)(b->headers);
 	digester_free(b->digester);
 	strbuf_release(&b->errbody);
 	free(b->buf);
@@ -982,8 +982,7 @@ int registry_get_manifest(struct registry *r, const char *reference, char **body
 		if (digest_verify(data, n, dcd, "manifest (Docker-Content-Digest)", err) < 0)
 			return -1;
 	}
-	*body = data;
-	data = NULL;
+	*body = take_ptr(data);
 	*len = n;
 	return 0;
 }

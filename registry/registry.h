@@ -35,7 +35,7 @@ struct image_ref {
  * "library/" for one-component names there), no tag and no digest means
  * ":latest". Refuses upper case in the path, empty components, over-long
  * names and malformed digests. */
-int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err);
+NODISCARD int image_ref_parse(const char *s, struct image_ref *ref, struct berr *err);
 /* The normalized form: domain/path[:tag][@digest]. */
 void image_ref_format(const struct image_ref *ref, char out[REF_STR_MAX]);
 /* The host the API lives on ("registry-1.docker.io" for docker.io). */
@@ -55,7 +55,7 @@ struct auth_challenge {
 /* Parses one WWW-Authenticate value (`Bearer realm="...",service="...",
  * scope="..."` or `Basic realm="..."`). Unknown schemes and parameters are
  * refused or ignored; quoted strings may hold escaped quotes. */
-int auth_challenge_parse(const char *value, struct auth_challenge *out, struct berr *err);
+NODISCARD int auth_challenge_parse(const char *value, struct auth_challenge *out, struct berr *err);
 
 /* ---- the client ------------------------------------------------------ */
 
@@ -70,8 +70,8 @@ struct registry_opts {
 struct registry;
 
 /* A client for one repository (ref's domain and path). Loads libcurl. */
-int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
-		  struct registry **out, struct berr *err);
+NODISCARD int registry_open(const struct image_ref *ref, const struct registry_opts *opts,
+			    struct registry **out, struct berr *err);
 void registry_close(struct registry *r);
 /* Makes every fetch in progress fail soon with "cancelled" (thread-safe). */
 void registry_cancel(struct registry *r);
@@ -84,13 +84,13 @@ void registry_cancel(struct registry *r);
  * the digest asked for and against Docker-Content-Digest when sent; writes
  * the body's digest and the media type (Content-Type, else the body's
  * "mediaType"; may be ""). */
-int registry_get_manifest(struct registry *r, const char *reference, char **body, size_t *len,
-			  char media_type[MEDIA_TYPE_MAX], char digest[DIGEST_STR_MAX],
-			  struct berr *err);
+NODISCARD int registry_get_manifest(struct registry *r, const char *reference, char **body,
+				    size_t *len, char media_type[MEDIA_TYPE_MAX],
+				    char digest[DIGEST_STR_MAX], struct berr *err);
 
 /* Fetches a whole small blob (an image config), verified, at most max bytes. */
-int registry_get_blob(struct registry *r, const char *digest, uint64_t size, size_t max,
-		      char **body, size_t *len, struct berr *err);
+NODISCARD int registry_get_blob(struct registry *r, const char *digest, uint64_t size, size_t max,
+				char **body, size_t *len, struct berr *err);
 
 /* A blob read as a stream: registry_blob_read() hands out up to len bytes,
  * 0 at the end once size bytes came and the digest matched, -1 with err on
@@ -98,9 +98,10 @@ int registry_get_blob(struct registry *r, const char *digest, uint64_t size, siz
  * with backoff and resumed with Range where the registry allows it. */
 struct registry_blob;
 
-int registry_blob_open(struct registry *r, const char *digest, uint64_t size,
-		       struct registry_blob **out, struct berr *err);
-ssize_t registry_blob_read(struct registry_blob *b, void *buf, size_t len, struct berr *err);
+NODISCARD int registry_blob_open(struct registry *r, const char *digest, uint64_t size,
+				 struct registry_blob **out, struct berr *err);
+NODISCARD ssize_t registry_blob_read(struct registry_blob *b, void *buf, size_t len,
+				     struct berr *err);
 /* Bytes received and verified so far (for progress). */
 uint64_t registry_blob_received(const struct registry_blob *b);
 void registry_blob_close(struct registry_blob *b);

@@ -18,8 +18,8 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strv.h"
 #include "shim/mountopt.h"
-#include "shim/strv.h"
 
 #define CONFIG_MAX (4 << 20)
 #define ARRAY_MAX  4096
@@ -32,15 +32,11 @@ static int only_known(yajl_val obj, const char *path, const char *const *known, 
 		return 0;
 	if (!YAJL_IS_OBJECT(obj))
 		return berr_set(err, 0, WHAT ": %s: expected an object", path);
-	for (size_t i = 0; i < obj->u.object.len; i++) {
-		const char *k = obj->u.object.keys[i];
-		bool ok = false;
-		for (size_t j = 0; known[j] && !ok; j++)
-			ok = !strcmp(k, known[j]);
-		if (!ok)
-			return berr_set(err, 0, WHAT ": %s%s%s is not supported", path,
-					path[0] ? "." : "", k);
-	}
+	size_t i = 0;
+	const char *k = json_unknown_key(obj, known, &i);
+	if (k)
+		return berr_set(err, 0, WHAT ": %s%s%s is not supported", path, path[0] ? "." : "",
+				k);
 	return 0;
 }
 
@@ -63,27 +59,8 @@ static int refuse_unless_empty(yajl_val obj, const char *path, const char *key, 
 /* A JSON array of strings as a NULL-terminated vector (NULL if absent). */
 static int get_strv(yajl_val obj, const char *key, const char *path, char ***out, struct berr *err)
 {
-	*out = NULL;
-	yajl_val a;
-	if (json_get_array(obj, key, path, false, &a, err) < 0)
+	if (json_get_strv(obj, key, path, ARRAY_MAX, 0, out, err) < 0)
 		return berr_wrap(err, WHAT);
-	if (!a)
-		return 0;
-	if (a->u.array.len > ARRAY_MAX)
-		return berr_set(err, 0, WHAT ": %s.%s: more than %d entries", path, key, ARRAY_MAX);
-	char **v = calloc(a->u.array.len + 1, sizeof(*v));
-	if (!v)
-		return berr_set(err, ENOMEM, WHAT);
-	for (size_t i = 0; i < a->u.array.len; i++) {
-		const char *s = json_str(a->u.array.values[i]);
-		if (!s || !(v[i] = strdup(s))) {
-			strv_free(v);
-			return s ? berr_set(err, ENOMEM, WHAT)
-				 : berr_set(err, 0, WHAT ": %s.%s[%zu]: expected a string", path,
-					    key, i);
-		}
-	}
-	*out = v;
 	return 0;
 }
 
@@ -98,15 +75,6 @@ static int get_u32(yajl_val obj, const char *key, const char *path, bool require
 	if (v < 0 || v > (long long)UINT32_MAX - 1)
 		return berr_set(err, 0, WHAT ": %s.%s: %lld is out of range", path, key, v);
 	*out = (uint32_t)v;
-	return 0;
-}
-
-static int get_i64(yajl_val obj, const char *key, const char *path, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, path, false, &v, err) < 0)
-		return berr_wrap(err, WHAT);
-	*out = v;
 	return 0;
 }
 
@@ -163,15 +131,11 @@ static int load_caps(struct sandbox *sb, yajl_val caps, struct berr *err)
 	uint64_t *dst[] = {&sb->caps.bounding, &sb->caps.effective, &sb->caps.inheritable,
 			   &sb->caps.permitted, &sb->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(dst); i++) {
-		char **v = NULL;
+		cleanup_strv char **v = NULL;
 		if (get_strv(caps, known[i], "process.capabilities", &v, err) < 0)
 			return -1;
 		*dst[i] = 0;
-		if (!v)
-			continue;
-		int rc = caps_from_names((const char *const *)v, dst[i], err);
-		strv_free(v);
-		if (rc < 0)
+		if (v && caps_from_names((const char *const *)v, dst[i], err) < 0)
 			return berr_wrap(err, WHAT ": process.capabilities.%s", known[i]);
 	}
 	/* The kernel raises an ambient capability only if it is permitted and
@@ -226,6 +190,26 @@ static int rlimit_value(yajl_val v, const char *what, size_t i, rlim_t *out, str
 	return 0;
 }
 
+/* Entry i of an array of objects at `where` ("process.rlimits"), once it
+ * has only known members: the object, its path for messages, its "type". */
+struct typed_entry {
+	yajl_val v;
+	char path[48];
+	const char *type;
+};
+
+static int typed_entry(yajl_val arr, size_t i, const char *where, const char *const *known,
+		       struct typed_entry *e, struct berr *err)
+{
+	e->v = arr->u.array.values[i];
+	snprintf(e->path, sizeof(e->path), "%s[%zu]", where, i);
+	if (only_known(e->v, e->path, known, err) < 0)
+		return -1;
+	if (json_get_str(e->v, "type", e->path, true, &e->type, err) < 0)
+		return berr_wrap(err, WHAT);
+	return 0;
+}
+
 static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 {
 	if (!arr)
@@ -239,27 +223,24 @@ static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 		return berr_set(err, ENOMEM, WHAT);
 	static const char *const known[] = {"type", "soft", "hard", NULL};
 	for (size_t i = 0; i < arr->u.array.len; i++) {
-		yajl_val r = arr->u.array.values[i];
-		char path[48];
-		snprintf(path, sizeof(path), "process.rlimits[%zu]", i);
-		if (only_known(r, path, known, err) < 0)
+		struct typed_entry e;
+		if (typed_entry(arr, i, "process.rlimits", known, &e, err) < 0)
 			return -1;
-		const char *type;
-		if (json_get_str(r, "type", path, true, &type, err) < 0)
-			return berr_wrap(err, WHAT);
 		int res = -1;
 		for (size_t k = 0; k < ARRAY_SIZE(rlimit_names) && res < 0; k++)
-			if (!strcmp(type, rlimit_names[k].name))
+			if (!strcmp(e.type, rlimit_names[k].name))
 				res = rlimit_names[k].resource;
 		if (res < 0)
-			return berr_set(err, 0, WHAT ": %s.type: unknown limit \"%s\"", path, type);
+			return berr_set(err, 0, WHAT ": %s.type: unknown limit \"%s\"", e.path,
+					e.type);
 		struct sb_rlimit *l = &sb->rlimits[sb->n_rlimits++];
 		l->resource = res;
-		if (rlimit_value(json_get(r, "soft"), "soft", i, &l->limit.rlim_cur, err) < 0 ||
-		    rlimit_value(json_get(r, "hard"), "hard", i, &l->limit.rlim_max, err) < 0)
+		if (rlimit_value(json_get(e.v, "soft"), "soft", i, &l->limit.rlim_cur, err) < 0 ||
+		    rlimit_value(json_get(e.v, "hard"), "hard", i, &l->limit.rlim_max, err) < 0)
 			return -1;
 		if (l->limit.rlim_cur > l->limit.rlim_max)
-			return berr_set(err, 0, WHAT ": %s: soft limit above the hard limit", path);
+			return berr_set(err, 0, WHAT ": %s: soft limit above the hard limit",
+					e.path);
 	}
 	return 0;
 }
@@ -309,8 +290,8 @@ static int load_process(struct sandbox *sb, yajl_val p, struct berr *err)
 		return berr_wrap(err, WHAT);
 	if (json_get(p, "oomScoreAdj")) {
 		int64_t v = 0;
-		if (get_i64(p, "oomScoreAdj", "process", &v, err) < 0)
-			return -1;
+		if (json_get_i64(p, "oomScoreAdj", "process", false, &v, err) < 0)
+			return berr_wrap(err, WHAT);
 		if (v < -1000 || v > 1000)
 			return berr_set(err, 0,
 					WHAT ": process.oomScoreAdj %lld is outside -1000..1000",
@@ -357,13 +338,11 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 		if (dest[0] != '/')
 			return berr_set(err, 0, WHAT ": %s.destination \"%s\" is not absolute",
 					path, dest);
-		char **opts = NULL;
+		cleanup_strv char **opts = NULL;
 		if (get_strv(m, "options", path, &opts, err) < 0)
 			return -1;
 		struct mount_opts mo;
-		int rc = mount_opts_parse((const char *const *)opts, strv_len(opts), &mo, err);
-		strv_free(opts);
-		if (rc < 0)
+		if (mount_opts_parse((const char *const *)opts, strv_len(opts), &mo, err) < 0)
 			return berr_wrap(err, WHAT ": %s", path);
 		if (mo.bind || (type && !strcmp(type, "bind"))) {
 			if (!source)
@@ -414,24 +393,19 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 	if (!arr || !YAJL_IS_ARRAY(arr))
 		return berr_set(err, 0, WHAT ": linux.namespaces: expected an array");
 	for (size_t i = 0; i < arr->u.array.len; i++) {
-		yajl_val n = arr->u.array.values[i];
-		char path[40];
-		snprintf(path, sizeof(path), "linux.namespaces[%zu]", i);
-		if (only_known(n, path, known, err) < 0)
+		struct typed_entry e;
+		if (typed_entry(arr, i, "linux.namespaces", known, &e, err) < 0)
 			return -1;
-		const char *type;
-		if (json_get_str(n, "type", path, true, &type, err) < 0)
-			return berr_wrap(err, WHAT);
-		if (!is_empty(json_get(n, "path")))
+		if (!is_empty(json_get(e.v, "path")))
 			return berr_set(
-			    err, 0, WHAT ": %s.path: joining a namespace is not supported", path);
+			    err, 0, WHAT ": %s.path: joining a namespace is not supported", e.path);
 		int flag = 0;
 		for (size_t k = 0; k < ARRAY_SIZE(types) && !flag; k++)
-			if (!strcmp(type, types[k].name))
+			if (!strcmp(e.type, types[k].name))
 				flag = types[k].flag;
 		if (!flag)
 			return berr_set(err, 0, WHAT ": %s: namespace \"%s\" is not supported",
-					path, type);
+					e.path, e.type);
 		sb->clone_flags |= flag;
 	}
 	if (!(sb->clone_flags & CLONE_NEWNS))
@@ -486,13 +460,13 @@ static int load_resources(struct sandbox *sb, yajl_val r, struct berr *err)
 	    only_known(pids, "linux.resources.pids", pids_known, err) < 0)
 		return -1;
 	struct cgroup_limits *l = &sb->limits;
-	if (get_i64(mem, "limit", "linux.resources.memory", &l->memory, err) < 0 ||
-	    get_i64(mem, "swap", "linux.resources.memory", &l->memory_swap, err) < 0 ||
-	    get_i64(cpu, "shares", "linux.resources.cpu", &l->cpu_shares, err) < 0 ||
-	    get_i64(cpu, "quota", "linux.resources.cpu", &l->cpu_quota_us, err) < 0 ||
-	    get_i64(cpu, "period", "linux.resources.cpu", &l->cpu_period_us, err) < 0 ||
-	    get_i64(pids, "limit", "linux.resources.pids", &l->pids_limit, err) < 0)
-		return -1;
+	if (json_get_i64(mem, "limit", "linux.resources.memory", false, &l->memory, err) < 0 ||
+	    json_get_i64(mem, "swap", "linux.resources.memory", false, &l->memory_swap, err) < 0 ||
+	    json_get_i64(cpu, "shares", "linux.resources.cpu", false, &l->cpu_shares, err) < 0 ||
+	    json_get_i64(cpu, "quota", "linux.resources.cpu", false, &l->cpu_quota_us, err) < 0 ||
+	    json_get_i64(cpu, "period", "linux.resources.cpu", false, &l->cpu_period_us, err) < 0 ||
+	    json_get_i64(pids, "limit", "linux.resources.pids", false, &l->pids_limit, err) < 0)
+		return berr_wrap(err, WHAT);
 	if (l->cpu_quota_us > 0 && !l->cpu_period_us)
 		l->cpu_period_us = 100000;
 	yajl_val devs;

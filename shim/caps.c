@@ -38,7 +38,7 @@ static const cap_value_t default_caps[] = {
 static void cleanup_cap_freep(cap_t *c)
 {
 	if (*c)
-		cap_free(*c);
+		LAZY(cap_free)(*c);
 }
 #define cleanup_cap __attribute__((cleanup(cleanup_cap_freep)))
 
@@ -131,7 +131,7 @@ static int cap_parse_name(const char *name, cap_value_t *out, struct berr *err)
 	}
 	lower[n] = '\0';
 	cap_value_t v;
-	if (cap_from_name(lower, &v) < 0 || v < 0 || v > 63)
+	if (LAZY(cap_from_name)(lower, &v) < 0 || v < 0 || v > 63)
 		return berr_set(err, 0, "unknown capability \"%s\"", name);
 	*out = v;
 	return 0;
@@ -223,7 +223,7 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
 
 static const char *cap_label(int c, char buf[32])
 {
-	char *name = cap_to_name(c);
+	char *name = LAZY(cap_to_name)(c);
 	if (!name) {
 		snprintf(buf, 32, "capability %d", c);
 		return buf;
@@ -231,7 +231,7 @@ static const char *cap_label(int c, char buf[32])
 	for (char *p = name; *p; p++)
 		*p = (char)toupper((unsigned char)*p);
 	snprintf(buf, 32, "%s", name);
-	cap_free(name);
+	LAZY(cap_free)(name);
 	return buf;
 }
 
@@ -242,33 +242,33 @@ static int cap_set_mask(cap_t caps, cap_flag_t flag, uint64_t mask, int last)
 	for (int c = 0; c <= last; c++)
 		if (mask & CAP_BIT(c))
 			list[n++] = c;
-	return n ? cap_set_flag(caps, flag, n, list, CAP_SET) : 0;
+	return n ? LAZY(cap_set_flag)(caps, flag, n, list, CAP_SET) : 0;
 }
 
 /* Sets this process's effective, permitted and inheritable sets at once. */
 static int set_proc_caps(uint64_t eff, uint64_t prm, uint64_t inh, int last, struct berr *err)
 {
-	cleanup_cap cap_t caps = cap_init();
+	cleanup_cap cap_t caps = LAZY(cap_init)();
 	if (!caps)
 		return berr_set(err, errno, "cap_init");
 	if (cap_set_mask(caps, CAP_EFFECTIVE, eff, last) < 0 ||
 	    cap_set_mask(caps, CAP_PERMITTED, prm, last) < 0 ||
 	    cap_set_mask(caps, CAP_INHERITABLE, inh, last) < 0)
 		return berr_set(err, errno, "cap_set_flag");
-	if (cap_set_proc(caps) < 0)
+	if (LAZY(cap_set_proc)(caps) < 0)
 		return berr_set(err, errno, "capset");
 	return 0;
 }
 
 static int current_permitted(uint64_t *out, int last, struct berr *err)
 {
-	cleanup_cap cap_t caps = cap_get_proc();
+	cleanup_cap cap_t caps = LAZY(cap_get_proc)();
 	if (!caps)
 		return berr_set(err, errno, "cap_get_proc");
 	uint64_t m = 0;
 	for (int c = 0; c <= last; c++) {
 		cap_flag_value_t v = CAP_CLEAR;
-		if (cap_get_flag(caps, c, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+		if (LAZY(cap_get_flag)(caps, c, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
 			m |= CAP_BIT(c);
 	}
 	*out = m;

@@ -22,7 +22,10 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/mountinfo.h"
+#include "common/names.h"
 #include "shim/cgroup_internal.h"
 #include "shim/shim.h"
 
@@ -121,15 +124,10 @@ struct cgroup {
 
 const char *cgroup_layout_name(enum cgroup_layout layout)
 {
-	switch (layout) {
-	case CGROUP_LAYOUT_V1:
-		return "v1";
-	case CGROUP_LAYOUT_V2:
-		return "v2";
-	case CGROUP_LAYOUT_HYBRID:
-		return "hybrid";
-	}
-	return "unknown";
+	static const char *const names[] = {[CGROUP_LAYOUT_V1] = "v1",
+					    [CGROUP_LAYOUT_V2] = "v2",
+					    [CGROUP_LAYOUT_HYBRID] = "hybrid"};
+	return (size_t)layout < ARRAY_SIZE(names) ? names[layout] : "unknown";
 }
 
 /* ---- small helpers ---- */
@@ -286,8 +284,7 @@ static int read_pids(int dirfd, const char *dirpath, pid_t **out, size_t *count,
 	}
 	if (cur >= 0 && !full && push_pid(&pids, &n, &cap, max, cur) < 0)
 		return berr_set(err, ENOMEM, "read %s/" PROCS_FILE, dirpath);
-	*out = pids;
-	pids = NULL;
+	*out = take_ptr(pids);
 	*count = n;
 	return 0;
 }
@@ -382,24 +379,7 @@ static bool option_is_controller(const char *o, size_t n)
 	return !(n >= 14 && memcmp(o, "release_agent=", 14) == 0);
 }
 
-/* Undoes mountinfo's octal escapes ("\040" for a space) in place. */
-static void unescape(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r;) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-		    r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-			r += 4;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-}
-
-/* The v1 cgroup mounts of this mount namespace, from /proc/self/mountinfo:
- * "id parent maj:min root point opts [optional...] - fstype source superopts". */
+/* The v1 cgroup mounts of this mount namespace, from /proc/self/mountinfo. */
 static size_t read_cgroup_mounts(struct cgmount *out, size_t cap)
 {
 	cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -412,36 +392,13 @@ static size_t read_cgroup_mounts(struct cgmount *out, size_t cap)
 	while (n < cap && (len = getline(&line, &lcap, f)) > 0) {
 		if (len > 16384)
 			continue;
-		char *fields[7] = {0};
-		char *save = NULL, *tok = strtok_r(line, " \n", &save);
-		int i = 0;
-		for (; tok && i < 5; i++, tok = strtok_r(NULL, " \n", &save))
-			fields[i] = tok;
-		if (i < 5)
+		line[strcspn(line, "\n")] = '\0';
+		struct mountinfo_entry e;
+		if (mountinfo_parse_line(line, &e) < 0 || strcmp(e.fstype, "cgroup") != 0)
 			continue;
-		while (tok && strcmp(tok, "-") != 0)
-			tok = strtok_r(NULL, " \n", &save);
-		char *fstype = strtok_r(NULL, " \n", &save);
-		strtok_r(NULL, " \n", &save); /* source */
-		char *super = strtok_r(NULL, " \n", &save);
-		if (!fstype || !super || strcmp(fstype, "cgroup") != 0)
-			continue;
-		char opts[512] = "";
-		size_t olen = 0;
-		for (char *o = super; *o;) {
-			size_t l = strcspn(o, ",");
-			if (option_is_controller(o, l) && olen + l + 2 < sizeof(opts)) {
-				if (olen)
-					opts[olen++] = ',';
-				memcpy(opts + olen, o, l);
-				olen += l;
-				opts[olen] = '\0';
-			}
-			o += l;
-			o += strspn(o, ",");
-		}
-		unescape(fields[4]);
-		out[n].point = strdup(fields[4]);
+		char opts[512];
+		mountinfo_filter_options(e.super_options, option_is_controller, opts, sizeof(opts));
+		out[n].point = strdup(e.mount_point);
 		out[n].opts = strdup(opts);
 		if (!out[n].point || !out[n].opts) {
 			free(out[n].point);
@@ -1172,7 +1129,7 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 	static const struct cgroup_limits none = {0};
 	const struct cgroup_limits *l = limits ? limits : &none;
 	size_t nlen = strlen(name);
-	if (!cgroup_name_valid(name, nlen))
+	if (!name_valid(name, nlen, INSTANCE_NAME_MAX))
 		return berr_set(err, EINVAL, "cgroup for instance \"%.64s\": not a valid name",
 				name);
 	if (check_limits(l, err) < 0)
@@ -1184,7 +1141,7 @@ int cgroup_create(const char *fs_root, const char *name, const struct cgroup_lim
 int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, struct berr *err)
 {
 	size_t nlen = strlen(name);
-	if (!cgroup_name_valid(name, nlen))
+	if (!name_valid(name, nlen, INSTANCE_NAME_MAX))
 		return berr_set(err, EINVAL, "cgroup for instance \"%.64s\": not a valid name",
 				name);
 	struct cgroup *cg = calloc(1, sizeof(*cg));
@@ -1285,13 +1242,6 @@ int cgroup_count_procs(struct cgroup *cg)
 	return count_all(cg, NULL);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Waits until the cgroup holds no process, at most ms milliseconds. A
  * cgroup2 cgroup.events file wakes poll() when "populated" changes, but
  * the kernel spaces those wake-ups 10 ms apart, so the list is also read
@@ -1301,12 +1251,12 @@ static bool wait_empty(struct cgroup *cg, long ms)
 	struct hier *u = unified(cg);
 	cleanup_close int ev =
 	    u && u->real ? openat(u->fd, knobs[K_EVENTS].v2, O_RDONLY | O_CLOEXEC) : -1;
-	long deadline = now_ms() + ms;
+	int64_t deadline = mono_ms() + ms;
 	long step_us = 100;
 	for (;;) {
 		if (cgroup_count_procs(cg) == 0)
 			return true;
-		long left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		if (left <= 0)
 			return false;
 		long us = left * 1000 < step_us ? left * 1000 : step_us;

@@ -1,4 +1,4 @@
-/* One cgroup per instance, "berth/<name>", on cgroup v1, v2 or the hybrid
+/* Private to shim/: one cgroup per instance, "berth/<name>", on cgroup v1, v2 or the hybrid
  * layout, detected at run time. Every file-name difference between v1 and v2
  * lives in cgroup.c. `fs_root` is normally "/sys/fs/cgroup"; tests pass a
  * directory that stands in for it. */
@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cgroup_proc.h"
 #include "common/err.h"
 
 #define CGROUP_FS_ROOT "/sys/fs/cgroup"
-#define CGROUP_PARENT "berth"
 
 enum cgroup_layout {
 	CGROUP_LAYOUT_V1,     /* controllers mounted one per directory */
@@ -25,23 +25,23 @@ struct cgroup_device {
 	char type;	/* 'c', 'b' or 'a' (all) */
 	int64_t major;	/* -1: any */
 	int64_t minor;	/* -1: any */
-	char access[4];	/* subset of "rwm" */
+	char access[4]; /* subset of "rwm" */
 	bool allow;
 };
 
 struct cgroup_limits {
-	int64_t memory;		/* bytes; <= 0 unset */
-	int64_t memory_swap;	/* memory+swap bytes as Docker; -1 unlimited swap; 0 unset */
-	int64_t pids_limit;	/* <= 0 unset */
-	int64_t cpu_quota_us;	/* with cpu_period_us; <= 0 unset */
+	int64_t memory;	      /* bytes; <= 0 unset */
+	int64_t memory_swap;  /* memory+swap bytes as Docker; -1 unlimited swap; 0 unset */
+	int64_t pids_limit;   /* <= 0 unset */
+	int64_t cpu_quota_us; /* with cpu_period_us; <= 0 unset */
 	int64_t cpu_period_us;
-	int64_t cpu_shares;	/* v1 shares; on v2 converted to cpu.weight */
+	int64_t cpu_shares; /* v1 shares; on v2 converted to cpu.weight */
 	/* Device rules applied in order after "deny all"; NULL/0 gives the
 	 * container default set (null, zero, full, random, urandom, tty, ptmx,
 	 * pts). */
 	const struct cgroup_device *devices;
 	size_t n_devices;
-	bool allow_all_devices;	/* privileged instances */
+	bool allow_all_devices; /* privileged instances */
 };
 
 /* The devices every container may use when no rules are given: mknod of any
@@ -52,21 +52,23 @@ extern const size_t cgroup_default_devices_count;
 
 struct cgroup;
 
-int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
+NODISCARD int cgroup_detect(const char *fs_root, enum cgroup_layout *out, struct berr *err);
 const char *cgroup_layout_name(enum cgroup_layout layout);
 
 /* Creates (or takes over, if left from a crash) berth/<name> in every
  * hierarchy in use and writes the limits. */
-int cgroup_create(const char *fs_root, const char *name, const struct cgroup_limits *limits,
-		  struct cgroup **out, struct berr *err);
+NODISCARD int cgroup_create(const char *fs_root, const char *name,
+			    const struct cgroup_limits *limits, struct cgroup **out,
+			    struct berr *err);
 /* Opens an existing instance cgroup (re-attach, cleanup). */
-int cgroup_open(const char *fs_root, const char *name, struct cgroup **out, struct berr *err);
+NODISCARD int cgroup_open(const char *fs_root, const char *name, struct cgroup **out,
+			  struct berr *err);
 void cgroup_free(struct cgroup *cg);
 
 /* Moves pid into the instance cgroup in every hierarchy. Moving another
  * process takes the kernel's global cgroup lock for writing, which waits
  * for an RCU grace period (5-15 ms): the two calls below avoid it. */
-int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err);
+NODISCARD int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct berr *err);
 /* A directory fd of the unified (v2) instance cgroup for
  * clone3(CLONE_INTO_CGROUP), which starts a process there, or -1 on pure v1. */
 int cgroup_unified_fd(struct cgroup *cg);
@@ -75,28 +77,18 @@ int cgroup_unified_fd(struct cgroup *cg);
  * the instance's process, with the privileges of the initial user namespace
  * (before a user namespace's id switch); the unified hierarchy is joined by
  * clone3 with cgroup_unified_fd(). */
-int cgroup_join_self(struct cgroup *cg, struct berr *err);
+NODISCARD int cgroup_join_self(struct cgroup *cg, struct berr *err);
 
 /* Number of processes still in the cgroup (-1 on error). */
 int cgroup_count_procs(struct cgroup *cg);
 /* SIGKILLs every process in the cgroup and waits (bounded) until it is empty:
  * cgroup.kill where it exists, else freeze, kill each pid, thaw, repeat. */
-int cgroup_kill_all(struct cgroup *cg, struct berr *err);
+NODISCARD int cgroup_kill_all(struct cgroup *cg, struct berr *err);
 /* True when the kernel's OOM killer killed a process of this cgroup. */
 bool cgroup_oom_killed(struct cgroup *cg);
 /* Current memory use in bytes, or -1. */
 int64_t cgroup_memory_current(struct cgroup *cg);
 /* Removes the instance cgroup from every hierarchy (must be empty). */
-int cgroup_destroy(struct cgroup *cg, struct berr *err);
-
-/* The instance name a host pid belongs to, read from /proc/<pid>/cgroup:
- * fills name and returns 0 when pid is inside berth/<name> (or below it),
- * returns 1 when it is not in any instance, -1 on error. Used by the hub to
- * bind a Unix-socket peer to its module. */
-int cgroup_instance_of_pid(pid_t pid, char *name, size_t cap, struct berr *err);
-/* The same for a pidfd (SO_PEERPIDFD, pidfd_open): answers only if the
- * process is still alive once its cgroup was read, so a pid reused by
- * another process cannot answer for it. Linux 5.3+. */
-int cgroup_instance_of_pidfd(int pidfd, char *name, size_t cap, struct berr *err);
+NODISCARD int cgroup_destroy(struct cgroup *cg, struct berr *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* Private to shim/cgroup*.c and their tests: the /proc/<pid>/cgroup parser,
+/* Private to shim/: what cgroup*.c share with each other and their tests,
  * the v1/v2 conversions and the device rules, each testable without a
  * cgroupfs. */
 #ifndef BERTH_SHIM_CGROUP_INTERNAL_H
@@ -12,27 +12,12 @@
 #include "common/err.h"
 #include "shim/cgroup.h"
 
-/* Bounds for /proc/<pid>/cgroup: the kernel prints one line per hierarchy
- * with a path of at most PATH_MAX. */
-#define CGROUP_PROC_MAX_BYTES 65536
-#define CGROUP_PROC_MAX_LINES 64
-#define CGROUP_PROC_MAX_LINE  8192
-
-/* Parses the text of a /proc/<pid>/cgroup file: 0 and name filled when the
- * process is in berth/<name> (or below), 1 when it is in no instance, -1 on
- * malformed or contradictory input. */
-int cgroup_parse_proc_cgroup(const char *text, size_t len, char *name, size_t cap,
-			     struct berr *err);
-
-/* [A-Za-z0-9][A-Za-z0-9_.-]*, at most INSTANCE_NAME_MAX characters. */
-bool cgroup_name_valid(const char *name, size_t len);
-
 /* cpu.shares (v1) to cpu.weight (v2), as crun and runc convert. */
 uint64_t cgroup_shares_to_weight(int64_t shares);
 
 /* Devices: checks one rule ("c 1:3 rwm" makes sense, type and access valid,
  * numbers in range). */
-int cgroup_device_check(const struct cgroup_device *d, struct berr *err);
+NODISCARD int cgroup_device_check(const struct cgroup_device *d, struct berr *err);
 /* The v1 devices.allow / devices.deny line for a rule of type 'c' or 'b'. */
 int cgroup_device_v1_line(const struct cgroup_device *d, char *out, size_t cap);
 
@@ -46,10 +31,10 @@ int cgroup_devices_program(const struct cgroup_device *rules, size_t n, struct b
 /* Loads the program for rules and attaches it to the cgroup2 directory fd
  * (BPF_F_ALLOW_MULTI), after detaching device programs a previous
  * instance left there. `path` names the cgroup in errors. */
-int cgroup_devices_attach(int cgroup_fd, const char *path, const struct cgroup_device *rules,
-			  size_t n, struct berr *err);
+NODISCARD int cgroup_devices_attach(int cgroup_fd, const char *path,
+				    const struct cgroup_device *rules, size_t n, struct berr *err);
 /* Detaches every device program attached directly to the cgroup. */
-int cgroup_devices_detach_all(int cgroup_fd, const char *path, struct berr *err);
+NODISCARD int cgroup_devices_detach_all(int cgroup_fd, const char *path, struct berr *err);
 
 /* Tests: makes cgroup_kill_all() freeze and kill one process at a time
  * even where cgroup.kill exists, as on kernels before 5.14. */

@@ -12,14 +12,15 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/strv.h"
 #include "oci/oci.h"
 #include "shim/foreground.h"
 #include "shim/instance.h"
 #include "shim/state.h"
-#include "shim/strv.h"
 
 #define RUN_USAGE                                                                                  \
 	"run [--rm] [--name N] [-e K=V] [-v SRC:DST[:ro]] [--memory BYTES] [--memory-swap BYTES] " \
@@ -265,7 +266,7 @@ static void generate_name(const char *ref, char *out, size_t cap)
 		snprintf(prefix, sizeof(prefix), "run");
 	uint32_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint32_t)getpid() ^ (uint32_t)time_now_ms();
+		r = (uint32_t)getpid() ^ (uint32_t)wall_ms();
 	snprintf(out, cap, "%s-%08x", prefix, r);
 }
 
@@ -441,7 +442,7 @@ static void record_state(const char *dir, enum instance_status status,
 		st.exit_code = res->exit_code;
 		st.exit_signal = WIFSIGNALED(res->status) ? WTERMSIG(res->status) : 0;
 		st.oom_killed = res->oom_killed;
-		st.finished_at = time_now_ms();
+		st.finished_at = wall_ms();
 	}
 	if (error)
 		snprintf(st.error, sizeof(st.error), "%s", error);
@@ -488,9 +489,9 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 	int left = shim_reclaim(ctx->root, name, &err);
 	if (left < 0)
 		goto fail;
-	struct berr ignored;
-	if (left > 0)
-		oci_lease_remove(store, name, &ignored); /* taken again below */
+	struct berr e;
+	if (left > 0 && oci_lease_remove(store, name, &e) < 0)
+		log_debug("%s (the lease is taken again below)", e.msg);
 	if ((lock = instance_lock(dir, name, true, false, &err)) < 0)
 		goto fail;
 	/* The lease keeps `berth gc` away from the layers while they are in use. */
@@ -509,8 +510,8 @@ static int cmd_run(struct berth_ctx *ctx, int argc, char **argv)
 		goto fail;
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/seccomp", ctx->run);
-	if (seccomp_set_cache_dir(cache, &ignored) < 0)
-		log_debug("no seccomp cache: %s", ignored.msg);
+	if (seccomp_set_cache_dir(cache, &e) < 0)
+		log_debug("no seccomp cache: %s", e.msg);
 	if (!o.rm)
 		record_state(dir, INSTANCE_RUNNING, NULL, NULL);
 	struct foreground_result res;

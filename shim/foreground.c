@@ -17,7 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 

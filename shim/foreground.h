@@ -1,4 +1,4 @@
-/* An instance run in the foreground by the calling process. */
+/* Private to shim/: an instance run in the foreground by the calling process. */
 #ifndef BERTH_SHIM_FOREGROUND_H
 #define BERTH_SHIM_FOREGROUND_H
 
@@ -21,7 +21,8 @@ struct foreground_result {
  * forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 (a second
  * SIGINT or SIGTERM kills), waits for the module's exit, then kills what is
  * left and removes the cgroup. -1 only when the instance did not start. */
-int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, struct berr *err);
+NODISCARD int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res,
+				     struct berr *err);
 
 /* A wait status as a shell reports it: the exit code, or 128+signal. */
 int exit_status_of(int status);

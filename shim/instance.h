@@ -1,4 +1,4 @@
-/* The per-instance directory shared by `berth run`, the shim and the
+/* Private to shim/: the per-instance directory shared by `berth run`, the shim and the
  * functions of shim.h. */
 #ifndef BERTH_SHIM_INSTANCE_H
 #define BERTH_SHIM_INSTANCE_H
@@ -14,18 +14,21 @@
 #define INSTANCE_USERNS_SIZE 65536u
 
 /* <root>/instances/<name>, checking the name. */
-int instance_dir_path(const char *root, const char *name, char *buf, size_t len, struct berr *err);
+NODISCARD int instance_dir_path(const char *root, const char *name, char *buf, size_t len,
+				struct berr *err);
 
 /* Takes the instance's lock (flock on its directory), held by whoever
  * supervises it for as long as it runs. With create the directory is made;
  * an existing one is an error unless reuse is set. Returns the locked
  * descriptor, or -1 (EBUSY: running; EEXIST: exists, stopped). */
-int instance_lock(const char *dir, const char *name, bool create, bool reuse, struct berr *err);
+NODISCARD int instance_lock(const char *dir, const char *name, bool create, bool reuse,
+			    struct berr *err);
 
 /* upper/, work/, rootfs/ and the generated hostname, hosts, resolv.conf. */
-int instance_files_prepare(const char *dir, const struct instance_spec *spec, struct berr *err);
+NODISCARD int instance_files_prepare(const char *dir, const struct instance_spec *spec,
+				     struct berr *err);
 
 /* Removes the instance directory and everything in it. */
-int instance_remove_files(const char *root, const char *name, struct berr *err);
+NODISCARD int instance_remove_files(const char *root, const char *name, struct berr *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* Mount option words as OCI config.json and `mount -o` spell them
+/* Private to shim/: mount option words as OCI config.json and `mount -o` spell them
  * ("ro", "nosuid", "rbind", "rprivate", "mode=755", ...), split into mount(2)
  * flags, a propagation change and the file system's own data string. */
 #ifndef BERTH_SHIM_MOUNTOPT_H
@@ -22,6 +22,7 @@ struct mount_opts {
 
 /* Parses n option words. Unknown words go to data (the file system judges
  * them); words the runtime cannot honour are refused by name. */
-int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out, struct berr *err);
+NODISCARD int mount_opts_parse(const char *const *opts, size_t n, struct mount_opts *out,
+			       struct berr *err);
 
 #endif

@@ -20,7 +20,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 #include "shim/syscalls.h"
 #include "shim/user.h"
 

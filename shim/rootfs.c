@@ -21,7 +21,9 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "shim/strv.h"
+#include "common/lazy.h"
+#include "common/mountinfo.h"
+#include "common/strv.h"
 #include "shim/syscalls.h"
 
 #define FD_PATH_MAX   32
@@ -35,17 +37,18 @@ static const char *fd_path(char buf[FD_PATH_MAX], int fd)
 
 static uint64_t attrs_of_flags(unsigned long flags)
 {
+	static const struct {
+		unsigned long flag;
+		uint64_t attr;
+	} map[] = {{MS_RDONLY, MOUNT_ATTR_RDONLY},
+		   {MS_NOSUID, MOUNT_ATTR_NOSUID},
+		   {MS_NODEV, MOUNT_ATTR_NODEV},
+		   {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+		   {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME}};
 	uint64_t a = 0;
-	if (flags & MS_RDONLY)
-		a |= MOUNT_ATTR_RDONLY;
-	if (flags & MS_NOSUID)
-		a |= MOUNT_ATTR_NOSUID;
-	if (flags & MS_NODEV)
-		a |= MOUNT_ATTR_NODEV;
-	if (flags & MS_NOEXEC)
-		a |= MOUNT_ATTR_NOEXEC;
-	if (flags & MS_NODIRATIME)
-		a |= MOUNT_ATTR_NODIRATIME;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (flags & map[i].flag)
+			a |= map[i].attr;
 	if (flags & MS_NOATIME)
 		a |= MOUNT_ATTR_NOATIME;
 	else if (flags & MS_STRICTATIME)
@@ -280,8 +283,7 @@ static int mount_bind(struct sandbox *sb, int root_fd, struct sb_mount *m, struc
 		if (sys_move_mount(m->source_fd, "", tfd, "",
 				   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			return berr_set(err, errno, "bind %s on %s", m->source, m->destination);
-		mfd = m->source_fd;
-		m->source_fd = -1;
+		mfd = take_fd(&m->source_fd);
 	} else {
 		if (mount(m->source, fd_path(tp, tfd), NULL, MS_BIND | (m->recursive ? MS_REC : 0),
 			  NULL) < 0)
@@ -338,22 +340,6 @@ static bool cgroup_v1_option_kept(const char *w, size_t len)
 			return false;
 	const char *eq = memchr(w, '=', len);
 	return !eq || (eq - w == 4 && !memcmp(w, "name", 4));
-}
-
-/* Decodes the octal escapes of /proc/self/mountinfo in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 3;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = '\0';
 }
 
 /* The instance's own cgroup in the hierarchy with these controllers
@@ -421,27 +407,13 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 	char *save_line = NULL;
 	for (char *line = strtok_r(info, "\n", &save_line); line;
 	     line = strtok_r(NULL, "\n", &save_line)) {
-		/* id parent major:minor root mountpoint options ... - fstype source super */
-		char *sep = strstr(line, " - ");
-		if (!sep)
+		struct mountinfo_entry e;
+		if (mountinfo_parse_line(line, &e) < 0)
 			continue;
-		*sep = '\0';
-		char *fields[5] = {0}, *save = NULL;
-		int nf = 0;
-		for (char *f = strtok_r(line, " ", &save); f && nf < 5;
-		     f = strtok_r(NULL, " ", &save))
-			fields[nf++] = f;
-		save = NULL;
-		char *fstype = strtok_r(sep + 3, " ", &save);
-		char *source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-		char *super = source ? strtok_r(NULL, " ", &save) : NULL;
-		if (nf < 5 || !super)
+		bool v2 = !strcmp(e.fstype, "cgroup2");
+		if (!v2 && strcmp(e.fstype, "cgroup"))
 			continue;
-		bool v2 = !strcmp(fstype, "cgroup2");
-		if (!v2 && strcmp(fstype, "cgroup"))
-			continue;
-		char *mp = fields[4];
-		mountinfo_unescape(mp);
+		const char *mp = e.mount_point;
 		if (!strcmp(mp, "/sys/fs/cgroup")) {
 			if (!v2)
 				continue;
@@ -471,20 +443,9 @@ static int mount_cgroups(struct sandbox *sb, int root_fd, const struct sb_mount 
 			tmpfs_done = true;
 		}
 		char opts[512] = "";
-		size_t olen = 0;
-		if (!v2) {
-			for (char *w = super; *w;) {
-				size_t wl = strcspn(w, ",");
-				if (cgroup_v1_option_kept(w, wl) && olen + wl + 2 < sizeof(opts)) {
-					if (olen)
-						opts[olen++] = ',';
-					memcpy(opts + olen, w, wl);
-					olen += wl;
-					opts[olen] = '\0';
-				}
-				w += wl + (w[wl] == ',');
-			}
-		}
+		if (!v2)
+			mountinfo_filter_options(e.super_options, cgroup_v1_option_kept, opts,
+						 sizeof(opts));
 		if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
 			return berr_set(err, errno, "mkdir %s/%s", m->destination, name);
 		cleanup_close int sfd =
@@ -612,45 +573,55 @@ static int setup_devices(struct sandbox *sb, int root_fd, struct berr *err)
 	return 0;
 }
 
-static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
+/* A masked path: /dev/null over a file, an empty read-only tmpfs over a
+ * directory. */
+static int mask(int root_fd, int fd, const char *p, struct berr *err)
 {
 	char tp[FD_PATH_MAX];
-	for (size_t i = 0; sb->masked_paths && sb->masked_paths[i]; i++) {
-		const char *p = sb->masked_paths[i];
-		cleanup_close int fd = fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
-		if (fd < 0) {
-			if (errno == ENOENT)
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "masked path %s", p);
+	if (!S_ISDIR(st.st_mode))
+		return bind_host_node(root_fd, "/dev/null", p, err) < 0
+			   ? berr_wrap(err, "mask %s", p)
+			   : 0;
+	if (mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k") < 0)
+		return berr_set(err, errno, "mask %s", p);
+	return 0;
+}
+
+/* A read-only path: bound onto itself and remounted read-only. */
+static int make_readonly(int root_fd, int fd, const char *p, struct berr *err)
+{
+	char tp[FD_PATH_MAX];
+	if (mount(fd_path(tp, fd), tp, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return berr_set(err, errno, "bind %s read-only", p);
+	cleanup_close int mfd = reopen_in_root(root_fd, p, err);
+	if (mfd < 0 ||
+	    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) < 0 ||
+	    check_readonly(mfd, p, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The masked and read-only paths that exist in the image. */
+static int mask_paths(struct sandbox *sb, int root_fd, struct berr *err)
+{
+	char **lists[] = {sb->masked_paths, sb->readonly_paths};
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++)
+		for (size_t i = 0; lists[k] && lists[k][i]; i++) {
+			const char *p = lists[k][i];
+			cleanup_close int fd =
+			    fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
+			if (fd < 0 && errno == ENOENT)
 				continue;
-			return berr_set(err, errno, "masked path %s", p);
+			if (fd < 0)
+				return berr_set(err, errno, "%s path %s",
+						k ? "read-only" : "masked", p);
+			if ((k ? make_readonly(root_fd, fd, p, err) : mask(root_fd, fd, p, err)) <
+			    0)
+				return -1;
 		}
-		struct stat st;
-		if (fstat(fd, &st) < 0)
-			return berr_set(err, errno, "masked path %s", p);
-		if (!S_ISDIR(st.st_mode)) {
-			if (bind_host_node(root_fd, "/dev/null", p, err) < 0)
-				return berr_wrap(err, "mask %s", p);
-			continue;
-		}
-		if (mount("tmpfs", fd_path(tp, fd), "tmpfs", MS_RDONLY, "size=4k") < 0)
-			return berr_set(err, errno, "mask %s", p);
-	}
-	for (size_t i = 0; sb->readonly_paths && sb->readonly_paths[i]; i++) {
-		const char *p = sb->readonly_paths[i];
-		cleanup_close int fd = fs_open_in_root(root_fd, p, O_PATH | O_CLOEXEC, 0, NULL);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return berr_set(err, errno, "read-only path %s", p);
-		}
-		if (mount(fd_path(tp, fd), tp, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return berr_set(err, errno, "bind %s read-only", p);
-		cleanup_close int mfd = reopen_in_root(root_fd, p, err);
-		if (mfd < 0 ||
-		    remount_flags(mfd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, p, err) <
-			0 ||
-		    check_readonly(mfd, p, err) < 0)
-			return -1;
-	}
 	return 0;
 }
 
@@ -759,8 +730,7 @@ static int mount_root(struct sandbox *sb, struct sb_child *c, struct berr *err)
 {
 	if (c->root_mount_fd >= 0) {
 		/* Built and attached by the parent (user namespaces). */
-		c->root_fd = c->root_mount_fd;
-		c->root_mount_fd = -1;
+		c->root_fd = take_fd(&c->root_mount_fd);
 		return 0;
 	}
 	if (sb->layer_dirs) {
@@ -782,6 +752,8 @@ static int pivot(struct sandbox *sb, struct sb_child *c, struct berr *err)
 	 * detaching it leaves the instance with no path to the host's tree. */
 	if (fchdir(c->root_fd) < 0)
 		return berr_set(err, errno, "chdir to the root");
+	/* A library opened from here on would be the image's. */
+	lazy_seal("pivot_root into the instance's root");
 	if (sys_pivot_root(".", ".") < 0)
 		return berr_set(err, errno, "pivot_root");
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)

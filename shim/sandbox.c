@@ -49,18 +49,12 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/lazy.h"
 #include "common/log.h"
-#include "shim/strv.h"
+#include "common/strv.h"
 #include "shim/syscalls.h"
-
-int64_t time_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct sandbox *sandbox_new(void)
 {
@@ -76,50 +70,21 @@ void sandbox_free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	free(sb->name);
-	free(sb->instance_dir);
-	strv_free(sb->layer_dirs);
-	free(sb->upper_dir);
-	free(sb->work_dir);
-	free(sb->mountpoint);
-	free(sb->rootfs_dir);
-	free(sb->hostname);
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		struct sb_mount *m = &sb->mounts[i];
-		free(m->destination);
-		free(m->type);
-		free(m->source);
-		free(m->data);
-		free(m->content);
+		free_many(m->destination, m->type, m->source, m->data, m->content);
 		if (m->source_fd >= 0)
 			close(m->source_fd);
 	}
-	free(sb->mounts);
-	strv_free(sb->masked_paths);
-	strv_free(sb->readonly_paths);
-	strv_free(sb->device_hosts);
-	strv_free(sb->device_paths);
-	strv_free(sb->args);
-	strv_free(sb->env);
-	free(sb->cwd);
-	free(sb->user);
-	free(sb->groups);
-	free(sb->rlimits);
-	free(sb->devices);
+	free_many(sb->name, sb->instance_dir, sb->upper_dir, sb->work_dir, sb->mountpoint,
+		  sb->rootfs_dir, sb->hostname, sb->mounts, sb->cwd, sb->user, sb->groups,
+		  sb->rlimits, sb->devices);
+	strv_free_many(sb->layer_dirs, sb->masked_paths, sb->readonly_paths, sb->device_hosts,
+		       sb->device_paths, sb->args, sb->env);
 	seccomp_filter_free(sb->filter);
 	if (sb->doc)
 		yajl_tree_free(sb->doc);
 	free(sb);
-}
-
-static char *dup_or_null(const char *s, bool *ok)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*ok = false;
-	return d;
 }
 
 int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *type,
@@ -246,6 +211,8 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 	struct berr err;
 	struct sb_child c = {.sync_fd = sync_fd, .root_mount_fd = -1, .root_fd = -1};
 	berr_clear(&err);
+	/* sandbox_start() loaded what this process calls (libcap). */
+	lazy_seal("the clone of the instance process");
 	/* The instance does not outlive its supervisor. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
@@ -282,8 +249,9 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		berr_wrap(&err, "root file system");
 		child_fail(sync_fd, &err);
 	}
-	process_exec(sb, &c, &err);
-	child_fail(sync_fd, &err);
+	/* Returns only when the exec failed. */
+	if (process_exec(sb, &c, &err) < 0)
+		child_fail(sync_fd, &err);
 	_exit(127);
 }
 
@@ -436,8 +404,7 @@ static int attach_root_for_userns(struct sandbox *sb, pid_t pid, int *out, struc
 	}
 	if (rc < 0)
 		return -1;
-	*out = mfd;
-	mfd = -1;
+	*out = take_fd(&mfd);
 	return 0;
 }
 
@@ -605,7 +572,7 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}
-	p->started_at = time_now_ms();
+	p->started_at = wall_ms();
 	if (overlay_fd >= 0)
 		close(overlay_fd);
 	close(sv[0]);
@@ -628,9 +595,10 @@ fail:
 			waitpid(p->pid, NULL, 0);
 		p->pid = -1;
 	}
-	struct berr ignored;
+	struct berr e;
 	bool oom;
-	sandbox_finish(p, &oom, &ignored);
+	if (sandbox_finish(p, &oom, &e) < 0)
+		log_debug("instance %s: undoing the failed start: %s", sb->name, e.msg);
 	return -1;
 }
 

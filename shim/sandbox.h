@@ -1,4 +1,4 @@
-/* The instance process as the kernel needs it: namespaces, root file system,
+/* Private to shim/: the instance process as the kernel needs it: namespaces, root file system,
  * mounts, identity, privileges. Built from an instance_spec (`berth run`, the
  * shim) or from an OCI config.json (`berth oci run`); started by
  * sandbox_start(), which returns once the module's program runs.
@@ -93,8 +93,8 @@ struct sandbox {
 	bool default_devices; /* null, zero, full, random, urandom, tty, ptmx, fd links */
 	char **masked_paths;
 	char **readonly_paths;
-	char **device_hosts;	/* host device nodes bound into the instance, */
-	char **device_paths;	/* at these paths (the two vectors go in pairs) */
+	char **device_hosts; /* host device nodes bound into the instance, */
+	char **device_paths; /* at these paths (the two vectors go in pairs) */
 
 	/* The process. */
 	char **args;
@@ -142,28 +142,28 @@ struct sandbox_proc {
 
 struct sandbox *sandbox_new(void);
 void sandbox_free(struct sandbox *sb);
-int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *type,
-		      const char *source, const char *destination, unsigned long flags,
-		      const char *data, struct berr *err);
+NODISCARD int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *type,
+				const char *source, const char *destination, unsigned long flags,
+				const char *data, struct berr *err);
 
 /* The sandbox an instance_spec describes. instance_dir holds upper/, work/,
  * rootfs/ and the generated /etc files, on disk or, for an ephemeral
  * instance (`berth run --rm`; not with a user namespace), in memory. */
-int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir, bool ephemeral,
-		      struct sandbox **out, struct berr *err);
+NODISCARD int sandbox_from_spec(const struct instance_spec *spec, const char *instance_dir,
+				bool ephemeral, struct sandbox **out, struct berr *err);
 
 /* Creates the cgroup, starts the instance and returns once its program has
  * been executed (0) or failed to start (-1, err says why: "exec /app: No
  * such file or directory"). Signals the caller wants to handle must be
  * blocked before the call; the instance starts with none blocked. */
-int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err);
+NODISCARD int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err);
 
 /* After the module's pid 1 exited: kills what is left in the cgroup and
  * removes it; reports whether the OOM killer struck. */
-int sandbox_finish(struct sandbox_proc *p, bool *oom_killed, struct berr *err);
+NODISCARD int sandbox_finish(struct sandbox_proc *p, bool *oom_killed, struct berr *err);
 
 /* Parent side, before the instance exists: detached copies of bind sources. */
-int rootfs_prepare_binds(struct sandbox *sb, struct berr *err);
+NODISCARD int rootfs_prepare_binds(struct sandbox *sb, struct berr *err);
 void rootfs_close_binds(struct sandbox *sb);
 
 /* Instance side (rootfs.c, process.c), run in the new namespaces. */
@@ -178,19 +178,17 @@ struct sb_child {
 /* Waits until the parent has put the instance into its cgroup (it does so
  * while the instance mounts its root), then enters a cgroup namespace rooted
  * there. Called before anything that depends on the cgroup. */
-int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err);
+NODISCARD int sandbox_join_cgroup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 
 /* Mounts the root and everything below it, then pivot_root()s into it. */
-int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);
+NODISCARD int rootfs_setup(struct sandbox *sb, struct sb_child *c, struct berr *err);
 /* Identity, limits, privileges, then exec; returns only on failure. */
-int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err);
+NODISCARD int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *err);
 /* chdir(cwd), then checks that the working directory is inside the root:
  * a path through a descriptor of the host's (/proc/self/fd/N, the class of
  * CVE-2024-21626) would lead outside it. */
-int sandbox_enter_cwd(const char *cwd, struct berr *err);
+NODISCARD int sandbox_enter_cwd(const char *cwd, struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
-int sync_send_fd(int sock, char tag, int fd, struct berr *err);
-
-int64_t time_now_ms(void);
+NODISCARD int sync_send_fd(int sock, char tag, int fd, struct berr *err);
 
 #endif

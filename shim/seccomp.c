@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "common/lazy.h"
 #include "shim/seccomp_internal.h"
@@ -31,11 +32,11 @@
 int sc_build_init(struct sc_build *b, uint32_t default_action, struct berr *err)
 {
 	memset(b, 0, sizeof(*b));
-	b->ctx = seccomp_init(default_action);
+	b->ctx = LAZY(seccomp_init)(default_action);
 	if (!b->ctx)
 		return berr_set(err, 0, "seccomp: cannot create a filter (default action %#x)",
 				default_action);
-	b->arches[0] = seccomp_arch_native();
+	b->arches[0] = LAZY(seccomp_arch_native)();
 	b->max_nr[0] = -1;
 	b->n_arches = 1;
 	return 0;
@@ -48,7 +49,7 @@ int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err)
 			return 0;
 	if (b->n_arches >= SC_MAX_ARCHES)
 		return berr_set(err, 0, "seccomp: more than %d architectures", SC_MAX_ARCHES);
-	int rc = seccomp_arch_add(b->ctx, arch);
+	int rc = LAZY(seccomp_arch_add)(b->ctx, arch);
 	if (rc < 0 && rc != -EEXIST)
 		return berr_set(err, -rc, "seccomp: add architecture %#x", arch);
 	b->arches[b->n_arches] = arch;
@@ -64,7 +65,7 @@ int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err)
 void sc_build_note_name(struct sc_build *b, const char *name)
 {
 	for (int i = 0; i < b->n_arches; i++) {
-		int nr = seccomp_syscall_resolve_name_arch(b->arches[i], name);
+		int nr = LAZY(seccomp_syscall_resolve_name_arch)(b->arches[i], name);
 		if (b->arches[i] == SCMP_ARCH_X32 && nr >= X32_LEGACY_FIRST)
 			continue;
 		if (nr >= 0 && nr > b->max_nr[i])
@@ -75,7 +76,7 @@ void sc_build_note_name(struct sc_build *b, const char *name)
 void sc_build_free(struct sc_build *b)
 {
 	if (b->ctx)
-		seccomp_release(b->ctx);
+		LAZY(seccomp_release)(b->ctx);
 	b->ctx = NULL;
 }
 
@@ -93,7 +94,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, 
 	cleanup_close int fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
 	if (fd < 0)
 		return berr_set(err, errno, "seccomp: memfd_create");
-	int rc = seccomp_export_bpf(ctx, fd);
+	int rc = LAZY(seccomp_export_bpf)(ctx, fd);
 	if (rc < 0)
 		return berr_set(err, -rc, "seccomp: export the filter");
 	off_t size = lseek(fd, 0, SEEK_END);
@@ -260,9 +261,9 @@ static const char *build_id(void)
 {
 	static char id[96];
 	if (!id[0]) {
-		const struct scmp_version *sv = seccomp_version();
+		const struct scmp_version *sv = LAZY(seccomp_version)();
 		snprintf(id, sizeof(id), "arch=%x libseccomp=%u.%u.%u layout=%d berth=%s",
-			 seccomp_arch_native(), sv->major, sv->minor, sv->micro, SC_LAYOUT,
+			 LAZY(seccomp_arch_native)(), sv->major, sv->minor, sv->micro, SC_LAYOUT,
 			 BERTH_VERSION);
 	}
 	return id;
@@ -275,7 +276,7 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	/* A binary tree of syscall numbers: slower to build, but shorter to run
 	 * on every syscall and to load (the kernel evaluates the filter for each
 	 * syscall number at load time to build its cache). */
-	seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	LAZY(seccomp_attr_set)(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	struct seccomp_filter *f = calloc(1, sizeof(*f));
 	if (!f) {
 		sc_build_free(b);
@@ -297,16 +298,6 @@ static int finish(struct sc_build *b, unsigned int flags, struct seccomp_filter 
 	return 0;
 }
 
-static uint64_t fnv1a64(const char *s, size_t len)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
 /* Looks the key up in the cache, or builds with `build` and stores it. */
 static int cached(const char *kind, const char *key, size_t key_len,
 		  int (*build)(void *arg, struct seccomp_filter **out, struct berr *err), void *arg,
@@ -314,7 +305,7 @@ static int cached(const char *kind, const char *key, size_t key_len,
 {
 	char name[64];
 	snprintf(name, sizeof(name), "%s-%016llx.bpf", kind,
-		 (unsigned long long)fnv1a64(key, key_len));
+		 (unsigned long long)fnv1a(FNV1A_INIT, key, key_len));
 	struct seccomp_filter *f = calloc(1, sizeof(*f));
 	if (!f)
 		return berr_set(err, ENOMEM, "seccomp: filter");
@@ -348,14 +339,21 @@ int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
 	return cached("default", key, (size_t)n, build_default, &caps, out, err);
 }
 
-int seccomp_load_default(uint64_t effective_caps, struct berr *err)
+/* Loads a filter its builder just made (built: the builder's result). */
+static int load_built(int built, struct seccomp_filter *f, struct berr *err)
 {
-	struct seccomp_filter *f;
-	if (seccomp_filter_default(effective_caps, &f, err) < 0)
+	if (built < 0)
 		return -1;
 	int rc = seccomp_filter_load(f, err);
 	seccomp_filter_free(f);
 	return rc;
+}
+
+int seccomp_load_default(uint64_t effective_caps, struct berr *err)
+{
+	struct seccomp_filter *f = NULL;
+	int built = seccomp_filter_default(effective_caps, &f, err);
+	return load_built(built, f, err);
 }
 
 static int build_oci(void *arg, struct seccomp_filter **out, struct berr *err)
@@ -406,10 +404,9 @@ int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct ber
 
 int seccomp_load_oci(yajl_val seccomp, struct berr *err)
 {
-	struct seccomp_filter *f;
-	if (seccomp_filter_oci(seccomp, &f, err) < 0)
-		return -1;
-	int rc = seccomp_filter_load(f, err);
-	seccomp_filter_free(f);
-	return rc < 0 ? berr_wrap(err, "linux.seccomp") : 0;
+	struct seccomp_filter *f = NULL;
+	int built = seccomp_filter_oci(seccomp, &f, err);
+	if (built == 0 && load_built(built, f, err) < 0)
+		return berr_wrap(err, "linux.seccomp");
+	return built;
 }

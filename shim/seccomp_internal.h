@@ -1,4 +1,4 @@
-/* Private to shim/seccomp*.c: building a libseccomp filter, compiling it to
+/* Private to shim/: what seccomp*.c share: building a libseccomp filter, compiling it to
  * BPF with the ENOSYS prologue, and loading the program with seccomp(2). */
 #ifndef BERTH_SHIM_SECCOMP_INTERNAL_H
 #define BERTH_SHIM_SECCOMP_INTERNAL_H
@@ -32,15 +32,15 @@ struct seccomp_filter {
 	unsigned int flags; /* SECCOMP_FILTER_FLAG_* */
 };
 
-int sc_build_init(struct sc_build *b, uint32_t default_action, struct berr *err);
+NODISCARD int sc_build_init(struct sc_build *b, uint32_t default_action, struct berr *err);
 /* Adds an architecture (no-op when already present). */
-int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err);
+NODISCARD int sc_build_add_arch(struct sc_build *b, uint32_t arch, struct berr *err);
 /* Records that the profile knows `name` (for the ENOSYS prologue). */
 void sc_build_note_name(struct sc_build *b, const char *name);
 void sc_build_free(struct sc_build *b);
 
 /* Exports the context to BPF and puts the ENOSYS prologue in front. */
-int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err);
+NODISCARD int sc_compile(struct sc_build *b, struct seccomp_filter *out, struct berr *err);
 
 /* Compiled programs kept in the cache directory (seccomp_set_cache_dir),
  * found by their full key text. A miss or an unusable entry returns -1
@@ -50,13 +50,14 @@ void sc_cache_put(const char *name, const char *key, size_t key_len,
 		  const struct seccomp_filter *f);
 
 /* The default profile (shim/seccomp_profile.c). */
-int sc_default_build(uint64_t effective_caps, struct sc_build *b, struct berr *err);
+NODISCARD int sc_default_build(uint64_t effective_caps, struct sc_build *b, struct berr *err);
 /* Capabilities the default profile looks at: only these change the filter. */
 uint64_t sc_default_caps_mask(void);
 /* Text that changes whenever the default profile's rules change. */
 const char *sc_default_profile_id(void);
 
 /* The OCI "linux.seccomp" object (shim/seccomp_oci.c). */
-int sc_oci_build(void *seccomp_val, struct sc_build *b, unsigned int *flags, struct berr *err);
+NODISCARD int sc_oci_build(void *seccomp_val, struct sc_build *b, unsigned int *flags,
+			   struct berr *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/lazy.h"
 #include "common/log.h"
 #include "shim/seccomp_internal.h"
 
@@ -174,7 +175,7 @@ static int parse_arch(const char *name, const char *path, uint32_t *out, struct 
 	for (const char *p = name + 10; *p; p++)
 		lower[n++] = (char)tolower((unsigned char)*p);
 	lower[n] = '\0';
-	uint32_t arch = seccomp_arch_resolve_name(lower);
+	uint32_t arch = LAZY(seccomp_arch_resolve_name)(lower);
 	if (!arch)
 		return berr_set(err, 0, "%s: unknown architecture \"%s\"", path, name);
 	*out = arch;
@@ -346,14 +347,14 @@ static int add_rule(struct sc_build *b, struct cond_rules *cr, size_t entry, con
 		    uint32_t action, const struct scmp_arg_cmp *args, unsigned int n,
 		    const char *path, struct berr *err)
 {
-	int nr = seccomp_syscall_resolve_name(name);
+	int nr = LAZY(seccomp_syscall_resolve_name)(name);
 	if (nr == __NR_SCMP_ERROR) {
 		log_debug("%s: syscall %s unknown to libseccomp, skipped", path, name);
 		return 0;
 	}
 	if (check_cond_rule(cr, nr, args, n, entry, path, name, err) < 0)
 		return -1;
-	int rc = seccomp_rule_add_array(b->ctx, action, nr, n, n ? args : NULL);
+	int rc = LAZY(seccomp_rule_add_array)(b->ctx, action, nr, n, n ? args : NULL);
 	if (rc < 0 && rc != -EEXIST)
 		return berr_set(err, -rc, "%s: rule for %s", path, name);
 	return 0;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
+#include "common/lazy.h"
 #include "shim/seccomp_internal.h"
 
 /* Older toolchains' kernel headers (Buildroot, Yocto) lack these. */
@@ -330,22 +332,12 @@ uint64_t sc_default_caps_mask(void)
 	return m;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
 const char *sc_default_profile_id(void)
 {
 	static char id[40];
 	if (id[0])
 		return id;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	uint64_t h = FNV1A_INIT;
 	for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
 		const struct sc_group *g = &groups[i];
 		for (size_t j = 0; g->names[j]; j++)
@@ -365,11 +357,11 @@ const char *sc_default_profile_id(void)
 static int add_group(struct sc_build *b, const struct sc_group *g, struct berr *err)
 {
 	for (size_t j = 0; g->names[j]; j++) {
-		int nr = seccomp_syscall_resolve_name(g->names[j]);
+		int nr = LAZY(seccomp_syscall_resolve_name)(g->names[j]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* newer than this libseccomp: the prologue answers ENOSYS */
-		int rc = seccomp_rule_add_array(b->ctx, g->action, nr, g->n_args,
-						g->n_args ? g->args : NULL);
+		int rc = LAZY(seccomp_rule_add_array)(b->ctx, g->action, nr, g->n_args,
+						      g->n_args ? g->args : NULL);
 		if (rc < 0 && rc != -EEXIST)
 			return berr_set(err, -rc, "seccomp: default profile, %s: rule for %s",
 					g->what, g->names[j]);
@@ -382,7 +374,7 @@ int sc_default_build(uint64_t effective_caps, struct sc_build *b, struct berr *e
 	if (sc_build_init(b, SCMP_ACT_ERRNO(EPERM), err) < 0)
 		return -1;
 	b->enosys_above_known = true;
-	uint32_t native = seccomp_arch_native();
+	uint32_t native = LAZY(seccomp_arch_native)();
 	uint32_t extra[3];
 	int n_extra;
 	companion_arches(native, extra, &n_extra);

@@ -1,4 +1,4 @@
-/* What an instance may do: capability sets (libcap) and the seccomp filter
+/* Private to shim/: what an instance may do: capability sets (libcap) and the seccomp filter
  * (libseccomp). Applied in the instance's process right before exec. */
 #ifndef BERTH_SHIM_SECURITY_H
 #define BERTH_SHIM_SECURITY_H
@@ -21,7 +21,7 @@ struct cap_sets {
 /* Parses names like "CAP_NET_ADMIN" or "net_admin" (any case, with or without
  * "CAP_"; "ALL" is every capability the running kernel knows) into a mask of
  * (1 << CAP_x). An unknown name is an error naming it. */
-int caps_from_names(const char *const *names, uint64_t *mask, struct berr *err);
+NODISCARD int caps_from_names(const char *const *names, uint64_t *mask, struct berr *err);
 /* The container engines' default set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER,
  * MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE,
  * SYS_CHROOT, KILL, AUDIT_WRITE), or every capability the running kernel
@@ -29,8 +29,8 @@ int caps_from_names(const char *const *names, uint64_t *mask, struct berr *err);
  * named additions are added and the named drops removed (a name in both
  * lists is dropped). Bounding, effective and permitted get the result;
  * inheritable and ambient stay empty, as with the engines. */
-int caps_default_sets(const char *const *add, const char *const *drop, bool privileged,
-		      struct cap_sets *out, struct berr *err);
+NODISCARD int caps_default_sets(const char *const *add, const char *const *drop, bool privileged,
+				struct cap_sets *out, struct berr *err);
 /* Applies sets to the calling process: raises the effective set to what is
  * still permitted, drops every capability outside `bounding` from the
  * bounding set (PR_CAPBSET_DROP), sets effective/permitted/inheritable
@@ -46,7 +46,7 @@ int caps_default_sets(const char *const *add, const char *const *drop, bool priv
  * execve only through the ambient set (as with the engines, it is empty by
  * default). Refuses effective outside permitted and ambient outside
  * permitted & inheritable, naming the capability. */
-int caps_apply(const struct cap_sets *sets, struct berr *err);
+NODISCARD int caps_apply(const struct cap_sets *sets, struct berr *err);
 
 /* Builds and loads the default seccomp allow-list (equivalent to the one
  * container engines ship, for the running architecture and its 32-bit/x32
@@ -56,13 +56,13 @@ int caps_apply(const struct cap_sets *sets, struct berr *err);
  * no_new_privs or CAP_SYS_ADMIN: load it as the last step before execve when
  * no_new_privs is set, otherwise before the capabilities are dropped (the
  * filter allows what that path calls: setresuid, capset, prctl). */
-int seccomp_load_default(uint64_t effective_caps, struct berr *err);
+NODISCARD int seccomp_load_default(uint64_t effective_caps, struct berr *err);
 /* Loads an OCI runtime-spec "linux.seccomp" object (defaultAction,
  * defaultErrnoRet, architectures, flags, syscalls[] with names, action,
  * errnoRet, args). As runc: syscall names unknown to libseccomp are skipped;
  * unknown fields, actions, operators, architectures and flags are refused by
  * name, as is SCMP_ACT_NOTIFY (no listener). */
-int seccomp_load_oci(yajl_val seccomp, struct berr *err);
+NODISCARD int seccomp_load_oci(yajl_val seccomp, struct berr *err);
 
 /* The same in two steps, so the costly part runs where it is convenient:
  * build in the shim before clone (where the cache directory is reachable),
@@ -70,15 +70,16 @@ int seccomp_load_oci(yajl_val seccomp, struct berr *err);
  * syscall). Building takes milliseconds; a cache hit or a load, well under
  * one (docs/SECCOMP.md has the figures). */
 struct seccomp_filter;
-int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out, struct berr *err);
-int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err);
-int seccomp_filter_load(const struct seccomp_filter *filter, struct berr *err);
+NODISCARD int seccomp_filter_default(uint64_t effective_caps, struct seccomp_filter **out,
+				     struct berr *err);
+NODISCARD int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct berr *err);
+NODISCARD int seccomp_filter_load(const struct seccomp_filter *filter, struct berr *err);
 void seccomp_filter_free(struct seccomp_filter *filter);
 
 /* Keeps compiled filters in `dir` (e.g. "<run>/seccomp", created 0700; it
  * must belong to this uid and be writable by it alone), shared by every
  * process that sets the same directory. NULL turns the cache off (the
  * default). */
-int seccomp_set_cache_dir(const char *dir, struct berr *err);
+NODISCARD int seccomp_set_cache_dir(const char *dir, struct berr *err);
 
 #endif

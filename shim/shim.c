@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/pages.h"
@@ -172,7 +173,7 @@ static void finish(struct shim *s, int status)
 	if (sandbox_finish(&s->p, &oom, &err) < 0)
 		snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
 	s->st.status = INSTANCE_EXITED;
-	s->st.finished_at = time_now_ms();
+	s->st.finished_at = wall_ms();
 	s->st.exit_code = exit_status_of(status);
 	s->st.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	s->st.oom_killed = oom;
@@ -398,15 +399,16 @@ failed:
 	/* A starter that died half-way may have left an instance (this
 	 * process's child) and its cgroup behind. */
 	if (instance_cgroup(s)) {
-		struct berr ignored;
+		struct berr e;
 		bool oom;
-		sandbox_finish(&s->p, &oom, &ignored);
+		if (sandbox_finish(&s->p, &oom, &e) < 0)
+			log_debug("%s", e.msg);
 	}
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	s->st.status = INSTANCE_EXITED;
 	s->st.exit_code = 127;
-	s->st.finished_at = time_now_ms();
+	s->st.finished_at = wall_ms();
 	snprintf(s->st.error, sizeof(s->st.error), "%s", err.msg);
 	close(SHIM_LOCK_FD);
 	record(s);
@@ -550,8 +552,7 @@ static int stop_signal(const char *root, const char *name, int grace_sec, int *p
 	if (rc < 0)
 		return errno == ESRCH ? 0
 				      : berr_set(err, errno, "instance %s: signal the shim", name);
-	*pidfd = pfd;
-	pfd = -1;
+	*pidfd = take_fd(&pfd);
 	return 1;
 }
 
@@ -579,9 +580,10 @@ int shim_stop(const char *root, const char *name, int grace_sec, struct berr *er
 	/* The shim kills at the end of the grace period; should it not, the
 	 * whole cgroup goes from here. */
 	struct cgroup *cg = NULL;
-	struct berr ignored;
-	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &ignored) == 0) {
-		cgroup_kill_all(cg, &ignored);
+	struct berr e;
+	if (cgroup_open(CGROUP_FS_ROOT, name, &cg, &e) == 0) {
+		if (cgroup_kill_all(cg, &e) < 0)
+			log_warn("instance %s: %s", name, e.msg);
 		cgroup_free(cg);
 	}
 	if (wait_shim_gone(pfd, &st, 4000))

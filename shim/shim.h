@@ -17,8 +17,7 @@
 #include <sys/types.h>
 
 #include "common/err.h"
-
-#define INSTANCE_NAME_MAX 64 /* [A-Za-z0-9][A-Za-z0-9_.-]* */
+#include "common/names.h"
 
 enum net_mode { NET_NONE = 0, NET_HOST = 1 };
 
@@ -55,6 +54,9 @@ struct instance_spec {
 	size_t n_devices;
 
 	enum net_mode network;
+	/* More /etc/hosts entries, Docker's ExtraHosts form "name:address"
+	 * (IPv4 or IPv6), written first: they win over the host's own. */
+	char **extra_hosts;
 	bool userns;	     /* map root to an unprivileged host range */
 	int64_t userns_base; /* first host uid/gid of the 65536 mapped ids; 0: 100000 */
 
@@ -74,20 +76,31 @@ struct instance_spec {
 	int64_t log_max_bytes; /* per log file before rotation (default 1 MiB) */
 };
 
+/* Frees n binds or device rules and what they point to. */
+void bind_mounts_free(struct bind_mount *b, size_t n);
+void device_rules_free(struct device_rule *d, size_t n);
+/* Copies of n binds or device rules (NULL for none, or when memory ran
+ * out: *ok false, see common/strv.h). */
+struct bind_mount *bind_mounts_dup(const struct bind_mount *b, size_t n, bool *ok);
+struct device_rule *device_rules_dup(const struct device_rule *d, size_t n, bool *ok);
+
 /* Frees what a spec points to and zeroes it (for a spec on the stack). */
 void instance_spec_clear(struct instance_spec *spec);
 void instance_spec_free(struct instance_spec *spec);
-int instance_spec_write(const struct instance_spec *spec, const char *path, struct berr *err);
-int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);
+NODISCARD int instance_spec_write(const struct instance_spec *spec, const char *path,
+				  struct berr *err);
+NODISCARD int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err);
 /* The same as JSON text, and back; `what` names the document in errors. */
-int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *len,
-			  struct berr *err);
-int instance_spec_from_json(const char *buf, size_t len, const char *what,
-			    struct instance_spec **out, struct berr *err);
+NODISCARD int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *len,
+				    struct berr *err);
+NODISCARD int instance_spec_from_json(const char *buf, size_t len, const char *what,
+				      struct instance_spec **out, struct berr *err);
 /* Checks what a shim relies on: the name, absolute paths, either layers or a
  * rootfs, a command, KEY=VALUE environment, limits in range. */
-int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
+NODISCARD int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
 bool instance_name_valid(const char *name);
+/* "name:address" with a host name and an IPv4 or IPv6 address. */
+bool extra_host_valid(const char *entry);
 
 enum instance_status {
 	INSTANCE_CREATED, /* shim started, process not yet running */
@@ -113,13 +126,13 @@ struct instance_state {
  * written) and returns once the module's process runs or has failed to
  * start (err then says why, e.g. "exec /app: no such file"). The shim
  * survives the caller. */
-int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_pid,
-	       struct berr *err);
+NODISCARD int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_pid,
+			 struct berr *err);
 
 /* Reads state.json; a shim that died without writing EXITED is reported as
  * EXITED with exit_code 255 and an error. */
-int shim_state_read(const char *root, const char *name, struct instance_state *st,
-		    struct berr *err);
+NODISCARD int shim_state_read(const char *root, const char *name, struct instance_state *st,
+			      struct berr *err);
 
 /* True when the shim recorded in st is still the same live process. */
 bool shim_alive(const struct instance_state *st);
@@ -127,16 +140,17 @@ bool shim_alive(const struct instance_state *st);
 /* Asks the shim to stop its instance: SIGTERM, then SIGKILL to the whole
  * cgroup after the grace period. Waits until the shim is gone (at most
  * grace + 5 s). Not running is not an error. */
-int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err);
+NODISCARD int shim_stop(const char *root, const char *name, int grace_sec, struct berr *err);
 
 /* The same request without the wait: returns once the shim has been asked
  * to stop its instance within grace_sec. The caller watches the shim's exit
  * (a pidfd) and may call shim_stop() to force it should the shim outlive
  * the grace period. Not running is not an error. */
-int shim_stop_request(const char *root, const char *name, int grace_sec, struct berr *err);
+NODISCARD int shim_stop_request(const char *root, const char *name, int grace_sec,
+				struct berr *err);
 
 /* Removes a stopped instance: directory (upper, work, logs, state) and cgroup. */
-int shim_remove(const char *root, const char *name, struct berr *err);
+NODISCARD int shim_remove(const char *root, const char *name, struct berr *err);
 
 /* What a foreground run (berth run --rm, berth oci run) killed before it
  * could clean up leaves: an instance directory without spec.json that no
@@ -144,8 +158,8 @@ int shim_remove(const char *root, const char *name, struct berr *err);
  * name (1 when there was such a leftover, 0 when not); shim_reclaim_all for
  * every instance not changed in the last two seconds, telling fn each name,
  * whose image lease the caller then drops. */
-int shim_reclaim(const char *root, const char *name, struct berr *err);
-int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
-		     struct berr *err);
+NODISCARD int shim_reclaim(const char *root, const char *name, struct berr *err);
+NODISCARD int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
+			       struct berr *err);
 
 #endif

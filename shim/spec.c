@@ -3,6 +3,7 @@
  * treated as outside input). */
 #include "shim/shim.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -11,7 +12,8 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "shim/strv.h"
+#include "common/names.h"
+#include "common/strv.h"
 
 #define SPEC_FILE_MAX	(1 << 20)
 #define SPEC_STRV_MAX	4096 /* args, env, capability lists */
@@ -21,43 +23,57 @@
 
 bool instance_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-	if (n == 0 || n > INSTANCE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum =
-		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
+	return name && name_valid(name, strlen(name), INSTANCE_NAME_MAX);
+}
+
+void bind_mounts_free(struct bind_mount *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free_many(b[i].source, b[i].destination);
+	free(b);
+}
+
+void device_rules_free(struct device_rule *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free_many(d[i].path, d[i].path_in, d[i].permissions);
+	free(d);
+}
+
+struct bind_mount *bind_mounts_dup(const struct bind_mount *b, size_t n, bool *ok)
+{
+	struct bind_mount *c = n ? calloc(n, sizeof(*c)) : NULL;
+	if (n && !c)
+		*ok = false;
+	for (size_t i = 0; c && i < n; i++) {
+		c[i].source = dup_or_null(b[i].source, ok);
+		c[i].destination = dup_or_null(b[i].destination, ok);
+		c[i].readonly = b[i].readonly;
 	}
-	return true;
+	return c;
+}
+
+struct device_rule *device_rules_dup(const struct device_rule *d, size_t n, bool *ok)
+{
+	struct device_rule *c = n ? calloc(n, sizeof(*c)) : NULL;
+	if (n && !c)
+		*ok = false;
+	for (size_t i = 0; c && i < n; i++) {
+		c[i].path = dup_or_null(d[i].path, ok);
+		c[i].path_in = dup_or_null(d[i].path_in, ok);
+		c[i].permissions = dup_or_null(d[i].permissions, ok);
+	}
+	return c;
 }
 
 void instance_spec_clear(struct instance_spec *spec)
 {
-	free(spec->name);
-	strv_free(spec->layer_dirs);
-	free(spec->rootfs);
-	free(spec->image_digest);
-	strv_free(spec->args);
-	strv_free(spec->env);
-	free(spec->cwd);
-	free(spec->user);
-	free(spec->hostname);
-	for (size_t i = 0; i < spec->n_binds; i++) {
-		free(spec->binds[i].source);
-		free(spec->binds[i].destination);
-	}
-	free(spec->binds);
-	for (size_t i = 0; i < spec->n_devices; i++) {
-		free(spec->devices[i].path);
-		free(spec->devices[i].path_in);
-		free(spec->devices[i].permissions);
-	}
-	free(spec->devices);
-	strv_free(spec->cap_add);
-	strv_free(spec->cap_drop);
+	free_many(spec->name, spec->rootfs, spec->image_digest, spec->cwd, spec->user,
+		  spec->hostname);
+	strv_free_many(spec->layer_dirs, spec->args, spec->env, spec->cap_add, spec->cap_drop,
+		       spec->extra_hosts);
+	bind_mounts_free(spec->binds, spec->n_binds);
+	device_rules_free(spec->devices, spec->n_devices);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -69,20 +85,6 @@ void instance_spec_free(struct instance_spec *spec)
 	free(spec);
 }
 
-static bool hostname_valid(const char *h)
-{
-	size_t n = strlen(h);
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = h[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 static int check_path(const char *what, const char *p, struct berr *err)
 {
 	if (!p || p[0] != '/')
@@ -90,6 +92,19 @@ static int check_path(const char *what, const char *p, struct berr *err)
 	if (strlen(p) >= PATH_MAX)
 		return berr_set(err, 0, "%s: path longer than %d bytes", what, PATH_MAX);
 	return 0;
+}
+
+bool extra_host_valid(const char *entry)
+{
+	const char *colon = strchr(entry, ':');
+	char name[256];
+	unsigned char addr[16];
+	if (!colon || (size_t)(colon - entry) >= sizeof(name))
+		return false;
+	memcpy(name, entry, (size_t)(colon - entry));
+	name[colon - entry] = '\0';
+	return hostname_valid(name, 255) && (inet_pton(AF_INET, colon + 1, addr) == 1 ||
+					     inet_pton(AF_INET6, colon + 1, addr) == 1);
 }
 
 int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
@@ -130,9 +145,14 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 	if (spec->user && (!spec->user[0] || strlen(spec->user) > 256))
 		return berr_set(err, 0, "instance %s: user \"%s\" is invalid", spec->name,
 				spec->user);
-	if (spec->hostname && !hostname_valid(spec->hostname))
+	if (spec->hostname && !hostname_valid(spec->hostname, 64))
 		return berr_set(err, 0, "instance %s: hostname \"%s\" is invalid", spec->name,
 				spec->hostname);
+	for (size_t i = 0; spec->extra_hosts && spec->extra_hosts[i]; i++)
+		if (!extra_host_valid(spec->extra_hosts[i]))
+			return berr_set(err, 0,
+					"instance %s: extra host \"%.300s\" is not name:address",
+					spec->name, spec->extra_hosts[i]);
 	for (size_t i = 0; i < spec->n_binds; i++) {
 		const struct bind_mount *b = &spec->binds[i];
 		if (check_path("bind source", b->source, err) < 0 ||
@@ -228,6 +248,7 @@ static int gen_spec(yajl_gen g, const struct instance_spec *s)
 	if (yajl_gen_array_close(g) != yajl_gen_status_ok)
 		return -1;
 	if (json_gen_key_str(g, "network", s->network == NET_HOST ? "host" : "none") < 0 ||
+	    gen_strv(g, "extra_hosts", s->extra_hosts) < 0 ||
 	    json_gen_key_bool(g, "userns", s->userns) < 0 ||
 	    json_gen_key_int(g, "userns_base", s->userns_base) < 0 ||
 	    json_gen_key_int(g, "memory", s->memory) < 0 ||
@@ -290,38 +311,7 @@ static int read_str(yajl_val obj, const char *key, bool required, char **out, st
 
 static int read_strv(yajl_val obj, const char *key, size_t max, char ***out, struct berr *err)
 {
-	yajl_val a;
-	if (json_get_array(obj, key, "spec", false, &a, err) < 0)
-		return -1;
-	if (!a)
-		return 0;
-	if (a->u.array.len > max)
-		return berr_set(err, 0, "spec.%s: %zu entries is over the limit of %zu", key,
-				a->u.array.len, max);
-	char **v = calloc(a->u.array.len + 1, sizeof(*v));
-	if (!v)
-		return berr_set(err, ENOMEM, "spec.%s", key);
-	*out = v;
-	for (size_t i = 0; i < a->u.array.len; i++) {
-		const char *s = json_str(a->u.array.values[i]);
-		if (!s)
-			return berr_set(err, 0, "spec.%s[%zu]: expected a string", key, i);
-		if (strlen(s) > SPEC_STR_MAX)
-			return berr_set(err, 0, "spec.%s[%zu]: longer than %d bytes", key, i,
-					SPEC_STR_MAX);
-		if (!(v[i] = strdup(s)))
-			return berr_set(err, ENOMEM, "spec.%s", key);
-	}
-	return 0;
-}
-
-static int read_i64(yajl_val obj, const char *key, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, "spec", false, &v, err) < 0)
-		return -1;
-	*out = v;
-	return 0;
+	return json_get_strv(obj, key, "spec", max, SPEC_STR_MAX, out, err);
 }
 
 static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
@@ -395,18 +385,19 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 
 	int64_t grace = 0, logmax = 0;
 	if (json_get_bool(root, "userns", "spec", false, &s->userns, err) < 0 ||
-	    read_i64(root, "userns_base", &s->userns_base, err) < 0 ||
-	    read_i64(root, "memory", &s->memory, err) < 0 ||
-	    read_i64(root, "memory_swap", &s->memory_swap, err) < 0 ||
-	    read_i64(root, "pids_limit", &s->pids_limit, err) < 0 ||
-	    read_i64(root, "cpu_quota_us", &s->cpu_quota_us, err) < 0 ||
-	    read_i64(root, "cpu_period_us", &s->cpu_period_us, err) < 0 ||
-	    read_i64(root, "cpu_shares", &s->cpu_shares, err) < 0 ||
+	    json_get_i64(root, "userns_base", "spec", false, &s->userns_base, err) < 0 ||
+	    json_get_i64(root, "memory", "spec", false, &s->memory, err) < 0 ||
+	    json_get_i64(root, "memory_swap", "spec", false, &s->memory_swap, err) < 0 ||
+	    json_get_i64(root, "pids_limit", "spec", false, &s->pids_limit, err) < 0 ||
+	    json_get_i64(root, "cpu_quota_us", "spec", false, &s->cpu_quota_us, err) < 0 ||
+	    json_get_i64(root, "cpu_period_us", "spec", false, &s->cpu_period_us, err) < 0 ||
+	    json_get_i64(root, "cpu_shares", "spec", false, &s->cpu_shares, err) < 0 ||
 	    read_strv(root, "cap_add", SPEC_STRV_MAX, &s->cap_add, err) < 0 ||
 	    read_strv(root, "cap_drop", SPEC_STRV_MAX, &s->cap_drop, err) < 0 ||
+	    read_strv(root, "extra_hosts", SPEC_STRV_MAX, &s->extra_hosts, err) < 0 ||
 	    json_get_bool(root, "privileged", "spec", false, &s->privileged, err) < 0 ||
-	    read_i64(root, "stop_grace_sec", &grace, err) < 0 ||
-	    read_i64(root, "log_max_bytes", &logmax, err) < 0)
+	    json_get_i64(root, "stop_grace_sec", "spec", false, &grace, err) < 0 ||
+	    json_get_i64(root, "log_max_bytes", "spec", false, &logmax, err) < 0)
 		return -1;
 	if (grace < 0 || grace > 24 * 3600)
 		return berr_set(err, 0, "spec.stop_grace_sec: %lld is outside 0..86400",
@@ -418,26 +409,22 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 	return instance_spec_validate(s, err);
 }
 
+static int fill(yajl_val root, void *s, const void *arg, struct berr *err)
+{
+	return read_spec(root, s, err);
+}
+
+static void free_spec(void *s)
+{
+	instance_spec_free(s);
+}
+
 int instance_spec_from_json(const char *buf, size_t len, const char *what,
 			    struct instance_spec **out, struct berr *err)
 {
-	*out = NULL;
-	yajl_val root = NULL;
-	if (json_parse(buf, len, SPEC_FILE_MAX, what, &root, err) < 0)
-		return -1;
-	struct instance_spec *s = calloc(1, sizeof(*s));
-	if (!s) {
-		yajl_tree_free(root);
-		return berr_set(err, ENOMEM, "%s", what);
-	}
-	int rc = read_spec(root, s, err);
-	yajl_tree_free(root);
-	if (rc < 0) {
-		instance_spec_free(s);
-		return berr_wrap(err, "%s", what);
-	}
-	*out = s;
-	return 0;
+	*out = json_parse_new(buf, len, SPEC_FILE_MAX, what, sizeof(**out), fill, NULL, free_spec,
+			      err);
+	return *out ? 0 : -1;
 }
 
 int instance_spec_read(const char *path, struct instance_spec **out, struct berr *err)

@@ -96,25 +96,13 @@ int state_write(const char *dir, const struct instance_state *st, struct berr *e
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
 		     ? 0
 		     : -1;
-	size_t len = 0;
-	char *json = rc == 0 ? json_gen_finish(g, &len) : NULL;
-	yajl_gen_free(g);
-	if (!json)
-		return berr_set(err, rc == 0 ? ENOMEM : EINVAL, "state: cannot write JSON");
+	if (rc < 0) {
+		yajl_gen_free(g);
+		return berr_set(err, EINVAL, "state: cannot write JSON");
+	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/state.json", dir);
-	rc = fs_write_file_atomic(path, json, len, 0644, err);
-	free(json);
-	return rc;
-}
-
-static int get_i64(yajl_val obj, const char *key, int64_t *out, struct berr *err)
-{
-	long long v = 0;
-	if (json_get_int(obj, key, "state", false, &v, err) < 0)
-		return -1;
-	*out = v;
-	return 0;
+	return json_gen_write_file(g, path, 0644, "state", err);
 }
 
 int state_parse(const char *buf, size_t len, const char *what, struct instance_state *st,
@@ -122,33 +110,27 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 {
 	memset(st, 0, sizeof(*st));
 	st->status = INSTANCE_UNKNOWN;
-	yajl_val v = NULL;
+	cleanup_yajl yajl_val v = NULL;
 	if (json_parse(buf, len, STATE_MAX, what, &v, err) < 0)
 		return -1;
 	const char *status = NULL, *error = NULL;
 	int64_t shim_pid = 0, pid = 0, code = 0, sig = 0;
-	int rc = -1;
-	if (!YAJL_IS_OBJECT(v)) {
-		berr_set(err, 0, "%s: expected an object", what);
-		goto out;
-	}
+	if (!YAJL_IS_OBJECT(v))
+		return berr_set(err, 0, "%s: expected an object", what);
 	if (json_get_str(v, "status", "state", true, &status, err) < 0 ||
 	    json_get_str(v, "error", "state", false, &error, err) < 0 ||
-	    get_i64(v, "shim_pid", &shim_pid, err) < 0 ||
-	    get_i64(v, "shim_start_time", &st->shim_start_time, err) < 0 ||
-	    get_i64(v, "pid", &pid, err) < 0 || get_i64(v, "exit_code", &code, err) < 0 ||
-	    get_i64(v, "exit_signal", &sig, err) < 0 ||
+	    json_get_i64(v, "shim_pid", "state", false, &shim_pid, err) < 0 ||
+	    json_get_i64(v, "shim_start_time", "state", false, &st->shim_start_time, err) < 0 ||
+	    json_get_i64(v, "pid", "state", false, &pid, err) < 0 ||
+	    json_get_i64(v, "exit_code", "state", false, &code, err) < 0 ||
+	    json_get_i64(v, "exit_signal", "state", false, &sig, err) < 0 ||
 	    json_get_bool(v, "oom_killed", "state", false, &st->oom_killed, err) < 0 ||
-	    get_i64(v, "started_at", &st->started_at, err) < 0 ||
-	    get_i64(v, "finished_at", &st->finished_at, err) < 0) {
-		berr_wrap(err, "%s", what);
-		goto out;
-	}
+	    json_get_i64(v, "started_at", "state", false, &st->started_at, err) < 0 ||
+	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0)
+		return berr_wrap(err, "%s", what);
 	if (shim_pid < 0 || shim_pid > INT32_MAX || pid < 0 || pid > INT32_MAX || code < 0 ||
-	    code > 255 || sig < 0 || sig > 64) {
-		berr_set(err, 0, "%s: value out of range", what);
-		goto out;
-	}
+	    code > 255 || sig < 0 || sig > 64)
+		return berr_set(err, 0, "%s: value out of range", what);
 	st->shim_pid = (pid_t)shim_pid;
 	st->pid = (pid_t)pid;
 	st->exit_code = (int)code;
@@ -158,10 +140,7 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 	for (int s = INSTANCE_CREATED; s <= INSTANCE_UNKNOWN; s++)
 		if (!strcmp(status, status_names[s]))
 			st->status = (enum instance_status)s;
-	rc = 0;
-out:
-	yajl_tree_free(v);
-	return rc;
+	return 0;
 }
 
 int shim_state_read(const char *root, const char *name, struct instance_state *st, struct berr *err)

@@ -1,4 +1,4 @@
-/* Kernel interfaces newer than some C libraries berth builds against (musl,
+/* Private to shim/: kernel interfaces newer than some C libraries berth builds against (musl,
  * older glibc): the mount API, pidfds, close_range, clone3. Called through
  * syscall(2) so the build does not depend on the libc version; a kernel
  * without them answers ENOSYS and callers fall back or say what is needed. */

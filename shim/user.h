@@ -1,4 +1,4 @@
-/* Resolving a user ("uid[:gid]" or "name[:group]") against an image's
+/* Private to shim/: resolving a user ("uid[:gid]" or "name[:group]") against an image's
  * /etc/passwd and /etc/group, as container engines do. The files are image
  * content: every length is bounded and malformed lines are skipped. */
 #ifndef BERTH_SHIM_USER_H
@@ -25,7 +25,7 @@ struct user_ids {
  * number needs no entry (its group is then 0 unless given). Supplementary
  * groups: the primary group and every group listing the user by name;
  * none besides the given one when a group is given. */
-int user_resolve(const char *spec, const char *passwd, const char *group, struct user_ids *out,
-		 struct berr *err);
+NODISCARD int user_resolve(const char *spec, const char *passwd, const char *group,
+			   struct user_ids *out, struct berr *err);
 
 #endif

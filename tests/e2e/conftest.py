@@ -9,13 +9,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import images  # noqa: E402
+from helpers import wait_for  # noqa: E402 - also for the tests that import it from here
+from iothub import iothub  # noqa: E402,F401  the IoT Hub stand-in fixture
+from registry_fixtures import Front  # noqa: E402
 
 REPO_TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BERTH = os.environ.get("BERTH_BIN", os.path.join(REPO_TOP, "build", "berth"))
@@ -25,15 +27,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(interval)
-    raise TimeoutError("timed out waiting for " + what)
 
 
 class Registry:
@@ -86,6 +79,14 @@ def registry(tmp_path_factory):
     r = Registry(str(tmp_path_factory.mktemp("registry")))
     yield r
     r.stop()
+
+
+@pytest.fixture
+def front(registry):
+    """A proxy in front of the session's registry that injects faults."""
+    f = Front(registry.host)
+    yield f
+    f.stop()
 
 
 @pytest.fixture(scope="session")

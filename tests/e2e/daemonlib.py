@@ -2,7 +2,6 @@
 state and runtime directories, deployment manifests built from Python, and
 observations of modules from outside (list --json, cgroups, files)."""
 import base64
-import glob
 import hashlib
 import hmac
 import json
@@ -13,15 +12,10 @@ import subprocess
 import urllib.parse
 import uuid
 
-from conftest import wait_for
+from helpers import (DEVICE_KEY, IOTHUB_HOSTNAME, cgroup_pids, instance_cgroups,  # noqa: F401
+                     kill_module, module_key, mounts_mentioning, unique, wait_for)
 
-DEVICE_KEY = base64.b64encode(bytes(range(32))).decode()
-HUB_HOST = "myhub.example.net"
-
-
-def unique(prefix):
-    """Module names are instance and cgroup names on a shared machine."""
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+HUB_HOST = IOTHUB_HOSTNAME
 
 
 def module(image, cmd=None, env=None, create=None, status="running", restart="always",
@@ -68,7 +62,7 @@ class Daemon:
         cfg = {"device_id": "Hannover01", "iothub_hostname": HUB_HOST,
                "device_key": DEVICE_KEY, "restart_backoff_unit_ms": 200,
                "reconcile_interval_ms": 500, "stop_grace_secs": 1,
-               "hub": {"enabled": bool(hub)}}
+               "hub": hub if isinstance(hub, dict) else {"enabled": bool(hub)}}
         if registry is not None:
             cfg["registries"] = {registry.host: {"insecure": True}}
         if deployment is not None:
@@ -175,38 +169,6 @@ class Daemon:
                 with open(p, "rb") as fh:
                     text += fh.read()
         return text.decode(errors="replace")
-
-
-def cgroup_pids(name):
-    """Host pids whose cgroup is berth/<name> in any hierarchy."""
-    pids = []
-    rx = re.compile(r"/berth/%s$" % re.escape(name), re.M)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cgroup" % d) as f:
-                if rx.search(f.read()):
-                    pids.append(int(d))
-        except OSError:
-            pass
-    return pids
-
-
-def cgroup_dirs(name):
-    pats = ["/sys/fs/cgroup/berth/%s", "/sys/fs/cgroup/*/berth/%s"]
-    return [p for pat in pats for p in glob.glob(pat % name)]
-
-
-def mounts_mentioning(text):
-    with open("/proc/self/mountinfo") as f:
-        return [l for l in f if text in l]
-
-
-def module_key(device_key, name, generation_id):
-    raw = hmac.new(base64.b64decode(device_key), ("%s\n%s" % (name, generation_id)).encode(),
-                   hashlib.sha256).digest()
-    return base64.b64encode(raw).decode()
 
 
 def sas_verify(token, key_b64, resource):

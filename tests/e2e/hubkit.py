@@ -12,6 +12,7 @@ import queue
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -21,25 +22,10 @@ import urllib.parse
 import paho.mqtt.client as mqtt
 import pytest
 
-DEVICE_KEY = base64.b64encode(bytes(range(32))).decode()
-HOSTNAME = "myhub.example.net"
+from helpers import DEVICE_KEY, IOTHUB_HOSTNAME, module_key, wait_for  # noqa: F401
 
-
-def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise TimeoutError("timed out waiting for " + what)
-
-
-def module_key(module, generation_id, device_key=DEVICE_KEY):
-    """base64(HMAC-SHA256(base64dec(device_key), module "\\n" generation_id))"""
-    mac = hmac.new(base64.b64decode(device_key), (module + "\n" + generation_id).encode(),
-                   hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
+HOSTNAME = IOTHUB_HOSTNAME
+ROUTE_AB = 'FROM /messages/modules/a/outputs/out1 INTO BrokeredEndpoint("/modules/b/inputs/in1")'
 
 
 def sas_token(key_b64, resource, expiry):
@@ -152,23 +138,28 @@ class Hub:
         return wait_for(lambda: text in self.log_text(), timeout, what="log line: " + text)
 
     def control_call(self, request, timeout=10):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(self.control)
-        s.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return json.loads(data)
+        return control_call(self.control, request, timeout)
 
     def token(self, module, **kw):
         gen = self.modules.get(module, {}).get("generation_id", "gen1")
         kw.setdefault("generation_id", gen)
         return module_token(self.device, module, **kw)
+
+
+def control_call(path, request, timeout=10):
+    """One request on a hub's control socket (a hub of this kit's or a daemon's)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(json.dumps(request).encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data)
 
 
 class UnixClient(mqtt.Client):
@@ -190,14 +181,24 @@ class Module:
     """A module's MQTT client with every received message in a queue."""
 
     def __init__(self, hub, module, token=None, clean_session=True, client_id=None,
-                 user=None, keepalive=60, will=None, path=None):
+                 user=None, keepalive=60, will=None, path=None, tls=None):
+        """tls=(host, port, ca file): over TCP with TLS (the gateway) instead
+        of the Unix socket; the certificate is verified, its name is not."""
         self.hub = hub
         self.module = module
         self.messages = queue.Queue()
         self.connack = queue.Queue()
         self.disconnects = queue.Queue()
-        self.c = UnixClient(path or hub.socket, client_id or "%s/%s" % (hub.device, module),
-                            clean_session)
+        cid = client_id or "%s/%s" % (hub.device, module)
+        if tls:
+            self.c = mqtt.Client(client_id=cid, clean_session=clean_session,
+                                 protocol=mqtt.MQTTv311)
+            self.c.tls_set(ca_certs=tls[2], tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self.c.tls_insecure_set(True)
+            self.address = tls[:2]
+        else:
+            self.c = UnixClient(path or hub.socket, cid, clean_session)
+            self.address = ("localhost", 1883)
         self.c.username_pw_set(user if user is not None else username(hub.device, module),
                                token if token is not None else hub.token(module))
         if will:
@@ -208,7 +209,7 @@ class Module:
         self.keepalive = keepalive
 
     def connect(self, expect=0):
-        self.c.connect("localhost", 1883, self.keepalive)
+        self.c.connect(self.address[0], self.address[1], self.keepalive)
         self.c.loop_start()
         rc, flags = self.connack.get(timeout=10)
         assert rc == expect, "CONNACK %d, expected %d" % (rc, expect)
@@ -375,3 +376,20 @@ def make_hub(berth_bin):
         h.stop()
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def two_modules(make_hub, **kw):
+    """A hub with modules a and b, a's output out1 routed to b's input in1."""
+    return make_hub(modules={"a": {}, "b": {}}, routes={"ab": ROUTE_AB}, **kw)
+
+
+def raw_connect(hub, module, clean=True, keepalive=60, will=None):
+    """A raw MQTT connection the hub accepted for module; its
+    session_present says whether the hub kept a session."""
+    r = Raw(hub.socket)
+    r.send(connect_packet("%s/%s" % (hub.device, module), username(hub.device, module),
+                          hub.token(module), clean=clean, keepalive=keepalive, will=will))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body[1] == 0, "CONNACK %r" % body
+    r.session_present = bool(body[0] & 1)
+    return r

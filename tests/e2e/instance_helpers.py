@@ -14,11 +14,11 @@ import time
 import pytest
 
 import images
-from conftest import Berth, wait_for
+from conftest import Berth
+from helpers import instance_cgroups, mounts_mentioning, unique, wait_for  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE_SRC = os.path.join(HERE, "isolation_probe.c")
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 # CAP_CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
 # NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP
@@ -31,31 +31,9 @@ GROUP = ("root:x:0:\nnogroup:x:65534:\napp:x:1000:\n"
          "video:x:44:app\naudio:x:29:other,app\nstaff:x:50:other\n")
 
 
-def unique(prefix):
-    return "%s-%s" % (prefix, os.urandom(4).hex())
-
-
 def build_probe(dest):
     subprocess.run(["gcc", "-static", "-O2", "-o", dest, PROBE_SRC], check=True)
     return dest
-
-
-def instance_cgroups(name):
-    """The instance's cgroup directories that still exist, in every hierarchy."""
-    found = []
-    for h in os.listdir(CGROUP_ROOT):
-        p = os.path.join(CGROUP_ROOT, h, "berth", name)
-        if os.path.isdir(p):
-            found.append(p)
-    p = os.path.join(CGROUP_ROOT, "berth", name)
-    if os.path.isdir(p):
-        found.append(p)
-    return found
-
-
-def mounts_mentioning(text):
-    with open("/proc/self/mountinfo") as f:
-        return [l for l in f if text in l]
 
 
 def processes_in_cgroups(paths):

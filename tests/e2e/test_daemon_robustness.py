@@ -8,7 +8,7 @@ import pytest
 
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
-from daemonlib import DEVICE_KEY, HUB_HOST, cgroup_pids, manifest, module, module_key, \
+from daemonlib import HUB_HOST, cgroup_pids, kill_module, manifest, module, module_key, \
     sas_verify, unique
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,12 +51,6 @@ def slowstart_lib(tmp_path_factory):
     return out
 
 
-def kill_module(name):
-    for pid in cgroup_pids(name):
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
 
 
 def test_backoff_is_not_stretched_when_the_clock_is_set_back(daemons, image, clock):
@@ -129,7 +123,7 @@ def test_token_file_is_renewed_at_once_when_the_clock_jumps_past_its_expiry(daem
     with open(path) as f:
         token = f.read().strip()
     resource = "%s/devices/Hannover01/modules/%s" % (HUB_HOST, a)
-    expiry = sas_verify(token, module_key(DEVICE_KEY, a, m["generationId"]), resource)
+    expiry = sas_verify(token, module_key(a, m["generationId"]), resource)
     assert expiry > time.time() + 2 * 3600
 
 
@@ -154,10 +148,10 @@ def test_daemon_answers_while_a_removed_module_takes_its_grace_period(daemons, i
     wait_for(lambda: (d.module(slow) or {}).get("description") == "stopping", 5,
              interval=0.1, what="the removed module stopping")
     took, _ = timed(d, "list")
-    assert took < 1.5, "berth list took %.1f s during a module's stop" % took
+    assert took < 3.0, "berth list took %.1f s during a module's stop" % took
     # Another module's crash is handled meanwhile.
     kill_module(other)
-    m = d.wait_status(other, "running", restartCount=1, timeout=4)
+    m = d.wait_status(other, "running", restartCount=1, timeout=8)
     assert m["shimPid"] != first["shimPid"]
     assert d.module(slow)["description"] == "stopping"
     d.wait_gone(slow, timeout=15)
@@ -176,7 +170,7 @@ def test_restart_answers_after_the_stop_and_the_daemon_answers_meanwhile(daemons
         wait_for(lambda: d.module(a)["description"] == "stopping", 5, interval=0.1,
                  what="the module stopping")
         took, _ = timed(d, "list")
-        assert took < 1.5, "berth list took %.1f s during a restart" % took
+        assert took < 3.0, "berth list took %.1f s during a restart" % took
         out, err = restart.communicate(timeout=30)
     finally:
         if restart.poll() is None:

@@ -6,7 +6,7 @@ import images
 from conftest import wait_for
 
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
-from daemonlib import cgroup_dirs, cgroup_pids, manifest, module, mounts_mentioning, unique
+from daemonlib import instance_cgroups, cgroup_pids, manifest, module, mounts_mentioning, unique
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
 AGENT = "$.modulesContent.$edgeAgent['properties.desired']"
@@ -64,11 +64,11 @@ def test_removed_module_leaves_nothing_behind(daemons, image):
     d = daemons(manifest({a: module(image, SLEEP), b: module(image, SLEEP)})).start()
     d.wait_status(a)
     mb = d.wait_status(b)
-    assert cgroup_dirs(a)
+    assert instance_cgroups(a)
     d.deploy(manifest({b: module(image, SLEEP)}))
     d.wait_gone(a)
     assert not os.path.exists(d.instance_dir(a))
-    assert not cgroup_dirs(a) and not cgroup_pids(a)
+    assert not instance_cgroups(a) and not cgroup_pids(a)
     assert not mounts_mentioning("/instances/%s/" % a)
     assert not os.path.exists(os.path.join(d.berth.root, "oci", "leases", a))
     assert not os.path.exists(os.path.join(d.berth.run_dir, "modules", a))

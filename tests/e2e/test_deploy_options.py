@@ -14,7 +14,7 @@ import pytest
 import images
 from conftest import Registry
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
-from daemonlib import HUB_HOST, cgroup_dirs, manifest, module, unique
+from daemonlib import HUB_HOST, instance_cgroups, manifest, module, unique
 from registry_fixtures import htpasswd_line
 
 # The capabilities container engines grant by default (bit numbers).
@@ -24,13 +24,13 @@ CAP_NET_RAW, CAP_SYS_TIME = 13, 25
 
 def cgroup_value(name, *files):
     """The first of `files` found in the module's cgroup directories."""
-    for d in cgroup_dirs(name):
+    for d in instance_cgroups(name):
         for f in files:
             p = os.path.join(d, f)
             if os.path.exists(p):
                 with open(p) as fh:
                     return fh.read().strip()
-    raise AssertionError("none of %s in %s" % (files, cgroup_dirs(name)))
+    raise AssertionError("none of %s in %s" % (files, instance_cgroups(name)))
 
 
 def test_create_options_reach_the_module(daemons, image, tmp_path):

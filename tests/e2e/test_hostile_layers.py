@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-import images
+from helpers import push
 from images import Entry, Layer, dir, file, hardlink, symlink  # noqa: A004
 
 UP = "../" * 40  # more than enough to climb out of any store path
@@ -33,8 +33,9 @@ def sentinel(tmp_path):
     return check
 
 
-def push(registry, tmp_path, repo, layers):
-    images.push_image(tmp_path, registry.host, repo, "1", layers)
+def pushed(registry, tmp_path, repo, layers):
+    """The reference of an image pushed with these layers."""
+    push(tmp_path, registry, repo, layers)
     return "%s/%s:1" % (registry.host, repo)
 
 
@@ -81,7 +82,7 @@ def test_hostile_layer_fails_the_pull_naming_image_layer_and_entry(
         berth, registry, tmp_path, sentinel, case):
     repo, entries, words = hostile_cases(sentinel.path)[case]
     bad = Layer(entries)
-    ref = push(registry, tmp_path, "hostile-" + repo,
+    ref = pushed(registry, tmp_path, "hostile-" + repo,
                [Layer([dir("etc"), file("etc/ok", "fine")]), bad])
     pull_fails(berth, ref, bad, *words)
     sentinel()
@@ -90,7 +91,7 @@ def test_hostile_layer_fails_the_pull_naming_image_layer_and_entry(
 def test_symlink_from_a_lower_layer_is_not_written_through(berth, registry, tmp_path, sentinel):
     # Each layer is unpacked on its own: the upper layer's "evil/" is a
     # directory of its own, which overlayfs shows instead of the symlink.
-    ref = push(registry, tmp_path, "hostile-lower-symlink",
+    ref = pushed(registry, tmp_path, "hostile-lower-symlink",
                [Layer([symlink("evil", sentinel.path), symlink("rel", UP + sentinel.path[1:])]),
                 Layer([dir("evil"), file("evil/keep", "pwned", mode=0o777),
                        dir("rel"), file("rel/keep", "pwned")])])
@@ -104,7 +105,7 @@ def test_symlink_from_a_lower_layer_is_not_written_through(berth, registry, tmp_
 
 
 def test_device_nodes_are_skipped_with_a_warning(berth, registry, tmp_path, sentinel):
-    ref = push(registry, tmp_path, "hostile-devices",
+    ref = pushed(registry, tmp_path, "hostile-devices",
                [Layer([dir("dev"), Entry("dev/mem", "chardev", mode=0o666, devmajor=1,
                                          devminor=1),
                        file("ok", "ok")])])
@@ -119,7 +120,7 @@ def test_device_nodes_are_skipped_with_a_warning(berth, registry, tmp_path, sent
 
 
 def test_overlay_xattrs_from_the_image_are_ignored(berth, registry, tmp_path):
-    ref = push(registry, tmp_path, "hostile-xattrs",
+    ref = pushed(registry, tmp_path, "hostile-xattrs",
                [Layer([dir("lower"), file("lower/secret", "s")]),
                 Layer([dir("lower", xattrs={"trusted.overlay.opaque": "y"}),
                        file("f", "f", xattrs={"trusted.overlay.redirect": "/etc"})])])
@@ -138,7 +139,7 @@ def test_deep_nesting_after_many_entries_fails_naming_the_entry(
         berth, registry, tmp_path, sentinel):
     deep = "/".join(["d"] * 300) + "/f"
     bad = Layer([file("n%05d" % i, "") for i in range(20000)] + [file(deep, "deep")])
-    ref = push(registry, tmp_path, "hostile-deep", [bad])
+    ref = pushed(registry, tmp_path, "hostile-deep", [bad])
     pull_fails(berth, ref, bad, "d/d/d/d", "deeper than")
     sentinel()
 

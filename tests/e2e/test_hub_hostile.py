@@ -8,15 +8,7 @@ import struct
 import time
 
 from hubkit import (Module, Raw, connect_packet, enc_str, make_hub, packet,  # noqa: F401
-                    remaining_length, username, wait_for)
-
-
-def raw_connect(hub, module):
-    r = Raw(hub.socket)
-    r.send(connect_packet("%s/%s" % (hub.device, module), username(hub.device, module),
-                          hub.token(module)))
-    assert r.recv_packet() == (0x20, b"\x00\x00")
-    return r
+                    raw_connect, remaining_length, username, wait_for)
 
 
 def subscribe(r, filters, pid=1, qos=1):

@@ -9,13 +9,7 @@ import subprocess
 import pytest
 
 from hubkit import (HOSTNAME, Module, make_hub, module_key, parse_bag, sas_token,  # noqa: F401
-                    username, wait_for)
-
-ROUTE_AB = 'FROM /messages/modules/a/outputs/out1 INTO BrokeredEndpoint("/modules/b/inputs/in1")'
-
-
-def two_modules(make_hub, **kw):
-    return make_hub(modules={"a": {}, "b": {}}, routes={"ab": ROUTE_AB}, **kw)
+                    two_modules, username, wait_for)
 
 
 def test_borrowed_token_is_refused_and_logged(make_hub):
@@ -24,6 +18,7 @@ def test_borrowed_token_is_refused_and_logged(make_hub):
     m.connect(expect=5)
     hub.wait_log("%s/b (pid %d): CONNECT refused (code 5): token refused: token is for "
                  "%s/devices/%s/modules/a" % (hub.device, os.getpid(), HOSTNAME, hub.device))
+    Module(hub, "b").connect()  # with its own token it gets in
 
 
 def test_missing_token_is_refused(make_hub):
@@ -31,6 +26,7 @@ def test_missing_token_is_refused(make_hub):
     m = Module(hub, "a", token="")
     m.connect(expect=4)
     hub.wait_log("no SAS token as password")
+    Module(hub, "a").connect()
 
 
 def test_expired_token_is_refused(make_hub):
@@ -38,6 +34,7 @@ def test_expired_token_is_refused(make_hub):
     m = Module(hub, "a", token=hub.token("a", ttl=-10))
     m.connect(expect=5)
     hub.wait_log("token expired")
+    Module(hub, "a", token=hub.token("a", ttl=60)).connect()
 
 
 def test_token_signed_with_another_key_is_refused(make_hub):
@@ -46,12 +43,14 @@ def test_token_signed_with_another_key_is_refused(make_hub):
     forged = sas_token(module_key("a", "gen1", device_key="A" * 43 + "="), resource, 4000000000)
     Module(hub, "a", token=forged).connect(expect=5)
     hub.wait_log("token signature does not match")
+    Module(hub, "a", token=sas_token(module_key("a", "gen1"), resource, 4000000000)).connect()
 
 
 def test_user_name_must_name_the_client_ids_module(make_hub):
     hub = two_modules(make_hub)
     Module(hub, "a", user=username(hub.device, "b"), token=hub.token("a")).connect(expect=4)
     hub.wait_log("user name names b, not the client id's module a")
+    Module(hub, "a", user=username(hub.device, "a"), token=hub.token("a")).connect()
 
 
 def test_new_generation_revokes_old_tokens_and_connections(make_hub):
@@ -70,10 +69,12 @@ def test_new_generation_revokes_old_tokens_and_connections(make_hub):
 
 def test_removed_module_can_no_longer_connect(make_hub):
     hub = two_modules(make_hub)
+    Module(hub, "b").connect()
     del hub.modules["b"]
     hub.write_config()
     hub.reload()
     Module(hub, "b").connect(expect=5)
+    Module(hub, "a").connect()  # the module that stays still gets in
 
 
 def test_module_cannot_subscribe_to_another_modules_inputs(make_hub):
@@ -105,6 +106,11 @@ def test_module_cannot_publish_as_another(make_hub):
     hub.wait_log("%s/a (pid %d): PUBLISH to devices/%s/modules/b/messages/events/$.on=out1 "
                  "refused" % (hub.device, os.getpid(), hub.device))
     b.nothing(0.3)
+    # Sent as itself, a's message reaches b.
+    a = Module(hub, "a")
+    a.connect()
+    a.send("out1", b"own")
+    assert b.get().payload == b"own"
 
 
 def test_module_cannot_publish_to_other_topics(make_hub):
@@ -114,6 +120,11 @@ def test_module_cannot_publish_to_other_topics(make_hub):
         a.connect()
         a.c.publish(topic, b"x", 0)
         wait_for(lambda: not a.disconnects.empty(), 5, what="the connection to close")
+    # Its own telemetry topic keeps the connection: the publish is answered.
+    a = Module(hub, "a")
+    a.connect()
+    a.send("out1", b"x")
+    assert a.disconnects.empty()
 
 
 def test_sender_identity_in_the_bag_is_replaced_by_the_authenticated_one(make_hub):

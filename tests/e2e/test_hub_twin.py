@@ -73,6 +73,9 @@ def test_bad_reported_patch_answers_400_and_changes_nothing(make_hub):
     m.publish("$iothub/twin/PATCH/properties/reported/?$rid=y", b"[1]")
     assert m.get().topic == "$iothub/twin/res/400/?$rid=y"
     assert get_twin(m, "z")["reported"]["$version"] == 1
+    # A good patch is taken.
+    assert patch_reported(m, "w", {"ok": 1}).topic.startswith("$iothub/twin/res/204/?$rid=w")
+    assert get_twin(m, "v")["reported"]["$version"] == 2
 
 
 def test_changed_desired_properties_reach_the_module_as_a_patch(make_hub):
@@ -158,3 +161,8 @@ def test_desired_properties_over_32_kib_refuse_the_new_config(make_hub):
     assert "config.modules.m.desired: 32778 bytes is over the limit of 32768" in hub.log_text()
     assert get_twin(m, "1")["desired"]["a"] == 1
     m.nothing(0.3)
+    # Under the limit, the same change reaches the module.
+    hub.modules["m"]["desired"] = {"big": "x" * 1024}
+    hub.write_config()
+    hub.reload()
+    assert m.get().topic.startswith("$iothub/twin/PATCH/properties/desired/")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import wait_for
+from helpers import needs_v1_controllers
 from instance_helpers import (DEFAULT_CAPS, err, instance_cgroups, layer_dirs_of,  # noqa: F401
                               mounts_mentioning, out, probe_bin, processes_in_cgroups, run,
                               runner, shim_state, spec_file, test_images, unique)
@@ -380,6 +381,7 @@ def test_fork_bomb_is_held_by_the_pids_limit(runner, test_images):
     assert failures > 0
 
 
+@needs_v1_controllers
 def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
     """A pid 1 that never waits keeps its dead children as zombies: they stay
     in its namespace and cgroup, count against the pids limit, and go when
@@ -526,6 +528,7 @@ def test_an_interrupted_run_leaves_nothing_behind(base_runner, script, signals, 
     assert_nothing_left(base_runner, name, pids)
 
 
+@needs_v1_controllers
 def test_instance_cannot_leave_its_cgroup_or_change_its_limits(base_runner):
     name = unique("cgwrite")
     targets = " ".join("/sys/fs/cgroup/%s" % f for f in (

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from helpers import needs_v1_controllers
 from instance_helpers import busybox_rootfs, err, instance_cgroups, out, unique
 
 
@@ -143,6 +144,7 @@ def test_a_read_only_proc_file_refuses_writes_and_a_missing_one_is_skipped(bundl
     assert "Read-only file system" in out(p)
 
 
+@needs_v1_controllers
 def test_pids_and_memory_limits_apply(bundle):
     bundle.config["linux"]["resources"].update({"pids": {"limit": 12},
                                                 "memory": {"limit": 64 << 20}})

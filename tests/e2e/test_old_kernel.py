@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import wait_for
+from helpers import needs_v1_controllers
 from instance_helpers import (err, instance_cgroups, layer_dirs_of, mounts_mentioning,  # noqa: F401
                               out, probe_bin, runner, shim_state, spec_file, test_images,
                               unique)
@@ -27,6 +28,7 @@ def on_old_kernel(old_kernel, berth, *args):
                           stderr=subprocess.PIPE, timeout=60)
 
 
+@needs_v1_controllers
 def test_run_keeps_its_isolation_without_the_new_system_calls(runner, test_images, old_kernel,
                                                                tmp_path):
     vol = tmp_path / "vol"

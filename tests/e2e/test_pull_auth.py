@@ -11,14 +11,7 @@ import pytest
 import images
 from conftest import Registry
 from images import Layer, file
-from registry_fixtures import Front, htpasswd_line, make_ca_and_cert
-
-
-@pytest.fixture
-def front(registry):
-    f = Front(registry.host)
-    yield f
-    f.stop()
+from registry_fixtures import htpasswd_line, make_ca_and_cert
 
 
 def three_layer_image(tmp_path, registry, repo):

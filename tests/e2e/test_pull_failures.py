@@ -10,8 +10,8 @@ import stat
 import pytest
 
 import images
+from helpers import push
 from images import Layer, file
-from registry_fixtures import Front
 
 
 def store_listing(root):
@@ -33,21 +33,10 @@ def store_listing(root):
 
 
 @pytest.fixture
-def front(registry):
-    f = Front(registry.host)
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def populated(berth, busybox_image):
     """A store that already holds an image, so 'unchanged' means something."""
     berth("pull", "--insecure", busybox_image["ref"])
     return store_listing(berth.root)
-
-
-def push(tmp_path, registry, repo, layers, **kw):
-    return images.push_image(tmp_path, registry.host, repo, "1", layers, **kw)
 
 
 def manifest_of(registry, repo):
@@ -220,6 +209,33 @@ def registry_gone(front, registry, tmp_path):
     return [], host + "/gone:1", ["Couldn't connect", "gave up"]
 
 
+def manifest_over_4_mib(front, registry, tmp_path):
+    body = json.dumps({"schemaVersion": 2, "mediaType": images.MT_MANIFEST,
+                       "annotations": {"pad": "x" * (4 << 20)}}).encode()
+    front.serve_manifest("/v2/huge/manifests/1", body, images.MT_MANIFEST)
+    return [], front.host + "/huge:1", ["larger than 4 MiB"]
+
+
+def manifest_with_a_wrong_docker_content_digest(front, registry, tmp_path):
+    def act(h, req):
+        h.reply(200, [("Content-Type", images.MT_MANIFEST),
+                      ("Docker-Content-Digest", "sha256:" + "1" * 64)], b'{"schemaVersion":2}')
+    front.on("/v2/liar/manifests/1", act)
+    return [], front.host + "/liar:1", ["Docker-Content-Digest"]
+
+
+def blob_with_a_wrong_docker_content_digest(front, registry, tmp_path):
+    layer = Layer([file("hdr", "x")])
+    push(tmp_path, registry, "hdr", [layer])
+
+    def act(h, req):
+        status, headers, body = h.forward(req)
+        headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+        h.reply(status, headers + [("Docker-Content-Digest", "sha256:" + "2" * 64)], body)
+    front.on("/blobs/" + layer.digest, act)
+    return [], front.host + "/hdr:1", [layer.digest, "Docker-Content-Digest"]
+
+
 def hostile_layer(front, registry, tmp_path):
     layer = Layer([file("ok", "x"), file("../escape", "x")])
     push(tmp_path, registry, "hostile", [layer])
@@ -232,7 +248,9 @@ CASES = [unknown_manifest_media_type, unknown_layer_media_type, schema1_manifest
          layer_sent_chunked_past_its_descriptor, layer_not_matching_its_diff_id,
          unauthorized_without_credentials, unauthorized_with_wrong_credentials, unknown_tag,
          missing_layer_blob, registry_stops_answering,
-         registry_stops_answering_in_the_middle_of_a_layer, registry_gone, hostile_layer]
+         registry_stops_answering_in_the_middle_of_a_layer, registry_gone, manifest_over_4_mib,
+         manifest_with_a_wrong_docker_content_digest, blob_with_a_wrong_docker_content_digest,
+         hostile_layer]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])

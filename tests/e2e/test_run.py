@@ -9,6 +9,7 @@ import time
 
 import images
 from conftest import wait_for
+from helpers import cgroup_pids
 from instance_helpers import (err, instance_cgroups, out, probe_bin,  # noqa: F401
                               processes_in_cgroups, run, runner, shim_state, test_images, unique,
                               wait_gone)
@@ -25,10 +26,7 @@ def test_module_killed_by_a_signal_exits_128_plus_the_signal(runner, test_images
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"ready\n"
-        cg = [c for c in instance_cgroups(name) if "/pids/" in c][0]
-        with open(os.path.join(cg, "cgroup.procs")) as f:
-            pid1 = min(int(x) for x in f.read().split())
-        os.kill(pid1, signal.SIGKILL)
+        os.kill(min(cgroup_pids(name)), signal.SIGKILL)
         assert proc.wait(10) == 128 + signal.SIGKILL
     finally:
         if proc.poll() is None:
@@ -53,11 +51,7 @@ def test_sigterm_to_run_reaches_the_module(runner, test_images):
 
 
 def instance_pid1(name):
-    cgs = [c for c in instance_cgroups(name) if "/pids/" in c]
-    if not cgs:
-        return None
-    with open(os.path.join(cgs[0], "cgroup.procs")) as f:
-        pids = [int(x) for x in f.read().split()]
+    pids = cgroup_pids(name)
     return min(pids) if pids else None
 
 

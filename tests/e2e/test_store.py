@@ -2,7 +2,7 @@
 import json
 import os
 
-import images
+from helpers import push
 from images import Layer, file
 
 
@@ -12,10 +12,6 @@ def oci(berth, *parts):
 
 def pull(berth, ref):
     return berth("pull", "--insecure", ref).stdout.decode().strip()
-
-
-def push(tmp_path, registry, repo, tag, layers):
-    return images.push_image(tmp_path, registry.host, repo, tag, layers)
 
 
 def test_images_lists_repository_tag_digest_size_and_age(berth, busybox_image):
@@ -54,8 +50,8 @@ def test_rmi_of_an_unknown_image_fails(berth, registry):
 
 def test_rmi_by_digest_removes_every_tag_of_that_image(berth, registry, tmp_path):
     layers = [Layer([file("same", "1")])]
-    d = push(tmp_path, registry, "twotags", "a", layers)
-    push(tmp_path, registry, "twotags", "b", layers)
+    d = push(tmp_path, registry, "twotags", layers, tag="a")
+    push(tmp_path, registry, "twotags", layers, tag="b")
     pull(berth, registry.host + "/twotags:a")
     pull(berth, registry.host + "/twotags:b")
     out = berth("rmi", "%s/twotags@%s" % (registry.host, d)).stdout.decode()
@@ -66,9 +62,9 @@ def test_rmi_by_digest_removes_every_tag_of_that_image(berth, registry, tmp_path
 def test_gc_removes_what_no_tag_uses_and_keeps_the_rest(berth, registry, tmp_path):
     shared = Layer([file("shared", "s")])
     only_a = Layer([file("a", "a")])
-    push(tmp_path, registry, "gca", "1", [shared, only_a])
+    push(tmp_path, registry, "gca", [shared, only_a])
     only_b = Layer([file("b", "b")])
-    push(tmp_path, registry, "gcb", "1", [shared, only_b])
+    push(tmp_path, registry, "gcb", [shared, only_b])
     pull(berth, registry.host + "/gca:1")
     pull(berth, registry.host + "/gcb:1")
     berth("rmi", registry.host + "/gca:1")
@@ -90,7 +86,7 @@ def test_gc_on_a_clean_store_frees_nothing(berth, busybox_image):
 
 def test_gc_keeps_images_held_by_a_lease(berth, registry, tmp_path):
     layer = Layer([file("leased", "yes")])
-    digest = push(tmp_path, registry, "leased", "1", [layer])
+    digest = push(tmp_path, registry, "leased", [layer])
     pull(berth, registry.host + "/leased:1")
     # an instance's lease, as oci_lease_add() writes it
     with open(oci(berth, "leases", "instance-1"), "w") as f:

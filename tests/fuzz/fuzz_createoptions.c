@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	static char *ep[] = {"/entry", NULL}, *cmd[] = {"run", NULL};
 	struct instance_spec spec = {0};
-	create_options_apply(&co, ep, cmd, &spec, &err);
+	(void)create_options_apply(&co, ep, cmd, &spec, &err);
 	instance_spec_clear(&spec);
 	create_options_clear(&co);
 	return 0;

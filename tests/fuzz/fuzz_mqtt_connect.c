@@ -28,7 +28,7 @@ static char workdir[] = "/tmp/berth-fuzz-hub-XXXXXX";
 static void remove_workdir(void)
 {
 	struct berr err;
-	fs_remove_tree(workdir, &err);
+	(void)fs_remove_tree(workdir, &err);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim/cgroup_internal.h"
+#include "common/cgroup_proc.h"
+#include "common/names.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = cgroup_parse_proc_cgroup((const char *)data, size, name, sizeof(name), &err);
 	if (r == 0) {
 		size_t len = strlen(name);
-		if (!cgroup_name_valid(name, len))
+		if (!name_valid(name, len, INSTANCE_NAME_MAX))
 			abort();
 		/* The name came from a "/berth/<name>" path in the input. */
 		char needle[80];
@@ -27,6 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A small buffer must never be overrun. */
 	char tiny[3];
-	cgroup_parse_proc_cgroup((const char *)data, size, tiny, sizeof(tiny), &err);
+	(void)cgroup_parse_proc_cgroup((const char *)data, size, tiny, sizeof(tiny), &err);
 	return 0;
 }

@@ -255,7 +255,7 @@ static inline void scratch_remove(struct scratch *s)
 {
 	close(s->layer_fd);
 	struct berr err;
-	fs_remove_tree(s->top, &err);
+	assert_int_equal(fs_remove_tree(s->top, &err), 0);
 }
 
 /* Unpacks t (end blocks added here) into s->layer. */

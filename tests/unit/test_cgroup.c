@@ -417,7 +417,7 @@ static int remove_tree(void **state)
 {
 	struct tree *t = *state;
 	struct berr err;
-	fs_remove_tree(t->root, &err);
+	assert_int_equal(fs_remove_tree(t->root, &err), 0);
 	free(t);
 	return 0;
 }

@@ -52,7 +52,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	oci_store_close(f->s);
 	struct berr err;
-	fs_remove_tree(f->root, &err);
+	assert_int_equal(fs_remove_tree(f->root, &err), 0);
 	free(f);
 	return 0;
 }

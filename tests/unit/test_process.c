@@ -43,8 +43,8 @@ static int teardown(void **state)
 {
 	struct roots *r = *state;
 	struct berr err;
-	fs_remove_tree(r->root, &err);
-	fs_remove_tree(r->outside, &err);
+	assert_int_equal(fs_remove_tree(r->root, &err), 0);
+	assert_int_equal(fs_remove_tree(r->outside, &err), 0);
 	free(r);
 	return 0;
 }

@@ -333,7 +333,8 @@ static void i386_syscalls_are_filtered_like_native_ones(void **state)
 	 * ia32_emulation=0, answers int $0x80 with SIGSEGV: nothing to filter. */
 	int st = child_run(int80_getpid, NULL);
 	if (WIFSIGNALED(st)) {
-		printf("    skipped: this kernel runs no 32-bit system calls (ia32_emulation off)\n");
+		printf(
+		    "    skipped: this kernel runs no 32-bit system calls (ia32_emulation off)\n");
 		skip();
 	}
 	CHILD_OK(i386_calls_are_filtered, NULL);
@@ -445,8 +446,8 @@ static char *make_temp_dir(void)
 static void remove_temp_dir(char *dir)
 {
 	struct berr err;
-	seccomp_set_cache_dir(NULL, &err);
-	fs_remove_tree(dir, &err);
+	assert_int_equal(seccomp_set_cache_dir(NULL, &err), 0);
+	assert_int_equal(fs_remove_tree(dir, &err), 0);
 	free(dir);
 }
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/strv.h"
 #include "shim/shim.h"
-#include "shim/strv.h"
 
 static struct instance_spec *minimal(void)
 {

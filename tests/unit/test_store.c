@@ -91,22 +91,22 @@ static void platform_matching_prefers_exact_variants(void **state)
 {
 	struct oci_platform want, have;
 	struct berr err;
-	oci_platform_parse("linux/arm64/v8", &want, &err);
-	oci_platform_parse("linux/arm64", &have, &err);
+	assert_int_equal(oci_platform_parse("linux/arm64/v8", &want, &err), 0);
+	assert_int_equal(oci_platform_parse("linux/arm64", &have, &err), 0);
 	assert_int_equal(oci_platform_score(&want, &have), 100); /* arm64 means v8 */
-	oci_platform_parse("linux/amd64", &have, &err);
+	assert_int_equal(oci_platform_parse("linux/amd64", &have, &err), 0);
 	assert_int_equal(oci_platform_score(&want, &have), 0);
-	oci_platform_parse("linux/arm/v7", &want, &err);
-	oci_platform_parse("linux/arm/v6", &have, &err);
+	assert_int_equal(oci_platform_parse("linux/arm/v7", &want, &err), 0);
+	assert_int_equal(oci_platform_parse("linux/arm/v6", &have, &err), 0);
 	int v6 = oci_platform_score(&want, &have);
-	oci_platform_parse("linux/arm/v7", &have, &err);
+	assert_int_equal(oci_platform_parse("linux/arm/v7", &have, &err), 0);
 	int v7 = oci_platform_score(&want, &have);
 	assert_true(v6 > 0 && v7 > v6);
-	oci_platform_parse("linux/arm/v6", &want, &err);
-	oci_platform_parse("linux/arm/v7", &have, &err);
+	assert_int_equal(oci_platform_parse("linux/arm/v6", &want, &err), 0);
+	assert_int_equal(oci_platform_parse("linux/arm/v7", &have, &err), 0);
 	assert_int_equal(oci_platform_score(&want, &have), 0); /* v6 cannot run v7 */
-	oci_platform_parse("windows/amd64", &have, &err);
-	oci_platform_parse("linux/amd64", &want, &err);
+	assert_int_equal(oci_platform_parse("windows/amd64", &have, &err), 0);
+	assert_int_equal(oci_platform_parse("linux/amd64", &want, &err), 0);
 	assert_int_equal(oci_platform_score(&want, &have), 0);
 }
 
@@ -116,13 +116,13 @@ static void index_selection_skips_unknown_media_types(void **state)
 	struct oci_descriptor d;
 	struct berr err;
 	char *idx = index_json();
-	oci_platform_parse("linux/amd64", &want, &err);
+	assert_int_equal(oci_platform_parse("linux/amd64", &want, &err), 0);
 	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
 	assert_string_equal(d.digest, D3);
-	oci_platform_parse("linux/arm64/v8", &want, &err);
+	assert_int_equal(oci_platform_parse("linux/arm64/v8", &want, &err), 0);
 	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
 	assert_string_equal(d.digest, D2);
-	oci_platform_parse("linux/arm/v7", &want, &err);
+	assert_int_equal(oci_platform_parse("linux/arm/v7", &want, &err), 0);
 	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), 0);
 	assert_string_equal(d.digest, D1);
 }
@@ -133,7 +133,7 @@ static void index_without_the_platform_lists_what_it_has(void **state)
 	struct oci_descriptor d;
 	struct berr err;
 	char *idx = index_json();
-	oci_platform_parse("linux/riscv64", &want, &err);
+	assert_int_equal(oci_platform_parse("linux/riscv64", &want, &err), 0);
 	assert_int_equal(oci_index_select(idx, strlen(idx), &want, &d, &err), -1);
 	assert_non_null(strstr(err.msg, "no image for platform linux/riscv64"));
 	assert_non_null(strstr(err.msg, "linux/arm/v6, linux/arm64, linux/amd64"));
@@ -347,7 +347,7 @@ static int store_teardown(void **state)
 	struct fixture *f = *state;
 	struct berr err;
 	oci_store_close(f->s);
-	fs_remove_tree(f->root, &err);
+	assert_int_equal(fs_remove_tree(f->root, &err), 0);
 	free(f);
 	return 0;
 }
