@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from hubkit import make_hub, packet, wait_for  # noqa: F401 - fixture
-from test_hub_mqtt import publish_packet, raw_connect, raw_subscribe, two_modules
+from hubkit import make_hub, packet, raw_connect, two_modules, wait_for  # noqa: F401 - fixture
+from test_hub_mqtt import publish_packet, raw_subscribe
 
 ROUTE = 'FROM /messages/modules/a/outputs/%s INTO BrokeredEndpoint("/modules/b/inputs/%s")'
 
@@ -28,7 +28,7 @@ def stream(hub, n, first=0, size=64, window=32, timeout=5, acked=None, output="o
     acked) the numbers whose PUBACK came before the connection ended or was
     quiet for `timeout` seconds."""
     acked = [] if acked is None else acked
-    r, _ = raw_connect(hub, "a")
+    r = raw_connect(hub, "a")
     r.s.settimeout(timeout)
     pending, nxt, pid = {}, first, 0
     try:
@@ -73,7 +73,7 @@ def receive(r, until, quiet=2.0):
 
 
 def drain(hub, until, quiet=2.0, inputs="devices/%s/modules/b/#"):
-    r, _ = raw_connect(hub, "b")
+    r = raw_connect(hub, "b")
     raw_subscribe(r, inputs % hub.device)
     got = receive(r, until, quiet)
     r.close()
@@ -127,21 +127,24 @@ def test_a_module_away_gets_everything_acknowledged_across_a_killed_hub(make_hub
 
 def test_a_persistent_session_gets_its_messages_after_a_restart_without_subscribing(make_hub):
     hub = two_modules(make_hub)
-    r, present = raw_connect(hub, "b", clean=False)
+    r = raw_connect(hub, "b", clean=False)
+    present = r.session_present
     assert present == 0
     raw_subscribe(r, "devices/%s/modules/b/#" % hub.device)
     r.close()
     kill_and_restart(hub)
     assert len(stream(hub, 20)) == 20
     kill_and_restart(hub)
-    r, present = raw_connect(hub, "b", clean=False)
+    r = raw_connect(hub, "b", clean=False)
+    present = r.session_present
     assert present == 1
     assert receive(r, 20) == list(range(20))
     r.close()
     # The control: a clean session after a restart has no subscription,
     # and gets nothing until it subscribes.
     restart(hub)
-    r, present = raw_connect(hub, "b", clean=True)
+    r = raw_connect(hub, "b", clean=True)
+    present = r.session_present
     assert present == 0
     assert len(stream(hub, 5, first=20)) == 5
     assert receive(r, 5, quiet=1.0) == []
@@ -363,7 +366,7 @@ def test_berth_queues_shows_each_endpoint(make_hub, berth_bin):
     row = [ln for ln in lines if ln.startswith("/modules/b/inputs/in1")][0].split()
     assert row[1] == "10" and int(row[2]) > 1000 and row[3].endswith("s")
     assert "store %s/log:" % hub.state_dir in out and "when full: reject" in out
-    r, _ = raw_connect(hub, "b")
+    r = raw_connect(hub, "b")
     raw_subscribe(r, "devices/%s/modules/b/#" % hub.device)
     assert receive(r, 4) == [0, 1, 2, 3]
     r.close()
