@@ -4,8 +4,8 @@
  * runs it over a directory (store_io_posix.c). Files are named by plain
  * names inside the log's directory; a file is an int handle.
  *
- * The writer thread calls pwrite, sync, sync_dir and unlink while the event
- * loop calls pread on other bytes of the same files: an implementation used
+ * The sync thread calls sync, sync_dir and unlink while the event
+ * loop calls pread and pwrite on the same files: an implementation used
  * with the thread must allow that. */
 #ifndef BERTH_HUB_STORE_IO_H
 #define BERTH_HUB_STORE_IO_H

@@ -1,8 +1,13 @@
 /* The durable store's log over a simulated disk: records and checksums,
  * what survives a reopen, a kill and a damaged file, expiry, the limits
- * and their policies, and a failed sync. */
+ * and their policies, and a failed sync; then the sync thread over real
+ * files: group commit, and a failed sync there. */
 #include "unit.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -603,6 +608,245 @@ static void released_messages_come_back_as_redeliveries(void **state)
 	store_close(s);
 }
 
+/* ---- the sync thread, over real files ---- */
+
+/* The POSIX I/O with a gate on sync: a sync waits until the test lets it
+ * through, and the fail_at'th one fails, so the test knows what each
+ * fdatasync of the sync thread covered. */
+struct gate_io {
+	struct store_io io;
+	struct store_io *inner;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool on;
+	int started, allowed, fail_at;
+};
+
+static struct gate_io gate;
+
+#define INNER gate.inner
+static int g_open(struct store_io *io, const char *name, bool create, struct berr *err)
+{
+	return INNER->ops->open(INNER, name, create, err);
+}
+static ssize_t g_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+		       struct berr *err)
+{
+	return INNER->ops->pread(INNER, h, buf, len, off, err);
+}
+static int g_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
+		    struct berr *err)
+{
+	return INNER->ops->pwrite(INNER, h, buf, len, off, err);
+}
+static int g_sync(struct store_io *io, int h, struct berr *err)
+{
+	pthread_mutex_lock(&gate.mu);
+	int n = 0;
+	if (gate.on) {
+		n = ++gate.started;
+		pthread_cond_broadcast(&gate.cv);
+		while (gate.started > gate.allowed)
+			pthread_cond_wait(&gate.cv, &gate.mu);
+	}
+	pthread_mutex_unlock(&gate.mu);
+	if (n && n == gate.fail_at)
+		return berr_set(err, EIO, "gated sync");
+	return INNER->ops->sync(INNER, h, err);
+}
+static int g_truncate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	return INNER->ops->truncate(INNER, h, len, err);
+}
+static int g_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	return INNER->ops->allocate(INNER, h, len, err);
+}
+static int g_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
+{
+	return INNER->ops->size(INNER, h, len, err);
+}
+static void g_close(struct store_io *io, int h)
+{
+	INNER->ops->close(INNER, h);
+}
+static int g_unlink(struct store_io *io, const char *name, struct berr *err)
+{
+	return INNER->ops->unlink(INNER, name, err);
+}
+static int g_sync_dir(struct store_io *io, struct berr *err)
+{
+	return INNER->ops->sync_dir(INNER, err);
+}
+static int g_list(struct store_io *io, int (*fn)(const char *name, void *arg), void *arg,
+		  struct berr *err)
+{
+	return INNER->ops->list(INNER, fn, arg, err);
+}
+static int g_space(struct store_io *io, uint64_t *avail, uint64_t *total, struct berr *err)
+{
+	return INNER->ops->space(INNER, avail, total, err);
+}
+static void g_destroy(struct store_io *io)
+{
+}
+#undef INNER
+
+static const struct store_io_ops gate_ops = {
+    .open = g_open,
+    .pread = g_pread,
+    .pwrite = g_pwrite,
+    .sync = g_sync,
+    .truncate = g_truncate,
+    .allocate = g_allocate,
+    .size = g_size,
+    .close = g_close,
+    .unlink = g_unlink,
+    .sync_dir = g_sync_dir,
+    .list = g_list,
+    .space = g_space,
+    .destroy = g_destroy,
+};
+
+static char gate_dir[64];
+
+static int gate_setup(void **state)
+{
+	completed = failed = 0;
+	T0 = (int64_t)time(NULL) * 1000;
+	snprintf(gate_dir, sizeof(gate_dir), "/tmp/berth-store-test-XXXXXX");
+	assert_non_null(mkdtemp(gate_dir));
+	struct berr err;
+	if (store_io_posix(gate_dir, &gate.inner, &err) < 0)
+		fail_msg("store_io_posix: %s", err.msg);
+	gate.io.ops = &gate_ops;
+	gate.io.where = gate_dir;
+	pthread_mutex_init(&gate.mu, NULL);
+	pthread_cond_init(&gate.cv, NULL);
+	gate.on = false;
+	gate.started = gate.allowed = gate.fail_at = 0;
+	return 0;
+}
+
+static int gate_teardown(void **state)
+{
+	gate.inner->ops->destroy(gate.inner);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", gate_dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static struct store *gate_open(void)
+{
+	struct store_options o = {.default_ttl_secs = 3600};
+	struct store *s;
+	struct berr err;
+	if (store_open_io(&o, &gate.io, true, &s, &err) < 0)
+		fail_msg("store_open_io: %s", err.msg);
+	pthread_mutex_lock(&gate.mu);
+	gate.on = true;
+	pthread_mutex_unlock(&gate.mu);
+	return s;
+}
+
+/* Waits until the sync thread is inside its nth gated sync. */
+static void gate_wait_started(int n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&gate.mu);
+	while (gate.started < n)
+		if (pthread_cond_timedwait(&gate.cv, &gate.mu, &until) == ETIMEDOUT)
+			break;
+	int started = gate.started;
+	pthread_mutex_unlock(&gate.mu);
+	assert_int_equal(started, n);
+}
+
+static void gate_allow(int n)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.allowed = n;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+/* Runs the store's completions as the event loop does until *count
+ * reaches want (10 s at most). */
+static void dispatch_until(struct store *s, const int *count, int want)
+{
+	for (int i = 0; i < 1000 && *count < want; i++) {
+		struct pollfd p = {store_event_fd(s), POLLIN, 0};
+		if (poll(&p, 1, 10) > 0)
+			store_dispatch(s);
+	}
+	assert_int_equal(*count, want);
+}
+
+static void a_sync_covers_everything_written_while_the_previous_one_ran(void **state)
+{
+	struct store *s = gate_open();
+	put(s, EP_IN, 0, "first");
+	store_dispatch(s); /* the end of a loop round: written, handed to the sync thread */
+	gate_wait_started(1);
+	put(s, EP_IN, 0, "second");
+	store_dispatch(s);
+	put(s, EP_IN, 0, "third");
+	store_dispatch(s);
+	/* Written, not yet synced: a receiver may lease them, no sender has
+	 * its completion. */
+	take_ack(s, EP_IN, "first");
+	take_ack(s, EP_IN, "second");
+	take_ack(s, EP_IN, "third");
+	assert_int_equal(completed, 0);
+	gate_allow(1);
+	dispatch_until(s, &completed, 1);
+	/* One sync takes both appends that waited, however many rounds
+	 * wrote them. */
+	gate_wait_started(2);
+	assert_int_equal(completed, 1);
+	gate_allow(2);
+	dispatch_until(s, &completed, 3);
+	gate_allow(1000);
+	store_close(s);
+	assert_int_equal(failed, 0);
+}
+
+static void a_failed_sync_of_the_sync_thread_fails_its_batch_and_the_store_reopens(void **state)
+{
+	struct store *s = gate_open();
+	gate_allow(1000);
+	put(s, EP_IN, 0, "kept");
+	dispatch_until(s, &completed, 1);
+	pthread_mutex_lock(&gate.mu);
+	gate.fail_at = gate.started + 1;
+	pthread_mutex_unlock(&gate.mu);
+	put(s, EP_IN, 0, "not acknowledged");
+	dispatch_until(s, &failed, 1);
+	assert_int_equal(completed, 1);
+	struct berr err;
+	assert_int_equal(store_error(s, &err), 0);
+	struct store_totals t;
+	store_get_totals(s, &t);
+	assert_int_equal(t.write_errors, 1);
+	/* The store goes on from what is on disk: a new append is synced and
+	 * acknowledged, and what was acknowledged before is there. */
+	put(s, EP_IN, 0, "after");
+	dispatch_until(s, &completed, 2);
+	take_ack(s, EP_IN, "kept");
+	struct store_item it;
+	const char *got = take(s, EP_IN, &it);
+	if (got && !strcmp(got, "not acknowledged")) { /* written before its sync failed */
+		store_ack(s, it.endpoint, it.seq);
+		got = take(s, EP_IN, &it);
+	}
+	assert_non_null(got);
+	assert_string_equal(got, "after");
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +883,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(released_messages_come_back_as_redeliveries, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_sync_covers_everything_written_while_the_previous_one_ran, gate_setup,
+		gate_teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_failed_sync_of_the_sync_thread_fails_its_batch_and_the_store_reopens, gate_setup,
+		gate_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
