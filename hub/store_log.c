@@ -449,6 +449,19 @@ static int out_push(struct queue *q, const struct entry *e)
 	return 0;
 }
 
+/* What is left unread of q in a segment (sq) goes without being read:
+ * damaged, or expired as a whole. */
+static void drop_unread(struct store *s, struct queue *q, struct seg_queue *sq)
+{
+	q->unread = sub(q->unread, sq->unread);
+	q->held = sub(q->held, sq->unread);
+	q->bytes = sub(q->bytes, sq->unread_bytes);
+	sq->live = sub(sq->live, sq->unread);
+	sq->unread = 0;
+	sq->unread_bytes = 0;
+	mark_dirty(s, q);
+}
+
 /* Finds the queue's next message at or after its cursor, skipping what is
  * done or expired and whole segments holding nothing of it. */
 static bool queue_peek(struct store *s, struct queue *q)
@@ -491,13 +504,7 @@ static bool queue_peek(struct store *s, struct queue *q)
 				  "; %u message(s) for %s lost",
 				  seg->id, q->cursor.off, sq->unread, q->ep->name);
 			q->ep->dropped_damaged += sq->unread;
-			q->unread = sub(q->unread, sq->unread);
-			q->held = sub(q->held, sq->unread);
-			q->bytes = sub(q->bytes, sq->unread_bytes);
-			sq->live = sub(sq->live, sq->unread);
-			sq->unread = 0;
-			sq->unread_bytes = 0;
-			mark_dirty(s, q);
+			drop_unread(s, q, sq);
 			continue;
 		}
 		struct rec_message m;
@@ -1476,15 +1483,9 @@ size_t store_expire(struct store *s, int64_t now_ms)
 				continue;
 			struct queue *q = &sq->ep->q[sq->bucket];
 			sq->ep->expired += sq->unread;
-			q->unread = sub(q->unread, sq->unread);
-			q->held = sub(q->held, sq->unread);
-			q->bytes = sub(q->bytes, sq->unread_bytes);
-			sq->live = sub(sq->live, sq->unread);
-			sq->unread = 0;
-			sq->unread_bytes = 0;
+			drop_unread(s, q, sq);
 			if (q->have_next && q->next.pos.seg == seg->id)
 				q->have_next = false;
-			mark_dirty(s, q);
 		}
 	}
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
