@@ -205,7 +205,9 @@ static void reply_status(struct control_conn *cc)
 	yajl_gen_map_open(g);
 	struct stats_gen sg = {g, b->now_ms};
 	store_foreach(b->store, gen_store_stats, &sg);
-	upstream_gen_queue(b, g);
+	struct store_stats up;
+	if (upstream_queue_stats(b, &up))
+		gen_store_stats(&up, &sg);
 	yajl_gen_map_close(g);
 	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
