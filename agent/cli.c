@@ -366,12 +366,7 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 		return 2;
 	/* The daemon knows its state directory; without one answering, --root. */
 	char root[PATH_MAX];
-	snprintf(root, sizeof(root), "%s", ctx->root);
-	cleanup_yajl yajl_val reply = NULL;
-	struct berr err;
-	if (!ctx->root_set && simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
-		snprintf(root, sizeof(root), "%s", str_or(reply, "root", ctx->root));
-	}
+	daemon_state_root(ctx->run, ctx->root, ctx->root_set, root, sizeof(root));
 	char dir[PATH_MAX + 128], older[PATH_MAX + 160], current[PATH_MAX + 160];
 	snprintf(dir, sizeof(dir), "%s/instances/%s", root, name);
 	snprintf(older, sizeof(older), "%s/log.1", dir);

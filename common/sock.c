@@ -10,6 +10,12 @@
 int unix_listen(const char *path, mode_t mode, int backlog, int flags, const char *what,
 		struct berr *err)
 {
+	return unix_listen_as(path, SOCK_STREAM, mode, backlog, flags, what, err);
+}
+
+int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
+		   const char *what, struct berr *err)
+{
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, ENAMETOOLONG, "%s %s", what, path);
@@ -17,7 +23,7 @@ int unix_listen(const char *path, mode_t mode, int backlog, int flags, const cha
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | flags, 0);
 	if (fd < 0)
 		return berr_set(err, errno, "%s %s", what, path);
 	/* The processes that listen are single-threaded: the umask can be

@@ -1,4 +1,4 @@
-/* Unix stream sockets the processes listen on. */
+/* Unix sockets the processes listen on. */
 #ifndef BERTH_SOCK_H
 #define BERTH_SOCK_H
 
@@ -13,5 +13,8 @@
  * The fd, or -1 with err. */
 NODISCARD int unix_listen(const char *path, mode_t mode, int backlog, int flags, const char *what,
 			  struct berr *err);
+/* The same with another socket type (SOCK_SEQPACKET). */
+NODISCARD int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
+			     const char *what, struct berr *err);
 
 #endif

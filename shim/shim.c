@@ -45,7 +45,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/pages.h"
+#include "shim/exec.h"
 #include "shim/foreground.h"
+#include "shim/health.h"
 #include "shim/instance.h"
 #include "shim/logfile.h"
 #include "shim/state.h"
@@ -74,6 +76,8 @@ struct shim {
 	int tfd;
 	bool stopping;
 	struct instance_state st;
+	struct exec_server exec;
+	struct health_monitor health;
 };
 
 static void record(struct shim *s)
@@ -134,6 +138,31 @@ static void kill_instance(struct shim *s)
 		log_error("%s", err.msg);
 }
 
+/* A stop under way: no more checks, no new execs. */
+static void begin_stop(struct shim *s, int grace)
+{
+	health_stop(&s->health);
+	exec_server_close(&s->exec, s->dir_fd);
+	arm_stop_timer(s, grace);
+}
+
+/* A check changed the instance's health: recorded, and with restartPolicy
+ * on-unhealthy an unhealthy instance is stopped; its exit then tells the
+ * daemon to start it again. */
+static void health_changed(struct shim *s)
+{
+	health_to_state(&s->health, &s->st);
+	if (s->st.health == HEALTH_UNHEALTHY && s->spec->health.stop_when_unhealthy &&
+	    !s->stopping) {
+		log_warn("unhealthy after %d failed checks: stopping (restartPolicy on-unhealthy)",
+			 s->st.health_failing_streak);
+		s->st.stopped_unhealthy = true;
+		kill(s->p.pid, SIGTERM);
+		begin_stop(s, s->spec->stop_grace_sec > 0 ? s->spec->stop_grace_sec : 10);
+	}
+	record(s);
+}
+
 /* Returns true once the module's pid 1 has exited (status filled). */
 static bool handle_signals(struct shim *s, int *status)
 {
@@ -144,11 +173,15 @@ static bool handle_signals(struct shim *s, int *status)
 		if (sig == SIGCHLD) {
 			int st;
 			pid_t w;
-			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
 				if (w == s->p.pid) {
 					*status = st;
 					exited = true;
+				} else if (!exec_server_reaped(&s->exec, w, st) &&
+					   health_reaped(&s->health, w, st) > 0) {
+					health_changed(s);
 				}
+			}
 			continue;
 		}
 		kill(s->p.pid, sig);
@@ -157,7 +190,7 @@ static bool handle_signals(struct shim *s, int *status)
 			int grace = s->spec->stop_grace_sec > 0 ? s->spec->stop_grace_sec : 10;
 			if (si.ssi_code == SI_QUEUE && si.ssi_int >= 0)
 				grace = si.ssi_int;
-			arm_stop_timer(s, grace);
+			begin_stop(s, grace);
 		}
 	}
 	return exited;
@@ -177,6 +210,14 @@ static void finish(struct shim *s, int status)
 	s->st.exit_code = exit_status_of(status);
 	s->st.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	s->st.oom_killed = oom;
+	/* Programs run by exec died with the cgroup: their clients hear so. */
+	int st;
+	pid_t w;
+	while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+		if (!exec_server_reaped(&s->exec, w, st))
+			health_reaped(&s->health, w, st);
+	health_stop(&s->health);
+	exec_server_close(&s->exec, s->dir_fd);
 	if (oom) {
 		s->st.exit_code = 137;
 		snprintf(s->st.error, sizeof(s->st.error),
@@ -361,23 +402,47 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	pages_drop_file_mappings();
 	report(report_fd, true, NULL);
 
+	if (exec_server_open(&s->exec, s->dir_fd, s->spec, s->dir, s->p.pid, &err) < 0)
+		log_error("%s (berth exec cannot reach this instance)", err.msg);
+	health_init(&s->health, s->spec, s->dir, s->p.pid);
+	if (s->health.state.status != HEALTH_NONE) {
+		health_to_state(&s->health, &s->st);
+		record(s);
+	}
+
 	int status = 0;
 	bool exited = false;
 	while (!exited) {
-		struct pollfd pf[3] = {{.fd = s->sfd, .events = POLLIN},
-				       {.fd = s->log_r, .events = POLLIN},
-				       {.fd = s->tfd, .events = POLLIN}};
-		if (poll(pf, 3, -1) < 0) {
+		int64_t now = mono_ms();
+		bool changed = false;
+		int64_t next = health_tick(&s->health, now, &changed);
+		if (changed)
+			health_changed(s);
+		int64_t t = exec_server_sweep(&s->exec, now);
+		if (t < next)
+			next = t;
+		struct pollfd pf[4 + EXEC_SESSIONS_MAX + 1] = {{.fd = s->sfd, .events = POLLIN},
+							       {.fd = s->log_r, .events = POLLIN},
+							       {.fd = s->tfd, .events = POLLIN}};
+		size_t n = 3;
+		size_t exec_at = n;
+		n += exec_server_poll(&s->exec, pf + n, ARRAY_SIZE(pf) - n);
+		size_t health_at = n;
+		n += health_poll(&s->health, pf + n, ARRAY_SIZE(pf) - n);
+		int64_t wait = next == INT64_MAX ? -1 : next - now;
+		if (poll(pf, n, wait < 0 ? -1 : wait > INT32_MAX ? INT32_MAX : (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		exec_server_events(&s->exec, pf + exec_at, health_at - exec_at);
+		health_events(&s->health, pf + health_at, n - health_at);
 		if (pf[1].revents & (POLLIN | POLLHUP)) {
 			char buf[16384];
-			ssize_t n = read(s->log_r, buf, sizeof(buf));
-			if (n > 0 && logfile_write(&s->log, buf, (size_t)n, &err) < 0)
+			ssize_t got = read(s->log_r, buf, sizeof(buf));
+			if (got > 0 && logfile_write(&s->log, buf, (size_t)got, &err) < 0)
 				log_error("%s", err.msg);
-			if (n == 0) {
+			if (got == 0) {
 				close(s->log_r);
 				s->log_r = -1;
 			}
@@ -449,6 +514,8 @@ int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_p
 	memset(&s, 0, sizeof(s));
 	s.log.fd = -1;
 	s.log_r = -1;
+	s.exec.listen_fd = -1;
+	s.health.out_fd = -1;
 	if (instance_dir_path(root, spec->name, s.dir, sizeof(s.dir), err) < 0)
 		return -1;
 	/* A stopped instance is started again in place: its upper layer (its
