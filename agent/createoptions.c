@@ -39,6 +39,7 @@ void create_options_clear(struct create_options *co)
 	device_rules_free(co->devices, co->n_devices);
 	for (size_t i = 0; i < co->n_warnings; i++)
 		free(co->warnings[i]);
+	healthcheck_clear(&co->health);
 	memset(co, 0, sizeof(*co));
 }
 
@@ -276,9 +277,9 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 static int parse_top(struct create_options *co, yajl_val doc, const struct jpath *root,
 		     struct berr *err)
 {
-	static const char *const handled[] = {"Env",	     "Cmd",	 "Entrypoint", "WorkingDir",
-					      "User",	     "Hostname", "Labels",     "HostConfig",
-					      "StopTimeout", NULL};
+	static const char *const handled[] = {
+	    "Env",    "Cmd",	    "Entrypoint",  "WorkingDir",  "User", "Hostname",
+	    "Labels", "HostConfig", "StopTimeout", "Healthcheck", NULL};
 	warn_unhandled(co, doc, handled, "");
 	struct jpath p;
 	jpath_key(&p, root, "Env");
@@ -347,6 +348,12 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	if (jp_int(doc, "StopTimeout", root, false, 0, 3600, &stop, err) < 0)
 		return -1;
 	co->stop_timeout = (int)stop;
+	yajl_val health;
+	if (jp_obj(doc, "Healthcheck", root, false, &health, err) < 0)
+		return -1;
+	jpath_key(&p, root, "Healthcheck");
+	if (health && healthcheck_parse(health, &p, &co->health, err) < 0)
+		return -1;
 	yajl_val hc;
 	if (jp_obj(doc, "HostConfig", root, false, &hc, err) < 0)
 		return -1;
