@@ -71,6 +71,9 @@ struct module_rt {
 	 * makes it due at once. */
 	int64_t token_refresh_ms;
 	bool done; /* exited, and the policy does not restart it */
+	/* The grace period its instance was started with (for a module that
+	 * left the deployment); 0: unknown. */
+	int stop_grace_sec;
 };
 
 struct hub_proc {
@@ -119,7 +122,8 @@ struct module_rt *module_add(struct daemon *d, const char *name);
 struct module_rt *module_new(struct daemon *d, const char *name);
 /* The module as the applied deployment wants it; NULL when it is not there. */
 const struct deployment_module *module_desired(struct daemon *d, const char *name);
-/* Seconds between SIGTERM and SIGKILL: createOptions StopTimeout, else the
+/* Seconds between SIGTERM and SIGKILL: createOptions StopTimeout, else (a
+ * module no longer deployed) what its instance was started with, else the
  * config's stop_grace_secs. */
 int module_stop_grace(struct daemon *d, const char *name);
 /* Watches the shim with a pidfd, readable once it has exited (our child or

@@ -138,6 +138,13 @@ void reattach_all(struct daemon *d)
 			m->started_boot = boot_of_ticks(st.shim_start_time);
 			if (!m->started_boot)
 				m->started_boot = boot_from_wall(st.started_at);
+			/* Its grace period, should it leave the deployment. */
+			char path[4300];
+			struct instance_spec *spec = NULL;
+			snprintf(path, sizeof(path), "%s/instances/%s/spec.json", d->root, m->name);
+			if (instance_spec_read(path, &spec, &err) == 0)
+				m->stop_grace_sec = spec->stop_grace_sec;
+			instance_spec_free(spec);
 			continue;
 		}
 		if (m->status == RT_RUNNING && rebooted) {
@@ -250,6 +257,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	m->has_instance = true;
 	records_save_or_log(d);
 	pid_t shim = 0;
+	m->stop_grace_sec = spec->stop_grace_sec;
 	int rc = shim_start(d->root, spec, &shim, &err);
 	instance_spec_free(spec);
 	if (rc < 0) {
