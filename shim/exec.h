@@ -85,6 +85,7 @@ struct exec_session {
 
 struct exec_server {
 	int listen_fd; /* -1: not listening */
+	size_t open;   /* slots in use */
 	const struct instance_spec *spec;
 	const char *dir;
 	pid_t pid1;
@@ -97,7 +98,8 @@ NODISCARD int exec_server_open(struct exec_server *es, int dir_fd, const struct 
 /* Stops listening and removes the socket (dir_fd: the instance directory);
  * sessions are answered as their programs exit. */
 void exec_server_close(struct exec_server *es, int dir_fd);
-/* The descriptors to wait on, written to pf (at most cap); their count. */
+/* The sessions' descriptors to wait on (the listening socket is the
+ * caller's to add), written to pf (at most cap); their count. */
 size_t exec_server_poll(struct exec_server *es, struct pollfd *pf, size_t cap);
 /* Handles what poll() reported on the descriptors exec_server_poll() gave. */
 void exec_server_events(struct exec_server *es, const struct pollfd *pf, size_t n);

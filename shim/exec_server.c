@@ -104,12 +104,14 @@ static void send_error(int fd, const char *msg, int status)
 }
 
 /* Closes the connection; the slot is free once the program is reaped too. */
-static void session_end(struct exec_session *s)
+static void session_end(struct exec_server *es, struct exec_session *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
 	s->deadline = 0;
+	if (!s->pid && es->open)
+		es->open--;
 }
 
 static void accept_one(struct exec_server *es)
@@ -129,6 +131,7 @@ static void accept_one(struct exec_server *es)
 		if (s->fd < 0 && !s->pid) {
 			s->fd = fd;
 			s->deadline = mono_ms() + EXEC_REQUEST_MS;
+			es->open++;
 			return;
 		}
 	}
@@ -174,14 +177,14 @@ static void start_program(struct exec_server *es, struct exec_session *s, const 
 	struct berr err;
 	if (exec_request_parse(buf, len, &req, &err) < 0) {
 		send_error(s->fd, err.msg, 125);
-		session_end(s);
+		session_end(es, s);
 		return;
 	}
 	if (!req.tty && nfds != 3) {
 		send_error(s->fd,
 			   "exec request: three descriptors (stdin, stdout, stderr) expected", 125);
 		exec_request_clear(&req);
-		session_end(s);
+		session_end(es, s);
 		return;
 	}
 	struct exec_proc p;
@@ -190,7 +193,7 @@ static void start_program(struct exec_server *es, struct exec_session *s, const 
 		log_warn("exec %s: %s", req.args[0], err.msg);
 		send_error(s->fd, err.msg, exec_status_of_error(&err));
 		exec_request_clear(&req);
-		session_end(s);
+		session_end(es, s);
 		return;
 	}
 	exec_request_clear(&req);
@@ -228,7 +231,7 @@ static void session_ready(struct exec_server *es, struct exec_session *s)
 			kill(-s->pid, SIGKILL);
 			kill(s->pid, SIGKILL);
 		}
-		session_end(s);
+		session_end(es, s);
 	}
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
@@ -237,8 +240,6 @@ static void session_ready(struct exec_server *es, struct exec_session *s)
 size_t exec_server_poll(struct exec_server *es, struct pollfd *pf, size_t cap)
 {
 	size_t n = 0;
-	if (es->listen_fd >= 0 && n < cap)
-		pf[n++] = (struct pollfd){.fd = es->listen_fd, .events = POLLIN};
 	for (size_t i = 0; i < EXEC_SESSIONS_MAX && n < cap; i++)
 		if (es->s[i].fd >= 0)
 			pf[n++] = (struct pollfd){.fd = es->s[i].fd, .events = POLLIN};
@@ -271,7 +272,10 @@ bool exec_server_reaped(struct exec_server *es, pid_t pid, int status)
 		if (s->fd >= 0)
 			send_json(s->fd, message("exit", exit_status_of(status)), -1);
 		s->pid = 0;
-		session_end(s);
+		if (s->fd < 0 && es->open)
+			es->open--; /* its client had gone before */
+		else
+			session_end(es, s);
 		return true;
 	}
 	return false;
@@ -286,7 +290,7 @@ int64_t exec_server_sweep(struct exec_server *es, int64_t now)
 			continue;
 		if (now >= s->deadline) {
 			send_error(s->fd, "no exec request within 5 s", 125);
-			session_end(s);
+			session_end(es, s);
 		} else if (s->deadline < next) {
 			next = s->deadline;
 		}

@@ -56,6 +56,7 @@
 #define REPORT_TIMEOUT_MS (120 * 1000)
 #define SHIM_LOCK_FD	  3
 #define DRAIN_TIMEOUT_MS  500
+#define TRIM_AFTER_MS	  2000
 
 /* What the shim tells shim_start(), in one write (atomic on a pipe). */
 struct shim_report {
@@ -346,6 +347,16 @@ static struct cgroup *instance_cgroup(struct shim *s)
 	return s->p.cg;
 }
 
+/* Heap freed and code run by a burst of work (the start, an exec, a health
+ * check) that the idle loop does not need. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	pages_drop_file_mappings();
+}
+
 static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int report_fd)
 {
 	struct berr err;
@@ -394,49 +405,73 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->st.status = INSTANCE_RUNNING;
 	s->st.pid = s->p.pid;
 	s->st.started_at = s->p.started_at;
-	record(s);
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
-	/* Start-up ran code the loop below never runs again. */
-	pages_drop_file_mappings();
-	report(report_fd, true, NULL);
-
 	if (exec_server_open(&s->exec, s->dir_fd, s->spec, s->dir, s->p.pid, &err) < 0)
 		log_error("%s (berth exec cannot reach this instance)", err.msg);
 	health_init(&s->health, s->spec, s->dir, s->p.pid);
-	if (s->health.state.status != HEALTH_NONE) {
-		health_to_state(&s->health, &s->st);
-		record(s);
-	}
+	health_to_state(&s->health, &s->st);
+	record(s);
+	trim();
+	report(report_fd, true, NULL);
 
 	int status = 0;
 	bool exited = false;
+	int64_t trim_mono = 0; /* a burst of work (an exec, a check) ended: trim then */
 	while (!exited) {
-		int64_t now = mono_ms();
-		bool changed = false;
-		int64_t next = health_tick(&s->health, now, &changed);
-		if (changed)
-			health_changed(s);
-		int64_t t = exec_server_sweep(&s->exec, now);
-		if (t < next)
-			next = t;
-		struct pollfd pf[4 + EXEC_SESSIONS_MAX + 1] = {{.fd = s->sfd, .events = POLLIN},
-							       {.fd = s->log_r, .events = POLLIN},
-							       {.fd = s->tfd, .events = POLLIN}};
-		size_t n = 3;
+		/* The idle loop of an instance without checks or execs under way
+		 * touches nothing but poll(): what it runs stays resident. */
+		int64_t now = 0, next = INT64_MAX;
+		if (s->health.next_mono || s->exec.open || trim_mono) {
+			now = mono_ms();
+			bool changed = false;
+			pid_t checking = s->health.pid;
+			next = health_tick(&s->health, now, &changed);
+			if (changed)
+				health_changed(s);
+			if (s->health.pid != checking && !trim_mono)
+				trim_mono = now + TRIM_AFTER_MS;
+			if (trim_mono && now >= trim_mono) {
+				trim();
+				trim_mono = 0;
+			}
+			if (trim_mono && trim_mono < next)
+				next = trim_mono;
+			int64_t t = exec_server_sweep(&s->exec, now);
+			if (t < next)
+				next = t;
+		}
+		/* Filled entry by entry: an initializer would clear it all with a
+		 * memset() call, one more page of libc for the idle loop. */
+		struct pollfd pf[4 + EXEC_SESSIONS_MAX + 1];
+		const int fixed[4] = {s->sfd, s->log_r, s->tfd, s->exec.listen_fd};
+		for (size_t i = 0; i < 4; i++) {
+			pf[i].fd = fixed[i];
+			pf[i].events = POLLIN;
+			pf[i].revents = 0;
+		}
+		size_t n = 4;
 		size_t exec_at = n;
-		n += exec_server_poll(&s->exec, pf + n, ARRAY_SIZE(pf) - n);
+		if (s->exec.open)
+			n += exec_server_poll(&s->exec, pf + n, ARRAY_SIZE(pf) - n);
 		size_t health_at = n;
-		n += health_poll(&s->health, pf + n, ARRAY_SIZE(pf) - n);
+		if (s->health.out_fd >= 0)
+			n += health_poll(&s->health, pf + n, ARRAY_SIZE(pf) - n);
 		int64_t wait = next == INT64_MAX ? -1 : next - now;
 		if (poll(pf, n, wait < 0 ? -1 : wait > INT32_MAX ? INT32_MAX : (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		exec_server_events(&s->exec, pf + exec_at, health_at - exec_at);
-		health_events(&s->health, pf + health_at, n - health_at);
+		bool exec_events = pf[3].revents != 0;
+		for (size_t i = exec_at; i < health_at; i++)
+			exec_events |= pf[i].revents != 0;
+		if (exec_events) {
+			if (!trim_mono)
+				trim_mono = mono_ms() + TRIM_AFTER_MS;
+			exec_server_events(&s->exec, pf + 3, 1);
+			exec_server_events(&s->exec, pf + exec_at, health_at - exec_at);
+		}
+		if (health_at < n)
+			health_events(&s->health, pf + health_at, n - health_at);
 		if (pf[1].revents & (POLLIN | POLLHUP)) {
 			char buf[16384];
 			ssize_t got = read(s->log_r, buf, sizeof(buf));

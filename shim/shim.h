@@ -170,6 +170,19 @@ NODISCARD int shim_stop(const char *root, const char *name, int grace_sec, struc
 NODISCARD int shim_stop_request(const char *root, const char *name, int grace_sec,
 				struct berr *err);
 
+/* `berth logs`: what an instance wrote to its stdout and stderr (log.1, then
+ * log), each line stamped with when it arrived. */
+struct shim_log_query {
+	int64_t since_ns, until_ns; /* Unix ns; 0: no bound */
+	long tail;		    /* the last lines only; -1: all */
+	bool timestamps;	    /* show the stamps (RFC 3339, ns, UTC) */
+	bool follow;		    /* then go on with what comes, across rotation */
+};
+/* Writes the lines the query selects to out_fd; with follow it returns only
+ * on an error. */
+NODISCARD int shim_logs(const char *root, const char *name, const struct shim_log_query *q,
+			int out_fd, struct berr *err);
+
 /* `berth exec`: a program run in a running instance through its shim. */
 struct shim_exec_options {
 	char **args;	  /* required */

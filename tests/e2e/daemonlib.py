@@ -13,7 +13,7 @@ import urllib.parse
 import uuid
 
 from helpers import (DEVICE_KEY, IOTHUB_HOSTNAME, cgroup_pids, instance_cgroups,  # noqa: F401
-                     kill_module, module_key, mounts_mentioning, unique, wait_for)
+                     kill_module, module_key, mounts_mentioning, unique, unstamped, wait_for)
 
 HUB_HOST = IOTHUB_HOSTNAME
 
@@ -168,7 +168,7 @@ class Daemon:
             if os.path.exists(p):
                 with open(p, "rb") as fh:
                     text += fh.read()
-        return text.decode(errors="replace")
+        return unstamped(text.decode(errors="replace"))
 
 
 def sas_verify(token, key_b64, resource):
