@@ -2,7 +2,8 @@
 #   make                 build build/berth
 #   make check           install test dependencies (Debian), then unit and end-to-end tests
 #   make install PREFIX=/usr DESTDIR=/tmp/pkg
-#   make CC=aarch64-linux-gnu-gcc PKG_CONFIG=aarch64-linux-gnu-pkg-config   (cross build)
+#   make cross ARCH=arm64|armhf   build/<arch>/berth; make unit ARCH=... under qemu
+#   make deb             a Debian package; docs/PACKAGING.md for Yocto and Buildroot
 
 VERSION    := 0.1.0
 CC         ?= cc
@@ -12,6 +13,22 @@ BINDIR     ?= $(PREFIX)/bin
 DESTDIR    ?=
 BUILD      ?= build
 PYTEST     ?= /usr/bin/python3 -m pytest
+
+# Cross builds with Debian's cross compilers and multiarch -dev packages
+# (docs/PACKAGING.md): `make cross ARCH=arm64` builds build/arm64/berth,
+# `make unit ARCH=arm64` runs the unit tests under qemu-aarch64-static.
+# Only an ARCH given on the command line counts: build systems export their own.
+CROSS_TRIPLET_arm64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+CROSS_QEMU_arm64    := qemu-aarch64-static
+CROSS_QEMU_armhf    := qemu-arm-static
+ifeq ($(origin ARCH),command line)
+CROSS_TRIPLET := $(or $(CROSS_TRIPLET_$(ARCH)),$(error ARCH=$(ARCH): cross builds know arm64 and armhf))
+CROSS_QEMU    := $(CROSS_QEMU_$(ARCH))
+CC            := $(CROSS_TRIPLET)-gcc
+PKG_CONFIG    := env PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config
+BUILD         := build/$(ARCH)
+endif
 
 # Linked normally: small, and needed by the long-running processes.
 PKGS_LINKED := yajl
@@ -42,14 +59,21 @@ SONAMES := -DLAZY_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto.so.3)"' \
 	   -DLAZY_SONAME_CAP='"$(call soname,libcap,libcap.so.2)"' \
 	   -DLAZY_SONAME_M='"$(call soname,libm,libm.so.6)"'
 
+# The sonames above, one a line (`make -s lazy-sonames`): packages' run-time
+# dependencies, which neither ldd nor a shlibs scan sees.
+LAZY_SONAMES = $(foreach s,$(SONAMES),$(shell echo $(s) | sed -n 's/^[^=]*="\(.*\)"$$/\1/p'))
+
 OPT        ?= -O2
 CFLAGS     ?= $(OPT) -g
-HARDEN     := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+# A build system's own _FORTIFY_SOURCE level (Buildroot, Yocto, dpkg) wins.
+HARDEN     := $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,-D_FORTIFY_SOURCE=2) \
+	      -fstack-protector-strong -fPIE
 # Truncating snprintf into fixed buffers is deliberate (bounded messages).
 NO_TRUNC   := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 $(NO_TRUNC) -Wvla
-BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. \
-		$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
+# 64-bit file offsets on 32-bit targets too, as the libraries are built.
+BERTH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DBERTH_VERSION='"$(VERSION)"' \
+		-I. $(WARN) $(HARDEN) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LDFLAGS    ?=
 BERTH_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS       := $(PKG_LIBS) -ldl -lpthread
@@ -93,6 +117,26 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/common/lazy.o: BERTH_CFLAGS += $(SONAMES)
 
+.PHONY: lazy-sonames
+lazy-sonames:
+	@printf '%s\n' $(LAZY_SONAMES)
+
+# The source revision `berth version` prints: git's in a checkout (-dirty with
+# local changes), else the one `git archive` wrote into packaging/revision,
+# else unknown; make BERTH_REVISION=... sets it (a recipe's SRCREV).
+ifeq ($(origin BERTH_REVISION),undefined)
+BERTH_REVISION := $(or $(if $(wildcard .git),$(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+	{ git diff --quiet HEAD -- 2>/dev/null || r=$$r-dirty; } && echo $$r)), \
+	$(shell sed -n 's/^\([0-9a-f]\{7,40\}\)$$/\1/p' packaging/revision 2>/dev/null),unknown)
+endif
+$(BUILD)/obj/common/version.o: BERTH_CFLAGS += -DBERTH_REVISION='"$(BERTH_REVISION)"'
+$(BUILD)/obj/common/version.o: $(BUILD)/revision
+# Rewritten only when the revision changes, so version.o is rebuilt then.
+$(BUILD)/revision: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BERTH_REVISION)' | cmp -s - $@ || echo '$(BERTH_REVISION)' > $@
+FORCE:
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libberth.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -105,8 +149,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libberth.a
 deps:
 	@./tests/install-deps.sh
 
+ifeq ($(CROSS_TRIPLET),)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+else
+unit: cross-deps
+	@$(MAKE) --no-print-directory ARCH=$(ARCH) unit-qemu
+endif
 
 e2e: $(BUILD)/berth examples
 	BERTH_BIN=$(abspath $(BUILD)/berth) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
@@ -158,12 +207,98 @@ demo: deps
 	$(MAKE) all examples
 	./examples/demo.sh
 
-install: $(BUILD)/berth
+# A device image's layout (docs/PACKAGING.md): the binary, an example config
+# and deployment (a device's own are never overwritten), the systemd unit and
+# tmpfiles.d entry, the SysV/BusyBox init script, the manual page. Build
+# systems take the parts they want (Buildroot: install-bin install-config).
+SYSCONFDIR     ?= /etc
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+INITDIR        ?= $(SYSCONFDIR)/init.d
+INIT_NAME      ?= berth
+# The paths the unit and the init script name, as installed.
+INSTALL_PATHS  := sed -e 's,/usr/bin/berth,$(BINDIR)/berth,g' -e 's,/etc/berth/,$(SYSCONFDIR)/berth/,g'
+
+.PHONY: install-bin install-config install-systemd install-sysv install-man
+install: install-bin install-config install-systemd install-sysv install-man
+
+install-bin: $(BUILD)/berth
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/berth $(DESTDIR)$(BINDIR)/berth
 
+install-config:
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/berth
+	@set -e; for f in config.json deployment.json; do \
+		t=$(DESTDIR)$(SYSCONFDIR)/berth/$$f; \
+		if [ -e $$t ]; then echo "  KEEP    $$t"; \
+		else install -m 0600 packaging/$$f $$t; fi; \
+	done
+
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR)
+	$(INSTALL_PATHS) packaging/berth.service > $(DESTDIR)$(SYSTEMDUNITDIR)/berth.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/berth.service
+	install -m 0644 packaging/berth.tmpfiles $(DESTDIR)$(TMPFILESDIR)/berth.conf
+
+install-sysv:
+	install -d $(DESTDIR)$(INITDIR)
+	$(INSTALL_PATHS) packaging/berth.init > $(DESTDIR)$(INITDIR)/$(INIT_NAME)
+	chmod 0755 $(DESTDIR)$(INITDIR)/$(INIT_NAME)
+
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 packaging/berth.1 $(DESTDIR)$(MANDIR)/man1/berth.1
+
+# The config and deployment are the device's: they stay.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/berth
+	rm -f $(DESTDIR)$(BINDIR)/berth $(DESTDIR)$(SYSTEMDUNITDIR)/berth.service \
+		$(DESTDIR)$(TMPFILESDIR)/berth.conf $(DESTDIR)$(INITDIR)/$(INIT_NAME) \
+		$(DESTDIR)$(MANDIR)/man1/berth.1
+
+# Cross builds (see ARCH above); the toolchain, qemu and the target's -dev
+# packages are installed when missing.
+.PHONY: cross cross-deps unit-qemu deb check-cross
+cross-deps:
+	$(if $(CROSS_TRIPLET),,$(error make $(MAKECMDGOALS) needs ARCH=arm64 or ARCH=armhf))
+	@./tests/install-deps.sh --cross $(ARCH)
+
+# A sub-make reads the Makefile again, with the target's packages present.
+cross: cross-deps
+	@$(MAKE) --no-print-directory ARCH=$(ARCH) $(BUILD)/berth
+
+# Test programs qemu-user cannot run: it passes no seccomp filter to the host
+# kernel (test_seccomp*), has no bpf() (test_cgroup_real: cgroup v2 device
+# programs) and no fanotify (test_export).
+UNIT_QEMU_SKIP := test_seccomp test_seccomp_oci test_cgroup_real test_export
+unit-qemu: $(UNIT_BINS)
+	@set -e; for t in $(filter-out $(UNIT_QEMU_SKIP:%=$(BUILD)/tests/%),$(UNIT_BINS)); do \
+		echo "== $$t ($(CROSS_QEMU))"; $(CROSS_QEMU) $$t; done
+	@echo "== not run under $(CROSS_QEMU): $(UNIT_QEMU_SKIP)"
+
+# make cross and make unit for each ARCH, and the Yocto recipe's and the
+# Buildroot package's build and install commands run with the cross
+# toolchains (tests/cross; a few minutes on 2 cores, so not in make check).
+CROSS_ARCHS := arm64 armhf
+check-cross: deps
+	@set -e; for a in $(CROSS_ARCHS); do ./tests/install-deps.sh --cross $$a; done
+	$(PYTEST) -q tests/cross $(PYTEST_ARGS)
+
+# A Debian package (packaging/debian) built with dpkg-buildpackage in a copy
+# of the tree under $(BUILD)/deb, then checked with lintian.
+DEB_DIR := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/berth-$(VERSION)
+	tar -c --exclude-vcs --exclude=./build --exclude=./$(BUILD) --exclude=__pycache__ --exclude=node_modules \
+		--exclude=.pytest_cache . | tar -x -C $(DEB_DIR)/berth-$(VERSION)
+	cp -r packaging/debian $(DEB_DIR)/berth-$(VERSION)/debian
+	@# The package is built as from a fresh tree: none of this make's variables.
+	cd $(DEB_DIR)/berth-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD \
+		BERTH_REVISION=$(BERTH_REVISION) dpkg-buildpackage -b -us -uc -j2
+	lintian --fail-on error,warning \
+		$(DEB_DIR)/berth_*.changes
+	@ls $(DEB_DIR)/*.deb
 
 format:
 	clang-format -i $(SRCS) $(wildcard */*.h) $(UNIT_SRCS) $(FUZZ_SRCS)

@@ -20,10 +20,15 @@
 #include "agent/client.h"
 #include "agent/config.h"
 #include "agent/deployment.h"
+#include "agent/edgeca.h"
+#include "agent/kernel_config.h"
+#include "agent/upstream_view.h"
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/url.h"
 
 #define CGROUP2_MAGIC	0x63677270
 #define TMPFS_MAGIC_	0x01021994
@@ -147,6 +152,45 @@ static void check_cgroups(struct report *r)
 		     "mount cgroup2 at /sys/fs/cgroup");
 }
 
+/* Each option of kernel_options the kernel's build configuration lacks, one
+ * line each; `path` NULL: the running kernel's, where it can be found. */
+static void check_kernel_config(struct report *r, const char *path)
+{
+	char found[300], what[512];
+	if (!path && kernel_config_find(found, sizeof(found)) < 0) {
+		line(r, WARN, "no kernel config at /proc/config.gz or /boot/config-<release>",
+		     "its options were not checked: load the configs module "
+		     "(CONFIG_IKCONFIG_PROC) or give the kernel's .config with --kernel-config");
+		return;
+	}
+	if (!path)
+		path = found;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct berr err;
+	if (kernel_config_read(path, &text, &len, &err) < 0) {
+		line(r, WARN, err.msg, "the kernel's options were not checked");
+		return;
+	}
+	size_t missing = 0;
+	for (size_t i = 0; i < kernel_options_count; i++) {
+		const struct kernel_option *o = &kernel_options[i];
+		if (kernel_config_value(text, len, o->name))
+			continue;
+		snprintf(what, sizeof(what), "kernel config %s lacks CONFIG_%s (%s)", path, o->name,
+			 o->what);
+		line(r, o->required ? FAIL : WARN, what,
+		     o->required ? "build the kernel with it (=y, or =m and load the module)"
+				 : "set it where this device needs that feature");
+		missing++;
+	}
+	if (!missing) {
+		snprintf(what, sizeof(what), "kernel config %s has the %zu options berth uses",
+			 path, kernel_options_count);
+		line(r, OK, what, NULL);
+	}
+}
+
 static void check_clock(struct report *r)
 {
 	time_t now = time(NULL);
@@ -263,10 +307,111 @@ static void check_store(struct report *r, const char *what_store, const char *ro
 		line(r, OK, what, NULL);
 }
 
+/* The cloud link: the upstream and the identity API reachable, the hub's
+ * connection and backlog, the module identities in IoT Hub. */
+static void check_upstream(struct report *r, struct berth_ctx *ctx, const struct agent_config *cfg,
+			   yajl_val daemon_up)
+{
+	static const struct {
+		const char *label;
+		unsigned schemes;
+		const char *hint;
+	} ends[] = {
+	    {"upstream", 1u << URL_MQTT | 1u << URL_MQTTS,
+	     "the device runs offline; messages are stored until it is reachable"},
+	    {"identity API", 1u << URL_HTTP | 1u << URL_HTTPS,
+	     "module identities cannot be created in IoT Hub until it is reachable"},
+	};
+	const char *urls[] = {cfg->upstream_url,
+			      cfg->upstream_identities ? cfg->upstream_rest_url : NULL};
+	struct url u;
+	struct berr err;
+	char hostport[URL_HOST_MAX + 16], what[1400];
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		if (!urls[i] || url_parse(urls[i], ends[i].schemes, &u, &err) < 0)
+			continue;
+		snprintf(hostport, sizeof(hostport), strchr(u.host, ':') ? "[%s]:%u" : "%s:%u",
+			 u.host, u.port);
+		check_reach(r, ends[i].label, hostport, "", ends[i].hint);
+	}
+	cleanup_yajl yajl_val st = NULL;
+	yajl_val up = NULL;
+	if (upstream_query(ctx->run, &st, &err) == 0)
+		up = json_get(st, "upstream");
+	if (up) {
+		bool ok = upstream_describe(up, wall_ms(), what, sizeof(what));
+		line(r, ok ? OK : WARN, what,
+		     "messages wait in the store until their time to live; see the hub's log");
+	}
+	if (daemon_up) {
+		bool ok = upstream_identities_describe(daemon_up, what, sizeof(what));
+		line(r, ok ? OK : WARN, what,
+		     "the daemon keeps trying; the connections of identities not ready wait");
+	}
+}
+
+/* The edge CA modules trust: the operator's (edge_ca) or berth's quickstart
+ * CA, which the daemon makes at its first start and renews itself. */
+static void check_edge_ca(struct report *r, const struct agent_config *cfg, const char *root)
+{
+	char path[4300], what[4600];
+	if (cfg->edge_ca_cert)
+		snprintf(path, sizeof(path), "%s", cfg->edge_ca_cert);
+	else
+		snprintf(path, sizeof(path), "%s/ca/" EDGECA_CERT_FILE, root);
+	cleanup_free char *pem = NULL;
+	size_t len = 0;
+	struct berr err;
+	int64_t nb, na, now = time(NULL);
+	if (fs_read_file(path, EDGECA_PEM_MAX, &pem, &len, &err) < 0) {
+		if (!cfg->edge_ca_cert && err.code == ENOENT)
+			line(r, OK,
+			     "edge CA: the daemon makes its quickstart CA at its first start",
+			     NULL);
+		else
+			line(r, FAIL, err.msg,
+			     "edge_ca.cert must be readable: modules cannot trust the gateway");
+		return;
+	}
+	if (edgeca_pem_validity(pem, len, &nb, &na, &err) < 0) {
+		snprintf(what, sizeof(what), "edge CA %s: %s", path, err.msg);
+		line(r, FAIL, what, "edge_ca.cert must be a PEM certificate");
+		return;
+	}
+	char until[32];
+	time_t t = (time_t)na;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(until, sizeof(until), "%Y-%m-%d", &tm);
+	snprintf(what, sizeof(what), "edge CA %s (%s) valid until %s", path,
+		 cfg->edge_ca_cert ? "the operator's" : "quickstart, renewed by berth", until);
+	if (now >= na)
+		line(r, FAIL, what,
+		     cfg->edge_ca_cert ? "it has expired: install a new one"
+				       : "it has expired: start the daemon, which renews it");
+	else if (cfg->edge_ca_cert && edgeca_renewal_due(nb, na, now))
+		line(r, WARN, what, "it expires soon and berth does not renew it: replace it");
+	else
+		line(r, OK, what, NULL);
+}
+
 static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const char *config;
-	if (agent_config_option(argc, argv, &config) < 0)
+	/* --kernel-config FILE checks a kernel's .config (a device's, before it
+	 * runs); the other options are the daemon's. */
+	const char *config, *kconfig = NULL;
+	char *args[16];
+	int nargs = 0;
+	for (int i = 0; i < argc && nargs < (int)ARRAY_SIZE(args) - 1; i++) {
+		if (!strcmp(argv[i], "--kernel-config") && i + 1 < argc)
+			kconfig = argv[++i];
+		else if (!strncmp(argv[i], "--kernel-config=", 16))
+			kconfig = argv[i] + 16;
+		else
+			args[nargs++] = argv[i];
+	}
+	args[nargs] = NULL;
+	if (agent_config_option(nargs, args, &config) < 0)
 		return berth_usage("check");
 	struct report r = {0};
 	struct agent_config *cfg = NULL;
@@ -316,8 +461,17 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	if (!cfg || cfg->hub_enabled)
 		check_store(&r, "message store",
 			    cfg && cfg->hub_store ? cfg->hub_store : hub_store);
+	if (cfg) {
+		/* Config validation refuses a name without a dot; say it passed. */
+		snprintf(what, sizeof(what),
+			 "IOTEDGE_IOTHUBHOSTNAME %s has the dot the Azure IoT C SDK requires",
+			 cfg->iothub_hostname);
+		line(&r, OK, what, NULL);
+		check_edge_ca(&r, cfg, root);
+	}
 
 	section("Kernel checks");
+	check_kernel_config(&r, kconfig);
 	check_namespaces(&r);
 	check_overlay(&r);
 	check_seccomp(&r);
@@ -330,20 +484,26 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 			    &r, "registry", cfg->registries[i].host,
 			    cfg->registries[i].insecure ? "80" : "443",
 			    "modules from it cannot be pulled; check the network and proxy");
-		if (cfg->upstream_url) {
-			const char *hp = strstr(cfg->upstream_url, "://") + 3;
-			char hostport[300];
-			snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(hp, "/"), hp);
-			check_reach(
-			    &r, "upstream", hostport,
-			    !strncmp(cfg->upstream_url, "mqtts", 5) ? "8883" : "1883",
-			    "the device runs offline; messages are stored until it is reachable");
-		} else
+		if (cfg->upstream_url)
+			check_upstream(&r, ctx, cfg, json_get(reply, "upstream"));
+		else
 			line(&r, OK, "no upstream configured: the device runs offline", NULL);
+		if (cfg->hub_enabled && cfg->gateway_enabled) {
+			char gw[300];
+			snprintf(gw, sizeof(gw), "%s:%lld", cfg->gateway_address,
+				 (long long)cfg->gateway_mqtt_port);
+			check_reach(&r, "the gateway (MQTT with TLS) at", gw, "8883",
+				    "SDK modules cannot connect: is the daemon running, and is the "
+				    "port free (a local MQTT broker?)");
+			snprintf(gw, sizeof(gw), "%s:%lld", cfg->gateway_address,
+				 (long long)cfg->gateway_https_port);
+			check_reach(&r, "the gateway (HTTPS) at", gw, "443",
+				    "module-to-module direct methods fail: is the port free?");
+		}
 	}
 	printf("\n%d check(s) failed, %d warning(s)\n", r.fails, r.warns);
 	agent_config_free(cfg);
 	return r.fails ? 1 : 0;
 }
-BERTH_COMMAND(check, "check [--config FILE]",
+BERTH_COMMAND(check, "check [--config FILE] [--kernel-config FILE]",
 	      "check the kernel, config, clock, store space and connectivity", cmd_check);

@@ -14,17 +14,15 @@
 #include "agent/client.h"
 #include "agent/daemon.h"
 #include "agent/deployment.h"
+#include "agent/upstream_view.h"
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "common/version.h"
 #include "shim/shim.h"
-
-#ifndef BERTH_VERSION
-#define BERTH_VERSION "0.0.0"
-#endif
 
 static int fail(const char *cmd, const struct berr *err)
 {
@@ -82,6 +80,27 @@ static const char *module_arg(int argc, char **argv, int first, const char *cmd)
 	return argv[first];
 }
 
+/* The cloud link under the modules: the hub's connection state and what
+ * waits for it, and the module identities in IoT Hub. */
+static void print_upstream(struct berth_ctx *ctx, yajl_val up)
+{
+	char line[1200];
+	cleanup_yajl yajl_val st = NULL;
+	struct berr err;
+	yajl_val hub_up = NULL;
+	if (upstream_query(ctx->run, &st, &err) == 0)
+		hub_up = json_get(st, "upstream");
+	if (hub_up) {
+		upstream_describe(hub_up, wall_ms(), line, sizeof(line));
+		printf("\n%s\n", line);
+	} else {
+		printf("\nupstream %s: the hub does not say (%s)\n", str_or(up, "url", "?"),
+		       st ? "it has no upstream yet" : err.msg);
+	}
+	upstream_identities_describe(up, line, sizeof(line));
+	printf("%s\n", line);
+}
+
 static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 {
 	bool as_json = false;
@@ -129,6 +148,9 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 		       str_or(m, "runtimeStatus", ""), w_desc, str_or(m, "description", ""),
 		       str_or(m, "image", ""));
 	}
+	yajl_val up = json_get(reply, "upstream");
+	if (up && YAJL_IS_OBJECT(up))
+		print_upstream(ctx, up);
 	return 0;
 }
 BERTH_COMMAND(list, "list [--json]", "list the deployed modules and their status", cmd_list);
@@ -224,7 +246,7 @@ BERTH_COMMAND(token, "token NAME [--ttl SECONDS]", "print a SAS token for a modu
 
 static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 {
-	printf("berth %s\n", BERTH_VERSION);
+	printf("berth %s (revision %s)\n", berth_version, berth_revision);
 	cleanup_yajl yajl_val reply = NULL;
 	struct berr err;
 	if (simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {

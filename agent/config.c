@@ -1,5 +1,6 @@
 #include "agent/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "common/json.h"
 #include "common/names.h"
 #include "common/sas.h"
+#include "common/url.h"
 
 bool agent_device_id_valid(const char *id)
 {
@@ -39,7 +41,9 @@ void agent_config_free(struct agent_config *cfg)
 		return;
 	free_many(cfg->device_id, cfg->iothub_hostname, cfg->gateway_hostname, cfg->device_key,
 		  cfg->root, cfg->run, cfg->deployment_file, cfg->hub_store, cfg->hub_listen_tcp,
-		  cfg->hub_tls_cert, cfg->hub_tls_key, cfg->upstream_url, cfg->upstream_ca_file);
+		  cfg->hub_tls_cert, cfg->hub_tls_key, cfg->upstream_url, cfg->upstream_ca_file,
+		  cfg->gateway_address, cfg->edge_ca_cert, cfg->edge_ca_key, cfg->trust_bundle,
+		  cfg->manifest_trust_bundle, cfg->upstream_rest_url);
 	registry_creds_free(cfg->registries, cfg->n_registries);
 	free(cfg);
 }
@@ -118,14 +122,62 @@ static int parse_registries(yajl_val regs, const struct jpath *path, struct agen
 	return 0;
 }
 
+/* Member key of obj: an object of the known keys, or absent (*out NULL);
+ * *path is its JSON path. */
+static int sub_object(yajl_val obj, const char *key, const struct jpath *obj_path,
+		      const char *const *known, yajl_val *out, struct jpath *path, struct berr *err)
+{
+	jpath_key(path, obj_path, key);
+	if (jp_obj(obj, key, obj_path, false, out, err) < 0)
+		return -1;
+	return *out ? only_keys(*out, path, known, err) : 0;
+}
+
+/* hub.gateway: {"enabled", "address", "mqtt_port", "https_port"} */
+static int parse_gateway(yajl_val hub, const struct jpath *hub_path, struct agent_config *cfg,
+			 struct berr *err)
+{
+	yajl_val gw;
+	struct jpath path;
+	static const char *const known[] = {"enabled", "address", "mqtt_port", "https_port", NULL};
+	if (sub_object(hub, "gateway", hub_path, known, &gw, &path, err) < 0)
+		return -1;
+	if (!gw)
+		return 0;
+	const char *addr = NULL;
+	if (jp_bool(gw, "enabled", &path, false, &cfg->gateway_enabled, err) < 0 ||
+	    jp_str(gw, "address", &path, false, 45, &addr, err) < 0 ||
+	    jp_int(gw, "mqtt_port", &path, false, 1, 65535, &cfg->gateway_mqtt_port, err) < 0 ||
+	    jp_int(gw, "https_port", &path, false, 1, 65535, &cfg->gateway_https_port, err) < 0)
+		return -1;
+	if (addr) {
+		unsigned char buf[16];
+		struct jpath kp;
+		jpath_key(&kp, &path, "address");
+		if (inet_pton(AF_INET, addr, buf) != 1 || buf[0] != 127)
+			return berr_set(err, 0,
+					"%s: expected a loopback address (127.x.y.z): host-network "
+					"modules reach the gateway there",
+					kp.s);
+		free(cfg->gateway_address);
+		if (!(cfg->gateway_address = strdup(addr)))
+			return berr_set(err, ENOMEM, "config");
+	}
+	if (cfg->gateway_mqtt_port == cfg->gateway_https_port)
+		return berr_set(err, 0, "%s: mqtt_port and https_port must differ", path.s);
+	return 0;
+}
+
 static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config *cfg,
 		     struct berr *err)
 {
 	if (!hub)
 		return 0;
 	static const char *const known[] = {"enabled", "store",	     "listen_tcp", "tls_cert",
-					    "tls_key", "max_packet", NULL};
+					    "tls_key", "max_packet", "gateway",	   NULL};
 	if (only_keys(hub, path, known, err) < 0)
+		return -1;
+	if (parse_gateway(hub, path, cfg, err) < 0)
 		return -1;
 	const char *tcp = NULL;
 	if (jp_bool(hub, "enabled", path, false, &cfg->hub_enabled, err) < 0 ||
@@ -151,25 +203,80 @@ static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config
 	return 0;
 }
 
+/* Plain text is for loopback (tests) unless the config says insecure. */
+static int check_cloud_url(const char *text, unsigned schemes, bool insecure,
+			   const struct jpath *kp, struct berr *err)
+{
+	struct url u;
+	if (url_parse(text, schemes, &u, err) < 0)
+		return berr_wrap(err, "%s", kp->s);
+	if (!u.tls && !insecure && !url_host_is_loopback(u.host))
+		return berr_set(err, 0,
+				"%s: plain text to %s; use TLS, or set \"insecure\": true to allow "
+				"it",
+				kp->s, u.host);
+	return 0;
+}
+
 static int parse_upstream(yajl_val up, const struct jpath *path, struct agent_config *cfg,
 			  struct berr *err)
 {
+	cfg->upstream_identities = true;
 	if (!up)
 		return 0;
-	static const char *const known[] = {"url", "ca_file", NULL};
+	static const char *const known[] = {"url",	  "ca_file",  "rest_url",
+					    "identities", "insecure", NULL};
 	if (only_keys(up, path, known, err) < 0)
 		return -1;
-	const char *url = NULL;
-	if (jp_str(up, "url", path, true, 1024, &url, err) < 0 ||
+	const char *url = NULL, *rest = NULL, *ids = NULL;
+	struct jpath kp;
+	if (jp_str(up, "url", path, true, URL_MAX, &url, err) < 0 ||
+	    jp_str(up, "rest_url", path, false, URL_MAX, &rest, err) < 0 ||
+	    jp_str(up, "identities", path, false, 16, &ids, err) < 0 ||
+	    jp_bool(up, "insecure", path, false, &cfg->upstream_insecure, err) < 0 ||
 	    abs_path(up, "ca_file", path, &cfg->upstream_ca_file, err) < 0)
 		return -1;
-	if (strncmp(url, "mqtts://", 8) && strncmp(url, "mqtt://", 7)) {
-		struct jpath kp;
-		jpath_key(&kp, path, "url");
-		return berr_set(err, 0, "%s: expected mqtts://HOST[:PORT] or mqtt://HOST[:PORT]",
-				kp.s);
+	if (ids && strcmp(ids, "iothub") && strcmp(ids, "none")) {
+		jpath_key(&kp, path, "identities");
+		return berr_set(err, 0, "%s: expected \"iothub\" or \"none\"", kp.s);
 	}
-	return dup_opt(url, &cfg->upstream_url, err);
+	cfg->upstream_identities = !ids || !strcmp(ids, "iothub");
+	jpath_key(&kp, path, "url");
+	if (check_cloud_url(url, 1u << URL_MQTT | 1u << URL_MQTTS, cfg->upstream_insecure, &kp,
+			    err) < 0)
+		return -1;
+	char dflt[URL_MAX];
+	if (!rest) {
+		snprintf(dflt, sizeof(dflt), "https://%s", cfg->iothub_hostname);
+		rest = dflt;
+	}
+	jpath_key(&kp, path, "rest_url");
+	if (check_cloud_url(rest, 1u << URL_HTTP | 1u << URL_HTTPS, cfg->upstream_insecure, &kp,
+			    err) < 0)
+		return -1;
+	if (dup_opt(url, &cfg->upstream_url, err) < 0 ||
+	    dup_opt(rest, &cfg->upstream_rest_url, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* edge_ca: {"cert", "key"}, both absolute paths, together. */
+static int parse_edge_ca(yajl_val doc, const struct jpath *root, struct agent_config *cfg,
+			 struct berr *err)
+{
+	yajl_val ca;
+	struct jpath path;
+	static const char *const known[] = {"cert", "key", NULL};
+	if (sub_object(doc, "edge_ca", root, known, &ca, &path, err) < 0)
+		return -1;
+	if (!ca)
+		return 0;
+	if (abs_path(ca, "cert", &path, &cfg->edge_ca_cert, err) < 0 ||
+	    abs_path(ca, "key", &path, &cfg->edge_ca_key, err) < 0)
+		return -1;
+	if (!cfg->edge_ca_cert || !cfg->edge_ca_key)
+		return berr_set(err, 0, "%s: cert and key go together", path.s);
+	return 0;
 }
 
 static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
@@ -194,6 +301,9 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 					    "stop_grace_secs",
 					    "stop_modules_on_exit",
 					    "allow_privileged",
+					    "edge_ca",
+					    "trust_bundle",
+					    "manifest_trust_bundle",
 					    NULL};
 	if (only_keys(doc, &root, known, err) < 0)
 		return -1;
@@ -213,6 +323,15 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	if (!address_valid(hub)) {
 		jpath_key(&p, &root, "iothub_hostname");
 		return berr_set(err, 0, "%s: not a host name", p.s);
+	}
+	if (!strchr(hub, '.')) {
+		/* The Azure IoT C SDK refuses IOTEDGE_IOTHUBHOSTNAME without one. */
+		jpath_key(&p, &root, "iothub_hostname");
+		return berr_set(err, 0,
+				"%s: \"%s\" has no dot: IoT Hub names are like "
+				"myhub.azure-devices.net, and the Azure IoT C SDK refuses a name "
+				"without a dot",
+				p.s, hub);
 	}
 	if (jp_str(doc, "gateway_hostname", &root, false, 0, &gw, err) < 0)
 		return -1;
@@ -234,7 +353,10 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	    dup_opt(key, &cfg->device_key, err) < 0 ||
 	    abs_path(doc, "root", &root, &cfg->root, err) < 0 ||
 	    abs_path(doc, "run", &root, &cfg->run, err) < 0 ||
-	    abs_path(doc, "deployment_file", &root, &cfg->deployment_file, err) < 0)
+	    abs_path(doc, "deployment_file", &root, &cfg->deployment_file, err) < 0 ||
+	    abs_path(doc, "trust_bundle", &root, &cfg->trust_bundle, err) < 0 ||
+	    abs_path(doc, "manifest_trust_bundle", &root, &cfg->manifest_trust_bundle, err) < 0 ||
+	    parse_edge_ca(doc, &root, cfg, err) < 0)
 		return -1;
 
 	yajl_val regs, hubo, up;
@@ -268,6 +390,11 @@ static int fill(yajl_val doc, void *obj, const void *arg, struct berr *err)
 {
 	struct agent_config *cfg = obj;
 	cfg->hub_enabled = true;
+	cfg->gateway_enabled = true;
+	cfg->gateway_mqtt_port = 8883;
+	cfg->gateway_https_port = 443;
+	if (!(cfg->gateway_address = strdup("127.0.0.1")))
+		return berr_set(err, ENOMEM, "config");
 	cfg->restart_backoff_unit_ms = 10000;
 	cfg->reconcile_interval_ms = 5000;
 	cfg->token_ttl_secs = 3600;

@@ -42,8 +42,25 @@ struct agent_config {
 	char *hub_tls_key;
 	int64_t hub_max_packet; /* 0: the hub's default */
 
-	char *upstream_url;
-	char *upstream_ca_file;
+	/* The TLS gateway modules connect to (hub/hub.h "gateway"): MQTT and
+	 * HTTPS at the gateway name, on the loopback address for host-network
+	 * modules. */
+	bool gateway_enabled;	    /* default true (with the hub) */
+	char *gateway_address;	    /* default 127.0.0.1 */
+	int64_t gateway_mqtt_port;  /* default 8883 */
+	int64_t gateway_https_port; /* default 443 */
+
+	/* The cloud link (docs/CLOUD.md); upstream_url NULL: offline. */
+	char *upstream_url;	  /* mqtts://host[:port], mqtt:// for loopback */
+	char *upstream_ca_file;	  /* trusted besides the system CAs */
+	char *upstream_rest_url;  /* identity REST API; default https://<iothub_hostname> */
+	bool upstream_insecure;	  /* plain mqtt:// and http:// to other hosts than loopback */
+	bool upstream_identities; /* "iothub" (default): berth manages module identities */
+
+	char *edge_ca_cert; /* the operator's edge CA; NULL: berth's quickstart CA */
+	char *edge_ca_key;
+	char *trust_bundle;	     /* more CAs for modules to trust */
+	char *manifest_trust_bundle; /* /manifest-trust-bundle's certificates */
 
 	int64_t restart_backoff_unit_ms; /* default 10000 */
 	int64_t reconcile_interval_ms;	 /* default 5000 */

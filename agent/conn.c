@@ -74,7 +74,10 @@ int64_t conn_sweep(struct daemon *d, struct conn_table *t, int64_t now)
 		if (c->fd < 0)
 			continue;
 		if (now >= c->deadline_boot) {
-			t->reply(c->fd, 408, "no complete request in time");
+			if (c->refused)
+				t->reply(c->fd, c->refused, c->why);
+			else
+				t->reply(c->fd, 408, "no complete request in time");
 			conn_close(d, c);
 		} else if (c->deadline_boot < next)
 			next = c->deadline_boot;

@@ -22,6 +22,11 @@ struct conn {
 	 * whether a caller on the host is root. */
 	char module[INSTANCE_NAME_MAX + 1];
 	bool host_root;
+	char owner[INSTANCE_NAME_MAX + 1]; /* the module whose socket it came to */
+	/* Refused when it connected: answered once its request is read (a
+	 * socket closed with unread input would reset the answer away). */
+	int refused;
+	char why[96];
 };
 
 struct conn_table {

@@ -1,7 +1,8 @@
 /* The CLI socket <run>/berthd.sock: root only (SO_PEERCRED), one JSON
  * request per line, one JSON reply line, then the connection closes.
- *   {"op":"info"}                         -> version, root, run, device_id
- *   {"op":"list"}                         -> modules with edgeAgent's reported fields
+ *   {"op":"info"}                         -> version, root, run, device_id, upstream
+ *   {"op":"list"}                         -> modules with edgeAgent's reported fields,
+ *                                            and the upstream's identities
  *   {"op":"restart","module":"m"}
  *   {"op":"deploy","manifest":"<text>"}   -> warnings, or the validation error
  *   {"op":"token","module":"m","ttl":3600}
@@ -169,6 +170,17 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	yajl_gen_map_close(g);
 }
 
+static void gen_upstream(yajl_gen g, struct daemon *d)
+{
+	if (!d->cfg->upstream_url)
+		return;
+	json_gen_str(g, "upstream");
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "url", d->cfg->upstream_url);
+	identities_gen_status(d, g);
+	yajl_gen_map_close(g);
+}
+
 static void op_list(struct daemon *d, int fd)
 {
 	yajl_gen g = reply_begin(200);
@@ -186,6 +198,7 @@ static void op_list(struct daemon *d, int fd)
 		if (!d->dep || !deployment_module(d->dep, d->mods[i]->name))
 			gen_module(g, d, d->mods[i], now);
 	yajl_gen_array_close(g);
+	gen_upstream(g, d);
 	yajl_gen_map_close(g);
 	reply_send(fd, g);
 }
@@ -202,6 +215,7 @@ static void op_info(struct daemon *d, int fd)
 	json_gen_key_str(g, "iothub_hostname", d->cfg->iothub_hostname);
 	json_gen_key_int(g, "pid", getpid());
 	json_gen_key_int(g, "hub_pid", d->hub.pid);
+	gen_upstream(g, d);
 	yajl_gen_map_close(g);
 	reply_send(fd, g);
 }

@@ -173,7 +173,7 @@ static void reap_children(struct daemon *d)
 			return;
 		if (pid == d->hub.pid)
 			hubproc_exited(d, status);
-		else
+		else if (!identities_child_exited(d, pid, status))
 			pull_child_exited(d, pid, status);
 	}
 }
@@ -222,7 +222,13 @@ static int timeout_ms(struct daemon *d)
 	t = workload_sweep(d, now);
 	if (t < next)
 		next = t;
+	t = edge_next_deadline(d);
+	if (t < next)
+		next = t;
 	t = control_sweep(d, now);
+	if (t < next)
+		next = t;
+	t = identities_next_deadline(d);
 	if (t < next)
 		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
@@ -271,7 +277,7 @@ static void loop(struct daemon *d)
 				pidfd_ready(d, fd);
 				break;
 			case TAG_WORKLOAD:
-				workload_accept(d);
+				workload_accept(d, fd);
 				break;
 			case TAG_WCLIENT:
 				workload_client_ready(d, fd);
@@ -286,6 +292,7 @@ static void loop(struct daemon *d)
 			reconcile(d);
 			d->next_reconcile_boot = boot_ms() + d->cfg->reconcile_interval_ms;
 		}
+		edge_tick(d);
 		hubproc_tick(d);
 		if (busy && !d->trim_boot)
 			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
@@ -378,11 +385,11 @@ static int daemon_main(struct daemon *d)
 		log_info("no deployment yet: waiting for berth deploy%s",
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
+	if (edge_setup(d, &err) < 0)
+		log_error("%s (modules cannot verify the gateway)", err.msg);
 	d->hub.listen_fd = -1;
 	if (d->cfg->hub_enabled && hubproc_setup(d, &err) < 0)
 		log_error("hub: %s", err.msg);
-	if (workload_listen(d, &err) < 0)
-		log_error("%s (modules cannot sign tokens through the workload API)", err.msg);
 	if (control_listen(d, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
@@ -420,7 +427,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
-	struct daemon d = {.control_fd = -1, .workload_fd = -1, .epfd = -1};
+	struct daemon d = {.control_fd = -1, .epfd = -1};
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);
@@ -435,6 +442,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 		free(d.mods[i]);
 	free(d.mods);
 	deployment_free(d.dep);
+	identities_free(&d);
 	if (d.store)
 		oci_store_close(d.store);
 	agent_config_free(d.cfg);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <yajl/yajl_gen.h>
 
 #include "agent/config.h"
 #include "agent/deployment.h"
@@ -17,6 +18,7 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/err.h"
+#include "shim/shim.h"
 
 #define GENERATION_ID_LEN  32
 #define CONTROL_SOCKET	   "berthd.sock"
@@ -34,6 +36,7 @@
 #define MODULE_TOKEN_FILE  MODULE_RUNTIME_DIR "/token"
 
 struct oci_store;
+struct identities;
 
 /* One module the daemon manages: what is persisted (record.c) plus what only
  * lives as long as this daemon. */
@@ -70,10 +73,22 @@ struct module_rt {
 	/* Wall clock: a token expires by the wall clock, so a jump forward
 	 * makes it due at once. */
 	int64_t token_refresh_ms;
-	bool done; /* exited, and the policy does not restart it */
+	bool done;	 /* exited, and the policy does not restart it */
+	int workload_fd; /* its workload socket, listening; -1 */
 	/* The grace period its instance was started with (for a module that
 	 * left the deployment); 0: unknown. */
 	int stop_grace_sec;
+};
+
+/* The edge CA's and the gateway certificate's validity (Unix seconds) and
+ * the SHA-256 of the files they were read from (gateway.c). */
+struct edge_state {
+	char ca_sha256[65];
+	int64_t ca_not_before, ca_not_after;
+	char gw_name[HOSTNAME_MAX + 1];
+	char gw_sha256[65], gw_ca_sha256[65];
+	int64_t gw_not_before, gw_not_after;
+	int64_t next_check_ms; /* wall clock; 0: not set up */
 };
 
 struct hub_proc {
@@ -97,10 +112,10 @@ struct daemon {
 	size_t n_mods;
 
 	struct hub_proc hub;
+	struct edge_state edge;
 	int epfd;
 	int sigpipe[2];
 	int control_fd;
-	int workload_fd;
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
@@ -112,6 +127,7 @@ struct daemon {
 	/* Answers a restart someone waits for (module_restart): the waiter's
 	 * token, and 200 with NULL or the status and why. control.c sets it. */
 	void (*restart_done)(int waiter, int status, const char *error);
+	struct identities *identities; /* identities.c; NULL until used */
 };
 
 /* modules.c: the module table */
@@ -219,6 +235,19 @@ void hubproc_tick(struct daemon *d);
 void hubproc_exited(struct daemon *d, int status);
 void hubproc_shutdown(struct daemon *d);
 
+/* identities.c: module identities in IoT Hub (agent/identities.h). */
+/* Whether name's identity exists upstream with the keys of generation_id
+ * (always, without upstream.identities "iothub"). */
+bool identity_ready(struct daemon *d, const char *name, const char *generation_id);
+/* Starts a `berth identities` child when there is work and no backoff. */
+void identities_tick(struct daemon *d);
+int64_t identities_next_deadline(struct daemon *d);
+/* True when pid was that child (its results are applied). */
+bool identities_child_exited(struct daemon *d, pid_t pid, int status);
+/* "identities", "identities_wanted", "identities_ready", ... for list and check. */
+void identities_gen_status(struct daemon *d, yajl_gen g);
+void identities_free(struct daemon *d);
+
 /* control.c */
 NODISCARD int control_listen(struct daemon *d, struct berr *err);
 void control_accept(struct daemon *d);
@@ -241,9 +270,44 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool
  * 0 when all was sent. */
 int send_bounded(int fd, const void *buf, size_t len, int timeout_ms);
 
-/* workload_server.c */
-NODISCARD int workload_listen(struct daemon *d, struct berr *err);
-void workload_accept(struct daemon *d);
+/* gateway.c: the edge CA, the gateway's certificate and addresses */
+/* Makes or renews the CA and the gateway's certificate when due (at start,
+ * then edge_tick() when edge_next_deadline() comes). A renewed CA restarts
+ * the running modules; a new certificate is handed to the hub. */
+NODISCARD int edge_setup(struct daemon *d, struct berr *err);
+/* The work itself, at a given time (Unix seconds): `berth edgeca`, which
+ * the daemon runs as a child when state.json says something is due, and
+ * tests. *renewed: a new CA replaced one modules trusted; *changed: a new
+ * gateway certificate. */
+NODISCARD int edge_check(struct daemon *d, int64_t now, bool *renewed, bool *changed,
+			 struct berr *err);
+void edge_tick(struct daemon *d);
+int64_t edge_next_deadline(struct daemon *d); /* boot clock */
+void edge_dir(struct daemon *d, char *out, size_t cap);
+/* The CA in use: the operator's edge_ca, else the quickstart CA's files. */
+void edge_ca_paths(struct daemon *d, char *cert, char *key, size_t cap);
+/* The certificates modules trust (the CA's chain, then trust_bundle), or
+ * with manifest those of manifest_trust_bundle ("" when not configured). */
+NODISCARD int edge_trust_bundle(struct daemon *d, bool manifest, char **pem, struct berr *err);
+/* IOTEDGE_GATEWAYHOSTNAME: gateway_hostname, else the host's name. */
+const char *gateway_hostname(struct daemon *d, char buf[HOSTNAME_MAX + 1]);
+bool gateway_on(struct daemon *d);
+/* The addresses the hub listens on for modules (without ports): the
+ * loopback address for host-network modules, and the address of each
+ * bridge network where bridge-network modules find the hub. */
+size_t gateway_listen_addresses(struct daemon *d, const char **out, size_t cap);
+/* The address the gateway name resolves to inside an instance on this
+ * network (its /etc/hosts); NULL: none (no network, or no gateway). */
+const char *gateway_instance_address(struct daemon *d, enum net_mode network);
+/* The hub config's "gateway" member (hub/hub.h). */
+void gateway_hub_config(struct daemon *d, yajl_gen g);
+
+/* workload_server.c: the workload API, a socket per module */
+/* <run>/modules/<name>/iotedge, which holds it (mounted at /var/run/iotedge). */
+int workload_socket_dir(struct daemon *d, const char *name, char *out, size_t cap);
+NODISCARD int workload_module_open(struct daemon *d, struct module_rt *m, struct berr *err);
+void workload_module_close(struct daemon *d, struct module_rt *m);
+void workload_accept(struct daemon *d, int listen_fd);
 void workload_client_ready(struct daemon *d, int fd);
 /* Closes connections past their deadline; returns the next deadline (both
  * on the boot clock). */

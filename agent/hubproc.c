@@ -78,6 +78,7 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 	}
 	if (d->cfg->hub_max_packet)
 		json_gen_key_int(g, "max_packet", d->cfg->hub_max_packet);
+	gateway_hub_config(d, g);
 	if (d->cfg->upstream_url) {
 		json_gen_str(g, "upstream");
 		yajl_gen_map_open(g);
@@ -109,6 +110,9 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 		json_gen_str(g, dm->name);
 		yajl_gen_map_open(g);
 		json_gen_key_str(g, "generation_id", m ? m->generation_id : "");
+		if (d->cfg->upstream_url)
+			json_gen_key_bool(g, "identity_ready",
+					  m && identity_ready(d, dm->name, m->generation_id));
 		if (dm->desired_twin) {
 			cleanup_yajl yajl_val twin = NULL;
 			struct berr e;
@@ -152,6 +156,7 @@ static void start(struct daemon *d)
 
 void hubproc_tick(struct daemon *d)
 {
+	identities_tick(d);
 	if (!d->cfg->hub_enabled || d->stopping || d->hub.pid > 0 || d->hub.listen_fd < 0)
 		return;
 	if (boot_ms() >= d->hub.next_start_boot)

@@ -25,6 +25,33 @@ static int env_set(char ***envp, const char *key, const char *value)
 	return rc;
 }
 
+/* Connection strings in a module's environment take precedence over
+ * IOTEDGE_* in every Azure IoT SDK: the module would bypass the identity
+ * berth gives it. */
+static const char *const sdk_overrides[] = {"EdgeHubConnectionString", "IotHubConnectionString"};
+
+static void drop_overrides(struct module_rt *m, char **env)
+{
+	size_t w = 0;
+	for (size_t r = 0; env && env[r]; r++) {
+		bool drop = false;
+		for (size_t i = 0; i < ARRAY_SIZE(sdk_overrides) && !drop; i++) {
+			size_t n = strlen(sdk_overrides[i]);
+			drop = !strncmp(env[r], sdk_overrides[i], n) && env[r][n] == '=';
+		}
+		if (drop) {
+			log_warn("module %s: %.*s dropped from its environment: it would override "
+				 "the identity berth gives the module",
+				 m->name, (int)strcspn(env[r], "="), env[r]);
+			free(env[r]);
+		} else {
+			env[w++] = env[r];
+		}
+	}
+	if (env)
+		env[w] = NULL;
+}
+
 /* Image env, then createOptions Env, then the module's env, then the
  * identity variables, which a manifest cannot override. */
 static int build_env(struct daemon *d, struct module_rt *m, const struct deployment_module *dm,
@@ -39,26 +66,20 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 	for (size_t i = 0; i < dm->n_env; i++)
 		if (env_set(&spec->env, dm->env[i].key, dm->env[i].value) < 0)
 			return -1;
-	char host[256];
-	const char *gw = d->cfg->gateway_hostname;
-	if (!gw) {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		gw = host;
-	}
+	drop_overrides(m, spec->env);
+	char host[HOSTNAME_MAX + 1];
 	const struct {
 		const char *k, *v;
 	} ids[] = {
 	    {"IOTEDGE_DEVICEID", d->cfg->device_id},
 	    {"IOTEDGE_MODULEID", m->name},
 	    {"IOTEDGE_IOTHUBHOSTNAME", d->cfg->iothub_hostname},
-	    {"IOTEDGE_GATEWAYHOSTNAME", gw},
+	    {"IOTEDGE_GATEWAYHOSTNAME", gateway_hostname(d, host)},
 	    {"IOTEDGE_MODULEGENERATIONID", m->generation_id},
 	    {"IOTEDGE_AUTHSCHEME", "sasToken"},
 	    {"BERTH_HUB_SOCKET", MODULE_HUB_SOCKET},
 	    {"BERTH_TOKEN_FILE", MODULE_TOKEN_FILE},
-	    {"IOTEDGE_WORKLOADURI", "unix://" MODULE_RUN_DIR "/" WORKLOAD_SOCKET},
+	    {"IOTEDGE_WORKLOADURI", "unix://" WORKLOAD_MODULE_DIR "/" WORKLOAD_SOCKET},
 	    {"IOTEDGE_APIVERSION", WORKLOAD_API_VERSION},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
@@ -126,12 +147,26 @@ struct instance_spec *module_instance_spec(struct daemon *d, struct module_rt *m
 		goto nomem;
 	if (build_env(d, m, dm, img, spec) < 0)
 		goto nomem;
-	char shared[4200], mine[4200];
+	char shared[4200], mine[4200], workload[4300];
 	snprintf(shared, sizeof(shared), "%s/" SHARED_DIR, d->run);
 	module_runtime_dir(d, m->name, mine, sizeof(mine));
+	if (workload_socket_dir(d, m->name, workload, sizeof(workload)) < 0) {
+		berr_set(err, ENAMETOOLONG, "module %s: workload socket", m->name);
+		goto fail;
+	}
 	if (add_bind(spec, shared, MODULE_RUN_DIR, true) < 0 ||
-	    add_bind(spec, mine, MODULE_RUNTIME_DIR, true) < 0)
+	    add_bind(spec, mine, MODULE_RUNTIME_DIR, true) < 0 ||
+	    add_bind(spec, workload, WORKLOAD_MODULE_DIR, true) < 0)
 		goto nomem;
+	/* The gateway name resolves to where the hub listens on the module's
+	 * network. */
+	char host[HOSTNAME_MAX + 1], entry[HOSTNAME_MAX + 64];
+	const char *gw_addr = gateway_instance_address(d, spec->network);
+	if (gw_addr) {
+		snprintf(entry, sizeof(entry), "%s:%s", gateway_hostname(d, host), gw_addr);
+		if (strv_push(&spec->extra_hosts, entry) < 0)
+			goto nomem;
+	}
 	spec->stop_grace_sec = module_stop_grace(d, m->name);
 	if (module_health(m, dm, img, &spec->health, err) < 0)
 		goto fail;

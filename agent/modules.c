@@ -30,6 +30,7 @@ struct module_rt *module_add(struct daemon *d, const char *name)
 	d->mods[d->n_mods++] = m;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->pidfd = -1;
+	m->workload_fd = -1;
 	m->restart_waiter = -1;
 	m->status = RT_UNKNOWN;
 	return m;

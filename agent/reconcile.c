@@ -131,6 +131,9 @@ void reattach_all(struct daemon *d)
 		    module_watch_shim(d, m, st.shim_pid) == 0) {
 			log_info("module %s: re-attached to running instance (shim %d)", m->name,
 				 (int)st.shim_pid);
+			/* Its workload socket is made anew in the directory it sees. */
+			if (workload_module_open(d, m, &err) < 0)
+				log_error("%s", err.msg);
 			m->status = RT_RUNNING;
 			m->started_here = true;
 			if (!m->last_start_ms)
@@ -178,6 +181,7 @@ static void module_drop(struct daemon *d, struct module_rt *m)
 		return; /* dropped once it has exited */
 	module_restart_answer(d, m, 404, "the module was removed from the deployment");
 	module_instance_destroy(d, m);
+	workload_module_close(d, m);
 	module_runtime_dir_remove(d, m->name);
 	pull_files_remove(d, m->name);
 	log_info("module %s removed", m->name);
@@ -248,7 +252,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		return;
 	}
 	snprintf(m->image_digest, sizeof(m->image_digest), "%s", img->digest);
-	if (module_token_refresh(d, m, &err) < 0)
+	if (module_token_refresh(d, m, &err) < 0 || workload_module_open(d, m, &err) < 0)
 		log_error("%s", err.msg);
 	oci_image_free(img);
 	/* Recorded before the shim starts: a daemon killed right after still

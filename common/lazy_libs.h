@@ -9,7 +9,10 @@
 #ifndef BERTH_LAZY_LIBS_H
 #define BERTH_LAZY_LIBS_H
 
-/* libcrypto: digests of pulled content (common/digest.c). */
+/* libcrypto: digests of pulled content (common/digest.c), the edge CA and the
+ * workload API's certificates and encryption (agent/edgeca.c,
+ * agent/workload_crypt.c), the upstream's certificate checks (hub/upstream_tls.c),
+ * and the error queue of every OpenSSL call. */
 #define LAZY_CRYPTO_SYMS(X)                                                                        \
 	X(EVP_MD_CTX_new)                                                                          \
 	X(EVP_MD_CTX_free)                                                                         \
@@ -17,11 +20,60 @@
 	X(EVP_sha512)                                                                              \
 	X(EVP_DigestInit_ex)                                                                       \
 	X(EVP_DigestUpdate)                                                                        \
-	X(EVP_DigestFinal_ex)
+	X(EVP_DigestFinal_ex)                                                                      \
+	X(ERR_get_error)                                                                           \
+	X(ERR_error_string_n)                                                                      \
+	X(ERR_clear_error)                                                                         \
+	X(EVP_PKEY_Q_keygen)                                                                       \
+	X(EVP_PKEY_free)                                                                           \
+	X(X509_new)                                                                                \
+	X(X509_free)                                                                               \
+	X(X509_set_version)                                                                        \
+	X(X509_get_serialNumber)                                                                   \
+	X(X509_getm_notBefore)                                                                     \
+	X(X509_getm_notAfter)                                                                      \
+	X(X509_get0_notBefore)                                                                     \
+	X(X509_get0_notAfter)                                                                      \
+	X(X509_get_subject_name)                                                                   \
+	X(X509_set_issuer_name)                                                                    \
+	X(X509_set_pubkey)                                                                         \
+	X(X509_NAME_add_entry_by_txt)                                                              \
+	X(X509_add_ext)                                                                            \
+	X(X509_sign)                                                                               \
+	X(X509_check_private_key)                                                                  \
+	X(X509_check_ca)                                                                           \
+	X(X509_EXTENSION_free)                                                                     \
+	X(X509V3_set_ctx)                                                                          \
+	X(X509V3_EXT_conf_nid)                                                                     \
+	X(ASN1_TIME_set)                                                                           \
+	X(ASN1_TIME_to_tm)                                                                         \
+	X(BN_new)                                                                                  \
+	X(BN_free)                                                                                 \
+	X(BN_rand)                                                                                 \
+	X(BN_to_ASN1_INTEGER)                                                                      \
+	X(BIO_new)                                                                                 \
+	X(BIO_s_mem)                                                                               \
+	X(BIO_new_mem_buf)                                                                         \
+	X(BIO_ctrl)                                                                                \
+	X(BIO_free)                                                                                \
+	X(PEM_write_bio_X509)                                                                      \
+	X(PEM_write_bio_PrivateKey)                                                                \
+	X(PEM_read_bio_X509)                                                                       \
+	X(PEM_read_bio_PrivateKey)                                                                 \
+	X(EVP_CIPHER_CTX_new)                                                                      \
+	X(EVP_CIPHER_CTX_free)                                                                     \
+	X(EVP_CIPHER_CTX_ctrl)                                                                     \
+	X(EVP_aes_256_gcm)                                                                         \
+	X(EVP_CipherInit_ex)                                                                       \
+	X(EVP_CipherUpdate)                                                                        \
+	X(EVP_CipherFinal_ex)                                                                      \
+	X(X509_VERIFY_PARAM_set1_host)                                                             \
+	X(X509_VERIFY_PARAM_set1_ip_asc)                                                           \
+	X(X509_verify_cert_error_string)                                                           \
+	X(X509_STORE_CTX_get_error)
 
-/* libssl: the hub's TLS listener (hub/tls.c). The ERR_* functions live in
- * libcrypto; they are found through libssl's handle, which reaches its
- * libcrypto dependency. */
+/* libssl: the hub's TLS listeners (hub/tls.c) and the upstream's client
+ * context (hub/upstream_tls.c). */
 #define LAZY_SSL_SYMS(X)                                                                           \
 	X(TLS_server_method)                                                                       \
 	X(SSL_CTX_new)                                                                             \
@@ -36,12 +88,21 @@
 	X(SSL_accept)                                                                              \
 	X(SSL_read)                                                                                \
 	X(SSL_write)                                                                               \
+	X(SSL_shutdown)                                                                            \
 	X(SSL_get_error)                                                                           \
-	X(ERR_get_error)                                                                           \
-	X(ERR_error_string_n)                                                                      \
-	X(ERR_clear_error)
+	X(TLS_client_method)                                                                       \
+	X(SSL_CTX_set_default_verify_paths)                                                        \
+	X(SSL_CTX_load_verify_locations)                                                           \
+	X(SSL_CTX_set_verify)                                                                      \
+	X(SSL_CTX_get0_param)                                                                      \
+	X(SSL_CTX_set_info_callback)                                                               \
+	X(SSL_ctrl)                                                                                \
+	X(SSL_get_SSL_CTX)                                                                         \
+	X(SSL_CTX_get_ex_data)                                                                     \
+	X(SSL_CTX_set_ex_data)
 
-/* libcurl: the registry client (registry/client.c). */
+/* libcurl: the registry client (registry/client.c) and the identity calls
+ * (agent/identity_sync.c). */
 #define LAZY_CURL_SYMS(X)                                                                          \
 	X(curl_global_init)                                                                        \
 	X(curl_easy_init)                                                                          \
@@ -61,7 +122,8 @@
 	X(curl_multi_perform)                                                                      \
 	X(curl_multi_poll)                                                                         \
 	X(curl_multi_info_read)                                                                    \
-	X(curl_multi_strerror)
+	X(curl_multi_strerror)                                                                     \
+	X(curl_easy_reset)
 
 /* libarchive: reading layers (oci/unpack.c). */
 #define LAZY_ARCHIVE_SYMS(X)                                                                       \
@@ -130,7 +192,8 @@
 	X(mosquitto_subscribe_callback_set)                                                        \
 	X(mosquitto_log_callback_set)                                                              \
 	X(mosquitto_strerror)                                                                      \
-	X(mosquitto_connack_string)
+	X(mosquitto_connack_string)                                                                \
+	X(mosquitto_void_option)
 
 /* zlib: gzip layers where ISA-L is missing (oci/decompress.c). */
 #define LAZY_Z_SYMS(X)                                                                             \
@@ -180,13 +243,16 @@
 	X(cap_get_flag)                                                                            \
 	X(cap_set_flag)
 
-/* libm: the route functions power, exp and sqrt and the % operator
- * (hub/route_eval.c). */
+/* libm: the route functions power, exp, sqrt, ceiling and floor and the %
+ * operator (hub/route_eval.c). Compilers inline ceil and floor on x86-64 and
+ * arm64, but call libm for them on 32-bit ARM. */
 #define LAZY_M_SYMS(X)                                                                             \
 	X(pow)                                                                                     \
 	X(exp)                                                                                     \
 	X(sqrt)                                                                                    \
-	X(fmod)
+	X(fmod)                                                                                    \
+	X(ceil)                                                                                    \
+	X(floor)
 
 #ifndef LAZY_SONAME_CRYPTO
 #define LAZY_SONAME_CRYPTO "libcrypto.so.3"

@@ -9,10 +9,7 @@
 #include "common/command.h"
 #include "common/command_table.h"
 #include "common/log.h"
-
-#ifndef BERTH_VERSION
-#define BERTH_VERSION "0.0.0"
-#endif
+#include "common/version.h"
 
 static int compare_commands(const void *a, const void *b)
 {
@@ -47,7 +44,7 @@ static int cmd_version(struct berth_ctx *ctx, int argc, char **argv)
 	(void)ctx;
 	(void)argc;
 	(void)argv;
-	printf("berth %s\n", BERTH_VERSION);
+	printf("berth %s (revision %s)\n", berth_version, berth_revision);
 	return 0;
 }
 
@@ -70,7 +67,7 @@ BERTH_COMMAND(help, "help [COMMAND]", "show commands or one command's usage", cm
 
 int main(int argc, char **argv)
 {
-	struct berth_ctx ctx = { .root = BERTH_DEFAULT_ROOT, .run = BERTH_DEFAULT_RUN };
+	struct berth_ctx ctx = {.root = BERTH_DEFAULT_ROOT, .run = BERTH_DEFAULT_RUN};
 	ctx.argv0 = argv[0];
 	int i = 1;
 	/* Global options stop at the first word that is not one, so command

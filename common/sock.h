@@ -10,6 +10,9 @@
  * nobody else can connect in between), replacing a socket an earlier
  * process left there. flags are added to SOCK_CLOEXEC (SOCK_NONBLOCK).
  * `what` names it in errors: "control socket /run/berth/berthd.sock: ...".
+ * A path longer than a socket address holds is bound through its
+ * directory's descriptor (/proc/self/fd/N/name); clients reach it the same
+ * way, or by a shorter path (a mount inside an instance).
  * The fd, or -1 with err. */
 NODISCARD int unix_listen(const char *path, mode_t mode, int backlog, int flags, const char *what,
 			  struct berr *err);

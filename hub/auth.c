@@ -21,15 +21,6 @@
 
 #define USERNAME_MAX 1024
 
-static bool copy_name(const char *s, size_t len, char *out, size_t cap)
-{
-	if (len == 0 || len >= cap)
-		return false;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return hub_name_valid(out);
-}
-
 /* "api-version" must be there, with a value; other parameters are ignored. */
 static bool query_has_api_version(const char *q, size_t len)
 {
@@ -69,8 +60,8 @@ int auth_parse_username(const char *u, size_t len, char *device, char *module, s
 	const char *s2 = s1 ? memchr(s1 + 1, '/', path_len - (size_t)(s1 + 1 - u)) : NULL;
 	if (!s1 || !s2 || s1 == u || memchr(s2 + 1, '/', path_len - (size_t)(s2 + 1 - u)))
 		return -1;
-	if (!copy_name(s1 + 1, (size_t)(s2 - s1 - 1), device, cap) ||
-	    !copy_name(s2 + 1, path_len - (size_t)(s2 + 1 - u), module, cap))
+	if (!hub_name_copy(s1 + 1, (size_t)(s2 - s1 - 1), device, cap) ||
+	    !hub_name_copy(s2 + 1, path_len - (size_t)(s2 + 1 - u), module, cap))
 		return -1;
 	return 0;
 }
@@ -100,8 +91,9 @@ uint8_t auth_check(struct client *c, const struct mqtt_connect *p, char *module,
 	id[p->client_id.len] = '\0';
 	char *slash = strchr(id, '/');
 	char device[HUB_NAME_MAX + 1];
-	if (!slash || !copy_name(id, (size_t)(slash - id), device, sizeof(device)) ||
-	    strcmp(device, cfg->device_id) || !copy_name(slash + 1, strlen(slash + 1), module, cap))
+	if (!slash || !hub_name_copy(id, (size_t)(slash - id), device, sizeof(device)) ||
+	    strcmp(device, cfg->device_id) ||
+	    !hub_name_copy(slash + 1, strlen(slash + 1), module, cap))
 		return refuse(c, MQTT_CONNACK_ID_REJECTED,
 			      "client id \"%.200s\" is not %s/<module>", id, cfg->device_id);
 	client_set_identity(c, id);

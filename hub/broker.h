@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -151,6 +152,9 @@ struct module_twin {
 
 struct method_call;
 struct control_conn;
+struct upstream;
+struct gateway_listener;
+struct gateway_http;
 
 struct broker {
 	const char *config_path;
@@ -179,6 +183,12 @@ struct broker {
 	bool accept_paused;	    /* out of descriptors: listeners rest until the next tick */
 	int64_t next_full_log_mono; /* "too many connections" is logged once a second */
 	size_t refused_full;	    /* connections refused since that line */
+	struct upstream *upstream;  /* the cloud link (upstream.h), NULL when offline */
+	/* The TLS gateway (gateway_listen.c, gateway_http.c). */
+	struct gateway_listener *gateway_listeners;
+	void *gateway_tls_ctx; /* SSL_CTX *, made at the first connection */
+	struct gateway_http *gateway_http;
+	size_t n_gateway_http;
 };
 
 /* loop.c */
@@ -200,17 +210,52 @@ void listener_accept_failed(struct broker *b, const char *where);
 void listener_resume(struct broker *b);
 /* Raises the descriptor limit towards what HUB_MAX_CONNECTIONS needs. */
 void listener_raise_fd_limit(void);
+/* False (the fd closed, a line logged now and then) at HUB_MAX_CONNECTIONS. */
+bool listener_room_for(struct broker *b, int fd, const char *peer);
+/* A client on a TCP connection, with its TLS session (NULL: none), which
+ * goes with the connection should the client not be made. */
+void listener_add_tcp_client(struct broker *b, int fd, const char *peer, void *tls);
+/* The next connection on a TCP listener, non-blocking, and its peer's
+ * "address:port"; -1 when there is none now (listener_accept_failed()
+ * has seen to the error, `where` naming the listener). */
+int listener_accept_tcp(struct broker *b, struct hub_io *io, const char *where, char *peer,
+			size_t cap);
+/* "address:port" of a peer, for log lines. */
+void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap);
+/* A listening TCP socket on "host:port" or "[v6]:port" (non-blocking);
+ * with freebind, an address this host does not have yet is bound too. */
+int listener_tcp_socket(const char *addr, bool freebind, struct berr *err);
 
 /* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
 int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
 void tls_server_free(void *ctx);
 void *tls_session_new(void *ctx, int fd, struct berr *err);
 void tls_session_free(void *tls);
+/* Sends close_notify, if it can go at once (the end of an answer). */
+void tls_session_shutdown(void *tls);
 /* 0 done, 1 in progress (*want_write says which way), -1 failed (err) */
 int tls_handshake(void *tls, bool *want_write, struct berr *err);
 /* > 0 bytes, 0 closed, -1 failed, -2 would block (*want_write: on output) */
 ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write);
 ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write);
+
+/* gateway_listen.c: the TLS gateway's MQTT and HTTPS listeners */
+/* Listens on what the config lists and no more; a new certificate is
+ * loaded at the next connection. */
+void gateway_listen_sync(struct broker *b);
+/* Binds again what could not be bound (every few seconds). */
+void gateway_listen_tick(struct broker *b);
+void gateway_listen_pause(struct broker *b, bool pause);
+void gateway_listen_close(struct broker *b);
+/* The gateway's SSL_CTX, made on first use; NULL with err. */
+void *gateway_tls(struct broker *b, struct berr *err);
+
+/* gateway_http.c: module-to-module direct methods over HTTPS */
+void gateway_http_accept(struct broker *b, int fd, void *tls, const char *peer);
+/* Closes connections past their deadline. */
+void gateway_http_tick(struct broker *b);
+void gateway_http_free_closed(struct broker *b);
+void gateway_http_close_all(struct broker *b);
 
 /* client.c */
 struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer);
@@ -322,10 +367,23 @@ void twins_flush(struct broker *b);
 void twins_free(struct broker *b);
 
 /* methods.c */
+/* Who waits for a direct method's answer: done() is called once, with the
+ * module's status and its answer as JSON text, or with an error status
+ * (404 not deployed, not connected or not subscribed; 504 no answer in
+ * time; ...) and a message. It may be called before methods_call()
+ * returns. */
+struct method_waiter {
+	void (*done)(void *ctx, int status, const char *payload_json, const char *error);
+	void *ctx;
+};
+void methods_call(struct broker *b, const char *module, const char *method, yajl_val payload,
+		  long long timeout_ms, struct method_waiter w);
 struct control_conn;
+/* {"op":"invoke",...} from the control socket. */
 void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req);
 void methods_expire(struct broker *b);
-void methods_forget_control(struct broker *b, struct control_conn *cc);
+/* The waiter with this ctx is gone: its calls are dropped. */
+void methods_forget(struct broker *b, void *ctx);
 void methods_free(struct broker *b);
 
 /* control.c */

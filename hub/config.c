@@ -24,6 +24,15 @@ bool hub_name_valid(const char *name)
 	return true;
 }
 
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap)
+{
+	if (len == 0 || len >= cap)
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return hub_name_valid(out);
+}
+
 void hub_config_free(struct hub_config *c)
 {
 	if (!c)
@@ -135,9 +144,86 @@ static int parse_modules(struct hub_config *c, yajl_val modules, struct berr *er
 		if (size > TWIN_SECTION_MAX)
 			return berr_set(err, 0, "%s.desired: %zu bytes is over the limit of %d",
 					path, size, TWIN_SECTION_MAX);
+		m->identity_ready = true;
+		if (json_get_bool(v, "identity_ready", path, false, &m->identity_ready, err) < 0)
+			return -1;
 		if (sas_derive_module_key(c->device_key, name, m->generation_id, m->key, err) < 0)
 			return berr_wrap(err, "%s", path);
 	}
+	return 0;
+}
+
+static int parse_upstream(struct hub_config *c, yajl_val up, struct berr *err)
+{
+	struct hub_upstream_config *u = &c->upstream;
+	static const struct {
+		const char *key;
+		long long min, max, dflt;
+		size_t offset;
+	} numbers[] = {
+	    {"token_ttl_secs", 10, 365LL * 24 * 3600, 3600,
+	     offsetof(struct hub_upstream_config, token_ttl_secs)},
+	    {"backoff_min_ms", 10, 3600 * 1000, 1000,
+	     offsetof(struct hub_upstream_config, backoff_min_ms)},
+	    {"backoff_max_ms", 10, 3600 * 1000, 60000,
+	     offsetof(struct hub_upstream_config, backoff_max_ms)},
+	    {"window", 1, 1000, 64, offsetof(struct hub_upstream_config, window)},
+	    {"idle_secs", 1, 365LL * 24 * 3600, 3600,
+	     offsetof(struct hub_upstream_config, idle_secs)},
+	    {"keepalive_secs", 5, 1177, 60, offsetof(struct hub_upstream_config, keepalive_secs)},
+	};
+	if (!up)
+		return 0;
+	if (json_get_str(up, "url", "config.upstream", true, &u->url, err) < 0 ||
+	    json_get_str(up, "ca_file", "config.upstream", false, &u->ca_file, err) < 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(numbers); i++) {
+		long long v = numbers[i].dflt;
+		if (json_get_int(up, numbers[i].key, "config.upstream", false, &v, err) < 0)
+			return -1;
+		if (v < numbers[i].min || v > numbers[i].max)
+			return berr_set(err, 0, "config.upstream.%s: %lld is outside %lld..%lld",
+					numbers[i].key, v, numbers[i].min, numbers[i].max);
+		*(uint32_t *)((char *)u + numbers[i].offset) = (uint32_t)v;
+	}
+	if (u->backoff_max_ms < u->backoff_min_ms)
+		return berr_set(err, 0, "config.upstream: backoff_max_ms is below backoff_min_ms");
+	return 0;
+}
+
+static int parse_addresses(yajl_val gw, const char *key, const char **out, size_t *n,
+			   struct berr *err)
+{
+	yajl_val a;
+	if (json_get_array(gw, key, "config.gateway", false, &a, err) < 0)
+		return -1;
+	size_t len = a ? a->u.array.len : 0;
+	if (len > HUB_GATEWAY_LISTEN_MAX)
+		return berr_set(err, 0, "config.gateway.%s: more than %d addresses", key,
+				HUB_GATEWAY_LISTEN_MAX);
+	for (size_t i = 0; i < len; i++) {
+		const char *s = json_str(a->u.array.values[i]);
+		if (!s || !strchr(s, ':') || strlen(s) > 64)
+			return berr_set(err, 0, "config.gateway.%s[%zu]: expected \"host:port\"",
+					key, i);
+		out[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* "gateway": {"cert", "key", "mqtt": [...], "https": [...]} */
+static int parse_gateway(struct hub_config *c, struct berr *err)
+{
+	yajl_val gw;
+	if (json_get_obj(c->tree, "gateway", "config", false, &gw, err) < 0)
+		return -1;
+	if (!gw)
+		return 0;
+	if (json_get_str(gw, "cert", "config.gateway", true, &c->gateway_cert, err) < 0 ||
+	    json_get_str(gw, "key", "config.gateway", true, &c->gateway_key, err) < 0 ||
+	    parse_addresses(gw, "mqtt", c->gateway_mqtt, &c->n_gateway_mqtt, err) < 0 ||
+	    parse_addresses(gw, "https", c->gateway_https, &c->n_gateway_https, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -166,7 +252,7 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 	    {"tls_cert", false, offsetof(struct hub_config, tls_cert)},
 	    {"tls_key", false, offsetof(struct hub_config, tls_key)},
 	};
-	yajl_val t = c->tree, routes = NULL, modules = NULL;
+	yajl_val t = c->tree, routes = NULL, modules = NULL, up = NULL;
 	long long max_packet, ttl, store_max;
 	int rc = YAJL_IS_OBJECT(t) ? 0 : berr_set(err, 0, "expected a JSON object");
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(strings); i++)
@@ -176,6 +262,10 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		rc = json_get_obj(t, "routes", "config", false, &routes, err);
 	if (rc == 0)
 		rc = json_get_obj(t, "modules", "config", false, &modules, err);
+	if (rc == 0)
+		rc = json_get_obj(t, "upstream", "config", false, &up, err);
+	if (rc == 0)
+		rc = parse_upstream(c, up, err);
 	if (rc == 0)
 		rc = get_size(t, "max_packet", 1024, HUB_MAX_PACKET_LIMIT, HUB_DEFAULT_MAX_PACKET,
 			      &max_packet, err);
@@ -198,6 +288,8 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 	}
 	if (rc == 0)
 		rc = parse_modules(c, modules, err);
+	if (rc == 0)
+		rc = parse_gateway(c, err);
 	if (rc < 0) {
 		hub_config_free(c);
 		return berr_wrap(err, "%s", what);

@@ -17,12 +17,29 @@
 #define HUB_DEFAULT_TTL_SECS	    7200
 #define HUB_DEFAULT_STORE_MAX_BYTES (16 * 1024 * 1024)
 #define HUB_NAME_MAX		    128 /* device and module names */
+#define HUB_GATEWAY_LISTEN_MAX	    16	/* addresses of each gateway protocol */
 
 struct hub_module {
 	const char *name;
 	const char *generation_id;
 	char key[SAS_KEY_B64_MAX]; /* derived from the device key */
 	yajl_val desired;	   /* object or NULL */
+	/* Its identity exists upstream with this key (the daemon made it so);
+	 * until then nothing is sent under it. */
+	bool identity_ready;
+};
+
+/* The cloud link (hub/upstream.h); url NULL: offline. The timing fields
+ * have IoT Edge's values by default and are set only by tests. */
+struct hub_upstream_config {
+	const char *url; /* mqtts://host[:port], or mqtt:// */
+	const char *ca_file;
+	uint32_t token_ttl_secs; /* of the SAS tokens presented upstream */
+	uint32_t backoff_min_ms; /* reconnect backoff, doubled up to max, with jitter */
+	uint32_t backoff_max_ms;
+	uint32_t window;    /* QoS 1 messages in flight per connection */
+	uint32_t idle_secs; /* a connection with nothing to send closes after this */
+	uint32_t keepalive_secs;
 };
 
 struct hub_config {
@@ -39,10 +56,19 @@ struct hub_config {
 	size_t max_packet;
 	uint32_t default_ttl_secs;
 	size_t store_max_bytes;
+	struct hub_upstream_config upstream;
 	struct route_def *routes;
 	size_t n_routes;
 	struct hub_module *modules;
 	size_t n_modules;
+	/* The TLS gateway: its certificate (with the chain) and key, and the
+	 * "host:port" addresses of its MQTT and HTTPS listeners. */
+	const char *gateway_cert;
+	const char *gateway_key;
+	const char *gateway_mqtt[HUB_GATEWAY_LISTEN_MAX];
+	size_t n_gateway_mqtt;
+	const char *gateway_https[HUB_GATEWAY_LISTEN_MAX];
+	size_t n_gateway_https;
 };
 
 /* Parses and checks a config; module keys are derived here. */
@@ -55,5 +81,8 @@ const struct hub_module *hub_config_module(const struct hub_config *c, const cha
 
 /* A device or module name usable in topics, client ids and file names. */
 bool hub_name_valid(const char *name);
+/* Copies len bytes of s as a NUL-terminated name: false when it does not
+ * fit cap or is not a valid name. */
+bool hub_name_copy(const char *s, size_t len, char *out, size_t cap);
 
 #endif

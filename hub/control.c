@@ -25,13 +25,14 @@
 #include "common/sock.h"
 #include "hub/control.h"
 #include "hub/hub.h"
+#include "hub/upstream.h"
 
 static void control_close(struct control_conn *cc)
 {
 	if (cc->closed)
 		return;
 	cc->closed = true;
-	methods_forget_control(cc->b, cc);
+	methods_forget(cc->b, cc);
 	broker_unwatch(cc->b, &cc->io);
 	close(cc->io.fd);
 	cc->io.fd = -1;
@@ -155,7 +156,9 @@ static void reply_status(struct control_conn *cc)
 	json_gen_str(g, "queues");
 	yajl_gen_map_open(g);
 	store_foreach(b->store, gen_store_stats, g);
+	upstream_gen_queue(b, g);
 	yajl_gen_map_close(g);
+	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
 	cleanup_free char *out = json_gen_finish(g, NULL);
 	yajl_gen_free(g);

@@ -14,6 +14,11 @@
  *   "state_dir": "/var/lib/berth/hub",          twins, sessions (and the store)
  *   "listen_tcp": "127.0.0.1:1883",             optional
  *   "tls_cert": "...", "tls_key": "...",         optional, for listen_tcp
+ *   "gateway": {                                 optional: the TLS gateway modules use
+ *     "cert": "<root>/ca/gateway.pem",           server certificate and chain
+ *     "key": "<root>/ca/gateway.key",
+ *     "mqtt": ["127.0.0.1:8883"],                MQTT over TLS, one per network
+ *     "https": ["127.0.0.1:443"] },              module-to-module direct methods
  *   "max_packet": 262144,                        optional
  *   "default_ttl_secs": 7200,
  *   "store_max_bytes": 16777216,                 optional, the store's bound

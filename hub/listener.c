@@ -30,7 +30,7 @@
 
 /* At the connection limit a new connection is closed at once; the line
  * saying so is written at most once a second, with how many were refused. */
-static bool room_for(struct broker *b, int fd, const char *peer)
+bool listener_room_for(struct broker *b, int fd, const char *peer)
 {
 	if (b->n_clients < HUB_MAX_CONNECTIONS)
 		return true;
@@ -68,6 +68,7 @@ void listener_accept_failed(struct broker *b, const char *where)
 		if (listeners[i]->fd >= 0)
 			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
 	}
+	gateway_listen_pause(b, true);
 	b->accept_paused = true;
 }
 
@@ -81,6 +82,7 @@ void listener_resume(struct broker *b)
 		if (listeners[i]->fd >= 0)
 			epoll_ctl(b->epfd, EPOLL_CTL_MOD, listeners[i]->fd, &ev);
 	}
+	gateway_listen_pause(b, false);
 	b->accept_paused = false;
 }
 
@@ -116,7 +118,7 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 		}
 		char peer[48];
 		snprintf(peer, sizeof(peer), "pid %d", (int)cred.pid);
-		if (!room_for(b, fd, peer))
+		if (!listener_room_for(b, fd, peer))
 			continue;
 		/* A pidfd names the very process that connected, even if its
 		 * pid is reused later; older kernels fall back to the pid. */
@@ -135,31 +137,45 @@ static void on_unix_accept(struct hub_io *io, uint32_t events)
 	}
 }
 
+void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(out, cap, "%s:%d", host, port);
+}
+
+int listener_accept_tcp(struct broker *b, struct hub_io *io, const char *where, char *peer,
+			size_t cap)
+{
+	struct sockaddr_storage sa;
+	socklen_t slen = sizeof(sa);
+	int fd = accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		listener_accept_failed(b, where);
+	else
+		listener_peer_name(&sa, peer, cap);
+	return fd;
+}
+
 static void on_tcp_accept(struct hub_io *io, uint32_t events)
 {
 	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, tcp_listener));
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage sa;
-		socklen_t slen = sizeof(sa);
-		int fd =
-		    accept4(io->fd, (struct sockaddr *)&sa, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			listener_accept_failed(b, b->cfg->listen_tcp);
+		char host[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 16];
+		int fd = listener_accept_tcp(b, io, b->cfg->listen_tcp, host, sizeof(host));
+		if (fd < 0)
 			return;
-		}
-		char host[INET6_ADDRSTRLEN] = "?", peer[INET6_ADDRSTRLEN + 16];
-		int port = 0;
-		if (sa.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-			port = ntohs(in->sin_port);
-		} else if (sa.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			port = ntohs(in6->sin6_port);
-		}
-		snprintf(peer, sizeof(peer), "%s %s:%d", b->tls_ctx ? "tls" : "tcp", host, port);
-		if (!room_for(b, fd, peer))
+		snprintf(peer, sizeof(peer), "%s %s", b->tls_ctx ? "tls" : "tcp", host);
+		if (!listener_room_for(b, fd, peer))
 			continue;
 		void *tls = NULL;
 		if (b->tls_ctx) {
@@ -171,12 +187,17 @@ static void on_tcp_accept(struct hub_io *io, uint32_t events)
 				continue;
 			}
 		}
-		struct client *c = client_new(b, fd, true, peer);
-		if (c)
-			c->tls = tls;
-		else
-			tls_session_free(tls);
+		listener_add_tcp_client(b, fd, peer, tls);
 	}
+}
+
+void listener_add_tcp_client(struct broker *b, int fd, const char *peer, void *tls)
+{
+	struct client *c = client_new(b, fd, true, peer);
+	if (c)
+		c->tls = tls;
+	else
+		tls_session_free(tls);
 }
 
 static int set_nonblock_cloexec(int fd)
@@ -236,25 +257,25 @@ static int split_host_port(const char *s, char *host, size_t cap, const char **p
 	return **port ? 0 : -1;
 }
 
-int listener_open_tcp(struct broker *b, struct berr *err)
+int listener_tcp_socket(const char *addr, bool freebind, struct berr *err)
 {
-	const char *addr = b->cfg->listen_tcp;
-	if (!addr)
-		return 0;
 	char host[256];
 	const char *port;
 	if (split_host_port(addr, host, sizeof(host), &port) < 0)
-		return berr_set(err, 0, "config.listen_tcp \"%s\": expected host:port", addr);
+		return berr_set(err, EINVAL, "\"%s\": expected host:port", addr);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res;
 	int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
 	if (gai)
-		return berr_set(err, 0, "config.listen_tcp \"%s\": %s", addr, gai_strerror(gai));
+		return berr_set(err, EINVAL, "\"%s\": %s", addr, gai_strerror(gai));
 	int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
+	bool v6 = res->ai_family == AF_INET6;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (freebind && setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+				    v6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof(one)) < 0) ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		if (fd >= 0)
@@ -263,6 +284,17 @@ int listener_open_tcp(struct broker *b, struct berr *err)
 		return berr_set(err, e, "listen on %s", addr);
 	}
 	freeaddrinfo(res);
+	return fd;
+}
+
+int listener_open_tcp(struct broker *b, struct berr *err)
+{
+	const char *addr = b->cfg->listen_tcp;
+	if (!addr)
+		return 0;
+	int fd = listener_tcp_socket(addr, false, err);
+	if (fd < 0)
+		return berr_wrap(err, "config.listen_tcp");
 	b->tcp_listener.fd = fd;
 	b->tcp_listener.on_event = on_tcp_accept;
 	if (b->cfg->tls_cert) {

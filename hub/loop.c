@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/control.h"
+#include "hub/upstream.h"
 
 #define TICK_MS		500
 #define EXPIRE_EVERY_MS 5000
@@ -110,6 +111,8 @@ int broker_reload(struct broker *b, struct berr *err)
 	b->routes = routes;
 	b->cfg = cfg;
 	drop_revoked(b, old);
+	upstream_reload(b, old);
+	gateway_listen_sync(b);
 	hub_config_free((struct hub_config *)old);
 	if (twins_sync(b, true, err) < 0)
 		log_error("reload: twins: %s", err->msg);
@@ -161,11 +164,12 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
 		return -1;
-	if (twins_sync(b, false, err) < 0)
+	if (twins_sync(b, false, err) < 0 || upstream_init(b, err) < 0)
 		return -1;
 	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
 	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
 		return -1;
+	gateway_listen_sync(b);
 	b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
 	return 0;
 }
@@ -183,7 +187,10 @@ static void tick(struct broker *b)
 				     "keepalive: nothing received for 1.5 x %u s", c->keepalive);
 	}
 	methods_expire(b);
+	gateway_http_tick(b);
 	listener_resume(b);
+	upstream_tick(b);
+	gateway_listen_tick(b);
 	if (b->mono_ms >= b->next_expire_mono) {
 		store_expire(b->store, b->now_ms);
 		/* After a burst, give freed heap pages back: the hub runs for
@@ -219,6 +226,8 @@ int broker_run(struct broker *b)
 		twins_flush(b);
 		client_free_dead(b);
 		control_free_closed(b);
+		upstream_free_dead();
+		gateway_http_free_closed(b);
 	}
 	return 0;
 }
@@ -231,8 +240,12 @@ void broker_fini(struct broker *b)
 	while (b->sessions)
 		session_discard(b->sessions);
 	client_free_dead(b);
+	upstream_fini(b);
+	upstream_free_dead();
 	control_close_all(b);
+	gateway_http_close_all(b);
 	methods_free(b);
+	gateway_listen_close(b);
 	twins_free(b);
 	if (b->own_socket && b->cfg && b->cfg->socket_path)
 		unlink(b->cfg->socket_path);

@@ -1,7 +1,8 @@
-/* Direct methods: a control request becomes a PUBLISH to
+/* Direct methods: a call (from the control socket, `berth invoke`, or from
+ * another module through the gateway's HTTPS) becomes a PUBLISH to
  * $iothub/methods/POST/<method>/?$rid=<rid> on the module; its answer on
- * $iothub/methods/res/<status>/?$rid=<rid> (or the deadline) answers the
- * control request. */
+ * $iothub/methods/res/<status>/?$rid=<rid> (or the deadline) goes to
+ * whoever waits. */
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/control.h"
+#include "common/strbuf.h"
 
 #define METHOD_TIMEOUT_DEFAULT_MS 30000
 #define METHOD_TIMEOUT_MIN_MS	  100
@@ -25,30 +27,22 @@ struct method_call {
 	char rid[24];
 	char *module;
 	char *method;
-	struct control_conn *cc;
+	struct method_waiter waiter;
 	int64_t deadline_mono;
 	long long timeout_ms;
 };
 
-static void reply_error(struct control_conn *cc, int status, const char *fmt, ...)
+static void fail(const struct method_waiter *w, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void reply_error(struct control_conn *cc, int status, const char *fmt, ...)
+static void fail(const struct method_waiter *w, int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_int(g, "status", status) == 0 && json_gen_key_str(g, "error", msg) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
-	control_reply(cc, out ? out : "{\"status\":500}");
+	w->done(w->ctx, status, NULL, msg);
 }
 
 static bool method_name_ok(const char *m)
@@ -64,46 +58,34 @@ static void call_free(struct method_call *call)
 	free(call);
 }
 
-void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
+void methods_call(struct broker *b, const char *module, const char *method, yajl_val payload,
+		  long long timeout_ms, struct method_waiter w)
 {
-	const char *module = json_str(json_get(req, "module"));
-	const char *method = json_str(json_get(req, "method"));
-	yajl_val payload = json_get(req, "payload");
-	long long timeout_ms = METHOD_TIMEOUT_DEFAULT_MS;
-	yajl_val tv = json_get(req, "timeout_ms");
-	if (!module || !method) {
-		reply_error(cc, 400, "invoke needs \"module\" and \"method\"");
-		return;
-	}
 	if (!method_name_ok(method)) {
-		reply_error(cc, 400, "\"%.64s\" is not a valid method name", method);
+		fail(&w, 400, "\"%.64s\" is not a valid method name", method);
 		return;
 	}
-	if (tv) {
-		if (!YAJL_IS_INTEGER(tv) || YAJL_GET_INTEGER(tv) < METHOD_TIMEOUT_MIN_MS ||
-		    YAJL_GET_INTEGER(tv) > METHOD_TIMEOUT_MAX_MS) {
-			reply_error(cc, 400, "timeout_ms must be %d..%d", METHOD_TIMEOUT_MIN_MS,
-				    METHOD_TIMEOUT_MAX_MS);
-			return;
-		}
-		timeout_ms = YAJL_GET_INTEGER(tv);
+	if (timeout_ms < METHOD_TIMEOUT_MIN_MS || timeout_ms > METHOD_TIMEOUT_MAX_MS) {
+		fail(&w, 400, "the timeout must be %d..%d ms", METHOD_TIMEOUT_MIN_MS,
+		     METHOD_TIMEOUT_MAX_MS);
+		return;
 	}
 	if (!hub_config_module(b->cfg, module)) {
-		reply_error(cc, 404, "module %.128s is not deployed", module);
+		fail(&w, 404, "module %.128s is not deployed", module);
 		return;
 	}
 	char client_id[2 * HUB_NAME_MAX + 2];
 	snprintf(client_id, sizeof(client_id), "%s/%s", b->cfg->device_id, module);
 	struct session *s = session_find(b, client_id);
 	if (!s || !s->client || s->client->state != CLIENT_CONNECTED) {
-		reply_error(cc, 404, "module %s is not connected", module);
+		fail(&w, 404, "module %s is not connected", module);
 		return;
 	}
 	struct method_call *call = calloc(1, sizeof(*call));
 	if (!call || !(call->module = strdup(module)) || !(call->method = strdup(method))) {
 		if (call)
 			call_free(call);
-		reply_error(cc, 500, "out of memory");
+		fail(&w, 500, "out of memory");
 		return;
 	}
 	snprintf(call->rid, sizeof(call->rid), "%" PRIx64, b->next_rid++);
@@ -111,8 +93,7 @@ void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
 	snprintf(topic, sizeof(topic), "$iothub/methods/POST/%s/?$rid=%s", method, call->rid);
 	if (session_granted_qos(s, topic, strlen(topic)) < 0) {
 		call_free(call);
-		reply_error(cc, 404, "module %s has not subscribed to $iothub/methods/POST/#",
-			    module);
+		fail(&w, 404, "module %s has not subscribed to $iothub/methods/POST/#", module);
 		return;
 	}
 	yajl_gen g = json_gen_new(false);
@@ -124,16 +105,16 @@ void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
 		yajl_gen_free(g);
 	if (!body) {
 		call_free(call);
-		reply_error(cc, 500, "cannot encode the payload");
+		fail(&w, 500, "cannot encode the payload");
 		return;
 	}
 	if (len > METHOD_PAYLOAD_MAX) {
 		call_free(call);
-		reply_error(cc, 413, "payload of %zu bytes is over the limit of %d", len,
-			    METHOD_PAYLOAD_MAX);
+		fail(&w, 413, "payload of %zu bytes is over the limit of %d", len,
+		     METHOD_PAYLOAD_MAX);
 		return;
 	}
-	call->cc = cc;
+	call->waiter = w;
 	call->timeout_ms = timeout_ms;
 	call->deadline_mono = b->mono_ms + timeout_ms;
 	call->next = b->calls;
@@ -142,8 +123,56 @@ void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
 	if (session_enqueue(s, topic, body, len, 0) != 0) {
 		b->calls = call->next;
 		call_free(call);
-		reply_error(cc, 503, "module %s cannot take the request now", module);
+		fail(&w, 503, "module %s cannot take the request now", module);
 	}
+}
+
+/* The control socket's answer: {"status":n,"payload":...} or
+ * {"status":n,"error":"..."}. */
+static void control_done(void *ctx, int status, const char *payload, const char *error)
+{
+	struct control_conn *cc = ctx;
+	struct strbuf out = STRBUF_INIT;
+	int rc;
+	if (payload) {
+		rc = strbuf_printf(&out, "{\"status\":%d,\"payload\":%s}", status, payload);
+	} else {
+		yajl_gen g = json_gen_new(false);
+		cleanup_free char *text = NULL;
+		if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		    json_gen_key_int(g, "status", status) == 0 &&
+		    json_gen_key_str(g, "error", error ? error : "") == 0 &&
+		    yajl_gen_map_close(g) == yajl_gen_status_ok)
+			text = json_gen_finish(g, NULL);
+		if (g)
+			yajl_gen_free(g);
+		rc = text ? strbuf_puts(&out, text) : -1;
+	}
+	control_reply(cc, rc == 0 ? out.buf : "{\"status\":500}");
+	strbuf_release(&out);
+}
+
+void methods_invoke(struct broker *b, struct control_conn *cc, yajl_val req)
+{
+	const char *module = json_str(json_get(req, "module"));
+	const char *method = json_str(json_get(req, "method"));
+	yajl_val payload = json_get(req, "payload");
+	long long timeout_ms = METHOD_TIMEOUT_DEFAULT_MS;
+	yajl_val tv = json_get(req, "timeout_ms");
+	struct method_waiter w = {control_done, cc};
+	if (!module || !method) {
+		fail(&w, 400, "invoke needs \"module\" and \"method\"");
+		return;
+	}
+	if (tv) {
+		if (!YAJL_IS_INTEGER(tv)) {
+			fail(&w, 400, "timeout_ms must be %d..%d", METHOD_TIMEOUT_MIN_MS,
+			     METHOD_TIMEOUT_MAX_MS);
+			return;
+		}
+		timeout_ms = YAJL_GET_INTEGER(tv);
+	}
+	methods_call(b, module, method, payload, timeout_ms, w);
 }
 
 /* Answers a call with the module's status and payload: JSON as it is, any
@@ -157,11 +186,7 @@ static void reply_result(struct method_call *call, int status, const uint8_t *pa
 		v = NULL;
 	yajl_gen g = json_gen_new(false);
 	cleanup_free char *out = NULL;
-	int rc = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-			 json_gen_key_int(g, "status", status) == 0 &&
-			 json_gen_str(g, "payload") == 0
-		     ? 0
-		     : -1;
+	int rc = g ? 0 : -1;
 	if (rc == 0) {
 		if (v || !len)
 			rc = json_gen_val(g, v);
@@ -170,15 +195,15 @@ static void reply_result(struct method_call *call, int status, const uint8_t *pa
 		else
 			rc = yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
 	}
-	if (rc == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
+	if (rc == 0)
 		out = json_gen_finish(g, NULL);
 	if (g)
 		yajl_gen_free(g);
 	yajl_tree_free(v);
 	if (out)
-		control_reply(call->cc, out);
+		call->waiter.done(call->waiter.ctx, status, out, NULL);
 	else
-		reply_error(call->cc, 500, "cannot encode the answer of %s", call->module);
+		fail(&call->waiter, 500, "cannot encode the answer of %s", call->module);
 }
 
 int handle_method_response(struct client *c, const char *topic, const uint8_t *payload, size_t len)
@@ -223,18 +248,18 @@ void methods_expire(struct broker *b)
 		*cp = call->next;
 		log_warn("method %s on %s: no answer within %lld ms", call->method, call->module,
 			 call->timeout_ms);
-		reply_error(call->cc, 504, "module %s did not answer method %s within %lld ms",
-			    call->module, call->method, call->timeout_ms);
+		fail(&call->waiter, 504, "module %s did not answer method %s within %lld ms",
+		     call->module, call->method, call->timeout_ms);
 		call_free(call);
 	}
 }
 
-void methods_forget_control(struct broker *b, struct control_conn *cc)
+void methods_forget(struct broker *b, void *ctx)
 {
 	struct method_call **cp = &b->calls;
 	while (*cp) {
 		struct method_call *call = *cp;
-		if (call->cc == cc) {
+		if (call->waiter.ctx == ctx) {
 			*cp = call->next;
 			call_free(call);
 		} else {

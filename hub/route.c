@@ -8,19 +8,37 @@
 
 #include "hub/route_internal.h"
 
-/* Compares the next piece of the message's source path with the route's
- * source, without regard to case; *left is what of the route is still to match. */
-static bool source_step(const char **src, size_t *left, const char *piece)
+/* The next piece (n bytes) of the message's source path against the route's
+ * source, ignoring case as edgeHub does (OrdinalIgnoreCase); *left is what
+ * of the route is still to match, and a route that ends inside the piece
+ * has matched. */
+static bool source_step_unicode(const char **src, size_t *left, const char *piece, size_t n)
 {
-	size_t n = strlen(piece);
-	if (n > *left)
-		n = *left;
-	if (strncasecmp(*src, piece, n) != 0)
+	size_t i, j;
+	route_text_common_nocase(*src, *left, piece, n, &i, &j);
+	if (i < *left && j < n)
 		return false;
-	*src += n;
-	*left -= n;
+	*src += i;
+	*left -= i;
 	return true;
 }
+
+/* An ASCII piece needs no more than ASCII folding: no other character is an
+ * ASCII one ignoring case. */
+static inline bool source_step(const char **src, size_t *left, const char *piece, size_t n,
+			       bool ascii)
+{
+	if (!ascii)
+		return source_step_unicode(src, left, piece, n);
+	size_t i = n < *left ? n : *left;
+	if (strncasecmp(*src, piece, i) != 0)
+		return false;
+	*src += i;
+	*left -= i;
+	return true;
+}
+
+#define STEP(s) source_step(&src, &left, s, sizeof(s) - 1, true)
 
 /* As edgeHub: the message's source is /messages/modules/<m>/outputs/<o>/
  * (or /messages/modules/<m>/ without an output, /messages/events/ for
@@ -32,14 +50,18 @@ bool route_source_matches(const struct route *r, const struct hub_message *m)
 	const char *src = r->source;
 	size_t left = r->source_len;
 	if (!mod || !*mod)
-		return source_step(&src, &left, "/messages/events/") && left == 0;
-	if (!source_step(&src, &left, "/messages/modules/") || !source_step(&src, &left, mod) ||
-	    !source_step(&src, &left, "/"))
+		return STEP("/messages/events/") && left == 0;
+	size_t n = strlen(mod);
+	if (!STEP("/messages/modules/") ||
+	    !source_step(&src, &left, mod, n, route_ascii_prefix(mod, n) == n) || !STEP("/"))
 		return false;
-	if (out && *out &&
-	    (!source_step(&src, &left, "outputs/") || !source_step(&src, &left, out) ||
-	     !source_step(&src, &left, "/")))
-		return false;
+	if (out && *out) {
+		n = strlen(out);
+		if (!STEP("outputs/") ||
+		    !source_step(&src, &left, out, n, route_ascii_prefix(out, n) == n) ||
+		    !STEP("/"))
+			return false;
+	}
 	return left == 0;
 }
 

@@ -1,41 +1,19 @@
-/* Evaluates a compiled condition against one message, with edgeHub's
+/* Evaluates a compiled condition against one message with edgeHub's
  * semantics: three-valued logic (a comparison with an undefined operand is
- * undefined; only true routes), NaN numbers are undefined, $body values
- * compare across types by a fixed type order. Strings built while
- * evaluating (concat, lower, upper) live in a fixed scratch buffer in the
- * evaluation context; a result that does not fit is undefined. */
+ * undefined; only true routes), NaN numbers of static type are undefined,
+ * $body values compare across types by a fixed type order, strings count and
+ * order UTF-16 code units (route_text.c). Strings built while evaluating
+ * (concat, lower, upper, a substring that splits a surrogate pair) live in a
+ * fixed scratch buffer in the evaluation context; a result that does not fit
+ * is undefined. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/lazy.h"
 #include "hub/message.h"
 #include "hub/route_internal.h"
-
-size_t route_utf8_put(char *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
 
 void route_eval_init(struct route_eval_ctx *c, const struct hub_message *m,
 		     const struct body_query *queries, size_t n_queries)
@@ -86,9 +64,16 @@ static void set_bool(struct rval *v, bool b)
 	*v = (struct rval){.kind = RV_BOOL, .b = b};
 }
 
+/* A double of static type: NaN is edgeHub's undefined. */
 static void set_num(struct rval *v, double d)
 {
 	*v = (struct rval){.kind = isnan(d) ? RV_UNDEF : RV_NUM, .num = d};
+}
+
+/* A number held by a $body value (edgeHub's QueryValue): NaN stays a number. */
+static void set_qnum(struct rval *v, double d)
+{
+	*v = (struct rval){.kind = RV_NUM, .num = d};
 }
 
 static void set_str(struct rval *v, const char *s, size_t n)
@@ -96,126 +81,60 @@ static void set_str(struct rval *v, const char *s, size_t n)
 	*v = (struct rval){.kind = RV_STR, .str = s, .len = n};
 }
 
-/* A property value: a property present without a value is null. */
+/* A property's value; a property present without one is .NET's null string. */
 static void set_prop(struct rval *v, const char *value)
 {
-	if (value)
-		set_str(v, value, strlen(value));
-	else
-		*v = (struct rval){.kind = RV_NULL};
+	set_str(v, value, value ? strlen(value) : 0);
 }
 
-/* Application properties are matched without regard to case, as edgeHub does. */
+/* A string that is neither undefined nor null (edgeHub's IsNullOrUndefined). */
+static bool is_text(const struct rval *v)
+{
+	return v->kind == RV_STR && v->str;
+}
+
+/* Does key (NUL-terminated) equal name ignoring case? ASCII letters fold
+ * here; at the first other byte that differs the Unicode rules decide. */
+static bool key_is(const char *key, const char *name, size_t n)
+{
+	size_t i = 0;
+	for (; i < n && key[i]; i++) {
+		unsigned char x = (unsigned char)key[i], y = (unsigned char)name[i];
+		if (x == y)
+			continue;
+		if (x >= 0x80 || y >= 0x80)
+			return route_text_eq_nocase(key + i, strlen(key + i), name + i, n - i);
+		if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')
+			return false;
+	}
+	return i == n && !key[i];
+}
+
+/* Application properties by name, ignoring case as edgeHub's dictionary does. */
 static const struct msg_prop *prop_find(const struct hub_message *m, const char *name, size_t n)
 {
 	for (size_t i = 0; i < m->n_props; i++) {
 		const char *k = m->props[i].key;
-		if (k && strncasecmp(k, name, n) == 0 && k[n] == '\0')
+		if (k && key_is(k, name, n))
 			return &m->props[i];
 	}
 	return NULL;
 }
 
-/* ---- strings, counted in characters (UTF-8 sequences) ---- */
-
-static size_t char_count(const char *s, size_t n)
-{
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			c++;
-	return c;
-}
-
-/* Byte offset of character k (k <= char_count). */
-static size_t char_offset(const char *s, size_t n, size_t k)
-{
-	size_t i = 0;
-	while (i < n && k) {
-		i++;
-		while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80)
-			i++;
-		k--;
-	}
-	return i;
-}
-
-/* as_number(): edgeHub's double.TryParse(NumberStyles.Any, invariant
- * culture): surrounding blanks, a sign, ',' group separators, a decimal
- * point, an exponent, or Infinity. Out of line, so its buffer is not part
- * of every frame of a deep evaluation. */
-static __attribute__((noinline)) bool parse_number(const char *s, size_t n, double *out)
-{
-	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-		s++, n--;
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	char buf[400];
-	size_t o = 0, i = 0, digits = 0;
-	if (i < n && (s[i] == '+' || s[i] == '-'))
-		buf[o++] = s[i++];
-	if (n - i == 8 && strncasecmp(s + i, "infinity", 8) == 0) {
-		*out = (o && buf[0] == '-') ? -INFINITY : INFINITY;
-		return true;
-	}
-	for (; i < n && ((s[i] >= '0' && s[i] <= '9') || (s[i] == ',' && digits)); i++) {
-		if (s[i] == ',')
-			continue;
-		if (o >= sizeof(buf) - 16)
-			return false;
-		buf[o++] = s[i];
-		digits++;
-	}
-	if (i < n && s[i] == '.') {
-		buf[o++] = s[i++];
-		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-			if (o >= sizeof(buf) - 16)
-				return false;
-			buf[o++] = s[i];
-			digits++;
-		}
-	}
-	if (!digits)
-		return false;
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		buf[o++] = s[i++];
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			buf[o++] = s[i++];
-		size_t e = 0;
-		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, e++)
-			if (e < 8)
-				buf[o++] = s[i];
-		if (!e)
-			return false;
-	}
-	if (i != n)
-		return false;
-	buf[o] = '\0';
-	*out = strtod(buf, NULL);
-	return true;
-}
-
-/* ---- operators ---- */
+/* ---- comparison ---- */
 
 static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, struct rval *v);
 
-static int cmp_same(const struct rval *a, const struct rval *b)
+/* double.CompareTo: NaN sorts first and equals itself. */
+static int num_cmp(double a, double b)
 {
-	switch (a->kind) {
-	case RV_BOOL:
-		return (int)a->b - (int)b->b;
-	case RV_NUM:
-		return a->num < b->num ? -1 : a->num > b->num ? 1 : 0;
-	case RV_STR: {
-		size_t n = a->len < b->len ? a->len : b->len;
-		int d = memcmp(a->str, b->str, n);
-		if (d)
-			return d;
-		return a->len < b->len ? -1 : a->len > b->len ? 1 : 0;
-	}
-	default:
+	if (a < b)
+		return -1;
+	if (a > b)
+		return 1;
+	if (a == b)
 		return 0;
-	}
+	return isnan(a) ? (isnan(b) ? 0 : -1) : 1;
 }
 
 /* The order of $body values of different types (edgeHub's QueryValueType). */
@@ -233,6 +152,25 @@ static int type_rank(uint8_t kind)
 	}
 }
 
+/* QueryValue.CompareTo; a null string sorts before every other string. */
+static int dyn_cmp(const struct rval *a, const struct rval *b)
+{
+	if (a->kind != b->kind)
+		return type_rank(a->kind) - type_rank(b->kind);
+	switch (a->kind) {
+	case RV_BOOL:
+		return (int)a->b - (int)b->b;
+	case RV_NUM:
+		return num_cmp(a->num, b->num);
+	case RV_STR:
+		if (!a->str || !b->str)
+			return (a->str != NULL) - (b->str != NULL);
+		return route_text_cmp(a->str, a->len, b->str, b->len);
+	default:
+		return 0;
+	}
+}
+
 static void compare(const struct route *r, const struct node *n, const struct rval *a,
 		    const struct rval *b, struct rval *v)
 {
@@ -241,13 +179,24 @@ static void compare(const struct route *r, const struct node *n, const struct rv
 		return;
 	int d;
 	if (n->dyn) {
-		d = a->kind == b->kind ? cmp_same(a, b) : type_rank(a->kind) - type_rank(b->kind);
-	} else if (r->nodes[n->a].type == RT_NULL) {
-		d = 0; /* null = null */
+		d = dyn_cmp(a, b);
 	} else {
-		if (a->kind != b->kind) /* a property present without a value */
-			return;
-		d = cmp_same(a, b);
+		switch (r->nodes[n->a].type) {
+		case RT_STR:
+			if (!a->str || !b->str)
+				return; /* a null string compares to nothing */
+			d = route_text_cmp(a->str, a->len, b->str, b->len);
+			break;
+		case RT_NUM:
+			d = num_cmp(a->num, b->num);
+			break;
+		case RT_BOOL:
+			d = (int)a->b - (int)b->b;
+			break;
+		default:
+			d = 0; /* null = null */
+			break;
+		}
 	}
 	switch (n->op) {
 	case CMP_EQ:
@@ -317,45 +266,206 @@ static __attribute__((noinline)) void logic(const struct route *r, struct route_
 		set_undef(v);
 }
 
-/* A string operand of concat or ||: a static string without a value (a
- * property present without one) counts as empty, as in edgeHub. */
-static bool concat_part(const struct route *r, int32_t arg, const struct rval *a, struct rval *out)
+/* ---- strings ---- */
+
+/* Is there a lone surrogate (3-byte form) at s[i]? high: of the first half. */
+static bool lone_at(const char *s, size_t n, size_t i, bool high)
 {
-	if (a->kind == RV_STR) {
-		*out = *a;
-		return true;
-	}
-	if (a->kind == RV_NULL && r->nodes[arg].type == RT_STR) {
-		set_str(out, "", 0);
-		return true;
-	}
-	return false;
+	return i + 2 < n && (unsigned char)s[i] == 0xED &&
+	       ((unsigned char)s[i + 1] & 0xF0) == (high ? 0xA0 : 0xB0);
 }
 
 /* Joins the arguments in one region at the top of the scratch buffer: each
  * argument is evaluated past what is joined so far (its temporaries land
- * there), moved into place, and its temporaries dropped. */
+ * there), moved into place, and its temporaries dropped. A null string
+ * counts as empty; halves of a surrogate pair that meet are joined. */
 static __attribute__((noinline)) void concat(const struct route *r, struct route_eval_ctx *c,
 					     int32_t first, struct rval *v)
 {
 	size_t start = c->scratch_used, len = 0;
 	for (int32_t arg = first; arg >= 0; arg = r->nodes[arg].next) {
-		struct rval a, part;
+		struct rval a;
 		c->scratch_used = start + len;
 		eval(r, c, arg, &a);
-		if (!concat_part(r, arg, &a, &part) ||
-		    part.len >= sizeof(c->scratch) - (start + len)) {
+		if (a.kind != RV_STR || a.len >= sizeof(c->scratch) - (start + len)) {
 			c->scratch_used = start;
 			set_undef(v);
 			return;
 		}
-		memmove(c->scratch + start + len, part.str, part.len);
-		len += part.len;
+		char *out = c->scratch + start;
+		if (a.len)
+			memmove(out + len, a.str, a.len);
+		if (len >= 3 && lone_at(out, len, len - 3, true) &&
+		    lone_at(out + len, a.len, 0, false)) {
+			uint32_t hi, lo;
+			route_cp_next(out + len - 3, 3, &hi);
+			route_cp_next(out + len, 3, &lo);
+			route_utf8_put(out + len - 3,
+				       0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+			memmove(out + len + 1, out + len + 3, a.len - 3);
+			len -= 2;
+		}
+		len += a.len;
 	}
 	c->scratch[start + len] = '\0';
 	c->scratch_used = start + len + 1;
 	set_str(v, c->scratch + start, len);
 }
+
+/* lower() and upper(): .NET's invariant simple case mappings, code point by
+ * code point (a lone surrogate stays). */
+static void case_map(struct route_eval_ctx *c, const struct rval *a, bool upper, struct rval *v)
+{
+	char *buf = scratch(c, 3 * a->len + 1);
+	if (!buf) {
+		set_undef(v);
+		return;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < a->len;) {
+		unsigned char ch = (unsigned char)a->str[i];
+		if (ch < 0x80) {
+			buf[o++] = (char)(upper ? route_upper(ch) : route_lower(ch));
+			i++;
+			continue;
+		}
+		uint32_t cp;
+		i += route_cp_next(a->str + i, a->len - i, &cp);
+		o += route_utf8_put(buf + o, upper ? route_upper(cp) : route_lower(cp));
+	}
+	set_str(v, buf, o);
+}
+
+/* The byte offset of UTF-16 unit k of s; *split: k falls inside a pair. */
+static size_t unit_offset(const char *s, size_t n, size_t k, bool *split)
+{
+	size_t i = 0;
+	*split = false;
+	while (k && i < n) {
+		uint32_t cp;
+		size_t b = route_cp_next(s + i, n - i, &cp);
+		if (cp >= 0x10000) {
+			if (k == 1) {
+				*split = true;
+				return i;
+			}
+			k--;
+		}
+		k--;
+		i += b;
+	}
+	return i;
+}
+
+/* substring(s, start[, length]) in UTF-16 units with edgeHub's bounds:
+ * 0 <= start <= length of s (start < length of s when a length is given),
+ * 0 <= length <= what is left. A cut through a surrogate pair leaves a lone
+ * half, as in .NET. */
+static void substring(struct route_eval_ctx *c, const struct rval *s, const struct rval *start,
+		      const struct rval *len, struct rval *v)
+{
+	set_undef(v);
+	if (!is_text(s) || start->kind != RV_NUM || isnan(start->num) ||
+	    (len && (len->kind != RV_NUM || isnan(len->num))))
+		return;
+	double l = (double)route_utf16_len(s->str, s->len), st = start->num;
+	if (st < 0 || (len ? st >= l : st > l))
+		return;
+	if (len && (len->num < 0 || len->num > l - st))
+		return;
+	size_t k0 = (size_t)st, k1 = len ? k0 + (size_t)len->num : (size_t)l;
+	if (k1 == k0) {
+		set_str(v, s->str, 0);
+		return;
+	}
+	bool split0, split1;
+	size_t from = unit_offset(s->str, s->len, k0, &split0);
+	size_t to = unit_offset(s->str, s->len, k1, &split1);
+	if (!split0 && !split1) {
+		set_str(v, s->str + from, to - from);
+		return;
+	}
+	/* A pair cut at either end: its halves in their 3-byte forms. */
+	char *buf = scratch(c, to - from + 8);
+	if (!buf)
+		return;
+	size_t o = 0, i = from;
+	uint32_t cp;
+	if (split0) {
+		i += route_cp_next(s->str + from, s->len - from, &cp);
+		o += route_utf8_put(buf, 0xDC00 + ((cp - 0x10000) & 0x3FF));
+	}
+	memcpy(buf + o, s->str + i, to - i);
+	o += to - i;
+	if (split1) {
+		route_cp_next(s->str + to, s->len - to, &cp);
+		o += route_utf8_put(buf + o, 0xD800 + ((cp - 0x10000) >> 10));
+	}
+	set_str(v, buf, o);
+}
+
+/* A string's UTF-16 units in the scratch buffer, or NULL when they do not fit. */
+static uint16_t *units_of(struct route_eval_ctx *c, const struct rval *s, size_t *n)
+{
+	*n = route_utf16_len(s->str, s->len);
+	size_t pad = (uintptr_t)(c->scratch + c->scratch_used) & 1;
+	char *p = scratch(c, pad + *n * 2 + 2);
+	if (!p)
+		return NULL;
+	uint16_t *u = (uint16_t *)(void *)(p + pad);
+	struct route_units it;
+	route_units_init(&it, s->str, s->len);
+	for (size_t i = 0; i < *n; i++)
+		u[i] = (uint16_t)route_units_next(&it);
+	return u;
+}
+
+/* index_of, starts_with, ends_with, contains: ordinal, on UTF-16 units. */
+static void strings2(struct route_eval_ctx *c, uint8_t fn, const struct rval *a,
+		     const struct rval *b, struct rval *v)
+{
+	set_undef(v);
+	if (!is_text(a) || !is_text(b))
+		return;
+	if (route_text_plain(a->str, a->len) && route_text_plain(b->str, b->len)) {
+		/* Valid UTF-8 without surrogates: a byte match is a unit match. */
+		const char *hit = b->len ? memmem(a->str, a->len, b->str, b->len) : a->str;
+		switch (fn) {
+		case FI_INDEX_OF:
+			set_num(v,
+				hit ? (double)route_utf16_len(a->str, (size_t)(hit - a->str)) : -1);
+			break;
+		case FI_STARTS_WITH:
+			set_bool(v, b->len <= a->len && memcmp(a->str, b->str, b->len) == 0);
+			break;
+		case FI_ENDS_WITH:
+			set_bool(v, b->len <= a->len &&
+					memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
+			break;
+		default:
+			set_bool(v, hit != NULL);
+			break;
+		}
+		return;
+	}
+	size_t used = c->scratch_used, an, bn;
+	const uint16_t *x = units_of(c, a, &an), *y = x ? units_of(c, b, &bn) : NULL;
+	if (y) {
+		long at = -1;
+		size_t from = fn == FI_ENDS_WITH && bn <= an ? an - bn : 0;
+		size_t last = fn == FI_INDEX_OF || fn == FI_CONTAINS ? an : from;
+		for (size_t i = from; at < 0 && i + bn <= an && i <= last; i++)
+			if (memcmp(x + i, y, bn * 2) == 0)
+				at = (long)i;
+		if (fn == FI_INDEX_OF)
+			set_num(v, (double)at);
+		else
+			set_bool(v, at >= 0);
+	}
+	c->scratch_used = used;
+}
+
+/* ---- functions ---- */
 
 static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 {
@@ -372,84 +482,19 @@ static void math1(uint8_t fn, const struct rval *a, struct rval *v)
 		set_num(v, LAZY(exp)(x));
 		break;
 	case FI_SQUARE:
-		set_num(v, x * x);
+		set_num(v, LAZY(pow)(x, 2));
 		break;
 	case FI_CEILING:
-		set_num(v, ceil(x));
+		set_num(v, LAZY(ceil)(x));
 		break;
 	case FI_FLOOR:
-		set_num(v, floor(x));
+		set_num(v, LAZY(floor)(x));
 		break;
 	case FI_SIGN:
-		set_num(v, x > 0 ? 1 : x < 0 ? -1 : 0);
+		set_num(v, isnan(x) ? NAN : x > 0 ? 1 : x < 0 ? -1 : 0);
 		break;
 	default:
 		set_num(v, LAZY(sqrt)(x));
-		break;
-	}
-}
-
-static void case_map(struct route_eval_ctx *c, const struct rval *a, bool upper, struct rval *v)
-{
-	char *buf = scratch(c, a->len + 1);
-	if (!buf) {
-		set_undef(v);
-		return;
-	}
-	/* ASCII letters only: the result never depends on the hub's locale. */
-	for (size_t i = 0; i < a->len; i++) {
-		char ch = a->str[i];
-		if (upper && ch >= 'a' && ch <= 'z')
-			ch = (char)(ch - 'a' + 'A');
-		else if (!upper && ch >= 'A' && ch <= 'Z')
-			ch = (char)(ch - 'A' + 'a');
-		buf[i] = ch;
-	}
-	set_str(v, buf, a->len);
-}
-
-/* substring(s, start[, length]) with edgeHub's bounds: 0 <= start <= length
- * of s (start < length of s when a length is given), 0 <= length <= what is left. */
-static void substring(const struct rval *s, const struct rval *start, const struct rval *len,
-		      struct rval *v)
-{
-	set_undef(v);
-	if (s->kind != RV_STR || start->kind != RV_NUM || (len && len->kind != RV_NUM))
-		return;
-	double l = (double)char_count(s->str, s->len), st = start->num;
-	if (st < 0 || (len ? st >= l : st > l))
-		return;
-	size_t from = char_offset(s->str, s->len, (size_t)st);
-	if (!len) {
-		set_str(v, s->str + from, s->len - from);
-		return;
-	}
-	if (len->num < 0 || len->num > l - st)
-		return;
-	size_t to = from + char_offset(s->str + from, s->len - from, (size_t)len->num);
-	set_str(v, s->str + from, to - from);
-}
-
-static void strings2(uint8_t fn, const struct rval *a, const struct rval *b, struct rval *v)
-{
-	if (a->kind != RV_STR || b->kind != RV_STR) {
-		set_undef(v);
-		return;
-	}
-	const char *hit = b->len ? memmem(a->str, a->len, b->str, b->len) : a->str;
-	switch (fn) {
-	case FI_INDEX_OF:
-		set_num(v, hit ? (double)char_count(a->str, (size_t)(hit - a->str)) : -1);
-		break;
-	case FI_STARTS_WITH:
-		set_bool(v, b->len <= a->len && memcmp(a->str, b->str, b->len) == 0);
-		break;
-	case FI_ENDS_WITH:
-		set_bool(v,
-			 b->len <= a->len && memcmp(a->str + a->len - b->len, b->str, b->len) == 0);
-		break;
-	default:
-		set_bool(v, hit != NULL);
 		break;
 	}
 }
@@ -483,8 +528,8 @@ static __attribute__((noinline)) void call(const struct route *r, struct route_e
 	case FI_AS_NUMBER: {
 		double x;
 		if (a.kind == RV_NUM)
-			*v = a;
-		else if (a.kind == RV_STR && parse_number(a.str, a.len, &x))
+			set_num(v, a.num);
+		else if (is_text(&a) && route_parse_number(a.str, a.len, &x))
 			set_num(v, x);
 		else
 			set_undef(v);
@@ -503,43 +548,78 @@ static __attribute__((noinline)) void call(const struct route *r, struct route_e
 		set_bool(v, a.kind != RV_UNDEF);
 		break;
 	case FI_IS_NULL:
-		if (a.kind == RV_UNDEF && r->nodes[ia].type == RT_DYN)
+		/* A string is null when it is .NET's null string. For a $body value
+		 * edgeHub compares with its one "path led nowhere" null, by
+		 * reference: every other defined value, a JSON null too, is "null". */
+		if (r->nodes[ia].type == RT_DYN && a.kind == RV_UNDEF)
 			set_undef(v);
+		else if (r->nodes[ia].type == RT_DYN)
+			set_bool(v, !(a.kind == RV_NULL && a.b));
 		else
-			set_bool(v, a.kind == RV_NULL);
+			set_bool(v, a.kind == RV_STR && !a.str);
 		break;
 	case FI_IS_NUMBER:
 		set_bool(v, a.kind == RV_NUM && isfinite(a.num));
 		break;
 	case FI_IS_STRING:
-		set_bool(v, a.kind == RV_STR);
+		set_bool(v, is_text(&a));
 		break;
 	case FI_LENGTH:
-		if (a.kind == RV_STR)
-			set_num(v, (double)char_count(a.str, a.len));
+		if (is_text(&a))
+			set_num(v, (double)route_utf16_len(a.str, a.len));
 		else
 			set_undef(v);
 		break;
 	case FI_LOWER:
 	case FI_UPPER:
-		if (a.kind == RV_STR)
+		if (is_text(&a))
 			case_map(c, &a, n->op == FI_UPPER, v);
 		else
 			set_undef(v);
 		break;
 	case FI_SUBSTRING:
-		substring(&a, &b, id >= 0 ? &d : NULL, v);
+		substring(c, &a, &b, id >= 0 ? &d : NULL, v);
 		break;
 	case FI_INDEX_OF:
 	case FI_STARTS_WITH:
 	case FI_ENDS_WITH:
 	case FI_CONTAINS:
-		strings2(n->op, &a, &b, v);
+		strings2(c, n->op, &a, &b, v);
 		break;
 	default:
 		math1(n->op, &a, v);
 		break;
 	}
+}
+
+static void arith(const struct node *n, const struct rval *a, const struct rval *b, struct rval *v)
+{
+	if (a->kind != RV_NUM || b->kind != RV_NUM) {
+		set_undef(v);
+		return;
+	}
+	double x;
+	switch (n->op) {
+	case '+':
+		x = a->num + b->num;
+		break;
+	case '-':
+		x = a->num - b->num;
+		break;
+	case '*':
+		x = a->num * b->num;
+		break;
+	case '/':
+		x = a->num / b->num;
+		break;
+	default:
+		x = LAZY(fmod)(a->num, b->num);
+		break;
+	}
+	if (n->dyn)
+		set_qnum(v, x);
+	else
+		set_num(v, x);
 }
 
 static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, struct rval *v)
@@ -577,6 +657,10 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 			set_prop(v, p->value);
 			break;
 		}
+		if (n->dead) {
+			set_undef(v);
+			break;
+		}
 		if (c->body_state == 0)
 			route_body_extract(c);
 		uint32_t q = c->slot_map ? c->slot_map[n->slot] : n->slot;
@@ -606,27 +690,7 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 		struct rval a, b;
 		eval(r, c, n->a, &a);
 		eval(r, c, n->b, &b);
-		if (a.kind != RV_NUM || b.kind != RV_NUM) {
-			set_undef(v);
-			break;
-		}
-		switch (n->op) {
-		case '+':
-			set_num(v, a.num + b.num);
-			break;
-		case '-':
-			set_num(v, a.num - b.num);
-			break;
-		case '*':
-			set_num(v, a.num * b.num);
-			break;
-		case '/':
-			set_num(v, a.num / b.num);
-			break;
-		default:
-			set_num(v, LAZY(fmod)(a.num, b.num));
-			break;
-		}
+		arith(n, &a, &b, v);
 		break;
 	}
 	case N_CONCAT:

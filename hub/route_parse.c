@@ -77,6 +77,7 @@ struct parser {
 	bool pool_full; /* cannot happen with the size route_parse gives the pool */
 	struct {
 		uint32_t seg, nseg;
+		bool multi;
 	} queries[ROUTE_BODY_QUERIES_MAX]; /* distinct $body queries, by slot */
 	size_t n_queries;
 	struct berr *err;
@@ -208,27 +209,14 @@ static bool starts_with_body(const char *p, size_t n)
 	return n >= 6 && strncasecmp(p, "$body.", 6) == 0;
 }
 
-/* '$' followed by path characters. In a $body query a bracketed quoted key,
- * ["a b"] or ['a.b'], is part of the token (an extension: edgeHub has no way
- * to name such keys). */
+/* '$' followed by path characters (edgeHub's SYS_PROP). */
 static size_t match_sysprop(const char *p, size_t rem)
 {
 	if (p[0] != '$')
 		return 0;
 	size_t i = 1;
-	while (i < rem) {
-		if (p[i] == '[' && i + 1 < rem && (p[i + 1] == '"' || p[i + 1] == '\'') &&
-		    starts_with_body(p, i)) {
-			const char *close = memchr(p + i + 2, p[i + 1], rem - i - 2);
-			if (close && (size_t)(close - p) + 1 < rem && close[1] == ']') {
-				i = (size_t)(close - p) + 2;
-				continue;
-			}
-		}
-		if (!is_path_char(p[i]))
-			break;
+	while (i < rem && is_path_char(p[i]))
 		i++;
-	}
 	return i > 1 ? i : 0;
 }
 
@@ -265,7 +253,6 @@ static int tokenize(struct parser *p)
 	if (!p->toks)
 		return berr_set(p->err, ENOMEM, "route");
 	size_t pos = 0;
-	bool in_source = false;
 	while (pos < p->len) {
 		const char *s = p->text + pos;
 		size_t rem = p->len - pos;
@@ -273,10 +260,11 @@ static int tokenize(struct parser *p)
 			pos++;
 			continue;
 		}
-		/* In a source path, slash-star means every message, never the
-		 * start of a comment: edgeHub reads a comment there, which can
-		 * swallow the WHERE clause up to a later comment's end. */
-		if (!in_source && rem >= 4 && s[0] == '/' && s[1] == '*') {
+		/* A comment runs from slash-star to the first star-slash wherever
+		 * it starts, as in edgeHub: a source ending in slash-star opens one
+		 * when a later comment closes it, and the WHERE clause between is
+		 * read as part of that comment. */
+		if (rem >= 4 && s[0] == '/' && s[1] == '*') {
 			const char *end = memmem(s + 2, rem - 2, "*/", 2);
 			if (end) {
 				pos = (size_t)(end - p->text) + 2;
@@ -313,10 +301,6 @@ static int tokenize(struct parser *p)
 			best = TK_UNKNOWN;
 			blen = 1;
 		}
-		if (best == TK_FROM)
-			in_source = true;
-		else if (best == TK_WHERE || best == TK_INTO)
-			in_source = false;
 		p->toks[p->n_toks++] = (struct token){best, (uint32_t)pos, (uint32_t)blen};
 		pos += blen;
 	}
@@ -466,54 +450,71 @@ static uint32_t pool_add(struct parser *p, const char *s, size_t n)
 	return off;
 }
 
-static uint32_t hex4(const char *s)
+static int hex_digit(char c)
 {
-	char buf[5] = {s[0], s[1], s[2], s[3], 0};
-	return (uint32_t)strtoul(buf, NULL, 16);
+	if (is_digit(c))
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Unescapes a string literal (\" \' \\ \uXXXX, surrogate pairs joined) into
- * the pool. The lexer has already checked every escape. */
+/* UTF-16 code units as UTF-8: a pair joined, a lone surrogate in its 3-byte form. */
+static size_t units_to_utf8(const uint16_t *u, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t cp = u[i];
+		if (route_is_high_surrogate(cp) && i + 1 < n && route_is_low_surrogate(u[i + 1]))
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (u[++i] - 0xDC00);
+		o += route_utf8_put(out + o, cp);
+	}
+	return o;
+}
+
+/* Unescapes a string literal into the pool as edgeHub does, in two passes
+ * over the text: first every \uXXXX (or \UXXXX) becomes its code unit,
+ * then every \", \' and \\ its character. So '\\u0041' is the two
+ * characters \A, and '\u005c"' a lone quote. */
 static int string_literal(struct parser *p, const struct token *t, uint32_t *off, size_t *len)
 {
 	const char *s = p->text + t->start + 1;
 	size_t n = t->len - 2;
-	if (p->r->pool_len + n + 1 > p->cap_pool) {
-		p->pool_full = true;
-		n = 0;
-	}
-	char *out = p->r->pool + p->r->pool_len;
-	size_t o = 0;
+	cleanup_free uint16_t *u = malloc((2 * n + 1) * sizeof(*u));
+	cleanup_free char *out = malloc(3 * n + 1);
+	if (!u || !out)
+		return berr_set(p->err, ENOMEM, "route");
+	size_t k = 0;
 	for (size_t i = 0; i < n;) {
-		if (s[i] != '\\') {
-			out[o++] = s[i++];
+		if (s[i] == '\\' && i + 5 < n && (s[i + 1] == 'u' || s[i + 1] == 'U') &&
+		    hex_digit(s[i + 2]) >= 0 && hex_digit(s[i + 3]) >= 0 &&
+		    hex_digit(s[i + 4]) >= 0 && hex_digit(s[i + 5]) >= 0) {
+			u[k++] = (uint16_t)(hex_digit(s[i + 2]) << 12 | hex_digit(s[i + 3]) << 8 |
+					    hex_digit(s[i + 4]) << 4 | hex_digit(s[i + 5]));
+			i += 6;
 			continue;
 		}
-		if (s[i + 1] != 'u') {
-			out[o++] = s[i + 1];
-			i += 2;
-			continue;
+		uint32_t cp;
+		i += route_cp_next(s + i, n - i, &cp);
+		if (cp >= 0x10000) {
+			u[k++] = (uint16_t)(0xD800 + ((cp - 0x10000) >> 10));
+			u[k++] = (uint16_t)(0xDC00 + ((cp - 0x10000) & 0x3FF));
+		} else {
+			u[k++] = (uint16_t)cp;
 		}
-		uint32_t cp = hex4(s + i + 2);
-		i += 6;
-		if (cp >= 0xD800 && cp < 0xDC00 && i + 5 < n && s[i] == '\\' && s[i + 1] == 'u') {
-			uint32_t lo = hex4(s + i + 2);
-			if (lo >= 0xDC00 && lo < 0xE000) {
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				i += 6;
-			}
-		}
-		if (cp >= 0xD800 && cp < 0xE000)
-			cp = 0xFFFD; /* a lone surrogate has no UTF-8 form */
-		o += route_utf8_put(out + o, cp);
 	}
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (u[i] == '\\' && i + 1 < k &&
+		    (u[i + 1] == '"' || u[i + 1] == '\'' || u[i + 1] == '\\'))
+			i++;
+		u[m++] = u[i];
+	}
+	size_t o = units_to_utf8(u, m, out);
 	if (o > ROUTE_LITERAL_MAX)
 		return fail_at(p, t->start, "string literal longer than %d bytes",
 			       ROUTE_LITERAL_MAX);
-	out[o] = '\0';
-	*off = (uint32_t)p->r->pool_len;
+	*off = pool_add(p, out, o);
 	*len = o;
-	p->r->pool_len += o + 1;
 	return 0;
 }
 
@@ -538,87 +539,203 @@ bool body_segs_equal(const struct body_seg *a, const char *pool_a, const struct 
 		     const char *pool_b, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		if (a[i].is_index != b[i].is_index)
+		if (a[i].kind != b[i].kind)
 			return false;
-		if (a[i].is_index ? a[i].index != b[i].index
-				  : (a[i].key_len != b[i].key_len ||
-				     memcmp(pool_a + a[i].key, pool_b + b[i].key, a[i].key_len)))
+		if (a[i].kind == SEG_INDEX && a[i].index != b[i].index)
+			return false;
+		if (a[i].kind == SEG_FIELD &&
+		    (a[i].key_len != b[i].key_len ||
+		     memcmp(pool_a + a[i].key, pool_b + b[i].key, a[i].key_len)))
 			return false;
 	}
 	return true;
 }
 
-/* Parses the part of a $body query after "$body.": names separated by '.',
- * each followed by any number of [index] or ["key"] / ['key']. */
-static int body_path(struct parser *p, const struct token *t, int32_t node)
+/* A run of JSON path name characters (all but '.', '[' and ']'). */
+static size_t name_run(const char *q, size_t n, size_t i)
 {
-	const char *s = p->text + t->start;
-	size_t n = t->len, i = 6;
-	uint32_t first = (uint32_t)p->r->n_segs;
-	if (i >= n)
-		return fail_at(p, t->start, "empty $body query");
+	size_t j = i;
+	while (j < n && q[j] != '.' && q[j] != '[' && q[j] != ']')
+		j++;
+	return j - i;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_digit(s[i]))
+			return false;
+	return true;
+}
+
+/* edgeHub accepts a $body query whose text starts with name ([digits])?
+ * (. name ([digits])?)* (its JsonPath.g4, without an end of input: what
+ * follows is not checked); a name is not all digits. `at`: where q is in
+ * the route text. */
+static int body_query_check(struct parser *p, size_t at, const char *q, size_t n)
+{
+	size_t i = 0;
 	for (;;) {
-		size_t start = i;
-		while (i < n && s[i] != '.' && s[i] != '[' && s[i] != ']')
-			i++;
-		if (i == start)
-			return fail_at(p, t->start + i,
-				       "expected a member name in the $body query");
-		struct body_seg seg = {.key = pool_add(p, s + start, i - start),
-				       .key_len = (uint32_t)(i - start)};
-		if (add_seg(p, seg) < 0)
-			return -1;
-		while (i < n && s[i] == '[') {
-			size_t open = i++;
-			struct body_seg b = {0};
-			if (i < n && (s[i] == '"' || s[i] == '\'')) {
-				const char *close = memchr(s + i + 1, s[i], n - i - 1);
-				if (!close || (size_t)(close - s) + 1 >= n || close[1] != ']')
-					return fail_at(
-					    p, t->start + open,
-					    "expected a quoted key and ']' in the $body query");
-				size_t k = i + 1, klen = (size_t)(close - s) - k;
-				b.key = pool_add(p, s + k, klen);
-				b.key_len = (uint32_t)klen;
-				i = (size_t)(close - s) + 2;
-			} else {
-				size_t d = 0;
-				uint64_t v = 0;
-				while (i < n && is_digit(s[i])) {
-					v = v * 10 + (uint64_t)(s[i++] - '0');
-					if (++d > 9)
-						return fail_at(
-						    p, t->start + open,
-						    "array index too large in the $body query");
-				}
-				if (!d || i >= n || s[i] != ']')
-					return fail_at(p, t->start + open,
-						       "expected [index] in the $body query");
-				i++;
-				b.is_index = true;
-				b.index = (uint32_t)v;
-			}
-			if (add_seg(p, b) < 0)
-				return -1;
+		size_t k = name_run(q, n, i);
+		if (!k || all_digits(q + i, k))
+			return fail_at(p, at + i, "expected a member name in the $body query");
+		i += k;
+		if (i < n && q[i] == '[') {
+			size_t d = name_run(q, n, i + 1);
+			if (!d || !all_digits(q + i + 1, d) || i + 1 + d >= n ||
+			    q[i + 1 + d] != ']')
+				return fail_at(p, at + i, "expected [index] in the $body query");
+			i += d + 2;
 		}
-		if (p->r->n_segs - first > ROUTE_BODY_PATH_MAX)
-			return fail_at(p, t->start, "$body query has more than %d steps",
-				       ROUTE_BODY_PATH_MAX);
-		if (i == n)
-			break;
-		if (s[i] != '.')
-			return fail_at(p, t->start + i, "unexpected '%c' in the $body query", s[i]);
+		if (i >= n || q[i] != '.')
+			return 0;
 		i++;
 	}
-	/* The same query twice in a route is read once. */
-	uint32_t nseg = (uint32_t)p->r->n_segs - first;
-	for (size_t q = 0; q < p->n_queries; q++) {
-		if (p->queries[q].nseg != nseg)
+}
+
+/* One bracketed step at q[i] == '['. Returns the index of its ']', or 0
+ * when the JSON library would refuse it. */
+static size_t body_indexer(const char *q, size_t n, size_t i, struct body_seg *seg, bool *multi)
+{
+	size_t j = i + 1;
+	if (j >= n)
+		return 0;
+	if (q[j] == '\'') {
+		const char *close = memchr(q + j + 1, '\'', n - j - 1);
+		size_t k = close ? (size_t)(close - q) : 0;
+		if (!close || k + 1 >= n || q[k + 1] != ']')
+			return 0;
+		seg->kind = SEG_FIELD;
+		seg->key = j + 1;
+		seg->key_len = (uint32_t)(k - j - 1);
+		return k + 1;
+	}
+	for (size_t k = j; k < n; k++) {
+		if (q[k] == ']') {
+			int64_t v;
+			if (!route_int_text(q + j, k - j, INT32_MIN, INT32_MAX, &v))
+				return 0;
+			seg->kind = SEG_INDEX;
+			seg->index = v < 0 ? UINT32_MAX : (uint32_t)v;
+			return k;
+		}
+		if (q[k] == '*') {
+			if (k + 1 >= n || q[k + 1] != ']')
+				return 0;
+			seg->kind = SEG_INDEX_ANY;
+			*multi = true;
+			return k + 1;
+		}
+		if (!is_digit(q[k]) && q[k] != '-')
+			return 0;
+	}
+	return 0;
+}
+
+/* The steps of a $body query as edgeHub's JSON library (Newtonsoft's JPath)
+ * reads the whole text: names, .*, [i], ['name'], [*]. Returns 1 (and no
+ * steps) for a text it refuses or that leads to the top-level object, which
+ * edgeHub answers with undefined, and for a recursive "..": such queries are
+ * always undefined here. Key offsets are into q until the caller pools them. */
+static int body_query_steps(const char *q, size_t n, struct body_seg *segs, size_t *nseg,
+			    bool *multi)
+{
+	size_t i = 0, part = 0, k = 0;
+	bool after_index = false, after_dot = false;
+	*multi = false;
+	if (n && q[0] == '$') {
+		if (n == 1)
+			return 1;
+		if (q[1] == '.' || q[1] == '[')
+			i = part = 1;
+	}
+	while (i < n) {
+		char c = q[i];
+		if (c == '[' || c == '.') {
+			if (i > part) {
+				if (k == ROUTE_BODY_PATH_MAX)
+					return -1;
+				bool any = i - part == 1 && q[part] == '*';
+				segs[k++] =
+				    (struct body_seg){.kind = any ? SEG_FIELD_ANY : SEG_FIELD,
+						      .key = (uint32_t)part,
+						      .key_len = (uint32_t)(i - part)};
+				*multi |= any;
+			}
+			if (c == '.') {
+				if (i + 1 < n && q[i + 1] == '.')
+					return 1;
+				part = ++i;
+				after_index = false;
+				after_dot = true;
+				continue;
+			}
+			if (k == ROUTE_BODY_PATH_MAX)
+				return -1;
+			size_t close = body_indexer(q, n, i, &segs[k], multi);
+			if (!close)
+				return 1;
+			k++;
+			part = i = close + 1;
+			after_index = true;
+			after_dot = false;
 			continue;
-		const struct body_seg *a = &p->r->segs[p->queries[q].seg], *b = &p->r->segs[first];
-		if (body_segs_equal(a, p->r->pool, b, p->r->pool, nseg)) {
+		}
+		if (c == ']' || after_index)
+			return 1;
+		i++;
+	}
+	if (i > part) {
+		if (k == ROUTE_BODY_PATH_MAX)
+			return -1;
+		bool any = i - part == 1 && q[part] == '*';
+		segs[k++] = (struct body_seg){.kind = any ? SEG_FIELD_ANY : SEG_FIELD,
+					      .key = (uint32_t)part,
+					      .key_len = (uint32_t)(i - part)};
+		*multi |= any;
+	} else if (after_dot) {
+		return 1;
+	}
+	*nseg = k;
+	return 0;
+}
+
+/* Compiles the query of a $body node: checked as edgeHub checks it when the
+ * route is compiled, then read as its JSON library reads it per message. */
+static int body_query(struct parser *p, const struct token *t, int32_t node)
+{
+	const char *q = p->text + t->start + 6;
+	size_t n = t->len - 6, at = t->start + 6;
+	if (!n)
+		return fail_at(p, t->start, "empty $body query");
+	if (body_query_check(p, at, q, n) < 0)
+		return -1;
+	struct body_seg segs[ROUTE_BODY_PATH_MAX];
+	size_t nseg = 0;
+	bool multi;
+	int rc = body_query_steps(q, n, segs, &nseg, &multi);
+	if (rc < 0)
+		return fail_at(p, t->start, "$body query has more than %d steps",
+			       ROUTE_BODY_PATH_MAX);
+	if (rc > 0) {
+		p->r->nodes[node].dead = true;
+		return 0;
+	}
+	uint32_t first = (uint32_t)p->r->n_segs;
+	for (size_t i = 0; i < nseg; i++) {
+		if (segs[i].kind == SEG_FIELD)
+			segs[i].key = pool_add(p, q + segs[i].key, segs[i].key_len);
+		if (add_seg(p, segs[i]) < 0)
+			return -1;
+	}
+	/* The same query twice in a route is read once. */
+	for (size_t k = 0; k < p->n_queries; k++) {
+		if (p->queries[k].nseg != nseg)
+			continue;
+		const struct body_seg *a = &p->r->segs[p->queries[k].seg], *b = &p->r->segs[first];
+		if (body_segs_equal(a, p->r->pool, b, p->r->pool, (uint32_t)nseg)) {
 			p->r->n_segs = first;
-			p->r->nodes[node].slot = (uint32_t)q;
+			p->r->nodes[node].slot = (uint32_t)k;
 			return 0;
 		}
 	}
@@ -626,7 +743,8 @@ static int body_path(struct parser *p, const struct token *t, int32_t node)
 		return fail_at(p, t->start, "more than %d different $body queries",
 			       ROUTE_BODY_QUERIES_MAX);
 	p->queries[p->n_queries].seg = first;
-	p->queries[p->n_queries].nseg = nseg;
+	p->queries[p->n_queries].nseg = (uint32_t)nseg;
+	p->queries[p->n_queries].multi = multi;
 	p->r->nodes[node].slot = (uint32_t)p->n_queries++;
 	return 0;
 }
@@ -650,45 +768,55 @@ static int finish(struct parser *p)
 	for (size_t q = 0; q < p->n_queries; q++)
 		r->queries[q] = (struct body_query){.segs = r->segs + p->queries[q].seg,
 						    .pool = r->pool,
-						    .nseg = p->queries[q].nseg};
+						    .nseg = p->queries[q].nseg,
+						    .multi = p->queries[q].multi};
 	r->n_queries = p->n_queries;
 	return 0;
 }
 
-/* Route-language names of system properties (case-insensitive), with the
- * names edgeHub uses internally for the same values. */
+/* System properties by the names edgeHub keeps them under (matched without
+ * regard to case): the property bag's $.cid is "cid", $.exp
+ * "absolute-expiry-time", $.ctime "creationTime". A name the hub never sets
+ * is undefined, as in edgeHub. */
 static int sys_lookup(const char *name, size_t n)
 {
 	static const struct {
 		const char *name;
 		enum msg_sys sys;
-	} aliases[] = {
+	} names[] = {
+	    {"messageId", MSG_SYS_MESSAGE_ID},
 	    {"cid", MSG_SYS_CORRELATION_ID},
-	    {"creationTime", MSG_SYS_CREATION_TIME},
+	    {"userId", MSG_SYS_USER_ID},
+	    {"to", MSG_SYS_TO},
 	    {"absolute-expiry-time", MSG_SYS_EXPIRY},
+	    {"contentType", MSG_SYS_CONTENT_TYPE},
+	    {"contentEncoding", MSG_SYS_CONTENT_ENCODING},
+	    {"outputName", MSG_SYS_OUTPUT_NAME},
+	    {"connectionDeviceId", MSG_SYS_CONNECTION_DEVICE_ID},
+	    {"connectionModuleId", MSG_SYS_CONNECTION_MODULE_ID},
+	    {"creationTime", MSG_SYS_CREATION_TIME},
+	    {"messageSchema", MSG_SYS_SCHEMA},
+	    {"inputName", MSG_SYS_INPUT_NAME},
 	};
-	for (int s = 0; s < MSG_SYS_COUNT; s++) {
-		const char *rn = msg_sys_route_name((enum msg_sys)s) + 1;
-		if (strlen(rn) == n && strncasecmp(rn, name, n) == 0)
-			return s;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(aliases); i++)
-		if (strlen(aliases[i].name) == n && strncasecmp(aliases[i].name, name, n) == 0)
-			return aliases[i].sys;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strlen(names[i].name) == n && strncasecmp(names[i].name, name, n) == 0)
+			return names[i].sys;
 	return -1;
 }
 
-/* $name and {$name}: a $body query, a system property, or (for names with
- * brackets that are not $body queries) a constant undefined, as in edgeHub. */
+/* $name and {$name}: a $body query, a system property, or (for other names
+ * with brackets) a constant undefined, as in edgeHub. A name with brackets
+ * is never looked up as an application property. */
 static int32_t sys_property(struct parser *p, const struct token *t, bool forced)
 {
 	const char *s = p->text + t->start;
+	bool brackets = memchr(s, '[', t->len) || memchr(s, ']', t->len);
 	int32_t i;
 	if (starts_with_body(s, t->len)) {
 		i = new_node(p, N_BODY, RT_DYN, t->start);
-		if (i < 0 || body_path(p, t, i) < 0)
+		if (i < 0 || body_query(p, t, i) < 0)
 			return -1;
-	} else if (memchr(s, '[', t->len) || memchr(s, ']', t->len)) {
+	} else if (brackets) {
 		i = new_node(p, N_LIT, RT_UNDEF, t->start);
 		if (i < 0)
 			return -1;
@@ -701,7 +829,7 @@ static int32_t sys_property(struct parser *p, const struct token *t, bool forced
 		p->r->nodes[i].sys = (int16_t)sys_lookup(s + 1, t->len - 1);
 	}
 	struct node *nd = &p->r->nodes[i];
-	nd->forced = forced;
+	nd->forced = forced || brackets;
 	nd->name = pool_add(p, s, t->len);
 	nd->name_len = t->len;
 	return i;
@@ -1092,7 +1220,8 @@ static int32_t unary(struct parser *p)
 	enum rtype at = (enum rtype)p->r->nodes[a].type;
 	int32_t i;
 	if (t->kind == TK_MINUS) {
-		if (at != RT_NUM && at != RT_DYN && at != RT_UNDEF)
+		/* A number only: edgeHub's $body values have no unary minus. */
+		if (at != RT_NUM)
 			return operand_error(p, t, type_name(at), NULL, "number");
 		i = new_node(p, N_NEG, at, t->start);
 	} else {
@@ -1126,7 +1255,22 @@ static bool number_like(enum rtype t)
 
 static bool logic_like(enum rtype t)
 {
-	return t == RT_BOOL || t == RT_NULL || t == RT_UNDEF || t == RT_DYN;
+	return t == RT_BOOL || t == RT_NULL || t == RT_UNDEF;
+}
+
+/* edgeHub's rules for AND and OR: bool, null and undefined operands, but no
+ * operator between undefined and null; a $body value on the left takes any
+ * right operand (edgeHub checks the right one against the left's type),
+ * except null under AND, while one on the right only is refused. */
+static const char *logic_refusal(enum tk op, enum rtype ta, enum rtype tb)
+{
+	if (ta == RT_DYN)
+		return op == TK_AND && tb == RT_NULL ? "AND of a $body value and null" : NULL;
+	if (!logic_like(ta) || !logic_like(tb))
+		return "";
+	if ((ta == RT_UNDEF && tb == RT_NULL) || (ta == RT_NULL && tb == RT_UNDEF))
+		return op == TK_AND ? "AND of undefined and null" : "OR of undefined and null";
+	return NULL;
 }
 
 /* Builds `a op b` after checking the operand types as edgeHub does. */
@@ -1146,6 +1290,8 @@ static int32_t binary(struct parser *p, const struct token *op, int32_t a, int32
 		if (!number_like(ta) || !number_like(tb))
 			return operand_error(p, op, type_name(ta), type_name(tb),
 					     "number and number");
+		if (op->kind == TK_MOD && dyn)
+			return fail_at(p, op->start, "'%%' is not defined for $body values");
 		kind = N_ARITH;
 		type = dyn ? RT_DYN : RT_NUM;
 		code = (uint8_t)p->text[op->start];
@@ -1158,15 +1304,19 @@ static int32_t binary(struct parser *p, const struct token *op, int32_t a, int32
 		type = RT_STR;
 		break;
 	case TK_AND:
-	case TK_OR:
-		if (!logic_like(ta) || !logic_like(tb))
+	case TK_OR: {
+		const char *why = logic_refusal((enum tk)op->kind, ta, tb);
+		if (why && !*why)
 			return operand_error(p, op, type_name(ta), type_name(tb), "bool and bool");
+		if (why)
+			return fail_at(p, op->start, "%s is not defined", why);
 		kind = op->kind == TK_AND ? N_AND : N_OR;
 		if (op->kind == TK_AND)
 			type = (ta == RT_NULL || tb == RT_NULL) ? RT_NULL : RT_BOOL;
 		else
 			type = (ta == RT_NULL && tb == RT_NULL) ? RT_NULL : RT_BOOL;
 		break;
+	}
 	case TK_COALESCE:
 		if (!same_type(ta, tb)) {
 			char want[40];
@@ -1245,34 +1395,11 @@ static int32_t expr(struct parser *p, int min_prec)
 
 /* ---- route ---- */
 
-/* A word in a source path: edgeHub takes names and '*'; any token that
- * spells a name (keywords, numbers) is taken as its text. */
-static bool path_word(enum tk k)
-{
-	switch (k) {
-	case TK_ID:
-	case TK_SELECT:
-	case TK_FROM:
-	case TK_WHERE:
-	case TK_INTO:
-	case TK_INT:
-	case TK_HEX:
-	case TK_REAL:
-	case TK_TRUE:
-	case TK_FALSE:
-	case TK_NULL:
-	case TK_UNDEFINED:
-	case TK_AND:
-	case TK_OR:
-	case TK_NOT:
-	case TK_SYSPROP:
-	case TK_PATH:
-		return true;
-	default:
-		return false;
-	}
-}
-
+/* The source, '/' (name | '*') repeated, as the text of those tokens; it is
+ * then trimmed as edgeHub trims it (blanks, the '*'s at the end, then the
+ * '/'s) and given one '/' at the end. Messages match by prefix, so
+ * /messages/modules/a* takes module a, and a '*' inside the path is only a
+ * character. */
 static int source(struct parser *p)
 {
 	if (tok(p)->kind != TK_DIV)
@@ -1281,32 +1408,26 @@ static int source(struct parser *p)
 	if (!buf)
 		return berr_set(p->err, ENOMEM, "route");
 	size_t n = 0;
-	bool star = false;
 	while (tok(p)->kind == TK_DIV) {
-		if (star)
-			return fail_at(p, tok(p)->start, "'*' can only end the source path");
 		p->cur++;
 		const struct token *t = tok(p);
-		if (t->kind == TK_MUL) {
-			star = true;
-		} else if (!path_word((enum tk)t->kind) ||
-			   (t->kind == TK_FROM && peek(p, 1)->kind != TK_DIV) ||
-			   (t->kind == TK_WHERE && peek(p, 1)->kind != TK_DIV) ||
-			   (t->kind == TK_INTO && peek(p, 1)->kind != TK_DIV)) {
+		if (t->kind != TK_ID && t->kind != TK_MUL)
 			return expected(p, "a path segment or '*' after '/'");
-		} else {
-			buf[n++] = '/';
-			memcpy(buf + n, p->text + t->start, t->len);
-			n += t->len;
-		}
+		buf[n++] = '/';
+		memcpy(buf + n, p->text + t->start, t->len);
+		n += t->len;
 		p->cur++;
 	}
-	if (tok(p)->kind == TK_MUL)
-		return fail_at(p, tok(p)->start, "'*' can only end the source path");
-	/* As edgeHub: compare with one trailing '/', so /messages/modules/a
-	 * does not take module ab. */
-	while (n && buf[n - 1] == '/')
+	const char *s = buf;
+	route_dotnet_trim(&s, &n);
+	while (n && s[n - 1] == '*')
 		n--;
+	while (n > 1 && s[n - 1] == '/')
+		n--;
+	route_dotnet_trim(&s, &n);
+	while (n && s[n - 1] == '/')
+		n--;
+	memmove(buf, s, n);
 	buf[n++] = '/';
 	buf[n] = '\0';
 	p->r->source = buf;
@@ -1327,15 +1448,16 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* BrokeredEndpoint("/modules/<m>/inputs/<i>"), surrounding '/' optional. */
+/* BrokeredEndpoint("<a>/<module>/<b>/<input>") as edgeHub reads it: the
+ * text between the quotes, trimmed, with one '/' dropped at each end, in
+ * exactly four parts of which the second and fourth count
+ * ("/modules/<m>/inputs/<i>" by convention). The names must be fit for an
+ * MQTT topic, which edgeHub does not check. */
 static int brokered_endpoint(struct parser *p, const struct token *t)
 {
 	const char *s = p->text + t->start + 1;
 	size_t n = t->len - 2;
-	while (n && is_ws(*s))
-		s++, n--;
-	while (n && is_ws(s[n - 1]))
-		n--;
+	route_dotnet_trim(&s, &n);
 	if (n && *s == '/')
 		s++, n--;
 	if (n && s[n - 1] == '/')
@@ -1352,10 +1474,12 @@ static int brokered_endpoint(struct parser *p, const struct token *t)
 			start = s + i + 1;
 		}
 	}
-	if (k != 4 || len[0] != 7 || strncasecmp(part[0], "modules", 7) || len[2] != 6 ||
-	    strncasecmp(part[2], "inputs", 6) || !name_ok(part[1], len[1]) ||
-	    !name_ok(part[3], len[3]))
+	if (k != 4)
 		goto bad;
+	if (!name_ok(part[1], len[1]) || !name_ok(part[3], len[3]))
+		return fail_at(p, t->start,
+			       "the module and input of an endpoint must be non-empty, without "
+			       "blanks, control characters, '+' or '#'");
 	p->r->sink.kind = SINK_MODULE_INPUT;
 	p->r->sink.module = strndup(part[1], len[1]);
 	p->r->sink.input = strndup(part[3], len[3]);
@@ -1432,11 +1556,9 @@ static int route_grammar(struct parser *p)
 		return expected(p, "WHERE or INTO");
 	}
 	p->cur++;
-	if (sink(p) < 0)
-		return -1;
-	if (tok(p)->kind != TK_EOF)
-		return expected(p, "the end of the route after the sink");
-	return 0;
+	/* Whatever follows the sink is not read, as in edgeHub (its grammar
+	 * ends there, without an end of input). */
+	return sink(p);
 }
 
 int route_parse(const char *text, struct route **out, struct berr *err)
@@ -1449,9 +1571,10 @@ int route_parse(const char *text, struct route **out, struct berr *err)
 	if (!r)
 		return berr_set(err, ENOMEM, "route");
 	r->root = -1;
-	/* Every pooled string is a copy or a shrinking unescape of one token
-	 * plus a NUL, a $body query at most twice: three times the text
-	 * bounds the pool, which is never moved. */
+	/* Every pooled string is a copy of one token plus a NUL, a $body query
+	 * at most twice, a string literal's unescape at most three times its
+	 * token (a stray byte becomes U+FFFD): three times the text bounds the
+	 * pool, which is never moved. */
 	struct parser p = {.text = text, .len = len, .r = r, .err = err, .cap_pool = 3 * len + 16};
 	r->pool = malloc(p.cap_pool);
 	int ret = -1;

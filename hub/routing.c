@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "hub/broker.h"
 #include "hub/propbag.h"
+#include "hub/upstream.h"
 
 #define INPUT_PREFIX "/modules/"
 #define INPUT_MIDDLE "/inputs/"
@@ -47,6 +48,7 @@ void pending_acks_flush(struct client *c)
 struct submit_job {
 	struct broker *b;
 	struct pending_ack *ack;
+	char *upstream; /* the sender, when the message goes upstream */
 	size_t n_modules;
 	char *modules[];
 };
@@ -71,12 +73,17 @@ static void on_stored(void *arg, int status, const struct berr *err)
 	if (status == 0)
 		for (size_t i = 0; i < job->n_modules; i++)
 			session_pump_module(job->b, job->modules[i]);
+	if (status == 0 && job->upstream)
+		upstream_notify(job->b, job->upstream);
 	for (size_t i = 0; i < job->n_modules; i++)
 		free(job->modules[i]);
+	free(job->upstream);
 	free(job);
 }
 
 struct hits {
+	const char *sender;
+	bool upstream;
 	size_t device_len;
 	size_t bag_len;			   /* of the property bag as delivered */
 	const struct route_sink *too_long; /* a sink the topic would not fit */
@@ -119,7 +126,10 @@ static void on_hit(const struct route_hit *hit, void *arg)
 	const struct route_sink *sink = hit->sink;
 	char *ep = h->endpoints[h->n];
 	if (sink->kind == SINK_UPSTREAM) {
-		snprintf(ep, STORE_ENDPOINT_MAX, "%s", STORE_UPSTREAM);
+		/* One queue per identity: each has its own connection upstream. */
+		if (h->upstream || upstream_endpoint(h->sender, ep, STORE_ENDPOINT_MAX) < 0)
+			return; /* one copy however many routes lead upstream */
+		h->upstream = true;
 	} else {
 		if (topic_size(h->device_len, sink, h->bag_len) > MQTT_TOPIC_MAX) {
 			h->too_long = sink;
@@ -162,7 +172,8 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	m.enqueued_ms = b->now_ms;
 
 	size_t cap = b->cfg->n_routes;
-	struct hits h = {.device_len = strlen(b->cfg->device_id),
+	struct hits h = {.sender = module,
+			 .device_len = strlen(b->cfg->device_id),
 			 .default_ttl_secs = b->cfg->default_ttl_secs,
 			 .cap = cap};
 	if (delivered_bag_len(&m, bag_len, &h.bag_len) < 0) {
@@ -203,6 +214,10 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	}
 	job->b = b;
 	job->ack = ack;
+	if (h.upstream && !(job->upstream = strdup(module))) {
+		berr_set(err, ENOMEM, "routing");
+		goto out;
+	}
 	for (size_t i = 0; i < h.n_modules; i++) {
 		if (!(job->modules[job->n_modules] = strdup(h.modules[i]))) {
 			berr_set(err, ENOMEM, "routing");
@@ -218,6 +233,7 @@ out:
 	if (job) {
 		for (size_t i = 0; i < job->n_modules; i++)
 			free(job->modules[i]);
+		free(job->upstream);
 		free(job);
 	}
 	free(h.targets);

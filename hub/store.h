@@ -100,6 +100,7 @@ struct store_stats {
 	const char *endpoint;
 	size_t messages; /* held, including leased */
 	size_t leased;
+	int64_t oldest_ms; /* enqueued_ms of the oldest message held; 0: none */
 };
 void store_foreach(struct store *s, void (*fn)(const struct store_stats *st, void *arg), void *arg);
 size_t store_bytes(const struct store *s);

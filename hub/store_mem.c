@@ -405,7 +405,12 @@ size_t store_expire(struct store *s, int64_t now_ms)
 void store_foreach(struct store *s, void (*fn)(const struct store_stats *st, void *arg), void *arg)
 {
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
-		struct store_stats st = {ep->name, ep->messages, ep->leased};
+		struct store_stats st = {ep->name, ep->messages, ep->leased, 0};
+		for (int b = 0; b < N_BUCKETS; b++) {
+			struct entry *e = ep->buckets[b].head;
+			if (e && (!st.oldest_ms || e->held->msg.enqueued_ms < st.oldest_ms))
+				st.oldest_ms = e->held->msg.enqueued_ms;
+		}
 		fn(&st, arg);
 	}
 }

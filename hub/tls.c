@@ -71,6 +71,17 @@ void *tls_session_new(void *ctx, int fd, struct berr *err)
 	return ssl;
 }
 
+void tls_session_shutdown(void *tls)
+{
+	/* One try: a close_notify if the socket takes it now, no waiting for
+	 * the peer's. */
+	if (tls) {
+		LAZY(ERR_clear_error)();
+		if (LAZY(SSL_shutdown)(tls) < 0)
+			LAZY(ERR_clear_error)();
+	}
+}
+
 void tls_session_free(void *tls)
 {
 	if (tls)

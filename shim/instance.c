@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/strbuf.h"
 #include "common/strv.h"
 
 #define HOST_FILE_MAX	 (64 * 1024)
@@ -143,30 +145,73 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 
 static const char *const etc_names[] = {"hostname", "hosts", "resolv.conf"};
 
+/* True when a hosts line names one of the extra hosts (so the extra entry,
+ * written first, is the only one for that name). */
+static bool names_extra_host(const char *line, size_t len, char **extra)
+{
+	for (size_t i = 0; extra && extra[i]; i++) {
+		size_t n = strcspn(extra[i], ":");
+		for (size_t p = 0; p + n <= len; p++) {
+			bool start = p == 0 || line[p - 1] == ' ' || line[p - 1] == '\t';
+			bool end = p + n == len || line[p + n] == ' ' || line[p + n] == '\t' ||
+				   line[p + n] == '#';
+			if (start && end && !strncasecmp(line + p, extra[i], n))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The extra entries ("address<TAB>name"), then base without the lines that
+ * name an extra host. */
+static char *hosts_with_extra(const char *base, char **extra)
+{
+	struct strbuf out = STRBUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; extra && extra[i] && rc == 0; i++) {
+		const char *colon = strchr(extra[i], ':');
+		rc =
+		    strbuf_printf(&out, "%s\t%.*s\n", colon + 1, (int)(colon - extra[i]), extra[i]);
+	}
+	for (const char *p = base; *p && rc == 0;) {
+		size_t len = strcspn(p, "\n");
+		if (!names_extra_host(p, len, extra))
+			rc =
+			    strbuf_append(&out, p, len) < 0 || strbuf_puts(&out, "\n") < 0 ? -1 : 0;
+		p += len + (p[len] == '\n');
+	}
+	if (rc < 0) {
+		strbuf_release(&out);
+		return NULL;
+	}
+	return strbuf_detach(&out);
+}
+
 /* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
- * over the image's own. With the host's network the host's files apply. */
+ * over the image's own. With the host's network the host's files apply;
+ * the spec's extra hosts come first in /etc/hosts. */
 static int etc_contents(const struct instance_spec *spec, const char *hostname, char *out[3],
 			struct berr *err)
 {
 	char buf[512];
+	cleanup_free char *hosts = NULL;
 	snprintf(buf, sizeof(buf), "%s\n", hostname);
 	out[0] = strdup(buf);
 	if (spec->network == NET_HOST) {
-		static const char *const host_files[] = {"/etc/hosts", "/etc/resolv.conf"};
-		for (size_t i = 0; i < 2; i++) {
-			struct berr ignored;
-			if (fs_read_file(host_files[i], HOST_FILE_MAX, &out[i + 1], NULL,
-					 &ignored) < 0)
-				out[i + 1] = strdup("");
-		}
+		struct berr ignored;
+		if (fs_read_file("/etc/hosts", HOST_FILE_MAX, &hosts, NULL, &ignored) < 0)
+			hosts = strdup("");
+		if (fs_read_file("/etc/resolv.conf", HOST_FILE_MAX, &out[2], NULL, &ignored) < 0)
+			out[2] = strdup("");
 	} else {
 		snprintf(buf, sizeof(buf),
 			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 			 "127.0.1.1\t%s\n",
 			 hostname);
-		out[1] = strdup(buf);
+		hosts = strdup(buf);
 		out[2] = strdup("# no network (--network none): no name servers\n");
 	}
+	out[1] = hosts ? hosts_with_extra(hosts, spec->extra_hosts) : NULL;
 	if (!out[0] || !out[1] || !out[2]) {
 		for (int i = 0; i < 3; i++) {
 			free(out[i]);

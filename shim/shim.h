@@ -66,6 +66,9 @@ struct instance_spec {
 	size_t n_devices;
 
 	enum net_mode network;
+	/* More /etc/hosts entries, Docker's ExtraHosts form "name:address"
+	 * (IPv4 or IPv6), written first: they win over the host's own. */
+	char **extra_hosts;
 	bool userns;	     /* map root to an unprivileged host range */
 	int64_t userns_base; /* first host uid/gid of the 65536 mapped ids; 0: 100000 */
 
@@ -109,6 +112,8 @@ NODISCARD int instance_spec_from_json(const char *buf, size_t len, const char *w
  * rootfs, a command, KEY=VALUE environment, limits in range. */
 NODISCARD int instance_spec_validate(const struct instance_spec *spec, struct berr *err);
 bool instance_name_valid(const char *name);
+/* "name:address" with a host name and an IPv4 or IPv6 address. */
+bool extra_host_valid(const char *entry);
 
 enum instance_status {
 	INSTANCE_CREATED, /* shim started, process not yet running */

@@ -3,6 +3,7 @@
  * treated as outside input). */
 #include "shim/shim.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -71,7 +72,7 @@ void instance_spec_clear(struct instance_spec *spec)
 	free_many(spec->name, spec->rootfs, spec->image_digest, spec->cwd, spec->user,
 		  spec->hostname);
 	strv_free_many(spec->layer_dirs, spec->args, spec->env, spec->cap_add, spec->cap_drop,
-		       spec->health.test);
+		       spec->health.test, spec->extra_hosts);
 	bind_mounts_free(spec->binds, spec->n_binds);
 	device_rules_free(spec->devices, spec->n_devices);
 	memset(spec, 0, sizeof(*spec));
@@ -92,6 +93,19 @@ static int check_path(const char *what, const char *p, struct berr *err)
 	if (strlen(p) >= PATH_MAX)
 		return berr_set(err, 0, "%s: path longer than %d bytes", what, PATH_MAX);
 	return 0;
+}
+
+bool extra_host_valid(const char *entry)
+{
+	const char *colon = strchr(entry, ':');
+	char name[256];
+	unsigned char addr[16];
+	if (!colon || (size_t)(colon - entry) >= sizeof(name))
+		return false;
+	memcpy(name, entry, (size_t)(colon - entry));
+	name[colon - entry] = '\0';
+	return hostname_valid(name, 255) && (inet_pton(AF_INET, colon + 1, addr) == 1 ||
+					     inet_pton(AF_INET6, colon + 1, addr) == 1);
 }
 
 int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
@@ -135,6 +149,11 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 	if (spec->hostname && !hostname_valid(spec->hostname, 64))
 		return berr_set(err, 0, "instance %s: hostname \"%s\" is invalid", spec->name,
 				spec->hostname);
+	for (size_t i = 0; spec->extra_hosts && spec->extra_hosts[i]; i++)
+		if (!extra_host_valid(spec->extra_hosts[i]))
+			return berr_set(err, 0,
+					"instance %s: extra host \"%.300s\" is not name:address",
+					spec->name, spec->extra_hosts[i]);
 	for (size_t i = 0; i < spec->n_binds; i++) {
 		const struct bind_mount *b = &spec->binds[i];
 		if (check_path("bind source", b->source, err) < 0 ||
@@ -239,6 +258,7 @@ static int gen_spec(yajl_gen g, const struct instance_spec *s)
 	if (yajl_gen_array_close(g) != yajl_gen_status_ok)
 		return -1;
 	if (json_gen_key_str(g, "network", s->network == NET_HOST ? "host" : "none") < 0 ||
+	    gen_strv(g, "extra_hosts", s->extra_hosts) < 0 ||
 	    json_gen_key_bool(g, "userns", s->userns) < 0 ||
 	    json_gen_key_int(g, "userns_base", s->userns_base) < 0 ||
 	    json_gen_key_int(g, "memory", s->memory) < 0 ||
@@ -423,6 +443,7 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 	    json_get_i64(root, "cpu_shares", "spec", false, &s->cpu_shares, err) < 0 ||
 	    read_strv(root, "cap_add", SPEC_STRV_MAX, &s->cap_add, err) < 0 ||
 	    read_strv(root, "cap_drop", SPEC_STRV_MAX, &s->cap_drop, err) < 0 ||
+	    read_strv(root, "extra_hosts", SPEC_STRV_MAX, &s->extra_hosts, err) < 0 ||
 	    json_get_bool(root, "privileged", "spec", false, &s->privileged, err) < 0 ||
 	    json_get_i64(root, "stop_grace_sec", "spec", false, &grace, err) < 0 ||
 	    json_get_i64(root, "log_max_bytes", "spec", false, &logmax, err) < 0)

@@ -1,6 +1,10 @@
 #!/bin/sh
 # Installs the Debian 12 packages berth needs to build and to run its tests.
 # Idempotent: does nothing when everything is already installed.
+#   tests/install-deps.sh                 what `make check` needs
+#   tests/install-deps.sh --cross ARCH    a cross toolchain, qemu and the -dev
+#                                         packages of ARCH (arm64, armhf) for
+#                                         `make cross` and `make unit ARCH=`
 set -eu
 
 PACKAGES="build-essential pkg-config clang
@@ -8,7 +12,30 @@ libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev libcurl4-openssl
 libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev libisal-dev
 docker-registry skopeo umoci busybox-static mosquitto mosquitto-clients
 python3 python3-pytest python3-paho-mqtt iproute2 util-linux procps kmod e2fsprogs openssl
-zstd crun runc"
+zstd crun runc
+dpkg-dev debhelper fakeroot lintian systemd"
+
+arch=
+if [ "${1:-}" = --cross ]; then
+	arch=${2:-}
+	case "$arch" in
+	arm64) triplet=aarch64-linux-gnu ;;
+	armhf) triplet=arm-linux-gnueabihf ;;
+	*)
+		echo "install-deps: --cross takes arm64 or armhf, not \"$arch\"" >&2
+		exit 2
+		;;
+	esac
+	# The target's libraries as multiarch packages. Not libisal-dev: it is
+	# not Multi-Arch: same, so installing it for ARCH would remove the host's
+	# (cross builds go without ISA-L, which is optional). rsync copies the
+	# tree as Buildroot does (tests/cross).
+	PACKAGES="gcc-$triplet qemu-user-static rsync"
+	for p in libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev \
+		libcurl4-openssl-dev libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev; do
+		PACKAGES="$PACKAGES $p:$arch"
+	done
+fi
 
 missing=""
 for p in $PACKAGES; do
@@ -18,8 +45,10 @@ for p in $PACKAGES; do
 done
 # Node.js runs the IoT Hub stand-in (tests/iothub); a nodejs from elsewhere
 # that brings its own npm will do.
-command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ -z "$arch" ]; then
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -28,6 +57,9 @@ if [ -n "$missing" ]; then
 	fi
 	echo "install-deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	if [ -n "$arch" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+		dpkg --add-architecture "$arch"
+	fi
 	apt-get update -q
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
@@ -39,6 +71,7 @@ if [ -n "$missing" ]; then
 		fi
 	done
 fi
+[ -z "$arch" ] || exit 0
 
 # The stand-in's npm packages, exactly as package-lock.json pins them; again
 # only when the lock file changed since the last install.

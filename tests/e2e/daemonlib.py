@@ -62,7 +62,7 @@ class Daemon:
         cfg = {"device_id": "Hannover01", "iothub_hostname": HUB_HOST,
                "device_key": DEVICE_KEY, "restart_backoff_unit_ms": 200,
                "reconcile_interval_ms": 500, "stop_grace_secs": 1,
-               "hub": {"enabled": bool(hub)}}
+               "hub": hub if isinstance(hub, dict) else {"enabled": bool(hub)}}
         if registry is not None:
             cfg["registries"] = {registry.host: {"insecure": True}}
         if deployment is not None:

@@ -1,7 +1,8 @@
 """What the end-to-end tests share below their fixtures: waiting for a
 condition, unique names, the test device's key and module keys as IoT Hub
 derives them, an instance's cgroups, processes and mounts seen from the
-host, and pushing an image to a test registry. conftest.py, daemonlib.py,
+host, pushing an image to a test registry, and running make on the tree.
+conftest.py, daemonlib.py,
 hubkit.py and instance_helpers.py build on these."""
 import base64
 import hashlib
@@ -9,6 +10,7 @@ import hmac
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
@@ -18,6 +20,7 @@ import images
 DEVICE_KEY = base64.b64encode(bytes(range(32))).decode()
 IOTHUB_HOSTNAME = "myhub.example.net"
 CGROUP_ROOT = "/sys/fs/cgroup"
+REPO_TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def cgroup_layout():
@@ -109,6 +112,16 @@ def kill_module(name):
             pass
 
 
+def recv_all(sock):
+    """Everything the peer sends until it closes the connection."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def mounts_mentioning(text):
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if text in line]
@@ -117,3 +130,13 @@ def mounts_mentioning(text):
 def push(tmp_path, registry, repo, layers, tag="1", **kw):
     """Pushes an image made of layers to registry/repo:tag; its digest."""
     return images.push_image(tmp_path, registry.host, repo, tag, layers, **kw)
+
+
+def make(*args, cwd=REPO_TOP, env=None, timeout=300):
+    """`make -C cwd ARGS` of its own, not a sub-make of the `make check`
+    running the tests; stdout and stderr apart."""
+    env = {k: v for k, v in (env or os.environ).items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return subprocess.run(["make", "-C", cwd, "--no-print-directory"] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          timeout=timeout)

@@ -12,6 +12,7 @@ import queue
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -137,23 +138,28 @@ class Hub:
         return wait_for(lambda: text in self.log_text(), timeout, what="log line: " + text)
 
     def control_call(self, request, timeout=10):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(self.control)
-        s.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return json.loads(data)
+        return control_call(self.control, request, timeout)
 
     def token(self, module, **kw):
         gen = self.modules.get(module, {}).get("generation_id", "gen1")
         kw.setdefault("generation_id", gen)
         return module_token(self.device, module, **kw)
+
+
+def control_call(path, request, timeout=10):
+    """One request on a hub's control socket (a hub of this kit's or a daemon's)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(json.dumps(request).encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data)
 
 
 class UnixClient(mqtt.Client):
@@ -175,14 +181,24 @@ class Module:
     """A module's MQTT client with every received message in a queue."""
 
     def __init__(self, hub, module, token=None, clean_session=True, client_id=None,
-                 user=None, keepalive=60, will=None, path=None):
+                 user=None, keepalive=60, will=None, path=None, tls=None):
+        """tls=(host, port, ca file): over TCP with TLS (the gateway) instead
+        of the Unix socket; the certificate is verified, its name is not."""
         self.hub = hub
         self.module = module
         self.messages = queue.Queue()
         self.connack = queue.Queue()
         self.disconnects = queue.Queue()
-        self.c = UnixClient(path or hub.socket, client_id or "%s/%s" % (hub.device, module),
-                            clean_session)
+        cid = client_id or "%s/%s" % (hub.device, module)
+        if tls:
+            self.c = mqtt.Client(client_id=cid, clean_session=clean_session,
+                                 protocol=mqtt.MQTTv311)
+            self.c.tls_set(ca_certs=tls[2], tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self.c.tls_insecure_set(True)
+            self.address = tls[:2]
+        else:
+            self.c = UnixClient(path or hub.socket, cid, clean_session)
+            self.address = ("localhost", 1883)
         self.c.username_pw_set(user if user is not None else username(hub.device, module),
                                token if token is not None else hub.token(module))
         if will:
@@ -193,7 +209,7 @@ class Module:
         self.keepalive = keepalive
 
     def connect(self, expect=0):
-        self.c.connect("localhost", 1883, self.keepalive)
+        self.c.connect(self.address[0], self.address[1], self.keepalive)
         self.c.loop_start()
         rc, flags = self.connack.get(timeout=10)
         assert rc == expect, "CONNACK %d, expected %d" % (rc, expect)

@@ -12,19 +12,11 @@ import subprocess
 import pytest
 
 from conftest import BERTH, REPO_TOP, Registry
+from helpers import make
 
 # The build directory the binary under test came from: make finds it up to
 # date there instead of building anew.
 BUILD = os.path.dirname(os.path.abspath(BERTH))
-
-
-def make(*args, env=None):
-    # A make of its own, not a sub-make of the `make check` running the tests.
-    env = {k: v for k, v in (env or os.environ).items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    return subprocess.run(["make", "-C", REPO_TOP, "--no-print-directory"] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          timeout=300)
 
 
 def compile_command():
@@ -59,8 +51,9 @@ def test_install_puts_the_binary_under_destdir_and_prefix(tmp_path, prefix):
     installed = dest / (prefix + "/bin/berth").lstrip("/")
     st = os.stat(installed)
     assert stat.S_IMODE(st.st_mode) == 0o755
-    # nothing outside DESTDIR/PREFIX
-    assert sorted(os.listdir(dest)) == [(prefix or "/bin").split("/")[1]]
+    # nothing outside DESTDIR: PREFIX, and /etc for the config and init script
+    top = {"usr", "etc"} if prefix else {"bin", "etc", "lib", "share"}
+    assert set(os.listdir(dest)) == top
     out = subprocess.run([str(installed), "version"], stdout=subprocess.PIPE, check=True)
     assert out.stdout.startswith(b"berth ")
     p = make("uninstall", "PREFIX=" + prefix, "DESTDIR=" + str(dest))

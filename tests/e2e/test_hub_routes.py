@@ -63,6 +63,30 @@ def test_where_on_the_json_body_delivers_only_matching_messages(make_hub):
     assert bag["$.ce"] == "utf-8"
 
 
+def test_routes_in_any_case_with_edgehub_tokens_route_the_same_messages(make_hub):
+    # edgeHub reads SELECT FROM WHERE INTO AND OR NOT in any case, hex
+    # numbers, <> and ??: routes written so route here as they do there.
+    hub = make_hub(modules={"a": {}, "b": {}}, routes={
+        "lower": "FROM /messages/modules/a/outputs/o1 WHERE a = 'x' and b = 'y' "
+                 "INTO BrokeredEndpoint(\"/modules/b/inputs/in1\")",
+        "mixed": "select * from /messages/modules/a/outputs/o2 "
+                 "Where level = 'alert' AnD not (site <> 'H1') "
+                 "oR as_number(code ?? '0') = 0x1F /* a comment */ "
+                 "into brokeredendpoint('/modules/b/inputs/in2')"})
+    b, a = receiver(hub), sender(hub)
+    a.send("o1", b"1", {"a": "x", "b": "y"})
+    a.send("o1", b"2", {"a": "x", "b": "z"})
+    a.send("o2", b"3", {"level": "alert", "site": "H1"})
+    a.send("o2", b"4", {"level": "alert", "site": "H2"})
+    a.send("o2", b"5", {"code": "31"})
+    a.send("o2", b"6", {"level": "info", "site": "H1", "code": "30"})
+    got = received(b, 3)
+    b.nothing(0.5)
+    assert [m.payload for m in got] == [b"1", b"3", b"5"]
+    assert got[0].topic.startswith("devices/%s/modules/b/inputs/in1/" % hub.device)
+    assert got[2].topic.startswith("devices/%s/modules/b/inputs/in2/" % hub.device)
+
+
 def test_mosquitto_clients_route_through_a_where_condition(make_hub):
     hub = make_hub(modules={"a": {}, "b": {}}, routes={
         "r": "FROM /messages/modules/a/outputs/out1 WHERE kind = 'x' "

@@ -3,8 +3,9 @@
  * Input: [mode byte][route or condition text] NUL [message body]. Mode bit 0
  * set: the text is a condition, wrapped as "FROM /" "* WHERE <text> INTO $upstream"
  * (so the fuzzer spends its time in expressions). A route that compiles is
- * evaluated against messages built around the body (JSON in UTF-8 and
- * UTF-16, properties whose values come from the body) and matched in a table. */
+ * evaluated against messages built around the body (JSON in UTF-8, UTF-16
+ * and UTF-32, properties whose values come from the body) and matched in a
+ * table. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,13 +45,15 @@ static struct hub_message *message(const uint8_t *body, size_t n, const char *en
 	add_prop(m, "t", text);
 	add_prop(m, "$body.x", text);
 	free(text);
-	m->body = malloc(n ? 2 * n : 1);
-	if (strcmp(encoding, "utf-16") == 0) {
-		for (size_t i = 0; i < n; i++) {
-			m->body[2 * i] = body[i];
-			m->body[2 * i + 1] = 0;
-		}
-		m->body_len = 2 * n;
+	m->body = malloc(n ? 4 * n : 1);
+	size_t width = strcmp(encoding, "utf-16") == 0	 ? 2
+		       : strcmp(encoding, "utf-32") == 0 ? 4
+							 : 1;
+	if (width > 1) {
+		memset(m->body, 0, width * n);
+		for (size_t i = 0; i < n; i++)
+			m->body[width * i] = body[i];
+		m->body_len = width * n;
 	} else {
 		memcpy(m->body, body, n);
 		m->body_len = n;
@@ -89,10 +92,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (route_parse(text, &r, &err) == 0) {
 		struct hub_message *m1 = message(body, blen, "utf-8");
 		struct hub_message *m2 = message(body, blen, "utf-16");
+		struct hub_message *m4 = message(body, blen, "UTF-32");
 		struct hub_message m3 = {0}; /* device telemetry, nothing set */
 		(void)route_matches(r, m1);
 		(void)route_matches(r, m2);
 		(void)route_matches(r, &m3);
+		(void)route_matches(r, m4);
+		hub_message_free(m4);
 		(void)route_get_sink(r);
 
 		const struct route_def defs[] = {

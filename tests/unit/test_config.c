@@ -79,7 +79,8 @@ static void missing_device_id_names_path(void **state)
 static void bad_device_key_is_refused(void **state)
 {
 	expect_error(
-	    "{\"device_id\":\"d\",\"iothub_hostname\":\"h\",\"device_key\":\"not base64!\"}",
+	    "{\"device_id\":\"d\",\"iothub_hostname\":\"h.example.net\",\"device_key\":\"not "
+	    "base64!\"}",
 	    "$.device_key: expected a base64 key");
 }
 
@@ -120,7 +121,47 @@ static void hub_listen_tcp_needs_a_port(void **state)
 
 static void upstream_needs_mqtt_url(void **state)
 {
-	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}", "$.upstream.url: expected");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"http://x\"}}",
+		     "$.upstream.url: \"http://x\" does not start with mqtt:// or mqtts://");
+}
+
+static void upstream_defaults_to_iothub_identities_and_rest_url(void **state)
+{
+	struct agent_config *cfg =
+	    parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtts://myhub.example.net\"}}");
+	assert_string_equal(cfg->upstream_rest_url, "https://myhub.example.net");
+	assert_true(cfg->upstream_identities);
+	assert_false(cfg->upstream_insecure);
+	agent_config_free(cfg);
+	cfg = parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtt://127.0.0.1:1883\","
+		       "\"rest_url\":\"http://[::1]:8080/\",\"identities\":\"none\"}}");
+	assert_string_equal(cfg->upstream_rest_url, "http://[::1]:8080/");
+	assert_false(cfg->upstream_identities);
+	agent_config_free(cfg);
+}
+
+static void upstream_plain_text_is_for_loopback_unless_insecure(void **state)
+{
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtt://myhub.example.net\"}}",
+		     "$.upstream.url: plain text to myhub.example.net; use TLS, or set");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example\","
+		     "\"rest_url\":\"http://10.0.0.1\"}}",
+		     "$.upstream.rest_url: plain text to 10.0.0.1");
+	struct agent_config *cfg = parse_ok("{" BASE ",\"upstream\":{\"url\":\"mqtt://10.0.0.1\","
+					    "\"rest_url\":\"http://10.0.0.1\",\"insecure\":true}}");
+	assert_true(cfg->upstream_insecure);
+	agent_config_free(cfg);
+}
+
+static void upstream_refuses_unknown_identities_and_options(void **state)
+{
+	expect_error("{" BASE
+		     ",\"upstream\":{\"url\":\"mqtts://h.example\",\"identities\":\"dps\"}}",
+		     "$.upstream.identities: expected \"iothub\" or \"none\"");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example\",\"window\":5}}",
+		     "$.upstream.window: unknown option");
+	expect_error("{" BASE ",\"upstream\":{\"url\":\"mqtts://h.example/path\"}}",
+		     "an MQTT URL has no path");
 }
 
 static void backoff_unit_must_not_be_negative(void **state)
@@ -138,6 +179,54 @@ static void wrong_type_is_named(void **state)
 static void malformed_json_is_refused(void **state)
 {
 	expect_error("{\"device_id\": ", "config t: malformed JSON");
+}
+
+static void iothub_hostname_needs_a_dot(void **state)
+{
+	expect_error("{\"device_id\":\"d\",\"iothub_hostname\":\"myhub\",\"device_key\":\"" KEY
+		     "\"}",
+		     "$.iothub_hostname: \"myhub\" has no dot");
+	struct agent_config *cfg = parse_ok("{" BASE "}");
+	assert_string_equal(cfg->iothub_hostname, "myhub.example.net");
+	agent_config_free(cfg);
+}
+
+static void gateway_and_edge_ca_defaults_and_options(void **state)
+{
+	struct agent_config *cfg = parse_ok("{" BASE "}");
+	assert_true(cfg->gateway_enabled);
+	assert_string_equal(cfg->gateway_address, "127.0.0.1");
+	assert_int_equal(cfg->gateway_mqtt_port, 8883);
+	assert_int_equal(cfg->gateway_https_port, 443);
+	assert_null(cfg->edge_ca_cert);
+	assert_null(cfg->trust_bundle);
+	agent_config_free(cfg);
+	cfg = parse_ok("{" BASE ",\"edge_ca\":{\"cert\":\"/etc/ca.pem\",\"key\":\"/etc/ca.key\"},"
+		       "\"trust_bundle\":\"/etc/t.pem\",\"manifest_trust_bundle\":\"/etc/m.pem\","
+		       "\"hub\":{\"gateway\":{\"address\":\"127.0.0.7\",\"mqtt_port\":18883,"
+		       "\"https_port\":10443}}}");
+	assert_string_equal(cfg->edge_ca_cert, "/etc/ca.pem");
+	assert_string_equal(cfg->edge_ca_key, "/etc/ca.key");
+	assert_string_equal(cfg->trust_bundle, "/etc/t.pem");
+	assert_string_equal(cfg->manifest_trust_bundle, "/etc/m.pem");
+	assert_string_equal(cfg->gateway_address, "127.0.0.7");
+	assert_int_equal(cfg->gateway_mqtt_port, 18883);
+	assert_int_equal(cfg->gateway_https_port, 10443);
+	agent_config_free(cfg);
+}
+
+static void gateway_and_edge_ca_refusals(void **state)
+{
+	expect_error("{" BASE ",\"edge_ca\":{\"cert\":\"/etc/ca.pem\"}}",
+		     "$.edge_ca: cert and key go together");
+	expect_error("{" BASE ",\"edge_ca\":{\"cert\":\"ca.pem\",\"key\":\"/k\"}}",
+		     "$.edge_ca.cert: must be an absolute path");
+	expect_error("{" BASE ",\"hub\":{\"gateway\":{\"address\":\"10.0.0.1\"}}}",
+		     "$.hub.gateway.address: expected a loopback address");
+	expect_error("{" BASE ",\"hub\":{\"gateway\":{\"mqtt_port\":443}}}",
+		     "mqtt_port and https_port must differ");
+	expect_error("{" BASE ",\"hub\":{\"gateway\":{\"port\":1}}}",
+		     "$.hub.gateway.port: unknown option");
 }
 
 static void registry_lookup_uses_the_reference_host(void **state)
@@ -169,10 +258,16 @@ int main(void)
 	    cmocka_unit_test(registry_unknown_option_is_refused),
 	    cmocka_unit_test(hub_listen_tcp_needs_a_port),
 	    cmocka_unit_test(upstream_needs_mqtt_url),
+	    cmocka_unit_test(upstream_defaults_to_iothub_identities_and_rest_url),
+	    cmocka_unit_test(upstream_plain_text_is_for_loopback_unless_insecure),
+	    cmocka_unit_test(upstream_refuses_unknown_identities_and_options),
 	    cmocka_unit_test(backoff_unit_must_not_be_negative),
 	    cmocka_unit_test(wrong_type_is_named),
 	    cmocka_unit_test(malformed_json_is_refused),
 	    cmocka_unit_test(registry_lookup_uses_the_reference_host),
+	    cmocka_unit_test(iothub_hostname_needs_a_dot),
+	    cmocka_unit_test(gateway_and_edge_ca_defaults_and_options),
+	    cmocka_unit_test(gateway_and_edge_ca_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,8 +51,29 @@ static void refuse_cap(void *arg)
 	CHILD_CHECK(LAZY(sqrt)(16.0) == 4.0);
 }
 
+/* The number of threads /proc/self/stat shows (field 20), which the check
+ * reads: qemu-user writes 0 there, as it fills only a few of the fields. */
+static long stat_threads(void)
+{
+	char buf[1024] = "";
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 20; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtol(p + 1, NULL, 10) : 0;
+}
+
 static void a_fork_taken_while_threads_run_loads_nothing(void **state)
 {
+	if (stat_threads() < 1) {
+		printf("    skipped: /proc/self/stat shows no thread count (qemu-user)\n");
+		skip();
+	}
 	struct berr err;
 	assert_int_equal(lazy_require(LAZY_M, &err), 0);
 	int p[2];
