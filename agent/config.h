@@ -68,6 +68,7 @@ struct agent_config {
 	int64_t stop_grace_secs;	 /* default 10; a module's StopTimeout wins */
 	bool stop_modules_on_exit;	 /* default true */
 	bool allow_privileged;		 /* default false */
+	char *metrics_listen;		 /* "IP:PORT" for Prometheus; NULL: off */
 };
 
 /* Frees n registry entries and what they point to. */

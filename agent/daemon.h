@@ -78,6 +78,10 @@ struct module_rt {
 	/* The grace period its instance was started with (for a module that
 	 * left the deployment); 0: unknown. */
 	int stop_grace_sec;
+	/* For metrics, since this daemon started (boot clock). */
+	uint64_t starts, stops;	    /* asked of its shim */
+	int64_t ran_ms;		    /* of runs that ended */
+	int64_t desired_since_boot; /* first seen desired running; 0: not yet */
 };
 
 /* The edge CA's and the gateway certificate's validity (Unix seconds) and
@@ -116,6 +120,9 @@ struct daemon {
 	int epfd;
 	int sigpipe[2];
 	int control_fd;
+	int metrics_fd;		  /* metrics_listen; -1: off */
+	int64_t started_boot;	  /* when this daemon started */
+	char instance_number[37]; /* a GUID for this daemon's metrics, as edgeAgent's */
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
@@ -313,6 +320,16 @@ void workload_client_ready(struct daemon *d, int fd);
  * on the boot clock). */
 int64_t workload_sweep(struct daemon *d, int64_t now);
 
-enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };
+enum watch_tag {
+	TAG_SIGNAL = 1,
+	TAG_CONTROL,
+	TAG_CLIENT,
+	TAG_PIDFD,
+	TAG_WORKLOAD,
+	TAG_WCLIENT,
+	TAG_METRICS,
+	TAG_MCLIENT,
+	TAG_MHUB,
+};
 
 #endif

@@ -26,6 +26,8 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
 	if (m->exited_boot < m->started_boot)
 		m->exited_boot = m->started_boot;
+	if (m->started_boot)
+		m->ran_ms += m->exited_boot - m->started_boot;
 	const struct deployment_module *dm = module_desired(d, m->name);
 	bool asked = m->stopping;
 	m->stopping = false;
@@ -222,6 +224,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		m->last_restart_ms = wall_ms();
 	}
 	m->restart_requested = false;
+	m->starts++;
 	if (!d->store) {
 		start_failed(d, m, "the image store is not open");
 		return;
@@ -291,6 +294,8 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 	snprintf(m->image, sizeof(m->image), "%s", dm->image);
 	if (m->stopping)
 		return; /* the next step follows its exit */
+	if (dm->run && !m->desired_since_boot)
+		m->desired_since_boot = now;
 	if (m->has_instance && strcmp(m->config_hash, dm->config_hash)) {
 		if (module_stop_begin(d, m, "image, createOptions or env changed"))
 			return;

@@ -52,6 +52,7 @@ bool module_stop_begin(struct daemon *d, struct module_rt *m, const char *why)
 	int grace = module_stop_grace(d, m->name);
 	struct berr err;
 	log_info("module %s: stopping (%s)", m->name, why);
+	m->stops++;
 	if (shim_stop_request(d->root, m->name, grace, &err) < 0)
 		log_error("module %s: stop: %s", m->name, err.msg);
 	m->stopping = true;

@@ -1,8 +1,11 @@
 #include "common/sock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -62,6 +65,62 @@ int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int fla
 		int e = errno;
 		close(fd);
 		return berr_set(err, e, "%s %s", what, path);
+	}
+	return fd;
+}
+
+int tcp_address_parse(const char *s, struct sockaddr_storage *sa, socklen_t *len)
+{
+	memset(sa, 0, sizeof(*sa));
+	const char *colon = strrchr(s, ':');
+	if (!colon || !colon[1] || strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -1;
+	long port = strtol(colon + 1, NULL, 10);
+	if (port < 1 || port > 65535)
+		return -1;
+	char host[64];
+	size_t hl = (size_t)(colon - s);
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+			return -1;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+	if (hl && inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+		return -1;
+	if (!hl)
+		a4->sin_addr.s_addr = htonl(INADDR_ANY);
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	*len = sizeof(*a4);
+	return 0;
+}
+
+int tcp_listen(const char *address, int backlog, int flags, const char *what, struct berr *err)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	if (tcp_address_parse(address, &sa, &len) < 0)
+		return berr_set(err, 0, "%s %s: expected IP:PORT, [IPv6]:PORT or :PORT", what,
+				address);
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return berr_set(err, e, "%s %s", what, address);
 	}
 	return fd;
 }

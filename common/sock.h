@@ -2,6 +2,7 @@
 #ifndef BERTH_SOCK_H
 #define BERTH_SOCK_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -16,6 +17,15 @@
  * The fd, or -1 with err. */
 NODISCARD int unix_listen(const char *path, mode_t mode, int backlog, int flags, const char *what,
 			  struct berr *err);
+/* A numeric TCP address to listen on: "127.0.0.1:9600", "[::1]:9600", or
+ * ":9600" for every IPv4 address. No name lookup (the daemon maps no
+ * resolver). 0, or -1 when it is none of these. */
+int tcp_address_parse(const char *s, struct sockaddr_storage *sa, socklen_t *len);
+/* A listening TCP socket on such an address (SO_REUSEADDR); flags as for
+ * unix_listen(). */
+NODISCARD int tcp_listen(const char *address, int backlog, int flags, const char *what,
+			 struct berr *err);
+
 /* The same with another socket type (SOCK_SEQPACKET). */
 NODISCARD int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
 			     const char *what, struct berr *err);

@@ -43,6 +43,8 @@
  *                        {"messages":n,"leased":n}},"connections":n,
  *                        "input_buffered_before_connect":bytes, ...}
  *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
+ *   {"op":"metrics"} -> the hub's metrics in Prometheus' text format (not
+ *                        JSON); the connection closes after the last line
  */
 #ifndef BERTH_HUB_H
 #define BERTH_HUB_H
@@ -58,7 +60,7 @@
 
 /* Sends one request line to the hub's control socket and reads the answer
  * (malloc'd, NUL-terminated) within timeout_ms. */
-int hub_control_call(const char *control_socket, const char *request, int timeout_ms,
-		     char **reply, struct berr *err);
+int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,
+		     struct berr *err);
 
 #endif

@@ -188,6 +188,14 @@ struct shim_log_query {
 NODISCARD int shim_logs(const char *root, const char *name, const struct shim_log_query *q,
 			int out_fd, struct berr *err);
 
+/* What an instance uses now, from its cgroup (v1, v2 or hybrid): CPU time
+ * since it was started, memory as its limit counts it, processes; -1 for
+ * what the layout does not tell. An instance without a cgroup is an error. */
+struct instance_usage {
+	int64_t cpu_ns, memory_bytes, pids;
+};
+NODISCARD int shim_instance_usage(const char *name, struct instance_usage *u, struct berr *err);
+
 /* `berth exec`: a program run in a running instance through its shim. */
 struct shim_exec_options {
 	char **args;	  /* required */
