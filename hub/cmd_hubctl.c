@@ -10,7 +10,7 @@
 #include "hub/hub.h"
 
 #define HUBCTL_TIMEOUT_MS 10000
-#define HUBCTL_REPLY_MAX (1024 * 1024)
+#define HUBCTL_REPLY_MAX  (1024 * 1024)
 
 /* Sends req and returns the parsed answer when its status is 200. */
 static int hubctl_ask(struct berth_ctx *ctx, const char *cmd, const char *req, yajl_val *out)
@@ -48,16 +48,16 @@ static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 		return 1;
 	cleanup_free char *req = NULL;
 	if (yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_key_str(g, "op", "twin") == 0 &&
-	    json_gen_key_str(g, "module", argv[1]) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
+	    json_gen_key_str(g, "module", argv[1]) == 0 &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok)
 		req = json_gen_finish(g, NULL);
 	yajl_gen_free(g);
 	yajl_val v;
 	if (!req || hubctl_ask(ctx, "twin", req, &v) < 0)
 		return 1;
 	g = json_gen_new(true);
-	cleanup_free char *out = g && json_gen_val(g, json_get(v, "twin")) == 0
-					 ? json_gen_finish(g, NULL)
-					 : NULL;
+	cleanup_free char *out =
+	    g && json_gen_val(g, json_get(v, "twin")) == 0 ? json_gen_finish(g, NULL) : NULL;
 	if (g)
 		yajl_gen_free(g);
 	yajl_tree_free(v);
@@ -70,12 +70,32 @@ BERTH_COMMAND(twin, "twin MODULE", "print a module's twin as the hub holds it", 
 
 static int cmd_queues(struct berth_ctx *ctx, int argc, char **argv)
 {
-	if (argc != 1)
+	bool as_json = argc == 2 && !strcmp(argv[1], "--json");
+	if (argc != 1 && !as_json)
 		return berth_usage("queues");
 	yajl_val v;
 	if (hubctl_ask(ctx, "queues", "{\"op\":\"status\"}", &v) < 0)
 		return 1;
 	yajl_val q = json_get(v, "queues");
+	if (as_json) {
+		/* The queues and the cloud link, as the hub reports them. */
+		yajl_gen g = json_gen_new(true);
+		int rc = !g || yajl_gen_map_open(g) != yajl_gen_status_ok ||
+			 json_gen_str(g, "queues") < 0 || json_gen_val(g, q) < 0;
+		yajl_val up = json_get(v, "upstream");
+		if (!rc && up)
+			rc = json_gen_str(g, "upstream") < 0 || json_gen_val(g, up) < 0;
+		cleanup_free char *out = !rc && yajl_gen_map_close(g) == yajl_gen_status_ok
+					     ? json_gen_finish(g, NULL)
+					     : NULL;
+		if (g)
+			yajl_gen_free(g);
+		yajl_tree_free(v);
+		if (!out)
+			return 1;
+		printf("%s\n", out);
+		return 0;
+	}
 	printf("%-40s %10s %10s\n", "ENDPOINT", "MESSAGES", "IN FLIGHT");
 	for (size_t i = 0; q && YAJL_IS_OBJECT(q) && i < q->u.object.len; i++) {
 		yajl_val e = q->u.object.values[i];
@@ -87,5 +107,5 @@ static int cmd_queues(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_tree_free(v);
 	return 0;
 }
-BERTH_COMMAND(queues, "queues", "messages the hub holds for each endpoint ($upstream, module inputs)",
-	      cmd_queues);
+BERTH_COMMAND(queues, "queues [--json]",
+	      "messages the hub holds for each endpoint ($upstream, module inputs)", cmd_queues);
