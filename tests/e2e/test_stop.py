@@ -11,26 +11,29 @@ from daemonlib import cgroup_pids, manifest, module, unique
 # pid 1 of its namespace without a handler: SIGTERM does nothing to it.
 IGNORES_TERM = ["/bin/sh", "-c", "exec sleep 1000"]
 GRACE = 4
+ISSUE_GRACE = 10  # the figure of the issue: five such modules, gone in about 10 s, not 50
 
 
-def stubborn(image, n, **kw):
+def stubborn(image, n, grace=GRACE, **kw):
     names = [unique("stub%d" % i) for i in range(n)]
-    return names, {name: module(image, IGNORES_TERM, create={"StopTimeout": GRACE}, **kw)
+    return names, {name: module(image, IGNORES_TERM, create={"StopTimeout": grace}, **kw)
                    for name in names}
 
 
 def test_sigterm_stops_a_group_of_stubborn_modules_in_one_grace_period(daemons, image):
-    names, mods = stubborn(image, 5)
+    names, mods = stubborn(image, 5, grace=ISSUE_GRACE)
     d = daemons(manifest(mods)).start()
     for name in names:
         d.wait_status(name)
     began = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
-    d.proc.wait(60)
+    d.proc.wait(90)
     took = time.monotonic() - began
+    print("five modules ignoring SIGTERM, %d s grace: the daemon gone in %.1f s"
+          % (ISSUE_GRACE, took))
     # Each module got its grace period, and they ran at the same time: five
-    # after one another would take 20 s.
-    assert GRACE - 0.5 <= took < 2 * GRACE, took
+    # after one another would take 50 s.
+    assert ISSUE_GRACE - 0.5 <= took < ISSUE_GRACE + 4, took
     assert all(cgroup_pids(name) == [] for name in names)
     assert d.log_text().count("stopping (the daemon is stopping)") == 5
 
