@@ -100,6 +100,26 @@ static void copy_part(struct bundle *b, const char *name, const char *src)
 		close(out);
 }
 
+/* Runs argv (a path, or a name looked up in PATH) with its stdout and
+ * stderr into fd and no stdin, for at most BUNDLE_CMD_SECS; its pid (or -1)
+ * once it has ended, with its wait status. */
+static pid_t run_into(int fd, const char *const *argv, int *status)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		alarm(BUNDLE_CMD_SECS);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	*status = 0;
+	while (pid > 0 && waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return pid;
+}
+
 /* `berth --root R --run R ARGS...`, its stdout and stderr into the part;
  * a failure is written at its end. */
 static void capture(struct bundle *b, const char *name, const char *const *args)
@@ -112,18 +132,8 @@ static void capture(struct bundle *b, const char *name, const char *const *args)
 	for (size_t i = 0; args[i] && n + 1 < ARRAY_SIZE(argv); i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		alarm(BUNDLE_CMD_SECS);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
 	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	pid_t pid = run_into(fd, argv, &status);
 	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		char line[128];
 		int len = snprintf(line, sizeof(line), "\n(berth %s: %s %d)\n", args[0],
@@ -196,18 +206,12 @@ static void daemon_log(struct bundle *b, const char *file)
 			return;
 		char since[40];
 		snprintf(since, sizeof(since), "@%s", b->since[0] ? b->since : "0");
-		pid_t pid = fork();
-		if (pid == 0) {
-			int null = open("/dev/null", O_RDONLY);
-			if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-				_exit(127);
-			alarm(BUNDLE_CMD_SECS);
-			execlp("journalctl", "journalctl", "--no-pager", "-o", "short-iso-precise",
-			       "-u", "berth", "--since", since, (char *)NULL);
-			_exit(127);
-		}
-		while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		const char *argv[] = {"journalctl",	   "--no-pager", "-o",
+				      "short-iso-precise", "-u",	 "berth",
+				      "--since",	   since,	 NULL};
+		int status;
+		if (run_into(fd, argv, &status) < 0)
+			dprintf(fd, "journalctl: %s\n", strerror(errno));
 		close(fd);
 		return;
 	}

@@ -26,6 +26,9 @@ int tcp_address_parse(const char *s, struct sockaddr_storage *sa, socklen_t *len
 NODISCARD int tcp_listen(const char *address, int backlog, int flags, const char *what,
 			 struct berr *err);
 
+/* One sendmsg() of buf, with fd passed along (SCM_RIGHTS) when it is not
+ * -1; MSG_NOSIGNAL is added to flags. What sendmsg() returns. */
+ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags);
 /* The same with another socket type (SOCK_SEQPACKET). */
 NODISCARD int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
 			     const char *what, struct berr *err);

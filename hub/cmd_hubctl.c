@@ -1,5 +1,6 @@
 /* `berth twin MODULE` and `berth queues`: what the hub holds, asked over its
  * control socket (<run>/hubctl.sock, root only). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,19 @@ static int hubctl_ask(struct berth_ctx *ctx, const char *cmd, const char *req, y
 	return 0;
 }
 
+/* Prints what g holds (when ok) and frees g and the answer v. */
+static int print_generated(yajl_gen g, bool ok, yajl_val v)
+{
+	cleanup_free char *out = g && ok ? json_gen_finish(g, NULL) : NULL;
+	if (g)
+		yajl_gen_free(g);
+	yajl_tree_free(v);
+	if (!out)
+		return 1;
+	printf("%s\n", out);
+	return 0;
+}
+
 static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-')
@@ -56,15 +70,7 @@ static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 	if (!req || hubctl_ask(ctx, "twin", req, &v) < 0)
 		return 1;
 	g = json_gen_new(true);
-	cleanup_free char *out =
-	    g && json_gen_val(g, json_get(v, "twin")) == 0 ? json_gen_finish(g, NULL) : NULL;
-	if (g)
-		yajl_gen_free(g);
-	yajl_tree_free(v);
-	if (!out)
-		return 1;
-	printf("%s\n", out);
-	return 0;
+	return print_generated(g, g && json_gen_val(g, json_get(v, "twin")) == 0, v);
 }
 BERTH_COMMAND(twin, "twin MODULE", "print a module's twin as the hub holds it", cmd_twin);
 
@@ -85,16 +91,7 @@ static int cmd_queues(struct berth_ctx *ctx, int argc, char **argv)
 		yajl_val up = json_get(v, "upstream");
 		if (!rc && up)
 			rc = json_gen_str(g, "upstream") < 0 || json_gen_val(g, up) < 0;
-		cleanup_free char *out = !rc && yajl_gen_map_close(g) == yajl_gen_status_ok
-					     ? json_gen_finish(g, NULL)
-					     : NULL;
-		if (g)
-			yajl_gen_free(g);
-		yajl_tree_free(v);
-		if (!out)
-			return 1;
-		printf("%s\n", out);
-		return 0;
+		return print_generated(g, !rc && yajl_gen_map_close(g) == yajl_gen_status_ok, v);
 	}
 	printf("%-40s %10s %10s\n", "ENDPOINT", "MESSAGES", "IN FLIGHT");
 	for (size_t i = 0; q && YAJL_IS_OBJECT(q) && i < q->u.object.len; i++) {

@@ -51,6 +51,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/sock.h"
 #include "common/lazy.h"
 #include "common/strv.h"
 #include "shim/sandbox.h"
@@ -183,20 +184,7 @@ static void report(int sock, char tag, int32_t value, const char *msg, int fd)
 	r.value = value;
 	if (msg)
 		memcpy(r.msg, msg, strnlen(msg, sizeof(r.msg) - 1));
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = {.iov_base = &r, .iov_len = sizeof(r)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		m.msg_control = cbuf;
-		m.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t w = sendmsg(sock, &m, MSG_NOSIGNAL);
+	ssize_t w = sock_send_with_fd(sock, &r, sizeof(r), fd, 0);
 	(void)w;
 }
 

@@ -60,21 +60,8 @@ static void send_json(int fd, yajl_gen g, int pass_fd)
 		yajl_gen_free(g);
 	if (!text)
 		return;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = {.iov_base = text, .iov_len = len};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (pass_fd >= 0) {
-		m.msg_control = cbuf;
-		m.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-	}
 	/* A client that does not take a message of a few bytes loses it. */
-	ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t w = sock_send_with_fd(fd, text, len, pass_fd, MSG_DONTWAIT);
 	(void)w;
 }
 
