@@ -206,7 +206,9 @@ static double module_value(size_t which, const struct module_view *v)
 
 static int render_modules(struct daemon *d, struct strbuf *out, int64_t now)
 {
-	struct module_view views[DEPLOYMENT_MAX_MODULES * 2];
+	/* Static: about 1 KiB a module, too much for the stack of a small
+	 * device, and the daemon renders one scrape at a time. */
+	static struct module_view views[DEPLOYMENT_MAX_MODULES * 2];
 	size_t n = 0;
 	for (size_t i = 0; i < d->n_mods && n < ARRAY_SIZE(views); i++) {
 		struct module_view *v = &views[n++];
