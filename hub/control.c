@@ -3,6 +3,8 @@
  *                        module answers or the call times out
  *   {"op":"reload"}      re-read the config (as SIGHUP)
  *   {"op":"status"}      connected clients, routes, queues
+ *   {"op":"metrics"}     hub/metrics.h, as Prometheus text (the only answer
+ *                        that is not JSON); the end of it is the close
  *   {"op":"twin","module":"m"}  that module's twin
  * and hub_control_call(), the client side used by `berth invoke` and the
  * daemon. */
@@ -216,6 +218,20 @@ static void reply_status(struct control_conn *cc)
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 
+/* The metrics as Prometheus text (not JSON), then the connection closes. */
+static void reply_metrics(struct control_conn *cc)
+{
+	strbuf_reset(&cc->out);
+	cc->out.max = HUB_METRICS_TEXT_MAX;
+	if (hub_metrics_render(cc->b, &cc->out) < 0) {
+		cc->out.max = 0;
+		reply_status_only(cc, 500, "metrics: out of memory or over 4 MiB");
+		return;
+	}
+	cc->off = 0;
+	control_write(cc);
+}
+
 static void reply_twin(struct control_conn *cc, yajl_val req)
 {
 	const char *module = json_str(json_get(req, "module"));
@@ -257,6 +273,8 @@ static void handle_request(struct control_conn *cc, const char *line, size_t len
 		reply_status(cc);
 	else if (!strcmp(op, "twin"))
 		reply_twin(cc, req);
+	else if (!strcmp(op, "metrics"))
+		reply_metrics(cc);
 	else
 		reply_status_only(cc, 400, "unknown op");
 	yajl_tree_free(req);

@@ -49,6 +49,8 @@
  *                        "store":{"dir":..,"bytes":n,"free_bytes":n,"full":bool,...},
  *                        "connections":n,"input_buffered_before_connect":bytes, ...}
  *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
+ *   {"op":"metrics"} -> the hub's metrics in Prometheus' text format (not
+ *                        JSON); the connection closes after the last line
  */
 #ifndef BERTH_HUB_H
 #define BERTH_HUB_H
