@@ -137,6 +137,7 @@ static void wait_stopped(struct daemon *d, struct module_rt **ms, size_t n)
 				if (!gone)
 					module_stop_force(d, m);
 				module_unwatch_shim(d, m);
+				network_detach(d, m->name);
 				m->stopping = false;
 				continue;
 			}
