@@ -201,6 +201,12 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 		reply_error(fd, 400, "deploy: \"manifest\" is missing");
 		return;
 	}
+	const char *refusal = cloud_refusal(d);
+	if (refusal) {
+		log_warn("refused a deployment from berth deploy: %s", refusal);
+		reply_error(fd, 409, refusal);
+		return;
+	}
 	const char *what = json_str(json_get(req, "name"));
 	char label[300];
 	snprintf(label, sizeof(label), "deployment %.200s", what ? what : "from berth deploy");
