@@ -5,13 +5,13 @@ module twins and direct methods go through IoT Hub."""
 import json
 import os
 import queue
-import socket
 import threading
 import time
 
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import DEVICE_KEY, manifest, module, unique
+from fleetkit import Relay
 from hubkit import UnixClient
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
@@ -224,82 +224,11 @@ def test_module_twins_and_direct_methods_go_through_iothub(daemons, image, iothu
         "status") == "Disconnected", "the module's client disconnected", module="$edgeHub")
 
 
-class Link:
-    """The device's link to IoT Hub: a TCP relay on loopback that can be cut
-    (every connection closed, new ones refused) and mended, while the cloud
-    stays reachable for the operator."""
-
-    def __init__(self, port):
-        self.target = port
-        self.up = True
-        self.lock = threading.Lock()
-        self.conns = []
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(64)
-        self.port = self.srv.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            if not self.up:
-                c.close()
-                continue
-            try:
-                s = socket.create_connection(("127.0.0.1", self.target), 5)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += [c, s]
-            for a, b in ((c, s), (s, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.up = False
-        with self.lock:
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                c.close()
-            self.conns = []
-
-    def mend(self):
-        self.up = True
-
-    def close(self):
-        self.cut()
-        self.srv.close()
-
-
 def test_offline_reported_patches_arrive_once_merged_and_cloud_changes_apply_on_reconnect(
         daemons, image, iothub):
     m, n = unique("m"), unique("n")
     iothub.create_device(DEVICE, edge=True, primary_key=DEVICE_KEY, secondary_key=DEVICE_KEY)
-    link = Link(iothub.mqtts_port)
+    link = Relay("127.0.0.1", 0, "127.0.0.1", iothub.mqtts_port)
     try:
         d = daemons(None, hub=True, iothub_hostname=iothub.hostname,
                     upstream={"url": "mqtts://127.0.0.1:%d" % link.port,
