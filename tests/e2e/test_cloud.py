@@ -94,6 +94,9 @@ def test_deployments_from_the_cloud_apply_whole_and_are_reported_as_edge_agent_d
     v3 = desired_version(iothub)
     rep = wait_reported(iothub, status_is(400, v3), "version 3 refused")
     assert "settings.image" in rep["lastDesiredStatus"]["description"], rep
+    out = d.berth("check", check=False).stdout.decode()
+    assert "deployments come from the cloud" in out, out
+    assert "deployment from the cloud: version %d: 400" % v3 in out, out
     time.sleep(1)
     assert {n: d.module(n)["lastStartTimeUtc"] for n in (a, b)} == before
     assert {n: d.module(n)["runtimeStatus"] for n in (a, b)} == {a: "running", b: "running"}
