@@ -22,6 +22,11 @@
  *   "max_packet": 262144,                        optional
  *   "default_ttl_secs": 7200,
  *   "store_max_bytes": 16777216,                 optional, the store's bound
+ *   "upstream": { "url": "mqtts://...", "ca_file": "...",  optional: the cloud link
+ *                 "twins": true,                 twins and methods are IoT Hub's (twin cache)
+ *                 "method_timeout_ms": 30000 },   a cloud's method call waits this long
+ *   "notify_parent": true,                       SIGUSR1 to the daemon when the desired
+ *                                                properties of $edgeAgent or $edgeHub change
  *   "routes": { "<name>": { "route": "FROM ...", "priority": 0, "timeToLiveSecs": 60 } },
  *   "modules": { "<name>": { "generation_id": "...", "desired": { ... } } }
  * }
@@ -42,7 +47,12 @@
  *   {"op":"status"}  -> {"status":200,"clients":[...],"queues":{"<endpoint>":
  *                        {"messages":n,"leased":n}},"connections":n,
  *                        "input_buffered_before_connect":bytes, ...}
- *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
+ *   {"op":"twin","module":"m"} -> {"status":200,"cloud":b,"synced":b,
+ *                                   "twin":{"desired":..,"reported":..}}
+ *     (synced: the desired properties are IoT Hub's, read through the twin cache)
+ *   {"op":"twin_report","module":"m","reported":{..}} -> {"status":200}
+ *     makes the reported properties exactly these ("patch":{..} merges instead);
+ *     with the twin cache they go up to IoT Hub
  */
 #ifndef BERTH_HUB_H
 #define BERTH_HUB_H

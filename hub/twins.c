@@ -24,7 +24,7 @@ static int twin_path(struct broker *b, const char *module, char *out, size_t cap
 
 bool twins_from_cloud(const struct broker *b)
 {
-	return b->cfg->upstream.url && b->cfg->upstream.twins;
+	return b->cfg && b->cfg->upstream.url && b->cfg->upstream.twins;
 }
 
 struct module_twin *twins_find(struct broker *b, const char *module)

@@ -97,6 +97,10 @@ class Relay:
 
     def close(self):
         self.cut()
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
         self.srv.close()
 
 
