@@ -115,19 +115,18 @@ static char *compose(yajl_val agent, yajl_val hub, size_t *len)
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return NULL;
+	const char *names[] = {"$edgeAgent", "$edgeHub"};
+	yajl_val sections[] = {agent, hub};
 	yajl_gen_map_open(g);
 	json_gen_str(g, "modulesContent");
 	yajl_gen_map_open(g);
-	json_gen_str(g, "$edgeAgent");
-	yajl_gen_map_open(g);
-	json_gen_str(g, "properties.desired");
-	gen_section_values(g, agent);
-	yajl_gen_map_close(g);
-	json_gen_str(g, "$edgeHub");
-	yajl_gen_map_open(g);
-	json_gen_str(g, "properties.desired");
-	gen_section_values(g, hub);
-	yajl_gen_map_close(g);
+	for (size_t i = 0; i < 2; i++) {
+		json_gen_str(g, names[i]);
+		yajl_gen_map_open(g);
+		json_gen_str(g, "properties.desired");
+		gen_section_values(g, sections[i]);
+		yajl_gen_map_close(g);
+	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	char *text = json_gen_finish(g, len);
@@ -259,54 +258,74 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m)
 	yajl_gen_map_close(g);
 }
 
-/* $edgeAgent's reported properties, as edgeAgent writes them. */
-static char *agent_report(struct daemon *d)
+/* The request handing a system identity's reported properties to the hub,
+ * opened up to what edgeAgent and edgeHub both report: schemaVersion and
+ * how the desired properties at `version` went. `how` is "reported" (the
+ * whole section) or "patch". */
+static yajl_gen report_begin(struct daemon *d, const char *module, const char *how,
+			     long long version)
 {
-	struct cloud_state *c = &d->cloud;
-	struct utsname u;
-	if (uname(&u) < 0)
-		memset(&u, 0, sizeof(u));
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return NULL;
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "op", "twin_report");
-	json_gen_key_str(g, "module", "$edgeAgent");
-	json_gen_str(g, "reported");
+	json_gen_key_str(g, "module", module);
+	json_gen_str(g, how);
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "schemaVersion", "1.1");
-	json_gen_str(g, "version");
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "version", berth_version);
-	json_gen_key_str(g, "build", "berth");
-	json_gen_key_str(g, "commit", berth_revision);
-	yajl_gen_map_close(g);
-	json_gen_key_int(g, "lastDesiredVersion", c->agent_version);
+	json_gen_key_int(g, "lastDesiredVersion", version);
 	json_gen_str(g, "lastDesiredStatus");
 	yajl_gen_map_open(g);
-	json_gen_key_int(g, "code", c->status_code);
-	json_gen_key_str(g, "description", c->status_description);
+	json_gen_key_int(g, "code", d->cloud.status_code);
+	json_gen_key_str(g, "description", d->cloud.status_description);
 	yajl_gen_map_close(g);
+	return g;
+}
+
+static char *report_finish(yajl_gen g)
+{
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	char *text = json_gen_finish(g, NULL);
+	yajl_gen_free(g);
+	return text;
+}
+
+/* A map of string members: key, value, ..., NULL. */
+static void gen_strings(yajl_gen g, const char *name, ...)
+{
+	va_list ap;
+	va_start(ap, name);
+	json_gen_str(g, name);
+	yajl_gen_map_open(g);
+	for (const char *k; (k = va_arg(ap, const char *));)
+		json_gen_key_str(g, k, va_arg(ap, const char *));
+	yajl_gen_map_close(g);
+	va_end(ap);
+}
+
+/* $edgeAgent's reported properties, as edgeAgent writes them. */
+static char *agent_report(struct daemon *d)
+{
+	struct utsname u;
+	if (uname(&u) < 0)
+		memset(&u, 0, sizeof(u));
+	yajl_gen g = report_begin(d, "$edgeAgent", "reported", d->cloud.agent_version);
+	if (!g)
+		return NULL;
+	gen_strings(g, "version", "version", berth_version, "build", "berth", "commit",
+		    berth_revision, NULL);
 	json_gen_str(g, "runtime");
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "type", "docker");
-	json_gen_str(g, "platform");
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "os", "linux");
-	json_gen_key_str(g, "architecture", u.machine);
-	json_gen_key_str(g, "version", u.release);
-	yajl_gen_map_close(g);
+	gen_strings(g, "platform", "os", "linux", "architecture", u.machine, "version", u.release,
+		    NULL);
 	yajl_gen_map_close(g);
 	json_gen_str(g, "systemModules");
 	yajl_gen_map_open(g);
-	json_gen_str(g, "edgeAgent");
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "runtimeStatus", "running");
-	yajl_gen_map_close(g);
-	json_gen_str(g, "edgeHub");
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "runtimeStatus", d->hub.pid > 0 ? "running" : "backoff");
-	yajl_gen_map_close(g);
+	gen_strings(g, "edgeAgent", "runtimeStatus", "running", NULL);
+	gen_strings(g, "edgeHub", "runtimeStatus", d->hub.pid > 0 ? "running" : "backoff", NULL);
 	yajl_gen_map_close(g);
 	json_gen_str(g, "modules");
 	yajl_gen_map_open(g);
@@ -316,36 +335,14 @@ static char *agent_report(struct daemon *d)
 			gen_module(g, d, m);
 	}
 	yajl_gen_map_close(g);
-	yajl_gen_map_close(g);
-	yajl_gen_map_close(g);
-	char *text = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
-	return text;
+	return report_finish(g);
 }
 
+/* $edgeHub's: how its desired properties (routes, store and forward) went. */
 static char *hub_report(struct daemon *d)
 {
-	struct cloud_state *c = &d->cloud;
-	yajl_gen g = json_gen_new(false);
-	if (!g)
-		return NULL;
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "op", "twin_report");
-	json_gen_key_str(g, "module", "$edgeHub");
-	json_gen_str(g, "patch");
-	yajl_gen_map_open(g);
-	json_gen_key_str(g, "schemaVersion", "1.1");
-	json_gen_key_int(g, "lastDesiredVersion", c->hub_version);
-	json_gen_str(g, "lastDesiredStatus");
-	yajl_gen_map_open(g);
-	json_gen_key_int(g, "code", c->status_code);
-	json_gen_key_str(g, "description", c->status_description);
-	yajl_gen_map_close(g);
-	yajl_gen_map_close(g);
-	yajl_gen_map_close(g);
-	char *text = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
-	return text;
+	yajl_gen g = report_begin(d, "$edgeHub", "patch", d->cloud.hub_version);
+	return g ? report_finish(g) : NULL;
 }
 
 /* Sends request unless it is what was sent last (*last keeps it). */

@@ -159,8 +159,8 @@ class LocalModule:
         self.c.loop_stop()
 
 
-def deploy_and_wait(d, iothub, modules, routes=UP):
-    iothub.apply_configuration(DEVICE, manifest(modules, routes=routes))
+def deploy_and_wait(d, iothub, modules, routes=UP, twins=None):
+    iothub.apply_configuration(DEVICE, manifest(modules, routes=routes, twins=twins))
     for name in modules:
         d.wait_status(name, timeout=60)
     v = desired_version(iothub)
@@ -171,8 +171,11 @@ def test_module_twins_and_direct_methods_go_through_iothub(daemons, image, iothu
     m = unique("m")
     d = cloud_daemon(daemons, iothub).start()
     d.iothub_hostname = iothub.hostname
-    deploy_and_wait(d, iothub, {m: module(image, SLEEP)})
+    deploy_and_wait(d, iothub, {m: module(image, SLEEP)}, twins={m: {"interval": 5}})
     mod = LocalModule(d, m)
+    # The module's desired properties from the deployment are its twin in IoT Hub.
+    wait_for(lambda: mod.twin()["desired"].get("interval") == 5, 20,
+             what="the deployment's desired properties in the module's twin")
     # A reported patch of the module reaches the cloud's twin.
     mod.report({"temperature": 21, "unit": {"name": "C"}})
     wait_reported(iothub, lambda r: r.get("temperature") == 21 and r.get("unit") == {"name": "C"},
