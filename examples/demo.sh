@@ -6,8 +6,13 @@
 #   3. berth daemon deploys both modules from an IoT Edge deployment manifest,
 #      starts the hub, and the sensor's readings flow through a route with a
 #      WHERE on the JSON body to the filter, whose alerts are routed $upstream;
-#   4. a direct method changes the filter's threshold; twins report back.
+#   4. a direct method changes the filter's threshold; twins report back;
+#   5. the cloud: a local stand-in for Azure IoT Hub (tests/iothub) receives
+#      the alerts; it goes away, alerts wait in the hub's durable store, and
+#      drain when it returns.
 # Everything lives in a temporary directory and is removed at the end.
+# DEMO_SECONDS=N keeps the device running for N seconds in all; the demo exits
+# 0 only if alerts reached the cloud.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +22,8 @@ root=$work/root
 run=$work/run
 registry_pid=
 daemon_pid=
+cloud_pid=
+started=$(date +%s)
 
 if [ -t 1 ]; then
 	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -32,6 +39,7 @@ cleanup() {
 		wait "$daemon_pid" 2>/dev/null
 	fi
 	[ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+	[ -n "$cloud_pid" ] && kill "$cloud_pid" 2>/dev/null && wait "$cloud_pid" 2>/dev/null
 	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$work"
 }
@@ -86,11 +94,44 @@ say "berth run: one instance in its own namespaces, cgroup and seccomp filter"
 b run --rm --network none --memory 16000000 --entrypoint /bin/sh "$reg/demo/sensor:1" -c \
 	'echo "hello from $(cat /etc/hostname), pid $$ in its own namespace"; grep -E "^(Seccomp|NoNewPrivs|CapEff):" /proc/self/status'
 
-say "berth daemon: deploy an IoT Edge manifest"
+say "A cloud: a local stand-in for Azure IoT Hub (MQTT over TLS and the REST API)"
+mkdir -p "$work/cloud"
+# Started again after an outage on the same ports, with the same CA, identities
+# and received messages.
+cloud_start() {
+	node "$top/tests/iothub/server.js" --hostname demo-hub.azure-devices.net \
+		--certs "$work/cloud/certs" --state "$work/cloud/state.json" \
+		--telemetry-log "$work/cloud/telemetry.jsonl" --mqtt-port -1 \
+		--mqtts-port "${1:-0}" --https-port "${2:-0}" --info "$work/cloud/info.json" \
+		--quiet >/dev/null 2>>"$work/cloud/log" &
+	cloud_pid=$!
+	for _ in $(seq 100); do
+		[ -s "$work/cloud/info.json" ] && break
+		sleep 0.1
+	done
+	[ -s "$work/cloud/info.json" ] || { echo "demo: the IoT Hub stand-in did not start:" >&2; cat "$work/cloud/log" >&2; exit 1; }
+}
+cloud_stop() {
+	kill -TERM "$cloud_pid"
+	wait "$cloud_pid" 2>/dev/null || true
+	cloud_pid=
+	rm -f "$work/cloud/info.json"
+}
+cloud() { /usr/bin/python3 "$top/examples/cloud.py" "$work/cloud/info.json" "$@"; }
+info() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/cloud/info.json" "$1"; }
+cloud_start
+mqtts_port=$(info mqttsPort)
+https_port=$(info httpsPort)
 key=$(head -c 32 /dev/urandom | base64)
+cloud device demo-device "$key"
+echo "IoT Hub demo-hub.azure-devices.net on 127.0.0.1: MQTT/TLS $mqtts_port, HTTPS $https_port; device demo-device registered"
+
+say "berth daemon: deploy an IoT Edge manifest"
 cat > "$work/config.json" <<JSON
 { "device_id": "demo-device", "iothub_hostname": "demo-hub.azure-devices.net",
   "device_key": "$key", "root": "$root", "run": "$run",
+  "upstream": { "url": "mqtts://127.0.0.1:$mqtts_port", "ca_file": "$work/cloud/certs/ca.pem",
+                "rest_url": "https://127.0.0.1:$https_port" },
   "deployment_file": "$work/deployment.json",
   "registries": { "$reg": { "insecure": true } },
   "restart_backoff_unit_ms": 1000 }
@@ -141,8 +182,33 @@ say "Messages flow: the filter's log (readings routed to it, alerts it sends ups
 sleep 6
 b logs --tail 6 filter
 
-say "Offline: the alerts routed \$upstream wait in the hub's store until a cloud connection takes them"
-b queues
+say "The cloud: alerts routed \$upstream arrive under the filter's identity"
+for _ in $(seq 100); do
+	[ "$(cloud count demo-device)" -gt 0 ] && break
+	sleep 0.1
+done
+cloud last demo-device 3
+echo "IoT Hub has received $(cloud count demo-device) alerts"
+
+say "Offline: the cloud goes away; alerts wait in the hub's durable store"
+before=$(cloud count demo-device)
+cloud_stop
+for _ in $(seq 150); do
+	waiting=$(b queues 2>/dev/null | awk '$1 == "$upstream" { print $2 }')
+	[ "${waiting:-0}" -ge 8 ] && break
+	sleep 0.2
+done
+b queues | grep -E '^(ENDPOINT|\$upstream )'
+b list | grep '^upstream'
+
+say "Back online: the backlog drains, oldest first"
+cloud_start "$mqtts_port" "$https_port"
+for _ in $(seq 150); do
+	b queues 2>/dev/null | grep -q '^\$upstream  *0 ' && break
+	sleep 0.2
+done
+b queues | grep -E '^(ENDPOINT|\$upstream )'
+echo "IoT Hub had $before alerts before the outage and has $(cloud count demo-device) now"
 
 say "A direct method: berth invoke filter setThreshold {\"threshold\": 31}"
 b invoke filter setThreshold '{"threshold": 31}'
@@ -152,10 +218,23 @@ b logs --tail 2 filter
 say "Twins: desired from the deployment, reported by the module"
 b twin filter
 
+if [ -n "${DEMO_SECONDS:-}" ]; then
+	left=$((started + DEMO_SECONDS - $(date +%s)))
+	if [ "$left" -gt 0 ]; then
+		say "Running for ${DEMO_SECONDS}s in all ($left s more)"
+		sleep "$left"
+	fi
+fi
+alerts=$(cloud count demo-device)
+
 say "Stop: SIGTERM to the daemon stops the modules in reverse startup order"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null || true
 daemon_pid=
 tail -4 "$work/daemon.log"
 echo
-echo "demo: done (everything it made is removed)"
+if [ "$alerts" -eq 0 ]; then
+	echo "demo: no alert reached the cloud" >&2
+	exit 1
+fi
+echo "demo: done, $alerts alerts reached the cloud (everything it made is removed)"
