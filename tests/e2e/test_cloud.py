@@ -94,11 +94,20 @@ def test_deployments_from_the_cloud_apply_whole_and_are_reported_as_edge_agent_d
     v3 = desired_version(iothub)
     rep = wait_reported(iothub, status_is(400, v3), "version 3 refused")
     assert "settings.image" in rep["lastDesiredStatus"]["description"], rep
-    out = d.berth("check", check=False).stdout.decode()
+    out = d.berth("check", "--config", d.config_path, check=False).stdout.decode()
     assert "deployments come from the cloud" in out, out
     assert "deployment from the cloud: version %d: 400" % v3 in out, out
     time.sleep(1)
     assert {n: d.module(n)["lastStartTimeUtc"] for n in (a, b)} == before
+    assert {n: d.module(n)["runtimeStatus"] for n in (a, b)} == {a: "running", b: "running"}
+    # A schemaVersion berth does not know: 412; empty desired properties: 417.
+    agent_only = manifest({a: module(image, SLEEP)}, routes=UP)["modulesContent"]
+    agent_only["$edgeAgent"]["properties.desired"]["schemaVersion"] = "2.0"
+    iothub.apply_configuration(DEVICE, agent_only)
+    wait_reported(iothub, status_is(412, desired_version(iothub)), "schema 2.0 refused")
+    agent_only["$edgeAgent"]["properties.desired"] = {}
+    iothub.apply_configuration(DEVICE, agent_only)
+    wait_reported(iothub, status_is(417, desired_version(iothub)), "empty refused")
     assert {n: d.module(n)["runtimeStatus"] for n in (a, b)} == {a: "running", b: "running"}
     # Local deployments are refused: the cloud is the only master.
     r = d.deploy(manifest({}), check=False)
@@ -200,6 +209,9 @@ def test_module_twins_and_direct_methods_go_through_iothub(daemons, image, iothu
     assert seen.get("missed") == 1 and seen.get("next") == 2, seen
     assert "upstream %s: desired version" % m in d.log_text()
     assert mod.twin()["desired"]["$version"] == desired_version(iothub, m)
+    # The routes are $edgeHub's desired properties: the module's message goes up.
+    mod.c.publish("devices/%s/modules/%s/messages/events/%%24.on=out" % (DEVICE, m), b"hi", 1)
+    assert [t["body"] for t in iothub.wait_telemetry(1, DEVICE, m, timeout=20)] == [b"hi"]
     # A direct method from the cloud reaches the module; its answer and
     # status go back.
     result = {}
