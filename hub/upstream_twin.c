@@ -359,6 +359,11 @@ static void method_request(struct upconn *c, const char *topic, const char *body
 
 void uptwin_message(struct upconn *c, const char *topic, const void *payload, size_t len)
 {
+	if (len > TWIN_FILE_MAX) {
+		log_warn("upstream %s: a message of %zu bytes on %.200s is over %d; ignored",
+			 c->module, len, topic, TWIN_FILE_MAX);
+		return;
+	}
 	/* Bodies are NUL-terminated for the JSON parser and log lines. */
 	cleanup_free char *body = malloc(len + 1);
 	if (!body)
