@@ -28,6 +28,7 @@
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "hub/store.h"
 #include "common/url.h"
 
 #define CGROUP2_MAGIC	0x63677270
@@ -350,6 +351,50 @@ static void check_deployments(struct report *r, const struct agent_config *cfg, 
 	}
 }
 
+/* The hub refuses to start on a store it cannot create, write or read:
+ * say so before. */
+static void check_message_store(struct report *r, const char *store)
+{
+	char what[4400], log[4200], probe[4200];
+	snprintf(log, sizeof(log), "%s/log", store);
+	snprintf(probe, sizeof(probe), "%s", store);
+	/* The store may not exist yet: its nearest existing parent must let the
+	 * hub create it. */
+	struct stat st;
+	int rc;
+	while ((rc = stat(probe, &st)) < 0 && errno == ENOENT && strrchr(probe, '/') > probe)
+		*strrchr(probe, '/') = '\0';
+	const char *why = rc < 0			   ? strerror(errno)
+			  : !S_ISDIR(st.st_mode)	   ? "not a directory"
+			  : access(probe, W_OK | X_OK) < 0 ? strerror(errno)
+							   : NULL;
+	if (why) {
+		snprintf(what, sizeof(what),
+			 "message store %s cannot be created or written (%s: %s)", store, probe,
+			 why);
+		line(r, FAIL, what, "the hub will not start: fix hub.store or its permissions");
+		return;
+	}
+	uint64_t segments, bytes;
+	struct berr err;
+	if (store_inspect(log, &segments, &bytes, &err) < 0) {
+		line(r, FAIL, err.msg,
+		     "the hub will not start on it: move the directory aside or run the berth "
+		     "that wrote it");
+		return;
+	}
+	struct statfs sf;
+	if (statfs(probe, &sf) == 0 && (unsigned long)sf.f_type == TMPFS_MAGIC_) {
+		snprintf(what, sizeof(what), "message store %s is on a tmpfs", store);
+		line(r, WARN, what,
+		     "stored messages are lost at reboot; set hub.store to a persistent volume");
+		return;
+	}
+	snprintf(what, sizeof(what), "message store %s: %llu segment(s), %llu bytes", log,
+		 (unsigned long long)segments, (unsigned long long)bytes);
+	line(r, OK, what, NULL);
+}
+
 /* The cloud link: the upstream and the identity API reachable, the hub's
  * connection and backlog, the module identities in IoT Hub. */
 static void check_upstream(struct report *r, struct berth_ctx *ctx, const struct agent_config *cfg,
@@ -502,9 +547,11 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	 * the state directory, often on a volume of its own. */
 	char hub_store[4200];
 	snprintf(hub_store, sizeof(hub_store), "%s/hub", root);
-	if (!cfg || cfg->hub_enabled)
-		check_store(&r, "message store",
-			    cfg && cfg->hub_store ? cfg->hub_store : hub_store);
+	if (!cfg || cfg->hub_enabled) {
+		const char *store = cfg && cfg->hub_store ? cfg->hub_store : hub_store;
+		check_store(&r, "message store", store);
+		check_message_store(&r, store);
+	}
 	if (cfg) {
 		/* Config validation refuses a name without a dot; say it passed. */
 		snprintf(what, sizeof(what),

@@ -173,21 +173,39 @@ static int parse_hub(yajl_val hub, const struct jpath *path, struct agent_config
 {
 	if (!hub)
 		return 0;
-	static const char *const known[] = {"enabled", "store",	     "listen_tcp", "tls_cert",
-					    "tls_key", "max_packet", "gateway",	   NULL};
+	static const char *const known[] = {
+	    "enabled",	  "store",	     "listen_tcp",	 "tls_cert",   "tls_key",
+	    "max_packet", "max_store_bytes", "min_free_percent", "store_full", "gateway",
+	    NULL};
 	if (only_keys(hub, path, known, err) < 0)
 		return -1;
 	if (parse_gateway(hub, path, cfg, err) < 0)
 		return -1;
-	const char *tcp = NULL;
+	const char *tcp = NULL, *full = NULL;
 	if (jp_bool(hub, "enabled", path, false, &cfg->hub_enabled, err) < 0 ||
 	    abs_path(hub, "store", path, &cfg->hub_store, err) < 0 ||
 	    jp_str(hub, "listen_tcp", path, false, HOSTNAME_MAX + 6, &tcp, err) < 0 ||
 	    abs_path(hub, "tls_cert", path, &cfg->hub_tls_cert, err) < 0 ||
 	    abs_path(hub, "tls_key", path, &cfg->hub_tls_key, err) < 0 ||
 	    jp_int(hub, "max_packet", path, false, 1024, 16 * 1024 * 1024, &cfg->hub_max_packet,
-		   err) < 0)
+		   err) < 0 ||
+	    jp_int(hub, "max_store_bytes", path, false, 0, 1LL << 50, &cfg->hub_max_store_bytes,
+		   err) < 0 ||
+	    jp_int(hub, "min_free_percent", path, false, 0, 90, &cfg->hub_min_free_percent, err) <
+		0 ||
+	    jp_str(hub, "store_full", path, false, 32, &full, err) < 0)
 		return -1;
+	if (cfg->hub_max_store_bytes && cfg->hub_max_store_bytes < 64 * 1024) {
+		struct jpath kp;
+		jpath_key(&kp, path, "max_store_bytes");
+		return berr_set(err, 0, "%s: at least 65536 (or 0: no bound)", kp.s);
+	}
+	if (full && strcmp(full, "reject") && strcmp(full, "drop-oldest")) {
+		struct jpath kp;
+		jpath_key(&kp, path, "store_full");
+		return berr_set(err, 0, "%s: expected reject or drop-oldest", kp.s);
+	}
+	cfg->hub_store_drop_oldest = full && !strcmp(full, "drop-oldest");
 	if (tcp) {
 		const char *colon = strrchr(tcp, ':');
 		struct jpath kp;
@@ -400,6 +418,7 @@ static int fill(yajl_val doc, void *obj, const void *arg, struct berr *err)
 {
 	struct agent_config *cfg = obj;
 	cfg->hub_enabled = true;
+	cfg->hub_min_free_percent = 2;
 	cfg->gateway_enabled = true;
 	cfg->gateway_mqtt_port = 8883;
 	cfg->gateway_https_port = 443;

@@ -40,7 +40,10 @@ struct agent_config {
 	char *hub_listen_tcp;
 	char *hub_tls_cert;
 	char *hub_tls_key;
-	int64_t hub_max_packet; /* 0: the hub's default */
+	int64_t hub_max_packet;	      /* 0: the hub's default */
+	int64_t hub_max_store_bytes;  /* 0: no bound but the free-space floor */
+	int64_t hub_min_free_percent; /* default 2 */
+	bool hub_store_drop_oldest;   /* store_full: drop-oldest (default reject) */
 
 	/* The TLS gateway modules connect to (hub/hub.h "gateway"): MQTT and
 	 * HTTPS at the gateway name, on the loopback address for host-network

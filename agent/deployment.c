@@ -415,7 +415,13 @@ static int parse_edge_hub(struct deployment *d, yajl_val hub, const struct jpath
 	    jp_obj(desired, "storeAndForwardConfiguration", &dp, false, &sf, err) < 0)
 		return -1;
 	jpath_key(&p, &dp, "storeAndForwardConfiguration");
-	if (jp_int(sf, "timeToLiveSecs", &p, false, 0, INT32_MAX, &d->ttl_secs, err) < 0)
+	yajl_val limits = NULL;
+	struct jpath lp;
+	jpath_key(&lp, &p, "storeLimits");
+	if (jp_int(sf, "timeToLiveSecs", &p, false, 0, INT32_MAX, &d->ttl_secs, err) < 0 ||
+	    jp_obj(sf, "storeLimits", &p, false, &limits, err) < 0 ||
+	    jp_int(limits, "maxSizeBytes", &lp, false, 65536, 1LL << 50, &d->store_max_bytes, err) <
+		0)
 		return -1;
 	if (!routes)
 		return 0;

@@ -61,7 +61,8 @@ struct deployment {
 	size_t n_modules;
 	struct deployment_route *routes;
 	size_t n_routes;
-	int64_t ttl_secs; /* storeAndForwardConfiguration.timeToLiveSecs, default 7200 */
+	int64_t ttl_secs;	 /* storeAndForwardConfiguration.timeToLiveSecs, default 7200 */
+	int64_t store_max_bytes; /* storeAndForwardConfiguration.storeLimits.maxSizeBytes, 0 none */
 	struct registry_cred *registries; /* runtime.settings.registryCredentials */
 	size_t n_registries;
 	char *schema_version;

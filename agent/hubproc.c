@@ -23,10 +23,17 @@
 #include "common/log.h"
 #include "common/sock.h"
 
-#define HUB_BACKOFF_UNIT_MS 1000
-#define HUB_BACKOFF_MAX_MS  60000
-#define HUB_HEALTHY_MS	    60000
-#define HUB_LISTEN_FD	    3
+#define HUB_BACKOFF_MAX_MS 60000
+#define HUB_LISTEN_FD	   3
+
+/* The hub's backoff follows the modules' restart_backoff_unit_ms, a tenth
+ * of it (1 s by default, doubling up to a minute); a hub that ran sixty
+ * units (a minute) was healthy. Messages wait while it is down. */
+static int64_t hub_backoff_unit(const struct daemon *d)
+{
+	int64_t unit = d->cfg->restart_backoff_unit_ms / 10;
+	return unit < 10 ? 10 : unit;
+}
 
 static void run_path(struct daemon *d, const char *name, char *out, size_t cap)
 {
@@ -79,6 +86,10 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 	}
 	if (d->cfg->hub_max_packet)
 		json_gen_key_int(g, "max_packet", d->cfg->hub_max_packet);
+	json_gen_key_int(g, "store_max_bytes", d->cfg->hub_max_store_bytes);
+	json_gen_key_int(g, "store_limits_max_bytes", d->dep ? d->dep->store_max_bytes : 0);
+	json_gen_key_int(g, "min_free_percent", d->cfg->hub_min_free_percent);
+	json_gen_key_str(g, "store_full", d->cfg->hub_store_drop_oldest ? "drop-oldest" : "reject");
 	gateway_hub_config(d, g);
 	if (d->cfg->upstream_url) {
 		json_gen_str(g, "upstream");
@@ -161,7 +172,7 @@ static void start(struct daemon *d)
 	pid_t pid = daemon_spawn((char *const *)argv, -1, -1, d->hub.listen_fd, true);
 	if (pid < 0) {
 		log_error("hub: cannot start: %s", strerror(errno));
-		d->hub.next_start_boot = boot_ms() + HUB_BACKOFF_UNIT_MS;
+		d->hub.next_start_boot = boot_ms() + hub_backoff_unit(d);
 		return;
 	}
 	d->hub.pid = pid;
@@ -184,9 +195,9 @@ void hubproc_exited(struct daemon *d, int status)
 	d->hub.pid = 0;
 	if (d->stopping)
 		return;
-	if (now - d->hub.started_boot >= HUB_HEALTHY_MS)
+	if (now - d->hub.started_boot >= 60 * hub_backoff_unit(d))
 		d->hub.restart_count = 0;
-	int64_t delay = HUB_BACKOFF_UNIT_MS;
+	int64_t delay = hub_backoff_unit(d);
 	for (unsigned i = 0; i < d->hub.restart_count && delay < HUB_BACKOFF_MAX_MS; i++)
 		delay *= 2;
 	if (delay > HUB_BACKOFF_MAX_MS)

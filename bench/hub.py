@@ -1,20 +1,31 @@
 #!/usr/bin/python3
-"""The hub against mosquitto, both on a Unix socket, with the same clients:
+"""The hub's durable store against mosquitto with persistence on, both on a
+Unix socket, their data on the same loop-mounted ext4 (the root file system
+here is mounted with `discard`), driven by the same clients:
 
-  throughput  mosquitto_pub -l sends N QoS 1 messages from module a, mosquitto_sub
-              -C N receives them as module b (through a route on the hub, through a
-              plain topic on mosquitto); wall time from the first send to the last
-              receipt
-  latency     one paho-mqtt QoS 1 message at a time from a to b, median and p99
-  memory      RSS and PSS (and private) of the broker after those runs with no client
-              left, then with five connected clients after 200 more messages
+  throughput   mosquitto_pub -l sends N QoS 1 messages of 256 bytes as module
+               a (-M 20, its default window, then -M 64), mosquitto_sub -C N
+               receives them as module b (through a route on the hub, a plain
+               topic on mosquitto); wall time from the first send to the last
+               receipt. The hub's PUBACK waits for fdatasync; mosquitto's
+               does not (it saves a snapshot every autosave_interval).
+  written      bytes the broker made the device write per message during the
+               throughput runs and the million-message fill (/proc/<pid>/io
+               write_bytes), against 1.5 x 256 + 64 = 448
+  latency      5,000 msg/s offered for 5 s (5 messages each millisecond),
+               QoS 1, send to receipt: median, p99, p99.9, by bench/mqtt_latency.c
+               (a client in C on the hub's codec)
+  overhead     bytes of the hub's log per stored 256-byte message, minus 256
+  1,000,000    a million messages for module b while it is away: the broker's
+               RSS with 10 idle clients connected, and the time from a restart
+               (the hub SIGKILLed; mosquitto stopped with SIGTERM, which saves
+               its database) to b's first message, page cache warm and dropped
 
-usage: bench/hub.py [BERTH_BIN] [N]   (as root; starts and stops its own brokers)
+usage: bench/hub.py [BERTH_BIN] [N] [PENDING]   (as root, under the e2e lock)
 """
 import os
-import queue
 import shutil
-import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -25,150 +36,325 @@ import hubkit  # noqa: E402
 
 BERTH = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "build", "berth")
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-PAYLOAD = "x" * 100
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 50000
+PENDING = int(sys.argv[3]) if len(sys.argv) > 3 else 1000000
+SIZE = 256
+RATE = 5000
+WEAR_TARGET = 1.5 * SIZE + 64
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+LATENCY = os.path.join(TOP, "build", "bench", "mqtt_latency")
 
 
-def mem(pid):
-    out = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
+def build_latency_client():
+    subprocess.run(["make", "-s", "-C", TOP, "build/libberth.a"], check=True)
+    os.makedirs(os.path.dirname(LATENCY), exist_ok=True)
+    subprocess.run(["cc", "-std=gnu11", "-D_GNU_SOURCE", "-O2", "-I" + TOP, "-o", LATENCY,
+                    os.path.join(TOP, "bench", "mqtt_latency.c"),
+                    os.path.join(TOP, "build", "libberth.a"), "-lpthread"], check=True)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
         for line in f:
-            k, _, v = line.partition(":")
-            if k in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
-                out[k] = int(v.split()[0])
-    return "RSS %.1f MB, PSS %.2f MB, private %.2f MB" % (
-        out["Rss"] / 1024, out["Pss"] / 1024, (out["Private_Clean"] + out["Private_Dirty"]) / 1024)
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def write_bytes(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+
+
+def dir_bytes(d):
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
+
+
+class Raw:
+    """A raw MQTT 3.1.1 connection on a Unix socket."""
+
+    def __init__(self, path, client_id, user=None, password=None, clean=True):
+        self.r = hubkit.Raw(path, timeout=30)
+        self.r.send(hubkit.connect_packet(client_id, user, password, clean=clean))
+        first, body = self.r.recv_packet()
+        assert first == 0x20 and body[1] == 0, body
+        self.pid = 0
+
+    def subscribe(self, topic):
+        self.r.send(hubkit.packet(0x82, struct.pack(">H", 1) + hubkit.enc_str(topic) + b"\x01"))
+        assert self.r.recv_packet()[0] == 0x90
+
+    def publish(self, topic, payload):
+        self.pid = self.pid % 65535 + 1
+        self.r.send(hubkit.packet(0x32, hubkit.enc_str(topic) + struct.pack(">H", self.pid) +
+                                  payload))
+
+    def close(self):
+        self.r.close()
 
 
 class Broker:
-    """What the benchmark needs from either broker."""
+    def __init__(self, d):
+        self.dir = d
 
-    def client_args(self, module):
-        raise NotImplementedError
+    def raw(self, module, clean=True):
+        return Raw(self.socket, *self.identity(module), clean=clean)
 
 
 class BerthHub(Broker):
     name = "berth hub"
 
     def __init__(self, d):
-        mods = {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}}
+        super().__init__(d)
+        mods = {m: {} for m in ["a", "b"] + ["p%d" % i for i in range(3)] +
+                ["idle%d" % i for i in range(10)]}
         self.hub = hubkit.Hub(BERTH, d, device="bench", modules=mods, routes={
-            "ab": 'FROM /messages/modules/a/* INTO BrokeredEndpoint("/modules/b/inputs/in1")'})
-        self.hub.start()
-        self.pid = self.hub.proc.pid
+            "ab": 'FROM /messages/* INTO BrokeredEndpoint("/modules/b/inputs/in1")'})
         self.socket = self.hub.socket
-        self.out_topic = "devices/bench/modules/a/messages/events/$.on=o"
+        self.out_topic = "devices/bench/modules/%s/messages/events/$.on=o"
         self.in_topic = "devices/bench/modules/b/#"
+        self.start()
+
+    def start(self):
+        ready = self.hub.log_text().count("hub ready")
+        self.hub.start()
+        hubkit.wait_for(lambda: self.hub.log_text().count("hub ready") > ready, 60,
+                        what="the hub")
+        self.pid = self.hub.proc.pid
+
+    def identity(self, module):
+        return ("bench/" + module, hubkit.username("bench", module), self.hub.token(module))
 
     def client_args(self, module):
-        return ["-i", "bench/" + module, "-u", hubkit.username("bench", module),
-                "-P", self.hub.token(module)]
+        cid, user, password = self.identity(module)
+        return ["-i", cid, "-u", user, "-P", password]
 
-    def module(self, name):
-        return hubkit.Module(self.hub, name)
+    def topic(self, module):
+        return self.out_topic % module
+
+    def kill(self):
+        self.hub.proc.kill()
+        self.hub.proc.wait()
+        self.hub.log.close()
 
     def stop(self):
         self.hub.stop()
 
+    def store_bytes(self):
+        """The log's records: its files less the preallocated, unwritten
+        rest of the active segment (at most one segment, whatever is held)."""
+        return self.hub.control_call({"op": "status"})["store"]["bytes"]
+
 
 class Mosquitto(Broker):
-    name = "mosquitto 2.0"
+    name = "mosquitto 2.0 (persistence on)"
 
     def __init__(self, d):
+        super().__init__(d)
         self.socket = os.path.join(d, "mq.sock")
-        conf = os.path.join(d, "mq.conf")
-        with open(conf, "w") as f:
-            f.write("user root\nlistener 0 %s\nallow_anonymous true\nmax_queued_messages 100000\n"
-                    % self.socket)
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        hubkit.wait_for(lambda: os.path.exists(self.socket), 10, what="mosquitto")
+        self.conf = os.path.join(d, "mq.conf")
+        os.makedirs(os.path.join(d, "mqdata"), exist_ok=True)
+        with open(self.conf, "w") as f:
+            f.write("user root\nlistener 0 %s\nallow_anonymous true\npersistence true\n"
+                    "persistence_location %s/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+                    "max_inflight_messages 0\n" % (self.socket, os.path.join(d, "mqdata")))
+        self.out_topic = "bench/out"
+        self.in_topic = "bench/out"
+        self.log = open(os.path.join(d, "mq.log"), "ab")
+        self.start()
+
+    def start(self):
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        hubkit.wait_for(lambda: os.path.exists(self.socket), 300, what="mosquitto")
         self.pid = self.proc.pid
-        self.out_topic = "bench/a/out"
-        self.in_topic = "bench/a/out"
+
+    def identity(self, module):
+        return ("bench/" + module, None, None)
 
     def client_args(self, module):
         return ["-i", "bench/" + module]
 
-    def module(self, name):
-        m = hubkit.Module.__new__(hubkit.Module)
-        m.messages, m.connack, m.disconnects = queue.Queue(), queue.Queue(), queue.Queue()
-        m.c = hubkit.UnixClient(self.socket, "bench/" + name)
-        m.c.on_connect = lambda c, u, flags, rc: m.connack.put((rc, flags))
-        m.c.on_message = lambda c, u, msg: m.messages.put(msg)
-        m.c.on_disconnect = lambda c, u, rc: m.disconnects.put(rc)
-        m.keepalive = 60
-        return m
+    def topic(self, module):
+        return self.out_topic
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(10)
+        self.proc.wait(120)
+
+    def store_bytes(self):
+        return dir_bytes(os.path.join(self.dir, "mqdata"))
 
 
-def throughput(b):
+def throughput(b, n, inflight):
     sub = subprocess.Popen(["mosquitto_sub", "--unix", b.socket, "-q", "1", "-t", b.in_topic,
-                            "-C", str(N)] + b.client_args("b"), stdout=subprocess.DEVNULL)
+                            "-C", str(n)] + b.client_args("b"), stdout=subprocess.DEVNULL)
     time.sleep(0.5)
-    lines = ("%s\n" % PAYLOAD * N).encode()
+    lines = (("x" * (SIZE - 1)) + "\n").encode() * n
+    w0 = write_bytes(b.pid)
     start = time.monotonic()
-    subprocess.run(["mosquitto_pub", "--unix", b.socket, "-q", "1", "-t", b.out_topic, "-l"] +
-                   b.client_args("a"), input=lines, check=True)
-    sub.wait(120)
+    subprocess.run(["mosquitto_pub", "--unix", b.socket, "-q", "1", "-M", str(inflight), "-t",
+                    b.topic("a"), "-l"] + b.client_args("a"), input=lines, check=True)
+    sub.wait(600)
     took = time.monotonic() - start
-    return "%d messages in %.2f s: %.0f msg/s" % (N, took, N / took)
+    return n / took, (write_bytes(b.pid) - w0) / n
 
 
-def latency(b):
-    rx = b.module("b")
-    rx.connect()
-    rx.subscribe(b.in_topic)
-    tx = b.module("a")
-    tx.connect()
-    times = []
-    for _ in range(1000):
-        t0 = time.perf_counter()
-        tx.c.publish(b.out_topic, PAYLOAD, 1)
-        rx.messages.get(timeout=10)
-        times.append((time.perf_counter() - t0) * 1e6)
-    rx.close()
-    tx.close()
-    times.sort()
-    return "median %.0f us, p99 %.0f us" % (statistics.median(times), times[int(len(times) * .99)])
+def latency(b, seconds=5):
+    """bench/mqtt_latency.c: a client in C, so the figure is the broker's."""
+    args = [LATENCY, b.socket, str(RATE), str(seconds), str(SIZE)]
+    for module, topic in (("a", b.topic("a")), ("b", b.in_topic)):
+        cid, user, password = b.identity(module)
+        args += [cid, user or "-", password or "-", topic]
+    out = subprocess.run(args, stdout=subprocess.PIPE, check=True, timeout=120).stdout.decode()
+    f = out.split()
+    return float(f[1].rstrip("/s")), int(f[3]), int(f[5]), float(f[7]), float(f[9]), float(f[11])
 
 
-def footprint(b):
-    time.sleep(6)  # the hub trims its heap every 5 s
-    idle = mem(b.pid)
+def fill(b, n):
+    """n messages for module b while it is away, from four publishers
+    (bench/mqtt_latency.c fill: 64 in flight, every PUBACK waited for)."""
+    r = b.raw("b", clean=False)
+    r.subscribe(b.in_topic)
+    r.close()
+    pubs = []
+    per = n // 4
+    w0 = write_bytes(b.pid)
+    start = time.monotonic()
+    for i, m in enumerate(["a", "p0", "p1", "p2"]):
+        count = per if i < 3 else n - 3 * per
+        cid, user, password = b.identity(m)
+        pubs.append(subprocess.Popen([LATENCY, "fill", b.socket, str(count), str(SIZE), cid,
+                                      user or "-", password or "-", b.topic(m)]))
+    for p in pubs:
+        assert p.wait(3600) == 0
+    return n / (time.monotonic() - start), (write_bytes(b.pid) - w0) / n
+
+
+def idle_rss(b):
     clients = []
-    for name in "abcde":
-        m = b.module(name)
-        m.connect()
-        m.subscribe(b.in_topic if name == "b" else "$iothub/twin/res/#" if b.name.startswith(
-            "berth") else "bench/" + name)
-        clients.append(m)
-    for _ in range(200):
-        clients[0].c.publish(b.out_topic, PAYLOAD, 1)
-    time.sleep(1)
-    busy = mem(b.pid)
-    for m in clients:
-        m.close()
-    return idle, busy
+    for i in range(10):
+        c = b.raw("idle%d" % i)
+        c.subscribe("$iothub/twin/res/#" if isinstance(b, BerthHub) else "bench/idle%d" % i)
+        clients.append(c)
+    time.sleep(6)  # the hub trims its heap every 5 s
+    rss = rss_kib(b.pid)
+    for c in clients:
+        c.close()
+    return rss
+
+
+def restart(b, drop_cache):
+    # Killed, mosquitto would lose everything since its last autosave: it
+    # is stopped with SIGTERM, which saves its database. The hub is killed.
+    if isinstance(b, BerthHub):
+        b.kill()
+    else:
+        b.stop()
+        if not drop_cache:
+            print("  its database, saved at exit: %.1f bytes per pending message" % (
+                b.store_bytes() / PENDING), flush=True)
+    if drop_cache:
+        subprocess.run(["sync"])
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    t0 = time.monotonic()
+    if isinstance(b, BerthHub):
+        b.hub.log = open(b.hub.log_path, "ab")
+        b.hub.proc = subprocess.Popen([BERTH, "hub", "--config", b.hub.config_path],
+                                      stdout=b.hub.log, stderr=subprocess.STDOUT)
+        b.pid = b.hub.proc.pid
+    else:
+        b.proc = subprocess.Popen(["mosquitto", "-c", b.conf], stdout=b.log,
+                                  stderr=subprocess.STDOUT)
+        b.pid = b.proc.pid
+    while True:
+        try:
+            r = b.raw("b", clean=False)
+            break
+        except (OSError, AssertionError, TypeError):
+            if time.monotonic() - t0 > 600:
+                raise
+            time.sleep(0.005)
+    r.r.s.settimeout(600)
+    while True:
+        p = r.r.recv_packet()
+        if p[0] & 0xf0 == 0x30:
+            break
+    took = time.monotonic() - t0
+    r.close()
+    return took
 
 
 def main():
-    for cls in (BerthHub, Mosquitto):
-        d = tempfile.mkdtemp(prefix="berth-bench-")
-        b = cls(d)
-        try:
-            print("== %s" % b.name)
-            print("throughput: " + throughput(b))
-            print("latency:    " + latency(b))
-            idle, busy = footprint(b)
-            print("no clients: " + idle)
-            print("5 clients:  " + busy)
-        finally:
-            b.stop()
-            shutil.rmtree(d, ignore_errors=True)
+    build_latency_client()
+    mnt = tempfile.mkdtemp(prefix="berth-bench-")
+    img = mnt + ".img"
+    subprocess.run(["fallocate", "-l", "3G", img], check=True)
+    # Inode tables and journal written now: ext4's lazy initialisation
+    # would otherwise write them in the background while the brokers run.
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                    img], check=True)
+    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+    results = {}
+    try:
+        for cls in (BerthHub, Mosquitto):
+            d = os.path.join(mnt, cls.__name__)
+            os.makedirs(d)
+            b = cls(d)
+            res = results[cls] = {}
+            try:
+                print("== %s" % b.name, flush=True)
+                for inflight in (20, 64):
+                    rate, wear = throughput(b, N, inflight)
+                    res["throughput%d" % inflight] = rate
+                    print("throughput (-M %d): %d messages in %.2f s: %.0f msg/s; device writes "
+                          "%.0f bytes/message" % (inflight, N, N / rate, rate, wear), flush=True)
+                    res["wear%d" % inflight] = wear
+                offered, got, sent, med, p99, p999 = latency(b)
+                res["p99"] = p99
+                print("latency at %.0f msg/s offered (%d of %d delivered): median %.0f us, "
+                      "p99 %.0f us, p99.9 %.0f us" % (offered, got, sent, med, p99, p999),
+                      flush=True)
+                base = b.store_bytes()
+                rate, wear = fill(b, PENDING)
+                res["wear_fill"] = wear
+                print("%d pending stored at %.0f msg/s (four publishers, 64 in flight each); "
+                      "device writes %.0f bytes/message" % (PENDING, rate, wear), flush=True)
+                if isinstance(b, BerthHub):
+                    per = (b.store_bytes() - base) / PENDING
+                    print("  %.1f bytes of log per %d-byte message: %.1f bytes of overhead" % (
+                        per, SIZE, per - SIZE), flush=True)
+                print("RSS with %d pending and 10 idle clients: %.2f MB" % (
+                    PENDING, idle_rss(b) / 1024), flush=True)
+                for cold in (False, True):
+                    took = restart(b, cold)
+                    print("restart over %d pending to the first delivery (page cache %s): "
+                          "%.2f s" % (PENDING, "dropped" if cold else "warm", took), flush=True)
+                if isinstance(b, BerthHub):
+                    lines = [ln for ln in b.hub.log_text().splitlines() if "held in" in ln]
+                    print("  " + lines[-1].split(": ", 1)[1])
+            finally:
+                b.stop()
+        hub, mq = results[BerthHub], results[Mosquitto]
+        print("== ratios (berth / mosquitto)")
+        for k in ("throughput20", "throughput64"):
+            print("%s: %.2f (target 1.0)" % (k, hub[k] / mq[k]))
+        print("hub p99 at %d msg/s: %.0f us (target 2000); device writes per message %.0f "
+              "(-M 20), %.0f (-M 64), %.0f (four publishers) (target %.0f)" % (
+                  RATE, hub["p99"], hub["wear20"], hub["wear64"], hub["wear_fill"],
+                  WEAR_TARGET))
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
+        shutil.rmtree(mnt, ignore_errors=True)
+        os.unlink(img)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,7 @@ struct broker {
 	int64_t now_ms;	 /* wall clock, Unix ms */
 	int64_t mono_ms; /* monotonic, for timeouts */
 	bool stop;
+	int exit_code;	 /* 1: stopped because something failed (the store) */
 	bool own_socket; /* created the Unix socket file (remove it on exit) */
 	struct hub_io unix_listener, tcp_listener, control_listener, signals, store_events;
 	void *tls_ctx;		/* SSL_CTX * */
@@ -347,6 +348,11 @@ uint16_t session_next_packet_id(struct session *s);
  * store). False when no such message is in flight. */
 bool session_acknowledge(struct session *s, uint16_t packet_id);
 void session_pump_module(struct broker *b, const char *module);
+/* Persistent sessions (and their subscriptions) as saved in
+ * <state_dir>/sessions.json: restored at start for identities still
+ * deployed; saved, atomically, whenever one is made, changed or ended. */
+int sessions_load(struct broker *b, struct berr *err);
+int sessions_save(struct broker *b);
 
 /* routing.c: telemetry from an identity through the routes into the store.
  * ack (may be NULL) is completed once the store owns the message. */

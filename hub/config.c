@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "hub/store.h"
 #include "hub/twin.h"
 
 bool hub_name_valid(const char *name)
@@ -256,7 +257,8 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 	    {"tls_key", false, offsetof(struct hub_config, tls_key)},
 	};
 	yajl_val t = c->tree, routes = NULL, modules = NULL, up = NULL;
-	long long max_packet, ttl, store_max;
+	long long max_packet, ttl, store_max, store_limit, min_free;
+	const char *full = NULL;
 	int rc = YAJL_IS_OBJECT(t) ? 0 : berr_set(err, 0, "expected a JSON object");
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(strings); i++)
 		rc = json_get_str(t, strings[i].key, "config", strings[i].required,
@@ -277,9 +279,23 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 	if (rc == 0)
 		rc =
 		    get_size(t, "default_ttl_secs", 1, UINT32_MAX, HUB_DEFAULT_TTL_SECS, &ttl, err);
+	/* 0: no bound but the free-space floor. */
 	if (rc == 0)
-		rc = get_size(t, "store_max_bytes", 64 * 1024, (long long)1 << 40,
-			      HUB_DEFAULT_STORE_MAX_BYTES, &store_max, err);
+		rc = get_size(t, "store_max_bytes", 0, (long long)1 << 50, 0, &store_max, err);
+	if (rc == 0)
+		rc = get_size(t, "store_limits_max_bytes", 0, (long long)1 << 50, 0, &store_limit,
+			      err);
+	if (rc == 0)
+		rc = get_size(t, "min_free_percent", 0, 90, HUB_DEFAULT_MIN_FREE_PERCENT, &min_free,
+			      err);
+	if (rc == 0)
+		rc = json_get_str(t, "store_full", "config", false, &full, err);
+	if (rc == 0 && full && strcmp(full, "reject") && strcmp(full, "drop-oldest"))
+		rc = berr_set(err, 0, "config.store_full: \"%.64s\" is not reject or drop-oldest",
+			      full);
+	if (rc == 0 &&
+	    ((store_max && store_max < 64 * 1024) || (store_limit && store_limit < 64 * 1024)))
+		rc = berr_set(err, 0, "config: a store bound under 64 KiB cannot hold a message");
 	if (rc == 0 && !hub_name_valid(c->device_id))
 		rc = berr_set(err, 0, "config.device_id: \"%.64s\" is not a valid device id",
 			      c->device_id);
@@ -289,6 +305,10 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		c->max_packet = (size_t)max_packet;
 		c->default_ttl_secs = (uint32_t)ttl;
 		c->store_max_bytes = (size_t)store_max;
+		c->store_limit_bytes = (size_t)store_limit;
+		c->min_free_percent = (unsigned)min_free;
+		c->store_full = full && !strcmp(full, "drop-oldest") ? STORE_FULL_DROP_OLDEST
+								     : STORE_FULL_REJECT;
 		rc = parse_routes(c, routes, err);
 	}
 	if (rc == 0)
@@ -310,6 +330,12 @@ int hub_config_load(const char *path, struct hub_config **out, struct berr *err)
 	if (fs_read_file(path, HUB_CONFIG_MAX, &text, &len, err) < 0)
 		return berr_wrap(err, "hub config");
 	return hub_config_parse(text, len, path, out, err);
+}
+
+size_t hub_config_store_bound(const struct hub_config *c)
+{
+	size_t a = c->store_max_bytes, b = c->store_limit_bytes;
+	return a && b ? (a < b ? a : b) : a ? a : b;
 }
 
 const struct hub_module *hub_config_module(const struct hub_config *c, const char *name)

@@ -11,13 +11,13 @@
 #include "common/sas.h"
 #include "hub/route.h"
 
-#define HUB_CONFIG_MAX		    (4 * 1024 * 1024)
-#define HUB_DEFAULT_MAX_PACKET	    (256 * 1024)
-#define HUB_MAX_PACKET_LIMIT	    (16 * 1024 * 1024)
-#define HUB_DEFAULT_TTL_SECS	    7200
-#define HUB_DEFAULT_STORE_MAX_BYTES (16 * 1024 * 1024)
-#define HUB_NAME_MAX		    128 /* device and module names */
-#define HUB_GATEWAY_LISTEN_MAX	    16	/* addresses of each gateway protocol */
+#define HUB_CONFIG_MAX		     (4 * 1024 * 1024)
+#define HUB_DEFAULT_MAX_PACKET	     (256 * 1024)
+#define HUB_MAX_PACKET_LIMIT	     (16 * 1024 * 1024)
+#define HUB_DEFAULT_TTL_SECS	     7200
+#define HUB_DEFAULT_MIN_FREE_PERCENT 2
+#define HUB_NAME_MAX		     128 /* device and module names */
+#define HUB_GATEWAY_LISTEN_MAX	     16	 /* addresses of each gateway protocol */
 
 struct hub_module {
 	const char *name;
@@ -60,7 +60,10 @@ struct hub_config {
 	const char *tls_key;
 	size_t max_packet;
 	uint32_t default_ttl_secs;
-	size_t store_max_bytes;
+	size_t store_max_bytes;	   /* the daemon's hub.max_store_bytes; 0 none */
+	size_t store_limit_bytes;  /* $edgeHub storeLimits.maxSizeBytes; 0 none */
+	unsigned min_free_percent; /* of the store's device, left free */
+	int store_full;		   /* enum store_full_policy */
 	struct hub_upstream_config upstream;
 	struct route_def *routes;
 	size_t n_routes;
@@ -84,6 +87,9 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		     struct berr *err);
 int hub_config_load(const char *path, struct hub_config **out, struct berr *err);
 void hub_config_free(struct hub_config *c);
+
+/* The store's bound: the smaller of the two that are set, 0 when none is. */
+size_t hub_config_store_bound(const struct hub_config *c);
 
 const struct hub_module *hub_config_module(const struct hub_config *c, const char *name);
 

@@ -105,13 +105,60 @@ static void reply_status_only(struct control_conn *cc, int status, const char *e
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 
+struct stats_gen {
+	yajl_gen g;
+	int64_t now_ms;
+};
+
 static void gen_store_stats(const struct store_stats *st, void *arg)
 {
-	yajl_gen g = arg;
+	struct stats_gen *sg = arg;
+	yajl_gen g = sg->g;
 	json_gen_str(g, st->endpoint);
 	yajl_gen_map_open(g);
 	json_gen_key_int(g, "messages", (long long)st->messages);
 	json_gen_key_int(g, "leased", (long long)st->leased);
+	json_gen_key_int(g, "bytes", (long long)st->bytes);
+	long long age =
+	    st->oldest_ms && sg->now_ms > st->oldest_ms ? (sg->now_ms - st->oldest_ms) / 1000 : 0;
+	json_gen_key_int(g, "oldest_age_secs", st->oldest_ms ? age : -1);
+	json_gen_key_int(g, "expired", (long long)st->expired);
+	json_gen_str(g, "dropped");
+	yajl_gen_map_open(g);
+	json_gen_key_int(g, "full", (long long)st->dropped_full);
+	json_gen_key_int(g, "damaged", (long long)st->dropped_damaged);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+}
+
+static void gen_store_totals(struct broker *b, yajl_gen g)
+{
+	struct store_totals t;
+	store_get_totals(b->store, &t);
+	json_gen_str(g, "store");
+	yajl_gen_map_open(g);
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/log", b->cfg->state_dir);
+	json_gen_key_str(g, "dir", dir);
+	json_gen_key_int(g, "bytes", (long long)t.bytes);
+	json_gen_key_int(g, "max_bytes", (long long)t.max_bytes);
+	json_gen_key_int(g, "free_bytes", (long long)t.free_bytes);
+	json_gen_key_int(g, "floor_bytes", (long long)t.floor_bytes);
+	json_gen_key_int(g, "min_free_percent", b->cfg->min_free_percent);
+	json_gen_key_str(g, "store_full",
+			 store_full_policy_name((enum store_full_policy)b->cfg->store_full));
+	json_gen_key_bool(g, "full", t.full);
+	json_gen_key_int(g, "segments", (long long)t.segments);
+	json_gen_key_int(g, "held_back", (long long)t.held_back);
+	json_gen_key_int(g, "refused", (long long)t.refused);
+	json_gen_key_int(g, "dropped_full", (long long)t.dropped_full);
+	json_gen_key_int(g, "write_errors", (long long)t.write_errors);
+	json_gen_key_int(g, "commits", (long long)t.commits);
+	json_gen_key_int(g, "syncs", (long long)t.syncs);
+	json_gen_key_int(g, "damaged_at_open", (long long)t.damaged);
+	json_gen_key_int(g, "cut_at_open", (long long)t.cut_bytes);
+	json_gen_key_int(g, "recovered", (long long)t.recovered);
+	json_gen_key_int(g, "open_ms", (long long)t.opened_ms);
 	yajl_gen_map_close(g);
 }
 
@@ -153,9 +200,11 @@ static void reply_status(struct control_conn *cc)
 	json_gen_key_int(g, "input_buffered_before_connect", before_connect);
 	json_gen_key_int(g, "routes", (long long)b->cfg->n_routes);
 	json_gen_key_int(g, "store_bytes", (long long)store_bytes(b->store));
+	gen_store_totals(b, g);
 	json_gen_str(g, "queues");
 	yajl_gen_map_open(g);
-	store_foreach(b->store, gen_store_stats, g);
+	struct stats_gen sg = {g, b->now_ms};
+	store_foreach(b->store, gen_store_stats, &sg);
 	upstream_gen_queue(b, g);
 	yajl_gen_map_close(g);
 	upstream_gen_status(b, g);

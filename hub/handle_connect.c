@@ -1,6 +1,7 @@
 /* CONNECT: protocol level, identity (auth.c), session take-over and
- * resumption, will, CONNACK, then redelivery of what a persistent session
- * left unacknowledged. */
+ * resumption (persistent sessions survive hub restarts: session.c), will,
+ * CONNACK, then redelivery of what a persistent session left
+ * unacknowledged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,9 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 		client_close(s->client, LOG_LVL_INFO, true, "taken over by a new connection (%s)",
 			     strchr(c->label, '(') ? strchr(c->label, '(') : c->label);
 	s = session_find(b, client_id); /* a clean session ended with its connection */
-	bool present = false;
+	bool present = false, saved = false;
 	if (p->clean_session) {
+		saved = s && s->persistent;
 		if (s)
 			session_discard(s);
 		s = session_new(b, client_id, module, false);
@@ -66,7 +68,11 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 		present = true;
 	} else {
 		s = session_new(b, client_id, module, true);
+		saved = s != NULL;
 	}
+	/* Known on disk before the client is told (session present or not). */
+	if (saved)
+		sessions_save(b);
 	if (!s) {
 		log_error("%s: out of memory for the session", c->label);
 		send_connack(c, false, MQTT_CONNACK_UNAVAILABLE);

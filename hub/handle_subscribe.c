@@ -73,6 +73,8 @@ int handle_subscribe(struct client *c, const struct mqtt_subscribe *req)
 			log_debug("%s: subscribed to %.*s at QoS %u", c->label, (int)t->filter.len,
 				  t->filter.p, codes[i]);
 	}
+	if (s->persistent)
+		sessions_save(c->b);
 	if (send_suback(c, req->packet_id, codes, req->n) < 0)
 		return -1;
 	session_pump(s);
@@ -95,5 +97,7 @@ int handle_unsubscribe(struct client *c, const struct mqtt_subscribe *req)
 			}
 		}
 	}
+	if (s->persistent)
+		sessions_save(c->b);
 	return send_unsuback(c, req->packet_id);
 }

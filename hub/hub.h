@@ -1,7 +1,8 @@
 /* The hub process: `berth hub --config FILE`, started and restarted by the
  * daemon. It serves MQTT 3.1.1 on <run>/hub.sock (and TCP/TLS when asked),
  * authenticates modules, routes their messages, keeps their twins, and
- * (later) forwards to the upstream through the store.
+ * keeps routed messages in a durable store (docs/STORE.md) until their
+ * receivers acknowledge them.
  *
  * FILE is written by the daemon (atomically) and re-read on SIGHUP; a new
  * config swaps routes and identities without dropping connections:
@@ -11,7 +12,7 @@
  *   "device_key": "<base64>",
  *   "socket": "/run/berth/hub.sock",
  *   "control_socket": "/run/berth/hubctl.sock",
- *   "state_dir": "/var/lib/berth/hub",          twins, sessions (and the store)
+ *   "state_dir": "/var/lib/berth/hub",          twins/, sessions.json, log/ (the store)
  *   "listen_tcp": "127.0.0.1:1883",             optional
  *   "tls_cert": "...", "tls_key": "...",         optional, for listen_tcp
  *   "gateway": {                                 optional: the TLS gateway modules use
@@ -21,7 +22,10 @@
  *     "https": ["127.0.0.1:443"] },              module-to-module direct methods
  *   "max_packet": 262144,                        optional
  *   "default_ttl_secs": 7200,
- *   "store_max_bytes": 16777216,                 optional, the store's bound
+ *   "store_max_bytes": 1073741824,               optional, hub.max_store_bytes (0 none)
+ *   "store_limits_max_bytes": 0,                 optional, $edgeHub storeLimits.maxSizeBytes
+ *   "min_free_percent": 2,                       optional, of the store's device
+ *   "store_full": "reject",                      optional, or "drop-oldest"
  *   "upstream": { "url": "mqtts://...", "ca_file": "...",  optional: the cloud link
  *                 "twins": true,                 twins and methods are IoT Hub's (twin cache)
  *                 "method_timeout_ms": 30000 },   a cloud's method call waits this long
@@ -45,8 +49,10 @@
  *     -> {"status":200,"payload":{...}}   or {"status":504,"error":"..."}
  *   {"op":"reload"}  -> {"status":200}         or {"status":400,"error":"..."}
  *   {"op":"status"}  -> {"status":200,"clients":[...],"queues":{"<endpoint>":
- *                        {"messages":n,"leased":n}},"connections":n,
- *                        "input_buffered_before_connect":bytes, ...}
+ *                        {"messages":n,"leased":n,"bytes":n,"oldest_age_secs":s,
+ *                        "expired":n,"dropped":{"full":n,"damaged":n}}},
+ *                        "store":{"dir":..,"bytes":n,"free_bytes":n,"full":bool,...},
+ *                        "connections":n,"input_buffered_before_connect":bytes, ...}
  *   {"op":"twin","module":"m"} -> {"status":200,"cloud":b,"synced":b,
  *                                   "twin":{"desired":..,"reported":..}}
  *     (synced: the desired properties are IoT Hub's, read through the twin cache)

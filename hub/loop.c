@@ -20,8 +20,8 @@
 #include "hub/control.h"
 #include "hub/upstream.h"
 
-#define TICK_MS		500
-#define EXPIRE_EVERY_MS 5000
+#define TICK_MS	      500
+#define TRIM_EVERY_MS 5000
 
 void broker_clock(struct broker *b)
 {
@@ -64,12 +64,44 @@ static void on_store_event(struct hub_io *io, uint32_t events)
 {
 	struct broker *b = (struct broker *)((char *)io - offsetof(struct broker, store_events));
 	store_dispatch(b->store);
+	struct berr err;
+	if (store_error(b->store, &err) < 0) {
+		/* Never a quiet switch to memory: the daemon restarts the hub,
+		 * which opens the store again or says why it cannot. */
+		log_error("stopping: the message store cannot go on: %s", err.msg);
+		b->stop = true;
+		b->exit_code = 1;
+	}
+}
+
+/* Messages for a module's input were written: its session may lease them
+ * before they are synced (only the sender's PUBACK waits for that). */
+static void on_store_ready(void *arg, const char *endpoint)
+{
+	struct broker *b = arg;
+	const char *prefix = "/modules/";
+	size_t up = strlen(UPSTREAM_ENDPOINT_PREFIX);
+	if (!strncmp(endpoint, UPSTREAM_ENDPOINT_PREFIX, up)) {
+		upstream_notify(b, endpoint + up);
+		return;
+	}
+	if (strncmp(endpoint, prefix, strlen(prefix)))
+		return;
+	const char *mod = endpoint + strlen(prefix);
+	size_t len = strcspn(mod, "/");
+	char module[HUB_NAME_MAX + 1];
+	if (len == 0 || len > HUB_NAME_MAX)
+		return;
+	memcpy(module, mod, len);
+	module[len] = '\0';
+	session_pump_module(b, module);
 }
 
 /* Identities that are gone or changed lose their connections and sessions:
  * their tokens are no longer valid. */
 static void drop_revoked(struct broker *b, const struct hub_config *old)
 {
+	bool persistent = false;
 	bool device_changed = strcmp(old->device_id, b->cfg->device_id) ||
 			      strcmp(old->device_key, b->cfg->device_key) ||
 			      strcasecmp(old->hostname, b->cfg->hostname);
@@ -82,11 +114,15 @@ static void drop_revoked(struct broker *b, const struct hub_config *old)
 			    (was && strcmp(was->generation_id, now->generation_id)))
 				break;
 		}
-		if (!s)
+		if (!s) {
+			if (persistent)
+				sessions_save(b);
 			return;
+		}
 		if (s->client)
 			client_close(s->client, LOG_LVL_INFO, false,
 				     "identity removed or changed by the new config");
+		persistent |= s->persistent;
 		session_discard(s);
 	}
 }
@@ -110,6 +146,10 @@ int broker_reload(struct broker *b, struct berr *err)
 	route_table_free(b->routes);
 	b->routes = routes;
 	b->cfg = cfg;
+	if (strcmp(cfg->state_dir, old->state_dir))
+		log_warn("reload: the store's directory changes only when the hub restarts");
+	store_set_limits(b->store, hub_config_store_bound(cfg), cfg->min_free_percent,
+			 (enum store_full_policy)cfg->store_full, cfg->default_ttl_secs);
 	drop_revoked(b, old);
 	upstream_reload(b, old);
 	gateway_listen_sync(b);
@@ -155,22 +195,29 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	if (route_table_build(b->cfg->routes, b->cfg->n_routes, &b->routes, err) < 0)
 		return berr_wrap(err, "%s: routes", config_path);
 	route_table_set_default_ttl(b->routes, b->cfg->default_ttl_secs);
-	struct store_options so = {.dir = b->cfg->state_dir,
-				   .max_bytes = b->cfg->store_max_bytes,
-				   .default_ttl_secs = b->cfg->default_ttl_secs};
+	char log_dir[4096];
+	if ((size_t)snprintf(log_dir, sizeof(log_dir), "%s/log", b->cfg->state_dir) >=
+	    sizeof(log_dir))
+		return berr_set(err, ENAMETOOLONG, "store %s", b->cfg->state_dir);
+	struct store_options so = {.dir = log_dir,
+				   .max_bytes = hub_config_store_bound(b->cfg),
+				   .default_ttl_secs = b->cfg->default_ttl_secs,
+				   .min_free_percent = b->cfg->min_free_percent,
+				   .full = (enum store_full_policy)b->cfg->store_full};
 	if (store_open(&so, &b->store, err) < 0)
 		return -1;
+	store_set_ready_cb(b->store, on_store_ready, b);
 	b->store_events.fd = store_event_fd(b->store);
 	b->store_events.on_event = on_store_event;
 	if (broker_watch(b, &b->store_events, EPOLLIN, err) < 0)
 		return -1;
-	if (twins_sync(b, false, err) < 0 || upstream_init(b, err) < 0)
+	if (twins_sync(b, false, err) < 0 || sessions_load(b, err) < 0 || upstream_init(b, err) < 0)
 		return -1;
 	if (open_signals(b, err) < 0 || listener_open_unix(b, listen_fd, err) < 0 ||
 	    listener_open_tcp(b, err) < 0 || control_open(b, err) < 0)
 		return -1;
 	gateway_listen_sync(b);
-	b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+	b->next_expire_mono = b->mono_ms + TRIM_EVERY_MS;
 	return 0;
 }
 
@@ -189,14 +236,16 @@ static void tick(struct broker *b)
 	methods_expire(b);
 	gateway_http_tick(b);
 	listener_resume(b);
+	/* Cheap (whole segments at a time), and it lets appends held back
+	 * for space go on as soon as there is some. */
+	store_expire(b->store, b->now_ms);
 	upstream_tick(b);
 	gateway_listen_tick(b);
 	if (b->mono_ms >= b->next_expire_mono) {
-		store_expire(b->store, b->now_ms);
 		/* After a burst, give freed heap pages back: the hub runs for
 		 * months on small devices. */
 		malloc_trim(64 * 1024);
-		b->next_expire_mono = b->mono_ms + EXPIRE_EVERY_MS;
+		b->next_expire_mono = b->mono_ms + TRIM_EVERY_MS;
 	}
 }
 
@@ -229,7 +278,7 @@ int broker_run(struct broker *b)
 		upstream_free_dead();
 		gateway_http_free_closed(b);
 	}
-	return 0;
+	return b->exit_code ? -1 : 0;
 }
 
 void broker_fini(struct broker *b)

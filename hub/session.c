@@ -1,12 +1,27 @@
 /* Sessions: subscriptions, QoS 1 messages in flight, and the hub's own
  * messages waiting to go out. Routed messages stay in the store until the
- * module's session has room and a subscription for them. */
+ * module's session has room and a subscription for them.
+ *
+ * Persistent sessions (clean session 0) survive hub restarts: each one's
+ * identity and subscriptions are in <state_dir>/sessions.json, written
+ * atomically before the CONNACK or SUBACK that makes them known. Their
+ * unacknowledged messages need nothing more: they are in the store until
+ * acknowledged, and go out again when the session's client is back. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "hub/broker.h"
+
+#define SESSIONS_FILE	  "sessions.json"
+#define SESSIONS_FILE_MAX (4 * 1024 * 1024)
+#define SESSIONS_VERSION  1
 
 struct session *session_find(struct broker *b, const char *client_id)
 {
@@ -347,4 +362,159 @@ bool session_acknowledge(struct session *s, uint16_t packet_id)
 		store_ack(s->b->store, f->endpoint, f->seq);
 	inflight_free(s->b, f, false);
 	return true;
+}
+
+static int sessions_path(struct broker *b, const char *suffix, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/" SESSIONS_FILE "%s", b->cfg->state_dir, suffix);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static char *sessions_json(struct broker *b, size_t *len)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return NULL;
+	yajl_gen_map_open(g);
+	json_gen_key_int(g, "version", SESSIONS_VERSION);
+	json_gen_str(g, "sessions");
+	yajl_gen_array_open(g);
+	for (struct session *s = b->sessions; s; s = s->next) {
+		const struct hub_module *m = hub_config_module(b->cfg, s->module);
+		if (!s->persistent || s->discarded || !m)
+			continue;
+		yajl_gen_map_open(g);
+		json_gen_key_str(g, "client_id", s->client_id);
+		json_gen_key_str(g, "module", s->module);
+		json_gen_key_str(g, "generation_id", m->generation_id);
+		json_gen_str(g, "subscriptions");
+		yajl_gen_array_open(g);
+		for (struct subscription *sub = s->subs; sub; sub = sub->next) {
+			yajl_gen_map_open(g);
+			json_gen_key_str(g, "filter", sub->filter);
+			json_gen_key_int(g, "qos", sub->qos);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	char *out = json_gen_finish(g, len);
+	yajl_gen_free(g);
+	return out;
+}
+
+int sessions_save(struct broker *b)
+{
+	char path[4200];
+	size_t len = 0;
+	struct berr err;
+	cleanup_free char *json = sessions_json(b, &len);
+	if (!json || sessions_path(b, "", path, sizeof(path)) < 0) {
+		log_error("persistent sessions not saved: out of memory");
+		return -1;
+	}
+	if (fs_write_file_atomic(path, json, len, 0600, &err) < 0) {
+		log_error("persistent sessions not saved (they end if the hub restarts): %s",
+			  err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One saved session, checked as a CONNECT and a SUBSCRIBE would be. */
+static void load_one(struct broker *b, yajl_val v, size_t i)
+{
+	char what[64];
+	snprintf(what, sizeof(what), "sessions[%zu]", i);
+	const char *client_id = NULL, *module = NULL, *gen = NULL;
+	yajl_val subs = NULL;
+	struct berr err;
+	if (json_get_str(v, "client_id", what, true, &client_id, &err) < 0 ||
+	    json_get_str(v, "module", what, true, &module, &err) < 0 ||
+	    json_get_str(v, "generation_id", what, true, &gen, &err) < 0 ||
+	    json_get_array(v, "subscriptions", what, true, &subs, &err) < 0) {
+		log_warn(SESSIONS_FILE ": %s; that session is dropped", err.msg);
+		return;
+	}
+	const struct hub_module *m = hub_config_module(b->cfg, module);
+	char want[2 * HUB_NAME_MAX + 2];
+	snprintf(want, sizeof(want), "%s/%s", b->cfg->device_id, module);
+	if (!m || strcmp(m->generation_id, gen) || strcmp(client_id, want)) {
+		log_info(
+		    "persistent session of %.200s dropped: that identity is no longer deployed",
+		    client_id);
+		return;
+	}
+	if (session_find(b, client_id))
+		return;
+	struct session *s = session_new(b, client_id, module, true);
+	if (!s) {
+		log_error("persistent session of %s: out of memory", client_id);
+		return;
+	}
+	for (size_t k = 0; k < subs->u.array.len && s->n_subs < SESSION_SUBS_MAX; k++) {
+		yajl_val e = subs->u.array.values[k];
+		const char *filter = json_str(json_get(e, "filter"));
+		yajl_val q = json_get(e, "qos");
+		size_t flen = filter ? strlen(filter) : 0;
+		if (!filter || flen == 0 || flen > SUB_FILTER_MAX ||
+		    !acl_subscribe(b->cfg->device_id, module, filter, flen) || !q ||
+		    !YAJL_IS_INTEGER(q) || YAJL_GET_INTEGER(q) < 0 || YAJL_GET_INTEGER(q) > 1) {
+			log_warn("persistent session of %s: a saved subscription is not valid; "
+				 "dropped",
+				 client_id);
+			continue;
+		}
+		struct subscription *sub = calloc(1, sizeof(*sub));
+		if (!sub || !(sub->filter = strdup(filter))) {
+			free(sub);
+			log_error("persistent session of %s: out of memory", client_id);
+			break;
+		}
+		sub->qos = (uint8_t)YAJL_GET_INTEGER(q);
+		sub->next = s->subs;
+		s->subs = sub;
+		s->n_subs++;
+	}
+	log_info("persistent session of %s restored with %zu subscription(s)", client_id,
+		 s->n_subs);
+}
+
+int sessions_load(struct broker *b, struct berr *err)
+{
+	char path[4200], bad[4200];
+	if (sessions_path(b, "", path, sizeof(path)) < 0 ||
+	    sessions_path(b, ".bad", bad, sizeof(bad)) < 0)
+		return berr_set(err, ENAMETOOLONG, "%s", b->cfg->state_dir);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, SESSIONS_FILE_MAX, &text, &len, err) < 0) {
+		if (err->code == ENOENT)
+			return 0;
+		return berr_wrap(err, "persistent sessions");
+	}
+	yajl_val doc = NULL, list = NULL;
+	long long version = 0;
+	struct berr perr = {0};
+	if (json_parse(text, len, SESSIONS_FILE_MAX, path, &doc, &perr) < 0 ||
+	    json_get_int(doc, "version", SESSIONS_FILE, true, &version, &perr) < 0 ||
+	    json_get_array(doc, "sessions", SESSIONS_FILE, true, &list, &perr) < 0 ||
+	    version != SESSIONS_VERSION) {
+		if (version != SESSIONS_VERSION && !perr.msg[0])
+			berr_set(&perr, 0, "version %lld", version);
+		/* Kept for a look, never overwritten; sessions start empty. */
+		if (rename(path, bad) < 0)
+			log_error("%s: %s", path, strerror(errno));
+		log_error("persistent sessions cannot be read (%s); kept as %s, clients start "
+			  "new sessions",
+			  perr.msg, bad);
+		yajl_tree_free(doc);
+		return 0;
+	}
+	for (size_t i = 0; i < list->u.array.len; i++)
+		load_one(b, list->u.array.values[i], i);
+	yajl_tree_free(doc);
+	return 0;
 }

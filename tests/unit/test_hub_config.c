@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hub/config.h"
+#include "hub/store.h"
 
 #define BASE                                                                                       \
 	"\"device_id\":\"Hannover01\",\"iothub_hostname\":\"h.example.net\","                      \
@@ -25,11 +26,35 @@ static void minimal_config_gets_the_defaults(void **state)
 	assert_string_equal(c->device_id, "Hannover01");
 	assert_int_equal(c->max_packet, 256 * 1024);
 	assert_int_equal(c->default_ttl_secs, 7200);
-	assert_int_equal(c->store_max_bytes, 16 * 1024 * 1024);
+	assert_int_equal(c->store_max_bytes, 0);
+	assert_int_equal(hub_config_store_bound(c), 0);
+	assert_int_equal(c->min_free_percent, 2);
+	assert_int_equal(c->store_full, STORE_FULL_REJECT);
 	assert_null(c->listen_tcp);
 	assert_int_equal(c->n_routes, 0);
 	assert_int_equal(c->n_modules, 0);
 	hub_config_free(c);
+}
+
+static void store_limits_and_policy_are_read(void **state)
+{
+	struct hub_config *c;
+	struct berr err;
+	assert_int_equal(parse("{" BASE ",\"store_max_bytes\":1048576,\"store_limits_max_bytes\":"
+			       "524288,\"min_free_percent\":5,\"store_full\":\"drop-oldest\"}",
+			       &c, &err),
+			 0);
+	assert_int_equal(hub_config_store_bound(c), 524288);
+	assert_int_equal(c->min_free_percent, 5);
+	assert_int_equal(c->store_full, STORE_FULL_DROP_OLDEST);
+	hub_config_free(c);
+	assert_int_equal(parse("{" BASE ",\"store_limits_max_bytes\":524288}", &c, &err), 0);
+	assert_int_equal(hub_config_store_bound(c), 524288);
+	hub_config_free(c);
+	assert_int_equal(parse("{" BASE ",\"store_full\":\"drop-newest\"}", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "config.store_full"));
+	assert_int_equal(parse("{" BASE ",\"store_max_bytes\":1000}", &c, &err), -1);
+	assert_int_equal(parse("{" BASE ",\"min_free_percent\":95}", &c, &err), -1);
 }
 
 static void routes_come_as_strings_or_objects(void **state)
@@ -134,6 +159,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(minimal_config_gets_the_defaults),
+	    cmocka_unit_test(store_limits_and_policy_are_read),
 	    cmocka_unit_test(routes_come_as_strings_or_objects),
 	    cmocka_unit_test(module_keys_are_derived_per_generation),
 	    cmocka_unit_test(unusable_module_names_are_left_out),
