@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/cni.h"
 #include "agent/client.h"
 #include "agent/config.h"
 #include "agent/deployment.h"
@@ -351,6 +352,28 @@ static void check_deployments(struct report *r, const struct agent_config *cfg, 
 	}
 }
 
+/* The CNI plugins bridge networks are made with, and iptables they run. */
+static void check_cni(struct report *r, const struct agent_config *cfg)
+{
+	static const char *const plugins[] = {"bridge", "host-local", "portmap", "firewall", NULL};
+	const char *path = cfg && cfg->cni_path ? cfg->cni_path : CNI_PATH_DEFAULT;
+	bool bridge =
+	    !cfg || cfg->n_networks || !cfg->default_network ||
+	    (strcmp(cfg->default_network, "host") && strcmp(cfg->default_network, "none"));
+	char missing[128], what[300];
+	bool iptables;
+	cni_plugins_missing(path, plugins, missing, sizeof(missing), &iptables);
+	if (!missing[0] && iptables) {
+		line(r, OK, "CNI plugins bridge, host-local, portmap, firewall and iptables", NULL);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s%s%s%s", missing[0] ? "CNI plugins missing: " : "", missing,
+		 missing[0] && !iptables ? "; " : "", iptables ? "" : "iptables is not in PATH");
+	line(r, bridge ? FAIL : WARN, what,
+	     "modules on bridge networks cannot start: install containernetworking-plugins and "
+	     "iptables, or set cni_path in the config");
+}
+
 /* The hub refuses to start on a store it cannot create, write or read:
  * say so before. */
 static void check_message_store(struct report *r, const char *store)
@@ -567,6 +590,7 @@ static int cmd_check(struct berth_ctx *ctx, int argc, char **argv)
 	check_overlay(&r);
 	check_seccomp(&r);
 	check_cgroups(&r);
+	check_cni(&r, cfg);
 
 	section("Connectivity checks");
 	if (cfg) {

@@ -45,6 +45,7 @@ void agent_config_free(struct agent_config *cfg)
 		  cfg->gateway_address, cfg->edge_ca_cert, cfg->edge_ca_key, cfg->trust_bundle,
 		  cfg->manifest_trust_bundle, cfg->upstream_rest_url);
 	registry_creds_free(cfg->registries, cfg->n_registries);
+	config_networks_free(cfg);
 	free(cfg);
 }
 
@@ -320,6 +321,9 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 					    "stop_grace_secs",
 					    "stop_modules_on_exit",
 					    "allow_privileged",
+					    "networks",
+					    "default_network",
+					    "cni_path",
 					    "edge_ca",
 					    "trust_bundle",
 					    "manifest_trust_bundle",
@@ -411,7 +415,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 		0 ||
 	    jp_bool(doc, "allow_privileged", &root, false, &cfg->allow_privileged, err) < 0)
 		return -1;
-	return 0;
+	return config_networks_parse(doc, &root, cfg, err);
 }
 
 static int fill(yajl_val doc, void *obj, const void *arg, struct berr *err)

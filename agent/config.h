@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "common/err.h"
 
 #define CONFIG_MAX_BYTES    (256 * 1024)
@@ -22,6 +24,16 @@ struct registry_cred {
 	char *ca_file;
 	bool insecure; /* plain HTTP / unverified TLS */
 };
+
+/* A bridge network of the config's `networks` (agent/config_networks.c). */
+struct net_config {
+	char *name;
+	char *subnet; /* IPv4 "a.b.c.d/n", host bits zero */
+	char *bridge; /* NULL: named after the network */
+};
+
+#define NETWORK_NAME_MAX 64
+#define NETWORKS_MAX	 32
 
 struct agent_config {
 	char *device_id;
@@ -76,7 +88,25 @@ struct agent_config {
 	int64_t stop_grace_secs;	 /* default 10; a module's StopTimeout wins */
 	bool stop_modules_on_exit;	 /* default true */
 	bool allow_privileged;		 /* default false */
+
+	struct net_config *networks;
+	size_t n_networks;
+	char *default_network; /* "bridge" (default), "host", "none" or a network's name */
+	char *cni_path;	       /* directories of the CNI plugins, ':' between; NULL: CNI's usual */
 };
+
+/* config_networks.c: `networks`, `default_network` and `cni_path` of doc
+ * (whose path is root), checked: names, subnets that do not overlap, bridge
+ * names. */
+struct jpath;
+NODISCARD int config_networks_parse(yajl_val doc, const struct jpath *root,
+				    struct agent_config *cfg, struct berr *err);
+void config_networks_free(struct agent_config *cfg);
+/* Network names: [A-Za-z0-9][A-Za-z0-9_.-]*, at most NETWORK_NAME_MAX. */
+bool network_name_valid(const char *name);
+/* "a.b.c.d/n" with n from 8 to 29 and no host bits: the network address and
+ * prefix length, in host byte order. */
+bool subnet_parse(const char *s, uint32_t *net, unsigned *prefix);
 
 /* Frees n registry entries and what they point to. */
 void registry_creds_free(struct registry_cred *r, size_t n);

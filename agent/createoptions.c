@@ -15,9 +15,7 @@
 #define CO_MAX_PATH	   4095
 #define CPU_PERIOD_DEFAULT 100000
 
-static void warn(struct create_options *co, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void warn(struct create_options *co, const char *fmt, ...)
+void create_options_warn(struct create_options *co, const char *fmt, ...)
 {
 	if (co->n_warnings >= CREATE_OPTIONS_WARNINGS_MAX)
 		return;
@@ -37,6 +35,7 @@ void create_options_clear(struct create_options *co)
 	free_many(co->working_dir, co->user, co->hostname);
 	bind_mounts_free(co->binds, co->n_binds);
 	device_rules_free(co->devices, co->n_devices);
+	net_options_clear(&co->net);
 	for (size_t i = 0; i < co->n_warnings; i++)
 		free(co->warnings[i]);
 	memset(co, 0, sizeof(*co));
@@ -211,17 +210,19 @@ static void warn_unhandled(struct create_options *co, yajl_val obj, const char *
 {
 	size_t i = 0;
 	for (const char *k; (k = json_unknown_key(obj, handled, &i));)
-		warn(co, "createOptions %s%.64s is not supported by berth and is ignored", prefix,
-		     k);
+		create_options_warn(
+		    co, "createOptions %s%.64s is not supported by berth and is ignored", prefix,
+		    k);
 }
 
 static int parse_host_config(struct create_options *co, yajl_val hc, const struct jpath *hp,
 			     struct berr *err)
 {
 	static const char *const handled[] = {
-	    "Binds",	   "Mounts",   "Memory",     "MemorySwap", "NanoCpus", "CpuShares",
-	    "CpuPeriod",   "CpuQuota", "PidsLimit",  "CapAdd",	   "CapDrop",  "ReadonlyRootfs",
-	    "NetworkMode", "Devices",  "Privileged", NULL};
+	    "Binds",	   "Mounts",	 "Memory",     "MemorySwap",   "NanoCpus", "CpuShares",
+	    "CpuPeriod",   "CpuQuota",	 "PidsLimit",  "CapAdd",       "CapDrop",  "ReadonlyRootfs",
+	    "NetworkMode", "Devices",	 "Privileged", "PortBindings", "Dns",	   "DnsSearch",
+	    "DnsOptions",  "ExtraHosts", NULL};
 	warn_unhandled(co, hc, handled, "HostConfig.");
 	yajl_val binds, mounts, devs;
 	if (jp_array(hc, "Binds", hp, false, &binds, err) < 0 ||
@@ -254,17 +255,6 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 	if (jp_bool(hc, "ReadonlyRootfs", hp, false, &co->readonly_rootfs, err) < 0 ||
 	    jp_bool(hc, "Privileged", hp, false, &co->privileged, err) < 0)
 		return -1;
-	const char *net = NULL;
-	if (jp_str(hc, "NetworkMode", hp, false, 128, &net, err) < 0)
-		return -1;
-	co->network = NET_HOST;
-	if (net && !strcmp(net, "none"))
-		co->network = NET_NONE;
-	else if (net && *net && strcmp(net, "host") && strcmp(net, "default"))
-		warn(co,
-		     "createOptions HostConfig.NetworkMode \"%.64s\": berth has no container "
-		     "networks; the module uses the host network",
-		     net);
 	if (jp_array(hc, "Devices", hp, false, &devs, err) < 0)
 		return -1;
 	jpath_key(&p, hp, "Devices");
@@ -276,9 +266,10 @@ static int parse_host_config(struct create_options *co, yajl_val hc, const struc
 static int parse_top(struct create_options *co, yajl_val doc, const struct jpath *root,
 		     struct berr *err)
 {
-	static const char *const handled[] = {"Env",	     "Cmd",	 "Entrypoint", "WorkingDir",
-					      "User",	     "Hostname", "Labels",     "HostConfig",
-					      "StopTimeout", NULL};
+	static const char *const handled[] = {
+	    "Env",	   "Cmd",	   "Entrypoint",       "WorkingDir",
+	    "User",	   "Hostname",	   "Labels",	       "HostConfig",
+	    "StopTimeout", "ExposedPorts", "NetworkingConfig", NULL};
 	warn_unhandled(co, doc, handled, "");
 	struct jpath p;
 	jpath_key(&p, root, "Env");
@@ -350,13 +341,10 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	yajl_val hc;
 	if (jp_obj(doc, "HostConfig", root, false, &hc, err) < 0)
 		return -1;
-	co->network = NET_HOST;
-	if (hc) {
-		jpath_key(&p, root, "HostConfig");
-		if (parse_host_config(co, hc, &p, err) < 0)
-			return -1;
-	}
-	return 0;
+	jpath_key(&p, root, "HostConfig");
+	if (hc && parse_host_config(co, hc, &p, err) < 0)
+		return -1;
+	return net_options_parse(co, doc, hc, root, &p, err);
 }
 
 int create_options_parse(const char *json, size_t len, const struct jpath *path,
@@ -364,7 +352,6 @@ int create_options_parse(const char *json, size_t len, const struct jpath *path,
 {
 	memset(out, 0, sizeof(*out));
 	out->stop_timeout = -1;
-	out->network = NET_HOST;
 	if (len == 0)
 		return 0;
 	cleanup_yajl yajl_val doc = NULL;
@@ -418,7 +405,7 @@ int create_options_apply(const struct create_options *co, char *const *image_ent
 		spec->n_binds = co->n_binds;
 	if ((spec->devices = device_rules_dup(co->devices, co->n_devices, &ok)))
 		spec->n_devices = co->n_devices;
-	spec->network = co->network;
+	spec->network = co->net.choice == NETWORK_HOST ? NET_HOST : NET_NONE;
 	spec->readonly_rootfs = co->readonly_rootfs;
 	spec->privileged = co->privileged;
 	spec->memory = co->memory;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/jpath.h"
+#include "agent/netoptions.h"
 #include "common/err.h"
 #include "shim/shim.h"
 
@@ -30,7 +31,7 @@ struct create_options {
 	struct device_rule *devices;
 	size_t n_devices;
 
-	enum net_mode network; /* default NET_HOST: berth has no bridge networks */
+	struct net_options net; /* NetworkMode, PortBindings, Dns, ExtraHosts, ... */
 	bool readonly_rootfs;
 	bool privileged;
 	int64_t memory, memory_swap, nano_cpus, cpu_shares, cpu_period, cpu_quota, pids_limit;
@@ -47,11 +48,14 @@ struct create_options {
 NODISCARD int create_options_parse(const char *json, size_t len, const struct jpath *path,
 				   struct create_options *out, struct berr *err);
 void create_options_clear(struct create_options *co);
+/* Adds a warning (at most CREATE_OPTIONS_WARNINGS_MAX are kept). */
+void create_options_warn(struct create_options *co, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Fills the instance fields that come from create options: args from
  * Entrypoint/Cmd over the image's (image_entrypoint, image_cmd may be NULL),
- * cwd, user, hostname, binds, devices, network, resources and capabilities.
- * Environment is merged by the caller. */
+ * cwd, user, hostname, binds, devices, resources and capabilities.
+ * Environment is merged by the caller, the network by agent/network.c. */
 NODISCARD int create_options_apply(const struct create_options *co, char *const *image_entrypoint,
 				   char *const *image_cmd, struct instance_spec *spec,
 				   struct berr *err);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -386,12 +387,15 @@ static int daemon_main(struct daemon *d)
 	}
 	if (records_load(d, &err) < 0)
 		log_error("module records: %s (starting without them)", err.msg);
+	if (network_load(d, &err) < 0)
+		log_error("module networks: %s", err.msg);
 	if (deployment_initial(d, &err) < 0)
 		log_error("%s", err.msg);
 	if (!d->dep)
 		log_info("no deployment yet: waiting for berth deploy%s",
 			 d->cfg->deployment_file ? " or a valid deployment file" : "");
 	reattach_all(d);
+	network_sweep(d);
 	if (edge_setup(d, &err) < 0)
 		log_error("%s (modules cannot verify the gateway)", err.msg);
 	d->hub.listen_fd = -1;
@@ -413,6 +417,8 @@ static int daemon_main(struct daemon *d)
 		 d->cfg->stop_modules_on_exit ? " modules" : "; modules keep running");
 	if (d->cfg->stop_modules_on_exit)
 		stop_all(d);
+	else
+		stop_pending(d);
 	hubproc_shutdown(d);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/" CONTROL_SOCKET, d->run);
@@ -448,6 +454,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < d.n_mods; i++)
 		free(d.mods[i]);
 	free(d.mods);
+	network_free(&d);
 	deployment_free(d.dep);
 	identities_free(&d);
 	cloud_free(&d);

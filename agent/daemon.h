@@ -37,6 +37,7 @@
 
 struct oci_store;
 struct identities;
+struct netstate;
 
 /* One module the daemon manages: what is persisted (record.c) plus what only
  * lives as long as this daemon. */
@@ -120,6 +121,7 @@ struct daemon {
 
 	struct module_rt **mods;
 	size_t n_mods;
+	struct netstate *net; /* module networks (network.c) */
 
 	struct hub_proc hub;
 	struct edge_state edge;
@@ -198,6 +200,10 @@ NODISCARD int module_restart(struct daemon *d, const char *name, int waiter, str
 void module_restart_answer(struct daemon *d, struct module_rt *m, int status, const char *error);
 /* Stops every module in reverse startup order (SIGTERM of the daemon). */
 void stop_all(struct daemon *d);
+/* When modules keep running past the daemon's exit: the stops already
+ * asked for (a module removed, stopped, restarting) are finished, so their
+ * networks go with them instead of at the next start. */
+void stop_pending(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
 NODISCARD int records_load(struct daemon *d, struct berr *err);
@@ -312,12 +318,16 @@ NODISCARD int edge_trust_bundle(struct daemon *d, bool manifest, char **pem, str
 /* IOTEDGE_GATEWAYHOSTNAME: gateway_hostname, else the host's name. */
 const char *gateway_hostname(struct daemon *d, char buf[HOSTNAME_MAX + 1]);
 bool gateway_on(struct daemon *d);
+#define GATEWAY_ADDR_MAX 64 /* an address as text, with its NUL */
 /* The addresses the hub listens on for modules (without ports): the
- * loopback address for host-network modules, and the address of each
- * bridge network where bridge-network modules find the hub. */
-size_t gateway_listen_addresses(struct daemon *d, const char **out, size_t cap);
-/* The address the gateway name resolves to inside an instance on this
- * network (its /etc/hosts); NULL: none (no network, or no gateway). */
+ * gateway address for host-network modules, then the bridge's address of
+ * each bridge network the deployment uses, where modules on it find the
+ * hub (network.c). */
+size_t gateway_listen_addresses(struct daemon *d, char (*out)[GATEWAY_ADDR_MAX], size_t cap);
+/* The address the gateway name resolves to, first in the /etc/hosts of an
+ * instance on the host's network; NULL: none (no network, or no gateway).
+ * On a bridge network the name is one of the network's own /etc/hosts
+ * lines (network.c), the bridge's address, kept when they are rewritten. */
 const char *gateway_instance_address(struct daemon *d, enum net_mode network);
 /* The hub config's "gateway" member (hub/hub.h). */
 void gateway_hub_config(struct daemon *d, yajl_gen g);

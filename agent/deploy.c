@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -17,6 +18,10 @@ int deployment_apply(struct daemon *d, const char *text, size_t len, const char 
 	struct deployment *dep = NULL;
 	if (deployment_parse(text, len, what, &pol, &dep, err) < 0)
 		return -1;
+	if (network_check_deployment(d, dep, err) < 0) {
+		deployment_free(dep);
+		return berr_wrap(err, "%s", what);
+	}
 	if (deployment_record(d, text, len, source, err) < 0) {
 		deployment_free(dep);
 		return berr_wrap(err, "%s", what);
@@ -33,6 +38,7 @@ int deployment_apply(struct daemon *d, const char *text, size_t len, const char 
 				 dep->modules[i].create.warnings[w]);
 	log_info("applied deployment from %s: %zu module(s), %zu route(s)", what, dep->n_modules,
 		 dep->n_routes);
+	network_deployment_applied(d);
 	struct berr herr;
 	if (d->cfg->hub_enabled && hubproc_write_config(d, &herr) < 0)
 		log_error("hub config: %s", herr.msg);

@@ -22,6 +22,7 @@
 
 #include "agent/daemon.h"
 #include "agent/edgeca.h"
+#include "agent/network.h"
 #include "agent/workload.h"
 #include "common/cleanup.h"
 #include "common/command.h"
@@ -31,6 +32,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/strbuf.h"
+#include "hub/config.h"
 
 #define CA_DIR		 "ca"
 #define GATEWAY_CERT	 "gateway.pem"
@@ -71,14 +73,18 @@ bool gateway_on(struct daemon *d)
 	return d->cfg->hub_enabled && d->cfg->gateway_enabled;
 }
 
-size_t gateway_listen_addresses(struct daemon *d, const char **out, size_t cap)
+size_t gateway_listen_addresses(struct daemon *d, char (*out)[GATEWAY_ADDR_MAX], size_t cap)
 {
-	/* Host-network modules reach the hub on the loopback address. Bridge
-	 * networks add the address of the bridge (their subnet's gateway)
-	 * here, so a module on a bridge reaches the hub on its network. */
+	/* Host-network modules reach the hub on the loopback address; a module
+	 * on a bridge network on the bridge's address, which the hub binds
+	 * before the bridge exists (IP_FREEBIND). */
+	char bridges[HUB_GATEWAY_LISTEN_MAX][INET_ADDRSTRLEN];
+	size_t nb = network_gateways(d, bridges, HUB_GATEWAY_LISTEN_MAX);
 	size_t n = 0;
 	if (n < cap)
-		out[n++] = d->cfg->gateway_address;
+		snprintf(out[n++], GATEWAY_ADDR_MAX, "%s", d->cfg->gateway_address);
+	for (size_t i = 0; i < nb && n < cap; i++)
+		snprintf(out[n++], GATEWAY_ADDR_MAX, "%s", bridges[i]);
 	return n;
 }
 
@@ -90,6 +96,7 @@ const char *gateway_instance_address(struct daemon *d, enum net_mode network)
 	case NET_HOST:
 		return d->cfg->gateway_address;
 	case NET_NONE:
+	case NET_JOIN:
 		return NULL;
 	}
 	return NULL;
@@ -517,15 +524,15 @@ void gateway_hub_config(struct daemon *d, yajl_gen g)
 	json_gen_key_str(g, "cert", path);
 	snprintf(path, sizeof(path), "%s/" GATEWAY_KEY, dir);
 	json_gen_key_str(g, "key", path);
-	const char *addrs[16];
-	size_t n = gateway_listen_addresses(d, addrs, 16);
+	char addrs[HUB_GATEWAY_LISTEN_MAX][GATEWAY_ADDR_MAX];
+	size_t n = gateway_listen_addresses(d, addrs, HUB_GATEWAY_LISTEN_MAX);
 	static const char *const kinds[] = {"mqtt", "https"};
 	int64_t ports[] = {d->cfg->gateway_mqtt_port, d->cfg->gateway_https_port};
 	for (size_t k = 0; k < 2; k++) {
 		json_gen_str(g, kinds[k]);
 		yajl_gen_array_open(g);
 		for (size_t i = 0; i < n; i++) {
-			char a[64];
+			char a[GATEWAY_ADDR_MAX + 16];
 			snprintf(a, sizeof(a), "%s:%lld", addrs[i], (long long)ports[k]);
 			json_gen_str(g, a);
 		}

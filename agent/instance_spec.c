@@ -140,15 +140,6 @@ struct instance_spec *module_instance_spec(struct daemon *d, struct module_rt *m
 	    add_bind(spec, mine, MODULE_RUNTIME_DIR, true) < 0 ||
 	    add_bind(spec, workload, WORKLOAD_MODULE_DIR, true) < 0)
 		goto nomem;
-	/* The gateway name resolves to where the hub listens on the module's
-	 * network. */
-	char host[HOSTNAME_MAX + 1], entry[HOSTNAME_MAX + 64];
-	const char *gw_addr = gateway_instance_address(d, spec->network);
-	if (gw_addr) {
-		snprintf(entry, sizeof(entry), "%s:%s", gateway_hostname(d, host), gw_addr);
-		if (strv_push(&spec->extra_hosts, entry) < 0)
-			goto nomem;
-	}
 	spec->stop_grace_sec = module_stop_grace(d, m->name);
 	return spec;
 nomem:

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/log.h"
 #include "oci/oci.h"
 #include "shim/shim.h"
@@ -19,6 +20,7 @@
 static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, int64_t when)
 {
 	module_unwatch_shim(d, m);
+	network_detach(d, m->name);
 	m->exit_code = exit_code;
 	m->last_exit_ms = when > 0 ? when : wall_ms();
 	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
@@ -223,8 +225,9 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		return;
 	}
 	struct instance_spec *spec = module_instance_spec(d, m, dm, img, &err);
-	if (!spec) {
+	if (!spec || network_attach(d, m->name, dm, spec, &err) < 0) {
 		oci_image_free(img);
+		instance_spec_free(spec);
 		start_failed(d, m, err.msg);
 		return;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/daemon.h"
+#include "agent/network.h"
 #include "common/log.h"
 #include "oci/oci.h"
 #include "shim/shim.h"
@@ -32,6 +33,7 @@ void module_stop_wait(struct daemon *d, struct module_rt *m)
 	if (shim_stop(d->root, m->name, module_stop_grace(d, m->name), &err) < 0)
 		log_error("module %s: stop: %s", m->name, err.msg);
 	module_unwatch_shim(d, m);
+	network_detach(d, m->name);
 	m->stopping = false;
 }
 
@@ -133,4 +135,20 @@ void stop_all(struct daemon *d)
 			kill(m->pull_pid, SIGTERM);
 	}
 	records_save_or_log(d);
+}
+
+void stop_pending(struct daemon *d)
+{
+	bool any = false;
+	for (size_t i = 0; i < d->n_mods; i++) {
+		struct module_rt *m = d->mods[i];
+		if (m->shim_pid && m->stopping) {
+			module_restart_answer(d, m, 500, "the daemon is stopping");
+			module_stop_wait(d, m);
+			m->status = RT_STOPPED;
+			any = true;
+		}
+	}
+	if (any)
+		records_save_or_log(d);
 }

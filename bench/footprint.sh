@@ -88,7 +88,7 @@ KEY=$($PY -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode()
 cat >"$WORK/config.json" <<JSON
 {"device_id": "footprint", "iothub_hostname": "bench.example.net", "device_key": "$KEY",
  "root": "$ROOT", "run": "$RUN", "deployment_file": "$WORK/deployment.json",
- "registries": {"$REG": {"insecure": true}}, "stop_grace_secs": 1}
+ "registries": {"$REG": {"insecure": true}}, "stop_grace_secs": 1, "default_network": "host"}
 JSON
 $PY - "$WORK/deployment.json" "$REG/busybox:1" "$SUFFIX" <<'PY'
 import json, sys

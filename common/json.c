@@ -300,6 +300,16 @@ int json_gen_key_bool(yajl_gen g, const char *key, bool value)
 	return yajl_gen_bool(g, value) == yajl_gen_status_ok ? 0 : -1;
 }
 
+int json_gen_key_strv(yajl_gen g, const char *key, char *const *v)
+{
+	if (json_gen_str(g, key) < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
+		return -1;
+	for (size_t i = 0; v && v[i]; i++)
+		if (json_gen_str(g, v[i]) < 0)
+			return -1;
+	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+}
+
 int json_gen_val(yajl_gen g, yajl_val v)
 {
 	yajl_gen_status st = yajl_gen_status_ok;

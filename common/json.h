@@ -88,6 +88,8 @@ int json_gen_str(yajl_gen g, const char *s);
 int json_gen_key_str(yajl_gen g, const char *key, const char *value);
 int json_gen_key_int(yajl_gen g, const char *key, long long value);
 int json_gen_key_bool(yajl_gen g, const char *key, bool value);
+/* key and an array of the strings of v (NULL-terminated; NULL: empty). */
+int json_gen_key_strv(yajl_gen g, const char *key, char *const *v);
 /* Writes a parsed value as it is (used to pass JSON through unchanged). */
 int json_gen_val(yajl_gen g, yajl_val v);
 char *json_gen_finish(yajl_gen g, size_t *len);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -19,10 +18,8 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "common/strbuf.h"
 #include "common/strv.h"
 
-#define HOST_FILE_MAX	 (64 * 1024)
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const default_masked[] = {
@@ -145,83 +142,6 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 
 static const char *const etc_names[] = {"hostname", "hosts", "resolv.conf"};
 
-/* True when a hosts line names one of the extra hosts (so the extra entry,
- * written first, is the only one for that name). */
-static bool names_extra_host(const char *line, size_t len, char **extra)
-{
-	for (size_t i = 0; extra && extra[i]; i++) {
-		size_t n = strcspn(extra[i], ":");
-		for (size_t p = 0; p + n <= len; p++) {
-			bool start = p == 0 || line[p - 1] == ' ' || line[p - 1] == '\t';
-			bool end = p + n == len || line[p + n] == ' ' || line[p + n] == '\t' ||
-				   line[p + n] == '#';
-			if (start && end && !strncasecmp(line + p, extra[i], n))
-				return true;
-		}
-	}
-	return false;
-}
-
-/* The extra entries ("address<TAB>name"), then base without the lines that
- * name an extra host. */
-static char *hosts_with_extra(const char *base, char **extra)
-{
-	struct strbuf out = STRBUF_INIT;
-	int rc = 0;
-	for (size_t i = 0; extra && extra[i] && rc == 0; i++) {
-		const char *colon = strchr(extra[i], ':');
-		rc =
-		    strbuf_printf(&out, "%s\t%.*s\n", colon + 1, (int)(colon - extra[i]), extra[i]);
-	}
-	for (const char *p = base; *p && rc == 0;) {
-		size_t len = strcspn(p, "\n");
-		if (!names_extra_host(p, len, extra))
-			rc =
-			    strbuf_append(&out, p, len) < 0 || strbuf_puts(&out, "\n") < 0 ? -1 : 0;
-		p += len + (p[len] == '\n');
-	}
-	if (rc < 0) {
-		strbuf_release(&out);
-		return NULL;
-	}
-	return strbuf_detach(&out);
-}
-
-/* /etc/hostname, /etc/hosts and /etc/resolv.conf of the instance, bound
- * over the image's own. With the host's network the host's files apply;
- * the spec's extra hosts come first in /etc/hosts. */
-static int etc_contents(const struct instance_spec *spec, const char *hostname, char *out[3],
-			struct berr *err)
-{
-	char buf[512];
-	cleanup_free char *hosts = NULL;
-	snprintf(buf, sizeof(buf), "%s\n", hostname);
-	out[0] = strdup(buf);
-	if (spec->network == NET_HOST) {
-		struct berr ignored;
-		if (fs_read_file("/etc/hosts", HOST_FILE_MAX, &hosts, NULL, &ignored) < 0)
-			hosts = strdup("");
-		if (fs_read_file("/etc/resolv.conf", HOST_FILE_MAX, &out[2], NULL, &ignored) < 0)
-			out[2] = strdup("");
-	} else {
-		snprintf(buf, sizeof(buf),
-			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			 "127.0.1.1\t%s\n",
-			 hostname);
-		hosts = strdup(buf);
-		out[2] = strdup("# no network (--network none): no name servers\n");
-	}
-	out[1] = hosts ? hosts_with_extra(hosts, spec->extra_hosts) : NULL;
-	if (!out[0] || !out[1] || !out[2]) {
-		for (int i = 0; i < 3; i++) {
-			free(out[i]);
-			out[i] = NULL;
-		}
-		return berr_set(err, ENOMEM, "instance %s: /etc files", spec->name);
-	}
-	return 0;
-}
-
 static const char *spec_hostname(const struct instance_spec *spec, char buf[65])
 {
 	if (spec->hostname)
@@ -259,7 +179,7 @@ int instance_files_prepare(const char *dir, const struct instance_spec *spec, st
 	}
 	char hbuf[65];
 	char *etc[3] = {0};
-	if (etc_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
+	if (etc_files_contents(spec, spec_hostname(spec, hbuf), etc, err) < 0)
 		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < 3 && rc == 0; i++)
@@ -287,7 +207,7 @@ static int add_default_mounts(struct sandbox *sb, const struct instance_spec *sp
 			      nsd | (spec->privileged ? 0 : MS_RDONLY), NULL, err) < 0)
 		return -1;
 	char *etc[3] = {0};
-	if (ephemeral && etc_contents(spec, sb->hostname, etc, err) < 0)
+	if (ephemeral && etc_files_contents(spec, sb->hostname, etc, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(etc_names); i++) {
 		char src[PATH_MAX], dst[64];
@@ -379,6 +299,8 @@ static int build(struct sandbox *sb, const struct instance_spec *spec, const cha
 	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	if (spec->network == NET_NONE)
 		sb->clone_flags |= CLONE_NEWNET;
+	if (spec->network == NET_JOIN && !(sb->netns_path = strdup(spec->netns)))
+		return berr_set(err, ENOMEM, "instance %s", spec->name);
 	if (spec->userns) {
 		uint32_t base = userns_base(spec);
 		sb->clone_flags |= CLONE_NEWUSER;

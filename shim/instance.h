@@ -28,6 +28,12 @@ NODISCARD int instance_lock(const char *dir, const char *name, bool create, bool
 NODISCARD int instance_files_prepare(const char *dir, const struct instance_spec *spec,
 				     struct berr *err);
 
+/* The contents of the instance's /etc/hostname, /etc/hosts and
+ * /etc/resolv.conf (etc_files.c): the host's files with the host's network,
+ * name servers from the spec, the spec's host lines added. */
+NODISCARD int etc_files_contents(const struct instance_spec *spec, const char *hostname,
+				 char *out[3], struct berr *err);
+
 /* Removes the instance directory and everything in it. */
 NODISCARD int instance_remove_files(const char *root, const char *name, struct berr *err);
 

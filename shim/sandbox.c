@@ -34,13 +34,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -77,8 +75,8 @@ void sandbox_free(struct sandbox *sb)
 			close(m->source_fd);
 	}
 	free_many(sb->name, sb->instance_dir, sb->upper_dir, sb->work_dir, sb->mountpoint,
-		  sb->rootfs_dir, sb->hostname, sb->mounts, sb->cwd, sb->user, sb->groups,
-		  sb->rlimits, sb->devices);
+		  sb->rootfs_dir, sb->hostname, sb->netns_path, sb->mounts, sb->cwd, sb->user,
+		  sb->groups, sb->rlimits, sb->devices);
 	strv_free_many(sb->layer_dirs, sb->masked_paths, sb->readonly_paths, sb->device_hosts,
 		       sb->device_paths, sb->args, sb->env);
 	seccomp_filter_free(sb->filter);
@@ -127,22 +125,6 @@ static void child_fail(int sync_fd, const struct berr *err)
 	ssize_t w = send(sync_fd, msg, n + 5, MSG_NOSIGNAL);
 	(void)w;
 	_exit(127);
-}
-
-static int loopback_up(struct berr *err)
-{
-	cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return berr_set(err, errno, "socket");
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		return berr_set(err, errno, "get flags of lo");
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		return berr_set(err, errno, "bring lo up");
-	return 0;
 }
 
 static int recv_tag(int sock, char want, int *fd, struct berr *err)
@@ -239,7 +221,7 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 	}
 	if (setup_stdio(sb, &err) < 0)
 		child_fail(sync_fd, &err);
-	if ((sb->clone_flags & CLONE_NEWNET) && loopback_up(&err) < 0)
+	if ((sb->clone_flags & CLONE_NEWNET) && netns_loopback_up(&err) < 0)
 		child_fail(sync_fd, &err);
 	if (sb->hostname && sethostname(sb->hostname, strlen(sb->hostname)) < 0) {
 		berr_set(&err, errno, "sethostname %s", sb->hostname);
@@ -489,6 +471,38 @@ static pid_t clone_instance(struct sandbox *sb, int cgroup_fd, bool *into)
 	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
 
+/* Enters the instance's network namespace for the clone; *own keeps the
+ * caller's. The caller is single-threaded (berth run, the shim's starter). */
+static int netns_enter(struct sandbox *sb, int *own, struct berr *err)
+{
+	cleanup_close int target = open(sb->netns_path, O_RDONLY | O_CLOEXEC);
+	if (target < 0)
+		return berr_set(err, errno, "instance %s: network namespace %s", sb->name,
+				sb->netns_path);
+	*own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (*own < 0)
+		return berr_set(err, errno, "instance %s: own network namespace", sb->name);
+	if (setns(target, CLONE_NEWNET) < 0) {
+		int e = errno;
+		close(*own);
+		*own = -1;
+		return berr_set(err, e, "instance %s: enter network namespace %s", sb->name,
+				sb->netns_path);
+	}
+	return 0;
+}
+
+static int netns_leave(struct sandbox *sb, int *own, struct berr *err)
+{
+	int rc = setns(*own, CLONE_NEWNET);
+	int e = errno;
+	close(*own);
+	*own = -1;
+	if (rc < 0 && err)
+		berr_set(err, e, "instance %s: return to the own network namespace", sb->name);
+	return rc;
+}
+
 int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 {
 	p->pid = -1;
@@ -497,6 +511,7 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	p->started_at = 0;
 	int sv[2] = {-1, -1};
 	int overlay_fd = -1;
+	int own_netns = -1;
 	bool userns = sb->clone_flags & CLONE_NEWUSER;
 	/* The instance sets its capabilities with libcap after its root has
 	 * changed, where the library cannot be opened any more. */
@@ -525,12 +540,20 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 		berr_set(err, errno, "instance %s: socketpair", sb->name);
 		goto fail;
 	}
+	if (sb->netns_path && netns_enter(sb, &own_netns, err) < 0)
+		goto fail;
 	int v2 = cgroup_unified_fd(p->cg);
 	bool into = false;
 	struct child_plan plan = {.wait_go = userns, .cg = p->cg};
 	pid_t pid = clone_instance(sb, v2, &into);
+	int clone_errno = errno;
+	if (pid != 0 && own_netns >= 0 && netns_leave(sb, &own_netns, err) < 0) {
+		if (pid > 0)
+			p->pid = pid;
+		goto fail;
+	}
 	if (pid < 0) {
-		berr_set(err, errno, "instance %s: clone", sb->name);
+		berr_set(err, clone_errno, "instance %s: clone", sb->name);
 		goto fail;
 	}
 	/* Parent and instance both see whether clone3 put it into its v2 cgroup;
@@ -578,6 +601,8 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 	close(sv[0]);
 	return 0;
 fail:
+	if (own_netns >= 0 && netns_leave(sb, &own_netns, NULL) < 0)
+		_exit(125); /* cannot go on in the instance's network */
 	if (overlay_fd >= 0)
 		close(overlay_fd);
 	if (sv[0] >= 0)

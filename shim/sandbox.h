@@ -84,7 +84,11 @@ struct sandbox {
 	unsigned long root_propagation; /* MS_PRIVATE|MS_REC unless the bundle says otherwise */
 
 	int clone_flags; /* CLONE_NEW* */
-	char *hostname;	 /* with CLONE_NEWUTS; NULL keeps the inherited one */
+	/* A network namespace to be born in (instance_spec NET_JOIN): the
+	 * parent enters it around the clone, so it works with a user
+	 * namespace too, whose root has no say over the host's namespaces. */
+	char *netns_path;
+	char *hostname; /* with CLONE_NEWUTS; NULL keeps the inherited one */
 	struct sb_idmap uid_map[SB_IDMAP_MAX], gid_map[SB_IDMAP_MAX];
 	size_t n_uid_map, n_gid_map;
 
@@ -188,6 +192,8 @@ NODISCARD int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *
  * a path through a descriptor of the host's (/proc/self/fd/N, the class of
  * CVE-2024-21626) would lead outside it. */
 NODISCARD int sandbox_enter_cwd(const char *cwd, struct berr *err);
+/* Brings lo up in the caller's network namespace (netns.c). */
+NODISCARD int netns_loopback_up(struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
 NODISCARD int sync_send_fd(int sock, char tag, int fd, struct berr *err);
 

@@ -19,7 +19,11 @@
 #include "common/err.h"
 #include "common/names.h"
 
-enum net_mode { NET_NONE = 0, NET_HOST = 1 };
+enum net_mode {
+	NET_NONE = 0, /* a network namespace of its own with only lo, up */
+	NET_HOST = 1, /* the host's */
+	NET_JOIN = 2, /* the namespace pinned at `netns`, set up by the caller (CNI) */
+};
 
 struct bind_mount {
 	char *source;	   /* host path */
@@ -54,8 +58,14 @@ struct instance_spec {
 	size_t n_devices;
 
 	enum net_mode network;
-	/* More /etc/hosts entries, Docker's ExtraHosts form "name:address"
-	 * (IPv4 or IPv6), written first: they win over the host's own. */
+	char *netns;	    /* NET_JOIN: where the network namespace is pinned (netns_create) */
+	char **hosts;	    /* lines added to /etc/hosts ("10.88.0.5 web"), NULL-terminated */
+	char **dns;	    /* name servers for /etc/resolv.conf; NULL: from the host's */
+	char **dns_search;  /* search domains (with dns) */
+	char **dns_options; /* resolver options (with dns) */
+	/* /etc/hosts entries "name:address" (IPv4 or IPv6) written first, the
+	 * host's own lines for those names left out: they win over them (the
+	 * gateway's name on the host's network). */
 	char **extra_hosts;
 	bool userns;	     /* map root to an unprivileged host range */
 	int64_t userns_base; /* first host uid/gid of the 65536 mapped ids; 0: 100000 */
@@ -161,5 +171,25 @@ NODISCARD int shim_remove(const char *root, const char *name, struct berr *err);
 NODISCARD int shim_reclaim(const char *root, const char *name, struct berr *err);
 NODISCARD int shim_reclaim_all(const char *root, void (*fn)(const char *name, void *ctx), void *ctx,
 			       struct berr *err);
+
+/* Network namespaces the caller equips before the instance starts (the
+ * daemon, with the CNI plugins): a new namespace with lo up, pinned by a bind
+ * mount on path (a new empty file), so it lives on without any process in
+ * it until netns_remove(). An instance with network NET_JOIN is born in it. */
+NODISCARD int netns_create(const char *path, struct berr *err);
+/* Detaches the pin and removes the file; a missing one is not an error. */
+NODISCARD int netns_remove(const char *path, struct berr *err);
+/* Deletes the bridge `name` (its address and routes go with it) once no
+ * interface is attached to it: 1 when deleted, 0 when there is no such
+ * bridge, -1 with err (EBUSY while ports remain, or not a bridge). */
+NODISCARD int netns_bridge_delete(const char *name, struct berr *err);
+
+/* Rewrites the /etc/hosts of a NET_JOIN instance, running or not, with
+ * `hosts` as its added lines. The file is bind-mounted into the instance, so
+ * it is written in place (a new file renamed over it would not reach the
+ * instance); a reader sees the old lines or the new ones, with blank lines
+ * at the end for a moment when the file shrinks. */
+NODISCARD int shim_hosts_update(const char *root, const char *name, char *const *hosts,
+				struct berr *err);
 
 #endif

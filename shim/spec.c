@@ -20,6 +20,9 @@
 #define SPEC_LAYERS_MAX 128  /* overlay takes more, images rarely have more than ~40 */
 #define SPEC_BINDS_MAX	256
 #define SPEC_STR_MAX	4096 /* one path, argument or variable */
+#define SPEC_HOSTS_MAX	1024 /* /etc/hosts lines, each at most SPEC_LINE_MAX */
+#define SPEC_LINE_MAX	1024
+#define SPEC_DNS_MAX	32
 
 bool instance_name_valid(const char *name)
 {
@@ -69,8 +72,9 @@ struct device_rule *device_rules_dup(const struct device_rule *d, size_t n, bool
 void instance_spec_clear(struct instance_spec *spec)
 {
 	free_many(spec->name, spec->rootfs, spec->image_digest, spec->cwd, spec->user,
-		  spec->hostname);
+		  spec->hostname, spec->netns);
 	strv_free_many(spec->layer_dirs, spec->args, spec->env, spec->cap_add, spec->cap_drop,
+		       spec->hosts, spec->dns, spec->dns_search, spec->dns_options,
 		       spec->extra_hosts);
 	bind_mounts_free(spec->binds, spec->n_binds);
 	device_rules_free(spec->devices, spec->n_devices);
@@ -91,6 +95,50 @@ static int check_path(const char *what, const char *p, struct berr *err)
 		return berr_set(err, 0, "%s: \"%s\" is not an absolute path", what, p ? p : "");
 	if (strlen(p) >= PATH_MAX)
 		return berr_set(err, 0, "%s: path longer than %d bytes", what, PATH_MAX);
+	return 0;
+}
+
+/* Text for /etc/hosts and /etc/resolv.conf: one line each, printable. */
+static bool line_ok(const char *s, size_t max, bool spaces)
+{
+	size_t n = strlen(s);
+	if (!n || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 ? !(spaces && c == '\t') : c == 0x7f || (!spaces && c == ' '))
+			return false;
+	}
+	return true;
+}
+
+static int check_network_lines(const struct instance_spec *spec, struct berr *err)
+{
+	if (strv_len(spec->hosts) > SPEC_HOSTS_MAX)
+		return berr_set(err, 0, "more than %d /etc/hosts lines", SPEC_HOSTS_MAX);
+	for (size_t i = 0; spec->hosts && spec->hosts[i]; i++)
+		if (!line_ok(spec->hosts[i], SPEC_LINE_MAX, true))
+			return berr_set(err, 0, "/etc/hosts line %zu is not one line of text",
+					i + 1);
+	if (strv_len(spec->dns) > SPEC_DNS_MAX || strv_len(spec->dns_search) > SPEC_DNS_MAX ||
+	    strv_len(spec->dns_options) > SPEC_DNS_MAX)
+		return berr_set(err, 0, "more than %d name servers, search domains or options",
+				SPEC_DNS_MAX);
+	for (size_t i = 0; spec->dns && spec->dns[i]; i++) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET, spec->dns[i], a) != 1 &&
+		    inet_pton(AF_INET6, spec->dns[i], a) != 1)
+			return berr_set(err, 0, "name server \"%.64s\" is not an IP address",
+					spec->dns[i]);
+	}
+	for (size_t i = 0; spec->dns_search && spec->dns_search[i]; i++)
+		if (!line_ok(spec->dns_search[i], 253, false))
+			return berr_set(err, 0, "search domain %zu is not a domain name", i + 1);
+	for (size_t i = 0; spec->dns_options && spec->dns_options[i]; i++)
+		if (!line_ok(spec->dns_options[i], 64, false))
+			return berr_set(err, 0, "resolver option %zu is not one word", i + 1);
+	if ((spec->dns_search || spec->dns_options) && !spec->dns)
+		return berr_set(err, 0, "search domains and resolver options go with name servers");
 	return 0;
 }
 
@@ -174,8 +222,16 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 					"subset of rwm",
 					spec->name, d->path, p);
 	}
-	if (spec->network != NET_NONE && spec->network != NET_HOST)
+	if (spec->network != NET_NONE && spec->network != NET_HOST && spec->network != NET_JOIN)
 		return berr_set(err, 0, "instance %s: unknown network mode", spec->name);
+	if ((spec->network == NET_JOIN) != (spec->netns != NULL))
+		return berr_set(err, 0,
+				"instance %s: a network namespace goes with network \"netns\"",
+				spec->name);
+	if (spec->netns && check_path("network namespace", spec->netns, err) < 0)
+		return berr_wrap(err, "instance %s", spec->name);
+	if (check_network_lines(spec, err) < 0)
+		return berr_wrap(err, "instance %s", spec->name);
 	if (spec->memory < -1 || spec->memory_swap < -1 || spec->pids_limit < -1 ||
 	    spec->cpu_quota_us < -1 || spec->cpu_period_us < -1 || spec->cpu_shares < -1)
 		return berr_set(err, 0, "instance %s: negative resource limit", spec->name);
@@ -198,14 +254,7 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 
 static int gen_strv(yajl_gen g, const char *key, char *const *v)
 {
-	if (!v)
-		return 0;
-	if (json_gen_str(g, key) < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
-		return -1;
-	for (size_t i = 0; v[i]; i++)
-		if (json_gen_str(g, v[i]) < 0)
-			return -1;
-	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+	return v ? json_gen_key_strv(g, key, v) : 0;
 }
 
 static int gen_opt_str(yajl_gen g, const char *key, const char *v)
@@ -247,7 +296,12 @@ static int gen_spec(yajl_gen g, const struct instance_spec *s)
 			return -1;
 	if (yajl_gen_array_close(g) != yajl_gen_status_ok)
 		return -1;
-	if (json_gen_key_str(g, "network", s->network == NET_HOST ? "host" : "none") < 0 ||
+	static const char *const net_names[] = {
+	    [NET_NONE] = "none", [NET_HOST] = "host", [NET_JOIN] = "netns"};
+	if (json_gen_key_str(g, "network", net_names[s->network]) < 0 ||
+	    gen_opt_str(g, "netns", s->netns) < 0 || gen_strv(g, "hosts", s->hosts) < 0 ||
+	    gen_strv(g, "dns", s->dns) < 0 || gen_strv(g, "dns_search", s->dns_search) < 0 ||
+	    gen_strv(g, "dns_options", s->dns_options) < 0 ||
 	    gen_strv(g, "extra_hosts", s->extra_hosts) < 0 ||
 	    json_gen_key_bool(g, "userns", s->userns) < 0 ||
 	    json_gen_key_int(g, "userns_base", s->userns_base) < 0 ||
@@ -380,8 +434,16 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 		s->network = NET_NONE;
 	else if (!strcmp(net, "host"))
 		s->network = NET_HOST;
+	else if (!strcmp(net, "netns"))
+		s->network = NET_JOIN;
 	else
-		return berr_set(err, 0, "spec.network: \"%s\" is not host or none", net);
+		return berr_set(err, 0, "spec.network: \"%s\" is not host, none or netns", net);
+	if (read_str(root, "netns", false, &s->netns, err) < 0 ||
+	    read_strv(root, "hosts", SPEC_HOSTS_MAX, &s->hosts, err) < 0 ||
+	    read_strv(root, "dns", SPEC_DNS_MAX, &s->dns, err) < 0 ||
+	    read_strv(root, "dns_search", SPEC_DNS_MAX, &s->dns_search, err) < 0 ||
+	    read_strv(root, "dns_options", SPEC_DNS_MAX, &s->dns_options, err) < 0)
+		return -1;
 
 	int64_t grace = 0, logmax = 0;
 	if (json_get_bool(root, "userns", "spec", false, &s->userns, err) < 0 ||

@@ -12,7 +12,7 @@ libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev libcurl4-openssl
 libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev libisal-dev
 docker-registry skopeo umoci busybox-static mosquitto mosquitto-clients
 python3 python3-pytest python3-paho-mqtt iproute2 util-linux procps kmod e2fsprogs openssl
-zstd crun runc
+zstd crun runc containernetworking-plugins iptables nftables
 dpkg-dev debhelper fakeroot lintian systemd"
 
 arch=

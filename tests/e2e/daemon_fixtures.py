@@ -2,7 +2,7 @@
 test_deploy*.py)."""
 import pytest
 
-from daemonlib import Daemon, manifest
+from daemonlib import Daemon, manifest, wait_for
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ def daemons(berth, tmp_path, registry):
                 d.set_options(deployments="local")
                 d.start()
                 d.deploy(manifest({}))
+            wait_for(lambda: not d.modules(), 30, interval=0.1, what="modules removed")
             d.terminate()
         finally:
             d.kill()

@@ -12,10 +12,12 @@ import subprocess
 import urllib.parse
 import uuid
 
-from helpers import (DEVICE_KEY, IOTHUB_HOSTNAME, cgroup_pids, instance_cgroups,  # noqa: F401
-                     kill_module, module_key, mounts_mentioning, unique, wait_for)
+from helpers import (DEVICE_KEY, IOTHUB_HOSTNAME, cgroup_pids, free_subnets,  # noqa: F401
+                     instance_cgroups, kill_module, module_key, mounts_mentioning, unique,
+                     wait_for)
 
 HUB_HOST = IOTHUB_HOSTNAME
+DEFAULT_NETWORK = "azure-iot-edge"
 
 
 def module(image, cmd=None, env=None, create=None, status="running", restart="always",
@@ -62,7 +64,11 @@ class Daemon:
         cfg = {"device_id": "Hannover01", "iothub_hostname": HUB_HOST,
                "device_key": DEVICE_KEY, "restart_backoff_unit_ms": 200,
                "reconcile_interval_ms": 500, "stop_grace_secs": 1,
-               "hub": hub if isinstance(hub, dict) else {"enabled": bool(hub)}}
+               "hub": hub if isinstance(hub, dict) else {"enabled": bool(hub)},
+               # Modules are on the default bridge network (azure-iot-edge),
+               # with a subnet and a bridge of this daemon's own.
+               "networks": {DEFAULT_NETWORK: {"subnet": str(free_subnets(1)[0]),
+                                              "bridge": "bt-" + os.urandom(4).hex()}}}
         if registry is not None:
             cfg["registries"] = {registry.host: {"insecure": True}}
         if deployment is not None:

@@ -1,13 +1,16 @@
 """What the end-to-end tests share below their fixtures: waiting for a
 condition, unique names, the test device's key and module keys as IoT Hub
 derives them, an instance's cgroups, processes and mounts seen from the
-host, pushing an image to a test registry, and running make on the tree.
-conftest.py, daemonlib.py,
+host, subnets of a test's own, pushing an image to a test registry, and
+running make on the tree. conftest.py, daemonlib.py,
 hubkit.py and instance_helpers.py build on these."""
 import base64
 import hashlib
 import hmac
+import ipaddress
+import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -60,6 +63,26 @@ def unique(prefix):
     """Module and instance names are cgroup names on a machine that runs
     other suites at the same time."""
     return "%s-%s" % (prefix, os.urandom(4).hex())
+
+
+def ip_json(*args):
+    return json.loads(subprocess.run(["ip", "-j"] + list(args), check=True,
+                                     stdout=subprocess.PIPE).stdout or b"[]")
+
+
+def free_subnets(count):
+    """10.x.y.0/24 subnets no route of the host overlaps (networks of a
+    test's own: nothing else on the machine is touched)."""
+    taken = [ipaddress.ip_network(r["dst"]) for r in ip_json("-4", "route", "show", "table", "all")
+             if r.get("dst") not in (None, "default")
+             and re.match(r"^[0-9.]+(/\d+)?$", r["dst"])]
+    found = []
+    while len(found) < count:
+        net = ipaddress.ip_network("10.%d.%d.0/24" % (random.randint(100, 250),
+                                                      random.randint(0, 255)))
+        if not any(net.overlaps(t) for t in taken + found):
+            found.append(net)
+    return found
 
 
 def module_key(module, generation_id, device_key=DEVICE_KEY):

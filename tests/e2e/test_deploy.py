@@ -117,8 +117,8 @@ def test_deployment_file_change_is_applied_on_sighup(daemons, image):
 def test_unknown_create_options_are_warned_about(daemons, image):
     a = unique("warn")
     d = daemons().start()
-    p = d.deploy(manifest({a: module(image, SLEEP, create={"ExposedPorts": {"80/tcp": {}}})}))
-    assert "createOptions ExposedPorts is not supported" in p.stderr.decode()
+    p = d.deploy(manifest({a: module(image, SLEEP, create={"MacAddress": "02:42:ac:11:00:02"})}))
+    assert "createOptions MacAddress is not supported" in p.stderr.decode()
     d.wait_status(a)
 
 

@@ -6,8 +6,12 @@ gateway name, which resolves inside each instance to where the hub
 listens. One daemon serves every test of this file (the modules take a few
 seconds to start); each test checks one behaviour.
 
-The gateway listens on the ports the SDKs use, 8883 and 443, on a loopback
-address of its own (127.66.0.1, hub.gateway.address)."""
+The gateway listens on the ports the SDKs use, 8883 and 443: on a loopback
+address of its own (127.66.0.1, hub.gateway.address) for the sender, on the
+host's network, and on the bridge's address of the default network
+(azure-iot-edge, a subnet of this daemon's own) for the receiver, on it as
+modules are by default."""
+import ipaddress
 import json
 import os
 import re
@@ -19,7 +23,7 @@ import urllib.parse
 import pytest
 
 from conftest import Berth, wait_for
-from daemonlib import HUB_HOST, Daemon, manifest, module
+from daemonlib import DEFAULT_NETWORK, HUB_HOST, Daemon, manifest, module
 from helpers import recv_all
 from sdk_image import push_node_sdk_image
 
@@ -34,7 +38,7 @@ def sdk_image(registry, tmp_path_factory):
 
 
 def deployment(image, threshold=5):
-    sender = module(image, env={
+    sender = module(image, create={"HostConfig": {"NetworkMode": "host"}}, env={
         "SEND_TO": "out", "SEND_MS": "300",
         # Would take precedence over IOTEDGE_* in the SDK if it reached the
         # module: berth drops it, so fromEnvironment uses the gateway.
@@ -76,14 +80,32 @@ def hub_lines(d, pattern):
     return re.findall(pattern, d.log_text())
 
 
+def gateway_peers(d, name):
+    return [ipaddress.ip_address(a) for a in
+            hub_lines(d, r"Hannover01/%s \(gateway ([0-9.]+):\d+\): connected" % name)]
+
+
 def test_modules_connect_from_environment_through_the_tls_gateway(edge):
-    # Both connected with TLS to the gateway (not the hub's Unix socket).
-    for name in (SENDER, RECEIVER):
-        assert hub_lines(edge, r"Hannover01/%s \(gateway [0-9.:]+\): connected" % name), \
-            edge.log_text()
+    # Both connected with TLS to the gateway (not the hub's Unix socket):
+    # the sender from the host's loopback, the receiver from its address on
+    # the bridge network, each to the address its gateway name resolves to.
+    with open(edge.config_path) as f:
+        subnet = ipaddress.ip_network(json.load(f)["networks"][DEFAULT_NETWORK]["subnet"])
+    bridge_addr = str(next(subnet.hosts()))
+    assert gateway_peers(edge, SENDER) and all(p.is_loopback for p in gateway_peers(edge, SENDER))
+    assert gateway_peers(edge, RECEIVER) and all(p in subnet for p in gateway_peers(edge, RECEIVER))
     assert "EdgeHubConnectionString dropped from its environment" in edge.log_text()
     with open(os.path.join(edge.instance_dir(SENDER), "hosts")) as f:
         assert f.readline() == "%s\t%s\n" % (GATEWAY_ADDR, GATEWAY)
+    with open(os.path.join(edge.instance_dir(RECEIVER), "hosts")) as f:
+        hosts = f.read()
+    assert re.findall(r"^(\S+)\s+%s$" % re.escape(GATEWAY), hosts, re.M) == [bridge_addr], hosts
+    # The hub listens on both addresses, with the gateway's certificate.
+    ctx = ssl.create_default_context(cafile=os.path.join(edge.berth.root, "ca", "edge-ca.pem"))
+    for addr in (GATEWAY_ADDR, bridge_addr):
+        with socket.create_connection((addr, 8883), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=GATEWAY) as s:
+                assert s.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_outputs_reach_another_modules_input_through_a_route(edge):

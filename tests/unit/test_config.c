@@ -244,6 +244,56 @@ static void registry_lookup_uses_the_reference_host(void **state)
 	agent_config_free(cfg);
 }
 
+static void networks_default_network_and_cni_path_are_read(void **state)
+{
+	struct agent_config *cfg =
+	    parse_ok("{" BASE ",\"networks\":{\"azure-iot-edge\":{\"subnet\":\"10.88.0.0/16\"},"
+		     "\"plant\":{\"subnet\":\"172.20.4.0/24\",\"bridge\":\"plant0\"}},"
+		     "\"default_network\":\"plant\",\"cni_path\":\"/opt/cni/bin:/usr/lib/cni\"}");
+	assert_int_equal(cfg->n_networks, 2);
+	assert_string_equal(cfg->networks[0].name, "azure-iot-edge");
+	assert_string_equal(cfg->networks[0].subnet, "10.88.0.0/16");
+	assert_null(cfg->networks[0].bridge);
+	assert_string_equal(cfg->networks[1].bridge, "plant0");
+	assert_string_equal(cfg->default_network, "plant");
+	assert_string_equal(cfg->cni_path, "/opt/cni/bin:/usr/lib/cni");
+	agent_config_free(cfg);
+	cfg = parse_ok("{" BASE "}");
+	assert_string_equal(cfg->default_network, "bridge");
+	assert_null(cfg->cni_path);
+	assert_int_equal(cfg->n_networks, 0);
+	agent_config_free(cfg);
+}
+
+static void bad_networks_are_refused_by_path(void **state)
+{
+	expect_error("{" BASE ",\"networks\":{\"n\":{\"subnet\":\"10.88.0.1/16\"}}}",
+		     "$.networks.n.subnet: expected an IPv4 subnet a.b.c.d/n with n from 8 to 29 "
+		     "and the host bits zero");
+	expect_error("{" BASE ",\"networks\":{\"n\":{\"subnet\":\"fd00::/64\"}}}",
+		     "$.networks.n.subnet: expected an IPv4 subnet");
+	expect_error("{" BASE ",\"networks\":{\"n\":{\"subnet\":\"10.0.0.0/30\"}}}",
+		     "$.networks.n.subnet: expected an IPv4 subnet");
+	expect_error("{" BASE ",\"networks\":{\"n\":{}}}", "$.networks.n.subnet");
+	expect_error("{" BASE ",\"networks\":{\"host\":{\"subnet\":\"10.1.0.0/16\"}}}",
+		     "$.networks.host: not a network name");
+	expect_error("{" BASE ",\"networks\":{\"a\":{\"subnet\":\"10.1.0.0/16\"},"
+		     "\"b\":{\"subnet\":\"10.1.2.0/24\"}}}",
+		     "$.networks.b: subnet 10.1.2.0/24 overlaps 10.1.0.0/16 of network a");
+	expect_error("{" BASE ",\"networks\":{\"a\":{\"subnet\":\"10.1.0.0/16\",\"bridge\":"
+		     "\"br0\"},\"b\":{\"subnet\":\"10.2.0.0/16\",\"bridge\":\"br0\"}}}",
+		     "$.networks.b: bridge br0 is network a's too");
+	expect_error("{" BASE ",\"networks\":{\"a\":{\"subnet\":\"10.1.0.0/16\",\"bridge\":"
+		     "\"a-bridge-name-too-long\"}}}",
+		     "$.networks.a.bridge: not an interface name");
+	expect_error("{" BASE ",\"networks\":{\"a\":{\"subnet\":\"10.1.0.0/16\",\"mtu\":1400}}}",
+		     "$.networks.a.mtu: unknown option");
+	expect_error("{" BASE ",\"default_network\":\"a b\"}",
+		     "$.default_network: expected bridge, host, none or a network's name");
+	expect_error("{" BASE ",\"cni_path\":\"lib/cni\"}",
+		     "$.cni_path: expected absolute directories");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +315,8 @@ int main(void)
 	    cmocka_unit_test(wrong_type_is_named),
 	    cmocka_unit_test(malformed_json_is_refused),
 	    cmocka_unit_test(registry_lookup_uses_the_reference_host),
+	    cmocka_unit_test(networks_default_network_and_cni_path_are_read),
+	    cmocka_unit_test(bad_networks_are_refused_by_path),
 	    cmocka_unit_test(iothub_hostname_needs_a_dot),
 	    cmocka_unit_test(gateway_and_edge_ca_defaults_and_options),
 	    cmocka_unit_test(gateway_and_edge_ca_refusals),

@@ -28,7 +28,7 @@ static void expect_error(const char *json, const char *needle)
 static char *img_ep[] = {"/bin/entry", NULL};
 static char *img_cmd[] = {"serve", "--fast", NULL};
 
-static void empty_options_keep_the_image_command_and_host_network(void **state)
+static void empty_options_keep_the_image_command_and_the_default_network(void **state)
 {
 	struct create_options co;
 	parse_ok("", &co);
@@ -39,7 +39,8 @@ static void empty_options_keep_the_image_command_and_host_network(void **state)
 	assert_string_equal(s.args[1], "serve");
 	assert_string_equal(s.args[2], "--fast");
 	assert_null(s.args[3]);
-	assert_int_equal(s.network, NET_HOST);
+	assert_int_equal(co.net.choice, NETWORK_DEFAULT);
+	assert_null(co.net.network);
 	instance_spec_clear(&s);
 	create_options_clear(&co);
 }
@@ -147,24 +148,123 @@ static void nano_cpus_become_a_quota(void **state)
 static void unknown_keys_warn_once_each(void **state)
 {
 	struct create_options co;
-	parse_ok("{\"ExposedPorts\":{\"80/tcp\":{}},\"HostConfig\":{\"PortBindings\":{},"
+	parse_ok("{\"MacAddress\":\"02:42:ac:11:00:02\",\"HostConfig\":{\"PublishAllPorts\":true,"
 		 "\"LogConfig\":{}}}",
 		 &co);
 	assert_int_equal(co.n_warnings, 3);
-	assert_non_null(strstr(co.warnings[0], "ExposedPorts"));
-	assert_non_null(strstr(co.warnings[1], "HostConfig.PortBindings"));
+	assert_non_null(strstr(co.warnings[0], "MacAddress"));
+	assert_non_null(strstr(co.warnings[1], "HostConfig.PublishAllPorts"));
 	assert_non_null(strstr(co.warnings[2], "HostConfig.LogConfig"));
 	create_options_clear(&co);
 }
 
-static void custom_network_warns_and_uses_host(void **state)
+static void a_network_name_puts_the_module_on_that_bridge_network(void **state)
 {
 	struct create_options co;
 	parse_ok("{\"HostConfig\":{\"NetworkMode\":\"azure-iot-edge\"}}", &co);
-	assert_int_equal(co.network, NET_HOST);
-	assert_int_equal(co.n_warnings, 1);
-	assert_non_null(strstr(co.warnings[0], "azure-iot-edge"));
+	assert_int_equal(co.net.choice, NETWORK_BRIDGE);
+	assert_string_equal(co.net.network, "azure-iot-edge");
+	assert_int_equal(co.n_warnings, 0);
 	create_options_clear(&co);
+	parse_ok("{\"HostConfig\":{\"NetworkMode\":\"bridge\"}}", &co);
+	assert_int_equal(co.net.choice, NETWORK_BRIDGE);
+	assert_null(co.net.network);
+	create_options_clear(&co);
+	parse_ok("{\"HostConfig\":{\"NetworkMode\":\"host\"}}", &co);
+	assert_int_equal(co.net.choice, NETWORK_HOST);
+	struct instance_spec s = {0};
+	struct berr err;
+	assert_int_equal(create_options_apply(&co, img_ep, img_cmd, &s, &err), 0);
+	assert_int_equal(s.network, NET_HOST);
+	instance_spec_clear(&s);
+	create_options_clear(&co);
+}
+
+static void networking_config_names_the_network_and_aliases(void **state)
+{
+	struct create_options co;
+	parse_ok("{\"NetworkingConfig\":{\"EndpointsConfig\":{\"plant\":{\"Aliases\":"
+		 "[\"opc\",\"opc.local\"]}}}}",
+		 &co);
+	assert_int_equal(co.net.choice, NETWORK_BRIDGE);
+	assert_string_equal(co.net.network, "plant");
+	assert_string_equal(co.net.aliases[0], "opc");
+	assert_string_equal(co.net.aliases[1], "opc.local");
+	assert_null(co.net.aliases[2]);
+	create_options_clear(&co);
+	/* NetworkMode wins over another endpoint, with a warning. */
+	parse_ok("{\"HostConfig\":{\"NetworkMode\":\"a\"},\"NetworkingConfig\":{"
+		 "\"EndpointsConfig\":{\"b\":{}}}}",
+		 &co);
+	assert_string_equal(co.net.network, "a");
+	assert_int_equal(co.n_warnings, 1);
+	create_options_clear(&co);
+}
+
+static void port_bindings_dns_and_extra_hosts_are_read(void **state)
+{
+	struct create_options co;
+	parse_ok("{\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"HostConfig\":{"
+		 "\"PortBindings\":{\"80/tcp\":[{\"HostPort\":\"8080\"},{\"HostIp\":"
+		 "\"127.0.0.1\",\"HostPort\":\"8081\"}],\"53/udp\":[{\"HostIp\":\"0.0.0.0\","
+		 "\"HostPort\":5353}],\"9000\":null},"
+		 "\"Dns\":[\"10.0.0.2\",\"fd00::53\"],\"DnsSearch\":[\"plant.local\"],"
+		 "\"DnsOptions\":[\"ndots:2\"],"
+		 "\"ExtraHosts\":[\"historian:10.1.2.3\",\"gw:host-gateway\",\"v6:::1\"]}}",
+		 &co);
+	assert_int_equal(co.n_warnings, 0);
+	assert_int_equal(co.net.n_ports, 3);
+	assert_int_equal(co.net.ports[0].container_port, 80);
+	assert_int_equal(co.net.ports[0].host_port, 8080);
+	assert_string_equal(co.net.ports[0].protocol, "tcp");
+	assert_string_equal(co.net.ports[0].host_ip, "");
+	assert_string_equal(co.net.ports[1].host_ip, "127.0.0.1");
+	assert_int_equal(co.net.ports[2].host_port, 5353);
+	assert_string_equal(co.net.ports[2].protocol, "udp");
+	assert_string_equal(co.net.ports[2].host_ip, "");
+	assert_string_equal(co.net.dns[1], "fd00::53");
+	assert_string_equal(co.net.dns_search[0], "plant.local");
+	assert_string_equal(co.net.dns_options[0], "ndots:2");
+	assert_string_equal(co.net.extra_hosts[1], "gw:host-gateway");
+	assert_string_equal(co.net.extra_hosts[2], "v6:::1");
+	create_options_clear(&co);
+}
+
+static void port_bindings_on_the_host_network_warn(void **state)
+{
+	struct create_options co;
+	parse_ok("{\"HostConfig\":{\"NetworkMode\":\"host\",\"PortBindings\":{\"80/tcp\":"
+		 "[{\"HostPort\":\"8080\"}]}}}",
+		 &co);
+	assert_int_equal(co.n_warnings, 1);
+	assert_non_null(strstr(co.warnings[0], "no ports are published with NetworkMode host"));
+	create_options_clear(&co);
+}
+
+static void bad_network_keys_are_refused(void **state)
+{
+	expect_error(
+	    "{\"HostConfig\":{\"NetworkMode\":\"a b\"}}",
+	    "$.HostConfig.NetworkMode: \"a b\" is not host, none, bridge or a network name");
+	expect_error("{\"HostConfig\":{\"PortBindings\":{\"80/tcp\":[{\"HostPort\":\"\"}]}}}",
+		     "$.HostConfig.PortBindings['80/tcp'][0].HostPort: required");
+	expect_error("{\"HostConfig\":{\"PortBindings\":{\"80/tcp\":[{\"HostPort\":\"70000\"}]}}}",
+		     "HostPort: expected a port number");
+	expect_error("{\"HostConfig\":{\"PortBindings\":{\"http\":[{\"HostPort\":\"80\"}]}}}",
+		     "PortBindings.http: expected PORT or PORT/tcp");
+	expect_error("{\"HostConfig\":{\"PortBindings\":{\"80\":[{\"HostPort\":\"80\"}],"
+		     "\"81\":[{\"HostPort\":\"80\"}]}}}",
+		     "host port 80/tcp is bound twice");
+	expect_error("{\"HostConfig\":{\"PortBindings\":{\"80\":[{\"HostIp\":\"fd00::1\","
+		     "\"HostPort\":\"80\"}]}}}",
+		     "HostIp: expected an IPv4 address");
+	expect_error("{\"HostConfig\":{\"Dns\":[\"dns.example.com\"]}}",
+		     "$.HostConfig.Dns[0]: expected an IP address");
+	expect_error("{\"HostConfig\":{\"ExtraHosts\":[\"nohost\"]}}",
+		     "$.HostConfig.ExtraHosts[0]: expected NAME:ADDRESS");
+	expect_error("{\"HostConfig\":{\"ExtraHosts\":[\"a:not-an-ip\"]}}",
+		     "$.HostConfig.ExtraHosts[0]: expected NAME:ADDRESS");
+	expect_error("{\"ExposedPorts\":{\"x/tcp\":{}}}", "$.ExposedPorts['x/tcp']: expected PORT");
 }
 
 static void named_volume_is_refused(void **state)
@@ -222,14 +322,18 @@ static void bad_hostname_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(empty_options_keep_the_image_command_and_host_network),
+	    cmocka_unit_test(empty_options_keep_the_image_command_and_the_default_network),
 	    cmocka_unit_test(cmd_replaces_only_the_image_cmd),
 	    cmocka_unit_test(entrypoint_drops_the_image_cmd),
 	    cmocka_unit_test(no_command_at_all_is_an_error),
 	    cmocka_unit_test(all_mapped_keys_reach_the_instance),
 	    cmocka_unit_test(nano_cpus_become_a_quota),
 	    cmocka_unit_test(unknown_keys_warn_once_each),
-	    cmocka_unit_test(custom_network_warns_and_uses_host),
+	    cmocka_unit_test(a_network_name_puts_the_module_on_that_bridge_network),
+	    cmocka_unit_test(networking_config_names_the_network_and_aliases),
+	    cmocka_unit_test(port_bindings_dns_and_extra_hosts_are_read),
+	    cmocka_unit_test(port_bindings_on_the_host_network_warn),
+	    cmocka_unit_test(bad_network_keys_are_refused),
 	    cmocka_unit_test(named_volume_is_refused),
 	    cmocka_unit_test(bind_with_dotdot_is_refused),
 	    cmocka_unit_test(volume_mount_type_is_refused),

@@ -194,6 +194,59 @@ static void validation_refuses_what_a_shim_cannot_run(void **state)
 	expect_invalid(s, "negative");
 }
 
+static void a_joined_network_round_trips_with_its_names(void **state)
+{
+	struct instance_spec *s = minimal();
+	s->network = NET_JOIN;
+	s->netns = strdup("/run/berth/netns/berth-web-1-0123");
+	strv_push(&s->hosts, "10.88.0.5\tweb-1");
+	strv_push(&s->hosts, "10.88.0.6\tdb");
+	strv_push(&s->dns, "10.88.0.1");
+	strv_push(&s->dns, "fd00::53");
+	strv_push(&s->dns_search, "plant.local");
+	strv_push(&s->dns_options, "ndots:2");
+	struct instance_spec *b = round_trip(s);
+	assert_int_equal(b->network, NET_JOIN);
+	assert_string_equal(b->netns, "/run/berth/netns/berth-web-1-0123");
+	assert_string_equal(b->hosts[1], "10.88.0.6\tdb");
+	assert_null(b->hosts[2]);
+	assert_string_equal(b->dns[1], "fd00::53");
+	assert_string_equal(b->dns_search[0], "plant.local");
+	assert_string_equal(b->dns_options[0], "ndots:2");
+	instance_spec_free(s);
+	instance_spec_free(b);
+}
+
+static void network_lines_must_be_one_line_each(void **state)
+{
+	struct instance_spec *s = minimal();
+	strv_push(&s->hosts, "10.0.0.1\tok");
+	strv_push(&s->hosts, "10.0.0.2 a\n10.0.0.3 b");
+	expect_invalid(s, "/etc/hosts line 2 is not one line of text");
+
+	s = minimal();
+	strv_push(&s->dns, "dns.example.com");
+	expect_invalid(s, "name server \"dns.example.com\" is not an IP address");
+
+	s = minimal();
+	strv_push(&s->dns, "10.0.0.2");
+	strv_push(&s->dns_search, "a b");
+	expect_invalid(s, "search domain 1 is not a domain name");
+
+	s = minimal();
+	strv_push(&s->dns_search, "plant.local");
+	expect_invalid(s, "go with name servers");
+
+	s = minimal();
+	s->netns = strdup("/run/netns/x");
+	expect_invalid(s, "a network namespace goes with network");
+
+	s = minimal();
+	s->network = NET_JOIN;
+	s->netns = strdup("netns/x");
+	expect_invalid(s, "not an absolute path");
+}
+
 static void reading_refuses_hostile_documents(void **state)
 {
 	struct instance_spec *s = NULL;
@@ -203,7 +256,9 @@ static void reading_refuses_hostile_documents(void **state)
 	    {"{\"name\":\"x\",\"args\":[\"/a\"]}", "either image layers"},
 	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[1]}", "expected a string"},
 	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"network\":\"bridge\"}",
-	     "not host or none"},
+	     "not host, none or netns"},
+	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"network\":\"netns\"}",
+	     "a network namespace goes with network"},
 	    {"{\"name\":\"x\",\"rootfs\":\"/r\",\"args\":[\"/a\"],\"stop_grace_sec\":-1}",
 	     "stop_grace_sec"},
 	    {"{\"name\":\"../x\",\"rootfs\":\"/r\",\"args\":[\"/a\"]}", "invalid"},
@@ -239,6 +294,8 @@ int main(void)
 	    cmocka_unit_test(spec_write_and_read_use_a_file),
 	    cmocka_unit_test(instance_names_are_checked),
 	    cmocka_unit_test(validation_refuses_what_a_shim_cannot_run),
+	    cmocka_unit_test(a_joined_network_round_trips_with_its_names),
+	    cmocka_unit_test(network_lines_must_be_one_line_each),
 	    cmocka_unit_test(reading_refuses_hostile_documents),
 	    cmocka_unit_test(reading_bounds_the_number_of_layers),
 	};
