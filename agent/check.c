@@ -29,7 +29,7 @@
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "hub/store.h"
+#include "hub/hub.h"
 #include "common/url.h"
 
 #define CGROUP2_MAGIC	0x63677270
@@ -400,7 +400,7 @@ static void check_message_store(struct report *r, const char *store)
 	}
 	uint64_t segments, bytes;
 	struct berr err;
-	if (store_inspect(log, &segments, &bytes, &err) < 0) {
+	if (hub_store_inspect(log, &segments, &bytes, &err) < 0) {
 		line(r, FAIL, err.msg,
 		     "the hub will not start on it: move the directory aside or run the berth "
 		     "that wrote it");

@@ -16,13 +16,13 @@
 #include "agent/deployment.h"
 #include "agent/upstream_view.h"
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/command.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
 #include "common/version.h"
-
-#define LOG_READ_MAX (64 * 1024 * 1024)
+#include "shim/shim.h"
 
 static int fail(const char *cmd, const struct berr *err)
 {
@@ -261,151 +261,60 @@ BERTH_COMMAND(version, "version", "print the version (and the running daemon's)"
 
 /* --- logs --- */
 
-static void write_all(const char *p, size_t n)
+/* --since / --until as `docker logs` takes them, into Unix ns. */
+static int time_option(const char *opt, const char *arg, int64_t *out)
 {
-	while (n) {
-		ssize_t w = write(STDOUT_FILENO, p, n);
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-/* The last `lines` lines of the rotated log then the current one; *seen
- * gets how much of the current one was read, for follow() to go on from. */
-static void print_tail(const char *older, const char *current, long lines, off_t *seen)
-{
-	struct strbuf all = STRBUF_INIT;
-	all.max = 2 * LOG_READ_MAX;
-	const char *files[] = {older, current};
-	for (size_t i = 0; i < 2; i++) {
-		cleanup_free char *text = NULL;
-		size_t len = 0;
-		struct berr err;
-		if (fs_read_file(files[i], LOG_READ_MAX, &text, &len, &err) == 0) {
-			strbuf_append(&all, text, len);
-			if (i == 1)
-				*seen = (off_t)len;
-		}
-	}
-	if (!all.len) {
-		strbuf_release(&all);
-		return;
-	}
-	size_t start = 0;
-	if (lines >= 0) {
-		size_t end = all.len;
-		if (end && all.buf[end - 1] == '\n')
-			end--;
-		long counted = 0;
-		start = 0;
-		for (size_t i = end; i-- > 0;)
-			if (all.buf[i] == '\n' && ++counted == lines) {
-				start = i + 1;
-				break;
-			}
-		if (lines == 0)
-			start = all.len;
-	}
-	write_all(all.buf + start, all.len - start);
-	strbuf_release(&all);
-}
-
-static void copy_from(int fd, off_t *pos)
-{
-	char buf[65536];
-	for (;;) {
-		ssize_t n = pread(fd, buf, sizeof(buf), *pos);
-		if (n <= 0)
-			return;
-		write_all(buf, (size_t)n);
-		*pos += n;
-	}
-}
-
-/* Follows the log across rotation (log renamed to log.1, a new log made)
- * and truncation. Runs until interrupted. */
-static void follow(const char *path, off_t pos)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	for (;;) {
-		if (fd >= 0) {
-			if (fstat(fd, &st) == 0 && st.st_size < pos)
-				pos = 0; /* truncated */
-			copy_from(fd, &pos);
-		}
-		struct stat now;
-		if (stat(path, &now) == 0 && (fd < 0 || now.st_ino != st.st_ino)) {
-			if (fd >= 0) {
-				copy_from(fd, &pos); /* the rest of the rotated file */
-				close(fd);
-			}
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			pos = 0;
-			if (fd >= 0 && fstat(fd, &st) < 0) {
-				close(fd);
-				fd = -1;
-			}
-			continue;
-		}
-		usleep(200 * 1000);
-	}
+	if (time_arg_parse(arg, wall_ns(), out) == 0)
+		return 0;
+	fprintf(stderr,
+		"berth: logs: --%s %s: expected a duration back from now (10m, 1h30m), a Unix "
+		"time or an RFC 3339 time (2024-05-01T12:00:00Z)\n",
+		opt, arg);
+	return -1;
 }
 
 static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 {
-	bool follow_on = false;
-	long tail = -1;
-	static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
-					     {"tail", required_argument, NULL, 't'},
-					     {NULL, 0, NULL, 0}};
+	struct shim_log_query q = {.tail = -1};
+	static const struct option opts[] = {
+	    {"follow", no_argument, NULL, 'f'},	     {"tail", required_argument, NULL, 'n'},
+	    {"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 'u'},
+	    {"timestamps", no_argument, NULL, 't'},  {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
-		if (c == 'f')
-			follow_on = true;
-		else if (c == 't') {
+	while ((c = getopt_long(argc, argv, "ftn:", opts, NULL)) != -1) {
+		if (c == 'f') {
+			q.follow = true;
+		} else if (c == 't') {
+			q.timestamps = true;
+		} else if (c == 's' || c == 'u') {
+			if (time_option(c == 's' ? "since" : "until", optarg,
+					c == 's' ? &q.since_ns : &q.until_ns) < 0)
+				return 2;
+		} else if (c == 'n') {
 			char *end;
 			errno = 0;
-			tail = strtol(optarg, &end, 10);
+			q.tail = strtol(optarg, &end, 10);
 			if (!strcmp(optarg, "all"))
-				tail = -1;
-			else if (errno || *end || tail < 0) {
+				q.tail = -1;
+			else if (errno || *end || q.tail < 0) {
 				fprintf(stderr, "berth: logs: --tail wants a number of lines\n");
 				return 2;
 			}
-		} else
+		} else {
 			return berth_usage("logs");
+		}
 	}
 	const char *name = module_arg(argc, argv, optind, "logs");
 	if (!name)
 		return 2;
 	/* The daemon knows its state directory; without one answering, --root. */
 	char root[PATH_MAX];
-	snprintf(root, sizeof(root), "%s", ctx->root);
-	cleanup_yajl yajl_val reply = NULL;
+	daemon_state_root(ctx->run, ctx->root, ctx->root_set, root, sizeof(root));
 	struct berr err;
-	if (!ctx->root_set && simple_call(ctx, "info", NULL, NULL, &reply, &err) == 0) {
-		snprintf(root, sizeof(root), "%s", str_or(reply, "root", ctx->root));
-	}
-	char dir[PATH_MAX + 128], older[PATH_MAX + 160], current[PATH_MAX + 160];
-	snprintf(dir, sizeof(dir), "%s/instances/%s", root, name);
-	snprintf(older, sizeof(older), "%s/log.1", dir);
-	snprintf(current, sizeof(current), "%s/log", dir);
-	if (access(dir, F_OK) < 0) {
-		fprintf(stderr, "berth: logs: no instance %s under %s\n", name, root);
-		return 1;
-	}
-	off_t seen = 0;
-	print_tail(older, current, tail, &seen);
-	if (follow_on)
-		follow(current, seen);
+	if (shim_logs(root, name, &q, STDOUT_FILENO, &err) < 0)
+		return fail("logs", &err);
 	return 0;
 }
-BERTH_COMMAND(logs, "logs NAME [-f] [--tail N]", "show a module's output", cmd_logs);
+BERTH_COMMAND(logs, "logs NAME [-f] [--tail N] [--since TIME] [--until TIME] [-t|--timestamps]",
+	      "show a module's output", cmd_logs);

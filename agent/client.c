@@ -96,3 +96,17 @@ int daemon_request(const char *run, const char *request, yajl_val *reply, struct
 	*reply = take_ptr(v);
 	return 0;
 }
+
+void daemon_state_root(const char *run, const char *given, bool given_set, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", given);
+	if (given_set)
+		return;
+	cleanup_yajl yajl_val reply = NULL;
+	struct berr err;
+	if (daemon_request(run, "{\"op\":\"info\"}", &reply, &err) == 0) {
+		const char *root = json_str(json_get(reply, "root"));
+		if (root)
+			snprintf(out, cap, "%s", root);
+	}
+}

@@ -2,6 +2,9 @@
 #ifndef BERTH_AGENT_CLIENT_H
 #define BERTH_AGENT_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <yajl/yajl_tree.h>
 
 #include "common/err.h"
@@ -13,5 +16,9 @@
  * whose status is not 200 becomes an error with the daemon's message. */
 NODISCARD int daemon_request(const char *run, const char *request, yajl_val *reply,
 			     struct berr *err);
+
+/* The state directory: the one given with --root (given_set), else the
+ * running daemon's, else `given` (the default). */
+void daemon_state_root(const char *run, const char *given, bool given_set, char *out, size_t cap);
 
 #endif

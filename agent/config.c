@@ -15,6 +15,7 @@
 #include "common/names.h"
 #include "common/sas.h"
 #include "common/url.h"
+#include "common/sock.h"
 
 bool agent_device_id_valid(const char *id)
 {
@@ -43,7 +44,7 @@ void agent_config_free(struct agent_config *cfg)
 		  cfg->root, cfg->run, cfg->deployment_file, cfg->hub_store, cfg->hub_listen_tcp,
 		  cfg->hub_tls_cert, cfg->hub_tls_key, cfg->upstream_url, cfg->upstream_ca_file,
 		  cfg->gateway_address, cfg->edge_ca_cert, cfg->edge_ca_key, cfg->trust_bundle,
-		  cfg->manifest_trust_bundle, cfg->upstream_rest_url);
+		  cfg->manifest_trust_bundle, cfg->upstream_rest_url, cfg->metrics_listen);
 	registry_creds_free(cfg->registries, cfg->n_registries);
 	config_networks_free(cfg);
 	free(cfg);
@@ -327,6 +328,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 					    "edge_ca",
 					    "trust_bundle",
 					    "manifest_trust_bundle",
+					    "metrics_listen",
 					    NULL};
 	if (only_keys(doc, &root, known, err) < 0)
 		return -1;
@@ -414,6 +416,18 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	    jp_bool(doc, "stop_modules_on_exit", &root, false, &cfg->stop_modules_on_exit, err) <
 		0 ||
 	    jp_bool(doc, "allow_privileged", &root, false, &cfg->allow_privileged, err) < 0)
+		return -1;
+	const char *metrics = NULL;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	if (jp_str(doc, "metrics_listen", &root, false, 64, &metrics, err) < 0)
+		return -1;
+	if (metrics && tcp_address_parse(metrics, &sa, &salen) < 0) {
+		jpath_key(&p, &root, "metrics_listen");
+		return berr_set(err, 0,
+				"%s: expected IP:PORT (127.0.0.1:9600), [IPv6]:PORT or :PORT", p.s);
+	}
+	if (dup_opt(metrics, &cfg->metrics_listen, err) < 0)
 		return -1;
 	return config_networks_parse(doc, &root, cfg, err);
 }

@@ -93,6 +93,7 @@ struct agent_config {
 	size_t n_networks;
 	char *default_network; /* "bridge" (default), "host", "none" or a network's name */
 	char *cni_path;	       /* directories of the CNI plugins, ':' between; NULL: CNI's usual */
+	char *metrics_listen;  /* "IP:PORT" for Prometheus; NULL: off */
 };
 
 /* config_networks.c: `networks`, `default_network` and `cni_path` of doc

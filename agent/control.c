@@ -24,6 +24,7 @@
 #include "common/sas.h"
 #include "common/sock.h"
 #include "common/strbuf.h"
+#include "shim/shim.h"
 
 #define CONTROL_REQUEST_MAX (3 * 1024 * 1024) /* a 1 MiB manifest, escaped */
 #define CONTROL_CLIENTS_MAX 16
@@ -101,6 +102,21 @@ static void gen_time(yajl_gen g, const char *key, int64_t ms)
 		json_gen_key_str(g, key, NULL);
 }
 
+/* A running module's health, as its shim last recorded it. */
+static void gen_health(yajl_gen g, const struct instance_state *st)
+{
+	json_gen_str(g, "health");
+	yajl_gen_map_open(g);
+	json_gen_key_str(g, "status", health_status_name(st->health));
+	json_gen_key_int(g, "failingStreak", st->health_failing_streak);
+	if (st->health_checked_at) {
+		json_gen_key_int(g, "lastExitCode", st->health_exit_code);
+		gen_time(g, "lastCheckUtc", st->health_checked_at);
+		json_gen_key_str(g, "lastOutput", st->health_output);
+	}
+	yajl_gen_map_close(g);
+}
+
 static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_t now)
 {
 	const struct deployment_module *dm = d->dep ? deployment_module(d->dep, m->name) : NULL;
@@ -109,13 +125,21 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	 * not change how long a module has run. */
 	status_description(m->status, m->exit_code, m->started_boot, m->exited_boot, now, shown,
 			   sizeof(shown));
+	struct instance_state st = {.health = HEALTH_NONE};
+	struct berr ignored;
+	if (m->status != RT_RUNNING || !m->shim_pid ||
+	    shim_state_read(d->root, m->name, &st, &ignored) < 0)
+		st.health = HEALTH_NONE;
+	status_add_health(shown, sizeof(shown), health_status_name(st.health));
+	enum runtime_status shown_status =
+	    st.health == HEALTH_UNHEALTHY && !m->stopping ? RT_UNHEALTHY : m->status;
 	/* The daemon's own note (pulling, waiting, why a start failed) says
 	 * more than the status alone when the module is not running. */
 	bool note = m->description[0] && (m->pull_pid || m->stopping || m->status != RT_RUNNING);
 	const char *desc = note ? m->description : shown;
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "name", m->name);
-	json_gen_key_str(g, "runtimeStatus", runtime_status_name(m->status));
+	json_gen_key_str(g, "runtimeStatus", runtime_status_name(shown_status));
 	json_gen_key_str(g, "description",
 			 m->status == RT_UNKNOWN || m->pull_pid || m->stopping ? desc : shown);
 	json_gen_key_str(g, "statusDescription", desc);
@@ -131,6 +155,8 @@ static void gen_module(yajl_gen g, struct daemon *d, struct module_rt *m, int64_
 	json_gen_key_str(g, "restartPolicy", dm ? restart_policy_name(dm->restart) : NULL);
 	if (m->shim_pid)
 		json_gen_key_int(g, "shimPid", m->shim_pid);
+	if (st.health != HEALTH_NONE)
+		gen_health(g, &st);
 	/* createOptions Labels: metadata for whoever manages the device. */
 	json_gen_str(g, "labels");
 	yajl_gen_map_open(g);

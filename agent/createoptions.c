@@ -38,6 +38,7 @@ void create_options_clear(struct create_options *co)
 	net_options_clear(&co->net);
 	for (size_t i = 0; i < co->n_warnings; i++)
 		free(co->warnings[i]);
+	healthcheck_clear(&co->health);
 	memset(co, 0, sizeof(*co));
 }
 
@@ -269,7 +270,8 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	static const char *const handled[] = {
 	    "Env",	   "Cmd",	   "Entrypoint",       "WorkingDir",
 	    "User",	   "Hostname",	   "Labels",	       "HostConfig",
-	    "StopTimeout", "ExposedPorts", "NetworkingConfig", NULL};
+	    "StopTimeout", "ExposedPorts", "NetworkingConfig", "Healthcheck",
+	    NULL};
 	warn_unhandled(co, doc, handled, "");
 	struct jpath p;
 	jpath_key(&p, root, "Env");
@@ -338,6 +340,12 @@ static int parse_top(struct create_options *co, yajl_val doc, const struct jpath
 	if (jp_int(doc, "StopTimeout", root, false, 0, 3600, &stop, err) < 0)
 		return -1;
 	co->stop_timeout = (int)stop;
+	yajl_val health;
+	if (jp_obj(doc, "Healthcheck", root, false, &health, err) < 0)
+		return -1;
+	jpath_key(&p, root, "Healthcheck");
+	if (health && healthcheck_parse(health, &p, &co->health, err) < 0)
+		return -1;
 	yajl_val hc;
 	if (jp_obj(doc, "HostConfig", root, false, &hc, err) < 0)
 		return -1;

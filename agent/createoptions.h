@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/healthcheck.h"
 #include "agent/jpath.h"
 #include "agent/netoptions.h"
 #include "common/err.h"
@@ -38,6 +39,7 @@ struct create_options {
 	int stop_timeout; /* -1: unset */
 	char **cap_add;
 	char **cap_drop;
+	struct healthcheck health; /* Healthcheck; health.given when present */
 
 	char *warnings[CREATE_OPTIONS_WARNINGS_MAX];
 	size_t n_warnings;

@@ -23,6 +23,7 @@
 
 #include "agent/daemon.h"
 #include "agent/network.h"
+#include "agent/metrics.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -238,6 +239,9 @@ static int timeout_ms(struct daemon *d)
 	t = cloud_next_deadline(d);
 	if (t < next)
 		next = t;
+	t = metrics_sweep(d, now);
+	if (t < next)
+		next = t;
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
 	    d->hub.next_start_boot < next)
 		next = d->hub.next_start_boot;
@@ -288,6 +292,15 @@ static void loop(struct daemon *d)
 				break;
 			case TAG_WCLIENT:
 				workload_client_ready(d, fd);
+				break;
+			case TAG_METRICS:
+				metrics_accept(d);
+				break;
+			case TAG_MCLIENT:
+				metrics_client_ready(d, fd);
+				break;
+			case TAG_MHUB:
+				metrics_hub_ready(d, fd);
 				break;
 			}
 		}
@@ -405,6 +418,8 @@ static int daemon_main(struct daemon *d)
 		log_error("%s", err.msg);
 		return 1;
 	}
+	if (d->cfg->metrics_listen && metrics_listen(d, &err) < 0)
+		log_error("%s (no metrics)", err.msg);
 	hubproc_tick(d);
 	d->reconcile_due = true;
 	d->next_reconcile_boot = boot_ms();
@@ -440,7 +455,8 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
-	struct daemon d = {.control_fd = -1, .epfd = -1};
+	struct daemon d = {.control_fd = -1, .metrics_fd = -1, .epfd = -1};
+	d.started_boot = boot_ms();
 	struct berr err;
 	if (agent_config_load(config, &d.cfg, &err) < 0) {
 		log_error("%s", err.msg);

@@ -76,6 +76,13 @@ struct module_rt {
 	int64_t token_refresh_ms;
 	bool done;	 /* exited, and the policy does not restart it */
 	int workload_fd; /* its workload socket, listening; -1 */
+	/* The grace period its instance was started with (for a module that
+	 * left the deployment); 0: unknown. */
+	int stop_grace_sec;
+	/* For metrics, since this daemon started (boot clock). */
+	uint64_t starts, stops;	    /* asked of its shim */
+	int64_t ran_ms;		    /* of runs that ended */
+	int64_t desired_since_boot; /* first seen desired running; 0: not yet */
 };
 
 /* The edge CA's and the gateway certificate's validity (Unix seconds) and
@@ -128,6 +135,9 @@ struct daemon {
 	int epfd;
 	int sigpipe[2];
 	int control_fd;
+	int metrics_fd;		  /* metrics_listen; -1: off */
+	int64_t started_boot;	  /* when this daemon started */
+	char instance_number[37]; /* a GUID for this daemon's metrics, as edgeAgent's */
 	bool stopping;
 	bool reconcile_due;
 	int64_t next_reconcile_boot;
@@ -151,7 +161,8 @@ struct module_rt *module_add(struct daemon *d, const char *name);
 struct module_rt *module_new(struct daemon *d, const char *name);
 /* The module as the applied deployment wants it; NULL when it is not there. */
 const struct deployment_module *module_desired(struct daemon *d, const char *name);
-/* Seconds between SIGTERM and SIGKILL: createOptions StopTimeout, else the
+/* Seconds between SIGTERM and SIGKILL: createOptions StopTimeout, else (a
+ * module no longer deployed) what its instance was started with, else the
  * config's stop_grace_secs. */
 int module_stop_grace(struct daemon *d, const char *name);
 /* Watches the shim with a pidfd, readable once it has exited (our child or
@@ -343,6 +354,16 @@ void workload_client_ready(struct daemon *d, int fd);
  * on the boot clock). */
 int64_t workload_sweep(struct daemon *d, int64_t now);
 
-enum watch_tag { TAG_SIGNAL = 1, TAG_CONTROL, TAG_CLIENT, TAG_PIDFD, TAG_WORKLOAD, TAG_WCLIENT };
+enum watch_tag {
+	TAG_SIGNAL = 1,
+	TAG_CONTROL,
+	TAG_CLIENT,
+	TAG_PIDFD,
+	TAG_WORKLOAD,
+	TAG_WCLIENT,
+	TAG_METRICS,
+	TAG_MCLIENT,
+	TAG_MHUB,
+};
 
 #endif

@@ -32,7 +32,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/strbuf.h"
-#include "hub/config.h"
+#include "hub/hub.h"
 
 #define CA_DIR		 "ca"
 #define GATEWAY_CERT	 "gateway.pem"

@@ -103,6 +103,24 @@ static int add_bind(struct instance_spec *spec, const char *src, const char *dst
 	return b->source && b->destination ? 0 : -1;
 }
 
+/* The image's Healthcheck under the module's; with on-unhealthy the shim
+ * stops an unhealthy instance and its exit brings the restart. An image's
+ * check berth cannot read is left out, with a warning. */
+static int module_health(struct module_rt *m, const struct deployment_module *dm,
+			 const struct oci_image *img, struct instance_health *out, struct berr *err)
+{
+	struct healthcheck image = {0};
+	char what[300];
+	snprintf(what, sizeof(what), "image %.200s: config Healthcheck", img->ref);
+	struct berr e;
+	if (healthcheck_parse_text(img->healthcheck, what, &image, &e) < 0)
+		log_warn("module %s: %s (the image's health check is ignored)", m->name, e.msg);
+	int rc = healthcheck_resolve(&dm->create.health, &image, out, err);
+	healthcheck_clear(&image);
+	out->stop_when_unhealthy = dm->restart == RESTART_ON_UNHEALTHY;
+	return rc;
+}
+
 struct instance_spec *module_instance_spec(struct daemon *d, struct module_rt *m,
 					   const struct deployment_module *dm,
 					   const struct oci_image *img, struct berr *err)
@@ -141,6 +159,8 @@ struct instance_spec *module_instance_spec(struct daemon *d, struct module_rt *m
 	    add_bind(spec, workload, WORKLOAD_MODULE_DIR, true) < 0)
 		goto nomem;
 	spec->stop_grace_sec = module_stop_grace(d, m->name);
+	if (module_health(m, dm, img, &spec->health, err) < 0)
+		goto fail;
 	return spec;
 nomem:
 	berr_set(err, ENOMEM, "instance spec");

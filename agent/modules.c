@@ -56,6 +56,9 @@ int module_stop_grace(struct daemon *d, const char *name)
 	const struct deployment_module *dm = module_desired(d, name);
 	if (dm && dm->create.stop_timeout >= 0)
 		return dm->create.stop_timeout;
+	struct module_rt *m = module_find(d, name);
+	if (!dm && m && m->stop_grace_sec > 0)
+		return m->stop_grace_sec;
 	return (int)d->cfg->stop_grace_secs;
 }
 

@@ -16,8 +16,10 @@
 #include "shim/shim.h"
 
 /* What follows an exit the daemon saw (or found after its own restart):
- * `when` is the exit's wall-clock time as the shim recorded it (0: now). */
-static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, int64_t when)
+ * `when` is the exit's wall-clock time as the shim recorded it (0: now);
+ * `unhealthy`: the shim stopped it for failing its health checks. */
+static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, int64_t when,
+			 bool unhealthy)
 {
 	module_unwatch_shim(d, m);
 	network_detach(d, m->name);
@@ -26,6 +28,8 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 	m->exited_boot = when > 0 ? boot_from_wall(when) : boot_ms();
 	if (m->exited_boot < m->started_boot)
 		m->exited_boot = m->started_boot;
+	if (m->started_boot)
+		m->ran_ms += m->exited_boot - m->started_boot;
 	const struct deployment_module *dm = module_desired(d, m->name);
 	bool asked = m->stopping;
 	m->stopping = false;
@@ -52,11 +56,13 @@ static void observe_exit(struct daemon *d, struct module_rt *m, int exit_code, i
 	}
 	if (m->started_boot && m->exited_boot - m->started_boot >= HEALTHY_RESET_MS)
 		m->restart_count = 0;
-	m->status = status_after_exit(dm->restart, exit_code, m->restart_count);
+	m->status = unhealthy ? status_after_unhealthy_stop(m->restart_count)
+			      : status_after_exit(dm->restart, exit_code, m->restart_count);
 	if (m->status == RT_BACKOFF) {
 		int64_t delay = backoff_delay_ms(d->cfg->restart_backoff_unit_ms, m->restart_count);
 		m->next_start_boot = m->exited_boot + delay;
-		log_info("module %s exited with %d; restart %u in %lld ms", m->name, exit_code,
+		log_info("module %s %s %d; restart %u in %lld ms", m->name,
+			 unhealthy ? "was unhealthy and stopped with" : "exited with", exit_code,
 			 m->restart_count + 1, (long long)delay);
 	} else {
 		m->done = true;
@@ -74,6 +80,7 @@ void module_shim_exited(struct daemon *d, struct module_rt *m)
 	struct berr err;
 	int code = 255;
 	int64_t when = 0;
+	bool unhealthy = false;
 	if (shim_state_read(d->root, m->name, &st, &err) == 0) {
 		if (shim_alive(&st)) {
 			/* A stale event (the descriptor number was reused) or a shim
@@ -86,10 +93,11 @@ void module_shim_exited(struct daemon *d, struct module_rt *m)
 		}
 		code = st.status == INSTANCE_EXITED ? st.exit_code : 255;
 		when = st.finished_at;
+		unhealthy = st.stopped_unhealthy;
 	} else {
 		log_warn("module %s: %s", m->name, err.msg);
 	}
-	observe_exit(d, m, code, when);
+	observe_exit(d, m, code, when, unhealthy);
 	d->reconcile_due = true;
 }
 
@@ -137,6 +145,13 @@ void reattach_all(struct daemon *d)
 			m->started_boot = boot_of_ticks(st.shim_start_time);
 			if (!m->started_boot)
 				m->started_boot = boot_from_wall(st.started_at);
+			/* Its grace period, should it leave the deployment. */
+			char path[4300];
+			struct instance_spec *spec = NULL;
+			snprintf(path, sizeof(path), "%s/instances/%s/spec.json", d->root, m->name);
+			if (instance_spec_read(path, &spec, &err) == 0)
+				m->stop_grace_sec = spec->stop_grace_sec;
+			instance_spec_free(spec);
 			continue;
 		}
 		if (m->status == RT_RUNNING && rebooted) {
@@ -155,7 +170,8 @@ void reattach_all(struct daemon *d)
 					st.status == INSTANCE_EXITED;
 			log_info("module %s exited while the daemon was down", m->name);
 			observe_exit(d, m, readable ? st.exit_code : 255,
-				     readable ? st.finished_at : 0);
+				     readable ? st.finished_at : 0,
+				     readable && st.stopped_unhealthy);
 		}
 	}
 	records_save_or_log(d);
@@ -190,7 +206,7 @@ static void start_failed(struct daemon *d, struct module_rt *m, const char *why)
 	/* A start that fails counts as a failed run for the restart policy. */
 	m->last_start_ms = 0;
 	m->started_boot = 0;
-	observe_exit(d, m, 1, 0);
+	observe_exit(d, m, 1, 0, false);
 	snprintf(m->description, sizeof(m->description), "%.250s", why);
 	records_save_or_log(d);
 }
@@ -210,6 +226,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 		m->last_restart_ms = wall_ms();
 	}
 	m->restart_requested = false;
+	m->starts++;
 	if (!d->store) {
 		start_failed(d, m, "the image store is not open");
 		return;
@@ -250,6 +267,7 @@ static void instance_start(struct daemon *d, struct module_rt *m,
 	m->has_instance = true;
 	records_save_or_log(d);
 	pid_t shim = 0;
+	m->stop_grace_sec = spec->stop_grace_sec;
 	int rc = shim_start(d->root, spec, &shim, &err);
 	instance_spec_free(spec);
 	if (rc < 0) {
@@ -279,6 +297,8 @@ static void reconcile_module(struct daemon *d, const struct deployment_module *d
 	snprintf(m->image, sizeof(m->image), "%s", dm->image);
 	if (m->stopping)
 		return; /* the next step follows its exit */
+	if (dm->run && !m->desired_since_boot)
+		m->desired_since_boot = now;
 	if (m->has_instance && strcmp(m->config_hash, dm->config_hash)) {
 		if (module_stop_begin(d, m, "image, createOptions or env changed"))
 			return;

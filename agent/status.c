@@ -1,6 +1,7 @@
 #include "agent/status.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 const char *runtime_status_name(enum runtime_status s)
@@ -43,6 +44,20 @@ enum runtime_status status_after_exit(enum restart_policy p, int exit_code, unsi
 	if (restart_policy_restarts(p, exit_code))
 		return restart_count >= RESTARTS_MAX ? RT_FAILED : RT_BACKOFF;
 	return exit_code ? RT_FAILED : RT_STOPPED;
+}
+
+enum runtime_status status_after_unhealthy_stop(unsigned restart_count)
+{
+	return restart_count >= RESTARTS_MAX ? RT_FAILED : RT_BACKOFF;
+}
+
+void status_add_health(char *desc, size_t cap, const char *health)
+{
+	size_t len = strlen(desc);
+	if (!health || !strcmp(health, "none") || len >= cap)
+		return;
+	snprintf(desc + len, cap - len, !strcmp(health, "starting") ? " (health: %s)" : " (%s)",
+		 health);
 }
 
 void format_duration(int64_t ms, char *out, size_t cap)

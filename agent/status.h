@@ -28,13 +28,22 @@ const char *runtime_status_name(enum runtime_status s);
 /* min(unit * 2^restart_count, 300 s), without overflow. */
 int64_t backoff_delay_ms(int64_t unit_ms, unsigned restart_count);
 
-/* Whether the policy restarts a module that exited with exit_code. berth has
- * no health checks, so on-unhealthy restarts what on-failure restarts. */
+/* Whether the policy restarts a module that exited with exit_code:
+ * on-unhealthy restarts what on-failure restarts, and an instance its shim
+ * stopped for being unhealthy (status_after_unhealthy_stop). */
 bool restart_policy_restarts(enum restart_policy p, int exit_code);
 
 /* What follows an exit: RT_BACKOFF (restart after the delay), RT_FAILED (a
  * non-zero exit not restarted, or too many restarts) or RT_STOPPED. */
 enum runtime_status status_after_exit(enum restart_policy p, int exit_code, unsigned restart_count);
+
+/* After the shim stopped an unhealthy instance (only under on-unhealthy):
+ * RT_BACKOFF, or RT_FAILED after too many restarts, whatever its exit code. */
+enum runtime_status status_after_unhealthy_stop(unsigned restart_count);
+
+/* Appends " (healthy)", " (unhealthy)" or " (health: starting)" as Docker
+ * shows a running container with a health check; nothing for "none". */
+void status_add_health(char *desc, size_t cap, const char *health);
 
 /* "Up 3 minutes", "Stopped", "Stopped 2 hours ago", "Failed (137) 2 minutes ago",
  * "Backoff (1) 4 seconds ago". Times are Unix ms; 0 means unknown. */

@@ -125,7 +125,8 @@
 	X(curl_multi_strerror)                                                                     \
 	X(curl_easy_reset)
 
-/* libarchive: reading layers (oci/unpack.c). */
+/* libarchive: reading layers (oci/unpack.c), writing the support bundle
+ * (agent/support_bundle.c). */
 #define LAZY_ARCHIVE_SYMS(X)                                                                       \
 	X(archive_read_new)                                                                        \
 	X(archive_read_support_format_tar)                                                         \
@@ -151,7 +152,23 @@
 	X(archive_entry_size)                                                                      \
 	X(archive_entry_size_is_set)                                                               \
 	X(archive_entry_xattr_reset)                                                               \
-	X(archive_entry_xattr_next)
+	X(archive_entry_xattr_next)                                                                \
+	X(archive_write_new)                                                                       \
+	X(archive_write_add_filter_gzip)                                                           \
+	X(archive_write_set_format_pax_restricted)                                                 \
+	X(archive_write_open_filename)                                                             \
+	X(archive_write_open_fd)                                                                   \
+	X(archive_write_header)                                                                    \
+	X(archive_write_data)                                                                      \
+	X(archive_write_close)                                                                     \
+	X(archive_write_free)                                                                      \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_set_pathname)                                                              \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_set_mtime)
 
 /* libmosquitto: an MQTT client for the upstream connection. */
 #define LAZY_MOSQUITTO_SYMS(X)                                                                     \

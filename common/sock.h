@@ -1,7 +1,8 @@
-/* Unix stream sockets the processes listen on. */
+/* Unix sockets the processes listen on. */
 #ifndef BERTH_SOCK_H
 #define BERTH_SOCK_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -16,5 +17,20 @@
  * The fd, or -1 with err. */
 NODISCARD int unix_listen(const char *path, mode_t mode, int backlog, int flags, const char *what,
 			  struct berr *err);
+/* A numeric TCP address to listen on: "127.0.0.1:9600", "[::1]:9600", or
+ * ":9600" for every IPv4 address. No name lookup (the daemon maps no
+ * resolver). 0, or -1 when it is none of these. */
+int tcp_address_parse(const char *s, struct sockaddr_storage *sa, socklen_t *len);
+/* A listening TCP socket on such an address (SO_REUSEADDR); flags as for
+ * unix_listen(). */
+NODISCARD int tcp_listen(const char *address, int backlog, int flags, const char *what,
+			 struct berr *err);
+
+/* One sendmsg() of buf, with fd passed along (SCM_RIGHTS) when it is not
+ * -1; MSG_NOSIGNAL is added to flags. What sendmsg() returns. */
+ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags);
+/* The same with another socket type (SOCK_SEQPACKET). */
+NODISCARD int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
+			     const char *what, struct berr *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "common/strbuf.h"
 #include "hub/config.h"
 #include "hub/message.h"
+#include "hub/metrics.h"
 #include "hub/mqtt_codec.h"
 #include "hub/route.h"
 #include "hub/store.h"
@@ -66,6 +67,7 @@ struct inflight {
 	uint16_t packet_id;
 	char *endpoint; /* store lease, or NULL */
 	uint64_t seq;
+	uint32_t priority; /* of the route that chose the endpoint */
 	const struct hub_message *msg;
 	struct out_msg *own;
 };
@@ -194,6 +196,7 @@ struct broker {
 	void *gateway_tls_ctx; /* SSL_CTX *, made at the first connection */
 	struct gateway_http *gateway_http;
 	size_t n_gateway_http;
+	struct hub_metrics metrics;
 };
 
 /* loop.c */

@@ -194,6 +194,8 @@ void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 	c->n_acks = 0;
 	struct session *s = c->session;
 	c->session = NULL;
+	if (s && was_connected)
+		HUB_COUNT(c->b, DISCONNECT, s->module);
 	if (s) {
 		s->client = NULL;
 		upstream_twin_client(c->b, s->client_id, false);

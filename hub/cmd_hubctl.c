@@ -40,6 +40,19 @@ static int hubctl_ask(struct berth_ctx *ctx, const char *cmd, const char *req, y
 	return 0;
 }
 
+/* Prints what g holds (when ok) and frees g and the answer v. */
+static int print_generated(yajl_gen g, bool ok, yajl_val v)
+{
+	cleanup_free char *out = g && ok ? json_gen_finish(g, NULL) : NULL;
+	if (g)
+		yajl_gen_free(g);
+	yajl_tree_free(v);
+	if (!out)
+		return 1;
+	printf("%s\n", out);
+	return 0;
+}
+
 static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-')
@@ -57,15 +70,7 @@ static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 	if (!req || hubctl_ask(ctx, "twin", req, &v) < 0)
 		return 1;
 	g = json_gen_new(true);
-	cleanup_free char *out =
-	    g && json_gen_val(g, json_get(v, "twin")) == 0 ? json_gen_finish(g, NULL) : NULL;
-	if (g)
-		yajl_gen_free(g);
-	yajl_tree_free(v);
-	if (!out)
-		return 1;
-	printf("%s\n", out);
-	return 0;
+	return print_generated(g, g && json_gen_val(g, json_get(v, "twin")) == 0, v);
 }
 BERTH_COMMAND(twin, "twin MODULE", "print a module's twin as the hub holds it", cmd_twin);
 
@@ -75,23 +80,18 @@ static long long int_of(yajl_val obj, const char *key)
 	return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
 }
 
+/* The store, the queues and the cloud link, as the hub reports them. */
 static int print_queues_json(yajl_val v)
 {
 	yajl_gen g = json_gen_new(true);
-	if (!g)
-		return 1;
-	yajl_gen_map_open(g);
-	json_gen_str(g, "store");
-	json_gen_val(g, json_get(v, "store"));
-	json_gen_str(g, "queues");
-	json_gen_val(g, json_get(v, "queues"));
-	yajl_gen_map_close(g);
-	cleanup_free char *out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
-	if (!out)
-		return 1;
-	printf("%s\n", out);
-	return 0;
+	bool ok = g && yajl_gen_map_open(g) == yajl_gen_status_ok;
+	static const char *const keys[] = {"store", "queues", "upstream"};
+	for (size_t i = 0; ok && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		yajl_val e = json_get(v, keys[i]);
+		if (e)
+			ok = json_gen_str(g, keys[i]) == 0 && json_gen_val(g, e) == 0;
+	}
+	return print_generated(g, ok && yajl_gen_map_close(g) == yajl_gen_status_ok, v);
 }
 
 static int cmd_queues(struct berth_ctx *ctx, int argc, char **argv)
@@ -102,11 +102,8 @@ static int cmd_queues(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_val v;
 	if (hubctl_ask(ctx, "queues", "{\"op\":\"status\"}", &v) < 0)
 		return 1;
-	if (json) {
-		int rc = print_queues_json(v);
-		yajl_tree_free(v);
-		return rc;
-	}
+	if (json)
+		return print_queues_json(v);
 	yajl_val q = json_get(v, "queues");
 	printf("%-40s %9s %12s %8s %9s %8s %12s %15s\n", "ENDPOINT", "MESSAGES", "BYTES", "OLDEST",
 	       "IN FLIGHT", "EXPIRED", "DROPPED-FULL", "DROPPED-DAMAGED");

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/sas.h"
+#include "hub/hub.h"
 #include "hub/route.h"
 
 #define HUB_CONFIG_MAX		     (4 * 1024 * 1024)
@@ -17,7 +18,6 @@
 #define HUB_DEFAULT_TTL_SECS	     7200
 #define HUB_DEFAULT_MIN_FREE_PERCENT 2
 #define HUB_NAME_MAX		     128 /* device and module names */
-#define HUB_GATEWAY_LISTEN_MAX	     16	 /* addresses of each gateway protocol */
 
 struct hub_module {
 	const char *name;

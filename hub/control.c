@@ -3,6 +3,8 @@
  *                        module answers or the call times out
  *   {"op":"reload"}      re-read the config (as SIGHUP)
  *   {"op":"status"}      connected clients, routes, queues
+ *   {"op":"metrics"}     hub/metrics.h, as Prometheus text (the only answer
+ *                        that is not JSON); the end of it is the close
  *   {"op":"twin","module":"m"}  that module's twin
  * and hub_control_call(), the client side used by `berth invoke` and the
  * daemon. */
@@ -205,13 +207,29 @@ static void reply_status(struct control_conn *cc)
 	yajl_gen_map_open(g);
 	struct stats_gen sg = {g, b->now_ms};
 	store_foreach(b->store, gen_store_stats, &sg);
-	upstream_gen_queue(b, g);
+	struct store_stats up;
+	if (upstream_queue_stats(b, &up))
+		gen_store_stats(&up, &sg);
 	yajl_gen_map_close(g);
 	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
 	cleanup_free char *out = json_gen_finish(g, NULL);
 	yajl_gen_free(g);
 	control_reply(cc, out ? out : "{\"status\":500}");
+}
+
+/* The metrics as Prometheus text (not JSON), then the connection closes. */
+static void reply_metrics(struct control_conn *cc)
+{
+	strbuf_reset(&cc->out);
+	cc->out.max = HUB_METRICS_TEXT_MAX;
+	if (hub_metrics_render(cc->b, &cc->out) < 0) {
+		cc->out.max = 0;
+		reply_status_only(cc, 500, "metrics: out of memory or over 4 MiB");
+		return;
+	}
+	cc->off = 0;
+	control_write(cc);
 }
 
 static void reply_twin(struct control_conn *cc, yajl_val req)
@@ -301,6 +319,8 @@ static void handle_request(struct control_conn *cc, const char *line, size_t len
 		reply_twin(cc, req);
 	else if (!strcmp(op, "twin_report"))
 		twin_report(cc, req);
+	else if (!strcmp(op, "metrics"))
+		reply_metrics(cc);
 	else
 		reply_status_only(cc, 400, "unknown op");
 	yajl_tree_free(req);

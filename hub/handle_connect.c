@@ -47,6 +47,10 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 		c->pidfd = -1;
 	}
 	if (code != MQTT_CONNACK_ACCEPTED) {
+		/* No id: the label set must not grow with what strangers send. */
+		HUB_COUNT(b, CONNECT_FAILED, "",
+			  code == MQTT_CONNACK_ID_REJECTED ? "identifier_rejected"
+							   : "not_authenticated");
 		send_connack(c, false, code);
 		return -1;
 	}
@@ -89,6 +93,7 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 	c->keepalive = p->keepalive;
 	if (send_connack(c, present, MQTT_CONNACK_ACCEPTED) < 0)
 		return -1;
+	HUB_COUNT(b, CONNECT_SUCCESS, module);
 	log_info("%s: connected (%s session%s, keepalive %u s)", c->label,
 		 s->persistent ? "persistent" : "clean", present ? " resumed" : "", p->keepalive);
 	if (present)

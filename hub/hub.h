@@ -59,11 +59,14 @@
  *   {"op":"twin_report","module":"m","reported":{..}} -> {"status":200}
  *     makes the reported properties exactly these ("patch":{..} merges instead);
  *     with the twin cache they go up to IoT Hub
+ *   {"op":"metrics"} -> the hub's metrics in Prometheus' text format (not
+ *                        JSON); the connection closes after the last line
  */
 #ifndef BERTH_HUB_H
 #define BERTH_HUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -72,9 +75,19 @@
  * properties are larger, before the hub would. */
 #define HUB_TWIN_SECTION_MAX (32 * 1024)
 
+/* Addresses the TLS gateway listens on, per protocol (MQTT, HTTPS). */
+#define HUB_GATEWAY_LISTEN_MAX 16
+
+/* For `berth check`, without opening the store (a running hub holds it):
+ * reads the header of every segment in dir. 0 with what is there (a
+ * missing dir is empty), or -1 with err when a segment cannot be read or
+ * is of a version this berth does not read. */
+NODISCARD int hub_store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes,
+				struct berr *err);
+
 /* Sends one request line to the hub's control socket and reads the answer
  * (malloc'd, NUL-terminated) within timeout_ms. */
-int hub_control_call(const char *control_socket, const char *request, int timeout_ms,
-		     char **reply, struct berr *err);
+int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,
+		     struct berr *err);
 
 #endif

@@ -186,6 +186,8 @@ int broker_init(struct broker *b, const char *config_path, int listen_fd, struct
 	b->next_client_id = 1;
 	b->next_rid = 1;
 	broker_clock(b);
+	if (hub_metrics_init(&b->metrics) < 0)
+		return berr_set(err, ENOMEM, "metrics");
 	listener_raise_fd_limit();
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0)
@@ -310,6 +312,7 @@ void broker_fini(struct broker *b)
 		route_table_free(b->routes);
 	hub_config_free(b->cfg);
 	tls_server_free(b->tls_ctx);
+	hub_metrics_fini(&b->metrics);
 	if (b->epfd >= 0)
 		close(b->epfd);
 }

@@ -120,6 +120,7 @@ void methods_call(struct broker *b, const char *module, const char *method, yajl
 	call->next = b->calls;
 	b->calls = call;
 	log_info("method %s on %s (request %s)", method, module, call->rid);
+	HUB_COUNT(b, DIRECT_METHODS, "", module);
 	if (session_enqueue(s, topic, body, len, 0) != 0) {
 		b->calls = call->next;
 		call_free(call);

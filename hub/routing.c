@@ -170,6 +170,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	memcpy(m.body, body, body_len);
 	m.body_len = body_len;
 	m.enqueued_ms = b->now_ms;
+	HUB_COUNT(b, RECEIVED, m.sys[MSG_SYS_OUTPUT_NAME], module);
 
 	size_t cap = b->cfg->n_routes;
 	struct hits h = {.sender = module,
@@ -200,6 +201,7 @@ int routing_submit(struct broker *b, const char *module, const char *bag, size_t
 	}
 	if (h.n == 0) {
 		log_debug("message from %s matches no route; dropped", module);
+		HUB_COUNT(b, DROPPED, "no_route", module, m.sys[MSG_SYS_OUTPUT_NAME]);
 		if (ack) {
 			ack->done = true;
 			pending_acks_flush(ack->client);

@@ -291,6 +291,7 @@ static bool pump_store(struct session *s, struct client *c)
 	}
 	if (granted == 0) {
 		send_publish(c, topic.buf, item.msg->body, item.msg->body_len, 0, 0, false);
+		hub_metrics_sent(b, item.endpoint, item.msg, item.priority);
 		store_ack(b->store, item.endpoint, item.seq);
 		strbuf_release(&topic);
 		return true;
@@ -304,6 +305,7 @@ static bool pump_store(struct session *s, struct client *c)
 	}
 	f->seq = item.seq;
 	f->msg = item.msg;
+	f->priority = item.priority;
 	f->packet_id = session_next_packet_id(s);
 	inflight_add(s, f);
 	send_publish(c, topic.buf, item.msg->body, item.msg->body_len, 1, f->packet_id, false);
@@ -358,8 +360,10 @@ bool session_acknowledge(struct session *s, uint16_t packet_id)
 	if (s->inflight_tail == &f->next)
 		s->inflight_tail = fp;
 	s->n_inflight--;
-	if (f->endpoint)
+	if (f->endpoint) {
+		hub_metrics_sent(s->b, f->endpoint, f->msg, f->priority);
 		store_ack(s->b->store, f->endpoint, f->seq);
+	}
 	inflight_free(s->b, f, false);
 	return true;
 }

@@ -161,11 +161,6 @@ struct store_totals {
 };
 void store_get_totals(struct store *s, struct store_totals *t);
 
-/* For `berth check`, without opening the store (a running hub holds it):
- * reads the header of every segment in dir. 0 with what is there (a
- * missing dir is empty), or -1 with err when a segment cannot be read or
- * is of a version this berth does not read. */
-int store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes, struct berr *err);
 const char *store_full_policy_name(enum store_full_policy p);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "hub/hub.h"
 #include "hub/store_log.h"
 
 #define SCAN_CHUNK (256 * 1024)
@@ -669,7 +670,7 @@ out:
 	return rc;
 }
 
-int store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes, struct berr *err)
+int hub_store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes, struct berr *err)
 {
 	*segments = *bytes = 0;
 	cleanup_closedir DIR *d = opendir(dir);

@@ -343,6 +343,7 @@ void upstream_network_changed(struct upstream *up, const char *what)
 struct backlog {
 	const char *module; /* NULL: every identity */
 	long long messages, leased;
+	uint64_t bytes, expired, dropped_full, dropped_damaged;
 	int64_t oldest_ms;
 	size_t endpoints;
 };
@@ -357,6 +358,10 @@ static void sum_backlog(const struct store_stats *st, void *arg)
 	bl->endpoints++;
 	bl->messages += (long long)st->messages;
 	bl->leased += (long long)st->leased;
+	bl->bytes += st->bytes;
+	bl->expired += st->expired;
+	bl->dropped_full += st->dropped_full;
+	bl->dropped_damaged += st->dropped_damaged;
 	if (st->oldest_ms && (!bl->oldest_ms || st->oldest_ms < bl->oldest_ms))
 		bl->oldest_ms = st->oldest_ms;
 }
@@ -381,21 +386,19 @@ static void gen_counts(yajl_gen g, const struct upstream_counts *n)
 	json_gen_key_int(g, "expired_in_flight", (long long)n->expired);
 }
 
-void upstream_gen_queue(struct broker *b, yajl_gen g)
+bool upstream_queue_stats(struct broker *b, struct store_stats *sum)
 {
 	struct backlog bl = {0};
 	store_foreach(b->store, sum_backlog, &bl);
-	if (!bl.endpoints)
-		return;
-	json_gen_str(g, "$upstream");
-	yajl_gen_map_open(g);
-	json_gen_key_int(g, "messages", bl.messages);
-	json_gen_key_int(g, "leased", bl.leased);
-	if (bl.oldest_ms)
-		json_gen_key_int(g, "oldest_ms", bl.oldest_ms);
-	long long age = bl.oldest_ms ? (b->now_ms - bl.oldest_ms) / 1000 : -1;
-	json_gen_key_int(g, "oldest_age_secs", age < 0 && bl.oldest_ms ? 0 : age);
-	yajl_gen_map_close(g);
+	*sum = (struct store_stats){.endpoint = "$upstream",
+				    .messages = (size_t)bl.messages,
+				    .leased = (size_t)bl.leased,
+				    .bytes = bl.bytes,
+				    .oldest_ms = bl.oldest_ms,
+				    .expired = bl.expired,
+				    .dropped_full = bl.dropped_full,
+				    .dropped_damaged = bl.dropped_damaged};
+	return bl.endpoints > 0;
 }
 
 void upstream_gen_status(struct broker *b, yajl_gen g)

@@ -36,6 +36,7 @@
 #define UPSTREAM_REFUSAL_STRIKES 3
 
 struct broker;
+struct store_stats;
 struct strbuf;
 
 /* Sets up the link when the config has an upstream; libmosquitto (and
@@ -60,10 +61,11 @@ void upstream_twin_client(struct broker *b, const char *client_id, bool is_conne
 /* "$upstream/<module>" into out; -1 when it does not fit. */
 NODISCARD int upstream_endpoint(const char *module, char *out, size_t cap);
 
-/* The control socket's status: "upstream": {...} (nothing when offline),
- * and the "$upstream" entry of "queues" summing the identities' queues. */
+/* The control socket's status: "upstream": {...} (nothing when offline). */
 void upstream_gen_status(struct broker *b, yajl_gen g);
-void upstream_gen_queue(struct broker *b, yajl_gen g);
+/* The "$upstream" entry of "queues": the identities' queues summed into
+ * *sum; false when there are none. */
+bool upstream_queue_stats(struct broker *b, struct store_stats *sum);
 
 /* The topic IoT Hub takes a module's message on,
  * devices/<d>/modules/<m>/messages/events/<bag>, with the system properties

@@ -140,6 +140,9 @@ static void conn_fail(struct upconn *c, const char *why)
 	if (c->suspect_strikes >= UPSTREAM_REFUSAL_STRIKES) {
 		for (size_t i = 0; i < c->cap; i++)
 			if (c->inflight[i].mid && c->inflight[i].seq == c->suspect_seq) {
+				const struct hub_message *m = c->inflight[i].msg;
+				HUB_COUNT(b, DROPPED, "refused_upstream", c->module,
+					  m ? m->sys[MSG_SYS_OUTPUT_NAME] : "");
 				store_ack(b->store, c->endpoint, c->suspect_seq);
 				c->inflight[i].mid = 0;
 				c->n_inflight--;
@@ -230,6 +233,7 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	struct upinflight *f = mid ? slot_of(c, mid) : NULL;
 	if (!f)
 		return;
+	hub_metrics_sent(b, c->endpoint, f->msg, f->priority);
 	store_ack(b->store, c->endpoint, f->seq);
 	if (f->seq == c->suspect_seq) {
 		c->suspect_seq = 0;
@@ -559,6 +563,8 @@ void upconn_pump(struct upconn *c)
 			break;
 		c->last_activity_mono = b->mono_ms;
 		if (it.expires_ms <= b->now_ms) {
+			HUB_COUNT(b, DROPPED, "ttl_expiry", c->module,
+				  it.msg->sys[MSG_SYS_OUTPUT_NAME]);
 			store_ack(b->store, c->endpoint, it.seq);
 			c->counts.expired++;
 			continue;
@@ -570,6 +576,8 @@ void upconn_pump(struct upconn *c)
 		}
 		size_t size = topic.len + it.msg->body_len;
 		if (size > UPSTREAM_MESSAGE_MAX) {
+			HUB_COUNT(b, DROPPED, "too_large", c->module,
+				  it.msg->sys[MSG_SYS_OUTPUT_NAME]);
 			store_ack(b->store, c->endpoint, it.seq);
 			c->counts.refused++;
 			log_error(
@@ -594,6 +602,8 @@ void upconn_pump(struct upconn *c)
 		}
 		slot->mid = mid;
 		slot->seq = it.seq;
+		slot->msg = it.msg;
+		slot->priority = it.priority;
 		c->probe_sent_mono = b->mono_ms;
 		slot->bytes = size;
 		c->n_inflight++;

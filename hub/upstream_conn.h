@@ -39,6 +39,8 @@ struct upinflight {
 	int mid; /* 0: free slot */
 	uint64_t seq;
 	size_t bytes;
+	const struct hub_message *msg; /* leased: valid until acknowledged */
+	uint32_t priority;
 };
 
 struct upstream_counts {

@@ -356,7 +356,8 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *m, str
 void oci_config_free(struct oci_config *c)
 {
 	strv_free_many(c->entrypoint, c->cmd, c->env);
-	free_many(c->diff_ids, c->working_dir, c->user, c->os, c->architecture, c->variant);
+	free_many(c->diff_ids, c->working_dir, c->user, c->os, c->architecture, c->variant,
+		  c->healthcheck);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -411,6 +412,17 @@ static int config_fill(yajl_val v, struct oci_config *c, struct berr *err)
 		   get_dup(cc, "WorkingDir", "config.config", &c->working_dir, err) < 0 ||
 		   get_dup(cc, "User", "config.config", &c->user, err) < 0))
 		return -1;
+	/* Kept as it is: the daemon reads it with createOptions' Healthcheck. */
+	yajl_val hc = json_get(cc, "Healthcheck");
+	if (hc && YAJL_IS_OBJECT(hc)) {
+		yajl_gen g = json_gen_new(false);
+		if (!g || json_gen_val(g, hc) < 0 || !(c->healthcheck = json_gen_finish(g, NULL))) {
+			if (g)
+				yajl_gen_free(g);
+			return berr_set(err, ENOMEM, "config.config.Healthcheck");
+		}
+		yajl_gen_free(g);
+	}
 	return 0;
 }
 

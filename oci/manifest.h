@@ -52,6 +52,7 @@ struct oci_config {
 	char *os;
 	char *architecture;
 	char *variant;
+	char *healthcheck; /* config.Healthcheck as compact JSON, or NULL */
 };
 
 /* What a document is, from its Content-Type (may be "" or generic JSON) and,

@@ -67,6 +67,7 @@ struct oci_image {
 	char *user;
 	char *os;
 	char *architecture;
+	char *healthcheck; /* the config's Healthcheck as compact JSON, NULL if unset */
 };
 
 /* Looks up ref (a name, name:tag, name@digest or a bare manifest digest). */

@@ -520,7 +520,8 @@ void oci_image_free(struct oci_image *img)
 		return;
 	/* layer_dirs is NULL-terminated from the start, filled one by one. */
 	strv_free_many(img->layer_dirs, img->entrypoint, img->cmd, img->env);
-	free_many(img->ref, img->working_dir, img->user, img->os, img->architecture, img);
+	free_many(img->ref, img->working_dir, img->user, img->os, img->architecture,
+		  img->healthcheck, img);
 }
 
 /* From an index digest, the manifest for this machine that the store has. */
@@ -633,8 +634,9 @@ int oci_image_open(struct oci_store *s, const char *ref, struct oci_image **out,
 	img->user = c.user;
 	img->os = c.os;
 	img->architecture = c.architecture;
+	img->healthcheck = c.healthcheck;
 	c.entrypoint = c.cmd = c.env = NULL;
-	c.working_dir = c.user = c.os = c.architecture = NULL;
+	c.working_dir = c.user = c.os = c.architecture = c.healthcheck = NULL;
 	oci_config_free(&c);
 	*out = img;
 	return 0;

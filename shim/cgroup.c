@@ -49,6 +49,8 @@ enum knob_id {
 	K_KILL,
 	K_DEVICES_ALLOW,
 	K_DEVICES_DENY,
+	K_CPU_USAGE,
+	K_PIDS_CURRENT,
 };
 
 /* Where each setting lives. A NULL file: no such file in that version; a
@@ -79,6 +81,9 @@ static const struct knob {
     /* v2 has no files for devices: a BPF program decides. */
     [K_DEVICES_ALLOW] = {"devices", "devices.allow", NULL, NULL},
     [K_DEVICES_DENY] = {"devices", "devices.deny", NULL, NULL},
+    /* v1: nanoseconds; v2: "usage_usec <n>" in a core file. */
+    [K_CPU_USAGE] = {"cpuacct", "cpuacct.usage", NULL, "cpu.stat"},
+    [K_PIDS_CURRENT] = {"pids", "pids.current", "pids", "pids.current"},
 };
 
 /* Files outside the table: the same in both versions, or in one only. */
@@ -1361,6 +1366,22 @@ bool cgroup_oom_killed(struct cgroup *cg)
 int64_t cgroup_memory_current(struct cgroup *cg)
 {
 	return knob_int(cg, K_MEMORY_CURRENT);
+}
+
+void cgroup_usage(struct cgroup *cg, struct cgroup_usage *u)
+{
+	u->memory_bytes = knob_int(cg, K_MEMORY_CURRENT);
+	u->pids = knob_int(cg, K_PIDS_CURRENT);
+	u->cpu_ns = -1;
+	const char *file;
+	struct hier *h = knob_at(cg, K_CPU_USAGE, &file);
+	char buf[SMALL_FILE];
+	if (h && !h->v2) {
+		u->cpu_ns = knob_int(cg, K_CPU_USAGE);
+	} else if (h && knob_read(cg, K_CPU_USAGE, buf, sizeof(buf), NULL) == 0) {
+		int64_t us = keyed_value(buf, "usage_usec");
+		u->cpu_ns = us >= 0 ? us * 1000 : -1;
+	}
 }
 
 int cgroup_destroy(struct cgroup *cg, struct berr *err)

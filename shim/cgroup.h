@@ -88,6 +88,13 @@ NODISCARD int cgroup_kill_all(struct cgroup *cg, struct berr *err);
 bool cgroup_oom_killed(struct cgroup *cg);
 /* Current memory use in bytes, or -1. */
 int64_t cgroup_memory_current(struct cgroup *cg);
+/* What the instance uses now: CPU time since the cgroup was made
+ * (cpuacct.usage, or usage_usec of cpu.stat), memory (as the limit counts
+ * it) and processes; -1 for what the layout does not tell. */
+struct cgroup_usage {
+	int64_t cpu_ns, memory_bytes, pids;
+};
+void cgroup_usage(struct cgroup *cg, struct cgroup_usage *u);
 /* Removes the instance cgroup from every hierarchy (must be empty). */
 NODISCARD int cgroup_destroy(struct cgroup *cg, struct berr *err);
 

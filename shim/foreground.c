@@ -18,46 +18,9 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/strv.h"
+#include "shim/terminal.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
-static void copy_winsize(int from, int to)
-{
-	struct winsize ws;
-	if (ioctl(from, TIOCGWINSZ, &ws) == 0)
-		ioctl(to, TIOCSWINSZ, &ws);
-}
-
-/* Writes everything or gives up on the first error (a closed terminal). */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				poll(&pf, 1, 1000);
-				continue;
-			}
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Moves what is readable from `from` to `to`; 0 at end of input. */
-static ssize_t relay(int from, int to)
-{
-	char buf[16384];
-	ssize_t n = read(from, buf, sizeof(buf));
-	if (n > 0 && write_all(to, buf, (size_t)n) < 0)
-		return -1;
-	return n;
-}
 
 int exit_status_of(int status)
 {
@@ -99,15 +62,10 @@ int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, st
 	}
 	res->pid = p.pid;
 
-	struct termios saved;
-	bool raw = false;
+	struct term_mode mode = {.raw = false};
 	if (p.tty_master >= 0) {
-		copy_winsize(STDIN_FILENO, p.tty_master);
-		if (tcgetattr(STDIN_FILENO, &saved) == 0) {
-			struct termios t = saved;
-			cfmakeraw(&t);
-			raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
-		}
+		term_copy_winsize(STDIN_FILENO, p.tty_master);
+		term_make_raw(STDIN_FILENO, &mode);
 	}
 	int status = 0;
 	int interrupts = 0;
@@ -123,13 +81,13 @@ int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, st
 			break;
 		}
 		if (pf[2].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (relay(p.tty_master, STDOUT_FILENO) <= 0) {
+			if (term_relay(p.tty_master, STDOUT_FILENO) <= 0) {
 				close(p.tty_master);
 				p.tty_master = -1;
 			}
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (relay(STDIN_FILENO, p.tty_master) <= 0)
+			if (term_relay(STDIN_FILENO, p.tty_master) <= 0)
 				stdin_open = false;
 		}
 		if (!(pf[0].revents & POLLIN))
@@ -144,7 +102,7 @@ int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, st
 						exited = true;
 			} else if (sig == SIGWINCH) {
 				if (p.tty_master >= 0)
-					copy_winsize(STDIN_FILENO, p.tty_master);
+					term_copy_winsize(STDIN_FILENO, p.tty_master);
 			} else if (sig == SIGPIPE) {
 				continue;
 			} else if ((sig == SIGINT || sig == SIGTERM) && ++interrupts > 1) {
@@ -158,13 +116,10 @@ int sandbox_run_foreground(struct sandbox *sb, struct foreground_result *res, st
 	}
 	if (p.tty_master >= 0) {
 		/* Output the module wrote just before exiting. */
-		fcntl(p.tty_master, F_SETFL, O_NONBLOCK);
-		while (relay(p.tty_master, STDOUT_FILENO) > 0)
-			;
+		term_drain(p.tty_master, STDOUT_FILENO);
 		close(p.tty_master);
 	}
-	if (raw)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	term_restore(STDIN_FILENO, &mode);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	res->status = status;

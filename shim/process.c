@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/sock.h"
 #include "common/fs.h"
 #include "common/strv.h"
 #include "shim/syscalls.h"
@@ -84,20 +85,7 @@ static int resolve_user(struct sandbox *sb, struct berr *err)
 
 int sync_send_fd(int sock, char tag, int fd, struct berr *err)
 {
-	char buf[CMSG_SPACE(sizeof(int))];
-	memset(buf, 0, sizeof(buf));
-	struct iovec iov = {.iov_base = &tag, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		msg.msg_control = buf;
-		msg.msg_controllen = sizeof(buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+	if (sock_send_with_fd(sock, &tag, 1, fd, 0) < 0)
 		return berr_set(err, errno, "send to the parent");
 	return 0;
 }

@@ -22,8 +22,12 @@
  *   pid namespace: it has no pid in the instance's /proc, which is mounted
  *   for the instance's namespace only, and the old root, host /proc
  *   included, is detached before exec;
- * - berth never enters a running instance (there is no `exec` into one),
- *   which is how runc's own process became visible inside;
+ * - `berth exec` and health checks enter a running instance from its shim
+ *   (shim/exec.c): that process is made non-dumpable before it joins any
+ *   namespace, so until it executes its program nothing of the instance
+ *   without CAP_SYS_PTRACE in the host's user namespace can open its
+ *   /proc/<pid>/exe, fd, mem or environ, nor trace it; it holds no
+ *   descriptor of berth's by then (the comment of shim/exec.c has the rest);
  * - no descriptor of berth's crosses exec (all are closed or close-on-exec),
  *   so /proc/self/fd offers no way back either.
  * tests/e2e/test_isolation.py checks this from inside: every /proc/<pid>/exe
@@ -113,8 +117,7 @@ int sandbox_add_mount(struct sandbox *sb, enum sb_mount_kind kind, const char *t
 
 /* --- the instance process --- */
 
-/* 'X', the errno as 4 bytes, the message. */
-static void child_fail(int sync_fd, const struct berr *err)
+void sandbox_child_fail(int sync_fd, const struct berr *err)
 {
 	char msg[5 + BERR_MSG_MAX];
 	msg[0] = 'X';
@@ -198,13 +201,13 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 	/* The instance does not outlive its supervisor. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		berr_set(&err, errno, "PR_SET_PDEATHSIG");
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	}
 	/* Born in its v2 cgroup (clone3); the v1 ones it joins itself, first
 	 * thing: in a user namespace it is still host root until it switches
 	 * to the namespace's root below. */
 	if (plan->cg && cgroup_join_self(plan->cg, &err) < 0)
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	if (plan->wait_go && recv_tag(sync_fd, 'G', &c.root_mount_fd, &err) < 0)
 		_exit(127);
 	c.in_cgroup = !plan->wait_joined;
@@ -212,28 +215,28 @@ static __attribute__((noreturn)) void child_main(struct sandbox *sb, int sync_fd
 		/* Become the namespace's root (host root is unmapped in it). */
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0) {
 			berr_set(&err, errno, "become root in the user namespace");
-			child_fail(sync_fd, &err);
+			sandbox_child_fail(sync_fd, &err);
 		}
 	}
 	if (setsid() < 0) {
 		berr_set(&err, errno, "setsid");
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	}
 	if (setup_stdio(sb, &err) < 0)
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	if ((sb->clone_flags & CLONE_NEWNET) && netns_loopback_up(&err) < 0)
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	if (sb->hostname && sethostname(sb->hostname, strlen(sb->hostname)) < 0) {
 		berr_set(&err, errno, "sethostname %s", sb->hostname);
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	}
 	if (rootfs_setup(sb, &c, &err) < 0) {
 		berr_wrap(&err, "root file system");
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	}
 	/* Returns only when the exec failed. */
 	if (process_exec(sb, &c, &err) < 0)
-		child_fail(sync_fd, &err);
+		sandbox_child_fail(sync_fd, &err);
 	_exit(127);
 }
 
@@ -395,8 +398,7 @@ static int send_go(int sock, int fd, struct berr *err)
 	return sync_send_fd(sock, 'G', fd, err);
 }
 
-/* Reads the instance's reports until it has exec'd or failed. */
-static int wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
+int sandbox_wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 {
 	bool about_to_exec = false;
 	for (;;) {
@@ -591,7 +593,7 @@ int sandbox_start(struct sandbox *sb, struct sandbox_proc *p, struct berr *err)
 			goto fail;
 		}
 	}
-	if (wait_exec(sv[0], p, err) < 0) {
+	if (sandbox_wait_exec(sv[0], p, err) < 0) {
 		berr_wrap(err, "instance %s", sb->name);
 		goto fail;
 	}

@@ -194,6 +194,12 @@ NODISCARD int process_exec(struct sandbox *sb, struct sb_child *c, struct berr *
 NODISCARD int sandbox_enter_cwd(const char *cwd, struct berr *err);
 /* Brings lo up in the caller's network namespace (netns.c). */
 NODISCARD int netns_loopback_up(struct berr *err);
+/* Reports a failure to the parent ('X', the errno as 4 bytes, the message)
+ * and exits 127. */
+__attribute__((noreturn)) void sandbox_child_fail(int sync_fd, const struct berr *err);
+/* Parent side: reads the instance process's reports on sock until it has
+ * exec'd (0; p->tty_master filled when it sent a terminal) or failed. */
+NODISCARD int sandbox_wait_exec(int sock, struct sandbox_proc *p, struct berr *err);
 /* Sends the pseudo-terminal master to the parent (SB_STDIO_TTY). */
 NODISCARD int sync_send_fd(int sock, char tag, int fd, struct berr *err);
 

@@ -45,7 +45,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/pages.h"
+#include "shim/exec.h"
 #include "shim/foreground.h"
+#include "shim/health.h"
 #include "shim/instance.h"
 #include "shim/logfile.h"
 #include "shim/state.h"
@@ -54,6 +56,7 @@
 #define REPORT_TIMEOUT_MS (120 * 1000)
 #define SHIM_LOCK_FD	  3
 #define DRAIN_TIMEOUT_MS  500
+#define TRIM_AFTER_MS	  2000
 
 /* What the shim tells shim_start(), in one write (atomic on a pipe). */
 struct shim_report {
@@ -74,6 +77,8 @@ struct shim {
 	int tfd;
 	bool stopping;
 	struct instance_state st;
+	struct exec_server exec;
+	struct health_monitor health;
 };
 
 static void record(struct shim *s)
@@ -134,6 +139,31 @@ static void kill_instance(struct shim *s)
 		log_error("%s", err.msg);
 }
 
+/* A stop under way: no more checks, no new execs. */
+static void begin_stop(struct shim *s, int grace)
+{
+	health_stop(&s->health);
+	exec_server_close(&s->exec, s->dir_fd);
+	arm_stop_timer(s, grace);
+}
+
+/* A check changed the instance's health: recorded, and with restartPolicy
+ * on-unhealthy an unhealthy instance is stopped; its exit then tells the
+ * daemon to start it again. */
+static void health_changed(struct shim *s)
+{
+	health_to_state(&s->health, &s->st);
+	if (s->st.health == HEALTH_UNHEALTHY && s->spec->health.stop_when_unhealthy &&
+	    !s->stopping) {
+		log_warn("unhealthy after %d failed checks: stopping (restartPolicy on-unhealthy)",
+			 s->st.health_failing_streak);
+		s->st.stopped_unhealthy = true;
+		kill(s->p.pid, SIGTERM);
+		begin_stop(s, s->spec->stop_grace_sec > 0 ? s->spec->stop_grace_sec : 10);
+	}
+	record(s);
+}
+
 /* Returns true once the module's pid 1 has exited (status filled). */
 static bool handle_signals(struct shim *s, int *status)
 {
@@ -144,11 +174,15 @@ static bool handle_signals(struct shim *s, int *status)
 		if (sig == SIGCHLD) {
 			int st;
 			pid_t w;
-			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
 				if (w == s->p.pid) {
 					*status = st;
 					exited = true;
+				} else if (!exec_server_reaped(&s->exec, w, st) &&
+					   health_reaped(&s->health, w, st) > 0) {
+					health_changed(s);
 				}
+			}
 			continue;
 		}
 		kill(s->p.pid, sig);
@@ -157,7 +191,7 @@ static bool handle_signals(struct shim *s, int *status)
 			int grace = s->spec->stop_grace_sec > 0 ? s->spec->stop_grace_sec : 10;
 			if (si.ssi_code == SI_QUEUE && si.ssi_int >= 0)
 				grace = si.ssi_int;
-			arm_stop_timer(s, grace);
+			begin_stop(s, grace);
 		}
 	}
 	return exited;
@@ -177,6 +211,14 @@ static void finish(struct shim *s, int status)
 	s->st.exit_code = exit_status_of(status);
 	s->st.exit_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	s->st.oom_killed = oom;
+	/* Programs run by exec died with the cgroup: their clients hear so. */
+	int st;
+	pid_t w;
+	while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+		if (!exec_server_reaped(&s->exec, w, st))
+			health_reaped(&s->health, w, st);
+	health_stop(&s->health);
+	exec_server_close(&s->exec, s->dir_fd);
 	if (oom) {
 		s->st.exit_code = 137;
 		snprintf(s->st.error, sizeof(s->st.error),
@@ -305,6 +347,16 @@ static struct cgroup *instance_cgroup(struct shim *s)
 	return s->p.cg;
 }
 
+/* Heap freed and code run by a burst of work (the start, an exec, a health
+ * check) that the idle loop does not need. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	pages_drop_file_mappings();
+}
+
 static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int report_fd)
 {
 	struct berr err;
@@ -353,31 +405,79 @@ static __attribute__((noreturn)) void shim_main(struct shim *s, int lock_fd, int
 	s->st.status = INSTANCE_RUNNING;
 	s->st.pid = s->p.pid;
 	s->st.started_at = s->p.started_at;
+	if (exec_server_open(&s->exec, s->dir_fd, s->spec, s->dir, s->p.pid, &err) < 0)
+		log_error("%s (berth exec cannot reach this instance)", err.msg);
+	health_init(&s->health, s->spec, s->dir, s->p.pid);
+	health_to_state(&s->health, &s->st);
 	record(s);
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
-	/* Start-up ran code the loop below never runs again. */
-	pages_drop_file_mappings();
+	trim();
 	report(report_fd, true, NULL);
 
 	int status = 0;
 	bool exited = false;
+	int64_t trim_mono = 0; /* a burst of work (an exec, a check) ended: trim then */
 	while (!exited) {
-		struct pollfd pf[3] = {{.fd = s->sfd, .events = POLLIN},
-				       {.fd = s->log_r, .events = POLLIN},
-				       {.fd = s->tfd, .events = POLLIN}};
-		if (poll(pf, 3, -1) < 0) {
+		/* The idle loop of an instance without checks or execs under way
+		 * touches nothing but poll(): what it runs stays resident. */
+		int64_t now = 0, next = INT64_MAX;
+		if (s->health.next_mono || s->exec.open || trim_mono) {
+			now = mono_ms();
+			bool changed = false;
+			pid_t checking = s->health.pid;
+			next = health_tick(&s->health, now, &changed);
+			if (changed)
+				health_changed(s);
+			if (s->health.pid != checking && !trim_mono)
+				trim_mono = now + TRIM_AFTER_MS;
+			if (trim_mono && now >= trim_mono) {
+				trim();
+				trim_mono = 0;
+			}
+			if (trim_mono && trim_mono < next)
+				next = trim_mono;
+			int64_t t = exec_server_sweep(&s->exec, now);
+			if (t < next)
+				next = t;
+		}
+		/* Filled entry by entry: an initializer would clear it all with a
+		 * memset() call, one more page of libc for the idle loop. */
+		struct pollfd pf[4 + EXEC_SESSIONS_MAX + 1];
+		const int fixed[4] = {s->sfd, s->log_r, s->tfd, s->exec.listen_fd};
+		for (size_t i = 0; i < 4; i++) {
+			pf[i].fd = fixed[i];
+			pf[i].events = POLLIN;
+			pf[i].revents = 0;
+		}
+		size_t n = 4;
+		size_t exec_at = n;
+		if (s->exec.open)
+			n += exec_server_poll(&s->exec, pf + n, ARRAY_SIZE(pf) - n);
+		size_t health_at = n;
+		if (s->health.out_fd >= 0)
+			n += health_poll(&s->health, pf + n, ARRAY_SIZE(pf) - n);
+		int64_t wait = next == INT64_MAX ? -1 : next - now;
+		if (poll(pf, n, wait < 0 ? -1 : wait > INT32_MAX ? INT32_MAX : (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		bool exec_events = pf[3].revents != 0;
+		for (size_t i = exec_at; i < health_at; i++)
+			exec_events |= pf[i].revents != 0;
+		if (exec_events) {
+			if (!trim_mono)
+				trim_mono = mono_ms() + TRIM_AFTER_MS;
+			exec_server_events(&s->exec, pf + 3, 1);
+			exec_server_events(&s->exec, pf + exec_at, health_at - exec_at);
+		}
+		if (health_at < n)
+			health_events(&s->health, pf + health_at, n - health_at);
 		if (pf[1].revents & (POLLIN | POLLHUP)) {
 			char buf[16384];
-			ssize_t n = read(s->log_r, buf, sizeof(buf));
-			if (n > 0 && logfile_write(&s->log, buf, (size_t)n, &err) < 0)
+			ssize_t got = read(s->log_r, buf, sizeof(buf));
+			if (got > 0 && logfile_write(&s->log, buf, (size_t)got, &err) < 0)
 				log_error("%s", err.msg);
-			if (n == 0) {
+			if (got == 0) {
 				close(s->log_r);
 				s->log_r = -1;
 			}
@@ -449,6 +549,8 @@ int shim_start(const char *root, const struct instance_spec *spec, pid_t *shim_p
 	memset(&s, 0, sizeof(s));
 	s.log.fd = -1;
 	s.log_r = -1;
+	s.exec.listen_fd = -1;
+	s.health.out_fd = -1;
 	if (instance_dir_path(root, spec->name, s.dir, sizeof(s.dir), err) < 0)
 		return -1;
 	/* A stopped instance is started again in place: its upper layer (its

@@ -37,6 +37,18 @@ struct device_rule {
 	char *permissions; /* "rwm" subset */
 };
 
+/* A health check, as Docker's Healthcheck with its defaults applied by
+ * whoever builds the spec (0 fields take Docker's defaults here too). */
+struct instance_health {
+	char **test;		   /* the check's argv; NULL: none */
+	int64_t interval_ms;	   /* between checks (30 s) */
+	int64_t timeout_ms;	   /* a check running longer is killed and failed (30 s) */
+	int64_t start_period_ms;   /* failures then do not count until one succeeds (0) */
+	int64_t start_interval_ms; /* between checks in the start period (5 s) */
+	int retries;		   /* consecutive failures that make it unhealthy (3) */
+	bool stop_when_unhealthy;  /* restartPolicy on-unhealthy: the shim stops it */
+};
+
 struct instance_spec {
 	char *name; /* unique on the device; also the cgroup and directory name */
 	/* Root filesystem: an overlay of layer_dirs (bottom first) with a private
@@ -84,6 +96,7 @@ struct instance_spec {
 
 	int stop_grace_sec;    /* SIGTERM, then SIGKILL after this many seconds (default 10) */
 	int64_t log_max_bytes; /* per log file before rotation (default 1 MiB) */
+	struct instance_health health;
 };
 
 /* Frees n binds or device rules and what they point to. */
@@ -119,6 +132,12 @@ enum instance_status {
 	INSTANCE_UNKNOWN, /* no readable state */
 };
 
+enum health_status { HEALTH_NONE, HEALTH_STARTING, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+/* "none", "starting", "healthy", "unhealthy" (as Docker). */
+const char *health_status_name(enum health_status s);
+
+#define HEALTH_OUTPUT_KEPT 512 /* of a check's output in state.json */
+
 struct instance_state {
 	enum instance_status status;
 	pid_t shim_pid;
@@ -130,6 +149,13 @@ struct instance_state {
 	int64_t started_at; /* Unix time in ms */
 	int64_t finished_at;
 	char error[256]; /* why the start failed, if it did */
+	/* Health checks (health is HEALTH_NONE without one). */
+	enum health_status health;
+	int health_failing_streak;
+	int health_exit_code;	   /* of the last check; -1: it timed out */
+	int64_t health_checked_at; /* Unix ms when the last check ended; 0: none yet */
+	char health_output[HEALTH_OUTPUT_KEPT];
+	bool stopped_unhealthy; /* the shim stopped it for being unhealthy */
 };
 
 /* Starts a detached shim for spec (its directory is created, the spec
@@ -158,6 +184,45 @@ NODISCARD int shim_stop(const char *root, const char *name, int grace_sec, struc
  * the grace period. Not running is not an error. */
 NODISCARD int shim_stop_request(const char *root, const char *name, int grace_sec,
 				struct berr *err);
+
+/* `berth logs`: what an instance wrote to its stdout and stderr (log.1, then
+ * log), each line stamped with when it arrived. */
+struct shim_log_query {
+	int64_t since_ns, until_ns; /* Unix ns; 0: no bound */
+	long tail;		    /* the last lines only; -1: all */
+	bool timestamps;	    /* show the stamps (RFC 3339, ns, UTC) */
+	bool follow;		    /* then go on with what comes, across rotation */
+};
+/* Writes the lines the query selects to out_fd; with follow it returns only
+ * on an error. */
+NODISCARD int shim_logs(const char *root, const char *name, const struct shim_log_query *q,
+			int out_fd, struct berr *err);
+
+/* What an instance uses now, from its cgroup (v1, v2 or hybrid): CPU time
+ * since it was started, memory as its limit counts it, processes; -1 for
+ * what the layout does not tell. An instance without a cgroup is an error. */
+struct instance_usage {
+	int64_t cpu_ns, memory_bytes, pids;
+};
+NODISCARD int shim_instance_usage(const char *name, struct instance_usage *u, struct berr *err);
+
+/* `berth exec`: a program run in a running instance through its shim. */
+struct shim_exec_options {
+	char **args;	  /* required */
+	char **env;	  /* "K=V" over the instance's environment */
+	const char *user; /* NULL: the instance's */
+	const char *cwd;  /* NULL: the instance's */
+	bool interactive; /* the caller's stdin is relayed (else it reads as empty) */
+	bool tty;	  /* a terminal of the instance (raw mode when stdin is one) */
+};
+
+/* Runs o->args in the instance and relays its stdio (or its terminal),
+ * forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it.
+ * *status gets its exit status as a shell reports it; when it did not
+ * start, 126 (cannot be executed), 127 (not found) or 125 (anything else,
+ * the instance not running included) and -1 with err saying why. */
+NODISCARD int shim_exec(const char *root, const char *name, const struct shim_exec_options *o,
+			int *status, struct berr *err);
 
 /* Removes a stopped instance: directory (upper, work, logs, state) and cgroup. */
 NODISCARD int shim_remove(const char *root, const char *name, struct berr *err);

@@ -15,14 +15,15 @@
 #include "common/names.h"
 #include "common/strv.h"
 
-#define SPEC_FILE_MAX	(1 << 20)
-#define SPEC_STRV_MAX	4096 /* args, env, capability lists */
-#define SPEC_LAYERS_MAX 128  /* overlay takes more, images rarely have more than ~40 */
-#define SPEC_BINDS_MAX	256
-#define SPEC_STR_MAX	4096 /* one path, argument or variable */
-#define SPEC_HOSTS_MAX	1024 /* /etc/hosts lines, each at most SPEC_LINE_MAX */
-#define SPEC_LINE_MAX	1024
-#define SPEC_DNS_MAX	32
+#define SPEC_FILE_MAX	       (1 << 20)
+#define SPEC_STRV_MAX	       4096 /* args, env, capability lists */
+#define SPEC_LAYERS_MAX	       128  /* overlay takes more, images rarely have more than ~40 */
+#define SPEC_BINDS_MAX	       256
+#define SPEC_STR_MAX	       4096 /* one path, argument or variable */
+#define SPEC_HOSTS_MAX	       1024 /* /etc/hosts lines, each at most SPEC_LINE_MAX */
+#define SPEC_LINE_MAX	       1024
+#define SPEC_DNS_MAX	       32
+#define HEALTH_DURATION_MAX_MS (366LL * 24 * 3600 * 1000)
 
 bool instance_name_valid(const char *name)
 {
@@ -75,7 +76,7 @@ void instance_spec_clear(struct instance_spec *spec)
 		  spec->hostname, spec->netns);
 	strv_free_many(spec->layer_dirs, spec->args, spec->env, spec->cap_add, spec->cap_drop,
 		       spec->hosts, spec->dns, spec->dns_search, spec->dns_options,
-		       spec->extra_hosts);
+		       spec->health.test, spec->extra_hosts);
 	bind_mounts_free(spec->binds, spec->n_binds);
 	device_rules_free(spec->devices, spec->n_devices);
 	memset(spec, 0, sizeof(*spec));
@@ -244,6 +245,15 @@ int instance_spec_validate(const struct instance_spec *spec, struct berr *err)
 	if (spec->memory_swap > 0 && spec->memory > 0 && spec->memory_swap < spec->memory)
 		return berr_set(err, 0, "instance %s: memory+swap limit is below the memory limit",
 				spec->name);
+	const struct instance_health *h = &spec->health;
+	if (h->test && (!h->test[0] || !h->test[0][0]))
+		return berr_set(err, 0, "instance %s: the health check has no command", spec->name);
+	if (h->interval_ms < 0 || h->timeout_ms < 0 || h->start_period_ms < 0 ||
+	    h->start_interval_ms < 0 || h->retries < 0 || h->interval_ms > HEALTH_DURATION_MAX_MS ||
+	    h->timeout_ms > HEALTH_DURATION_MAX_MS || h->start_period_ms > HEALTH_DURATION_MAX_MS ||
+	    h->start_interval_ms > HEALTH_DURATION_MAX_MS)
+		return berr_set(err, 0, "instance %s: health check timing out of range",
+				spec->name);
 	if (spec->userns_base < 0 || spec->userns_base > (int64_t)UINT32_MAX - 65536)
 		return berr_set(err, 0, "instance %s: user namespace base %lld is out of range",
 				spec->name, (long long)spec->userns_base);
@@ -316,6 +326,18 @@ static int gen_spec(yajl_gen g, const struct instance_spec *s)
 	    json_gen_key_int(g, "stop_grace_sec", s->stop_grace_sec) < 0 ||
 	    json_gen_key_int(g, "log_max_bytes", s->log_max_bytes) < 0)
 		return -1;
+	const struct instance_health *h = &s->health;
+	if (h->test &&
+	    (json_gen_str(g, "health") < 0 || yajl_gen_map_open(g) != yajl_gen_status_ok ||
+	     gen_strv(g, "test", h->test) < 0 ||
+	     json_gen_key_int(g, "interval_ms", h->interval_ms) < 0 ||
+	     json_gen_key_int(g, "timeout_ms", h->timeout_ms) < 0 ||
+	     json_gen_key_int(g, "start_period_ms", h->start_period_ms) < 0 ||
+	     json_gen_key_int(g, "start_interval_ms", h->start_interval_ms) < 0 ||
+	     json_gen_key_int(g, "retries", h->retries) < 0 ||
+	     json_gen_key_bool(g, "stop_when_unhealthy", h->stop_when_unhealthy) < 0 ||
+	     yajl_gen_map_close(g) != yajl_gen_status_ok))
+		return -1;
 	return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
 }
 
@@ -366,6 +388,33 @@ static int read_str(yajl_val obj, const char *key, bool required, char **out, st
 static int read_strv(yajl_val obj, const char *key, size_t max, char ***out, struct berr *err)
 {
 	return json_get_strv(obj, key, "spec", max, SPEC_STR_MAX, out, err);
+}
+
+static int read_health(yajl_val root, struct instance_health *h, struct berr *err)
+{
+	yajl_val v = NULL;
+	if (json_get_obj(root, "health", "spec", false, &v, err) < 0)
+		return -1;
+	if (!v)
+		return 0;
+	int64_t retries = 0;
+	if (json_get_strv(v, "test", "spec.health", SPEC_STRV_MAX, SPEC_STR_MAX, &h->test, err) <
+		0 ||
+	    json_get_i64(v, "interval_ms", "spec.health", false, &h->interval_ms, err) < 0 ||
+	    json_get_i64(v, "timeout_ms", "spec.health", false, &h->timeout_ms, err) < 0 ||
+	    json_get_i64(v, "start_period_ms", "spec.health", false, &h->start_period_ms, err) <
+		0 ||
+	    json_get_i64(v, "start_interval_ms", "spec.health", false, &h->start_interval_ms, err) <
+		0 ||
+	    json_get_i64(v, "retries", "spec.health", false, &retries, err) < 0 ||
+	    json_get_bool(v, "stop_when_unhealthy", "spec.health", false, &h->stop_when_unhealthy,
+			  err) < 0)
+		return -1;
+	if (retries < 0 || retries > 1000000)
+		return berr_set(err, 0, "spec.health.retries: %lld is outside 0..1000000",
+				(long long)retries);
+	h->retries = (int)retries;
+	return 0;
 }
 
 static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
@@ -468,6 +517,8 @@ static int read_spec(yajl_val root, struct instance_spec *s, struct berr *err)
 	if (logmax < 0)
 		return berr_set(err, 0, "spec.log_max_bytes: negative");
 	s->log_max_bytes = logmax;
+	if (read_health(root, &s->health, err) < 0)
+		return -1;
 	return instance_spec_validate(s, err);
 }
 

@@ -77,6 +77,51 @@ bool shim_alive(const struct instance_state *st)
 	return start == st->shim_start_time && state != 'Z' && state != 'X';
 }
 
+/* "health": {"status", "failing_streak", "exit_code", "checked_at",
+ * "output"} and "stopped_unhealthy", when the instance has a check. */
+static int gen_health(yajl_gen g, const struct instance_state *st)
+{
+	if (st->health == HEALTH_NONE)
+		return 0;
+	if (json_gen_str(g, "health") < 0 || yajl_gen_map_open(g) != yajl_gen_status_ok ||
+	    json_gen_key_str(g, "status", health_status_name(st->health)) < 0 ||
+	    json_gen_key_int(g, "failing_streak", st->health_failing_streak) < 0 ||
+	    json_gen_key_int(g, "exit_code", st->health_exit_code) < 0 ||
+	    json_gen_key_int(g, "checked_at", st->health_checked_at) < 0 ||
+	    json_gen_key_str(g, "output", st->health_output) < 0 ||
+	    yajl_gen_map_close(g) != yajl_gen_status_ok)
+		return -1;
+	return json_gen_key_bool(g, "stopped_unhealthy", st->stopped_unhealthy);
+}
+
+static int parse_health(yajl_val v, struct instance_state *st, struct berr *err)
+{
+	yajl_val h = NULL;
+	const char *status = NULL, *output = NULL;
+	int64_t streak = 0, code = 0;
+	if (json_get_obj(v, "health", "state", false, &h, err) < 0)
+		return -1;
+	if (!h)
+		return 0;
+	if (json_get_str(h, "status", "state.health", true, &status, err) < 0 ||
+	    json_get_i64(h, "failing_streak", "state.health", false, &streak, err) < 0 ||
+	    json_get_i64(h, "exit_code", "state.health", false, &code, err) < 0 ||
+	    json_get_i64(h, "checked_at", "state.health", false, &st->health_checked_at, err) < 0 ||
+	    json_get_str(h, "output", "state.health", false, &output, err) < 0 ||
+	    json_get_bool(v, "stopped_unhealthy", "state", false, &st->stopped_unhealthy, err) < 0)
+		return -1;
+	if (streak < 0 || streak > INT32_MAX || code < -1 || code > 255)
+		return berr_set(err, 0, "state.health: value out of range");
+	for (int s = HEALTH_STARTING; s <= HEALTH_UNHEALTHY; s++)
+		if (!strcmp(status, health_status_name((enum health_status)s)))
+			st->health = (enum health_status)s;
+	st->health_failing_streak = (int)streak;
+	st->health_exit_code = (int)code;
+	if (output)
+		snprintf(st->health_output, sizeof(st->health_output), "%s", output);
+	return 0;
+}
+
 int state_write(const char *dir, const struct instance_state *st, struct berr *err)
 {
 	yajl_gen g = json_gen_new(false);
@@ -92,7 +137,7 @@ int state_write(const char *dir, const struct instance_state *st, struct berr *e
 			 json_gen_key_bool(g, "oom_killed", st->oom_killed) == 0 &&
 			 json_gen_key_int(g, "started_at", st->started_at) == 0 &&
 			 json_gen_key_int(g, "finished_at", st->finished_at) == 0 &&
-			 json_gen_key_str(g, "error", st->error) == 0 &&
+			 json_gen_key_str(g, "error", st->error) == 0 && gen_health(g, st) == 0 &&
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
 		     ? 0
 		     : -1;
@@ -126,7 +171,8 @@ int state_parse(const char *buf, size_t len, const char *what, struct instance_s
 	    json_get_i64(v, "exit_signal", "state", false, &sig, err) < 0 ||
 	    json_get_bool(v, "oom_killed", "state", false, &st->oom_killed, err) < 0 ||
 	    json_get_i64(v, "started_at", "state", false, &st->started_at, err) < 0 ||
-	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0)
+	    json_get_i64(v, "finished_at", "state", false, &st->finished_at, err) < 0 ||
+	    parse_health(v, st, err) < 0)
 		return berr_wrap(err, "%s", what);
 	if (shim_pid < 0 || shim_pid > INT32_MAX || pid < 0 || pid > INT32_MAX || code < 0 ||
 	    code > 255 || sig < 0 || sig > 64)

@@ -12,7 +12,7 @@ libseccomp-dev libcap-dev libarchive-dev libssl-dev libyajl-dev libcurl4-openssl
 libmosquitto-dev libcmocka-dev libzstd-dev zlib1g-dev libisal-dev
 docker-registry skopeo umoci busybox-static mosquitto mosquitto-clients
 python3 python3-pytest python3-paho-mqtt iproute2 util-linux procps kmod e2fsprogs openssl
-zstd crun runc containernetworking-plugins iptables nftables
+zstd crun runc containernetworking-plugins iptables nftables prometheus
 dpkg-dev debhelper fakeroot lintian systemd"
 
 arch=
@@ -63,9 +63,10 @@ if [ -n "$missing" ]; then
 	apt-get update -q
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
-	# The packaged registry and broker start as system services where an init
-	# system runs; the tests start their own instances on free ports.
-	for svc in docker-registry mosquitto; do
+	# The packaged registry, broker and Prometheus start as system services
+	# where an init system runs; the tests start their own instances on free
+	# ports (of Prometheus they use only promtool).
+	for svc in docker-registry mosquitto prometheus; do
 		if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
 			systemctl stop "$svc" || true
 		fi

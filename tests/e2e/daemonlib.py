@@ -14,7 +14,7 @@ import uuid
 
 from helpers import (DEVICE_KEY, IOTHUB_HOSTNAME, cgroup_pids, free_subnets,  # noqa: F401
                      instance_cgroups, kill_module, module_key, mounts_mentioning, unique,
-                     wait_for)
+                     unstamped, wait_for)
 
 HUB_HOST = IOTHUB_HOSTNAME
 DEFAULT_NETWORK = "azure-iot-edge"
@@ -182,7 +182,7 @@ class Daemon:
             if os.path.exists(p):
                 with open(p, "rb") as fh:
                     text += fh.read()
-        return text.decode(errors="replace")
+        return unstamped(text.decode(errors="replace"))
 
 
 def sas_verify(token, key_b64, resource):

@@ -59,6 +59,15 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
     raise TimeoutError("timed out waiting for " + what)
 
 
+LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ", re.M)
+
+
+def unstamped(text):
+    """An instance's log as its module wrote it: the shim's arrival stamp
+    ("2024-05-01T12:00:00.123456789Z ") taken off every line."""
+    return LOG_STAMP.sub("", text)
+
+
 def unique(prefix):
     """Module and instance names are cgroup names on a machine that runs
     other suites at the same time."""

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/digest.h"
 #include "common/err.h"
 #include "common/encoding.h"
@@ -372,6 +373,40 @@ static void open_parent_creates_directories_inside(void **state)
 	assert_int_equal(stat(p, &st), 0);
 }
 
+static void time_arguments_read_as_docker_logs_reads_them(void **state)
+{
+	const int64_t now = 1714564800LL * 1000000000LL; /* 2024-05-01T12:00:00Z */
+	int64_t t;
+	assert_int_equal(time_arg_parse("10m", now, &t), 0);
+	assert_int_equal(t, now - 600LL * 1000000000LL);
+	assert_int_equal(time_arg_parse("1h30m", now, &t), 0);
+	assert_int_equal(t, now - 5400LL * 1000000000LL);
+	assert_int_equal(time_arg_parse("1.5s", now, &t), 0);
+	assert_int_equal(t, now - 1500000000LL);
+	assert_int_equal(time_arg_parse("250ms", now, &t), 0);
+	assert_int_equal(t, now - 250000000LL);
+	assert_int_equal(time_arg_parse("1714560000", now, &t), 0);
+	assert_int_equal(t, 1714560000LL * 1000000000LL);
+	assert_int_equal(time_arg_parse("1714560000.25", now, &t), 0);
+	assert_int_equal(t, 1714560000250000000LL);
+	assert_int_equal(time_arg_parse("2024-05-01T11:00:00Z", now, &t), 0);
+	assert_int_equal(t, now - 3600LL * 1000000000LL);
+	assert_int_equal(time_arg_parse("2024-05-01T13:00:00.5+02:00", now, &t), 0);
+	assert_int_equal(t, now - 3600LL * 1000000000LL + 500000000LL);
+	static const char *const bad[] = {"",
+					  "m",
+					  "10x",
+					  "1h30",
+					  "2024-5-1",
+					  "2024-13-01",
+					  "2024-05-01T25:00Z",
+					  "-5m",
+					  "2024-05-01T12:00:00Zjunk",
+					  "."};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(time_arg_parse(bad[i], now, &t), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +431,7 @@ int main(void)
 	    cmocka_unit_test(mountinfo_lines_are_split_and_unescaped),
 	    cmocka_unit_test(mountinfo_options_are_filtered),
 	    cmocka_unit_test(copies_share_one_ok_flag),
+	    cmocka_unit_test(time_arguments_read_as_docker_logs_reads_them),
 	    cmocka_unit_test_setup_teardown(open_in_root_keeps_absolute_symlinks_inside, make_root,
 					    remove_root),
 	    cmocka_unit_test_setup_teardown(open_in_root_keeps_dotdot_inside, make_root,

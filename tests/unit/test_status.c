@@ -1,6 +1,8 @@
 /* The DESCRIPTION column of `berth list` and the reported timestamps. */
 #include "unit.h"
 
+#include <stdio.h>
+
 #include "agent/status.h"
 
 #define NOW 1700000000000LL
@@ -61,6 +63,27 @@ static void status_names_are_edge_agents(void **state)
 	assert_string_equal(runtime_status_name(RT_UNKNOWN), "unknown");
 }
 
+static void health_follows_uptime_as_docker_shows_it(void **state)
+{
+	char out[128] = "Up 3 minutes";
+	status_add_health(out, sizeof(out), "healthy");
+	assert_string_equal(out, "Up 3 minutes (healthy)");
+	snprintf(out, sizeof(out), "Up 1 second");
+	status_add_health(out, sizeof(out), "starting");
+	assert_string_equal(out, "Up 1 second (health: starting)");
+	snprintf(out, sizeof(out), "Up 2 hours");
+	status_add_health(out, sizeof(out), "none");
+	assert_string_equal(out, "Up 2 hours");
+}
+
+static void an_unhealthy_stop_restarts_until_too_many(void **state)
+{
+	assert_int_equal(status_after_unhealthy_stop(0), RT_BACKOFF);
+	assert_int_equal(status_after_unhealthy_stop(RESTARTS_MAX - 1), RT_BACKOFF);
+	assert_int_equal(status_after_unhealthy_stop(RESTARTS_MAX), RT_FAILED);
+	assert_string_equal(runtime_status_name(RT_UNHEALTHY), "unhealthy");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -71,6 +94,8 @@ int main(void)
 	    cmocka_unit_test(backoff_shows_exit_code),
 	    cmocka_unit_test(utc_times_are_iso8601),
 	    cmocka_unit_test(status_names_are_edge_agents),
+	    cmocka_unit_test(health_follows_uptime_as_docker_shows_it),
+	    cmocka_unit_test(an_unhealthy_stop_restarts_until_too_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
