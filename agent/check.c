@@ -309,6 +309,49 @@ static void check_store(struct report *r, const char *what_store, const char *ro
 		line(r, OK, what, NULL);
 }
 
+/* Where the deployment comes from, and how the last one from the cloud went. */
+static void check_deployments(struct report *r, const struct agent_config *cfg, yajl_val daemon_up)
+{
+	char what[1400];
+	if (!cfg->deployments_cloud) {
+		line(r, OK,
+		     "deployments are local (\"deployments\": \"local\"): the deployment file and "
+		     "berth deploy; twins and direct methods stay on the device",
+		     NULL);
+		return;
+	}
+	if (cfg->deployment_file)
+		line(
+		    r, WARN,
+		    "deployments come from the cloud (the $edgeAgent twin); deployment_file is not "
+		    "applied and berth deploy is refused",
+		    "remove deployment_file, or set \"deployments\": \"local\" to deploy locally");
+	else
+		line(r, OK,
+		     "deployments come from the cloud (the $edgeAgent twin); local deployments "
+		     "(deployment_file, berth deploy) are refused",
+		     NULL);
+	yajl_val code = json_get(daemon_up, "desired_status");
+	if (!code || !YAJL_IS_INTEGER(code)) {
+		line(r, WARN, "no deployment from the cloud yet",
+		     "set the modules of this device in IoT Hub (az iot edge set-modules)");
+		return;
+	}
+	yajl_val v = json_get(daemon_up, "desired_version");
+	const char *desc = json_str(json_get(daemon_up, "desired_description"));
+	long long version = v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+	if (YAJL_GET_INTEGER(code) == 200) {
+		snprintf(what, sizeof(what), "deployment from the cloud: version %lld applied",
+			 version);
+		line(r, OK, what, NULL);
+	} else {
+		snprintf(what, sizeof(what), "deployment from the cloud: version %lld: %lld %s",
+			 version, YAJL_GET_INTEGER(code), desc ? desc : "");
+		line(r, WARN, what,
+		     "the last applied deployment stays in force; fix the deployment in IoT Hub");
+	}
+}
+
 /* The CNI plugins bridge networks are made with, and iptables they run. */
 static void check_cni(struct report *r, const struct agent_config *cfg)
 {
@@ -416,6 +459,7 @@ static void check_upstream(struct report *r, struct berth_ctx *ctx, const struct
 		line(r, ok ? OK : WARN, what,
 		     "the daemon keeps trying; the connections of identities not ready wait");
 	}
+	check_deployments(r, cfg, daemon_up);
 }
 
 /* The edge CA modules trust: the operator's (edge_ca) or berth's quickstart

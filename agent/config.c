@@ -315,6 +315,7 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 					    "registries",
 					    "hub",
 					    "upstream",
+					    "deployments",
 					    "restart_backoff_unit_ms",
 					    "reconcile_interval_ms",
 					    "token_ttl_secs",
@@ -395,6 +396,15 @@ static int parse_doc(yajl_val doc, struct agent_config *cfg, struct berr *err)
 	    jp_obj(doc, "upstream", &root, false, &up, err) < 0 ||
 	    parse_upstream(up, &up_p, cfg, err) < 0)
 		return -1;
+	const char *deployments = NULL;
+	if (jp_str(doc, "deployments", &root, false, 16, &deployments, err) < 0)
+		return -1;
+	if (deployments && strcmp(deployments, "cloud") && strcmp(deployments, "local")) {
+		jpath_key(&p, &root, "deployments");
+		return berr_set(err, 0, "%s: expected \"cloud\" or \"local\"", p.s);
+	}
+	cfg->deployments_cloud =
+	    cfg->upstream_url && (!deployments || !strcmp(deployments, "cloud"));
 
 	if (jp_int(doc, "restart_backoff_unit_ms", &root, false, 0, 300000,
 		   &cfg->restart_backoff_unit_ms, err) < 0 ||

@@ -71,6 +71,11 @@ struct agent_config {
 	char *upstream_rest_url;  /* identity REST API; default https://<iothub_hostname> */
 	bool upstream_insecure;	  /* plain mqtt:// and http:// to other hosts than loopback */
 	bool upstream_identities; /* "iothub" (default): berth manages module identities */
+	/* "deployments": "cloud" (the default with an upstream): the deployment
+	 * is the $edgeAgent and $edgeHub twins' desired properties, the module
+	 * twins and direct methods are IoT Hub's, and local deployments are
+	 * refused; "local": the file and `berth deploy`, twins on the device. */
+	bool deployments_cloud;
 
 	char *edge_ca_cert; /* the operator's edge CA; NULL: berth's quickstart CA */
 	char *edge_ca_key;

@@ -178,6 +178,12 @@ static void gen_upstream(yajl_gen g, struct daemon *d)
 	yajl_gen_map_open(g);
 	json_gen_key_str(g, "url", d->cfg->upstream_url);
 	identities_gen_status(d, g);
+	json_gen_key_str(g, "deployments", d->cfg->deployments_cloud ? "cloud" : "local");
+	if (d->cfg->deployments_cloud && d->cloud.status_code) {
+		json_gen_key_int(g, "desired_version", d->cloud.agent_version);
+		json_gen_key_int(g, "desired_status", d->cloud.status_code);
+		json_gen_key_str(g, "desired_description", d->cloud.status_description);
+	}
 	yajl_gen_map_close(g);
 }
 
@@ -225,6 +231,12 @@ static void op_deploy(struct daemon *d, int fd, yajl_val req)
 	const char *text = json_str(json_get(req, "manifest"));
 	if (!text) {
 		reply_error(fd, 400, "deploy: \"manifest\" is missing");
+		return;
+	}
+	const char *refusal = cloud_refusal(d);
+	if (refusal) {
+		log_warn("refused a deployment from berth deploy: %s", refusal);
+		reply_error(fd, 409, refusal);
 		return;
 	}
 	const char *what = json_str(json_get(req, "name"));

@@ -79,7 +79,7 @@ pid_t daemon_spawn(char *const argv[], int out_fd, int err_fd, int pass_fd, bool
 		return pid;
 	}
 	/* Child: default signal handling, and gone when the daemon is. */
-	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		signal(sigs[i], SIG_DFL);
 	sigset_t mask;
@@ -157,7 +157,7 @@ static int setup_signals(struct daemon *d, struct berr *err)
 	sig_write_fd = d->sigpipe[1];
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
-	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1};
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		if (sigaction(sigs[i], &sa, NULL) < 0)
 			return berr_set(err, errno, "sigaction");
@@ -198,6 +198,9 @@ static void handle_signals(struct daemon *d)
 			case SIGCHLD:
 				reap_children(d);
 				break;
+			case SIGUSR1:
+				cloud_wake(d);
+				break;
 			}
 		}
 	}
@@ -231,6 +234,9 @@ static int timeout_ms(struct daemon *d)
 	if (t < next)
 		next = t;
 	t = identities_next_deadline(d);
+	if (t < next)
+		next = t;
+	t = cloud_next_deadline(d);
 	if (t < next)
 		next = t;
 	t = metrics_sweep(d, now);
@@ -308,6 +314,7 @@ static void loop(struct daemon *d)
 		}
 		edge_tick(d);
 		hubproc_tick(d);
+		cloud_tick(d);
 		if (busy && !d->trim_boot)
 			d->trim_boot = boot_ms() + TRIM_AFTER_MS;
 		else if (d->trim_boot && boot_ms() >= d->trim_boot) {
@@ -466,6 +473,7 @@ static int cmd_daemon(struct berth_ctx *ctx, int argc, char **argv)
 	network_free(&d);
 	deployment_free(d.dep);
 	identities_free(&d);
+	cloud_free(&d);
 	if (d.store)
 		oci_store_close(d.store);
 	agent_config_free(d.cfg);

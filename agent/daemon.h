@@ -105,6 +105,19 @@ struct hub_proc {
 	bool config_dirty; /* hub config rewritten: SIGHUP due */
 };
 
+/* cloud.c: the deployment from the $edgeAgent and $edgeHub twins. */
+struct cloud_state {
+	bool due;		 /* the hub said the twins changed (SIGUSR1) */
+	int64_t next_fetch_boot; /* the twins are read again by then anyway */
+	long long agent_version; /* desired versions last acted on; 0: none */
+	long long hub_version;
+	int status_code; /* lastDesiredStatus; 0: nothing to report yet */
+	char status_description[1024];
+	bool report_due;
+	int64_t next_report_boot;
+	char *last_agent_report, *last_hub_report; /* the requests last sent */
+};
+
 struct daemon {
 	struct agent_config *cfg;
 	char *config_path;
@@ -137,6 +150,7 @@ struct daemon {
 	 * token, and 200 with NULL or the status and why. control.c sets it. */
 	void (*restart_done)(int waiter, int status, const char *error);
 	struct identities *identities; /* identities.c; NULL until used */
+	struct cloud_state cloud;
 };
 
 /* modules.c: the module table */
@@ -260,6 +274,16 @@ bool identities_child_exited(struct daemon *d, pid_t pid, int status);
 /* "identities", "identities_wanted", "identities_ready", ... for list and check. */
 void identities_gen_status(struct daemon *d, yajl_gen g);
 void identities_free(struct daemon *d);
+
+/* cloud.c: with "deployments": "cloud" */
+/* Reads the twins when told or due, applies a new deployment, reports. */
+void cloud_tick(struct daemon *d);
+int64_t cloud_next_deadline(struct daemon *d);
+/* SIGUSR1 from the hub: the twins changed. */
+void cloud_wake(struct daemon *d);
+void cloud_free(struct daemon *d);
+/* Why a local deployment is refused, or NULL when it is not. */
+const char *cloud_refusal(struct daemon *d);
 
 /* control.c */
 NODISCARD int control_listen(struct daemon *d, struct berr *err);

@@ -66,7 +66,10 @@ int deployment_initial(struct daemon *d, struct berr *err)
 	size_t saved_len = 0;
 	char applied_hash[17];
 	deployment_recorded(d, &saved, &saved_len, applied_hash);
-	if (d->cfg->deployment_file) {
+	if (d->cfg->deployment_file && cloud_refusal(d))
+		log_warn("deployment %s not applied: %s", d->cfg->deployment_file,
+			 cloud_refusal(d));
+	else if (d->cfg->deployment_file) {
 		cleanup_free char *text = NULL;
 		size_t len = 0;
 		char what[4200];
@@ -91,6 +94,10 @@ int deployment_initial(struct daemon *d, struct berr *err)
 
 void deployment_reload(struct daemon *d)
 {
+	if (cloud_refusal(d)) {
+		log_warn("SIGHUP: the deployment file is not applied: %s", cloud_refusal(d));
+		return;
+	}
 	if (!d->cfg->deployment_file) {
 		log_info("SIGHUP: no deployment_file in the config; nothing to reload");
 		return;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/identities.h"
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/fs.h"
@@ -96,7 +97,10 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 		json_gen_key_str(g, "url", d->cfg->upstream_url);
 		if (d->cfg->upstream_ca_file)
 			json_gen_key_str(g, "ca_file", d->cfg->upstream_ca_file);
+		if (d->cfg->deployments_cloud)
+			json_gen_key_bool(g, "twins", true);
 		yajl_gen_map_close(g);
+		json_gen_key_bool(g, "notify_parent", d->cfg->deployments_cloud);
 	}
 	json_gen_key_int(g, "default_ttl_secs", d->dep ? d->dep->ttl_secs : 7200);
 	json_gen_str(g, "routes");
@@ -134,6 +138,17 @@ int hubproc_write_config(struct daemon *d, struct berr *err)
 			else
 				yajl_gen_null(g);
 		}
+		yajl_gen_map_close(g);
+	}
+	/* With the cloud's deployments, the hub keeps the twins of $edgeAgent
+	 * and $edgeHub (the deployment) connected too. */
+	static const char *const system_ids[] = {"$edgeAgent", "$edgeHub"};
+	for (size_t i = 0; d->cfg->deployments_cloud && i < 2; i++) {
+		json_gen_str(g, system_ids[i]);
+		yajl_gen_map_open(g);
+		json_gen_key_str(g, "generation_id", IDENTITY_SYSTEM_GENERATION);
+		json_gen_key_bool(g, "identity_ready",
+				  identity_ready(d, system_ids[i], IDENTITY_SYSTEM_GENERATION));
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);

@@ -132,7 +132,7 @@ cat > "$work/config.json" <<JSON
   "device_key": "$key", "root": "$root", "run": "$run",
   "upstream": { "url": "mqtts://127.0.0.1:$mqtts_port", "ca_file": "$work/cloud/certs/ca.pem",
                 "rest_url": "https://127.0.0.1:$https_port" },
-  "deployment_file": "$work/deployment.json",
+  "deployments": "local", "deployment_file": "$work/deployment.json",
   "registries": { "$reg": { "insecure": true } },
   "restart_backoff_unit_ms": 1000 }
 JSON

@@ -150,6 +150,10 @@ struct module_twin {
 	char *module;
 	struct twin *twin;
 	bool dirty; /* changed since it was last saved */
+	/* The twin cache (upstream_twin.c, with upstream.twins), saved beside
+	 * the twin as <module>.cloud.json: */
+	bool synced; /* the desired properties are the cloud's */
+	char *base;  /* reported values the cloud has (JSON); NULL: {} */
 };
 
 struct method_call;
@@ -373,6 +377,11 @@ void twins_changed(struct broker *b, const char *module);
 /* Saves every changed twin once (called at the end of each loop turn, so a
  * burst of patches costs one write per twin, not one per patch). */
 void twins_flush(struct broker *b);
+struct module_twin *twins_find(struct broker *b, const char *module);
+/* Sends a desired-properties patch to the module's session, if it has one. */
+void twins_send_desired(struct broker *b, const char *module, struct twin *t, const char *patch);
+/* Whether the twins are the cloud's (upstream.twins with an upstream). */
+bool twins_from_cloud(const struct broker *b);
 void twins_free(struct broker *b);
 
 /* methods.c */

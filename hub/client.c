@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "hub/broker.h"
+#include "hub/upstream.h"
 
 #define READ_CHUNK	16384
 #define READ_CHUNK_NEW	2048 /* before CONNECT, which is a few hundred bytes */
@@ -197,6 +198,7 @@ void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 		HUB_COUNT(c->b, DISCONNECT, s->module);
 	if (s) {
 		s->client = NULL;
+		upstream_twin_client(c->b, s->client_id, false);
 		if (s->persistent)
 			session_detach(s);
 		else

@@ -172,11 +172,14 @@ static int parse_upstream(struct hub_config *c, yajl_val up, struct berr *err)
 	    {"idle_secs", 1, 365LL * 24 * 3600, 3600,
 	     offsetof(struct hub_upstream_config, idle_secs)},
 	    {"keepalive_secs", 5, 1177, 60, offsetof(struct hub_upstream_config, keepalive_secs)},
+	    {"method_timeout_ms", 100, 300000, 30000,
+	     offsetof(struct hub_upstream_config, method_timeout_ms)},
 	};
 	if (!up)
 		return 0;
 	if (json_get_str(up, "url", "config.upstream", true, &u->url, err) < 0 ||
-	    json_get_str(up, "ca_file", "config.upstream", false, &u->ca_file, err) < 0)
+	    json_get_str(up, "ca_file", "config.upstream", false, &u->ca_file, err) < 0 ||
+	    json_get_bool(up, "twins", "config.upstream", false, &u->twins, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(numbers); i++) {
 		long long v = numbers[i].dflt;
@@ -268,6 +271,8 @@ int hub_config_parse(const char *text, size_t len, const char *what, struct hub_
 		rc = json_get_obj(t, "upstream", "config", false, &up, err);
 	if (rc == 0)
 		rc = parse_upstream(c, up, err);
+	if (rc == 0)
+		rc = json_get_bool(t, "notify_parent", "config", false, &c->notify_parent, err);
 	if (rc == 0)
 		rc = get_size(t, "max_packet", 1024, HUB_MAX_PACKET_LIMIT, HUB_DEFAULT_MAX_PACKET,
 			      &max_packet, err);

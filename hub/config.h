@@ -40,6 +40,11 @@ struct hub_upstream_config {
 	uint32_t window;    /* QoS 1 messages in flight per connection */
 	uint32_t idle_secs; /* a connection with nothing to send closes after this */
 	uint32_t keepalive_secs;
+	/* The twins of the config's identities are IoT Hub's (the twin cache,
+	 * hub/upstream_twin.c): each identity keeps a connection for its twin
+	 * and direct methods. */
+	bool twins;
+	uint32_t method_timeout_ms; /* a cloud's method call waits this long for the module */
 };
 
 struct hub_config {
@@ -72,6 +77,9 @@ struct hub_config {
 	size_t n_gateway_mqtt;
 	const char *gateway_https[HUB_GATEWAY_LISTEN_MAX];
 	size_t n_gateway_https;
+	/* SIGUSR1 to the parent (the daemon) when the desired properties of
+	 * $edgeAgent or $edgeHub change. */
+	bool notify_parent;
 };
 
 /* Parses and checks a config; module keys are derived here. */

@@ -242,13 +242,57 @@ static void reply_twin(struct control_conn *cc, yajl_val req)
 	}
 	cleanup_free char *twin = twin_get_json(t, NULL);
 	struct strbuf out = STRBUF_INIT;
-	if (!twin || strbuf_printf(&out, "{\"status\":200,\"twin\":%s}", twin) < 0) {
+	/* synced: the desired properties are the cloud's (the twin cache). */
+	struct module_twin *mt = twins_find(cc->b, module);
+	if (!twin || strbuf_printf(&out, "{\"status\":200,\"cloud\":%s,\"synced\":%s,\"twin\":%s}",
+				   twins_from_cloud(cc->b) ? "true" : "false",
+				   mt && mt->synced ? "true" : "false", twin) < 0) {
 		strbuf_release(&out);
 		reply_status_only(cc, 500, "out of memory");
 		return;
 	}
 	control_reply(cc, out.buf);
 	strbuf_release(&out);
+}
+
+/* {"op":"twin_report","module":"m","reported":{..}} makes the reported
+ * properties exactly these (the daemon's $edgeAgent report); with "patch"
+ * instead it merges a patch, as a module's PATCH does. */
+static void twin_report(struct control_conn *cc, yajl_val req)
+{
+	struct broker *b = cc->b;
+	const char *module = json_str(json_get(req, "module"));
+	struct twin *t = module ? twins_get(b, module) : NULL;
+	yajl_val reported = json_get(req, "reported"), patch = json_get(req, "patch");
+	if (!t) {
+		reply_status_only(cc, 404, "no such module");
+		return;
+	}
+	struct berr err;
+	int rc;
+	if (reported && YAJL_IS_OBJECT(reported)) {
+		rc = twin_set_reported(t, reported, 0, b->now_ms, &err);
+	} else if (patch && YAJL_IS_OBJECT(patch)) {
+		yajl_gen g = json_gen_new(false);
+		cleanup_free char *text = NULL;
+		size_t len = 0;
+		if (g && json_gen_val(g, patch) == 0)
+			text = json_gen_finish(g, &len);
+		if (g)
+			yajl_gen_free(g);
+		int64_t version;
+		rc = text ? twin_patch_reported(t, text, len, b->now_ms, &version, &err)
+			  : berr_set(&err, ENOMEM, "patch");
+	} else {
+		rc = berr_set(&err, 0, "\"reported\" or \"patch\" (an object) is missing");
+	}
+	if (rc < 0) {
+		reply_status_only(cc, 400, err.msg);
+		return;
+	}
+	twins_changed(b, module);
+	upstream_twin_changed(b, module);
+	reply_status_only(cc, 200, NULL);
 }
 
 static void handle_request(struct control_conn *cc, const char *line, size_t len)
@@ -273,6 +317,8 @@ static void handle_request(struct control_conn *cc, const char *line, size_t len
 		reply_status(cc);
 	else if (!strcmp(op, "twin"))
 		reply_twin(cc, req);
+	else if (!strcmp(op, "twin_report"))
+		twin_report(cc, req);
 	else if (!strcmp(op, "metrics"))
 		reply_metrics(cc);
 	else

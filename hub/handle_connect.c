@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "hub/broker.h"
+#include "hub/upstream.h"
 
 static struct will *will_copy(const struct mqtt_connect *p)
 {
@@ -98,5 +99,6 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 	if (present)
 		session_resend(s);
 	session_pump(s);
+	upstream_twin_client(b, client_id, true);
 	return c->state == CLIENT_CLOSED ? -1 : 0;
 }

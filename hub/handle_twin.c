@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "hub/broker.h"
+#include "hub/upstream.h"
 
 #define RID_MAX 128
 
@@ -101,6 +102,7 @@ int handle_twin_request(struct client *c, const char *topic, const uint8_t *payl
 			return 0;
 		}
 		twins_changed(b, module); /* saved at the end of this loop turn */
+		upstream_twin_changed(b, module);
 		char extra[48];
 		snprintf(extra, sizeof(extra), "&$version=%" PRId64, version);
 		answer(c, 204, rid, extra, NULL);

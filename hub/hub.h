@@ -26,6 +26,11 @@
  *   "store_limits_max_bytes": 0,                 optional, $edgeHub storeLimits.maxSizeBytes
  *   "min_free_percent": 2,                       optional, of the store's device
  *   "store_full": "reject",                      optional, or "drop-oldest"
+ *   "upstream": { "url": "mqtts://...", "ca_file": "...",  optional: the cloud link
+ *                 "twins": true,                 twins and methods are IoT Hub's (twin cache)
+ *                 "method_timeout_ms": 30000 },   a cloud's method call waits this long
+ *   "notify_parent": true,                       SIGUSR1 to the daemon when the desired
+ *                                                properties of $edgeAgent or $edgeHub change
  *   "routes": { "<name>": { "route": "FROM ...", "priority": 0, "timeToLiveSecs": 60 } },
  *   "modules": { "<name>": { "generation_id": "...", "desired": { ... } } }
  * }
@@ -48,7 +53,12 @@
  *                        "expired":n,"dropped":{"full":n,"damaged":n}}},
  *                        "store":{"dir":..,"bytes":n,"free_bytes":n,"full":bool,...},
  *                        "connections":n,"input_buffered_before_connect":bytes, ...}
- *   {"op":"twin","module":"m"} -> {"status":200,"twin":{"desired":..,"reported":..}}
+ *   {"op":"twin","module":"m"} -> {"status":200,"cloud":b,"synced":b,
+ *                                   "twin":{"desired":..,"reported":..}}
+ *     (synced: the desired properties are IoT Hub's, read through the twin cache)
+ *   {"op":"twin_report","module":"m","reported":{..}} -> {"status":200}
+ *     makes the reported properties exactly these ("patch":{..} merges instead);
+ *     with the twin cache they go up to IoT Hub
  *   {"op":"metrics"} -> the hub's metrics in Prometheus' text format (not
  *                        JSON); the connection closes after the last line
  */

@@ -574,41 +574,114 @@ int twin_patch_reported(struct twin *t, const char *json, size_t len, int64_t no
 	return rc;
 }
 
+/* The JSON text of a merge patch, with "$version" when version > 0. */
+static char *gen_patch(const struct tnode *patch, int64_t version)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return NULL;
+	int rc = yajl_gen_map_open(g) == yajl_gen_status_ok ? 0 : -1;
+	for (size_t i = 0; i < patch->n && rc == 0; i++)
+		if (json_gen_str(g, patch->kids[i]->key) < 0 || gen_value(g, patch->kids[i]) < 0)
+			rc = -1;
+	if (rc == 0 && version > 0 && json_gen_key_int(g, "$version", version) < 0)
+		rc = -1;
+	if (rc == 0 && yajl_gen_map_close(g) != yajl_gen_status_ok)
+		rc = -1;
+	return gen_finish(g, rc, NULL);
+}
+
+/* Makes section s hold `values` (an object or NULL for {}); version is the
+ * section's new version, or its version + 1 when 0 (then only when the
+ * values change). *patch_out, when asked for, gets the merge patch from the
+ * old to the new values with "$version" (NULL when they did not change). */
+static int section_set(struct section *s, yajl_val values, int64_t version, int64_t now_ms,
+		       char **patch_out, struct berr *err)
+{
+	if (patch_out)
+		*patch_out = NULL;
+	struct section fresh = {0};
+	if (section_init(&fresh, values, s->versioned_meta, now_ms, err) < 0)
+		return -1;
+	bool fail = false;
+	struct tnode *patch = diff(s->root, fresh.root, NULL, &fail);
+	node_free(fresh.root);
+	if (fail)
+		return berr_set(err, ENOMEM, "twin");
+	if (!patch) {
+		if (version > 0)
+			s->version = version;
+		return 0;
+	}
+	if (version <= 0)
+		version = s->version + 1;
+	int rc = section_apply(s, patch, now_ms, version, err);
+	if (rc == 0 && patch_out && !(*patch_out = gen_patch(patch, version)))
+		rc = berr_set(err, ENOMEM, "twin desired patch");
+	node_free(patch);
+	return rc;
+}
+
 int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **patch_out,
 		     struct berr *err)
 {
+	return section_set(&t->desired, desired, 0, now_ms, patch_out, err);
+}
+
+int twin_sync_desired(struct twin *t, yajl_val desired, int64_t version, int64_t now_ms,
+		      char **patch_out, struct berr *err)
+{
+	if (version < 1)
+		return berr_set(err, 0, "desired properties without a $version");
+	return section_set(&t->desired, desired, version, now_ms, patch_out, err);
+}
+
+int twin_patch_desired(struct twin *t, const char *json, size_t len, int64_t version,
+		       int64_t now_ms, struct berr *err)
+{
+	yajl_val v = NULL;
+	if (json_parse(json, len, 2 * TWIN_SECTION_MAX, "desired patch", &v, err) < 0)
+		return -1;
+	struct tnode *patch = NULL;
+	int rc = YAJL_IS_OBJECT(v) ? node_from_json(v, NULL, 0, false, &patch, err)
+				   : berr_set(err, 0, "desired patch is not a JSON object");
+	yajl_tree_free(v);
+	if (rc == 0)
+		rc = section_apply(&t->desired, patch, now_ms, version, err);
+	node_free(patch);
+	return rc;
+}
+
+int twin_set_reported(struct twin *t, yajl_val reported, int64_t version, int64_t now_ms,
+		      struct berr *err)
+{
+	return section_set(&t->reported, reported, version, now_ms, NULL, err);
+}
+
+int twin_reported_diff(const struct twin *t, yajl_val base, char **patch_out, struct berr *err)
+{
 	*patch_out = NULL;
-	struct section fresh = {0};
-	if (section_init(&fresh, desired, true, now_ms, err) < 0)
+	struct section from = {0};
+	if (section_init(&from, base, false, 0, err) < 0)
 		return -1;
 	bool fail = false;
-	struct tnode *patch = diff(t->desired.root, fresh.root, NULL, &fail);
-	node_free(fresh.root);
+	struct tnode *patch = diff(from.root, t->reported.root, NULL, &fail);
+	node_free(from.root);
 	if (fail)
 		return berr_set(err, ENOMEM, "twin");
 	if (!patch)
 		return 0;
-	int64_t version = t->desired.version + 1;
-	int rc = section_apply(&t->desired, patch, now_ms, version, err);
-	if (rc == 0) {
-		yajl_gen g = json_gen_new(false);
-		int grc = -1;
-		if (g && yajl_gen_map_open(g) == yajl_gen_status_ok) {
-			grc = 0;
-			for (size_t i = 0; i < patch->n && grc == 0; i++)
-				if (json_gen_str(g, patch->kids[i]->key) < 0 ||
-				    gen_value(g, patch->kids[i]) < 0)
-					grc = -1;
-			if (grc == 0 && (json_gen_key_int(g, "$version", version) < 0 ||
-					 yajl_gen_map_close(g) != yajl_gen_status_ok))
-				grc = -1;
-		}
-		*patch_out = g ? gen_finish(g, grc, NULL) : NULL;
-		if (!*patch_out)
-			rc = berr_set(err, ENOMEM, "twin desired patch");
-	}
+	*patch_out = gen_patch(patch, 0);
 	node_free(patch);
-	return rc;
+	return *patch_out ? 0 : berr_set(err, ENOMEM, "twin");
+}
+
+char *twin_reported_values(const struct twin *t)
+{
+	yajl_gen g = json_gen_new(false);
+	if (!g)
+		return NULL;
+	return gen_finish(g, gen_value(g, t->reported.root), NULL);
 }
 
 /* ---- loading the persisted form ---- */

@@ -63,6 +63,26 @@ int twin_patch_reported(struct twin *t, const char *json, size_t len, int64_t no
 int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **patch,
 		     struct berr *err);
 
+/* The cloud's twin (the hub's twin cache, hub/upstream_twin.c). */
+/* Makes the desired properties the cloud's (`desired` as IoT Hub sends it:
+ * "$metadata" and "$version" members are skipped) at the cloud's version.
+ * *patch: the merge patch for the module with "$version", NULL when the
+ * values did not change. */
+int twin_sync_desired(struct twin *t, yajl_val desired, int64_t version, int64_t now_ms,
+		      char **patch, struct berr *err);
+/* Applies a desired patch from the cloud at its version. */
+int twin_patch_desired(struct twin *t, const char *json, size_t len, int64_t version,
+		       int64_t now_ms, struct berr *err);
+/* Makes the reported properties `reported` (an object, or NULL for {}); at
+ * version, or the version + 1 (only when they change) when version is 0. */
+int twin_set_reported(struct twin *t, yajl_val reported, int64_t version, int64_t now_ms,
+		      struct berr *err);
+/* The merge patch from `base` (reported values, NULL for {}) to the
+ * reported properties: *patch NULL when they are equal. */
+int twin_reported_diff(const struct twin *t, yajl_val base, char **patch, struct berr *err);
+/* The reported values, without $metadata and $version (malloc'd). */
+char *twin_reported_values(const struct twin *t);
+
 /* "2026-11-26T03:34:04.123Z" */
 void twin_format_time(int64_t ms, char out[32]);
 

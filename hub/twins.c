@@ -11,7 +11,9 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "hub/broker.h"
 
 static int twin_path(struct broker *b, const char *module, char *out, size_t cap)
@@ -20,7 +22,12 @@ static int twin_path(struct broker *b, const char *module, char *out, size_t cap
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-static struct module_twin *find(struct broker *b, const char *module)
+bool twins_from_cloud(const struct broker *b)
+{
+	return b->cfg && b->cfg->upstream.url && b->cfg->upstream.twins;
+}
+
+struct module_twin *twins_find(struct broker *b, const char *module)
 {
 	for (struct module_twin *mt = b->twins; mt; mt = mt->next)
 		if (!strcmp(mt->module, module))
@@ -30,8 +37,67 @@ static struct module_twin *find(struct broker *b, const char *module)
 
 struct twin *twins_get(struct broker *b, const char *module)
 {
-	struct module_twin *mt = find(b, module);
+	struct module_twin *mt = twins_find(b, module);
 	return mt ? mt->twin : NULL;
+}
+
+/* <module>.cloud.json: {"generation_id":"..","synced":true,"base":{..}} */
+static void persist_cloud(struct broker *b, struct module_twin *mt)
+{
+	char path[4096];
+	int n =
+	    snprintf(path, sizeof(path), "%s/twins/%s.cloud.json", b->cfg->state_dir, mt->module);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	struct strbuf out = STRBUF_INIT;
+	yajl_gen g = json_gen_new(false);
+	cleanup_free char *gen = NULL;
+	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    json_gen_key_str(g, "generation_id", twin_generation_id(mt->twin)) == 0 &&
+	    json_gen_key_bool(g, "synced", mt->synced) == 0 &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok)
+		gen = json_gen_finish(g, NULL);
+	if (g)
+		yajl_gen_free(g);
+	struct berr err;
+	/* The base is JSON already: spliced in before the closing brace. */
+	if (!gen || strbuf_printf(&out, "%.*s,\"base\":%s}", (int)strlen(gen) - 1, gen,
+				  mt->base ? mt->base : "{}") < 0)
+		log_error("twin of %s: out of memory; its cloud state is not saved", mt->module);
+	else if (fs_write_file_atomic(path, out.buf, out.len, 0600, &err) < 0)
+		log_error("twin of %s: cloud state not saved: %s", mt->module, err.msg);
+	strbuf_release(&out);
+}
+
+static void load_cloud(struct broker *b, struct module_twin *mt)
+{
+	char path[4096];
+	mt->synced = false;
+	free(mt->base);
+	mt->base = NULL;
+	int n =
+	    snprintf(path, sizeof(path), "%s/twins/%s.cloud.json", b->cfg->state_dir, mt->module);
+	cleanup_free char *json = NULL;
+	size_t len;
+	struct berr err;
+	if (n < 0 || (size_t)n >= sizeof(path) ||
+	    fs_read_file(path, TWIN_FILE_MAX, &json, &len, &err) < 0)
+		return;
+	cleanup_yajl yajl_val v = NULL;
+	if (json_parse(json, len, TWIN_FILE_MAX, path, &v, &err) < 0) {
+		log_warn("twin of %s: %s; its cloud state starts again", mt->module, err.msg);
+		return;
+	}
+	const char *gen = json_str(json_get(v, "generation_id"));
+	yajl_val base = json_get(v, "base");
+	if (!gen || strcmp(gen, twin_generation_id(mt->twin)) || !base || !YAJL_IS_OBJECT(base))
+		return;
+	yajl_gen g = json_gen_new(false);
+	if (g && json_gen_val(g, base) == 0)
+		mt->base = json_gen_finish(g, NULL);
+	if (g)
+		yajl_gen_free(g);
+	mt->synced = YAJL_IS_TRUE(json_get(v, "synced"));
 }
 
 static void persist(struct broker *b, struct module_twin *mt)
@@ -40,6 +106,8 @@ static void persist(struct broker *b, struct module_twin *mt)
 	mt->dirty = false;
 	if (!mt->twin || twin_path(b, mt->module, path, sizeof(path)) < 0)
 		return;
+	if (twins_from_cloud(b))
+		persist_cloud(b, mt);
 	size_t len;
 	cleanup_free char *json = twin_save(mt->twin, &len);
 	struct berr err;
@@ -55,7 +123,7 @@ static void persist(struct broker *b, struct module_twin *mt)
 
 void twins_changed(struct broker *b, const char *module)
 {
-	struct module_twin *mt = find(b, module);
+	struct module_twin *mt = twins_find(b, module);
 	if (mt) {
 		mt->dirty = true;
 		b->twins_dirty = true;
@@ -113,8 +181,7 @@ static struct twin *load_saved(struct broker *b, const struct hub_module *m)
 	return t;
 }
 
-static void send_desired_patch(struct broker *b, const char *module, struct twin *t,
-			       const char *patch)
+void twins_send_desired(struct broker *b, const char *module, struct twin *t, const char *patch)
 {
 	char client_id[2 * HUB_NAME_MAX + 2], topic[128];
 	snprintf(client_id, sizeof(client_id), "%s/%s", b->cfg->device_id, module);
@@ -151,13 +218,20 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 			b->twins = mt;
 		}
 		bool fresh = false;
-		if (!mt->twin && !(mt->twin = load_saved(b, m))) {
-			if (twin_new(m->generation_id, m->desired, b->now_ms, &mt->twin, err) < 0)
-				return berr_wrap(err, "twin of %s", m->name);
-			fresh = true;
+		if (!mt->twin) {
+			if (!(mt->twin = load_saved(b, m))) {
+				if (twin_new(m->generation_id, m->desired, b->now_ms, &mt->twin,
+					     err) < 0)
+					return berr_wrap(err, "twin of %s", m->name);
+				fresh = true;
+			}
+			load_cloud(b, mt);
 		}
 		char *patch = NULL;
-		if (!fresh && twin_set_desired(mt->twin, m->desired, b->now_ms, &patch, err) < 0) {
+		/* The cloud's twins get their desired properties from the cloud. */
+		bool own = !twins_from_cloud(b);
+		if (!fresh && own &&
+		    twin_set_desired(mt->twin, m->desired, b->now_ms, &patch, err) < 0) {
 			log_error("twin of %s: desired properties from the config: %s", m->name,
 				  err->msg);
 			continue;
@@ -165,7 +239,7 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 		if (fresh || patch)
 			persist(b, mt);
 		if (patch && notify)
-			send_desired_patch(b, m->name, mt->twin, patch);
+			twins_send_desired(b, m->name, mt->twin, patch);
 		free(patch);
 	}
 	/* Twins of modules no longer deployed leave memory; their files stay
@@ -181,6 +255,7 @@ int twins_sync(struct broker *b, bool notify, struct berr *err)
 		if (mt->dirty)
 			persist(b, mt);
 		twin_free(mt->twin);
+		free(mt->base);
 		free(mt->module);
 		free(mt);
 	}
@@ -194,6 +269,7 @@ void twins_free(struct broker *b)
 		struct module_twin *mt = b->twins;
 		b->twins = mt->next;
 		twin_free(mt->twin);
+		free(mt->base);
 		free(mt->module);
 		free(mt);
 	}

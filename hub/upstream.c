@@ -106,7 +106,7 @@ static int upstream_load(struct upstream *up, struct berr *err)
 	return 0;
 }
 
-static struct upconn *conn_find(struct upstream *up, const char *module)
+struct upconn *upstream_conn_find(struct upstream *up, const char *module)
 {
 	for (struct upconn *c = up->conns; c; c = c->next)
 		if (!strcmp(c->module, module))
@@ -116,7 +116,7 @@ static struct upconn *conn_find(struct upstream *up, const char *module)
 
 static struct upconn *conn_get(struct upstream *up, const char *module)
 {
-	struct upconn *c = conn_find(up, module);
+	struct upconn *c = upstream_conn_find(up, module);
 	if (c)
 		return c;
 	struct berr err;
@@ -173,7 +173,7 @@ static void scan_endpoint(const struct store_stats *st, void *arg)
 	if (strncmp(st->endpoint, UPSTREAM_ENDPOINT_PREFIX, plen))
 		return;
 	const char *module = st->endpoint + plen;
-	struct upconn *c = conn_find(s->up, module);
+	struct upconn *c = upstream_conn_find(s->up, module);
 	if (!c && st->messages && s->create)
 		c = conn_get(s->up, module);
 	if (c)
@@ -187,10 +187,14 @@ static void upstream_scan(struct upstream *up)
 		c->backlog_seen = 0;
 	struct scan s = {up, true};
 	store_foreach(b->store, scan_endpoint, &s);
+	/* With the twins upstream, every identity stays connected. */
+	bool twins = b->cfg->upstream.twins;
+	for (size_t i = 0; twins && i < b->cfg->n_modules; i++)
+		conn_get(up, b->cfg->modules[i].name);
 	struct upconn *next;
 	for (struct upconn *c = up->conns; c; c = next) {
 		next = c->next;
-		if (c->backlog_seen || c->n_inflight)
+		if (c->backlog_seen || c->n_inflight || (twins && upconn_identity(c)))
 			continue;
 		bool up_now = c->state == UPC_CONNECTED || c->state == UPC_RENEWING;
 		int64_t idle = b->mono_ms - c->last_activity_mono;
@@ -232,6 +236,7 @@ void upstream_fini(struct broker *b)
 	struct upstream *up = b->upstream;
 	if (!up)
 		return;
+	uptwin_forget_calls(b);
 	while (up->conns)
 		conn_remove(up, up->conns, "hub stopping");
 	upstream_resolve_cancel(up);
@@ -249,7 +254,7 @@ void upstream_reload(struct broker *b, const struct hub_config *old)
 {
 	const struct hub_upstream_config *now = &b->cfg->upstream, *was = &old->upstream;
 	if (!same_str(now->url, was->url) || !same_str(now->ca_file, was->ca_file) ||
-	    now->window != was->window) {
+	    now->window != was->window || now->twins != was->twins) {
 		upstream_fini(b);
 		struct berr err;
 		if (upstream_init(b, &err) < 0)
@@ -261,6 +266,7 @@ void upstream_reload(struct broker *b, const struct hub_config *old)
 		return;
 	bool device_changed =
 	    strcmp(old->device_id, b->cfg->device_id) || strcmp(old->hostname, b->cfg->hostname);
+	up->next_scan_mono = 0; /* identities new in the config connect now */
 	for (struct upconn *c = up->conns; c; c = c->next) {
 		const struct hub_module *m = hub_config_module(b->cfg, c->module);
 		const struct hub_module *w = hub_config_module(old, c->module);
@@ -295,6 +301,8 @@ void upstream_tick(struct broker *b)
 		upconn_step(c);
 		if (c->state == UPC_CONNECTED)
 			upconn_pump(c);
+		if (b->cfg->upstream.twins)
+			uptwin_step(c);
 	}
 }
 

@@ -52,6 +52,12 @@ void upstream_notify(struct broker *b, const char *module);
 /* Timers: reconnects, keepalives, token renewal, idle connections. */
 void upstream_tick(struct broker *b);
 
+/* With upstream.twins: the module's reported properties changed locally
+ * (they go up when connected); a client connected or went away (for the
+ * "clients" $edgeHub reports). */
+void upstream_twin_changed(struct broker *b, const char *module);
+void upstream_twin_client(struct broker *b, const char *client_id, bool is_connected);
+
 /* "$upstream/<module>" into out; -1 when it does not fit. */
 NODISCARD int upstream_endpoint(const char *module, char *out, size_t cap);
 

@@ -95,6 +95,7 @@ static void conn_teardown(struct upconn *c)
 	}
 	c->io.fd = -1;
 	c->events = 0;
+	uptwin_reset(c);
 }
 
 static void conn_down(struct upconn *c, const char *why)
@@ -248,6 +249,13 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	c->want_pump = true;
 }
 
+static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+	struct upconn *c = obj;
+	if (msg && msg->topic && msg->payloadlen >= 0)
+		uptwin_message(c, msg->topic, msg->payload, (size_t)msg->payloadlen);
+}
+
 static const char *lost_reason(struct upconn *c, char *buf, size_t cap)
 {
 	if (c->lost_rc == MOSQ_ERR_TLS)
@@ -289,6 +297,8 @@ static void after_call(struct upconn *c, int rc)
 		    b->mono_ms + (int64_t)b->cfg->upstream.token_ttl_secs * 1000 * 4 / 5;
 		log_info("upstream %s: connected to %s", c->module, c->up->url_text);
 		c->want_pump = true;
+		if (b->cfg->upstream.twins)
+			uptwin_connected(c);
 	}
 	if (rc != MOSQ_ERR_SUCCESS && !c->lost) {
 		c->lost = true;
@@ -368,6 +378,7 @@ struct upconn *upconn_new(struct upstream *up, const char *module)
 static void conn_release(void *p)
 {
 	struct upconn *c = p;
+	free(c->patch_values);
 	free(c->inflight);
 	free(c->module);
 	free(c);
@@ -451,6 +462,7 @@ static void conn_attempt(struct upconn *c)
 	LAZY(mosquitto_connect_callback_set)(c->mosq, on_connect);
 	LAZY(mosquitto_disconnect_callback_set)(c->mosq, on_disconnect);
 	LAZY(mosquitto_publish_callback_set)(c->mosq, on_publish);
+	LAZY(mosquitto_message_callback_set)(c->mosq, on_message);
 	int rc = LAZY(mosquitto_username_pw_set)(c->mosq, user, password);
 	explicit_bzero(password, sizeof(password));
 	c->connack = -1;

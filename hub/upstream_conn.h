@@ -20,6 +20,7 @@
 #define UPSTREAM_REFUSAL_MS	 10000 /* a close this soon after a message may be its refusal */
 #define UPSTREAM_RESOLVED_FOR_MS 300000
 #define UPSTREAM_ADDR_MAX	 64
+#define UPTWIN_RID_MAX		 24
 /* What the messages in flight on one connection may take (libmosquitto
  * holds a copy of each until its PUBACK): the window is also bounded in
  * bytes, one message always allowed. */
@@ -83,6 +84,14 @@ struct upconn {
 	uint64_t suspect_seq;
 	unsigned suspect_strikes;
 	struct upstream_counts counts;
+	/* The twin cache and methods (upstream_twin.c), with upstream.twins. */
+	bool twin_got;			/* the twin was read on this connection */
+	uint64_t twin_rid;		/* the last request id used */
+	char get_rid[UPTWIN_RID_MAX];	/* a GET waiting for its answer; "": none */
+	char patch_rid[UPTWIN_RID_MAX]; /* a reported patch waiting for its answer */
+	char *patch_values;		/* the reported values that patch makes the cloud's */
+	int64_t get_mono, patch_mono;	/* when they went */
+	int64_t twin_retry_mono;	/* after a refusal for now: not before */
 };
 
 struct upstream_resolver;
@@ -124,6 +133,21 @@ void upconn_retry_now(struct upconn *c);
 const char *upconn_state_name(enum upconn_state s);
 /* The module's key and readiness from the current config, or NULL. */
 const struct hub_module *upconn_identity(struct upconn *c);
+
+/* upstream.c: the connection of an identity, or NULL. */
+struct upconn *upstream_conn_find(struct upstream *up, const char *module);
+
+/* upstream_twin.c: the twin cache and the cloud's direct methods. */
+/* Subscribes to the twin and method topics and reads the twin. */
+void uptwin_connected(struct upconn *c);
+/* The connection is gone: requests under way are forgotten. */
+void uptwin_reset(struct upconn *c);
+/* Sends what is due: the GET, or the reported properties the cloud lacks. */
+void uptwin_step(struct upconn *c);
+/* A message from the upstream on a twin or method topic. */
+void uptwin_message(struct upconn *c, const char *topic, const void *payload, size_t len);
+/* The cloud's method calls still waiting are dropped (hub stopping). */
+void uptwin_forget_calls(struct broker *b);
 
 /* upstream_tls.c: a client context trusting the system CAs and ca_file,
  * checking the certificate against host, and sending host as SNI. */

@@ -80,6 +80,14 @@ class Daemon:
         self.proc = None
         self.log = None
 
+    def set_options(self, **options):
+        """Changes the config (read at the next start)."""
+        with open(self.config_path) as f:
+            cfg = json.load(f)
+        cfg.update(options)
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f)
+
     def write_deployment(self, dep):
         with open(self.deployment_path, "w") as f:
             f.write(dep if isinstance(dep, str) else json.dumps(dep))

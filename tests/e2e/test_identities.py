@@ -41,7 +41,8 @@ def edge_daemon(daemons, iothub, dep):
     iothub.create_device(DEVICE, edge=True, primary_key=DEVICE_KEY, secondary_key=DEVICE_KEY)
     return daemons(dep, hub=True, iothub_hostname=iothub.hostname,
                    upstream={"url": iothub.mqtts_url, "ca_file": iothub.ca_file,
-                             "rest_url": iothub.rest_url})
+                             "rest_url": iothub.rest_url},
+                   deployments="local")
 
 
 def generation(d, name):

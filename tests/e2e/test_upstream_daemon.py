@@ -30,7 +30,7 @@ def test_ten_thousand_offline_messages_survive_a_daemon_restart_and_all_arrive(
               "brief": {"route": "FROM /messages/modules/%s/outputs/brief INTO $upstream" % m,
                         "timeToLiveSecs": 5}}
     d = daemons(manifest({m: module(image, SLEEP)}, routes=routes), hub=True,
-                upstream=upstream_config(broker)).start()
+                upstream=upstream_config(broker), deployments="local").start()
     d.wait_status(m)
     wait_for(lambda: os.path.exists(os.path.join(d.berth.run_dir, "hubctl.sock")), 10,
              what="the hub")
@@ -82,7 +82,7 @@ def test_list_and_check_show_the_link_and_what_waits(daemons, image, brokers, cl
     m = unique("sensor")
     d = daemons(manifest({m: module(image, SLEEP)},
                          routes={"up": "FROM /messages/* INTO $upstream"}),
-                hub=True, upstream=upstream_config(broker)).start()
+                hub=True, upstream=upstream_config(broker), deployments="local").start()
     d.wait_status(m)
     client = ModuleClient(d, m)
     client.send_many("data", 25)

@@ -385,6 +385,81 @@ static void times_are_iso_8601_utc_with_milliseconds(void **state)
 	assert_string_equal(s, "1970-01-01T00:00:00.000Z");
 }
 
+/* The twin cache (hub/upstream_twin.c). */
+static void the_clouds_desired_section_is_taken_at_its_version(void **state)
+{
+	struct twin *t = new_twin("{\"a\":1,\"b\":2}");
+	yajl_val cloud = parse("{\"a\":1,\"c\":{\"d\":3},\"$metadata\":{},\"$version\":9}");
+	char *p = NULL;
+	struct berr err;
+	assert_int_equal(twin_sync_desired(t, cloud, 9, T1, &p, &err), 0);
+	assert_int_equal(twin_desired_version(t), 9);
+	assert_string_equal(p, "{\"c\":{\"d\":3},\"b\":null,\"$version\":9}");
+	free(p);
+	/* The same values at a new version: the version moves, no patch. */
+	assert_int_equal(twin_sync_desired(t, cloud, 10, T1, &p, &err), 0);
+	assert_null(p);
+	assert_int_equal(twin_desired_version(t), 10);
+	assert_int_equal(twin_sync_desired(t, cloud, 0, T1, &p, &err), -1);
+	yajl_tree_free(cloud);
+	twin_free(t);
+}
+
+static void the_clouds_desired_patch_applies_at_its_version(void **state)
+{
+	struct twin *t = new_twin("{\"a\":1}");
+	struct berr err;
+	const char *p = "{\"a\":null,\"b\":{\"c\":1},\"$version\":2}";
+	assert_int_equal(twin_patch_desired(t, p, strlen(p), 2, T1, &err), 0);
+	yajl_val v = get(t);
+	assert_null(at(v, "desired", "a", NULL));
+	assert_int_equal(YAJL_GET_INTEGER(at(v, "desired", "b", "c")), 1);
+	assert_int_equal(YAJL_GET_INTEGER(at(v, "desired", "$version", NULL)), 2);
+	yajl_tree_free(v);
+	assert_int_equal(twin_patch_desired(t, "[1]", 3, 3, T1, &err), -1);
+	assert_int_equal(twin_desired_version(t), 2);
+	twin_free(t);
+}
+
+static void reported_changes_the_cloud_lacks_are_one_merge_patch(void **state)
+{
+	struct twin *t = new_twin(NULL);
+	int64_t v;
+	struct berr err;
+	assert_int_equal(patch(t, "{\"n\":1,\"gone\":true,\"o\":{\"x\":1}}", T0, &v), 0);
+	char *base = twin_reported_values(t);
+	assert_string_equal(base, "{\"n\":1,\"gone\":true,\"o\":{\"x\":1}}");
+	assert_int_equal(patch(t, "{\"n\":2}", T1, &v), 0);
+	assert_int_equal(patch(t, "{\"n\":3,\"gone\":null,\"o\":{\"y\":2}}", T1, &v), 0);
+	yajl_val b = parse(base);
+	char *p = NULL;
+	assert_int_equal(twin_reported_diff(t, b, &p, &err), 0);
+	assert_string_equal(p, "{\"n\":3,\"o\":{\"y\":2},\"gone\":null}");
+	free(p);
+	yajl_tree_free(b);
+	/* Against what the twin holds: nothing. */
+	char *now = twin_reported_values(t);
+	b = parse(now);
+	assert_int_equal(twin_reported_diff(t, b, &p, &err), 0);
+	assert_null(p);
+	/* Set whole (the daemon's report): version + 1 only when it changes. */
+	int64_t before = twin_reported_version(t);
+	assert_int_equal(twin_set_reported(t, b, 0, T1, &err), 0);
+	assert_int_equal(twin_reported_version(t), before);
+	yajl_tree_free(b);
+	b = parse("{\"only\":1}");
+	assert_int_equal(twin_set_reported(t, b, 0, T1, &err), 0);
+	assert_int_equal(twin_reported_version(t), before + 1);
+	free(p);
+	p = twin_reported_values(t);
+	assert_string_equal(p, "{\"only\":1}");
+	free(p);
+	yajl_tree_free(b);
+	free(now);
+	free(base);
+	twin_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +478,9 @@ int main(void)
 	    cmocka_unit_test(desired_properties_over_32_kib_are_refused),
 	    cmocka_unit_test(malformed_saved_twins_are_refused),
 	    cmocka_unit_test(times_are_iso_8601_utc_with_milliseconds),
+	    cmocka_unit_test(the_clouds_desired_section_is_taken_at_its_version),
+	    cmocka_unit_test(the_clouds_desired_patch_applies_at_its_version),
+	    cmocka_unit_test(reported_changes_the_cloud_lacks_are_one_merge_patch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
