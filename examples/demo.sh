@@ -3,13 +3,14 @@
 #   1. a local OCI registry, and two module images built from the C modules
 #      in examples/modules (a sensor and a filter);
 #   2. berth pulls an image and runs one instance of it;
-#   3. berth daemon deploys both modules from an IoT Edge deployment manifest,
-#      starts the hub, and the sensor's readings flow through a route with a
+#   3. berth daemon takes its deployment from the cloud (the $edgeAgent and
+#      $edgeHub twins in IoT Hub, as IoT Edge does), starts the hub, and the sensor's readings flow through a route with a
 #      WHERE on the JSON body to the filter, whose alerts are routed $upstream;
 #   4. a direct method changes the filter's threshold; twins report back;
 #   5. the cloud: a local stand-in for Azure IoT Hub (tests/iothub) receives
 #      the alerts; it goes away, alerts wait in the hub's durable store, and
-#      drain when it returns.
+#      drain when it returns; a new deployment set in the cloud adds a module
+#      and the device follows, reporting back through its $edgeAgent twin.
 # Everything lives in a temporary directory and is removed at the end.
 # DEMO_SECONDS=N keeps the device running for N seconds in all; the demo exits
 # 0 only if alerts reached the cloud.
@@ -126,13 +127,12 @@ key=$(head -c 32 /dev/urandom | base64)
 cloud device demo-device "$key"
 echo "IoT Hub demo-hub.azure-devices.net on 127.0.0.1: MQTT/TLS $mqtts_port, HTTPS $https_port; device demo-device registered"
 
-say "berth daemon: deploy an IoT Edge manifest"
+say "berth daemon: its deployment comes from the cloud (az iot edge set-modules)"
 cat > "$work/config.json" <<JSON
 { "device_id": "demo-device", "iothub_hostname": "demo-hub.azure-devices.net",
   "device_key": "$key", "root": "$root", "run": "$run",
   "upstream": { "url": "mqtts://127.0.0.1:$mqtts_port", "ca_file": "$work/cloud/certs/ca.pem",
                 "rest_url": "https://127.0.0.1:$https_port" },
-  "deployments": "local", "deployment_file": "$work/deployment.json",
   "registries": { "$reg": { "insecure": true } },
   "restart_backoff_unit_ms": 1000 }
 JSON
@@ -160,6 +160,8 @@ cat > "$work/deployment.json" <<JSON
     "sensor": { "properties.desired": { "interval_ms": 300 } },
     "filter": { "properties.desired": { "threshold": 28 } } } }
 JSON
+cloud deploy demo-device "$work/deployment.json"
+echo "deployment set in IoT Hub: modules sensor and filter"
 echo "routes: sensor -> filter when \$body.machine.temperature > 25; filter alerts -> \$upstream"
 "$BERTH" daemon --config "$work/config.json" 2>"$work/daemon.log" &
 daemon_pid=$!
@@ -217,6 +219,27 @@ b logs --tail 2 filter
 
 say "Twins: desired from the deployment, reported by the module"
 b twin filter
+
+say "The cloud changes the deployment: a second sensor; the device follows"
+/usr/bin/python3 - "$work/deployment.json" "$work/deployment2.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+mc = d["modulesContent"]
+mods = mc["$edgeAgent"]["properties.desired"]["modules"]
+mods["sensor2"] = dict(mods["sensor"])
+mc["$edgeHub"]["properties.desired"]["routes"]["hotReadings2"] = mc["$edgeHub"]["properties.desired"]["routes"]["hotReadings"].replace("/modules/sensor/", "/modules/sensor2/")
+mc["sensor2"] = {"properties.desired": {"interval_ms": 500}}
+json.dump(d, open(sys.argv[2], "w"))
+PY
+cloud deploy demo-device "$work/deployment2.json"
+for _ in $(seq 150); do
+	b list 2>/dev/null | grep -q "^sensor2 *running" && break
+	sleep 0.2
+done
+b list
+sleep 2
+echo "\$edgeAgent's reported properties in IoT Hub:"
+cloud reported demo-device
 
 if [ -n "${DEMO_SECONDS:-}" ]; then
 	left=$((started + DEMO_SECONDS - $(date +%s)))
