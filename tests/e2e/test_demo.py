@@ -26,4 +26,13 @@ def test_demo_runs_the_sensor_to_filter_pipeline(berth_bin):
     # The direct method answered and the module reported its new threshold.
     assert '{"threshold":31.00}' in out
     assert re.search(r'"threshold": 31', out), out
-    assert "demo: done" in out
+    # The cloud: alerts arrived, waited while it was away, drained when it returned.
+    m = re.search(r"IoT Hub has received (\d+) alerts", out)
+    assert m and int(m.group(1)) > 0, out
+    m = re.search(r"IoT Hub had (\d+) alerts before the outage and has (\d+) now", out)
+    assert m and int(m.group(2)) > int(m.group(1)), out
+    # A deployment changed in the cloud: the device runs the new module and reports it.
+    assert re.search(r"^sensor2\s+running", out, re.M), out
+    assert 'lastDesiredStatus: {"code": 200' in out, out
+    assert re.search(r"^  sensor2\s+running", out, re.M), out
+    assert re.search(r"demo: done, \d+ alerts reached the cloud", out), out
