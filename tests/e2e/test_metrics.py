@@ -151,7 +151,8 @@ def test_the_upstream_link_its_queue_and_its_oldest_message_show(daemons, image,
     m = unique("sensor")
     d, port = metrics_daemon(daemons, image, {m: module(image, SLEEP)},
                              routes={"up": "FROM /messages/* INTO $upstream"},
-                             upstream={"url": broker.url(), "identities": "none"})
+                             upstream={"url": broker.url(), "identities": "none"},
+                             deployments="local")
     d.wait_status(m)
     wait_for(lambda: "edgehub_connected_clients" in scrape(port), 10, what="the hub's part")
     client = ModuleClient(d, m)
