@@ -63,8 +63,7 @@ int control_listen(struct daemon *d, struct berr *err)
 static void reply_send(int fd, yajl_gen g)
 {
 	size_t len = 0;
-	char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	char *text = json_gen_done(g, &len);
 	if (!text)
 		return;
 	text[len] = '\n'; /* json_gen_finish() leaves room for its NUL */

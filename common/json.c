@@ -360,12 +360,18 @@ char *json_gen_finish(yajl_gen g, size_t *len)
 	return out;
 }
 
+char *json_gen_done(yajl_gen g, size_t *len)
+{
+	char *out = json_gen_finish(g, len);
+	yajl_gen_free(g);
+	return out;
+}
+
 int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,
 			struct berr *err)
 {
 	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	cleanup_free char *text = json_gen_done(g, &len);
 	if (!text)
 		return berr_set(err, ENOMEM, "%s", what);
 	if (fs_write_file_atomic(path, text, len, mode, err) < 0)

@@ -64,8 +64,7 @@ static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 	if (yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_key_str(g, "op", "twin") == 0 &&
 	    json_gen_key_str(g, "module", argv[1]) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		req = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+		req = json_gen_done(g, NULL);
 	yajl_val v;
 	if (!req || hubctl_ask(ctx, "twin", req, &v) < 0)
 		return 1;

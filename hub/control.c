@@ -213,8 +213,7 @@ static void reply_status(struct control_conn *cc)
 	yajl_gen_map_close(g);
 	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
-	cleanup_free char *out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	cleanup_free char *out = json_gen_done(g, NULL);
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 

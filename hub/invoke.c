@@ -30,8 +30,7 @@ static char *build_request(const char *module, const char *method, yajl_val payl
 	    json_gen_key_str(g, "method", method) == 0 && json_gen_str(g, "payload") == 0 &&
 	    json_gen_val(g, payload) == 0 && json_gen_key_int(g, "timeout_ms", timeout_ms) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+		out = json_gen_done(g, NULL);
 	return out;
 }
 
