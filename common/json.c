@@ -367,6 +367,15 @@ char *json_gen_done(yajl_gen g, size_t *len)
 	return out;
 }
 
+char *json_gen_done_if(yajl_gen g, bool ok, size_t *len)
+{
+	if (ok)
+		return json_gen_done(g, len);
+	if (g)
+		yajl_gen_free(g);
+	return NULL;
+}
+
 int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,
 			struct berr *err)
 {

@@ -95,6 +95,8 @@ int json_gen_val(yajl_gen g, yajl_val v);
 char *json_gen_finish(yajl_gen g, size_t *len);
 /* json_gen_finish(), then frees g. */
 char *json_gen_done(yajl_gen g, size_t *len);
+/* json_gen_done() when ok; otherwise NULL, and g (NULL too) is freed all the same. */
+char *json_gen_done_if(yajl_gen g, bool ok, size_t *len);
 /* Finishes g, frees it and writes its output to path atomically
  * (fs_write_file_atomic). `what` names the document in errors. */
 NODISCARD int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,

@@ -43,9 +43,7 @@ static int hubctl_ask(struct berth_ctx *ctx, const char *cmd, const char *req, y
 /* Prints what g holds (when ok) and frees g and the answer v. */
 static int print_generated(yajl_gen g, bool ok, yajl_val v)
 {
-	cleanup_free char *out = g && ok ? json_gen_finish(g, NULL) : NULL;
-	if (g)
-		yajl_gen_free(g);
+	cleanup_free char *out = json_gen_done_if(g, g && ok, NULL);
 	yajl_tree_free(v);
 	if (!out)
 		return 1;

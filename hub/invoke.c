@@ -39,8 +39,7 @@ static int print_json(yajl_val v)
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return -1;
-	char *out = json_gen_val(g, v) == 0 ? json_gen_finish(g, NULL) : NULL;
-	yajl_gen_free(g);
+	char *out = json_gen_done_if(g, json_gen_val(g, v) == 0, NULL);
 	if (!out)
 		return -1;
 	printf("%s\n", out);

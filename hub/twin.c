@@ -410,8 +410,7 @@ static int gen_section(yajl_gen g, const struct section *s)
 
 static char *gen_finish(yajl_gen g, int rc, size_t *len)
 {
-	char *out = rc == 0 ? json_gen_finish(g, len) : NULL;
-	yajl_gen_free(g);
+	char *out = json_gen_done_if(g, rc == 0, len);
 	return out;
 }
 

@@ -136,8 +136,7 @@ int exec_request_json(const struct exec_request *r, char **out, size_t *len, str
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
 		     ? 0
 		     : -1;
-	*out = rc == 0 ? json_gen_finish(g, len) : NULL;
-	yajl_gen_free(g);
+	*out = json_gen_done_if(g, rc == 0, len);
 	if (!*out)
 		return berr_set(err, EINVAL, "exec request: arguments must be UTF-8 text");
 	return 0;

@@ -55,9 +55,7 @@ void exec_server_close(struct exec_server *es, int dir_fd)
 static void send_json(int fd, yajl_gen g, int pass_fd)
 {
 	size_t len = 0;
-	cleanup_free char *text = g ? json_gen_finish(g, &len) : NULL;
-	if (g)
-		yajl_gen_free(g);
+	cleanup_free char *text = json_gen_done_if(g, g != NULL, &len);
 	if (!text)
 		return;
 	/* A client that does not take a message of a few bytes loses it. */
