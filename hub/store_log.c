@@ -1171,14 +1171,7 @@ static void commit_message(struct store *s, struct segment *seg, const uint8_t *
 			log_error("store: out of memory counting a message; it stays on disk");
 			continue;
 		}
-		int64_t exp = m.enqueued_ms + (int64_t)t.ttl_secs * 1000;
-		sq->unread++;
-		sq->unread_bytes += len;
-		sq->live++;
-		if (exp > sq->max_expires)
-			sq->max_expires = exp;
-		if (exp > seg->max_expires)
-			seg->max_expires = exp;
+		store_seg_queue_count(seg, sq, 1, len, m.enqueued_ms + (int64_t)t.ttl_secs * 1000);
 		struct queue *q = &ep->q[t.bucket];
 		q->unread++;
 		q->held++;

@@ -58,6 +58,18 @@ struct segment *store_seg_at_or_after(struct store *s, uint64_t id)
 	return NULL;
 }
 
+void store_seg_queue_count(struct segment *seg, struct seg_queue *sq, uint32_t count,
+			   uint64_t bytes, int64_t max_expires)
+{
+	sq->unread += count;
+	sq->unread_bytes += bytes;
+	sq->live += count;
+	if (max_expires > sq->max_expires)
+		sq->max_expires = max_expires;
+	if (max_expires > seg->max_expires)
+		seg->max_expires = max_expires;
+}
+
 struct seg_queue *store_seg_queue(struct segment *seg, struct endpoint *ep, uint8_t bucket,
 				  bool create)
 {
@@ -338,13 +350,7 @@ static void scan_message(struct scan *sc, struct segment *seg, const uint8_t *pa
 			sc->oom = true;
 			continue;
 		}
-		sq->unread++;
-		sq->unread_bytes += fl;
-		sq->live++;
-		if (exp > sq->max_expires)
-			sq->max_expires = exp;
-		if (exp > seg->max_expires)
-			seg->max_expires = exp;
+		store_seg_queue_count(seg, sq, 1, fl, exp);
 	}
 }
 
@@ -413,13 +419,7 @@ static void resolve_pending(struct scan *sc)
 			sc->s->t.damaged += p->count;
 			continue;
 		}
-		sq->unread += p->count;
-		sq->unread_bytes += p->bytes;
-		sq->live += p->count;
-		if (p->max_expires > sq->max_expires)
-			sq->max_expires = p->max_expires;
-		if (p->max_expires > p->seg->max_expires)
-			p->seg->max_expires = p->max_expires;
+		store_seg_queue_count(p->seg, sq, p->count, p->bytes, p->max_expires);
 	}
 	for (size_t i = 0; i < sc->n_packs; i++) {
 		struct pend_ack *p = &sc->packs[i];
