@@ -380,9 +380,7 @@ void control_accept(struct daemon *d)
 		int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		if (!sock_peer_is_root(fd)) {
 			reply_error(fd, 403,
 				    "permission denied: the berth daemon answers root only");
 			close(fd);

@@ -104,9 +104,7 @@ static void accept_one(struct exec_server *es)
 	int fd = accept4(es->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+	if (!sock_peer_is_root(fd)) {
 		send_error(fd, "permission denied: exec is for root only", 125);
 		close(fd);
 		return;
