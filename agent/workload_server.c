@@ -189,11 +189,10 @@ static void serve_trust_bundle(struct daemon *d, int fd, bool manifest)
 		return;
 	}
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
 	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
 		     json_gen_key_str(g, "certificate", pem) == 0 &&
 		     yajl_gen_map_close(g) == yajl_gen_status_ok;
-	out = json_gen_done_if(g, built, NULL);
+	cleanup_free char *out = json_gen_done_if(g, built, NULL);
 	if (out)
 		respond(fd, 200, out);
 	else

@@ -96,12 +96,11 @@ void control_reply(struct control_conn *cc, const char *json)
 static void reply_status_only(struct control_conn *cc, int status, const char *error)
 {
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
 	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
 		     json_gen_key_int(g, "status", status) == 0 &&
 		     (!error || json_gen_key_str(g, "error", error) == 0) &&
 		     yajl_gen_map_close(g) == yajl_gen_status_ok;
-	out = json_gen_done_if(g, built, NULL);
+	cleanup_free char *out = json_gen_done_if(g, built, NULL);
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 

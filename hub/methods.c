@@ -136,12 +136,11 @@ static void control_done(void *ctx, int status, const char *payload, const char 
 		rc = strbuf_printf(&out, "{\"status\":%d,\"payload\":%s}", status, payload);
 	} else {
 		yajl_gen g = json_gen_new(false);
-		cleanup_free char *text = NULL;
 		bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
 			     json_gen_key_int(g, "status", status) == 0 &&
 			     json_gen_key_str(g, "error", error ? error : "") == 0 &&
 			     yajl_gen_map_close(g) == yajl_gen_status_ok;
-		text = json_gen_done_if(g, built, NULL);
+		cleanup_free char *text = json_gen_done_if(g, built, NULL);
 		rc = text ? strbuf_puts(&out, text) : -1;
 	}
 	control_reply(cc, rc == 0 ? out.buf : "{\"status\":500}");
