@@ -200,17 +200,18 @@ struct broker {
 };
 
 /* loop.c */
-int broker_init(struct broker *b, const char *config_path, int listen_fd, struct berr *err);
+NODISCARD int broker_init(struct broker *b, const char *config_path, int listen_fd,
+			  struct berr *err);
 int broker_run(struct broker *b);
 void broker_fini(struct broker *b);
 void broker_clock(struct broker *b);
-int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err);
+NODISCARD int broker_watch(struct broker *b, struct hub_io *io, uint32_t events, struct berr *err);
 void broker_unwatch(struct broker *b, struct hub_io *io);
-int broker_reload(struct broker *b, struct berr *err);
+NODISCARD int broker_reload(struct broker *b, struct berr *err);
 
 /* listener.c */
-int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
-int listener_open_tcp(struct broker *b, struct berr *err);
+NODISCARD int listener_open_unix(struct broker *b, int listen_fd, struct berr *err);
+NODISCARD int listener_open_tcp(struct broker *b, struct berr *err);
 /* accept() on a listener failed (errno): out of descriptors or memory, every
  * listener rests until the next tick, where listener_resume() watches them
  * again; other errors are logged. */
@@ -232,17 +233,17 @@ int listener_accept_tcp(struct broker *b, struct hub_io *io, const char *where, 
 void listener_peer_name(const struct sockaddr_storage *sa, char *out, size_t cap);
 /* A listening TCP socket on "host:port" or "[v6]:port" (non-blocking);
  * with freebind, an address this host does not have yet is bound too. */
-int listener_tcp_socket(const char *addr, bool freebind, struct berr *err);
+NODISCARD int listener_tcp_socket(const char *addr, bool freebind, struct berr *err);
 
 /* tls.c: the TCP listener's TLS, through libssl loaded on first use. */
-int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
+NODISCARD int tls_server_init(const char *cert, const char *key, void **ctx, struct berr *err);
 void tls_server_free(void *ctx);
 void *tls_session_new(void *ctx, int fd, struct berr *err);
 void tls_session_free(void *tls);
 /* Sends close_notify, if it can go at once (the end of an answer). */
 void tls_session_shutdown(void *tls);
 /* 0 done, 1 in progress (*want_write says which way), -1 failed (err) */
-int tls_handshake(void *tls, bool *want_write, struct berr *err);
+NODISCARD int tls_handshake(void *tls, bool *want_write, struct berr *err);
 /* > 0 bytes, 0 closed, -1 failed, -2 would block (*want_write: on output) */
 ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write);
 ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write);
@@ -354,13 +355,14 @@ void session_pump_module(struct broker *b, const char *module);
 /* Persistent sessions (and their subscriptions) as saved in
  * <state_dir>/sessions.json: restored at start for identities still
  * deployed; saved, atomically, whenever one is made, changed or ended. */
-int sessions_load(struct broker *b, struct berr *err);
+NODISCARD int sessions_load(struct broker *b, struct berr *err);
 int sessions_save(struct broker *b);
 
 /* routing.c: telemetry from an identity through the routes into the store.
  * ack (may be NULL) is completed once the store owns the message. */
-int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
-		   const uint8_t *body, size_t body_len, struct pending_ack *ack, struct berr *err);
+NODISCARD int routing_submit(struct broker *b, const char *module, const char *bag, size_t bag_len,
+			     const uint8_t *body, size_t body_len, struct pending_ack *ack,
+			     struct berr *err);
 /* The topic a message stored for endpoint "/modules/<m>/inputs/<i>" is
  * delivered on. */
 int routing_input_topic(struct broker *b, const char *endpoint, const struct hub_message *m,
@@ -370,7 +372,7 @@ void pending_acks_flush(struct client *c);
 struct pending_ack *pending_ack_new(struct client *c, uint16_t packet_id);
 
 /* twins.c: one twin per configured module, persisted under state_dir. */
-int twins_sync(struct broker *b, bool notify, struct berr *err);
+NODISCARD int twins_sync(struct broker *b, bool notify, struct berr *err);
 struct twin *twins_get(struct broker *b, const char *module);
 /* The module's twin changed: it is saved by the next twins_flush(). */
 void twins_changed(struct broker *b, const char *module);
@@ -405,7 +407,7 @@ void methods_forget(struct broker *b, void *ctx);
 void methods_free(struct broker *b);
 
 /* control.c */
-int control_open(struct broker *b, struct berr *err);
+NODISCARD int control_open(struct broker *b, struct berr *err);
 /* Answers a control request and closes it after the write. */
 void control_reply(struct control_conn *cc, const char *json);
 void control_close_all(struct broker *b);

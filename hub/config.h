@@ -83,9 +83,9 @@ struct hub_config {
 };
 
 /* Parses and checks a config; module keys are derived here. */
-int hub_config_parse(const char *text, size_t len, const char *what, struct hub_config **out,
-		     struct berr *err);
-int hub_config_load(const char *path, struct hub_config **out, struct berr *err);
+NODISCARD int hub_config_parse(const char *text, size_t len, const char *what,
+			       struct hub_config **out, struct berr *err);
+NODISCARD int hub_config_load(const char *path, struct hub_config **out, struct berr *err);
 void hub_config_free(struct hub_config *c);
 
 /* The store's bound: the smaller of the two that are set, 0 when none is. */

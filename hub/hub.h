@@ -87,7 +87,7 @@ NODISCARD int hub_store_inspect(const char *dir, uint64_t *segments, uint64_t *b
 
 /* Sends one request line to the hub's control socket and reads the answer
  * (malloc'd, NUL-terminated) within timeout_ms. */
-int hub_control_call(const char *control_socket, const char *request, int timeout_ms, char **reply,
-		     struct berr *err);
+NODISCARD int hub_control_call(const char *control_socket, const char *request, int timeout_ms,
+			       char **reply, struct berr *err);
 
 #endif

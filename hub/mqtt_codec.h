@@ -132,14 +132,15 @@ const char *mqtt_type_name(uint8_t type);
  * more bytes are needed, -1 when malformed (reserved type 0 or 15, or a
  * remaining length that would need a fifth byte). Flags are not checked
  * here; mqtt_decode() does. */
-int mqtt_fixed_header_read(const uint8_t *buf, size_t len, struct mqtt_fixed_header *out,
-			   struct berr *err);
+NODISCARD int mqtt_fixed_header_read(const uint8_t *buf, size_t len, struct mqtt_fixed_header *out,
+				     struct berr *err);
 
 /* Decodes one whole packet: buf holds exactly header_len + remaining bytes.
  * Checks the fixed-header flags of every type, every string's length and
  * UTF-8, topic-name and topic-filter rules, QoS values, packet identifiers,
  * CONNECT flag consistency, and that nothing trails the packet. */
-int mqtt_decode(const uint8_t *buf, size_t len, struct mqtt_packet *out, struct berr *err);
+NODISCARD int mqtt_decode(const uint8_t *buf, size_t len, struct mqtt_packet *out,
+			  struct berr *err);
 
 /* Encoders append one packet to out (which keeps its cap); 0 or -1 when the
  * buffer cannot take it or a field is out of range. */

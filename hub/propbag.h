@@ -21,7 +21,7 @@
  * escapes, an empty key, '=' inside a value, keys or values over the limits
  * and more than MSG_MAX_PROPS application properties. On error m may hold
  * some properties; the caller frees it. */
-int propbag_parse(const char *bag, size_t len, struct hub_message *m, struct berr *err);
+NODISCARD int propbag_parse(const char *bag, size_t len, struct hub_message *m, struct berr *err);
 
 /* Appends m's properties as a bag: set system properties (in enum order,
  * skipping those whose bit (1u << MSG_SYS_x) is in skip), then application

@@ -11,15 +11,15 @@
 #include "common/err.h"
 #include "hub/message.h"
 
-#define ROUTE_TEXT_MAX 4096
-#define ROUTE_TABLE_MAX 256 /* routes in one deployment */
+#define ROUTE_TEXT_MAX	       4096
+#define ROUTE_TABLE_MAX	       256	   /* routes in one deployment */
 #define ROUTE_DEFAULT_PRIORITY 2000000000u /* edgeHub's default: below 0-9 */
 
 enum route_sink_kind { SINK_UPSTREAM, SINK_MODULE_INPUT };
 
 struct route_sink {
 	enum route_sink_kind kind;
-	char *module;	/* SINK_MODULE_INPUT only */
+	char *module; /* SINK_MODULE_INPUT only */
 	char *input;
 };
 
@@ -28,7 +28,7 @@ struct route;
 /* Parses one route. On error, err reads "position N: <what was expected>"
  * (N counted from 1, in characters of text), or says that the text is
  * longer than ROUTE_TEXT_MAX. */
-int route_parse(const char *text, struct route **out, struct berr *err);
+NODISCARD int route_parse(const char *text, struct route **out, struct berr *err);
 void route_free(struct route *r);
 
 /* Does the message come from this route's source (the sending module and its
@@ -45,13 +45,13 @@ struct route_table;
 struct route_def {
 	const char *name;
 	const char *text;
-	uint32_t priority;	/* 0-9, or ROUTE_DEFAULT_PRIORITY */
-	uint32_t ttl_secs;	/* 0: the store's default */
+	uint32_t priority; /* 0-9, or ROUTE_DEFAULT_PRIORITY */
+	uint32_t ttl_secs; /* 0: the store's default */
 };
 
 /* Compiles every route; the error names the route and the position. */
-int route_table_build(const struct route_def *defs, size_t n, struct route_table **out,
-		      struct berr *err);
+NODISCARD int route_table_build(const struct route_def *defs, size_t n, struct route_table **out,
+				struct berr *err);
 void route_table_free(struct route_table *t);
 
 struct route_hit {

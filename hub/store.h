@@ -76,7 +76,7 @@ typedef void (*store_ready_cb)(void *arg, const char *endpoint);
 /* Opens (or creates) the log in opt->dir: scans it, verifies every record,
  * cuts a torn tail, skips damaged records, and refuses a log of an unknown
  * version or a directory it cannot create, lock, read or write. */
-int store_open(const struct store_options *opt, struct store **out, struct berr *err);
+NODISCARD int store_open(const struct store_options *opt, struct store **out, struct berr *err);
 /* Writes and syncs what waits (no callbacks run), then frees everything. */
 void store_close(struct store *s);
 
@@ -89,7 +89,7 @@ void store_dispatch(struct store *s);
 void store_set_ready_cb(struct store *s, store_ready_cb cb, void *arg);
 /* -1 with err when the store can no longer be used (it failed to reopen
  * after a write error): the hub stops. */
-int store_error(const struct store *s, struct berr *err);
+NODISCARD int store_error(const struct store *s, struct berr *err);
 
 /* New limits (a reloaded config); appends waiting for space are looked at
  * again. */
@@ -100,8 +100,9 @@ void store_set_limits(struct store *s, size_t max_bytes, unsigned min_free_perce
  * Returns 0 when taken (cb follows), or -1 with err when refused at once
  * (bad endpoint name, message too large, too much waiting for space); cb is
  * then never called. */
-int store_append(struct store *s, const struct hub_message *m, const struct store_target *targets,
-		 size_t n, store_append_cb cb, void *arg, struct berr *err);
+NODISCARD int store_append(struct store *s, const struct hub_message *m,
+			   const struct store_target *targets, size_t n, store_append_cb cb,
+			   void *arg, struct berr *err);
 
 struct store_item {
 	const char *endpoint;	       /* valid while the store is open */

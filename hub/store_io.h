@@ -56,12 +56,12 @@ struct store_io {
 
 /* The log in dir (created 0700 when missing), locked against a second hub:
  * a store another process holds is refused, never shared. */
-int store_io_posix(const char *dir, struct store_io **out, struct berr *err);
+NODISCARD int store_io_posix(const char *dir, struct store_io **out, struct berr *err);
 
 /* store_open() over io (not destroyed by store_close). With threaded false
  * there is no writer thread: store_dispatch() writes and syncs what waits,
  * so a test decides where power is cut. */
-int store_open_io(const struct store_options *opt, struct store_io *io, bool threaded,
-		  struct store **out, struct berr *err);
+NODISCARD int store_open_io(const struct store_options *opt, struct store_io *io, bool threaded,
+			    struct store **out, struct berr *err);
 
 #endif

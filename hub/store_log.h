@@ -229,7 +229,7 @@ struct store {
 
 /* store_scan.c: reads the log at open; torn tails cut, damaged records
  * skipped, the queues set up from the last ACK records. */
-int store_scan(struct store *s, struct berr *err);
+NODISCARD int store_scan(struct store *s, struct berr *err);
 void store_seg_name(uint64_t id, char *out);
 struct segment *store_seg_find(struct store *s, uint64_t id);
 /* The segment holding id, or the first after it. */
@@ -243,14 +243,14 @@ void store_seg_queue_count(struct segment *seg, struct seg_queue *sq, uint32_t c
 struct endpoint *store_endpoint_get(struct store *s, const char *name, bool create);
 
 /* store_writer.c */
-int writer_start(struct store *s, struct berr *err);
+NODISCARD int writer_start(struct store *s, struct berr *err);
 void writer_stop(struct store *s);
 /* Writes the filled batch (pwrite, from the event loop: page cache only);
  * -1 with err when a write failed. */
-int batch_write(struct store *s, struct batch *b, struct berr *err);
+NODISCARD int batch_write(struct store *s, struct batch *b, struct berr *err);
 /* Hands a written batch's completions and syncs to the sync thread (or,
  * without one, syncs now). */
-int sync_submit(struct store *s, struct batch *b, struct berr *err);
+NODISCARD int sync_submit(struct store *s, struct batch *b, struct berr *err);
 /* The jobs whose sync is done, oldest first (NULL when none). */
 struct sync_job *sync_take_completed(struct store *s);
 /* Waits until every submitted job is completed (close, reopen). */

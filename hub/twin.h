@@ -32,12 +32,13 @@ struct twin;
  * an empty reported section, version 1. Desired names that IoT Hub would
  * refuse are skipped with a log line; desired properties over
  * TWIN_SECTION_MAX are refused. */
-int twin_new(const char *generation_id, yajl_val desired, int64_t now_ms, struct twin **out,
-	     struct berr *err);
+NODISCARD int twin_new(const char *generation_id, yajl_val desired, int64_t now_ms,
+		       struct twin **out, struct berr *err);
 void twin_free(struct twin *t);
 
 /* The persisted form (what twin_save writes), refused when malformed. */
-int twin_load(const char *json, size_t len, const char *what, struct twin **out, struct berr *err);
+NODISCARD int twin_load(const char *json, size_t len, const char *what, struct twin **out,
+			struct berr *err);
 /* {"generation_id":"..","desired":{..},"reported":{..}}, each section with
  * $metadata and $version. malloc'd, NUL-terminated; NULL on ENOMEM. */
 char *twin_save(const struct twin *t, size_t *len);
@@ -53,33 +54,34 @@ char *twin_get_json(const struct twin *t, size_t *len);
  * reported version. Refuses (and leaves the twin as it was) JSON that does
  * not parse or is not an object, names IoT Hub refuses, nesting deeper than
  * TWIN_MAX_DEPTH, and a result over TWIN_SECTION_MAX. */
-int twin_patch_reported(struct twin *t, const char *json, size_t len, int64_t now_ms,
-			int64_t *version, struct berr *err);
+NODISCARD int twin_patch_reported(struct twin *t, const char *json, size_t len, int64_t now_ms,
+				  int64_t *version, struct berr *err);
 
 /* Makes the desired properties equal `desired` (a JSON object or NULL). When
  * they change, the version goes up by one and *patch gets the JSON merge
  * patch from the old to the new properties with "$version" set (malloc'd);
  * unchanged, *patch is NULL. */
-int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **patch,
-		     struct berr *err);
+NODISCARD int twin_set_desired(struct twin *t, yajl_val desired, int64_t now_ms, char **patch,
+			       struct berr *err);
 
 /* The cloud's twin (the hub's twin cache, hub/upstream_twin.c). */
 /* Makes the desired properties the cloud's (`desired` as IoT Hub sends it:
  * "$metadata" and "$version" members are skipped) at the cloud's version.
  * *patch: the merge patch for the module with "$version", NULL when the
  * values did not change. */
-int twin_sync_desired(struct twin *t, yajl_val desired, int64_t version, int64_t now_ms,
-		      char **patch, struct berr *err);
+NODISCARD int twin_sync_desired(struct twin *t, yajl_val desired, int64_t version, int64_t now_ms,
+				char **patch, struct berr *err);
 /* Applies a desired patch from the cloud at its version. */
-int twin_patch_desired(struct twin *t, const char *json, size_t len, int64_t version,
-		       int64_t now_ms, struct berr *err);
+NODISCARD int twin_patch_desired(struct twin *t, const char *json, size_t len, int64_t version,
+				 int64_t now_ms, struct berr *err);
 /* Makes the reported properties `reported` (an object, or NULL for {}); at
  * version, or the version + 1 (only when they change) when version is 0. */
-int twin_set_reported(struct twin *t, yajl_val reported, int64_t version, int64_t now_ms,
-		      struct berr *err);
+NODISCARD int twin_set_reported(struct twin *t, yajl_val reported, int64_t version, int64_t now_ms,
+				struct berr *err);
 /* The merge patch from `base` (reported values, NULL for {}) to the
  * reported properties: *patch NULL when they are equal. */
-int twin_reported_diff(const struct twin *t, yajl_val base, char **patch, struct berr *err);
+NODISCARD int twin_reported_diff(const struct twin *t, yajl_val base, char **patch,
+				 struct berr *err);
 /* The reported values, without $metadata and $version (malloc'd). */
 char *twin_reported_values(const struct twin *t);
 
