@@ -187,6 +187,11 @@ static int get(yajl_val obj, const char *key, const char *path, bool required, e
 	return 0;
 }
 
+int json_expect_object(yajl_val v, const char *path, struct berr *err)
+{
+	return YAJL_IS_OBJECT(v) ? 0 : berr_set(err, 0, "%s: expected an object", path);
+}
+
 int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
 		 struct berr *err)
 {

@@ -46,6 +46,8 @@ yajl_val json_get(yajl_val obj, const char *key);
 const char *json_unknown_key(yajl_val obj, const char *const *known, size_t *i);
 /* String value or NULL when v is not a string. */
 const char *json_str(yajl_val v);
+/* 0 when v is an object; else -1 with "<path>: expected an object". */
+NODISCARD int json_expect_object(yajl_val v, const char *path, struct berr *err);
 /* Member that must be a string (NULL if absent and !required). `path` is the
  * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
 NODISCARD int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
