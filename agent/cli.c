@@ -44,8 +44,7 @@ static char *request(const char *op, const char *key, const char *value, const c
 	if (ikey)
 		json_gen_key_int(g, ikey, ivalue);
 	yajl_gen_map_close(g);
-	char *s = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *s = json_gen_done(g, NULL);
 	return s;
 }
 
@@ -124,8 +123,7 @@ static int cmd_list(struct berth_ctx *ctx, int argc, char **argv)
 	if (as_json) {
 		yajl_gen g = json_gen_new(true);
 		json_gen_val(g, mods);
-		char *s = json_gen_finish(g, NULL);
-		yajl_gen_free(g);
+		char *s = json_gen_done(g, NULL);
 		printf("%s\n", s ? s : "[]");
 		free(s);
 		return 0;
@@ -194,8 +192,7 @@ static int cmd_deploy(struct berth_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 	yajl_gen_map_close(g);
-	cleanup_free char *req = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	cleanup_free char *req = json_gen_done(g, NULL);
 	cleanup_yajl yajl_val reply = NULL;
 	if (!req || daemon_request(ctx->run, req, &reply, &err) < 0)
 		return fail("deploy", &err);

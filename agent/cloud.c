@@ -129,8 +129,7 @@ static char *compose(yajl_val agent, yajl_val hub, size_t *len)
 	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	char *text = json_gen_finish(g, len);
-	yajl_gen_free(g);
+	char *text = json_gen_done(g, len);
 	return text;
 }
 
@@ -287,8 +286,7 @@ static char *report_finish(yajl_gen g)
 {
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	char *text = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *text = json_gen_done(g, NULL);
 	return text;
 }
 

@@ -240,8 +240,7 @@ static char *plugin_config(yajl_val plugin, const char *name, const char *versio
 		bad = json_gen_str(g, "prevResult") < 0 || json_gen_val(g, prev) < 0;
 	if (!bad)
 		bad = yajl_gen_map_close(g) != yajl_gen_status_ok;
-	char *text = bad ? NULL : json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *text = bad ? NULL : json_gen_done(g, NULL);
 	return text;
 }
 

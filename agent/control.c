@@ -63,8 +63,7 @@ int control_listen(struct daemon *d, struct berr *err)
 static void reply_send(int fd, yajl_gen g)
 {
 	size_t len = 0;
-	char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	char *text = json_gen_done(g, &len);
 	if (!text)
 		return;
 	text[len] = '\n'; /* json_gen_finish() leaves room for its NUL */
@@ -381,9 +380,7 @@ void control_accept(struct daemon *d)
 		int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		if (!sock_peer_is_root(fd)) {
 			reply_error(fd, 403,
 				    "permission denied: the berth daemon answers root only");
 			close(fd);

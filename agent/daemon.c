@@ -217,31 +217,22 @@ static void pidfd_ready(struct daemon *d, int fd)
 		}
 }
 
+static int64_t earlier(int64_t a, int64_t b)
+{
+	return b < a ? b : a;
+}
+
 static int timeout_ms(struct daemon *d)
 {
 	int64_t now = boot_ms();
 	int64_t next = d->next_reconcile_boot;
-	int64_t t = reconcile_next_deadline(d);
-	if (t < next)
-		next = t;
-	t = workload_sweep(d, now);
-	if (t < next)
-		next = t;
-	t = edge_next_deadline(d);
-	if (t < next)
-		next = t;
-	t = control_sweep(d, now);
-	if (t < next)
-		next = t;
-	t = identities_next_deadline(d);
-	if (t < next)
-		next = t;
-	t = cloud_next_deadline(d);
-	if (t < next)
-		next = t;
-	t = metrics_sweep(d, now);
-	if (t < next)
-		next = t;
+	next = earlier(next, reconcile_next_deadline(d));
+	next = earlier(next, workload_sweep(d, now));
+	next = earlier(next, edge_next_deadline(d));
+	next = earlier(next, control_sweep(d, now));
+	next = earlier(next, identities_next_deadline(d));
+	next = earlier(next, cloud_next_deadline(d));
+	next = earlier(next, metrics_sweep(d, now));
 	if (d->cfg->hub_enabled && d->hub.pid <= 0 && d->hub.listen_fd >= 0 &&
 	    d->hub.next_start_boot < next)
 		next = d->hub.next_start_boot;

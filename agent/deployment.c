@@ -502,8 +502,7 @@ static int module_twin(struct deployment *d, yajl_val content, const struct jpat
 		size_t len = 0;
 		char *text = NULL;
 		if (json_gen_val(g, desired) == 0)
-			text = json_gen_finish(g, &len);
-		yajl_gen_free(g);
+			text = json_gen_done(g, &len);
 		if (!text)
 			return berr_set(err, 0, "%s: cannot be written back as JSON", dp.s);
 		if (len > HUB_TWIN_SECTION_MAX) {

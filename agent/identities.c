@@ -162,8 +162,7 @@ static void state_save(struct daemon *d, struct identities *s)
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	cleanup_free char *text = json_gen_done(g, &len);
 	char path[4300];
 	struct berr err;
 	state_path(d, path, sizeof(path));
@@ -268,8 +267,7 @@ static char *job_text(struct daemon *d, struct identities *s, const struct wante
 			json_gen_str(g, s->known[i].name);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	char *text = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *text = json_gen_done(g, NULL);
 	return text;
 }
 

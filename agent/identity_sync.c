@@ -105,8 +105,7 @@ char *identity_body(const char *device_id, const char *name, const char *primary
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	char *out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *out = json_gen_done(g, NULL);
 	return out;
 }
 
@@ -336,8 +335,7 @@ static void report(const char *id, const char *op, int rc, const char *action,
 	else
 		json_gen_key_str(g, "error", err->msg);
 	yajl_gen_map_close(g);
-	char *line = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	char *line = json_gen_done(g, NULL);
 	if (line) {
 		printf("%s\n", line);
 		fflush(stdout);

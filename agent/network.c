@@ -732,8 +732,7 @@ static int gen_conflist(struct daemon *d, const char *network, const struct net_
 	yajl_gen_map_close(g);
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	*out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	*out = json_gen_done(g, NULL);
 	return *out ? 0 : -1;
 }
 

@@ -148,9 +148,7 @@ int redact_json(const char *buf, size_t len, const char *what, struct redact_sec
 	yajl_gen g = json_gen_new(true);
 	int rc = g ? walk(g, doc, NULL, false, s) : -1;
 	size_t n = 0;
-	char *text = rc == 0 ? json_gen_finish(g, &n) : NULL;
-	if (g)
-		yajl_gen_free(g);
+	char *text = json_gen_done_if(g, rc == 0, &n);
 	yajl_tree_free(doc);
 	if (!text || strbuf_append(out, text, n) < 0) {
 		free(text);

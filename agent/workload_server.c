@@ -189,13 +189,10 @@ static void serve_trust_bundle(struct daemon *d, int fd, bool manifest)
 		return;
 	}
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_str(g, "certificate", pem) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		     json_gen_key_str(g, "certificate", pem) == 0 &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	cleanup_free char *out = json_gen_done_if(g, built, NULL);
 	if (out)
 		respond(fd, 200, out);
 	else
@@ -259,16 +256,15 @@ static void serve_server_cert(struct daemon *d, int fd, struct module_rt *m,
 	rfc3339_format(not_after, exp);
 	yajl_gen g = json_gen_new(false);
 	cleanup_free char *out = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_str(g, "privateKey") == 0 &&
+	bool built =
+	    g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_str(g, "privateKey") == 0 &&
 	    yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_key_str(g, "type", "key") == 0 &&
 	    json_gen_key_str(g, "bytes", key_pem) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
 	    json_gen_key_str(g, "certificate", cert_pem) == 0 &&
 	    json_gen_key_str(g, "expiration", exp) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	    yajl_gen_map_close(g) == yajl_gen_status_ok;
+	out = json_gen_done_if(g, built, NULL);
 	explicit_bzero(key_pem, strlen(key_pem));
 	if (!out) {
 		respond_error(fd, 500, "out of memory");

@@ -33,17 +33,8 @@ int base64_encode(const void *data, size_t len, char *out, size_t out_cap)
 
 static int b64val(char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	const char *p = c ? strchr(b64chars, c) : NULL;
+	return p ? (int)(p - b64chars) : -1;
 }
 
 int base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap)

@@ -254,7 +254,6 @@ char *http_error_json(const char *msg)
 	char *out = NULL;
 	if (yajl_gen_map_open(g) == yajl_gen_status_ok &&
 	    json_gen_key_str(g, "message", msg) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+		out = json_gen_done(g, NULL);
 	return out;
 }

@@ -187,6 +187,11 @@ static int get(yajl_val obj, const char *key, const char *path, bool required, e
 	return 0;
 }
 
+int json_expect_object(yajl_val v, const char *path, struct berr *err)
+{
+	return YAJL_IS_OBJECT(v) ? 0 : berr_set(err, 0, "%s: expected an object", path);
+}
+
 int json_get_str(yajl_val obj, const char *key, const char *path, bool required, const char **out,
 		 struct berr *err)
 {
@@ -360,12 +365,27 @@ char *json_gen_finish(yajl_gen g, size_t *len)
 	return out;
 }
 
+char *json_gen_done(yajl_gen g, size_t *len)
+{
+	char *out = json_gen_finish(g, len);
+	yajl_gen_free(g);
+	return out;
+}
+
+char *json_gen_done_if(yajl_gen g, bool ok, size_t *len)
+{
+	if (ok)
+		return json_gen_done(g, len);
+	if (g)
+		yajl_gen_free(g);
+	return NULL;
+}
+
 int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,
 			struct berr *err)
 {
 	size_t len = 0;
-	cleanup_free char *text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	cleanup_free char *text = json_gen_done(g, &len);
 	if (!text)
 		return berr_set(err, ENOMEM, "%s", what);
 	if (fs_write_file_atomic(path, text, len, mode, err) < 0)

@@ -46,6 +46,8 @@ yajl_val json_get(yajl_val obj, const char *key);
 const char *json_unknown_key(yajl_val obj, const char *const *known, size_t *i);
 /* String value or NULL when v is not a string. */
 const char *json_str(yajl_val v);
+/* 0 when v is an object; else -1 with "<path>: expected an object". */
+NODISCARD int json_expect_object(yajl_val v, const char *path, struct berr *err);
 /* Member that must be a string (NULL if absent and !required). `path` is the
  * JSON path of obj, used in errors: "<path>.<key>: expected a string". */
 NODISCARD int json_get_str(yajl_val obj, const char *key, const char *path, bool required,
@@ -93,6 +95,10 @@ int json_gen_key_strv(yajl_gen g, const char *key, char *const *v);
 /* Writes a parsed value as it is (used to pass JSON through unchanged). */
 int json_gen_val(yajl_gen g, yajl_val v);
 char *json_gen_finish(yajl_gen g, size_t *len);
+/* json_gen_finish(), then frees g. */
+char *json_gen_done(yajl_gen g, size_t *len);
+/* json_gen_done() when ok; otherwise NULL, and g (NULL too) is freed all the same. */
+char *json_gen_done_if(yajl_gen g, bool ok, size_t *len);
 /* Finishes g, frees it and writes its output to path atomically
  * (fs_write_file_atomic). `what` names the document in errors. */
 NODISCARD int json_gen_write_file(yajl_gen g, const char *path, mode_t mode, const char *what,

@@ -142,3 +142,10 @@ ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int fla
 	}
 	return sendmsg(sock, &m, MSG_NOSIGNAL | flags);
 }
+
+bool sock_peer_is_root(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == 0;
+}

@@ -2,6 +2,7 @@
 #ifndef BERTH_SOCK_H
 #define BERTH_SOCK_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -29,6 +30,9 @@ NODISCARD int tcp_listen(const char *address, int backlog, int flags, const char
 /* One sendmsg() of buf, with fd passed along (SCM_RIGHTS) when it is not
  * -1; MSG_NOSIGNAL is added to flags. What sendmsg() returns. */
 ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags);
+/* Whether the process at the other end of the unix socket fd runs as root
+ * (SO_PEERCRED); false when that cannot be told. */
+bool sock_peer_is_root(int fd);
 /* The same with another socket type (SOCK_SEQPACKET). */
 NODISCARD int unix_listen_as(const char *path, int type, mode_t mode, int backlog, int flags,
 			     const char *what, struct berr *err);

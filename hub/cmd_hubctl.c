@@ -43,9 +43,7 @@ static int hubctl_ask(struct berth_ctx *ctx, const char *cmd, const char *req, y
 /* Prints what g holds (when ok) and frees g and the answer v. */
 static int print_generated(yajl_gen g, bool ok, yajl_val v)
 {
-	cleanup_free char *out = g && ok ? json_gen_finish(g, NULL) : NULL;
-	if (g)
-		yajl_gen_free(g);
+	cleanup_free char *out = json_gen_done_if(g, g && ok, NULL);
 	yajl_tree_free(v);
 	if (!out)
 		return 1;
@@ -64,8 +62,7 @@ static int cmd_twin(struct berth_ctx *ctx, int argc, char **argv)
 	if (yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_key_str(g, "op", "twin") == 0 &&
 	    json_gen_key_str(g, "module", argv[1]) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		req = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+		req = json_gen_done(g, NULL);
 	yajl_val v;
 	if (!req || hubctl_ask(ctx, "twin", req, &v) < 0)
 		return 1;

@@ -96,14 +96,11 @@ void control_reply(struct control_conn *cc, const char *json)
 static void reply_status_only(struct control_conn *cc, int status, const char *error)
 {
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_int(g, "status", status) == 0 &&
-	    (!error || json_gen_key_str(g, "error", error) == 0) &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		     json_gen_key_int(g, "status", status) == 0 &&
+		     (!error || json_gen_key_str(g, "error", error) == 0) &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	cleanup_free char *out = json_gen_done_if(g, built, NULL);
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 
@@ -213,8 +210,7 @@ static void reply_status(struct control_conn *cc)
 	yajl_gen_map_close(g);
 	upstream_gen_status(b, g);
 	yajl_gen_map_close(g);
-	cleanup_free char *out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+	cleanup_free char *out = json_gen_done(g, NULL);
 	control_reply(cc, out ? out : "{\"status\":500}");
 }
 
@@ -276,10 +272,7 @@ static void twin_report(struct control_conn *cc, yajl_val req)
 		yajl_gen g = json_gen_new(false);
 		cleanup_free char *text = NULL;
 		size_t len = 0;
-		if (g && json_gen_val(g, patch) == 0)
-			text = json_gen_finish(g, &len);
-		if (g)
-			yajl_gen_free(g);
+		text = json_gen_done_if(g, g && json_gen_val(g, patch) == 0, &len);
 		int64_t version;
 		rc = text ? twin_patch_reported(t, text, len, b->now_ms, &version, &err)
 			  : berr_set(&err, ENOMEM, "patch");

@@ -187,14 +187,12 @@ static void answer(struct gateway_http *h, int http_status, const char *json)
 static void answer_error(struct gateway_http *h, int status, const char *msg)
 {
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *out = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_int(g, "status", status) == 0 && json_gen_str(g, "payload") == 0 &&
-	    yajl_gen_null(g) == yajl_gen_status_ok && json_gen_key_str(g, "message", msg) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		     json_gen_key_int(g, "status", status) == 0 &&
+		     json_gen_str(g, "payload") == 0 && yajl_gen_null(g) == yajl_gen_status_ok &&
+		     json_gen_key_str(g, "message", msg) == 0 &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	cleanup_free char *out = json_gen_done_if(g, built, NULL);
 	answer(h, status >= 400 && status <= 599 ? status : 500,
 	       out ? out : "{\"status\":500,\"payload\":null}");
 }

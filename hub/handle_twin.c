@@ -58,14 +58,11 @@ static void answer(struct client *c, int status, const char *rid, const char *ex
 static void answer_error(struct client *c, int status, const char *rid, const char *message)
 {
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *body = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_int(g, "errorCode", status) == 0 &&
-	    json_gen_key_str(g, "message", message) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		body = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		     json_gen_key_int(g, "errorCode", status) == 0 &&
+		     json_gen_key_str(g, "message", message) == 0 &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	cleanup_free char *body = json_gen_done_if(g, built, NULL);
 	answer(c, status, rid, "", body ? body : "{}");
 }
 

@@ -30,8 +30,7 @@ static char *build_request(const char *module, const char *method, yajl_val payl
 	    json_gen_key_str(g, "method", method) == 0 && json_gen_str(g, "payload") == 0 &&
 	    json_gen_val(g, payload) == 0 && json_gen_key_int(g, "timeout_ms", timeout_ms) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		out = json_gen_finish(g, NULL);
-	yajl_gen_free(g);
+		out = json_gen_done(g, NULL);
 	return out;
 }
 
@@ -40,8 +39,7 @@ static int print_json(yajl_val v)
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return -1;
-	char *out = json_gen_val(g, v) == 0 ? json_gen_finish(g, NULL) : NULL;
-	yajl_gen_free(g);
+	char *out = json_gen_done_if(g, json_gen_val(g, v) == 0, NULL);
 	if (!out)
 		return -1;
 	printf("%s\n", out);

@@ -99,10 +99,7 @@ void methods_call(struct broker *b, const char *module, const char *method, yajl
 	yajl_gen g = json_gen_new(false);
 	size_t len = 0;
 	cleanup_free char *body = NULL;
-	if (g && json_gen_val(g, payload) == 0)
-		body = json_gen_finish(g, &len);
-	if (g)
-		yajl_gen_free(g);
+	body = json_gen_done_if(g, g && json_gen_val(g, payload) == 0, &len);
 	if (!body) {
 		call_free(call);
 		fail(&w, 500, "cannot encode the payload");
@@ -139,14 +136,11 @@ static void control_done(void *ctx, int status, const char *payload, const char 
 		rc = strbuf_printf(&out, "{\"status\":%d,\"payload\":%s}", status, payload);
 	} else {
 		yajl_gen g = json_gen_new(false);
-		cleanup_free char *text = NULL;
-		if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-		    json_gen_key_int(g, "status", status) == 0 &&
-		    json_gen_key_str(g, "error", error ? error : "") == 0 &&
-		    yajl_gen_map_close(g) == yajl_gen_status_ok)
-			text = json_gen_finish(g, NULL);
-		if (g)
-			yajl_gen_free(g);
+		bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+			     json_gen_key_int(g, "status", status) == 0 &&
+			     json_gen_key_str(g, "error", error ? error : "") == 0 &&
+			     yajl_gen_map_close(g) == yajl_gen_status_ok;
+		cleanup_free char *text = json_gen_done_if(g, built, NULL);
 		rc = text ? strbuf_puts(&out, text) : -1;
 	}
 	control_reply(cc, rc == 0 ? out.buf : "{\"status\":500}");
@@ -196,10 +190,7 @@ static void reply_result(struct method_call *call, int status, const uint8_t *pa
 		else
 			rc = yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
 	}
-	if (rc == 0)
-		out = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	out = json_gen_done_if(g, rc == 0, NULL);
 	yajl_tree_free(v);
 	if (out)
 		call->waiter.done(call->waiter.ctx, status, out, NULL);

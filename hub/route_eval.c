@@ -622,6 +622,23 @@ static void arith(const struct node *n, const struct rval *a, const struct rval 
 		set_num(v, x);
 }
 
+/* The property p holds, or undefined when there is none. */
+static void set_found(struct rval *v, const struct msg_prop *p)
+{
+	if (p)
+		set_prop(v, p->value);
+	else
+		set_undef(v);
+}
+
+/* The application property an N_SYSPROP or N_BODY name reaches, unless the
+ * name was forced. */
+static const struct msg_prop *unforced_prop(const struct route *r, const struct node *n,
+					    const struct hub_message *m)
+{
+	return n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+}
+
 static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, struct rval *v)
 {
 	const struct node *n = &r->nodes[i];
@@ -630,29 +647,20 @@ static void eval(const struct route *r, struct route_eval_ctx *c, int32_t i, str
 	case N_LIT:
 		*v = n->lit;
 		break;
-	case N_PROP: {
-		const struct msg_prop *p = prop_find(m, r->pool + n->name, n->name_len);
-		if (p)
-			set_prop(v, p->value);
-		else
-			set_undef(v);
+	case N_PROP:
+		set_found(v, prop_find(m, r->pool + n->name, n->name_len));
 		break;
-	}
 	case N_SYSPROP: {
 		/* An application property literally named "$name" wins. */
-		const struct msg_prop *p =
-		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
-		if (p)
-			set_prop(v, p->value);
-		else if (n->sys >= 0 && m->sys[n->sys])
+		const struct msg_prop *p = unforced_prop(r, n, m);
+		if (!p && n->sys >= 0 && m->sys[n->sys])
 			set_prop(v, m->sys[n->sys]);
 		else
-			set_undef(v);
+			set_found(v, p);
 		break;
 	}
 	case N_BODY: {
-		const struct msg_prop *p =
-		    n->forced ? NULL : prop_find(m, r->pool + n->name, n->name_len);
+		const struct msg_prop *p = unforced_prop(r, n, m);
 		if (p) {
 			set_prop(v, p->value);
 			break;

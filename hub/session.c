@@ -404,8 +404,7 @@ static char *sessions_json(struct broker *b, size_t *len)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	char *out = json_gen_finish(g, len);
-	yajl_gen_free(g);
+	char *out = json_gen_done(g, len);
 	return out;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "hub/crc32c.h"
 #include "hub/route.h"
@@ -142,34 +143,11 @@ static int room(struct store *s, size_t bytes, size_t dones)
 {
 	struct batch *b = s->fill;
 	size_t need = b->len + bytes;
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < need)
-			cap *= 2;
-		uint8_t *p = realloc(b->buf, cap);
-		if (!p)
-			return -1;
-		b->buf = p;
-		b->cap = cap;
-	}
-	if (b->n_chunks + 2 > b->cap_chunks) {
-		size_t cap = b->cap_chunks ? b->cap_chunks * 2 : 8;
-		void *p = realloc(b->chunks, cap * sizeof(*b->chunks));
-		if (!p)
-			return -1;
-		b->chunks = p;
-		b->cap_chunks = cap;
-	}
-	if (b->n_dones + dones > b->cap_dones) {
-		size_t cap = b->cap_dones ? b->cap_dones * 2 : 16;
-		while (cap < b->n_dones + dones)
-			cap *= 2;
-		void *p = realloc(b->dones, cap * sizeof(*b->dones));
-		if (!p)
-			return -1;
-		b->dones = p;
-		b->cap_dones = cap;
-	}
+	if (array_reserve(&b->buf, &b->cap, need, 1, 4096) < 0)
+		return -1;
+	if (array_reserve(&b->chunks, &b->cap_chunks, b->n_chunks + 2, sizeof(*b->chunks), 8) < 0 ||
+	    array_reserve(&b->dones, &b->cap_dones, b->n_dones + dones, sizeof(*b->dones), 16) < 0)
+		return -1;
 	return 0;
 }
 
@@ -437,14 +415,8 @@ static bool ahead_take(struct queue *q, uint64_t seq)
 
 static int out_push(struct queue *q, const struct entry *e)
 {
-	if (q->n_out == q->cap_out) {
-		size_t cap = q->cap_out ? q->cap_out * 2 : 8;
-		struct entry *p = realloc(q->out, cap * sizeof(*p));
-		if (!p)
-			return -1;
-		q->out = p;
-		q->cap_out = cap;
-	}
+	if (array_reserve(&q->out, &q->cap_out, q->n_out + 1, sizeof(*q->out), 8) < 0)
+		return -1;
 	q->out[q->n_out++] = *e;
 	return 0;
 }
@@ -1171,14 +1143,7 @@ static void commit_message(struct store *s, struct segment *seg, const uint8_t *
 			log_error("store: out of memory counting a message; it stays on disk");
 			continue;
 		}
-		int64_t exp = m.enqueued_ms + (int64_t)t.ttl_secs * 1000;
-		sq->unread++;
-		sq->unread_bytes += len;
-		sq->live++;
-		if (exp > sq->max_expires)
-			sq->max_expires = exp;
-		if (exp > seg->max_expires)
-			seg->max_expires = exp;
+		store_seg_queue_count(seg, sq, 1, len, m.enqueued_ms + (int64_t)t.ttl_secs * 1000);
 		struct queue *q = &ep->q[t.bucket];
 		q->unread++;
 		q->held++;

@@ -236,6 +236,10 @@ struct segment *store_seg_find(struct store *s, uint64_t id);
 struct segment *store_seg_at_or_after(struct store *s, uint64_t id);
 struct seg_queue *store_seg_queue(struct segment *seg, struct endpoint *ep, uint8_t bucket,
 				  bool create);
+/* Counts count unread messages of bytes in all, the last expiring at
+ * max_expires, in sq, one of seg's queues. */
+void store_seg_queue_count(struct segment *seg, struct seg_queue *sq, uint32_t count,
+			   uint64_t bytes, int64_t max_expires);
 struct endpoint *store_endpoint_get(struct store *s, const char *name, bool create);
 
 /* store_writer.c */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "hub/hub.h"
@@ -58,6 +59,18 @@ struct segment *store_seg_at_or_after(struct store *s, uint64_t id)
 	return NULL;
 }
 
+void store_seg_queue_count(struct segment *seg, struct seg_queue *sq, uint32_t count,
+			   uint64_t bytes, int64_t max_expires)
+{
+	sq->unread += count;
+	sq->unread_bytes += bytes;
+	sq->live += count;
+	if (max_expires > sq->max_expires)
+		sq->max_expires = max_expires;
+	if (max_expires > seg->max_expires)
+		seg->max_expires = max_expires;
+}
+
 struct seg_queue *store_seg_queue(struct segment *seg, struct endpoint *ep, uint8_t bucket,
 				  bool create)
 {
@@ -66,14 +79,8 @@ struct seg_queue *store_seg_queue(struct segment *seg, struct endpoint *ep, uint
 			return &seg->qs[i];
 	if (!create)
 		return NULL;
-	if (seg->n_qs == seg->cap_qs) {
-		size_t cap = seg->cap_qs ? seg->cap_qs * 2 : 4;
-		struct seg_queue *q = realloc(seg->qs, cap * sizeof(*q));
-		if (!q)
-			return NULL;
-		seg->qs = q;
-		seg->cap_qs = cap;
-	}
+	if (array_reserve(&seg->qs, &seg->cap_qs, seg->n_qs + 1, sizeof(*seg->qs), 4) < 0)
+		return NULL;
 	struct seg_queue *sq = &seg->qs[seg->n_qs++];
 	memset(sq, 0, sizeof(*sq));
 	sq->ep = ep;
@@ -132,15 +139,9 @@ static int collect_name(const char *name, void *arg)
 	uint64_t id;
 	if (!seg_name_parse(name, &id))
 		return 0;
-	if (sc->n_ids == sc->cap_ids) {
-		size_t cap = sc->cap_ids ? sc->cap_ids * 2 : 16;
-		uint64_t *p = realloc(sc->ids, cap * sizeof(*p));
-		if (!p) {
-			sc->oom = true;
-			return -1;
-		}
-		sc->ids = p;
-		sc->cap_ids = cap;
+	if (array_reserve(&sc->ids, &sc->cap_ids, sc->n_ids + 1, sizeof(*sc->ids), 16) < 0) {
+		sc->oom = true;
+		return -1;
 	}
 	sc->ids[sc->n_ids++] = id;
 	return 0;
@@ -168,14 +169,8 @@ static int map_set(struct scan *sc, uint32_t id, struct endpoint *ep)
 			return 0;
 		}
 	}
-	if (sc->n_map == sc->cap_map) {
-		size_t cap = sc->cap_map ? sc->cap_map * 2 : 8;
-		void *p = realloc(sc->map, cap * sizeof(*sc->map));
-		if (!p)
-			return -1;
-		sc->map = p;
-		sc->cap_map = cap;
-	}
+	if (array_reserve(&sc->map, &sc->cap_map, sc->n_map + 1, sizeof(*sc->map), 8) < 0)
+		return -1;
 	sc->map[sc->n_map].id = id;
 	sc->map[sc->n_map].ep = ep;
 	sc->n_map++;
@@ -292,15 +287,10 @@ static void pend_target(struct scan *sc, struct segment *seg, const struct rec_t
 		    sc->pend[i - 1].bucket == t->bucket)
 			p = &sc->pend[i - 1];
 	if (!p) {
-		if (sc->n_pend == sc->cap_pend) {
-			size_t cap = sc->cap_pend ? sc->cap_pend * 2 : 8;
-			void *q = realloc(sc->pend, cap * sizeof(*sc->pend));
-			if (!q) {
-				sc->oom = true;
-				return;
-			}
-			sc->pend = q;
-			sc->cap_pend = cap;
+		if (array_reserve(&sc->pend, &sc->cap_pend, sc->n_pend + 1, sizeof(*sc->pend), 8) <
+		    0) {
+			sc->oom = true;
+			return;
 		}
 		p = &sc->pend[sc->n_pend++];
 		*p = (struct pend_target){seg, t->endpoint, t->bucket, 0, 0, 0};
@@ -338,13 +328,7 @@ static void scan_message(struct scan *sc, struct segment *seg, const uint8_t *pa
 			sc->oom = true;
 			continue;
 		}
-		sq->unread++;
-		sq->unread_bytes += fl;
-		sq->live++;
-		if (exp > sq->max_expires)
-			sq->max_expires = exp;
-		if (exp > seg->max_expires)
-			seg->max_expires = exp;
+		store_seg_queue_count(seg, sq, 1, fl, exp);
 	}
 }
 
@@ -387,16 +371,10 @@ static void scan_ack(struct scan *sc, const uint8_t *payload, size_t len)
 		apply_ack(&ep->q[a.bucket], sc->records, a.floor_seq, a.floor, ahead, a.n_acked);
 		return;
 	}
-	if (sc->n_packs == sc->cap_packs) {
-		size_t cap = sc->cap_packs ? sc->cap_packs * 2 : 8;
-		void *p = realloc(sc->packs, cap * sizeof(*sc->packs));
-		if (!p) {
-			free(ahead);
-			sc->oom = true;
-			return;
-		}
-		sc->packs = p;
-		sc->cap_packs = cap;
+	if (array_reserve(&sc->packs, &sc->cap_packs, sc->n_packs + 1, sizeof(*sc->packs), 8) < 0) {
+		free(ahead);
+		sc->oom = true;
+		return;
 	}
 	sc->packs[sc->n_packs++] = (struct pend_ack){sc->records, a.endpoint, a.bucket, a.floor_seq,
 						     a.floor,	  a.n_acked,  ahead};
@@ -413,13 +391,7 @@ static void resolve_pending(struct scan *sc)
 			sc->s->t.damaged += p->count;
 			continue;
 		}
-		sq->unread += p->count;
-		sq->unread_bytes += p->bytes;
-		sq->live += p->count;
-		if (p->max_expires > sq->max_expires)
-			sq->max_expires = p->max_expires;
-		if (p->max_expires > p->seg->max_expires)
-			p->seg->max_expires = p->max_expires;
+		store_seg_queue_count(p->seg, sq, p->count, p->bytes, p->max_expires);
 	}
 	for (size_t i = 0; i < sc->n_packs; i++) {
 		struct pend_ack *p = &sc->packs[i];

@@ -114,10 +114,10 @@ int tls_handshake(void *tls, bool *want_write, struct berr *err)
 	return ssl_failure(err, "TLS handshake", NULL);
 }
 
-ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write)
+/* What SSL_read or SSL_write returned, as tls_read and tls_write return it
+ * (a clean close is 0). */
+static ssize_t io_result(void *tls, int ret, bool *want_write)
 {
-	LAZY(ERR_clear_error)();
-	int ret = LAZY(SSL_read)(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
 	if (ret > 0)
 		return ret;
 	int rc = classify(tls, ret, want_write);
@@ -125,13 +125,17 @@ ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write)
 	return rc;
 }
 
+ssize_t tls_read(void *tls, void *buf, size_t len, bool *want_write)
+{
+	LAZY(ERR_clear_error)();
+	int ret = LAZY(SSL_read)(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+	return io_result(tls, ret, want_write);
+}
+
 ssize_t tls_write(void *tls, const void *buf, size_t len, bool *want_write)
 {
 	LAZY(ERR_clear_error)();
-	int ret = LAZY(SSL_write)(tls, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (ret > 0)
-		return ret;
-	int rc = classify(tls, ret, want_write);
-	LAZY(ERR_clear_error)();
+	ssize_t rc = io_result(tls, LAZY(SSL_write)(tls, buf, len > INT_MAX ? INT_MAX : (int)len),
+			       want_write);
 	return rc == 0 ? -1 : rc;
 }

@@ -221,6 +221,22 @@ static void node_touch(struct tnode *n, int64_t ms, int64_t version, bool deep)
 			node_touch(n->kids[i], ms, version, true);
 }
 
+/* Puts kid in place of target's kid j, or adds it when j < 0; returns kid's
+ * index, or -1 (kid freed) when it cannot be added. */
+static ssize_t node_put(struct tnode *target, ssize_t j, struct tnode *kid)
+{
+	if (j >= 0) {
+		node_free(target->kids[j]);
+		target->kids[j] = kid;
+		return j;
+	}
+	if (node_add(target, kid) < 0) {
+		node_free(kid);
+		return -1;
+	}
+	return (ssize_t)target->n - 1;
+}
+
 /* RFC 7386 onto an object target; every node the patch reaches gets the new
  * time and version. Nulls in the patch delete; values are copied. */
 static int merge(struct tnode *target, const struct tnode *patch, int64_t ms, int64_t version)
@@ -238,15 +254,9 @@ static int merge(struct tnode *target, const struct tnode *patch, int64_t ms, in
 				struct tnode *obj = node_new(TK_OBJ, p->key);
 				if (!obj)
 					return -1;
-				if (j >= 0) {
-					node_free(target->kids[j]);
-					target->kids[j] = obj;
-				} else if (node_add(target, obj) < 0) {
-					node_free(obj);
+				j = node_put(target, j, obj);
+				if (j < 0)
 					return -1;
-				} else {
-					j = (ssize_t)target->n - 1;
-				}
 			}
 			if (merge(target->kids[j], p, ms, version) < 0)
 				return -1;
@@ -256,13 +266,8 @@ static int merge(struct tnode *target, const struct tnode *patch, int64_t ms, in
 		if (!copy)
 			return -1;
 		node_touch(copy, ms, version, true);
-		if (j >= 0) {
-			node_free(target->kids[j]);
-			target->kids[j] = copy;
-		} else if (node_add(target, copy) < 0) {
-			node_free(copy);
+		if (node_put(target, j, copy) < 0)
 			return -1;
-		}
 	}
 	node_touch(target, ms, version, false);
 	return 0;
@@ -405,8 +410,7 @@ static int gen_section(yajl_gen g, const struct section *s)
 
 static char *gen_finish(yajl_gen g, int rc, size_t *len)
 {
-	char *out = rc == 0 ? json_gen_finish(g, len) : NULL;
-	yajl_gen_free(g);
+	char *out = json_gen_done_if(g, rc == 0, len);
 	return out;
 }
 

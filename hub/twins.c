@@ -51,14 +51,11 @@ static void persist_cloud(struct broker *b, struct module_twin *mt)
 		return;
 	struct strbuf out = STRBUF_INIT;
 	yajl_gen g = json_gen_new(false);
-	cleanup_free char *gen = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    json_gen_key_str(g, "generation_id", twin_generation_id(mt->twin)) == 0 &&
-	    json_gen_key_bool(g, "synced", mt->synced) == 0 &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		gen = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+		     json_gen_key_str(g, "generation_id", twin_generation_id(mt->twin)) == 0 &&
+		     json_gen_key_bool(g, "synced", mt->synced) == 0 &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	cleanup_free char *gen = json_gen_done_if(g, built, NULL);
 	struct berr err;
 	/* The base is JSON already: spliced in before the closing brace. */
 	if (!gen || strbuf_printf(&out, "%.*s,\"base\":%s}", (int)strlen(gen) - 1, gen,

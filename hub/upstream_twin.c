@@ -310,12 +310,10 @@ static void call_done(void *ctx, int status, const char *payload, const char *er
 		cleanup_free char *text = NULL;
 		if (!payload) {
 			yajl_gen g = json_gen_new(false);
-			if (g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
-			    json_gen_key_str(g, "message", error ? error : "") == 0 &&
-			    yajl_gen_map_close(g) == yajl_gen_status_ok)
-				text = json_gen_finish(g, NULL);
-			if (g)
-				yajl_gen_free(g);
+			bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok &&
+				     json_gen_key_str(g, "message", error ? error : "") == 0 &&
+				     yajl_gen_map_close(g) == yajl_gen_status_ok;
+			text = json_gen_done_if(g, built, NULL);
 		}
 		publish(c, topic, payload ? payload : text);
 	} else {
@@ -410,7 +408,8 @@ void upstream_twin_client(struct broker *b, const char *client_id, bool is_conne
 	twin_format_time(b->now_ms, when);
 	yajl_gen g = json_gen_new(false);
 	cleanup_free char *patch = NULL;
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_str(g, "clients") == 0 &&
+	bool built =
+	    g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_str(g, "clients") == 0 &&
 	    yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_str(g, client_id) == 0 &&
 	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
 	    json_gen_key_str(g, "status", is_connected ? "Connected" : "Disconnected") == 0 &&
@@ -418,10 +417,8 @@ void upstream_twin_client(struct broker *b, const char *client_id, bool is_conne
 			     when) == 0 &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
 	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok)
-		patch = json_gen_finish(g, NULL);
-	if (g)
-		yajl_gen_free(g);
+	    yajl_gen_map_close(g) == yajl_gen_status_ok;
+	patch = json_gen_done_if(g, built, NULL);
 	int64_t version;
 	struct berr err;
 	if (!patch ||

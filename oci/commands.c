@@ -267,8 +267,7 @@ static int cmd_inspect(struct berth_ctx *ctx, int argc, char **argv)
 	yajl_gen_map_close(g);
 	oci_image_free(img);
 	size_t len;
-	char *out = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	char *out = json_gen_done(g, &len);
 	if (!out) {
 		fprintf(stderr, "berth: inspect: out of memory\n");
 		return 1;

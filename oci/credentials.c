@@ -69,9 +69,8 @@ static int from_deployment(yajl_val creds, const struct image_ref *r, struct oci
 		char path[256];
 		snprintf(path, sizeof(path), "registryCredentials.%.200s", creds->u.object.keys[i]);
 		const char *address = NULL, *user = NULL, *pass = NULL;
-		if (!YAJL_IS_OBJECT(e))
-			return berr_set(err, 0, "%s: expected an object", path);
-		if (json_get_str(e, "address", path, true, &address, err) < 0 ||
+		if (json_expect_object(e, path, err) < 0 ||
+		    json_get_str(e, "address", path, true, &address, err) < 0 ||
 		    json_get_str(e, "username", path, false, &user, err) < 0 ||
 		    json_get_str(e, "password", path, false, &pass, err) < 0)
 			return -1;

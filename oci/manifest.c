@@ -172,9 +172,8 @@ static int parse_descriptor(yajl_val v, const char *path, struct oci_descriptor 
 	memset(d, 0, sizeof(*d));
 	const char *mt = NULL, *digest = NULL;
 	long long size = 0;
-	if (!YAJL_IS_OBJECT(v))
-		return berr_set(err, 0, "%s: expected an object", path);
-	if (json_get_str(v, "mediaType", path, false, &mt, err) < 0 ||
+	if (json_expect_object(v, path, err) < 0 ||
+	    json_get_str(v, "mediaType", path, false, &mt, err) < 0 ||
 	    json_get_str(v, "digest", path, true, &digest, err) < 0 ||
 	    json_get_int(v, "size", path, true, &size, err) < 0)
 		return -1;

@@ -284,8 +284,7 @@ int store_ref_write(struct oci_store *s, const struct store_ref *r, struct berr 
 	json_gen_key_str(g, "platform", r->platform);
 	yajl_gen_map_close(g);
 	size_t len;
-	cleanup_free char *json = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+	cleanup_free char *json = json_gen_done(g, &len);
 	if (!json)
 		return berr_set(err, ENOMEM, "ref");
 	if (write_atomic(s->refs_fd, name, json, len, err) < 0)

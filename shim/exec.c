@@ -122,31 +122,21 @@ out:
 	return rc;
 }
 
-static int gen_strv(yajl_gen g, const char *key, char *const *v)
-{
-	if (json_gen_str(g, key) < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
-		return -1;
-	for (size_t i = 0; v && v[i]; i++)
-		if (json_gen_str(g, v[i]) < 0)
-			return -1;
-	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
-}
-
 int exec_request_json(const struct exec_request *r, char **out, size_t *len, struct berr *err)
 {
 	yajl_gen g = json_gen_new(false);
 	if (!g)
 		return berr_set(err, ENOMEM, "exec request");
-	int rc = yajl_gen_map_open(g) == yajl_gen_status_ok && gen_strv(g, "args", r->args) == 0 &&
-			 gen_strv(g, "env", r->env) == 0 &&
+	int rc = yajl_gen_map_open(g) == yajl_gen_status_ok &&
+			 json_gen_key_strv(g, "args", r->args) == 0 &&
+			 json_gen_key_strv(g, "env", r->env) == 0 &&
 			 (!r->user || json_gen_key_str(g, "user", r->user) == 0) &&
 			 (!r->cwd || json_gen_key_str(g, "cwd", r->cwd) == 0) &&
 			 json_gen_key_bool(g, "tty", r->tty) == 0 &&
 			 yajl_gen_map_close(g) == yajl_gen_status_ok
 		     ? 0
 		     : -1;
-	*out = rc == 0 ? json_gen_finish(g, len) : NULL;
-	yajl_gen_free(g);
+	*out = json_gen_done_if(g, rc == 0, len);
 	if (!*out)
 		return berr_set(err, EINVAL, "exec request: arguments must be UTF-8 text");
 	return 0;

@@ -55,9 +55,7 @@ void exec_server_close(struct exec_server *es, int dir_fd)
 static void send_json(int fd, yajl_gen g, int pass_fd)
 {
 	size_t len = 0;
-	cleanup_free char *text = g ? json_gen_finish(g, &len) : NULL;
-	if (g)
-		yajl_gen_free(g);
+	cleanup_free char *text = json_gen_done_if(g, g != NULL, &len);
 	if (!text)
 		return;
 	/* A client that does not take a message of a few bytes loses it. */
@@ -106,9 +104,7 @@ static void accept_one(struct exec_server *es)
 	int fd = accept4(es->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+	if (!sock_peer_is_root(fd)) {
 		send_error(fd, "permission denied: exec is for root only", 125);
 		close(fd);
 		return;

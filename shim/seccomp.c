@@ -383,8 +383,7 @@ int seccomp_filter_oci(yajl_val seccomp, struct seccomp_filter **out, struct ber
 	size_t len = 0;
 	char *text = NULL;
 	if (json_gen_val(g, seccomp) == 0)
-		text = json_gen_finish(g, &len);
-	yajl_gen_free(g);
+		text = json_gen_done(g, &len);
 	if (!text || len > OCI_KEY_MAX) {
 		free(text);
 		return build_oci(seccomp, out, err);

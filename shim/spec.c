@@ -348,8 +348,7 @@ int instance_spec_to_json(const struct instance_spec *spec, char **out, size_t *
 	if (!g)
 		return berr_set(err, ENOMEM, "instance %s: spec", spec->name);
 	int rc = gen_spec(g, spec);
-	*out = rc == 0 ? json_gen_finish(g, len) : NULL;
-	yajl_gen_free(g);
+	*out = json_gen_done_if(g, rc == 0, len);
 	if (!*out)
 		return berr_set(
 		    err, rc == 0 ? ENOMEM : EINVAL,
