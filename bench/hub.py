@@ -21,7 +21,11 @@ here is mounted with `discard`), driven by the same clients:
                (the hub SIGKILLed; mosquitto stopped with SIGTERM, which saves
                its database) to b's first message, page cache warm and dropped
 
-usage: bench/hub.py [BERTH_BIN] [N] [PENDING]   (as root, under the e2e lock)
+First WARM messages (-M 64) go through each broker on a fresh store, so
+that the runs above measure a store in use: the hub's segment files have
+been written, removed and are written again.
+
+usage: bench/hub.py [BERTH_BIN] [N] [PENDING] [WARM]   (as root, under the e2e lock)
 """
 import os
 import shutil
@@ -38,6 +42,7 @@ BERTH = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "build", "berth")
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 50000
 PENDING = int(sys.argv[3]) if len(sys.argv) > 3 else 1000000
+WARM = int(sys.argv[4]) if len(sys.argv) > 4 else 220000  # about four 16 MiB segments
 SIZE = 256
 RATE = 5000
 WEAR_TARGET = 1.5 * SIZE + 64
@@ -312,6 +317,13 @@ def main():
             res = results[cls] = {}
             try:
                 print("== %s" % b.name, flush=True)
+                # A store in use: the hub's segments have been written,
+                # removed and their files written again (a fresh store
+                # pays the file system for each new block it syncs into).
+                rate, wear = throughput(b, WARM, 64)
+                res["fresh"] = rate
+                print("fresh store (-M 64): %d messages in %.2f s: %.0f msg/s; device writes "
+                      "%.0f bytes/message" % (WARM, WARM / rate, rate, wear), flush=True)
                 for inflight in (20, 64):
                     rate, wear = throughput(b, N, inflight)
                     res["throughput%d" % inflight] = rate
@@ -345,6 +357,7 @@ def main():
                 b.stop()
         hub, mq = results[BerthHub], results[Mosquitto]
         print("== ratios (berth / mosquitto)")
+        print("fresh store, -M 64: %.2f (for reference)" % (hub["fresh"] / mq["fresh"]))
         for k in ("throughput20", "throughput64"):
             print("%s: %.2f (target 1.0)" % (k, hub[k] / mq[k]))
         print("hub p99 at %d msg/s: %.0f us (target 2000); device writes per message %.0f "

@@ -4,7 +4,7 @@
  * runs it over a directory (store_io_posix.c). Files are named by plain
  * names inside the log's directory; a file is an int handle.
  *
- * The sync thread calls sync, sync_dir and unlink while the event
+ * The sync thread calls sync, sync_dir, unlink and rename while the event
  * loop calls pread and pwrite on the same files: an implementation used
  * with the thread must allow that. */
 #ifndef BERTH_HUB_STORE_IO_H
@@ -47,6 +47,9 @@ struct store_io_ops {
 	/* Bytes free for an unprivileged writer, and the device's size. */
 	int (*space)(struct store_io *io, uint64_t *avail, uint64_t *total, struct berr *err);
 	void (*destroy)(struct store_io *io);
+	/* Gives a file another name (to must not exist): durable after
+	 * sync_dir, like creations and removals. */
+	int (*rename)(struct store_io *io, const char *from, const char *to, struct berr *err);
 };
 
 struct store_io {

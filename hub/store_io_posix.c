@@ -147,6 +147,14 @@ static int p_space(struct store_io *io, uint64_t *avail, uint64_t *total, struct
 	return 0;
 }
 
+static int p_rename(struct store_io *io, const char *from, const char *to, struct berr *err)
+{
+	int dfd = pio(io)->dirfd;
+	if (renameat(dfd, from, dfd, to) < 0)
+		return berr_set(err, errno, "rename %s/%s to %s", io->where, from, to);
+	return 0;
+}
+
 static void p_destroy(struct store_io *io)
 {
 	struct posix_io *p = pio(io);
@@ -172,6 +180,7 @@ static const struct store_io_ops posix_ops = {
     .list = p_list,
     .space = p_space,
     .destroy = p_destroy,
+    .rename = p_rename,
 };
 
 int store_io_posix(const char *dir, struct store_io **out, struct berr *err)

@@ -142,7 +142,7 @@ static uint8_t *reserve(struct store *s, struct segment *seg, size_t len)
 static int room(struct store *s, size_t bytes, size_t dones)
 {
 	struct batch *b = s->fill;
-	size_t need = b->len + bytes;
+	size_t need = b->len + bytes + 2 * STORE_END_MARK;
 	if (array_reserve(&b->buf, &b->cap, need, 1, 4096) < 0)
 		return -1;
 	if (array_reserve(&b->chunks, &b->cap_chunks, b->n_chunks + 2, sizeof(*b->chunks), 8) < 0 ||
@@ -206,6 +206,77 @@ static size_t opening_size(struct store *s, struct rec_header *h)
 	return len;
 }
 
+static bool keep_file(struct store *s);
+
+/* A prepared segment that a newer one overtook: only its header is in it,
+ * and it goes (kept again, or removed) after the next sync. */
+static void prep_discard(struct store *s)
+{
+	if (s->prep_state != PREP_READY || !s->prep_obsolete)
+		return;
+	s->io->ops->close(s->io, s->prep_h);
+	bool keep = keep_file(s);
+	if (batch_add_unlink(s->fill, s->prep_id, 0, keep) < 0)
+		log_error("store: out of memory: segment %" PRIu64 " stays on disk", s->prep_id);
+	else if (keep)
+		s->pool_coming++;
+	s->prep_state = PREP_NONE;
+	s->prep_obsolete = false;
+}
+
+/* Once the active segment is half full, the oldest kept file is made the
+ * next one, by the sync thread after this batch's sync. */
+static void prep_ask(struct store *s, struct batch *b)
+{
+	if (s->prep_state != PREP_NONE || !s->n_pool || !s->active ||
+	    s->active->size < s->seg_bytes / 2)
+		return;
+	struct rec_header hdr = {STORE_LOG_VERSION, s->next_seg_id, s->next_seq, s->now_ms};
+	size_t len = rec_encode_header(NULL, &hdr);
+	if (len + STORE_END_MARK > sizeof(b->prep.header))
+		return;
+	b->prep.on = true;
+	b->prep.id = s->prep_id = s->next_seg_id++;
+	b->prep.from = s->pool[0].seg;
+	b->prep.max_size = s->seg_bytes;
+	rec_encode_header(b->prep.header, &hdr);
+	rec_end_mark(b->prep.header + len, rec_mask_of(b->prep.id));
+	b->prep.len = len + STORE_END_MARK;
+	memmove(s->pool, s->pool + 1, --s->n_pool * sizeof(*s->pool));
+	s->prep_state = PREP_ASKED;
+	s->prep_obsolete = false;
+	s->prep_size = len;
+}
+
+/* The sync thread did what prep_ask asked. */
+static void prep_done(struct store *s, struct prep_job *p)
+{
+	if (!p->on)
+		return;
+	if (p->status < 0) {
+		log_warn("store: %s; the next segment is a new file", p->err.msg);
+		s->prep_state = PREP_NONE;
+		return;
+	}
+	s->prep_h = p->h;
+	s->prep_state = PREP_READY;
+	prep_discard(s);
+}
+
+/* Files kept for reuse go, their space back to the device. */
+static void pool_release(struct store *s)
+{
+	for (size_t i = 0; i < s->n_pool; i++) {
+		char free_name[STORE_SEG_NAME_MAX];
+		struct berr err;
+		store_free_name(s->pool[i].seg, free_name);
+		if (s->io->ops->unlink(s->io, free_name, &err) < 0)
+			log_warn("store: %s", err.msg);
+		s->avail += s->seg_bytes > s->pool[i].bytes ? s->seg_bytes : s->pool[i].bytes;
+	}
+	s->n_pool = 0;
+}
+
 /* A new active segment, opening with its header, every endpoint's name and
  * every queue's acknowledgements: the newest segment alone always says
  * what is done, so any older one may be removed. */
@@ -220,19 +291,33 @@ static int seg_new(struct store *s, struct berr *err)
 	struct segment *seg = calloc(1, sizeof(*seg));
 	if (!seg)
 		return berr_set(err, ENOMEM, "store: new segment");
-	seg->h = s->io->ops->open(s->io, name, true, err);
-	if (seg->h < 0) {
-		free(seg);
-		return berr_wrap(err, "store");
+	bool prepared = s->prep_state == PREP_READY && !s->prep_obsolete;
+	if (prepared) {
+		seg->id = hdr.segment = s->prep_id;
+		seg->h = s->prep_h;
+		seg->size = seg->committed = s->prep_size;
+		s->bytes += s->prep_size;
+		s->prep_state = PREP_NONE;
+	} else {
+		seg->h = s->io->ops->open(s->io, name, true, err);
+		if (seg->h < 0) {
+			free(seg);
+			return berr_wrap(err, "store");
+		}
+		seg->id = s->next_seg_id++;
+		if (s->prep_state != PREP_NONE)
+			s->prep_obsolete = true;
+		prep_discard(s);
+		/* Allocated up front, a full device shows here rather than as
+		 * a failed sync, and a sync need not grow the file (on ext4
+		 * under load group commits ran up to twice as fast as appends
+		 * growing it). */
+		struct berr aerr;
+		if (s->io->ops->allocate(s->io, seg->h, s->seg_bytes, &aerr) < 0)
+			log_debug("store: %s (segments grow as they are written)", aerr.msg);
 	}
-	seg->id = s->next_seg_id++;
+	seg->mask = rec_mask_of(seg->id);
 	seg->first_seq = s->next_seq;
-	/* Allocated up front, a full device shows here rather than as a
-	 * failed sync, and a sync need not grow the file (on ext4 under load
-	 * group commits ran up to twice as fast as appends growing it). */
-	struct berr aerr;
-	if (s->io->ops->allocate(s->io, seg->h, s->seg_bytes, &aerr) < 0)
-		log_debug("store: %s (segments grow as they are written)", aerr.msg);
 	struct segment **sp = &s->segs;
 	while (*sp)
 		sp = &(*sp)->next;
@@ -240,8 +325,10 @@ static int seg_new(struct store *s, struct berr *err)
 	if (s->active)
 		s->active->sealed = true;
 	s->active = seg;
-	s->fill->new_file = true;
-	rec_encode_header(reserve(s, seg, rec_encode_header(NULL, &hdr)), &hdr);
+	if (!prepared) {
+		s->fill->new_file = true;
+		rec_encode_header(reserve(s, seg, rec_encode_header(NULL, &hdr)), &hdr);
+	}
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next) {
 		size_t n = rec_encode_endpoint(NULL, ep->id, ep->name);
 		rec_encode_endpoint(reserve(s, seg, n), ep->id, ep->name);
@@ -266,7 +353,7 @@ static void cursor_to(struct queue *q, struct segment *seg)
 
 /* Takes a segment out of the store; its file goes once the batch that made
  * it useless is synced. */
-static void seg_remove(struct store *s, struct segment *seg)
+static void seg_remove(struct store *s, struct segment *seg, bool keep)
 {
 	struct segment **sp = &s->segs;
 	while (*sp && *sp != seg)
@@ -278,9 +365,12 @@ static void seg_remove(struct store *s, struct segment *seg)
 	if (seg->h >= 0 && batch_add_close(s->fill, seg->h) < 0)
 		s->io->ops->close(s->io, seg->h);
 	s->bytes = sub(s->bytes, seg->size);
-	s->unlinking += seg->size;
-	if (batch_add_unlink(s->fill, seg->id, seg->size) < 0)
+	if (!keep)
+		s->unlinking += seg->size;
+	if (batch_add_unlink(s->fill, seg->id, seg->size, keep) < 0)
 		log_error("store: out of memory: segment %" PRIu64 " stays on disk", seg->id);
+	else if (keep)
+		s->pool_coming++;
 	struct segment *next = seg->next ? seg->next : s->active;
 	for (struct endpoint *ep = s->endpoints; ep; ep = ep->next)
 		for (int b = 0; b < STORE_BUCKETS; b++)
@@ -303,13 +393,24 @@ static bool seg_useless(const struct store *s, const struct segment *seg)
 	return true;
 }
 
+static const char *no_room(struct store *s, size_t len, char *why, size_t cap);
+
+/* A removed segment's file is kept for reuse while fewer than
+ * STORE_POOL_MAX are, and the store would have room for them as log. */
+static bool keep_file(struct store *s)
+{
+	size_t kept = s->n_pool + s->pool_coming;
+	char why[160];
+	return kept < STORE_POOL_MAX && !no_room(s, (kept + 1) * s->seg_bytes, why, sizeof(why));
+}
+
 static void sweep(struct store *s)
 {
 	struct segment *seg = s->segs;
 	while (seg) {
 		struct segment *next = seg->next;
 		if (seg_useless(s, seg))
-			seg_remove(s, seg);
+			seg_remove(s, seg, keep_file(s));
 		seg = next;
 	}
 }
@@ -366,7 +467,7 @@ static const uint8_t *read_frame(struct store *s, struct segment *seg, uint64_t 
 	if (len == 0 || len > STORE_RECORD_MAX || off + STORE_FRAME_HEAD + len > seg->committed)
 		return NULL;
 	const uint8_t *f = cached(s, seg, off, STORE_FRAME_HEAD + len);
-	if (!f || rec_frame_check(f, STORE_FRAME_HEAD + len, fl) != 1)
+	if (!f || rec_frame_check(f, STORE_FRAME_HEAD + len, fl, off ? seg->mask : 0) != 1)
 		return NULL;
 	*state = 1;
 	return f;
@@ -771,7 +872,7 @@ static void after_change(struct store *s, uint64_t seg_id)
 {
 	struct segment *seg = store_seg_find(s, seg_id);
 	if (seg && seg_useless(s, seg))
-		seg_remove(s, seg);
+		seg_remove(s, seg, keep_file(s));
 	request_flush(s);
 }
 
@@ -913,7 +1014,7 @@ static void drop_segment(struct store *s, struct segment *seg)
 	log_warn("store %s full: the oldest %" PRIu64 " message(s) dropped (segment %" PRIu64
 		 ", store_full drop-oldest)",
 		 s->io->where, dropped, seg->id);
-	seg_remove(s, seg);
+	seg_remove(s, seg, false);
 }
 
 static bool active_done(const struct store *s)
@@ -930,6 +1031,10 @@ static bool make_room(struct store *s, size_t len, char *why, size_t cap)
 {
 	while (no_room(s, len, why, cap)) {
 		struct berr err;
+		if (s->n_pool) {
+			pool_release(s);
+			continue;
+		}
 		if (active_done(s)) {
 			/* Everything in the active segment is done: a new one lets
 			 * its bytes go. */
@@ -1200,6 +1305,10 @@ static void free_segments(struct store *s)
 		free(seg);
 	}
 	s->active = NULL;
+	if (s->prep_state == PREP_READY)
+		s->io->ops->close(s->io, s->prep_h);
+	s->prep_state = PREP_NONE;
+	s->prep_obsolete = false;
 }
 
 /* Everything a queue holds in memory goes; its leases become orphans. */
@@ -1306,9 +1415,12 @@ static void reopen_after_failure(struct store *s, struct sync_job *jobs, const s
 	log_error("store %s: %s; %zu message(s) not stored and not acknowledged; reopening the "
 		  "store from what is on disk",
 		  s->io->where, why->msg, lost);
-	for (struct sync_job *j = jobs; j; j = j->next)
+	for (struct sync_job *j = jobs; j; j = j->next) {
 		for (size_t i = 0; i < j->n_closes; i++)
 			s->io->ops->close(s->io, j->closes[i]);
+		if (j->prep.on && j->prep.status == 0)
+			s->io->ops->close(s->io, j->prep.h);
+	}
 	for (size_t i = 0; i < unwritten.n_closes; i++)
 		s->io->ops->close(s->io, unwritten.closes[i]);
 	reset_queues(s, true);
@@ -1350,6 +1462,13 @@ static void complete(struct store *s, struct sync_job *jobs)
 		jobs = j->next;
 		s->done_gen = j->gen;
 		s->unlinking = sub(s->unlinking, j->unlink_bytes);
+		prep_done(s, &j->prep);
+		for (size_t i = 0; i < j->n_unlinks; i++) {
+			if (j->unlinks[i].keep)
+				s->pool_coming = sub(s->pool_coming, 1);
+			if (j->unlinks[i].kept && s->n_pool < STORE_POOL_MAX)
+				s->pool[s->n_pool++] = j->unlinks[i];
+		}
 		for (size_t i = 0; i < j->n_closes; i++)
 			s->io->ops->close(s->io, j->closes[i]);
 		run_callbacks(j->dones, j->n_dones, 0, NULL);
@@ -1363,7 +1482,8 @@ static void flush(struct store *s)
 {
 	store_write_acks(s);
 	struct batch *b = s->fill;
-	if (!b->len && !b->n_dones && !b->n_unlinks && !b->n_closes)
+	prep_ask(s, b);
+	if (!b->len && !b->n_dones && !b->n_unlinks && !b->n_closes && !b->prep.on)
 		return;
 	struct berr err;
 	if (batch_write(s, b, &err) < 0) {
@@ -1372,7 +1492,7 @@ static void flush(struct store *s)
 	}
 	s->t.commits++;
 	publish(s, b);
-	if (b->n_dones || b->new_file || b->n_unlinks || b->n_closes) {
+	if (b->n_dones || b->new_file || b->n_unlinks || b->n_closes || b->prep.on) {
 		if (sync_submit(s, b, &err) < 0) {
 			reopen_after_failure(s, NULL, &err);
 			return;

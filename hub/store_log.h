@@ -27,6 +27,7 @@
 #define STORE_READ_CHUNK      (64 * 1024)
 #define STORE_WAIT_MAX	      (1024 * 1024) /* bytes of appends waiting for space */
 #define STORE_SEG_NAME_MAX    32
+#define STORE_POOL_MAX	      2 /* removed segment files kept to be written again */
 
 struct endpoint;
 
@@ -49,6 +50,7 @@ struct segment {
 	uint64_t first_seq; /* its messages have seqs from here on */
 	uint64_t sync_gen;  /* the last sync job its handle is in */
 	uint64_t opening;   /* bytes of its opening records (header, names, acks) */
+	uint32_t mask;	    /* of its frames' checksums (0 in a version 1 log) */
 	bool sealed;	    /* appends go to a newer one */
 	int64_t max_expires;
 	struct seg_queue *qs;
@@ -120,6 +122,7 @@ struct chunk {
 	int h;
 	uint64_t off;
 	size_t start, len; /* in the batch's buffer */
+	size_t end;	   /* bytes of the end mark written after it */
 };
 
 struct done {
@@ -130,6 +133,33 @@ struct done {
 	uint32_t len; /* 0: a message that went nowhere */
 };
 
+/* A segment that goes: its file removed, or kept for a later segment. */
+struct unlink {
+	uint64_t seg;
+	uint64_t bytes;
+	bool keep; /* asked for */
+	bool kept; /* done: renamed to its free name */
+};
+
+#define PREP_HEADER_MAX 80
+
+/* The next segment made from a kept file by the sync thread: renamed, its
+ * header written and synced before any other frame of it is written, so
+ * that a file's bytes past its end are only ever of earlier lives, with
+ * smaller numbers (and masks that say so). */
+struct prep_job {
+	bool on;
+	uint64_t id, from; /* the new segment, the kept file's */
+	uint64_t max_size; /* longer files are cut to this */
+	uint8_t header[PREP_HEADER_MAX];
+	size_t len;
+	int h; /* done: open on the file */
+	int status;
+	struct berr err;
+};
+
+enum prep_state { PREP_NONE, PREP_ASKED, PREP_READY };
+
 /* Records the event loop encodes, then writes (pwrite) in one go at the
  * end of an epoll round. */
 struct batch {
@@ -139,12 +169,13 @@ struct batch {
 	size_t n_chunks, cap_chunks;
 	struct done *dones;
 	size_t n_dones, cap_dones;
-	uint64_t *unlinks; /* segments removed once what came before is synced */
+	struct unlink *unlinks; /* segments removed once what came before is synced */
 	size_t n_unlinks, cap_unlinks;
 	uint64_t unlink_bytes;
 	int *closes; /* handles of removed segments, closed after that sync */
 	size_t n_closes, cap_closes;
 	bool new_file;
+	struct prep_job prep;
 };
 
 /* What a written batch waits for: the sync thread's fdatasync (which
@@ -157,12 +188,13 @@ struct sync_job {
 	size_t n_dones;
 	int *handles; /* to fdatasync */
 	size_t n_handles;
-	uint64_t *unlinks;
+	struct unlink *unlinks;
 	size_t n_unlinks;
 	uint64_t unlink_bytes;
 	int *closes;
 	size_t n_closes;
 	bool new_file;
+	struct prep_job prep;
 	int status;
 	struct berr err;
 };
@@ -185,6 +217,16 @@ struct store {
 	uint64_t next_seg_id, next_seq;
 	uint32_t next_endpoint_id;
 	uint64_t bytes; /* of every segment */
+	/* Files of removed segments (<id>.free), oldest first: a new segment
+	 * is one of them written again, whose blocks the file system already
+	 * has, so that its syncs write data alone. */
+	struct unlink pool[STORE_POOL_MAX];
+	size_t n_pool, pool_coming; /* kept, and being renamed to be kept */
+	uint8_t prep_state;
+	bool prep_obsolete; /* a newer segment came first: the prepared one goes */
+	uint64_t prep_id;
+	int prep_h;
+	uint64_t prep_size;
 	struct endpoint *endpoints;
 	struct queue *dirty;
 	struct orphan *orphans;
@@ -231,6 +273,8 @@ struct store {
  * skipped, the queues set up from the last ACK records. */
 NODISCARD int store_scan(struct store *s, struct berr *err);
 void store_seg_name(uint64_t id, char *out);
+/* The name of a removed segment's file kept for reuse. */
+void store_free_name(uint64_t id, char *out);
 struct segment *store_seg_find(struct store *s, uint64_t id);
 /* The segment holding id, or the first after it. */
 struct segment *store_seg_at_or_after(struct store *s, uint64_t id);
@@ -261,7 +305,7 @@ void batch_free(struct batch *b);
 /* Room for len bytes at the end of seg, in the batch; NULL out of memory. */
 uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len);
 int batch_add_done(struct batch *b, const struct done *d);
-int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes);
+int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes, bool keep);
 int batch_add_close(struct batch *b, int h);
 
 /* store_log.c: ACK records of the queues whose acknowledgements changed,

@@ -21,7 +21,22 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int rec_frame_check(const uint8_t *buf, size_t avail, size_t *frame)
+/* Odd, so that multiplying by it is undone by multiplying by its inverse
+ * modulo 2^32. */
+#define MASK_MUL 0x9E3779B1u
+#define MASK_INV 0x0E8B2F51u
+
+uint32_t rec_mask_of(uint64_t seg)
+{
+	return (uint32_t)seg * MASK_MUL;
+}
+
+uint32_t rec_mask_segment(uint32_t mask)
+{
+	return mask * MASK_INV;
+}
+
+int rec_frame_mask(const uint8_t *buf, size_t avail, size_t *frame, uint32_t *mask)
 {
 	if (avail < STORE_FRAME_HEAD)
 		return 0;
@@ -30,11 +45,47 @@ int rec_frame_check(const uint8_t *buf, size_t avail, size_t *frame)
 		return -1;
 	if (avail - STORE_FRAME_HEAD < len)
 		return 0;
-	uint32_t crc = crc32c(crc32c(0, buf, 4), buf + STORE_FRAME_HEAD, len);
-	if (crc != get32(buf + 4))
-		return -1;
+	*mask = crc32c(crc32c(0, buf, 4), buf + STORE_FRAME_HEAD, len) ^ get32(buf + 4);
 	*frame = STORE_FRAME_HEAD + (size_t)len;
 	return 1;
+}
+
+int rec_frame_check(const uint8_t *buf, size_t avail, size_t *frame, uint32_t mask)
+{
+	uint32_t m;
+	size_t fl;
+	int rc = rec_frame_mask(buf, avail, &fl, &m);
+	if (rc != 1)
+		return rc;
+	if (m != mask)
+		return -1;
+	*frame = fl;
+	return 1;
+}
+
+#define END_MAGIC 0x454E4421u /* "!DNE" */
+
+void rec_end_mark(uint8_t *p, uint32_t mask)
+{
+	put32(p, 0);
+	put32(p + 4, mask ^ END_MAGIC);
+}
+
+bool rec_is_end_mark(const uint8_t *p, uint32_t mask)
+{
+	return get32(p) == 0 && get32(p + 4) == (mask ^ END_MAGIC);
+}
+
+void rec_frames_mask(uint8_t *buf, size_t len, uint32_t mask)
+{
+	size_t off = 0;
+	while (len - off >= STORE_FRAME_HEAD) {
+		size_t fl = STORE_FRAME_HEAD + (size_t)get32(buf + off);
+		if (fl > len - off)
+			break;
+		put32(buf + off + 4, get32(buf + off + 4) ^ mask);
+		off += fl;
+	}
 }
 
 void rec_frame_seal(uint8_t *buf, size_t payload_len)

@@ -2,9 +2,12 @@
  *
  * A segment file is a run of frames:
  *     u32 len   payload bytes, little endian (1 .. STORE_RECORD_MAX)
- *     u32 crc   CRC32C of the four len bytes, then of the payload
+ *     u32 crc   CRC32C of the four len bytes, then of the payload, XORed
+ *               with the segment's mask (none for the HEADER record)
  *     payload   u8 type, then what the type says, all integers LEB128
- * and begins with a HEADER record. A message is one MESSAGE record however
+ * and begins with a HEADER record. A segment file is reused once nothing in
+ * it is live: the mask, a function of the segment number, tells its frames
+ * from those of the file's earlier lives past its end. A message is one MESSAGE record however
  * many endpoints it goes to; endpoints are named by ENDPOINT records and
  * referred to by number; ACK records hold one queue's acknowledgements.
  * After a crash the files are outside input: every decoder bounds every
@@ -19,14 +22,15 @@
 #include "hub/message.h"
 #include "hub/store.h"
 
-#define STORE_LOG_VERSION   1
-#define STORE_LOG_MAGIC	    "BERTHLOG"
-#define STORE_FRAME_HEAD    8
-#define STORE_RECORD_MAX    (2 * 1024 * 1024) /* a 256 KiB body with 64 large properties fits */
-#define STORE_TARGETS_MAX   256		      /* endpoints of one message (the routes' bound) */
-#define STORE_ACKED_MAX	    1024	      /* acknowledged messages above a queue's floor */
-#define STORE_BUCKETS	    11		      /* priorities 0-9, then routes without one */
-#define STORE_PRIORITY_NONE 10
+#define STORE_LOG_VERSION     2 /* 1: no checksum masks (read, never written) */
+#define STORE_LOG_VERSION_MIN 1
+#define STORE_LOG_MAGIC	      "BERTHLOG"
+#define STORE_FRAME_HEAD      8
+#define STORE_RECORD_MAX      (2 * 1024 * 1024) /* a 256 KiB body with 64 large properties fits */
+#define STORE_TARGETS_MAX     256		/* endpoints of one message (the routes' bound) */
+#define STORE_ACKED_MAX	      1024		/* acknowledged messages above a queue's floor */
+#define STORE_BUCKETS	      11		/* priorities 0-9, then routes without one */
+#define STORE_PRIORITY_NONE   10
 
 enum store_rec_type {
 	REC_HEADER = 1,
@@ -86,9 +90,25 @@ struct rec_ack {
 	struct rec_acked *acked;
 };
 
-/* The frame at buf: 1 whole and intact (*frame bytes in all), 0 cut short
- * by the end of avail, -1 not a frame (bad length or checksum). */
-int rec_frame_check(const uint8_t *buf, size_t avail, size_t *frame);
+/* The checksum mask of segment seg's frames (version 2), never 0 for a
+ * segment, and back: the segment number's low 32 bits of a mask. */
+uint32_t rec_mask_of(uint64_t seg);
+uint32_t rec_mask_segment(uint32_t mask);
+/* The frame at buf, its checksum XORed with mask: 1 whole and intact
+ * (*frame bytes in all), 0 cut short by the end of avail, -1 not a frame
+ * (bad length or checksum). */
+int rec_frame_check(const uint8_t *buf, size_t avail, size_t *frame, uint32_t mask);
+/* The mask that would make the whole frame at buf intact (*frame bytes):
+ * 1, 0 cut short, -1 not a frame (bad length). */
+int rec_frame_mask(const uint8_t *buf, size_t avail, size_t *frame, uint32_t *mask);
+/* The end mark of a segment's frames (STORE_END_MARK bytes: a frame
+ * length of 0, then the mask XORed with a constant, so that neither a
+ * length damaged to 0 nor an earlier life's mark reads as one). */
+#define STORE_END_MARK 8
+void rec_end_mark(uint8_t *p, uint32_t mask);
+bool rec_is_end_mark(const uint8_t *p, uint32_t mask);
+/* XORs mask into the checksums of the whole frames in buf[0, len). */
+void rec_frames_mask(uint8_t *buf, size_t len, uint32_t mask);
 /* Writes len and crc in front of a payload already at buf + STORE_FRAME_HEAD. */
 void rec_frame_seal(uint8_t *buf, size_t payload_len);
 

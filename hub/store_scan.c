@@ -27,9 +27,15 @@ void store_seg_name(uint64_t id, char *out)
 	snprintf(out, STORE_SEG_NAME_MAX, "%016" PRIx64 ".log", id);
 }
 
-static bool seg_name_parse(const char *name, uint64_t *id)
+void store_free_name(uint64_t id, char *out)
 {
-	if (strlen(name) != 20 || strcmp(name + 16, ".log"))
+	snprintf(out, STORE_SEG_NAME_MAX, "%016" PRIx64 ".free", id);
+}
+
+/* <16 hex digits><suffix>, the number not 0. */
+static bool name_parse(const char *name, const char *suffix, uint64_t *id)
+{
+	if (strlen(name) != 16 + strlen(suffix) || strcmp(name + 16, suffix))
 		return false;
 	uint64_t v = 0;
 	for (int i = 0; i < 16; i++) {
@@ -41,6 +47,11 @@ static bool seg_name_parse(const char *name, uint64_t *id)
 	}
 	*id = v;
 	return v != 0;
+}
+
+static bool seg_name_parse(const char *name, uint64_t *id)
+{
+	return name_parse(name, ".log", id);
 }
 
 struct segment *store_seg_find(struct store *s, uint64_t id)
@@ -116,6 +127,8 @@ struct scan {
 	struct store *s;
 	uint64_t *ids;
 	size_t n_ids, cap_ids;
+	uint64_t *frees; /* files kept from removed segments */
+	size_t n_frees, cap_frees;
 	struct {
 		uint32_t id;
 		struct endpoint *ep;
@@ -137,6 +150,15 @@ static int collect_name(const char *name, void *arg)
 {
 	struct scan *sc = arg;
 	uint64_t id;
+	if (name_parse(name, ".free", &id)) {
+		if (array_reserve(&sc->frees, &sc->cap_frees, sc->n_frees + 1, sizeof(*sc->frees),
+				  4) < 0) {
+			sc->oom = true;
+			return -1;
+		}
+		sc->frees[sc->n_frees++] = id;
+		return 0;
+	}
 	if (!seg_name_parse(name, &id))
 		return 0;
 	if (array_reserve(&sc->ids, &sc->cap_ids, sc->n_ids + 1, sizeof(*sc->ids), 16) < 0) {
@@ -184,6 +206,8 @@ struct reader {
 	uint64_t size;
 	uint64_t base; /* file offset of rbuf[0] */
 	size_t len;    /* bytes in rbuf */
+	uint32_t mask; /* of the frames after the header */
+	uint64_t id;
 };
 
 /* Makes [off, off + need) readable; returns a pointer to off, or NULL when
@@ -221,8 +245,10 @@ static const uint8_t *reader_at(struct reader *r, uint64_t off, size_t need, siz
 	return *got == need ? s->rbuf : NULL;
 }
 
-/* The frame at off: 1 intact (*fl bytes), 0 cut short by the end of the
- * file, -1 not a frame, -2 read error. */
+/* The frame at off: 1 intact (*fl bytes), 2 the end of the segment's
+ * frames (in a version 2 log: the end mark, or an intact frame of an
+ * earlier life of the file, with the mask of a smaller segment number), 0
+ * cut short by the end of the file, -1 not a frame, -2 read error. */
 static int frame_at(struct reader *r, uint64_t off, size_t *fl, const uint8_t **p, struct berr *err)
 {
 	size_t got;
@@ -232,16 +258,24 @@ static int frame_at(struct reader *r, uint64_t off, size_t *fl, const uint8_t **
 		return err->code ? -2 : 0;
 	uint32_t len =
 	    (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+	if (len == 0 && r->mask && off && rec_is_end_mark(h, r->mask))
+		return 2;
 	if (len == 0 || len > STORE_RECORD_MAX)
 		return -1;
 	const uint8_t *f = reader_at(r, off, STORE_FRAME_HEAD + len, &got, err);
 	if (!f)
 		return err->code ? -2 : 0;
-	int rc = rec_frame_check(f, got, fl);
+	uint32_t mask;
+	int rc = rec_frame_mask(f, got, fl, &mask);
 	if (rc <= 0 || f[STORE_FRAME_HEAD] < REC_HEADER || f[STORE_FRAME_HEAD] > REC_ACK)
 		return -1;
 	*p = f;
-	return 1;
+	if (mask == (off ? r->mask : 0))
+		return 1;
+	/* Where the file had an earlier life, its frames follow this one's. */
+	if (r->mask && off && (!mask || rec_mask_segment(mask) < (uint32_t)r->id))
+		return 2;
+	return -1;
 }
 
 /* Where the bytes from off on stop being zeros (r->size when they never
@@ -263,15 +297,18 @@ static uint64_t zeros_end(struct reader *r, uint64_t off, struct berr *err)
 	return last;
 }
 
-/* The next offset after from where an intact frame starts, or 0. */
-static uint64_t resync(struct reader *r, uint64_t from, struct berr *err)
+/* The next offset after from where an intact frame starts, or 0; *old
+ * says whether it is one of an earlier life of the file. */
+static uint64_t resync(struct reader *r, uint64_t from, bool *old, struct berr *err)
 {
 	for (uint64_t off = from; off + STORE_FRAME_HEAD < r->size; off++) {
 		size_t fl;
 		const uint8_t *p;
 		int rc = frame_at(r, off, &fl, &p, err);
-		if (rc == 1)
+		if (rc == 1 || rc == 2) {
+			*old = rc == 2;
 			return off;
+		}
 		if (rc == -2)
 			return 0;
 	}
@@ -421,13 +458,14 @@ static int scan_record(struct scan *sc, struct segment *seg, const uint8_t *f, s
 			s->t.damaged++;
 			return 0;
 		}
-		if (h.version != STORE_LOG_VERSION) {
+		if (h.version < STORE_LOG_VERSION_MIN || h.version > STORE_LOG_VERSION) {
 			store_seg_name(seg->id, name);
 			return berr_set(
 			    err, 0,
-			    "store %s: %s is a log of version %u; this hub reads version "
-			    "%d (move the directory aside, or run the berth that wrote it)",
-			    s->io->where, name, h.version, STORE_LOG_VERSION);
+			    "store %s: %s is a log of version %u; this hub reads versions "
+			    "%d to %d (move the directory aside, or run the berth that wrote it)",
+			    s->io->where, name, h.version, STORE_LOG_VERSION_MIN,
+			    STORE_LOG_VERSION);
 		}
 		if (first) {
 			seg->first_seq = h.next_seq;
@@ -460,6 +498,24 @@ static int scan_record(struct scan *sc, struct segment *seg, const uint8_t *f, s
 	return 0;
 }
 
+/* The first frame of a segment: false when it is the header of a version 2
+ * log naming another segment (a kept file renamed for a new segment whose
+ * header was not written yet: nothing of the new one is in it). Else the
+ * masks of the frames that follow are known. */
+static bool header_of(struct reader *r, const uint8_t *f, size_t fl)
+{
+	struct rec_header h;
+	if (f[STORE_FRAME_HEAD] != REC_HEADER ||
+	    rec_decode_header(f + STORE_FRAME_HEAD, fl - STORE_FRAME_HEAD, &h) < 0 ||
+	    h.version < 2 || h.version > STORE_LOG_VERSION) {
+		return true; /* version 1: unmasked; a newer one: refused later */
+	}
+	if (h.segment != r->id)
+		return false;
+	r->mask = rec_mask_of(r->id);
+	return true;
+}
+
 static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 {
 	struct store *s = sc->s;
@@ -477,7 +533,7 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 	seg->id = id;
 	seg->h = h;
 	seg->sealed = true;
-	struct reader r = {.s = s, .h = h};
+	struct reader r = {.s = s, .h = h, .id = id};
 	if (io->ops->size(io, h, &r.size, err) < 0)
 		goto fail;
 	uint64_t off = 0;
@@ -488,12 +544,26 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 		int rc = frame_at(&r, off, &fl, &f, err);
 		if (rc == -2)
 			goto fail;
+		if (rc == 1 && n_good == 0 && !header_of(&r, f, fl))
+			break; /* a kept file whose new header never made it */
 		if (rc == 1) {
 			if (scan_record(sc, seg, f, fl, n_good == 0, err) < 0)
 				goto fail;
 			n_good++;
 			off += fl;
 			continue;
+		}
+		if (off == 0 && !r.mask) {
+			/* No header: the frames after it, if any, are masked. */
+			r.mask = rec_mask_of(id);
+			r.id = id;
+		}
+		if (rc == 2) {
+			/* The end mark, or an earlier life of the file. */
+			if (io->ops->truncate(io, h, off, err) < 0)
+				goto fail;
+			r.size = off;
+			break;
 		}
 		/* Zeros to the end: the preallocated rest, not damage. */
 		uint64_t dirty = zeros_end(&r, off, err);
@@ -505,10 +575,11 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 			r.size = off;
 			break;
 		}
-		uint64_t next = resync(&r, off + 1, err);
+		bool old = false;
+		uint64_t next = resync(&r, off + 1, &old, err);
 		if (err->code)
 			goto fail;
-		if (next) {
+		if (next && !old) {
 			void *holes = realloc(seg->holes, (seg->n_holes + 1) * sizeof(*seg->holes));
 			if (!holes) {
 				berr_set(err, ENOMEM, "store: segment");
@@ -524,9 +595,10 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 			off = next;
 			continue;
 		}
+		uint64_t end = next ? next : dirty;
 		log_warn("store %s: %s: torn tail of %" PRIu64 " bytes cut at offset %" PRIu64,
-			 io->where, name, dirty - off, off);
-		s->t.cut_bytes += dirty - off;
+			 io->where, name, end - off, off);
+		s->t.cut_bytes += end - off;
 		if (io->ops->truncate(io, h, off, err) < 0)
 			goto fail;
 		r.size = off;
@@ -544,6 +616,7 @@ static int scan_segment(struct scan *sc, uint64_t id, struct berr *err)
 		return 0;
 	}
 	seg->size = seg->committed = seg->opening = r.size;
+	seg->mask = r.mask;
 	s->bytes += r.size;
 	struct segment **sp = &s->segs;
 	while (*sp)
@@ -556,6 +629,27 @@ fail:
 	free(seg->qs);
 	free(seg);
 	return berr_wrap(err, "store %s: %s", io->where, name);
+}
+
+/* Files kept from removed segments: the oldest STORE_POOL_MAX stay for
+ * reuse, any others go. */
+static void keep_frees(struct scan *sc)
+{
+	struct store *s = sc->s;
+	if (sc->n_frees)
+		qsort(sc->frees, sc->n_frees, sizeof(*sc->frees), cmp_u64);
+	s->n_pool = s->pool_coming = 0;
+	for (size_t i = 0; i < sc->n_frees; i++) {
+		if (s->n_pool < STORE_POOL_MAX) {
+			s->pool[s->n_pool++] = (struct unlink){sc->frees[i], 0, true, true};
+			continue;
+		}
+		char name[STORE_SEG_NAME_MAX];
+		struct berr err;
+		store_free_name(sc->frees[i], name);
+		if (s->io->ops->unlink(s->io, name, &err) < 0)
+			log_warn("store: %s", err.msg);
+	}
 }
 
 /* Each queue from its last ACK record (or from the start of the log). */
@@ -618,6 +712,7 @@ int store_scan(struct store *s, struct berr *err)
 		if (sc.ids[i] > sc.max_seg)
 			sc.max_seg = sc.ids[i];
 	}
+	keep_frees(&sc);
 	resolve_pending(&sc);
 	if (sc.oom) {
 		berr_set(err, ENOMEM, "store %s", io->where);
@@ -634,6 +729,7 @@ int store_scan(struct store *s, struct berr *err)
 out:
 	free(sc.acked);
 	free(sc.ids);
+	free(sc.frees);
 	free(sc.map);
 	for (size_t i = 0; i < sc.n_packs; i++)
 		free(sc.packs[i].acked);
@@ -668,13 +764,14 @@ int hub_store_inspect(const char *dir, uint64_t *segments, uint64_t *bytes, stru
 		*bytes += (uint64_t)st.st_size;
 		/* A torn first record is the hub's to cut; a header that reads
 		 * must be of a known version. */
-		if (rec_frame_check(buf, (size_t)n, &fl) == 1 &&
+		if (rec_frame_check(buf, (size_t)n, &fl, 0) == 1 &&
 		    rec_decode_header(buf + STORE_FRAME_HEAD, fl - STORE_FRAME_HEAD, &h) == 0 &&
-		    h.version != STORE_LOG_VERSION)
+		    (h.version < STORE_LOG_VERSION_MIN || h.version > STORE_LOG_VERSION))
 			return berr_set(err, 0,
 					"store %s: %s is a log of version %u; this berth reads "
-					"version %d",
-					dir, e->d_name, h.version, STORE_LOG_VERSION);
+					"versions %d to %d",
+					dir, e->d_name, h.version, STORE_LOG_VERSION_MIN,
+					STORE_LOG_VERSION);
 	}
 	return 0;
 }

@@ -40,6 +40,7 @@ void batch_reset(struct batch *b)
 	b->len = b->n_chunks = b->n_dones = b->n_unlinks = b->n_closes = 0;
 	b->unlink_bytes = 0;
 	b->new_file = false;
+	b->prep.on = false;
 	if (b->cap > BATCH_KEEP) {
 		free(b->buf);
 		b->buf = NULL;
@@ -59,7 +60,7 @@ void batch_free(struct batch *b)
 
 uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len)
 {
-	if (grow((void **)&b->buf, &b->cap, b->len + len, 1) < 0)
+	if (grow((void **)&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1) < 0)
 		return NULL;
 	struct chunk *last = b->n_chunks ? &b->chunks[b->n_chunks - 1] : NULL;
 	if (last && last->h == seg->h && last->off + last->len == seg->size &&
@@ -69,7 +70,15 @@ uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len)
 		if (grow((void **)&b->chunks, &b->cap_chunks, b->n_chunks + 1, sizeof(*b->chunks)) <
 		    0)
 			return NULL;
-		b->chunks[b->n_chunks++] = (struct chunk){seg->id, seg->h, seg->size, b->len, len};
+		if (last) {
+			/* Room for the previous chunk's end mark. */
+			last->end = STORE_END_MARK;
+			b->len += STORE_END_MARK;
+			if (grow((void **)&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1) < 0)
+				return NULL;
+		}
+		b->chunks[b->n_chunks++] =
+		    (struct chunk){seg->id, seg->h, seg->size, b->len, len, 0};
 	}
 	uint8_t *p = b->buf + b->len;
 	b->len += len;
@@ -85,12 +94,13 @@ int batch_add_done(struct batch *b, const struct done *d)
 	return 0;
 }
 
-int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes)
+int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes, bool keep)
 {
 	if (grow((void **)&b->unlinks, &b->cap_unlinks, b->n_unlinks + 1, sizeof(*b->unlinks)) < 0)
 		return -1;
-	b->unlinks[b->n_unlinks++] = seg;
-	b->unlink_bytes += bytes;
+	b->unlinks[b->n_unlinks++] = (struct unlink){seg, bytes, keep, false};
+	if (!keep)
+		b->unlink_bytes += bytes;
 	return 0;
 }
 
@@ -102,11 +112,39 @@ int batch_add_close(struct batch *b, int h)
 	return 0;
 }
 
+/* The frames of a chunk get their segment's mask, all but the HEADER
+ * record that opens the file. */
+static void chunk_mask(struct batch *b, const struct chunk *c)
+{
+	uint8_t *p = b->buf + c->start;
+	size_t len = c->len;
+	if (c->off == 0 && len >= STORE_FRAME_HEAD) {
+		size_t fl = STORE_FRAME_HEAD + ((size_t)p[0] | (size_t)p[1] << 8 |
+						(size_t)p[2] << 16 | (size_t)p[3] << 24);
+		if (fl > len)
+			return;
+		p += fl;
+		len -= fl;
+	}
+	rec_frames_mask(p, len, rec_mask_of(c->seg));
+}
+
 int batch_write(struct store *s, struct batch *b, struct berr *err)
 {
+	if (b->n_chunks) {
+		struct chunk *c = &b->chunks[b->n_chunks - 1];
+		if (grow((void **)&b->buf, &b->cap, b->len + STORE_END_MARK, 1) < 0)
+			return berr_set(err, ENOMEM, "store: write");
+		c->end = STORE_END_MARK;
+	}
+	/* Each write ends with the mark of where the segment's frames end:
+	 * past it the file may hold anything (an earlier life's frames). */
 	for (size_t i = 0; i < b->n_chunks; i++) {
 		const struct chunk *c = &b->chunks[i];
-		if (s->io->ops->pwrite(s->io, c->h, b->buf + c->start, c->len, c->off, err) < 0)
+		chunk_mask(b, c);
+		rec_end_mark(b->buf + c->start + c->len, rec_mask_of(c->seg));
+		if (s->io->ops->pwrite(s->io, c->h, b->buf + c->start, c->len + c->end, c->off,
+				       err) < 0)
 			return -1;
 	}
 	return 0;
@@ -121,6 +159,34 @@ void sync_job_free(struct sync_job *j)
 	free(j->unlinks);
 	free(j->closes);
 	free(j);
+}
+
+/* A kept file becomes segment p->id, its header synced (the directory
+ * after). A failure leaves no file of that name behind to be read. */
+static void prepare(struct store_io *io, struct prep_job *p, bool *renamed)
+{
+	char from[STORE_SEG_NAME_MAX], to[STORE_SEG_NAME_MAX];
+	store_free_name(p->from, from);
+	store_seg_name(p->id, to);
+	p->h = -1;
+	p->status = -1;
+	if (io->ops->rename(io, from, to, &p->err) < 0)
+		return;
+	*renamed = true;
+	int h = io->ops->open(io, to, false, &p->err);
+	uint64_t size;
+	if (h < 0 || io->ops->size(io, h, &size, &p->err) < 0 ||
+	    (size > p->max_size && io->ops->truncate(io, h, p->max_size, &p->err) < 0) ||
+	    io->ops->pwrite(io, h, p->header, p->len, 0, &p->err) < 0 ||
+	    io->ops->sync(io, h, &p->err) < 0) {
+		struct berr e;
+		if (h >= 0)
+			io->ops->close(io, h);
+		(void)io->ops->unlink(io, to, &e);
+		return;
+	}
+	p->h = h;
+	p->status = 0;
 }
 
 /* One sync round over jobs (in the sync thread, or in the loop without
@@ -154,11 +220,22 @@ static void sync_run(struct store *s, struct sync_job *jobs)
 	bool unlinked = false;
 	for (struct sync_job *j = jobs; j && rc == 0; j = j->next) {
 		for (size_t i = 0; i < j->n_unlinks && rc == 0; i++) {
-			char name[STORE_SEG_NAME_MAX];
-			store_seg_name(j->unlinks[i], name);
-			rc = io->ops->unlink(io, name, &err);
+			struct unlink *u = &j->unlinks[i];
+			char name[STORE_SEG_NAME_MAX], free_name[STORE_SEG_NAME_MAX];
+			store_seg_name(u->seg, name);
+			store_free_name(u->seg, free_name);
+			struct berr rerr;
+			u->kept = u->keep && io->ops->rename(io, name, free_name, &rerr) == 0;
+			if (!u->kept) /* not asked, or removed instead */
+				rc = io->ops->unlink(io, name, &err);
 			unlinked = true;
 		}
+	}
+	for (struct sync_job *j = jobs; j; j = j->next) {
+		if (j->prep.on && rc == 0)
+			prepare(io, &j->prep, &unlinked);
+		else if (j->prep.on)
+			j->prep.status = -1, j->prep.h = -1, j->prep.err = err;
 	}
 	if (rc == 0 && unlinked)
 		rc = io->ops->sync_dir(io, &err);
@@ -272,6 +349,7 @@ int sync_submit(struct store *s, struct batch *b, struct berr *err)
 		j->n_closes = b->n_closes;
 		j->unlink_bytes = b->unlink_bytes;
 		j->new_file = b->new_file;
+		j->prep = b->prep;
 	}
 	if (fail) {
 		sync_job_free(j);

@@ -20,7 +20,7 @@ static void one_record(const uint8_t *data, size_t size)
 	struct rec_message m;
 	struct rec_ack a = {.acked = acked};
 	size_t fl;
-	rec_frame_check(data, size, &fl);
+	rec_frame_check(data, size, &fl, 0);
 	rec_decode_header(data, size, &h);
 	rec_decode_endpoint(data, size, &e);
 	if (rec_decode_ack(data, size, &a) == 0) {

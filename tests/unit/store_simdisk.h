@@ -3,8 +3,8 @@
  * what was written is kept apart from what was synced, and a power cut
  * (sim_cut) keeps only the synced bytes, or those plus the unsynced writes
  * with the last one torn at any offset, or a random subset of them torn and
- * with bits flipped. Names created or removed since the last directory sync
- * may come back or vanish. The cut itself can be set to happen at the Nth
+ * with bits flipped. Names created, renamed or removed since the last
+ * directory sync may come back or vanish. The cut itself can be set to happen at the Nth
  * write-side operation (sim_arm): that operation and everything after it
  * fail with EIO until sim_cut.
  *
@@ -42,8 +42,9 @@ struct sim_write {
 struct sim_file {
 	bool used;
 	char name[64];
-	bool linked;	     /* in the directory now */
-	bool linked_durable; /* in the directory after a power cut */
+	char durable_name[64]; /* its name after a power cut */
+	bool linked;	       /* in the directory now */
+	bool linked_durable;   /* in the directory after a power cut */
 	uint8_t *data;
 	size_t len, cap;
 	uint8_t *synced;
@@ -131,6 +132,7 @@ static inline int sim_open(struct store_io *io, const char *name, bool create, s
 		memset(f, 0, sizeof(*f));
 		f->used = f->linked = true;
 		snprintf(f->name, sizeof(f->name), "%s", name);
+		snprintf(f->durable_name, sizeof(f->durable_name), "%s", name);
 	} else if (fi < 0) {
 		return berr_set(err, ENOENT, "open %s", name);
 	}
@@ -316,6 +318,21 @@ static inline int sim_unlink(struct store_io *io, const char *name, struct berr 
 	return 0;
 }
 
+static inline int sim_rename(struct store_io *io, const char *from, const char *to,
+			     struct berr *err)
+{
+	struct sim_disk *d = sim_of(io);
+	if (!sim_op(d, err))
+		return -1;
+	int fi = sim_find(d, from);
+	if (fi < 0)
+		return berr_set(err, ENOENT, "rename %s", from);
+	if (sim_find(d, to) >= 0)
+		return berr_set(err, EEXIST, "rename %s to %s", from, to);
+	snprintf(d->f[fi].name, sizeof(d->f[fi].name), "%s", to);
+	return 0;
+}
+
 static inline void sim_file_free(struct sim_file *f)
 {
 	sim_forget_writes(f);
@@ -335,6 +352,7 @@ static inline int sim_sync_dir(struct store_io *io, struct berr *err)
 		if (!f->used)
 			continue;
 		f->linked_durable = f->linked;
+		memcpy(f->durable_name, f->name, sizeof(f->name));
 		bool open = false;
 		for (int h = 0; h < SIM_HANDLES && !open; h++)
 			open = d->handle[h] == i;
@@ -385,6 +403,7 @@ static const struct store_io_ops sim_ops = {
     .list = sim_list,
     .space = sim_space,
     .destroy = sim_destroy,
+    .rename = sim_rename,
 };
 
 static inline void sim_init(struct sim_disk *d, uint64_t seed)
@@ -453,6 +472,7 @@ static inline void sim_cut(struct sim_disk *d, enum sim_cut_mode mode)
 			memcpy(f->synced, data, len);
 		f->synced_len = len;
 		f->linked = f->linked_durable;
+		memcpy(f->name, f->durable_name, sizeof(f->name));
 	}
 	for (int h = 0; h < SIM_HANDLES; h++)
 		d->handle[h] = -1;
@@ -484,6 +504,7 @@ static inline void sim_settle(struct sim_disk *d)
 		f->synced_len = f->len;
 		sim_forget_writes(f);
 		f->linked_durable = f->linked;
+		memcpy(f->durable_name, f->name, sizeof(f->name));
 	}
 }
 
@@ -509,6 +530,19 @@ static inline int sim_count(struct sim_disk *d)
 	int n = 0;
 	for (int i = 0; i < SIM_FILES; i++)
 		n += d->f[i].used && d->f[i].linked;
+	return n;
+}
+
+/* Files in the directory now whose names end in suffix. */
+static inline int sim_count_named(struct sim_disk *d, const char *suffix)
+{
+	int n = 0;
+	size_t sl = strlen(suffix);
+	for (int i = 0; i < SIM_FILES; i++) {
+		size_t nl = strlen(d->f[i].name);
+		n += d->f[i].used && d->f[i].linked && nl >= sl &&
+		     !strcmp(d->f[i].name + nl - sl, suffix);
+	}
 	return n;
 }
 

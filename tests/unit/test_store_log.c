@@ -157,7 +157,7 @@ static void a_message_record_round_trips(void **state)
 	uint8_t *f = malloc(len);
 	assert_int_equal(rec_encode_message(f, 42, &m, t, 2), len);
 	size_t fl;
-	assert_int_equal(rec_frame_check(f, len, &fl), 1);
+	assert_int_equal(rec_frame_check(f, len, &fl, 0), 1);
 	assert_int_equal(fl, len);
 	struct rec_message rm;
 	assert_int_equal(rec_decode_message(f + STORE_FRAME_HEAD, len - STORE_FRAME_HEAD, &rm), 0);
@@ -184,7 +184,7 @@ static void a_message_record_round_trips(void **state)
 	assert_memory_equal(out.body, body, sizeof(body));
 	hub_message_clear(&out);
 	rec_renumber(f, 43);
-	assert_int_equal(rec_frame_check(f, len, &fl), 1);
+	assert_int_equal(rec_frame_check(f, len, &fl, 0), 1);
 	assert_int_equal(rec_decode_message(f + STORE_FRAME_HEAD, len - STORE_FRAME_HEAD, &rm), 0);
 	assert_int_equal(rm.seq, 43);
 	free(f);
@@ -206,14 +206,14 @@ static void records_cut_short_or_altered_are_refused(void **state)
 	for (size_t i = 0; i < len; i++) {
 		for (int bit = 0; bit < 8; bit++) {
 			f[i] ^= (uint8_t)(1 << bit);
-			assert_int_not_equal(rec_frame_check(f, len, &fl), 1);
+			assert_int_not_equal(rec_frame_check(f, len, &fl, 0), 1);
 			f[i] ^= (uint8_t)(1 << bit);
 		}
 	}
-	assert_int_equal(rec_frame_check(f, len, &fl), 1);
-	assert_int_equal(rec_frame_check(f, len - 1, &fl), 0);
+	assert_int_equal(rec_frame_check(f, len, &fl, 0), 1);
+	assert_int_equal(rec_frame_check(f, len - 1, &fl, 0), 0);
 	uint8_t zeros[64] = {0};
-	assert_int_equal(rec_frame_check(zeros, sizeof(zeros), &fl), -1);
+	assert_int_equal(rec_frame_check(zeros, sizeof(zeros), &fl, 0), -1);
 	/* An overlong varint, a bad bucket, a NUL inside a name. */
 	uint8_t bad1[] = {REC_ENDPOINT, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 			  0x80,		0x80, 0x80, 0x80, 0x01, 1,    'x'};
@@ -381,14 +381,14 @@ static void a_log_of_an_unknown_version_is_refused(void **state)
 	struct sim_file *f = active_file();
 	/* payload: type, "BERTHLOG", then the version */
 	assert_int_equal(f->data[STORE_FRAME_HEAD + 9], STORE_LOG_VERSION);
-	f->data[STORE_FRAME_HEAD + 9] = 2;
+	f->data[STORE_FRAME_HEAD + 9] = STORE_LOG_VERSION + 1;
 	rec_frame_seal(f->data, f->data[0] | f->data[1] << 8);
 	sim_settle(&disk);
 	struct store_options o = {.default_ttl_secs = 60};
 	struct berr err;
 	assert_int_equal(store_open_io(&o, &disk.io, false, &s, &err), -1);
-	assert_non_null(strstr(err.msg, "version 2"));
-	/* The positive control: version 1 opens. */
+	assert_non_null(strstr(err.msg, "version 3"));
+	/* The positive control: the version it was written with opens. */
 	f->data[STORE_FRAME_HEAD + 9] = STORE_LOG_VERSION;
 	rec_frame_seal(f->data, f->data[0] | f->data[1] << 8);
 	s = sopen(0, 0);
@@ -580,10 +580,196 @@ static void segments_go_when_nothing_in_them_is_live(void **state)
 	store_dispatch(s);
 	store_expire(s, T0 + 1000);
 	store_dispatch(s);
-	assert_true(sim_count(&disk) <= 2);
+	/* Their files are removed, or kept to be written again. */
+	assert_true(sim_count_named(&disk, ".log") <= 2);
+	assert_true(sim_count_named(&disk, ".free") <= STORE_POOL_MAX);
+	assert_int_equal(sim_count(&disk),
+			 sim_count_named(&disk, ".log") + sim_count_named(&disk, ".free"));
 	store_close(s);
 	s = sopen(0, 4096);
 	struct store_item none;
+	assert_null(take(s, EP_IN, &none));
+	store_close(s);
+}
+
+/* ---- files of removed segments written again ---- */
+
+static const char *numbered(int i)
+{
+	static char b[501];
+	memset(b, 'a' + i % 26, 500);
+	b[500] = '\0';
+	snprintf(b, 12, "n%04d:", i);
+	b[strlen(b)] = 'q';
+	return b;
+}
+
+/* Forty messages of 500 bytes, taken and acknowledged: the segments that
+ * held them go, two of their files kept. */
+static struct store *fill_and_empty(size_t seg)
+{
+	fill_body();
+	struct store *s = sopen(0, seg);
+	for (int i = 0; i < 40; i++) {
+		put(s, EP_IN, 0, body500);
+		store_dispatch(s);
+	}
+	for (int i = 0; i < 40; i++)
+		take_ack(s, EP_IN, body500);
+	store_dispatch(s);
+	store_expire(s, T0 + 1000);
+	store_dispatch(s);
+	assert_true(sim_count_named(&disk, ".free") >= 1);
+	return s;
+}
+
+static struct sim_file *file_at(const char *suffix, int nth)
+{
+	for (int i = 0; i < SIM_FILES; i++) {
+		size_t n = strlen(disk.f[i].name);
+		if (disk.f[i].used && disk.f[i].linked && n > strlen(suffix) &&
+		    !strcmp(disk.f[i].name + n - strlen(suffix), suffix) && nth-- == 0)
+			return &disk.f[i];
+	}
+	return NULL;
+}
+
+/* The frames of a segment file as the log wrote them: the header, then
+ * frames with the segment's mask. Returns where they end; *last_msg is the
+ * offset of the last MESSAGE record (0 when none). */
+static uint64_t frames_end(const struct sim_file *f, uint64_t *last_msg)
+{
+	uint64_t id = strtoull(f->name, NULL, 16), off = 0;
+	size_t fl;
+	*last_msg = 0;
+	while (rec_frame_check(f->data + off, f->len - off, &fl, off ? rec_mask_of(id) : 0) == 1) {
+		if (f->data[off + STORE_FRAME_HEAD] == REC_MESSAGE)
+			*last_msg = off;
+		off += fl;
+	}
+	return off;
+}
+
+/* The newest segment with a message in it. */
+static struct sim_file *last_with_message(void)
+{
+	struct sim_file *best = NULL;
+	for (int i = 0; i < SIM_FILES; i++) {
+		struct sim_file *f = &disk.f[i];
+		uint64_t m;
+		if (f->used && f->linked && strstr(f->name, ".log") && (frames_end(f, &m), m) &&
+		    (!best || strcmp(f->name, best->name) > 0))
+			best = f;
+	}
+	return best;
+}
+
+static void removed_segment_files_are_written_again(void **state)
+{
+	struct store *s = fill_and_empty(4096);
+	static char before[SIM_FILES][64];
+	for (int i = 0; i < SIM_FILES; i++)
+		memcpy(before[i], disk.f[i].used ? disk.f[i].name : "", 64);
+	int files = sim_count(&disk);
+	/* Messages until the newest one is in a file that had another name:
+	 * a removed segment's, written again. */
+	struct sim_file *f = NULL;
+	int n = 0;
+	while (!f && n < 40) {
+		put(s, EP_IN, 0, numbered(n++));
+		store_dispatch(s);
+		struct sim_file *last = last_with_message();
+		int i = (int)(last - disk.f);
+		if (before[i][0] && strcmp(before[i], last->name))
+			f = last;
+	}
+	assert_non_null(f);
+	assert_true(sim_count(&disk) <= files + 1);
+	/* Past the frames of its new life: the end mark, then its old life. */
+	uint64_t last, end = frames_end(f, &last);
+	uint64_t id = strtoull(f->name, NULL, 16);
+	assert_true(rec_is_end_mark(f->data + end, rec_mask_of(id)));
+	bool stale = false;
+	for (uint64_t i = end + STORE_END_MARK; i < f->len && !stale; i++)
+		stale = f->data[i] != 0;
+	assert_true(stale);
+	store_close(s);
+	/* Reopened: every message, in order, and not one byte seen as damage. */
+	s = sopen(0, 4096);
+	struct store_totals t;
+	store_get_totals(s, &t);
+	assert_int_equal(t.damaged, 0);
+	assert_int_equal(t.cut_bytes, 0);
+	for (int i = 0; i < n; i++)
+		take_ack(s, EP_IN, numbered(i));
+	struct store_item none;
+	assert_null(take(s, EP_IN, &none));
+	store_close(s);
+}
+
+static void a_torn_tail_in_a_file_written_again_costs_only_the_torn_record(void **state)
+{
+	struct store *s = fill_and_empty(4096);
+	for (int i = 0; i < 6; i++) {
+		put(s, EP_IN, 0, numbered(i));
+		store_dispatch(s);
+	}
+	store_close(s);
+	/* The last message of the newest segment is torn: an earlier life's
+	 * bytes follow it, not zeros. */
+	struct sim_file *f = last_with_message();
+	uint64_t last, end = frames_end(f, &last);
+	bool stale = false;
+	for (uint64_t i = end + STORE_END_MARK; i < f->len && !stale; i++)
+		stale = f->data[i] != 0;
+	assert_true(stale);
+	f->data[last + STORE_FRAME_HEAD + 20] ^= 0x40;
+	sim_settle(&disk);
+	s = sopen(0, 4096);
+	struct store_totals t;
+	store_get_totals(s, &t);
+	assert_int_equal(t.cut_bytes, end - last);
+	assert_int_equal(t.damaged, 0);
+	/* The control: the messages before the torn one are all there. */
+	for (int i = 0; i < 5; i++)
+		take_ack(s, EP_IN, numbered(i));
+	struct store_item none;
+	assert_null(take(s, EP_IN, &none));
+	store_close(s);
+}
+
+static void a_kept_file_renamed_before_its_header_was_written_holds_nothing(void **state)
+{
+	struct store *s = fill_and_empty(4096);
+	put(s, EP_IN, 0, "stays");
+	store_dispatch(s);
+	store_close(s);
+	/* A power cut between the rename of a kept file and its header: it
+	 * has the next number and an old segment's frames. */
+	struct sim_file *active = active_file();
+	uint64_t next = strtoull(active->name, NULL, 16) + 1;
+	char name[STORE_SEG_NAME_MAX];
+	store_seg_name(next, name);
+	struct sim_file *f = file_at(".free", 0);
+	struct berr err;
+	char from[64];
+	snprintf(from, sizeof(from), "%s", f->name);
+	assert_int_equal(disk.io.ops->rename(&disk.io, from, name, &err), 0);
+	sim_settle(&disk);
+	s = sopen(0, 4096);
+	struct store_totals t;
+	store_get_totals(s, &t);
+	assert_int_equal(t.damaged, 0);
+	assert_int_equal(t.recovered, 1);
+	take_ack(s, EP_IN, "stays");
+	struct store_item none;
+	assert_null(take(s, EP_IN, &none));
+	/* Its frames were not taken for anything: new messages go on. */
+	put(s, EP_IN, 0, "after");
+	store_dispatch(s);
+	store_close(s);
+	s = sopen(0, 4096);
+	take_ack(s, EP_IN, "after");
 	assert_null(take(s, EP_IN, &none));
 	store_close(s);
 }
@@ -690,6 +876,10 @@ static int g_space(struct store_io *io, uint64_t *avail, uint64_t *total, struct
 static void g_destroy(struct store_io *io)
 {
 }
+static int g_rename(struct store_io *io, const char *from, const char *to, struct berr *err)
+{
+	return INNER->ops->rename(INNER, from, to, err);
+}
 #undef INNER
 
 static const struct store_io_ops gate_ops = {
@@ -706,6 +896,7 @@ static const struct store_io_ops gate_ops = {
     .list = g_list,
     .space = g_space,
     .destroy = g_destroy,
+    .rename = g_rename,
 };
 
 static char gate_dir[64];
@@ -881,6 +1072,12 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(segments_go_when_nothing_in_them_is_live, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(removed_segment_files_are_written_again, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_torn_tail_in_a_file_written_again_costs_only_the_torn_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_kept_file_renamed_before_its_header_was_written_holds_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(released_messages_come_back_as_redeliveries, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
