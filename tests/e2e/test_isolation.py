@@ -400,7 +400,7 @@ def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
             with open(os.path.join(pids_cg, "pids.current")) as f:
                 return f.read().strip()
         # The probe and its eleven unreaped children, listed as zombies.
-        wait_for(lambda: counted() == "12", 5, what="twelve processes counted")
+        wait_for(lambda: counted() == "12", 15, what="twelve processes counted")
         pid1 = min(pids)
         with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
             kids = [int(k) for k in f.read().split()]
@@ -412,7 +412,7 @@ def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
                 with open("/proc/%d/stat" % k) as f:
                     got.add(f.read().rsplit(")", 1)[1].split()[0])
             return got
-        wait_for(lambda: states() == {"Z"}, 5, what="eleven zombies")
+        wait_for(lambda: states() == {"Z"}, 15, what="eleven zombies")
         pids |= set(kids)
         assert proc.wait(10) == 0
     finally:
