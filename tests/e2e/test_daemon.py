@@ -135,6 +135,7 @@ def test_sigterm_stops_modules_in_reverse_startup_order(daemons, image):
     d = daemons(manifest(mods)).start()
     for n in names:
         d.wait_status(n)
+        assert cgroup_pids(n)
     d.terminate()
     assert d.proc.returncode == 0
     log = d.log_text()
@@ -183,6 +184,7 @@ def test_later_startup_group_waits_until_the_earlier_one_runs(daemons, image, re
                        second: module(image, slow, order=2)}))
     a, b = d.wait_status(first, timeout=30), d.wait_status(second, timeout=30)
     assert a["lastStartTimeUtc"] <= b["lastStartTimeUtc"]
+    assert cgroup_pids(second)
 
 
 def test_restart_command_restarts_one_module(daemons, image):
@@ -314,6 +316,7 @@ def test_cli_socket_answers_root_only(daemons):
                        d.berth.cmd("list"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.returncode == 1
     assert "permission denied (root only)" in p.stderr.decode()
+    assert d.berth("list").returncode == 0  # root, on the same socket
 
 
 def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
