@@ -328,7 +328,7 @@ def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
     assert d.berth("version").stdout.count(b"\n") == 2, "the first daemon still answers"
 
 
-def test_daemon_refuses_an_invalid_config_naming_the_path(berth, tmp_path):
+def test_daemon_refuses_an_invalid_config_naming_the_path(berth, daemons, tmp_path):
     cfg = tmp_path / "bad.json"
     cfg.write_text(json.dumps({"device_id": "d1", "iothub_hostname": "h.example.net",
                                "device_key": "not base64!", "hub": {"listen_tcp": "nope"}}))
@@ -337,3 +337,6 @@ def test_daemon_refuses_an_invalid_config_naming_the_path(berth, tmp_path):
     assert p.returncode == 1
     assert "config %s: $.device_key: expected a base64 key" % cfg in p.stderr.decode()
     assert not os.path.exists(os.path.join(berth.run_dir, "berthd.sock"))
+    # The control: with a valid config, the same command makes the socket.
+    daemons(manifest({})).start()
+    assert os.path.exists(os.path.join(berth.run_dir, "berthd.sock"))

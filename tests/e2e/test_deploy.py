@@ -70,7 +70,9 @@ def test_removed_module_leaves_nothing_behind(daemons, image):
     # The control: each of what must go is there before the removal.
     assert instance_cgroups(a) and cgroup_pids(a)
     assert os.path.exists(d.instance_dir(a))
-    assert mounts_mentioning("/instances/%s/" % a)
+    # The instance's mounts are in its own namespace, never in the host's.
+    assert mounts_mentioning("/instances/%s/" % a, pid=cgroup_pids(a)[0])
+    assert not mounts_mentioning("/instances/%s/" % a)
     assert os.path.exists(os.path.join(d.berth.root, "oci", "leases", a))
     assert os.path.exists(os.path.join(d.berth.run_dir, "modules", a))
     d.deploy(manifest({b: module(image, SLEEP)}))

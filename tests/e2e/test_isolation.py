@@ -472,6 +472,7 @@ def test_after_exit_no_process_mount_or_cgroup_remains(base_runner):
     try:
         pids = processes_in_cgroups(instance_cgroups(name))
         assert len(pids) == 3
+        assert mounts_mentioning(name, pid=min(pids))  # in the instance's namespace
         assert let_finish(proc) == 0
     finally:
         stop_quietly(proc)
@@ -517,7 +518,7 @@ def test_an_interrupted_run_leaves_nothing_behind(base_runner, script, signals, 
     try:
         want = ["sleep", "sleep"] if "exec" in script else ["sh", "sleep"]
         wait_for(lambda: comms(processes_in_cgroups(instance_cgroups(name))) == sorted(want),
-                 5, what="the module and its child")
+                 15, what="the module and its child")
         pids = processes_in_cgroups(instance_cgroups(name))
         for sig in signals:
             proc.send_signal(sig)
