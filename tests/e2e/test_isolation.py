@@ -572,6 +572,8 @@ def test_mounts_never_propagate_back_to_the_caller(base_runner, tmp_path):
             seen = f.read()
         assert "shared:" in seen
         assert name not in seen
+        # The control: the instance's own namespace has them.
+        assert mounts_mentioning(name, pid=min(processes_in_cgroups(instance_cgroups(name))))
         assert let_finish(proc) == 0
     finally:
         stop_quietly(proc)
