@@ -12,13 +12,6 @@
 
 #define HUB_USAGE "hub --config FILE [--listen-fd N]"
 
-/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
-static int usage(void)
-{
-	fprintf(stderr, "usage: berth " HUB_USAGE "\n");
-	return 2;
-}
-
 static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -45,11 +38,11 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 			}
 			listen_fd = (int)v;
 		} else {
-			return usage();
+			return berth_usage("hub");
 		}
 	}
 	if (!config || optind != argc)
-		return usage();
+		return berth_usage("hub");
 	log_set_name("hub");
 	struct broker b;
 	struct berr err;

@@ -49,13 +49,6 @@ static int print_json(yajl_val v)
 
 #define INVOKE_USAGE "invoke MODULE METHOD JSON [--timeout S]"
 
-/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
-static int usage(void)
-{
-	fprintf(stderr, "usage: berth [--run DIR] " INVOKE_USAGE "\n");
-	return 2;
-}
-
 static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -67,7 +60,7 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		if (o != 't')
-			return usage();
+			return berth_usage("invoke");
 		char *end;
 		errno = 0;
 		timeout_s = strtol(optarg, &end, 10);
@@ -90,7 +83,7 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc - optind != 3)
-		return usage();
+		return berth_usage("invoke");
 	const char *module = argv[optind], *method = argv[optind + 1], *json = argv[optind + 2];
 	yajl_val payload;
 	struct berr err;
