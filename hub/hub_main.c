@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/command.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "hub/broker.h"
 
@@ -27,10 +28,8 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 		if (o == 'c') {
 			config = optarg;
 		} else if (o == 'l') {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 0 || v > 65535) {
+			int64_t v;
+			if (parse_int(optarg, 0, 65535, &v) < 0) {
 				fprintf(stderr,
 					"berth hub: --listen-fd %s is not a file descriptor\n",
 					optarg);
