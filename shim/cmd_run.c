@@ -351,9 +351,7 @@ static int build_spec(const struct run_opts *o, const struct oci_image *img, cha
 				ok = false;
 		} else if (getenv(*e)) {
 			/* -e NAME passes the caller's value, as docker does. */
-			char kv[8192];
-			snprintf(kv, sizeof(kv), "%s=%s", *e, getenv(*e));
-			if (strv_env_set(&s->env, kv) < 0)
+			if (strv_env_set_kv(&s->env, *e, getenv(*e)) < 0)
 				ok = false;
 		}
 	}
