@@ -136,25 +136,18 @@ static const struct json_field state_fields[] = {
 #undef STR
 #undef NUM
 
-static void state_path(struct daemon *d, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/" CA_DIR "/" STATE_FILE, d->root);
-}
-
 /* What a missing or damaged state.json lacks counts as unknown: the
  * files are read again. */
 static void state_load(struct daemon *d)
 {
-	char path[4300];
-	state_path(d, path, sizeof(path));
 	cleanup_yajl yajl_val v = NULL;
 	struct berr err;
-	if (json_parse_file(path, 16384, &v, &err) < 0)
+	if (daemon_state_load(d, CA_DIR "/" STATE_FILE, 16384, &v, &err) < 0 || !v)
 		return;
 	/* A damaged member, and those after it, stay unknown. */
 	if (json_get_fields(v, "state", false, state_fields, ARRAY_SIZE(state_fields), &d->edge,
 			    &err) < 0)
-		log_warn("%s: %s", path, err.msg);
+		log_warn("edge CA state: %s", err.msg);
 }
 
 static void state_save(struct daemon *d)
@@ -165,10 +158,8 @@ static void state_save(struct daemon *d)
 	yajl_gen_map_open(g);
 	json_gen_fields(g, state_fields, ARRAY_SIZE(state_fields), &d->edge);
 	yajl_gen_map_close(g);
-	char path[4300];
-	state_path(d, path, sizeof(path));
 	struct berr err;
-	if (json_gen_write_file(g, path, 0600, "edge CA state", &err) < 0)
+	if (daemon_state_save(d, CA_DIR "/" STATE_FILE, g, "edge CA state", &err) < 0)
 		log_warn("%s", err.msg);
 }
 

@@ -227,9 +227,7 @@ static int allocs_save(struct daemon *d, struct berr *err)
 	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	char path[4200];
-	dir_path(d, "networks.json", path, sizeof(path));
-	return json_gen_write_file(g, path, 0600, "networks", err);
+	return daemon_state_save(d, "networks/networks.json", g, "networks", err);
 }
 
 static int allocate(struct daemon *d, const char *name, struct berr *err)
@@ -387,13 +385,10 @@ static void table_remove(struct daemon *d, struct net_att *a)
 
 static void allocs_load(struct daemon *d)
 {
-	char path[4200];
-	dir_path(d, "networks.json", path, sizeof(path));
 	cleanup_yajl yajl_val doc = NULL;
 	struct berr err;
-	if (json_parse_file(path, RECORD_MAX, &doc, &err) < 0) {
-		if (err.code != ENOENT)
-			log_warn("networks: %s (subnets are chosen again)", err.msg);
+	if (daemon_state_load(d, "networks/networks.json", RECORD_MAX, &doc, &err) < 0) {
+		log_warn("networks: %s (subnets are chosen again)", err.msg);
 		return;
 	}
 	yajl_val nets = json_get(doc, "networks");
