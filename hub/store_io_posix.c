@@ -13,7 +13,6 @@
  * learnt, a file is written through the page cache as before. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
