@@ -275,30 +275,26 @@ static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uin
 	struct posix_file *f = pfile(p, h);
 	if (f && f->mode == MODE_UNKNOWN)
 		direct_start(p, h, f);
-	uint64_t end = off + len, b = 0;
+	uint64_t end = off + len;
 	if (f && f->mode == MODE_DIRECT && len) {
-		/* Whole blocks, but none that would carry the file's end past
-		 * off + len: that last part goes through the page cache. */
-		uint64_t a = off - off % f->blk;
-		b = end > f->size ? end - end % f->blk : end + (f->blk - end % f->blk) % f->blk;
-		if (b > a && direct_write(p, h, f, buf, len, off, a, b) < 0) {
+		uint64_t a = off - off % f->blk, b = end + (f->blk - end % f->blk) % f->blk;
+		/* Whole blocks inside the file only: a write that moves its end
+		 * goes through the page cache, so that the size is off + len
+		 * (the log's segments are preallocated: that is a full disk). */
+		if (b <= f->size) {
+			if (direct_write(p, h, f, buf, len, off, a, b) == 0)
+				return 0;
 			int e = errno;
 			tail_forget(p, h);
 			if (e != EINVAL)
 				return berr_set(err, e, "write %s", io->where);
 			use_buffered(p, f, "a write with O_DIRECT", e);
-			b = 0;
 		}
 	}
-	/* Through the page cache: all of it, or what lies past b. */
-	uint64_t from = b > off ? b : off;
-	if (from < end) {
-		if (fs_write_all(h, (const uint8_t *)buf + (from - off), (size_t)(end - from),
-				 (off_t)from) < 0)
-			return berr_set(err, errno, "write %s", io->where);
-		if (f && p->tail_h == h && p->tail_off + f->blk > from && p->tail_off < end)
-			tail_forget(p, h);
-	}
+	if (fs_write_all(h, buf, len, (off_t)off) < 0)
+		return berr_set(err, errno, "write %s", io->where);
+	if (f && p->tail_h == h && p->tail_off + f->blk > off && p->tail_off < end)
+		tail_forget(p, h);
 	if (f && end > f->size)
 		f->size = end;
 	return 0;

@@ -272,6 +272,27 @@ static void appends_that_grow_the_file_leave_its_size_exact(void **state)
 	fx->io->ops->close(fx->io, h);
 }
 
+/* A file cut inside a block (a torn tail): a write into that last block
+ * would carry the end of the file with it as a whole block; it must not. */
+static void a_write_into_the_last_block_of_a_cut_file_keeps_its_size(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	static uint8_t model[8000];
+	struct berr err;
+	int h = xopen(fx, "cut", true);
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, 64 * 1024, &err), 0);
+	fill_random(fx, model, sizeof(model));
+	write_and_read_back(fx, h, model, sizeof(model), 0);
+	assert_int_equal(fx->io->ops->truncate(fx->io, h, 5000, &err), 0);
+	fill_random(fx, model + 4000, 30);
+	write_and_read_back(fx, h, model + 4000, 30, 4000);
+	fill_random(fx, model + 4900, 50);
+	write_and_read_back(fx, h, model + 4900, 50, 4900);
+	file_is(fx, h, "cut", model, 5000);
+	fx->io->ops->close(fx->io, h);
+}
+
 /* In a file already written, the bytes that share a block with a write
  * are read first and written back as they were. */
 static void a_write_into_written_bytes_keeps_the_bytes_around_it(void **state)
@@ -388,6 +409,8 @@ int main(void)
 		appends_into_a_preallocated_file_go_direct_and_read_back, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(appends_that_grow_the_file_leave_its_size_exact,
 					    setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_write_into_the_last_block_of_a_cut_file_keeps_its_size, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(a_write_into_written_bytes_keeps_the_bytes_around_it,
 					    setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(a_closed_files_last_block_is_not_written_into_the_next,
