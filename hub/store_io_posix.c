@@ -63,6 +63,13 @@ struct posix_io {
 	size_t tail_align;
 	int tail_h; /* -1 when there is none */
 	uint64_t tail_off;
+	/* The last piece written with O_DIRECT is still in the bounce buffer:
+	 * reads of what was just written (a receiver takes a message before
+	 * its sync) come from there, since the write dropped those pages from
+	 * the page cache. */
+	int last_h; /* -1 when there is none */
+	uint64_t last_off;
+	size_t last_len;
 	bool told_buffered;
 };
 
@@ -76,10 +83,13 @@ static struct posix_file *pfile(struct posix_io *p, int h)
 	return h >= 0 && (size_t)h < p->n_files && p->files[h].open ? &p->files[h] : NULL;
 }
 
-static void tail_forget(struct posix_io *p, int h)
+/* What is kept of h's file no longer holds. */
+static void forget(struct posix_io *p, int h)
 {
 	if (p->tail_h == h)
 		p->tail_h = -1;
+	if (p->last_h == h)
+		p->last_h = -1;
 }
 
 static int p_open(struct store_io *io, const char *name, bool create, struct berr *err)
@@ -104,16 +114,16 @@ static int p_open(struct store_io *io, const char *name, bool create, struct ber
 		p->n_files = n;
 	}
 	p->files[fd] = (struct posix_file){.open = true, .mode = MODE_UNKNOWN, .dfd = -1};
-	tail_forget(p, fd);
+	forget(p, fd);
 	return fd;
 }
 
-static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+static ssize_t read_fd(struct store_io *io, int fd, void *buf, size_t len, uint64_t off,
 		       struct berr *err)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(h, (char *)buf + got, len - got, (off_t)(off + got));
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -123,6 +133,23 @@ static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+		       struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	uint64_t end = off + len, last_end = p->last_off + p->last_len;
+	if (p->last_h != h || end <= p->last_off || end > last_end)
+		return read_fd(io, h, buf, len, off, err);
+	/* Ends inside the last write: what comes before it from the file. */
+	size_t before = off < p->last_off ? (size_t)(p->last_off - off) : 0;
+	ssize_t n = read_fd(io, h, buf, before, off, err);
+	if (n < (ssize_t)before)
+		return n;
+	uint64_t from = off + before;
+	memcpy((uint8_t *)buf + before, p->bounce + (from - p->last_off), (size_t)(end - from));
+	return (ssize_t)len;
 }
 
 /* The alignment direct I/O needs on h's file: statx where the kernel says
@@ -244,6 +271,7 @@ static int direct_write(struct posix_io *p, int h, struct posix_file *f, const u
 		size_t n = (size_t)(e - s);
 		if (grow_aligned(&p->bounce, &p->bounce_cap, &p->bounce_align, n, bs) < 0)
 			return -1;
+		p->last_h = -1;
 		bool head = s < off;
 		if (head && fill_block(p, h, f, p->bounce, s) < 0)
 			return -1;
@@ -254,6 +282,9 @@ static int direct_write(struct posix_io *p, int h, struct posix_file *f, const u
 		memcpy(p->bounce + (from - s), buf + (from - off), (size_t)(to - from));
 		if (fs_write_all(f->dfd, p->bounce, n, (off_t)s) < 0)
 			return -1;
+		p->last_h = h;
+		p->last_off = s;
+		p->last_len = n;
 		if (p->tail_h == h && p->tail_off >= s && p->tail_off < e)
 			memcpy(p->tail, p->bounce + (p->tail_off - s), bs);
 		/* The last partial block is where the next append starts, unless
@@ -285,7 +316,7 @@ static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uin
 			if (direct_write(p, h, f, buf, len, off, a, b) == 0)
 				return 0;
 			int e = errno;
-			tail_forget(p, h);
+			forget(p, h);
 			if (e != EINVAL)
 				return berr_set(err, e, "write %s", io->where);
 			use_buffered(p, f, "a write with O_DIRECT", e);
@@ -293,8 +324,7 @@ static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uin
 	}
 	if (fs_write_all(h, buf, len, (off_t)off) < 0)
 		return berr_set(err, errno, "write %s", io->where);
-	if (f && p->tail_h == h && p->tail_off + f->blk > off && p->tail_off < end)
-		tail_forget(p, h);
+	forget(p, h);
 	if (f && end > f->size)
 		f->size = end;
 	return 0;
@@ -314,7 +344,7 @@ static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err
 	struct posix_file *f = pfile(pio(io), h);
 	if (f)
 		f->size = len;
-	tail_forget(pio(io), h);
+	forget(pio(io), h);
 	return 0;
 }
 
@@ -346,7 +376,7 @@ static void p_close(struct store_io *io, int h)
 			close(f->dfd);
 		*f = (struct posix_file){.dfd = -1};
 	}
-	tail_forget(pio(io), h);
+	forget(pio(io), h);
 	close(h);
 }
 
@@ -433,7 +463,7 @@ int store_io_posix(const char *dir, struct store_io **out, struct berr *err)
 	}
 	p->io.ops = &posix_ops;
 	p->io.where = p->dir;
-	p->dirfd = p->lockfd = p->tail_h = -1;
+	p->dirfd = p->lockfd = p->tail_h = p->last_h = -1;
 	if (fs_mkdir_p(dir, 0700, err) < 0) {
 		p_destroy(&p->io);
 		return berr_wrap(err, "store %s: cannot create it", dir);

@@ -157,7 +157,9 @@ static int xopen(struct fixture *fx, const char *name, bool create)
 	return h;
 }
 
-/* Writes p at off, then reads it straight back through the store's read. */
+/* Writes p at off, then reads it straight back: through the store, and
+ * through the page cache on a descriptor of its own (which the direct
+ * write must have left coherent). */
 static void write_and_read_back(struct fixture *fx, int h, const uint8_t *p, size_t len,
 				uint64_t off)
 {
@@ -169,6 +171,26 @@ static void write_and_read_back(struct fixture *fx, int h, const uint8_t *p, siz
 	ssize_t n = fx->io->ops->pread(fx->io, h, back, len, off, &err);
 	assert_int_equal(n, (ssize_t)len);
 	assert_memory_equal(back, p, len);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", h);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	memset(back, 0, len);
+	assert_int_equal(pread(fd, back, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	assert_memory_equal(back, p, len);
+	free(back);
+}
+
+/* The store's read of [off, end) against the model. */
+static void reads_as(struct fixture *fx, int h, const uint8_t *model, uint64_t off, uint64_t end)
+{
+	struct berr err;
+	size_t len = (size_t)(end - off);
+	uint8_t *back = malloc(len ? len : 1);
+	assert_non_null(back);
+	assert_int_equal(fx->io->ops->pread(fx->io, h, back, len, off, &err), (ssize_t)len);
+	assert_memory_equal(back, model + off, len);
 	free(back);
 }
 
@@ -228,6 +250,7 @@ static void appends_into_a_preallocated_file_go_direct_and_read_back(void **stat
 		fill_random(fx, chunk, len);
 		write_and_read_back(fx, h, chunk, len, off);
 		memcpy(model + off, chunk, len);
+		reads_as(fx, h, model, off > 5000 ? off - 5000 : 0, off + len);
 		off += len;
 		if (++writes % 97 == 0) {
 			uint8_t header[45];
