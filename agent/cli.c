@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/command.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
@@ -211,7 +212,7 @@ BERTH_COMMAND(deploy, "deploy FILE", "validate and apply a deployment manifest",
 
 static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 {
-	long long ttl = 3600;
+	int64_t ttl = 3600;
 	static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
 					     {NULL, 0, NULL, 0}};
 	int c;
@@ -219,10 +220,7 @@ static int cmd_token(struct berth_ctx *ctx, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 't')
 			return berth_usage("token");
-		char *end;
-		errno = 0;
-		ttl = strtoll(optarg, &end, 10);
-		if (errno || *end || ttl < 1 || ttl > 365LL * 24 * 3600) {
+		if (parse_int(optarg, 1, 365LL * 24 * 3600, &ttl) < 0) {
 			fprintf(stderr, "berth: token: --ttl wants 1 to 31536000 seconds\n");
 			return 2;
 		}
@@ -289,12 +287,12 @@ static int cmd_logs(struct berth_ctx *ctx, int argc, char **argv)
 					c == 's' ? &q.since_ns : &q.until_ns) < 0)
 				return 2;
 		} else if (c == 'n') {
-			char *end;
-			errno = 0;
-			q.tail = strtol(optarg, &end, 10);
+			int64_t tail;
 			if (!strcmp(optarg, "all"))
 				q.tail = -1;
-			else if (errno || *end || q.tail < 0) {
+			else if (parse_int(optarg, 0, LONG_MAX, &tail) == 0)
+				q.tail = (long)tail;
+			else {
 				fprintf(stderr, "berth: logs: --tail wants a number of lines\n");
 				return 2;
 			}

@@ -17,20 +17,14 @@
 
 #define EXEC_USAGE "exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] NAME CMD..."
 
-/* -e K=V, or -e K for the caller's own value of K (as docker). */
+/* -e K=V, or -e K for the caller's own value of K (as docker); a later K
+ * replaces an earlier one, as the shim applies them. */
 static int add_env(char ***env, const char *arg)
 {
 	if (strchr(arg, '='))
-		return strv_push(env, arg);
+		return strv_env_set(env, arg);
 	const char *v = getenv(arg);
-	if (!v)
-		return 0;
-	char *kv = NULL;
-	if (asprintf(&kv, "%s=%s", arg, v) < 0)
-		return -1;
-	int rc = strv_push(env, kv);
-	free(kv);
-	return rc;
+	return v ? strv_env_set_kv(env, arg, v) : 0;
 }
 
 static int cmd_exec(struct berth_ctx *ctx, int argc, char **argv)

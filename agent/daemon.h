@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "agent/config.h"
 #include "agent/deployment.h"
@@ -217,6 +218,15 @@ void stop_all(struct daemon *d);
 void stop_pending(struct daemon *d);
 
 /* record.c: <root>/agent/modules.json and the last applied deployment. */
+/* A state file of the daemon's, <root>/<name> ("agent/modules.json"),
+ * written whole from g (freed either way) so that a reader finds the old
+ * or the new one, mode 0600; `what` names it in errors. */
+NODISCARD int daemon_state_save(struct daemon *d, const char *name, yajl_gen g, const char *what,
+				struct berr *err);
+/* Such a file, of at most max bytes, parsed: 0 with *doc NULL when there
+ * is none. */
+NODISCARD int daemon_state_load(struct daemon *d, const char *name, size_t max, yajl_val *doc,
+				struct berr *err);
 NODISCARD int records_load(struct daemon *d, struct berr *err);
 NODISCARD int records_save(struct daemon *d, struct berr *err);
 /* records_save(), logging a failure: the state in memory is right, and the

@@ -121,18 +121,9 @@ static void file_sha256(const char *path, char hex[65])
 }
 
 /* state.json: each member and where it goes in struct edge_state. */
-static const struct {
-	const char *key;
-	size_t off, size; /* a string of size bytes; 0: an int64_t */
-} state_fields[] = {
-#define STR(k, f)                                                                                  \
-	{                                                                                          \
-		k, offsetof(struct edge_state, f), sizeof(((struct edge_state *)0)->f)             \
-	}
-#define NUM(k, f)                                                                                  \
-	{                                                                                          \
-		k, offsetof(struct edge_state, f), 0                                               \
-	}
+#define STR(k, f) JSON_FIELD_STR(struct edge_state, k, f)
+#define NUM(k, f) JSON_FIELD_I64(struct edge_state, k, f)
+static const struct json_field state_fields[] = {
     STR("ca_sha256", ca_sha256),
     NUM("ca_not_before", ca_not_before),
     NUM("ca_not_after", ca_not_after),
@@ -141,33 +132,22 @@ static const struct {
     STR("gateway_ca_sha256", gw_ca_sha256),
     NUM("gateway_not_before", gw_not_before),
     NUM("gateway_not_after", gw_not_after),
+};
 #undef STR
 #undef NUM
-};
-
-static void state_path(struct daemon *d, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/" CA_DIR "/" STATE_FILE, d->root);
-}
 
 /* What a missing or damaged state.json lacks counts as unknown: the
  * files are read again. */
 static void state_load(struct daemon *d)
 {
-	char path[4300];
-	state_path(d, path, sizeof(path));
 	cleanup_yajl yajl_val v = NULL;
 	struct berr err;
-	if (json_parse_file(path, 16384, &v, &err) < 0)
+	if (daemon_state_load(d, CA_DIR "/" STATE_FILE, 16384, &v, &err) < 0 || !v)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(state_fields); i++) {
-		char *dst = (char *)&d->edge + state_fields[i].off;
-		yajl_val f = json_get(v, state_fields[i].key);
-		if (state_fields[i].size && json_str(f))
-			snprintf(dst, state_fields[i].size, "%s", json_str(f));
-		else if (!state_fields[i].size && f && YAJL_IS_INTEGER(f))
-			*(int64_t *)dst = YAJL_GET_INTEGER(f);
-	}
+	/* A damaged member, and those after it, stay unknown. */
+	if (json_get_fields(v, "state", false, state_fields, ARRAY_SIZE(state_fields), &d->edge,
+			    &err) < 0)
+		log_warn("edge CA state: %s", err.msg);
 }
 
 static void state_save(struct daemon *d)
@@ -176,18 +156,10 @@ static void state_save(struct daemon *d)
 	if (!g)
 		return;
 	yajl_gen_map_open(g);
-	for (size_t i = 0; i < ARRAY_SIZE(state_fields); i++) {
-		const char *src = (const char *)&d->edge + state_fields[i].off;
-		if (state_fields[i].size)
-			json_gen_key_str(g, state_fields[i].key, src);
-		else
-			json_gen_key_int(g, state_fields[i].key, *(const int64_t *)src);
-	}
+	json_gen_fields(g, state_fields, ARRAY_SIZE(state_fields), &d->edge);
 	yajl_gen_map_close(g);
-	char path[4300];
-	state_path(d, path, sizeof(path));
 	struct berr err;
-	if (json_gen_write_file(g, path, 0600, "edge CA state", &err) < 0)
+	if (daemon_state_save(d, CA_DIR "/" STATE_FILE, g, "edge CA state", &err) < 0)
 		log_warn("%s", err.msg);
 }
 

@@ -121,21 +121,12 @@ static void known_drop(struct identities *s, const char *name)
 	s->n_known--;
 }
 
-static void state_path(struct daemon *d, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/agent/" STATE_FILE, d->root);
-}
-
 static void state_load(struct daemon *d, struct identities *s)
 {
 	s->loaded = true;
-	char path[4300];
-	state_path(d, path, sizeof(path));
 	yajl_val v = NULL;
 	struct berr err;
-	if (access(path, F_OK) < 0)
-		return;
-	if (json_parse_file(path, RESULTS_MAX, &v, &err) < 0) {
+	if (daemon_state_load(d, "agent/" STATE_FILE, RESULTS_MAX, &v, &err) < 0) {
 		log_warn("%s; every identity is checked again", err.msg);
 		return;
 	}
@@ -161,13 +152,9 @@ static void state_save(struct daemon *d, struct identities *s)
 		json_gen_key_str(g, s->known[i].name, s->known[i].gen);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	size_t len = 0;
-	cleanup_free char *text = json_gen_done(g, &len);
-	char path[4300];
 	struct berr err;
-	state_path(d, path, sizeof(path));
-	if (!text || fs_write_file_atomic(path, text, len, 0600, &err) < 0)
-		log_error("identities: cannot save %s", path);
+	if (daemon_state_save(d, "agent/" STATE_FILE, g, "identities: " STATE_FILE, &err) < 0)
+		log_error("%s", err.msg);
 }
 
 /* Every identity the deployment needs, with the generation its keys come

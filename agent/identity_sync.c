@@ -24,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/command.h"
 #include "common/encoding.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/lazy.h"
 #include "common/log.h"
@@ -345,28 +346,13 @@ static void report(const char *id, const char *op, int rc, const char *action,
 
 static int read_job(yajl_val *job, struct berr *err)
 {
-	struct strbuf in = STRBUF_INIT;
-	in.max = IDENTITY_JOB_MAX;
-	char buf[8192];
-	for (;;) {
-		ssize_t n = read(3, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			strbuf_release(&in);
-			return berr_set(err, errno, "the job on descriptor 3");
-		}
-		if (n == 0)
-			break;
-		if (strbuf_append(&in, buf, (size_t)n) < 0) {
-			strbuf_release(&in);
-			return berr_set(err, EFBIG, "the job on descriptor 3");
-		}
-	}
-	int rc =
-	    json_parse(in.buf ? in.buf : "", in.len, IDENTITY_JOB_MAX, "identities job", job, err);
-	explicit_bzero(in.buf, in.len);
-	strbuf_release(&in);
+	char *in;
+	size_t len;
+	if (fs_read_fd(3, "the job on descriptor 3", IDENTITY_JOB_MAX, &in, &len, err) < 0)
+		return -1;
+	int rc = json_parse(in, len, IDENTITY_JOB_MAX, "identities job", job, err);
+	explicit_bzero(in, len);
+	free(in);
 	return rc;
 }
 

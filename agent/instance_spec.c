@@ -14,17 +14,6 @@
 #include "oci/oci.h"
 #include "shim/shim.h"
 
-/* Sets KEY=value, replacing an earlier KEY. */
-static int env_set(char ***envp, const char *key, const char *value)
-{
-	char *kv = NULL;
-	if (asprintf(&kv, "%s=%s", key, value) < 0)
-		return -1;
-	int rc = strv_env_set(envp, kv);
-	free(kv);
-	return rc;
-}
-
 /* Connection strings in a module's environment take precedence over
  * IOTEDGE_* in every Azure IoT SDK: the module would bypass the identity
  * berth gives it. */
@@ -64,7 +53,7 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 		if (strv_env_set(&spec->env, *e) < 0)
 			return -1;
 	for (size_t i = 0; i < dm->n_env; i++)
-		if (env_set(&spec->env, dm->env[i].key, dm->env[i].value) < 0)
+		if (strv_env_set_kv(&spec->env, dm->env[i].key, dm->env[i].value) < 0)
 			return -1;
 	drop_overrides(m, spec->env);
 	char host[HOSTNAME_MAX + 1];
@@ -83,7 +72,7 @@ static int build_env(struct daemon *d, struct module_rt *m, const struct deploym
 	    {"IOTEDGE_APIVERSION", WORKLOAD_API_VERSION},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
-		if (env_set(&spec->env, ids[i].k, ids[i].v) < 0)
+		if (strv_env_set_kv(&spec->env, ids[i].k, ids[i].v) < 0)
 			return -1;
 	return 0;
 }

@@ -227,9 +227,7 @@ static int allocs_save(struct daemon *d, struct berr *err)
 	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
-	char path[4200];
-	dir_path(d, "networks.json", path, sizeof(path));
-	return json_gen_write_file(g, path, 0600, "networks", err);
+	return daemon_state_save(d, "networks/networks.json", g, "networks", err);
 }
 
 static int allocate(struct daemon *d, const char *name, struct berr *err)
@@ -293,6 +291,16 @@ static int net_params(struct daemon *d, const char *name, bool alloc, struct net
 
 /* --- records --- */
 
+/* The members of a network record copied as they are. */
+static const struct json_field att_fields[] = {
+    JSON_FIELD_STR(struct net_att, "module", name),
+    JSON_FIELD_STR(struct net_att, "network", network),
+    JSON_FIELD_STR(struct net_att, "bridge", bridge),
+    JSON_FIELD_STR(struct net_att, "container_id", id),
+    JSON_FIELD_STR(struct net_att, "netns", netns),
+    JSON_FIELD_STR(struct net_att, "hostname", hostname),
+};
+
 static int att_record_path(struct daemon *d, const struct net_att *a, char *out, size_t cap)
 {
 	char dir[4200];
@@ -311,13 +319,8 @@ static int att_save(struct daemon *d, const struct net_att *a, struct berr *err)
 	if (!g)
 		return berr_set(err, ENOMEM, "module %s: network record", a->name);
 	yajl_gen_map_open(g);
-	json_gen_key_str(g, "module", a->name);
-	json_gen_key_str(g, "network", a->network);
-	json_gen_key_str(g, "bridge", a->bridge);
+	json_gen_fields(g, att_fields, ARRAY_SIZE(att_fields), a);
 	json_gen_key_str(g, "subnet", subnet);
-	json_gen_key_str(g, "container_id", a->id);
-	json_gen_key_str(g, "netns", a->netns);
-	json_gen_key_str(g, "hostname", a->hostname);
 	json_gen_key_strv(g, "aliases", a->aliases);
 	json_gen_key_strv(g, "extra_hosts", a->extra);
 	json_gen_key_str(g, "config", a->config);
@@ -330,30 +333,16 @@ static int att_save(struct daemon *d, const struct net_att *a, struct berr *err)
 static int att_fill(yajl_val doc, void *obj, const void *arg, struct berr *err)
 {
 	struct net_att *a = obj;
-	const char *name, *network, *bridge, *subnet, *id, *netns, *host, *config, *result = NULL;
-	if (json_get_str(doc, "module", "record", true, &name, err) < 0 ||
-	    json_get_str(doc, "network", "record", true, &network, err) < 0 ||
-	    json_get_str(doc, "bridge", "record", true, &bridge, err) < 0 ||
+	const char *subnet, *config, *result = NULL;
+	if (json_get_fields(doc, "record", true, att_fields, ARRAY_SIZE(att_fields), a, err) < 0 ||
 	    json_get_str(doc, "subnet", "record", true, &subnet, err) < 0 ||
-	    json_get_str(doc, "container_id", "record", true, &id, err) < 0 ||
-	    json_get_str(doc, "netns", "record", true, &netns, err) < 0 ||
-	    json_get_str(doc, "hostname", "record", true, &host, err) < 0 ||
 	    json_get_str(doc, "config", "record", true, &config, err) < 0 ||
 	    json_get_str(doc, "result", "record", false, &result, err) < 0 ||
 	    json_get_strv(doc, "aliases", "record", 64, 256, &a->aliases, err) < 0 ||
 	    json_get_strv(doc, "extra_hosts", "record", 1024, 1024, &a->extra, err) < 0)
 		return -1;
-	if (strlen(name) >= sizeof(a->name) || strlen(network) >= sizeof(a->network) ||
-	    strlen(bridge) >= sizeof(a->bridge) || strlen(id) >= sizeof(a->id) ||
-	    strlen(netns) >= sizeof(a->netns) || netns[0] != '/' ||
-	    strlen(host) >= sizeof(a->hostname) || !subnet_parse(subnet, &a->subnet, &a->prefix))
+	if (a->netns[0] != '/' || !subnet_parse(subnet, &a->subnet, &a->prefix))
 		return berr_set(err, 0, "record: a value out of bounds");
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	snprintf(a->network, sizeof(a->network), "%s", network);
-	snprintf(a->bridge, sizeof(a->bridge), "%s", bridge);
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	snprintf(a->netns, sizeof(a->netns), "%s", netns);
-	snprintf(a->hostname, sizeof(a->hostname), "%s", host);
 	bool ok = true;
 	a->config = dup_or_null(config, &ok);
 	a->result = dup_or_null(result, &ok);
@@ -396,13 +385,10 @@ static void table_remove(struct daemon *d, struct net_att *a)
 
 static void allocs_load(struct daemon *d)
 {
-	char path[4200];
-	dir_path(d, "networks.json", path, sizeof(path));
 	cleanup_yajl yajl_val doc = NULL;
 	struct berr err;
-	if (json_parse_file(path, RECORD_MAX, &doc, &err) < 0) {
-		if (err.code != ENOENT)
-			log_warn("networks: %s (subnets are chosen again)", err.msg);
+	if (daemon_state_load(d, "networks/networks.json", RECORD_MAX, &doc, &err) < 0) {
+		log_warn("networks: %s (subnets are chosen again)", err.msg);
 		return;
 	}
 	yajl_val nets = json_get(doc, "networks");

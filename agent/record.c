@@ -25,6 +25,29 @@ static void agent_path(struct daemon *d, const char *name, char *out, size_t cap
 	snprintf(out, cap, "%s/agent/%s", d->root, name);
 }
 
+int daemon_state_save(struct daemon *d, const char *name, yajl_gen g, const char *what,
+		      struct berr *err)
+{
+	char path[4200];
+	if (snprintf(path, sizeof(path), "%s/%s", d->root, name) >= (int)sizeof(path)) {
+		yajl_gen_free(g);
+		return berr_set(err, ENAMETOOLONG, "%s", what);
+	}
+	return json_gen_write_file(g, path, 0600, what, err);
+}
+
+int daemon_state_load(struct daemon *d, const char *name, size_t max, yajl_val *doc,
+		      struct berr *err)
+{
+	*doc = NULL;
+	char path[4200];
+	if (snprintf(path, sizeof(path), "%s/%s", d->root, name) >= (int)sizeof(path))
+		return berr_set(err, ENAMETOOLONG, "%s/%s", d->root, name);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	return json_parse_file(path, max, doc, err);
+}
+
 static const char *status_str(enum runtime_status s)
 {
 	return runtime_status_name(s);
@@ -75,9 +98,7 @@ int records_save(struct daemon *d, struct berr *err)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
-	char path[4200];
-	agent_path(d, "modules.json", path, sizeof(path));
-	return json_gen_write_file(g, path, 0600, "module records", err);
+	return daemon_state_save(d, "agent/modules.json", g, "module records", err);
 }
 
 static void copy_str(yajl_val obj, const char *key, char *out, size_t cap)
@@ -96,13 +117,11 @@ static int64_t field(yajl_val r, const char *key)
 
 int records_load(struct daemon *d, struct berr *err)
 {
-	char path[4200];
-	agent_path(d, "modules.json", path, sizeof(path));
-	if (access(path, F_OK) < 0)
-		return 0;
 	cleanup_yajl yajl_val doc = NULL;
-	if (json_parse_file(path, RECORDS_MAX_BYTES, &doc, err) < 0)
+	if (daemon_state_load(d, "agent/modules.json", RECORDS_MAX_BYTES, &doc, err) < 0)
 		return -1;
+	if (!doc)
+		return 0;
 	copy_str(doc, "boot_id", d->records_boot_id, sizeof(d->records_boot_id));
 	yajl_val arr = json_get(doc, "modules");
 	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
@@ -112,7 +131,7 @@ int records_load(struct daemon *d, struct berr *err)
 			continue; /* a damaged entry: the instance, if any, stays untouched */
 		struct module_rt *m = module_add(d, name);
 		if (!m)
-			return berr_set(err, ENOMEM, "%s", path);
+			return berr_set(err, ENOMEM, "module records");
 		copy_str(r, "generation_id", m->generation_id, sizeof(m->generation_id));
 		if (!m->generation_id[0])
 			generation_id_new(m->generation_id);

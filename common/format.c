@@ -1,6 +1,8 @@
 #include "common/format.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void format_size(uint64_t v, char *out, size_t cap)
 {
@@ -10,4 +12,15 @@ void format_size(uint64_t v, char *out, size_t cap)
 		snprintf(out, cap, "%.1f MB", (double)v / 1e6);
 	else
 		snprintf(out, cap, "%.1f kB", (double)v / 1e3);
+}
+
+int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }

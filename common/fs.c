@@ -14,20 +14,10 @@
 
 #include "common/cleanup.h"
 
-int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, size_t *len,
+/* Reads fd to its end into a buffer of cap bytes at first, grown as needed. */
+static int read_all(int fd, const char *name, size_t max_len, size_t cap, char **out, size_t *len,
 		    struct berr *err)
 {
-	*out = NULL;
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return berr_set(err, errno, "open %s", name);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return berr_set(err, errno, "stat %s", name);
-	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max_len)
-		return berr_set(err, 0, "%s: %lld bytes is over the limit of %zu", name,
-				(long long)st.st_size, max_len);
-	size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
 	cleanup_free char *buf = malloc(cap);
 	if (!buf)
 		return berr_set(err, ENOMEM, "read %s", name);
@@ -61,6 +51,29 @@ int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, siz
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, size_t *len,
+		    struct berr *err)
+{
+	*out = NULL;
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "open %s", name);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "stat %s", name);
+	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max_len)
+		return berr_set(err, 0, "%s: %lld bytes is over the limit of %zu", name,
+				(long long)st.st_size, max_len);
+	return read_all(fd, name, max_len, S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096, out,
+			len, err);
+}
+
+int fs_read_fd(int fd, const char *what, size_t max_len, char **out, size_t *len, struct berr *err)
+{
+	*out = NULL;
+	return read_all(fd, what, max_len, 4096, out, len, err);
 }
 
 int fs_read_file(const char *path, size_t max_len, char **out, size_t *len, struct berr *err)

@@ -16,6 +16,10 @@ NODISCARD int fs_read_file(const char *path, size_t max_len, char **out, size_t 
 			   struct berr *err);
 NODISCARD int fs_read_file_at(int dirfd, const char *name, size_t max_len, char **out, size_t *len,
 			      struct berr *err);
+/* The same for what remains to be read on fd (a pipe), to its end; `what`
+ * names it in errors. */
+NODISCARD int fs_read_fd(int fd, const char *what, size_t max_len, char **out, size_t *len,
+			 struct berr *err);
 
 /* Writes data to path so that a reader sees the old or the new content, never
  * a mix, even across a power cut: temporary file, fsync, rename, fsync dir. */

@@ -276,6 +276,29 @@ yajl_gen json_gen_new(bool pretty)
 	return g;
 }
 
+int json_get_fields(yajl_val obj, const char *path, bool required, const struct json_field *table,
+		    size_t n, void *rec, struct berr *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct json_field *f = &table[i];
+		char *field = (char *)rec + f->off;
+		if (!f->size) {
+			if (json_get_i64(obj, f->key, path, required, (int64_t *)field, err) < 0)
+				return -1;
+			continue;
+		}
+		const char *s;
+		if (json_get_str(obj, f->key, path, required, &s, err) < 0)
+			return -1;
+		if (s && strlen(s) >= f->size)
+			return berr_set(err, 0, "%s.%s: longer than %zu bytes", path, f->key,
+					f->size - 1);
+		if (s)
+			memcpy(field, s, strlen(s) + 1);
+	}
+	return 0;
+}
+
 int json_gen_str(yajl_gen g, const char *s)
 {
 	return yajl_gen_string(g, (const unsigned char *)s, strlen(s)) == yajl_gen_status_ok ? 0
@@ -313,6 +336,18 @@ int json_gen_key_strv(yajl_gen g, const char *key, char *const *v)
 		if (json_gen_str(g, v[i]) < 0)
 			return -1;
 	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+}
+
+int json_gen_fields(yajl_gen g, const struct json_field *table, size_t n, const void *rec)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *field = (const char *)rec + table[i].off;
+		if ((table[i].size
+			 ? json_gen_key_str(g, table[i].key, field)
+			 : json_gen_key_int(g, table[i].key, *(const int64_t *)field)) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int json_gen_val(yajl_gen g, yajl_val v)

@@ -83,6 +83,28 @@ NODISCARD int json_strv(yajl_val v, const char *what, bool allow_string, size_t 
 NODISCARD int json_get_strv(yajl_val obj, const char *key, const char *path, size_t max_items,
 			    size_t max_len, char ***out, struct berr *err);
 
+/* A member of a flat record (a state file) and the field of a struct it
+ * goes to: a string in a char array of size bytes, or an int64_t when size
+ * is 0. Tables are made of JSON_FIELD_STR() and JSON_FIELD_I64() entries. */
+struct json_field {
+	const char *key;
+	size_t off, size;
+};
+#define JSON_FIELD_STR(type, key, member)                                                          \
+	{                                                                                          \
+		(key), offsetof(type, member), sizeof(((type *)0)->member)                         \
+	}
+#define JSON_FIELD_I64(type, key, member)                                                          \
+	{                                                                                          \
+		(key), offsetof(type, member), 0                                                   \
+	}
+/* The n members of table in obj into the fields of rec; one that is absent
+ * leaves its field as it was unless required. Errors name "<path>.<key>":
+ * missing, of another type, or a string too long for its field. */
+NODISCARD int json_get_fields(yajl_val obj, const char *path, bool required,
+			      const struct json_field *table, size_t n, void *rec,
+			      struct berr *err);
+
 /* Generation. json_gen_new() returns a generator with validation on;
  * json_gen_finish() hands back a malloc'd NUL-terminated copy of the output. */
 yajl_gen json_gen_new(bool pretty);
@@ -92,6 +114,8 @@ int json_gen_key_int(yajl_gen g, const char *key, long long value);
 int json_gen_key_bool(yajl_gen g, const char *key, bool value);
 /* key and an array of the strings of v (NULL-terminated; NULL: empty). */
 int json_gen_key_strv(yajl_gen g, const char *key, char *const *v);
+/* The fields of rec that table (n entries) names, as members of the open map. */
+int json_gen_fields(yajl_gen g, const struct json_field *table, size_t n, const void *rec);
 /* Writes a parsed value as it is (used to pass JSON through unchanged). */
 int json_gen_val(yajl_gen g, yajl_val v);
 char *json_gen_finish(yajl_gen g, size_t *len);

@@ -32,3 +32,11 @@ bool hostname_valid(const char *h, size_t max)
 {
 	return chars_valid(h, "-._", max);
 }
+
+const struct name_value *name_value_find(const struct name_value *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(table[i].name, name))
+			return &table[i];
+	return NULL;
+}

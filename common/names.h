@@ -22,4 +22,15 @@ bool chars_valid(const char *s, const char *extra, size_t max);
  * '_' (an instance's own host name). */
 bool hostname_valid(const char *h, size_t max);
 
+/* A name and the number it stands for, in the tables of names a spec or a
+ * manifest may use (layer media types, seccomp actions, rlimits). */
+struct name_value {
+	const char *name;
+	long long value;
+};
+
+/* The entry of the n in table named name, or NULL when none is. */
+const struct name_value *name_value_find(const struct name_value *table, size_t n,
+					 const char *name);
+
 #endif

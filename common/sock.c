@@ -143,6 +143,28 @@ ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int fla
 	return sendmsg(sock, &m, MSG_NOSIGNAL | flags);
 }
 
+ssize_t sock_recv_with_fd(int sock, void *buf, size_t len, int *fd, int flags)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
+	while (n < 0 && errno == EINTR);
+	int got = -1;
+	struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len >= CMSG_LEN(sizeof(int)))
+		memcpy(&got, CMSG_DATA(c), sizeof(int));
+	if (fd)
+		*fd = got;
+	else if (got >= 0)
+		close(got);
+	return n;
+}
+
 bool sock_peer_is_root(int fd)
 {
 	struct ucred cred;

@@ -30,6 +30,11 @@ NODISCARD int tcp_listen(const char *address, int backlog, int flags, const char
 /* One sendmsg() of buf, with fd passed along (SCM_RIGHTS) when it is not
  * -1; MSG_NOSIGNAL is added to flags. What sendmsg() returns. */
 ssize_t sock_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags);
+/* One recvmsg() of at most len bytes into buf, again when a signal
+ * interrupts it; MSG_CMSG_CLOEXEC is added to flags. *fd gets the
+ * descriptor passed along (SCM_RIGHTS), else -1; with fd NULL a passed
+ * descriptor is closed. What recvmsg() returns. */
+ssize_t sock_recv_with_fd(int sock, void *buf, size_t len, int *fd, int flags);
 /* Whether the process at the other end of the unix socket fd runs as root
  * (SO_PEERCRED); false when that cannot be told. */
 bool sock_peer_is_root(int fd);

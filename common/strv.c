@@ -1,6 +1,7 @@
 #include "common/strv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,16 @@ int strv_env_set(char ***env, const char *kv)
 		}
 	}
 	return strv_push(env, kv);
+}
+
+int strv_env_set_kv(char ***env, const char *key, const char *value)
+{
+	char *kv = NULL;
+	if (asprintf(&kv, "%s=%s", key, value) < 0)
+		return -1;
+	int rc = strv_env_set(env, kv);
+	free(kv);
+	return rc;
 }
 
 const char *strv_env_get(char *const *env, const char *key)

@@ -22,6 +22,8 @@ char **strv_dup(char *const *v, bool *ok);
 int strv_push(char ***v, const char *s);
 /* Sets "KEY=value" in an environment vector, replacing an existing KEY. */
 int strv_env_set(char ***env, const char *kv);
+/* The same for KEY and value apart. */
+int strv_env_set_kv(char ***env, const char *key, const char *value);
 /* The value of KEY in env, or NULL. */
 const char *strv_env_get(char *const *env, const char *key);
 

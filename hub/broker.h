@@ -51,7 +51,8 @@ struct hub_io {
 	void (*on_event)(struct hub_io *io, uint32_t events);
 };
 
-/* A message of the hub's own (twin answer, desired patch, method call). */
+/* A message of the hub's own (twin answer, desired patch, method call), or
+ * a client's will until it is published. */
 struct out_msg {
 	struct out_msg *next;
 	char *topic;
@@ -104,13 +105,6 @@ struct pending_ack {
 	bool done;
 };
 
-struct will {
-	char *topic;
-	uint8_t *payload;
-	size_t len;
-	uint8_t qos;
-};
-
 enum client_state { CLIENT_NEW, CLIENT_CONNECTED, CLIENT_CLOSED };
 
 struct client {
@@ -131,7 +125,7 @@ struct client {
 	uint16_t keepalive;
 	int64_t last_rx_mono;
 	int64_t accepted_mono;
-	struct will *will;
+	struct out_msg *will;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	size_t preauth_counted; /* of rcap, in broker.preauth_bytes */
@@ -327,6 +321,10 @@ enum acl_publish acl_publish(const char *device, const char *module, const char 
 bool acl_subscribe(const char *device, const char *module, const char *filter, size_t len);
 
 /* session.c */
+/* A copy of topic (topic_len bytes) and payload; NULL when memory ran out. */
+struct out_msg *out_msg_new(const char *topic, size_t topic_len, const void *payload, size_t len,
+			    uint8_t qos);
+void out_msg_free(struct out_msg *m);
 struct session *session_find(struct broker *b, const char *client_id);
 struct session *session_new(struct broker *b, const char *client_id, const char *module,
 			    bool persistent);

@@ -134,7 +134,7 @@ struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer)
 
 static void publish_will(struct client *c)
 {
-	struct will *w = c->will;
+	struct out_msg *w = c->will;
 	struct session *s = c->session;
 	const char *bag;
 	size_t bag_len;
@@ -154,15 +154,6 @@ static void publish_will(struct client *c)
 		log_info("%s: will message published to %.200s", c->label, w->topic);
 }
 
-static void will_free(struct will *w)
-{
-	if (!w)
-		return;
-	free(w->topic);
-	free(w->payload);
-	free(w);
-}
-
 void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 {
 	if (c->state == CLIENT_CLOSED)
@@ -179,7 +170,7 @@ void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 	broker_unwatch(c->b, &c->io);
 	if (will && was_connected && c->will && c->session)
 		publish_will(c);
-	will_free(c->will);
+	out_msg_free(c->will);
 	c->will = NULL;
 	/* PUBACKs still waiting for the store: the store's callback frees them. */
 	while (c->acks) {

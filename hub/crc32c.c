@@ -3,6 +3,7 @@
 #include "hub/crc32c.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -46,44 +47,47 @@ static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len)
 	return crc;
 }
 
+/* The CRC32C instructions: SSE 4.2's on x86-64, the CRC extension's on
+ * ARMv8; one loop serves both. */
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
-							    size_t len)
-{
-	uint64_t c = crc;
-	while (len && ((uintptr_t)p & 7)) {
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-		len--;
-	}
-	while (len >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = _mm_crc32_u64(c, v);
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return (uint32_t)c;
-}
+#define HW_TARGET "sse4.2"
+#define HW_NAME	  "sse4.2"
+#define HW_CRC8	  _mm_crc32_u8
+#define HW_CRC64  _mm_crc32_u64
 #elif defined(__aarch64__)
-__attribute__((target("+crc"))) static uint32_t crc_armv8(uint32_t crc, const uint8_t *p,
+#define HW_TARGET "+crc"
+#define HW_NAME	  "armv8-crc"
+#define HW_CRC8	  __crc32cb
+#define HW_CRC64  __crc32cd
+#endif
+
+#ifdef HW_TARGET
+__attribute__((target(HW_TARGET))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
 							  size_t len)
 {
 	while (len && ((uintptr_t)p & 7)) {
-		crc = __crc32cb(crc, *p++);
+		crc = HW_CRC8(crc, *p++);
 		len--;
 	}
 	while (len >= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);
-		crc = __crc32cd(crc, v);
+		crc = (uint32_t)HW_CRC64(crc, v);
 		p += 8;
 		len -= 8;
 	}
 	while (len--)
-		crc = __crc32cb(crc, *p++);
+		crc = HW_CRC8(crc, *p++);
 	return crc;
+}
+
+static bool hw_supported(void)
+{
+#if defined(__x86_64__)
+	return __builtin_cpu_supports("sse4.2");
+#else
+	return getauxval(AT_HWCAP) & HWCAP_CRC32;
+#endif
 }
 #endif
 
@@ -100,15 +104,10 @@ static void pick(void)
 			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
 	impl = crc_table;
 	impl_name = "table";
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2")) {
-		impl = crc_sse42;
-		impl_name = "sse4.2";
-	}
-#elif defined(__aarch64__)
-	if (getauxval(AT_HWCAP) & HWCAP_CRC32) {
-		impl = crc_armv8;
-		impl_name = "armv8-crc";
+#ifdef HW_TARGET
+	if (hw_supported()) {
+		impl = crc_hw;
+		impl_name = HW_NAME;
 	}
 #endif
 }

@@ -11,25 +11,6 @@
 #include "hub/broker.h"
 #include "hub/upstream.h"
 
-static struct will *will_copy(const struct mqtt_connect *p)
-{
-	struct will *w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	w->topic = strndup(p->will_topic.p, p->will_topic.len);
-	w->payload = malloc(p->will_len ? p->will_len : 1);
-	if (!w->topic || !w->payload) {
-		free(w->topic);
-		free(w->payload);
-		free(w);
-		return NULL;
-	}
-	memcpy(w->payload, p->will_payload, p->will_len);
-	w->len = p->will_len;
-	w->qos = p->will_qos ? 1 : 0;
-	return w;
-}
-
 int handle_connect(struct client *c, const struct mqtt_connect *p)
 {
 	struct broker *b = c->b;
@@ -82,7 +63,8 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 		send_connack(c, false, MQTT_CONNACK_UNAVAILABLE);
 		return -1;
 	}
-	if (p->will && !(c->will = will_copy(p))) {
+	if (p->will && !(c->will = out_msg_new(p->will_topic.p, p->will_topic.len, p->will_payload,
+					       p->will_len, p->will_qos ? 1 : 0))) {
 		log_error("%s: out of memory for the will", c->label);
 		send_connack(c, false, MQTT_CONNACK_UNAVAILABLE);
 		return -1;

@@ -7,17 +7,11 @@
 #include <string.h>
 
 #include "common/command.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "hub/broker.h"
 
 #define HUB_USAGE "hub --config FILE [--listen-fd N]"
-
-/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
-static int usage(void)
-{
-	fprintf(stderr, "usage: berth " HUB_USAGE "\n");
-	return 2;
-}
 
 static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 {
@@ -34,10 +28,8 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 		if (o == 'c') {
 			config = optarg;
 		} else if (o == 'l') {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 0 || v > 65535) {
+			int64_t v;
+			if (parse_int(optarg, 0, 65535, &v) < 0) {
 				fprintf(stderr,
 					"berth hub: --listen-fd %s is not a file descriptor\n",
 					optarg);
@@ -45,11 +37,11 @@ static int cmd_hub(struct berth_ctx *ctx, int argc, char **argv)
 			}
 			listen_fd = (int)v;
 		} else {
-			return usage();
+			return berth_usage("hub");
 		}
 	}
 	if (!config || optind != argc)
-		return usage();
+		return berth_usage("hub");
 	log_set_name("hub");
 	struct broker b;
 	struct berr err;

@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/command.h"
+#include "common/format.h"
 #include "common/json.h"
 #include "hub/hub.h"
 
@@ -47,14 +48,16 @@ static int print_json(yajl_val v)
 	return 0;
 }
 
-#define INVOKE_USAGE "invoke MODULE METHOD JSON [--timeout S]"
-
-/* Not berth_usage(): that lives in main.c, which fuzz targets do not link. */
-static int usage(void)
+/* --timeout S, before or after the arguments. */
+static int timeout_option(const char *arg, int64_t *out)
 {
-	fprintf(stderr, "usage: berth [--run DIR] " INVOKE_USAGE "\n");
-	return 2;
+	if (parse_int(arg, 1, INVOKE_MAX_TIMEOUT_S, out) == 0)
+		return 0;
+	fprintf(stderr, "berth invoke: --timeout takes 1 to %d seconds\n", INVOKE_MAX_TIMEOUT_S);
+	return -1;
 }
+
+#define INVOKE_USAGE "invoke MODULE METHOD JSON [--timeout S]"
 
 static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 {
@@ -62,35 +65,23 @@ static int cmd_invoke(struct berth_ctx *ctx, int argc, char **argv)
 	    {"timeout", required_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
-	long timeout_s = INVOKE_DEFAULT_TIMEOUT_S;
+	int64_t timeout_s = INVOKE_DEFAULT_TIMEOUT_S;
 	int o;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		if (o != 't')
-			return usage();
-		char *end;
-		errno = 0;
-		timeout_s = strtol(optarg, &end, 10);
-		if (errno || *end || timeout_s < 1 || timeout_s > INVOKE_MAX_TIMEOUT_S) {
-			fprintf(stderr, "berth invoke: --timeout takes 1 to %d seconds\n",
-				INVOKE_MAX_TIMEOUT_S);
+			return berth_usage("invoke");
+		if (timeout_option(optarg, &timeout_s) < 0)
 			return 2;
-		}
 	}
 	/* Options may also follow the arguments. */
 	if (argc - optind == 5 && !strcmp(argv[optind + 3], "--timeout")) {
-		char *end;
-		errno = 0;
-		timeout_s = strtol(argv[optind + 4], &end, 10);
-		if (errno || *end || timeout_s < 1 || timeout_s > INVOKE_MAX_TIMEOUT_S) {
-			fprintf(stderr, "berth invoke: --timeout takes 1 to %d seconds\n",
-				INVOKE_MAX_TIMEOUT_S);
+		if (timeout_option(argv[optind + 4], &timeout_s) < 0)
 			return 2;
-		}
 		argc -= 2;
 	}
 	if (argc - optind != 3)
-		return usage();
+		return berth_usage("invoke");
 	const char *module = argv[optind], *method = argv[optind + 1], *json = argv[optind + 2];
 	yajl_val payload;
 	struct berr err;

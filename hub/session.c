@@ -54,7 +54,23 @@ struct session *session_new(struct broker *b, const char *client_id, const char 
 	return s;
 }
 
-static void out_msg_free(struct out_msg *m)
+struct out_msg *out_msg_new(const char *topic, size_t topic_len, const void *payload, size_t len,
+			    uint8_t qos)
+{
+	struct out_msg *m = calloc(1, sizeof(*m));
+	if (!m || !(m->topic = strndup(topic, topic_len)) ||
+	    !(m->payload = malloc(len ? len : 1))) {
+		out_msg_free(m);
+		return NULL;
+	}
+	if (len)
+		memcpy(m->payload, payload, len);
+	m->len = len;
+	m->qos = qos;
+	return m;
+}
+
+void out_msg_free(struct out_msg *m)
 {
 	if (!m)
 		return;
@@ -195,16 +211,11 @@ int session_enqueue(struct session *s, const char *topic, const void *payload, s
 		s->queued_bytes -= old->len;
 		out_msg_free(old);
 	}
-	struct out_msg *m = calloc(1, sizeof(*m));
-	if (!m || !(m->topic = strdup(topic)) || (len && !(m->payload = malloc(len)))) {
-		out_msg_free(m);
+	struct out_msg *m = out_msg_new(topic, strlen(topic), payload, len, q);
+	if (!m) {
 		log_error("%s: out of memory queueing a message to %s", s->client_id, topic);
 		return -1;
 	}
-	if (len)
-		memcpy(m->payload, payload, len);
-	m->len = len;
-	m->qos = q;
 	*s->queue_tail = m;
 	s->queue_tail = &m->next;
 	s->n_queued++;

@@ -223,15 +223,6 @@ static void gen_strv(yajl_gen g, const char *key, char **v)
 	yajl_gen_array_close(g);
 }
 
-static void gen_opt_str(yajl_gen g, const char *key, const char *v)
-{
-	json_gen_str(g, key);
-	if (v)
-		json_gen_str(g, v);
-	else
-		yajl_gen_null(g);
-}
-
 /* What an instance would get from oci_image_open(), as JSON. */
 static int cmd_inspect(struct berth_ctx *ctx, int argc, char **argv)
 {
@@ -260,10 +251,10 @@ static int cmd_inspect(struct berth_ctx *ctx, int argc, char **argv)
 	gen_strv(g, "entrypoint", img->entrypoint);
 	gen_strv(g, "cmd", img->cmd);
 	gen_strv(g, "env", img->env);
-	gen_opt_str(g, "working_dir", img->working_dir);
-	gen_opt_str(g, "user", img->user);
-	gen_opt_str(g, "os", img->os);
-	gen_opt_str(g, "architecture", img->architecture);
+	json_gen_key_str(g, "working_dir", img->working_dir);
+	json_gen_key_str(g, "user", img->user);
+	json_gen_key_str(g, "os", img->os);
+	json_gen_key_str(g, "architecture", img->architecture);
 	yajl_gen_map_close(g);
 	oci_image_free(img);
 	size_t len;

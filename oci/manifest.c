@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/names.h"
 #include "registry/registry.h"
 
 #define MT_OCI_INDEX		 "application/vnd.oci.image.index.v1+json"
@@ -269,10 +270,7 @@ int oci_index_select(const char *body, size_t len, const struct oci_platform *wa
 
 static enum oci_compression layer_compression(const char *mt, bool *ok)
 {
-	static const struct {
-		const char *type;
-		enum oci_compression c;
-	} known[] = {
+	static const struct name_value known[] = {
 	    {"application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE},
 	    {"application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP},
 	    {"application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD},
@@ -282,13 +280,9 @@ static enum oci_compression layer_compression(const char *mt, bool *ok)
 	    {"application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP},
 	    {"application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMP_ZSTD},
 	};
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcmp(mt, known[i].type)) {
-			*ok = true;
-			return known[i].c;
-		}
-	*ok = false;
-	return OCI_COMP_NONE;
+	const struct name_value *k = name_value_find(known, ARRAY_SIZE(known), mt);
+	*ok = k != NULL;
+	return k ? (enum oci_compression)k->value : OCI_COMP_NONE;
 }
 
 void oci_manifest_free(struct oci_manifest *m)

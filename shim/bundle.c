@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/names.h"
 #include "common/log.h"
 #include "common/strv.h"
 #include "shim/mountopt.h"
@@ -151,10 +152,7 @@ static int load_caps(struct sandbox *sb, yajl_val caps, struct berr *err)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
+static const struct name_value rlimit_names[] = {
     {"RLIMIT_AS", RLIMIT_AS},
     {"RLIMIT_CORE", RLIMIT_CORE},
     {"RLIMIT_CPU", RLIMIT_CPU},
@@ -226,15 +224,13 @@ static int load_rlimits(struct sandbox *sb, yajl_val arr, struct berr *err)
 		struct typed_entry e;
 		if (typed_entry(arr, i, "process.rlimits", known, &e, err) < 0)
 			return -1;
-		int res = -1;
-		for (size_t k = 0; k < ARRAY_SIZE(rlimit_names) && res < 0; k++)
-			if (!strcmp(e.type, rlimit_names[k].name))
-				res = rlimit_names[k].resource;
-		if (res < 0)
+		const struct name_value *res =
+		    name_value_find(rlimit_names, ARRAY_SIZE(rlimit_names), e.type);
+		if (!res)
 			return berr_set(err, 0, WHAT ": %s.type: unknown limit \"%s\"", e.path,
 					e.type);
 		struct sb_rlimit *l = &sb->rlimits[sb->n_rlimits++];
-		l->resource = res;
+		l->resource = (int)res->value;
 		if (rlimit_value(json_get(e.v, "soft"), "soft", i, &l->limit.rlim_cur, err) < 0 ||
 		    rlimit_value(json_get(e.v, "hard"), "hard", i, &l->limit.rlim_max, err) < 0)
 			return -1;
@@ -383,12 +379,10 @@ static int load_mounts(struct sandbox *sb, const char *bundle, yajl_val arr, str
 
 static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 {
-	static const struct {
-		const char *name;
-		int flag;
-	} types[] = {{"pid", CLONE_NEWPID},  {"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC},
-		     {"uts", CLONE_NEWUTS},  {"mount", CLONE_NEWNS},	{"cgroup", CLONE_NEWCGROUP},
-		     {"user", CLONE_NEWUSER}};
+	static const struct name_value types[] = {
+	    {"pid", CLONE_NEWPID},  {"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC},
+	    {"uts", CLONE_NEWUTS},  {"mount", CLONE_NEWNS},    {"cgroup", CLONE_NEWCGROUP},
+	    {"user", CLONE_NEWUSER}};
 	static const char *const known[] = {"type", "path", NULL};
 	if (!arr || !YAJL_IS_ARRAY(arr))
 		return berr_set(err, 0, WHAT ": linux.namespaces: expected an array");
@@ -399,14 +393,11 @@ static int load_namespaces(struct sandbox *sb, yajl_val arr, struct berr *err)
 		if (!is_empty(json_get(e.v, "path")))
 			return berr_set(
 			    err, 0, WHAT ": %s.path: joining a namespace is not supported", e.path);
-		int flag = 0;
-		for (size_t k = 0; k < ARRAY_SIZE(types) && !flag; k++)
-			if (!strcmp(e.type, types[k].name))
-				flag = types[k].flag;
-		if (!flag)
+		const struct name_value *type = name_value_find(types, ARRAY_SIZE(types), e.type);
+		if (!type)
 			return berr_set(err, 0, WHAT ": %s: namespace \"%s\" is not supported",
 					e.path, e.type);
-		sb->clone_flags |= flag;
+		sb->clone_flags |= (int)type->value;
 	}
 	if (!(sb->clone_flags & CLONE_NEWNS))
 		return berr_set(err, 0, WHAT ": linux.namespaces: a mount namespace is required");

@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/command.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strv.h"
@@ -80,17 +81,6 @@ static int parse_bytes(const char *s, int64_t *out)
 	if (v > 9.0e18)
 		return -1;
 	*out = (int64_t)v;
-	return 0;
-}
-
-static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
 	return 0;
 }
 
@@ -361,9 +351,7 @@ static int build_spec(const struct run_opts *o, const struct oci_image *img, cha
 				ok = false;
 		} else if (getenv(*e)) {
 			/* -e NAME passes the caller's value, as docker does. */
-			char kv[8192];
-			snprintf(kv, sizeof(kv), "%s=%s", *e, getenv(*e));
-			if (strv_env_set(&s->env, kv) < 0)
+			if (strv_env_set_kv(&s->env, *e, getenv(*e)) < 0)
 				ok = false;
 		}
 	}

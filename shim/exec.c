@@ -404,26 +404,14 @@ static int read_report(int sock, int64_t deadline, struct exec_report *r, int *f
 			continue;
 		if (n <= 0)
 			return -1;
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {.iov_base = r, .iov_len = sizeof(*r)};
-		struct msghdr m = {.msg_iov = &iov,
-				   .msg_iovlen = 1,
-				   .msg_control = cbuf,
-				   .msg_controllen = sizeof(cbuf)};
-		ssize_t got = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-		if (got < 0 && errno == EINTR)
-			continue;
+		int received;
+		ssize_t got = sock_recv_with_fd(sock, r, sizeof(*r), &received, 0);
+		if (received >= 0 && got == (ssize_t)sizeof(*r) && fd && *fd < 0)
+			*fd = received;
+		else if (received >= 0)
+			close(received);
 		if (got != (ssize_t)sizeof(*r))
 			return -1;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		if (c && c->cmsg_type == SCM_RIGHTS) {
-			int received;
-			memcpy(&received, CMSG_DATA(c), sizeof(int));
-			if (fd && *fd < 0)
-				*fd = received;
-			else
-				close(received);
-		}
 		r->msg[sizeof(r->msg) - 1] = '\0';
 		return 0;
 	}

@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/sock.h"
 #include "shim/exec.h"
 #include "shim/instance.h"
 #include "shim/state.h"
@@ -92,25 +93,7 @@ static int send_request(int sock, const struct shim_exec_options *o, const int f
  * its length, 0 when the shim closed the connection, -1 on an error. */
 static ssize_t receive(int sock, char *buf, size_t cap, int *fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = buf, .iov_len = cap - 1};
-	struct msghdr m = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	ssize_t n;
-	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (fd)
-		*fd = -1;
-	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
-	if (c && c->cmsg_type == SCM_RIGHTS) {
-		int got;
-		memcpy(&got, CMSG_DATA(c), sizeof(int));
-		if (fd)
-			*fd = got;
-		else
-			close(got);
-	}
+	ssize_t n = sock_recv_with_fd(sock, buf, cap - 1, fd, 0);
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;

@@ -55,6 +55,7 @@
 #include "common/fs.h"
 #include "common/lazy.h"
 #include "common/log.h"
+#include "common/sock.h"
 #include "common/strv.h"
 #include "shim/syscalls.h"
 
@@ -133,19 +134,18 @@ void sandbox_child_fail(int sync_fd, const struct berr *err)
 static int recv_tag(int sock, char want, int *fd, struct berr *err)
 {
 	char tag = 0;
-	char buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &tag, .iov_len = 1};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0 || tag != want)
-		return berr_set(err, n < 0 ? errno : 0, "waiting for the parent");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (fd && c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	int got;
+	ssize_t n = sock_recv_with_fd(sock, &tag, 1, &got, 0);
+	if (n <= 0 || tag != want) {
+		int code = n < 0 ? errno : 0;
+		if (got >= 0)
+			close(got);
+		return berr_set(err, code, "waiting for the parent");
+	}
+	if (fd && got >= 0)
+		*fd = got;
+	else if (got >= 0)
+		close(got);
 	return 0;
 }
 
@@ -403,15 +403,12 @@ int sandbox_wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 	bool about_to_exec = false;
 	for (;;) {
 		char buf[5 + BERR_MSG_MAX];
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf)};
-		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int fd;
+		ssize_t n = sock_recv_with_fd(sock, buf, sizeof(buf) - 1, &fd, 0);
+		if (fd >= 0 && (n <= 0 || buf[0] != 'T')) {
+			close(fd);
+			fd = -1;
+		}
 		if (n < 0)
 			return berr_set(err, errno, "reading from the instance");
 		if (n == 0) {
@@ -440,10 +437,9 @@ int sandbox_wait_exec(int sock, struct sandbox_proc *p, struct berr *err)
 		if (buf[0] == 'E') {
 			about_to_exec = true;
 		} else if (buf[0] == 'T') {
-			struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-			if (!c || c->cmsg_type != SCM_RIGHTS)
+			if (fd < 0)
 				return berr_set(err, 0, "the instance sent no terminal");
-			memcpy(&p->tty_master, CMSG_DATA(c), sizeof(int));
+			p->tty_master = fd;
 		}
 	}
 }

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/json.h"
+#include "common/names.h"
 #include "common/lazy.h"
 #include "common/log.h"
 #include "shim/seccomp_internal.h"
@@ -100,10 +102,7 @@ static int get_errno(yajl_val obj, const char *key, const char *path, bool *pres
 static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, const char *path,
 			uint32_t *out, struct berr *err)
 {
-	static const struct {
-		const char *name;
-		uint32_t action;
-	} simple[] = {
+	static const struct name_value simple[] = {
 	    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
 	    {"SCMP_ACT_KILL", SCMP_ACT_KILL},
 	    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
@@ -126,26 +125,21 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 				"%s: action SCMP_ACT_NOTIFY is not supported (berth provides no "
 				"seccomp notify listener)",
 				path);
-	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-		if (strcmp(name, simple[i].name))
-			continue;
-		if (has_errno)
-			return berr_set(err, 0,
-					"%s: an errno return is only for SCMP_ACT_ERRNO and "
-					"SCMP_ACT_TRACE, not %s",
-					path, name);
-		*out = simple[i].action;
-		return 0;
-	}
-	return berr_set(err, 0, "%s: unknown action \"%.64s\"", path, name);
+	const struct name_value *a = name_value_find(simple, ARRAY_SIZE(simple), name);
+	if (!a)
+		return berr_set(err, 0, "%s: unknown action \"%.64s\"", path, name);
+	if (has_errno)
+		return berr_set(err, 0,
+				"%s: an errno return is only for SCMP_ACT_ERRNO and "
+				"SCMP_ACT_TRACE, not %s",
+				path, name);
+	*out = (uint32_t)a->value;
+	return 0;
 }
 
 static int parse_op(const char *name, const char *path, enum scmp_compare *out, struct berr *err)
 {
-	static const struct {
-		const char *name;
-		enum scmp_compare op;
-	} ops[] = {
+	static const struct name_value ops[] = {
 	    {"SCMP_CMP_NE", SCMP_CMP_NE},
 	    {"SCMP_CMP_LT", SCMP_CMP_LT},
 	    {"SCMP_CMP_LE", SCMP_CMP_LE},
@@ -154,13 +148,11 @@ static int parse_op(const char *name, const char *path, enum scmp_compare *out, 
 	    {"SCMP_CMP_GT", SCMP_CMP_GT},
 	    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 	};
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (!strcmp(name, ops[i].name)) {
-			*out = ops[i].op;
-			return 0;
-		}
-	}
-	return berr_set(err, 0, "%s: unknown operator \"%.64s\"", path, name);
+	const struct name_value *op = name_value_find(ops, ARRAY_SIZE(ops), name);
+	if (!op)
+		return berr_set(err, 0, "%s: unknown operator \"%.64s\"", path, name);
+	*out = (enum scmp_compare)op->value;
+	return 0;
 }
 
 /* "SCMP_ARCH_X86_64" to libseccomp's token, through its own names so every
