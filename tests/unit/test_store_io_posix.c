@@ -1,0 +1,447 @@
+/* The store's files in a real directory (hub/store_io_posix.c): writes go to
+ * the device with O_DIRECT, widened to whole blocks, where the file system
+ * allows it, and through the page cache where it does not. Whatever the
+ * path, the file holds exactly what was written, a read right after a write
+ * sees it, and the bytes around a write stay as they were. Over /var/tmp
+ * (a disk file system; skipped with the reason where O_DIRECT is refused)
+ * and /dev/shm (tmpfs: the page cache). */
+#include "unit.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "hub/store_io.h"
+
+#define DISK_DIR       "/var/tmp"
+#define TMPFS_DIR      "/dev/shm"
+#define SEG_BYTES      (256 * 1024)
+#define TMPFS_MAGIC_NR 0x01021994
+
+struct fixture {
+	char dir[PATH_MAX];
+	struct store_io *io;
+	uint64_t rng;
+};
+
+static char why_skipped[200];
+
+static uint32_t next_rand(struct fixture *fx)
+{
+	fx->rng ^= fx->rng << 13;
+	fx->rng ^= fx->rng >> 7;
+	fx->rng ^= fx->rng << 17;
+	return (uint32_t)(fx->rng >> 16);
+}
+
+static void fill_random(struct fixture *fx, uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)next_rand(fx);
+}
+
+/* Whether the kernel offers O_DIRECT on files in dir, asked the way the
+ * store asks (statx STATX_DIOALIGN, then an open); why_skipped says why not. */
+static bool direct_offered(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/berth-dio-probe-%d", dir, (int)getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		snprintf(why_skipped, sizeof(why_skipped), "cannot create a file in %s", dir);
+		return false;
+	}
+	unlink(path);
+	bool ok = false;
+#ifdef STATX_DIOALIGN
+	struct statx sx;
+	ok = statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	     (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align;
+#endif
+	close(fd);
+	if (!ok)
+		snprintf(why_skipped, sizeof(why_skipped),
+			 "the kernel tells no O_DIRECT alignment for files in %s", dir);
+	return ok;
+}
+
+static bool on_tmpfs(const char *dir)
+{
+	struct statfs sf;
+	return statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC_NR;
+}
+
+static int setup_in(void **state, const char *parent)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	snprintf(fx->dir, sizeof(fx->dir), "%s/berth-store-io-XXXXXX", parent);
+	assert_non_null(mkdtemp(fx->dir));
+	struct berr err;
+	if (store_io_posix(fx->dir, &fx->io, &err) < 0)
+		fail_msg("store_io_posix: %s", err.msg);
+	fx->rng = 0x9e3779b97f4a7c15ull;
+	*state = fx;
+	return 0;
+}
+
+static int setup_disk(void **state)
+{
+	return setup_in(state, DISK_DIR);
+}
+
+static int setup_tmpfs(void **state)
+{
+	return setup_in(state, TMPFS_DIR);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	fx->io->ops->destroy(fx->io);
+	struct berr err;
+	if (fs_remove_tree(fx->dir, &err) < 0)
+		fail_msg("remove %s: %s", fx->dir, err.msg);
+	free(fx);
+	return 0;
+}
+
+/* Descriptors of this process open on dir/name, and how many of them were
+ * opened with O_DIRECT (from /proc/self/fdinfo). */
+static int open_on(const char *dir, const char *name, int *direct)
+{
+	char want[PATH_MAX], real[PATH_MAX];
+	assert_non_null(realpath(dir, real));
+	snprintf(want, sizeof(want), "%s/%s", real, name);
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	*direct = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char link[64], target[PATH_MAX], info[64], line[128];
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = 0;
+		if (strcmp(target, want))
+			continue;
+		n++;
+		snprintf(info, sizeof(info), "/proc/self/fdinfo/%s", e->d_name);
+		FILE *f = fopen(info, "r");
+		assert_non_null(f);
+		unsigned flags = 0;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "flags: %o", &flags) == 1 && (flags & O_DIRECT))
+				(*direct)++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static int xopen(struct fixture *fx, const char *name, bool create)
+{
+	struct berr err;
+	int h = fx->io->ops->open(fx->io, name, create, &err);
+	if (h < 0)
+		fail_msg("open %s: %s", name, err.msg);
+	return h;
+}
+
+/* Writes p at off, then reads it straight back: through the store, and
+ * through the page cache on a descriptor of its own (which the direct
+ * write must have left coherent). */
+static void write_and_read_back(struct fixture *fx, int h, const uint8_t *p, size_t len,
+				uint64_t off)
+{
+	struct berr err;
+	if (fx->io->ops->pwrite(fx->io, h, p, len, off, &err) < 0)
+		fail_msg("pwrite %zu at %llu: %s", len, (unsigned long long)off, err.msg);
+	uint8_t *back = malloc(len ? len : 1);
+	assert_non_null(back);
+	ssize_t n = fx->io->ops->pread(fx->io, h, back, len, off, &err);
+	assert_int_equal(n, (ssize_t)len);
+	assert_memory_equal(back, p, len);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", h);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	memset(back, 0, len);
+	assert_int_equal(pread(fd, back, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	assert_memory_equal(back, p, len);
+	free(back);
+}
+
+/* The store's read of [off, end) against the model. */
+static void reads_as(struct fixture *fx, int h, const uint8_t *model, uint64_t off, uint64_t end)
+{
+	struct berr err;
+	size_t len = (size_t)(end - off);
+	uint8_t *back = malloc(len ? len : 1);
+	assert_non_null(back);
+	assert_int_equal(fx->io->ops->pread(fx->io, h, back, len, off, &err), (ssize_t)len);
+	assert_memory_equal(back, model + off, len);
+	free(back);
+}
+
+/* The whole file, through the page cache and (where offered) straight from
+ * the device, against the model. */
+static void file_is(struct fixture *fx, int h, const char *name, const uint8_t *model, size_t len)
+{
+	struct berr err;
+	uint64_t size;
+	assert_int_equal(fx->io->ops->size(fx->io, h, &size, &err), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(fx->io->ops->sync(fx->io, h, &err), 0);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	uint8_t *got = malloc(len + 1);
+	assert_non_null(got);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, got, len + 1, 0), (ssize_t)len);
+	close(fd);
+	assert_memory_equal(got, model, len);
+	free(got);
+	if (len % 4096 == 0 && (fd = open(path, O_RDONLY | O_DIRECT)) >= 0) {
+		void *dev = NULL;
+		assert_int_equal(posix_memalign(&dev, 4096, len), 0);
+		assert_int_equal(pread(fd, dev, len, 0), (ssize_t)len);
+		close(fd);
+		assert_memory_equal(dev, model, len);
+		free(dev);
+	}
+}
+
+static void skip_without_direct(void)
+{
+	if (!direct_offered(DISK_DIR)) {
+		printf("    skipped: %s\n", why_skipped);
+		skip();
+	}
+}
+
+/* The log's way: a preallocated segment, small appends of any length, each
+ * read back at once (a receiver leases it before the sync), and the header
+ * at offset 0 written again after later appends. */
+static void appends_into_a_preallocated_file_go_direct_and_read_back(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	int h = xopen(fx, "seg", true);
+	struct berr err;
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, SEG_BYTES, &err), 0);
+	static uint8_t model[SEG_BYTES], chunk[8192];
+	memset(model, 0, sizeof(model));
+	uint64_t off = 0;
+	int writes = 0;
+	while (off < SEG_BYTES - sizeof(chunk)) {
+		size_t len = 1 + next_rand(fx) % (writes % 50 == 49 ? sizeof(chunk) : 700);
+		fill_random(fx, chunk, len);
+		write_and_read_back(fx, h, chunk, len, off);
+		memcpy(model + off, chunk, len);
+		reads_as(fx, h, model, off > 5000 ? off - 5000 : 0, off + len);
+		off += len;
+		if (++writes % 97 == 0) {
+			uint8_t header[45];
+			fill_random(fx, header, sizeof(header));
+			write_and_read_back(fx, h, header, sizeof(header), 0);
+			memcpy(model, header, sizeof(header));
+		}
+	}
+	assert_true(writes > 500);
+	int direct;
+	assert_int_equal(open_on(fx->dir, "seg", &direct), 2);
+	assert_int_equal(direct, 1);
+	file_is(fx, h, "seg", model, SEG_BYTES);
+	fx->io->ops->close(fx->io, h);
+	assert_int_equal(open_on(fx->dir, "seg", &direct), 0);
+}
+
+/* A write that carries the file's end: the size is exactly its end, never
+ * rounded up to a block. */
+static void appends_that_grow_the_file_leave_its_size_exact(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	int h = xopen(fx, "grow", true);
+	static uint8_t model[64 * 1024], chunk[3000];
+	uint64_t off = 0;
+	while (off + sizeof(chunk) < sizeof(model)) {
+		size_t len = 1 + next_rand(fx) % sizeof(chunk);
+		fill_random(fx, chunk, len);
+		write_and_read_back(fx, h, chunk, len, off);
+		memcpy(model + off, chunk, len);
+		off += len;
+		uint64_t size;
+		struct berr err;
+		assert_int_equal(fx->io->ops->size(fx->io, h, &size, &err), 0);
+		assert_int_equal(size, off);
+	}
+	int direct;
+	assert_int_equal(open_on(fx->dir, "grow", &direct), 2);
+	assert_int_equal(direct, 1);
+	file_is(fx, h, "grow", model, (size_t)off);
+	fx->io->ops->close(fx->io, h);
+}
+
+/* A file cut inside a block (a torn tail): a write into that last block
+ * would carry the end of the file with it as a whole block; it must not. */
+static void a_write_into_the_last_block_of_a_cut_file_keeps_its_size(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	static uint8_t model[8000];
+	struct berr err;
+	int h = xopen(fx, "cut", true);
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, 64 * 1024, &err), 0);
+	fill_random(fx, model, sizeof(model));
+	write_and_read_back(fx, h, model, sizeof(model), 0);
+	assert_int_equal(fx->io->ops->truncate(fx->io, h, 5000, &err), 0);
+	fill_random(fx, model + 4000, 30);
+	write_and_read_back(fx, h, model + 4000, 30, 4000);
+	fill_random(fx, model + 4900, 50);
+	write_and_read_back(fx, h, model + 4900, 50, 4900);
+	file_is(fx, h, "cut", model, 5000);
+	fx->io->ops->close(fx->io, h);
+}
+
+/* In a file already written, the bytes that share a block with a write
+ * are read first and written back as they were. */
+static void a_write_into_written_bytes_keeps_the_bytes_around_it(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	static uint8_t model[32 * 1024], chunk[1500];
+	fill_random(fx, model, sizeof(model));
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/old", fx->dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_write_all(fd, model, sizeof(model), 0), 0);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	int h = xopen(fx, "old", false);
+	for (int i = 0; i < 40; i++) {
+		size_t len = 1 + next_rand(fx) % sizeof(chunk);
+		uint64_t off = next_rand(fx) % (sizeof(model) - len);
+		fill_random(fx, chunk, len);
+		write_and_read_back(fx, h, chunk, len, off);
+		memcpy(model + off, chunk, len);
+	}
+	int direct;
+	assert_int_equal(open_on(fx->dir, "old", &direct), 2);
+	assert_int_equal(direct, 1);
+	file_is(fx, h, "old", model, sizeof(model));
+	fx->io->ops->close(fx->io, h);
+}
+
+/* A handle number comes back for the next file opened: what was kept of
+ * the first file's last block must not end up in the second. */
+static void a_closed_files_last_block_is_not_written_into_the_next(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	static uint8_t a[700], b[300], model[SEG_BYTES];
+	struct berr err;
+	int h = xopen(fx, "first", true);
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, SEG_BYTES, &err), 0);
+	fill_random(fx, a, sizeof(a));
+	write_and_read_back(fx, h, a, sizeof(a), 0);
+	fx->io->ops->close(fx->io, h);
+	int h2 = xopen(fx, "second", true);
+	assert_int_equal(h2, h);
+	assert_int_equal(fx->io->ops->allocate(fx->io, h2, SEG_BYTES, &err), 0);
+	fill_random(fx, b, sizeof(b));
+	write_and_read_back(fx, h2, b, sizeof(b), sizeof(a));
+	memset(model, 0, sizeof(model));
+	memcpy(model + sizeof(a), b, sizeof(b));
+	file_is(fx, h2, "second", model, SEG_BYTES);
+	fx->io->ops->close(fx->io, h2);
+}
+
+/* A batch larger than the bounce buffer goes to the device in pieces. */
+static void a_write_of_megabytes_goes_in_pieces(void **state)
+{
+	struct fixture *fx = *state;
+	skip_without_direct();
+	const size_t total = 2 * 1024 * 1024, len = 1300 * 1024 + 77;
+	uint8_t *model = calloc(1, total);
+	assert_non_null(model);
+	struct berr err;
+	int h = xopen(fx, "big", true);
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, total, &err), 0);
+	fill_random(fx, model + 100, 5);
+	write_and_read_back(fx, h, model + 100, 5, 100);
+	fill_random(fx, model + 105, len);
+	write_and_read_back(fx, h, model + 105, len, 105);
+	fill_random(fx, model + 105 + len, 9);
+	write_and_read_back(fx, h, model + 105 + len, 9, 105 + len);
+	file_is(fx, h, "big", model, total);
+	fx->io->ops->close(fx->io, h);
+	free(model);
+}
+
+/* tmpfs has no device and tells no O_DIRECT alignment: the page cache,
+ * with the same results. */
+static void on_tmpfs_writes_go_through_the_page_cache(void **state)
+{
+	struct fixture *fx = *state;
+	if (!on_tmpfs(TMPFS_DIR) || direct_offered(TMPFS_DIR)) {
+		printf("    skipped: %s is not a tmpfs without O_DIRECT alignment\n", TMPFS_DIR);
+		skip();
+	}
+	int h = xopen(fx, "seg", true);
+	struct berr err;
+	assert_int_equal(fx->io->ops->allocate(fx->io, h, SEG_BYTES, &err), 0);
+	static uint8_t model[SEG_BYTES], chunk[900];
+	memset(model, 0, sizeof(model));
+	uint64_t off = 0;
+	for (int i = 0; off + sizeof(chunk) < SEG_BYTES; i++) {
+		size_t len = 1 + next_rand(fx) % sizeof(chunk);
+		fill_random(fx, chunk, len);
+		write_and_read_back(fx, h, chunk, len, off);
+		memcpy(model + off, chunk, len);
+		off += len;
+		if (i % 50 == 0) {
+			write_and_read_back(fx, h, chunk, 45, 0);
+			memcpy(model, chunk, 45);
+		}
+	}
+	int direct;
+	assert_int_equal(open_on(fx->dir, "seg", &direct), 1);
+	assert_int_equal(direct, 0);
+	file_is(fx, h, "seg", model, SEG_BYTES);
+	fx->io->ops->close(fx->io, h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		appends_into_a_preallocated_file_go_direct_and_read_back, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(appends_that_grow_the_file_leave_its_size_exact,
+					    setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_write_into_the_last_block_of_a_cut_file_keeps_its_size, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(a_write_into_written_bytes_keeps_the_bytes_around_it,
+					    setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(a_closed_files_last_block_is_not_written_into_the_next,
+					    setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(a_write_of_megabytes_goes_in_pieces, setup_disk,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(on_tmpfs_writes_go_through_the_page_cache, setup_tmpfs,
+					    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
