@@ -5,8 +5,9 @@
  * names inside the log's directory; a file is an int handle.
  *
  * The sync thread calls sync, sync_dir, unlink and rename while the event
- * loop calls pread and pwrite on the same files: an implementation used
- * with the thread must allow that. */
+ * loop calls pread and pwrite on the same files, and it prepares the next
+ * segment (open, size, truncate, pwrite, close on a file the loop does not
+ * use yet): an implementation used with the thread must allow that. */
 #ifndef BERTH_HUB_STORE_IO_H
 #define BERTH_HUB_STORE_IO_H
 

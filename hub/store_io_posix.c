@@ -13,6 +13,7 @@
  * learnt, a file is written through the page cache as before. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +36,8 @@
 
 enum file_mode { MODE_UNKNOWN, MODE_DIRECT, MODE_BUFFERED };
 
-/* Per handle (the buffered descriptor's number), touched only by the calls
- * the event loop makes (never by sync, sync_dir or unlink, which the sync
- * thread calls). The direct descriptor is opened at the first write. */
+/* Per handle (the buffered descriptor's number), under the lock. The
+ * direct descriptor is opened at the first write. */
 struct posix_file {
 	bool open;
 	enum file_mode mode;
@@ -48,6 +48,7 @@ struct posix_file {
 
 struct posix_io {
 	struct store_io io;
+	pthread_mutex_t mu;
 	char *dir;
 	int dirfd;
 	int lockfd;
@@ -92,7 +93,7 @@ static void forget(struct posix_io *p, int h)
 		p->last_h = -1;
 }
 
-static int p_open(struct store_io *io, const char *name, bool create, struct berr *err)
+static int open_locked(struct store_io *io, const char *name, bool create, struct berr *err)
 {
 	struct posix_io *p = pio(io);
 	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_EXCL : 0);
@@ -135,8 +136,8 @@ static ssize_t read_fd(struct store_io *io, int fd, void *buf, size_t len, uint6
 	return (ssize_t)got;
 }
 
-static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
-		       struct berr *err)
+static ssize_t pread_locked(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+			    struct berr *err)
 {
 	struct posix_io *p = pio(io);
 	uint64_t end = off + len, last_end = p->last_off + p->last_len;
@@ -299,8 +300,8 @@ static int direct_write(struct posix_io *p, int h, struct posix_file *f, const u
 	return 0;
 }
 
-static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
-		    struct berr *err)
+static int pwrite_locked(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
+			 struct berr *err)
 {
 	struct posix_io *p = pio(io);
 	struct posix_file *f = pfile(p, h);
@@ -337,7 +338,7 @@ static int p_sync(struct store_io *io, int h, struct berr *err)
 	return 0;
 }
 
-static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err)
+static int truncate_locked(struct store_io *io, int h, uint64_t len, struct berr *err)
 {
 	if (ftruncate(h, (off_t)len) < 0)
 		return berr_set(err, errno, "truncate in %s", io->where);
@@ -348,7 +349,7 @@ static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err
 	return 0;
 }
 
-static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
+static int allocate_locked(struct store_io *io, int h, uint64_t len, struct berr *err)
 {
 	int rc = posix_fallocate(h, 0, (off_t)len);
 	if (rc)
@@ -359,7 +360,7 @@ static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err
 	return 0;
 }
 
-static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
+static int size_locked(struct store_io *io, int h, uint64_t *len, struct berr *err)
 {
 	struct stat st;
 	if (fstat(h, &st) < 0)
@@ -368,7 +369,7 @@ static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
 	return 0;
 }
 
-static void p_close(struct store_io *io, int h)
+static void close_locked(struct store_io *io, int h)
 {
 	struct posix_file *f = pfile(pio(io), h);
 	if (f) {
@@ -429,6 +430,74 @@ static int p_rename(struct store_io *io, const char *from, const char *to, struc
 	return 0;
 }
 
+/* The sync thread prepares a segment (open, size, truncate, pwrite, close
+ * on a file the event loop does not use yet) while the loop reads and
+ * writes: the handle table, the bounce buffer and the tail copy are shared,
+ * so every call that touches them holds the lock. */
+static int p_open(struct store_io *io, const char *name, bool create, struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = open_locked(io, name, create, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+		       struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	ssize_t rc = pread_locked(io, h, buf, len, off, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
+		    struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = pwrite_locked(io, h, buf, len, off, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = truncate_locked(io, h, len, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = allocate_locked(io, h, len, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = size_locked(io, h, len, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static void p_close(struct store_io *io, int h)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	close_locked(io, h);
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void p_destroy(struct store_io *io)
 {
 	struct posix_io *p = pio(io);
@@ -443,6 +512,7 @@ static void p_destroy(struct store_io *io)
 	free(p->bounce);
 	free(p->tail);
 	free(p->dir);
+	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 
@@ -472,6 +542,7 @@ int store_io_posix(const char *dir, struct store_io **out, struct berr *err)
 	}
 	p->io.ops = &posix_ops;
 	p->io.where = p->dir;
+	pthread_mutex_init(&p->mu, NULL);
 	p->dirfd = p->lockfd = p->tail_h = p->last_h = -1;
 	if (fs_mkdir_p(dir, 0700, err) < 0) {
 		p_destroy(&p->io);
