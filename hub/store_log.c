@@ -1480,8 +1480,13 @@ static void complete(struct store *s, struct sync_job *jobs)
  * for the sync that completes them. */
 static void flush(struct store *s)
 {
-	store_write_acks(s);
 	struct batch *b = s->fill;
+	/* Acknowledgements alone wait while a sync runs: its end brings the
+	 * next write, which takes them along. (Written alone, each would cost
+	 * the device a block of its own.) */
+	if (s->jobs_out && !b->len && !b->n_dones && !b->n_unlinks && !b->n_closes)
+		return;
+	store_write_acks(s);
 	prep_ask(s, b);
 	if (!b->len && !b->n_dones && !b->n_unlinks && !b->n_closes && !b->prep.on)
 		return;
