@@ -71,10 +71,18 @@ class Broker:
 
     def start(self):
         self.log = open(os.path.join(self.dir, "mosquitto.out"), "ab")
-        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        wait_for(lambda: self._listening() or self.proc.poll() is not None, 10,
-                 what="mosquitto on port %d" % self.port)
+        # Started again on the port it had, it can find the port still held
+        # for a moment by the connections of its previous run: tried again.
+        for attempt in range(10):
+            seen = len(self.log_text())
+            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+            wait_for(lambda: self._listening() or self.proc.poll() is not None, 10,
+                     what="mosquitto on port %d" % self.port)
+            if self.proc.poll() is None or \
+                    "Address already in use" not in self.log_text()[seen:]:
+                break
+            time.sleep(0.5)
         assert self.proc.poll() is None, self.log_text()
         return self
 
