@@ -417,17 +417,23 @@ static void parse_int_refuses_overflow(void **state)
 
 /* sock_send_with_fd() / sock_recv_with_fd() */
 
-static int open_fds(void)
+/* Entries of a directory, . and .. aside. */
+static int dir_entries(const char *path)
 {
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
+	DIR *dir = opendir(path);
+	assert_non_null(dir);
 	int n = 0;
 	struct dirent *e;
-	while ((e = readdir(d)))
+	while ((e = readdir(dir)))
 		if (e->d_name[0] != '.')
 			n++;
-	closedir(d);
+	closedir(dir);
 	return n;
+}
+
+static int open_fds(void)
+{
+	return dir_entries("/proc/self/fd");
 }
 
 static void sock_pair(int sv[2])
@@ -622,19 +628,6 @@ static void write_text(const char *path, const char *text, mode_t mode)
 	assert_true(fd >= 0);
 	assert_int_equal(fs_write_all(fd, text, strlen(text), -1), 0);
 	close(fd);
-}
-
-static int dir_entries(const char *path)
-{
-	DIR *dir = opendir(path);
-	assert_non_null(dir);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n;
 }
 
 static void daemon_state_save_replaces_the_file_whole_mode_0600(void **state)
