@@ -23,9 +23,10 @@ REPO_TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BERTH = os.environ.get("BERTH_BIN", os.path.join(REPO_TOP, "build", "berth"))
 
 
-def free_port():
+def free_port(addr="127.0.0.1"):
+    """A TCP port nothing listens on at addr now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((addr, 0))
         return s.getsockname()[1]
 
 

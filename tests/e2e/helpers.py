@@ -145,8 +145,10 @@ def recv_all(sock):
         out += chunk
 
 
-def mounts_mentioning(text):
-    with open("/proc/self/mountinfo") as f:
+def mounts_mentioning(text, pid="self"):
+    """The mounts naming text in pid's mount namespace (the caller's, or an
+    instance's when pid is one of its processes)."""
+    with open("/proc/%s/mountinfo" % pid) as f:
         return [line for line in f if text in line]
 
 

@@ -80,6 +80,7 @@ def stub(bindir, name, script):
 def run_deps(tmp_path, dpkg_query=None):
     """Runs make deps with apt-get (and optionally dpkg-query) replaced by
     stubs that log their arguments."""
+    tmp_path.mkdir(exist_ok=True)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     log = tmp_path / "apt.log"
@@ -92,15 +93,12 @@ def run_deps(tmp_path, dpkg_query=None):
     return p, (log.read_text().splitlines() if log.exists() else [])
 
 
-def test_deps_does_nothing_when_every_package_is_installed(tmp_path):
-    p, apt = run_deps(tmp_path)
+def test_deps_installs_exactly_the_missing_packages_and_nothing_when_none_is(tmp_path):
+    p, apt = run_deps(tmp_path / "all")
     assert p.returncode == 0, p.stderr.decode()
     assert apt == []
-
-
-def test_deps_installs_exactly_the_missing_packages(tmp_path):
     # zstd and skopeo are "missing"; everything else is reported installed.
-    p, apt = run_deps(tmp_path, dpkg_query=(
+    p, apt = run_deps(tmp_path / "two", dpkg_query=(
         'for a; do p=$a; done\n'
         'case "$p" in zstd|skopeo) echo -n "unknown ok not-installed";;\n'
         '*) echo -n "install ok installed";; esac\n'))
@@ -137,6 +135,7 @@ def test_test_registry_listens_on_loopback_only_and_stops(tmp_path):
         assert "0100007F:%04X" % int(port) in listening  # 127.0.0.1, not 0.0.0.0
         assert "00000000:%04X" % int(port) not in listening
         assert str(tmp_path) in open(os.path.join(r.dir, "config.yml")).read()
+        socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
     finally:
         r.stop()
     assert r.proc.poll() is not None

@@ -236,7 +236,7 @@ def test_module_twins_and_direct_methods_go_through_iothub(daemons, image, iothu
     start = time.time()
     status, body = iothub.invoke_method(DEVICE, m, "setThreshold", {}, response_timeout=10)
     assert (status, body["status"]) == (200, 404), (status, body)
-    assert time.time() - start < 3
+    assert time.time() - start < 6  # well before its 10 s timeout
     # The hub's client list is $edgeHub's reported "clients".
     wait_reported(iothub, lambda r: r.get("clients", {}).get("%s/%s" % (DEVICE, m), {}).get(
         "status") == "Disconnected", "the module's client disconnected", module="$edgeHub")

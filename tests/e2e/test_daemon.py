@@ -135,6 +135,7 @@ def test_sigterm_stops_modules_in_reverse_startup_order(daemons, image):
     d = daemons(manifest(mods)).start()
     for n in names:
         d.wait_status(n)
+        assert cgroup_pids(n)
     d.terminate()
     assert d.proc.returncode == 0
     log = d.log_text()
@@ -183,6 +184,7 @@ def test_later_startup_group_waits_until_the_earlier_one_runs(daemons, image, re
                        second: module(image, slow, order=2)}))
     a, b = d.wait_status(first, timeout=30), d.wait_status(second, timeout=30)
     assert a["lastStartTimeUtc"] <= b["lastStartTimeUtc"]
+    assert cgroup_pids(second)
 
 
 def test_restart_command_restarts_one_module(daemons, image):
@@ -314,6 +316,7 @@ def test_cli_socket_answers_root_only(daemons):
                        d.berth.cmd("list"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.returncode == 1
     assert "permission denied (root only)" in p.stderr.decode()
+    assert d.berth("list").returncode == 0  # root, on the same socket
 
 
 def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
@@ -325,7 +328,7 @@ def test_second_daemon_on_the_same_state_directory_refuses_to_start(daemons):
     assert d.berth("version").stdout.count(b"\n") == 2, "the first daemon still answers"
 
 
-def test_daemon_refuses_an_invalid_config_naming_the_path(berth, tmp_path):
+def test_daemon_refuses_an_invalid_config_naming_the_path(berth, daemons, tmp_path):
     cfg = tmp_path / "bad.json"
     cfg.write_text(json.dumps({"device_id": "d1", "iothub_hostname": "h.example.net",
                                "device_key": "not base64!", "hub": {"listen_tcp": "nope"}}))
@@ -334,3 +337,6 @@ def test_daemon_refuses_an_invalid_config_naming_the_path(berth, tmp_path):
     assert p.returncode == 1
     assert "config %s: $.device_key: expected a base64 key" % cfg in p.stderr.decode()
     assert not os.path.exists(os.path.join(berth.run_dir, "berthd.sock"))
+    # The control: with a valid config, the same command makes the socket.
+    daemons(manifest({})).start()
+    assert os.path.exists(os.path.join(berth.run_dir, "berthd.sock"))

@@ -1,47 +1,26 @@
 """The daemon runs the hub: its socket, module credentials, restarts."""
 import os
 import signal
-import socket
 import stat
-import struct
 
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import HUB_HOST, manifest, module, unique
+from hubkit import Raw, connect_packet
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
 
 
-def mqtt_str(s):
-    b = s.encode()
-    return struct.pack("!H", len(b)) + b
-
-
-def mqtt_connect(path, client_id, username, password, timeout=5):
+def mqtt_connect(path, client_id, username, password):
     """One MQTT 3.1.1 CONNECT over a Unix socket; returns the CONNACK code."""
-    body = mqtt_str("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 30)
-    body += mqtt_str(client_id) + mqtt_str(username) + mqtt_str(password)
-    n, rl = len(body), b""
-    while True:
-        byte, n = n % 128, n // 128
-        rl += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            break
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
+    r = Raw(path)
     try:
-        s.connect(path)
-        s.sendall(b"\x10" + rl + body)
-        ack = b""
-        while len(ack) < 4:
-            chunk = s.recv(4 - len(ack))
-            if not chunk:
-                break
-            ack += chunk
+        r.send(connect_packet(client_id, username, password, keepalive=30))
+        got = r.recv_packet()
     finally:
-        s.close()
-    assert ack[:2] == b"\x20\x02", ack
-    return ack[3]
+        r.close()
+    assert got and got[0] == 0x20 and len(got[1]) == 2, got
+    return got[1][1]
 
 
 def connect_as(d, name):

@@ -35,6 +35,9 @@ def test_malformed_deployments_are_refused_and_the_old_one_keeps_running(daemons
     assert "broken" in d.deploy(cases[-1][0], check=False).stderr.decode()
     m = d.wait_status(a)
     assert m["shimPid"] == before["shimPid"] and m["restartCount"] == 0
+    # The control: a well-formed deployment is taken on the same path.
+    assert d.deploy(manifest({a: module(image, SLEEP)})).returncode == 0
+    assert d.wait_status(a)["shimPid"] == before["shimPid"]
 
 
 def test_content_wrapper_form_is_deployed(daemons, image):
@@ -64,7 +67,14 @@ def test_removed_module_leaves_nothing_behind(daemons, image):
     d = daemons(manifest({a: module(image, SLEEP), b: module(image, SLEEP)})).start()
     d.wait_status(a)
     mb = d.wait_status(b)
-    assert instance_cgroups(a)
+    # The control: each of what must go is there before the removal.
+    assert instance_cgroups(a) and cgroup_pids(a)
+    assert os.path.exists(d.instance_dir(a))
+    # The instance's mounts are in its own namespace, never in the host's.
+    assert mounts_mentioning("/instances/%s/" % a, pid=cgroup_pids(a)[0])
+    assert not mounts_mentioning("/instances/%s/" % a)
+    assert os.path.exists(os.path.join(d.berth.root, "oci", "leases", a))
+    assert os.path.exists(os.path.join(d.berth.run_dir, "modules", a))
     d.deploy(manifest({b: module(image, SLEEP)}))
     d.wait_gone(a)
     assert not os.path.exists(d.instance_dir(a))
@@ -89,6 +99,7 @@ def test_desired_status_stopped_stops_the_module(daemons, image):
     a = unique("stp")
     d = daemons(manifest({a: module(image, SLEEP)})).start()
     d.wait_status(a)
+    assert cgroup_pids(a)
     d.deploy(manifest({a: module(image, SLEEP, status="stopped")}))
     d.wait_status(a, "stopped")
     assert not cgroup_pids(a)
@@ -102,16 +113,6 @@ def test_deployment_survives_a_daemon_restart(daemons, image):
     d.terminate()
     d.start()
     d.wait_status(a)
-
-
-def test_deployment_file_change_is_applied_on_sighup(daemons, image):
-    a, b = unique("hupa"), unique("hupb")
-    d = daemons(manifest({a: module(image, SLEEP)})).start()
-    d.wait_status(a)
-    d.write_deployment(manifest({b: module(image, SLEEP)}))
-    d.proc.send_signal(1)
-    d.wait_status(b)
-    d.wait_gone(a)
 
 
 def test_unknown_create_options_are_warned_about(daemons, image):
@@ -136,10 +137,14 @@ def test_privileged_is_refused_without_allow_privileged(daemons, image):
                  check=False)
     assert p.returncode == 1
     assert "HostConfig.Privileged is refused" in p.stderr.decode()
+    assert d.module(a) is None
+    d.deploy(manifest({a: module(image, SLEEP, create={"HostConfig": {"Privileged": False}})}))
+    d.wait_status(a)
 
 
-def test_invalid_deployment_file_on_sighup_keeps_the_running_one(daemons, image):
-    a = unique("hupbad")
+def test_deployment_file_change_is_applied_on_sighup_and_an_invalid_one_keeps_the_running_one(
+        daemons, image):
+    a, b = unique("hupa"), unique("hupb")
     d = daemons(manifest({a: module(image, SLEEP)})).start()
     before = d.wait_status(a)
     d.write_deployment(manifest({a: {"settings": {}}}))
@@ -147,15 +152,25 @@ def test_invalid_deployment_file_on_sighup_keeps_the_running_one(daemons, image)
     wait_for(lambda: "refused deployment" in d.log_text(), 10, what="refusal in the log")
     assert "settings.image: required but missing; the running deployment stays" in d.log_text()
     assert d.wait_status(a)["shimPid"] == before["shimPid"]
+    # A valid file on the next SIGHUP is applied.
+    d.write_deployment(manifest({b: module(image, SLEEP)}))
+    d.proc.send_signal(1)
+    d.wait_status(b)
+    d.wait_gone(a)
 
 
 def test_pull_policy_never_needs_the_image_in_the_store(daemons, registry):
-    a = unique("never")
+    a, b = unique("never"), unique("oncreate")
     ref = "%s/busybox:not-pulled" % registry.host
-    d = daemons(manifest({a: module(ref, SLEEP, pull="never")}), restart_backoff_unit_ms=0).start()
+    never = module(ref, SLEEP, pull="never")
+    d = daemons(manifest({a: never}), restart_backoff_unit_ms=0).start()
     m = d.wait_status(a, "failed", timeout=30)
     assert "imagePullPolicy is never" in m["statusDescription"]
-    assert "pulling" not in d.log_text()
+    # The control: a module of the same image under the default policy pulls it.
+    d.deploy(manifest({a: never, b: module(ref, SLEEP)}))
+    wait_for(lambda: "module %s: pulling %s" % (b, ref) in d.log_text(), 20,
+             what="the other module's pull")
+    assert "module %s: pulling" % a not in d.log_text()
 
 
 def test_image_change_recreates_the_module_with_the_new_image(daemons, image, registry,

@@ -4,17 +4,16 @@ import glob
 import json
 import os
 import queue
-import socket
 import subprocess
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
 import images
 from conftest import Registry
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import HUB_HOST, instance_cgroups, manifest, module, unique
+from hubkit import UnixClient
 from registry_fixtures import htpasswd_line
 
 # The capabilities container engines grant by default (bit numbers).
@@ -115,18 +114,6 @@ def test_registry_credentials_of_the_deployment_are_used_to_pull(daemons, login_
     d.wait_status(a, timeout=30)
     # The credentials went to the pull in a file only root can read, removed after.
     assert not glob.glob(os.path.join(d.berth.run_dir, "pulls", "*"))
-
-
-class UnixClient(mqtt.Client):
-    def __init__(self, path, client_id):
-        super().__init__(client_id=client_id, protocol=mqtt.MQTTv311)
-        self.unix_path = path
-
-    def _create_socket_connection(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self._connect_timeout)
-        s.connect(self.unix_path)
-        return s
 
 
 def test_module_twin_is_seeded_from_the_deployment(daemons, image):

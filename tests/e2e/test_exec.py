@@ -139,6 +139,7 @@ def test_exec_leaves_no_descriptor_of_the_host_and_no_way_out(daemons, image):
     # is refused: there is none to go through.
     rc, out, err = exec_out(d, "-w", "/proc/self/fd/3", name, "/bin/pwd", check=False)
     assert rc != 0
+    assert exec_out(d, "-w", "/tmp", name, "/bin/pwd")[:2] == (0, "/tmp\n")  # a real directory
     # From inside, nothing of the instance names berth: every process's exe
     # is the module's own program.
     p = subprocess.Popen(d.berth.cmd("exec", name, "/bin/sleep", "30"))
@@ -183,6 +184,7 @@ def test_exec_with_a_terminal(daemons, image):
 
 def test_exec_into_a_module_that_is_not_running_fails(daemons, image):
     d, name = started(daemons, image)
+    assert exec_out(d, name, "/bin/true")[0] == 0  # while it runs
     d.deploy(manifest({name: module(image, MODULE, status="stopped")}))
     d.wait_status(name, "stopped")
     rc, out, err = exec_out(d, name, "/bin/true", check=False)

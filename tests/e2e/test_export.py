@@ -168,6 +168,9 @@ def test_export_into_a_non_empty_directory_fails(berth, busybox_image, tmp_path)
     assert p.returncode != 0
     assert str(out) in p.stderr.decode()
     assert os.listdir(out) == ["mine"]
+    (out / "mine").unlink()  # the control: once empty, it takes the export
+    berth("export", busybox_image["ref"], out)
+    assert (out / "bin").is_dir()
 
 
 def test_export_of_an_image_not_in_the_store_names_it(berth, registry, tmp_path):

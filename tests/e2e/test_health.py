@@ -83,7 +83,7 @@ def test_a_check_that_hangs_is_killed_at_its_timeout(daemons, image):
     assert m["health"]["lastExitCode"] == -1
     assert "timeout" in m["health"]["lastOutput"]
     # No check is left behind: once between checks, only the module runs.
-    wait_for(lambda: len(cgroup_pids(name)) == 1, 5, what="the hung check to be gone")
+    wait_for(lambda: len(cgroup_pids(name)) == 1, 15, what="the hung check to be gone")
 
 
 def test_a_check_that_floods_its_output_is_cut(daemons, image):

@@ -8,16 +8,11 @@ import socket
 import ssl
 import subprocess
 
+from conftest import free_port
 from hubkit import ROUTE_AB, Module, make_hub, parse_bag  # noqa: F401 - fixture
 from helpers import wait_for
 
 ADDR = "127.66.1.1"
-
-
-def free_port(addr=ADDR):
-    with socket.socket() as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
 
 
 def make_certs(d, name="gw.example.test"):
@@ -56,7 +51,7 @@ def tls_module(hub, name, addr, **kw):
 
 
 def test_sdk_topic_forms_over_the_gateway(make_hub, tmp_path):
-    addr = "%s:%d" % (ADDR, free_port())
+    addr = "%s:%d" % (ADDR, free_port(ADDR))
     hub = gateway_hub(make_hub, tmp_path, [addr])
     a, b = tls_module(hub, "a", addr), tls_module(hub, "b", addr)
     a.connect()
@@ -83,7 +78,7 @@ def test_sdk_topic_forms_over_the_gateway(make_hub, tmp_path):
 
 
 def test_a_persistent_session_over_the_gateway_keeps_its_subscriptions(make_hub, tmp_path):
-    addr = "%s:%d" % (ADDR, free_port())
+    addr = "%s:%d" % (ADDR, free_port(ADDR))
     hub = gateway_hub(make_hub, tmp_path, [addr])
     b = tls_module(hub, "b", addr, clean_session=False)
     b.connect()
@@ -100,7 +95,7 @@ def test_a_persistent_session_over_the_gateway_keeps_its_subscriptions(make_hub,
 
 
 def test_a_busy_port_is_bound_once_it_is_free(make_hub, tmp_path):
-    port = free_port()
+    port = free_port(ADDR)
     addr = "%s:%d" % (ADDR, port)
     squatter = socket.socket()
     squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,7 +111,7 @@ def test_a_busy_port_is_bound_once_it_is_free(make_hub, tmp_path):
 
 
 def test_a_reload_follows_the_addresses_and_takes_a_new_certificate(make_hub, tmp_path):
-    old, new = "%s:%d" % (ADDR, free_port()), "127.66.1.2:%d" % free_port("127.66.1.2")
+    old, new = "%s:%d" % (ADDR, free_port(ADDR)), "127.66.1.2:%d" % free_port("127.66.1.2")
     hub = gateway_hub(make_hub, tmp_path, [old], [])
     ctx = ssl.create_default_context(cafile=hub.ca)
     ctx.check_hostname = False

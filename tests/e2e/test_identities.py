@@ -4,14 +4,12 @@ device's SAS token, answers 409 to a PUT of an existing identity without
 If-Match, and its MQTT endpoint checks each module's token against the keys
 it holds). Identities appear, change and go with deployments; while IoT Hub
 cannot be reached, modules run and their messages wait."""
-import base64
-import hashlib
-import hmac
 import json
 
 from conftest import wait_for
 from daemon_fixtures import daemons, image  # noqa: F401 - fixtures
 from daemonlib import DEVICE_KEY, manifest, module, unique
+from helpers import module_key
 from upstreamkit import ModuleClient
 
 SLEEP = ["/bin/sh", "-c", "exec sleep 1000"]
@@ -19,9 +17,7 @@ DEVICE = "Hannover01"
 
 
 def derived(name, generation, secondary=False):
-    msg = "%s\n%s%s" % (name, generation, "\nsecondary" if secondary else "")
-    return base64.b64encode(hmac.new(base64.b64decode(DEVICE_KEY), msg.encode(),
-                                     hashlib.sha256).digest()).decode()
+    return module_key(name, generation + ("\nsecondary" if secondary else ""))
 
 
 def identities(iothub):

@@ -400,7 +400,7 @@ def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
             with open(os.path.join(pids_cg, "pids.current")) as f:
                 return f.read().strip()
         # The probe and its eleven unreaped children, listed as zombies.
-        wait_for(lambda: counted() == "12", 5, what="twelve processes counted")
+        wait_for(lambda: counted() == "12", 15, what="twelve processes counted")
         pid1 = min(pids)
         with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
             kids = [int(k) for k in f.read().split()]
@@ -412,7 +412,7 @@ def test_zombies_of_a_module_that_never_reaps_count_and_go_with_it(base_runner):
                 with open("/proc/%d/stat" % k) as f:
                     got.add(f.read().rsplit(")", 1)[1].split()[0])
             return got
-        wait_for(lambda: states() == {"Z"}, 5, what="eleven zombies")
+        wait_for(lambda: states() == {"Z"}, 15, what="eleven zombies")
         pids |= set(kids)
         assert proc.wait(10) == 0
     finally:
@@ -472,6 +472,7 @@ def test_after_exit_no_process_mount_or_cgroup_remains(base_runner):
     try:
         pids = processes_in_cgroups(instance_cgroups(name))
         assert len(pids) == 3
+        assert mounts_mentioning(name, pid=min(pids))  # in the instance's namespace
         assert let_finish(proc) == 0
     finally:
         stop_quietly(proc)
@@ -517,7 +518,7 @@ def test_an_interrupted_run_leaves_nothing_behind(base_runner, script, signals, 
     try:
         want = ["sleep", "sleep"] if "exec" in script else ["sh", "sleep"]
         wait_for(lambda: comms(processes_in_cgroups(instance_cgroups(name))) == sorted(want),
-                 5, what="the module and its child")
+                 15, what="the module and its child")
         pids = processes_in_cgroups(instance_cgroups(name))
         for sig in signals:
             proc.send_signal(sig)
@@ -571,6 +572,8 @@ def test_mounts_never_propagate_back_to_the_caller(base_runner, tmp_path):
             seen = f.read()
         assert "shared:" in seen
         assert name not in seen
+        # The control: the instance's own namespace has them.
+        assert mounts_mentioning(name, pid=min(processes_in_cgroups(instance_cgroups(name))))
         assert let_finish(proc) == 0
     finally:
         stop_quietly(proc)

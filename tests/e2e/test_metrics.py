@@ -248,7 +248,7 @@ def test_bad_requests_are_refused_and_bounded(daemons, image):
             s.close()
     # The positive control: a plain scrape is served, HEAD too.
     wait_for(lambda: raw_request(port, b"GET /metrics HTTP/1.0\r\n\r\n").startswith(
-        b"HTTP/1.1 200"), 5, what="a scrape after the idle ones left")
+        b"HTTP/1.1 200"), 15, what="a scrape after the idle ones left")
     head = raw_request(port, b"HEAD /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
 

@@ -71,7 +71,7 @@ def test_detached_instance_starts_stops_and_goes_without_pidfds(runner, test_ima
     try:
         p = on_old_kernel(old_kernel, runner, "shim", "start", spec)
         assert p.returncode == 0, err(p)
-        wait_for(lambda: os.path.exists(log) and "up" in open(log).read(), 5, what="output")
+        wait_for(lambda: os.path.exists(log) and "up" in open(log).read(), 15, what="output")
         p = on_old_kernel(old_kernel, runner, "shim", "stop", "--grace", "5", name)
         assert p.returncode == 0, err(p)
         st = shim_state(runner, name)

@@ -223,23 +223,6 @@ def test_docker_manifest_list_picks_the_host_platform(berth, registry, tmp_path)
         assert f.read() == "amd64"
 
 
-def test_unknown_tag_fails_with_one_line_naming_the_image(berth, registry):
-    ref = registry.host + "/nosuch:1"
-    p = berth("pull", "--insecure", ref, check=False)
-    assert p.returncode == 1
-    err = p.stderr.decode()
-    assert err.count("\n") == 1
-    assert ref in err and "404" in err
-    assert p.stdout == b""
-
-
-def test_failed_pull_leaves_the_store_unchanged(berth, registry, busybox_image):
-    berth("pull", "--insecure", busybox_image["ref"])
-    snapshot = sorted(os.walk(store(berth)))
-    berth("pull", "--insecure", registry.host + "/nosuch:1", check=False)
-    assert sorted(os.walk(store(berth))) == snapshot
-
-
 def test_malformed_reference_is_refused(berth):
     p = berth("pull", "--insecure", "127.0.0.1:1/UPPER:1", check=False)
     assert p.returncode == 1

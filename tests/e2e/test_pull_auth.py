@@ -10,13 +10,14 @@ import pytest
 
 import images
 from conftest import Registry
+from helpers import push
 from images import Layer, file
 from registry_fixtures import htpasswd_line, make_ca_and_cert
 
 
 def three_layer_image(tmp_path, registry, repo):
     layers = [Layer([file("l%d" % i, os.urandom(50000))]) for i in range(3)]
-    images.push_image(tmp_path, registry.host, repo, "1", layers)
+    push(tmp_path, registry, repo, layers)
     return layers
 
 
@@ -49,6 +50,8 @@ def test_token_service_refusing_anonymous_access_is_a_clear_error(berth, registr
     err = p.stderr.decode()
     assert err.count("\n") == 1 and ref in err and "refused anonymous access" in err
     assert os.listdir(os.path.join(berth.root, "oci", "refs")) == []
+    berth("pull", "--insecure", "--username", "edge", "--password", "s3cret", ref)
+    assert os.listdir(os.path.join(berth.root, "oci", "refs")) != []
 
 
 def test_expired_token_is_renewed(berth, registry, front, tmp_path):
@@ -75,6 +78,7 @@ def test_plain_http_needs_insecure(berth, busybox_image):
     p = berth("pull", "--timeout", "5", busybox_image["ref"], check=False)
     assert p.returncode == 1
     assert busybox_image["ref"] in p.stderr.decode()
+    berth("pull", "--insecure", busybox_image["ref"])
 
 
 @pytest.fixture(scope="module")
@@ -92,25 +96,19 @@ def basic_registry(registry, tmp_path_factory):
     r.stop()
 
 
-def test_basic_auth_with_credentials(berth, basic_registry):
-    berth("pull", "--insecure", "--username", "edge", "--password", "hunter2",
-          basic_registry.host + "/basic:1")
-    img = json.loads(berth("inspect", basic_registry.host + "/basic:1").stdout)
-    with open(os.path.join(img["layers"][0], "basic")) as f:
-        assert f.read() == "yes"
-
-
-def test_basic_auth_without_credentials_asks_for_them(berth, basic_registry):
-    p = berth("pull", "--insecure", basic_registry.host + "/basic:1", check=False)
+def test_basic_auth_asks_for_credentials_refuses_wrong_ones_and_takes_the_right_ones(
+        berth, basic_registry):
+    ref = basic_registry.host + "/basic:1"
+    p = berth("pull", "--insecure", ref, check=False)
     assert p.returncode == 1
     assert "requires a login" in p.stderr.decode()
-
-
-def test_basic_auth_with_wrong_password_is_refused(berth, basic_registry):
-    p = berth("pull", "--insecure", "--username", "edge", "--password", "wrong",
-              basic_registry.host + "/basic:1", check=False)
+    p = berth("pull", "--insecure", "--username", "edge", "--password", "wrong", ref, check=False)
     assert p.returncode == 1
     assert "refused the credentials" in p.stderr.decode()
+    berth("pull", "--insecure", "--username", "edge", "--password", "hunter2", ref)
+    img = json.loads(berth("inspect", ref).stdout)
+    with open(os.path.join(img["layers"][0], "basic")) as f:
+        assert f.read() == "yes"
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +126,12 @@ def tls_registry(tmp_path_factory):
     r.stop()
 
 
-def test_https_with_the_registry_ca_file(berth, tls_registry):
-    berth("pull", "--ca-file", tls_registry.ca, tls_registry.host + "/tls:1")
-
-
-def test_https_with_an_unknown_ca_is_refused(berth, tls_registry):
+def test_https_with_an_unknown_ca_is_refused_and_with_the_registry_ca_file_taken(
+        berth, tls_registry):
     p = berth("pull", tls_registry.host + "/tls:1", check=False)
     assert p.returncode == 1
     assert "certificate" in p.stderr.decode().lower()
+    berth("pull", "--ca-file", tls_registry.ca, tls_registry.host + "/tls:1")
 
 
 def test_ca_file_from_the_daemon_config(berth, tls_registry, tmp_path):

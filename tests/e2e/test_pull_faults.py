@@ -99,8 +99,6 @@ def test_persistent_server_errors_give_up_with_a_clear_error(berth, registry, fr
     assert_store_empty(berth)
 
 
-
-
 def test_blob_redirect_is_followed_without_authorization(berth, registry, tmp_path):
     layer = big_layer("redir", 20000)
     push(tmp_path, registry, "redir", [layer])
@@ -130,10 +128,6 @@ def test_registry_that_stops_answering_times_out(berth, registry, front, tmp_pat
     one_line_error(p, ref, "stopped answering")
     assert took < 15
     assert_store_empty(berth)
-
-
-
-
 
 
 def test_killed_pull_leaves_no_layer_and_the_next_pull_completes(berth, registry, front, tmp_path):

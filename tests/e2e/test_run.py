@@ -175,16 +175,8 @@ def test_generated_names_are_unique_and_from_the_image(runner, test_images):
     assert out(a) != out(b)
 
 
-def test_rm_leaves_nothing_behind(runner, test_images):
-    name = unique("rm")
-    p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c", "touch /x")
-    assert p.returncode == 0, err(p)
-    assert not os.path.exists(os.path.join(runner.root, "instances", name))
-    assert not os.path.exists(os.path.join(runner.root, "oci", "leases", name))
-    assert instance_cgroups(name) == []
-
-
-def test_without_rm_the_instance_and_its_lease_stay(runner, test_images):
+def test_without_rm_the_instance_and_its_lease_stay_and_with_rm_nothing_does(runner,
+                                                                                test_images):
     name = unique("keep")
     p = runner("run", "--name", name, test_images.refs["base"], "sh", "-c",
                "echo kept > /file; exit 3", check=False)
@@ -205,6 +197,12 @@ def test_without_rm_the_instance_and_its_lease_stay(runner, test_images):
         runner("shim", "rm", name, check=False)
     assert not os.path.exists(os.path.join(runner.root, "instances", name))
     assert not os.path.exists(os.path.join(runner.root, "oci", "leases", name))
+    # With --rm, the same run leaves nothing behind.
+    p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c", "touch /x")
+    assert p.returncode == 0, err(p)
+    assert not os.path.exists(os.path.join(runner.root, "instances", name))
+    assert not os.path.exists(os.path.join(runner.root, "oci", "leases", name))
+    assert instance_cgroups(name) == []
 
 
 def test_name_of_a_running_instance_is_refused(runner, test_images):

@@ -25,6 +25,7 @@ def test_sigterm_stops_a_group_of_stubborn_modules_in_one_grace_period(daemons, 
     d = daemons(manifest(mods)).start()
     for name in names:
         d.wait_status(name)
+        assert cgroup_pids(name)
     began = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
     d.proc.wait(90)
@@ -72,6 +73,7 @@ def test_a_deployment_removing_several_stubborn_modules_stops_them_together(daem
     d = daemons(manifest(mods)).start()
     for name in names + [keep]:
         d.wait_status(name)
+    assert all(cgroup_pids(name) for name in names)
     began = time.monotonic()
     d.deploy(manifest({keep: module(image, IGNORES_TERM)}))
     for name in names:

@@ -2,29 +2,22 @@
 checks what a real IoT Hub checks: TLS with its own CA, each identity's SAS
 token (and closes a connection whose token expired), one connection per
 identity, and the property bag of a device-to-cloud message."""
-import base64
-import hashlib
-import hmac
 import time
 
 from conftest import wait_for
-from hubkit import DEVICE_KEY, Module, make_hub, module_token, username  # noqa: F401
+from helpers import module_key
+from hubkit import Module, make_hub, module_token, username  # noqa: F401
 from iothub import IotHubStandin
 from upstreamkit import upstream_status
 
 DEVICE = "Hannover01"
 
 
-def key_of(module, generation="gen1"):
-    return base64.b64encode(hmac.new(base64.b64decode(DEVICE_KEY),
-                                     ("%s\n%s" % (module, generation)).encode(),
-                                     hashlib.sha256).digest()).decode()
-
-
 def hub_for(make_hub, hub, modules, **up):
     hub.create_device(DEVICE, edge=True)
     for m in modules:
-        hub.create_module(DEVICE, m, primary_key=key_of(m), secondary_key=key_of(m, "other"))
+        hub.create_module(DEVICE, m, primary_key=module_key(m, "gen1"),
+                          secondary_key=module_key(m, "other"))
     cfg = {"url": hub.mqtts_url, "ca_file": hub.ca_file, "backoff_min_ms": 200,
            "backoff_max_ms": 1000}
     cfg.update(up)
@@ -105,8 +98,8 @@ def test_a_module_whose_identity_iothub_does_not_know_waits_alone(make_hub, tmp_
         assert st["identities"]["a"]["state"] == "connected"
         assert st["identities"]["ghost"]["backlog"] == 1
         # Its identity appears: its message goes.
-        hub.create_module(DEVICE, "ghost", primary_key=key_of("ghost"),
-                          secondary_key=key_of("ghost", "other"))
+        hub.create_module(DEVICE, "ghost", primary_key=module_key("ghost", "gen1"),
+                          secondary_key=module_key("ghost", "other"))
         got = hub.wait_telemetry(1, DEVICE, "ghost", timeout=20)
         assert got[0]["body"] == b"from a module IoT Hub does not know"
     finally:

@@ -29,6 +29,8 @@ static void policy_never_restarts_nothing(void **state)
 {
 	assert_false(restart_policy_restarts(RESTART_NEVER, 1));
 	assert_false(restart_policy_restarts(RESTART_NEVER, 0));
+	assert_true(restart_policy_restarts(RESTART_ALWAYS, 1));
+	assert_true(restart_policy_restarts(RESTART_ALWAYS, 0));
 }
 
 static void policy_on_failure_restarts_non_zero_exits(void **state)

@@ -41,6 +41,8 @@ static void base64_refuses_invalid_characters(void **state)
 	unsigned char out[16];
 	assert_int_equal(base64_decode("YW5*", 4, out, sizeof(out)), -1);
 	assert_int_equal(base64_decode("Y", 1, out, sizeof(out)), -1);
+	assert_int_equal(base64_decode("YW5k", 4, out, sizeof(out)), 3);
+	assert_memory_equal(out, "and", 3);
 }
 
 static void url_encode_keeps_unreserved_only(void **state)

@@ -87,6 +87,10 @@ static void hostile_module_json_is_refused(void **state)
 	char big[IDENTITY_ETAG_MAX + 32];
 	snprintf(big, sizeof(big), "{\"etag\":\"%0*d\"}", IDENTITY_ETAG_MAX + 1, 0);
 	assert_int_equal(parse(big, &seen), -1);
+	/* The control: an etag at the limit, in a body of the same form, is taken. */
+	snprintf(big, sizeof(big), "{\"etag\":\"%0*d\"}", IDENTITY_ETAG_MAX, 0);
+	assert_int_equal(parse(big, &seen), 0);
+	assert_int_equal(strlen(seen.etag), IDENTITY_ETAG_MAX);
 	size_t n = IDENTITY_BODY_MAX + 10;
 	char *huge = malloc(n + 1);
 	memset(huge, ' ', n);

@@ -56,6 +56,9 @@ static void data_words_cannot_smuggle_options(void **state)
 	assert_int_equal(parse(w, 1, &o), -1);
 	const char *e[] = {""};
 	assert_int_equal(parse(e, 1, &o), -1);
+	const char *ok[] = {"size=1m", "nosuid"};
+	assert_int_equal(parse(ok, 2, &o), 0);
+	assert_string_equal(o.data, "size=1m");
 }
 
 static void data_is_bounded_by_a_page(void **state)

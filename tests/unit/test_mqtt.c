@@ -91,6 +91,8 @@ static void reserved_packet_types_are_malformed(void **state)
 	struct berr err;
 	assert_int_equal(mqtt_fixed_header_read(zero, 2, &h, &err), -1);
 	assert_int_equal(mqtt_fixed_header_read(fifteen, 2, &h, &err), -1);
+	const uint8_t pingreq[] = {0xc0, 0x00};
+	assert_int_equal(mqtt_fixed_header_read(pingreq, 2, &h, &err), 0);
 }
 
 /* ---- every packet type ---- */
@@ -182,6 +184,9 @@ static void connect_rule_breaks_are_malformed(void **state)
 		if (rc != -1)
 			fail_msg("CONNECT with bad %s was accepted", bad[i].what);
 	}
+	/* The control: the CONNECT they break, whole, is taken. */
+	struct mqtt_packet p;
+	assert_int_equal(decode_bytes("\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00", 14, &p), 0);
 }
 
 static void connack_round_trips_every_code(void **state)
@@ -204,6 +209,8 @@ static void connack_with_session_present_and_refusal_is_malformed(void **state)
 	struct mqtt_packet p;
 	assert_int_equal(decode_bytes("\x20\x02\x01\x05", 4, &p), -1);
 	assert_int_equal(decode_bytes("\x20\x02\x00\x06", 4, &p), -1);
+	assert_int_equal(decode_bytes("\x20\x02\x01\x00", 4, &p), 0); /* present, accepted */
+	assert_int_equal(decode_bytes("\x20\x02\x00\x05", 4, &p), 0); /* refused, no session */
 }
 
 static void publish_round_trips_at_qos_0_and_1(void **state)
@@ -308,6 +315,8 @@ static void acks_with_wrong_flags_or_length_are_malformed(void **state)
 	assert_int_equal(decode_bytes("\x40\x03\x00\x01\x00", 5, &p), -1); /* trailing byte */
 	assert_int_equal(decode_bytes("\x40\x01\x00", 3, &p), -1);	   /* truncated */
 	assert_int_equal(decode_bytes("\x40\x02\x00\x00", 4, &p), -1);	   /* packet id 0 */
+	assert_int_equal(decode_bytes("\x40\x02\x00\x01", 4, &p), 0);
+	assert_int_equal(decode_bytes("\x62\x02\x00\x01", 4, &p), 0);
 }
 
 static void subscribe_round_trips_several_filters(void **state)

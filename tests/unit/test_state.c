@@ -100,6 +100,11 @@ static void no_process_is_alive_without_a_pid(void **state)
 	struct instance_state st = {0};
 	assert_false(shim_alive(&st));
 	assert_int_equal(proc_start_time(0), -1);
+	/* The control: with this process's pid and start time, it is alive. */
+	st.shim_pid = getpid();
+	st.shim_start_time = proc_start_time(getpid());
+	assert_true(st.shim_start_time > 0);
+	assert_true(shim_alive(&st));
 }
 
 int main(void)

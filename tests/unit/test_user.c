@@ -103,6 +103,8 @@ static void malformed_specs_are_refused(void **state)
 	assert_int_equal(user_resolve(":1", passwd, group, &u, &err), -1);
 	/* 2^32 - 1 is (uid_t)-1, never a user. */
 	assert_int_equal(user_resolve("4294967295", passwd, group, &u, &err), -1);
+	assert_int_equal(user_resolve("4294967294", passwd, group, &u, &err), 0);
+	assert_int_equal(u.uid, 4294967294u);
 }
 
 int main(void)
