@@ -1,5 +1,6 @@
 #include "common/format.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,9 @@ void format_size(uint64_t v, char *out, size_t cap)
 
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
+	/* strtoll() would skip leading white space. */
+	if (isspace((unsigned char)*s))
+		return -1;
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
