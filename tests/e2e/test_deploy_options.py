@@ -113,6 +113,9 @@ def test_registry_credentials_of_the_deployment_are_used_to_pull(daemons, login_
                               login_registry.host, "hunter2"))
     d.wait_status(a, timeout=30)
     # The credentials went to the pull in a file only root can read, removed after.
+    # The control: the pulls' files are in that directory while they run (the
+    # "requires a login" above came back through one of them).
+    assert os.path.isdir(os.path.join(d.berth.run_dir, "pulls"))
     assert not glob.glob(os.path.join(d.berth.run_dir, "pulls", "*"))
 
 

@@ -841,20 +841,33 @@ def start_sdk(hub, cs):
 
 
 def sdk_events(proc, until, timeout=60):
+    """The client's JSON lines up to the first event named until. Read from
+    the descriptor with a buffer of its own: a buffered readline() after
+    select() can leave a second line in Python's buffer, where select()
+    never sees it."""
     events = []
+    buf = getattr(proc, "sdk_buf", b"")
+    fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            ev = json.loads(line)
+            events.append(ev)
+            assert ev["event"] not in ("failed", "error"), ev
+            if ev["event"] == until:
+                proc.sdk_buf = buf
+                return events
+        if time.monotonic() >= deadline:
+            break
+        r, _, _ = select.select([fd], [], [], 0.2)
         if not r:
             continue
-        line = proc.stdout.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break
-        ev = json.loads(line)
-        events.append(ev)
-        assert ev["event"] not in ("failed", "error"), ev
-        if ev["event"] == until:
-            return events
+        buf += chunk
+    proc.sdk_buf = buf
     err = proc.stderr.read1(65536).decode(errors="replace") if proc.poll() is not None else ""
     raise AssertionError("SDK client did not reach %s: %s\n%s" % (until, events, err))
 

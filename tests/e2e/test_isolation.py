@@ -93,6 +93,8 @@ def test_etc_files_name_the_instance_and_have_no_name_servers_without_network(ru
     name = unique("etc")
     p = run(runner, "--name", name, test_images.refs["base"], "sh", "-c",
             "cat /etc/hostname /etc/hosts /etc/resolv.conf")
+    # The control: all three files are there (cat read each one).
+    assert p.returncode == 0, err(p)
     text = out(p)
     assert text.startswith(name + "\n")
     assert "127.0.0.1\tlocalhost\n" in text and "\t%s\n" % name in text

@@ -50,9 +50,13 @@ def bundle(berth, tmp_path, rootfs):
 @pytest.mark.parametrize("tool", ["crun", "runc"])
 def test_the_template_of_crun_and_runc_runs(berth, tmp_path, rootfs, tool):
     b = Bundle(berth, tmp_path, rootfs, tool)
-    p = b.run("/bin/sh", "-c", "echo ran; hostname")
+    p = b.run("/bin/sh", "-c", "echo ran; hostname; cat /proc/self/cgroup")
     assert p.returncode == 0, err(p)
-    assert out(p) == "ran\n%s\n" % b.config["hostname"]
+    lines = out(p).splitlines()
+    assert lines[:2] == ["ran", b.config["hostname"]]
+    # It ran in the instance's cgroup (the template has no cgroup namespace),
+    # which is gone once it has exited.
+    assert any(l.endswith("/berth/%s" % b.id) for l in lines[2:]), lines
     assert instance_cgroups(b.id) == []
 
 
