@@ -650,6 +650,16 @@ static uint64_t frames_end(const struct sim_file *f, uint64_t *last_msg)
 	return off;
 }
 
+/* Whether bytes of an earlier life of the file (not zeros) lie past the end
+ * mark at end. */
+static bool earlier_life_after(const struct sim_file *f, uint64_t end)
+{
+	for (uint64_t i = end + STORE_END_MARK; i < f->len; i++)
+		if (f->data[i])
+			return true;
+	return false;
+}
+
 /* The newest segment with a message in it. */
 static struct sim_file *last_with_message(void)
 {
@@ -689,10 +699,7 @@ static void removed_segment_files_are_written_again(void **state)
 	uint64_t last, end = frames_end(f, &last);
 	uint64_t id = strtoull(f->name, NULL, 16);
 	assert_true(rec_is_end_mark(f->data + end, rec_mask_of(id)));
-	bool stale = false;
-	for (uint64_t i = end + STORE_END_MARK; i < f->len && !stale; i++)
-		stale = f->data[i] != 0;
-	assert_true(stale);
+	assert_true(earlier_life_after(f, end));
 	store_close(s);
 	/* Reopened: every message, in order, and not one byte seen as damage. */
 	s = sopen(0, 4096);
@@ -719,10 +726,7 @@ static void a_torn_tail_in_a_file_written_again_costs_only_the_torn_record(void 
 	 * bytes follow it, not zeros. */
 	struct sim_file *f = last_with_message();
 	uint64_t last, end = frames_end(f, &last);
-	bool stale = false;
-	for (uint64_t i = end + STORE_END_MARK; i < f->len && !stale; i++)
-		stale = f->data[i] != 0;
-	assert_true(stale);
+	assert_true(earlier_life_after(f, end));
 	f->data[last + STORE_FRAME_HEAD + 20] ^= 0x40;
 	sim_settle(&disk);
 	s = sopen(0, 4096);
