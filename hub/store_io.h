@@ -27,7 +27,12 @@ struct store_io_ops {
 	/* Bytes read (short only at the end of the file), or -1. */
 	ssize_t (*pread)(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
 			 struct berr *err);
-	/* All of it, or -1 (err->code ENOSPC when the device is full). */
+	/* All of it, or -1 (err->code ENOSPC when the device is full). The
+	 * bytes from its end to the end of the device block holding it may
+	 * read as zeros afterwards (the log writes only at its end). An
+	 * implementation may keep the bytes in memory for a while (reads see
+	 * them at once, sync writes them first); a failure to write them then
+	 * comes from the next pwrite or sync of a file open then. */
 	int (*pwrite)(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
 		      struct berr *err);
 	/* fdatasync: what was written is on stable storage. */
@@ -59,8 +64,10 @@ struct store_io {
 };
 
 /* The log in dir (created 0700 when missing), locked against a second hub:
- * a store another process holds is refused, never shared. */
-NODISCARD int store_io_posix(const char *dir, struct store_io **out, struct berr *err);
+ * a store another process holds is refused, never shared. With writer, a
+ * thread of the io writes what pwrite takes as soon as it can (the hub);
+ * without, only sync (and a pwrite past what the io holds) writes. */
+NODISCARD int store_io_posix(const char *dir, bool writer, struct store_io **out, struct berr *err);
 
 /* store_open() over io (not destroyed by store_close). With threaded false
  * there is no writer thread: store_dispatch() writes and syncs what waits,

@@ -1,19 +1,36 @@
 /* The store's files in a directory: pread/pwrite on descriptors, fdatasync,
  * and a lock so that two hubs never write one log.
  *
+ * pwrite takes the bytes into memory (a run per file, appends growing it)
+ * and returns: the event loop never waits for the device. The io's writer
+ * thread writes what was taken, in order, as soon as it can, and a sync
+ * writes what is left first; so the writes of one batch overlap the
+ * fdatasync of the one before, and neither holds up the event loop. Reads
+ * see what was taken at once: the file's bytes with the runs laid over
+ * them. The runs of the last flush are kept for reads too, since a
+ * direct write drops those pages from the page cache and a receiver reads a
+ * message right after it is written. Taken bytes beyond HELD_MAX are
+ * flushed by the caller, so memory stays bounded whatever the rate.
+ *
  * Writes go to the device with O_DIRECT, a logical block (usually 512 bytes)
  * at a time, where the file system allows it: through the page cache, every
  * group commit would write whole 4 KiB pages again, since the page holding
  * the last partial record is clean after fdatasync and dirtied again by the
- * next batch. A write is widened to whole blocks: the partial block at each
- * end comes from a copy of the append tail kept from the previous write, or
- * is read from the file first, so the bytes around the write stay as they
- * were. Reads go through the page cache (the kernel drops the pages a
- * direct write covers). Where O_DIRECT is refused or the alignment cannot be
- * learnt, a file is written through the page cache as before. */
+ * next batch. A write is widened to whole blocks: the partial block at its
+ * start comes from a copy of the append tail kept from the previous write,
+ * or is read from the file first, so the bytes before the write stay as
+ * they were; the rest of its last block is written as zeros (the log
+ * writes only at its end, so nothing lies there, and no read waits for the
+ * device). Where O_DIRECT is refused or the alignment cannot be learnt, a file
+ * is written through the page cache as before.
+ *
+ * A failed write is not tried again: every file open then is lost (its
+ * writes, flushes and syncs fail, and what was taken is dropped) until it
+ * is closed, so the log is opened again from what is on disk. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -33,44 +51,68 @@
  * buffer stays bounded whatever the batch. */
 #define DIRECT_PIECE	 (256 * 1024)
 #define DIRECT_ALIGN_MAX (64 * 1024)
+/* Taken bytes past this are flushed by the pwrite that takes them. */
+#define HELD_MAX (4 * 1024 * 1024)
+/* Written runs kept for reads: the newest flush's, and older ones up to
+ * this much; none once the writer thread has had nothing to do for a
+ * second. */
+#define DONE_KEEP (32 * 1024)
 
 enum file_mode { MODE_UNKNOWN, MODE_DIRECT, MODE_BUFFERED };
 
-/* Per handle (the buffered descriptor's number), under the lock. The
- * direct descriptor is opened at the first write. */
+/* Per handle (the buffered descriptor's number), under mu. The direct
+ * descriptor is opened at the first write. */
 struct posix_file {
 	bool open;
 	enum file_mode mode;
 	int dfd;      /* O_DIRECT, on the same open file; -1 when none */
 	uint32_t blk; /* the device's write granularity for this file */
 	uint64_t size;
+	int lost; /* the errno of a failed write while it was open; 0 */
+	/* The block holding the end of the last direct write (the append
+	 * tail), as the file has it now. */
+	uint8_t *tail;
+	size_t tail_cap, tail_align;
+	uint64_t tail_off;
+	bool tail_ok;
+};
+
+/* Bytes taken for file h from off. */
+struct run {
+	int h;
+	uint64_t off;
+	size_t len, cap;
+	uint8_t *data;
+};
+
+struct runs {
+	struct run *v;
+	size_t n, cap;
+	size_t bytes;
 };
 
 struct posix_io {
 	struct store_io io;
-	pthread_mutex_t mu;
+	/* wmu: one writer of files at a time; it guards the bounce buffer.
+	 * mu: the handle table and the runs. A flush works on a copy of a
+	 * file's entry, which nobody else touches while runs of that file are
+	 * held or being written. wmu is taken before mu, and mu is never held
+	 * while the device writes. */
+	pthread_mutex_t wmu, mu;
+	pthread_cond_t wake; /* the writer thread's, with mu */
+	pthread_t writer;
+	bool writer_on, writer_idle, stop;
 	char *dir;
 	int dirfd;
 	int lockfd;
 	struct posix_file *files; /* indexed by handle */
 	size_t n_files;
-	uint8_t *bounce; /* aligned to bounce_align */
+	struct runs held;  /* taken, not yet written; newest last */
+	struct runs going; /* being written by a flush */
+	struct runs done;  /* written lately; oldest first */
+	uint8_t *bounce;   /* aligned to bounce_align */
 	size_t bounce_cap;
 	size_t bounce_align;
-	/* The block holding the end of the last direct write (the append tail),
-	 * as the file has it now. */
-	uint8_t *tail;
-	size_t tail_cap;
-	size_t tail_align;
-	int tail_h; /* -1 when there is none */
-	uint64_t tail_off;
-	/* The last piece written with O_DIRECT is still in the bounce buffer:
-	 * reads of what was just written (a receiver takes a message before
-	 * its sync) come from there, since the write dropped those pages from
-	 * the page cache. */
-	int last_h; /* -1 when there is none */
-	uint64_t last_off;
-	size_t last_len;
 	bool told_buffered;
 };
 
@@ -84,13 +126,120 @@ static struct posix_file *pfile(struct posix_io *p, int h)
 	return h >= 0 && (size_t)h < p->n_files && p->files[h].open ? &p->files[h] : NULL;
 }
 
-/* What is kept of h's file no longer holds. */
-static void forget(struct posix_io *p, int h)
+static void runs_clear(struct runs *r)
 {
-	if (p->tail_h == h)
-		p->tail_h = -1;
-	if (p->last_h == h)
-		p->last_h = -1;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].data);
+	r->n = 0;
+	r->bytes = 0;
+}
+
+static void runs_free(struct runs *r)
+{
+	runs_clear(r);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The runs of h go (its file is closed, or its bytes are no longer those). */
+static void runs_drop(struct runs *r, int h)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].h == h) {
+			free(r->v[i].data);
+			r->bytes -= r->v[i].len;
+		} else
+			r->v[n++] = r->v[i];
+	}
+	r->n = n;
+}
+
+/* [off, off + len) of h taken: appended to h's newest run when it starts
+ * inside or at the end of it, else a run of its own. */
+static int runs_take(struct posix_io *p, int h, const void *buf, size_t len, uint64_t off)
+{
+	struct runs *r = &p->held;
+	struct run *last = NULL;
+	for (size_t i = r->n; i-- > 0 && !last;)
+		if (r->v[i].h == h)
+			last = &r->v[i];
+	/* Only the newest run of all may grow: an older one would then cover
+	 * bytes a later run has, and win over them. */
+	if (last && last != &r->v[r->n - 1])
+		last = NULL;
+	if (!last || off < last->off || off > last->off + last->len) {
+		if (r->n == r->cap) {
+			size_t n = r->cap ? r->cap * 2 : 8;
+			struct run *v = realloc(r->v, n * sizeof(*v));
+			if (!v)
+				return -1;
+			r->v = v;
+			r->cap = n;
+		}
+		last = &r->v[r->n++];
+		*last = (struct run){.h = h, .off = off};
+	}
+	size_t need = (size_t)(off - last->off) + len;
+	if (need > last->cap) {
+		size_t n = last->cap ? last->cap : 4096;
+		while (n < need)
+			n *= 2;
+		uint8_t *d = realloc(last->data, n);
+		if (!d) {
+			if (!last->len)
+				r->n--;
+			return -1;
+		}
+		last->data = d;
+		last->cap = n;
+	}
+	memcpy(last->data + (off - last->off), buf, len);
+	if (need > last->len) {
+		r->bytes += need - last->len;
+		last->len = need;
+	}
+	return 0;
+}
+
+/* The runs of h laid over buf ([off, off + len)), oldest first; the end of
+ * what they cover is raised in *got. */
+static void runs_lay(const struct runs *r, int h, uint8_t *buf, size_t len, uint64_t off,
+		     size_t *got)
+{
+	uint64_t end = off + len;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct run *u = &r->v[i];
+		uint64_t from = u->off > off ? u->off : off;
+		uint64_t to = u->off + u->len < end ? u->off + u->len : end;
+		if (u->h != h || from >= to)
+			continue;
+		if (from - off > *got)
+			memset(buf + *got, 0, (size_t)(from - off) - *got);
+		memcpy(buf + (from - off), u->data + (from - u->off), (size_t)(to - from));
+		if (to - off > *got)
+			*got = (size_t)(to - off);
+	}
+}
+
+/* Whether the runs of h together hold all of [off, off + len). */
+static bool runs_cover(struct runs *const lists[3], int h, size_t len, uint64_t off)
+{
+	uint64_t at = off, end = off + len;
+	bool moved = true;
+	while (at < end && moved) {
+		moved = false;
+		for (size_t l = 0; l < 3; l++) {
+			for (size_t i = 0; i < lists[l]->n; i++) {
+				const struct run *u = &lists[l]->v[i];
+				if (u->h == h && u->off <= at && at < u->off + u->len) {
+					at = u->off + u->len;
+					moved = true;
+				}
+			}
+		}
+	}
+	return at >= end;
 }
 
 static int open_locked(struct store_io *io, const char *name, bool create, struct berr *err)
@@ -115,7 +264,6 @@ static int open_locked(struct store_io *io, const char *name, bool create, struc
 		p->n_files = n;
 	}
 	p->files[fd] = (struct posix_file){.open = true, .mode = MODE_UNKNOWN, .dfd = -1};
-	forget(p, fd);
 	return fd;
 }
 
@@ -136,21 +284,24 @@ static ssize_t read_fd(struct store_io *io, int fd, void *buf, size_t len, uint6
 	return (ssize_t)got;
 }
 
+/* The file's bytes with the runs laid over them: those of the last flush,
+ * those being written, those taken since. A read the runs hold whole (a
+ * receiver reading what was just written) needs no file read. */
 static ssize_t pread_locked(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
 			    struct berr *err)
 {
 	struct posix_io *p = pio(io);
-	uint64_t end = off + len, last_end = p->last_off + p->last_len;
-	if (p->last_h != h || end <= p->last_off || end > last_end)
-		return read_fd(io, h, buf, len, off, err);
-	/* Ends inside the last write: what comes before it from the file. */
-	size_t before = off < p->last_off ? (size_t)(p->last_off - off) : 0;
-	ssize_t n = read_fd(io, h, buf, before, off, err);
-	if (n < (ssize_t)before)
-		return n;
-	uint64_t from = off + before;
-	memcpy((uint8_t *)buf + before, p->bounce + (from - p->last_off), (size_t)(end - from));
-	return (ssize_t)len;
+	struct runs *const lists[3] = {&p->done, &p->going, &p->held};
+	size_t got = 0;
+	if (!len || !runs_cover(lists, h, len, off)) {
+		ssize_t n = read_fd(io, h, buf, len, off, err);
+		if (n < 0)
+			return n;
+		got = (size_t)n;
+	}
+	for (size_t l = 0; l < 3; l++)
+		runs_lay(lists[l], h, buf, len, off, &got);
+	return (ssize_t)got;
 }
 
 /* The alignment direct I/O needs on h's file: statx where the kernel says
@@ -244,8 +395,8 @@ static int grow_aligned(uint8_t **buf, size_t *cap, size_t *align, size_t need, 
  * it is that block, else read from the file (zeros past its end). */
 static int fill_block(struct posix_io *p, int h, struct posix_file *f, uint8_t *dst, uint64_t off)
 {
-	if (p->tail_h == h && p->tail_off == off) {
-		memcpy(dst, p->tail, f->blk);
+	if (f->tail_ok && f->tail_off == off) {
+		memcpy(dst, f->tail, f->blk);
 		return 0;
 	}
 	ssize_t n;
@@ -265,120 +416,302 @@ static int direct_write(struct posix_io *p, int h, struct posix_file *f, const u
 {
 	uint64_t bs = f->blk, end = off + len;
 	uint64_t piece = DIRECT_PIECE - DIRECT_PIECE % bs;
-	if (grow_aligned(&p->tail, &p->tail_cap, &p->tail_align, bs, sizeof(void *)) < 0)
+	if (grow_aligned(&f->tail, &f->tail_cap, &f->tail_align, bs, sizeof(void *)) < 0)
 		return -1;
 	for (uint64_t s = a; s < b;) {
 		uint64_t e = b - s > piece ? s + piece : b;
 		size_t n = (size_t)(e - s);
 		if (grow_aligned(&p->bounce, &p->bounce_cap, &p->bounce_align, n, bs) < 0)
 			return -1;
-		p->last_h = -1;
 		bool head = s < off;
 		if (head && fill_block(p, h, f, p->bounce, s) < 0)
 			return -1;
-		if (e > end && !(head && e - bs == s) &&
-		    fill_block(p, h, f, p->bounce + n - bs, e - bs) < 0)
-			return -1;
+		if (e > end) /* nothing of the log lies past its end */
+			memset(p->bounce + (end - s), 0, (size_t)(e - end));
 		uint64_t from = off > s ? off : s, to = end < e ? end : e;
 		memcpy(p->bounce + (from - s), buf + (from - off), (size_t)(to - from));
 		if (fs_write_all(f->dfd, p->bounce, n, (off_t)s) < 0)
 			return -1;
-		p->last_h = h;
-		p->last_off = s;
-		p->last_len = n;
-		if (p->tail_h == h && p->tail_off >= s && p->tail_off < e)
-			memcpy(p->tail, p->bounce + (p->tail_off - s), bs);
+		if (f->tail_ok && f->tail_off >= s && f->tail_off < e)
+			memcpy(f->tail, p->bounce + (f->tail_off - s), bs);
 		/* The last partial block is where the next append starts, unless
 		 * this write went below the tail already kept (a header). */
-		if (e == b && b > end && (p->tail_h != h || p->tail_off <= e - bs)) {
-			memcpy(p->tail, p->bounce + n - bs, bs);
-			p->tail_h = h;
-			p->tail_off = e - bs;
+		if (e == b && b > end && (!f->tail_ok || f->tail_off <= e - bs)) {
+			memcpy(f->tail, p->bounce + n - bs, bs);
+			f->tail_ok = true;
+			f->tail_off = e - bs;
 		}
 		s = e;
 	}
 	return 0;
 }
 
-static int pwrite_locked(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
-			 struct berr *err)
+/* One run to the file (wmu held; f a copy of its entry): direct where it
+ * can, else through the page cache. -1 with errno. */
+static int write_run(struct posix_io *p, const struct run *u, struct posix_file *f)
 {
-	struct posix_io *p = pio(io);
-	struct posix_file *f = pfile(p, h);
-	if (f && f->mode == MODE_UNKNOWN)
-		direct_start(p, h, f);
-	uint64_t end = off + len;
-	if (f && f->mode == MODE_DIRECT && len) {
+	if (f->mode == MODE_UNKNOWN)
+		direct_start(p, u->h, f);
+	uint64_t off = u->off, end = u->off + u->len;
+	if (f->mode == MODE_DIRECT && u->len) {
 		uint64_t a = off - off % f->blk, b = end + (f->blk - end % f->blk) % f->blk;
 		/* Whole blocks inside the file only: a write that moves its end
 		 * goes through the page cache, so that the size is off + len
 		 * (the log's segments are preallocated: that is a full disk). */
 		if (b <= f->size) {
-			if (direct_write(p, h, f, buf, len, off, a, b) == 0)
+			if (direct_write(p, u->h, f, u->data, u->len, off, a, b) == 0)
 				return 0;
 			int e = errno;
-			forget(p, h);
+			f->tail_ok = false;
 			if (e != EINVAL)
-				return berr_set(err, e, "write %s", io->where);
+				return (errno = e), -1;
 			use_buffered(p, f, "a write with O_DIRECT", e);
 		}
 	}
-	if (fs_write_all(h, buf, len, (off_t)off) < 0)
-		return berr_set(err, errno, "write %s", io->where);
-	forget(p, h);
-	if (f && end > f->size)
+	f->tail_ok = false;
+	if (fs_write_all(u->h, u->data, u->len, (off_t)off) < 0)
+		return -1;
+	if (end > f->size)
 		f->size = end;
 	return 0;
 }
 
+/* The runs just written join the kept ones, the oldest going past
+ * DONE_KEEP (mu held); -1 when there is no room to list them. */
+static int keep_done(struct posix_io *p)
+{
+	struct runs *d = &p->done;
+	if (d->n + p->going.n > d->cap) {
+		size_t n = d->cap ? d->cap : 8;
+		while (n < d->n + p->going.n)
+			n *= 2;
+		struct run *v = realloc(d->v, n * sizeof(*v));
+		if (!v)
+			return -1;
+		d->v = v;
+		d->cap = n;
+	}
+	size_t fresh = p->going.n;
+	memcpy(d->v + d->n, p->going.v, fresh * sizeof(*d->v));
+	d->n += fresh;
+	d->bytes += p->going.bytes;
+	p->going.n = 0;
+	p->going.bytes = 0;
+	size_t drop = 0;
+	while (d->n - drop > fresh && d->bytes > DONE_KEEP) {
+		d->bytes -= d->v[drop].len;
+		free(d->v[drop++].data);
+	}
+	memmove(d->v, d->v + drop, (d->n - drop) * sizeof(*d->v));
+	d->n -= drop;
+	return 0;
+}
+
+/* Writes what was taken, in order (wmu held). After a failure every file
+ * open is lost and nothing taken is written. */
+static int write_held(struct posix_io *p, struct berr *err)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->held.n) {
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
+	struct runs t = p->going; /* empty */
+	p->going = p->held;
+	p->held = t;
+	pthread_mutex_unlock(&p->mu);
+	int code = 0;
+	for (size_t i = 0; i < p->going.n && !code; i++) {
+		const struct run *u = &p->going.v[i];
+		pthread_mutex_lock(&p->mu);
+		struct posix_file *pf = pfile(p, u->h);
+		struct posix_file f = pf ? *pf : (struct posix_file){0};
+		pthread_mutex_unlock(&p->mu);
+		if (!f.open)
+			continue; /* closed before it was written: nothing to keep */
+		if (f.lost)
+			code = f.lost;
+		else if (write_run(p, u, &f) < 0)
+			code = errno ? errno : EIO;
+		pthread_mutex_lock(&p->mu);
+		if ((pf = pfile(p, u->h))) {
+			uint64_t size = pf->size > f.size ? pf->size : f.size;
+			*pf = f;
+			pf->size = size;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	pthread_mutex_lock(&p->mu);
+	if (code) {
+		for (size_t i = 0; i < p->n_files; i++)
+			if (p->files[i].open && !p->files[i].lost)
+				p->files[i].lost = code;
+		runs_clear(&p->going);
+		runs_clear(&p->held);
+	} else if (keep_done(p) < 0) {
+		runs_clear(&p->going);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (code)
+		return berr_set(err, code, "write %s", p->io.where);
+	return 0;
+}
+
+static int flush_all(struct posix_io *p, struct berr *err)
+{
+	pthread_mutex_lock(&p->wmu);
+	int rc = write_held(p, err);
+	pthread_mutex_unlock(&p->wmu);
+	return rc;
+}
+
+/* 0, or -1 when h's file is lost (err says how). */
+static int check_lost(struct posix_io *p, int h, struct berr *err)
+{
+	struct posix_file *f = pfile(p, h);
+	if (f && f->lost)
+		return berr_set(err, f->lost, "write %s (an earlier write failed)", p->io.where);
+	return 0;
+}
+
+/* Whether runs of h are held or being written (mu held). */
+static bool has_runs(struct posix_io *p, int h)
+{
+	const struct runs *lists[] = {&p->held, &p->going};
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			if (lists[l]->v[i].h == h)
+				return true;
+	return false;
+}
+
+/* mu taken, with nothing of h held or being written: what was taken for
+ * it is in the file (or lost), and no flush touches its entry. */
+static void lock_settled(struct posix_io *p, int h)
+{
+	pthread_mutex_lock(&p->mu);
+	while (has_runs(p, h)) {
+		pthread_mutex_unlock(&p->mu);
+		struct berr err;
+		(void)flush_all(p, &err); /* a failure is kept as the file's loss */
+		pthread_mutex_lock(&p->mu);
+	}
+}
+
+/* h's bytes in the file change under the kept runs and tail. */
+static void forget(struct posix_io *p, int h)
+{
+	runs_drop(&p->done, h);
+	struct posix_file *f = pfile(p, h);
+	if (f)
+		f->tail_ok = false;
+}
+
+static int p_open(struct store_io *io, const char *name, bool create, struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = open_locked(io, name, create, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+		       struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	ssize_t rc = pread_locked(io, h, buf, len, off, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
+		    struct berr *err)
+{
+	struct posix_io *p = pio(io);
+	pthread_mutex_lock(&p->mu);
+	int rc = check_lost(p, h, err);
+	if (rc == 0 && !pfile(p, h))
+		rc = berr_set(err, EBADF, "write %s", io->where);
+	if (rc == 0 && len && runs_take(p, h, buf, len, off) < 0)
+		rc = berr_set(err, ENOMEM, "write %s", io->where);
+	bool over = p->held.bytes > HELD_MAX, wake = rc == 0 && p->writer_idle;
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0 && over)
+		rc = flush_all(p, err);
+	else if (wake)
+		pthread_cond_signal(&p->wake);
+	return rc;
+}
+
 static int p_sync(struct store_io *io, int h, struct berr *err)
 {
-	if (fdatasync(h) < 0)
-		return berr_set(err, errno, "fdatasync in %s", io->where);
-	return 0;
+	struct posix_io *p = pio(io);
+	if (flush_all(p, err) < 0)
+		return -1;
+	pthread_mutex_lock(&p->mu);
+	int rc = check_lost(p, h, err);
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0 && fdatasync(h) < 0)
+		rc = berr_set(err, errno, "fdatasync in %s", io->where);
+	return rc;
 }
 
-static int truncate_locked(struct store_io *io, int h, uint64_t len, struct berr *err)
+static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err)
 {
+	struct posix_io *p = pio(io);
+	lock_settled(p, h);
+	int rc = 0;
 	if (ftruncate(h, (off_t)len) < 0)
-		return berr_set(err, errno, "truncate in %s", io->where);
-	struct posix_file *f = pfile(pio(io), h);
-	if (f)
+		rc = berr_set(err, errno, "truncate in %s", io->where);
+	struct posix_file *f = pfile(p, h);
+	if (f && rc == 0)
 		f->size = len;
-	forget(pio(io), h);
-	return 0;
+	forget(p, h);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
-static int allocate_locked(struct store_io *io, int h, uint64_t len, struct berr *err)
+static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
 {
+	struct posix_io *p = pio(io);
 	int rc = posix_fallocate(h, 0, (off_t)len);
 	if (rc)
 		return berr_set(err, rc, "allocate in %s", io->where);
-	struct posix_file *f = pfile(pio(io), h);
+	pthread_mutex_lock(&p->mu);
+	struct posix_file *f = pfile(p, h);
 	if (f && len > f->size)
 		f->size = len;
+	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
 
-static int size_locked(struct store_io *io, int h, uint64_t *len, struct berr *err)
+static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
 {
+	struct posix_io *p = pio(io);
+	lock_settled(p, h);
 	struct stat st;
-	if (fstat(h, &st) < 0)
-		return berr_set(err, errno, "stat in %s", io->where);
-	*len = (uint64_t)st.st_size;
-	return 0;
+	int rc = fstat(h, &st) < 0 ? berr_set(err, errno, "stat in %s", io->where) : 0;
+	pthread_mutex_unlock(&p->mu);
+	*len = rc == 0 ? (uint64_t)st.st_size : 0;
+	return rc;
 }
 
-static void close_locked(struct store_io *io, int h)
+static void p_close(struct store_io *io, int h)
 {
-	struct posix_file *f = pfile(pio(io), h);
+	struct posix_io *p = pio(io);
+	lock_settled(p, h);
+	forget(p, h);
+	struct posix_file *f = pfile(p, h);
 	if (f) {
 		if (f->dfd >= 0)
 			close(f->dfd);
+		free(f->tail);
 		*f = (struct posix_file){.dfd = -1};
 	}
-	forget(pio(io), h);
 	close(h);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static int p_unlink(struct store_io *io, const char *name, struct berr *err)
@@ -430,89 +763,66 @@ static int p_rename(struct store_io *io, const char *from, const char *to, struc
 	return 0;
 }
 
-/* The sync thread prepares a segment (open, size, truncate, pwrite, close
- * on a file the event loop does not use yet) while the loop reads and
- * writes: the handle table, the bounce buffer and the tail copy are shared,
- * so every call that touches them holds the lock. */
-static int p_open(struct store_io *io, const char *name, bool create, struct berr *err)
+/* The writer thread: what is taken is written as soon as it can be. A
+ * failure is kept as the loss of the files open then (write_held), which
+ * the next write or sync of them reports. */
+static void *writer_main(void *arg)
 {
-	struct posix_io *p = pio(io);
+	struct posix_io *p = arg;
 	pthread_mutex_lock(&p->mu);
-	int rc = open_locked(io, name, create, err);
+	while (!p->stop) {
+		if (!p->held.n) {
+			p->writer_idle = true;
+			if (p->done.n) {
+				struct timespec until;
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_sec++;
+				if (pthread_cond_timedwait(&p->wake, &p->mu, &until) == ETIMEDOUT &&
+				    !p->held.n)
+					runs_clear(&p->done);
+			} else {
+				pthread_cond_wait(&p->wake, &p->mu);
+			}
+			p->writer_idle = false;
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		struct berr err;
+		(void)flush_all(p, &err);
+		pthread_mutex_lock(&p->mu);
+	}
 	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
-		       struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	ssize_t rc = pread_locked(io, h, buf, len, off, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
-		    struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	int rc = pwrite_locked(io, h, buf, len, off, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static int p_truncate(struct store_io *io, int h, uint64_t len, struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	int rc = truncate_locked(io, h, len, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static int p_allocate(struct store_io *io, int h, uint64_t len, struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	int rc = allocate_locked(io, h, len, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static int p_size(struct store_io *io, int h, uint64_t *len, struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	int rc = size_locked(io, h, len, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static void p_close(struct store_io *io, int h)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	close_locked(io, h);
-	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
 static void p_destroy(struct store_io *io)
 {
 	struct posix_io *p = pio(io);
+	if (p->writer_on) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = true;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->writer, NULL);
+	}
 	if (p->lockfd >= 0)
 		close(p->lockfd);
 	if (p->dirfd >= 0)
 		close(p->dirfd);
-	for (size_t i = 0; i < p->n_files; i++)
+	for (size_t i = 0; i < p->n_files; i++) {
 		if (p->files[i].open && p->files[i].dfd >= 0)
 			close(p->files[i].dfd);
+		free(p->files[i].tail);
+	}
+	runs_free(&p->held);
+	runs_free(&p->going);
+	runs_free(&p->done);
 	free(p->files);
 	free(p->bounce);
-	free(p->tail);
 	free(p->dir);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->wmu);
+	pthread_cond_destroy(&p->wake);
 	free(p);
 }
 
@@ -533,7 +843,7 @@ static const struct store_io_ops posix_ops = {
     .rename = p_rename,
 };
 
-int store_io_posix(const char *dir, struct store_io **out, struct berr *err)
+int store_io_posix(const char *dir, bool writer, struct store_io **out, struct berr *err)
 {
 	struct posix_io *p = calloc(1, sizeof(*p));
 	if (!p || !(p->dir = strdup(dir))) {
@@ -543,7 +853,9 @@ int store_io_posix(const char *dir, struct store_io **out, struct berr *err)
 	p->io.ops = &posix_ops;
 	p->io.where = p->dir;
 	pthread_mutex_init(&p->mu, NULL);
-	p->dirfd = p->lockfd = p->tail_h = p->last_h = -1;
+	pthread_mutex_init(&p->wmu, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	p->dirfd = p->lockfd = -1;
 	if (fs_mkdir_p(dir, 0700, err) < 0) {
 		p_destroy(&p->io);
 		return berr_wrap(err, "store %s: cannot create it", dir);
@@ -561,6 +873,19 @@ int store_io_posix(const char *dir, struct store_io **out, struct berr *err)
 		if (e == EWOULDBLOCK)
 			return berr_set(err, 0, "store %s is in use by another hub", dir);
 		return berr_set(err, e, "store %s: lock", dir);
+	}
+	if (writer) {
+		/* Signals go to the event loop's signalfd, never to this thread. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		int rc = pthread_create(&p->writer, NULL, writer_main, p);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc) {
+			p_destroy(&p->io);
+			return berr_set(err, rc, "store %s: writer thread", dir);
+		}
+		p->writer_on = true;
 	}
 	*out = &p->io;
 	return 0;

@@ -1727,7 +1727,7 @@ int store_open(const struct store_options *opt, struct store **out, struct berr 
 	struct store_io *io;
 	if (!opt->dir)
 		return berr_set(err, 0, "store: no directory");
-	if (store_io_posix(opt->dir, &io, err) < 0)
+	if (store_io_posix(opt->dir, true, &io, err) < 0)
 		return -1;
 	if (store_open_io(opt, io, true, out, err) < 0) {
 		io->ops->destroy(io);

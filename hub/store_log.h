@@ -289,8 +289,9 @@ struct endpoint *store_endpoint_get(struct store *s, const char *name, bool crea
 /* store_writer.c */
 NODISCARD int writer_start(struct store *s, struct berr *err);
 void writer_stop(struct store *s);
-/* Writes the filled batch (pwrite, from the event loop: page cache only);
- * -1 with err when a write failed. */
+/* Writes the filled batch (pwrite, from the event loop: the io takes the
+ * bytes and writes them in another thread); -1 with err when a write
+ * failed. */
 NODISCARD int batch_write(struct store *s, struct batch *b, struct berr *err);
 /* Hands a written batch's completions and syncs to the sync thread (or,
  * without one, syncs now). */

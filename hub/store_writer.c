@@ -1,11 +1,13 @@
 /* Writing and syncing the store's log. The event loop encodes records into
- * one batch and writes it (pwrite, into the page cache) at the end of each
- * round: from then on its messages can be leased, and a killed hub loses
- * none of it. A batch that holds messages (or creates or removes files)
+ * one batch and writes it at the end of each round: the io takes the bytes
+ * (store_io_posix.c holds them in memory, readable at once, until its
+ * writer thread has written them), so from then on its messages can be
+ * leased. A batch that holds messages (or creates or removes files)
  * becomes a job for the sync thread, whose fdatasync covers every job
  * written before it started (group commit); only then do the senders get
  * their completions. Acknowledgement records are written but not synced:
- * the next sync covers them, and a power cut at worst redelivers.
+ * the next sync covers them, and a power cut (or a hub killed before the
+ * writer thread got to them) at worst redelivers.
  *
  * After a failed sync the kernel may have dropped pages it will never
  * write again (the lesson of PostgreSQL's fsync errors): that job and every

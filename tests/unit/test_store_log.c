@@ -912,7 +912,7 @@ static int gate_setup(void **state)
 	snprintf(gate_dir, sizeof(gate_dir), "/tmp/berth-store-test-XXXXXX");
 	assert_non_null(mkdtemp(gate_dir));
 	struct berr err;
-	if (store_io_posix(gate_dir, &gate.inner, &err) < 0)
+	if (store_io_posix(gate_dir, true, &gate.inner, &err) < 0)
 		fail_msg("store_io_posix: %s", err.msg);
 	gate.io.ops = &gate_ops;
 	gate.io.where = gate_dir;
