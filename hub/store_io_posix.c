@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@
 #define DIRECT_PIECE	 (256 * 1024)
 #define DIRECT_ALIGN_MAX (64 * 1024)
 /* Taken bytes past this are flushed by the pwrite that takes them. */
-#define HELD_MAX (4 * 1024 * 1024)
+#define HELD_MAX (1024 * 1024)
 /* Written runs kept for reads: the newest flush's, and older ones up to
  * this much; none once the writer thread has had nothing to do for a
  * second. */
@@ -99,9 +100,14 @@ struct posix_io {
 	 * held or being written. wmu is taken before mu, and mu is never held
 	 * while the device writes. */
 	pthread_mutex_t wmu, mu;
-	pthread_cond_t wake; /* the writer thread's, with mu */
+	pthread_cond_t wake;	/* the writer thread's, with mu */
+	pthread_cond_t settled; /* a flush ended, with mu */
 	pthread_t writer;
 	bool writer_on, writer_idle, stop;
+	bool writing; /* a flush is writing what it took */
+	/* pwrite calls taken, and how many of them are written (or lost) */
+	uint64_t taken, written;
+	uint64_t drops; /* counts the times runs left done or lost */
 	char *dir;
 	int dirfd;
 	int lockfd;
@@ -110,6 +116,7 @@ struct posix_io {
 	struct runs held;  /* taken, not yet written; newest last */
 	struct runs going; /* being written by a flush */
 	struct runs done;  /* written lately; oldest first */
+	struct runs lost;  /* taken for files lost since, never written */
 	uint8_t *bounce;   /* aligned to bounce_align */
 	size_t bounce_cap;
 	size_t bounce_align;
@@ -223,13 +230,13 @@ static void runs_lay(const struct runs *r, int h, uint8_t *buf, size_t len, uint
 }
 
 /* Whether the runs of h together hold all of [off, off + len). */
-static bool runs_cover(struct runs *const lists[3], int h, size_t len, uint64_t off)
+static bool runs_cover(struct runs *const *lists, size_t n_lists, int h, size_t len, uint64_t off)
 {
 	uint64_t at = off, end = off + len;
 	bool moved = true;
 	while (at < end && moved) {
 		moved = false;
-		for (size_t l = 0; l < 3; l++) {
+		for (size_t l = 0; l < n_lists; l++) {
 			for (size_t i = 0; i < lists[l]->n; i++) {
 				const struct run *u = &lists[l]->v[i];
 				if (u->h == h && u->off <= at && at < u->off + u->len) {
@@ -284,24 +291,41 @@ static ssize_t read_fd(struct store_io *io, int fd, void *buf, size_t len, uint6
 	return (ssize_t)got;
 }
 
-/* The file's bytes with the runs laid over them: those of the last flush,
+/* The runs of h laid over buf, oldest first (mu held). */
+static size_t lay_all(struct posix_io *p, int h, uint8_t *buf, size_t len, uint64_t off, size_t got)
+{
+	struct runs *const lists[] = {&p->done, &p->lost, &p->going, &p->held};
+	for (size_t l = 0; l < 4; l++)
+		runs_lay(lists[l], h, buf, len, off, &got);
+	return got;
+}
+
+/* The file's bytes with the runs laid over them: those written lately,
  * those being written, those taken since. A read the runs hold whole (a
- * receiver reading what was just written) needs no file read. */
-static ssize_t pread_locked(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
-			    struct berr *err)
+ * receiver reading what was just written) needs no file read; a file read
+ * holds no lock, and is made again under it when runs it might have needed
+ * left meanwhile. */
+static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
+		       struct berr *err)
 {
 	struct posix_io *p = pio(io);
-	struct runs *const lists[3] = {&p->done, &p->going, &p->held};
-	size_t got = 0;
-	if (!len || !runs_cover(lists, h, len, off)) {
-		ssize_t n = read_fd(io, h, buf, len, off, err);
-		if (n < 0)
-			return n;
-		got = (size_t)n;
+	struct runs *const lists[] = {&p->done, &p->lost, &p->going, &p->held};
+	pthread_mutex_lock(&p->mu);
+	if (len && runs_cover(lists, 4, h, len, off)) {
+		size_t got = lay_all(p, h, buf, len, off, 0);
+		pthread_mutex_unlock(&p->mu);
+		return (ssize_t)got;
 	}
-	for (size_t l = 0; l < 3; l++)
-		runs_lay(lists[l], h, buf, len, off, &got);
-	return (ssize_t)got;
+	uint64_t drops = p->drops;
+	pthread_mutex_unlock(&p->mu);
+	ssize_t n = read_fd(io, h, buf, len, off, err);
+	pthread_mutex_lock(&p->mu);
+	if (n >= 0 && p->drops != drops)
+		n = read_fd(io, h, buf, len, off, err);
+	if (n >= 0)
+		n = (ssize_t)lay_all(p, h, buf, len, off, (size_t)n);
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
 /* The alignment direct I/O needs on h's file: statx where the kernel says
@@ -476,34 +500,54 @@ static int write_run(struct posix_io *p, const struct run *u, struct posix_file 
 	return 0;
 }
 
-/* The runs just written join the kept ones, the oldest going past
- * DONE_KEEP (mu held); -1 when there is no room to list them. */
+/* The runs of from move to the end of to (mu held); -1 when there is no
+ * room to list them. */
+static int runs_move(struct runs *to, struct runs *from)
+{
+	if (to->n + from->n > to->cap) {
+		size_t n = to->cap ? to->cap : 8;
+		while (n < to->n + from->n)
+			n *= 2;
+		struct run *v = realloc(to->v, n * sizeof(*v));
+		if (!v)
+			return -1;
+		to->v = v;
+		to->cap = n;
+	}
+	memcpy(to->v + to->n, from->v, from->n * sizeof(*to->v));
+	to->n += from->n;
+	to->bytes += from->bytes;
+	from->n = 0;
+	from->bytes = 0;
+	return 0;
+}
+
+/* The runs just written join the kept ones; only the last DONE_KEEP bytes
+ * stay (mu held). -1 when there is no room to list them. */
 static int keep_done(struct posix_io *p)
 {
 	struct runs *d = &p->done;
-	if (d->n + p->going.n > d->cap) {
-		size_t n = d->cap ? d->cap : 8;
-		while (n < d->n + p->going.n)
-			n *= 2;
-		struct run *v = realloc(d->v, n * sizeof(*v));
-		if (!v)
-			return -1;
-		d->v = v;
-		d->cap = n;
-	}
-	size_t fresh = p->going.n;
-	memcpy(d->v + d->n, p->going.v, fresh * sizeof(*d->v));
-	d->n += fresh;
-	d->bytes += p->going.bytes;
-	p->going.n = 0;
-	p->going.bytes = 0;
+	if (runs_move(d, &p->going) < 0)
+		return -1;
 	size_t drop = 0;
-	while (d->n - drop > fresh && d->bytes > DONE_KEEP) {
+	while (d->n - drop > 1 && d->bytes - d->v[drop].len >= DONE_KEEP) {
 		d->bytes -= d->v[drop].len;
 		free(d->v[drop++].data);
 	}
 	memmove(d->v, d->v + drop, (d->n - drop) * sizeof(*d->v));
 	d->n -= drop;
+	/* What is left of the oldest, its last bytes only. */
+	if (d->n && d->bytes > DONE_KEEP) {
+		struct run *u = &d->v[0];
+		size_t cut = d->bytes - DONE_KEEP < u->len ? d->bytes - DONE_KEEP : u->len - 1;
+		memmove(u->data, u->data + cut, u->len - cut);
+		u->off += cut;
+		u->len -= cut;
+		d->bytes -= cut;
+		drop++;
+	}
+	if (drop)
+		p->drops++;
 	return 0;
 }
 
@@ -519,6 +563,8 @@ static int write_held(struct posix_io *p, struct berr *err)
 	struct runs t = p->going; /* empty */
 	p->going = p->held;
 	p->held = t;
+	uint64_t upto = p->taken;
+	p->writing = true;
 	pthread_mutex_unlock(&p->mu);
 	int code = 0;
 	for (size_t i = 0; i < p->going.n && !code; i++) {
@@ -546,11 +592,21 @@ static int write_held(struct posix_io *p, struct berr *err)
 		for (size_t i = 0; i < p->n_files; i++)
 			if (p->files[i].open && !p->files[i].lost)
 				p->files[i].lost = code;
-		runs_clear(&p->going);
-		runs_clear(&p->held);
+		/* Never written, but a reader given those records before
+		 * reads them until the files are closed. */
+		if (runs_move(&p->lost, &p->going) < 0 || runs_move(&p->lost, &p->held) < 0) {
+			runs_clear(&p->going);
+			runs_clear(&p->held);
+			p->drops++;
+		}
+		upto = p->taken;
 	} else if (keep_done(p) < 0) {
 		runs_clear(&p->going);
+		p->drops++;
 	}
+	p->written = upto;
+	p->writing = false;
+	pthread_cond_broadcast(&p->settled);
 	pthread_mutex_unlock(&p->mu);
 	if (code)
 		return berr_set(err, code, "write %s", p->io.where);
@@ -602,6 +658,8 @@ static void lock_settled(struct posix_io *p, int h)
 static void forget(struct posix_io *p, int h)
 {
 	runs_drop(&p->done, h);
+	runs_drop(&p->lost, h);
+	p->drops++;
 	struct posix_file *f = pfile(p, h);
 	if (f)
 		f->tail_ok = false;
@@ -616,16 +674,6 @@ static int p_open(struct store_io *io, const char *name, bool create, struct ber
 	return rc;
 }
 
-static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64_t off,
-		       struct berr *err)
-{
-	struct posix_io *p = pio(io);
-	pthread_mutex_lock(&p->mu);
-	ssize_t rc = pread_locked(io, h, buf, len, off, err);
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
 static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uint64_t off,
 		    struct berr *err)
 {
@@ -636,6 +684,8 @@ static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uin
 		rc = berr_set(err, EBADF, "write %s", io->where);
 	if (rc == 0 && len && runs_take(p, h, buf, len, off) < 0)
 		rc = berr_set(err, ENOMEM, "write %s", io->where);
+	if (rc == 0 && len)
+		p->taken++;
 	bool over = p->held.bytes > HELD_MAX, wake = rc == 0 && p->writer_idle;
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && over)
@@ -645,12 +695,30 @@ static int p_pwrite(struct store_io *io, int h, const void *buf, size_t len, uin
 	return rc;
 }
 
+/* What was taken before the call is written first: by this thread when
+ * nobody is writing, else by the flush under way (or the next) whose end
+ * it waits for; it never queues behind the writer thread for wmu. */
 static int p_sync(struct store_io *io, int h, struct berr *err)
 {
 	struct posix_io *p = pio(io);
-	if (flush_all(p, err) < 0)
-		return -1;
 	pthread_mutex_lock(&p->mu);
+	uint64_t target = p->taken;
+	while (p->written < target) {
+		if (p->writing) {
+			pthread_cond_wait(&p->settled, &p->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (pthread_mutex_trylock(&p->wmu) == 0) {
+			int rc = write_held(p, err);
+			pthread_mutex_unlock(&p->wmu);
+			if (rc < 0)
+				return -1;
+		} else {
+			sched_yield(); /* a flush is about to say it writes */
+		}
+		pthread_mutex_lock(&p->mu);
+	}
 	int rc = check_lost(p, h, err);
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && fdatasync(h) < 0)
@@ -775,11 +843,13 @@ static void *writer_main(void *arg)
 			p->writer_idle = true;
 			if (p->done.n) {
 				struct timespec until;
-				clock_gettime(CLOCK_REALTIME, &until);
+				clock_gettime(CLOCK_MONOTONIC, &until);
 				until.tv_sec++;
 				if (pthread_cond_timedwait(&p->wake, &p->mu, &until) == ETIMEDOUT &&
-				    !p->held.n)
+				    !p->held.n) {
 					runs_clear(&p->done);
+					p->drops++;
+				}
 			} else {
 				pthread_cond_wait(&p->wake, &p->mu);
 			}
@@ -805,6 +875,9 @@ static void p_destroy(struct store_io *io)
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->writer, NULL);
 	}
+	struct berr err;
+	if (p->dirfd >= 0 && flush_all(p, &err) < 0)
+		log_error("store: %s", err.msg);
 	if (p->lockfd >= 0)
 		close(p->lockfd);
 	if (p->dirfd >= 0)
@@ -817,12 +890,14 @@ static void p_destroy(struct store_io *io)
 	runs_free(&p->held);
 	runs_free(&p->going);
 	runs_free(&p->done);
+	runs_free(&p->lost);
 	free(p->files);
 	free(p->bounce);
 	free(p->dir);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->wmu);
 	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->settled);
 	free(p);
 }
 
@@ -854,7 +929,12 @@ int store_io_posix(const char *dir, bool writer, struct store_io **out, struct b
 	p->io.where = p->dir;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->wmu, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&p->settled, NULL);
 	p->dirfd = p->lockfd = -1;
 	if (fs_mkdir_p(dir, 0700, err) < 0) {
 		p_destroy(&p->io);
