@@ -679,7 +679,7 @@ static void removed_segment_files_are_written_again(void **state)
 	struct store *s = fill_and_empty(4096);
 	static char before[SIM_FILES][64];
 	for (int i = 0; i < SIM_FILES; i++)
-		memcpy(before[i], disk.f[i].used ? disk.f[i].name : "", 64);
+		snprintf(before[i], sizeof(before[i]), "%s", disk.f[i].used ? disk.f[i].name : "");
 	int files = sim_count(&disk);
 	/* Messages until the newest one is in a file that had another name:
 	 * a removed segment's, written again. */
