@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -176,30 +177,16 @@ static int runs_take(struct posix_io *p, int h, const void *buf, size_t len, uin
 	if (last && last != &r->v[r->n - 1])
 		last = NULL;
 	if (!last || off < last->off || off > last->off + last->len) {
-		if (r->n == r->cap) {
-			size_t n = r->cap ? r->cap * 2 : 8;
-			struct run *v = realloc(r->v, n * sizeof(*v));
-			if (!v)
-				return -1;
-			r->v = v;
-			r->cap = n;
-		}
+		if (array_reserve(&r->v, &r->cap, r->n + 1, sizeof(*r->v), 8) < 0)
+			return -1;
 		last = &r->v[r->n++];
 		*last = (struct run){.h = h, .off = off};
 	}
 	size_t need = (size_t)(off - last->off) + len;
-	if (need > last->cap) {
-		size_t n = last->cap ? last->cap : 4096;
-		while (n < need)
-			n *= 2;
-		uint8_t *d = realloc(last->data, n);
-		if (!d) {
-			if (!last->len)
-				r->n--;
-			return -1;
-		}
-		last->data = d;
-		last->cap = n;
+	if (array_reserve(&last->data, &last->cap, need, 1, 4096) < 0) {
+		if (!last->len)
+			r->n--;
+		return -1;
 	}
 	memcpy(last->data + (off - last->off), buf, len);
 	if (need > last->len) {
@@ -292,9 +279,9 @@ static ssize_t read_fd(struct store_io *io, int fd, void *buf, size_t len, uint6
 }
 
 /* The runs of h laid over buf, oldest first (mu held). */
-static size_t lay_all(struct posix_io *p, int h, uint8_t *buf, size_t len, uint64_t off, size_t got)
+static size_t lay_all(struct runs *const lists[4], int h, uint8_t *buf, size_t len, uint64_t off,
+		      size_t got)
 {
-	struct runs *const lists[] = {&p->done, &p->lost, &p->going, &p->held};
 	for (size_t l = 0; l < 4; l++)
 		runs_lay(lists[l], h, buf, len, off, &got);
 	return got;
@@ -312,7 +299,7 @@ static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64
 	struct runs *const lists[] = {&p->done, &p->lost, &p->going, &p->held};
 	pthread_mutex_lock(&p->mu);
 	if (len && runs_cover(lists, 4, h, len, off)) {
-		size_t got = lay_all(p, h, buf, len, off, 0);
+		size_t got = lay_all(lists, h, buf, len, off, 0);
 		pthread_mutex_unlock(&p->mu);
 		return (ssize_t)got;
 	}
@@ -323,7 +310,7 @@ static ssize_t p_pread(struct store_io *io, int h, void *buf, size_t len, uint64
 	if (n >= 0 && p->drops != drops)
 		n = read_fd(io, h, buf, len, off, err);
 	if (n >= 0)
-		n = (ssize_t)lay_all(p, h, buf, len, off, (size_t)n);
+		n = (ssize_t)lay_all(lists, h, buf, len, off, (size_t)n);
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }
@@ -504,16 +491,8 @@ static int write_run(struct posix_io *p, const struct run *u, struct posix_file 
  * room to list them. */
 static int runs_move(struct runs *to, struct runs *from)
 {
-	if (to->n + from->n > to->cap) {
-		size_t n = to->cap ? to->cap : 8;
-		while (n < to->n + from->n)
-			n *= 2;
-		struct run *v = realloc(to->v, n * sizeof(*v));
-		if (!v)
-			return -1;
-		to->v = v;
-		to->cap = n;
-	}
+	if (array_reserve(&to->v, &to->cap, to->n + from->n, sizeof(*to->v), 8) < 0)
+		return -1;
 	memcpy(to->v + to->n, from->v, from->n * sizeof(*to->v));
 	to->n += from->n;
 	to->bytes += from->bytes;
@@ -539,7 +518,7 @@ static int keep_done(struct posix_io *p)
 	/* What is left of the oldest, its last bytes only. */
 	if (d->n && d->bytes > DONE_KEEP) {
 		struct run *u = &d->v[0];
-		size_t cut = d->bytes - DONE_KEEP < u->len ? d->bytes - DONE_KEEP : u->len - 1;
+		size_t cut = d->bytes - DONE_KEEP; /* under u->len, as the loop left it */
 		memmove(u->data, u->data + cut, u->len - cut);
 		u->off += cut;
 		u->len -= cut;

@@ -18,24 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "hub/store_log.h"
 
 #define BATCH_KEEP (256 * 1024) /* a larger buffer is freed once written */
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = n;
-	return 0;
-}
 
 void batch_reset(struct batch *b)
 {
@@ -62,21 +48,22 @@ void batch_free(struct batch *b)
 
 uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len)
 {
-	if (grow((void **)&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1) < 0)
+	if (array_reserve(&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1, 16) < 0)
 		return NULL;
 	struct chunk *last = b->n_chunks ? &b->chunks[b->n_chunks - 1] : NULL;
 	if (last && last->h == seg->h && last->off + last->len == seg->size &&
 	    last->start + last->len == b->len) {
 		last->len += len;
 	} else {
-		if (grow((void **)&b->chunks, &b->cap_chunks, b->n_chunks + 1, sizeof(*b->chunks)) <
-		    0)
+		if (array_reserve(&b->chunks, &b->cap_chunks, b->n_chunks + 1, sizeof(*b->chunks),
+				  16) < 0)
 			return NULL;
 		if (last) {
 			/* Room for the previous chunk's end mark. */
 			last->end = STORE_END_MARK;
 			b->len += STORE_END_MARK;
-			if (grow((void **)&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1) < 0)
+			if (array_reserve(&b->buf, &b->cap, b->len + len + STORE_END_MARK, 1, 16) <
+			    0)
 				return NULL;
 		}
 		b->chunks[b->n_chunks++] =
@@ -90,7 +77,7 @@ uint8_t *batch_reserve(struct batch *b, struct segment *seg, size_t len)
 
 int batch_add_done(struct batch *b, const struct done *d)
 {
-	if (grow((void **)&b->dones, &b->cap_dones, b->n_dones + 1, sizeof(*b->dones)) < 0)
+	if (array_reserve(&b->dones, &b->cap_dones, b->n_dones + 1, sizeof(*b->dones), 16) < 0)
 		return -1;
 	b->dones[b->n_dones++] = *d;
 	return 0;
@@ -98,7 +85,8 @@ int batch_add_done(struct batch *b, const struct done *d)
 
 int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes, bool keep)
 {
-	if (grow((void **)&b->unlinks, &b->cap_unlinks, b->n_unlinks + 1, sizeof(*b->unlinks)) < 0)
+	if (array_reserve(&b->unlinks, &b->cap_unlinks, b->n_unlinks + 1, sizeof(*b->unlinks), 16) <
+	    0)
 		return -1;
 	b->unlinks[b->n_unlinks++] = (struct unlink){seg, bytes, keep, false};
 	if (!keep)
@@ -108,7 +96,7 @@ int batch_add_unlink(struct batch *b, uint64_t seg, uint64_t bytes, bool keep)
 
 int batch_add_close(struct batch *b, int h)
 {
-	if (grow((void **)&b->closes, &b->cap_closes, b->n_closes + 1, sizeof(*b->closes)) < 0)
+	if (array_reserve(&b->closes, &b->cap_closes, b->n_closes + 1, sizeof(*b->closes), 16) < 0)
 		return -1;
 	b->closes[b->n_closes++] = h;
 	return 0;
@@ -135,7 +123,7 @@ int batch_write(struct store *s, struct batch *b, struct berr *err)
 {
 	if (b->n_chunks) {
 		struct chunk *c = &b->chunks[b->n_chunks - 1];
-		if (grow((void **)&b->buf, &b->cap, b->len + STORE_END_MARK, 1) < 0)
+		if (array_reserve(&b->buf, &b->cap, b->len + STORE_END_MARK, 1, 16) < 0)
 			return berr_set(err, ENOMEM, "store: write");
 		c->end = STORE_END_MARK;
 	}
