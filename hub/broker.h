@@ -132,7 +132,9 @@ struct client {
 	struct strbuf wbuf;
 	size_t woff; /* bytes of wbuf already written */
 	bool close_after_flush;
-	bool in_input; /* inside process_input() */
+	bool in_input;		  /* inside process_input() */
+	bool send_queued;	  /* on broker.send_queue */
+	struct client *send_next; /* on broker.send_queue */
 	struct pending_ack *acks, **acks_tail;
 	size_t n_acks;
 	uint32_t events;   /* registered with epoll */
@@ -168,8 +170,9 @@ struct broker {
 	int exit_code;	 /* 1: stopped because something failed (the store) */
 	bool own_socket; /* created the Unix socket file (remove it on exit) */
 	struct hub_io unix_listener, tcp_listener, control_listener, signals, store_events;
-	void *tls_ctx;		/* SSL_CTX * */
-	struct client *clients; /* closed ones are freed at the end of a loop turn */
+	void *tls_ctx;		   /* SSL_CTX * */
+	struct client *clients;	   /* closed ones are freed at the end of a loop turn */
+	struct client *send_queue; /* output to send at the end of the loop turn */
 	size_t n_clients;
 	size_t preauth_bytes; /* bounded by HUB_PREAUTH_BUFFER_MAX */
 	uint64_t next_client_id;
@@ -266,8 +269,15 @@ struct client *client_new(struct broker *b, int fd, bool tcp, const char *peer);
  * when will is true; the client is freed at the end of the loop turn. */
 void client_close(struct client *c, int level, bool will, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Queues bytes for the client and tries to send them. */
+/* Sends what the client's output buffer holds, as much as the socket takes. */
 int client_send_flush(struct client *c);
+/* The packets just put in the output buffer go at the end of the loop turn,
+ * with whatever else the turn gives the client, in one send: a round of
+ * PUBACKs or deliveries costs one system call and one wakeup of the peer,
+ * not one each. Returns -1 when the client is closed. */
+int client_send_soon(struct client *c);
+/* The end of a loop turn: the queued output is sent. */
+void clients_send_queued(struct broker *b);
 size_t client_unsent(const struct client *c);
 void client_update_events(struct client *c);
 /* Reading may go on (PUBACKs went out, output drained). */

@@ -61,7 +61,9 @@ void client_update_events(struct client *c)
 	uint32_t want = 0;
 	if (!reading_paused(c) || (c->tls && !c->tls_ready))
 		want |= EPOLLIN;
-	if (client_unsent(c) > 0 || c->tls_want_write)
+	if (c->send_queued)
+		want |= c->events & EPOLLOUT; /* the end of the turn decides */
+	else if (client_unsent(c) > 0 || c->tls_want_write)
 		want |= EPOLLOUT;
 	if (want == c->events)
 		return;
@@ -207,6 +209,14 @@ void client_close(struct client *c, int level, bool will, const char *fmt, ...)
 
 void client_free_dead(struct broker *b)
 {
+	for (struct client **p = &b->send_queue; *p;) {
+		if ((*p)->state == CLIENT_CLOSED) {
+			(*p)->send_queued = false;
+			*p = (*p)->send_next;
+		} else {
+			p = &(*p)->send_next;
+		}
+	}
 	while (b->discarded) {
 		struct session *s = b->discarded;
 		b->discarded = s->next;
@@ -227,6 +237,49 @@ void client_free_dead(struct broker *b)
 			free(c);
 		}
 		c = next;
+	}
+}
+
+int client_send_soon(struct client *c)
+{
+	if (c->state == CLIENT_CLOSED)
+		return -1;
+	if (!c->send_queued) {
+		c->send_queued = true;
+		c->send_next = c->b->send_queue;
+		c->b->send_queue = c;
+	}
+	return 0;
+}
+
+/* Sending may let a session deliver more, or a client whose output piled up
+ * read again: what that gives goes in the next pass, at most this many. */
+#define SEND_PASSES 8
+
+void clients_send_queued(struct broker *b)
+{
+	for (int pass = 0; pass < SEND_PASSES && b->send_queue; pass++) {
+		struct client *list = b->send_queue;
+		b->send_queue = NULL;
+		while (list) {
+			struct client *c = list;
+			list = c->send_next;
+			c->send_queued = false;
+			size_t was = client_unsent(c);
+			if (c->state == CLIENT_CLOSED || client_send_flush(c) < 0)
+				continue;
+			if (c->session && was >= CLIENT_WBUF_HIGH &&
+			    client_unsent(c) < CLIENT_WBUF_HIGH)
+				session_pump(c->session);
+			client_resume(c);
+		}
+	}
+	/* Past the passes, the socket's EPOLLOUT sends the rest. */
+	while (b->send_queue) {
+		struct client *c = b->send_queue;
+		b->send_queue = c->send_next;
+		c->send_queued = false;
+		client_update_events(c);
 	}
 }
 
@@ -493,7 +546,7 @@ static void on_client_event(struct hub_io *io, uint32_t events)
 	/* TLS may need to read when the socket turns writable, and the reverse. */
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || c->tls)
 		client_read(c);
-	if (c->state != CLIENT_CLOSED && (events & EPOLLOUT || client_unsent(c))) {
+	if (c->state != CLIENT_CLOSED && (events & EPOLLOUT || (c->tls && client_unsent(c)))) {
 		if (client_send_flush(c) < 0)
 			return;
 		if (c->session && client_unsent(c) < CLIENT_WBUF_HIGH)

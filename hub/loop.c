@@ -275,6 +275,7 @@ int broker_run(struct broker *b)
 			next_tick = b->mono_ms + TICK_MS;
 		}
 		twins_flush(b);
+		clients_send_queued(b);
 		client_free_dead(b);
 		control_free_closed(b);
 		upstream_free_dead();

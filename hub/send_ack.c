@@ -8,7 +8,7 @@ static int sent(struct client *c, int rc, const char *what)
 		client_close(c, LOG_LVL_ERROR, true, "out of memory for %s", what);
 		return -1;
 	}
-	return client_send_flush(c);
+	return client_send_soon(c);
 }
 
 int send_puback(struct client *c, uint16_t packet_id)

@@ -11,5 +11,5 @@ int send_connack(struct client *c, bool session_present, uint8_t code)
 	}
 	if (code != 0)
 		c->close_after_flush = true;
-	return client_send_flush(c);
+	return client_send_soon(c);
 }

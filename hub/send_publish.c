@@ -29,5 +29,5 @@ int send_publish(struct client *c, const char *topic, const uint8_t *payload, si
 		client_close(c, LOG_LVL_ERROR, true, "cannot encode a PUBLISH to %.100s", topic);
 		return -1;
 	}
-	return client_send_flush(c);
+	return client_send_soon(c);
 }
